@@ -1,0 +1,91 @@
+"""Opening, binding and migrating the database, on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+__all__ = ["bind", "close", "engine_from_url", "is_postgres", "migrate", "open_engine", "sqlite_path",
+           "sqlite_path_of"]
+
+os.environ.setdefault("PICCOLO_CONF", "server.piccolo_conf")
+
+
+def sqlite_path(url: str) -> str:
+    """The file of an ``sqlite:///relative.db`` or ``sqlite:////abs/path.db`` URL."""
+    path = url.split(":///", 1)[1] if ":///" in url else "xinbao.db"
+    return unquote(path) or "xinbao.db"
+
+
+def engine_from_url(url: str) -> Engine:
+    """A Piccolo engine for an ``sqlite:///...`` or ``postgresql://...`` URL."""
+    if url.startswith("sqlite"):
+        path = sqlite_path(url)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # WAL lets readers go on while a batch is written; the timeout waits out short locks.
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+        return SQLiteEngine(path=path, timeout=30)
+    if url.startswith(("postgres://", "postgresql://")):
+        parts = urlparse(url)
+        config = {
+            "host": parts.hostname or "127.0.0.1",
+            "port": parts.port or 5432,
+            "user": unquote(parts.username or "postgres"),
+            "database": (parts.path or "/xinbao").lstrip("/") or "xinbao",
+        }
+        if parts.password:
+            config["password"] = unquote(parts.password)
+        return PostgresEngine(config=config)
+    raise ValueError(f"XINBAO_DATABASE_URL must start with sqlite:/// or postgresql://, got {url!r}")
+
+
+def sqlite_path_of(engine: Engine) -> str:
+    """The database file of an SQLite engine."""
+    return str(engine.connection_kwargs["database"])  # type: ignore[attr-defined]
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.engine_type == "postgres"
+
+
+def bind(engine: Engine) -> None:
+    """Point every table (ours and Piccolo's migration table) and ``piccolo_conf.DB`` at engine."""
+    from piccolo.apps.migrations.tables import Migration
+
+    from server import piccolo_conf
+    from server.piccolo_app import TABLES
+
+    piccolo_conf.DB = engine
+    for table in [*TABLES, Migration]:
+        table._meta.db = engine
+
+
+async def migrate(engine: Engine) -> None:
+    """Run every migration not yet applied (same history on SQLite and PostgreSQL)."""
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    bind(engine)
+    result = await run_forwards(app_name="xinbao")
+    if not result.success:
+        raise RuntimeError(f"migrations failed: {result.message}")
+
+
+async def open_engine(url: str) -> Engine:
+    """Create, bind and (for PostgreSQL) pool an engine for this process."""
+    engine = engine_from_url(url)
+    bind(engine)
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=1, max_size=10)
+    return engine
+
+
+async def close(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine):
+        await engine.close_connection_pool()

@@ -1,0 +1,126 @@
+"""Reading department files: CSV (with header) or JSON Lines, as a stream of raw rows."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+from collections.abc import Iterable, Iterator
+
+__all__ = ["FeedFormatError", "RawRow", "detect_format", "iter_bytes", "iter_file", "read_rows"]
+
+# (1-based data row number, {field: text or None}, problem with the row's shape or None)
+RawRow = tuple[int, dict[str, object], str | None]
+
+
+class FeedFormatError(ValueError):
+    """The file as a whole cannot be read (no header, not UTF-8, not JSON Lines)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def detect_format(filename: str | None, content_type: str | None, head: bytes) -> str:
+    """``csv`` or ``jsonl``, from the file name, the content type or the first byte."""
+    name = (filename or "").lower()
+    ctype = (content_type or "").lower()
+    if name.endswith((".jsonl", ".ndjson", ".json")) or "json" in ctype:
+        return "jsonl"
+    if name.endswith(".csv") or "csv" in ctype:
+        return "csv"
+    return "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{" else "csv"
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Decode UTF-8 (with or without BOM) chunk by chunk, so huge files stream."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    pending = ""
+    try:
+        for chunk in chunks:
+            pending += decoder.decode(chunk)
+            *complete, pending = pending.split("\n")
+            for line in complete:
+                yield line + "\n"
+        pending += decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise FeedFormatError("file", f"file is not valid UTF-8 text ({exc.reason})") from exc
+    if pending:
+        yield pending
+
+
+def read_rows(chunks: Iterable[bytes], fmt: str) -> tuple[list[str], Iterator[RawRow]]:
+    """The header (field names) and an iterator over the data rows."""
+    if fmt == "csv":
+        return _read_csv(_lines(chunks))
+    if fmt == "jsonl":
+        return [], _read_jsonl(_lines(chunks))
+    raise FeedFormatError("format", f"unknown format {fmt!r}; use csv or jsonl")
+
+
+def _read_csv(lines: Iterator[str]) -> tuple[list[str], Iterator[RawRow]]:
+    reader = csv.reader(lines)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise FeedFormatError("file", "file is empty: expected a header row") from None
+    except csv.Error as exc:
+        raise FeedFormatError("file", f"unreadable CSV header: {exc}") from exc
+    if not any(header):
+        raise FeedFormatError("file", "header row is empty")
+    width = len(header)
+
+    def rows() -> Iterator[RawRow]:
+        n = 0
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                n += 1
+                yield n, {}, f"unreadable CSV row: {exc}"
+                continue
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue  # blank line
+            n += 1
+            if len(cells) < width:
+                missing = header[len(cells)]
+                yield n, {"_missing": missing}, f"row has {len(cells)} cells, header has {width}"
+            elif len(cells) > width:
+                yield n, {}, f"row has {len(cells)} cells, header has {width}"
+            else:
+                yield n, dict(zip(header, cells, strict=True)), None
+
+    return header, rows()
+
+
+def _read_jsonl(lines: Iterator[str]) -> Iterator[RawRow]:
+    n = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        n += 1
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield n, {}, f"not valid JSON: {exc.msg}"
+            continue
+        if not isinstance(obj, dict):
+            yield n, {}, "each line must be a JSON object"
+            continue
+        yield n, obj, None
+
+
+def iter_file(path: str, size: int = 1 << 20) -> Iterator[bytes]:
+    """Read a file in chunks."""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(size):
+            yield chunk
+
+
+def iter_bytes(data: bytes) -> Iterator[bytes]:
+    """One chunk: an in-memory upload."""
+    yield data
+

@@ -1,0 +1,66 @@
+"""Departments, ingestion batches and the long table of department records."""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSON,
+    BigInt,
+    BigSerial,
+    Date,
+    DoublePrecision,
+    ForeignKey,
+    Integer,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import OnDelete
+from piccolo.table import Table
+
+
+class Department(Table, tablename="department"):
+    """A government department that feeds data (tax, court, utilities ...)."""
+
+    code = Varchar(length=30, unique=True)
+    name_zh = Varchar(length=50)
+    name_en = Varchar(length=100)
+
+
+class IngestBatch(Table, tablename="ingest_batch"):
+    """One file or request of department data: provenance for every record it stored."""
+
+    id = BigSerial(primary_key=True)
+    department = ForeignKey(references=Department, on_delete=OnDelete.restrict)
+    source = Varchar(length=30)
+    filename = Varchar(length=200, default="")
+    received_at = Timestamptz()
+    rows = Integer(default=0)
+    accepted = Integer(default=0)
+    duplicates = Integer(default=0)
+    rejected = Integer(default=0)
+    submitted_by = Integer(null=True, default=None)  # users.id; a plain integer keeps the bulk path simple
+
+
+class DeptRecord(Table, tablename="dept_record"):
+    """One department fact about a firm; the columns are described in ``scoring.records``.
+
+    Unique on (source, record_key) and indexed on (uscc, event_date) by raw-SQL migration
+    steps, since Piccolo columns only declare single-column indexes.
+    """
+
+    id = BigSerial(primary_key=True)
+    source = Varchar(length=30)
+    record_key = Varchar(length=100)
+    uscc = Varchar(length=18)
+    event_date = Date()
+    end_date = Date(null=True, default=None)
+    category = Varchar(length=20, null=True, default=None)
+    amount_fen = BigInt(null=True, default=None)
+    arrears_fen = BigInt(null=True, default=None)
+    quantity = DoublePrecision(null=True, default=None)
+    days = Integer(null=True, default=None)
+    status = Varchar(length=12, null=True, default=None)
+    attrs = JSON(null=True, default=None)
+    batch_id = BigInt()
+    received_at = Timestamptz()
+    # Set when an upheld objection replaced this record by a corrected one.
+    superseded_at = Timestamptz(null=True, default=None)

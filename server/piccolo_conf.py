@@ -1,0 +1,15 @@
+"""Piccolo configuration: ``DB`` from the settings and the one app of the platform.
+
+``server.db.bind`` replaces ``DB`` when a process (or a test) opens another database.
+"""
+
+from __future__ import annotations
+
+from piccolo.conf.apps import AppRegistry
+
+from server.db import engine_from_url
+from server.settings import Settings
+
+DB = engine_from_url(Settings.from_env(demo=True).database_url)
+
+APP_REGISTRY = AppRegistry(apps=["server.piccolo_app"])

@@ -1,0 +1,73 @@
+"""Model versions, weight profiles, scoring runs and the score history."""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSON,
+    BigSerial,
+    Boolean,
+    Date,
+    DoublePrecision,
+    ForeignKey,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import OnDelete
+from piccolo.table import Table
+
+from server.firms.tables import Firm
+
+
+class ModelVersion(Table, tablename="model_version"):
+    """A trained scoring model known to the registry."""
+
+    version = Varchar(length=64, unique=True)
+    created_at = Timestamptz()
+    metrics = JSON(default={})
+    config = JSON(default={})
+    active = Boolean(default=False)
+
+
+class WeightProfile(Table, tablename="weight_profile"):
+    """An admin's damping or boosting of indicators, versioned and audited."""
+
+    version = Varchar(length=64, unique=True)
+    name = Varchar(length=100)
+    reason = Text()
+    rules = JSON(default={})
+    valid_from = Date()
+    valid_to = Date(null=True, default=None)
+    created_by = Integer(null=True, default=None)
+    created_at = Timestamptz()
+    active = Boolean(default=False)
+
+
+class ScoringRun(Table, tablename="scoring_run"):
+    """One pass of the model over firms, as of a date."""
+
+    model_version = Varchar(length=64)
+    weight_profile_version = Varchar(length=64, null=True, default=None)
+    as_of = Date()
+    started_at = Timestamptz()
+    finished_at = Timestamptz(null=True, default=None)
+    firms = Integer(default=0)
+    reason = Varchar(length=30, default="full")
+
+
+class ScoreHistory(Table, tablename="score_history"):
+    """One row per firm per scoring run (history, never updated in place)."""
+
+    id = BigSerial(primary_key=True)
+    firm = ForeignKey(references=Firm, on_delete=OnDelete.cascade)
+    run = ForeignKey(references=ScoringRun, on_delete=OnDelete.cascade)
+    as_of = Date()
+    score = Integer()
+    grade = Varchar(length=1)
+    pd = DoublePrecision()
+    dimensions = JSON(default={})
+    reasons = JSON(default=[])
+    model_version = Varchar(length=64)
+    weight_profile_version = Varchar(length=64, null=True, default=None)
+    created_at = Timestamptz()

@@ -1,0 +1,76 @@
+"""Settings from environment variables, as small dataclasses behind a cached ``get_settings()``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+__all__ = ["Settings", "get_settings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the platform reads from its environment."""
+
+    database_url: str = "sqlite:///xinbao.db"
+    redis_url: str | None = None
+    jwt_secret: str = ""
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    demo: bool = False
+    access_token_minutes: int = 60
+    refresh_token_days: int = 30
+    scheduler_enabled: bool = False
+    person_id_salt: str = "xinbao-person"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, *, demo: bool | None = None) -> Settings:
+        """Read ``XINBAO_*`` variables; in demo mode a JWT secret is generated and kept."""
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("XINBAO_DATA_DIR", "data"))
+        is_demo = demo if demo is not None else env.get("XINBAO_DEMO", "") in ("1", "true", "yes")
+        secret = env.get("XINBAO_JWT_SECRET", "")
+        if not secret:
+            if not is_demo:
+                raise RuntimeError(
+                    "XINBAO_JWT_SECRET is required outside demo mode (set XINBAO_DEMO=1 for the demo)"
+                )
+            secret = _demo_secret(data_dir)
+        return cls(
+            database_url=env.get("XINBAO_DATABASE_URL", "sqlite:///xinbao.db"),
+            redis_url=env.get("XINBAO_REDIS_URL") or None,
+            jwt_secret=secret,
+            data_dir=data_dir,
+            demo=is_demo,
+            access_token_minutes=int(env.get("XINBAO_ACCESS_TOKEN_MINUTES", "60")),
+            scheduler_enabled=env.get("XINBAO_SCHEDULER", "") in ("1", "true", "yes"),
+            person_id_salt=env.get("XINBAO_PERSON_SALT", "xinbao-person"),
+        )
+
+
+def _demo_secret(data_dir: Path) -> str:
+    """A random secret kept in the data folder, so demo tokens survive a restart."""
+    path = data_dir / "jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings.from_env()
