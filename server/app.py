@@ -1,0 +1,96 @@
+"""``create_app(settings)``: the Litestar application and its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, Response, get
+from litestar.config.response_cache import ResponseCacheConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.stores.memory import MemoryStore
+from litestar.stores.registry import StoreRegistry
+
+from server import db
+from server.firms.controllers import FirmController
+from server.ingest.controllers import IngestController
+from server.ingest.services import IngestError
+from server.settings import Settings, get_settings
+from server.users.controllers import AuthController, MeController
+from server.users.security import build_jwt_auth
+
+__all__ = ["create_app"]
+
+
+@get("/api/health", exclude_from_auth=True, tags=["system"], summary="Liveness and database check")
+async def health(request: Request[Any, Any, Any]) -> dict[str, str]:
+    from server.firms.tables import Firm
+
+    await Firm.count()
+    return {"status": "ok", "database": request.app.state.engine.engine_type}
+
+
+def _ingest_error(_: Request[Any, Any, Any], exc: IngestError) -> Response[dict[str, Any]]:
+    return Response(
+        {"status_code": exc.status_code, "detail": f"{exc.field}: {exc.message}",
+         "field": exc.field, "message": exc.message},
+        status_code=exc.status_code,
+    )
+
+
+def _stores(settings: Settings) -> StoreRegistry:
+    if settings.redis_url:
+        from litestar.stores.redis import RedisStore
+
+        root = RedisStore.with_client(url=settings.redis_url, namespace="xinbao")
+        return StoreRegistry(default_factory=root.with_namespace)
+    return StoreRegistry(default_factory=lambda _name: MemoryStore())
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The API; the lifespan opens the database (and Redis when configured) for its life."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = await db.open_engine(settings.database_url)
+        app.state.engine = engine
+        redis = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            redis = Redis.from_url(settings.redis_url)
+            await redis.ping()
+        app.state.redis = redis
+        try:
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await db.close(engine)
+
+    jwt_auth = build_jwt_auth(
+        settings.jwt_secret, settings.access_token_minutes,
+        exclude=["^/schema", "^/api/health", "^/api/auth/login", "^/api/auth/refresh"],
+    )
+    app = Litestar(
+        route_handlers=[health, AuthController, MeController, FirmController, IngestController],
+        lifespan=[lifespan],
+        on_app_init=[jwt_auth.on_app_init],
+        exception_handlers={IngestError: _ingest_error},
+        stores=_stores(settings),
+        response_cache_config=ResponseCacheConfig(default_expiration=30),
+        openapi_config=OpenAPIConfig(
+            title="Xinbao 信宝 API",
+            version="0.1.0",
+            description="Enterprise credit information: evaluations, consent, financing, alerts.",
+            path="/schema",
+            render_plugins=[RedocRenderPlugin(), SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.jwt_auth = jwt_auth
+    return app

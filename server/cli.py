@@ -1,0 +1,188 @@
+"""The ``xinbao`` command: serve, worker, migrate, generate, ingest, train, score, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from server.settings import Settings
+
+__all__ = ["main"]
+
+
+def _settings(demo: bool = False) -> Settings:
+    return Settings.from_env(demo=demo or None)
+
+
+@click.group(help="Xinbao (信宝) enterprise credit platform.")
+def main() -> None:
+    pass
+
+
+@main.command(help="Apply database migrations (SQLite or PostgreSQL from XINBAO_DATABASE_URL).")
+def migrate() -> None:
+    from server import db
+
+    async def run() -> None:
+        engine = await db.open_engine(_settings(demo=True).database_url)
+        try:
+            await db.migrate(engine)
+        finally:
+            await db.close(engine)
+
+    asyncio.run(run())
+
+
+@main.command(help="Serve the API with uvicorn.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--scheduler/--no-scheduler", default=False, help="Run the scheduled jobs in-process.")
+def serve(host: str, port: int, scheduler: bool) -> None:
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = _settings()
+    if scheduler:
+        os.environ["XINBAO_SCHEDULER"] = "1"
+        settings = _settings()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@main.command(help="Run the scheduler alone (one instance per deployment).")
+def worker() -> None:
+    from alerts.worker import run_worker
+
+    asyncio.run(run_worker(_settings()))
+
+
+@main.command(help="Generate a synthetic county and write its department feeds.")
+@click.option("--firms", "n_firms", default=2000, show_default=True, type=int)
+@click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--out", "out_dir", default="data/region", show_default=True, type=click.Path())
+@click.option("--format", "fmt", default="csv", type=click.Choice(["csv", "jsonl"]), show_default=True)
+def generate(n_firms: int, seed: int, out_dir: str, fmt: str) -> None:
+    import time
+
+    from server.demo.synth import generate_region, write_feeds
+
+    t0 = time.perf_counter()
+    region = generate_region(n_firms, seed)
+    t1 = time.perf_counter()
+    files = write_feeds(region, Path(out_dir), fmt=fmt)
+    t2 = time.perf_counter()
+    click.echo(json.dumps({
+        "firms": n_firms, "records": len(region.records), "seed": seed, "out": out_dir,
+        "generate_s": round(t1 - t0, 2), "write_s": round(t2 - t1, 2), "files": len(files),
+    }))
+
+
+@main.command(help="Ingest a department file (CSV or JSON Lines) for one source.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--source", required=True, help="Feed name, e.g. tax_monthly, firms, guarantees.")
+def ingest(file: str, source: str) -> None:
+    from server import db
+    from server.ingest.parse import detect_format, iter_file
+    from server.ingest.services import IngestError
+    from server.ingest.services import ingest as run_ingest
+
+    settings = _settings(demo=True)
+
+    async def run() -> int:
+        engine = await db.open_engine(settings.database_url)
+        try:
+            with open(file, "rb") as fh:
+                head = fh.read(64)
+            fmt = detect_format(file, None, head)
+            result = await run_ingest(engine, source, iter_file(file), fmt, filename=Path(file).name,
+                                      person_salt=settings.person_id_salt)
+        except IngestError as exc:
+            click.echo(json.dumps({"error": {"field": exc.field, "message": exc.message}},
+                                  ensure_ascii=False), err=True)
+            return 2
+        finally:
+            await db.close(engine)
+        click.echo(json.dumps({
+            "accepted": result.accepted, "duplicates": result.duplicates,
+            "rejected": [{"row": r.row, "field": r.field, "message": r.message} for r in result.rejected[:1000]],
+            "rejected_rows": result.rejected_rows, "batch_id": result.batch_id,
+        }, ensure_ascii=False))
+        return 0
+
+    sys.exit(asyncio.run(run()))
+
+
+@main.command(help="Train a model: on the platform's data, or on any CSV (--csv/--target).")
+@click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--target", default=None, help="Target column of the CSV.")
+@click.option("--bad", default=None, help="Target value meaning default (else 1).")
+@click.option("--as-of", "as_of", default=None, help="Training date for platform data (YYYY-MM-DD).")
+def train(csv_path: str | None, target: str | None, bad: str | None, as_of: str | None) -> None:
+    settings = _settings(demo=True)
+    if csv_path:
+        if not target:
+            raise click.UsageError("--target is required with --csv")
+        from scoring.cli import train_csv
+
+        version = train_csv(csv_path, target, bad=bad, registry_dir=settings.model_dir)
+        click.echo(version)
+        return
+    from server.scores.pipeline import train_platform_model
+
+    version = asyncio.run(train_platform_model(settings, as_of=date.fromisoformat(as_of) if as_of else None))
+    click.echo(version)
+
+
+@main.command(help="Score: every firm on the platform, or a CSV (--model/--csv/--out).")
+@click.option("--model", "version", default=None)
+@click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--out", "out_path", type=click.Path(), default=None)
+@click.option("--as-of", "as_of", default=None)
+def score(version: str | None, csv_path: str | None, out_path: str | None, as_of: str | None) -> None:
+    settings = _settings(demo=True)
+    if csv_path:
+        if not (version and out_path):
+            raise click.UsageError("--model and --out are required with --csv")
+        from scoring.cli import score_csv
+
+        score_csv(version, csv_path, out_path, registry_dir=settings.model_dir)
+        click.echo(out_path)
+        return
+    from server.scores.pipeline import score_platform
+
+    summary = asyncio.run(score_platform(settings, as_of=date.fromisoformat(as_of) if as_of else None,
+                                         version=version))
+    click.echo(json.dumps(summary, ensure_ascii=False, default=str))
+
+
+@main.command(help="Everything on embedded defaults: migrate, demo region, train, score, serve.")
+@click.option("--firms", "n_firms", default=2000, show_default=True, type=int)
+@click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Prepare the demo data and stop.")
+def demo(n_firms: int, seed: int, host: str, port: int, no_serve: bool) -> None:
+    from server.demo.setup import prepare_demo
+
+    os.environ.setdefault("XINBAO_DEMO", "1")
+    os.environ.setdefault("XINBAO_SCHEDULER", "1")
+    settings = _settings(demo=True)
+    info = asyncio.run(prepare_demo(settings, n_firms=n_firms, seed=seed))
+    click.echo(info.banner(host, port))
+    if no_serve:
+        return
+    import uvicorn
+
+    from server.app import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,72 @@
+"""Firm profiles and evaluations, with the consent rule for banks and the access log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+
+from server.consent.tables import AccessLog, Consent
+from server.firms.schemas import Evaluation, Reason, ScorePoint
+from server.firms.tables import Firm
+from server.scores.tables import ScoreHistory
+from server.users.security import AuthUser
+
+__all__ = ["get_evaluation", "has_active_consent"]
+
+
+async def has_active_consent(firm_id: int, bank_id: int, now: datetime | None = None) -> bool:
+    now = now or datetime.now(UTC)
+    return await Consent.exists().where(
+        (Consent.firm == firm_id) & (Consent.bank == bank_id) & (Consent.expires_at > now)
+        & Consent.revoked_at.is_null()
+    )
+
+
+async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24) -> Evaluation:
+    """The firm's latest evaluation, if the viewer may see it; views by others are logged."""
+    firm = await Firm.select(Firm.id, Firm.uscc, Firm.name).where(Firm.uscc == uscc).first()
+    if firm is None:
+        raise NotFoundException(f"no firm with uscc {uscc}")
+    if viewer.role == "owner":
+        if viewer.firm_id != firm["id"]:
+            raise PermissionDeniedException("owners see only their own firm's evaluation")
+    elif viewer.role == "bank_manager":
+        if viewer.bank_id is None or not await has_active_consent(firm["id"], viewer.bank_id):
+            raise PermissionDeniedException("no active consent: the firm has not granted your bank access")
+    elif viewer.role != "admin":
+        raise PermissionDeniedException("only the firm's owner, consented banks and admins see evaluations")
+
+    rows = await (
+        ScoreHistory.select(
+            ScoreHistory.as_of, ScoreHistory.score, ScoreHistory.grade, ScoreHistory.pd,
+            ScoreHistory.dimensions, ScoreHistory.reasons, ScoreHistory.model_version,
+            ScoreHistory.weight_profile_version, ScoreHistory.created_at,
+        )
+        .where(ScoreHistory.firm == firm["id"])
+        .order_by(ScoreHistory.as_of, ascending=False)
+        .order_by(ScoreHistory.id, ascending=False)
+        .limit(200)
+        .output(load_json=True)
+    )
+    if not rows:
+        raise NotFoundException(f"firm {uscc} has not been scored yet")
+    if viewer.role != "owner":
+        await AccessLog.insert(AccessLog(
+            firm=firm["id"], viewer=viewer.id, viewer_role=viewer.role, bank=viewer.bank_id,
+            what="evaluation", at=datetime.now(UTC),
+        )).run()
+    latest = rows[0]
+    history: dict = {}
+    for r in rows:  # newest first: keep the latest run of each as_of
+        history.setdefault(r["as_of"], ScorePoint(as_of=r["as_of"], score=r["score"], grade=r["grade"]))
+    return Evaluation(
+        uscc=firm["uscc"], name=firm["name"], as_of=latest["as_of"], score=latest["score"],
+        grade=latest["grade"], pd=latest["pd"], model_version=latest["model_version"],
+        weight_profile_version=latest["weight_profile_version"],
+        dimensions=latest["dimensions"] or {},
+        reasons=msgspec.convert(latest["reasons"] or [], list[Reason]),
+        history=sorted(history.values(), key=lambda p: p.as_of)[-history_months:],
+        scored_at=latest["created_at"],
+    )

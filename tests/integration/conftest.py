@@ -1,0 +1,70 @@
+"""An app per test module on a fresh database, driven in-process on one event loop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.settings import Settings
+
+
+async def _no_server_errors(response: httpx.Response) -> None:
+    # The suite must never provoke a 500: fail the test that does, wherever it happens.
+    assert response.status_code < 500, f"{response.request.method} {response.request.url} -> {response.status_code}: {await response.aread()!r}"
+
+
+@pytest.fixture(scope="module")
+def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    data_dir: Path = tmp_path_factory.mktemp("data")
+    return Settings(database_url=db_url, jwt_secret="test-secret-not-for-production-0123456789",
+                    data_dir=data_dir, demo=True)
+
+
+@pytest.fixture(scope="module")
+async def app(settings: Settings, engine: object):
+    from server.app import create_app
+    from server.demo.setup import seed_reference_data
+
+    await seed_reference_data()
+    return create_app(settings)
+
+
+@pytest.fixture(scope="module")
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.lifespan():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                     event_hooks={"response": [_no_server_errors]}) as c:
+            yield c
+
+
+async def make_user(phone: str, role: str, *, firm_uscc: str | None = None, bank_code: str | None = None,
+                    department: str | None = None, password: str = "secret-pass-1") -> int:
+    from server.financing.tables import Bank
+    from server.firms.tables import Firm
+    from server.ingest.tables import Department
+    from server.users.services import create_user
+    from server.users.tables import User
+
+    existing = await User.objects().where(User.phone == phone).first()
+    if existing:
+        return existing.id
+    firm_id = bank_id = dept_id = None
+    if firm_uscc:
+        firm_id = (await Firm.select(Firm.id).where(Firm.uscc == firm_uscc).first())["id"]
+    if bank_code:
+        bank_id = (await Bank.select(Bank.id).where(Bank.code == bank_code).first())["id"]
+    if department:
+        dept_id = (await Department.select(Department.id).where(Department.code == department).first())["id"]
+    user = await create_user(phone, password, role, role, firm_id=firm_id, bank_id=bank_id,
+                             department_id=dept_id)
+    return user.id
+
+
+async def login(client: httpx.AsyncClient, phone: str, password: str = "secret-pass-1") -> dict[str, str]:
+    r = await client.post("/api/auth/login", json={"phone": phone, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}

@@ -1,0 +1,140 @@
+"""Department feeds through HTTP: per-row errors, exactly-once storage, idempotent re-sends."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from server.firms.uscc import make_uscc
+from tests.integration.conftest import login, make_user
+
+pytestmark = pytest.mark.anyio
+
+A, B = make_uscc(101), make_uscc(102)
+BAD_CHECK = A[:17] + ("0" if A[17] != "0" else "1")
+
+FIRMS_CSV = (
+    "uscc,name,industry_division,town,registered_capital_yuan,founded_on,size_class,status\n"
+    f"{A},绍兴鑫垚机械有限公司,34,百官街道,2000000,2012-03-01,small,active\n"
+    f"{B},上虞淼锦商贸有限公司,51,曹娥街道,500000.50,2018-07-15,micro,active\n"
+)
+
+TAX_CSV = (
+    "record_key,uscc,event_date,category,amount_yuan,arrears_yuan\n"
+    f"T-1,{A},2025-01-31,vat,12345.67,0\n"        # 1 good
+    f"T-2,{BAD_CHECK},2025-01-31,vat,100,0\n"      # 2 bad check character
+    f"T-3,{A},2099-12-31,vat,100,0\n"               # 3 date in the future
+    f"T-4,{A},2025-02-28,vat,-100,0\n"              # 4 negative amount
+    f"T-5,{A},2025-03-31\n"                          # 5 missing columns
+    f"T-6,{B},2025-01-31,income,800,\n"             # 6 good
+    f"T-1,{A},2025-01-31,vat,12345.67,0\n"        # 7 same key again in the batch
+)
+
+
+async def _count(source: str) -> int:
+    from server.ingest.tables import DeptRecord
+
+    return await DeptRecord.count().where(DeptRecord.source == source)
+
+
+@pytest.fixture(scope="module")
+async def operators(client: httpx.AsyncClient) -> dict[str, dict[str, str]]:
+    await make_user("13900000010", "dept_operator", department="market")
+    await make_user("13900000011", "dept_operator", department="tax")
+    await make_user("13900000012", "admin")
+    market = await login(client, "13900000010")
+    r = await client.post("/api/ingest/firms", content=FIRMS_CSV.encode(),
+                          headers={**market, "content-type": "text/csv"})
+    assert r.status_code == 200 and r.json()["accepted"] == 2, r.text
+    return {"market": market, "tax": await login(client, "13900000011"),
+            "admin": await login(client, "13900000012")}
+
+
+async def test_bad_rows_are_listed_by_number_and_field_and_good_rows_stored_once(client, operators):
+    tax = {**operators["tax"], "content-type": "text/csv"}
+    r = await client.post("/api/ingest/tax_monthly", content=TAX_CSV.encode(), headers=tax)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 2
+    assert body["duplicates"] == 1
+    by_row = {(e["row"], e["field"]) for e in body["rejected"]}
+    assert by_row == {(2, "uscc"), (3, "event_date"), (4, "amount_yuan"), (5, "category")}
+    messages = {e["row"]: e["message"] for e in body["rejected"]}
+    assert "check character" in messages[2]
+    assert "future" in messages[3]
+    assert "negative" in messages[4]
+    assert await _count("tax_monthly") == 2
+
+    again = await client.post("/api/ingest/tax_monthly", content=TAX_CSV.encode(), headers=tax)
+    assert again.status_code == 200
+    assert again.json()["accepted"] == 0
+    assert again.json()["duplicates"] == 3
+    assert await _count("tax_monthly") == 2
+
+
+async def test_amounts_are_stored_in_fen_with_provenance(client, operators):
+    from server.ingest.tables import DeptRecord, IngestBatch
+
+    row = await DeptRecord.select().where(DeptRecord.record_key == "T-1").first()
+    assert row["amount_fen"] == 1234567
+    batch = await IngestBatch.select(IngestBatch.department.code, IngestBatch.source).where(
+        IngestBatch.id == row["batch_id"]).first()
+    assert batch == {"department.code": "tax", "source": "tax_monthly"}
+
+
+async def test_jsonl_feed_and_unknown_firm(client, operators):
+    lines = [
+        {"record_key": "J-1", "uscc": A, "event_date": "2025-04-30", "category": "vat", "amount_yuan": 10.5},
+        {"record_key": "J-2", "uscc": make_uscc(999_999), "event_date": "2025-04-30", "category": "vat",
+         "amount_yuan": 1},
+        {"record_key": "J-3", "uscc": A, "event_date": "2025-04-31", "category": "vat", "amount_yuan": 1},
+    ]
+    body = "\n".join(json.dumps(x) for x in lines).encode()
+    r = await client.post("/api/ingest/tax_monthly", content=body,
+                          headers={**operators["tax"], "content-type": "application/x-ndjson"})
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 1
+    assert {(e["row"], e["field"]) for e in r.json()["rejected"]} == {(2, "uscc"), (3, "event_date")}
+
+
+async def test_missing_required_column_refuses_the_file_naming_it(client, operators):
+    before = await _count("tax_monthly")
+    csv = f"record_key,uscc,category,amount_yuan\nX-1,{A},vat,1\n".encode()
+    r = await client.post("/api/ingest/tax_monthly", content=csv,
+                          headers={**operators["tax"], "content-type": "text/csv"})
+    assert r.status_code == 422
+    assert r.json()["field"] == "event_date"
+    assert await _count("tax_monthly") == before
+
+
+@pytest.mark.parametrize(
+    ("who", "source", "status"),
+    [(None, "tax_monthly", 401), ("market", "tax_monthly", 403), ("admin", "tax_monthly", 403),
+     ("tax", "no_such_feed", 404)],
+)
+async def test_who_may_send_what(client, operators, who, source, status):
+    headers = {"content-type": "text/csv", **(operators[who] if who else {})}
+    r = await client.post(f"/api/ingest/{source}", content=TAX_CSV.encode(), headers=headers)
+    assert r.status_code == status, r.text
+
+
+async def test_a_batch_that_dies_half_way_stores_nothing(engine, operators, monkeypatch):
+    from server.ingest import services
+    from server.ingest.tables import DeptRecord, IngestBatch
+
+    monkeypatch.setattr(services, "CHUNK_ROWS", 3)  # several chunks written before the failure
+    before, batches = await DeptRecord.count(), await IngestBatch.count()
+    header = b"record_key,uscc,event_date,category,amount_yuan\n"
+
+    def feed():
+        yield header
+        for i in range(10):
+            yield f"D-{i},{A},2024-0{1 + i % 9}-01,vat,{i}\n".encode()
+        raise ConnectionError("upload connection lost")
+
+    with pytest.raises(ConnectionError):
+        await services.ingest(engine, "tax_monthly", feed(), "csv")
+    assert await DeptRecord.count() == before
+    assert await IngestBatch.count() == batches
