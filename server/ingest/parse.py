@@ -9,8 +9,9 @@ from collections.abc import Iterable, Iterator
 
 __all__ = ["FeedFormatError", "RawRow", "detect_format", "iter_bytes", "iter_file", "read_rows"]
 
-# (1-based data row number, {field: text or None}, problem with the row's shape or None)
-RawRow = tuple[int, dict[str, object], str | None]
+# (1-based data row number, the row's cells (a list for CSV, in header order; a dict for
+# JSON Lines), problem with the row's shape or None)
+RawRow = tuple[int, "list[str] | dict[str, object]", str | None]
 
 
 class FeedFormatError(ValueError):
@@ -87,11 +88,11 @@ def _read_csv(lines: Iterator[str]) -> tuple[list[str], Iterator[RawRow]]:
             n += 1
             if len(cells) < width:
                 missing = header[len(cells)]
-                yield n, {"_missing": missing}, f"row has {len(cells)} cells, header has {width}"
+                yield n, {"_field": missing}, f"row has {len(cells)} cells, header has {width}"
             elif len(cells) > width:
                 yield n, {}, f"row has {len(cells)} cells, header has {width}"
             else:
-                yield n, dict(zip(header, cells, strict=True)), None
+                yield n, cells, None
 
     return header, rows()
 

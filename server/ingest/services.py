@@ -8,6 +8,7 @@ file of millions of rows streams instead of sitting in memory.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -17,9 +18,9 @@ from typing import Any
 
 from piccolo.engine.base import Engine
 
-from scoring.records import section_of
+from scoring.records import STATEMENT_ITEMS, section_of
 from server.ingest.parse import FeedFormatError, RawRow, read_rows
-from server.ingest.sources import SOURCES, Rejection, RowValidator, Source, statement_attrs
+from server.ingest.sources import SOURCES, Rejection, RowValidator, Source
 from server.ingest.store import RECORD_COLUMNS, BatchWriter, open_writer, utcnow
 
 __all__ = ["IngestError", "IngestResult", "ingest"]
@@ -96,20 +97,14 @@ async def ingest(
             })
             result.batch_id = batch_id
             store = _STORES[source.target]
+            names = [f.name for f in source.fields]
             for chunk in _chunked(rows, CHUNK_ROWS):
-                good: list[tuple[int, dict[str, Any]]] = []
-                for n, raw, problem in chunk:
-                    result.rows = n
-                    if problem:
-                        name = str(raw.get("_missing", "row"))
-                        result.rejected.append(Rejection(n, name, problem))
-                        continue
-                    values, errors = validator.validate(n, raw)
-                    if errors:
-                        result.rejected.extend(errors)
-                    else:
-                        good.append((n, values))  # type: ignore[arg-type]
-                await store(w, source, good, result, batch_id, received_at, person_salt)
+                result.rows = chunk[-1][0]
+                numbers, cols, present = _columns(chunk, header, names, result)
+                keep, clean, rejections = validator.validate_columns(numbers, cols, present)
+                result.rejected.extend(rejections)
+                good = Good([numbers[i] for i in keep], clean)
+                await store(w, good, result, batch_id, received_at, person_salt)
             await w.execute(
                 "UPDATE ingest_batch SET rows = ?, accepted = ?, duplicates = ?, rejected = ? WHERE id = ?",
                 (result.rows, result.accepted, result.duplicates, result.rejected_rows, batch_id),
@@ -118,6 +113,44 @@ async def ingest(
         raise IngestError(exc.field, exc.message, 400) from exc
     result.rejected.sort(key=lambda r: r.row)
     return result
+
+
+@dataclass(slots=True)
+class Good:
+    """The valid rows of a chunk, as columns; ``numbers`` are their 1-based row numbers."""
+
+    numbers: list[int]
+    cols: dict[str, list[Any]]
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def where(self, keep: list[bool]) -> Good:
+        return Good([n for n, k in zip(self.numbers, keep, strict=True) if k],
+                    {c: [v for v, k in zip(col, keep, strict=True) if k] for c, col in self.cols.items()})
+
+
+def _columns(chunk: list[RawRow], header: list[str], names: list[str], result: IngestResult
+             ) -> tuple[list[int], dict[str, list[object]], set[str]]:
+    """Rows of good shape turned into columns; rows of bad shape rejected whole."""
+    numbers: list[int] = []
+    rows: list[Any] = []
+    for n, cells, problem in chunk:
+        if problem:
+            name = cells.get("_field", "row") if isinstance(cells, dict) else "row"
+            result.rejected.append(Rejection(n, str(name), problem))
+        else:
+            numbers.append(n)
+            rows.append(cells)
+    if header:  # CSV: lists of cells in header order
+        transposed = list(zip(*rows, strict=True)) if rows else [()] * len(header)
+        by_name = dict(zip(header, transposed, strict=True))
+        cols = {name: list(by_name[name]) if name in by_name else [None] * len(rows) for name in names}
+        return numbers, cols, set(header)
+    present: set[str] = set()
+    for d in rows:
+        present.update(d)
+    return numbers, {name: [d.get(name) for d in rows] for name in names}, present
 
 
 def _chunked(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
@@ -137,66 +170,62 @@ async def _known_firms(w: BatchWriter, usccs: Iterable[str]) -> dict[str, int]:
     return await w.existing("firm", "uscc", keys, value_column="id")
 
 
-def _first_per_key(good: list[tuple[int, dict[str, Any]]], key: str, stored: dict[Any, Any]
-                   ) -> tuple[list[tuple[int, dict[str, Any]]], int]:
-    """Rows whose key is neither stored nor seen earlier in the batch, and how many were not."""
-    seen: set[Any] = set(stored)
-    fresh = []
-    for n, v in good:
-        k = v[key]
-        if k not in seen:
-            seen.add(k)
-            fresh.append((n, v))
-    return fresh, len(good) - len(fresh)
+async def _only_known_firms(w: BatchWriter, good: Good, fields: tuple[str, ...],
+                            result: IngestResult) -> tuple[Good, dict[str, int]]:
+    """Drop (and reject) rows naming a firm the registry does not have."""
+    firms = await _known_firms(w, (u for f in fields for u in good.cols[f]))
+    keep = [True] * len(good)
+    for f in fields:
+        for i, (n, u) in enumerate(zip(good.numbers, good.cols[f], strict=True)):
+            if keep[i] and u not in firms:
+                keep[i] = False
+                result.rejected.append(Rejection(n, f, f"no registered firm has this code: {u}"))
+    return (good if all(keep) else good.where(keep)), firms
 
 
-async def _store_records(w: BatchWriter, source: Source, good: list[tuple[int, dict[str, Any]]],
-                         result: IngestResult, batch_id: int, received_at: datetime, _salt: str) -> None:
+async def _store_records(w: BatchWriter, good: Good, result: IngestResult, batch_id: int,
+                         received_at: datetime, _salt: str) -> None:
     if not good:
         return
-    firms = await _known_firms(w, (v["uscc"] for _, v in good))
-    known = []
-    for n, v in good:
-        if v["uscc"] in firms:
-            known.append((n, v))
-        else:
-            result.rejected.append(Rejection(n, "uscc", f"no registered firm has this code: {v['uscc']}"))
-    stored = await w.existing("dept_record", "record_key", [v["record_key"] for _, v in known],
-                              where="source = ?", args=(source.code,))
-    fresh, dupes = _first_per_key(known, "record_key", stored)
-    is_statement = source.code == "financial_statement"
-    rows = []
-    for _, v in fresh:
-        amount = v.get("revenue") if is_statement else v.get("amount_yuan")
-        rows.append((
-            source.code, v["record_key"], v["uscc"], v["event_date"], v.get("end_date"),
-            v.get("category"), amount, v.get("arrears_yuan"),
-            None if v.get("quantity") is None else float(v["quantity"]), v.get("days"),
-            v.get("status"), statement_attrs(v) if is_statement else None, batch_id, received_at,
-        ))
-        result.touched_usccs.add(v["uscc"])
-    await w.copy_rows("dept_record", RECORD_COLUMNS, rows)
-    result.accepted += len(rows)
-    result.duplicates += dupes
+    good, _ = await _only_known_firms(w, good, ("uscc",), result)
+    c, n = good.cols, len(good)
+    none = [None] * n
+    if result.source == "financial_statement":
+        items = [c[k] for k in STATEMENT_ITEMS]
+        attrs = [json.dumps(dict(zip(STATEMENT_ITEMS, vals, strict=True)), separators=(",", ":"))
+                 for vals in zip(*items, strict=True)]
+        amount = c["revenue"]
+    else:
+        attrs, amount = none, c.get("amount_yuan", none)
+    quantity = [None if q is None else float(q) for q in c["quantity"]] if "quantity" in c else none
+    rows = list(zip(
+        [result.source] * n, c["record_key"], c["uscc"], c["event_date"], c.get("end_date", none),
+        c.get("category", none), amount, c.get("arrears_yuan", none), quantity, c.get("days", none),
+        c.get("status", none), attrs, [batch_id] * n, [received_at] * n, strict=True,
+    ))
+    inserted = await w.insert_ignore("dept_record", RECORD_COLUMNS, rows, "source, record_key")
+    result.accepted += inserted
+    result.duplicates += n - inserted
+    if inserted:
+        result.touched_usccs.update(c["uscc"])
 
 
 _FIRM_FIELDS = ("name", "industry_section", "industry_division", "town", "registered_capital_fen",
                 "founded_on", "size_class", "status")
 
 
-async def _store_firms(w: BatchWriter, source: Source, good: list[tuple[int, dict[str, Any]]],
-                       result: IngestResult, batch_id: int, received_at: datetime, _salt: str) -> None:
+async def _store_firms(w: BatchWriter, good: Good, result: IngestResult, batch_id: int,
+                       received_at: datetime, _salt: str) -> None:
     """Firms are upserted: a changed registration updates the firm, an identical one is a duplicate."""
     if not good:
         return
-    latest: dict[str, dict[str, Any]] = {}
-    for _, v in good:
-        latest[v["uscc"]] = {
-            "uscc": v["uscc"], "name": v["name"], "industry_division": v["industry_division"],
-            "industry_section": section_of(v["industry_division"]), "town": v["town"],
-            "registered_capital_fen": v["registered_capital_yuan"], "founded_on": v["founded_on"],
-            "size_class": v["size_class"], "status": v["status"],
-        }
+    c = good.cols
+    latest: dict[str, tuple] = {}
+    for uscc, name, division, town, capital, founded, size, status in zip(
+        c["uscc"], c["name"], c["industry_division"], c["town"], c["registered_capital_yuan"],
+        c["founded_on"], c["size_class"], c["status"], strict=True,
+    ):
+        latest[uscc] = (name, section_of(division), division, town, capital, founded, size, status)
     cols = ", ".join(_FIRM_FIELDS)
     stored: dict[str, tuple] = {}
     keys = sorted(latest)
@@ -209,15 +238,14 @@ async def _store_firms(w: BatchWriter, source: Source, good: list[tuple[int, dic
         for r in rows:
             stored[r[0]] = tuple(_normalise(x) for x in r[1:])
     new, changed = [], []
-    for uscc, f in latest.items():
-        values = tuple(f[c] for c in _FIRM_FIELDS)
+    for uscc, values in latest.items():
         if uscc not in stored:
             new.append((uscc, *values, received_at, received_at))
         elif stored[uscc] != tuple(_normalise(x) for x in values):
             changed.append((*values, received_at, uscc))
     await w.copy_rows("firm", ("uscc", *_FIRM_FIELDS, "created_at", "updated_at"), new)
     if changed:
-        sets = ", ".join(f"{c} = ?" for c in _FIRM_FIELDS)
+        sets = ", ".join(f"{col} = ?" for col in _FIRM_FIELDS)
         await w.executemany(f"UPDATE firm SET {sets}, updated_at = ? WHERE uscc = ?", changed)
     result.accepted += len(new) + len(changed)
     result.duplicates += len(good) - len(new) - len(changed)
@@ -235,63 +263,49 @@ def person_hash(person_id: str, salt: str) -> str:
     return hashlib.sha256(f"{salt}:{person_id.strip().upper()}".encode()).hexdigest()
 
 
-async def _store_relations(w: BatchWriter, source: Source, good: list[tuple[int, dict[str, Any]]],
-                           result: IngestResult, batch_id: int, received_at: datetime, salt: str) -> None:
+async def _store_relations(w: BatchWriter, good: Good, result: IngestResult, batch_id: int,
+                           received_at: datetime, salt: str) -> None:
     if not good:
         return
-    firms = await _known_firms(w, (v["uscc"] for _, v in good))
-    known = []
-    for n, v in good:
-        if v["uscc"] in firms:
-            known.append((n, v))
-        else:
-            result.rejected.append(Rejection(n, "uscc", f"no registered firm has this code: {v['uscc']}"))
-    stored = await w.existing("firm_person", "record_key", [v["record_key"] for _, v in known])
-    fresh, dupes = _first_per_key(known, "record_key", stored)
-    hashes = {person_hash(v["person_id"], salt): v["person_name"] for _, v in fresh}
-    people = await w.existing("person", "id_hash", sorted(hashes), value_column="id")
-    new_people = [(h, name) for h, name in hashes.items() if h not in people]
+    good, firms = await _only_known_firms(w, good, ("uscc",), result)
+    c = good.cols
+    hashes = [person_hash(p, salt) for p in c["person_id"]]
+    names = dict(zip(hashes, c["person_name"], strict=True))
+    people = await w.existing("person", "id_hash", sorted(names), value_column="id")
+    new_people = [(h, name) for h, name in names.items() if h not in people]
     await w.copy_rows("person", ("id_hash", "name"), new_people)
     if new_people:
         people.update(await w.existing("person", "id_hash", [h for h, _ in new_people], value_column="id"))
     rows = [
-        (v["record_key"], firms[v["uscc"]], people[person_hash(v["person_id"], salt)], v["role"],
-         None if v.get("share_pct") is None else Decimal(str(v["share_pct"])),
-         v["start_date"], v.get("end_date"))
-        for _, v in fresh
+        (key, firms[u], people[h], role, None if share is None else Decimal(str(share)), start, end)
+        for key, u, h, role, share, start, end in zip(
+            c["record_key"], c["uscc"], hashes, c["role"], c["share_pct"], c["start_date"],
+            c["end_date"], strict=True)
     ]
-    await w.copy_rows("firm_person", ("record_key", "firm", "person", "role", "share_pct",
-                                      "start_date", "end_date"), rows)
-    result.accepted += len(rows)
-    result.duplicates += dupes
-    result.touched_usccs.update(v["uscc"] for _, v in fresh)
+    inserted = await w.insert_ignore("firm_person", ("record_key", "firm", "person", "role", "share_pct",
+                                                      "start_date", "end_date"), rows, "record_key")
+    result.accepted += inserted
+    result.duplicates += len(rows) - inserted
+    result.touched_usccs.update(c["uscc"])
 
 
-async def _store_guarantees(w: BatchWriter, source: Source, good: list[tuple[int, dict[str, Any]]],
-                            result: IngestResult, batch_id: int, received_at: datetime, _salt: str) -> None:
+async def _store_guarantees(w: BatchWriter, good: Good, result: IngestResult, batch_id: int,
+                            received_at: datetime, _salt: str) -> None:
     if not good:
         return
-    firms = await _known_firms(w, [u for _, v in good for u in (v["guarantor_uscc"], v["guaranteed_uscc"])])
-    known = []
-    for n, v in good:
-        for name in ("guarantor_uscc", "guaranteed_uscc"):
-            if v[name] not in firms:
-                result.rejected.append(Rejection(n, name, f"no registered firm has this code: {v[name]}"))
-                break
-        else:
-            known.append((n, v))
-    stored = await w.existing("guarantee", "record_key", [v["record_key"] for _, v in known])
-    fresh, dupes = _first_per_key(known, "record_key", stored)
+    good, firms = await _only_known_firms(w, good, ("guarantor_uscc", "guaranteed_uscc"), result)
+    c = good.cols
     rows = [
-        (v["record_key"], firms[v["guarantor_uscc"]], firms[v["guaranteed_uscc"]], v["amount_yuan"],
-         v["start_date"], v["end_date"])
-        for _, v in fresh
+        (key, firms[a], firms[b], amount, start, end)
+        for key, a, b, amount, start, end in zip(
+            c["record_key"], c["guarantor_uscc"], c["guaranteed_uscc"], c["amount_yuan"],
+            c["start_date"], c["end_date"], strict=True)
     ]
-    await w.copy_rows("guarantee", ("record_key", "guarantor", "guaranteed", "amount_fen",
-                                    "start_date", "end_date"), rows)
-    result.accepted += len(rows)
-    result.duplicates += dupes
-    result.touched_usccs.update(u for _, v in fresh for u in (v["guarantor_uscc"], v["guaranteed_uscc"]))
+    inserted = await w.insert_ignore("guarantee", ("record_key", "guarantor", "guaranteed", "amount_fen",
+                                                   "start_date", "end_date"), rows, "record_key")
+    result.accepted += inserted
+    result.duplicates += len(rows) - inserted
+    result.touched_usccs.update(c["guarantor_uscc"] + c["guaranteed_uscc"])
 
 
 _STORES = {

@@ -53,6 +53,11 @@ class BatchWriter:
     async def insert_returning_id(self, table: str, values: dict[str, Any]) -> int:
         raise NotImplementedError
 
+    async def insert_ignore(self, table: str, columns: Sequence[str], rows: list[tuple],
+                            conflict: str) -> int:
+        """Insert rows whose ``conflict`` key is not stored yet; returns how many were new."""
+        raise NotImplementedError
+
     async def lock_source(self, source: str) -> None:
         """Serialise writers of one source for the rest of the transaction."""
 
@@ -80,6 +85,17 @@ class BatchWriter:
 class SQLiteWriter(BatchWriter):
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
+
+    async def insert_ignore(self, table: str, columns: Sequence[str], rows: list[tuple],
+                            conflict: str) -> int:
+        if not rows:
+            return 0
+        before = self.conn.total_changes
+        marks = ", ".join("?" * len(columns))
+        await self.conn.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+            f"ON CONFLICT ({conflict}) DO NOTHING", rows)
+        return self.conn.total_changes - before
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
         await self.conn.execute(sql, tuple(args))
@@ -124,6 +140,22 @@ class PostgresWriter(BatchWriter):
     async def copy_rows(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         if rows:
             await self.conn.copy_records_to_table(table, records=rows, columns=list(columns))
+
+    async def insert_ignore(self, table: str, columns: Sequence[str], rows: list[tuple],
+                            conflict: str) -> int:
+        # COPY into a transaction-local staging table, then one INSERT ... ON CONFLICT: the
+        # unique index decides what is new, one probe per row, whatever the table's size.
+        if not rows:
+            return 0
+        stage = f"stage_{table}"
+        await self.conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
+        await self.conn.execute(f"TRUNCATE {stage}")
+        await self.conn.copy_records_to_table(stage, records=rows, columns=list(columns))
+        cols = ", ".join(columns)
+        status = await self.conn.execute(
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT ({conflict}) DO NOTHING")
+        return int(status.rsplit(" ", 1)[1])
 
     async def insert_returning_id(self, table: str, values: dict[str, Any]) -> int:
         cols = ", ".join(values)
