@@ -161,9 +161,8 @@ async def load_region_files(engine, files: dict[str, Path], salt: str) -> int:
 
 async def prepare_demo(settings: Settings, n_firms: int = 2000, seed: int = 42) -> DemoInfo:
     """Migrate, seed, generate and load the region, train and score: whatever is missing."""
-    from server.scores.pipeline import ensure_model_and_scores
-
     from server.demo.synth import generate_region, write_feeds
+    from server.scores.pipeline import ensure_model_and_scores
 
     timings: dict[str, float] = {}
     t = time.perf_counter()

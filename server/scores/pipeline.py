@@ -1,0 +1,188 @@
+"""Training the platform model and scoring every firm: named batch steps over the database.
+
+The scoring library does the maths on frames; this module reads the frames out of the
+database, registers models, and writes scores as new history rows (never updates in place),
+each naming the model version and the weight-profile version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from piccolo.engine.base import Engine
+
+from scoring import (
+    ModelRegistry,
+    data_hash,
+    reasons_for,
+    region_dataset,
+    score_region,
+    train_region,
+)
+from scoring.monitoring import metrics as model_metrics
+from server import db
+from server.ingest.store import open_writer
+from server.scores.frames import load_firms, load_records
+from server.scores.tables import ModelVersion, ScoringRun
+from server.settings import Settings
+
+__all__ = [
+    "data_end",
+    "ensure_model_and_scores",
+    "score_platform",
+    "train_platform_model",
+]
+
+log = logging.getLogger("xinbao.scores")
+
+HORIZON_MONTHS = 12
+# Training pools several as-of dates (a year apart from the label window each) for more defaults.
+TRAIN_OFFSETS_MONTHS = (12, 15, 18)
+HISTORY_MONTHS = 12  # months of back-scores written when a region is first scored
+
+
+def data_end(records: pd.DataFrame) -> pd.Timestamp:
+    """The last month-end the monthly feeds cover: the platform's 'now' for scoring."""
+    monthly = records[records["kind"].isin(["tax_monthly", "social_insurance", "utility", "bank_loan"])]
+    last = (monthly if len(monthly) else records)["event_date"].max()
+    if pd.isna(last):
+        raise RuntimeError("no department records yet: ingest data before training or scoring")
+    return pd.Timestamp(last) + pd.offsets.MonthEnd(0)
+
+
+def _registry(settings: Settings) -> ModelRegistry:
+    return ModelRegistry(settings.model_dir)
+
+
+async def _with_engine(settings: Settings, engine: Engine | None):
+    if engine is not None:
+        return engine, False
+    return await db.open_engine(settings.database_url), True
+
+
+async def train_platform_model(settings: Settings, as_of: date | None = None,
+                               engine: Engine | None = None) -> str:
+    """Fit the indicator scorecard on the platform's labelled history; register and activate it."""
+    engine, owned = await _with_engine(settings, engine)
+    try:
+        firms = await load_firms(engine)
+        records = await load_records(engine)
+        end = pd.Timestamp(as_of) if as_of else data_end(records)
+        dates = [end - pd.DateOffset(months=m) + pd.offsets.MonthEnd(0) for m in TRAIN_OFFSETS_MONTHS]
+        train_dates = [d for d in dates if d > records["event_date"].min()]
+        # Out-of-time check: a model fitted on the older dates scores the newest labelled one.
+        X, y = region_dataset(firms, records, train_dates[:1], HORIZON_MONTHS)
+        figures: dict[str, Any] = {}
+        if len(train_dates) > 1 and y.nunique() == 2:
+            older = train_region(firms, records, train_dates[1:], HORIZON_MONTHS)
+            figures = {f"oot_{k}": v for k, v in model_metrics(y.to_numpy(), older.rate(X).pd).items()}
+        model = train_region(firms, records, train_dates, HORIZON_MONTHS)
+        registry = _registry(settings)
+        version = registry.save(model, training_hash=data_hash(X, y), metrics=figures,
+                                extra={"train_as_of": [str(d.date()) for d in train_dates],
+                                       "horizon_months": HORIZON_MONTHS, "rows": int(len(y)),
+                                       "bad_rate": float(np.mean(y))})
+        meta = registry.meta(version)
+        await ModelVersion.update({ModelVersion.active: False}).where(ModelVersion.active == True)  # noqa: E712
+        await ModelVersion(version=version, created_at=datetime.now(UTC), metrics=figures,
+                           config={"pd_bands": meta["pd_bands"], "score_scale": meta["score_scale"],
+                                   "train_as_of": meta["train_as_of"]}, active=True).save()
+        log.info("trained %s on %s rows: %s", version, len(y), figures)
+        return version
+    finally:
+        if owned:
+            await db.close(engine)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x
+
+
+async def score_platform(settings: Settings, as_of: date | None = None, version: str | None = None,
+                         engine: Engine | None = None, history_months: int = 0,
+                         reason: str = "full") -> dict[str, Any]:
+    """Score every firm as of a date (default: the data's last month) with the active model."""
+    engine, owned = await _with_engine(settings, engine)
+    try:
+        if version is None:
+            active = await ModelVersion.select(ModelVersion.version).where(ModelVersion.active == True).first()  # noqa: E712
+            if active is None:
+                raise RuntimeError("no active model: run `xinbao train` first")
+            version = active["version"]
+        model = _registry(settings).load(version).model
+        firms = await load_firms(engine)
+        records = await load_records(engine)
+        end = pd.Timestamp(as_of) if as_of else data_end(records)
+        dates = [end - pd.DateOffset(months=m) + pd.offsets.MonthEnd(0) for m in range(history_months, 0, -1)]
+        written = 0
+        for d in [*dates, end]:
+            written += await _score_one_date(engine, model, version, firms, records, d, reason)
+        return {"model_version": version, "as_of": str(end.date()), "firms": int(len(firms)),
+                "scores_written": written}
+    finally:
+        if owned:
+            await db.close(engine)
+
+
+async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.DataFrame,
+                          records: pd.DataFrame, as_of: pd.Timestamp, reason: str) -> int:
+    live = firms[pd.to_datetime(firms["founded_on"]) <= as_of].reset_index(drop=True)
+    if live.empty:
+        return 0
+    result = score_region(model, live, records[records["event_date"] <= as_of], as_of.date(),
+                          model_version=version)
+    table, batch = result.table, result.batch
+    dims = [c for c in table.columns if c.startswith("dim_")]
+    now = datetime.now(UTC)
+    firm_ids = live["id"].to_numpy()
+    scores, grades, pds = table["score"].to_numpy(), table["grade"].to_numpy(), table["pd"].to_numpy()
+    dim_values = table[dims].to_numpy()
+    payload = []
+    for i in range(len(live)):
+        reasons = [
+            {"code": r.code, "text_zh": r.text_zh, "text_en": r.text_en, "tip_zh": r.improve_zh,
+             "tip_en": r.improve_en, "points": float(r.points), "dimension": r.dimension,
+             "value": _jsonable(r.value)}
+            for r in reasons_for(batch, i)
+        ]
+        payload.append((
+            int(firm_ids[i]), as_of.date(), int(scores[i]), str(grades[i]), float(pds[i]),
+            json.dumps({d[4:]: round(float(v), 1) for d, v in zip(dims, dim_values[i], strict=True)}),
+            json.dumps(reasons, ensure_ascii=False), version, None, now,
+        ))
+    async with open_writer(engine) as w:  # the run and its scores land together or not at all
+        run_id = await w.insert_returning_id("scoring_run", {
+            "model_version": version, "weight_profile_version": None, "as_of": as_of.date(),
+            "started_at": now, "finished_at": datetime.now(UTC), "firms": len(live), "reason": reason,
+        })
+        rows = [(p[0], run_id, *p[1:]) for p in payload]
+        await w.copy_rows("score_history", (
+            "firm", "run", "as_of", "score", "grade", "pd", "dimensions", "reasons", "model_version",
+            "weight_profile_version", "created_at"), rows)
+    return len(rows)
+
+
+async def ensure_model_and_scores(engine: Engine, settings: Settings, as_of: date | None = None) -> str:
+    """Train when no model is active, score when nothing is scored: what the demo needs."""
+    active = await ModelVersion.select(ModelVersion.version).where(ModelVersion.active == True).first()  # noqa: E712
+    if active is not None:
+        try:
+            _registry(settings).load(active["version"])
+            version = active["version"]
+        except Exception as exc:  # artifact gone or from another sklearn: retrain
+            log.warning("active model unusable (%s); retraining", exc)
+            version = await train_platform_model(settings, as_of, engine)
+    else:
+        version = await train_platform_model(settings, as_of, engine)
+    if not await ScoringRun.exists().where(ScoringRun.model_version == version):
+        await score_platform(settings, as_of, version, engine, history_months=HISTORY_MONTHS)
+    return version

@@ -1,0 +1,106 @@
+"""The demo platform end to end on each engine: region -> ingestion -> model -> scores -> API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from tests.integration.conftest import login
+
+pytestmark = pytest.mark.anyio
+
+DEMO_FIRMS = 300
+
+
+@pytest.fixture(scope="module")
+async def demo(settings, engine):
+    from server.demo.setup import prepare_demo
+
+    return await prepare_demo(settings, n_firms=DEMO_FIRMS, seed=7)
+
+
+@pytest.fixture(scope="module")
+async def tokens(client: httpx.AsyncClient, demo) -> dict[str, dict[str, str]]:
+    from server.demo.setup import DEMO_ACCOUNTS, DEMO_PASSWORD
+
+    return {role: await login(client, phone, DEMO_PASSWORD) for phone, role, _ in DEMO_ACCOUNTS}
+
+
+async def test_demo_region_is_loaded_through_ingestion(demo):
+    from server.ingest.tables import IngestBatch
+
+    assert demo.firms == DEMO_FIRMS
+    assert demo.records > DEMO_FIRMS * 50
+    sources = {r["source"] for r in await IngestBatch.select(IngestBatch.source)}
+    assert {"firms", "relations", "guarantees", "tax_monthly", "bank_loan"} <= sources
+
+
+async def test_login_me_and_evaluation_of_the_owner(client, tokens, demo):
+    me = (await client.get("/api/me", headers=tokens["owner"])).json()
+    assert me["role"] == "owner"
+    assert me["firm_uscc"] == demo.firm_uscc
+    r = await client.get(f"/api/firms/{demo.firm_uscc}/evaluation", headers=tokens["owner"])
+    assert r.status_code == 200, r.text
+    ev = r.json()
+    assert 0 <= ev["score"] <= 1000
+    assert ev["grade"] in {"A", "B", "C", "D"}
+    assert ev["model_version"] == demo.model_version
+    assert 0 < ev["pd"] < 1
+    assert len(ev["dimensions"]) == 6
+    assert all(0 <= v <= 100 for v in ev["dimensions"].values())
+    assert len(ev["history"]) >= 12  # back-scored months for the history line
+
+
+async def test_every_firm_is_scored_and_grades_spread(demo):
+    from server.scores.tables import ScoreHistory, ScoringRun
+
+    latest = await ScoringRun.select(ScoringRun.id).order_by(ScoringRun.as_of, ascending=False).first()
+    rows = await ScoreHistory.select(ScoreHistory.grade).where(ScoreHistory.run == latest["id"])
+    grades = [r["grade"] for r in rows]
+    assert len(grades) >= DEMO_FIRMS * 0.9
+    assert set(grades) == {"A", "B", "C", "D"}
+
+
+async def test_bank_sees_evaluation_only_with_consent_and_views_are_logged(client, tokens, demo):
+    from server.consent.tables import AccessLog, Consent
+    from server.firms.tables import Firm
+    from server.users.tables import User
+
+    url = f"/api/firms/{demo.firm_uscc}/evaluation"
+    refused = await client.get(url, headers=tokens["bank_manager"])
+    assert refused.status_code == 403
+    assert "no active consent" in refused.json()["detail"]
+
+    firm = await Firm.select(Firm.id).where(Firm.uscc == demo.firm_uscc).first()
+    banker = await User.select(User.id, User.bank).where(User.phone == "13800000002").first()
+    now = datetime.now(UTC)
+    consent = Consent(firm=firm["id"], bank=banker["bank"], granted_at=now,
+                      expires_at=now + timedelta(days=30))
+    await consent.save()
+    before = await AccessLog.count().where(AccessLog.firm == firm["id"])
+    assert (await client.get(url, headers=tokens["bank_manager"])).status_code == 200
+    assert await AccessLog.count().where(AccessLog.firm == firm["id"]) == before + 1
+
+    await Consent.update({Consent.revoked_at: datetime.now(UTC)}).where(Consent.id == consent.id)
+    assert (await client.get(url, headers=tokens["bank_manager"])).status_code == 403
+
+
+@pytest.mark.parametrize(("role", "status"), [("subscriber", 403), ("dept_operator", 403), ("admin", 200)])
+async def test_other_roles_on_the_evaluation(client, tokens, demo, role, status):
+    r = await client.get(f"/api/firms/{demo.firm_uscc}/evaluation", headers=tokens[role])
+    assert r.status_code == status
+
+
+async def test_owner_cannot_read_another_firm(client, tokens, demo):
+    from server.firms.tables import Firm
+
+    other = await Firm.select(Firm.uscc).where(Firm.uscc != demo.firm_uscc).first()
+    r = await client.get(f"/api/firms/{other['uscc']}/evaluation", headers=tokens["owner"])
+    assert r.status_code == 403
+
+
+async def test_unknown_firm_is_404(client, tokens):
+    r = await client.get("/api/firms/91330100799655058B/evaluation", headers=tokens["admin"])
+    assert r.status_code == 404
