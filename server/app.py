@@ -20,6 +20,7 @@ from server.ingest.services import IngestError
 from server.settings import Settings, get_settings
 from server.users.controllers import AuthController, MeController
 from server.users.security import build_jwt_auth
+from server.users.throttle import LoginThrottle
 
 __all__ = ["create_app"]
 
@@ -64,9 +65,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             redis = Redis.from_url(settings.redis_url)
             await redis.ping()
         app.state.redis = redis
+        app.state.login_throttle = LoginThrottle(redis)
+        scheduler = None
+        if settings.scheduler_enabled:
+            from alerts.scheduler import build_scheduler
+            from server.jobs import period_lock, platform_jobs
+
+            scheduler = build_scheduler(platform_jobs(settings), period_lock(redis))
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
             if redis is not None:
                 await redis.aclose()
             await db.close(engine)

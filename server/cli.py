@@ -57,7 +57,7 @@ def serve(host: str, port: int, scheduler: bool) -> None:
 
 @main.command(help="Run the scheduler alone (one instance per deployment).")
 def worker() -> None:
-    from alerts.worker import run_worker
+    from server.jobs import run_worker
 
     asyncio.run(run_worker(_settings()))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.params import JSONBody
 from litestar.security.jwt import Token
 
@@ -28,9 +28,17 @@ class AuthController(Controller):
     @post("/login", exclude_from_auth=True, status_code=200,
           summary="Sign in by phone number and password")
     async def login(self, data: JSONBody[LoginRequest], request: Request[Any, Any, Any]) -> TokenPair:
+        throttle = request.app.state.login_throttle
+        address = request.client.host if request.client else "unknown"
+        wait = await throttle.retry_after(data.phone, address)
+        if wait:
+            raise TooManyRequestsException(
+                f"too many failed sign-ins: try again in {wait} seconds", headers={"Retry-After": str(wait)})
         user = await authenticate(data.phone, data.password)
         if user is None:
+            await throttle.failed(data.phone, address)
             raise NotAuthorizedException("phone or password is wrong")
+        await throttle.succeeded(data.phone)
         auth = request.app.state.jwt_auth
         return TokenPair(**issue_tokens(auth, user.id, user.role, request.app.state.settings.refresh_token_days))
 

@@ -104,3 +104,16 @@ async def test_owner_cannot_read_another_firm(client, tokens, demo):
 async def test_unknown_firm_is_404(client, tokens):
     r = await client.get("/api/firms/91330100799655058B/evaluation", headers=tokens["admin"])
     assert r.status_code == 404
+
+
+async def test_nightly_rescore_job_is_safe_to_run_twice(settings, demo):
+    from datetime import UTC, datetime
+
+    from server.jobs import platform_jobs
+    from server.scores.tables import ScoringRun
+
+    job = next(j for j in platform_jobs(settings) if j.name == "nightly_rescore")
+    now = datetime.now(UTC)
+    await job.func(now)
+    await job.func(now)
+    assert await ScoringRun.count().where(ScoringRun.reason == "nightly") == 1
