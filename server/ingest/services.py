@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from itertools import islice
 from typing import Any
 
 from piccolo.engine.base import Engine
 
 from scoring.records import STATEMENT_ITEMS, section_of
-from server.ingest.parse import FeedFormatError, RawRow, read_rows
+from server.ingest.parse import FeedFormatError, RawRow, read_batches
 from server.ingest.sources import SOURCES, Rejection, RowValidator, Source
 from server.ingest.store import RECORD_COLUMNS, BatchWriter, open_writer, utcnow
 
@@ -75,7 +74,7 @@ async def ingest(
     """Validate and store one batch of a source; see the module docstring for guarantees."""
     source = get_source(source_code)
     try:
-        header, rows = read_rows(chunks, fmt)
+        header, batches = read_batches(chunks, fmt, CHUNK_ROWS)
     except FeedFormatError as exc:
         raise IngestError(exc.field, exc.message, 400) from exc
     validator = RowValidator(source, today or date.today())
@@ -98,7 +97,7 @@ async def ingest(
             result.batch_id = batch_id
             store = _STORES[source.target]
             names = [f.name for f in source.fields]
-            for chunk in _chunked(rows, CHUNK_ROWS):
+            for chunk in batches:
                 result.rows = chunk[-1][0]
                 numbers, cols, present = _columns(chunk, header, names, result)
                 keep, clean, rejections = validator.validate_columns(numbers, cols, present)
@@ -151,11 +150,6 @@ def _columns(chunk: list[RawRow], header: list[str], names: list[str], result: I
     for d in rows:
         present.update(d)
     return numbers, {name: [d.get(name) for d in rows] for name in names}, present
-
-
-def _chunked(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
-    while chunk := list(islice(rows, size)):
-        yield chunk
 
 
 async def _department_id(w: BatchWriter, code: str) -> int:

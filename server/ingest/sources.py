@@ -185,7 +185,7 @@ class RowValidator:
 
     # -- one column -------------------------------------------------------------------------
     def _column(self, f: Field, col: list[object], present: bool) -> tuple[list[object], list[tuple[int, str]]]:
-        cells = [c.strip() if isinstance(c, str) else c for c in col]
+        cells = [c.strip() if type(c) is str else c for c in col]
         problems: list[tuple[int, str]] = []
         missing = [i for i, c in enumerate(cells) if c is None or c == ""]
         if missing:
@@ -209,16 +209,23 @@ class RowValidator:
             return values, problems
         if t == "money":
             values = []
+            floor = -1 if f.lo is None else f.lo * 100
             for i, c in enumerate(cells):
                 if c is None:
                     values.append(None)
-                elif isinstance(c, str) and c.isdigit() and c.isascii() and len(c) < 15 and f.lo is None:
-                    values.append(int(c) * 100)
-                else:
-                    value, problem = _money(f, c)
-                    if problem:
-                        problems.append((i, problem))
-                    values.append(value)
+                    continue
+                if type(c) is str:  # fast path: "1234" or "1234.5" or "1234.56"
+                    whole, dot, frac = c.partition(".")
+                    if (whole.isdigit() and whole.isascii() and len(whole) < 15
+                            and (not dot or (frac.isdigit() and frac.isascii() and len(frac) <= 2))):
+                        fen = int(whole) * 100 + (int(frac) * (10 if len(frac) == 1 else 1) if dot else 0)
+                        if fen >= floor:
+                            values.append(fen)
+                            continue
+                value, problem = _money(f, c)
+                if problem:
+                    problems.append((i, problem))
+                values.append(value)
             return values, problems
         if t in ("int", "number"):
             values = []

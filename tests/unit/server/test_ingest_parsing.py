@@ -84,3 +84,19 @@ def test_end_date_before_start_is_rejected() -> None:
                                "end_date": "2025-04-01", "category": "defendant", "amount_yuan": "9",
                                "status": "closed"})
     assert [(e.field, "before" in e.message) for e in errors] == [("end_date", True)]
+
+
+@given(st.lists(st.one_of(st.from_regex(r"\A[0-9]{1,16}(\.[0-9]{0,3})?\Z"), st.text(max_size=8)), max_size=20))
+def test_column_fast_path_agrees_with_the_careful_parser(cells: list[str]) -> None:
+    v = RowValidator(SOURCES["tax_monthly"])
+    f = next(x for x in v.source.fields if x.name == "amount_yuan")
+    values, problems = v._column(f, list(cells), True)
+    bad = dict(problems)
+    for i, cell in enumerate(cells):
+        if cell.strip() == "":
+            assert i in bad  # required
+            continue
+        expected, problem = _money(f, cell.strip())
+        assert (i in bad) == (problem is not None)
+        if problem is None:
+            assert values[i] == expected
