@@ -14,6 +14,7 @@ from litestar.stores.memory import MemoryStore
 from litestar.stores.registry import StoreRegistry
 
 from server import db
+from server.consent.controllers import AccessLogController, ConsentController
 from server.firms.controllers import FirmController
 from server.ingest.controllers import IngestController
 from server.ingest.services import IngestError
@@ -87,7 +88,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exclude=["^/schema", "^/api/health", "^/api/auth/login", "^/api/auth/refresh"],
     )
     app = Litestar(
-        route_handlers=[health, AuthController, MeController, FirmController, IngestController],
+        route_handlers=[health, AuthController, MeController, FirmController, IngestController,
+                        ConsentController, AccessLogController],
         lifespan=[lifespan],
         on_app_init=[jwt_auth.on_app_init],
         exception_handlers={IngestError: _ingest_error},

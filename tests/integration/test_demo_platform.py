@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -64,27 +64,42 @@ async def test_every_firm_is_scored_and_grades_spread(demo):
 
 
 async def test_bank_sees_evaluation_only_with_consent_and_views_are_logged(client, tokens, demo):
-    from server.consent.tables import AccessLog, Consent
-    from server.firms.tables import Firm
-    from server.users.tables import User
-
     url = f"/api/firms/{demo.firm_uscc}/evaluation"
     refused = await client.get(url, headers=tokens["bank_manager"])
     assert refused.status_code == 403
     assert "no active consent" in refused.json()["detail"]
 
-    firm = await Firm.select(Firm.id).where(Firm.uscc == demo.firm_uscc).first()
-    banker = await User.select(User.id, User.bank).where(User.phone == "13800000002").first()
-    now = datetime.now(UTC)
-    consent = Consent(firm=firm["id"], bank=banker["bank"], granted_at=now,
-                      expires_at=now + timedelta(days=30))
-    await consent.save()
-    before = await AccessLog.count().where(AccessLog.firm == firm["id"])
-    assert (await client.get(url, headers=tokens["bank_manager"])).status_code == 200
-    assert await AccessLog.count().where(AccessLog.firm == firm["id"]) == before + 1
+    bank_id = (await client.get("/api/me", headers=tokens["bank_manager"])).json()["bank_id"]
+    granted = await client.post("/api/consents", json={"bank_id": bank_id, "days": 30}, headers=tokens["owner"])
+    assert granted.status_code == 201, granted.text
+    consent_id = granted.json()["id"]
+    log_before = (await client.get(f"/api/firms/{demo.firm_uscc}/access-log", headers=tokens["owner"])).json()
 
-    await Consent.update({Consent.revoked_at: datetime.now(UTC)}).where(Consent.id == consent.id)
+    assert (await client.get(url, headers=tokens["bank_manager"])).status_code == 200
+    log = (await client.get(f"/api/firms/{demo.firm_uscc}/access-log", headers=tokens["owner"])).json()
+    assert len(log) == len(log_before) + 1
+    assert log[0]["viewer_role"] == "bank_manager" and log[0]["bank_id"] == bank_id
+
+    consents = (await client.get("/api/consents", headers=tokens["owner"])).json()
+    assert [c["active"] for c in consents if c["id"] == consent_id] == [True]
+    assert (await client.delete(f"/api/consents/{consent_id}", headers=tokens["owner"])).status_code == 204
     assert (await client.get(url, headers=tokens["bank_manager"])).status_code == 403
+    # owners' own views are not logged; the refused view is not a view
+    log_after = (await client.get(f"/api/firms/{demo.firm_uscc}/access-log", headers=tokens["owner"])).json()
+    assert len(log_after) == len(log)
+
+
+@pytest.mark.parametrize(("role", "status"), [("bank_manager", 403), ("subscriber", 403), ("admin", 200)])
+async def test_who_reads_the_access_log(client, tokens, demo, role, status):
+    r = await client.get(f"/api/firms/{demo.firm_uscc}/access-log", headers=tokens[role])
+    assert r.status_code == status
+
+
+async def test_consent_for_unknown_bank_names_the_field(client, tokens):
+    r = await client.post("/api/consents", json={"bank_id": 99999, "days": 30}, headers=tokens["owner"])
+    assert r.status_code == 400 and "bank_id" in r.text
+    r = await client.post("/api/consents", json={"bank_id": 1, "days": 0}, headers=tokens["owner"])
+    assert r.status_code == 400 and "days" in r.text
 
 
 @pytest.mark.parametrize(("role", "status"), [("subscriber", 403), ("dept_operator", 403), ("admin", 200)])
@@ -107,7 +122,6 @@ async def test_unknown_firm_is_404(client, tokens):
 
 
 async def test_nightly_rescore_job_is_safe_to_run_twice(settings, demo):
-    from datetime import UTC, datetime
 
     from server.jobs import platform_jobs
     from server.scores.tables import ScoringRun
