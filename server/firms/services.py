@@ -8,12 +8,12 @@ import msgspec
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 
 from server.consent.tables import AccessLog, Consent
-from server.firms.schemas import Evaluation, Reason, ScorePoint
+from server.firms.schemas import Evaluation, FirmProfile, Reason, ScorePoint
 from server.firms.tables import Firm
 from server.scores.tables import ScoreHistory
 from server.users.security import AuthUser
 
-__all__ = ["get_evaluation", "has_active_consent"]
+__all__ = ["get_evaluation", "has_active_consent", "profile", "search"]
 
 
 async def has_active_consent(firm_id: int, bank_id: int, now: datetime | None = None) -> bool:
@@ -70,3 +70,41 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24) 
         history=sorted(history.values(), key=lambda p: p.as_of)[-history_months:],
         scored_at=latest["created_at"],
     )
+
+
+async def _latest_grades(firm_ids: list[int]) -> dict[int, str]:
+    """Each firm's grade letter from its most recent score (public on the platform)."""
+    if not firm_ids:
+        return {}
+    rows = await ScoreHistory.select(ScoreHistory.firm, ScoreHistory.grade, ScoreHistory.as_of, ScoreHistory.id).where(
+        ScoreHistory.firm.is_in(firm_ids)).order_by(ScoreHistory.as_of).order_by(ScoreHistory.id)
+    return {r["firm"]: r["grade"] for r in rows}  # later rows win
+
+
+_PROFILE_COLUMNS = (Firm.id, Firm.uscc, Firm.name, Firm.industry_section, Firm.industry_division, Firm.town,
+                    Firm.founded_on, Firm.size_class, Firm.status)
+
+
+def _profile(row: dict, grades: dict[int, str]) -> FirmProfile:
+    return FirmProfile(**{k: v for k, v in row.items() if k != "id"}, grade=grades.get(row["id"]))
+
+
+async def search(q: str, limit: int = 20) -> list[FirmProfile]:
+    """Firms whose name contains ``q`` or whose code starts with it."""
+    q = q.strip()
+    query = Firm.select(*_PROFILE_COLUMNS)
+    if len(q) == 18 or (q[:1].isdigit() and q.isalnum()):
+        query = query.where(Firm.uscc.like(f"{q.upper()}%"))
+    else:
+        escaped = q.replace("\\", "").replace("%", "").replace("_", "")
+        query = query.where(Firm.name.like(f"%{escaped}%"))
+    rows = await query.order_by(Firm.name).limit(limit)
+    grades = await _latest_grades([r["id"] for r in rows])
+    return [_profile(r, grades) for r in rows]
+
+
+async def profile(uscc: str) -> FirmProfile:
+    row = await Firm.select(*_PROFILE_COLUMNS).where(Firm.uscc == uscc).first()
+    if row is None:
+        raise NotFoundException(f"no firm with uscc {uscc}")
+    return _profile(row, await _latest_grades([row["id"]]))

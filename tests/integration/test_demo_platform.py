@@ -131,3 +131,17 @@ async def test_nightly_rescore_job_is_safe_to_run_twice(settings, demo):
     await job.func(now)
     await job.func(now)
     assert await ScoringRun.count().where(ScoringRun.reason == "nightly") == 1
+
+
+async def test_search_and_public_profile(client, tokens, demo):
+    fragment = demo.firm_name[2:5]
+    found = (await client.get("/api/firms", params={"q": fragment}, headers=tokens["subscriber"])).json()
+    assert demo.firm_uscc in [f["uscc"] for f in found]
+    assert all(fragment in f["name"] for f in found)
+    by_code = (await client.get("/api/firms", params={"q": demo.firm_uscc[:12]}, headers=tokens["subscriber"])).json()
+    assert demo.firm_uscc in [f["uscc"] for f in by_code]
+    prof = (await client.get(f"/api/firms/{demo.firm_uscc}", headers=tokens["subscriber"])).json()
+    assert prof["grade"] in {"A", "B", "C", "D"}
+    assert "score" not in prof and "pd" not in prof  # public fields only
+    assert (await client.get("/api/firms", params={"q": "x"})).status_code == 401
+    assert (await client.get("/api/firms", params={"q": ""}, headers=tokens["subscriber"])).status_code == 400
