@@ -24,6 +24,7 @@ class Settings:
     refresh_token_days: int = 30
     scheduler_enabled: bool = False
     person_id_salt: str = "xinbao-person"
+    model_bags: int = 10  # bootstrap fits averaged by the scorecard; fewer = faster, noisier
 
     @property
     def model_dir(self) -> Path:
@@ -55,6 +56,7 @@ class Settings:
             access_token_minutes=int(env.get("XINBAO_ACCESS_TOKEN_MINUTES", "60")),
             scheduler_enabled=env.get("XINBAO_SCHEDULER", "") in ("1", "true", "yes"),
             person_id_salt=env.get("XINBAO_PERSON_SALT", "xinbao-person"),
+            model_bags=int(env.get("XINBAO_MODEL_BAGS", "10")),
         )
 
 

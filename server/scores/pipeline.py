@@ -79,12 +79,13 @@ async def train_platform_model(settings: Settings, as_of: date | None = None,
         X, y = region_dataset(firms, records, train_dates[:1], HORIZON_MONTHS)
         figures: dict[str, Any] = {}
         if len(train_dates) > 1 and y.nunique() == 2:
-            older = train_region(firms, records, train_dates[1:], HORIZON_MONTHS)
+            older = train_region(firms, records, train_dates[1:], HORIZON_MONTHS, n_bags=settings.model_bags)
             figures = {f"oot_{k}": v for k, v in model_metrics(y.to_numpy(), older.rate(X).pd).items()}
-        model = train_region(firms, records, train_dates, HORIZON_MONTHS)
+        model = train_region(firms, records, train_dates, HORIZON_MONTHS, n_bags=settings.model_bags)
         registry = _registry(settings)
         version = registry.save(model, training_hash=data_hash(X, y), metrics=figures,
                                 extra={"train_as_of": [str(d.date()) for d in train_dates],
+                                       "n_bags": settings.model_bags,
                                        "horizon_months": HORIZON_MONTHS, "rows": int(len(y)),
                                        "bad_rate": float(np.mean(y))})
         meta = registry.meta(version)

@@ -1,0 +1,126 @@
+"""Plain-language explanations: reason texts, improvement tips, industry comparison.
+
+Reasons are the most negative contributions of a :class:`~scoring.scorecard.ScoreBatch`
+(codes are computed vectorised at scoring time); texts are rendered here for the rows a person
+looks at, in Chinese and English, from the indicator catalogue (or a generic template for
+features of a generic tabular model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .indicators import DIMENSIONS, INDICATORS
+from .scorecard import ScoreBatch
+
+__all__ = ["Reason", "dimension_label", "industry_comparison", "reason_table", "reasons_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One adverse factor of one firm."""
+
+    code: str
+    points: int  # the (negative) contribution; improving to typical gains -points
+    value: object
+    text_zh: str
+    text_en: str
+    improve_zh: str
+    improve_en: str
+    dimension: str | None
+
+
+_DECLINE_WORDS = ("下降", "减少", "收缩", "down", "shrank")
+
+
+def _fmt(template: str, value: object) -> str:
+    """Fill ``{value}``; falls are stated as positive percentages ("down 12%")."""
+    v = float(value)  # type: ignore[arg-type]
+    if _states_a_fall(template):
+        v = abs(v)
+    return template.format(value=v)
+
+
+def _states_a_fall(template: str) -> bool:
+    return "%}" in template and any(w in template for w in _DECLINE_WORDS)
+
+
+def _reason(code: str, points: int, value: object, dimension: str | None) -> Reason:
+    ind = INDICATORS.get(code)
+    missing = value is None or (isinstance(value, float) and np.isnan(value))
+    if ind is not None:
+        if missing:
+            zh, en = f"缺少{ind.name_zh}数据", f"No data on {ind.name_en.lower()}"
+        elif _states_a_fall(ind.reason_en) and float(value) >= 0:  # type: ignore[arg-type]
+            # Weak only relative to the typical firm (which grew faster): do not say "fell".
+            zh = f"{ind.name_zh}低于一般水平（{float(value):+.0%}）"  # type: ignore[arg-type]
+            en = f"{ind.name_en} below the typical firm ({float(value):+.0%})"  # type: ignore[arg-type]
+        else:
+            zh, en = _fmt(ind.reason_zh, value), _fmt(ind.reason_en, value)
+        gain = -points
+        imp_zh = f"{ind.improve_zh}（改善至一般水平约可加{gain}分）"
+        imp_en = f"{ind.improve_en} (reaching a typical level adds about {gain} points)"
+        return Reason(code, points, value, zh, en, imp_zh, imp_en, ind.dimension)
+    shown = "缺失" if missing else value
+    shown_en = "missing" if missing else value
+    return Reason(code, points, value, f"{code} 取值 {shown} 拉低评分 {-points} 分",
+                  f"{code} = {shown_en} lowers the score by {-points} points",
+                  f"改善 {code} 至一般水平约可加 {-points} 分",
+                  f"Bringing {code} to a typical level adds about {-points} points", dimension)
+
+
+def reasons_for(batch: ScoreBatch, row: int) -> list[Reason]:
+    """The adverse reasons of one row (by position), worst first."""
+    out = []
+    for k in range(batch.reasons.shape[1]):
+        j = int(batch.reasons[row, k])
+        if j < 0:
+            continue
+        code = batch.features[j]
+        value = None if batch.values is None else batch.values[code].iloc[row]
+        if isinstance(value, np.generic):
+            value = value.item()
+        dim = None
+        if code in INDICATORS:
+            dim = INDICATORS[code].dimension
+        out.append(_reason(code, int(batch.reason_points[row, k]), value, dim))
+    return out
+
+
+def reason_table(batch: ScoreBatch, lang: str = "zh") -> pd.DataFrame:
+    """reason_k_text columns for every row (renders text: use on the rows you output)."""
+    cols: dict[str, list[str]] = {}
+    for k in range(batch.reasons.shape[1]):
+        cols[f"reason_{k + 1}_text"] = []
+    for i in range(len(batch)):
+        rs = reasons_for(batch, i)
+        for k in range(batch.reasons.shape[1]):
+            cols[f"reason_{k + 1}_text"].append(
+                "" if k >= len(rs) else (rs[k].text_zh if lang == "zh" else rs[k].text_en))
+    return pd.DataFrame(cols, index=batch.index)
+
+
+def industry_comparison(batch: ScoreBatch,
+                        industry: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
+    """Each row's score percentile (0..100) within its industry, and each industry's average
+    dimension scores (one row per industry, one column per dimension) plus firm count."""
+    ind = industry.reindex(batch.index).rename("industry")
+    scores = pd.Series(batch.score, index=batch.index)
+    pct = scores.groupby(ind).rank(pct=True, method="average") * 100.0
+    dims = pd.DataFrame(batch.dimension_scores, index=batch.index, columns=batch.dimensions)
+    dims["industry"] = ind.to_numpy()
+    avg = dims.groupby("industry").mean()
+    avg["firms"] = dims.groupby("industry").size()
+    avg["mean_score"] = scores.groupby(ind).mean()
+    return pct.rename("industry_percentile"), avg
+
+
+def dimension_label(code: str, lang: str = "zh") -> str:
+    """Display name of a dimension (falls back to the code for generic models)."""
+    d = DIMENSIONS.get(code)
+    if d is None:
+        return code
+    return d.name_zh if lang == "zh" else d.name_en

@@ -1,0 +1,425 @@
+"""Indicators from department records, as of a date, for many firms at once.
+
+All computations are column operations on arrays (one matrix row per firm, one column per
+month or record), never a Python loop over firms. Only records with ``event_date <= as_of`` are
+read; a record is active at ``as_of`` when its ``end_date`` is missing or later, which is what
+was known at ``as_of`` (``status`` is never read because it is overwritten when a case closes).
+Missing data stays NaN: the scorecard gives "no data" its own learned contribution.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from .indicators import INDICATORS
+
+__all__ = ["compute_features", "default_labels", "defaulted_by", "first_default_dates"]
+
+_MONTHS = 27  # months of monthly history kept: 24 + 3 for year-on-year quarters
+_FEN_PER_YUAN = 100.0
+
+
+def _ts(d: date | str | pd.Timestamp) -> pd.Timestamp:
+    return pd.Timestamp(d).normalize()
+
+
+def _universe(records: pd.DataFrame, firms: pd.DataFrame | pd.Index | None) -> pd.Index:
+    if firms is None:
+        return pd.Index(np.sort(records["uscc"].unique()), name="uscc")
+    if isinstance(firms, pd.DataFrame):
+        return pd.Index(firms["uscc"].to_numpy(), name="uscc")
+    return pd.Index(firms, name="uscc")
+
+
+def _month_number(s: pd.Series | pd.Timestamp) -> np.ndarray | int:
+    """Months since 1970-01 (numpy month casts; much faster than the .dt accessors)."""
+    if isinstance(s, pd.Timestamp):
+        return int(np.datetime64(s, "M").astype(np.int64))
+    return s.to_numpy(dtype="datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+
+
+def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den where den > 0, else NaN."""
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    ok = den > 0
+    np.divide(num, den, out=out, where=ok)
+    return out
+
+
+def _log(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    return np.sign(x) * np.log10(1.0 + np.abs(x))
+
+
+class _Frame:
+    """The records known at ``as_of``, positioned on the firm universe."""
+
+    def __init__(self, records: pd.DataFrame, as_of: pd.Timestamp, index: pd.Index) -> None:
+        # Select known rows of firms in the universe once, then copy each kind's rows once
+        # (records can be tens of millions of rows: avoid whole-frame copies and re-hashing).
+        known = np.flatnonzero(records["event_date"].to_numpy() <= np.datetime64(as_of, "ns"))
+        pos = index.get_indexer(records["uscc"].to_numpy()[known])
+        rows, pos = known[pos >= 0], pos[pos >= 0]
+        kind_codes, kinds = pd.factorize(records["kind"].to_numpy()[rows])
+        self._kinds: dict[str, pd.DataFrame] = {}
+        for k, name in enumerate(kinds):
+            sel = kind_codes == k
+            self._kinds[str(name)] = records.iloc[rows[sel]].assign(_pos=pos[sel])
+        self.r = records.iloc[0:0].assign(_pos=np.empty(0, dtype=np.intp))
+        self.as_of = as_of
+        self.n = len(index)
+        # The latest month end already known at as_of: month lag 0 is that month.
+        last_me = as_of if as_of.is_month_end else (as_of - pd.offsets.MonthEnd(1))
+        self.ref_month = _month_number(last_me)
+
+    def kind(self, kind: str, category: str | None = None) -> pd.DataFrame:
+        g = self._kinds.get(kind)
+        if g is None:
+            return self.r.iloc[0:0]
+        if category is not None:
+            g = g[g["category"] == category]
+        return g
+
+    def active(self, g: pd.DataFrame) -> pd.DataFrame:
+        return g[g["end_date"].isna() | (g["end_date"] > self.as_of)]
+
+    def since(self, g: pd.DataFrame, months: int) -> pd.DataFrame:
+        return g[g["event_date"] > self.as_of - pd.DateOffset(months=months)]
+
+    def monthly(self, kind: str, column: str, category: str | None = None,
+                how: str = "sum") -> np.ndarray:
+        """(firms x months) matrix of a monthly kind, lag 0 = latest known month; NaN = no row."""
+        g = self.kind(kind, category)
+        lag = self.ref_month - _month_number(g["event_date"])
+        ok = (lag >= 0) & (lag < _MONTHS)
+        vals = pd.to_numeric(g[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        rows, cols, vals = g["_pos"].to_numpy()[ok], lag[ok], vals[ok]
+        has = ~np.isnan(vals)
+        rows, cols, vals = rows[has], cols[has], vals[has]
+        out = np.full((self.n, _MONTHS), np.nan)
+        if how == "max":
+            out[rows, cols] = -np.inf
+            np.maximum.at(out, (rows, cols), vals)
+        else:
+            out[rows, cols] = 0.0
+            np.add.at(out, (rows, cols), vals)
+        return out
+
+    def count(self, g: pd.DataFrame) -> np.ndarray:
+        return np.bincount(g["_pos"].to_numpy(), minlength=self.n).astype(float)
+
+    def total(self, g: pd.DataFrame, column: str) -> np.ndarray:
+        v = pd.to_numeric(g[column], errors="coerce").fillna(0).to_numpy(dtype=float)
+        return np.bincount(g["_pos"].to_numpy(), weights=v, minlength=self.n)
+
+    def has_kind(self, kind: str) -> np.ndarray:
+        return self.count(self.kind(kind)) > 0
+
+
+def _window_sum(m: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Sum of months lo..hi-1; NaN when none of them has a record."""
+    w = m[:, lo:hi]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        s = np.nansum(w, axis=1)
+    return np.where(np.isnan(w).all(axis=1), np.nan, s)
+
+
+def _months_positive(m: np.ndarray, months: int = 12) -> np.ndarray:
+    w = m[:, :months]
+    return np.where(np.isnan(w).all(axis=1), np.nan, (w > 0).sum(axis=1).astype(float))
+
+
+def _yoy(m: np.ndarray, span: int) -> np.ndarray:
+    return _div(_window_sum(m, 0, span), _window_sum(m, 12, 12 + span)) - 1.0
+
+
+def _relative_slope(m: np.ndarray, months: int = 12, min_points: int = 4) -> np.ndarray:
+    """Least-squares slope per month divided by the mean level, over the last ``months``."""
+    y = m[:, :months]
+    ok = ~np.isnan(y)
+    t = -np.arange(months, dtype=float)[None, :] * ok
+    yv = np.where(ok, y, 0.0)
+    n = ok.sum(axis=1).astype(float)
+    st, sy = t.sum(axis=1), yv.sum(axis=1)
+    stt, sty = (t * t).sum(axis=1), (t * yv).sum(axis=1)
+    den = n * stt - st * st
+    slope = np.where(den > 0, (n * sty - st * sy) / np.where(den > 0, den, 1.0), np.nan)
+    mean = _div(sy, n)
+    out = _div(slope, np.abs(mean))
+    out[(mean == 0) & (n >= min_points)] = 0.0
+    out[n < min_points] = np.nan
+    return out
+
+
+def _decline_streak(m: np.ndarray, months: int = 12) -> np.ndarray:
+    v = m[:, : months + 1]
+    falling = v[:, :-1] < v[:, 1:]  # NaN compares False: a gap ends the streak
+    streak = np.cumprod(falling, axis=1).sum(axis=1).astype(float)
+    return np.where(np.isnan(v[:, 0]), np.nan, streak)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray, months: int = 12, min_points: int = 6) -> np.ndarray:
+    x, y = a[:, :months], b[:, :months]
+    ok = ~(np.isnan(x) | np.isnan(y))
+    n = ok.sum(axis=1).astype(float)
+    x, y = np.where(ok, x, 0.0), np.where(ok, y, 0.0)
+    mx, my = _div(x.sum(axis=1), n), _div(y.sum(axis=1), n)
+    dx, dy = (x - mx[:, None]) * ok, (y - my[:, None]) * ok
+    cov = (dx * dy).sum(axis=1)
+    var = (dx * dx).sum(axis=1) * (dy * dy).sum(axis=1)
+    out = _div(cov, np.sqrt(var))
+    out[n < min_points] = np.nan
+    return out
+
+
+def _attrs(a: object) -> dict[str, object]:
+    """Statement items from a dict or its JSON text (databases may return JSON as str)."""
+    if isinstance(a, dict):
+        return a
+    if isinstance(a, str | bytes) and a:
+        try:
+            v = json.loads(a)
+        except ValueError:
+            return {}
+        return v if isinstance(v, dict) else {}
+    return {}
+
+
+def _statements(f: _Frame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Latest and previous annual statement per firm (filed within 3 years), plus loss years."""
+    g = f.since(f.kind("financial_statement"), 36)
+    items = ["year", "revenue", "cost_of_sales", "net_profit", "total_assets",
+             "total_liabilities", "current_assets", "current_liabilities", "inventory",
+             "receivables", "equity", "operating_cash_flow", "interest_expense"]
+    empty = pd.DataFrame(np.nan, index=np.arange(f.n), columns=items)
+    if g.empty:
+        return empty, empty.copy(), np.full(f.n, np.nan)
+    attrs = pd.DataFrame.from_records([_attrs(a) for a in g["attrs"]], columns=items)
+    attrs = attrs.apply(pd.to_numeric, errors="coerce").astype(float)
+    attrs["_pos"] = g["_pos"].to_numpy()
+    attrs["_filed"] = g["event_date"].to_numpy()
+    attrs = attrs.sort_values(["_pos", "year", "_filed"])
+    attrs = attrs.drop_duplicates(["_pos", "year"], keep="last")
+    rank = attrs.groupby("_pos").cumcount(ascending=False).to_numpy()
+    latest = empty.copy()
+    prev = empty.copy()
+    cur = attrs[rank == 0]
+    latest.loc[cur["_pos"].to_numpy(), items] = cur[items].to_numpy()
+    pre = attrs[rank == 1]
+    prev.loc[pre["_pos"].to_numpy(), items] = pre[items].to_numpy()
+    last3 = attrs[rank < 3]
+    losses = np.bincount(last3["_pos"].to_numpy(), weights=(last3["net_profit"] < 0).to_numpy(),
+                         minlength=f.n)
+    losses = np.where(f.count(g) > 0, losses, np.nan)
+    return latest, prev, losses
+
+
+def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
+                     firms: pd.DataFrame | pd.Index | None = None) -> pd.DataFrame:
+    """The 66 indicators of every firm as of ``as_of``: a frame indexed by uscc, one column
+    per indicator code (catalogue order), NaN where the data is missing.
+
+    ``firms`` fixes the universe and order of rows (a FIRM_COLUMNS frame also supplies
+    registered capital and founding date); by default every uscc seen in ``records``.
+    """
+    as_of = _ts(as_of)
+    index = _universe(records, firms)
+    f = _Frame(records, as_of, index)
+    n = f.n
+    out: dict[str, np.ndarray] = {}
+    yuan = _FEN_PER_YUAN
+
+    # Firm registry attributes.
+    if isinstance(firms, pd.DataFrame):
+        cap = pd.to_numeric(firms.get("registered_capital_fen"), errors="coerce")
+        out["registered_capital"] = _log(np.asarray(cap, dtype=float) / yuan)
+        founded = pd.to_datetime(firms.get("founded_on"))
+        age = ((as_of - founded).dt.days / 365.25).to_numpy(dtype=float, na_value=np.nan)
+        out["firm_age"] = np.where(age >= 0, age, np.nan)
+    else:
+        out["registered_capital"] = np.full(n, np.nan)
+        out["firm_age"] = np.full(n, np.nan)
+
+    # Monthly matrices.
+    vat = f.monthly("tax_monthly", "amount_fen", "vat")
+    income_tax = f.monthly("tax_monthly", "amount_fen", "income")
+    tax_arrears = f.monthly("tax_monthly", "arrears_fen")
+    headcount = f.monthly("social_insurance", "quantity", "pension")
+    social_arrears = f.monthly("social_insurance", "arrears_fen")
+    kwh = f.monthly("utility", "quantity", "electricity")
+    utility_arrears = f.monthly("utility", "arrears_fen")
+    exports = f.monthly("customs_export", "amount_fen")
+    loan = f.monthly("bank_loan", "amount_fen")
+    loan_interest = f.monthly("bank_loan", "arrears_fen")
+    loan_days = f.monthly("bank_loan", "days", how="max")
+
+    def latest(m: np.ndarray, within: int = 3) -> np.ndarray:
+        """Value of the most recent month with a record among the last ``within`` months."""
+        w = m[:, :within]
+        has = ~np.isnan(w)
+        first = has.argmax(axis=1)
+        v = w[np.arange(n), first]
+        return np.where(has.any(axis=1), v, np.nan)
+
+    st, prev, losses = _statements(f)
+    revenue = st["revenue"].to_numpy()
+    assets = st["total_assets"].to_numpy()
+    equity = st["equity"].to_numpy()
+    liabilities = st["total_liabilities"].to_numpy()
+    net_profit = st["net_profit"].to_numpy()
+    interest = st["interest_expense"].to_numpy()
+    hc_now = latest(headcount)
+
+    # Capital strength.
+    estate = f.active(f.kind("real_estate"))
+    estate_value = f.total(estate, "amount_fen") / yuan
+    out["real_estate_value"] = _log(estate_value)
+    out["total_assets"] = _log(assets / yuan)
+    out["equity"] = _log(equity / yuan)
+    out["equity_ratio"] = _div(equity, assets)
+    out["insured_headcount"] = hc_now
+    secured = f.active(f.kind("seizure_mortgage"))
+    mortgaged = f.total(secured[secured["category"] == "mortgage"], "amount_fen") / yuan
+    out["mortgage_ratio"] = np.where(
+        mortgaged == 0, np.where(estate_value > 0, 0.0, np.nan), _div(mortgaged, estate_value))
+    out["seizures_active"] = f.count(secured[secured["category"] == "seizure"])
+
+    # Operating capability.
+    out["electricity_12m"] = _log(_window_sum(kwh, 0, 12))
+    out["electricity_yoy"] = _yoy(kwh, 3)
+    out["electricity_trend_12m"] = _relative_slope(kwh)
+    out["electricity_active_months"] = _months_positive(kwh)
+    out["asset_turnover"] = _div(revenue, assets)
+    out["receivable_turnover"] = _div(revenue, st["receivables"].to_numpy())
+    out["inventory_turnover"] = _div(st["cost_of_sales"].to_numpy(), st["inventory"].to_numpy())
+    out["revenue_per_employee"] = _log(_div(revenue / yuan, hc_now))
+    out["tax_electricity_consistency"] = _correlation(vat, kwh)
+    exports_12m = _window_sum(exports, 0, 12)
+    out["exports_12m"] = np.where(f.has_kind("customs_export"), _log(exports_12m / yuan), 0.0)
+    out["social_arrears_months_12m"] = _months_positive(social_arrears)
+    out["utility_arrears_months_12m"] = _months_positive(utility_arrears)
+
+    # Profitability.
+    vat_12m = _window_sum(vat, 0, 12)
+    income_12m = _window_sum(income_tax, 0, 12)
+    out["net_margin"] = _div(net_profit, revenue)
+    out["gross_margin"] = _div(revenue - st["cost_of_sales"].to_numpy(), revenue)
+    out["roa"] = _div(net_profit, assets)
+    out["roe"] = _div(net_profit, equity)
+    out["cash_flow_margin"] = _div(st["operating_cash_flow"].to_numpy(), revenue)
+    out["vat_12m"] = _log(vat_12m / yuan)
+    out["income_tax_12m"] = _log(income_12m / yuan)
+    out["tax_burden"] = _div(np.nansum(np.c_[vat_12m, income_12m], axis=1), revenue)
+    out["loss_years"] = losses
+
+    # Solvency.
+    out["debt_ratio"] = _div(liabilities, assets)
+    out["current_ratio"] = _div(st["current_assets"].to_numpy(),
+                                st["current_liabilities"].to_numpy())
+    out["quick_ratio"] = _div(st["current_assets"].to_numpy() - st["inventory"].to_numpy(),
+                              st["current_liabilities"].to_numpy())
+    cover = _div(net_profit + interest, interest)
+    out["interest_cover"] = np.where((interest == 0) & ~np.isnan(net_profit), 50.0, cover)
+    out["ocf_to_liabilities"] = _div(st["operating_cash_flow"].to_numpy(), liabilities)
+    loan_now = latest(loan)
+    out["loan_to_assets"] = _div(loan_now, assets)
+    out["loan_growth_12m"] = _div(loan_now, loan[:, 12]) - 1.0
+    out["overdue_days"] = latest(loan_days)
+    days12 = loan_days[:, :12]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out["max_overdue_days_12m"] = np.nanmax(np.where(np.isnan(days12), -np.inf, days12),
+                                                axis=1)
+    out["max_overdue_days_12m"][np.isneginf(out["max_overdue_days_12m"])] = np.nan
+    out["overdue_months_12m"] = _months_positive(loan_days)
+    out["interest_arrears"] = _log(latest(loan_interest) / yuan)
+
+    # Development potential.
+    out["vat_trend_12m"] = _relative_slope(vat)
+    out["vat_decline_streak"] = _decline_streak(vat)
+    out["vat_yoy"] = _yoy(vat, 3)
+    out["revenue_growth"] = _div(revenue, prev["revenue"].to_numpy()) - 1.0
+    prev_profit = prev["net_profit"].to_numpy()
+    out["profit_growth"] = _div(net_profit - prev_profit, np.abs(prev_profit))
+    out["asset_growth"] = _div(assets, prev["total_assets"].to_numpy()) - 1.0
+    out["headcount_change_12m"] = _div(hc_now, headcount[:, 12]) - 1.0
+    out["export_growth"] = _div(exports_12m, _window_sum(exports, 12, 24)) - 1.0
+    honours = f.active(f.kind("patent_honour"))
+    for code, cats in (("invention_patents", ["invention"]),
+                       ("other_patents", ["utility_model", "design"]),
+                       ("honours", ["honour"])):
+        out[code] = f.count(honours[honours["category"].isin(cats)])
+    out["high_tech"] = (f.count(honours[honours["category"] == "high_tech"]) > 0).astype(float)
+
+    # Integrity and compliance.
+    out["tax_arrears"] = _log(latest(tax_arrears) / yuan)
+    out["tax_arrears_months_12m"] = _months_positive(tax_arrears)
+    penalties = f.since(f.kind("penalty"), 24)
+    out["penalties_24m"] = f.count(penalties)
+    out["major_penalties_24m"] = f.count(penalties[penalties["category"] == "major"])
+    sued = f.kind("court_case", "defendant")
+    out["defendant_cases_24m"] = f.count(f.since(sued, 24))
+    out["open_defendant_amount"] = _log(f.total(f.active(sued), "amount_fen") / yuan)
+    dishonest = f.kind("dishonest_debtor")
+    out["dishonest_active"] = (f.count(f.active(dishonest)) > 0).astype(float)
+    out["dishonest_listings_36m"] = f.count(f.since(dishonest, 36))
+    lists = f.active(f.kind("credit_list"))
+    out["black_list"] = (f.count(lists[lists["category"] == "black"]) > 0).astype(float)
+    out["red_list"] = (f.count(lists[lists["category"] == "red"]) > 0).astype(float)
+    pc = f.kind("personal_credit").sort_values("event_date")
+    score = np.full(n, np.nan)
+    score[pc["_pos"].to_numpy()] = pd.to_numeric(pc["quantity"], errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan)  # later rows overwrite earlier: the latest score wins
+    out["legal_rep_credit"] = score
+    changes = f.since(f.kind("registry_change"), 24)
+    out["legal_rep_changes_24m"] = f.count(changes[changes["category"] == "legal_rep"])
+    out["registry_changes_24m"] = f.count(changes[changes["category"] != "legal_rep"])
+
+    frame = pd.DataFrame({code: np.asarray(out[code], dtype=float) for code in INDICATORS},
+                         index=index)
+    return frame.replace([np.inf, -np.inf], np.nan)
+
+
+def first_default_dates(records: pd.DataFrame, min_days: int = 90) -> pd.Series:
+    """Date of each firm's first month-end bank_loan record with ``days >= min_days``."""
+    loans = records[(records["kind"] == "bank_loan")]
+    days = pd.to_numeric(loans["days"], errors="coerce")
+    bad = loans[days >= min_days]
+    return bad.groupby("uscc")["event_date"].min()
+
+
+def defaulted_by(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
+                 firms: pd.DataFrame | pd.Index | None = None) -> pd.Series:
+    """Whether each firm had already defaulted (90+ days overdue) on or before ``as_of``."""
+    as_of = _ts(as_of)
+    index = _universe(records, firms)
+    first = first_default_dates(records[records["event_date"] <= as_of])
+    return pd.Series(index.isin(first.index), index=index, name="defaulted")
+
+
+def default_labels(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
+                   horizon_months: int = 12, firms: pd.DataFrame | pd.Index | None = None,
+                   exclude_defaulted: bool = True) -> pd.Series:
+    """1 if the firm first defaults in (as_of, as_of + horizon], else 0, indexed by uscc.
+
+    Firms that had defaulted on or before ``as_of`` are dropped when ``exclude_defaulted``
+    (they are not applicants any more); otherwise they are labelled 1.
+    """
+    as_of = _ts(as_of)
+    index = _universe(records, firms)
+    horizon_end = as_of + pd.DateOffset(months=horizon_months)
+    first = first_default_dates(records[records["event_date"] <= horizon_end]).reindex(index)
+    prior = (first <= as_of).to_numpy()
+    y = ((first > as_of) & (first <= horizon_end)).astype(int)
+    if exclude_defaulted:
+        return y[~prior].rename("default")
+    y[prior] = 1
+    return y.rename("default")

@@ -1,0 +1,119 @@
+"""Named steps from department records to stored scores: dataset, train, score a region.
+
+These are the functions the server and the scheduler call. They take plain data (the firms
+frame with FIRM_COLUMNS and the records frame with RECORD_COLUMNS) and return plain results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .explain import industry_comparison
+from .features import compute_features, default_labels
+from .indicators import INDICATORS
+from .monitoring import metrics
+from .registry import ModelRegistry, data_hash
+from .scorecard import ScoreBatch, Scorecard
+from .weights import WeightProfile
+
+__all__ = ["RegionScores", "indicator_scorecard", "region_dataset", "register_region_model",
+           "score_region", "train_region"]
+
+
+def indicator_scorecard(**params: Any) -> Scorecard:
+    """A Scorecard configured for the 66 indicators: monotone by catalogue direction, with
+    the six dimensions."""
+    return Scorecard(monotone={c: i.direction for c, i in INDICATORS.items()},
+                     dimensions={c: i.dimension for c, i in INDICATORS.items()}, **params)
+
+
+def _eligible(firms: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    founded = pd.to_datetime(firms["founded_on"])
+    return firms[founded.isna() | (founded <= as_of)]
+
+
+def region_dataset(firms: pd.DataFrame, records: pd.DataFrame,
+                   as_of: date | Iterable[date], horizon_months: int = 12
+                   ) -> tuple[pd.DataFrame, pd.Series]:
+    """Indicators and default labels (default within ``horizon_months`` after each as-of
+    date) for firms founded by then and not yet in default; several dates are pooled."""
+    dates = [as_of] if isinstance(as_of, date | str | pd.Timestamp) else list(as_of)
+    xs, ys = [], []
+    for d in dates:
+        ts = pd.Timestamp(d)
+        f = _eligible(firms, ts)
+        y = default_labels(records, ts, horizon_months, firms=f)
+        X = compute_features(records, ts, firms=f).loc[y.index]
+        xs.append(X)
+        ys.append(y)
+    X = pd.concat(xs)
+    y = pd.concat(ys)
+    return X, y
+
+
+def train_region(firms: pd.DataFrame, records: pd.DataFrame, as_of: date | Iterable[date],
+                 horizon_months: int = 12, **params: Any) -> Scorecard:
+    """Fit the indicator scorecard on labelled history: features as of ``as_of`` (one date or
+    several, pooled), label = default within ``horizon_months`` after it."""
+    X, y = region_dataset(firms, records, as_of, horizon_months)
+    return indicator_scorecard(**params).fit(X, y.to_numpy())
+
+
+def register_region_model(registry: ModelRegistry, firms: pd.DataFrame, records: pd.DataFrame,
+                          as_of: date | Iterable[date], horizon_months: int = 12,
+                          name: str = "region", **params: Any) -> str:
+    """Train on the region as of ``as_of`` and store the model with its metadata (training-data
+    hash, in-sample AUC/KS/Brier, bad rate, as-of dates, horizon); returns the version."""
+    X, y = region_dataset(firms, records, as_of, horizon_months)
+    model = indicator_scorecard(**params).fit(X, y.to_numpy())
+    m = metrics(y.to_numpy(), model.predict_proba(X)[:, 1])
+    dates = [as_of] if isinstance(as_of, date | str | pd.Timestamp) else list(as_of)
+    return registry.save(
+        model, name=name, training_hash=data_hash(X, y),
+        metrics={**m, "bad_rate": float(y.mean()), "rows": len(y)},
+        extra={"as_of": [str(pd.Timestamp(d).date()) for d in dates],
+               "horizon_months": horizon_months})
+
+
+@dataclass(slots=True)
+class RegionScores:
+    """Scores of every firm of a region as of a date.
+
+    ``table``: one row per uscc with pd, score, grade, dim_<dimension> (0..100), reason_k
+    codes and points, industry and industry_percentile. ``industry``: average dimension
+    scores, mean score and firm count per industry. ``batch`` keeps contributions per
+    indicator (``batch.contributions_frame()``) and renders reason texts
+    (:func:`scoring.explain.reasons_for`).
+    """
+
+    as_of: pd.Timestamp
+    batch: ScoreBatch
+    table: pd.DataFrame
+    industry: pd.DataFrame
+    features: pd.DataFrame
+
+
+def score_region(model: Scorecard, firms: pd.DataFrame, records: pd.DataFrame,
+                 as_of: date, profile: WeightProfile | None = None,
+                 model_version: str | None = None,
+                 industry_column: str = "industry_division") -> RegionScores:
+    """Score all firms (in the order of ``firms``) as of ``as_of`` with an optional weight
+    profile; the result names the model and profile versions."""
+    ts = pd.Timestamp(as_of)
+    X = compute_features(records, ts, firms=firms)
+    batch = model.rate(X, profile=profile)
+    batch.model_version = model_version
+    table = batch.frame()
+    industry = pd.Series(firms[industry_column].to_numpy(), index=X.index)
+    pct, avg = industry_comparison(batch, industry)
+    table["industry"] = industry
+    table["industry_percentile"] = pct
+    table["model_version"] = model_version
+    table["profile_version"] = np.nan if profile is None else profile.version
+    return RegionScores(ts, batch, table, avg, X)

@@ -1,0 +1,509 @@
+"""The additive scorecard: binned features, bagged one-feature boosting, exact points.
+
+Why this design: a gradient-boosted model whose every tree reads a single feature
+(``interaction_cst``) is a generalised additive model, so ``logit = intercept + sum_j f_j(x_j)``
+holds exactly. Features are first cut into at most ``n_bins`` quantile bins (plus one bin for
+missing values), so each ``f_j`` is a small table; averaging bootstrap fits (bagging) keeps it
+additive while smoothing the tables. The trees are stumps (one split each) boosted for many
+rounds with a small step, which measured best on the public benchmarks (German credit, Polish
+bankruptcy): about as accurate as a free-shape GAM and well ahead of binned-WOE regression.
+Monotone constraints come from indicator directions.
+The tables, a Platt calibration fitted on out-of-bag predictions and a points-to-double-odds
+scale give integer points per feature that add up to the score exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
+
+from .grades import SCORE_MAX, SCORE_MIN, WEIHAI_SHARES, GradeBands, ScoreScale
+
+__all__ = ["FeatureBins", "ScoreBatch", "Scorecard"]
+
+_MAX_CATEGORIES = 250  # HistGradientBoosting accepts at most 255 categories per feature
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureBins:
+    """How one feature's values map to bin codes; code ``n_codes`` means missing/unknown."""
+
+    name: str
+    categorical: bool
+    edges: np.ndarray  # numeric: bin = number of edges below the value (x <= edge goes left)
+    categories: tuple[Any, ...] = ()
+
+    @property
+    def n_codes(self) -> int:
+        return len(self.categories) if self.categorical else len(self.edges) + 1
+
+    def codes(self, values: pd.Series | np.ndarray) -> np.ndarray:
+        """Bin code of each value (int32); missing and unseen categories get ``n_codes``."""
+        if self.categorical:
+            c = pd.Categorical(pd.Series(values).astype("object"), categories=list(self.categories))
+            codes = np.asarray(c.codes, dtype=np.int32)
+            codes[codes < 0] = self.n_codes
+            return codes
+        x = _as_float(values)
+        codes = np.searchsorted(self.edges, x, side="left").astype(np.int32)
+        codes[np.isnan(x)] = self.n_codes
+        return codes
+
+    def describe(self, code: int) -> str:
+        """Human-readable range of a bin, for tables and reports."""
+        if code >= self.n_codes:
+            return "missing"
+        if self.categorical:
+            return str(self.categories[code])
+        lo = "-inf" if code == 0 else f"{self.edges[code - 1]:.6g}"
+        hi = "inf" if code == len(self.edges) else f"{self.edges[code]:.6g}"
+        return f"({lo}, {hi}]"
+
+
+def _as_float(values: pd.Series | np.ndarray) -> np.ndarray:
+    if isinstance(values, pd.Series):
+        if values.dtype == bool:
+            return values.to_numpy(dtype=float)
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return np.asarray(values, dtype=float)
+
+
+def _is_categorical(s: pd.Series) -> bool:
+    return not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
+
+
+def _fit_bins(name: str, s: pd.Series, n_bins: int, categorical: bool) -> FeatureBins:
+    if categorical:
+        counts = s.astype("object").dropna().value_counts()
+        cats = tuple(counts.index[:_MAX_CATEGORIES])
+        return FeatureBins(name, True, np.empty(0), cats)
+    x = _as_float(s)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return FeatureBins(name, False, np.empty(0))
+    uniq = np.unique(x)
+    if uniq.size <= n_bins:
+        edges = (uniq[:-1] + uniq[1:]) / 2.0
+    else:
+        edges = np.unique(np.quantile(x, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]))
+        edges = edges[edges < uniq[-1]]  # the top bin must not be empty
+    return FeatureBins(name, False, edges.astype(float))
+
+
+@dataclass(slots=True)
+class ScoreBatch:
+    """Scores of a batch of rows, with the additive explanation of each.
+
+    ``base_points + contributions.sum(axis=1) + clip_points == score`` holds exactly for every
+    row; ``clip_points`` is nonzero only for the rare rows whose points fall outside 0..1000.
+    Contributions are points relative to the typical (median) training firm, so a negative
+    contribution is a weakness and the most negative ones are the reasons.
+    """
+
+    index: pd.Index
+    features: list[str]
+    pd: np.ndarray
+    score: np.ndarray
+    grade: np.ndarray
+    base_points: int
+    contributions: np.ndarray
+    clip_points: np.ndarray
+    dimensions: list[str]
+    dimension_scores: np.ndarray
+    reasons: np.ndarray  # feature index of the top adverse contributions, -1 = none
+    reason_points: np.ndarray
+    values: pd.DataFrame | None = None  # the scored input (for reason texts)
+    profile_version: int | None = None
+    model_version: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def reason_codes(self) -> np.ndarray:
+        """(rows x top_n) feature codes of the reasons, None where there is none."""
+        names = np.asarray(self.features + [None], dtype=object)
+        return names[self.reasons]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per input row: pd, score, grade, dimension scores and reason codes."""
+        out = pd.DataFrame(
+            {"pd": self.pd, "score": self.score, "grade": self.grade}, index=self.index
+        )
+        for k, d in enumerate(self.dimensions):
+            out[f"dim_{d}"] = self.dimension_scores[:, k]
+        codes = self.reason_codes()
+        for k in range(codes.shape[1]):
+            out[f"reason_{k + 1}"] = codes[:, k]
+            out[f"reason_{k + 1}_points"] = np.where(
+                self.reasons[:, k] >= 0, self.reason_points[:, k], 0
+            )
+        return out
+
+    def contributions_frame(self) -> pd.DataFrame:
+        """Integer points per feature and row (the additive explanation)."""
+        return pd.DataFrame(self.contributions, index=self.index, columns=self.features)
+
+
+def _cumulative_round(base: float, contrib_t: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """Round base and contributions (features x rows) to integers adding up to round(total).
+
+    Rounds the running sums and takes differences, so every integer is within one point of
+    its exact value and no row needs a sort (fast for 100k rows).
+    """
+    p, n = contrib_t.shape
+    base_int = int(np.rint(base))
+    ints = np.empty((p, n), dtype=np.int32)
+    run = np.full(n, float(base))
+    prev = np.full(n, float(base_int))
+    cur = np.empty(n)
+    for j in range(p):  # one vectorised step per feature (faster than cumsum over axis 0)
+        run += contrib_t[j]
+        np.rint(run, out=cur)
+        np.subtract(cur, prev, out=ints[j], casting="unsafe")
+        prev, cur = cur, prev
+    total = prev.astype(np.int64)
+    return base_int, ints, total
+
+
+class Scorecard(ClassifierMixin, BaseEstimator):
+    """Additive, monotone, calibrated credit scorecard (scikit-learn estimator).
+
+    Parameters
+    ----------
+    monotone: feature -> +1 (higher is better for credit), -1 (higher is worse), 0 (free).
+    dimensions: feature -> dimension code, for dimension (radar) scores; default one "all".
+    categorical: features to treat as categorical; default: non-numeric dtypes.
+    n_bins: quantile bins per numeric feature (plus one for missing values).
+    n_bags: bootstrap fits averaged (each is additive, so the average is too).
+    learning_rate, max_iter, l2_regularization, min_samples_leaf, max_leaf_nodes, max_features:
+        passed to each bag's HistGradientBoostingClassifier (stumps by default).
+    stratify_bags: bootstrap within each class instead of over all rows.
+    n_threads: OpenMP threads for boosting (None = all cores). One by default: the many small
+        stump fits gain little from threads and slow down badly on a busy machine.
+    scale: a fixed ScoreScale; None fits one that spreads the training sample over 0..1000.
+    bands: fixed GradeBands; None cuts PD quantiles of the training sample at ``grade_shares``.
+    """
+
+    def __init__(
+        self,
+        *,
+        monotone: Mapping[str, int] | None = None,
+        dimensions: Mapping[str, str] | None = None,
+        categorical: Sequence[str] | None = None,
+        n_bins: int = 32,
+        n_bags: int = 10,
+        learning_rate: float = 0.1,
+        max_iter: int = 1000,
+        l2_regularization: float = 10.0,
+        min_samples_leaf: int = 10,
+        max_leaf_nodes: int = 2,
+        max_features: float = 1.0,
+        scale: ScoreScale | None = None,
+        bands: GradeBands | None = None,
+        grade_shares: Sequence[float] = WEIHAI_SHARES,
+        top_n: int = 3,
+        stratify_bags: bool = False,
+        n_threads: int | None = 1,
+        random_state: int = 42,
+    ) -> None:
+        self.monotone = monotone
+        self.dimensions = dimensions
+        self.categorical = categorical
+        self.n_bins = n_bins
+        self.n_bags = n_bags
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.l2_regularization = l2_regularization
+        self.min_samples_leaf = min_samples_leaf
+        self.max_leaf_nodes = max_leaf_nodes
+        self.max_features = max_features
+        self.scale = scale
+        self.bands = bands
+        self.grade_shares = grade_shares
+        self.top_n = top_n
+        self.stratify_bags = stratify_bags
+        self.n_threads = n_threads
+        self.random_state = random_state
+
+    # ----------------------------------------------------------------------------- fitting
+    def fit(self, X: pd.DataFrame, y: Sequence[int] | np.ndarray | pd.Series) -> Scorecard:
+        """Fit bins, the additive model, the calibration, the score scale and PD bands."""
+        X = self._as_frame(X)
+        y = np.asarray(y).astype(int).ravel()
+        if len(y) != len(X):
+            raise ValueError("X and y differ in length")
+        if set(np.unique(y)) != {0, 1}:
+            raise ValueError("y must contain both 0 (good) and 1 (bad)")
+        self.classes_ = np.array([0, 1])
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        cat = set(self.categorical or [c for c in X.columns if _is_categorical(X[c])])
+        self.bins_ = [_fit_bins(c, X[c], self.n_bins, c in cat) for c in X.columns]
+        codes = self._codes(X)
+        mono = dict(self.monotone or {})
+        cst = [0 if b.categorical else -int(np.sign(mono.get(b.name, 0))) for b in self.bins_]
+        with threadpool_limits(limits=self.n_threads):
+            logit_tables, intercept, oob = self._fit_bags(codes, y, cst)
+        a, b = self._calibrate(oob, y)
+        self.calibration_ = (a, b)
+        self.logit_tables_ = [a * t for t in logit_tables]
+        self.logit_intercept_ = a * intercept + b
+        train_logit = self._logit_from_codes(codes)
+        self.scale_ = self.scale if self.scale is not None else ScoreScale.spanning(train_logit)
+        factor = self.scale_.factor
+        points = [-factor * t for t in self.logit_tables_]
+        neutral = [
+            float(p[self._typical_code(codes[:, j], b)])
+            for j, (p, b) in enumerate(zip(points, self.bins_, strict=True))
+        ]
+        self.neutral_points_ = np.asarray(neutral)
+        self.point_tables_ = [p - n for p, n in zip(points, neutral, strict=True)]
+        self.base_points_ = float(self.scale_.points(self.logit_intercept_) + sum(neutral))
+        dims = dict(self.dimensions or {})
+        self.dimension_of_ = [dims.get(c, "all") for c in self.feature_names_in_]
+        self.dimension_names_ = list(dict.fromkeys(self.dimension_of_))
+        train_pd = 1.0 / (1.0 + np.exp(-train_logit))
+        self.bands_ = (
+            self.bands
+            if self.bands is not None
+            else GradeBands.from_shares(train_pd, self.grade_shares)
+        )
+        self.bin_frequencies_ = [
+            np.bincount(codes[:, j], minlength=b.n_codes + 1) / len(y)
+            for j, b in enumerate(self.bins_)
+        ]
+        self.train_scores_ = np.clip(
+            np.rint(self.scale_.points(train_logit)), SCORE_MIN, SCORE_MAX
+        ).astype(np.int32)
+        return self
+
+    @staticmethod
+    def _typical_code(col: np.ndarray, b: FeatureBins) -> int:
+        """The neutral point: the bin of the (lower) median value among rows that report the
+        feature (the most frequent category; "missing" if nobody reports it)."""
+        valid = np.sort(col[col < b.n_codes])
+        if valid.size == 0:
+            return b.n_codes
+        return 0 if b.categorical else int(valid[(valid.size - 1) // 2])
+
+    def _fit_bags(
+        self, codes: np.ndarray, y: np.ndarray, cst: list[int]
+    ) -> tuple[list[np.ndarray], float, np.ndarray]:
+        n, p = codes.shape
+        H = codes.astype(float)
+        for j, b in enumerate(self.bins_):
+            H[codes[:, j] == b.n_codes, j] = np.nan
+        grid, spans = self._grid()
+        rng = np.random.default_rng(self.random_state)
+        pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+        tables = [np.zeros(b.n_codes + 1) for b in self.bins_]
+        intercept = 0.0
+        oob_sum, oob_cnt = np.zeros(n), np.zeros(n)
+        for bag in range(self.n_bags):
+            if self.n_bags == 1:
+                idx = np.arange(n)
+            elif self.stratify_bags:  # every bag keeps the class balance
+                idx = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
+            else:
+                idx = rng.choice(n, n)
+                if y[idx].min() == y[idx].max():  # a bag needs both classes
+                    idx = np.concatenate([idx, pos[:1], neg[:1]])
+            model = HistGradientBoostingClassifier(
+                learning_rate=self.learning_rate,
+                max_iter=self.max_iter,
+                l2_regularization=self.l2_regularization,
+                min_samples_leaf=self.min_samples_leaf,
+                max_leaf_nodes=self.max_leaf_nodes,
+                max_features=self.max_features,
+                max_bins=255,
+                categorical_features=[b.categorical for b in self.bins_],
+                monotonic_cst=cst,
+                interaction_cst=[[j] for j in range(p)],
+                early_stopping=False,
+                random_state=self.random_state + bag,
+            )
+            Hb = H[idx]
+            empty = np.isnan(Hb).all(axis=0)
+            if empty.any():  # HGB cannot bin an all-missing column; a constant gives no splits
+                Hb[:, empty] = 0.0
+            model.fit(Hb, y[idx])
+            raw = model.decision_function(grid)
+            ref = raw[0]
+            bag_tables = [raw[s] - ref for s in spans]  # exact: every tree reads one feature
+            for j in range(p):
+                tables[j] += bag_tables[j] / self.n_bags
+            intercept += ref / self.n_bags
+            out = np.ones(n, dtype=bool)
+            out[idx] = False
+            if out.any():
+                contrib = np.zeros(int(out.sum()))
+                for j in range(p):
+                    contrib += bag_tables[j][codes[out, j]]
+                oob_sum[out] += ref + contrib
+                oob_cnt[out] += 1
+        full = np.full(n, intercept)
+        for j in range(p):
+            full += tables[j][codes[:, j]]
+        oob = np.where(oob_cnt > 0, oob_sum / np.maximum(oob_cnt, 1), full)
+        return tables, intercept, oob
+
+    def _grid(self) -> tuple[np.ndarray, list[slice]]:
+        """Rows that set one feature to each of its codes (NaN elsewhere), after a NaN row."""
+        p = len(self.bins_)
+        sizes = [b.n_codes + 1 for b in self.bins_]
+        grid = np.full((1 + sum(sizes), p), np.nan)
+        spans, start = [], 1
+        for j, (b, size) in enumerate(zip(self.bins_, sizes, strict=True)):
+            grid[start : start + b.n_codes, j] = np.arange(b.n_codes)
+            spans.append(slice(start, start + size))
+            start += size
+        return grid, spans
+
+    @staticmethod
+    def _calibrate(logit: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """Platt scaling of out-of-bag log-odds: linear in the logit, so still additive."""
+        lr = LogisticRegression(C=1e4, max_iter=1000).fit(logit.reshape(-1, 1), y)
+        a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+        return (a, b) if a > 0 else (1.0, 0.0)
+
+    # ----------------------------------------------------------------------------- scoring
+    def _as_frame(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+        if isinstance(X, pd.DataFrame):
+            return X
+        X = np.asarray(X)
+        return pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+
+    def _codes(self, X: pd.DataFrame) -> np.ndarray:
+        return self._codes_t(X).T
+
+    def _codes_t(self, X: pd.DataFrame) -> np.ndarray:
+        """Bin codes as (features x rows): each feature's codes are contiguous."""
+        missing = [b.name for b in self.bins_ if b.name not in X.columns]
+        if missing:
+            raise ValueError(f"missing feature columns: {missing[:5]}")
+        out = np.empty((len(self.bins_), len(X)), dtype=np.int32)
+        for j, b in enumerate(self.bins_):
+            out[j] = b.codes(X[b.name])
+        return out
+
+    def _logit_from_codes(self, codes: np.ndarray) -> np.ndarray:
+        out = np.full(len(codes), self.logit_intercept_)
+        for j, t in enumerate(self.logit_tables_):
+            out += t[codes[:, j]]
+        return out
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated log-odds of default (no weight profile)."""
+        check_is_fitted(self, "logit_tables_")
+        return self._logit_from_codes(self._codes(self._as_frame(X)))
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """[[P(good), P(default)]] per row."""
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """1 where the PD is at least 0.5."""
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def rate(
+        self,
+        X: pd.DataFrame,
+        profile: Any | None = None,
+        top_n: int | None = None,
+        keep_values: bool = True,
+    ) -> ScoreBatch:
+        """Score, grade, explain: PD, 0..1000 score, grade, integer points per feature,
+        dimension scores (0..100) and the top adverse reasons, for every row.
+
+        ``profile`` (a :class:`scoring.weights.WeightProfile`) scales each feature's
+        contribution around the neutral point by its factor; PD and grade follow the
+        adjusted score.
+        """
+        check_is_fitted(self, "point_tables_")
+        X = self._as_frame(X)
+        codes_t = self._codes_t(X)
+        p, n = codes_t.shape
+        top_n = self.top_n if top_n is None else top_n
+        weights = (
+            np.ones(p)
+            if profile is None
+            else np.asarray(
+                profile.factors(list(self.feature_names_in_), self.dimension_of_), dtype=float
+            )
+        )
+        contrib = np.empty((p, n))  # features x rows: each lookup writes one contiguous row
+        for j, t in enumerate(self.point_tables_):
+            np.take(t, codes_t[j], out=contrib[j])
+        if profile is not None:
+            contrib *= weights[:, None]
+        base_int, ints, total = _cumulative_round(self.base_points_, contrib)
+        score = np.clip(total, SCORE_MIN, SCORE_MAX)
+        clip_points = (score - total).astype(np.int32)
+        exact = self.base_points_ + contrib.sum(axis=0)
+        pd_ = 1.0 / (1.0 + np.exp(-self.scale_.bad_logit(exact)))
+        # Grades follow the integer score, so equal scores always share a grade.
+        grade = self.bands_.assign(1.0 / (1.0 + np.exp(-self.scale_.bad_logit(total))))
+        dim_scores = self._dimension_scores(contrib, weights)
+        k = min(top_n, p)
+        reasons = np.full((n, k), -1, dtype=np.int32)
+        rpts = np.zeros((n, k), dtype=np.int32)
+        work = contrib.copy() if k else contrib
+        cols = np.arange(n)
+        for slot in range(k):  # k passes of argmin beat a per-row sort
+            j = np.argmin(work, axis=0)
+            v = work[j, cols]
+            real = v < -0.5  # only real weaknesses (at least one point)
+            reasons[:, slot] = np.where(real, j, -1)
+            rpts[:, slot] = np.where(real, ints[j, cols], 0)
+            work[j, cols] = np.inf
+        return ScoreBatch(
+            index=X.index,
+            features=list(self.feature_names_in_),
+            pd=pd_,
+            score=score.astype(np.int32),
+            grade=grade,
+            base_points=base_int,
+            contributions=ints.T,
+            clip_points=clip_points,
+            dimensions=list(self.dimension_names_),
+            dimension_scores=dim_scores,
+            reasons=reasons,
+            reason_points=rpts,
+            values=X if keep_values else None,
+            profile_version=None if profile is None else profile.version,
+        )
+
+    def _dimension_scores(self, contrib_t: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Each dimension's summed contributions mapped linearly onto 0..100 between the
+        worst and best sums its features' tables allow."""
+        dims = self.dimension_names_
+        member = np.zeros((len(dims), len(self.point_tables_)))
+        lo, hi = np.zeros(len(dims)), np.zeros(len(dims))
+        for j, (t, d) in enumerate(zip(self.point_tables_, self.dimension_of_, strict=True)):
+            k = dims.index(d)
+            member[k, j] = 1.0
+            lo[k] += weights[j] * t.min()
+            hi[k] += weights[j] * t.max()
+        span = np.where(hi > lo, hi - lo, 1.0)
+        sums = member @ contrib_t
+        return np.clip(100.0 * (sums.T - lo) / span, 0.0, 100.0)
+
+    def points_table(self) -> pd.DataFrame:
+        """The whole scorecard: feature, bin, points (relative to neutral), training share."""
+        check_is_fitted(self, "point_tables_")
+        rows = []
+        for b, t, f in zip(self.bins_, self.point_tables_, self.bin_frequencies_, strict=True):
+            for code in range(b.n_codes + 1):
+                rows.append((b.name, code, b.describe(code), float(t[code]), float(f[code])))
+        return pd.DataFrame(rows, columns=["feature", "code", "bin", "points", "share"])

@@ -1,0 +1,131 @@
+"""Invariants of the additive scorecard (hypothesis) and its exactness."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from scoring.grades import GradeBands
+from scoring.indicators import INDICATORS
+from scoring.monitoring import metrics
+from scoring.scorecard import Scorecard
+
+from .conftest import synthetic_indicators
+
+CODES = list(INDICATORS)
+MONOTONE = [c for c, i in INDICATORS.items() if i.direction != 0]
+
+_value = st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False))
+_row = st.lists(_value, min_size=len(CODES), max_size=len(CODES))
+_settings = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _frame(rows: list[list[float | None]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=CODES, dtype=float)
+
+
+def test_learns_the_signal_and_splits_grades(fitted: Scorecard) -> None:
+    X, y = synthetic_indicators(3000, seed=11)  # fresh sample
+    batch = fitted.rate(X)
+    assert metrics(y, batch.pd)["auc"] > 0.75
+    assert abs(batch.pd.mean() - y.mean()) < 0.03  # calibrated on out-of-bag predictions
+    share = pd.Series(batch.grade).value_counts(normalize=True)
+    for g, target in zip("ABCD", (0.09, 0.39, 0.38, 0.13), strict=True):
+        assert abs(share.get(g, 0.0) - target / 0.99) < 0.05
+    bad_rate = pd.Series(y).groupby(batch.grade).mean()
+    assert bad_rate["A"] < bad_rate["B"] < bad_rate["C"] < bad_rate["D"]
+    assert batch.score.min() < 200 and batch.score.max() > 800  # uses the whole range
+
+
+@_settings
+@given(rows=st.lists(_row, min_size=1, max_size=20))
+def test_scores_in_range_and_contributions_add_up(fitted: Scorecard,
+                                                  rows: list[list[float | None]]) -> None:
+    b = fitted.rate(_frame(rows))
+    assert ((b.score >= 0) & (b.score <= 1000)).all()
+    assert (b.base_points + b.contributions.sum(axis=1) + b.clip_points == b.score).all()
+    assert ((b.clip_points == 0) | (b.score == 0) | (b.score == 1000)).all()
+    assert ((b.dimension_scores >= 0) & (b.dimension_scores <= 100)).all()
+    assert set(b.grade) <= set("ABCD")
+
+
+@_settings
+@given(row=_row, feature=st.sampled_from(MONOTONE), delta=st.floats(0.0, 1e5))
+def test_moving_a_monotone_indicator_the_bad_way_never_raises_the_score(
+        fitted: Scorecard, row: list[float | None], feature: str, delta: float) -> None:
+    X = _frame([row, row])
+    if np.isnan(X.loc[0, feature]):
+        X[feature] = 0.0
+    X.loc[1, feature] = X.loc[0, feature] - INDICATORS[feature].direction * delta
+    b = fitted.rate(X)
+    assert b.score[1] <= b.score[0]
+    assert b.pd[1] >= b.pd[0]
+
+
+@_settings
+@given(rows=st.lists(_row, min_size=1, max_size=10))
+def test_same_input_same_output(fitted: Scorecard, rows: list[list[float | None]]) -> None:
+    a, b = fitted.rate(_frame(rows)), fitted.rate(_frame(rows))
+    np.testing.assert_array_equal(a.score, b.score)
+    np.testing.assert_array_equal(a.pd, b.pd)
+    np.testing.assert_array_equal(a.contributions, b.contributions)
+    np.testing.assert_array_equal(a.reasons, b.reasons)
+
+
+def test_refit_is_deterministic(training: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = training
+    X, y = X.iloc[:800], y[:800]
+    a = Scorecard(n_bags=2, max_iter=30, random_state=5).fit(X, y).predict_proba(X)
+    b = Scorecard(n_bags=2, max_iter=30, random_state=5).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_tables_reproduce_the_boosted_model_exactly() -> None:
+    """One bag, no calibration change: our table lookup equals HGB's own prediction."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=1500), "b": rng.normal(size=1500),
+                      "c": rng.choice(["x", "y", "z"], size=1500)})
+    X.loc[rng.random(1500) < 0.1, "a"] = np.nan
+    y = (rng.random(1500) < 1 / (1 + np.exp(-(X["a"].fillna(1) - X["b"] ** 2)))).astype(int)
+    m = Scorecard(n_bags=1, max_iter=50, random_state=0).fit(X, y)
+    codes = m._codes(X).astype(float)
+    for j, b in enumerate(m.bins_):
+        codes[codes[:, j] == b.n_codes, j] = np.nan
+    hgb = HistGradientBoostingClassifier(
+        learning_rate=m.learning_rate, max_iter=50, l2_regularization=m.l2_regularization,
+        min_samples_leaf=m.min_samples_leaf, max_leaf_nodes=m.max_leaf_nodes,
+        categorical_features=[False, False, True], interaction_cst=[[0], [1], [2]],
+        early_stopping=False, random_state=0).fit(codes, y)
+    a, b = m.calibration_
+    np.testing.assert_allclose(m.decision_function(X), a * hgb.decision_function(codes) + b,
+                               atol=1e-9)
+
+
+def test_generic_categoricals_missing_and_unseen_values() -> None:
+    rng = np.random.default_rng(1)
+    n = 1200
+    X = pd.DataFrame({"num": rng.normal(size=n), "cat": rng.choice(["p", "q", "r"], size=n)})
+    X.loc[::7, "num"] = np.nan
+    X.loc[::11, "cat"] = None
+    y = ((X["cat"] == "r") | (X["num"].fillna(0) > 1)).astype(int).to_numpy()
+    m = Scorecard(n_bags=2, max_iter=60).fit(X, y)
+    new = pd.DataFrame({"num": [np.nan, 2.0, 0.0], "cat": ["never-seen", "r", None]})
+    b = m.rate(new)
+    assert np.isfinite(b.pd).all() and len(b.score) == 3
+    assert b.score[1] < b.score[2]  # "r" and a high num are the bad side
+
+
+def test_explicit_bands_are_used() -> None:
+    X, y = synthetic_indicators(600, seed=3)
+    bands = GradeBands(upper=(0.01, 0.05, 0.2))
+    m = Scorecard(n_bags=1, max_iter=30, bands=bands).fit(X, y)
+    assert m.bands_ is bands
+
+
+def test_rejects_one_class_targets() -> None:
+    with pytest.raises(ValueError):
+        Scorecard().fit(pd.DataFrame({"a": [1.0, 2.0]}), [0, 0])
