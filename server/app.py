@@ -18,6 +18,7 @@ from server.consent.controllers import AccessLogController, ConsentController
 from server.firms.controllers import FirmController
 from server.ingest.controllers import IngestController
 from server.ingest.services import IngestError
+from server.scores.controllers import WeightProfileController
 from server.settings import Settings, get_settings
 from server.users.controllers import AuthController, MeController
 from server.users.security import build_jwt_auth
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app = Litestar(
         route_handlers=[health, AuthController, MeController, FirmController, IngestController,
-                        ConsentController, AccessLogController],
+                        ConsentController, AccessLogController, WeightProfileController],
         lifespan=[lifespan],
         on_app_init=[jwt_auth.on_app_init],
         exception_handlers={IngestError: _ingest_error},

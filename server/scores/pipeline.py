@@ -139,8 +139,12 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
     live = firms[pd.to_datetime(firms["founded_on"]) <= as_of].reset_index(drop=True)
     if live.empty:
         return 0
+    from server.scores.services import active_profile_on, profile_version
+
+    profile = await active_profile_on(as_of.date())
+    profile_v = profile_version(profile) if profile else None
     result = score_region(model, live, records[records["event_date"] <= as_of], as_of.date(),
-                          model_version=version)
+                          profile=profile, model_version=version)
     table, batch = result.table, result.batch
     dims = [c for c in table.columns if c.startswith("dim_")]
     now = datetime.now(UTC)
@@ -158,11 +162,11 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
         payload.append((
             int(firm_ids[i]), as_of.date(), int(scores[i]), str(grades[i]), float(pds[i]),
             json.dumps({d[4:]: round(float(v), 1) for d, v in zip(dims, dim_values[i], strict=True)}),
-            json.dumps(reasons, ensure_ascii=False), version, None, now,
+            json.dumps(reasons, ensure_ascii=False), version, profile_v, now,
         ))
     async with open_writer(engine) as w:  # the run and its scores land together or not at all
         run_id = await w.insert_returning_id("scoring_run", {
-            "model_version": version, "weight_profile_version": None, "as_of": as_of.date(),
+            "model_version": version, "weight_profile_version": profile_v, "as_of": as_of.date(),
             "started_at": now, "finished_at": datetime.now(UTC), "firms": len(live), "reason": reason,
         })
         rows = [(p[0], run_id, *p[1:]) for p in payload]

@@ -145,3 +145,25 @@ async def test_search_and_public_profile(client, tokens, demo):
     assert "score" not in prof and "pd" not in prof  # public fields only
     assert (await client.get("/api/firms", params={"q": "x"})).status_code == 401
     assert (await client.get("/api/firms", params={"q": ""}, headers=tokens["subscriber"])).status_code == 400
+
+
+async def test_weight_profiles_are_versioned_and_named_by_every_new_score(client, tokens, demo, settings, engine):
+    from server.scores.pipeline import score_platform
+
+    body = {"name": "tax-relief", "reason": "restart delayed", "valid_from": "2000-01-01",
+            "adjustments": [{"target": "kind:tax_monthly", "factor": 0.5}]}
+    assert (await client.post("/api/weight-profiles", json=body, headers=tokens["owner"])).status_code == 403
+    bad = await client.post("/api/weight-profiles", json={**body, "adjustments": [{"target": "x", "factor": 9}]},
+                            headers=tokens["admin"])
+    assert bad.status_code == 400 and "factor" in bad.text
+    first = await client.post("/api/weight-profiles", json=body, headers=tokens["admin"])
+    assert first.status_code == 201, first.text
+    assert first.json()["version"] == "tax-relief@v1"
+    second = await client.post("/api/weight-profiles", json={**body, "reason": "extended"}, headers=tokens["admin"])
+    assert second.json()["version"] == "tax-relief@v2"
+    assert len(second.json()["history"]) == 2
+
+    await score_platform(settings, engine=engine, reason="manual")
+    ev = (await client.get(f"/api/firms/{demo.firm_uscc}/evaluation", headers=tokens["owner"])).json()
+    assert ev["weight_profile_version"] == "tax-relief@v2"
+    assert ev["model_version"] == demo.model_version

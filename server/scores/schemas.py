@@ -1,0 +1,36 @@
+"""Structs of the weight-profile routes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+import msgspec
+
+__all__ = ["AdjustmentIn", "WeightProfileCreate", "WeightProfileOut"]
+
+
+class AdjustmentIn(msgspec.Struct):
+    target: Annotated[str, msgspec.Meta(min_length=1, max_length=60, examples=["kind:tax_monthly"],
+                                        description="an indicator code, dimension:<code> or kind:<record kind>")]
+    factor: Annotated[float, msgspec.Meta(ge=0.0, le=3.0, examples=[0.5])]
+
+
+class WeightProfileCreate(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=60, examples=["疫情复工期税收指标减半"])]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500,
+                                        examples=["firms' restart delayed by the epidemic"])]
+    adjustments: Annotated[list[AdjustmentIn], msgspec.Meta(min_length=1, max_length=66)]
+    valid_from: date
+    valid_to: date | None = None
+
+
+class WeightProfileOut(msgspec.Struct):
+    version: str
+    name: str
+    reason: str
+    adjustments: list[AdjustmentIn]
+    valid_from: date
+    valid_to: date | None
+    created_at: datetime
+    history: list[dict]
