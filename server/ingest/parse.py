@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from dataclasses import dataclass
+from itertools import chain, islice
 
-__all__ = ["FeedFormatError", "RawRow", "detect_format", "iter_bytes", "iter_file", "read_batches", "read_rows"]
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import csv as pa_csv
+
+__all__ = ["ArrowBlock", "FeedFormatError", "RawRow", "detect_format", "iter_bytes", "iter_file",
+           "read_batches", "read_csv_blocks", "read_rows"]
 
 # (1-based data row number, the row's cells (a list for CSV, in header order; a dict for
 # JSON Lines), problem with the row's shape or None)
@@ -35,9 +42,12 @@ def detect_format(filename: str | None, content_type: str | None, head: bytes) -
     return "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{" else "csv"
 
 
-def _lines(chunks: Iterable[bytes]) -> Iterator[str]:
-    """Decode UTF-8 (with or without BOM) chunk by chunk, so huge files stream."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+def _lines(chunks: Iterable[bytes], bom: bool = True) -> Iterator[str]:
+    """Decode UTF-8 (with or without BOM) chunk by chunk, so huge files stream.
+
+    ``bom=False`` continues a file mid-way, where U+FEFF is an ordinary character.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8-sig" if bom else "utf-8")()
     pending = ""
     try:
         for chunk in chunks:
@@ -91,16 +101,25 @@ def _csv_batches(lines: Iterator[str], size: int) -> tuple[list[str], Iterator[l
         raise FeedFormatError("file", f"unreadable CSV header: {exc}") from exc
     if not any(header):
         raise FeedFormatError("file", "header row is empty")
+    return header, _csv_data_batches(reader, header, size, 0)
+
+
+def _csv_data_batches(reader: Iterator[list[str]], header: list[str], size: int, start: int
+                      ) -> Iterator[list[RawRow]]:
+    """Data rows after the header, numbered from ``start + 1``, ``size`` at a time."""
     width = len(header)
 
     def batches() -> Iterator[list[RawRow]]:
-        n = 0
+        n = start
         while True:
+            block: list[list[str]] = []
             try:
-                block = list(islice(reader, size))
+                block.extend(islice(reader, size))
             except csv.Error as exc:
-                # A structurally broken file (NUL bytes, runaway quotes) is refused whole.
-                raise FeedFormatError("file", f"unreadable CSV after data row {n}: {exc}") from exc
+                # A structurally broken file (NUL bytes, runaway quotes) is refused whole; the
+                # row named is the last complete one, whatever the batch boundaries.
+                done = n + sum(1 for cells in block if cells and (len(cells) > 1 or cells[0].strip()))
+                raise FeedFormatError("file", f"unreadable CSV after data row {done}: {exc}") from exc
             if not block:
                 return
             if all(len(cells) == width for cells in block):  # the usual case: no per-row checks
@@ -122,7 +141,120 @@ def _csv_batches(lines: Iterator[str], size: int) -> tuple[list[str], Iterator[l
             if out:
                 yield out
 
-    return header, batches()
+    return batches()
+
+
+@dataclass(slots=True)
+class ArrowBlock:
+    """Consecutive data rows parsed by Arrow: ``table`` has one string column per header
+    field (``c0``, ``c1``, ... in header order) and its row i is data row ``start + i + 1``."""
+
+    start: int
+    table: pa.Table
+
+
+def read_csv_blocks(chunks: Iterable[bytes], size: int
+                    ) -> tuple[list[str], Iterator[ArrowBlock | list[RawRow]]]:
+    """CSV as blocks of about ``size`` rows, parsed by Arrow where that is exactly equivalent.
+
+    Gives the same header, rows, row numbers and errors as ``read_batches(chunks, "csv",
+    size)``: Arrow parses a block only when it has no quotes, NUL bytes or lone carriage
+    returns and every row has the header's width (then Python's ``csv`` module would split it
+    the same way, on commas and newlines). Otherwise the block, or from the first quote on the
+    rest of the file (a quoted newline may span blocks), goes through ``read_batches``' own
+    code, and comes out as ``RawRow`` lists.
+    """
+    it = iter(chunks)
+    buf = b""
+    for chunk in it:
+        buf += chunk
+        if b"\n" in buf:
+            break
+    line_end = buf.find(b"\n") + 1 or len(buf)
+    first, buf = buf[:line_end], buf[line_end:]
+    if not _plain(first):  # a quoted header: the whole file takes the Python path
+        return _csv_batches(_lines(chain([first, buf], it)), size)
+    header, _ = _csv_batches(_lines([first]), size)  # same header rules and errors
+    return header, _blocks(header, buf, it, size)
+
+
+_SCAN = 64 << 20
+
+
+def _plain(data: bytes) -> bool:
+    """True when Python's csv reader would split ``data`` on commas and newlines only."""
+    return (b'"' not in data and b"\x00" not in data
+            and data.count(b"\r") == data.count(b"\r\n"))
+
+
+def _blocks(header: list[str], buf: bytes, it: Iterator[bytes], size: int
+            ) -> Iterator[ArrowBlock | list[RawRow]]:
+    width = len(header)
+    names = [f"c{i}" for i in range(width)]
+    read_opts = pa_csv.ReadOptions(column_names=names, block_size=1 << 22)
+    parse_opts = pa_csv.ParseOptions(quote_char=False, newlines_in_values=False, ignore_empty_lines=True)
+    convert_opts = pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                         strings_can_be_null=False)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    n = pos = 0
+    exhausted = False
+    while not exhausted or pos < len(buf):
+        # Gather complete lines for about ``size`` rows; a huge chunk (a whole upload) is cut
+        # into several blocks without copying what follows, and newlines are never counted
+        # over more than _SCAN bytes at once.
+        while not exhausted and (buf.count(b"\n", pos, pos + _SCAN) < size and len(buf) - pos < _SCAN
+                                 or buf.find(b"\n", pos) < 0):
+            chunk = next(it, None)
+            if chunk is None:
+                exhausted = True
+            else:
+                buf, pos = buf[pos:] + chunk, 0
+        window = min(len(buf), pos + _SCAN)
+        lines = buf.count(b"\n", pos, window)
+        if lines > size:
+            approx = pos + (window - pos) * size // lines
+            cut = buf.find(b"\n", approx, window) + 1 or buf.rfind(b"\n", pos, window) + 1
+        elif exhausted:
+            cut = len(buf)
+        else:
+            cut = buf.rfind(b"\n", pos, window) + 1 or buf.find(b"\n", pos) + 1
+        block, pos = buf[pos:cut], cut
+        if not block:
+            continue
+        try:
+            decoder.decode(block, final=exhausted and pos == len(buf))
+        except UnicodeDecodeError as exc:
+            raise FeedFormatError("file", f"file is not valid UTF-8 text ({exc.reason})") from exc
+        if not _plain(block):  # quotes can span blocks: the rest of the file is read by Python
+            reader = csv.reader(_lines(chain([block, buf[pos:]], it), bom=False))
+            yield from _csv_data_batches(reader, header, size, n)
+            return
+        table = _arrow_table(block, read_opts, parse_opts, convert_opts)
+        if table is None:  # rows of the wrong width (or oversized cells): this block by Python
+            for rows in _csv_data_batches(csv.reader(_lines([block], bom=False)), header, size, n):
+                n = rows[-1][0]
+                yield rows
+            continue
+        if table.num_rows:
+            yield ArrowBlock(n, table)
+            n += table.num_rows
+
+
+def _arrow_table(block: bytes, read_opts: pa_csv.ReadOptions, parse_opts: pa_csv.ParseOptions,
+                 convert_opts: pa_csv.ConvertOptions) -> pa.Table | None:
+    """The block's rows as string columns, or None when Python's reader must judge them."""
+    if block.startswith(b"\xef\xbb\xbf"):  # Arrow would drop it as a byte-order mark
+        return None
+    try:
+        table = pa_csv.read_csv(io.BytesIO(block), read_options=read_opts, parse_options=parse_opts,
+                                convert_options=convert_opts)
+    except pa.ArrowInvalid:
+        return None
+    limit = csv.field_size_limit()
+    for col in table.columns:  # csv refuses a file with a cell over its field size limit
+        if len(col) and pc.max(pc.utf8_length(col)).as_py() > limit:
+            return None
+    return table.combine_chunks()
 
 
 def _read_jsonl(lines: Iterator[str]) -> Iterator[RawRow]:

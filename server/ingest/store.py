@@ -2,31 +2,51 @@
 
 Piccolo is used for ordinary queries; a department batch can be millions of rows, which
 Piccolo's per-row inserts cannot carry (stack notes: ~25 s per 100k). Here a batch is written
-with SQLite ``executemany`` inside one ``BEGIN IMMEDIATE`` or PostgreSQL ``COPY``, and keys
-already stored are looked up first, so every good row is stored exactly once. Writers of the
-same source are serialised (SQLite's write lock; a PostgreSQL advisory lock), which makes
-that look-up race-free.
+with SQLite ``executemany`` inside one ``BEGIN IMMEDIATE`` or PostgreSQL ``COPY``, and the
+unique key decides what is new (``ON CONFLICT DO NOTHING``), so every good row is stored
+exactly once. Writers of the same source are serialised (SQLite's write lock; a PostgreSQL
+advisory lock).
+
+Department records on PostgreSQL are written optimistically: ``COPY`` straight into
+``dept_record`` inside a savepoint (no staging table, no conflict handling: the fastest bulk
+write PostgreSQL has), and only when that meets a key already stored is the savepoint rolled
+back and the chunk written through a staging table and ``INSERT ... ON CONFLICT DO NOTHING``.
+The caller removes keys repeated within the chunk first, so a conflict always means "stored
+before" and the fallback stores exactly what the optimistic write would have.
 """
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
+import asyncpg
+import pyarrow as pa
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
 from server.db import sqlite_path_of
+from server.ingest.pgcopy import binary_copy_payload
 
-__all__ = ["RECORD_COLUMNS", "BatchWriter", "open_writer"]
+__all__ = ["RECORD_COLUMNS", "RECORD_CONFLICT", "BatchWriter", "open_writer"]
 
 RECORD_COLUMNS = (
     "source", "record_key", "uscc", "event_date", "end_date", "category", "amount_fen",
     "arrears_fen", "quantity", "days", "status", "attrs", "batch_id", "received_at",
 )  # fmt: skip
+# dept_record's unique key (a department's key never moves between firms; see the migration).
+RECORD_CONFLICT = "uscc, source, record_key"
+
+# dept_record's column types (but received_at), for binary COPY.
+_RECORD_PG_TYPES = {
+    "source": "text", "record_key": "text", "uscc": "text", "event_date": "date", "end_date": "date",
+    "category": "text", "amount_fen": "int8", "arrears_fen": "int8", "quantity": "float8", "days": "int4",
+    "status": "text", "batch_id": "int8",
+}  # fmt: skip
 
 _LOOKUP_CHUNK = 5000
 
@@ -60,6 +80,22 @@ class BatchWriter:
 
     async def lock_source(self, source: str) -> None:
         """Serialise writers of one source for the rest of the transaction."""
+
+    def record_payload(self, rows: pa.Table, received_at: datetime) -> bytes | None:
+        """``rows`` encoded for ``insert_records`` ahead of time (None: nothing to encode).
+        Pure, so it can run in a worker thread while the previous chunk is written."""
+        return None
+
+    async def insert_records(self, rows: pa.Table, received_at: datetime, payload: bytes | None) -> int:
+        """Insert department records whose key is not stored yet; returns how many were new.
+
+        ``rows`` has ``RECORD_COLUMNS`` (those it lacks stay NULL) but ``received_at`` (the
+        batch's, given apart), and no key twice; ``payload`` is ``record_payload(rows, ...)``.
+        """
+        n = rows.num_rows
+        columns = (*rows.column_names, "received_at")
+        tuples = list(zip(*[col.to_pylist() for col in rows.columns], [received_at] * n, strict=True))
+        return await self.insert_ignore("dept_record", columns, tuples, RECORD_CONFLICT)
 
     async def existing(self, table: str, key_column: str, keys: Sequence[Any],
                        where: str = "", args: Sequence[Any] = (), value_column: str | None = None
@@ -147,11 +183,38 @@ class PostgresWriter(BatchWriter):
         # unique index decides what is new, one probe per row, whatever the table's size.
         if not rows:
             return 0
+        stage = await self._stage(table)
+        await self.conn.copy_records_to_table(stage, records=rows, columns=list(columns))
+        return await self._insert_from_stage(table, stage, columns, conflict)
+
+    def record_payload(self, rows: pa.Table, received_at: datetime) -> bytes | None:
+        return binary_copy_payload(rows, [_RECORD_PG_TYPES[c] for c in rows.column_names], received_at)
+
+    async def insert_records(self, rows: pa.Table, received_at: datetime, payload: bytes | None) -> int:
+        if not rows.num_rows:
+            return 0
+        if payload is None:
+            payload = self.record_payload(rows, received_at)
+        columns = [*rows.column_names, "received_at"]
+        try:
+            async with self.conn.transaction():  # a savepoint inside the batch's transaction
+                status = await self.conn.copy_to_table(
+                    "dept_record", source=io.BytesIO(payload), columns=columns, format="binary")
+        except asyncpg.UniqueViolationError:  # some key is stored already: let the index decide
+            stage = await self._stage("dept_record")
+            await self.conn.copy_to_table(stage, source=io.BytesIO(payload), columns=columns, format="binary")
+            return await self._insert_from_stage("dept_record", stage, columns, RECORD_CONFLICT)
+        return int(status.rsplit(" ", 1)[1])
+
+    async def _stage(self, table: str) -> str:
+        """An empty transaction-local table shaped like ``table``."""
         stage = f"stage_{table}"
         await self.conn.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
         await self.conn.execute(f"TRUNCATE {stage}")
-        await self.conn.copy_records_to_table(stage, records=rows, columns=list(columns))
+        return stage
+
+    async def _insert_from_stage(self, table: str, stage: str, columns: Sequence[str], conflict: str) -> int:
         cols = ", ".join(columns)
         status = await self.conn.execute(
             f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT ({conflict}) DO NOTHING")

@@ -43,8 +43,8 @@ class IngestBatch(Table, tablename="ingest_batch"):
 class DeptRecord(Table, tablename="dept_record"):
     """One department fact about a firm; the columns are described in ``scoring.records``.
 
-    Unique on (source, record_key) and indexed on (uscc, event_date) by raw-SQL migration
-    steps, since Piccolo columns only declare single-column indexes.
+    Unique on (uscc, source, record_key) by a raw-SQL migration step, since Piccolo columns
+    only declare single-column indexes; no other secondary index (they slow bulk COPY).
     """
 
     id = BigSerial(primary_key=True)

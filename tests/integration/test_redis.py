@@ -28,7 +28,14 @@ async def redis(redis_url):
         await client.aclose()
 
 
-async def test_login_throttle_is_shared_by_two_api_processes(settings, engine, redis_url):
+@pytest.fixture
+async def fresh_address_counters(redis):
+    """Address counters live for 15 minutes: earlier runs on the same Redis must not count."""
+    async for key in redis.scan_iter(match="xinbao:login:addr:*"):
+        await redis.delete(key)
+
+
+async def test_login_throttle_is_shared_by_two_api_processes(settings, engine, redis_url, fresh_address_counters):
     from server.app import create_app
     from server.demo.setup import seed_reference_data
 
@@ -52,7 +59,7 @@ async def test_login_throttle_is_shared_by_two_api_processes(settings, engine, r
             assert first.state.redis is not None
 
 
-async def test_a_success_clears_the_phone_counter(client, settings, engine, redis_url):
+async def test_a_success_clears_the_phone_counter(client, settings, engine, redis_url, fresh_address_counters):
     from server.app import create_app
 
     phone = "135" + str(uuid.uuid4().int)[:8]

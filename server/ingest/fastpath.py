@@ -1,0 +1,254 @@
+"""The Arrow fast path for record sources: whole columns checked at once, rows written by COPY.
+
+Record feeds (tax, social insurance, utilities ...) are the 10⁸-row ones, and per-row Python
+(~11 µs a row on the servers) caps a batch at about 90k rows/s before the database does any
+work. Here a block of CSV rows, parsed by Arrow as strings, is validated column by column:
+
+- a cell is *fast-accepted* only when it is in a form the row validator certainly accepts
+  with the same value (repetitive columns - codes, dates, categories - are judged by the row
+  validator itself, once per distinct value; amounts and numbers must match a plain-digits
+  pattern; keys must be non-empty, unpadded and short enough);
+- every other row (rare: the bad ones, and odd but valid spellings such as ``" 12"``) goes
+  through ``RowValidator.validate_columns``, the Python path, which gives the very same
+  values, rejection fields and messages as before.
+
+So results are identical to the Python path by construction; only the common case is faster.
+Writing is ``COPY`` of Arrow-written CSV straight into ``dept_record`` inside a savepoint;
+when a key is already stored (a re-sent batch) the savepoint is rolled back and that chunk
+takes the ``INSERT ... ON CONFLICT DO NOTHING`` path instead. SQLite keeps ``executemany``
+with ``ON CONFLICT``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from server.ingest.parse import ArrowBlock
+from server.ingest.sources import Field, Rejection, RowValidator
+from server.ingest.store import RECORD_COLUMNS, BatchWriter
+
+__all__ = ["RECORD_FIELD_COLUMNS", "ArrowRecordValidator", "CheckedBlock", "PreparedRecords",
+           "prepare_records", "store_records", "supports_fast_path"]
+
+# Characters ``str.strip()`` removes (``str.isspace``); a unit test compares with Python's.
+PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+                 "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_WS_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in PY_WHITESPACE) + "]"
+_PADDED = f"^{_WS_CLASS}|{_WS_CLASS}$"
+_MONEY = r"^[0-9]{1,14}(\.[0-9]{1,2})?$"  # < 10^14 yuan: below the implausibility limit
+_INT = r"^[0-9]{1,9}$"
+_NUMBER = r"^[0-9]{1,15}(\.[0-9]{1,15})?$"
+
+_ARROW_TYPES = {"key": pa.string(), "text": pa.string(), "uscc": pa.string(), "enum": pa.string(),
+                "division": pa.string(), "date": pa.date32(), "money": pa.int64(), "int": pa.int64(),
+                "number": pa.float64()}
+
+# Feed field -> dept_record column (the others keep their names).
+RECORD_FIELD_COLUMNS = {"amount_yuan": "amount_fen", "arrears_yuan": "arrears_fen"}
+
+
+def supports_fast_path(fields: tuple[Field, ...], code: str) -> bool:
+    """Record sources whose fields all have a vectorised check (not the financial statements,
+    whose items become a JSON ``attrs`` object; they are one row per firm and year)."""
+    return code != "financial_statement" and all(f.type in _ARROW_TYPES for f in fields)
+
+
+@dataclass(slots=True)
+class CheckedBlock:
+    """A validated block: its good rows (typed columns named like the fields, plus ``_row``,
+    the 1-based row number, in file order), the rejections, and the last row number."""
+
+    table: pa.Table
+    rejections: list[Rejection]
+    last_row: int
+
+
+class ArrowRecordValidator:
+    """Validates Arrow blocks of one record source with the same results as ``RowValidator``."""
+
+    def __init__(self, validator: RowValidator, header: list[str]) -> None:
+        self.validator = validator
+        self.header = header
+        self.present = set(header)
+        # Like the Python path: with a repeated column name the last one wins.
+        self.index = {name: i for i, name in enumerate(header)}
+        self.fields = validator.source.fields
+        self.schema = pa.schema([(f.name, _ARROW_TYPES[f.type]) for f in self.fields] + [("_row", pa.int64())])
+
+    def check(self, block: ArrowBlock) -> CheckedBlock:
+        table = block.table
+        n = table.num_rows
+        ok: pa.Array | None = None
+        clean: dict[str, pa.Array] = {}
+        for f in self.fields:
+            i = self.index.get(f.name)
+            col = table.column(i).combine_chunks() if i is not None else None
+            values, good = self._column(f, col, n)
+            clean[f.name] = values
+            ok = good if ok is None else pc.and_(ok, good)
+        if "end_date" in clean and "event_date" in clean:  # the cross-field rule: slow path judges
+            before = pc.fill_null(pc.less(clean["end_date"], clean["event_date"]), False)
+            ok = pc.and_(ok, pc.invert(before))
+        assert ok is not None
+        rows = pa.array(np.arange(block.start + 1, block.start + n + 1, dtype=np.int64))
+        fast = pa.table({**clean, "_row": rows}, schema=self.schema)
+        if pc.all(ok).as_py():
+            return CheckedBlock(fast, [], block.start + n)
+        fast = fast.filter(ok)
+        slow_idx = pc.indices_nonzero(pc.invert(ok))
+        numbers = [block.start + 1 + int(i) for i in slow_idx.to_pylist()]
+        cols = {f.name: table.column(self.index[f.name]).take(slow_idx).to_pylist()
+                for f in self.fields if f.name in self.index}
+        keep, values, rejections = self.validator.validate_columns(numbers, cols, self.present)
+        if keep:
+            slow = pa.table({**{f.name: pa.array(values[f.name], _ARROW_TYPES[f.type]) for f in self.fields},
+                             "_row": pa.array([numbers[k] for k in keep], pa.int64())}, schema=self.schema)
+            both = pa.concat_tables([fast, slow])
+            fast = both.take(pc.sort_indices(both["_row"]))
+        return CheckedBlock(fast, rejections, block.start + n)
+
+    def _column(self, f: Field, col: pa.Array | None, n: int) -> tuple[pa.Array, pa.Array]:
+        """(clean values, which cells are certainly valid) for one field."""
+        typ = _ARROW_TYPES[f.type]
+        if col is None:  # column absent from the header: only optional fields get here
+            return pa.nulls(n, typ), pa.repeat(pa.scalar(not f.required), n)
+        t = f.type
+        if t in ("uscc", "date", "enum", "division"):
+            return self._by_distinct(f, col, typ)
+        empty = pc.equal(col, "")
+        if t in ("key", "text"):
+            fine = pc.and_(pc.less_equal(pc.utf8_length(col), f.max_len),
+                           pc.invert(pc.match_substring_regex(col, _PADDED)))
+            good = pc.and_(fine, pc.invert(empty))
+            values = col
+        else:
+            pattern = {"money": _MONEY, "int": _INT, "number": _NUMBER}[t]
+            good = pc.match_substring_regex(col, pattern)
+            digits = pc.if_else(good, col, "0")
+            if t == "money":
+                dec = pc.cast(digits, pa.decimal128(16, 2))
+                values = pc.cast(pc.multiply(dec, pa.scalar(100, pa.decimal128(3, 0))), pa.int64())
+                floor = None if f.lo is None else f.lo * 100
+                ceiling = None
+            else:
+                values = pc.cast(digits, typ)
+                floor, ceiling = f.lo, f.hi
+            if floor is not None:
+                good = pc.and_(good, pc.greater_equal(values, pa.scalar(floor, pa.float64())))
+            if ceiling is not None:
+                good = pc.and_(good, pc.less_equal(values, pa.scalar(ceiling, pa.float64())))
+        if not f.required:  # an empty optional cell is a missing value
+            good = pc.or_(good, empty)
+        values = pc.if_else(empty, pa.scalar(None, typ), values)
+        return values, good
+
+    def _by_distinct(self, f: Field, col: pa.Array, typ: pa.DataType) -> tuple[pa.Array, pa.Array]:
+        """Repetitive columns: the row validator judges each distinct cell once."""
+        encoded = col.dictionary_encode()
+        oks: list[bool] = []
+        values: list[Any] = []
+        for cell in encoded.dictionary.to_pylist():
+            s = cell.strip()
+            if s == "":
+                value, problem = None, ("is required" if f.required else None)
+            else:
+                value, problem = self.validator._distinct(f, s)
+            oks.append(problem is None)
+            values.append(value if problem is None else None)
+        idx = encoded.indices
+        return (pc.take(pa.array(values, typ), idx), pc.take(pa.array(oks, pa.bool_()), idx))
+
+
+def _sorted_first_occurrences(table: pa.Table) -> pa.Table:
+    """The rows sorted by (uscc, record_key), keeping only the first row (in file order) of
+    each key, as ``INSERT ... ON CONFLICT DO NOTHING`` in file order would.
+
+    Sorting also makes the write cheaper: consecutive rows go to neighbouring pages of the
+    unique index instead of a random page each (measured: 9.4 s -> 6.4 s per million rows).
+    """
+    ordered = table.take(pc.sort_indices(table, sort_keys=[("uscc", "ascending"), ("record_key", "ascending"),
+                                                           ("_row", "ascending")]))
+    n = ordered.num_rows
+    if n < 2:
+        return ordered
+    u = ordered["uscc"].combine_chunks()
+    k = ordered["record_key"].combine_chunks()
+    new_key = pc.or_(pc.not_equal(u.slice(1), u.slice(0, n - 1)), pc.not_equal(k.slice(1), k.slice(0, n - 1)))
+    if pc.all(new_key).as_py():
+        return ordered
+    return ordered.filter(pa.concat_arrays([pa.array([True]), new_key]))
+
+
+_DB_TYPES = {"source": pa.string(), "record_key": pa.string(), "uscc": pa.string(), "event_date": pa.date32(),
+             "end_date": pa.date32(), "category": pa.string(), "amount_fen": pa.int64(),
+             "arrears_fen": pa.int64(), "quantity": pa.float64(), "days": pa.int64(), "status": pa.string(),
+             "batch_id": pa.int64()}
+
+
+def _record_table(table: pa.Table, source: str, batch_id: int) -> pa.Table:
+    """The rows as ``dept_record`` columns, in ``RECORD_COLUMNS`` order, only those the source
+    has (the others stay NULL) and without the batch's ``received_at``, which the writer adds
+    in its engine's own form."""
+    n = table.num_rows
+    fields = {RECORD_FIELD_COLUMNS.get(name, name): name for name in table.column_names}
+    cols: dict[str, Any] = {}
+    for column in RECORD_COLUMNS:
+        if column == "source":
+            cols[column] = pa.repeat(pa.scalar(source), n)
+        elif column == "batch_id":
+            cols[column] = pa.repeat(pa.scalar(batch_id, pa.int64()), n)
+        elif column in fields and column in _DB_TYPES:
+            cols[column] = pc.cast(table[fields[column]], _DB_TYPES[column])
+    return pa.table(cols)
+
+
+@dataclass(slots=True)
+class PreparedRecords:
+    """A checked block made ready to write, off the event loop: ``good`` are all its valid
+    rows (file order, with ``_row``), ``rows`` the ones to write (sorted, one per key) as
+    ``dept_record`` columns, ``payload`` their engine-specific bulk form (or None)."""
+
+    good: pa.Table
+    rows: pa.Table
+    payload: bytes | None
+
+
+def prepare_records(w: BatchWriter, good: pa.Table, source: str, batch_id: int,
+                    received_at: datetime) -> PreparedRecords:
+    """Sort, drop repeated keys and encode a block's good rows (pure; runs in a worker thread)."""
+    rows = _record_table(_sorted_first_occurrences(good), source, batch_id)
+    return PreparedRecords(good, rows, w.record_payload(rows, received_at))
+
+
+async def store_records(w: BatchWriter, prep: PreparedRecords, received_at: datetime,
+                        rejected: list[Rejection]) -> tuple[int, int, set[str]]:
+    """Store prepared rows: (accepted, duplicates, usccs touched).
+
+    Rows naming a firm the registry does not have are rejected (appended to ``rejected``),
+    as in the Python path; every other row is stored unless its key is stored already.
+    """
+    good, rows, payload = prep.good, prep.rows, prep.payload
+    if not good.num_rows:
+        return 0, 0, set()
+    usccs = pc.unique(rows["uscc"])
+    firms = await w.existing("firm", "uscc", sorted(usccs.to_pylist()))
+    known_set = pa.array(list(firms), pa.string())
+    known = pc.is_in(good["uscc"], value_set=known_set)
+    if not pc.all(known).as_py():
+        unknown = good.filter(pc.invert(known))
+        for n, u in zip(unknown["_row"].to_pylist(), unknown["uscc"].to_pylist(), strict=True):
+            rejected.append(Rejection(n, "uscc", f"no registered firm has this code: {u}"))
+        good = good.filter(known)
+        rows = rows.filter(pc.is_in(rows["uscc"], value_set=known_set))
+        payload = w.record_payload(rows, received_at)
+        if not good.num_rows:
+            return 0, 0, set()
+    inserted = await w.insert_records(rows, received_at, payload)
+    touched = set(pc.unique(good["uscc"]).to_pylist()) if inserted else set()
+    return inserted, good.num_rows - inserted, touched
