@@ -1,7 +1,8 @@
 """Indicators from department records, as of a date, for many firms at once.
 
 All computations are column operations on arrays (one matrix row per firm, one column per
-month or record), never a Python loop over firms. Only records with ``event_date <= as_of`` are
+month or record), never a Python loop over firms; :mod:`scoring._known` turns the records
+into those arrays without copying or re-hashing the (large) records frame. Only records with ``event_date <= as_of`` are
 read; a record is active at ``as_of`` when its ``end_date`` is missing or later, which is what
 was known at ``as_of`` (``status`` is never read because it is overwritten when a case closes).
 Missing data stays NaN: the scorecard gives "no data" its own learned contribution.
@@ -9,13 +10,16 @@ Missing data stays NaN: the scorecard gives "no data" its own learned contributi
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 import warnings
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
+from ._known import KnownRecords
 from .indicators import INDICATORS
 
 __all__ = ["compute_features", "default_labels", "defaulted_by", "first_default_dates"]
@@ -56,71 +60,6 @@ def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def _log(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     return np.sign(x) * np.log10(1.0 + np.abs(x))
-
-
-class _Frame:
-    """The records known at ``as_of``, positioned on the firm universe."""
-
-    def __init__(self, records: pd.DataFrame, as_of: pd.Timestamp, index: pd.Index) -> None:
-        # Select known rows of firms in the universe once, then copy each kind's rows once
-        # (records can be tens of millions of rows: avoid whole-frame copies and re-hashing).
-        known = np.flatnonzero(records["event_date"].to_numpy() <= np.datetime64(as_of, "ns"))
-        pos = index.get_indexer(records["uscc"].to_numpy()[known])
-        rows, pos = known[pos >= 0], pos[pos >= 0]
-        kind_codes, kinds = pd.factorize(records["kind"].to_numpy()[rows])
-        self._kinds: dict[str, pd.DataFrame] = {}
-        for k, name in enumerate(kinds):
-            sel = kind_codes == k
-            self._kinds[str(name)] = records.iloc[rows[sel]].assign(_pos=pos[sel])
-        self.r = records.iloc[0:0].assign(_pos=np.empty(0, dtype=np.intp))
-        self.as_of = as_of
-        self.n = len(index)
-        # The latest month end already known at as_of: month lag 0 is that month.
-        last_me = as_of if as_of.is_month_end else (as_of - pd.offsets.MonthEnd(1))
-        self.ref_month = _month_number(last_me)
-
-    def kind(self, kind: str, category: str | None = None) -> pd.DataFrame:
-        g = self._kinds.get(kind)
-        if g is None:
-            return self.r.iloc[0:0]
-        if category is not None:
-            g = g[g["category"] == category]
-        return g
-
-    def active(self, g: pd.DataFrame) -> pd.DataFrame:
-        return g[g["end_date"].isna() | (g["end_date"] > self.as_of)]
-
-    def since(self, g: pd.DataFrame, months: int) -> pd.DataFrame:
-        return g[g["event_date"] > self.as_of - pd.DateOffset(months=months)]
-
-    def monthly(self, kind: str, column: str, category: str | None = None,
-                how: str = "sum") -> np.ndarray:
-        """(firms x months) matrix of a monthly kind, lag 0 = latest known month; NaN = no row."""
-        g = self.kind(kind, category)
-        lag = self.ref_month - _month_number(g["event_date"])
-        ok = (lag >= 0) & (lag < _MONTHS)
-        vals = pd.to_numeric(g[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        rows, cols, vals = g["_pos"].to_numpy()[ok], lag[ok], vals[ok]
-        has = ~np.isnan(vals)
-        rows, cols, vals = rows[has], cols[has], vals[has]
-        out = np.full((self.n, _MONTHS), np.nan)
-        if how == "max":
-            out[rows, cols] = -np.inf
-            np.maximum.at(out, (rows, cols), vals)
-        else:
-            out[rows, cols] = 0.0
-            np.add.at(out, (rows, cols), vals)
-        return out
-
-    def count(self, g: pd.DataFrame) -> np.ndarray:
-        return np.bincount(g["_pos"].to_numpy(), minlength=self.n).astype(float)
-
-    def total(self, g: pd.DataFrame, column: str) -> np.ndarray:
-        v = pd.to_numeric(g[column], errors="coerce").fillna(0).to_numpy(dtype=float)
-        return np.bincount(g["_pos"].to_numpy(), weights=v, minlength=self.n)
-
-    def has_kind(self, kind: str) -> np.ndarray:
-        return self.count(self.kind(kind)) > 0
 
 
 def _window_sum(m: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -193,33 +132,60 @@ def _attrs(a: object) -> dict[str, object]:
     return {}
 
 
-def _statements(f: _Frame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """Latest and previous annual statement per firm (filed within 3 years), plus loss years."""
-    g = f.since(f.kind("financial_statement"), 36)
-    items = ["year", "revenue", "cost_of_sales", "net_profit", "total_assets",
-             "total_liabilities", "current_assets", "current_liabilities", "inventory",
-             "receivables", "equity", "operating_cash_flow", "interest_expense"]
-    empty = pd.DataFrame(np.nan, index=np.arange(f.n), columns=items)
-    if g.empty:
-        return empty, empty.copy(), np.full(f.n, np.nan)
-    attrs = pd.DataFrame.from_records([_attrs(a) for a in g["attrs"]], columns=items)
-    attrs = attrs.apply(pd.to_numeric, errors="coerce").astype(float)
-    attrs["_pos"] = g["_pos"].to_numpy()
-    attrs["_filed"] = g["event_date"].to_numpy()
-    attrs = attrs.sort_values(["_pos", "year", "_filed"])
-    attrs = attrs.drop_duplicates(["_pos", "year"], keep="last")
-    rank = attrs.groupby("_pos").cumcount(ascending=False).to_numpy()
-    latest = empty.copy()
-    prev = empty.copy()
-    cur = attrs[rank == 0]
-    latest.loc[cur["_pos"].to_numpy(), items] = cur[items].to_numpy()
-    pre = attrs[rank == 1]
-    prev.loc[pre["_pos"].to_numpy(), items] = pre[items].to_numpy()
-    last3 = attrs[rank < 3]
-    losses = np.bincount(last3["_pos"].to_numpy(), weights=(last3["net_profit"] < 0).to_numpy(),
+_ITEMS = ["year", "revenue", "cost_of_sales", "net_profit", "total_assets", "total_liabilities",
+          "current_assets", "current_liabilities", "inventory", "receivables", "equity",
+          "operating_cash_flow", "interest_expense"]
+_PREVIOUS_ITEMS = ("revenue", "net_profit", "total_assets")  # what growth rates read
+
+
+def _items(attrs: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """(statements x names) floats from statement dicts; NaN where an item is missing or not
+    a number."""
+    try:  # the common case: every item present, numbers or None
+        raw = list(map(operator.itemgetter(*names), attrs))
+        return np.array(raw, dtype=float).reshape(len(attrs), len(names))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        pass
+    out = np.empty((len(attrs), len(names)))
+    for j, name in enumerate(names):
+        raw = pd.Series(list(map(dict.get, attrs, itertools.repeat(name))), dtype=object)
+        out[:, j] = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return out
+
+
+def _statements(f: KnownRecords) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Latest and previous annual statement per firm (filed within 3 years), plus loss years.
+
+    Statements rank per firm by fiscal year (a missing year ranks last), then filing date,
+    then record order; of several for the same year the last ranked one counts. Of the
+    previous statement only ``_PREVIOUS_ITEMS`` are read.
+    """
+    g = f.kind("financial_statement").since(36)
+    latest, prev = np.full((f.n, len(_ITEMS)), np.nan), np.full((f.n, len(_ITEMS)), np.nan)
+    if not len(g):
+        return (pd.DataFrame(latest, columns=_ITEMS), pd.DataFrame(prev, columns=_ITEMS),
+                np.full(f.n, np.nan))
+    attrs = np.empty(len(g), dtype=object)
+    attrs[:] = [a if type(a) is dict else _attrs(a) for a in g.objects("attrs")]
+    year = _items(attrs, ("year",))[:, 0]
+    order = np.lexsort((g.event, np.where(np.isnan(year), np.inf, year), g.pos))
+    pos, yr = g.pos[order], year[order]
+    same_year = (pos[1:] == pos[:-1]) & ((yr[1:] == yr[:-1]) | (np.isnan(yr[1:])
+                                                                & np.isnan(yr[:-1])))
+    kept = order[np.r_[~same_year, True]]  # the last of each (firm, year)
+    pos = g.pos[kept]
+    # rank 0 = latest: count down from each firm's last kept statement
+    group_end = np.flatnonzero(np.r_[pos[1:] != pos[:-1], True])
+    group_id = np.repeat(np.arange(len(group_end)), np.diff(np.r_[-1, group_end]))
+    rank = group_end[group_id] - np.arange(len(kept))
+    cur, pre, last3 = kept[rank == 0], kept[rank == 1], kept[rank < 3]
+    latest[g.pos[cur]] = _items(attrs[cur], tuple(_ITEMS))
+    prev[np.ix_(g.pos[pre], [_ITEMS.index(name) for name in _PREVIOUS_ITEMS])] = _items(
+        attrs[pre], _PREVIOUS_ITEMS)
+    losses = np.bincount(g.pos[last3], weights=_items(attrs[last3], ("net_profit",))[:, 0] < 0,
                          minlength=f.n)
     losses = np.where(f.count(g) > 0, losses, np.nan)
-    return latest, prev, losses
+    return pd.DataFrame(latest, columns=_ITEMS), pd.DataFrame(prev, columns=_ITEMS), losses
 
 
 def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
@@ -231,8 +197,8 @@ def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
     registered capital and founding date); by default every uscc seen in ``records``.
     """
     as_of = _ts(as_of)
-    index = _universe(records, firms)
-    f = _Frame(records, as_of, index)
+    f = KnownRecords(records, as_of, None if firms is None else _universe(records, firms))
+    index = f.index
     n = f.n
     out: dict[str, np.ndarray] = {}
     yuan = _FEN_PER_YUAN
@@ -279,18 +245,18 @@ def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
     hc_now = latest(headcount)
 
     # Capital strength.
-    estate = f.active(f.kind("real_estate"))
+    estate = f.kind("real_estate").active()
     estate_value = f.total(estate, "amount_fen") / yuan
     out["real_estate_value"] = _log(estate_value)
     out["total_assets"] = _log(assets / yuan)
     out["equity"] = _log(equity / yuan)
     out["equity_ratio"] = _div(equity, assets)
     out["insured_headcount"] = hc_now
-    secured = f.active(f.kind("seizure_mortgage"))
-    mortgaged = f.total(secured[secured["category"] == "mortgage"], "amount_fen") / yuan
+    secured = f.kind("seizure_mortgage").active()
+    mortgaged = f.total(secured.of("mortgage"), "amount_fen") / yuan
     out["mortgage_ratio"] = np.where(
         mortgaged == 0, np.where(estate_value > 0, 0.0, np.nan), _div(mortgaged, estate_value))
-    out["seizures_active"] = f.count(secured[secured["category"] == "seizure"])
+    out["seizures_active"] = f.count(secured.of("seizure"))
 
     # Operating capability.
     out["electricity_12m"] = _log(_window_sum(kwh, 0, 12))
@@ -303,7 +269,7 @@ def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
     out["revenue_per_employee"] = _log(_div(revenue / yuan, hc_now))
     out["tax_electricity_consistency"] = _correlation(vat, kwh)
     exports_12m = _window_sum(exports, 0, 12)
-    out["exports_12m"] = np.where(f.has_kind("customs_export"), _log(exports_12m / yuan), 0.0)
+    out["exports_12m"] = np.where(f.count(f.kind("customs_export")) > 0, _log(exports_12m / yuan), 0.0)
     out["social_arrears_months_12m"] = _months_positive(social_arrears)
     out["utility_arrears_months_12m"] = _months_positive(utility_arrears)
 
@@ -352,40 +318,40 @@ def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
     out["asset_growth"] = _div(assets, prev["total_assets"].to_numpy()) - 1.0
     out["headcount_change_12m"] = _div(hc_now, headcount[:, 12]) - 1.0
     out["export_growth"] = _div(exports_12m, _window_sum(exports, 12, 24)) - 1.0
-    honours = f.active(f.kind("patent_honour"))
+    honours = f.kind("patent_honour").active()
     for code, cats in (("invention_patents", ["invention"]),
                        ("other_patents", ["utility_model", "design"]),
                        ("honours", ["honour"])):
-        out[code] = f.count(honours[honours["category"].isin(cats)])
-    out["high_tech"] = (f.count(honours[honours["category"] == "high_tech"]) > 0).astype(float)
+        out[code] = f.count(honours.of(*cats))
+    out["high_tech"] = (f.count(honours.of("high_tech")) > 0).astype(float)
 
     # Integrity and compliance.
     out["tax_arrears"] = _log(latest(tax_arrears) / yuan)
     out["tax_arrears_months_12m"] = _months_positive(tax_arrears)
-    penalties = f.since(f.kind("penalty"), 24)
+    penalties = f.kind("penalty").since(24)
     out["penalties_24m"] = f.count(penalties)
-    out["major_penalties_24m"] = f.count(penalties[penalties["category"] == "major"])
-    sued = f.kind("court_case", "defendant")
-    out["defendant_cases_24m"] = f.count(f.since(sued, 24))
-    out["open_defendant_amount"] = _log(f.total(f.active(sued), "amount_fen") / yuan)
+    out["major_penalties_24m"] = f.count(penalties.of("major"))
+    sued = f.kind("court_case").of("defendant")
+    out["defendant_cases_24m"] = f.count(sued.since(24))
+    out["open_defendant_amount"] = _log(f.total(sued.active(), "amount_fen") / yuan)
     dishonest = f.kind("dishonest_debtor")
-    out["dishonest_active"] = (f.count(f.active(dishonest)) > 0).astype(float)
-    out["dishonest_listings_36m"] = f.count(f.since(dishonest, 36))
-    lists = f.active(f.kind("credit_list"))
-    out["black_list"] = (f.count(lists[lists["category"] == "black"]) > 0).astype(float)
-    out["red_list"] = (f.count(lists[lists["category"] == "red"]) > 0).astype(float)
-    pc = f.kind("personal_credit").sort_values("event_date")
-    score = np.full(n, np.nan)
-    score[pc["_pos"].to_numpy()] = pd.to_numeric(pc["quantity"], errors="coerce").to_numpy(
-        dtype=float, na_value=np.nan)  # later rows overwrite earlier: the latest score wins
-    out["legal_rep_credit"] = score
-    changes = f.since(f.kind("registry_change"), 24)
-    out["legal_rep_changes_24m"] = f.count(changes[changes["category"] == "legal_rep"])
-    out["registry_changes_24m"] = f.count(changes[changes["category"] != "legal_rep"])
+    out["dishonest_active"] = (f.count(dishonest.active()) > 0).astype(float)
+    out["dishonest_listings_36m"] = f.count(dishonest.since(36))
+    lists = f.kind("credit_list").active()
+    out["black_list"] = (f.count(lists.of("black")) > 0).astype(float)
+    out["red_list"] = (f.count(lists.of("red")) > 0).astype(float)
+    # the latest score wins
+    out["legal_rep_credit"] = f.latest(f.kind("personal_credit"), "quantity")
+    changes = f.kind("registry_change").since(24)
+    out["legal_rep_changes_24m"] = f.count(changes.of("legal_rep"))
+    out["registry_changes_24m"] = f.count(changes.excluding("legal_rep"))
 
-    frame = pd.DataFrame({code: np.asarray(out[code], dtype=float) for code in INDICATORS},
-                         index=index)
-    return frame.replace([np.inf, -np.inf], np.nan)
+    # One float block, column by column (Fortran order: no copy into the frame).
+    values = np.empty((n, len(INDICATORS)), dtype=float, order="F")
+    for j, code in enumerate(INDICATORS):
+        values[:, j] = out[code]
+    values[np.isinf(values)] = np.nan
+    return pd.DataFrame(values, index=index, columns=list(INDICATORS), copy=False)
 
 
 def first_default_dates(records: pd.DataFrame, min_days: int = 90) -> pd.Series:
