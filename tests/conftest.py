@@ -8,6 +8,7 @@ an error, so CI can never pass without really running them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import uuid
@@ -19,6 +20,10 @@ import pytest
 PG_URL = os.environ.get("XINBAO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("XINBAO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE_SERVICES = os.environ.get("XINBAO_REQUIRE_SERVICES") == "1"
+
+# The scheduler's INFO lines would land after pytest's summary (Litestar's queue handler
+# flushes at exit); CI reads that closing line.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def _reachable(host: str, port: int) -> bool:
