@@ -11,7 +11,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 
-__all__ = ["bind", "close", "engine_from_url", "is_postgres", "migrate", "open_engine", "sqlite_path",
+__all__ = ["bind", "close", "engine_from_url", "migrate", "open_engine", "sqlite_path",
            "sqlite_path_of"]
 
 os.environ.setdefault("PICCOLO_CONF", "server.piccolo_conf")
@@ -49,10 +49,6 @@ def engine_from_url(url: str) -> Engine:
 def sqlite_path_of(engine: Engine) -> str:
     """The database file of an SQLite engine."""
     return str(engine.connection_kwargs["database"])  # type: ignore[attr-defined]
-
-
-def is_postgres(engine: Engine) -> bool:
-    return engine.engine_type == "postgres"
 
 
 def bind(engine: Engine) -> None:
