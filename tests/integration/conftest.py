@@ -68,3 +68,22 @@ async def login(client: httpx.AsyncClient, phone: str, password: str = "secret-p
     r = await client.post("/api/auth/login", json={"phone": phone, "password": password})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+DEMO_FIRMS = 300
+
+
+@pytest.fixture(scope="module")
+async def demo(settings, engine):
+    """A small demo region on the module's database: firms, records, model, scores, accounts."""
+    from server.demo.setup import prepare_demo
+
+    return await prepare_demo(settings, n_firms=DEMO_FIRMS, seed=7)
+
+
+@pytest.fixture(scope="module")
+async def tokens(client: httpx.AsyncClient, demo) -> dict[str, dict[str, str]]:
+    """Authorization headers of the demo accounts, by role."""
+    from server.demo.setup import DEMO_ACCOUNTS, DEMO_PASSWORD
+
+    return {role: await login(client, phone, DEMO_PASSWORD) for phone, role, _ in DEMO_ACCOUNTS}

@@ -4,29 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
-from tests.integration.conftest import login
+from tests.integration.conftest import DEMO_FIRMS
 
 pytestmark = pytest.mark.anyio
-
-DEMO_FIRMS = 300
-
-
-@pytest.fixture(scope="module")
-async def demo(settings, engine):
-    from server.demo.setup import prepare_demo
-
-    return await prepare_demo(settings, n_firms=DEMO_FIRMS, seed=7)
-
-
-@pytest.fixture(scope="module")
-async def tokens(client: httpx.AsyncClient, demo) -> dict[str, dict[str, str]]:
-    from server.demo.setup import DEMO_ACCOUNTS, DEMO_PASSWORD
-
-    return {role: await login(client, phone, DEMO_PASSWORD) for phone, role, _ in DEMO_ACCOUNTS}
-
 
 async def test_demo_region_is_loaded_through_ingestion(demo):
     from server.ingest.tables import IngestBatch
