@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import msgspec
 
-__all__ = ["Evaluation", "FirmProfile", "Reason", "ScorePoint"]
+__all__ = ["Evaluation", "FirmProfile", "IndustryComparison", "Reason", "ScorePoint"]
 
 
 class Reason(msgspec.Struct):
@@ -36,6 +36,18 @@ class FirmProfile(msgspec.Struct):
     grade: str | None = None
 
 
+class IndustryComparison(msgspec.Struct):
+    """Where the firm stands among the firms of its industry scored in the same run."""
+
+    code: str  # "C" (section) or "C:34" (division) when the division has enough firms
+    name_zh: str
+    name_en: str
+    firms: int
+    percentile: float  # share of the industry's firms scoring below this firm, 0..100
+    mean_score: float
+    dimensions: dict[str, float]  # the industry's average of each dimension, for the radar
+
+
 class Evaluation(msgspec.Struct):
     uscc: str
     name: str
@@ -49,3 +61,4 @@ class Evaluation(msgspec.Struct):
     reasons: list[Reason]
     history: list[ScorePoint]
     scored_at: datetime
+    industry: IndustryComparison | None = None

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import msgspec
+import numpy as np
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 
+from scoring.records import INDUSTRY_SECTIONS
 from server.consent.tables import AccessLog, Consent
-from server.firms.schemas import Evaluation, FirmProfile, Reason, ScorePoint
+from server.firms.schemas import Evaluation, FirmProfile, IndustryComparison, Reason, ScorePoint
 from server.firms.tables import Firm
-from server.scores.tables import ScoreHistory
+from server.scores.tables import ScoreHistory, ScoringRun
 from server.users.security import AuthUser
 
 __all__ = ["get_evaluation", "has_active_consent", "profile", "search"]
@@ -26,7 +28,9 @@ async def has_active_consent(firm_id: int, bank_id: int, now: datetime | None = 
 
 async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24) -> Evaluation:
     """The firm's latest evaluation, if the viewer may see it; views by others are logged."""
-    firm = await Firm.select(Firm.id, Firm.uscc, Firm.name).where(Firm.uscc == uscc).first()
+    firm = await Firm.select(
+        Firm.id, Firm.uscc, Firm.name, Firm.industry_section, Firm.industry_division,
+    ).where(Firm.uscc == uscc).first()
     if firm is None:
         raise NotFoundException(f"no firm with uscc {uscc}")
     if viewer.role == "owner":
@@ -42,7 +46,7 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24) 
         ScoreHistory.select(
             ScoreHistory.as_of, ScoreHistory.score, ScoreHistory.grade, ScoreHistory.pd,
             ScoreHistory.dimensions, ScoreHistory.reasons, ScoreHistory.model_version,
-            ScoreHistory.weight_profile_version, ScoreHistory.created_at,
+            ScoreHistory.weight_profile_version, ScoreHistory.created_at, ScoreHistory.run,
         )
         .where(ScoreHistory.firm == firm["id"])
         .order_by(ScoreHistory.as_of, ascending=False)
@@ -69,6 +73,43 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24) 
         reasons=msgspec.convert(latest["reasons"] or [], list[Reason]),
         history=sorted(history.values(), key=lambda p: p.as_of)[-history_months:],
         scored_at=latest["created_at"],
+        industry=await _industry(firm, latest),
+    )
+
+
+#: A division is compared with its own firms only when it has at least this many.
+MIN_DIVISION_FIRMS = 20
+
+
+async def _industry(firm: dict, latest: dict) -> IndustryComparison | None:
+    """The firm's place in its industry, from the statistics stored with a full scoring run
+    of the same date (a firm re-scored alone is placed among the firms of that run)."""
+    run = await ScoringRun.select(ScoringRun.industry_stats).where(
+        ScoringRun.id == latest["run"]).output(load_json=True).first()
+    stats = (run or {}).get("industry_stats") or {}
+    if not stats:
+        run = await ScoringRun.select(ScoringRun.industry_stats).where(
+            (ScoringRun.as_of == latest["as_of"]) & (ScoringRun.reason == "full")
+        ).order_by(ScoringRun.id, ascending=False).output(load_json=True).first()
+        stats = (run or {}).get("industry_stats") or {}
+    section = firm["industry_section"]
+    division = f"{section}:{firm['industry_division']}"
+    key = division if stats.get(division, {}).get("firms", 0) >= MIN_DIVISION_FIRMS else section
+    entry = stats.get(key)
+    if not entry:
+        return None
+    quantiles = np.asarray(entry["score_quantiles"], dtype=float)
+    # Percentile by interpolating the stored percentile points (ties share the middle).
+    below = np.searchsorted(quantiles, latest["score"], side="left")
+    upto = np.searchsorted(quantiles, latest["score"], side="right")
+    percentile = float(min(100.0, (below + upto) / 2))
+    _lo, _hi, name_zh, name_en = INDUSTRY_SECTIONS.get(section, (0, 0, section, section))
+    if key == division:
+        name_zh, name_en = f"{name_zh}（{firm['industry_division']}大类）", f"{name_en} (division {firm['industry_division']})"
+    return IndustryComparison(
+        code=key, name_zh=name_zh, name_en=name_en, firms=int(entry["firms"]),
+        percentile=round(percentile, 1), mean_score=float(entry["mean_score"]),
+        dimensions={k: float(v) for k, v in entry["dimensions"].items()},
     )
 
 

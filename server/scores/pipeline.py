@@ -164,16 +164,42 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
             json.dumps({d[4:]: round(float(v), 1) for d, v in zip(dims, dim_values[i], strict=True)}),
             json.dumps(reasons, ensure_ascii=False), version, profile_v, now,
         ))
+    stats = industry_stats(table, live)
     async with open_writer(engine) as w:  # the run and its scores land together or not at all
         run_id = await w.insert_returning_id("scoring_run", {
             "model_version": version, "weight_profile_version": profile_v, "as_of": as_of.date(),
             "started_at": now, "finished_at": datetime.now(UTC), "firms": len(live), "reason": reason,
+            "industry_stats": json.dumps(stats, ensure_ascii=False),
         })
         rows = [(p[0], run_id, *p[1:]) for p in payload]
         await w.copy_rows("score_history", (
             "firm", "run", "as_of", "score", "grade", "pd", "dimensions", "reasons", "model_version",
             "weight_profile_version", "created_at"), rows)
     return len(rows)
+
+
+def industry_stats(table: pd.DataFrame, firms: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per industry section ("C") and division ("C:34"): firm count, mean score, the score at
+    each percentile 0..100 and the mean of each dimension.
+
+    Stored with the run so that one firm's evaluation (or a firm re-scored alone after an
+    objection) is placed in its industry without reading the whole run again.
+    """
+    dims = [c for c in table.columns if c.startswith("dim_")]
+    frame = table[["score", *dims]].copy()
+    frame["section"] = firms["industry_section"].to_numpy()
+    frame["division"] = firms["industry_section"].to_numpy() + ":" + firms["industry_division"].to_numpy()
+    out: dict[str, dict[str, Any]] = {}
+    for key in ("section", "division"):
+        for name, g in frame.groupby(key, sort=True):
+            scores = g["score"].to_numpy(dtype=float)
+            out[str(name)] = {
+                "firms": int(len(g)),
+                "mean_score": round(float(scores.mean()), 1),
+                "score_quantiles": [round(float(q), 1) for q in np.percentile(scores, np.arange(101))],
+                "dimensions": {d[4:]: round(float(g[d].mean()), 1) for d in dims},
+            }
+    return out
 
 
 async def ensure_model_and_scores(engine: Engine, settings: Settings, as_of: date | None = None) -> str:

@@ -54,6 +54,9 @@ class ScoringRun(Table, tablename="scoring_run"):
     finished_at = Timestamptz(null=True, default=None)
     firms = Integer(default=0)
     reason = Varchar(length=30, default="full")
+    # Per industry section: firm count, score percentiles (0..100) and dimension means, so an
+    # evaluation can place a firm in its industry without reading the whole run.
+    industry_stats = JSON(default={})
 
 
 class ScoreHistory(Table, tablename="score_history"):

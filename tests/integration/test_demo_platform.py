@@ -149,3 +149,28 @@ async def test_weight_profiles_are_versioned_and_named_by_every_new_score(client
     ev = (await client.get(f"/api/firms/{demo.firm_uscc}/evaluation", headers=tokens["owner"])).json()
     assert ev["weight_profile_version"] == "tax-relief@v2"
     assert ev["model_version"] == demo.model_version
+
+
+async def test_evaluation_places_the_firm_in_its_industry(client, tokens, demo):
+    from server.firms.tables import Firm
+    from server.scores.tables import ScoreHistory, ScoringRun
+
+    ev = (await client.get(f"/api/firms/{demo.firm_uscc}/evaluation", headers=tokens["owner"])).json()
+    ind = ev["industry"]
+    firm = await Firm.select(Firm.id, Firm.industry_section).where(Firm.uscc == demo.firm_uscc).first()
+    assert ind["code"].split(":")[0] == firm["industry_section"]
+    assert set(ind["dimensions"]) == set(ev["dimensions"])
+
+    # The same figures straight from the scores of the run the evaluation comes from.
+    latest = await ScoreHistory.select(ScoreHistory.run).where(ScoreHistory.firm == firm["id"]).order_by(
+        ScoreHistory.as_of, ascending=False).order_by(ScoreHistory.id, ascending=False).first()
+    assert await ScoringRun.exists().where(ScoringRun.id == latest["run"])
+    rows = await ScoreHistory.select(ScoreHistory.score, ScoreHistory.firm.industry_section,
+                                     ScoreHistory.firm.industry_division).where(ScoreHistory.run == latest["run"])
+    peers = [r["score"] for r in rows if (
+        r["firm.industry_section"] if ":" not in ind["code"]
+        else f"{r['firm.industry_section']}:{r['firm.industry_division']}") == ind["code"]]
+    assert ind["firms"] == len(peers)
+    assert abs(ind["mean_score"] - sum(peers) / len(peers)) < 0.1
+    below = sum(s < ev["score"] for s in peers) + 0.5 * sum(s == ev["score"] for s in peers)
+    assert abs(ind["percentile"] - 100 * below / len(peers)) <= 3.0
