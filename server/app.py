@@ -20,7 +20,7 @@ from server.ingest.controllers import IngestController
 from server.ingest.services import IngestError
 from server.scores.controllers import WeightProfileController
 from server.settings import Settings, get_settings
-from server.users.controllers import AuthController, MeController
+from server.users.controllers import AuthController, MeController, UserController
 from server.users.security import build_jwt_auth
 from server.users.throttle import LoginThrottle
 
@@ -86,10 +86,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     jwt_auth = build_jwt_auth(
         settings.jwt_secret, settings.access_token_minutes,
-        exclude=["^/schema", "^/api/health", "^/api/auth/login", "^/api/auth/refresh"],
+        exclude=["^/schema", "^/api/health", "^/api/auth/login", "^/api/auth/refresh",
+                 "^/api/auth/register"],
     )
     app = Litestar(
-        route_handlers=[health, AuthController, MeController, FirmController, IngestController,
+        route_handlers=[health, AuthController, MeController, UserController, FirmController, IngestController,
                         ConsentController, AccessLogController, WeightProfileController],
         lifespan=[lifespan],
         on_app_init=[jwt_auth.on_app_init],

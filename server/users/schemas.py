@@ -6,7 +6,10 @@ from typing import Annotated
 
 import msgspec
 
-__all__ = ["LoginRequest", "Me", "RefreshRequest", "TokenPair"]
+__all__ = [
+    "FirmClaim", "FirmClaimStarted", "FirmClaimVerify", "LoginRequest", "Me", "RefreshRequest",
+    "Registration", "StaffCreate", "TokenPair", "UserOut",
+]
 
 Phone = Annotated[str, msgspec.Meta(min_length=5, max_length=20, pattern=r"^\+?[0-9]{5,19}$",
                                     examples=["13800000001"])]
@@ -36,3 +39,58 @@ class Me(msgspec.Struct):
     firm_uscc: str | None = None
     bank_id: int | None = None
     department: str | None = None
+
+
+MobilePhone = Annotated[str, msgspec.Meta(pattern=r"^1[3-9][0-9]{9}$", examples=["13912345678"],
+                                          description="mainland mobile number, 11 digits")]
+NewPassword = Annotated[str, msgspec.Meta(min_length=8, max_length=128, examples=["a-long-passphrase"])]
+DisplayName = Annotated[str, msgspec.Meta(max_length=50, examples=["张先生"])]
+Uscc = Annotated[str, msgspec.Meta(min_length=18, max_length=18, examples=["9133100431QF722BL3"])]
+
+
+class Registration(msgspec.Struct):
+    """Self-service sign-up: firm owners (who then claim their firm) and subscribers."""
+
+    phone: MobilePhone
+    password: NewPassword
+    role: Annotated[str, msgspec.Meta(pattern="^(owner|subscriber)$", examples=["owner"])] = "owner"
+    display_name: DisplayName = ""
+
+
+class StaffCreate(msgspec.Struct):
+    """An account an admin opens for a bank manager, a department operator or another admin."""
+
+    phone: MobilePhone
+    password: NewPassword
+    role: Annotated[str, msgspec.Meta(pattern="^(bank_manager|dept_operator|admin|subscriber)$",
+                                      examples=["bank_manager"])]
+    display_name: DisplayName = ""
+    bank_id: Annotated[int, msgspec.Meta(ge=1, examples=[1])] | None = None
+    department: Annotated[str, msgspec.Meta(max_length=30, examples=["tax"])] | None = None
+
+
+class UserOut(msgspec.Struct):
+    id: int
+    phone: str
+    role: str
+    display_name: str
+    firm_uscc: str | None
+    bank_id: int | None
+    department: str | None
+    is_active: bool
+
+
+class FirmClaim(msgspec.Struct):
+    uscc: Uscc
+
+
+class FirmClaimStarted(msgspec.Struct):
+    uscc: str
+    firm_name: str
+    expires_in: int  # seconds the code stays valid
+    delivery: str  # "log" in the demo (the code is printed to the server log), "sms" otherwise
+
+
+class FirmClaimVerify(msgspec.Struct):
+    uscc: Uscc
+    code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", examples=["123456"])]
