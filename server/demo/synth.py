@@ -511,7 +511,10 @@ class _Builder:
         fi, ti = np.nonzero(counts)
         rep = counts[fi, ti]
         fi, ti = np.repeat(fi, rep), np.repeat(ti, rep)
-        return fi, ti, self.day_in(ti)
+        day = self.day_in(ti)
+        # the founding month counts as alive, but nothing happens before the founding day
+        keep = day > self.f.founded[fi]
+        return fi[keep], ti[keep], day[keep]
 
     def day_in(self, ti: np.ndarray) -> np.ndarray:
         off = (self.rng.random(len(ti)) * self.cal.days_in[ti]).astype(np.int64)

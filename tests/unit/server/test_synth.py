@@ -343,3 +343,15 @@ def test_jsonl_feeds_carry_the_same_rows(tmp_path: Path) -> None:
     assert isinstance(stmt[0]["year"], int) and isinstance(stmt[0]["revenue"], float)
     with pytest.raises(ValueError):
         write_feeds(region, tmp_path, fmt="xml")
+
+
+@pytest.mark.parametrize("seed", [42, 3, 11])
+def test_nothing_happens_to_a_firm_before_it_was_founded(seed: int) -> None:
+    # Seed 42 at 300 firms once dated a legal-representative change before the founding day,
+    # which the relations feed rightly refused (end before start).
+    small = generate_region(300, seed=seed)
+    founded = small.firms.set_index("uscc")["founded_on"]
+    rec = small.records
+    assert (rec["event_date"].to_numpy() >= founded.reindex(rec["uscc"]).to_numpy()).all()
+    rel = small.relations.dropna(subset=["end_date"])
+    assert (rel["end_date"] >= rel["start_date"]).all()
