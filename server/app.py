@@ -8,6 +8,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, get
 from litestar.config.response_cache import ResponseCacheConfig
+from litestar.exceptions import ValidationException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.stores.memory import MemoryStore
@@ -15,9 +16,18 @@ from litestar.stores.registry import StoreRegistry
 
 from server import db
 from server.consent.controllers import AccessLogController, ConsentController
+from server.financing.controllers import (
+    ApplicationController,
+    DecisionTimesController,
+    MatchController,
+    ProductController,
+)
 from server.firms.controllers import FirmController
+from server.fund.controllers import FundController, LoanLifecycleController
 from server.ingest.controllers import IngestController
 from server.ingest.services import IngestError
+from server.objections.controllers import ObjectionController
+from server.policies.controllers import PolicyController
 from server.scores.controllers import WeightProfileController
 from server.settings import Settings, get_settings
 from server.users.controllers import AuthController, MeController, UserController
@@ -41,6 +51,19 @@ def _ingest_error(_: Request[Any, Any, Any], exc: IngestError) -> Response[dict[
          "field": exc.field, "message": exc.message},
         status_code=exc.status_code,
     )
+
+
+def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    """Litestar's own request checks say "Validation failed for POST /x" and hide the field in
+    ``extra``; name the fields in ``detail`` so every 4xx tells the caller what to fix."""
+    detail = exc.detail
+    extra = exc.extra
+    if isinstance(extra, list) and extra and all(isinstance(e, dict) and "key" in e for e in extra):
+        detail = "; ".join(f"{e['key']}: {e.get('message', 'is invalid')}" for e in extra)
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": detail}
+    if extra:
+        body["extra"] = extra
+    return Response(body, status_code=exc.status_code)
 
 
 def _stores(settings: Settings) -> StoreRegistry:
@@ -91,10 +114,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app = Litestar(
         route_handlers=[health, AuthController, MeController, UserController, FirmController, IngestController,
-                        ConsentController, AccessLogController, WeightProfileController],
+                        ConsentController, AccessLogController, WeightProfileController,
+                        FundController, LoanLifecycleController,
+                        ProductController, MatchController, ApplicationController,
+                        DecisionTimesController, PolicyController, ObjectionController],
         lifespan=[lifespan],
         on_app_init=[jwt_auth.on_app_init],
-        exception_handlers={IngestError: _ingest_error},
+        exception_handlers={IngestError: _ingest_error, ValidationException: _validation_error},
         stores=_stores(settings),
         response_cache_config=ResponseCacheConfig(default_expiration=30),
         openapi_config=OpenAPIConfig(

@@ -23,7 +23,8 @@ class GuaranteeFund(Table, tablename="guarantee_fund"):
 
 
 class FundLedger(Table, tablename="fund_ledger"):
-    """Every movement of the fund: capital, cover, release, claim, recovery."""
+    """Every movement of the fund: capital, cover, release, claim, recovery; and ``default``, a
+    memo of the principal outstanding at a covered loan's default (see server/fund/services.py)."""
 
     fund = ForeignKey(references=GuaranteeFund, on_delete=OnDelete.restrict, index=True)
     kind = Varchar(length=12)

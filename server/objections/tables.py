@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import BigInt, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, BigInt, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
@@ -17,6 +17,8 @@ class Objection(Table, tablename="objection"):
     record_id = BigInt(index=True)  # dept_record.id
     department = ForeignKey(references=Department, on_delete=OnDelete.restrict)
     reason = Text()
+    # The owner's proposed corrected values in feed terms ({"amount_yuan": 12000}), if any.
+    proposed = JSON(null=True, default=None)
     status = Varchar(length=12, default="open")  # open/corrected/rejected
     resolution = Text(default="")
     corrected_record_id = BigInt(null=True, default=None)

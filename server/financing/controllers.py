@@ -1,0 +1,105 @@
+"""Financing routes: products, matching, applications and decisions, time-to-decision report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.openapi.spec import Example
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from server.financing import services
+from server.financing.rules import WEIHAI_RULES, MatchingRules
+from server.financing.schemas import (
+    ApplicationCreate,
+    ApplicationDetail,
+    ApplicationOut,
+    ApplicationsCreated,
+    BankDecisionTimes,
+    DecisionCreate,
+    MatchRequest,
+    MatchResult,
+    ProductOut,
+)
+from server.users.security import AuthUser, requires
+from server.users.tables import ROLES
+
+__all__ = ["ApplicationController", "DecisionTimesController", "MatchController", "ProductController"]
+
+
+def _rules(state: State) -> MatchingRules:
+    """The region's rules: ``app.state.financing_rules`` when set, else Weihai's."""
+    return state.get("financing_rules") or WEIHAI_RULES
+
+
+class ProductController(Controller):
+    path = "/api/products"
+    tags = ["financing"]
+    guards = [requires(*ROLES)]
+
+    @get("/", summary="Active loan products with their bank, limits and who is eligible")
+    async def list_all(self) -> list[ProductOut]:
+        return await services.list_products()
+
+
+class MatchController(Controller):
+    path = "/api/financing"
+    tags = ["financing"]
+    guards = [requires("owner")]
+
+    @post("/match", status_code=200,
+          summary="Rank every product for the firm's need, saying why each fits or not",
+          description="Fitting products first, then by the rate expected for the firm's grade. "
+                      "`fund_share_pct` is the guarantee fund's share of a loss on a covered product.")
+    async def match(self, request: Request[AuthUser, Any, State], data: JSONBody[MatchRequest]) -> MatchResult:
+        return await services.match(request.user, data, _rules(request.app.state))
+
+
+class ApplicationController(Controller):
+    path = "/api/applications"
+    tags = ["financing"]
+
+    @post("/", guards=[requires("owner")],
+          summary="Apply to one or more fitting products (grants each bank consent to the evaluation)",
+          description="`confirm_consent` must be true. A product that does not fit is refused with "
+                      "422 and its reasons; nothing is stored then.")
+    async def create(self, request: Request[AuthUser, Any, State],
+                     data: JSONBody[ApplicationCreate]) -> ApplicationsCreated:
+        return await services.apply(request.user, data, _rules(request.app.state))
+
+    @get("/", guards=[requires("owner", "bank_manager", "admin")],
+         summary="Applications: the owner's firm's, the bank's queue (oldest first), or all (admin)")
+    async def list_all(
+        self,
+        request: Request[AuthUser, Any, Any],
+        status: Annotated[str | None, QueryParameter(
+            required=False, pattern=f"^({'|'.join(services.STATUSES)})$",
+            examples=[Example(value="pending")])] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+    ) -> list[ApplicationOut]:
+        return await services.list_applications(request.user, status, limit)
+
+    @get("/{application_id:int}", guards=[requires("owner", "bank_manager", "admin")],
+         summary="One application with its timeline; the bank also gets the firm's evaluation")
+    async def detail(self, request: Request[AuthUser, Any, Any],
+                     application_id: FromPath[int]) -> ApplicationDetail:
+        return await services.get_application(request.user, application_id)
+
+    @post("/{application_id:int}/decision", status_code=200, guards=[requires("bank_manager")],
+          summary="Approve (amount, rate, term) or decline (reason) a pending application",
+          description="Only the product's bank; only pending applications (409 otherwise). Approving "
+                      "a fund-covered product books the fund's cover; a refused cover is 409.")
+    async def decide(self, request: Request[AuthUser, Any, Any], application_id: FromPath[int],
+                     data: JSONBody[DecisionCreate]) -> ApplicationDetail:
+        return await services.decide(request.user, application_id, data)
+
+
+class DecisionTimesController(Controller):
+    path = "/api/reports"
+    tags = ["financing"]
+
+    @get("/decision-times", guards=[requires("admin", "bank_manager")],
+         summary="Per bank: minutes from application to decision (median, p90, share within the hour)")
+    async def decision_times(self, request: Request[AuthUser, Any, State]) -> list[BankDecisionTimes]:
+        return await services.decision_times(request.user, _rules(request.app.state))

@@ -1,0 +1,180 @@
+"""Structs of the financing routes: products, matching, applications, decisions, reports."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from server.firms.schemas import Evaluation
+
+__all__ = [
+    "ApplicationCreate",
+    "ApplicationDetail",
+    "ApplicationEventOut",
+    "ApplicationOut",
+    "ApplicationsCreated",
+    "BankDecisionTimes",
+    "ConsentGranted",
+    "DecisionCreate",
+    "MatchReason",
+    "MatchRequest",
+    "MatchResult",
+    "ProductMatch",
+    "ProductOut",
+]
+
+AmountYuan = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000, examples=[800_000],
+                                         description="loan amount in yuan (元)")]
+TermMonths = Annotated[int, msgspec.Meta(ge=1, le=360, examples=[24], description="term in months")]
+Purpose = Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["采购原材料"],
+                                      description="what the money is for")]
+
+
+class ProductOut(msgspec.Struct):
+    id: int
+    bank_id: int
+    bank_name: str
+    name: str
+    min_amount_yuan: int
+    max_amount_yuan: int
+    min_term_months: int
+    max_term_months: int
+    min_rate_bp: int
+    max_rate_bp: int
+    min_rate_pct: float
+    max_rate_pct: float
+    eligible_grades: list[str]
+    industries: list[str]  # GB/T 4754 section letters; empty = every industry
+    collateral_free: bool
+    fund_covered: bool
+
+
+class MatchRequest(msgspec.Struct):
+    amount_yuan: AmountYuan
+    term_months: TermMonths
+    purpose: Purpose
+
+
+class MatchReason(msgspec.Struct):
+    code: str
+    text_zh: str
+    text_en: str
+
+
+class ProductMatch(msgspec.Struct):
+    product: ProductOut
+    fits: bool
+    reasons: list[MatchReason]  # why it fits, or every reason it does not
+    expected_min_rate_bp: int
+    expected_max_rate_bp: int
+    expected_min_rate_pct: float
+    expected_max_rate_pct: float
+    collateral_free: bool
+    # The fund's share of a loss for this firm's grade on a covered product (shown even when the
+    # product does not fit); 0 if not covered, for grade D, or for a dishonest-listed firm.
+    fund_share_pct: int
+
+
+class MatchResult(msgspec.Struct):
+    firm_uscc: str
+    grade: str | None
+    grade_as_of: date | None
+    dishonest_listed: bool
+    collateral_free_cap_yuan: int
+    amount_yuan: int
+    term_months: int
+    purpose: str
+    matches: list[ProductMatch]  # fitting first, then by expected rate
+
+
+class ApplicationCreate(msgspec.Struct):
+    product_ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=10, examples=[[1, 3]])]
+    amount_yuan: AmountYuan
+    term_months: TermMonths
+    purpose: Purpose
+    confirm_consent: Annotated[bool, msgspec.Meta(
+        examples=[True],
+        description="must be true: grants each chosen product's bank access to the evaluation",
+    )] = False
+
+
+class ApplicationEventOut(msgspec.Struct):
+    status: str
+    at: datetime
+    by_user: int | None
+    note: str
+
+
+class ApplicationOut(msgspec.Struct):
+    id: int
+    firm_uscc: str
+    firm_name: str
+    product_id: int
+    product_name: str
+    bank_id: int
+    bank_name: str
+    amount_yuan: int
+    term_months: int
+    purpose: str
+    status: str
+    grade_at_apply: str
+    fund_share_pct: int
+    created_at: datetime
+    decided_at: datetime | None
+    approved_amount_yuan: int | None
+    rate_bp: int | None
+    rate_pct: float | None
+    approved_term_months: int | None
+    decline_code: str | None
+    decline_text: str | None
+
+
+class ApplicationDetail(ApplicationOut):
+    events: list[ApplicationEventOut]  # every state change, oldest first
+    evaluation: Evaluation | None = None  # attached for the bank manager while consent is active
+    evaluation_note: str | None = None  # why no evaluation is attached, if it is not
+
+
+class ConsentGranted(msgspec.Struct):
+    bank_id: int
+    bank_name: str
+    consent_id: int
+    expires_at: datetime
+    text_zh: str
+    text_en: str
+
+
+class ApplicationsCreated(msgspec.Struct):
+    applications: list[ApplicationOut]
+    consents: list[ConsentGranted]
+
+
+class DecisionCreate(msgspec.Struct):
+    decision: Annotated[Literal["approve", "decline"], msgspec.Meta(examples=["approve"])]
+    amount_yuan: Annotated[int, msgspec.Meta(
+        ge=1, le=1_000_000_000, examples=[500_000], description="approve: defaults to the amount applied for")] | None = None
+    rate_bp: Annotated[int, msgspec.Meta(
+        ge=1, le=10_000, examples=[420], description="approve (required): annual rate in basis points")] | None = None
+    term_months: Annotated[int, msgspec.Meta(
+        ge=1, le=360, examples=[24], description="approve: defaults to the term applied for")] | None = None
+    reason_code: Annotated[str, msgspec.Meta(
+        max_length=30, examples=["insufficient_cash_flow"], description="decline (required): a decline code")] | None = None
+    reason_text: Annotated[str, msgspec.Meta(
+        max_length=500, examples=["近12个月经营现金流为负"],
+        description="decline (required): the reason in words, for the owner")] | None = None
+
+
+class BankDecisionTimes(msgspec.Struct):
+    bank_id: int
+    bank_name: str
+    decided: int
+    approved: int
+    declined: int
+    pending: int
+    median_minutes: float | None  # created_at -> decided_at, decided applications
+    p90_minutes: float | None
+    within_promise_share: float | None  # share decided within promise_minutes, 0..1
+    promise_minutes: int
+    oldest_pending_minutes: float | None

@@ -1,0 +1,606 @@
+"""Lending on the platform, in small named steps: products, matching, application, decision, report.
+
+Matching reads the firm's standing (latest grade, dishonest-debtor listing), applies the
+region's ``MatchingRules`` on top of each product's limits and asks the guarantee fund whether
+it can cover the loan. Applying re-runs the same assessment, so a product that does not fit can
+never be applied for; a decision on a fund-covered product books the fund's cover in the same
+transaction, so a refused cover leaves nothing changed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from litestar.exceptions import (
+    ClientException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+
+from server.consent import services as consent_services
+from server.consent.schemas import ConsentCreate
+from server.financing.rules import DECLINE_CODES, WEIHAI_RULES, MatchingRules, reason_text
+from server.financing.schemas import (
+    ApplicationCreate,
+    ApplicationDetail,
+    ApplicationEventOut,
+    ApplicationOut,
+    ApplicationsCreated,
+    BankDecisionTimes,
+    ConsentGranted,
+    DecisionCreate,
+    MatchReason,
+    MatchRequest,
+    MatchResult,
+    ProductMatch,
+    ProductOut,
+)
+from server.financing.tables import ApplicationEvent, Bank, LoanApplication, LoanProduct
+from server.firms import services as firm_services
+from server.firms.tables import Firm
+from server.fund import services as fund
+from server.ingest.tables import DeptRecord
+from server.scores.tables import ScoreHistory
+from server.users.security import AuthUser
+
+__all__ = [
+    "FirmStanding",
+    "apply",
+    "assess",
+    "decide",
+    "decision_times",
+    "firm_standing",
+    "get_application",
+    "list_applications",
+    "list_products",
+    "match",
+]
+
+STATUSES = ("pending", "approved", "declined", "disbursed", "defaulted", "repaid")
+
+
+@asynccontextmanager
+async def _transaction() -> AsyncIterator[None]:
+    """One transaction; on SQLite taken IMMEDIATE since every caller reads, then writes."""
+    engine = LoanApplication._meta.db
+    if isinstance(engine, SQLiteEngine):
+        async with engine.transaction(transaction_type=TransactionType.immediate):
+            yield
+    else:
+        async with engine.transaction():
+            yield
+
+
+def _pct(bp: int | None) -> float | None:
+    return None if bp is None else round(bp / 100, 2)
+
+
+def _owner_firm(user: AuthUser) -> int:
+    if user.firm_id is None:
+        raise PermissionDeniedException("your account is not linked to a firm yet")
+    return user.firm_id
+
+
+def _manager_bank(user: AuthUser) -> int:
+    if user.bank_id is None:
+        raise PermissionDeniedException("your account is not linked to a bank")
+    return user.bank_id
+
+
+# ---------------------------------------------------------------------------------------------
+# Products
+
+_PRODUCT_COLUMNS = (
+    LoanProduct.id, LoanProduct.bank.id, LoanProduct.bank.name, LoanProduct.name,
+    LoanProduct.min_amount_fen, LoanProduct.max_amount_fen, LoanProduct.min_term_months,
+    LoanProduct.max_term_months, LoanProduct.min_rate_bp, LoanProduct.max_rate_bp,
+    LoanProduct.eligible_grades, LoanProduct.industries, LoanProduct.collateral_free,
+    LoanProduct.fund_covered,
+)
+
+
+def _product(r: dict[str, Any]) -> ProductOut:
+    return ProductOut(
+        id=r["id"], bank_id=r["bank.id"], bank_name=r["bank.name"], name=r["name"],
+        min_amount_yuan=r["min_amount_fen"] // 100, max_amount_yuan=r["max_amount_fen"] // 100,
+        min_term_months=r["min_term_months"], max_term_months=r["max_term_months"],
+        min_rate_bp=r["min_rate_bp"], max_rate_bp=r["max_rate_bp"],
+        min_rate_pct=_pct(r["min_rate_bp"]) or 0.0, max_rate_pct=_pct(r["max_rate_bp"]) or 0.0,
+        eligible_grades=list(r["eligible_grades"]), industries=list(r["industries"] or []),
+        collateral_free=r["collateral_free"], fund_covered=r["fund_covered"],
+    )
+
+
+async def _active_products(ids: list[int] | None = None) -> list[ProductOut]:
+    query = LoanProduct.select(*_PRODUCT_COLUMNS).where(LoanProduct.active.eq(True))
+    if ids is not None:
+        query = query.where(LoanProduct.id.is_in(ids or [-1]))
+    rows = await query.order_by(LoanProduct.id).output(load_json=True)
+    return [_product(r) for r in rows]
+
+
+async def list_products() -> list[ProductOut]:
+    """Every active product with its bank and limits."""
+    return await _active_products()
+
+
+# ---------------------------------------------------------------------------------------------
+# Matching
+
+@dataclass(frozen=True, slots=True)
+class FirmStanding:
+    """What matching needs to know about the borrower."""
+
+    firm_id: int
+    uscc: str
+    industry_section: str
+    grade: str | None
+    grade_as_of: date | None
+    dishonest_listed: bool
+
+
+async def _latest_score(firm_id: int) -> dict[str, Any] | None:
+    return await (
+        ScoreHistory.select(ScoreHistory.grade, ScoreHistory.as_of)
+        .where(ScoreHistory.firm == firm_id)
+        .order_by(ScoreHistory.as_of, ascending=False)
+        .order_by(ScoreHistory.id, ascending=False)
+        .first()
+    )
+
+
+async def _dishonest_listed(uscc: str, today: date) -> bool:
+    """An active 失信被执行人 listing: known by today, not ended, not replaced by a correction."""
+    return await DeptRecord.exists().where(
+        (DeptRecord.uscc == uscc) & (DeptRecord.source == "dishonest_debtor")
+        & DeptRecord.superseded_at.is_null() & (DeptRecord.event_date <= today)
+        & (DeptRecord.end_date.is_null() | (DeptRecord.end_date > today))
+    )
+
+
+async def firm_standing(firm_id: int, today: date | None = None) -> FirmStanding:
+    """The firm's current grade (latest score) and whether it is dishonest-listed today."""
+    today = today or datetime.now(UTC).date()
+    firm = await Firm.select(Firm.id, Firm.uscc, Firm.industry_section).where(Firm.id == firm_id).first()
+    if firm is None:
+        raise NotFoundException(f"no firm {firm_id}")
+    score = await _latest_score(firm_id)
+    return FirmStanding(
+        firm_id=firm_id, uscc=firm["uscc"], industry_section=firm["industry_section"],
+        grade=score["grade"] if score else None, grade_as_of=score["as_of"] if score else None,
+        dishonest_listed=await _dishonest_listed(firm["uscc"], today),
+    )
+
+
+def _yuan(amount: int) -> str:
+    return f"{amount:,}"
+
+
+def _reason(code: str, **values: object) -> MatchReason:
+    zh, en = reason_text(code, **values)
+    return MatchReason(code=code, text_zh=zh, text_en=en)
+
+
+_FUND_REFUSALS = {
+    "fund_capacity_total": ("总额度", "total limit"),
+    "fund_capacity_firm": ("单户额度", "per-firm limit"),
+}
+
+
+def _fund_refusal_reason(refusal: str) -> MatchReason:
+    if refusal == "bank_suspended":
+        return _reason("bank_suspended")
+    zh, en = _FUND_REFUSALS.get(refusal, (refusal, refusal))
+    return _reason("fund_capacity", which=zh, which_en=en)
+
+
+def assess(product: ProductOut, amount_fen: int, term_months: int, standing: FirmStanding,
+           rules: MatchingRules, fund_share: int, fund_refusal: str | None) -> ProductMatch:
+    """Whether one product fits the need, with every reason; pure, so it is easy to test."""
+    grade = standing.grade
+    amount, term = amount_fen // 100, term_months
+    eligible = product.eligible_grades
+    covered = product.fund_covered
+    refusals: list[MatchReason] = []
+    excluded = rules.exclude_dishonest and standing.dishonest_listed
+    if excluded:
+        refusals.append(_reason("dishonest_listed"))
+    if grade is None:
+        refusals.append(_reason("not_scored"))
+    elif grade not in eligible:
+        refusals.append(_reason("grade_too_low", grade=grade, eligible="".join(eligible)))
+    if amount_fen > product.max_amount_yuan * 100:
+        refusals.append(_reason("amount_above_cap", amount=_yuan(amount),
+                                limit=_yuan(product.max_amount_yuan)))
+    if amount_fen < product.min_amount_yuan * 100:
+        refusals.append(_reason("amount_below_min", amount=_yuan(amount),
+                                limit=_yuan(product.min_amount_yuan)))
+    if not product.min_term_months <= term <= product.max_term_months:
+        refusals.append(_reason("term_out_of_range", term=term, lo=product.min_term_months,
+                                hi=product.max_term_months))
+    if product.industries and standing.industry_section not in product.industries:
+        refusals.append(_reason("industry_excluded", industry=standing.industry_section,
+                                industries="".join(product.industries)))
+    if product.collateral_free and grade is not None and amount_fen > rules.cap_fen(grade):
+        refusals.append(_reason("collateral_free_cap", grade=grade, amount=_yuan(amount),
+                                limit=_yuan(rules.cap_fen(grade) // 100)))
+    # The fund's share of a loss on this loan: nothing unless covered, and none for a grade the
+    # fund does not cover or a dishonest-listed firm (it will never lend to one).
+    share = fund_share if covered and not excluded else 0
+    if covered and grade is not None and (grade not in rules.fund_grades or fund_share <= 0):
+        refusals.append(_reason("fund_grade_excluded", grade=grade))
+        share = 0
+    if covered and fund_refusal is not None:
+        refusals.append(_fund_refusal_reason(fund_refusal))
+
+    if refusals:
+        reasons = refusals
+    else:
+        reasons = [
+            _reason("grade_ok", grade=grade, eligible="".join(eligible)),
+            _reason("amount_ok", lo=_yuan(product.min_amount_yuan),
+                    hi=_yuan(product.max_amount_yuan)),
+            _reason("term_ok", lo=product.min_term_months, hi=product.max_term_months),
+        ]
+        if product.collateral_free:
+            reasons.append(_reason("collateral_free_ok", grade=grade,
+                                   limit=_yuan(rules.cap_fen(grade or "D") // 100)))
+        if covered:
+            reasons.append(_reason("fund_cover", share=share))
+    lo, hi = rules.expected_rate_bp(grade, product.min_rate_bp, product.max_rate_bp)
+    return ProductMatch(
+        product=product, fits=not refusals, reasons=reasons, expected_min_rate_bp=lo,
+        expected_max_rate_bp=hi, expected_min_rate_pct=_pct(lo) or 0.0,
+        expected_max_rate_pct=_pct(hi) or 0.0, collateral_free=product.collateral_free,
+        fund_share_pct=share,
+    )
+
+
+async def _assess_all(products: list[ProductOut], amount_fen: int, term_months: int,
+                      standing: FirmStanding, rules: MatchingRules) -> list[ProductMatch]:
+    """Every product assessed, fitting first, then cheapest expected rate, then fund share."""
+    share = await fund.share_pct(standing.grade) if standing.grade else 0
+    matches = []
+    for product in products:
+        refusal = None
+        if product.fund_covered and share > 0 and standing.grade in rules.fund_grades:
+            refusal = await fund.cover_refusal(product.bank_id, standing.firm_id, amount_fen)
+        matches.append(assess(product, amount_fen, term_months, standing, rules, share, refusal))
+    matches.sort(key=lambda m: (not m.fits, m.expected_min_rate_bp, -m.fund_share_pct, m.product.id))
+    return matches
+
+
+async def match(user: AuthUser, need: MatchRequest, rules: MatchingRules = WEIHAI_RULES) -> MatchResult:
+    """Every active product ranked for the owner's firm and need, each saying why it fits or not."""
+    standing = await firm_standing(_owner_firm(user))
+    matches = await _assess_all(await _active_products(), need.amount_yuan * 100, need.term_months,
+                                standing, rules)
+    return MatchResult(
+        firm_uscc=standing.uscc, grade=standing.grade, grade_as_of=standing.grade_as_of,
+        dishonest_listed=standing.dishonest_listed,
+        collateral_free_cap_yuan=rules.cap_fen(standing.grade) // 100 if standing.grade else 0,
+        amount_yuan=need.amount_yuan, term_months=need.term_months, purpose=need.purpose,
+        matches=matches,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Applications
+
+_APP_COLUMNS = (
+    LoanApplication.id, LoanApplication.firm.id, LoanApplication.firm.uscc, LoanApplication.firm.name,
+    LoanApplication.product.id, LoanApplication.product.name, LoanApplication.product.bank.id,
+    LoanApplication.product.bank.name, LoanApplication.amount_fen, LoanApplication.term_months,
+    LoanApplication.purpose, LoanApplication.status, LoanApplication.grade_at_apply,
+    LoanApplication.fund_share_pct, LoanApplication.created_at, LoanApplication.decided_at,
+    LoanApplication.approved_amount_fen, LoanApplication.rate_bp, LoanApplication.approved_term_months,
+    LoanApplication.decline_code, LoanApplication.decline_text,
+)
+
+
+def _application(r: dict[str, Any]) -> ApplicationOut:
+    approved = r["approved_amount_fen"]
+    return ApplicationOut(
+        id=r["id"], firm_uscc=r["firm.uscc"], firm_name=r["firm.name"], product_id=r["product.id"],
+        product_name=r["product.name"], bank_id=r["product.bank.id"], bank_name=r["product.bank.name"],
+        amount_yuan=r["amount_fen"] // 100, term_months=r["term_months"], purpose=r["purpose"],
+        status=r["status"], grade_at_apply=r["grade_at_apply"], fund_share_pct=r["fund_share_pct"],
+        created_at=r["created_at"], decided_at=r["decided_at"],
+        approved_amount_yuan=None if approved is None else approved // 100, rate_bp=r["rate_bp"],
+        rate_pct=_pct(r["rate_bp"]), approved_term_months=r["approved_term_months"],
+        decline_code=r["decline_code"], decline_text=r["decline_text"],
+    )
+
+
+async def _application_row(application_id: int) -> dict[str, Any]:
+    row = await LoanApplication.select(*_APP_COLUMNS).where(LoanApplication.id == application_id).first()
+    if row is None:
+        raise NotFoundException(f"no application {application_id}")
+    return row
+
+
+def _check_can_see(user: AuthUser, row: dict[str, Any]) -> None:
+    """Owners see their firm's applications, bank managers their bank's, admins all."""
+    if user.role == "owner" and row["firm.id"] != user.firm_id:
+        raise NotFoundException(f"no application {row['id']} of your firm")
+    if user.role == "bank_manager" and row["product.bank.id"] != user.bank_id:
+        raise PermissionDeniedException(f"application {row['id']} is for another bank")
+    if user.role not in ("owner", "bank_manager", "admin"):
+        raise PermissionDeniedException("only the firm's owner, the bank and admins see applications")
+
+
+def _unique(ids: list[int]) -> list[int]:
+    return list(dict.fromkeys(ids))
+
+
+async def _fitting_products(product_ids: list[int], amount_fen: int, term_months: int,
+                            standing: FirmStanding, rules: MatchingRules) -> list[ProductMatch]:
+    """The chosen products, each assessed; unknown ones are 400, ones that do not fit 422."""
+    products = await _active_products(product_ids)
+    missing = sorted(set(product_ids) - {p.id for p in products})
+    if missing:
+        raise ValidationException(f"product_ids: no active product with id {', '.join(map(str, missing))}")
+    matches = await _assess_all(products, amount_fen, term_months, standing, rules)
+    unfit = [m for m in matches if not m.fits]
+    if unfit:
+        parts = [f"product {m.product.id} ({', '.join(r.code for r in m.reasons)})" for m in unfit]
+        raise ClientException(
+            f"product_ids: does not fit: {'; '.join(parts)}", status_code=422,
+            extra=[{"product_id": m.product.id, "reasons": [
+                {"code": r.code, "text_zh": r.text_zh, "text_en": r.text_en} for r in m.reasons]}
+                for m in unfit],
+        )
+    order = {pid: i for i, pid in enumerate(product_ids)}
+    return sorted(matches, key=lambda m: order[m.product.id])
+
+
+async def apply(user: AuthUser, data: ApplicationCreate, rules: MatchingRules = WEIHAI_RULES,
+                now: datetime | None = None) -> ApplicationsCreated:
+    """One application per chosen product, each bank granted consent to the evaluation."""
+    firm_id = _owner_firm(user)
+    if not data.confirm_consent:
+        raise ValidationException(
+            "confirm_consent: must be true — applying lets each chosen bank see your evaluation")
+    product_ids = _unique(data.product_ids)
+    amount_fen = data.amount_yuan * 100
+    standing = await firm_standing(firm_id)
+    matches = await _fitting_products(product_ids, amount_fen, data.term_months, standing, rules)
+    now = now or datetime.now(UTC)
+    ids: list[int] = []
+    consents: list[ConsentGranted] = []
+    async with _transaction():
+        pending = await LoanApplication.select(LoanApplication.id, LoanApplication.product).where(
+            (LoanApplication.firm == firm_id) & LoanApplication.product.is_in(product_ids)
+            & (LoanApplication.status == "pending"))
+        if pending:
+            taken = ", ".join(f"product {r['product']} (application {r['id']})" for r in pending)
+            raise ClientException(f"product_ids: already pending: {taken}", status_code=409)
+        for m in matches:
+            application = LoanApplication(
+                firm=firm_id, product=m.product.id, amount_fen=amount_fen, term_months=data.term_months,
+                purpose=data.purpose, status="pending", grade_at_apply=standing.grade or "",
+                created_at=now, fund_share_pct=m.fund_share_pct,
+            )
+            await application.save()
+            ids.append(application.id)
+            await ApplicationEvent(
+                application=application.id, status="pending", at=now, by_user=user.id,
+                note=f"applied for {data.amount_yuan} yuan over {data.term_months} months",
+            ).save()
+        for bank_id, bank_name in dict.fromkeys((m.product.bank_id, m.product.bank_name) for m in matches):
+            granted = await consent_services.grant(
+                user, ConsentCreate(bank_id=bank_id, days=rules.consent_days))
+            consents.append(ConsentGranted(
+                bank_id=bank_id, bank_name=bank_name, consent_id=granted.id, expires_at=granted.expires_at,
+                text_zh=f"已授权{bank_name}查看本企业信用评价，有效期至{granted.expires_at.date()}，可随时撤销",
+                text_en=f"{bank_name} may see your firm's evaluation until {granted.expires_at.date()}; "
+                        "you can revoke this at any time",
+            ))
+    rows = await LoanApplication.select(*_APP_COLUMNS).where(LoanApplication.id.is_in(ids)).order_by(
+        LoanApplication.id)
+    return ApplicationsCreated(applications=[_application(r) for r in rows], consents=consents)
+
+
+async def list_applications(user: AuthUser, status: str | None = None, limit: int = 100) -> list[ApplicationOut]:
+    """Owner: the firm's applications, newest first; bank manager: the bank's queue, oldest first;
+    admin: all, newest first."""
+    query = LoanApplication.select(*_APP_COLUMNS)
+    ascending = False
+    if user.role == "owner":
+        query = query.where(LoanApplication.firm == _owner_firm(user))
+    elif user.role == "bank_manager":
+        query = query.where(LoanApplication.product.bank.id == _manager_bank(user))
+        ascending = True
+    if status is not None:
+        query = query.where(LoanApplication.status == status)
+    rows = await query.order_by(LoanApplication.created_at, ascending=ascending).order_by(
+        LoanApplication.id, ascending=ascending).limit(limit)
+    return [_application(r) for r in rows]
+
+
+async def _events(application_id: int) -> list[ApplicationEventOut]:
+    rows = await ApplicationEvent.select(
+        ApplicationEvent.status, ApplicationEvent.at, ApplicationEvent.by_user, ApplicationEvent.note,
+    ).where(ApplicationEvent.application == application_id).order_by(ApplicationEvent.at).order_by(
+        ApplicationEvent.id)
+    return [ApplicationEventOut(**r) for r in rows]
+
+
+def _detail(row: dict[str, Any], events: list[ApplicationEventOut], **extra: Any) -> ApplicationDetail:
+    base = _application(row)
+    fields = {f: getattr(base, f) for f in base.__struct_fields__}
+    return ApplicationDetail(**fields, events=events, **extra)
+
+
+async def get_application(user: AuthUser, application_id: int) -> ApplicationDetail:
+    """One application with its timeline; the bank manager also gets the firm's evaluation
+    (a consented, logged view through the firms service)."""
+    row = await _application_row(application_id)
+    _check_can_see(user, row)
+    extra: dict[str, Any] = {}
+    if user.role == "bank_manager":
+        try:
+            extra["evaluation"] = await firm_services.get_evaluation(row["firm.uscc"], user)
+        except (PermissionDeniedException, NotFoundException) as exc:
+            extra["evaluation_note"] = exc.detail
+    return _detail(row, await _events(application_id), **extra)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decision
+
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    amount_fen: int
+    rate_bp: int
+    term_months: int
+
+
+def _approval_terms(data: DecisionCreate, applied: dict[str, Any], product: dict[str, Any]) -> _Terms:
+    """The approved terms: within the product, and no more than the firm asked for."""
+    if data.reason_code is not None or data.reason_text is not None:
+        raise ValidationException("reason_code: only a decline takes a reason")
+    if data.rate_bp is None:
+        raise ValidationException("rate_bp: an approval needs the annual rate in basis points")
+    if not product["min_rate_bp"] <= data.rate_bp <= product["max_rate_bp"]:
+        raise ValidationException(
+            f"rate_bp: must be within the product's {product['min_rate_bp']}–{product['max_rate_bp']} bp")
+    amount_fen = applied["amount_fen"] if data.amount_yuan is None else data.amount_yuan * 100
+    cap = min(product["max_amount_fen"], applied["amount_fen"])
+    if not product["min_amount_fen"] <= amount_fen <= cap:
+        raise ValidationException(
+            f"amount_yuan: must be within {product['min_amount_fen'] // 100}–{cap // 100} "
+            "(the product's minimum up to the amount applied for)")
+    term = applied["term_months"] if data.term_months is None else data.term_months
+    if not product["min_term_months"] <= term <= product["max_term_months"]:
+        raise ValidationException(
+            f"term_months: must be within the product's {product['min_term_months']}–"
+            f"{product['max_term_months']} months")
+    return _Terms(amount_fen=amount_fen, rate_bp=data.rate_bp, term_months=term)
+
+
+def _decline_reason(data: DecisionCreate) -> tuple[str, str]:
+    if data.amount_yuan is not None or data.rate_bp is not None or data.term_months is not None:
+        raise ValidationException("amount_yuan: only an approval takes amount, rate and term")
+    if data.reason_code is None:
+        raise ValidationException("reason_code: a decline needs a reason code")
+    if data.reason_code not in DECLINE_CODES:
+        raise ValidationException(f"reason_code: one of {', '.join(DECLINE_CODES)}")
+    text = (data.reason_text or "").strip()
+    if not text:
+        raise ValidationException("reason_text: a decline needs the reason in words for the owner")
+    return data.reason_code, text
+
+
+async def decide(user: AuthUser, application_id: int, data: DecisionCreate,
+                 now: datetime | None = None) -> ApplicationDetail:
+    """The bank's approval or decline of a pending application; an approval of a fund-covered
+    product books the fund's cover in the same transaction (a refusal changes nothing)."""
+    bank_id = _manager_bank(user)
+    applied = await LoanApplication.select(
+        LoanApplication.id, LoanApplication.status, LoanApplication.amount_fen,
+        LoanApplication.term_months, LoanApplication.product,
+    ).where(LoanApplication.id == application_id).first()
+    if applied is None:
+        raise NotFoundException(f"no application {application_id}")
+    product = await LoanProduct.select().where(LoanProduct.id == applied["product"]).first()
+    if product["bank"] != bank_id:
+        raise PermissionDeniedException(f"application {application_id} is for another bank")
+    if applied["status"] != "pending":
+        raise ClientException(f"application {application_id} is already {applied['status']}",
+                              status_code=409)
+    now = now or datetime.now(UTC)
+    values: dict[Any, Any] = {LoanApplication.decided_at: now, LoanApplication.decided_by: user.id}
+    if data.decision == "approve":
+        terms = _approval_terms(data, applied, product)
+        status = "approved"
+        values |= {LoanApplication.approved_amount_fen: terms.amount_fen,
+                   LoanApplication.rate_bp: terms.rate_bp,
+                   LoanApplication.approved_term_months: terms.term_months}
+        note = (f"approved {terms.amount_fen // 100} yuan at {terms.rate_bp / 100:.2f}% "
+                f"over {terms.term_months} months")
+    else:
+        code, text = _decline_reason(data)
+        status = "declined"
+        values |= {LoanApplication.decline_code: code, LoanApplication.decline_text: text}
+        note = f"declined: {code}: {text}"
+    values[LoanApplication.status] = status
+    async with _transaction():
+        # The status condition makes a concurrent second decision find nothing to update.
+        changed = await LoanApplication.update(values).where(
+            (LoanApplication.id == application_id) & (LoanApplication.status == "pending")
+        ).returning(LoanApplication.id)
+        if not changed:
+            raise ClientException(f"application {application_id} was decided meanwhile", status_code=409)
+        await ApplicationEvent(application=application_id, status=status, at=now, by_user=user.id,
+                               note=note).save()
+        if status == "approved" and product["fund_covered"]:
+            await fund.cover(application_id, by_user=user.id)
+    row = await _application_row(application_id)
+    return _detail(row, await _events(application_id))
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    """Linear-interpolated percentile (q in 0..1) of already sorted values."""
+    if not sorted_values:
+        return None
+    pos = (len(sorted_values) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def _minutes(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() / 60
+
+
+async def decision_times(user: AuthUser, rules: MatchingRules = WEIHAI_RULES,
+                         now: datetime | None = None) -> list[BankDecisionTimes]:
+    """Per bank: decisions made, pending, and minutes from application to decision
+    (median, p90, share within the platform's promise)."""
+    now = now or datetime.now(UTC)
+    banks = Bank.select(Bank.id, Bank.name).order_by(Bank.id)
+    apps = LoanApplication.select(
+        LoanApplication.product.bank.id, LoanApplication.status, LoanApplication.created_at,
+        LoanApplication.decided_at,
+    )
+    if user.role == "bank_manager":
+        bank_id = _manager_bank(user)
+        banks = banks.where(Bank.id == bank_id)
+        apps = apps.where(LoanApplication.product.bank.id == bank_id)
+    by_bank: dict[int, list[dict[str, Any]]] = {}
+    for r in await apps:
+        by_bank.setdefault(r["product.bank.id"], []).append(r)
+    out = []
+    for bank in await banks:
+        rows = by_bank.get(bank["id"], [])
+        waits = sorted(_minutes(r["created_at"], r["decided_at"]) for r in rows
+                       if r["decided_at"] is not None)
+        pending = [r for r in rows if r["status"] == "pending"]
+        promise = rules.decision_promise_minutes
+
+        def rounded(v: float | None) -> float | None:
+            return None if v is None else round(v, 1)
+
+        out.append(BankDecisionTimes(
+            bank_id=bank["id"], bank_name=bank["name"], decided=len(waits),
+            approved=sum(1 for r in rows if r["decided_at"] is not None and r["status"] != "declined"),
+            declined=sum(1 for r in rows if r["status"] == "declined"),
+            pending=len(pending),
+            median_minutes=rounded(_percentile(waits, 0.5)), p90_minutes=rounded(_percentile(waits, 0.9)),
+            within_promise_share=(round(sum(1 for w in waits if w <= promise) / len(waits), 4)
+                                  if waits else None),
+            promise_minutes=promise,
+            oldest_pending_minutes=rounded(max((_minutes(r["created_at"], now) for r in pending),
+                                               default=None)),
+        ))
+    return out

@@ -1,0 +1,449 @@
+"""The guarantee fund: covering approved loans within its capacity, the loans' repayment or
+default as the bank reports them, the banks' claims, and each bank's non-performing ratio.
+
+Definitions (money is integer fen; one fund, the first row of ``guarantee_fund``):
+
+- **cover**: the ledger entry booked when an approved, fund-covered application is covered; its
+  amount is the loan's *covered principal*, the approved amount.
+- A cover is **open** until the loan is repaid (a ``release`` entry of the same amount) or a
+  claim is paid on it (a ``claim`` entry, whose amount is the money the fund paid).
+- **Outstanding covered exposure** = Σ covers − Σ releases − Σ covered principal of the claimed
+  loans = the principal of the open covers. A defaulted loan stays in it until its claim is paid.
+- **Capacity**: a new cover of X fits while exposure + X ≤ ``limit_total_fen`` and the firm's
+  exposure + X ≤ ``limit_per_firm_fen``.
+- **A bank's NPL ratio** (basis points, rounded down) = covered principal of the bank's covered
+  loans now in status ``defaulted`` ÷ covered principal of every cover ever booked for the bank
+  (0 without covers). It is cumulative, so repayments of good loans neither lower nor raise it.
+  Recomputed after each default (and repayment) the bank reports: above ``npl_limit_bp`` the bank
+  gets ``Bank.suspended_at`` and no new covers; at a recompute at or below the limit (after the
+  limit is raised, say) the suspension is lifted. A suspended bank still sees and manages the
+  loans it has.
+- Ledger kinds: ``capital``, ``cover``, ``release``, ``claim``, ``recovery`` move money or
+  exposure; ``default`` is a memo of the principal outstanding at default (the cap of a claim)
+  and counts in no sum.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar.exceptions import (
+    ClientException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from piccolo.engine.sqlite import TransactionType
+from piccolo.query.functions.aggregate import Count, Sum
+
+from server.financing.tables import ApplicationEvent, Bank, LoanApplication
+from server.fund.schemas import (
+    ClaimCreate,
+    ClaimOut,
+    FundBankLine,
+    FundOverview,
+    LedgerEntry,
+    LedgerPage,
+    LoanDefault,
+    LoanState,
+)
+from server.fund.tables import FundLedger, GuaranteeFund
+from server.users.security import AuthUser
+
+__all__ = [
+    "REFUSAL_TEXTS", "bank_npl", "cover", "cover_refusal", "exposure_fen", "file_claim", "ledger",
+    "overview", "recompute_npl", "report_default", "report_repaid", "share_pct",
+]
+
+REFUSAL_TEXTS: dict[str, tuple[str, str]] = {
+    "bank_suspended": ("该银行担保贷款不良率超过上限，暂停新增基金担保贷款",
+                       "the bank's non-performing ratio on covered loans is above the fund's "
+                       "limit: it is suspended from new fund-covered loans"),
+    "fund_capacity_total": ("担保基金总担保额度已满", "the guarantee fund's total capacity is used up"),
+    "fund_capacity_firm": ("该企业已达担保基金单户担保上限",
+                           "the firm has reached the fund's per-firm cover limit"),
+}
+
+_LIVE = ("approved", "disbursed")  # a loan the bank has granted and not yet closed
+_CLOSING = ("release", "claim")  # entries that close a cover
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _postgres() -> bool:
+    return LoanApplication._meta.db.engine_type == "postgres"
+
+
+def _write_tx() -> Any:
+    """One transaction (joining the caller's if there is one); IMMEDIATE on SQLite."""
+    engine = FundLedger._meta.db
+    if engine.engine_type == "sqlite":
+        return engine.transaction(transaction_type=TransactionType.immediate)
+    return engine.transaction()
+
+
+async def _lock_application(application_id: int) -> None:
+    """Row lock on PostgreSQL (SQLite's IMMEDIATE transaction already serialises writers).
+
+    Always the application before the fund row, so two fund steps cannot deadlock.
+    """
+    if _postgres():
+        await LoanApplication.select(LoanApplication.id).where(
+            LoanApplication.id == application_id).lock_rows()
+
+
+def _conflict(text: str, **extra: Any) -> ClientException:
+    return ClientException(detail=text, status_code=409, extra=extra or None)
+
+
+async def _fund(lock: bool = False) -> GuaranteeFund:
+    """The fund; ``lock`` takes its row lock on PostgreSQL, which serialises every fund step
+    (capacity checks, claims against the balance, NPL recomputes) across connections."""
+    query = GuaranteeFund.objects().order_by(GuaranteeFund.id)
+    if lock and _postgres():
+        query = query.lock_rows()
+    fund = await query.first()
+    if fund is None:
+        raise _conflict("fund: no guarantee fund is configured")
+    return fund
+
+
+def _share_of(fund: GuaranteeFund, grade: str) -> int:
+    return {"A": fund.share_a_pct, "B": fund.share_b_pct, "C": fund.share_c_pct}.get(grade, 0)
+
+
+async def share_pct(grade: str) -> int:
+    """The fund's share (percent) of a loss on a loan to a firm of this grade; 0 for D or none."""
+    return _share_of(await _fund(), grade.strip().upper())
+
+
+def _int(value: Any) -> int:
+    return int(value or 0)  # SUM is NULL over no rows, and numeric (Decimal) on PostgreSQL
+
+
+def _closed_covers() -> Any:
+    return FundLedger.select(FundLedger.application).where(
+        FundLedger.kind.is_in(list(_CLOSING)) & FundLedger.application.is_not_null())
+
+
+async def exposure_fen(fund_id: int, firm_id: int | None = None) -> int:
+    """Outstanding covered exposure of the fund, or of one firm: the open covers' principal."""
+    where = ((FundLedger.fund == fund_id) & (FundLedger.kind == "cover")
+             & FundLedger.application.not_in(_closed_covers()))
+    if firm_id is not None:
+        where &= FundLedger.application.firm == firm_id
+    row = await FundLedger.select(Sum(FundLedger.amount_fen).as_alias("s")).where(where).first()
+    return _int(row["s"] if row else 0)
+
+
+async def _refusal(fund: GuaranteeFund, bank_id: int, firm_id: int, amount_fen: int) -> str | None:
+    bank = await Bank.select(Bank.suspended_at).where(Bank.id == bank_id).first()
+    if bank is not None and bank["suspended_at"] is not None:
+        return "bank_suspended"
+    if await exposure_fen(fund.id) + amount_fen > fund.limit_total_fen:
+        return "fund_capacity_total"
+    if await exposure_fen(fund.id, firm_id) + amount_fen > fund.limit_per_firm_fen:
+        return "fund_capacity_firm"
+    return None
+
+
+async def cover_refusal(bank_id: int, firm_id: int, amount_fen: int) -> str | None:
+    """None if the fund can cover a new loan of this size for this bank and firm; else the
+    reason code ("bank_suspended" | "fund_capacity_total" | "fund_capacity_firm")."""
+    fund = await GuaranteeFund.objects().order_by(GuaranteeFund.id).first()
+    if fund is None:
+        return "fund_capacity_total"  # no fund, no capacity
+    return await _refusal(fund, bank_id, firm_id, amount_fen)
+
+
+async def _application(application_id: int) -> dict[str, Any] | None:
+    return await LoanApplication.select(
+        LoanApplication.id, LoanApplication.firm, LoanApplication.status,
+        LoanApplication.approved_amount_fen, LoanApplication.grade_at_apply,
+        LoanApplication.fund_share_pct, LoanApplication.product.fund_covered.as_alias("covered"),
+        LoanApplication.product.bank.as_alias("bank"),
+    ).where(LoanApplication.id == application_id).first()
+
+
+async def _entries(application_id: int) -> dict[str, dict[str, Any]]:
+    """The fund's entries on one application, by kind (at most one of each)."""
+    rows = await FundLedger.select(FundLedger.id, FundLedger.kind, FundLedger.amount_fen).where(
+        FundLedger.application == application_id)
+    return {r["kind"]: r for r in rows}
+
+
+async def cover(application_id: int, by_user: int | None = None) -> None:
+    """Books the cover of an approved, fund-covered application (exposure = approved amount).
+
+    409 naming the reason when the fund refuses; a second call books nothing; joins the
+    caller's transaction when there is one. The fund share is the one the application recorded
+    when it was made (0 — grade D, an excluded firm — is refused: a cover of nothing).
+    """
+    async with _write_tx():
+        await _lock_application(application_id)
+        app = await _application(application_id)
+        if app is None:
+            raise NotFoundException(f"application_id: no loan application {application_id}")
+        fund = await _fund(lock=True)
+        if "cover" in await _entries(application_id):
+            return
+        if not app["covered"]:
+            raise _conflict(f"application {application_id}: its product is not covered by the fund",
+                            reason="not_fund_covered")
+        if app["status"] not in _LIVE or not app["approved_amount_fen"]:
+            raise _conflict(f"application {application_id} is {app['status']}: only an approved "
+                            "loan can be covered", reason="not_approved")
+        share = app["fund_share_pct"]
+        if share <= 0:
+            raise _conflict(f"application {application_id}: no fund share was recorded (grade "
+                            f"{app['grade_at_apply'] or '-'})", reason="no_fund_share")
+        amount = app["approved_amount_fen"]
+        reason = await _refusal(fund, app["bank"], app["firm"], amount)
+        if reason is not None:
+            zh, en = REFUSAL_TEXTS[reason]
+            raise _conflict(f"{reason}: {en}", reason=reason, text_zh=zh, text_en=en)
+        note = f"grade {app['grade_at_apply'] or '-'}, fund share {share}%"
+        if by_user is not None:
+            note += f", by user {by_user}"
+        await FundLedger.insert(FundLedger(
+            fund=fund.id, kind="cover", amount_fen=amount, application=application_id,
+            bank=app["bank"], at=_now(), note=note)).run()
+
+
+async def _bank_books(fund_id: int) -> dict[int, dict[str, int]]:
+    """Each bank's covered book: covers ever booked, defaulted ones, open covers, claims."""
+    books: dict[int, dict[str, int]] = {}
+
+    def book(bank_id: int) -> dict[str, int]:
+        return books.setdefault(bank_id, dict.fromkeys(
+            ("covered_loans", "covered_fen", "defaulted_loans", "defaulted_fen", "exposure_fen",
+             "claims_fen"), 0))
+
+    mine = FundLedger.fund == fund_id
+    for r in await FundLedger.select(
+        FundLedger.bank, FundLedger.application.status.as_alias("status"),
+        Count(FundLedger.id).as_alias("n"), Sum(FundLedger.amount_fen).as_alias("s"),
+    ).where(mine & (FundLedger.kind == "cover")).group_by(
+        FundLedger.bank, FundLedger.application.status,
+    ):
+        b = book(r["bank"])
+        b["covered_loans"] += _int(r["n"])
+        b["covered_fen"] += _int(r["s"])
+        if r["status"] == "defaulted":
+            b["defaulted_loans"] += _int(r["n"])
+            b["defaulted_fen"] += _int(r["s"])
+    for r in await FundLedger.select(FundLedger.bank, Sum(FundLedger.amount_fen).as_alias("s")).where(
+        mine & (FundLedger.kind == "cover") & FundLedger.application.not_in(_closed_covers())
+    ).group_by(FundLedger.bank):
+        book(r["bank"])["exposure_fen"] = _int(r["s"])
+    for r in await FundLedger.select(FundLedger.bank, Sum(FundLedger.amount_fen).as_alias("s")).where(
+        mine & (FundLedger.kind == "claim")
+    ).group_by(FundLedger.bank):
+        book(r["bank"])["claims_fen"] = _int(r["s"])
+    return books
+
+
+def _npl_bp(defaulted_fen: int, covered_fen: int) -> int:
+    return defaulted_fen * 10_000 // covered_fen if covered_fen else 0
+
+
+async def bank_npl(bank_id: int) -> int:
+    """The bank's NPL ratio on fund-covered loans, basis points (see the module docstring)."""
+    fund = await _fund()
+    b = (await _bank_books(fund.id)).get(bank_id)
+    return _npl_bp(b["defaulted_fen"], b["covered_fen"]) if b else 0
+
+
+async def recompute_npl(bank_id: int) -> tuple[int, bool]:
+    """Recomputes the bank's NPL ratio and suspends (or reinstates) it; (ratio bp, suspended)."""
+    async with _write_tx():
+        fund = await _fund(lock=True)
+        ratio = await bank_npl(bank_id)
+        bank = await Bank.select(Bank.suspended_at).where(Bank.id == bank_id).first()
+        suspended = bank is not None and bank["suspended_at"] is not None
+        if ratio > fund.npl_limit_bp and not suspended:
+            await Bank.update({Bank.suspended_at: _now()}).where(Bank.id == bank_id)
+        elif ratio <= fund.npl_limit_bp and suspended:
+            await Bank.update({Bank.suspended_at: None}).where(Bank.id == bank_id)
+        return ratio, ratio > fund.npl_limit_bp
+
+
+def _bank_of(user: AuthUser) -> int:
+    if user.bank_id is None:
+        raise PermissionDeniedException("your account is not linked to a bank")
+    return user.bank_id
+
+
+async def _loan_of_bank(user: AuthUser, application_id: int) -> dict[str, Any]:
+    """The application, if it is a loan of the caller's bank; locks it and then the fund."""
+    bank_id = _bank_of(user)
+    await _lock_application(application_id)
+    app = await _application(application_id)
+    if app is None:
+        raise NotFoundException(f"application_id: no loan application {application_id}")
+    if app["bank"] != bank_id:
+        raise PermissionDeniedException(
+            f"application_id: loan {application_id} is not a loan of your bank")
+    await _fund(lock=True)
+    return app
+
+
+def _must_be_live(app: dict[str, Any], step: str) -> None:
+    if app["status"] not in _LIVE:
+        raise _conflict(f"application {app['id']} is {app['status']}: only an approved or "
+                        f"disbursed loan can be reported {step}", reason="not_live")
+
+
+async def _set_status(app_id: int, status: str, at: datetime, by_user: int, note: str) -> None:
+    await LoanApplication.update({LoanApplication.status: status}).where(
+        LoanApplication.id == app_id)
+    await ApplicationEvent.insert(ApplicationEvent(
+        application=app_id, status=status, at=at, by_user=by_user, note=note)).run()
+
+
+async def report_repaid(user: AuthUser, application_id: int) -> LoanState:
+    """The bank reports a loan repaid in full: status repaid, and its cover (if any) released."""
+    async with _write_tx():
+        app = await _loan_of_bank(user, application_id)
+        _must_be_live(app, "repaid")
+        at = _now()
+        entries = await _entries(application_id)
+        released = 0
+        if "cover" in entries and not any(k in entries for k in _CLOSING):
+            fund = await _fund()
+            released = entries["cover"]["amount_fen"]
+            await FundLedger.insert(FundLedger(
+                fund=fund.id, kind="release", amount_fen=released, application=application_id,
+                bank=app["bank"], at=at, note="loan repaid")).run()
+        await _set_status(application_id, "repaid", at, user.id, "repaid in full")
+        ratio, suspended = await recompute_npl(app["bank"])
+    return LoanState(application_id=application_id, status="repaid", changed_at=at,
+                     covered="cover" in entries, released_fen=released, outstanding_fen=None,
+                     bank_npl_bp=ratio, bank_suspended=suspended)
+
+
+async def report_default(user: AuthUser, application_id: int, data: LoanDefault) -> LoanState:
+    """The bank reports a loan in default: status defaulted, the outstanding principal noted
+    (the cap of a claim), and the bank's NPL ratio recomputed, which may suspend it."""
+    async with _write_tx():
+        app = await _loan_of_bank(user, application_id)
+        _must_be_live(app, "in default")
+        outstanding = data.outstanding_yuan * 100
+        if outstanding > (app["approved_amount_fen"] or 0):
+            raise ValidationException(
+                f"outstanding_yuan: must not exceed the approved amount "
+                f"{(app['approved_amount_fen'] or 0) // 100} yuan")
+        at = _now()
+        entries = await _entries(application_id)
+        covered = "cover" in entries
+        if covered:
+            fund = await _fund()
+            await FundLedger.insert(FundLedger(
+                fund=fund.id, kind="default", amount_fen=outstanding, application=application_id,
+                bank=app["bank"], at=at, note="memo: principal outstanding at default")).run()
+        note = f"outstanding {data.outstanding_yuan} yuan" + (f"; {data.note}" if data.note else "")
+        await _set_status(application_id, "defaulted", at, user.id, note)
+        ratio, suspended = await recompute_npl(app["bank"])
+    return LoanState(application_id=application_id, status="defaulted", changed_at=at,
+                     covered=covered, released_fen=0, outstanding_fen=outstanding,
+                     bank_npl_bp=ratio, bank_suspended=suspended)
+
+
+async def _balance_fen(fund: GuaranteeFund) -> tuple[int, int, int]:
+    """(claims paid, number of claims, balance = capital + recoveries − claims paid)."""
+    rows = await FundLedger.select(
+        FundLedger.kind, Count(FundLedger.id).as_alias("n"),
+        Sum(FundLedger.amount_fen).as_alias("s"),
+    ).where((FundLedger.fund == fund.id) & FundLedger.kind.is_in(["claim", "recovery"])).group_by(
+        FundLedger.kind)
+    sums = {r["kind"]: (_int(r["n"]), _int(r["s"])) for r in rows}
+    claims_n, claims = sums.get("claim", (0, 0))
+    recoveries = sums.get("recovery", (0, 0))[1]
+    return claims, claims_n, fund.capital_fen + recoveries - claims
+
+
+async def file_claim(user: AuthUser, data: ClaimCreate) -> ClaimOut:
+    """The fund pays its share of the bank's loss on a defaulted covered loan, once.
+
+    paid = loss × the fund share recorded on the application / 100, rounded half up to the fen
+    (exact for a loss in whole yuan). The claim closes the loan's cover.
+    """
+    async with _write_tx():
+        app = await _loan_of_bank(user, data.application_id)
+        fund = await _fund()
+        entries = await _entries(data.application_id)
+        if "cover" not in entries:
+            raise _conflict(f"application_id: loan {data.application_id} is not covered by the fund",
+                            reason="not_covered")
+        if "claim" in entries:
+            raise _conflict(f"application_id: a claim on loan {data.application_id} was already "
+                            "paid", reason="already_claimed")
+        if app["status"] != "defaulted" or "default" not in entries:
+            raise _conflict(f"application_id: loan {data.application_id} is {app['status']}: a "
+                            "claim needs a loan reported in default", reason="not_defaulted")
+        loss = data.loss_yuan * 100
+        outstanding = entries["default"]["amount_fen"]
+        if loss > outstanding:
+            raise ValidationException(f"loss_yuan: must not exceed the principal outstanding at "
+                                      f"default, {outstanding // 100} yuan")
+        share = app["fund_share_pct"]
+        paid = (loss * share + 50) // 100
+        _, _, balance = await _balance_fen(fund)
+        if paid > balance:
+            raise _conflict(f"fund: the claim of {paid} fen exceeds the fund's balance of "
+                            f"{balance} fen", reason="fund_balance")
+        at = _now()
+        claim_id = (await FundLedger.insert(FundLedger(
+            fund=fund.id, kind="claim", amount_fen=paid, application=data.application_id,
+            bank=app["bank"], at=at,
+            note=f"loss {data.loss_yuan} yuan x {share}%, by user {user.id}")).run())[0]["id"]
+        exposure = await exposure_fen(fund.id)
+    return ClaimOut(id=claim_id, application_id=data.application_id, bank_id=app["bank"],
+                    loss_fen=loss, share_pct=share, paid_fen=paid, at=at, exposure_fen=exposure)
+
+
+async def overview(user: AuthUser) -> FundOverview:
+    """The fund's totals, and every bank's line for an admin or the caller's own for a bank."""
+    only = _bank_of(user) if user.role == "bank_manager" else None
+    fund = await _fund()
+    claims, claims_n, balance = await _balance_fen(fund)
+    exposure = await exposure_fen(fund.id)
+    books = await _bank_books(fund.id)
+    banks = Bank.select(Bank.id, Bank.code, Bank.name, Bank.suspended_at).order_by(Bank.id)
+    if only is not None:
+        banks = banks.where(Bank.id == only)
+    lines = []
+    for bank in await banks:
+        b = books.get(bank["id"]) or dict.fromkeys(
+            ("covered_loans", "covered_fen", "defaulted_loans", "defaulted_fen", "exposure_fen",
+             "claims_fen"), 0)
+        lines.append(FundBankLine(
+            bank_id=bank["id"], bank_code=bank["code"], bank_name=bank["name"],
+            covered_loans=b["covered_loans"], covered_principal_fen=b["covered_fen"],
+            defaulted_loans=b["defaulted_loans"], defaulted_principal_fen=b["defaulted_fen"],
+            npl_bp=_npl_bp(b["defaulted_fen"], b["covered_fen"]), exposure_fen=b["exposure_fen"],
+            claims_paid_fen=b["claims_fen"], suspended=bank["suspended_at"] is not None,
+            suspended_at=bank["suspended_at"]))
+    return FundOverview(
+        name=fund.name, capital_fen=fund.capital_fen, claims_paid_fen=claims, claims_count=claims_n,
+        balance_fen=balance, exposure_fen=exposure, limit_total_fen=fund.limit_total_fen,
+        limit_per_firm_fen=fund.limit_per_firm_fen,
+        available_capacity_fen=max(0, fund.limit_total_fen - exposure),
+        npl_limit_bp=fund.npl_limit_bp,
+        share_pct={g: _share_of(fund, g) for g in "ABCD"}, banks=lines)
+
+
+async def ledger(limit: int, offset: int) -> LedgerPage:
+    """Every ledger entry, newest first."""
+    total = await FundLedger.count()
+    rows = await FundLedger.select(
+        FundLedger.id, FundLedger.kind, FundLedger.amount_fen, FundLedger.application,
+        FundLedger.bank, FundLedger.at, FundLedger.note,
+    ).order_by(FundLedger.at, FundLedger.id, ascending=False).limit(limit).offset(offset)
+    return LedgerPage(total=total, limit=limit, offset=offset, entries=[
+        LedgerEntry(id=r["id"], kind=r["kind"], amount_fen=r["amount_fen"],
+                    application_id=r["application"], bank_id=r["bank"], at=r["at"], note=r["note"])
+        for r in rows])
