@@ -69,7 +69,7 @@ async def test_register_signs_in_and_duplicates_are_refused(client):
 async def test_bad_registration_names_the_field(client, body, field):
     r = await client.post("/api/auth/register", json=body)
     assert r.status_code == 400, r.text
-    assert field in r.text
+    assert r.json()["detail"].startswith(f"{field}: "), r.json()
 
 
 async def test_owner_proves_a_firm_with_the_code_from_the_log(client, firms, caplog):

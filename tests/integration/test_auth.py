@@ -61,6 +61,14 @@ async def test_no_token_and_garbage_token(client):
     assert (await client.get("/api/me", headers={"Authorization": "Bearer x.y.z"})).status_code == 401
 
 
+@pytest.mark.parametrize("path", ["/api/consents", "/api/users", "/api/weight-profiles"])
+async def test_options_on_guarded_routes_answers_without_a_token(client, path):
+    # Preflight requests carry no token: they must get the allowed methods, not a 500.
+    r = await client.options(path)
+    assert r.status_code in (200, 204)
+    assert "OPTIONS" in r.headers["allow"] and "," in r.headers["allow"]
+
+
 async def test_expired_token_is_refused(client, app, account):
     import time
 
