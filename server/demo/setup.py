@@ -185,6 +185,9 @@ async def prepare_demo(settings: Settings, n_firms: int = 2000, seed: int = 42) 
             demo_uscc = owner["firm.uscc"] if owner else (await Firm.select(Firm.uscc).first())["uscc"]
         firm = await Firm.objects().where(Firm.uscc == demo_uscc).first()
         await seed_demo_accounts(firm.id)
+        from server.policies.seed import seed_demo_policies
+
+        await seed_demo_policies()
         t = time.perf_counter()
         version = await ensure_model_and_scores(engine, settings, as_of=None)
         timings["model_s"] = time.perf_counter() - t

@@ -82,16 +82,17 @@ MIN_DIVISION_FIRMS = 20
 
 
 async def _industry(firm: dict, latest: dict) -> IndustryComparison | None:
-    """The firm's place in its industry, from the statistics stored with a full scoring run
-    of the same date (a firm re-scored alone is placed among the firms of that run)."""
+    """The firm's place in its industry, from the statistics stored with the scoring run of
+    its latest score (a firm re-scored alone is placed among the firms of the last whole run
+    of that date)."""
     run = await ScoringRun.select(ScoringRun.industry_stats).where(
         ScoringRun.id == latest["run"]).output(load_json=True).first()
     stats = (run or {}).get("industry_stats") or {}
-    if not stats:
-        run = await ScoringRun.select(ScoringRun.industry_stats).where(
-            (ScoringRun.as_of == latest["as_of"]) & (ScoringRun.reason == "full")
-        ).order_by(ScoringRun.id, ascending=False).output(load_json=True).first()
-        stats = (run or {}).get("industry_stats") or {}
+    if not stats:  # a firm re-scored alone: the latest run of that date that scored everyone
+        runs = await ScoringRun.select(ScoringRun.industry_stats).where(
+            ScoringRun.as_of == latest["as_of"]
+        ).order_by(ScoringRun.id, ascending=False).limit(20).output(load_json=True)
+        stats = next((r["industry_stats"] for r in runs if r["industry_stats"]), {})
     section = firm["industry_section"]
     division = f"{section}:{firm['industry_division']}"
     key = division if stats.get(division, {}).get("firms", 0) >= MIN_DIVISION_FIRMS else section
