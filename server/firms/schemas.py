@@ -6,6 +6,8 @@ from datetime import date, datetime
 
 import msgspec
 
+from server.objections.schemas import DisputedRecord
+
 __all__ = ["Evaluation", "FirmProfile", "IndustryComparison", "Reason", "ScorePoint"]
 
 
@@ -62,3 +64,5 @@ class Evaluation(msgspec.Struct):
     history: list[ScorePoint]
     scored_at: datetime
     industry: IndustryComparison | None = None
+    # Records under an open objection (异议): shown as disputed until the department decides.
+    disputed: list[DisputedRecord] = msgspec.field(default_factory=list)

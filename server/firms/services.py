@@ -12,6 +12,7 @@ from scoring.records import INDUSTRY_SECTIONS
 from server.consent.tables import AccessLog, Consent
 from server.firms.schemas import Evaluation, FirmProfile, IndustryComparison, Reason, ScorePoint
 from server.firms.tables import Firm
+from server.objections.services import open_objections
 from server.scores.tables import ScoreHistory, ScoringRun
 from server.users.security import AuthUser
 
@@ -74,6 +75,7 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24) 
         history=sorted(history.values(), key=lambda p: p.as_of)[-history_months:],
         scored_at=latest["created_at"],
         industry=await _industry(firm, latest),
+        disputed=await open_objections(firm["id"]),
     )
 
 

@@ -94,6 +94,9 @@ async def test_correction_supersedes_the_record_and_rescores_the_firm(client, to
     assert marked["has_open_objection"] and marked["open_objection_id"] == oid
     assert [(d.record_id, d.source, d.objection_id) for d in await open_objections(firm_id)] == [
         (vat["id"], "tax_monthly", oid)]
+    # While open, the evaluation marks the record as disputed.
+    disputed = (await _evaluation(client, tokens, demo.firm_uscc))["disputed"]
+    assert [(d["record_id"], d["objection_id"]) for d in disputed] == [(vat["id"], oid)]
 
     queue = (await client.get("/api/objections", headers=tokens["dept_operator"])).json()
     assert queue[0]["id"] == oid and queue[0]["status"] == "open"
@@ -140,6 +143,8 @@ async def test_correction_supersedes_the_record_and_rescores_the_firm(client, to
     assert run["model_version"] == demo.model_version
     assert await ScoreHistory.count().where(ScoreHistory.firm == firm_id) == scores_before + 1
     after = await _evaluation(client, tokens, demo.firm_uscc)
+    assert after["disputed"] == []
+    assert after["industry"] is not None  # placed among the firms of the last whole run
     assert after["as_of"] == before["as_of"]
     assert after["scored_at"] > before["scored_at"]
     assert after["model_version"] == demo.model_version
