@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from asyncpg.exceptions import DataError
 from litestar import Litestar, Request, Response, get
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.exceptions import ValidationException
@@ -66,6 +67,12 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
     return Response(body, status_code=exc.status_code)
 
 
+def _out_of_range(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """A number too big for its database column (the schemas bound most; this is the net)."""
+    return Response({"status_code": 400, "detail": f"a number in the request is out of range ({exc})"[:300]},
+                    status_code=400)
+
+
 def _stores(settings: Settings) -> StoreRegistry:
     if settings.redis_url:
         from litestar.stores.redis import RedisStore
@@ -120,7 +127,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         DecisionTimesController, PolicyController, ObjectionController],
         lifespan=[lifespan],
         on_app_init=[jwt_auth.on_app_init],
-        exception_handlers={IngestError: _ingest_error, ValidationException: _validation_error},
+        exception_handlers={IngestError: _ingest_error, ValidationException: _validation_error,
+                            OverflowError: _out_of_range, DataError: _out_of_range},
         stores=_stores(settings),
         response_cache_config=ResponseCacheConfig(default_expiration=30),
         openapi_config=OpenAPIConfig(

@@ -44,7 +44,7 @@ class RecordOut(msgspec.Struct):
     quantity: float | None
     days: int | None
     status: str | None
-    attrs: dict[str, int | float | None] | None
+    attrs: dict[str, Any] | None
     batch_id: int
     received_at: datetime
     superseded_at: datetime | None
@@ -61,7 +61,7 @@ class RecordPage(msgspec.Struct):
 
 
 class ObjectionCreate(msgspec.Struct):
-    record_id: Annotated[int, msgspec.Meta(ge=1, examples=[30724],
+    record_id: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1, examples=[30724],
                                            description="id of a current record of your firm")]
     reason: Annotated[str, msgspec.Meta(min_length=2, max_length=1000,
                                         examples=["2026年10月增值税应为913,852.60元，少录一位"])]

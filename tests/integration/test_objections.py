@@ -254,6 +254,7 @@ async def test_one_open_objection_per_record_and_only_own_records(client, tokens
     ({"reason": None}, "reason"),
     ({"record_id": 0}, "record_id"),
     ({"record_id": "abc"}, "record_id"),
+    ({"record_id": 697115915434392102633472}, "record_id"),  # found by schemathesis: was a 500
 ])
 async def test_bad_objections_name_the_field(client, tokens, demo, body, field):
     record = (await _tax_records(client, tokens, limit=1, offset=40))["items"][0]
@@ -261,7 +262,7 @@ async def test_bad_objections_name_the_field(client, tokens, demo, body, field):
     r = await client.post("/api/objections", json=payload, headers=tokens["owner"])
     assert r.status_code == 400, r.text
     detail = r.json()["detail"]
-    assert field in detail + str(r.json().get("extra", "")), r.text
+    assert detail.startswith(field), r.text
 
 
 async def test_proposal_equal_to_the_record_and_bad_resolutions_are_refused(client, tokens, demo):
