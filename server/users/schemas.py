@@ -21,7 +21,8 @@ class LoginRequest(msgspec.Struct):
 
 
 class RefreshRequest(msgspec.Struct):
-    refresh_token: Annotated[str, msgspec.Meta(min_length=10, max_length=4000)]
+    refresh_token: Annotated[str, msgspec.Meta(min_length=10, max_length=4000,
+                                               examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.sig"])]
 
 
 class TokenPair(msgspec.Struct):
