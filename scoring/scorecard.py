@@ -285,7 +285,18 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self.train_scores_ = np.clip(
             np.rint(self.scale_.points(train_logit)), SCORE_MIN, SCORE_MAX
         ).astype(np.int32)
+        train_contrib = np.stack([t[codes[:, j]] for j, t in enumerate(self.point_tables_)])
+        self.dimension_quantiles_ = np.percentile(
+            self._dimension_member() @ train_contrib, np.arange(101), axis=1)
         return self
+
+    def _dimension_member(self) -> np.ndarray:
+        """dimensions x features: 1 where the feature belongs to the dimension."""
+        dims = self.dimension_names_
+        member = np.zeros((len(dims), len(self.point_tables_)))
+        for j, d in enumerate(self.dimension_of_):
+            member[dims.index(d), j] = 1.0
+        return member
 
     @staticmethod
     def _typical_code(col: np.ndarray, b: FeatureBins) -> int:
@@ -485,19 +496,29 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         )
 
     def _dimension_scores(self, contrib_t: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Each dimension's summed contributions mapped linearly onto 0..100 between the
-        worst and best sums its features' tables allow."""
-        dims = self.dimension_names_
-        member = np.zeros((len(dims), len(self.point_tables_)))
-        lo, hi = np.zeros(len(dims)), np.zeros(len(dims))
-        for j, (t, d) in enumerate(zip(self.point_tables_, self.dimension_of_, strict=True)):
-            k = dims.index(d)
-            member[k, j] = 1.0
-            lo[k] += weights[j] * t.min()
-            hi[k] += weights[j] * t.max()
+        """Each dimension's summed contributions as a 0..100 standing: the share of the
+        training firms whose sum is lower (ties count half), so 50 is a typical firm and a
+        dimension the model learned nothing from is 50 for everyone.
+
+        The sums are coarse (a few bins per indicator), so a linear map between the worst and
+        best possible sums put most firms at 0 or 100; the standing spreads them and reads
+        the same way for every dimension. Models saved before it fall back to the linear map.
+        """
+        member = self._dimension_member()
+        sums = member @ contrib_t  # dimensions x rows
+        q = getattr(self, "dimension_quantiles_", None)
+        if q is not None:
+            out = np.empty_like(sums)
+            for k in range(len(sums)):
+                below = np.searchsorted(q[:, k], sums[k], side="left")
+                upto = np.searchsorted(q[:, k], sums[k], side="right")
+                out[k] = (below + upto) / 2.0
+            return np.clip(out.T * (100.0 / 101.0), 0.0, 100.0)
+        lo = member @ np.array([w * t.min() for w, t in zip(weights, self.point_tables_, strict=True)])
+        hi = member @ np.array([w * t.max() for w, t in zip(weights, self.point_tables_, strict=True)])
         span = np.where(hi > lo, hi - lo, 1.0)
-        sums = member @ contrib_t
-        return np.clip(100.0 * (sums.T - lo) / span, 0.0, 100.0)
+        lin = 100.0 * (sums.T - lo) / span
+        return np.clip(np.where(hi > lo, lin, 50.0), 0.0, 100.0)
 
     def points_table(self) -> pd.DataFrame:
         """The whole scorecard: feature, bin, points (relative to neutral), training share."""

@@ -129,3 +129,21 @@ def test_explicit_bands_are_used() -> None:
 def test_rejects_one_class_targets() -> None:
     with pytest.raises(ValueError):
         Scorecard().fit(pd.DataFrame({"a": [1.0, 2.0]}), [0, 0])
+
+
+def test_dimension_scores_are_standings_among_training_firms() -> None:
+    # A dimension's 0..100 score is the share of training firms with a lower summed
+    # contribution: monotone in the sum, typical firms near 50, not piled up at 0 and 100.
+    rng = np.random.default_rng(3)
+    n = 4000
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "noise": rng.normal(size=n)})
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-2.5 + 1.2 * X["a"] - 0.8 * X["b"])))).astype(int)
+    card = Scorecard(dimensions={"a": "capital", "b": "solvency", "noise": "development"},
+                     n_bags=2, random_state=0).fit(X, y)
+    b = card.rate(X)
+    cap = b.dimension_scores[:, b.dimensions.index("capital")]
+    assert 35 <= np.median(cap) <= 65
+    assert (cap == 100).mean() < 0.2 and (cap == 0).mean() < 0.2
+    # monotone: more points from the dimension's indicators never lowers its standing
+    sums = b.contributions[:, list(b.features).index("a")]
+    assert np.all(np.diff(cap[np.argsort(sums, kind="stable")]) >= -1e-9)
