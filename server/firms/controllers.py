@@ -17,13 +17,18 @@ class FirmController(Controller):
     path = "/api/firms"
     tags = ["firms"]
 
-    @get("/", summary="Search firms by name fragment or USCC prefix (public fields only)")
+    @get("/", summary="Search and screen firms by name or USCC, grade, industry, town (public fields only)")
     async def search(
         self,
-        q: Annotated[str, QueryParameter(min_length=1, max_length=50, examples=[Example(value="机械")])],
+        q: Annotated[str | None, QueryParameter(min_length=1, max_length=50, examples=[Example(value="机械")])] = None,
+        grade: Annotated[str | None, QueryParameter(pattern="^[ABCD]$", examples=[Example(value="A")])] = None,
+        industry: Annotated[str | None, QueryParameter(
+            pattern="^[A-T]$", description="GB/T 4754 section letter", examples=[Example(value="C")])] = None,
+        town: Annotated[str | None, QueryParameter(max_length=50, examples=[Example(value="百官街道")])] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
     ) -> list[FirmProfile]:
-        return await services.search(q, limit)
+        return await services.search(q, limit, grade=grade, industry=industry, town=town, offset=offset)
 
     @get("/{uscc:str}", summary="A firm's public profile with its current grade letter")
     async def profile(self, uscc: FromPath[str]) -> FirmProfile:

@@ -133,18 +133,39 @@ def _profile(row: dict, grades: dict[int, str]) -> FirmProfile:
     return FirmProfile(**{k: v for k, v in row.items() if k != "id"}, grade=grades.get(row["id"]))
 
 
-async def search(q: str, limit: int = 20) -> list[FirmProfile]:
-    """Firms whose name contains ``q`` or whose code starts with it."""
-    q = q.strip()
+async def _latest_run_id() -> int | None:
+    """The latest run that scored every firm (a firm re-scored alone is a run of one)."""
+    row = await ScoringRun.select(ScoringRun.id).where(ScoringRun.reason.is_in(["full", "nightly"])).order_by(
+        ScoringRun.as_of, ascending=False).order_by(ScoringRun.id, ascending=False).first()
+    return row["id"] if row else None
+
+
+async def search(q: str | None = None, limit: int = 20, *, grade: str | None = None,
+                 industry: str | None = None, town: str | None = None,
+                 offset: int = 0) -> list[FirmProfile]:
+    """Firms whose name contains ``q`` or whose code starts with it, optionally screened by
+    current grade, industry section and town: public fields only, for prospecting."""
     query = Firm.select(*_PROFILE_COLUMNS)
-    if len(q) == 18 or (q[:1].isdigit() and q.isalnum()):
+    q = (q or "").strip()
+    if q and (len(q) == 18 or (q[:1].isdigit() and q.isalnum())):
         query = query.where(Firm.uscc.like(f"{q.upper()}%"))
-    else:
+    elif q:
         escaped = q.replace("\\", "").replace("%", "").replace("_", "")
         query = query.where(Firm.name.like(f"%{escaped}%"))
-    rows = await query.order_by(Firm.name).limit(limit)
+    if industry:
+        query = query.where(Firm.industry_section == industry)
+    if town:
+        query = query.where(Firm.town == town)
+    if grade:
+        run = await _latest_run_id()
+        if run is None:
+            return []
+        query = query.where(Firm.id.is_in(
+            ScoreHistory.select(ScoreHistory.firm).where((ScoreHistory.run == run) & (ScoreHistory.grade == grade))))
+    rows = await query.order_by(Firm.name).limit(limit).offset(offset)
     grades = await _latest_grades([r["id"] for r in rows])
-    return [_profile(r, grades) for r in rows]
+    # a firm re-scored alone since the run may have moved: show what is current
+    return [_profile(r, grades) for r in rows if not grade or grades.get(r["id"]) == grade]
 
 
 async def profile(uscc: str) -> FirmProfile:

@@ -174,3 +174,26 @@ async def test_evaluation_places_the_firm_in_its_industry(client, tokens, demo):
     assert abs(ind["mean_score"] - sum(peers) / len(peers)) < 0.1
     below = sum(s < ev["score"] for s in peers) + 0.5 * sum(s == ev["score"] for s in peers)
     assert abs(ind["percentile"] - 100 * below / len(peers)) <= 3.0
+
+
+async def test_prospects_screen_firms_by_grade_industry_and_town(client, tokens, demo):
+    from server.firms.tables import Firm
+
+    bank = tokens["bank_manager"]
+    me = (await client.get(f"/api/firms/{demo.firm_uscc}", headers=bank)).json()
+    r = await client.get("/api/firms", params={"grade": me["grade"], "industry": me["industry_section"],
+                                               "town": me["town"], "limit": 100}, headers=bank)
+    assert r.status_code == 200, r.text
+    found = r.json()
+    assert demo.firm_uscc in {f["uscc"] for f in found}
+    assert all(f["grade"] == me["grade"] and f["industry_section"] == me["industry_section"]
+               and f["town"] == me["town"] for f in found)
+    # every firm of that town and industry with that grade, no more and no fewer
+    peers = await Firm.select(Firm.uscc).where(
+        (Firm.town == me["town"]) & (Firm.industry_section == me["industry_section"]))
+    graded = [(await client.get(f"/api/firms/{p['uscc']}", headers=bank)).json()["grade"] for p in peers]
+    assert len(found) == sum(g == me["grade"] for g in graded)
+    # public fields only: no score, no PD
+    assert not {"score", "pd", "dimensions"} & set(found[0])
+    bad = await client.get("/api/firms", params={"grade": "E"}, headers=bank)
+    assert bad.status_code == 400 and bad.json()["detail"].startswith("grade")
