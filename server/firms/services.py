@@ -134,10 +134,14 @@ def _profile(row: dict, grades: dict[int, str]) -> FirmProfile:
 
 
 async def _latest_run_id() -> int | None:
-    """The latest run that scored every firm (a firm re-scored alone is a run of one)."""
-    row = await ScoringRun.select(ScoringRun.id).where(ScoringRun.reason.is_in(["full", "nightly"])).order_by(
-        ScoringRun.as_of, ascending=False).order_by(ScoringRun.id, ascending=False).first()
-    return row["id"] if row else None
+    """The latest run that scored (nearly) every firm: runs re-scoring a few firms after an
+    objection or new data are left out, whatever their reason."""
+    runs = await ScoringRun.select(ScoringRun.id, ScoringRun.firms).order_by(
+        ScoringRun.as_of, ascending=False).order_by(ScoringRun.id, ascending=False).limit(50)
+    if not runs:
+        return None
+    most = max(r["firms"] for r in runs)
+    return next(r["id"] for r in runs if r["firms"] >= 0.9 * most)
 
 
 async def search(q: str | None = None, limit: int = 20, *, grade: str | None = None,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, date, datetime
 
-from litestar.exceptions import ValidationException
+import asyncpg
+from litestar.exceptions import ClientException, ValidationException
 
 from scoring import Adjustment, WeightProfile, active_profile
 from server.scores.schemas import AdjustmentIn, WeightProfileCreate, WeightProfileOut
@@ -49,9 +51,15 @@ async def create_or_revise(user: AuthUser, data: WeightProfileCreate) -> WeightP
     else:
         profile = WeightProfile.create(data.name, adjustments, data.reason, data.valid_from,
                                        data.valid_to, created_by=user.phone, now=now)
-    await WeightProfileRow(version=profile_version(profile), name=profile.name, reason=profile.reason,
-                           rules=profile.to_dict(), valid_from=profile.valid_from, valid_to=profile.valid_to,
-                           created_by=user.id, created_at=now, active=True).save()
+    try:
+        await WeightProfileRow(version=profile_version(profile), name=profile.name, reason=profile.reason,
+                               rules=profile.to_dict(), valid_from=profile.valid_from,
+                               valid_to=profile.valid_to, created_by=user.id, created_at=now,
+                               active=True).save()
+    except (sqlite3.IntegrityError, asyncpg.UniqueViolationError) as exc:
+        # Two admins revised the same profile at once: the version number is taken.
+        raise ClientException(f"name: {data.name!r} was revised at the same moment; send it again",
+                              status_code=409) from exc
     return _out(profile, now)
 
 

@@ -197,3 +197,18 @@ async def test_prospects_screen_firms_by_grade_industry_and_town(client, tokens,
     assert not {"score", "pd", "dimensions"} & set(found[0])
     bad = await client.get("/api/firms", params={"grade": "E"}, headers=bank)
     assert bad.status_code == 400 and bad.json()["detail"].startswith("grade")
+
+
+async def test_concurrent_revisions_of_a_profile_never_fail_the_server(client, tokens, demo):
+    # Found by schemathesis: two revisions at once both took the next version number (500).
+    import asyncio
+
+    body = {"name": "并发修订测试", "reason": "concurrency", "valid_from": "2030-01-01",
+            "adjustments": [{"target": "kind:tax_monthly", "factor": 0.9}]}
+    answers = await asyncio.gather(*[client.post("/api/weight-profiles", json=body, headers=tokens["admin"])
+                                     for _ in range(6)])
+    assert {r.status_code for r in answers} <= {201, 409}
+    made = [r.json()["version"] for r in answers if r.status_code == 201]
+    assert made and len(made) == len(set(made))
+    conflicts = [r.json()["detail"] for r in answers if r.status_code == 409]
+    assert all(d.startswith("name:") for d in conflicts)
