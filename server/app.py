@@ -27,8 +27,15 @@ from server.firms.controllers import FirmController
 from server.fund.controllers import FundController, LoanLifecycleController
 from server.ingest.controllers import IngestController
 from server.ingest.services import IngestError
+from server.notifications import push
+from server.notifications.controllers import (
+    BankWebhookController,
+    NotificationController,
+    SubscriptionController,
+)
 from server.objections.controllers import ObjectionController
 from server.policies.controllers import PolicyController
+from server.risk.controllers import RiskController
 from server.scores.controllers import WeightProfileController
 from server.settings import Settings, get_settings
 from server.users.controllers import AuthController, MeController, UserController
@@ -124,8 +131,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         ConsentController, AccessLogController, WeightProfileController,
                         FundController, LoanLifecycleController,
                         ProductController, MatchController, ApplicationController,
-                        DecisionTimesController, PolicyController, ObjectionController],
+                        DecisionTimesController, PolicyController, ObjectionController,
+                        RiskController,
+                        SubscriptionController, NotificationController, BankWebhookController],
         lifespan=[lifespan],
+        plugins=push.build_plugins(settings),
         on_app_init=[jwt_auth.on_app_init],
         exception_handlers={IngestError: _ingest_error, ValidationException: _validation_error,
                             OverflowError: _out_of_range, DataError: _out_of_range},

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 from alerts.scheduler import Job, MemoryLock, PeriodLock, RedisLock, build_scheduler
 from server.scores.tables import ModelVersion, ScoringRun
@@ -38,9 +40,173 @@ def platform_jobs(settings: Settings) -> list[Job]:
             return
         await score_platform(settings, end.date(), active["version"], DB, reason="nightly")
 
-    return [
+    async def outbox_relay(as_of: datetime) -> None:
+        """Deliver due pushes and webhooks (the API relays at once; this is the safety net)."""
+        from server.notifications.push import relay_job
+
+        await relay_job(settings, as_of)
+
+    async def daily_digest(as_of: datetime) -> None:
+        """One digest notification per digest subscriber, with what was held for it."""
+        from server.notifications.services import daily_digest as write_digests
+
+        await write_digests(as_of)
+
+    async def warning_scan(as_of: datetime) -> None:
+        """Every warning rule for every firm, DebtRank contagion, the fund's expected draw."""
+        from server.piccolo_conf import DB
+        from server.risk.services import scan
+
+        await scan(DB, settings, as_of)
+
+    async def incremental_rescore(as_of: datetime) -> None:
+        """Re-score the firms with records received since their latest score, then re-scan
+        them (grade changes are warnings). Many firms at once are left to the nightly run."""
+        from server.piccolo_conf import DB
+        from server.risk.services import INCREMENTAL_LIMIT, scan
+        from server.scores.rescore import rescore_firms
+
+        firm_ids = await stale_firms(as_of - STALE_WINDOW)
+        if not firm_ids:
+            return
+        if len(firm_ids) > INCREMENTAL_LIMIT:
+            log.info("incremental_rescore: %d firms with new data, left to the nightly run",
+                     len(firm_ids))
+            return
+        if await rescore_firms(DB, settings, firm_ids, "incremental") is not None:
+            await scan(DB, settings, as_of, firm_ids)
+
+    async def macro_index(as_of: datetime) -> None:
+        """The month's macro risk index per industry section and town."""
+        from server.piccolo_conf import DB
+        from server.risk.services import compute_macro_index
+
+        await compute_macro_index(DB, as_of)
+
+    async def psi_drift(as_of: datetime) -> None:
+        """PSI of the latest scoring run against the model's training sample (logged, stored)."""
+        from server.piccolo_conf import DB
+        from server.risk.services import check_drift
+
+        await check_drift(DB, settings)
+
+    async def policy_matches(as_of: datetime) -> None:
+        """Tell owners whose firm qualifies for an open policy (once per firm and policy)."""
+        from server.piccolo_conf import DB
+
+        await notify_policy_matches(DB)
+
+    jobs = [
         Job("nightly_rescore", nightly_rescore, cron="30 2 * * *"),
+        Job("outbox_relay", outbox_relay, every=timedelta(seconds=5)),
+        Job("daily_digest", daily_digest, cron="0 8 * * *"),
+        Job("warning_scan", warning_scan, cron="0 4 * * *"),
+        Job("incremental_rescore", incremental_rescore, every=timedelta(minutes=10)),
+        Job("macro_index", macro_index, cron="0 5 1 * *"),
+        Job("psi_drift", psi_drift, cron="0 6 * * 1"),
+        Job("policy_matches", policy_matches, cron="0 9 * * *"),
     ]
+    test_period = os.environ.get("XINBAO_TEST_JOB_PERIOD_SECONDS")
+    if test_period:  # hidden: a short-period job that records its runs (two-worker test)
+        jobs.append(Job("test_heartbeat", _heartbeat(settings), every=timedelta(seconds=int(test_period))))
+    return jobs
+
+
+def _heartbeat(settings: Settings) -> Callable[[datetime], Awaitable[None]]:
+    """Appends this process's pid to ``xinbao:test:heartbeat:<database ns>:<slot>`` in Redis."""
+
+    async def heartbeat(as_of: datetime) -> None:
+        if not settings.redis_url:
+            return
+        from redis.asyncio import Redis
+
+        from server.notifications.push import channel_namespace
+
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            key = f"xinbao:test:heartbeat:{channel_namespace(settings.database_url)}:{as_of.isoformat()}"
+            await redis.rpush(key, os.getpid())
+            await redis.expire(key, 3600)
+        finally:
+            await redis.aclose()
+
+    return heartbeat
+
+
+#: How far back ``incremental_rescore`` looks for batches with records not yet scored: three
+#: of its periods, so a late or skipped run still sees them; older ones are the nightly run's.
+STALE_WINDOW = timedelta(minutes=30)
+#: Firms whose policy matches one ``policy_matches`` run evaluates (the owners' firms, by id).
+POLICY_MATCH_FIRMS = 2000
+
+
+async def stale_firms(since: datetime) -> list[int]:
+    """Firms with department records received (in batches since ``since``) after their
+    latest score was written, or never scored."""
+    from piccolo.query.functions.aggregate import Max
+
+    from server.firms.tables import Firm
+    from server.ingest.tables import DeptRecord, IngestBatch
+    from server.scores.tables import ScoreHistory
+
+    batches = [r["id"] for r in await IngestBatch.select(IngestBatch.id).where(
+        IngestBatch.received_at > since)]
+    if not batches:
+        return []
+    received = {r["uscc"]: r["received"] for r in await DeptRecord.select(
+        DeptRecord.uscc, Max(DeptRecord.received_at).as_alias("received"),
+    ).where(DeptRecord.batch_id.is_in(batches)).group_by(DeptRecord.uscc)}
+    if not received:
+        return []
+    firms = {r["id"]: r["uscc"] for r in await Firm.select(Firm.id, Firm.uscc).where(
+        Firm.uscc.is_in(sorted(received)))}
+    scored = {r["firm"]: r["at"] for r in await ScoreHistory.select(
+        ScoreHistory.firm, Max(ScoreHistory.created_at).as_alias("at"),
+    ).where(ScoreHistory.firm.is_in(sorted(firms) or [0])).group_by(ScoreHistory.firm)}
+    return sorted(i for i, u in firms.items()
+                  if i not in scored or _utc(scored[i]) < _utc(received[u]))
+
+
+def _utc(value: datetime | str) -> datetime:
+    """A timestamp from an aggregate (SQLite returns aggregates of timestamps as text)."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+async def notify_policy_matches(engine: object) -> int:
+    """Owners of firms that qualify for an open policy they have not applied to get one
+    notification per firm and policy (the dedup key makes a later run repeat nothing);
+    eligibility is the policy supermarket's own (``server.policies.services.matches``)."""
+    from server.notifications.services import notify_users
+    from server.policies.services import matches
+    from server.users.security import load_user
+    from server.users.tables import User
+
+    owners: dict[int, list[int]] = {}
+    active_owners = ((User.role == "owner") & User.firm.is_not_null()
+                     & (User.is_active == True))  # noqa: E712
+    for r in await User.select(User.id, User.firm).where(active_owners).order_by(
+            User.firm).order_by(User.id):
+        if r["firm"] in owners or len(owners) < POLICY_MATCH_FIRMS:
+            owners.setdefault(r["firm"], []).append(r["id"])
+    written = 0
+    for firm_id, user_ids in owners.items():
+        user = await load_user(user_ids[0])
+        if user is None:
+            continue
+        found = await matches(user, engine)  # type: ignore[arg-type]
+        for m in found.eligible:
+            if m.application_status is not None:
+                continue  # applied already
+            p = m.policy
+            written += await notify_users(
+                user_ids, kind="policy", level="blue",
+                title_zh=f"您的企业符合政策：{p.title}", title_en=f"Your firm qualifies for: {p.title}",
+                body={"policy_id": p.id, "title": p.title, "benefit": p.benefit,
+                      "valid_to": p.valid_to.isoformat() if p.valid_to else None,
+                      "uscc": found.firm_uscc},
+                dedup_key=f"policy:{p.id}:firm:{firm_id}", firm_id=firm_id)
+    log.info("policy_matches: %d notification(s) for %d firm(s)", written, len(owners))
+    return written
 
 
 def period_lock(redis: object | None) -> PeriodLock:

@@ -14,7 +14,7 @@ from server.ingest.tables import Department, DeptRecord, IngestBatch
 from server.notifications.tables import Notification, Outbox, Subscription
 from server.objections.tables import Objection
 from server.policies.tables import Policy, PolicyApplication
-from server.risk.tables import Warning
+from server.risk.tables import RiskSnapshot, Warning
 from server.scores.tables import ModelVersion, ScoreHistory, ScoringRun, WeightProfile
 from server.users.tables import RevokedToken, User
 
@@ -27,7 +27,7 @@ TABLES = [
     Policy, PolicyApplication,
     Objection,
     Subscription, Notification, Outbox,
-    Warning,
+    Warning, RiskSnapshot,
     ModelVersion, WeightProfile, ScoringRun, ScoreHistory,
     GuaranteeFund, FundLedger,
 ]  # fmt: skip

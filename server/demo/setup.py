@@ -191,6 +191,12 @@ async def prepare_demo(settings: Settings, n_firms: int = 2000, seed: int = 42) 
         t = time.perf_counter()
         version = await ensure_model_and_scores(engine, settings, as_of=None)
         timings["model_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        from server.risk.services import compute_macro_index, scan
+
+        await scan(engine, settings)  # warnings and contagion on day one (safe to repeat)
+        await compute_macro_index(engine)
+        timings["risk_s"] = time.perf_counter() - t
         from server.ingest.tables import DeptRecord
 
         return DemoInfo(firm_uscc=firm.uscc, firm_name=firm.name, firms=await Firm.count(),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, post
+from litestar import Controller, Request, Response, post
+from litestar.background_tasks import BackgroundTask
 from litestar.exceptions import PermissionDeniedException
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, QueryParameter
@@ -12,6 +13,7 @@ from litestar.params import FromPath, QueryParameter
 from server.ingest.parse import detect_format, iter_bytes
 from server.ingest.schemas import IngestReport, RejectedRow
 from server.ingest.services import get_source, ingest
+from server.risk.services import scan_after_ingest
 from server.users.security import AuthUser, requires
 
 MAX_UPLOAD = 1 << 30  # 1 GiB: a month of a county's records fits easily
@@ -40,7 +42,7 @@ class IngestController(Controller):
         source: FromPath[str],
         fmt: Annotated[str | None, QueryParameter(name="format", required=False, pattern="^(csv|jsonl)$",
                                                   examples=[Example(value="csv")])] = None,
-    ) -> IngestReport:
+    ) -> Response[IngestReport]:
         src = get_source(source)
         user = request.user
         if user.department_code != src.department:
@@ -55,8 +57,13 @@ class IngestController(Controller):
             filename=request.headers.get("x-filename", ""), user_id=user.id,
             person_salt=request.app.state.settings.person_id_salt,
         )
-        return IngestReport(
+        report = IngestReport(
             accepted=result.accepted, duplicates=result.duplicates, batch_id=result.batch_id,
             rows=result.rows,
             rejected=[RejectedRow(row=r.row, field=r.field, message=r.message) for r in result.rejected],
         )
+        # The batch is committed: evaluate the warning rules for the firms it touched once the
+        # answer is sent (a failure there is logged and never undoes the batch).
+        return Response(report, status_code=200, background=BackgroundTask(
+            scan_after_ingest, request.app.state.engine, request.app.state.settings,
+            sorted(result.touched_usccs)))

@@ -1,8 +1,9 @@
-"""Risk warnings raised by the rules and by guarantee-circle contagion."""
+"""Risk warnings raised by the rules and by guarantee-circle contagion, and the snapshots
+the risk jobs leave (scan results, the monthly macro index, drift checks)."""
 
 from __future__ import annotations
 
-from piccolo.columns import JSON, ForeignKey, Timestamptz, Varchar
+from piccolo.columns import JSON, Date, ForeignKey, Text, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
@@ -10,7 +11,12 @@ from server.firms.tables import Firm
 
 
 class Warning(Table, tablename="risk_warning"):
-    """Raised once, updated while it lasts, closed when its rule clears."""
+    """Raised once, updated while it lasts, closed when its rule clears.
+
+    ``kind`` is the rule's warning kind (what subscribers filter on; "contagion" for DebtRank
+    warnings); ``first_seen`` is when the condition began, when the records tell (a red
+    firm's date for contagion); the messages are the finding's, figures filled in.
+    """
 
     firm = ForeignKey(references=Firm, on_delete=OnDelete.cascade, index=True)
     rule_code = Varchar(length=30)
@@ -19,3 +25,18 @@ class Warning(Table, tablename="risk_warning"):
     opened_at = Timestamptz()
     updated_at = Timestamptz()
     closed_at = Timestamptz(null=True, default=None)
+    kind = Varchar(length=20, default="")
+    first_seen = Date(null=True, default=None)
+    message_zh = Text(default="")
+    message_en = Text(default="")
+
+
+class RiskSnapshot(Table, tablename="risk_snapshot"):
+    """What a risk job produced, as JSON: ``scan`` (a warning scan's counts, contagion and the
+    expected draw on the guarantee fund), ``macro`` (the month's macro risk index rows) and
+    ``drift`` (a scoring run's population stability against the model's training sample)."""
+
+    kind = Varchar(length=20)
+    as_of = Date()
+    data = JSON(default={})
+    created_at = Timestamptz()

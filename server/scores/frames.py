@@ -16,10 +16,14 @@ from server.db import sqlite_path_of
 
 __all__ = ["load_firms", "load_records"]
 
-_RECORD_SQL = (
+_RECORD_SELECT = (
     "SELECT uscc, source AS kind, event_date, end_date, category, amount_fen, arrears_fen, "
-    "quantity, days, status, attrs FROM dept_record WHERE superseded_at IS NULL"
+    "quantity, days, status, attrs{keys} FROM dept_record WHERE superseded_at IS NULL"
 )
+_RECORD_SQL = _RECORD_SELECT.format(keys="")
+#: The record's identity, for warnings' evidence to cite (left out of scoring's frames: 24M
+#: key strings would cost gigabytes the features never read).
+_RECORD_KEYS = ("record_id", "record_key")
 _FIRM_SQL = f"SELECT id, {', '.join(FIRM_COLUMNS)} FROM firm"
 
 
@@ -56,15 +60,18 @@ async def _query(engine: Engine, sql: str, args: tuple = ()) -> pd.DataFrame:
 
 
 async def load_records(engine: Engine, as_of: date | None = None,
-                       usccs: list[str] | None = None) -> pd.DataFrame:
-    """Department records known by ``as_of`` (all if None), in ``RECORD_COLUMNS`` form."""
-    sql, args = _RECORD_SQL, []
+                       usccs: list[str] | None = None, *, with_keys: bool = False) -> pd.DataFrame:
+    """Department records known by ``as_of`` (all if None), in ``RECORD_COLUMNS`` form;
+    ``with_keys`` adds ``record_id`` (the row's id) and ``record_key`` (the department's key)."""
+    sql = _RECORD_SELECT.format(keys=", id AS record_id, record_key") if with_keys else _RECORD_SQL
+    args: list = []
     if as_of is not None:
         sql += " AND event_date <= ?"
         args.append(as_of if isinstance(engine, PostgresEngine) else as_of.isoformat())
     if usccs is not None:
         if not usccs:
-            return pd.DataFrame(columns=list(RECORD_COLUMNS))
+            return normalise_records(pd.DataFrame(
+                columns=[*RECORD_COLUMNS, *(_RECORD_KEYS if with_keys else ())]))
         if isinstance(engine, PostgresEngine):
             sql += " AND uscc = ANY(?)"
             args.append(list(usccs))
@@ -76,16 +83,22 @@ async def load_records(engine: Engine, as_of: date | None = None,
 
 
 def normalise_records(df: pd.DataFrame) -> pd.DataFrame:
-    """Dtypes as ``scoring.records`` documents them, whichever engine the rows came from."""
+    """Dtypes as ``scoring.records`` documents them, whichever engine the rows came from;
+    ``record_id`` / ``record_key`` are kept when the rows have them."""
+    keys = [c for c in _RECORD_KEYS if c in df.columns]
     if df.empty:
-        df = pd.DataFrame(columns=list(RECORD_COLUMNS))
+        df = pd.DataFrame(columns=[*RECORD_COLUMNS, *keys])
     for col in ("event_date", "end_date"):
         df[col] = pd.to_datetime(df[col], errors="coerce")
     for col in ("amount_fen", "arrears_fen", "days"):
         df[col] = pd.array(df[col], dtype="Int64")
     df["quantity"] = pd.to_numeric(df["quantity"], errors="coerce").astype(float)
     df["attrs"] = [json.loads(a) if isinstance(a, str) else a for a in df["attrs"]]
-    return df[list(RECORD_COLUMNS)]
+    if "record_id" in keys:
+        df["record_id"] = pd.array(df["record_id"], dtype="Int64")
+    if "record_key" in keys:
+        df["record_key"] = df["record_key"].astype(object)
+    return df[[*RECORD_COLUMNS, *keys]]
 
 
 async def load_firms(engine: Engine) -> pd.DataFrame:

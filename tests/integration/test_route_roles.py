@@ -69,6 +69,21 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/objections/records"): frozenset({"owner"}),
     ("GET", "/api/objections/{id}"): frozenset({"owner", "dept_operator", "admin"}),
     ("POST", "/api/objections/{id}/resolution"): frozenset({"dept_operator"}),
+    ("GET", "/api/risk/rules"): ANY,
+    ("GET", "/api/firms/{uscc}/warnings"): ANY,
+    ("GET", "/api/warnings"): frozenset({"bank_manager", "admin"}),
+    ("GET", "/api/risk/circles"): frozenset({"bank_manager", "admin"}),
+    ("GET", "/api/risk/macro"): ANY,
+    ("POST", "/api/risk/scan"): frozenset({"admin"}),
+    ("GET", "/api/subscriptions"): ANY,
+    ("POST", "/api/subscriptions"): ANY,
+    ("DELETE", "/api/subscriptions/{id}"): ANY,
+    ("GET", "/api/notifications"): ANY,
+    ("GET", "/api/notifications/unread-count"): ANY,
+    ("POST", "/api/notifications/{id}/read"): ANY,
+    ("POST", "/api/notifications/read-all"): ANY,
+    ("GET", "/api/notifications/stream"): ANY,
+    ("PUT", "/api/banks/me/webhook"): frozenset({"bank_manager"}),
 }
 
 FIRM = "91331004MA2RR0001"
@@ -137,6 +152,8 @@ def _expired(app, user_id: int) -> dict[str, str]:
 async def _call(client, method: str, path: str, headers: dict[str, str]):
     url = path.replace("{uscc}", _uscc()).replace("{source}", "tax_monthly").replace("{id}", "1")
     body = {} if method in ("POST", "PATCH", "PUT") else None
+    if path == "/api/notifications/stream":  # what was missed, then the stream ends
+        return await client.get(url, params={"max_seconds": 0}, headers=headers)
     if path == "/api/ingest/{source}":
         return await client.post(url, content=b"uscc\n", headers={**headers, "content-type": "text/csv"})
     return await client.request(method, url, json=body, headers=headers)

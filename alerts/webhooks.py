@@ -1,0 +1,59 @@
+"""Signed webhook POSTs: ``X-Xinbao-Signature: sha256=<hex HMAC-SHA256 of the body>``.
+
+The receiver recomputes the HMAC over the raw body with the shared secret and compares in
+constant time; ``X-Xinbao-Delivery`` stays the same across retries of one delivery, so a
+receiver drops a delivery it has already processed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import httpx
+
+from alerts.outbox import Delivery
+
+__all__ = ["DELIVERY_HEADER", "SIGNATURE_HEADER", "WebhookError", "WebhookSender", "sign", "verify"]
+
+SIGNATURE_HEADER = "X-Xinbao-Signature"
+DELIVERY_HEADER = "X-Xinbao-Delivery"
+
+
+class WebhookError(Exception):
+    """The receiver did not accept the delivery (network error or non-2xx answer)."""
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The signature header value for ``body``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(body: bytes, secret: str, header: str) -> bool:
+    """True if ``header`` is the signature of ``body`` under ``secret`` (constant-time)."""
+    return hmac.compare_digest(sign(body, secret), header)
+
+
+class WebhookSender:
+    """POSTs deliveries with an ``httpx.AsyncClient`` the caller owns (and closes)."""
+
+    def __init__(self, client: httpx.AsyncClient, timeout_s: float = 10.0) -> None:
+        self.client = client
+        self.timeout_s = timeout_s
+
+    async def send(self, delivery: Delivery) -> None:
+        if not delivery.url or not delivery.secret:
+            raise WebhookError("the bank has no webhook URL or secret any more")
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(delivery.payload, delivery.secret),
+            DELIVERY_HEADER: delivery.key,
+            "User-Agent": "xinbao-webhooks/1",
+        }
+        try:
+            response = await self.client.post(delivery.url, content=delivery.payload, headers=headers,
+                                              timeout=self.timeout_s)
+        except httpx.HTTPError as exc:
+            raise WebhookError(f"{type(exc).__name__}: {exc}") from exc
+        if not 200 <= response.status_code < 300:
+            raise WebhookError(f"HTTP {response.status_code}: {response.text[:200]}")

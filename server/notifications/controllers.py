@@ -1,0 +1,122 @@
+"""Routes: watching firms, reading notifications, the live streams and the bank's webhook."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, post, put, websocket
+from litestar.channels import ChannelsPlugin
+from litestar.connection import WebSocket
+from litestar.di import NamedDependency
+from litestar.exceptions import ValidationException
+from litestar.openapi.spec import Example
+from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+from litestar.response import ServerSentEvent
+
+from server.notifications import push, services
+from server.notifications.schemas import (
+    MarkedRead,
+    NotificationOut,
+    SubscriptionCreate,
+    SubscriptionOut,
+    UnreadCount,
+    WebhookOut,
+    WebhookUpdate,
+)
+from server.users.security import AuthUser, requires
+from server.users.tables import ROLES
+
+__all__ = ["BankWebhookController", "NotificationController", "SubscriptionController"]
+
+MAX_ID = 2**31 - 1
+Id = Annotated[int, PathParameter(ge=1, le=MAX_ID, examples=[Example(value=42)])]
+AfterId = Annotated[int | None, QueryParameter(
+    ge=0, le=MAX_ID, examples=[Example(value=120)],
+    description="Only notifications with a larger id (oldest first): what you have not seen yet")]
+
+
+class SubscriptionController(Controller):
+    path = "/api/subscriptions"
+    tags = ["notifications"]
+    guards = [requires(*ROLES)]
+
+    @post("/", summary="Watch a firm (again: change the filters); public signals unless your bank has consent")
+    async def create(self, request: Request[AuthUser, Any, Any], data: JSONBody[SubscriptionCreate]) -> SubscriptionOut:
+        return await services.subscribe(request.user, data)
+
+    @get("/", summary="The firms you watch, with filters (automatic ones: your bank's applicants)")
+    async def list_all(self, request: Request[AuthUser, Any, Any]) -> list[SubscriptionOut]:
+        return await services.list_subscriptions(request.user)
+
+    @delete("/{subscription_id:int}", summary="Stop watching a firm")
+    async def remove(self, request: Request[AuthUser, Any, Any], subscription_id: Id) -> None:
+        await services.unsubscribe(request.user, subscription_id)
+
+
+class NotificationController(Controller):
+    path = "/api/notifications"
+    tags = ["notifications"]
+
+    @get("/", guards=[requires(*ROLES)], summary="Your notifications, newest first (or after an id)")
+    async def list_all(
+        self, request: Request[AuthUser, Any, Any],
+        unread: Annotated[bool | None, QueryParameter(examples=[Example(value=True)])] = None,
+        after_id: AfterId = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200, examples=[Example(value=50)])] = 50,
+    ) -> list[NotificationOut]:
+        return await services.list_notifications(request.user, unread, after_id, limit)
+
+    @get("/unread-count", guards=[requires(*ROLES)], summary="How many of your notifications are unread")
+    async def unread(self, request: Request[AuthUser, Any, Any]) -> UnreadCount:
+        return await services.unread_count(request.user)
+
+    @post("/{notification_id:int}/read", guards=[requires(*ROLES)], status_code=200,
+          summary="Mark one notification read")
+    async def read(self, request: Request[AuthUser, Any, Any], notification_id: Id) -> NotificationOut:
+        return await services.mark_read(request.user, notification_id)
+
+    @post("/read-all", guards=[requires(*ROLES)], status_code=200, summary="Mark all your notifications read")
+    async def read_all(self, request: Request[AuthUser, Any, Any]) -> MarkedRead:
+        return await services.mark_all_read(request.user)
+
+    @get("/stream", exclude_from_auth=True, guards=[push.stream_guard, requires(*ROLES)],
+         summary="Live notifications (Server-Sent Events); reconnect with Last-Event-ID to catch up",
+         description=(
+             "`event: notification`, `id:` = notification id, `data:` = the notification JSON. "
+             "Sign in with `Authorization: Bearer` or `?token=` (EventSource cannot set headers). "
+             "With `Last-Event-ID` (sent by EventSource on reconnect) or `?after_id=` the stream "
+             "first sends what you missed from the database. Delivery is at-least-once: drop a "
+             "message whose id you already have with the same or a newer `updated_at`."))
+    async def stream(
+        self, request: Request[AuthUser, Any, Any], channels: NamedDependency[ChannelsPlugin],
+        after_id: AfterId = None,
+        last_event_id: Annotated[str | None, HeaderParameter(
+            name="Last-Event-ID", required=False, max_length=12,
+            description="Sent by EventSource on reconnect: the last notification id received")] = None,
+        token: Annotated[str | None, QueryParameter(
+            max_length=2000, description="The access token, for clients that cannot set headers")] = None,
+        max_seconds: Annotated[int, QueryParameter(
+            ge=0, le=3600, examples=[Example(value=1800)],
+            description="End the stream after this long (the client reconnects); 0 = send what "
+                        "was missed after after_id / Last-Event-ID, then end")] = 1800,
+    ) -> ServerSentEvent:
+        try:
+            start = push.parse_after_id(last_event_id) if last_event_id else after_id
+        except ValueError:
+            raise ValidationException("Last-Event-ID: must be a notification id (an integer)") from None
+        return push.sse_response(request.app, channels, request.user, start, max_seconds)
+
+    @websocket("/ws", exclude_from_auth=True, guards=[push.stream_guard],
+               summary="Live notifications over a WebSocket (token via ?token= or the first message)")
+    async def ws(self, socket: WebSocket[Any, Any, Any], channels: NamedDependency[ChannelsPlugin]) -> None:
+        await push.serve_websocket(socket, channels)
+
+
+class BankWebhookController(Controller):
+    path = "/api/banks/me/webhook"
+    tags = ["notifications"]
+    guards = [requires("bank_manager")]
+
+    @put("/", summary="Set your bank's webhook URL (and HMAC secret) for warnings about its applicants")
+    async def set_webhook(self, request: Request[AuthUser, Any, Any], data: JSONBody[WebhookUpdate]) -> WebhookOut:
+        return await services.set_bank_webhook(request.user, data)

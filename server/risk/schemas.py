@@ -1,0 +1,179 @@
+"""Structs of the risk routes: the rule catalogue, warnings (public signals and detail),
+guarantee circles, the macro index and scans."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import msgspec
+
+__all__ = [
+    "CircleMember",
+    "CircleOut",
+    "Circles",
+    "FirmWarnings",
+    "MacroGroup",
+    "MacroOut",
+    "RuleOut",
+    "ScanOut",
+    "ScanRequest",
+    "ScanSummary",
+    "SystemicFirm",
+    "WarningOut",
+]
+
+
+class RuleOut(msgspec.Struct):
+    """One warning rule: level, kind, texts and thresholds."""
+
+    code: str
+    level: str  # red / yellow / blue
+    level_zh: str
+    level_en: str
+    kind: str
+    kind_zh: str
+    kind_en: str
+    dimension: str | None
+    sources: list[str]
+    title_zh: str
+    title_en: str
+    message_zh: str
+    message_en: str
+    clear_zh: str
+    clear_en: str
+    params: dict[str, Any]
+
+
+class WarningOut(msgspec.Struct):
+    """A warning. Everyone signed in sees the public signals (level, rule, titles, dates);
+    ``detail`` says whether the message, evidence and clear condition are filled in (the
+    firm's owner, admins, banks with the firm's active consent)."""
+
+    id: int
+    uscc: str
+    firm_name: str
+    rule_code: str
+    level: str
+    kind: str
+    title_zh: str
+    title_en: str
+    opened_at: datetime
+    closed_at: datetime | None
+    status: str  # open / closed
+    detail: bool
+    message_zh: str | None = None
+    message_en: str | None = None
+    evidence: dict[str, Any] | None = None
+    first_seen: date | None = None
+    updated_at: datetime | None = None
+    clear_zh: str | None = None
+    clear_en: str | None = None
+
+
+class FirmWarnings(msgspec.Struct):
+    uscc: str
+    name: str
+    detail: bool
+    open_red: int
+    open_yellow: int
+    open_blue: int
+    warnings: list[WarningOut]
+
+
+class CircleMember(msgspec.Struct):
+    uscc: str
+    name: str
+    worst_open_level: str | None  # the member's most severe open warning, if any
+
+
+class CircleOut(msgspec.Struct):
+    """A guarantee circle: firms that, through chains of guarantees, all stand behind one
+    another (a strongly connected component of the guarantee graph)."""
+
+    circle_id: int
+    size: int
+    guarantees: int
+    amount_yuan: int  # guaranteed inside the circle
+    outside_amount_yuan: int  # members guarantee for firms outside it
+    members: list[CircleMember]
+
+
+class SystemicFirm(msgspec.Struct):
+    """A firm whose failure alone would hit the others most (DebtRank of its failure)."""
+
+    uscc: str
+    name: str
+    debtrank: float
+    firms_hit: int
+    failed: int
+    calls_yuan: int
+
+
+class Circles(msgspec.Struct):
+    as_of: date
+    circles_total: int
+    firms_in_circles: int
+    circles: list[CircleOut]
+    systemic: list[SystemicFirm]  # from the latest full scan (empty before one)
+    systemic_as_of: date | None
+
+
+class MacroGroup(msgspec.Struct):
+    group: str
+    name_zh: str
+    name_en: str
+    firms: int
+    graded: int
+    share_cd: float | None
+    mean_pd: float | None
+    red_per_100: float | None
+    yellow_per_100: float | None
+    defaults: int
+    default_rate: float | None
+    index: float | None  # 0..100
+
+
+class ScanSummary(msgspec.Struct):
+    as_of: date
+    scope: str
+    finished_at: datetime
+    red_firms: int
+    contagion_firms: int
+    debtrank: float
+    expected_fund_draw_yuan: int
+
+
+class MacroOut(msgspec.Struct):
+    by: str
+    month: date | None  # None before the first monthly computation
+    computed_at: datetime | None
+    region: MacroGroup | None
+    groups: list[MacroGroup]
+    latest_scan: ScanSummary | None
+
+
+class ScanRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Scan the whole region (no ``usccs``) or some firms, as of today (a scan as of another
+    day would close today's warnings)."""
+
+    usccs: Annotated[list[Annotated[str, msgspec.Meta(min_length=18, max_length=18)]],
+                     msgspec.Meta(min_length=1, max_length=5000,
+                                  examples=[["91331004MA2D0XXXXX"]])] | None = None
+
+
+class ScanOut(msgspec.Struct):
+    as_of: date
+    scope: str
+    firms: int
+    raised: int
+    updated: int
+    escalated: int
+    closed: int
+    notified: int
+    red_firms: int
+    contagion_firms: int
+    lost_cover: int
+    debtrank: float
+    expected_fund_draw_yuan: int
+    seconds: float
