@@ -167,7 +167,9 @@ def score(version: str | None, csv_path: str | None, out_path: str | None, as_of
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="Prepare the demo data and stop.")
-def demo(n_firms: int, seed: int, host: str, port: int, no_serve: bool) -> None:
+@click.option("--app-port", default=8550, show_default=True, type=int,
+              help="Serve the mobile app (web mode) here beside the API; 0 = no app.")
+def demo(n_firms: int, seed: int, host: str, port: int, no_serve: bool, app_port: int) -> None:
     from server.demo.setup import prepare_demo
 
     os.environ.setdefault("XINBAO_DEMO", "1")
@@ -182,7 +184,24 @@ def demo(n_firms: int, seed: int, host: str, port: int, no_serve: bool) -> None:
 
     from server.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    app_process = _start_app(host, port, app_port) if app_port else None
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    finally:
+        if app_process is not None:
+            app_process.terminate()
+            app_process.wait(timeout=10)
+
+
+def _start_app(host: str, api_port: int, app_port: int):  # type: ignore[no-untyped-def]
+    """The mobile app in web mode, in its own process (it talks to the API over HTTP only)."""
+    import subprocess
+
+    env = {**os.environ, "XINBAO_API_URL": f"http://{host}:{api_port}", "XINBAO_APP_HOST": host,
+           "XINBAO_APP_PORT": str(app_port)}
+    process = subprocess.Popen([sys.executable, "-m", "mobile_app"], env=env)
+    click.echo(f"  app        http://{host}:{app_port}   (信宝 mobile app, web mode)")
+    return process
 
 
 if __name__ == "__main__":  # pragma: no cover

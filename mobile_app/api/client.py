@@ -1,0 +1,336 @@
+"""One async client for the Xinbao API: typed results, clear errors, a token refreshed once on 401."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+
+from mobile_app.api.decode import DecodeError, decode
+from mobile_app.api.models import (
+    AccessEntry,
+    Application,
+    ApplicationsCreated,
+    Consent,
+    Evaluation,
+    FirmProfile,
+    FirmWarnings,
+    MatchResult,
+    Me,
+    Notification,
+    Objection,
+    ObjectionDetail,
+    PolicyApplication,
+    PolicyMatches,
+    Product,
+    RecordPage,
+    Subscription,
+    TokenPair,
+    Warning,
+)
+
+__all__ = [
+    "ApiClient", "ApiError", "AuthError", "ConnectionLost", "DEFAULT_API_URL", "api_url_from_env",
+]
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+T = TypeVar("T")
+TokenListener = Callable[[TokenPair | None], Awaitable[None] | None]
+
+
+def api_url_from_env() -> str:
+    """The API base URL: ``XINBAO_API_URL`` or the local default."""
+    return os.environ.get("XINBAO_API_URL", DEFAULT_API_URL).rstrip("/")
+
+
+class ApiError(Exception):
+    """The API refused a request; ``detail`` is its message, ``field`` the input it names."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+        head, sep, _ = detail.partition(":")
+        self.field = head.strip() if sep and " " not in head.strip() else None
+
+
+class AuthError(ApiError):
+    """Not signed in, or the session ended and could not be renewed."""
+
+
+class ConnectionLost(Exception):
+    """The API could not be reached (network down, server stopped, timeout)."""
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    if isinstance(body, dict):
+        detail = body.get("detail") or body.get("message") or ""
+        extra = body.get("extra")
+        if isinstance(extra, list) and extra and isinstance(extra[0], dict):
+            first = extra[0]
+            key = first.get("key") or ""
+            msg = first.get("message") or ""
+            if key or msg:
+                detail = f"{key}: {msg}" if key else msg
+        return str(detail) or response.reason_phrase
+    return str(body)
+
+
+class ApiClient:
+    """Talks to the API for one signed-in person; holds their tokens in memory only.
+
+    ``on_tokens`` is told of every new token pair (and ``None`` on sign-out) so the app can
+    remember the session; tests pass an ``httpx`` transport to run against the app in-process.
+    """
+
+    def __init__(self, base_url: str | None = None, *, transport: httpx.AsyncBaseTransport | None = None,
+                 on_tokens: TokenListener | None = None, timeout: float = 15.0) -> None:
+        self.base_url = (base_url or api_url_from_env()).rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout)
+        self.tokens: TokenPair | None = None
+        self.on_tokens = on_tokens
+        self._refresh_lock = asyncio.Lock()
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The underlying httpx client (the push stream shares its transport)."""
+        return self._http
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.tokens.access_token}"} if self.tokens else {}
+
+    async def _set_tokens(self, tokens: TokenPair | None) -> None:
+        self.tokens = tokens
+        if self.on_tokens is not None:
+            result = self.on_tokens(tokens)
+            if inspect.isawaitable(result):
+                await result
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._http.request(method, path, headers=self.auth_headers(), **kwargs)
+        except httpx.TransportError as exc:
+            raise ConnectionLost(f"{self.base_url} unreachable: {exc.__class__.__name__}") from exc
+
+    async def request(self, method: str, path: str, *, auth: bool = True, **kwargs: Any) -> Any:
+        """Send a request and return the parsed JSON body (``None`` for 204).
+
+        On a 401 with a refresh token the tokens are renewed once and the request repeated.
+        """
+        sent_with = self.tokens.access_token if self.tokens else None
+        response = await self._send(method, path, **kwargs)
+        if response.status_code == 401 and auth and self.tokens is not None:
+            await self._refresh_after_401(sent_with)
+            response = await self._send(method, path, **kwargs)
+        if response.status_code == 401:
+            raise AuthError(401, _detail(response))
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _detail(response))
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    async def _refresh_after_401(self, sent_with: str | None) -> None:
+        async with self._refresh_lock:
+            if self.tokens is None:
+                raise AuthError(401, "signed out")
+            if self.tokens.access_token != sent_with:
+                return  # another request already renewed the tokens
+            try:
+                await self.refresh()
+            except ApiError as exc:
+                await self._set_tokens(None)
+                raise AuthError(401, exc.detail) from exc
+
+    async def _get(self, cls: type[T], path: str, **kwargs: Any) -> T:
+        return self._decode(cls, await self.request("GET", path, **kwargs))
+
+    async def _list(self, cls: type[T], path: str, **kwargs: Any) -> list[T]:
+        data = await self.request("GET", path, **kwargs)
+        if not isinstance(data, list):
+            raise ApiError(502, f"{path}: expected a list")
+        return [self._decode(cls, item) for item in data]
+
+    @staticmethod
+    def _decode(cls: type[T], data: Any) -> T:
+        try:
+            return decode(cls, data)
+        except DecodeError as exc:
+            raise ApiError(502, f"unreadable answer: {exc}") from exc
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    async def login(self, phone: str, password: str) -> TokenPair:
+        data = await self.request("POST", "/api/auth/login", auth=False,
+                                  json={"phone": phone, "password": password})
+        tokens = self._decode(TokenPair, data)
+        await self._set_tokens(tokens)
+        return tokens
+
+    async def register(self, phone: str, password: str, role: str = "owner",
+                       display_name: str = "") -> TokenPair:
+        body = {"phone": phone, "password": password, "role": role, "display_name": display_name}
+        tokens = self._decode(TokenPair, await self.request("POST", "/api/auth/register", auth=False, json=body))
+        await self._set_tokens(tokens)
+        return tokens
+
+    async def refresh(self) -> TokenPair:
+        if self.tokens is None:
+            raise AuthError(401, "signed out")
+        data = await self.request("POST", "/api/auth/refresh", auth=False,
+                                  json={"refresh_token": self.tokens.refresh_token})
+        tokens = self._decode(TokenPair, data)
+        await self._set_tokens(tokens)
+        return tokens
+
+    async def resume(self, tokens: TokenPair) -> Me:
+        """Continue a remembered session (renewing it if the access token expired)."""
+        self.tokens = tokens
+        return await self.me()
+
+    async def logout(self) -> None:
+        if self.tokens is not None:
+            try:
+                await self.request("POST", "/api/auth/logout", auth=False,
+                                   json={"refresh_token": self.tokens.refresh_token})
+            except (ApiError, ConnectionLost):
+                pass  # forgetting the tokens locally is what matters
+        await self._set_tokens(None)
+
+    async def me(self) -> Me:
+        return await self._get(Me, "/api/me")
+
+    async def firm_claim(self, uscc: str) -> dict[str, Any]:
+        return await self.request("POST", "/api/me/firm-claim", json={"uscc": uscc})
+
+    async def firm_claim_verify(self, uscc: str, code: str) -> Me:
+        data = await self.request("POST", "/api/me/firm-claim/verify", json={"uscc": uscc, "code": code})
+        return self._decode(Me, data)
+
+    # -- firms and evaluations --------------------------------------------------------------
+
+    async def search_firms(self, q: str, limit: int = 20) -> list[FirmProfile]:
+        return await self._list(FirmProfile, "/api/firms", params={"q": q, "limit": limit})
+
+    async def firm(self, uscc: str) -> FirmProfile:
+        return await self._get(FirmProfile, f"/api/firms/{uscc}")
+
+    async def evaluation(self, uscc: str) -> Evaluation:
+        return await self._get(Evaluation, f"/api/firms/{uscc}/evaluation")
+
+    async def access_log(self, uscc: str) -> list[AccessEntry]:
+        return await self._list(AccessEntry, f"/api/firms/{uscc}/access-log")
+
+    # -- consents ---------------------------------------------------------------------------
+
+    async def consents(self) -> list[Consent]:
+        return await self._list(Consent, "/api/consents")
+
+    async def grant_consent(self, bank_id: int, days: int = 90) -> dict[str, Any]:
+        return await self.request("POST", "/api/consents", json={"bank_id": bank_id, "days": days})
+
+    async def revoke_consent(self, consent_id: int) -> None:
+        await self.request("DELETE", f"/api/consents/{consent_id}")
+
+    # -- financing --------------------------------------------------------------------------
+
+    async def products(self) -> list[Product]:
+        return await self._list(Product, "/api/products")
+
+    async def match(self, amount_yuan: int, term_months: int, purpose: str) -> MatchResult:
+        body = {"amount_yuan": amount_yuan, "term_months": term_months, "purpose": purpose}
+        return self._decode(MatchResult, await self.request("POST", "/api/financing/match", json=body))
+
+    async def apply(self, product_ids: list[int], amount_yuan: int, term_months: int, purpose: str,
+                    *, confirm_consent: bool) -> ApplicationsCreated:
+        body = {"product_ids": product_ids, "amount_yuan": amount_yuan, "term_months": term_months,
+                "purpose": purpose, "confirm_consent": confirm_consent}
+        return self._decode(ApplicationsCreated, await self.request("POST", "/api/applications", json=body))
+
+    async def applications(self, status: str | None = None, limit: int = 100) -> list[Application]:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        return await self._list(Application, "/api/applications", params=params)
+
+    async def application(self, application_id: int) -> Application:
+        return await self._get(Application, f"/api/applications/{application_id}")
+
+    async def decide(self, application_id: int, decision: str, *, amount_yuan: int | None = None,
+                     rate_bp: int | None = None, term_months: int | None = None,
+                     reason_code: str | None = None, reason_text: str | None = None) -> Application:
+        body = {"decision": decision, "amount_yuan": amount_yuan, "rate_bp": rate_bp,
+                "term_months": term_months, "reason_code": reason_code, "reason_text": reason_text}
+        body = {k: v for k, v in body.items() if v is not None}
+        data = await self.request("POST", f"/api/applications/{application_id}/decision", json=body)
+        return self._decode(Application, data)
+
+    # -- policies ---------------------------------------------------------------------------
+
+    async def policy_matches(self) -> PolicyMatches:
+        return await self._get(PolicyMatches, "/api/policies/matches")
+
+    async def apply_policy(self, policy_id: int) -> PolicyApplication:
+        data = await self.request("POST", f"/api/policies/{policy_id}/applications")
+        return self._decode(PolicyApplication, data)
+
+    async def policy_applications(self) -> list[PolicyApplication]:
+        return await self._list(PolicyApplication, "/api/policies/applications")
+
+    # -- objections -------------------------------------------------------------------------
+
+    async def objection_records(self, limit: int = 50, offset: int = 0) -> RecordPage:
+        return await self._get(RecordPage, "/api/objections/records",
+                               params={"limit": limit, "offset": offset})
+
+    async def objections(self) -> list[Objection]:
+        return await self._list(Objection, "/api/objections")
+
+    async def file_objection(self, record_id: int, reason: str) -> ObjectionDetail:
+        data = await self.request("POST", "/api/objections", json={"record_id": record_id, "reason": reason})
+        return self._decode(ObjectionDetail, data)
+
+    # -- notifications, watchlist and warnings (issue 5) ------------------------------------
+
+    async def notifications(self, limit: int = 50, after_id: int | None = None) -> list[Notification]:
+        params: dict[str, Any] = {"limit": limit}
+        if after_id is not None:
+            params["after_id"] = after_id
+        return await self._list(Notification, "/api/notifications", params=params)
+
+    async def mark_read(self, notification_id: int) -> Notification:
+        return self._decode(Notification, await self.request("POST", f"/api/notifications/{notification_id}/read"))
+
+    async def subscriptions(self) -> list[Subscription]:
+        return await self._list(Subscription, "/api/subscriptions")
+
+    async def subscribe(self, uscc: str, levels: list[str] | None = None) -> Subscription:
+        body: dict[str, Any] = {"uscc": uscc}
+        if levels:
+            body["levels"] = levels
+        return self._decode(Subscription, await self.request("POST", "/api/subscriptions", json=body))
+
+    async def unsubscribe(self, subscription_id: int) -> None:
+        await self.request("DELETE", f"/api/subscriptions/{subscription_id}")
+
+    async def firm_warnings(self, uscc: str, status: str = "open") -> FirmWarnings:
+        return await self._get(FirmWarnings, f"/api/firms/{uscc}/warnings", params={"status": status})
+
+    async def warnings(self, level: str | None = None, limit: int = 100) -> list[Warning]:
+        params: dict[str, Any] = {"limit": limit}
+        if level:
+            params["level"] = level
+        return await self._list(Warning, "/api/warnings", params=params)

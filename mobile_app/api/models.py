@@ -1,0 +1,433 @@
+"""What the API returns, as plain dataclasses (field names as in the API's OpenAPI schema).
+
+Money is in yuan (integers) unless a name says fen; times are ISO strings in UTC as sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "AccessEntry", "Application", "ApplicationEvent", "ApplicationsCreated", "Consent",
+    "ConsentGranted", "Criterion", "DisputedRecord", "Evaluation", "FirmProfile", "FirmWarnings",
+    "IndustryComparison", "MatchReason", "MatchResult", "Me", "Notification", "Objection",
+    "ObjectionDetail", "Policy", "PolicyApplication", "PolicyMatch", "PolicyMatches", "Product",
+    "ProductMatch", "Reason", "Record", "RecordPage", "ScorePoint", "Subscription", "TokenPair",
+    "TrailEvent", "Warning", "DIMENSIONS",
+]
+
+# The six dimensions of an evaluation, in the order the radar draws them.
+DIMENSIONS = ("capital", "operation", "profitability", "solvency", "development", "integrity")
+
+
+@dataclass
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    token_type: str = "Bearer"
+    expires_in: int = 3600
+
+
+@dataclass
+class Me:
+    id: int
+    phone: str
+    role: str
+    display_name: str
+    firm_uscc: str | None = None
+    bank_id: int | None = None
+    department: str | None = None
+
+
+@dataclass
+class FirmProfile:
+    uscc: str
+    name: str
+    industry_section: str = ""
+    industry_division: str = ""
+    town: str = ""
+    founded_on: str = ""
+    size_class: str = ""
+    status: str = ""
+    grade: str | None = None
+
+
+@dataclass
+class Reason:
+    code: str
+    text_zh: str
+    text_en: str
+    tip_zh: str = ""
+    tip_en: str = ""
+    points: float = 0.0
+
+
+@dataclass
+class ScorePoint:
+    as_of: str
+    score: int
+    grade: str
+
+
+@dataclass
+class IndustryComparison:
+    code: str
+    name_zh: str
+    name_en: str
+    firms: int
+    percentile: float
+    mean_score: float
+    dimensions: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class DisputedRecord:
+    record_id: int
+    source: str
+    objection_id: int
+    filed_at: str
+
+
+@dataclass
+class Evaluation:
+    uscc: str
+    name: str
+    as_of: str
+    score: int
+    grade: str
+    pd: float
+    model_version: str
+    dimensions: dict[str, float]
+    reasons: list[Reason]
+    history: list[ScorePoint]
+    scored_at: str = ""
+    weight_profile_version: str | None = None
+    industry: IndustryComparison | None = None
+    disputed: list[DisputedRecord] = field(default_factory=list)
+
+
+@dataclass
+class Consent:
+    id: int
+    bank_id: int
+    bank_name: str
+    scope: str
+    granted_at: str
+    expires_at: str
+    revoked_at: str | None
+    active: bool
+
+
+@dataclass
+class AccessEntry:
+    at: str
+    viewer_role: str
+    bank_id: int | None
+    bank_name: str | None
+    what: str
+
+
+@dataclass
+class Product:
+    id: int
+    bank_id: int
+    bank_name: str
+    name: str
+    min_amount_yuan: int
+    max_amount_yuan: int
+    min_term_months: int
+    max_term_months: int
+    min_rate_pct: float
+    max_rate_pct: float
+    eligible_grades: list[str] = field(default_factory=list)
+    collateral_free: bool = False
+    fund_covered: bool = False
+
+
+@dataclass
+class MatchReason:
+    code: str
+    text_zh: str
+    text_en: str
+
+
+@dataclass
+class ProductMatch:
+    product: Product
+    fits: bool
+    reasons: list[MatchReason]
+    expected_min_rate_pct: float
+    expected_max_rate_pct: float
+    collateral_free: bool
+    fund_share_pct: int
+
+
+@dataclass
+class MatchResult:
+    firm_uscc: str
+    grade: str | None
+    amount_yuan: int
+    term_months: int
+    purpose: str
+    matches: list[ProductMatch]
+    collateral_free_cap_yuan: int = 0
+    dishonest_listed: bool = False
+    grade_as_of: str | None = None
+
+    @property
+    def fitting(self) -> list[ProductMatch]:
+        return [m for m in self.matches if m.fits]
+
+    @property
+    def not_fitting(self) -> list[ProductMatch]:
+        return [m for m in self.matches if not m.fits]
+
+
+@dataclass
+class ApplicationEvent:
+    status: str
+    at: str
+    by_user: int | None = None
+    note: str = ""
+
+
+@dataclass
+class Application:
+    id: int
+    firm_uscc: str
+    firm_name: str
+    product_id: int
+    product_name: str
+    bank_id: int
+    bank_name: str
+    amount_yuan: int
+    term_months: int
+    purpose: str
+    status: str
+    grade_at_apply: str
+    fund_share_pct: int
+    created_at: str
+    decided_at: str | None = None
+    approved_amount_yuan: int | None = None
+    rate_pct: float | None = None
+    approved_term_months: int | None = None
+    decline_code: str | None = None
+    decline_text: str | None = None
+    events: list[ApplicationEvent] = field(default_factory=list)
+    evaluation: Evaluation | None = None
+    evaluation_note: str | None = None
+
+
+@dataclass
+class ConsentGranted:
+    bank_id: int
+    bank_name: str
+    consent_id: int
+    expires_at: str
+    text_zh: str
+    text_en: str
+
+
+@dataclass
+class ApplicationsCreated:
+    applications: list[Application]
+    consents: list[ConsentGranted]
+
+
+@dataclass
+class Criterion:
+    code: str
+    met: bool
+    text_zh: str
+    text_en: str
+    value: float | str | None = None
+
+
+@dataclass
+class Policy:
+    id: int
+    department_code: str
+    department_name_zh: str
+    department_name_en: str
+    title: str
+    summary: str
+    benefit: str
+    valid_from: str
+    valid_to: str | None
+    status: str
+    open: bool
+    created_at: str = ""
+
+
+@dataclass
+class PolicyMatch:
+    policy: Policy
+    eligible: bool
+    criteria: list[Criterion]
+    missing: list[Criterion]
+    application_id: int | None = None
+    application_status: str | None = None
+
+
+@dataclass
+class PolicyMatches:
+    firm_uscc: str
+    data_as_of: str
+    eligible: list[PolicyMatch]
+    not_eligible: list[PolicyMatch]
+
+
+@dataclass
+class PolicyApplication:
+    id: int
+    policy_id: int
+    policy_title: str
+    department_code: str
+    firm_uscc: str
+    firm_name: str
+    status: str
+    reason: str
+    created_at: str
+    decided_at: str | None = None
+
+
+@dataclass
+class Record:
+    id: int
+    source: str
+    source_name_zh: str
+    source_name_en: str
+    department: str
+    department_name_zh: str
+    department_name_en: str
+    record_key: str
+    event_date: str
+    end_date: str | None = None
+    category: str | None = None
+    amount_fen: int | None = None
+    arrears_fen: int | None = None
+    quantity: float | None = None
+    days: int | None = None
+    status: str | None = None
+    correctable: list[str] = field(default_factory=list)
+    has_open_objection: bool = False
+    open_objection_id: int | None = None
+
+
+@dataclass
+class RecordPage:
+    total: int
+    limit: int
+    offset: int
+    items: list[Record]
+
+
+@dataclass
+class Objection:
+    id: int
+    firm_uscc: str
+    firm_name: str
+    record_id: int
+    source: str
+    department: str
+    reason: str
+    status: str
+    resolution: str
+    created_at: str
+    resolved_at: str | None = None
+    corrected_record_id: int | None = None
+
+
+@dataclass
+class TrailEvent:
+    event: str
+    text_zh: str
+    text_en: str
+    at: str
+    reason: str = ""
+
+
+@dataclass
+class ObjectionDetail:
+    objection: Objection
+    record: Record
+    trail: list[TrailEvent] = field(default_factory=list)
+    corrected_record: Record | None = None
+
+
+@dataclass
+class Warning:
+    """A red/yellow/blue risk warning on a firm; message and evidence only with ``detail``."""
+
+    id: int
+    uscc: str
+    level: str
+    firm_name: str = ""
+    rule_code: str = ""
+    kind: str = ""
+    title_zh: str = ""
+    title_en: str = ""
+    opened_at: str = ""
+    closed_at: str | None = None
+    status: str = "open"
+    detail: bool = False
+    message_zh: str | None = None
+    message_en: str | None = None
+    evidence: dict[str, Any] | None = None
+    updated_at: str | None = None
+
+    @property
+    def path_names(self) -> list[str]:
+        """A contagion warning's chain of firms, from the affected firm to the one that failed."""
+        names = (self.evidence or {}).get("path_names")
+        return [str(n) for n in names] if isinstance(names, list) else []
+
+
+@dataclass
+class FirmWarnings:
+    uscc: str
+    name: str
+    detail: bool
+    open_red: int
+    open_yellow: int
+    open_blue: int
+    warnings: list[Warning]
+
+
+@dataclass
+class Notification:
+    """One message for the signed-in user (pushed live and listed); same id = same message."""
+
+    id: int
+    kind: str
+    level: str = "blue"
+    title_zh: str = ""
+    title_en: str = ""
+    body: dict[str, Any] = field(default_factory=dict)
+    firm_uscc: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    read_at: str | None = None
+
+    @property
+    def unread(self) -> bool:
+        return self.read_at is None
+
+    @property
+    def firm_name(self) -> str:
+        return str(self.body.get("firm_name") or "")
+
+
+@dataclass
+class Subscription:
+    """A watched firm; grade and open warnings are filled in by the watchlist from public routes."""
+
+    id: int
+    uscc: str
+    firm_name: str = ""
+    levels: list[str] = field(default_factory=list)
+    automatic: bool = False
+    detail: bool = False
+    grade: str | None = None
+    open_warnings: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,325 @@
+"""The app shell: sign-in, then one bottom-navigation set of screens per role, and live push.
+
+States hold everything; the shell re-renders the current screen whenever one of them changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import flet as ft
+
+from mobile_app.api import ApiClient, PushStream
+from mobile_app.i18n import Translator
+from mobile_app.state import (
+    CreditState,
+    FinancingState,
+    InboxState,
+    Loadable,
+    MeState,
+    PoliciesState,
+    PortfolioState,
+    ProspectsState,
+    QueueState,
+    SearchState,
+    SessionState,
+    Store,
+    WatchlistState,
+)
+from mobile_app.views import (
+    credit,
+    financing,
+    login,
+    me,
+    messages,
+    policies,
+    portfolio,
+    prospects,
+    queue,
+    search,
+    watchlist,
+)
+from mobile_app.views.common import BG, PRIMARY
+
+__all__ = ["ASSETS_DIR", "FONT_FAMILY", "FONT_FILE", "Tab", "XinbaoApp"]
+
+log = logging.getLogger(__name__)
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+FONT_FAMILY = "NotoSansSC"
+FONT_FILE = "/fonts/NotoSansSC-Subset.otf"
+
+
+@dataclass
+class Tab:
+    key: str  # catalogue key of the label, also the tab's id ("nav.credit")
+    icon: ft.IconData
+    selected_icon: ft.IconData
+    state: Loadable
+    build: Callable[[Translator], ft.Control]
+    badge: Callable[[], int] | None = None
+
+
+class XinbaoApp:
+    """One person's app on one page (web session or device)."""
+
+    def __init__(self, page: ft.Page, client: ApiClient, store: Store) -> None:
+        self.page = page
+        self.client = client
+        self.session = SessionState(client=client, store=store)
+        self.session.subscribe(self._on_session)
+        self.tabs: list[Tab] = []
+        self.index = 0
+        self.inbox: InboxState | None = None
+        self.push: PushStream | None = None
+        self._entered_as: int | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._rendering = False
+        self._chrome: ft.Container | None = None
+
+    # -- running intents ---------------------------------------------------------------------
+
+    def run(self, work: Awaitable[Any]) -> None:
+        """Start an intent in the background; states notify, the shell re-renders."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- start, sign in and out ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        page = self.page
+        page.title = "信宝 Xinbao"
+        page.fonts = {FONT_FAMILY: FONT_FILE}
+        page.theme = ft.Theme(font_family=FONT_FAMILY, color_scheme_seed=PRIMARY)
+        page.theme_mode = ft.ThemeMode.LIGHT
+        page.bgcolor = BG
+        page.padding = 0
+        page.on_disconnect = lambda _: self.run(self.close())
+        self.render()
+        await self.session.restore()  # notifies: the sign-in screen or the first tab is drawn
+
+    async def close(self) -> None:
+        if self.push is not None:
+            await self.push.stop()
+        await self.client.aclose()
+
+    def _on_session(self) -> None:
+        me = self.session.me
+        if me is not None and self._entered_as != me.id:
+            self._enter()
+        elif me is None and self._entered_as is not None:
+            self._leave()
+        self.render()
+
+    def _enter(self) -> None:
+        me = self.session.me
+        assert me is not None
+        self._entered_as, self.index = me.id, 0
+        self.inbox = InboxState(client=self.client)
+        self.tabs = self._tabs_for(me.role)
+        for state in {id(tab.state): tab.state for tab in self.tabs}.values():
+            state.subscribe(lambda st=state: self._changed(st))
+        if self.inbox not in [tab.state for tab in self.tabs]:
+            self.inbox.subscribe(lambda: self._changed(self.inbox))
+        self.push = PushStream(client=self.client, on_event=self._pushed,
+                               on_status=self.inbox.set_connected, on_connected=self.inbox.catch_up)
+        self.push.start()
+        self._load(self.tabs[0])
+
+    def _leave(self) -> None:
+        self._entered_as, self.tabs, self.index = None, [], 0
+        if self.push is not None:
+            self.run(self.push.stop())
+        self.push, self.inbox = None, None
+
+    def _pushed(self, payload: Any) -> None:
+        if self.inbox is None:
+            return
+        note = self.inbox.receive(payload)
+        if note is not None and note.firm_uscc:
+            # a warning for a firm on a screen that shows warnings: refresh it quietly
+            for tab in self.tabs:
+                if isinstance(tab.state, CreditState) and tab.state.uscc == note.firm_uscc:
+                    self.run(tab.state.load_warnings())
+
+    def _tabs_for(self, role: str) -> list[Tab]:
+        c, s, inbox = self.client, self.session, self.inbox
+        assert inbox is not None
+        run = self.run
+        if role == "owner":
+            uscc = s.me.firm_uscc if s.me else None
+            cs = CreditState(client=c, uscc=uscc)
+            fs = FinancingState(client=c)
+            ps = PoliciesState(client=c)
+            ms = MeState(client=c, uscc=uscc)
+            return [
+                Tab("nav.credit", ft.Icons.VERIFIED_OUTLINED, ft.Icons.VERIFIED, cs,
+                    lambda t: credit.build(cs, t, run)),
+                Tab("nav.financing", ft.Icons.ACCOUNT_BALANCE_OUTLINED, ft.Icons.ACCOUNT_BALANCE, fs,
+                    lambda t: financing.build(fs, t, run)),
+                Tab("nav.policies", ft.Icons.ASSIGNMENT_OUTLINED, ft.Icons.ASSIGNMENT, ps,
+                    lambda t: policies.build(ps, t, run)),
+                Tab("nav.messages", ft.Icons.NOTIFICATIONS_OUTLINED, ft.Icons.NOTIFICATIONS, inbox,
+                    lambda t: messages.build(inbox, t, run), badge=lambda: inbox.unread),
+                Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, ms,
+                    lambda t: me.build(ms, s, t, run, on_linked=self._linked)),
+            ]
+        if role == "bank_manager":
+            qs = QueueState(client=c)
+            pf = PortfolioState(client=c)
+            pr = ProspectsState(client=c)
+            return [
+                Tab("nav.alerts", ft.Icons.NOTIFICATION_IMPORTANT_OUTLINED, ft.Icons.NOTIFICATION_IMPORTANT,
+                    inbox, lambda t: messages.build(inbox, t, run, alerts=True), badge=lambda: inbox.unread),
+                Tab("nav.applications", ft.Icons.INBOX_OUTLINED, ft.Icons.INBOX, qs,
+                    lambda t: queue.build(qs, t, run), badge=lambda: len(qs.items)),
+                Tab("nav.portfolio", ft.Icons.BUSINESS_CENTER_OUTLINED, ft.Icons.BUSINESS_CENTER, pf,
+                    lambda t: portfolio.build(pf, t, run)),
+                Tab("nav.prospects", ft.Icons.FILTER_ALT_OUTLINED, ft.Icons.FILTER_ALT, pr,
+                    lambda t: prospects.build(pr, t, run)),
+                Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, inbox,
+                    lambda t: me.build_settings(s, t, run)),
+            ]
+        ws = WatchlistState(client=c)
+        ss = SearchState(client=c)
+        return [
+            Tab("nav.watchlist", ft.Icons.STAR_OUTLINE, ft.Icons.STAR, ws, lambda t: watchlist.build(ws, t, run)),
+            Tab("nav.search", ft.Icons.SEARCH, ft.Icons.SEARCH, ss, lambda t: search.build(ss, ws, t, run)),
+            Tab("nav.alerts", ft.Icons.NOTIFICATIONS_OUTLINED, ft.Icons.NOTIFICATIONS, inbox,
+                lambda t: messages.build(inbox, t, run, alerts=True), badge=lambda: inbox.unread),
+            Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, inbox,
+                lambda t: me.build_settings(s, t, run)),
+        ]
+
+    def _linked(self, uscc: str) -> None:
+        """The owner just proved their firm: reload the session and the firm's screens."""
+        async def relink() -> None:
+            await self.session.refresh_me()
+            for tab in self.tabs:
+                if isinstance(tab.state, CreditState | MeState):
+                    tab.state.uscc = uscc
+                    await tab.state.load()
+
+        self.run(relink())
+
+    def _load(self, tab: Tab) -> None:
+        state = tab.state
+        if state.status in ("idle", "error") and hasattr(state, "load"):
+            self.run(state.load())  # type: ignore[attr-defined]
+
+    def select(self, index: int) -> None:
+        if 0 <= index < len(self.tabs):
+            leaving = self.tabs[self.index].state
+            if isinstance(leaving, MeState) and index != self.index:
+                leaving.close_records()  # a half-done objection does not wait behind another tab
+            self.index = index
+            self._load(self.tabs[index])
+            self.render()
+
+    # -- drawing -------------------------------------------------------------------------------
+
+    def _changed(self, state: Loadable | None) -> None:
+        """A state changed: redraw its screen if it is showing, else only badges and banners.
+
+        Redrawing a screen replaces its text fields; doing it only when that screen's own
+        state changed keeps a push from wiping what someone is typing elsewhere."""
+        if not self.session.signed_in or not self.tabs:
+            return  # a state of a session that has ended (the sign-in screen is drawn by session)
+        if state is self.tabs[self.index].state:
+            self.render()
+        else:
+            self.render(chrome_only=True)
+
+    def render(self, *, chrome_only: bool = False) -> None:
+        """Rebuild the current screen from the states (cheap: a few dozen controls)."""
+        if self._rendering:
+            return
+        self._rendering = True
+        try:
+            if chrome_only and self.tabs and self.session.signed_in and self._chrome is not None:
+                self._render_chrome(self.session.t)
+            else:
+                self._render()
+        finally:
+            self._rendering = False
+        self._chrome: ft.Container | None = None
+        try:
+            self.page.update()
+        except Exception:  # the page is gone (browser tab closed)
+            pass
+
+    def _render(self) -> None:
+        page, session = self.page, self.session
+        log.debug("render: signed_in=%s tab=%s", session.signed_in, self.index)
+        t = session.t
+        if session.signed_in and self.client.tokens is None:
+            session.me, session.error = None, "auth.session_ended"  # tokens refused for good
+            self._leave()
+        if not session.signed_in:
+            page.navigation_bar, self._chrome = None, None
+            page.controls = [ft.SafeArea(login.build(session, self.run), expand=True)] \
+                if not session.restoring else [ft.Container(expand=True)]
+            return
+        if not self.tabs:
+            self._enter()
+        tab = self.tabs[self.index]
+        self._chrome = ft.Container()
+        page.controls = [ft.SafeArea(ft.Column([
+            self._header(t, tab),
+            self._chrome,
+            ft.Container(tab.build(t), padding=ft.Padding.only(left=12, right=12, top=4), expand=True),
+        ], spacing=0, expand=True), expand=True)]
+        self._render_chrome(t)
+
+    def _render_chrome(self, t: Translator) -> None:
+        """The bottom navigation (with unread badges) and the connection banner."""
+        self.page.navigation_bar = ft.NavigationBar(
+            key="nav", selected_index=self.index, bgcolor=ft.Colors.WHITE, indicator_color="#DCE6F7",
+            on_change=lambda e: self.select(e.control.selected_index),
+            destinations=[self._destination(t, tb) for tb in self.tabs],
+        )
+        if self._chrome is not None:
+            self._chrome.content = self._connection_banner(t)
+
+    def _destination(self, t: Translator, tab: Tab) -> ft.NavigationBarDestination:
+        count = tab.badge() if tab.badge else 0
+        icon: ft.IconData | ft.Control = tab.icon
+        selected: ft.IconData | ft.Control = tab.selected_icon
+        if count:
+            label = str(count) if count < 100 else "99+"
+            icon = ft.Icon(tab.icon, badge=ft.Badge(label=label))
+            selected = ft.Icon(tab.selected_icon, badge=ft.Badge(label=label))
+        return ft.NavigationBarDestination(icon=icon, selected_icon=selected, label=t(tab.key))
+
+    def _header(self, t: Translator, tab: Tab) -> ft.Control:
+        other = "en" if self.session.lang == "zh" else "zh"
+        return ft.Container(
+            bgcolor=PRIMARY, padding=ft.Padding.only(left=16, right=4, top=10, bottom=10),
+            content=ft.Row([
+                ft.Text(t(tab.key), key="header.title", size=20, weight=ft.FontWeight.W_600,
+                        color=ft.Colors.WHITE, expand=True),
+                ft.TextButton(t(f"lang.{other}"), key="header.lang", icon=ft.Icons.TRANSLATE,
+                              style=ft.ButtonStyle(color=ft.Colors.WHITE),
+                              on_click=lambda _: self.run(self.session.set_lang(other))),
+            ]),
+        )
+
+    def _connection_banner(self, t: Translator) -> ft.Control | None:
+        inbox = self.inbox
+        offline = inbox is not None and inbox.was_connected and not inbox.connected
+        current = self.tabs[self.index].state if self.tabs else None
+        if current is not None and current.error_kind == "offline":
+            offline = True
+        if not offline:
+            return None
+        return ft.Container(
+            key="banner.offline", bgcolor="#FFF4E5", padding=ft.Padding.symmetric(horizontal=16, vertical=8),
+            content=ft.Row([ft.Icon(ft.Icons.WIFI_OFF, color="#B26A00", size=18),
+                            ft.Text(t("common.offline"), color="#B26A00", size=13)]),
+        )
+

@@ -1,0 +1,101 @@
+"""The owner's "Me" screen: consents, who viewed the evaluation, objections, firm linking."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from mobile_app.api import ApiClient
+from mobile_app.api.models import AccessEntry, Consent, Objection, Record
+from mobile_app.state.base import Loadable
+
+__all__ = ["MeState"]
+
+
+@dataclass(kw_only=True)
+class MeState(Loadable):
+    client: ApiClient
+    uscc: str | None
+    consents: list[Consent] = field(default_factory=list)
+    access_log: list[AccessEntry] = field(default_factory=list)
+    objections: list[Objection] = field(default_factory=list)
+    records: list[Record] | None = None  # loaded when the owner opens "object to a record"
+    records_total: int = 0
+    objecting: Record | None = None  # the record being objected to
+    invalid: str | None = None
+    claim_uscc: str = ""
+    claim_sent: bool = False
+    notice: str | None = None  # a catalogue key shown once (e.g. "me.objection_filed")
+    draft: dict[str, str] = field(default_factory=dict)  # what was typed into the forms
+
+    async def load(self) -> None:
+        if not self.uscc:
+            self.status = "ready"
+            self.notify()
+            return
+        uscc = self.uscc
+
+        async def all_three() -> tuple[list[Consent], list[AccessEntry], list[Objection]]:
+            consents, log, objections = await asyncio.gather(
+                self.client.consents(), self.client.access_log(uscc), self.client.objections())
+            return consents, log, objections
+
+        loaded = await self._run(all_three)
+        if loaded is not None:
+            self.consents, self.access_log, self.objections = loaded
+            self.notify()
+
+    async def revoke(self, consent_id: int) -> None:
+        await self._act(lambda: self.client.revoke_consent(consent_id))
+        if self.error is None:
+            self.consents = await self.client.consents()
+        self.notify()
+
+    async def open_records(self) -> None:
+        page = await self._act(lambda: self.client.objection_records(limit=50))
+        if page is not None:
+            self.records, self.records_total = page.items, page.total
+        self.notify()
+
+    def close_records(self) -> None:
+        self.records, self.objecting, self.invalid = None, None, None
+        self.notify()
+
+    def start_objection(self, record: Record) -> None:
+        self.objecting, self.invalid = record, None
+        self.draft.pop("reason", None)
+        self.notify()
+
+    def cancel_objection(self) -> None:
+        self.objecting, self.invalid = None, None
+        self.notify()
+
+    async def file_objection(self, reason: str) -> bool:
+        if self.objecting is None:
+            return False
+        if len(reason.strip()) < 2:
+            self.invalid = "me.reason_required"
+            self.notify()
+            return False
+        record_id = self.objecting.id
+        detail = await self._act(lambda: self.client.file_objection(record_id, reason.strip()))
+        if detail is None:
+            return False
+        self.objections = [detail.objection, *self.objections]
+        self.objecting, self.records, self.notice = None, None, "me.objection_filed"
+        self.notify()
+        return True
+
+    async def send_claim(self, uscc: str) -> None:
+        self.claim_uscc = uscc.strip().upper()
+        await self._act(lambda: self.client.firm_claim(self.claim_uscc))
+        self.claim_sent = self.error is None
+        self.notify()
+
+    async def verify_claim(self, code: str) -> str | None:
+        me = await self._act(lambda: self.client.firm_claim_verify(self.claim_uscc, code.strip()))
+        if me is None:
+            return None
+        self.uscc, self.claim_sent = me.firm_uscc, False
+        await self.load()
+        return me.firm_uscc

@@ -1,0 +1,1 @@
+"""One screen per module, each a function of its state (``build(state, t, run)``)."""

@@ -1,0 +1,140 @@
+"""Building blocks shared by the screens: cards, section titles, loading / empty / error states."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import flet as ft
+
+from mobile_app.i18n import Translator
+from mobile_app.state.base import Loadable
+
+__all__ = [
+    "BG", "GRADE_COLORS", "LEVEL_COLORS", "PRIMARY", "Run", "card", "empty", "error_banner",
+    "failure", "grade_chip", "level_chip", "loading", "pill", "screen", "section", "state_gate",
+    "status_chip",
+]
+
+Run = Callable[[Awaitable[Any]], None]
+"""Starts an intent of a state (a coroutine) in the background; the app re-renders on change."""
+
+PRIMARY = "#1F5FBF"
+PRIMARY_DARK = "#174A96"
+BG = "#F3F5F9"
+MUTED = "#6B7280"
+GRADE_COLORS = {"A": "#1B9E5A", "B": "#1F5FBF", "C": "#E08A00", "D": "#D93025"}
+LEVEL_COLORS = {"red": "#D93025", "yellow": "#E0A800", "blue": "#1F6FD1"}
+STATUS_COLORS = {"approved": "#1B9E5A", "corrected": "#1B9E5A", "repaid": "#1B9E5A",
+                 "declined": "#D93025", "rejected": "#D93025", "defaulted": "#D93025"}
+
+
+def card(*controls: ft.Control, key: str | None = None, padding: int = 16,
+         bgcolor: str = ft.Colors.WHITE, spacing: int = 8) -> ft.Container:
+    """A white rounded card, the app's basic surface."""
+    return ft.Container(
+        key=key, bgcolor=bgcolor, border_radius=14, padding=padding,
+        shadow=ft.BoxShadow(blur_radius=8, color="#14000000", offset=ft.Offset(0, 2)),
+        content=ft.Column(list(controls), spacing=spacing, tight=True,
+                          horizontal_alignment=ft.CrossAxisAlignment.STRETCH),
+    )
+
+
+def section(title: str, *, key: str | None = None, trailing: ft.Control | None = None) -> ft.Row:
+    bar = ft.Container(width=4, height=16, bgcolor=PRIMARY, border_radius=2)
+    items: list[ft.Control] = [bar, ft.Text(title, size=16, weight=ft.FontWeight.W_600, expand=True)]
+    if trailing is not None:
+        items.append(trailing)
+    return ft.Row(items, key=key, spacing=8, vertical_alignment=ft.CrossAxisAlignment.CENTER)
+
+
+def pill(text: str, color: str, *, key: str | None = None, filled: bool = False) -> ft.Container:
+    return ft.Container(
+        key=key, padding=ft.Padding.symmetric(horizontal=8, vertical=2), border_radius=10,
+        bgcolor=color if filled else ft.Colors.with_opacity(0.12, color),
+        content=ft.Text(text, size=12, color=ft.Colors.WHITE if filled else color,
+                        weight=ft.FontWeight.W_500),
+    )
+
+
+def grade_chip(t: Translator, grade: str | None, *, key: str | None = None) -> ft.Container:
+    if not grade:
+        return pill(t("firm.no_grade"), MUTED, key=key)
+    return pill(t("firm.grade_badge", grade=grade), GRADE_COLORS.get(grade, MUTED), key=key, filled=True)
+
+
+def level_chip(t: Translator, level: str, *, key: str | None = None) -> ft.Container:
+    return pill(t(f"warning.{level}") if level in LEVEL_COLORS else level,
+                LEVEL_COLORS.get(level, MUTED), key=key, filled=True)
+
+
+def status_chip(t: Translator, status: str, *, key: str | None = None) -> ft.Container:
+    return pill(t.status(status), STATUS_COLORS.get(status, "#E08A00"), key=key)
+
+
+def loading(t: Translator, *, key: str = "state.loading") -> ft.Container:
+    return ft.Container(
+        key=key, padding=40, alignment=ft.Alignment.CENTER,
+        content=ft.Column([ft.ProgressRing(width=32, height=32), ft.Text(t("common.loading"), color=MUTED)],
+                          horizontal_alignment=ft.CrossAxisAlignment.CENTER, tight=True),
+    )
+
+
+def empty(text: str, *, key: str = "state.empty", icon: ft.IconData = ft.Icons.INBOX_OUTLINED,
+          hint: str | None = None) -> ft.Container:
+    items: list[ft.Control] = [ft.Icon(icon, size=40, color="#B0B7C3"),
+                               ft.Text(text, color=MUTED, text_align=ft.TextAlign.CENTER)]
+    if hint:
+        items.append(ft.Text(hint, size=12, color=MUTED, text_align=ft.TextAlign.CENTER))
+    return ft.Container(key=key, padding=32, alignment=ft.Alignment.CENTER,
+                        content=ft.Column(items, horizontal_alignment=ft.CrossAxisAlignment.CENTER,
+                                          tight=True))
+
+
+def _error_text(t: Translator, state: Loadable) -> str:
+    if state.error_kind == "offline":
+        return t("common.offline")
+    if state.error_kind == "auth":
+        return t("auth.session_ended")
+    return t("common.error", detail=state.error or "")
+
+
+def failure(t: Translator, state: Loadable, retry: Callable[[], None], *,
+            key: str = "state.error") -> ft.Container:
+    """A full-screen error with a retry button (the screen has nothing else to show)."""
+    icon = ft.Icons.CLOUD_OFF if state.error_kind == "offline" else ft.Icons.ERROR_OUTLINE
+    return ft.Container(
+        key=key, padding=32, alignment=ft.Alignment.CENTER,
+        content=ft.Column(
+            [ft.Icon(icon, size=40, color="#D93025"),
+             ft.Text(_error_text(t, state), text_align=ft.TextAlign.CENTER),
+             ft.OutlinedButton(t("common.retry"), key=f"{key}.retry", on_click=lambda _: retry())],
+            horizontal_alignment=ft.CrossAxisAlignment.CENTER, tight=True),
+    )
+
+
+def error_banner(t: Translator, state: Loadable, *, key: str = "state.action_error") -> ft.Control | None:
+    """A failed action on a loaded screen, shown above its content."""
+    if state.error is None and state.error_kind is None:
+        return None
+    return ft.Container(
+        key=key, bgcolor="#FDECEA", border_radius=10, padding=10,
+        content=ft.Row([ft.Icon(ft.Icons.ERROR_OUTLINE, color="#D93025", size=18),
+                        ft.Text(_error_text(t, state), color="#B3261E", size=13, expand=True)]),
+    )
+
+
+def state_gate(t: Translator, state: Loadable, retry: Callable[[], None]) -> ft.Control | None:
+    """The loading or error screen while there is nothing to show yet, else None."""
+    if state.status in ("idle", "loading"):
+        return loading(t)
+    if state.status == "error":
+        return failure(t, state, retry)
+    return None
+
+
+def screen(*controls: ft.Control | None, key: str) -> ft.Column:
+    """A scrolling page of cards (``None`` entries are skipped)."""
+    return ft.Column([c for c in controls if c is not None], key=key, spacing=12,
+                     scroll=ft.ScrollMode.AUTO, expand=True,
+                     horizontal_alignment=ft.CrossAxisAlignment.STRETCH)

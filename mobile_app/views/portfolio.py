@@ -1,0 +1,32 @@
+"""客户 Portfolio: the bank's borrowers with their current grade and open warnings."""
+
+from __future__ import annotations
+
+import flet as ft
+
+from mobile_app.i18n import Translator
+from mobile_app.state.bank import PortfolioState
+from mobile_app.views.common import MUTED, Run, card, empty, grade_chip, screen, section, state_gate
+from mobile_app.views.credit import warning_tile
+
+__all__ = ["build"]
+
+
+def build(state: PortfolioState, t: Translator, run: Run) -> ft.Control:
+    gate = state_gate(t, state, lambda: run(state.load()))
+    if gate is not None:
+        return gate
+    rows: list[ft.Control] = [section(t("bank.portfolio"), trailing=ft.IconButton(
+        ft.Icons.REFRESH, key="portfolio.refresh", on_click=lambda _: run(state.load())))]
+    if not state.borrowers:
+        rows.append(card(empty(t("bank.no_portfolio"), key="portfolio.empty")))
+    for i, b in enumerate(state.borrowers):
+        items: list[ft.Control] = [
+            ft.Row([ft.Text(b.name, size=15, weight=ft.FontWeight.W_600, expand=True,
+                            max_lines=1, overflow=ft.TextOverflow.ELLIPSIS),
+                    grade_chip(t, b.grade, key=f"portfolio.{i}.grade")]),
+            ft.Text(f"{b.uscc} · {t('common.yuan', amount=t.money(b.outstanding_yuan))}", size=12, color=MUTED),
+        ]
+        items += [warning_tile(t, w, key=f"portfolio.{i}.warning.{j}") for j, w in enumerate(b.warnings[:3])]
+        rows.append(card(*items, key=f"portfolio.{i}"))
+    return screen(*rows, key="screen.portfolio")

@@ -1,0 +1,77 @@
+"""筛选 Prospects: firms by name, grade, industry and town (public fields only)."""
+
+from __future__ import annotations
+
+import flet as ft
+
+from mobile_app.api.models import FirmProfile
+from mobile_app.i18n import Translator
+from mobile_app.state.bank import GRADES, ProspectsState
+from mobile_app.views.common import (
+    MUTED,
+    Run,
+    card,
+    empty,
+    error_banner,
+    grade_chip,
+    screen,
+    state_gate,
+)
+
+__all__ = ["build", "firm_row"]
+
+
+def firm_row(t: Translator, f: FirmProfile, *, key: str, trailing: ft.Control | None = None) -> ft.Control:
+    industry = t(f"industry.{f.industry_section}") if f.industry_section else ""
+    size = t(f"size.{f.size_class}") if f.size_class else ""
+    return card(
+        ft.Row([ft.Text(f.name, size=15, weight=ft.FontWeight.W_600, expand=True, max_lines=2),
+                grade_chip(t, f.grade)]),
+        ft.Text(" · ".join(x for x in (f.town, industry, size) if x), size=12, color=MUTED),
+        ft.Row([ft.Text(f.uscc, size=11, color=MUTED, expand=True), *([trailing] if trailing else [])]),
+        key=key, spacing=4)
+
+
+def _dropdown(key: str, label: str, value: str | None, options: list[tuple[str, str]], on_pick) -> ft.Dropdown:  # noqa: ANN001
+    return ft.Dropdown(key=key, label=label, value=value or "", dense=True, expand=True, border_radius=10,
+                       options=[ft.DropdownOption(key=k, text=v) for k, v in options],
+                       on_select=lambda e: on_pick(e.control.value or None))
+
+
+def build(state: ProspectsState, t: Translator, run: Run) -> ft.Control:
+    kw = {"q": state.keyword}
+
+    def changed(e: ft.Event[ft.TextField]) -> None:
+        kw["q"] = e.control.value or ""
+        state.keyword = kw["q"]
+
+    all_ = ("", t("common.all"))
+    filters = card(
+        ft.TextField(key="prospects.keyword", label=t("bank.keyword"), value=state.keyword, border_radius=10,
+                     prefix_icon=ft.Icons.SEARCH, on_submit=lambda _: run(state.search()), on_change=changed),
+        ft.Row([
+            _dropdown("prospects.grade", t("bank.grade"), state.grade, [all_, *[(g, g) for g in GRADES]],
+                      lambda v: state.set_filter(grade=v)),
+            _dropdown("prospects.industry", t("bank.industry"), state.industry,
+                      [all_, *[(c, t(f"industry.{c}")) for c in state.industries]],
+                      lambda v: state.set_filter(industry=v)),
+        ], spacing=8),
+        ft.Row([
+            _dropdown("prospects.town", t("bank.town"), state.town, [all_, *[(x, x) for x in state.towns]],
+                      lambda v: state.set_filter(town=v)),
+            ft.FilledButton(t("common.search"), key="prospects.search", icon=ft.Icons.SEARCH,
+                            on_click=lambda _: run(state.search())),
+        ], spacing=8),
+        ft.Text(t("bank.public_only"), size=11, color=MUTED),
+        key="prospects.filters", spacing=10)
+    parts: list[ft.Control | None] = [filters]
+    gate = state_gate(t, state, lambda: run(state.search()))
+    if gate is not None:
+        parts.append(gate)
+    else:
+        parts.append(error_banner(t, state))
+        results = state.results
+        if not results:
+            parts.append(card(empty(t("bank.no_prospects"), key="prospects.empty")))
+        parts += [firm_row(t, f, key=f"prospects.item.{i}") for i, f in enumerate(results[:50])]
+    return screen(*parts, key="screen.prospects")

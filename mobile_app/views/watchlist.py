@@ -1,0 +1,47 @@
+"""关注 Watchlist (subscriber): watched firms with grade and warning badges."""
+
+from __future__ import annotations
+
+import flet as ft
+
+from mobile_app.i18n import Translator
+from mobile_app.state.watch import WatchlistState
+from mobile_app.views.common import (
+    LEVEL_COLORS,
+    MUTED,
+    Run,
+    card,
+    empty,
+    error_banner,
+    grade_chip,
+    pill,
+    screen,
+    section,
+    state_gate,
+)
+
+__all__ = ["build"]
+
+
+def build(state: WatchlistState, t: Translator, run: Run) -> ft.Control:
+    gate = state_gate(t, state, lambda: run(state.load()))
+    if gate is not None:
+        return gate
+    parts: list[ft.Control | None] = [section(t("sub.watchlist")), error_banner(t, state)]
+    if not state.items:
+        parts.append(card(empty(t("sub.no_watch"), key="watch.empty", icon=ft.Icons.STAR_OUTLINE)))
+    for i, s in enumerate(state.items):
+        badges: list[ft.Control] = [grade_chip(t, s.grade, key=f"watch.{i}.grade")]
+        for level in ("red", "yellow", "blue"):
+            n = s.open_warnings.get(level, 0)
+            if n:
+                badges.append(pill(f"{t(f'warning.{level}')} {n}", LEVEL_COLORS[level], filled=True,
+                                   key=f"watch.{i}.{level}"))
+        parts.append(card(
+            ft.Row([ft.Text(s.firm_name or s.uscc, size=15, weight=ft.FontWeight.W_600, expand=True),
+                    ft.IconButton(ft.Icons.STAR, icon_color="#E0A800", key=f"watch.{i}.unwatch",
+                                  tooltip=t("sub.unwatch"), on_click=lambda _, u=s.uscc: run(state.unwatch(u)))]),
+            ft.Text(s.uscc, size=11, color=MUTED),
+            ft.Row(badges, wrap=True, spacing=6),
+            key=f"watch.{i}", spacing=4))
+    return screen(*parts, key="screen.watchlist")

@@ -1,0 +1,261 @@
+"""Each screen built from its state: the key controls are there, handlers reach the state."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+import flet as ft
+import flet_charts as fch
+import pytest
+
+from mobile_app.i18n import Translator
+from mobile_app.state import (
+    CreditState,
+    FinancingState,
+    InboxState,
+    MemoryStore,
+    MeState,
+    PoliciesState,
+    PortfolioState,
+    ProspectsState,
+    QueueState,
+    SearchState,
+    SessionState,
+    WatchlistState,
+)
+from mobile_app.views import (
+    credit,
+    financing,
+    login,
+    me,
+    messages,
+    policies,
+    portfolio,
+    prospects,
+    queue,
+    search,
+    watchlist,
+)
+from tests.unit.mobile_app.conftest import Api, find, keys, texts
+
+pytestmark = pytest.mark.anyio
+ZH, EN = Translator("zh"), Translator("en")
+
+
+class Runner:
+    """Collects the intents a view starts (and runs them when asked)."""
+
+    def __init__(self) -> None:
+        self.started: list[Awaitable[Any]] = []
+
+    def __call__(self, work: Awaitable[Any]) -> None:
+        self.started.append(work)
+
+    async def drain(self) -> None:
+        while self.started:
+            await self.started.pop(0)
+
+    def close(self) -> None:
+        for w in self.started:
+            if asyncio.iscoroutine(w):
+                w.close()
+        self.started.clear()
+
+
+@pytest.fixture
+def run() -> Any:
+    runner = Runner()
+    yield runner
+    runner.close()
+
+
+async def test_login_view(api: Api, run: Runner) -> None:
+    session = SessionState(client=api.client(), store=MemoryStore())
+    view = login.build(session, run)
+    assert {"login.phone", "login.password", "login.submit", "login.toggle", "lang.switch"} <= keys(view)
+    assert "登录" in texts(view)
+    find(view, "login.phone").on_change(type("E", (), {"control": ft.TextField(value="13800000001")})())
+    assert session.form["phone"] == "13800000001"
+    find(view, "login.submit").on_click(None)
+    assert len(run.started) == 1
+    session.toggle_mode()
+    session.error = "auth.need_phone"
+    session.lang = "en"
+    view = login.build(session, run)
+    assert {"login.display_name", "login.role", "login.error"} <= keys(view)
+    assert "Enter your mobile number and password" in texts(view)
+
+
+async def test_credit_view(api: Api, run: Runner) -> None:
+    state = CreditState(client=await api.signed_in("owner"), uscc=api.firm_uscc)
+    assert find(credit.build(state, ZH, run), "state.loading")
+    await state.load()
+    view = credit.build(state, ZH, run)
+    assert {"credit.grade_card", "credit.grade_letter", "credit.pd", "credit.radar", "credit.history",
+            "credit.reasons", "credit.percentile", "credit.warnings"} <= keys(view)
+    ev = state.evaluation
+    assert f"信用等级 {ev.grade}" in texts(view) and f"信用分 {ev.score}" in texts(view)
+    chart = find(view, "credit.radar")
+    assert isinstance(chart, fch.RadarChart) and len(chart.titles) == 6
+    pinned = [[e.value for e in s.entries] for s in chart.data_sets[:2]]
+    assert pinned == [[0] * 6, [100] * 6]  # the scale is 0..100 whatever the firm's values
+    assert [e.value for e in chart.data_sets[-1].entries] == [v for _, v, _ in state.radar]
+    assert len(chart.data_sets) == 4  # with the industry average
+    history = find(view, "credit.history")
+    assert len(history.data_series[0].points) == len(ev.history)
+    english = credit.build(state, EN, run)
+    assert f"Credit grade {ev.grade}" in texts(english) and "Industry average" in texts(english)
+
+
+async def test_credit_view_empty_and_error(api: Api, run: Runner) -> None:
+    unlinked = CreditState(client=api.client(), uscc=None)
+    await unlinked.load()
+    assert find(credit.build(unlinked, ZH, run), "credit.not_linked")
+    failed = CreditState(client=api.client(), uscc=api.firm_uscc)
+    failed.status, failed.error_kind, failed.error = "error", "offline", "down"
+    view = credit.build(failed, ZH, run)
+    assert "连接已断开，正在重连…" in texts(view)
+    find(view, "state.error.retry").on_click(None)
+    assert len(run.started) == 1
+
+
+async def test_financing_view_flow(api: Api, run: Runner) -> None:
+    state = FinancingState(client=await api.signed_in("owner"))
+    await state.load()
+    view = financing.build(state, ZH, run)
+    assert {"fin.form", "fin.amount", "fin.term", "fin.purpose", "fin.match", "fin.applications"} <= keys(view)
+    assert find(view, "fin.amount").value == "1000000"
+    find(view, "fin.match").on_click(None)
+    await run.drain()
+    view = financing.build(state, ZH, run)
+    assert {"fin.matched", "fin.product.0", "fin.product.0.apply"} <= keys(view)
+    assert any(t.startswith("为您匹配到") for t in texts(view))
+    if state.result.not_fitting:
+        assert "fin.not_fit" in keys(view)
+    find(view, "fin.product.0.apply").on_click(None)
+    view = financing.build(state, EN, run)
+    assert {"fin.confirm", "fin.confirm.consent", "fin.confirm.submit"} <= keys(view)
+    assert find(view, "fin.confirm.submit").disabled
+    state.set_consent(True)
+    view = financing.build(state, EN, run)
+    find(view, "fin.confirm.submit").on_click(None)
+    await run.drain()
+    view = financing.build(state, EN, run)
+    assert {"fin.timeline", "fin.detail.status", "fin.timeline.0", "fin.submitted"} <= keys(view)
+
+
+async def test_financing_view_invalid(api: Api, run: Runner) -> None:
+    state = FinancingState(client=api.client())
+    state.status = "ready"
+    state.set_form(amount="abc")
+    await state.match("x")
+    view = financing.build(state, ZH, run)
+    assert find(view, "fin.invalid").value == "金额请输入1万至1亿元之间的整数"
+    assert find(view, "fin.no_applications")
+
+
+async def test_policies_view(api: Api, run: Runner) -> None:
+    state = PoliciesState(client=await api.signed_in("owner"))
+    await state.load()
+    view = policies.build(state, ZH, run)
+    assert "screen.policies" in keys(view)
+    if state.matches.eligible:
+        assert "pol.eligible.0" in keys(view)
+    else:
+        assert "pol.none" in keys(view)
+    if state.matches.not_eligible:
+        assert "pol.not_eligible.0" in keys(view)
+
+
+async def test_messages_and_alerts_views(api: Api, run: Runner) -> None:
+    state = InboxState(client=await api.signed_in("bank_manager"))
+    assert find(messages.build(state, ZH, run, alerts=True), "state.loading")
+    await state.load()
+    state.receive({"id": 99_000_001, "kind": "risk", "level": "red", "title_zh": "贷款欠息超过30天",
+                   "title_en": "Interest overdue over 30 days",
+                   "body": {"firm_name": "青溪鑫泰精工机械有限公司", "grade": "C", "message_zh": "欠息45天",
+                            "evidence": {"path_names": ["甲公司", "乙公司"]}},
+                   "firm_uscc": api.firm_uscc, "created_at": "2031-01-01T00:00:00Z",
+                   "updated_at": "2031-01-01T00:00:00Z", "read_at": None})
+    view = messages.build(state, ZH, run, alerts=True)
+    assert {"screen.alerts", "alerts.item.0", "alerts.item.0.read", "alerts.filter.red", "alerts.connection"} <= keys(view)
+    assert "贷款欠息超过30天" in texts(view) and "传导路径：甲公司 → 乙公司" in texts(view)
+    english = messages.build(state, EN, run)
+    assert "Interest overdue over 30 days" in texts(english) and "msg.item.0" in keys(english)
+    empty_state = InboxState(client=api.client())
+    empty_state.status = "ready"
+    assert find(messages.build(empty_state, ZH, run), "msg.empty")
+
+
+async def test_me_view(api: Api, run: Runner) -> None:
+    client = await api.signed_in("owner")
+    session = SessionState(client=client, store=MemoryStore())
+    session.me = await client.me()
+    state = MeState(client=client, uscc=api.firm_uscc)
+    await state.load()
+    view = me.build(state, session, ZH, run, on_linked=lambda _: None)
+    assert {"me.consents", "me.access_log", "me.objections", "me.objection.new", "me.settings",
+            "me.sign_out", "me.lang"} <= keys(view)
+    find(view, "me.objection.new").on_click(None)
+    await run.drain()
+    view = me.build(state, session, ZH, run, on_linked=lambda _: None)
+    assert {"me.records", "me.record.0"} <= keys(view)
+    find(view, "me.record.0").on_click(None)
+    view = me.build(state, session, ZH, run, on_linked=lambda _: None)
+    assert {"me.objection_form", "me.objection.reason", "me.objection.submit"} <= keys(view)
+    unlinked = MeState(client=client, uscc=None)
+    await unlinked.load()
+    assert {"me.claim", "me.claim.uscc", "me.claim.send"} <= keys(
+        me.build(unlinked, session, EN, run, on_linked=lambda _: None))
+    assert "me.sign_out" in keys(me.build_settings(session, EN, run))
+
+
+async def test_bank_views(api: Api, run: Runner) -> None:
+    owner = await api.signed_in("owner")
+    bank = await api.signed_in("bank_manager")
+    bank_id = (await bank.me()).bank_id
+    result = await owner.match(300_000, 12, "备货")
+    product = next(m.product for m in result.fitting if m.product.bank_id == bank_id)
+    await owner.apply([product.id], 300_000, 12, "备货", confirm_consent=True)
+
+    q = QueueState(client=bank)
+    await q.load()
+    view = queue.build(q, ZH, run)
+    assert {"screen.queue", "queue.item.0", "queue.item.0.open"} <= keys(view)
+    find(view, "queue.item.0.open").on_click(None)
+    await run.drain()
+    view = queue.build(q, EN, run)
+    assert {"queue.decision", "queue.amount", "queue.rate", "queue.term", "queue.approve", "queue.decline",
+            "credit.grade_card", "credit.radar"} <= keys(view)
+
+    p = PortfolioState(client=bank)
+    await p.load()
+    view = portfolio.build(p, ZH, run)
+    assert "screen.portfolio" in keys(view) and ("portfolio.0" in keys(view) or "portfolio.empty" in keys(view))
+
+    pr = ProspectsState(client=bank)
+    await pr.load()
+    view = prospects.build(pr, ZH, run)
+    assert {"prospects.keyword", "prospects.grade", "prospects.industry", "prospects.town",
+            "prospects.item.0"} <= keys(view)
+    pr.set_filter(grade="Z")
+    assert find(prospects.build(pr, ZH, run), "prospects.empty")
+
+
+async def test_subscriber_views(api: Api, run: Runner) -> None:
+    client = await api.signed_in("subscriber")
+    w = WatchlistState(client=client)
+    await w.load()
+    s = SearchState(client=client)
+    assert "search.query" in keys(search.build(s, w, ZH, run))
+    await s.search(api.firm_name[:4])
+    view = search.build(s, w, ZH, run)
+    assert "search.item.0" in keys(view)
+    find(view, "search.item.0.watch").on_click(None)
+    await run.drain()
+    view = watchlist.build(w, ZH, run)
+    assert {"screen.watchlist", "watch.0", "watch.0.grade", "watch.0.unwatch"} <= keys(view)
+    await w.unwatch(w.items[0].uscc)
+    assert find(watchlist.build(w, EN, run), "watch.empty")
