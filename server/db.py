@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 __all__ = ["bind", "close", "engine_from_url", "migrate", "open_engine", "sqlite_path",
            "sqlite_path_of"]
@@ -61,6 +62,18 @@ def bind(engine: Engine) -> None:
     piccolo_conf.DB = engine
     for table in [*TABLES, Migration]:
         table._meta.db = engine
+
+
+def write_transaction() -> Any:
+    """One transaction on the bound engine (joining the caller's if one is open). On SQLite it
+    is taken IMMEDIATE: callers read, then write, and a deferred transaction that later wants
+    the write lock fails with "database is locked" under concurrency."""
+    from server.firms.tables import Firm  # every table is bound to the same engine
+
+    engine = Firm._meta.db
+    if isinstance(engine, SQLiteEngine):
+        return engine.transaction(transaction_type=TransactionType.immediate)
+    return engine.transaction()
 
 
 async def migrate(engine: Engine) -> None:

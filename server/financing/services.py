@@ -10,8 +10,6 @@ transaction, so a refused cover leaves nothing changed.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -22,8 +20,8 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
+from server import db
 from server.consent import services as consent_services
 from server.consent.schemas import ConsentCreate
 from server.financing.rules import DECLINE_CODES, WEIHAI_RULES, MatchingRules, reason_text
@@ -64,18 +62,6 @@ __all__ = [
 ]
 
 STATUSES = ("pending", "approved", "declined", "disbursed", "defaulted", "repaid")
-
-
-@asynccontextmanager
-async def _transaction() -> AsyncIterator[None]:
-    """One transaction; on SQLite taken IMMEDIATE since every caller reads, then writes."""
-    engine = LoanApplication._meta.db
-    if isinstance(engine, SQLiteEngine):
-        async with engine.transaction(transaction_type=TransactionType.immediate):
-            yield
-    else:
-        async with engine.transaction():
-            yield
 
 
 def _pct(bp: int | None) -> float | None:
@@ -375,7 +361,7 @@ async def apply(user: AuthUser, data: ApplicationCreate, rules: MatchingRules = 
     now = now or datetime.now(UTC)
     ids: list[int] = []
     consents: list[ConsentGranted] = []
-    async with _transaction():
+    async with db.write_transaction():
         pending = await LoanApplication.select(LoanApplication.id, LoanApplication.product).where(
             (LoanApplication.firm == firm_id) & LoanApplication.product.is_in(product_ids)
             & (LoanApplication.status == "pending"))
@@ -532,7 +518,7 @@ async def decide(user: AuthUser, application_id: int, data: DecisionCreate,
         values |= {LoanApplication.decline_code: code, LoanApplication.decline_text: text}
         note = f"declined: {code}: {text}"
     values[LoanApplication.status] = status
-    async with _transaction():
+    async with db.write_transaction():
         # The status condition makes a concurrent second decision find nothing to update.
         changed = await LoanApplication.update(values).where(
             (LoanApplication.id == application_id) & (LoanApplication.status == "pending")

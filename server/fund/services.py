@@ -34,9 +34,9 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
-from piccolo.engine.sqlite import TransactionType
 from piccolo.query.functions.aggregate import Count, Sum
 
+from server import db
 from server.financing.tables import ApplicationEvent, Bank, LoanApplication
 from server.fund.schemas import (
     ClaimCreate,
@@ -75,14 +75,6 @@ def _now() -> datetime:
 
 def _postgres() -> bool:
     return LoanApplication._meta.db.engine_type == "postgres"
-
-
-def _write_tx() -> Any:
-    """One transaction (joining the caller's if there is one); IMMEDIATE on SQLite."""
-    engine = FundLedger._meta.db
-    if engine.engine_type == "sqlite":
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
 
 
 async def _lock_application(application_id: int) -> None:
@@ -182,7 +174,7 @@ async def cover(application_id: int, by_user: int | None = None) -> None:
     caller's transaction when there is one. The fund share is the one the application recorded
     when it was made (0 — grade D, an excluded firm — is refused: a cover of nothing).
     """
-    async with _write_tx():
+    async with db.write_transaction():
         await _lock_application(application_id)
         app = await _application(application_id)
         if app is None:
@@ -259,7 +251,7 @@ async def bank_npl(bank_id: int) -> int:
 
 async def recompute_npl(bank_id: int) -> tuple[int, bool]:
     """Recomputes the bank's NPL ratio and suspends (or reinstates) it; (ratio bp, suspended)."""
-    async with _write_tx():
+    async with db.write_transaction():
         fund = await _fund(lock=True)
         ratio = await bank_npl(bank_id)
         bank = await Bank.select(Bank.suspended_at).where(Bank.id == bank_id).first()
@@ -306,7 +298,7 @@ async def _set_status(app_id: int, status: str, at: datetime, by_user: int, note
 
 async def report_repaid(user: AuthUser, application_id: int) -> LoanState:
     """The bank reports a loan repaid in full: status repaid, and its cover (if any) released."""
-    async with _write_tx():
+    async with db.write_transaction():
         app = await _loan_of_bank(user, application_id)
         _must_be_live(app, "repaid")
         at = _now()
@@ -328,7 +320,7 @@ async def report_repaid(user: AuthUser, application_id: int) -> LoanState:
 async def report_default(user: AuthUser, application_id: int, data: LoanDefault) -> LoanState:
     """The bank reports a loan in default: status defaulted, the outstanding principal noted
     (the cap of a claim), and the bank's NPL ratio recomputed, which may suspend it."""
-    async with _write_tx():
+    async with db.write_transaction():
         app = await _loan_of_bank(user, application_id)
         _must_be_live(app, "in default")
         outstanding = data.outstanding_yuan * 100
@@ -371,7 +363,7 @@ async def file_claim(user: AuthUser, data: ClaimCreate) -> ClaimOut:
     paid = loss × the fund share recorded on the application / 100, rounded half up to the fen
     (exact for a loss in whole yuan). The claim closes the loan's cover.
     """
-    async with _write_tx():
+    async with db.write_transaction():
         app = await _loan_of_bank(user, data.application_id)
         fund = await _fund()
         entries = await _entries(data.application_id)

@@ -14,8 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -28,10 +27,10 @@ from litestar.exceptions import (
     ValidationException,
 )
 from piccolo.columns.combination import WhereRaw
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from alerts.digest import digest_content, local_date, next_digest_at, quiet_until
 from alerts.outbox import Delivery
+from server import db
 from server.consent.tables import Consent
 from server.financing.tables import Bank, LoanApplication
 from server.firms.tables import Firm
@@ -78,6 +77,9 @@ OUTBOX_NOTIFY_CHANNEL = "xinbao_outbox"  # PostgreSQL LISTEN/NOTIFY channel that
 _CHUNK = 500
 T = TypeVar("T")
 
+#: One transaction, IMMEDIATE on SQLite (callers read, then write); joins an open one.
+transaction = db.write_transaction
+
 
 def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
     for i in range(0, len(items), size):
@@ -86,18 +88,6 @@ def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
 
 def _is_postgres() -> bool:
     return Outbox._meta.db.engine_type == "postgres"
-
-
-@asynccontextmanager
-async def transaction() -> AsyncIterator[None]:
-    """One transaction (joins the caller's if one is open); IMMEDIATE on SQLite (read, then write)."""
-    engine = Outbox._meta.db
-    if isinstance(engine, SQLiteEngine):
-        async with engine.transaction(transaction_type=TransactionType.immediate):
-            yield
-    else:
-        async with engine.transaction():
-            yield
 
 
 def _one_of(column: Any, values: Sequence[int] | Sequence[str]) -> WhereRaw:

@@ -21,11 +21,12 @@ from litestar.exceptions import (
     ValidationException,
 )
 from piccolo.engine.base import Engine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.query import OrderByRaw
 from piccolo.query.methods.select import Select
 
 from scoring.records import RECORD_KINDS, STATEMENT_ITEMS
+from server import db
 from server.ingest.sources import SOURCES, RowValidator, Source
 from server.ingest.tables import Department, DeptRecord, IngestBatch
 from server.objections.schemas import (
@@ -78,14 +79,6 @@ def rescore_reason(objection_id: int) -> str:
 
 
 # -- transactions and locks ---------------------------------------------------------------------
-def _write_transaction() -> Any:
-    """One transaction; on SQLite it takes the write lock at once (read-then-write is safe)."""
-    db = Objection._meta.db
-    if isinstance(db, SQLiteEngine):
-        return db.transaction(transaction_type=TransactionType.immediate)
-    return db.transaction()
-
-
 def _for_update(query: Select) -> Select:
     """Lock the selected rows till the end of the transaction (PostgreSQL; SQLite's
     immediate transaction already holds the database's write lock)."""
@@ -442,7 +435,7 @@ async def file_objection(user: AuthUser, data: ObjectionCreate) -> ObjectionDeta
     reason = data.reason.strip()
     if len(reason) < 2:
         raise ValidationException("reason: say what is wrong with the record")
-    async with _write_transaction():
+    async with db.write_transaction():
         rec = await _record(data.record_id, lock=True)
         if rec is None or rec["uscc"] != uscc:
             raise NotFoundException(f"record_id: no record {data.record_id} of your firm")
@@ -519,7 +512,7 @@ async def resolve(engine: Engine, settings: Settings, user: AuthUser, objection_
     department_id = _operator_department(user)
     reason = data.reason.strip()
     now = datetime.now(UTC)
-    async with _write_transaction():
+    async with db.write_transaction():
         obj = await _objection(objection_id, lock=True)
         if obj["department"] != department_id:
             raise PermissionDeniedException(

@@ -11,10 +11,11 @@ from typing import Any
 
 import msgspec
 
+from server import db
 from server.ingest.tables import Department
 from server.policies.eligibility import problems
 from server.policies.schemas import Eligibility
-from server.policies.services import today, write_transaction
+from server.policies.services import today
 from server.policies.tables import Policy
 
 __all__ = ["DEMO_POLICIES", "seed_demo_policies"]
@@ -72,7 +73,7 @@ async def seed_demo_policies() -> None:
         raise RuntimeError(f"seed the departments first: {', '.join(missing)} not found")
     on = today()
     now = datetime.now(UTC)
-    async with write_transaction():
+    async with db.write_transaction():
         for code, title, summary, benefit, raw in DEMO_POLICIES:
             if await Policy.exists().where((Policy.department == departments[code])
                                            & (Policy.title == title)):

@@ -22,12 +22,13 @@ from litestar.exceptions import (
     ValidationException,
 )
 from piccolo.engine.base import Engine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.engine.sqlite import SQLiteEngine
 
 from scoring.features import compute_features
 from scoring.grades import GRADES
 from scoring.indicators import INDICATORS
 from scoring.records import FIRM_COLUMNS, INDUSTRY_SECTIONS
+from server import db
 from server.consent.tables import AccessLog
 from server.firms.tables import Firm
 from server.policies.eligibility import SIZE_NAMES, FirmFacts, evaluate, needs_features, problems
@@ -62,7 +63,6 @@ __all__ = [
     "publish",
     "today",
     "update",
-    "write_transaction",
 ]
 
 _LOCAL = ZoneInfo("Asia/Shanghai")
@@ -85,14 +85,6 @@ def _operator_department(user: AuthUser) -> int:
     if user.department_id is None:
         raise PermissionDeniedException("your account is not linked to a department")
     return user.department_id
-
-
-def write_transaction() -> Any:
-    """One transaction; on SQLite taken IMMEDIATE, since every caller reads before writing."""
-    engine = PolicyApplication._meta.db
-    if isinstance(engine, SQLiteEngine):
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
 
 
 # --- policies --------------------------------------------------------------------------------
@@ -318,7 +310,7 @@ async def apply(user: AuthUser, engine: Engine, policy_id: int) -> PolicyApplica
             + " / not eligible: " + "; ".join(c.text_en for c in missing),
             status_code=422, extra={"missing": msgspec.to_builtins(missing)})
     now = datetime.now(UTC)
-    async with write_transaction():
+    async with db.write_transaction():
         if not isinstance(PolicyApplication._meta.db, SQLiteEngine):
             # Serialise applications to this policy (SQLite's IMMEDIATE already does).
             await Policy.select(Policy.id).where(Policy.id == policy_id).lock_rows()

@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 from litestar.exceptions import NotFoundException, ValidationException
 from piccolo.engine.base import Engine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.functions.aggregate import Min
 
 from scoring.graph import (
@@ -51,6 +50,7 @@ from scoring.risk import (
 )
 from scoring.risk.macro import macro_index
 from scoring.risk.rules import KINDS, LEVELS, render
+from server import db
 from server.consent.tables import AccessLog, Consent
 from server.financing.tables import LoanApplication
 from server.firms.tables import Firm
@@ -314,13 +314,6 @@ async def _fund_draw(distress: dict[str, float], red: Iterable[str],
     return draw.total_fen, [{"uscc": u, "draw_fen": fen} for u, fen in top]
 
 
-def _write_tx() -> Any:
-    db = Warning._meta.db
-    if isinstance(db, SQLiteEngine):
-        return db.transaction(transaction_type=TransactionType.immediate)
-    return db.transaction()
-
-
 def _is_postgres() -> bool:
     return Warning._meta.db.engine_type == "postgres"
 
@@ -515,7 +508,7 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
                                                              records, day)
 
     now = datetime.now(UTC)
-    async with _write_tx() as tx:
+    async with db.write_transaction() as tx:
         if _is_postgres():
             await Warning.raw("SELECT pg_advisory_xact_lock({})", _SCAN_LOCK)
         scope_ids = None if subset is None else [ids[u] for u in subset]
@@ -858,7 +851,7 @@ async def compute_macro_index(engine: Engine, as_of: date | datetime | None = No
          "red_per_100": _num(r.red_per_100), "yellow_per_100": _num(r.yellow_per_100),
          "defaults": int(r.defaults), "default_rate": _num(r.default_rate),
          "index": _num(r.index)} for r in table.itertuples(index=False)]}
-    async with _write_tx():
+    async with db.write_transaction():
         await RiskSnapshot.delete().where((RiskSnapshot.kind == "macro")
                                           & (RiskSnapshot.as_of == month))
         await RiskSnapshot.insert(RiskSnapshot(kind="macro", as_of=month, data=_json(data),
@@ -949,7 +942,7 @@ async def check_drift(engine: Engine, settings: Settings) -> dict[str, Any] | No
             "variables": [{"variable": str(r.variable), "psi": round(float(r.psi), 6),
                            "status": str(r.status)} for r in report.iloc[1:].itertuples()]}
     shifted = [v["variable"] for v in data["variables"] if v["status"] == "shifted"]
-    async with _write_tx():
+    async with db.write_transaction():
         await RiskSnapshot.delete().where((RiskSnapshot.kind == "drift")
                                           & (RiskSnapshot.as_of == run["as_of"]))
         await RiskSnapshot.insert(RiskSnapshot(kind="drift", as_of=run["as_of"],

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from piccolo.engine.base import Engine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from scoring import ModelRegistry, reasons_for, score_region
 from scoring.records import FIRM_COLUMNS
+from server import db
 from server.firms.tables import Firm
 from server.scores.frames import load_records
 from server.scores.services import active_profile_on, profile_version
@@ -97,10 +97,7 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
     now = datetime.now(UTC)
     out = RescoreResult(run_id=0, model_version=version, weight_profile_version=profile_v, as_of=as_of)
     rows: list[ScoreHistory] = []
-    db = ScoringRun._meta.db  # the engine the tables are bound to runs the transaction
-    tx = (db.transaction(transaction_type=TransactionType.immediate)
-          if isinstance(db, SQLiteEngine) else db.transaction())
-    async with tx:  # the run and its scores land together or not at all
+    async with db.write_transaction():  # the run and its scores land together or not at all
         run = ScoringRun(model_version=version, weight_profile_version=profile_v, as_of=as_of,
                          started_at=started, finished_at=now, firms=len(firms), reason=reason[:30])
         await run.save()

@@ -45,9 +45,15 @@ async def create_or_revise(user: AuthUser, data: WeightProfileCreate) -> WeightP
     now = datetime.now(UTC)
     existing = [p for p in await _all() if p.name == data.name]
     if existing:
-        profile = max(existing, key=lambda p: p.version).revise(
-            changed_by=user.phone, reason=data.reason, now=now, adjustments=adjustments,
-            valid_from=data.valid_from, valid_to=data.valid_to)
+        current = max(existing, key=lambda p: p.version)
+        try:  # an omitted valid_to keeps the current version's end date
+            profile = current.revise(
+                changed_by=user.phone, reason=data.reason, now=now, adjustments=adjustments,
+                valid_from=data.valid_from, valid_to=data.valid_to)
+        except ValueError:
+            raise ValidationException(
+                f"valid_to: the profile ends on {current.valid_to}, before valid_from "
+                f"{data.valid_from}; send a valid_to for the revision") from None
     else:
         profile = WeightProfile.create(data.name, adjustments, data.reason, data.valid_from,
                                        data.valid_to, created_by=user.phone, now=now)

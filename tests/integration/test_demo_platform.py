@@ -212,3 +212,16 @@ async def test_concurrent_revisions_of_a_profile_never_fail_the_server(client, t
     assert made and len(made) == len(set(made))
     conflicts = [r.json()["detail"] for r in answers if r.status_code == 409]
     assert all(d.startswith("name:") for d in conflicts)
+
+
+async def test_revision_starting_after_the_profile_ends_names_valid_to(client, tokens, demo):
+    # Found by schemathesis: the revision kept the old end date, before its new start (500).
+    base = {"name": "到期后修订测试", "reason": "r", "adjustments": [{"target": "kind:tax_monthly", "factor": 0.8}]}
+    first = await client.post("/api/weight-profiles", headers=tokens["admin"],
+                              json={**base, "valid_from": "2030-01-01", "valid_to": "2030-06-30"})
+    assert first.status_code == 201, first.text
+    late = await client.post("/api/weight-profiles", headers=tokens["admin"], json={**base, "valid_from": "2031-01-01"})
+    assert late.status_code == 400 and late.json()["detail"].startswith("valid_to"), late.text
+    fixed = await client.post("/api/weight-profiles", headers=tokens["admin"],
+                              json={**base, "valid_from": "2031-01-01", "valid_to": "2031-12-31"})
+    assert fixed.status_code == 201 and fixed.json()["version"].endswith("@v2"), fixed.text
