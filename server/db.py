@@ -64,6 +64,13 @@ def bind(engine: Engine) -> None:
         table._meta.db = engine
 
 
+def on_postgres() -> bool:
+    """Whether the tables are bound to PostgreSQL (row locks, LISTEN/NOTIFY, advisory locks)."""
+    from server.firms.tables import Firm  # every table is bound to the same engine
+
+    return isinstance(Firm._meta.db, PostgresEngine)
+
+
 def write_transaction() -> Any:
     """One transaction on the bound engine (joining the caller's if one is open). On SQLite it
     is taken IMMEDIATE: callers read, then write, and a deferred transaction that later wants

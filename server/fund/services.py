@@ -73,16 +73,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _postgres() -> bool:
-    return LoanApplication._meta.db.engine_type == "postgres"
-
-
 async def _lock_application(application_id: int) -> None:
     """Row lock on PostgreSQL (SQLite's IMMEDIATE transaction already serialises writers).
 
     Always the application before the fund row, so two fund steps cannot deadlock.
     """
-    if _postgres():
+    if db.on_postgres():
         await LoanApplication.select(LoanApplication.id).where(
             LoanApplication.id == application_id).lock_rows()
 
@@ -95,7 +91,7 @@ async def _fund(lock: bool = False) -> GuaranteeFund:
     """The fund; ``lock`` takes its row lock on PostgreSQL, which serialises every fund step
     (capacity checks, claims against the balance, NPL recomputes) across connections."""
     query = GuaranteeFund.objects().order_by(GuaranteeFund.id)
-    if lock and _postgres():
+    if lock and db.on_postgres():
         query = query.lock_rows()
     fund = await query.first()
     if fund is None:

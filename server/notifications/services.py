@@ -86,15 +86,11 @@ def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
         yield items[i:i + size]
 
 
-def _is_postgres() -> bool:
-    return Outbox._meta.db.engine_type == "postgres"
-
-
 def _one_of(column: Any, values: Sequence[int] | Sequence[str]) -> WhereRaw:
     """``column IN values`` with the values as one parameter: Piccolo builds a long ``is_in``
     list at ~50 µs per value, which dominated a 10,000-user fan-out (and has parameter limits)."""
     name = f'"{column._meta.table._meta.tablename}"."{column._meta.db_column_name}"'
-    if _is_postgres():
+    if db.on_postgres():
         return WhereRaw(f"{name} = ANY({{}})", list(values))
     return WhereRaw(f"{name} IN (SELECT value FROM json_each({{}}))", json.dumps(list(values)))
 
@@ -387,7 +383,7 @@ async def _write(plans: Sequence[_Plan], now: datetime) -> int:
             rows.append(Outbox(notification=nid, channel="webhook", next_attempt_at=now))
     for chunk in _chunks(rows):
         await Outbox.insert(*chunk)
-    if rows and _is_postgres():
+    if rows and db.on_postgres():
         # Delivered by PostgreSQL only when the surrounding transaction commits.
         await Outbox.raw(f"SELECT pg_notify('{OUTBOX_NOTIFY_CHANNEL}', '')")
     return len(written)
@@ -603,7 +599,7 @@ class DbOutboxStore:
         async with transaction():
             query = Outbox.select(Outbox.id).where(due).order_by(Outbox.next_attempt_at).order_by(
                 Outbox.id).limit(limit)
-            if _is_postgres():
+            if db.on_postgres():
                 query = query.lock_rows("UPDATE", skip_locked=True, of=(Outbox,))
             ids = [r["id"] for r in await query]
             if not ids:

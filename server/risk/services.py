@@ -314,16 +314,12 @@ async def _fund_draw(distress: dict[str, float], red: Iterable[str],
     return draw.total_fen, [{"uscc": u, "draw_fen": fen} for u, fen in top]
 
 
-def _is_postgres() -> bool:
-    return Warning._meta.db.engine_type == "postgres"
-
-
 async def _executemany(tx: Any, sql: str, rows: list[tuple]) -> None:
     """Many rows through the transaction's own connection (one round trip per chunk, not one
     query per row); ``?`` placeholders on either engine."""
     if not rows:
         return
-    if _is_postgres():
+    if db.on_postgres():
         parts = sql.split("?")
         sql = "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
     await tx.connection.executemany(sql, rows)
@@ -509,7 +505,7 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
 
     now = datetime.now(UTC)
     async with db.write_transaction() as tx:
-        if _is_postgres():
+        if db.on_postgres():
             await Warning.raw("SELECT pg_advisory_xact_lock({})", _SCAN_LOCK)
         scope_ids = None if subset is None else [ids[u] for u in subset]
         tied_ids = None if tied is None else [ids[u] for u in tied if u in ids]
