@@ -25,6 +25,15 @@ class Settings:
     scheduler_enabled: bool = False
     person_id_salt: str = "xinbao-person"
     model_bags: int = 10  # bootstrap fits averaged by the scorecard; fewer = faster, noisier
+    # Security model (issue 10). Every statistic about other firms comes from at least this
+    # many firms besides the viewer, or from a wider group.
+    min_group_size: int = 5
+    # Client addresses (IPs or CIDRs) of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: tuple[str, ...] = ()
+    # Webhook targets (hosts, IPs or CIDRs) allowed even though they are loopback/private.
+    webhook_allow: tuple[str, ...] = ()
+    # Password hashes computed at once, off the event loop (argon2 takes ~0.4 s of one core).
+    hash_concurrency: int = 2
 
     @property
     def model_dir(self) -> Path:
@@ -57,7 +66,16 @@ class Settings:
             scheduler_enabled=env.get("XINBAO_SCHEDULER", "") in ("1", "true", "yes"),
             person_id_salt=env.get("XINBAO_PERSON_SALT", "xinbao-person"),
             model_bags=int(env.get("XINBAO_MODEL_BAGS", "10")),
+            min_group_size=max(2, int(env.get("XINBAO_MIN_GROUP_SIZE", "5"))),
+            trusted_proxies=_list(env.get("XINBAO_TRUSTED_PROXIES", "")),
+            webhook_allow=_list(env.get("XINBAO_WEBHOOK_ALLOW", "")),
+            hash_concurrency=max(1, int(env.get("XINBAO_HASH_CONCURRENCY", "2"))),
         )
+
+
+def _list(value: str) -> tuple[str, ...]:
+    """A comma-separated setting as a tuple of trimmed, non-empty items."""
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
 def _demo_secret(data_dir: Path) -> str:
