@@ -11,6 +11,9 @@ town) it counts, over the firms existing that month (founded on or before the mo
 * ``default_rate``: firms whose first default falls in the month, over the firms not yet
   defaulted when it began.
 
+Each row also carries the sums behind its ratios (``bad``, ``pd_sum``, ``red``, ``yellow``,
+``at_risk``), so :func:`merge_groups` can pool groups too small to publish on their own.
+
 The composite ``index`` (0-100) is a weighted mean of the components, each divided by a fixed
 anchor and capped at 1 (see :class:`MacroWeights`). Fixed anchors, not ranks among groups, keep
 the index comparable across months, groups and regions: 0 means no risk signal at all, 100
@@ -217,6 +220,12 @@ def macro_index(firms: pd.DataFrame, grades: pd.DataFrame,
             "yellow_per_100": yel_100 if warnings is not None else np.nan,
             "defaults": n_default.astype(np.int64),
             "default_rate": rate if defaults is not None else np.nan,
+            # the sums behind the ratios, so groups can be merged later (see merge_groups)
+            "bad": total(np.where(graded, bad, 0.0)),
+            "pd_sum": total(np.where(graded, pd_, 0.0)),
+            "red": total(np.where(exists, red, 0.0)) if warnings is not None else np.nan,
+            "yellow": total(np.where(exists, yellow, 0.0)) if warnings is not None else np.nan,
+            "at_risk": total(at_risk).astype(np.int64) if defaults is not None else -1,
         }))
     out = pd.concat(frames, ignore_index=True)
     out["index"] = composite(out, w)
@@ -245,4 +254,39 @@ def composite(frame: pd.DataFrame, weights: MacroWeights | None = None) -> np.nd
         return np.where(den > 0, 100 * num / den, np.nan)
 
 
-__all__ += ["composite"]
+#: The counts and sums a merged group adds up (``at_risk`` is -1 when defaults were not given).
+SUMS = ("firms", "graded", "defaults", "bad", "pd_sum", "red", "yellow", "at_risk")
+
+
+def merge_groups(rows: pd.DataFrame, group: str, weights: MacroWeights | None = None) -> dict[str, object]:
+    """One row pooling ``rows`` (groups of one month and dimension, with the sums
+    :func:`macro_index` writes) as group ``group``: counts and sums added, ratios and the
+    index recomputed as if the firms had been one group from the start."""
+    if not len(rows):
+        raise ValueError("rows: nothing to merge")
+    sums = {c: float(pd.to_numeric(rows[c]).sum(min_count=1)) for c in SUMS}
+    has_warnings = not rows["red"].isna().any()
+    has_defaults = bool((pd.to_numeric(rows["at_risk"]) >= 0).all())
+
+    def ratio(num: float, den: float, scale: float = 1.0) -> float:
+        return scale * num / den if den > 0 else float("nan")
+
+    out: dict[str, object] = {
+        "month": rows["month"].iloc[0], "dimension": rows["dimension"].iloc[0], "group": group,
+        "firms": int(sums["firms"]), "graded": int(sums["graded"]),
+        "share_cd": ratio(sums["bad"], sums["graded"]),
+        "mean_pd": ratio(sums["pd_sum"], sums["graded"]),
+        "red_per_100": ratio(sums["red"], sums["firms"], 100.0) if has_warnings else float("nan"),
+        "yellow_per_100": ratio(sums["yellow"], sums["firms"], 100.0) if has_warnings else float("nan"),
+        "defaults": int(sums["defaults"]),
+        "default_rate": ratio(sums["defaults"], sums["at_risk"]) if has_defaults else float("nan"),
+        "bad": sums["bad"], "pd_sum": sums["pd_sum"],
+        "red": sums["red"] if has_warnings else float("nan"),
+        "yellow": sums["yellow"] if has_warnings else float("nan"),
+        "at_risk": int(sums["at_risk"]) if has_defaults else -1,
+    }
+    out["index"] = float(composite(pd.DataFrame([out]), weights)[0])
+    return out
+
+
+__all__ += ["SUMS", "composite", "merge_groups"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 import msgspec
 
@@ -39,15 +40,19 @@ class FirmProfile(msgspec.Struct):
 
 
 class IndustryComparison(msgspec.Struct):
-    """Where the firm stands among the firms of its industry scored in the same run."""
+    """Where the firm stands among the firms scored in the same run: its industry division,
+    else its section, else the whole region, the narrowest group holding at least K firms
+    besides this one that the platform may publish (``level`` says which)."""
 
-    code: str  # "C" (section) or "C:34" (division) when the division has enough firms
+    code: str  # "C:34" (division), "C" (section) or "all" (the whole region)
     name_zh: str
     name_en: str
     firms: int
-    percentile: float  # share of the industry's firms scoring below this firm, 0..100
+    percentile: float  # share of the group's firms scoring below this firm, 0..100
     mean_score: float
-    dimensions: dict[str, float]  # the industry's average of each dimension, for the radar
+    dimensions: dict[str, float]  # the group's average of each dimension, for the radar
+    level: Literal["division", "section", "region"] = "section"
+    min_group_size: int = 5  # K: the group holds at least K firms besides this one
 
 
 class Evaluation(msgspec.Struct):

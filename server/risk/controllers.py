@@ -9,6 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from scoring.risk.rules import KINDS
 from server.risk import services
 from server.risk.schemas import (
     Circles,
@@ -61,29 +62,40 @@ class RiskController(Controller):
         self, request: Request[AuthUser, Any, Any],
         level: Annotated[Level | None, QueryParameter(examples=[Example(value="red")])] = None,
         status: Annotated[Status, QueryParameter(examples=[Example(value="open")])] = "open",
-        kind: Annotated[str | None, QueryParameter(pattern="^[a-z_]{2,20}$",
-                                                   examples=[Example(value="contagion")])] = None,
+        kind: Annotated[Literal[tuple(KINDS)] | None,  # type: ignore[valid-type]
+                        QueryParameter(examples=[Example(value="contagion")])] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> list[WarningOut]:
         return await services.list_warnings(request.user, level, status, kind, limit)
 
     @get("/risk/circles", guards=[requires("bank_manager", "admin")],
-         summary="Guarantee circles with their members and amounts; systemically important firms")
+         summary="Guarantee circles with their members and amounts; systemically important firms",
+         description=(
+             "Admins see every member. A bank manager sees members, and systemic firms, only "
+             "where the firm consented to the bank or applied to or borrows from it; other "
+             "members are counted in `hidden_members`, and a circle's amounts are null unless "
+             "the hidden members are at least K firms. Members shown are logged in each firm's "
+             "access log."))
     async def circles(
-        self,
+        self, request: Request[AuthUser, Any, Any],
         min_size: Annotated[int, QueryParameter(ge=2, le=1000)] = 2,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> Circles:
-        return await services.circles(min_size, limit)
+        k = request.app.state.settings.min_group_size
+        return await services.circles(request.user, min_size, limit, k)
 
     @get("/risk/macro", guards=[requires(*SIGNED_IN)],
-         summary="The latest monthly macro risk index by industry or town; expected fund draw")
+         summary="The latest monthly macro risk index by industry or town; expected fund draw",
+         description=(
+             "Only groups of at least K firms besides one reader are shown; smaller ones are "
+             "pooled into the group `other`, so that no group under K can be derived from the "
+             "region and the groups shown."))
     async def macro(
-        self,
+        self, request: Request[AuthUser, Any, Any],
         by: Annotated[Literal["industry", "town", "region"],
                       QueryParameter(examples=[Example(value="industry")])] = "industry",
     ) -> MacroOut:
-        return await services.latest_macro(by)
+        return await services.latest_macro(by, request.app.state.settings.min_group_size)
 
     @post("/risk/scan", guards=[requires("admin")], status_code=200,
           summary="Run a warning scan now (whole region, or the firms named)")

@@ -89,14 +89,19 @@ class CircleMember(msgspec.Struct):
 
 class CircleOut(msgspec.Struct):
     """A guarantee circle: firms that, through chains of guarantees, all stand behind one
-    another (a strongly connected component of the guarantee graph)."""
+    another (a strongly connected component of the guarantee graph).
+
+    A bank sees ``members`` only for firms that consented to it or are its applicants or
+    borrowers; the others are counted in ``hidden_members``. The amounts are totals over all
+    members, withheld (null) when hidden members are fewer than K firms."""
 
     circle_id: int
     size: int
     guarantees: int
-    amount_yuan: int  # guaranteed inside the circle
-    outside_amount_yuan: int  # members guarantee for firms outside it
+    amount_yuan: int | None  # guaranteed inside the circle
+    outside_amount_yuan: int | None  # members guarantee for firms outside it
     members: list[CircleMember]
+    hidden_members: int = 0
 
 
 class SystemicFirm(msgspec.Struct):
@@ -117,6 +122,10 @@ class Circles(msgspec.Struct):
     circles: list[CircleOut]
     systemic: list[SystemicFirm]  # from the latest full scan (empty before one)
     systemic_as_of: date | None
+    systemic_hidden: int = 0  # systemic firms the viewer may not see
+    # "all" (admin) or "consented_or_own_borrowers" (a bank: whose members it may see)
+    members_scope: str = "all"
+    min_group_size: int = 5  # K
 
 
 class MacroGroup(msgspec.Struct):
@@ -141,16 +150,20 @@ class ScanSummary(msgspec.Struct):
     red_firms: int
     contagion_firms: int
     debtrank: float
-    expected_fund_draw_yuan: int
+    # null when the draw comes from fewer than K firms besides one (it would be their loans)
+    expected_fund_draw_yuan: int | None
 
 
 class MacroOut(msgspec.Struct):
     by: str
     month: date | None  # None before the first monthly computation
     computed_at: datetime | None
-    region: MacroGroup | None
+    region: MacroGroup | None  # None too when the region itself is under K firms
+    # Groups of at least K firms besides one reader; smaller ones pooled into "other" (itself
+    # at least K besides one), or withheld with enough others that none can be derived.
     groups: list[MacroGroup]
     latest_scan: ScanSummary | None
+    min_group_size: int = 5  # K
 
 
 class ScanRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -48,14 +48,17 @@ from scoring.risk import (
     red_firms,
     runnable,
 )
-from scoring.risk.macro import macro_index
+from scoring.risk.macro import SUMS as MACRO_SUMS
+from scoring.risk.macro import macro_index, merge_groups
 from scoring.risk.rules import KINDS, LEVELS, render
 from server import db
+from server.consent.services import active_consent
 from server.consent.tables import AccessLog, Consent
 from server.financing.tables import LoanApplication
 from server.firms.tables import Firm
 from server.fund.tables import FundLedger
 from server.ingest.tables import DeptRecord
+from server.privacy import Group, min_firms, narrowest, publishable
 from server.risk.frames import (
     load_guarantees,
     load_open_warnings,
@@ -664,9 +667,7 @@ async def _log_detail_views(user: AuthUser, firm_ids: Iterable[int]) -> None:
 
 
 async def _consented_firms(bank_id: int, firm_ids: Collection[int] | None = None) -> set[int]:
-    now = datetime.now(UTC)
-    where = ((Consent.bank == bank_id) & (Consent.expires_at > now)
-             & Consent.revoked_at.is_null())
+    where = (Consent.bank == bank_id) & active_consent(datetime.now(UTC))  # the one consent rule
     if firm_ids is not None:
         where &= Consent.firm.is_in(sorted(firm_ids) or [0])
     return {r["firm"] for r in await Consent.select(Consent.firm).where(where)}
@@ -762,13 +763,36 @@ async def _latest_snapshot(*kinds: str) -> dict[str, Any] | None:
     return row
 
 
-async def circles(min_size: int, limit: int) -> Circles:
-    """Guarantee circles among the guarantees active today, largest first, with each member's
-    most severe open warning; and the systemically important firms of the latest full scan."""
+async def _circle_scope(user: AuthUser) -> set[int] | None:
+    """Firms whose circle membership and amounts the user may see: every firm for an admin
+    (the platform's operator, who sees any evaluation too; the views are logged); for a bank
+    manager the firms that consented to the bank or applied to or borrow from it."""
+    if user.role == "admin":
+        return None
+    if user.bank_id is None:
+        return set()
+    return await _bank_firms(user.bank_id) | await _consented_firms(user.bank_id)
+
+
+async def circles(user: AuthUser, min_size: int, limit: int, min_group_size: int) -> Circles:
+    """Guarantee circles among the guarantees active today, largest first, and the
+    systemically important firms of the latest full scan.
+
+    A bank manager sees members (with their most severe open warning) only for firms that
+    consented to the bank or are its applicants or borrowers; other members are a count, and
+    a circle's amounts are shown only when every member is visible or the hidden ones are at
+    least ``min_group_size`` (K) firms. Admins see everything. Every member shown to anyone is
+    logged in that firm's access log, as evaluations are."""
     day = _day(None)
+    scope = await _circle_scope(user)
     guarantees = await load_guarantees()
     firms = await Firm.select(Firm.id, Firm.uscc, Firm.name)
     names = {r["uscc"]: r["name"] for r in firms}
+    ids = {r["uscc"]: r["id"] for r in firms}
+
+    def visible(u: str) -> bool:
+        return scope is None or ids.get(u) in scope
+
     table = pd.DataFrame(columns=["circle_id", "size", "members", "guarantees", "amount_fen",
                                   "outside_amount_fen"])
     if len(guarantees):
@@ -777,25 +801,51 @@ async def circles(min_size: int, limit: int) -> Circles:
     in_circles = int(table["size"].sum()) if len(table) else 0
     total = len(table)
     table = table[table["size"] >= min_size].head(limit)
-    members = sorted({u for m in table["members"] for u in m})
+    members = sorted({u for m in table["members"] for u in m if visible(u)})
     worst: dict[str, str] = {}
     if members:
         for r in await Warning.select(Warning.firm.uscc.as_alias("uscc"), Warning.level).where(
                 Warning.closed_at.is_null() & Warning.firm.uscc.is_in(members)):
             if LEVEL_RANK[r["level"]] >= LEVEL_RANK.get(worst.get(r["uscc"], "blue"), 0):
                 worst[r["uscc"]] = r["level"]
-    out = [CircleOut(
-        circle_id=int(c.circle_id), size=int(c.size), guarantees=int(c.guarantees),
-        amount_yuan=int(c.amount_fen) // 100, outside_amount_yuan=int(c.outside_amount_fen) // 100,
-        members=[CircleMember(uscc=u, name=names.get(u, u), worst_open_level=worst.get(u))
-                 for u in c.members]) for c in table.itertuples(index=False)]
+    out = []
+    for c in table.itertuples(index=False):
+        shown = [u for u in c.members if visible(u)]
+        hidden = int(c.size) - len(shown)
+        # Totals over hidden members are a statistic about firms that did not consent.
+        amounts = hidden == 0 or narrowest(
+            [Group("circle", str(c.circle_id), hidden)], min_group_size,
+            viewer_in_group=False) is not None
+        out.append(CircleOut(
+            circle_id=int(c.circle_id), size=int(c.size), guarantees=int(c.guarantees),
+            amount_yuan=int(c.amount_fen) // 100 if amounts else None,
+            outside_amount_yuan=int(c.outside_amount_fen) // 100 if amounts else None,
+            members=[CircleMember(uscc=u, name=names.get(u, u), worst_open_level=worst.get(u))
+                     for u in shown],
+            hidden_members=hidden))
     snap = await _latest_snapshot("scan_full")
-    systemic = [] if snap is None else [
+    top = [] if snap is None else snap["data"].get("details", {}).get("systemic", [])
+    systemic = [
         SystemicFirm(uscc=s["uscc"], name=names.get(s["uscc"], s["uscc"]), debtrank=s["debtrank"],
                      firms_hit=s["firms_hit"], failed=s["failed"], calls_yuan=s["calls_fen"] // 100)
-        for s in snap["data"].get("details", {}).get("systemic", [])]
+        for s in top if visible(s["uscc"])]
+    await _log_views(user, [ids[u] for u in {*members, *(s.uscc for s in systemic)} if u in ids],
+                     "circles")
     return Circles(as_of=day, circles_total=total, firms_in_circles=in_circles, circles=out,
-                   systemic=systemic, systemic_as_of=None if snap is None else snap["as_of"])
+                   systemic=systemic, systemic_as_of=None if snap is None else snap["as_of"],
+                   systemic_hidden=len(top) - len(systemic),
+                   members_scope="all" if scope is None else "consented_or_own_borrowers",
+                   min_group_size=min_group_size)
+
+
+async def _log_views(user: AuthUser, firm_ids: Iterable[int], what: str) -> None:
+    """Views of firms' non-public data by anyone but their owner, in each firm's access log."""
+    unique = sorted(set(firm_ids))
+    if not unique or user.role == "owner":
+        return
+    now = datetime.now(UTC)
+    await AccessLog.insert(*[AccessLog(firm=i, viewer=user.id, viewer_role=user.role,
+                                       bank=user.bank_id, what=what, at=now) for i in unique])
 
 
 def _month_of(day: date) -> date:
@@ -846,7 +896,10 @@ async def compute_macro_index(engine: Engine, as_of: date | datetime | None = No
          "graded": int(r.graded), "share_cd": _num(r.share_cd), "mean_pd": _num(r.mean_pd),
          "red_per_100": _num(r.red_per_100), "yellow_per_100": _num(r.yellow_per_100),
          "defaults": int(r.defaults), "default_rate": _num(r.default_rate),
-         "index": _num(r.index)} for r in table.itertuples(index=False)]}
+         "index": _num(r.index),
+         # the sums behind the ratios: never published, they let the reader pool groups
+         # under K into one (latest_macro)
+         "sums": {c: _num(getattr(r, c)) for c in MACRO_SUMS}} for r in table.itertuples(index=False)]}
     async with db.write_transaction():
         await RiskSnapshot.delete().where((RiskSnapshot.kind == "macro")
                                           & (RiskSnapshot.as_of == month))
@@ -856,12 +909,18 @@ async def compute_macro_index(engine: Engine, as_of: date | datetime | None = No
     return data
 
 
+#: The pooled group of a dimension's groups too small to publish on their own.
+OTHER_GROUP = "other"
+
+
 def _group_names(by: str, group: str) -> tuple[str, str]:
     if by == "industry" and group in INDUSTRY_SECTIONS:
         _lo, _hi, zh, en = INDUSTRY_SECTIONS[group]
         return zh, en
     if by == "region":
         return "全区", "Whole region"
+    if group == OTHER_GROUP:
+        return "其他（不足K家企业的分组合并）", "Other (groups under K firms, pooled)"
     return group, group
 
 
@@ -873,28 +932,82 @@ def _macro_group(by: str, r: dict[str, Any]) -> MacroGroup:
                       defaults=r["defaults"], default_rate=r["default_rate"], index=r["index"])
 
 
-async def latest_macro(by: str) -> MacroOut:
+def _pooled(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The groups of ``rows`` pooled into the ``other`` group (from the sums stored with
+    each), or None when a snapshot older than the sums cannot pool them."""
+    if any(not isinstance(r.get("sums"), dict) for r in rows):
+        return None
+    frame = pd.DataFrame([{"month": None, "dimension": r["dimension"], "group": r["group"],
+                           **{c: np.nan if r["sums"].get(c) is None else r["sums"][c]
+                              for c in MACRO_SUMS}} for r in rows])
+    merged = merge_groups(frame, OTHER_GROUP)
+    return {"group": OTHER_GROUP, "firms": int(merged["firms"]), "graded": int(merged["graded"]),
+            "defaults": int(merged["defaults"]),
+            **{c: _num(merged[c]) for c in ("share_cd", "mean_pd", "red_per_100",
+                                            "yellow_per_100", "default_rate", "index")}}
+
+
+def _macro_size(r: dict[str, Any], graded: bool) -> int:
+    """The firms a group's figures come from: the graded ones (grade shares and mean PD are
+    over them, and they are never more than the firms) once the region has any."""
+    return int(r["graded"]) if graded else int(r["firms"])
+
+
+def _publishable_macro(region: dict[str, Any] | None, rows: list[dict[str, Any]],
+                       k: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The region and the groups that may be published with K = ``k``: groups under K firms
+    besides one reader are pooled into ``other`` (itself of K firms besides one, else kept
+    back together with enough small groups that the region minus the groups shown never
+    isolates fewer), by the shared rule of :mod:`server.privacy`."""
+    if region is None:
+        return None, []
+    graded = int(region["graded"]) > 0
+    groups = [Group("region", "*region*", _macro_size(region, graded))]
+    groups += [Group("group", r["group"], _macro_size(r, graded), "*region*") for r in rows]
+    allowed = publishable(groups, k)
+    if "*region*" not in allowed:
+        return None, []
+    shown = [r for r in rows if r["group"] in allowed and r["group"] != OTHER_GROUP]
+    pooled = [r for r in rows if r["group"] not in allowed or r["group"] == OTHER_GROUP]
+    if pooled:
+        other = _pooled(pooled)
+        # The remainder is either empty or K firms besides one: publishable() saw to it.
+        if other is not None:
+            shown.append(other)
+    return region, shown
+
+
+async def latest_macro(by: str, min_group_size: int) -> MacroOut:
     """The latest monthly index by industry section, town or for the region, riskiest first,
-    and the latest scan's contagion figures and expected draw on the guarantee fund."""
+    with groups under K firms (``min_group_size``, besides one reader) pooled into ``other``;
+    and the latest scan's contagion figures and expected draw on the guarantee fund (withheld
+    when it comes from fewer firms)."""
     snap = await _latest_snapshot("macro")
     scan_snap = await _latest_snapshot("scan_full", "scan_incremental")
     latest_scan = None
     if scan_snap is not None:
         d = scan_snap["data"]
+        # The draw is a sum over the covered loans of a few firms: with one, it is that
+        # firm's loan times the fund's share. The top list counts them (up to 20).
+        drawn = len((d.get("details") or {}).get("fund_draw_top") or [])
+        draw = d["fund_draw_fen"] // 100
         latest_scan = ScanSummary(
             as_of=scan_snap["as_of"], scope=d["scope"], finished_at=scan_snap["created_at"],
             red_firms=d["red_firms"], contagion_firms=d["contagion_firms"],
-            debtrank=d["debtrank"], expected_fund_draw_yuan=d["fund_draw_fen"] // 100)
+            debtrank=d["debtrank"],
+            expected_fund_draw_yuan=draw if draw == 0 or drawn >= min_firms(min_group_size) else None)
     if snap is None:
         return MacroOut(by=by, month=None, computed_at=None, region=None, groups=[],
-                        latest_scan=latest_scan)
+                        latest_scan=latest_scan, min_group_size=min_group_size)
     rows = snap["data"]["rows"]
     region = next((r for r in rows if r["dimension"] == "region"), None)
-    groups = [_macro_group(by, r) for r in rows if r["dimension"] == by]
+    region, shown = _publishable_macro(region, [r for r in rows if r["dimension"] == by],
+                                       min_group_size)
+    groups = [_macro_group(by, r) for r in shown]
     groups.sort(key=lambda g: -(g.index if g.index is not None else -1.0))
     return MacroOut(by=by, month=snap["as_of"], computed_at=snap["created_at"],
                     region=None if region is None else _macro_group("region", region),
-                    groups=groups, latest_scan=latest_scan)
+                    groups=groups, latest_scan=latest_scan, min_group_size=min_group_size)
 
 
 # ---------------------------------------------------------------------------------------------

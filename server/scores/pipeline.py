@@ -28,12 +28,13 @@ from scoring.monitoring import metrics as model_metrics
 from server import db
 from server.ingest.store import open_writer
 from server.scores.frames import load_firms, load_records
-from server.scores.tables import ModelVersion, ScoringRun
+from server.scores.tables import STATS_META_KEY, STATS_REGION_KEY, ModelVersion, ScoringRun
 from server.settings import Settings
 
 __all__ = [
     "data_end",
     "ensure_model_and_scores",
+    "industry_stats",
     "score_platform",
     "train_platform_model",
 ]
@@ -126,7 +127,8 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
         dates = [end - pd.DateOffset(months=m) + pd.offsets.MonthEnd(0) for m in range(history_months, 0, -1)]
         written = 0
         for d in [*dates, end]:
-            written += await _score_one_date(engine, model, version, firms, records, d, reason)
+            written += await _score_one_date(engine, model, version, firms, records, d, reason,
+                                             settings.min_group_size)
         return {"model_version": version, "as_of": str(end.date()), "firms": int(len(firms)),
                 "scores_written": written}
     finally:
@@ -135,7 +137,8 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
 
 
 async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.DataFrame,
-                          records: pd.DataFrame, as_of: pd.Timestamp, reason: str) -> int:
+                          records: pd.DataFrame, as_of: pd.Timestamp, reason: str,
+                          min_group_size: int | None = None) -> int:
     live = firms[pd.to_datetime(firms["founded_on"]) <= as_of].reset_index(drop=True)
     if live.empty:
         return 0
@@ -164,7 +167,7 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
             json.dumps({d[4:]: round(float(v), 1) for d, v in zip(dims, dim_values[i], strict=True)}),
             json.dumps(reasons, ensure_ascii=False), version, profile_v, now,
         ))
-    stats = industry_stats(table, live)
+    stats = industry_stats(table, live, min_group_size)
     async with open_writer(engine) as w:  # the run and its scores land together or not at all
         run_id = await w.insert_returning_id("scoring_run", {
             "model_version": version, "weight_profile_version": profile_v, "as_of": as_of.date(),
@@ -178,27 +181,35 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
     return len(rows)
 
 
-def industry_stats(table: pd.DataFrame, firms: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Per industry section ("C") and division ("C:34"): firm count, mean score, the score at
-    each percentile 0..100 and the mean of each dimension.
+def industry_stats(table: pd.DataFrame, firms: pd.DataFrame,
+                   min_group_size: int | None = None) -> dict[str, dict[str, Any]]:
+    """Per industry division ("C:34"), section ("C") and the whole region ("all"): firm
+    count, mean score, the score at each percentile 0..100 and the mean of each dimension.
 
     Stored with the run so that one firm's evaluation (or a firm re-scored alone after an
-    objection) is placed in its industry without reading the whole run again.
+    objection) is placed in its industry without reading the whole run again. Every group is
+    kept with its count, so the reader chooses which group may be shown (``server.privacy``)
+    with the K in force; ``min_group_size`` records the K of the run, which readers never go
+    below.
     """
     dims = [c for c in table.columns if c.startswith("dim_")]
     frame = table[["score", *dims]].copy()
+    frame["region"] = STATS_REGION_KEY
     frame["section"] = firms["industry_section"].to_numpy()
     frame["division"] = firms["industry_section"].to_numpy() + ":" + firms["industry_division"].to_numpy()
     out: dict[str, dict[str, Any]] = {}
-    for key in ("section", "division"):
+    for key in ("region", "section", "division"):
         for name, g in frame.groupby(key, sort=True):
             scores = g["score"].to_numpy(dtype=float)
             out[str(name)] = {
+                "level": key,
                 "firms": int(len(g)),
                 "mean_score": round(float(scores.mean()), 1),
                 "score_quantiles": [round(float(q), 1) for q in np.percentile(scores, np.arange(101))],
                 "dimensions": {d[4:]: round(float(g[d].mean()), 1) for d in dims},
             }
+    if min_group_size is not None:
+        out[STATS_META_KEY] = {"min_group_size": int(min_group_size)}
     return out
 
 

@@ -44,6 +44,12 @@ class WeightProfile(Table, tablename="weight_profile"):
     active = Boolean(default=False)
 
 
+#: ``ScoringRun.industry_stats`` keys: the whole region's entry (the widest group an
+#: evaluation falls back to) and the statistics' own facts (the K of the run), not a group.
+STATS_REGION_KEY = "all"
+STATS_META_KEY = "_meta"
+
+
 class ScoringRun(Table, tablename="scoring_run"):
     """One pass of the model over firms, as of a date."""
 
@@ -54,8 +60,9 @@ class ScoringRun(Table, tablename="scoring_run"):
     finished_at = Timestamptz(null=True, default=None)
     firms = Integer(default=0)
     reason = Varchar(length=30, default="full")
-    # Per industry section: firm count, score percentiles (0..100) and dimension means, so an
-    # evaluation can place a firm in its industry without reading the whole run.
+    # Per industry division, section and the whole region: firm count, score percentiles
+    # (0..100) and dimension means, so an evaluation can place a firm in its industry without
+    # reading the whole run. Only groups server.privacy allows are ever shown.
     industry_stats = JSON(default={})
 
 

@@ -151,14 +151,17 @@ async def test_weight_profiles_are_versioned_and_named_by_every_new_score(client
     assert ev["model_version"] == demo.model_version
 
 
-async def test_evaluation_places_the_firm_in_its_industry(client, tokens, demo):
+async def test_evaluation_places_the_firm_in_its_industry(client, tokens, demo, settings):
     from server.firms.tables import Firm
     from server.scores.tables import ScoreHistory, ScoringRun
 
     ev = (await client.get(f"/api/firms/{demo.firm_uscc}/evaluation", headers=tokens["owner"])).json()
     ind = ev["industry"]
     firm = await Firm.select(Firm.id, Firm.industry_section).where(Firm.uscc == demo.firm_uscc).first()
-    assert ind["code"].split(":")[0] == firm["industry_section"]
+    # its division, section or the whole region: a group of K firms besides this one
+    assert ind["level"] in ("division", "section", "region")
+    assert ind["level"] == "region" or ind["code"].split(":")[0] == firm["industry_section"]
+    assert ind["firms"] - 1 >= settings.min_group_size == ind["min_group_size"]
     assert set(ind["dimensions"]) == set(ev["dimensions"])
 
     # The same figures straight from the scores of the run the evaluation comes from.
@@ -167,9 +170,9 @@ async def test_evaluation_places_the_firm_in_its_industry(client, tokens, demo):
     assert await ScoringRun.exists().where(ScoringRun.id == latest["run"])
     rows = await ScoreHistory.select(ScoreHistory.score, ScoreHistory.firm.industry_section,
                                      ScoreHistory.firm.industry_division).where(ScoreHistory.run == latest["run"])
-    peers = [r["score"] for r in rows if (
-        r["firm.industry_section"] if ":" not in ind["code"]
-        else f"{r['firm.industry_section']}:{r['firm.industry_division']}") == ind["code"]]
+    peers = [r["score"] for r in rows if {
+        "region": "all", "section": r["firm.industry_section"],
+        "division": f"{r['firm.industry_section']}:{r['firm.industry_division']}"}[ind["level"]] == ind["code"]]
     assert ind["firms"] == len(peers)
     assert abs(ind["mean_score"] - sum(peers) / len(peers)) < 0.1
     below = sum(s < ev["score"] for s in peers) + 0.5 * sum(s == ev["score"] for s in peers)

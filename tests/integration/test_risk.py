@@ -225,23 +225,53 @@ async def test_fund_draw_of_a_red_firms_covered_loan(client, tokens, first_scan)
                      bank=product["bank"], at=now, note="test cover").save()
     result = await _scan(client, tokens)
     assert result["expected_fund_draw_yuan"] == 600_000  # red: sure to default; 60 % of 1 M
+    # One firm's covered loan: the macro index would give that loan x the fund's share.
     macro = (await client.get("/api/risk/macro", headers=tokens["subscriber"])).json()
-    assert macro["latest_scan"]["expected_fund_draw_yuan"] == 600_000
+    assert macro["latest_scan"]["expected_fund_draw_yuan"] is None
 
 
 async def test_circles_for_banks_and_admins(client, tokens, first_scan):
+    from server.consent.tables import Consent
+    from server.firms.tables import Firm
+    from server.users.tables import User
+
     assert (await client.get("/api/risk/circles", headers=tokens["subscriber"])).status_code == 403
-    r = await client.get("/api/risk/circles", headers=tokens["bank_manager"])
+    r = await client.get("/api/risk/circles", headers=tokens["admin"])
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["circles"] and body["firms_in_circles"] >= 2 * len(body["circles"])
+    assert body["members_scope"] == "all"
     first = body["circles"][0]
     assert first["size"] == len(first["members"]) >= 2 and first["amount_yuan"] > 0
-    assert all(m["name"] for m in first["members"])
+    assert first["hidden_members"] == 0 and all(m["name"] for m in first["members"])
     assert body["systemic"] and body["systemic"][0]["firms_hit"] >= 1
     big = (await client.get("/api/risk/circles", params={"min_size": 3},
                             headers=tokens["admin"])).json()
     assert all(c["size"] >= 3 for c in big["circles"])
+
+    # A bank sees only the members that consented to it or borrow from it; the rest are counts.
+    bank = await User.select(User.bank).where(User.phone == "13800000002").first()
+    visible = {r["firm.uscc"] for r in await Consent.select(Consent.firm.uscc).where(
+        (Consent.bank == bank["bank"]) & Consent.revoked_at.is_null())}
+    mine = (await client.get("/api/risk/circles", headers=tokens["bank_manager"])).json()
+    assert mine["members_scope"] == "consented_or_own_borrowers"
+    assert [c["size"] for c in mine["circles"]] == [c["size"] for c in body["circles"]]
+    for c in mine["circles"]:
+        assert len(c["members"]) + c["hidden_members"] == c["size"]
+        shown = {m["uscc"] for m in c["members"]}
+        if c["hidden_members"]:
+            assert c["amount_yuan"] is None or c["hidden_members"] >= mine["min_group_size"]
+        assert not shown - visible - {r["uscc"] for r in await Firm.select(Firm.uscc).where(
+            Firm.id.is_in(await _bank_firm_ids(bank["bank"]) or [0]))}
+    assert sum(c["hidden_members"] for c in mine["circles"]) > 0
+    assert len(mine["systemic"]) + mine["systemic_hidden"] == len(body["systemic"])
+
+
+async def _bank_firm_ids(bank_id: int) -> list[int]:
+    from server.financing.tables import LoanApplication
+
+    return [r["firm"] for r in await LoanApplication.select(LoanApplication.firm).where(
+        LoanApplication.product.bank == bank_id)]
 
 
 async def test_jobs_are_listed_and_idempotent(client, tokens, settings, demo, first_scan):

@@ -133,3 +133,23 @@ def test_weights_must_sum_to_one_and_anchors_be_positive() -> None:
                         default_rate_annual=0)
     frame.loc[0, "share_cd"] = 0.3
     assert composite(frame, lean).tolist() == pytest.approx([30.0])
+
+
+@pytest.mark.parametrize("dimension", ["industry", "town"])
+@pytest.mark.parametrize("sources", ["all", "grades only"])
+def test_merging_every_group_of_a_dimension_gives_the_region(dimension: str, sources: str) -> None:
+    from scoring.risk.macro import merge_groups
+
+    full = sources == "all"
+    out = macro_index(FIRMS, GRADES, WARNINGS if full else None, DEFAULTS if full else None,
+                      months=MONTHS)
+    for month in MONTHS:
+        rows = out[(out["dimension"] == dimension) & (out["month"] == month)]
+        region = out[(out["dimension"] == "region") & (out["month"] == month)].iloc[0]
+        merged = merge_groups(rows, "other")
+        assert merged["group"] == "other" and merged["dimension"] == dimension
+        for c in ("firms", "graded", "defaults", "share_cd", "mean_pd", "red_per_100",
+                  "yellow_per_100", "default_rate", "index"):
+            assert merged[c] == pytest.approx(region[c], nan_ok=True), (c, month)
+    with pytest.raises(ValueError, match="rows"):
+        merge_groups(out.iloc[:0], "other")
