@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -13,7 +13,7 @@ __all__ = ["AccessEntry", "ConsentCreate", "ConsentCreated", "ConsentOut"]
 class ConsentCreate(msgspec.Struct):
     bank_id: Annotated[int, msgspec.Meta(ge=1, examples=[1])]
     days: Annotated[int, msgspec.Meta(ge=1, le=366, examples=[30])] = 30
-    scope: Annotated[str, msgspec.Meta(pattern="^evaluation$", examples=["evaluation"])] = "evaluation"
+    scope: Annotated[Literal["evaluation"], msgspec.Meta(examples=["evaluation"])] = "evaluation"
 
 
 class ConsentCreated(msgspec.Struct):

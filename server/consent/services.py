@@ -1,18 +1,31 @@
-"""Granting and revoking banks' access to a firm's evaluation; the firm's view of who looked."""
+"""Granting and revoking banks' access to a firm's evaluation; the firm's view of who looked.
+
+The database keeps one open consent per firm, bank and scope (a partial unique index on
+``(firm, bank, scope) WHERE revoked_at IS NULL``): a grant extends the open one or opens a new
+one in one atomic upsert, so parallel grants cannot leave a second consent that outlives a
+revoke. Every access decision by consent goes through ``active_consent`` / ``consented_pairs``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
+from piccolo.columns.combination import Combination
 
+from server import db
 from server.consent.schemas import AccessEntry, ConsentCreate, ConsentCreated, ConsentOut
 from server.consent.tables import AccessLog, Consent
 from server.financing.tables import Bank
 from server.firms.tables import Firm
 from server.users.security import AuthUser
 
-__all__ = ["access_log", "grant", "list_consents", "revoke"]
+__all__ = ["EVALUATION", "access_log", "active_consent", "consented_pairs", "grant", "list_consents",
+           "revoke"]
+
+EVALUATION = "evaluation"  # the one scope so far: the firm's evaluation and warning detail
+_CHUNK = 500
 
 
 def _owner_firm(user: AuthUser) -> int:
@@ -21,36 +34,70 @@ def _owner_firm(user: AuthUser) -> int:
     return user.firm_id
 
 
+def active_consent(now: datetime, scope: str = EVALUATION) -> Combination:
+    """The condition of a consent in force at ``now``: not revoked, not expired, this scope."""
+    return Consent.revoked_at.is_null() & (Consent.expires_at > now) & (Consent.scope == scope)
+
+
+async def consented_pairs(pairs: Iterable[tuple[int, int]], scope: str = EVALUATION,
+                          now: datetime | None = None) -> set[tuple[int, int]]:
+    """The ``(firm_id, bank_id)`` pairs among ``pairs`` whose consent is in force now."""
+    wanted = set(pairs)
+    if not wanted:
+        return set()
+    now = now or datetime.now(UTC)
+    banks = sorted({b for _, b in wanted})
+    firms = sorted({f for f, _ in wanted})
+    found: set[tuple[int, int]] = set()
+    for start in range(0, len(firms), _CHUNK):
+        rows = await Consent.select(Consent.firm, Consent.bank).where(
+            Consent.firm.is_in(firms[start:start + _CHUNK]) & Consent.bank.is_in(banks)
+            & active_consent(now, scope))
+        found |= {(r["firm"], r["bank"]) for r in rows}
+    return found & wanted
+
+
+# Insert, or extend the open consent of the same firm, bank and scope: one statement, so two
+# grants at once cannot both insert (the second waits on the index and then extends).
+_UPSERT = """
+INSERT INTO consent (firm, bank, scope, granted_at, expires_at, revoked_at, granted_by)
+VALUES ({}, {}, {}, {}, {}, NULL, {})
+ON CONFLICT (firm, bank, scope) WHERE revoked_at IS NULL
+DO UPDATE SET expires_at = CASE WHEN excluded.expires_at > consent.expires_at
+                                THEN excluded.expires_at ELSE consent.expires_at END
+RETURNING id
+"""
+
+
 async def grant(user: AuthUser, data: ConsentCreate) -> ConsentCreated:
-    """A new consent (an existing active one for the bank is extended, not duplicated)."""
+    """Consent for the bank until ``days`` from now; an open consent for the bank is extended
+    (never shortened), an expired one is closed and a new one opened. Joins the caller's
+    transaction if one is open."""
     firm_id = _owner_firm(user)
     if not await Bank.exists().where(Bank.id == data.bank_id):
         raise ValidationException(f"bank_id: no bank with id {data.bank_id}")
     now = datetime.now(UTC)
     expires = now + timedelta(days=data.days)
-    current = await Consent.objects().where(
-        (Consent.firm == firm_id) & (Consent.bank == data.bank_id) & (Consent.scope == data.scope)
-        & Consent.revoked_at.is_null() & (Consent.expires_at > now)
-    ).first()
-    if current is not None:
-        current.expires_at = max(current.expires_at, expires)
-        await current.save([Consent.expires_at])
-        return ConsentCreated(id=current.id, expires_at=current.expires_at)
-    consent = Consent(firm=firm_id, bank=data.bank_id, scope=data.scope, granted_at=now,
-                      expires_at=expires, granted_by=user.id)
-    await consent.save()
-    return ConsentCreated(id=consent.id, expires_at=expires)
+    mine = (Consent.firm == firm_id) & (Consent.bank == data.bank_id) & (Consent.scope == data.scope)
+    async with db.write_transaction():
+        # An expired consent still holds the index's one open place: close it at its expiry.
+        await Consent.update({Consent.revoked_at: Consent.expires_at}).where(
+            mine & Consent.revoked_at.is_null() & (Consent.expires_at <= now))
+        rows = await Consent.raw(_UPSERT, firm_id, data.bank_id, data.scope, now, expires, user.id)
+        consent = await Consent.select(Consent.id, Consent.expires_at).where(
+            Consent.id == rows[0]["id"]).first()
+    return ConsentCreated(id=consent["id"], expires_at=consent["expires_at"])
 
 
 async def revoke(user: AuthUser, consent_id: int) -> None:
-    """Takes effect at once: the bank's next request is refused."""
+    """Takes effect at once: the bank's next request, and whatever it reads of notifications
+    about the firm, gets public signals only."""
     firm_id = _owner_firm(user)
-    consent = await Consent.objects().where(Consent.id == consent_id).first()
-    if consent is None or consent.firm != firm_id:
-        raise NotFoundException(f"no consent {consent_id} of your firm")
-    if consent.revoked_at is None:
-        consent.revoked_at = datetime.now(UTC)
-        await consent.save([Consent.revoked_at])
+    consent = await Consent.select(Consent.id, Consent.firm).where(Consent.id == consent_id).first()
+    if consent is None or consent["firm"] != firm_id:
+        raise NotFoundException(f"consent_id: no consent {consent_id} of your firm")
+    await Consent.update({Consent.revoked_at: datetime.now(UTC)}).where(
+        (Consent.id == consent_id) & Consent.revoked_at.is_null())
 
 
 async def list_consents(user: AuthUser) -> list[ConsentOut]:

@@ -11,7 +11,8 @@ from server.firms.tables import Firm
 
 
 class Consent(Table, tablename="consent"):
-    """Active while now < expires_at and not revoked."""
+    """Active while now < expires_at and not revoked. At most one open (not revoked) consent per
+    firm, bank and scope: the partial unique index ``consent_one_open`` (migration 2026-12-03)."""
 
     firm = ForeignKey(references=Firm, on_delete=OnDelete.cascade, index=True)
     bank = ForeignKey(references=Bank, on_delete=OnDelete.cascade, index=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
@@ -73,8 +73,8 @@ class ApplicationController(Controller):
     async def list_all(
         self,
         request: Request[AuthUser, Any, Any],
-        status: Annotated[str | None, QueryParameter(
-            required=False, pattern=f"^({'|'.join(services.STATUSES)})$",
+        status: Annotated[Literal[services.STATUSES] | None, QueryParameter(  # type: ignore[valid-type]
+            required=False,
             examples=[Example(value="pending")])] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> list[ApplicationOut]:
@@ -84,7 +84,8 @@ class ApplicationController(Controller):
          summary="One application with its timeline; the bank also gets the firm's evaluation")
     async def detail(self, request: Request[AuthUser, Any, Any],
                      application_id: FromPath[int]) -> ApplicationDetail:
-        return await services.get_application(request.user, application_id)
+        return await services.get_application(
+            request.user, application_id, min_group_size=request.app.state.settings.min_group_size)
 
     @post("/{application_id:int}/decision", status_code=200, guards=[requires("bank_manager")],
           summary="Approve (amount, rate, term) or decline (reason) a pending application",

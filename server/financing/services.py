@@ -10,10 +10,12 @@ transaction, so a refused cover leaves nothing changed.
 from __future__ import annotations
 
 import math
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import asyncpg
 from litestar.exceptions import (
     ClientException,
     NotFoundException,
@@ -62,6 +64,7 @@ __all__ = [
 ]
 
 STATUSES = ("pending", "approved", "declined", "disbursed", "defaulted", "repaid")
+PENDING_INDEX = "loan_application_one_pending"  # one pending application per firm and product
 
 
 def _pct(bp: int | None) -> float | None:
@@ -347,6 +350,56 @@ async def _fitting_products(product_ids: list[int], amount_fen: int, term_months
     return sorted(matches, key=lambda m: order[m.product.id])
 
 
+def _second_pending(exc: Exception) -> bool:
+    """Whether a unique violation is the one-pending-application index's."""
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return exc.constraint_name == PENDING_INDEX
+    return "loan_application.firm" in str(exc)  # SQLite names the index's columns
+
+
+async def _write_applications(user: AuthUser, firm_id: int, data: ApplicationCreate,
+                              matches: list[ProductMatch], standing: FirmStanding,
+                              rules: MatchingRules, now: datetime) -> tuple[list[int], list[ConsentGranted]]:
+    """The applications, their first events and the banks' consents, in one transaction. The
+    database allows one pending application per firm and product (``loan_application_one_pending``):
+    the check here names the taken products; the index decides between parallel requests."""
+    ids: list[int] = []
+    consents: list[ConsentGranted] = []
+    product_ids = [m.product.id for m in matches]
+    async with db.write_transaction():
+        pending = await LoanApplication.select(LoanApplication.id, LoanApplication.product).where(
+            (LoanApplication.firm == firm_id) & LoanApplication.product.is_in(product_ids)
+            & (LoanApplication.status == "pending"))
+        if pending:
+            taken = ", ".join(f"product {r['product']} (application {r['id']})" for r in pending)
+            raise ClientException(f"product_ids: already pending: {taken}", status_code=409)
+        # Rows and index entries in id order: two parallel applies for the same products in
+        # another order wait for each other instead of deadlocking.
+        for m in sorted(matches, key=lambda m: m.product.id):
+            application = LoanApplication(
+                firm=firm_id, product=m.product.id, amount_fen=data.amount_yuan * 100,
+                term_months=data.term_months, purpose=data.purpose, status="pending",
+                grade_at_apply=standing.grade or "", created_at=now, fund_share_pct=m.fund_share_pct,
+            )
+            await application.save()
+            ids.append(application.id)
+            await ApplicationEvent(
+                application=application.id, status="pending", at=now, by_user=user.id,
+                note=f"applied for {data.amount_yuan} yuan over {data.term_months} months",
+            ).save()
+        for bank_id, bank_name in sorted(dict.fromkeys((m.product.bank_id, m.product.bank_name) for m in matches)):
+            granted = await consent_services.grant(
+                user, ConsentCreate(bank_id=bank_id, days=rules.consent_days))
+            consents.append(ConsentGranted(
+                bank_id=bank_id, bank_name=bank_name, consent_id=granted.id, expires_at=granted.expires_at,
+                text_zh=f"已授权{bank_name}查看本企业信用评价，有效期至{granted.expires_at.date()}，可随时撤销",
+                text_en=f"{bank_name} may see your firm's evaluation until {granted.expires_at.date()}; "
+                        "you can revoke this at any time",
+            ))
+    order = list(dict.fromkeys(m.product.bank_id for m in matches))  # as the owner chose
+    return ids, sorted(consents, key=lambda c: order.index(c.bank_id))
+
+
 async def apply(user: AuthUser, data: ApplicationCreate, rules: MatchingRules = WEIHAI_RULES,
                 now: datetime | None = None) -> ApplicationsCreated:
     """One application per chosen product, each bank granted consent to the evaluation."""
@@ -359,36 +412,15 @@ async def apply(user: AuthUser, data: ApplicationCreate, rules: MatchingRules = 
     standing = await firm_standing(firm_id)
     matches = await _fitting_products(product_ids, amount_fen, data.term_months, standing, rules)
     now = now or datetime.now(UTC)
-    ids: list[int] = []
-    consents: list[ConsentGranted] = []
-    async with db.write_transaction():
-        pending = await LoanApplication.select(LoanApplication.id, LoanApplication.product).where(
-            (LoanApplication.firm == firm_id) & LoanApplication.product.is_in(product_ids)
-            & (LoanApplication.status == "pending"))
-        if pending:
-            taken = ", ".join(f"product {r['product']} (application {r['id']})" for r in pending)
-            raise ClientException(f"product_ids: already pending: {taken}", status_code=409)
-        for m in matches:
-            application = LoanApplication(
-                firm=firm_id, product=m.product.id, amount_fen=amount_fen, term_months=data.term_months,
-                purpose=data.purpose, status="pending", grade_at_apply=standing.grade or "",
-                created_at=now, fund_share_pct=m.fund_share_pct,
-            )
-            await application.save()
-            ids.append(application.id)
-            await ApplicationEvent(
-                application=application.id, status="pending", at=now, by_user=user.id,
-                note=f"applied for {data.amount_yuan} yuan over {data.term_months} months",
-            ).save()
-        for bank_id, bank_name in dict.fromkeys((m.product.bank_id, m.product.bank_name) for m in matches):
-            granted = await consent_services.grant(
-                user, ConsentCreate(bank_id=bank_id, days=rules.consent_days))
-            consents.append(ConsentGranted(
-                bank_id=bank_id, bank_name=bank_name, consent_id=granted.id, expires_at=granted.expires_at,
-                text_zh=f"已授权{bank_name}查看本企业信用评价，有效期至{granted.expires_at.date()}，可随时撤销",
-                text_en=f"{bank_name} may see your firm's evaluation until {granted.expires_at.date()}; "
-                        "you can revoke this at any time",
-            ))
+    try:
+        ids, consents = await _write_applications(user, firm_id, data, matches, standing, rules, now)
+    except (sqlite3.IntegrityError, asyncpg.UniqueViolationError) as exc:
+        if not _second_pending(exc):
+            raise
+        # A parallel apply for the same product committed first: the index kept one pending.
+        raise ClientException(
+            f"product_ids: already pending: one of {', '.join(map(str, product_ids))} was applied "
+            "for at the same moment", status_code=409) from exc
     rows = await LoanApplication.select(*_APP_COLUMNS).where(LoanApplication.id.is_in(ids)).order_by(
         LoanApplication.id)
     return ApplicationsCreated(applications=[_application(r) for r in rows], consents=consents)
@@ -425,7 +457,8 @@ def _detail(row: dict[str, Any], events: list[ApplicationEventOut], **extra: Any
     return ApplicationDetail(**fields, events=events, **extra)
 
 
-async def get_application(user: AuthUser, application_id: int) -> ApplicationDetail:
+async def get_application(user: AuthUser, application_id: int, *,
+                          min_group_size: int | None = None) -> ApplicationDetail:
     """One application with its timeline; the bank manager also gets the firm's evaluation
     (a consented, logged view through the firms service)."""
     row = await _application_row(application_id)
@@ -433,7 +466,8 @@ async def get_application(user: AuthUser, application_id: int) -> ApplicationDet
     extra: dict[str, Any] = {}
     if user.role == "bank_manager":
         try:
-            extra["evaluation"] = await firm_services.get_evaluation(row["firm.uscc"], user)
+            extra["evaluation"] = await firm_services.get_evaluation(
+                row["firm.uscc"], user, min_group_size=min_group_size)
         except (PermissionDeniedException, NotFoundException) as exc:
             extra["evaluation_note"] = exc.detail
     return _detail(row, await _events(application_id), **extra)

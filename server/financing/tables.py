@@ -47,7 +47,8 @@ class LoanProduct(Table, tablename="loan_product"):
 
 
 class LoanApplication(Table, tablename="loan_application"):
-    """A firm's request for one product, and the bank's decision on it."""
+    """A firm's request for one product, and the bank's decision on it. At most one pending
+    application per firm and product: the partial unique index ``loan_application_one_pending``."""
 
     firm = ForeignKey(references=Firm, on_delete=OnDelete.cascade, index=True)
     product = ForeignKey(references=LoanProduct, on_delete=OnDelete.restrict, index=True)

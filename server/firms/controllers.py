@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get
+from litestar.datastructures import CacheControlHeader
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, QueryParameter
 
@@ -21,9 +22,9 @@ class FirmController(Controller):
     async def search(
         self,
         q: Annotated[str | None, QueryParameter(min_length=1, max_length=50, examples=[Example(value="机械")])] = None,
-        grade: Annotated[str | None, QueryParameter(pattern="^[ABCD]$", examples=[Example(value="A")])] = None,
+        grade: Annotated[Literal["A", "B", "C", "D"] | None, QueryParameter(examples=[Example(value="A")])] = None,
         industry: Annotated[str | None, QueryParameter(
-            pattern="^[A-T]$", description="GB/T 4754 section letter", examples=[Example(value="C")])] = None,
+            min_length=1, max_length=1, pattern="^[A-T]$", description="GB/T 4754 section letter", examples=[Example(value="C")])] = None,
         town: Annotated[str | None, QueryParameter(max_length=50, examples=[Example(value="百官街道")])] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
@@ -39,6 +40,11 @@ class FirmController(Controller):
         guards=[requires("owner", "bank_manager", "admin")],
         summary="A firm's credit evaluation (owner; bank with active consent; admin)",
         description="403 with the reason when the caller may not see it; views by anyone but the owner are logged.",
+        # Consent is checked on every request: no server-side response cache (cache=False), and
+        # no copy in a browser or proxy that could outlive a revoke.
+        cache=False,
+        cache_control=CacheControlHeader(no_store=True, private=True),
     )
     async def evaluation(self, request: Request[AuthUser, Any, Any], uscc: FromPath[str]) -> Evaluation:
-        return await services.get_evaluation(uscc.upper(), request.user)
+        return await services.get_evaluation(
+            uscc.upper(), request.user, min_group_size=request.app.state.settings.min_group_size)

@@ -9,26 +9,29 @@ import numpy as np
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 
 from scoring.records import INDUSTRY_SECTIONS
-from server.consent.tables import AccessLog, Consent
+from server.consent.services import consented_pairs
+from server.consent.tables import AccessLog
 from server.firms.schemas import Evaluation, FirmProfile, IndustryComparison, Reason, ScorePoint
 from server.firms.tables import Firm
 from server.objections.services import open_objections
-from server.scores.tables import ScoreHistory, ScoringRun
+from server.privacy import Group, narrowest, publishable
+from server.scores.tables import STATS_META_KEY, STATS_REGION_KEY, ScoreHistory, ScoringRun
+from server.settings import Settings
 from server.users.security import AuthUser
 
 __all__ = ["get_evaluation", "has_active_consent", "profile", "search"]
 
 
 async def has_active_consent(firm_id: int, bank_id: int, now: datetime | None = None) -> bool:
-    now = now or datetime.now(UTC)
-    return await Consent.exists().where(
-        (Consent.firm == firm_id) & (Consent.bank == bank_id) & (Consent.expires_at > now)
-        & Consent.revoked_at.is_null()
-    )
+    """Whether the firm's consent to the bank for its evaluation is in force: read from the
+    database on every request (never cached), so a revoke refuses the bank's next request."""
+    return bool(await consented_pairs([(firm_id, bank_id)], now=now))
 
 
-async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24) -> Evaluation:
-    """The firm's latest evaluation, if the viewer may see it; views by others are logged."""
+async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, *,
+                         min_group_size: int | None = None) -> Evaluation:
+    """The firm's latest evaluation, if the viewer may see it; views by others are logged.
+    ``min_group_size`` is the K of the industry block (default: the run's, at least 5)."""
     firm = await Firm.select(
         Firm.id, Firm.uscc, Firm.name, Firm.industry_section, Firm.industry_division,
     ).where(Firm.uscc == uscc).first()
@@ -74,19 +77,35 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24) 
         reasons=msgspec.convert(latest["reasons"] or [], list[Reason]),
         history=sorted(history.values(), key=lambda p: p.as_of)[-history_months:],
         scored_at=latest["created_at"],
-        industry=await _industry(firm, latest),
+        industry=await _industry(firm, latest, min_group_size),
         disputed=await open_objections(firm["id"]),
     )
 
 
-#: A division is compared with its own firms only when it has at least this many.
+#: A division is compared with its own firms only when it has at least this many (a
+#: statistical floor; the privacy floor, K firms besides the viewer, applies on top).
 MIN_DIVISION_FIRMS = 20
 
 
-async def _industry(firm: dict, latest: dict) -> IndustryComparison | None:
-    """The firm's place in its industry, from the statistics stored with the scoring run of
+def _stat_groups(stats: dict) -> list[Group]:
+    """The stored statistics' groups as a hierarchy: divisions large enough to compare with,
+    sections, and the region (its count summed from the sections when an older run did not
+    store its entry)."""
+    sections = {k: v for k, v in stats.items() if k.isalpha() and k != STATS_REGION_KEY}
+    region = stats.get(STATS_REGION_KEY, {}).get("firms", sum(int(v["firms"]) for v in sections.values()))
+    groups = [Group("region", STATS_REGION_KEY, int(region))]
+    groups += [Group("section", k, int(v["firms"]), STATS_REGION_KEY) for k, v in sections.items()]
+    groups += [Group("division", k, int(v["firms"]), k.split(":")[0]) for k, v in stats.items()
+               if ":" in k and k.split(":")[0] in sections and v["firms"] >= MIN_DIVISION_FIRMS]
+    return groups
+
+
+async def _industry(firm: dict, latest: dict, min_group_size: int | None = None) -> IndustryComparison | None:
+    """The firm's place among its peers, from the statistics stored with the scoring run of
     its latest score (a firm re-scored alone is placed among the firms of the last whole run
-    of that date)."""
+    of that date): its division, else its section, else the whole region, whichever is the
+    narrowest with K firms besides this one that the small-group rule lets the platform
+    publish (``server.privacy``); None when not even the region qualifies."""
     run = await ScoringRun.select(ScoringRun.industry_stats).where(
         ScoringRun.id == latest["run"]).output(load_json=True).first()
     stats = (run or {}).get("industry_stats") or {}
@@ -95,24 +114,37 @@ async def _industry(firm: dict, latest: dict) -> IndustryComparison | None:
             ScoringRun.as_of == latest["as_of"]
         ).order_by(ScoringRun.id, ascending=False).limit(20).output(load_json=True)
         stats = next((r["industry_stats"] for r in runs if r["industry_stats"]), {})
+    if not stats:
+        return None
+    # Never below the K the run was made with, nor the K configured now.
+    k = max(int(stats.get(STATS_META_KEY, {}).get("min_group_size", 0)),
+            min_group_size or Settings().min_group_size)
+    groups = _stat_groups(stats)
+    by_code = {g.code: g for g in groups}
     section = firm["industry_section"]
     division = f"{section}:{firm['industry_division']}"
-    key = division if stats.get(division, {}).get("firms", 0) >= MIN_DIVISION_FIRMS else section
-    entry = stats.get(key)
-    if not entry:
+    chain = [by_code[c] for c in (division, section, STATS_REGION_KEY) if c in by_code]
+    # The evaluated firm is in every group of its chain and its viewer knows its score.
+    allowed = {c for c in publishable(groups, k) if c in stats}
+    group = narrowest(chain, k, viewer_in_group=True, allowed=allowed)
+    if group is None:
         return None
+    entry = stats[group.code]
     quantiles = np.asarray(entry["score_quantiles"], dtype=float)
     # Percentile by interpolating the stored percentile points (ties share the middle).
     below = np.searchsorted(quantiles, latest["score"], side="left")
     upto = np.searchsorted(quantiles, latest["score"], side="right")
     percentile = float(min(100.0, (below + upto) / 2))
     _lo, _hi, name_zh, name_en = INDUSTRY_SECTIONS.get(section, (0, 0, section, section))
-    if key == division:
+    if group.level == "division":
         name_zh, name_en = f"{name_zh}（{firm['industry_division']}大类）", f"{name_en} (division {firm['industry_division']})"
+    elif group.level == "region":
+        name_zh, name_en = "全区", "the whole region"
     return IndustryComparison(
-        code=key, name_zh=name_zh, name_en=name_en, firms=int(entry["firms"]),
+        code=group.code, name_zh=name_zh, name_en=name_en, firms=int(entry["firms"]),
         percentile=round(percentile, 1), mean_score=float(entry["mean_score"]),
-        dimensions={k: float(v) for k, v in entry["dimensions"].items()},
+        dimensions={d: float(v) for d, v in entry["dimensions"].items()},
+        level=group.level, min_group_size=k,
     )
 
 

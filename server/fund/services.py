@@ -167,7 +167,10 @@ async def cover(application_id: int, by_user: int | None = None) -> None:
     """Books the cover of an approved, fund-covered application (exposure = approved amount).
 
     409 naming the reason when the fund refuses; a second call books nothing; joins the
-    caller's transaction when there is one. The fund share is the one the application recorded
+    caller's transaction when there is one. The check and the booking are one step: the fund's
+    row lock (PostgreSQL; SQLite's IMMEDIATE transaction has one writer) makes concurrent
+    approvals take turns, each seeing the covers booked before it, and the index
+    ``fund_ledger_once`` keeps a loan to one cover whatever the caller does. The fund share is the one the application recorded
     when it was made (0 — grade D, an excluded firm — is refused: a cover of nothing).
     """
     async with db.write_transaction():

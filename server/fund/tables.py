@@ -24,7 +24,9 @@ class GuaranteeFund(Table, tablename="guarantee_fund"):
 
 class FundLedger(Table, tablename="fund_ledger"):
     """Every movement of the fund: capital, cover, release, claim, recovery; and ``default``, a
-    memo of the principal outstanding at a covered loan's default (see server/fund/services.py)."""
+    memo of the principal outstanding at a covered loan's default (see server/fund/services.py).
+    A loan has at most one ``cover``, ``release``, ``claim`` and ``default`` entry: the partial
+    unique index ``fund_ledger_once``."""
 
     fund = ForeignKey(references=GuaranteeFund, on_delete=OnDelete.restrict, index=True)
     kind = Varchar(length=12)

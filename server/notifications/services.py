@@ -7,6 +7,12 @@ notification) plus the outbox rows that deliver it: ``push`` (live, held back in
 Nothing is sent here: the relay (``alerts.outbox``) delivers after the commit, so a rollback
 sends nothing and a crash after the commit loses nothing. On PostgreSQL a ``pg_notify`` in the
 same transaction wakes the API's relay the moment the transaction commits.
+
+Evidence follows consent, at every read: a stored notification keeps its detail (message,
+evidence) only while its reader would get detail today (``bodies_now``), so after a firm
+revokes, the bank's inbox, a stream's catch-up and a webhook still queued carry public signals
+only. Each detailed delivery to a bank (the inbox copy, each push, each webhook) is a view in
+the firm's access log.
 """
 
 from __future__ import annotations
@@ -29,9 +35,11 @@ from litestar.exceptions import (
 from piccolo.columns.combination import WhereRaw
 
 from alerts.digest import digest_content, local_date, next_digest_at, quiet_until
+from alerts.netguard import BlockedTarget, check_url
 from alerts.outbox import Delivery
 from server import db
-from server.consent.tables import Consent
+from server.consent.services import consented_pairs
+from server.consent.tables import AccessLog
 from server.financing.tables import Bank, LoanApplication
 from server.firms.tables import Firm
 from server.firms.uscc import uscc_error
@@ -52,8 +60,11 @@ from server.users.tables import User
 
 __all__ = [
     "ACTIVE_APPLICATION",
+    "DETAIL_KEYS",
     "OUTBOX_NOTIFY_CHANNEL",
     "DbOutboxStore",
+    "Reader",
+    "bodies_now",
     "catch_up",
     "daily_digest",
     "ensure_bank_watch",
@@ -64,6 +75,7 @@ __all__ = [
     "notification_out",
     "notify_risk_events",
     "notify_users",
+    "public_signals",
     "set_bank_webhook",
     "subscribe",
     "transaction",
@@ -74,6 +86,8 @@ __all__ = [
 # Applications that make a firm "your applicant or borrower" for the bank's managers.
 ACTIVE_APPLICATION = ("pending", "approved", "disbursed", "defaulted")
 OUTBOX_NOTIFY_CHANNEL = "xinbao_outbox"  # PostgreSQL LISTEN/NOTIFY channel that wakes the relay
+# ``AccessLog.what`` of a detailed warning delivered to a bank, by channel.
+VIEW_INBOX, VIEW_PUSH, VIEW_WEBHOOK = "warning", "warning_push", "warning_webhook"
 _CHUNK = 500
 T = TypeVar("T")
 
@@ -116,13 +130,67 @@ async def _firm_by_uscc(uscc: str) -> dict[str, Any]:
 
 async def _detail_for(user: AuthUser, firm_id: int) -> bool:
     """Full detail (evidence) or public signals only: consent decides for banks."""
-    if user.role == "admin" or (user.role == "owner" and user.firm_id == firm_id):
+    reader = _reader(user)
+    if reader.always_detail(firm_id):
         return True
-    if user.role == "bank_manager" and user.bank_id is not None:
-        return await Consent.exists().where(
-            (Consent.firm == firm_id) & (Consent.bank == user.bank_id)
-            & (Consent.expires_at > datetime.now(UTC)) & Consent.revoked_at.is_null())
-    return False
+    pair = reader.bank_pair(firm_id)
+    return pair is not None and bool(await consented_pairs([pair]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Detail as consent allows it now
+
+#: What a detailed risk body adds to the public signals (level, title, rule, firm, grade).
+DETAIL_KEYS = ("message_zh", "message_en", "evidence")
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Who reads a notification: what decides whether its evidence may be shown."""
+
+    role: str
+    bank_id: int | None  # a bank manager's bank
+    firm_id: int | None  # an owner's firm
+
+    def always_detail(self, firm_id: int | None) -> bool:
+        """Admins, and the firm's own owner, see detail whatever the consents."""
+        return self.role == "admin" or (self.role == "owner" and firm_id is not None
+                                        and self.firm_id == firm_id)
+
+    def bank_pair(self, firm_id: int | None) -> tuple[int, int] | None:
+        """``(firm, bank)`` whose consent decides, for a bank manager; None for anyone else."""
+        if self.role != "bank_manager" or self.bank_id is None or firm_id is None:
+            return None
+        return firm_id, self.bank_id
+
+
+def _reader(user: AuthUser) -> Reader:
+    return Reader(role=user.role, bank_id=user.bank_id, firm_id=user.firm_id)
+
+
+def _pairs(pairs: Iterable[tuple[int, int] | None]) -> set[tuple[int, int]]:
+    return {p for p in pairs if p is not None}
+
+
+def public_signals(body: dict[str, Any]) -> dict[str, Any]:
+    """A detailed body cut down to what anyone signed in may see."""
+    return {**{k: v for k, v in body.items() if k not in DETAIL_KEYS}, "detail": False}
+
+
+async def bodies_now(items: Sequence[tuple[Reader, int | None, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each stored body ``(reader, firm_id the note is about, body)`` as its reader may see it
+    now: a detailed body keeps its evidence only for the firm's owner, admins and managers of a
+    bank whose consent is in force; everyone else gets the public signals. One consent query
+    for the whole batch. The inbox, the streams' catch-up and the outbox relay all call this."""
+    detailed = [(reader, firm) for reader, firm, body in items if body.get("detail")]
+    consented = await consented_pairs(_pairs(
+        reader.bank_pair(firm) for reader, firm in detailed if not reader.always_detail(firm)))
+    out = []
+    for reader, firm, body in items:
+        keep = (not body.get("detail") or reader.always_detail(firm)
+                or reader.bank_pair(firm) in consented)
+        out.append(body if keep else public_signals(body))
+    return out
 
 
 _SUB_COLUMNS = (
@@ -273,13 +341,8 @@ async def _watchers(firm_ids: Sequence[int], now: datetime) -> dict[int, list[_W
             Subscription.quiet_start, Subscription.quiet_end, Subscription.daily_digest,
             Subscription.automatic,
         ).where(Subscription.firm.is_in(list(chunk))).output(load_json=True)
-    banks = sorted({r["user.bank"] for r in rows if r["user.role"] == "bank_manager" and r["user.bank"]})
-    consented: set[tuple[int, int]] = set()
-    if banks:
-        for chunk in _chunks(firm_ids):
-            consented |= {(r["firm"], r["bank"]) for r in await Consent.select(Consent.firm, Consent.bank).where(
-                Consent.firm.is_in(list(chunk)) & Consent.bank.is_in(banks) & (Consent.expires_at > now)
-                & Consent.revoked_at.is_null())}
+    consented = await consented_pairs({(r["firm"], r["user.bank"]) for r in rows
+                                       if r["user.role"] == "bank_manager" and r["user.bank"]}, now=now)
     out: dict[int, list[_Watch]] = defaultdict(list)
     for r in rows:
         if not r["user.is_active"]:
@@ -326,6 +389,7 @@ class _Plan:
     push_at: datetime | None  # when to push (None: no push)
     digest_at: datetime | None = None  # collect in the daily digest instead of pushing
     webhook: bool = False  # also POST to the user's bank webhook
+    viewer_bank: int | None = None  # a bank manager gets the firm's evidence: a logged view
 
 
 async def _write(plans: Sequence[_Plan], now: datetime) -> int:
@@ -383,6 +447,11 @@ async def _write(plans: Sequence[_Plan], now: datetime) -> int:
             rows.append(Outbox(notification=nid, channel="webhook", next_attempt_at=now))
     for chunk in _chunks(rows):
         await Outbox.insert(*chunk)
+    views = [AccessLog(firm=p.firm_id, viewer=p.user_id, viewer_role="bank_manager", bank=p.viewer_bank,
+                       what=VIEW_INBOX, at=now)
+             for _, p in written if p.viewer_bank is not None and p.firm_id is not None]
+    for chunk in _chunks(views):  # the evidence is in the bank's inbox now: the firm sees who
+        await AccessLog.insert(*chunk)
     if rows and db.on_postgres():
         # Delivered by PostgreSQL only when the surrounding transaction commits.
         await Outbox.raw(f"SELECT pg_notify('{OUTBOX_NOTIFY_CHANNEL}', '')")
@@ -450,7 +519,7 @@ async def notify_risk_events(events: list[RiskEvent]) -> int:
                     replace=e.event != "raised", unread=e.event == "escalated",
                     push_at=None if w.daily_digest else (held or now),
                     digest_at=next_digest_at(now) if w.daily_digest else None,
-                    webhook=webhook))
+                    webhook=webhook, viewer_bank=w.bank_id if w.detail else None))
         return await _write(plans, now)
 
 
@@ -491,7 +560,7 @@ async def notify_users(user_ids: Iterable[int], kind: str, level: str, title_zh:
 
 _NOTE_COLUMNS = (
     Notification.id, Notification.kind, Notification.level, Notification.title, Notification.body,
-    Notification.firm.uscc, Notification.created_at, Notification.updated_at,
+    Notification.firm, Notification.firm.uscc, Notification.created_at, Notification.updated_at,
     Notification.delivered_at, Notification.read_at,
 )
 
@@ -505,6 +574,12 @@ def notification_out(row: dict[str, Any]) -> NotificationOut:
         body=body, firm_uscc=row["firm.uscc"], created_at=row["created_at"],
         updated_at=row["updated_at"], delivered_at=row["delivered_at"], read_at=row["read_at"],
     )
+
+
+async def _notes_out(reader: Reader, rows: list[dict[str, Any]]) -> list[NotificationOut]:
+    """Rows selected with ``_NOTE_COLUMNS``, as the reader may see them now (``bodies_now``)."""
+    bodies = await bodies_now([(reader, r["firm"], r["body"] or {}) for r in rows])
+    return [notification_out({**r, "body": b}) for r, b in zip(rows, bodies, strict=True)]
 
 
 async def list_notifications(user: AuthUser, unread: bool | None = None, after_id: int | None = None,
@@ -521,7 +596,7 @@ async def list_notifications(user: AuthUser, unread: bool | None = None, after_i
     else:
         query = query.where(where).order_by(Notification.id, ascending=False)
     rows = await query.limit(limit).output(load_json=True)
-    return [notification_out(r) for r in rows]
+    return await _notes_out(_reader(user), rows)
 
 
 async def catch_up(user_id: int, after_id: int, limit: int = 500) -> list[NotificationOut]:
@@ -537,7 +612,12 @@ async def catch_up(user_id: int, after_id: int, limit: int = 500) -> list[Notifi
         missed = where & ((Notification.id > after_id) | (Notification.updated_at > last["updated_at"]))
     rows = await Notification.select(*_NOTE_COLUMNS).where(missed).order_by(
         Notification.updated_at).order_by(Notification.id).limit(limit).output(load_json=True)
-    return [notification_out(r) for r in rows]
+    if not rows:
+        return []
+    user = await User.select(User.role, User.bank, User.firm).where(User.id == user_id).first()
+    if user is None:
+        return []
+    return await _notes_out(Reader(role=user["role"], bank_id=user["bank"], firm_id=user["firm"]), rows)
 
 
 async def mark_read(user: AuthUser, notification_id: int) -> NotificationOut:
@@ -550,7 +630,7 @@ async def mark_read(user: AuthUser, notification_id: int) -> NotificationOut:
             Notification.id == notification_id)
     fresh = await Notification.select(*_NOTE_COLUMNS).where(Notification.id == notification_id).output(
         load_json=True).first()
-    return notification_out(fresh)
+    return (await _notes_out(_reader(user), [fresh]))[0]
 
 
 async def mark_all_read(user: AuthUser) -> MarkedRead:
@@ -567,10 +647,19 @@ async def unread_count(user: AuthUser) -> UnreadCount:
 # ---------------------------------------------------------------------------------------------
 # Bank webhooks
 
-async def set_bank_webhook(user: AuthUser, data: WebhookUpdate) -> WebhookOut:
-    """Store the bank's webhook URL; a secret is generated (and shown once) if none is set."""
+async def set_bank_webhook(user: AuthUser, data: WebhookUpdate, allow: Sequence[str] = ()) -> WebhookOut:
+    """Store the bank's webhook URL; a secret is generated (and shown once) if none is set.
+
+    A URL whose host is or resolves to a non-public address (loopback, private, link-local,
+    metadata ...) is refused unless ``allow`` (the operator's ``webhook_allow``) names it; a name
+    that does not resolve yet is accepted, since every delivery checks again."""
     if user.bank_id is None:
         raise PermissionDeniedException("your account is not linked to a bank")
+    if data.url is not None:
+        try:
+            await check_url(data.url, allow, must_resolve=False)
+        except BlockedTarget as exc:
+            raise ClientException(str(exc), extra=[{"key": "url", "message": str(exc)[5:]}]) from None
     bank = await Bank.select(Bank.webhook_secret).where(Bank.id == user.bank_id).first()
     if bank is None:
         raise NotFoundException("your bank no longer exists")
@@ -590,7 +679,14 @@ _ENCODE = msgspec.json.Encoder().encode
 
 class DbOutboxStore:
     """Claims due rows with a lease: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so relays in several
-    processes never take the same row; an IMMEDIATE transaction on SQLite (one writer)."""
+    processes never take the same row; an IMMEDIATE transaction on SQLite (one writer).
+
+    What a claimed row sends is decided at the claim, not when it was queued (``bodies_now``): a
+    push or webhook queued before the firm revoked goes out with public signals only. A detailed
+    delivery to a bank is logged as a view of the firm once it is sent."""
+
+    def __init__(self) -> None:
+        self._views: dict[int, AccessLog] = {}  # outbox id -> the view its delivery will log
 
     async def claim(self, channel: str, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
         due = (Outbox.status == "pending") & (Outbox.channel == channel) & (Outbox.next_attempt_at <= now)
@@ -613,13 +709,23 @@ class DbOutboxStore:
             Outbox.notification.kind, Outbox.notification.level, Outbox.notification.title,
             Outbox.notification.body, Outbox.notification.firm.uscc, Outbox.notification.created_at,
             Outbox.notification.updated_at, Outbox.notification.delivered_at,
-            Outbox.notification.read_at,
+            Outbox.notification.read_at, Outbox.notification.firm, Outbox.notification.user.role,
+            Outbox.notification.user.bank, Outbox.notification.user.firm,
         ).where(_one_of(Outbox.id, ids)).order_by(Outbox.id).output(load_json=True)
+        readers = [Reader(role=r["notification.user.role"], bank_id=r["notification.user.bank"],
+                          firm_id=r["notification.user.firm"]) for r in rows]
+        bodies = await bodies_now([(reader, r["notification.firm"], r["notification.body"] or {})
+                                   for reader, r in zip(readers, rows, strict=True)])
         out: list[Delivery] = []
-        for r in rows:
+        for r, reader, body in zip(rows, readers, bodies, strict=True):
+            if body.get("detail") and reader.bank_pair(r["notification.firm"]) is not None:
+                self._views[r["id"]] = AccessLog(
+                    firm=r["notification.firm"], viewer=r["notification.user.id"], viewer_role=reader.role,
+                    bank=reader.bank_id, what=VIEW_WEBHOOK if r["channel"] == "webhook" else VIEW_PUSH,
+                    at=now)
             note = notification_out({
                 "id": r["notification.id"], "kind": r["notification.kind"], "level": r["notification.level"],
-                "title": r["notification.title"], "body": r["notification.body"],
+                "title": r["notification.title"], "body": body,
                 "firm.uscc": r["notification.firm.uscc"], "created_at": r["notification.created_at"],
                 "updated_at": r["notification.updated_at"], "delivered_at": r["notification.delivered_at"],
                 "read_at": r["notification.read_at"],
@@ -646,14 +752,18 @@ class DbOutboxStore:
     async def sent(self, deliveries: Sequence[Delivery], now: datetime) -> None:
         ids = [d.outbox_id for d in deliveries]
         pushed = sorted({d.notification_id for d in deliveries if d.channel == "push"})
+        views = [v for v in (self._views.pop(i, None) for i in ids) if v is not None]
         async with transaction():
             await Outbox.update({Outbox.status: "sent", Outbox.last_error: ""}).where(_one_of(Outbox.id, ids))
             if pushed:
                 await Notification.update({Notification.delivered_at: now}).where(
                     _one_of(Notification.id, pushed))
+            for chunk in _chunks(views):
+                await AccessLog.insert(*chunk)
 
     async def failed(self, delivery: Delivery, error: str, retry_at: datetime | None,
                      now: datetime) -> None:
+        self._views.pop(delivery.outbox_id, None)  # nothing reached the bank: no view (a retry logs)
         values: dict[Any, Any] = {Outbox.last_error: error}
         if retry_at is None:
             values[Outbox.status] = "failed"

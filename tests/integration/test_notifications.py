@@ -231,11 +231,15 @@ async def test_filters_by_level_and_kind(client, world):
     from server.notifications.services import notify_risk_events
 
     firms, users = world["firms"], world["users"]
-    await _watch(client, world["headers"]["other"], firms["B"]["uscc"], levels=["red"], kinds=["overdue", "contagion"])
-    assert await notify_risk_events([_event(firms["B"], 201, level="yellow", kind="overdue")]) == 0
+    await _watch(client, world["headers"]["other"], firms["B"]["uscc"], levels=["red"], kinds=["credit", "contagion"])
+    assert await notify_risk_events([_event(firms["B"], 201, level="yellow", kind="credit")]) == 0
     assert await notify_risk_events([_event(firms["B"], 202, level="red", kind="tax")]) == 0
     assert await notify_risk_events([_event(firms["B"], 203, level="red", kind="contagion")]) == 1
     assert [n["dedup_key"] for n in await _notifications(users["other"])] == [f"risk:203:{users['other']}"]
+    # a kind that the rule catalogue does not have is refused, naming the field
+    r = await client.post("/api/subscriptions", json={"uscc": firms["B"]["uscc"], "kinds": ["credit\n"]},
+                          headers=world["headers"]["other"])
+    assert r.status_code == 400 and r.json()["detail"].startswith("kinds[0]"), r.text
 
 
 async def test_the_same_event_twice_is_one_notification_and_an_escalation_updates_it(client, world):
@@ -423,10 +427,10 @@ async def test_the_stream_with_max_seconds_0_sends_what_was_missed_and_ends(clie
     r = await client.get("/api/notifications/stream", params={"max_seconds": 0},
                          headers={**h, "Last-Event-ID": str(last)})
     assert "event: notification" not in r.text and ": ready" in r.text  # nothing missed
-    token = h["Authorization"].split()[1]
-    r = await client.get("/api/notifications/stream", params={"max_seconds": 0, "token": token,
+    ticket = (await client.post("/api/notifications/stream-ticket", headers=h)).json()["ticket"]
+    r = await client.get("/api/notifications/stream", params={"max_seconds": 0, "ticket": ticket,
                                                               "after_id": last - 1})
-    assert r.text.count("event: notification") == 1  # ?token= for EventSource, which sends no headers
+    assert r.text.count("event: notification") == 1  # ?ticket= for EventSource, which sends no headers
     r = await client.get("/api/notifications/stream", params={"max_seconds": 0}, headers={**h, "Last-Event-ID": "x"})
     assert r.status_code == 400 and r.json()["detail"].startswith("Last-Event-ID:")
     r = await client.get("/api/notifications/stream", params={"max_seconds": 4000}, headers=h)
