@@ -52,13 +52,19 @@ def serve(host: str, port: int, scheduler: bool) -> None:
     if scheduler:
         os.environ["XINBAO_SCHEDULER"] = "1"
         settings = _settings()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                proxy_headers=False)  # X-Forwarded-For: only from settings.trusted_proxies
 
 
 @main.command(help="Run the scheduler alone (one instance per deployment).")
 def worker() -> None:
+    import logging
+
     from server.jobs import run_worker
 
+    # The worker's own lines (which job ran for which fire time, which it found done).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     asyncio.run(run_worker(_settings()))
 
 
@@ -186,7 +192,8 @@ def demo(n_firms: int, seed: int, host: str, port: int, no_serve: bool, app_port
 
     app_process = _start_app(host, port, app_port) if app_port else None
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                    proxy_headers=False)  # X-Forwarded-For: only from settings.trusted_proxies
     finally:
         if app_process is not None:
             app_process.terminate()

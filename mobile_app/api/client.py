@@ -181,9 +181,17 @@ class ApiClient:
         return tokens
 
     async def register(self, phone: str, password: str, role: str = "owner",
-                       display_name: str = "") -> TokenPair:
+                       display_name: str = "") -> dict[str, Any]:
+        """Registration, step 1: the API sends a code to the phone (in the demo, to its log).
+        The answer is the same whether or not the number already has an account."""
         body = {"phone": phone, "password": password, "role": role, "display_name": display_name}
-        tokens = self._decode(TokenPair, await self.request("POST", "/api/auth/register", auth=False, json=body))
+        return await self.request("POST", "/api/auth/register", auth=False, json=body)
+
+    async def verify_registration(self, phone: str, code: str) -> TokenPair:
+        """Registration, step 2: the code opens the account and signs it in."""
+        data = await self.request("POST", "/api/auth/register/verify", auth=False,
+                                  json={"phone": phone, "code": code})
+        tokens = self._decode(TokenPair, data)
         await self._set_tokens(tokens)
         return tokens
 
@@ -202,13 +210,27 @@ class ApiClient:
         return await self.me()
 
     async def logout(self) -> None:
-        if self.tokens is not None:
-            try:
-                await self.request("POST", "/api/auth/logout", auth=False,
-                                   json={"refresh_token": self.tokens.refresh_token})
-            except (ApiError, ConnectionLost):
-                pass  # forgetting the tokens locally is what matters
-        await self._set_tokens(None)
+        """End the sign-in on the server, then forget the tokens here.
+
+        The refresh token goes in the body, so an expired access token does not stop it. The
+        tokens are forgotten whatever happens; if the server did not confirm (refused, or
+        unreachable) the error is raised, because the sign-in may still be alive there.
+        """
+        tokens = self.tokens
+        if tokens is None:
+            return
+        try:
+            response = await self._http.post(
+                "/api/auth/logout", json={"refresh_token": tokens.refresh_token},
+                headers={"authorization": f"Bearer {tokens.access_token}"})
+        except httpx.TransportError as exc:
+            raise ConnectionLost(f"{self.base_url} unreachable: {exc.__class__.__name__}") from exc
+        finally:
+            await self._set_tokens(None)
+        if response.status_code == 401:
+            raise AuthError(401, _detail(response))
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _detail(response))
 
     async def me(self) -> Me:
         return await self._get(Me, "/api/me")

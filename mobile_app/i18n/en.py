@@ -24,6 +24,11 @@ MESSAGES: dict[str, str] = {
     "auth.need_phone": "Enter your mobile number and password",
     "auth.session_ended": "Your session ended; please sign in again",
     "auth.unsupported_role": "Please use the admin console for this role",
+    "auth.code": "Code from the SMS",
+    "auth.code_sent": "We sent a 6-digit code to {phone}",
+    "auth.confirm": "Confirm",
+    "auth.need_code": "Enter the code from the SMS",
+    "auth.sign_out_unconfirmed": "Signed out here, but the server did not confirm; the sign-in ends when it expires",
     # common states
     "common.loading": "Loading…",
     "common.retry": "Retry",

@@ -24,6 +24,11 @@ MESSAGES: dict[str, str] = {
     "auth.need_phone": "请输入手机号和密码",
     "auth.session_ended": "登录已过期，请重新登录",
     "auth.unsupported_role": "此角色请使用管理后台",
+    "auth.code": "短信验证码",
+    "auth.code_sent": "验证码已发送至 {phone}",
+    "auth.confirm": "确认",
+    "auth.need_code": "请输入短信验证码",
+    "auth.sign_out_unconfirmed": "已在本机退出，但服务器未确认；登录将在过期后失效",
     # common states
     "common.loading": "加载中…",
     "common.retry": "重试",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,6 +16,7 @@ __all__ = ["APP_ROLES", "MemoryStore", "SessionState", "Store"]
 
 # Roles the app has screens for; staff of departments and admins use the web console.
 APP_ROLES = ("owner", "bank_manager", "subscriber")
+log = logging.getLogger("mobile_app.session")
 TOKENS_KEY = "xinbao.session"
 LANG_KEY = "xinbao.lang"
 
@@ -52,6 +54,7 @@ class SessionState(Observable):
     lang: str = DEFAULT_LANG
     me: Me | None = None
     mode: str = "sign_in"  # or "register"
+    code_sent_to: str | None = None  # registering: the phone a code was sent to
     busy: bool = False
     error: str | None = None  # a catalogue key or the API's detail
     restoring: bool = False
@@ -118,25 +121,54 @@ class SessionState(Observable):
         return await self._enter(lambda: self.client.login(phone.strip(), password))
 
     async def register(self, phone: str, password: str, role: str, display_name: str) -> bool:
+        """Registration, step 1: True when the API sent a code to the phone."""
         if not phone.strip() or not password:
             self.error = "auth.need_phone"
             self.notify()
             return False
-        return await self._enter(lambda: self.client.register(phone.strip(), password, role, display_name))
+
+        async def send() -> bool:
+            await self.client.register(phone.strip(), password, role, display_name)
+            self.code_sent_to = phone.strip()
+            self.form.pop("password", None)
+            return True
+
+        return await self._attempt(send)
+
+    async def confirm_code(self, code: str) -> bool:
+        """Registration, step 2: the code from the SMS opens the account and signs in."""
+        if self.code_sent_to is None:
+            return False
+        if not code.strip():
+            self.error = "auth.need_code"
+            self.notify()
+            return False
+        phone = self.code_sent_to
+        done = await self._enter(lambda: self.client.verify_registration(phone, code.strip()))
+        if done:
+            self.code_sent_to = None
+        return done
 
     async def _enter(self, call) -> bool:  # type: ignore[no-untyped-def]
-        self.busy, self.error = True, None
-        self.notify()
-        try:
+        async def enter() -> bool:
             await call()
             me = await self.client.me()
             if me.role not in APP_ROLES:
-                await self.client.logout()
+                await self._end_on_server()
                 self.error = "auth.unsupported_role"
                 return False
             self.me = me
             self.form.pop("password", None)
             return True
+
+        return await self._attempt(enter)
+
+    async def _attempt(self, call) -> bool:  # type: ignore[no-untyped-def]
+        """Run one request of the sign-in screen: busy while it runs, its error shown after."""
+        self.busy, self.error = True, None
+        self.notify()
+        try:
+            return await call()
         except ConnectionLost:
             self.error = "common.offline"
             return False
@@ -155,11 +187,22 @@ class SessionState(Observable):
         self.notify()
 
     async def sign_out(self) -> None:
-        # Leave first (one redraw of the sign-in screen), then revoke the tokens on the server.
-        self.me, self.mode, self.error = None, "sign_in", None
+        # Leave first (one redraw of the sign-in screen), then end the sign-in on the server.
+        self.me, self.mode, self.error, self.code_sent_to = None, "sign_in", None, None
         self.form = {"role": "owner"}
         self.notify()
-        await self.client.logout()
+        if not await self._end_on_server():
+            self.error = "auth.sign_out_unconfirmed"
+            self.notify()
+
+    async def _end_on_server(self) -> bool:
+        """Log out on the server; False (and logged) when it did not confirm."""
+        try:
+            await self.client.logout()
+            return True
+        except (ApiError, ConnectionLost) as exc:
+            log.warning("sign-out not confirmed by the server: %s", exc)
+            return False
 
     def session_ended(self) -> None:
         """The API refused our tokens for good: back to the sign-in screen, saying why."""
@@ -175,5 +218,5 @@ class SessionState(Observable):
 
     def toggle_mode(self) -> None:
         self.mode = "register" if self.mode == "sign_in" else "sign_in"
-        self.error = None
+        self.error, self.code_sent_to = None, None
         self.notify()

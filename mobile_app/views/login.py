@@ -31,20 +31,30 @@ def build(session: SessionState, run: Run) -> ft.Control:
         return ft.TextField(key=f"login.{name}", label=label, value=form.get(name, ""),
                             on_change=changed, border_radius=10, **kwargs)  # type: ignore[arg-type]
 
+    confirming = registering and session.code_sent_to is not None
+
     def submit(_: object = None) -> None:
-        if registering:
+        if confirming:
+            run(session.confirm_code(form.get("code", "")))
+        elif registering:
             run(session.register(form.get("phone", ""), form.get("password", ""),
                                  form.get("role", "owner"), form.get("display_name", "")))
         else:
             run(session.sign_in(form.get("phone", ""), form.get("password", "")))
 
-    fields: list[ft.Control] = [
-        field("phone", t("auth.phone"), keyboard_type=ft.KeyboardType.PHONE,
-              prefix_icon=ft.Icons.PHONE_IPHONE),
-        field("password", t("auth.password"), password=True, can_reveal_password=True,
-              prefix_icon=ft.Icons.LOCK_OUTLINE, on_submit=submit),
-    ]
-    if registering:
+    fields: list[ft.Control]
+    if confirming:  # registration, step 2: the code sent to the phone
+        fields = [ft.Text(t("auth.code_sent", phone=session.code_sent_to), key="login.code_sent"),
+                  field("code", t("auth.code"), keyboard_type=ft.KeyboardType.NUMBER, max_length=6,
+                        prefix_icon=ft.Icons.SMS_OUTLINED, on_submit=submit)]
+    else:
+        fields = [
+            field("phone", t("auth.phone"), keyboard_type=ft.KeyboardType.PHONE,
+                  prefix_icon=ft.Icons.PHONE_IPHONE),
+            field("password", t("auth.password"), password=True, can_reveal_password=True,
+                  prefix_icon=ft.Icons.LOCK_OUTLINE, on_submit=submit),
+        ]
+    if registering and not confirming:
         fields.append(field("display_name", t("auth.display_name"), prefix_icon=ft.Icons.PERSON_OUTLINE))
         fields.append(ft.SegmentedButton(
             key="login.role", selected=[form.get("role", "owner")], show_selected_icon=False,
@@ -54,7 +64,8 @@ def build(session: SessionState, run: Run) -> ft.Control:
         ))
     if session.error:
         fields.append(ft.Text(t(session.error), key="login.error", color="#B3261E", size=13))
-    label = t("auth.register") if registering else t("auth.sign_in")
+    title = t("auth.register") if registering else t("auth.sign_in")
+    label = t("auth.confirm") if confirming else title
     fields.append(ft.FilledButton(
         content=ft.ProgressRing(width=18, height=18, color=ft.Colors.WHITE) if session.busy else label,
         key="login.submit", disabled=session.busy, on_click=submit, height=46,
@@ -76,7 +87,7 @@ def build(session: SessionState, run: Run) -> ft.Control:
     body = ft.Container(
         padding=ft.Padding.only(left=16, right=16, top=16, bottom=16),
         content=ft.Column([
-            card(ft.Text(label, size=20, weight=ft.FontWeight.W_600), *fields, padding=20, spacing=14),
+            card(ft.Text(title, size=20, weight=ft.FontWeight.W_600), *fields, padding=20, spacing=14),
             ft.Row([ft.Text(t("lang.switch"), color=MUTED), language_switch(session, run)],
                    alignment=ft.MainAxisAlignment.CENTER),
         ], spacing=16, horizontal_alignment=ft.CrossAxisAlignment.STRETCH),

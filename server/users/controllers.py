@@ -9,31 +9,48 @@ from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.params import JSONBody, QueryParameter
 from litestar.security.jwt import Token
 
+from server.notifications import push
 from server.users import services
 from server.users.schemas import (
     FirmClaim,
     FirmClaimStarted,
     FirmClaimVerify,
     LoginRequest,
+    LogoutRequest,
     Me,
     RefreshRequest,
     Registration,
+    RegistrationStarted,
+    RegistrationVerify,
+    Role,
     StaffCreate,
     TokenPair,
     UserOut,
 )
 from server.users.security import (
     AuthUser,
+    decode_access,
     decode_refresh,
     is_revoked,
     issue_tokens,
     load_user,
+    password_limiter,
     requires,
     revoke,
+    revoke_session,
+    session_id,
+    spend_refresh_token,
 )
 from server.users.services import authenticate
+from server.users.throttle import client_address
 
 CLAIMS_STORE = "firm_claims"
+REGISTRATIONS_STORE = "registrations"
+
+
+def _tokens(request: Request[Any, Any, Any], user_id: int, role: str, sid: str | None = None) -> TokenPair:
+    return TokenPair(**issue_tokens(request.app.state.jwt_auth, user_id, role,
+                                    request.app.state.settings.refresh_token_days, sid))
 
 
 class AuthController(Controller):
@@ -41,59 +58,87 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/login", exclude_from_auth=True, status_code=200,
-          summary="Sign in by phone number and password")
+          summary="Sign in by phone number and password",
+          description="Throttled before the password is checked: 5 tries per phone in 15 minutes, "
+                      "and per address 30 phones with failed tries (phones already signed in from "
+                      "that address are not held back by it). 429 with Retry-After past a limit.")
     async def login(self, data: JSONBody[LoginRequest], request: Request[Any, Any, Any]) -> TokenPair:
         throttle = request.app.state.login_throttle
-        address = request.client.host if request.client else "unknown"
-        wait = await throttle.retry_after(data.phone, address)
+        address = client_address(request)
+        wait = await throttle.begin_login(data.phone, address)
         if wait:
             raise TooManyRequestsException(
                 f"too many failed sign-ins: try again in {wait} seconds", headers={"Retry-After": str(wait)})
-        user = await authenticate(data.phone, data.password)
+        user = await authenticate(data.phone, data.password, password_limiter(request.app))
         if user is None:
-            await throttle.failed(data.phone, address)
             raise NotAuthorizedException("phone or password is wrong")
-        await throttle.succeeded(data.phone)
-        auth = request.app.state.jwt_auth
-        return TokenPair(**issue_tokens(auth, user.id, user.role, request.app.state.settings.refresh_token_days))
+        await throttle.login_succeeded(data.phone, address)
+        return _tokens(request, user.id, user.role)
 
-    @post("/register", exclude_from_auth=True, status_code=201,
-          summary="Register as a firm owner or a subscriber; signs the new account in",
-          description="Owners then prove their firm with POST /api/me/firm-claim. Bank, department "
-                      "and admin accounts are opened by an admin (POST /api/users).")
-    async def register(self, data: JSONBody[Registration], request: Request[Any, Any, Any]) -> TokenPair:
-        throttle = request.app.state.login_throttle
-        address = request.client.host if request.client else "unknown"
-        wait = await throttle.retry_after(data.phone, address)
-        if wait:
-            raise TooManyRequestsException(
-                f"too many attempts: try again in {wait} seconds", headers={"Retry-After": str(wait)})
-        user = await services.register(data)
-        auth = request.app.state.jwt_auth
-        return TokenPair(**issue_tokens(auth, user.id, user.role, request.app.state.settings.refresh_token_days))
+    @post("/register", exclude_from_auth=True, status_code=202,
+          summary="Register as a firm owner or a subscriber, step 1: a code is sent to the phone",
+          description="The answer is the same whether or not the number already has an account "
+                      "(its owner is told instead of getting a code). In the demo the code is "
+                      "printed to the server log. Then POST /api/auth/register/verify. Owners then "
+                      "prove their firm with POST /api/me/firm-claim; bank, department and admin "
+                      "accounts are opened by an admin (POST /api/users).")
+    async def register(self, data: JSONBody[Registration], request: Request[Any, Any, Any]) -> RegistrationStarted:
+        settings = request.app.state.settings
+        return await services.start_registration(
+            data, client_address(request), store=request.app.stores.get(REGISTRATIONS_STORE),
+            throttle=request.app.state.login_throttle, secret=settings.jwt_secret, demo=settings.demo,
+            limiter=password_limiter(request.app))
+
+    @post("/register/verify", exclude_from_auth=True, status_code=201,
+          summary="Register, step 2: the code from the phone opens the account and signs it in")
+    async def register_verify(self, data: JSONBody[RegistrationVerify],
+                              request: Request[Any, Any, Any]) -> TokenPair:
+        user = await services.finish_registration(
+            data.phone, data.code, store=request.app.stores.get(REGISTRATIONS_STORE),
+            throttle=request.app.state.login_throttle, secret=request.app.state.settings.jwt_secret)
+        return _tokens(request, user.id, user.role)
 
     @post("/refresh", exclude_from_auth=True, status_code=200,
-          summary="Trade a refresh token for a new token pair")
+          summary="Trade a refresh token for a new token pair (each refresh token works once)")
     async def refresh(self, data: JSONBody[RefreshRequest], request: Request[Any, Any, Any]) -> TokenPair:
-        auth = request.app.state.jwt_auth
-        token = decode_refresh(auth, data.refresh_token)
-        if await is_revoked(token, request):
-            raise NotAuthorizedException("refresh_token was revoked")
+        token = decode_refresh(request.app.state.jwt_auth, data.refresh_token)
+        if await is_revoked(token):
+            raise NotAuthorizedException("refresh_token was used or revoked")
         user = await load_user(int(token.sub))
         if user is None:
             raise NotAuthorizedException("the account no longer exists or is disabled")
-        await revoke(token)  # a refresh token is good for one use
-        return TokenPair(**issue_tokens(auth, user.id, user.role, request.app.state.settings.refresh_token_days))
+        # Spending is one INSERT on a unique index: of parallel refreshes, one wins.
+        if not await spend_refresh_token(token):
+            raise NotAuthorizedException("refresh_token was used or revoked")
+        return _tokens(request, user.id, user.role, session_id(token))
 
-    @post("/logout", status_code=204, summary="Revoke the access token (and a refresh token if sent)")
-    async def logout(self, request: Request[AuthUser, Token, Any],
-                     data: JSONBody[RefreshRequest | None] = None) -> None:
-        await revoke(request.auth)
-        if data is not None:
+    @post("/logout", exclude_from_auth=True, status_code=204,
+          summary="End the sign-in: its refresh token, access tokens and live streams",
+          description="Send the refresh token in the body; it works even when the access token "
+                      "has expired. A valid access token alone also ends its sign-in.")
+    async def logout(self, request: Request[Any, Any, Any],
+                     data: JSONBody[LogoutRequest | None] = None) -> None:
+        auth = request.app.state.jwt_auth
+        tokens: list[Token] = []
+        if data is not None and data.refresh_token:
             try:
-                await revoke(decode_refresh(request.app.state.jwt_auth, data.refresh_token))
+                tokens.append(decode_refresh(auth, data.refresh_token))
             except NotAuthorizedException:
-                pass  # already unusable
+                pass  # an expired refresh token is already unusable; the access token may still count
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            access = decode_access(auth, header[7:].strip())
+            if access is not None:
+                tokens.append(access)
+        if not tokens:
+            raise NotAuthorizedException("refresh_token: send a valid refresh token (or access token)")
+        sids = {sid for sid in map(session_id, tokens) if sid}
+        for token in tokens:
+            if session_id(token) is None:
+                await revoke(token)  # issued before sign-in ids: refuse the token itself
+        for sid in sids:
+            await revoke_session(sid, request.app.state.settings.refresh_token_days)
+            await push.close_session_streams(request.app, sid)
 
 
 class MeController(Controller):
@@ -114,7 +159,7 @@ class MeController(Controller):
         settings = request.app.state.settings
         return await services.start_firm_claim(
             request.user, data.uscc.upper(), request.app.stores.get(CLAIMS_STORE),
-            secret=settings.jwt_secret, demo=settings.demo)
+            throttle=request.app.state.login_throttle, secret=settings.jwt_secret, demo=settings.demo)
 
     @post("/firm-claim/verify", guards=[requires("owner")], status_code=200,
           summary="Link your account to the firm with the code you received")
@@ -123,6 +168,7 @@ class MeController(Controller):
         uscc = data.uscc.upper()
         await services.verify_firm_claim(request.user, uscc, data.code,
                                          request.app.stores.get(CLAIMS_STORE),
+                                         throttle=request.app.state.login_throttle,
                                          secret=request.app.state.settings.jwt_secret)
         u = await load_user(request.user.id)
         assert u is not None
@@ -136,13 +182,13 @@ class UserController(Controller):
     guards = [requires("admin")]
 
     @post("/", summary="Open an account for a bank manager, department operator, admin or subscriber")
-    async def create(self, data: JSONBody[StaffCreate]) -> UserOut:
-        return await services.create_staff(data)
+    async def create(self, data: JSONBody[StaffCreate], request: Request[AuthUser, Token, Any]) -> UserOut:
+        return await services.create_staff(data, password_limiter(request.app))
 
     @get("/", summary="Accounts, optionally of one role")
     async def list_all(
         self,
-        role: Annotated[str | None, QueryParameter(pattern="^(owner|bank_manager|subscriber|dept_operator|admin)$")] = None,
+        role: Annotated[Role | None, QueryParameter()] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> list[UserOut]:

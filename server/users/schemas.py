@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
 __all__ = [
-    "FirmClaim", "FirmClaimStarted", "FirmClaimVerify", "LoginRequest", "Me", "RefreshRequest",
-    "Registration", "StaffCreate", "TokenPair", "UserOut",
+    "FirmClaim", "FirmClaimStarted", "FirmClaimVerify", "LoginRequest", "LogoutRequest", "Me",
+    "RefreshRequest", "Registration", "RegistrationStarted", "RegistrationVerify", "Role",
+    "StaffCreate", "StaffRole", "TokenPair", "UserOut",
 ]
 
-Phone = Annotated[str, msgspec.Meta(min_length=5, max_length=20, pattern=r"^\+?[0-9]{5,19}$",
-                                    examples=["13800000001"])]
+# msgspec checks ``pattern`` with ``re.search``, where ``$`` also matches before a final "\n":
+# every pattern here is paired with an exact length (or is a Literal), so nothing can trail it.
+MobilePhone = Annotated[str, msgspec.Meta(min_length=11, max_length=11, pattern=r"^1[3-9][0-9]{9}$",
+                                          examples=["13912345678"],
+                                          description="mainland mobile number, 11 digits")]
+Role = Literal["owner", "bank_manager", "subscriber", "dept_operator", "admin"]
+SelfServiceRole = Literal["owner", "subscriber"]
+StaffRole = Literal["bank_manager", "dept_operator", "admin", "subscriber"]
 
 
 class LoginRequest(msgspec.Struct):
-    phone: Phone
+    phone: MobilePhone
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["demo1234"])]
 
 
+RefreshToken = Annotated[str, msgspec.Meta(min_length=10, max_length=4000,
+                                           examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.sig"])]
+
+
 class RefreshRequest(msgspec.Struct):
-    refresh_token: Annotated[str, msgspec.Meta(min_length=10, max_length=4000,
-                                               examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.sig"])]
+    refresh_token: RefreshToken
+
+
+class LogoutRequest(msgspec.Struct):
+    """The refresh token ends the sign-in even when the access token has expired."""
+
+    refresh_token: RefreshToken | None = None
 
 
 class TokenPair(msgspec.Struct):
@@ -42,20 +58,36 @@ class Me(msgspec.Struct):
     department: str | None = None
 
 
-MobilePhone = Annotated[str, msgspec.Meta(pattern=r"^1[3-9][0-9]{9}$", examples=["13912345678"],
-                                          description="mainland mobile number, 11 digits")]
 NewPassword = Annotated[str, msgspec.Meta(min_length=8, max_length=128, examples=["a-long-passphrase"])]
 DisplayName = Annotated[str, msgspec.Meta(max_length=50, examples=["张先生"])]
 Uscc = Annotated[str, msgspec.Meta(min_length=18, max_length=18, examples=["9133100431QF722BL3"])]
 
 
+Code = Annotated[str, msgspec.Meta(min_length=6, max_length=6, pattern=r"^[0-9]{6}$", examples=["123456"])]
+
+
 class Registration(msgspec.Struct):
-    """Self-service sign-up: firm owners (who then claim their firm) and subscribers."""
+    """Self-service sign-up, step 1: firm owners (who then claim their firm) and subscribers."""
 
     phone: MobilePhone
     password: NewPassword
-    role: Annotated[str, msgspec.Meta(pattern="^(owner|subscriber)$", examples=["owner"])] = "owner"
+    role: SelfServiceRole = "owner"
     display_name: DisplayName = ""
+
+
+class RegistrationStarted(msgspec.Struct):
+    """The same answer whether or not the number already has an account."""
+
+    phone: str
+    expires_in: int  # seconds the code stays valid
+    delivery: str  # "log" in the demo (the code is printed to the server log), "sms" otherwise
+
+
+class RegistrationVerify(msgspec.Struct):
+    """Step 2: the code sent to the phone opens the account and signs it in."""
+
+    phone: MobilePhone
+    code: Code
 
 
 class StaffCreate(msgspec.Struct):
@@ -63,8 +95,7 @@ class StaffCreate(msgspec.Struct):
 
     phone: MobilePhone
     password: NewPassword
-    role: Annotated[str, msgspec.Meta(pattern="^(bank_manager|dept_operator|admin|subscriber)$",
-                                      examples=["bank_manager"])]
+    role: StaffRole
     display_name: DisplayName = ""
     bank_id: Annotated[int, msgspec.Meta(ge=1, examples=[1])] | None = None
     department: Annotated[str, msgspec.Meta(max_length=30, examples=["tax"])] | None = None
@@ -94,4 +125,4 @@ class FirmClaimStarted(msgspec.Struct):
 
 class FirmClaimVerify(msgspec.Struct):
     uscc: Uscc
-    code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", examples=["123456"])]
+    code: Code

@@ -1,4 +1,9 @@
-"""Authentication (argon2 passwords, JWT access and refresh tokens) and role guards."""
+"""Authentication (argon2 passwords, JWT access and refresh tokens) and role guards.
+
+Every token pair carries a sign-in id (``sid`` in the token's extras), kept across refreshes:
+logout revokes the sign-in, and with it every access and refresh token it ever issued.
+Revocations are rows of ``revoked_token``: a token's ``jti``, or ``sid:<sign-in id>``.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
@@ -16,22 +24,46 @@ from litestar.security.jwt import JWTAuth, Token
 
 from server.users.tables import ROLES, RevokedToken, User
 
-__all__ = ["AuthUser", "build_jwt_auth", "hash_password", "requires", "verify_password"]
+__all__ = [
+    "AuthUser", "build_jwt_auth", "hash_password", "is_revoked", "issue_tokens", "password_limiter",
+    "purge_expired_revocations",
+    "requires", "revoke_session", "session_id", "session_revoked", "spend_refresh_token",
+    "verify_password",
+]
 
 _hasher = PasswordHasher()  # argon2id with the library's (OWASP-recommended) parameters
 # A real hash to verify against when the phone is unknown, so timing does not reveal accounts.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
+SESSION_PREFIX = "sid:"
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+def password_limiter(app: Litestar) -> anyio.CapacityLimiter:
+    """The app's bound on argon2 computations at once (``settings.hash_concurrency``): each
+    takes a core for ~0.2-0.4 s, so more at once only queues them in threads."""
+    limiter = app.state.get("hash_limiter")
+    if limiter is None:
+        limiter = anyio.CapacityLimiter(app.state.settings.hash_concurrency)
+        app.state.hash_limiter = limiter
+    return limiter
 
 
-def verify_password(password_hash: str | None, password: str) -> bool:
+async def hash_password(password: str, limiter: anyio.CapacityLimiter | None = None) -> str:
+    """An argon2id hash, computed in a worker thread (argon2-cffi releases the GIL) so the
+    event loop keeps serving other requests meanwhile."""
+    return await anyio.to_thread.run_sync(_hasher.hash, password, limiter=limiter)
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
     try:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+async def verify_password(password_hash: str | None, password: str,
+                          limiter: anyio.CapacityLimiter | None = None) -> bool:
+    """Whether the password matches; an unknown account (None) costs the same and is False."""
+    return await anyio.to_thread.run_sync(_verify, password_hash, password, limiter=limiter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +108,26 @@ async def _retrieve_user(token: Token, _connection: ASGIConnection[Any, Any, Any
         return None
 
 
-async def is_revoked(token: Token, _connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
-    if not token.jti:
+def session_id(token: Token) -> str | None:
+    """The sign-in a (decoded) token belongs to; None for tokens issued before sign-in ids."""
+    sid = token.extras.get("sid")
+    return sid if isinstance(sid, str) and sid else None
+
+
+async def session_revoked(sid: str) -> bool:
+    """Whether the sign-in was logged out (one indexed lookup)."""
+    return await RevokedToken.exists().where(RevokedToken.jti == SESSION_PREFIX + sid)
+
+
+async def is_revoked(token: Token, _connection: ASGIConnection[Any, Any, Any, Any] | None = None) -> bool:
+    """A token is refused when it was spent or revoked itself, or its sign-in was logged out."""
+    if not token.jti or not isinstance(token.jti, str):
         return True
-    return await RevokedToken.exists().where(RevokedToken.jti == token.jti)
+    ids = [token.jti]
+    sid = session_id(token)
+    if sid is not None:
+        ids.append(SESSION_PREFIX + sid)
+    return await RevokedToken.exists().where(RevokedToken.jti.is_in(ids))
 
 
 def build_jwt_auth(secret: str, access_minutes: int, exclude: list[str]) -> JWTAuth[AuthUser, Token]:
@@ -93,15 +141,17 @@ def build_jwt_auth(secret: str, access_minutes: int, exclude: list[str]) -> JWTA
     )
 
 
-def issue_tokens(auth: JWTAuth[AuthUser, Token], user_id: int, role: str, refresh_days: int) -> dict[str, Any]:
-    """A fresh access token and refresh token for a user."""
+def issue_tokens(auth: JWTAuth[AuthUser, Token], user_id: int, role: str, refresh_days: int,
+                 sid: str | None = None) -> dict[str, Any]:
+    """A fresh access token and refresh token for a user, in sign-in ``sid`` (a new one if None)."""
+    sid = sid or uuid.uuid4().hex
     access = auth.create_token(
         identifier=str(user_id), token_unique_jwt_id=uuid.uuid4().hex,
-        token_extras={"typ": "access", "role": role},
+        token_extras={"typ": "access", "role": role, "sid": sid},
     )
     refresh = auth.create_token(
         identifier=str(user_id), token_unique_jwt_id=uuid.uuid4().hex,
-        token_expiration=timedelta(days=refresh_days), token_extras={"typ": "refresh"},
+        token_expiration=timedelta(days=refresh_days), token_extras={"typ": "refresh", "sid": sid},
     )
     return {
         "access_token": access,
@@ -111,10 +161,50 @@ def issue_tokens(auth: JWTAuth[AuthUser, Token], user_id: int, role: str, refres
     }
 
 
+async def _insert_revocation(jti: str, expires_at: datetime) -> bool:
+    """Insert a revocation row; True only for the one caller whose insert landed (the unique
+    index on ``jti`` decides between concurrent callers, on SQLite and PostgreSQL alike)."""
+    rows = await (
+        RevokedToken.insert(RevokedToken(jti=jti, expires_at=expires_at))
+        .on_conflict(target=RevokedToken.jti, action="DO NOTHING")
+        .returning(RevokedToken.id)
+    )
+    return bool(rows)
+
+
+async def spend_refresh_token(token: Token) -> bool:
+    """Use up a refresh token; True for exactly one caller however many race with it."""
+    if not token.jti or not isinstance(token.jti, str):
+        return False
+    return await _insert_revocation(token.jti, token.exp)
+
+
+async def revoke_session(sid: str, refresh_days: int) -> None:
+    """Log a sign-in out. Every token of it was issued before now, so none outlives
+    now + the refresh lifetime: the row can be dropped after that."""
+    await _insert_revocation(SESSION_PREFIX + sid, utcnow() + timedelta(days=refresh_days))
+
+
+async def purge_expired_revocations(now: datetime) -> int:
+    """Drop revocations of tokens and sign-ins that have expired anyway (an expired token is
+    refused on its own): every refresh and logout adds a row, so without this the table grows."""
+    rows = await RevokedToken.delete().where(RevokedToken.expires_at < now).returning(RevokedToken.id)
+    return len(rows)
+
+
 async def revoke(token: Token) -> None:
-    """Logout: the token id is refused from now until it would have expired anyway."""
-    if token.jti and not await RevokedToken.exists().where(RevokedToken.jti == token.jti):
-        await RevokedToken.insert(RevokedToken(jti=token.jti, expires_at=token.exp)).run()
+    """Refuse one token (one without a sign-in id) from now until it would have expired."""
+    if token.jti and isinstance(token.jti, str):
+        await _insert_revocation(token.jti, token.exp)
+
+
+def decode_access(auth: JWTAuth[AuthUser, Token], encoded: str) -> Token | None:
+    """A valid, unexpired access token, or None."""
+    try:
+        token = auth.token_cls.decode(encoded, secret=auth.token_secret, algorithm=auth.algorithm)
+    except NotAuthorizedException:
+        return None
+    return token if token.extras.get("typ") == "access" else None
 
 
 def decode_refresh(auth: JWTAuth[AuthUser, Token], encoded: str) -> Token:

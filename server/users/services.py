@@ -1,4 +1,4 @@
-"""Accounts: sign-in, self-service registration, staff accounts and proving a firm."""
+"""Accounts: sign-in, two-step self-service registration, staff accounts and proving a firm."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ import hmac
 import json
 import logging
 import secrets
+import sqlite3
 
+import anyio
+from asyncpg.exceptions import UniqueViolationError
 from litestar.exceptions import (
     ClientException,
     NotFoundException,
     ServiceUnavailableException,
+    TooManyRequestsException,
     ValidationException,
 )
 from litestar.stores.base import Store
+from zxcvbn import zxcvbn
 
 from server.financing.tables import Bank
 from server.firms.tables import Firm
@@ -23,25 +28,47 @@ from server.ingest.tables import Department
 from server.users.schemas import (
     FirmClaimStarted,
     Registration,
+    RegistrationStarted,
     StaffCreate,
     UserOut,
 )
 from server.users.security import AuthUser, hash_password, utcnow, verify_password
 from server.users.tables import ROLES, User
+from server.users.throttle import REGISTER_ADDRESS, REGISTER_PHONE, Limit, LoginThrottle
 
-__all__ = ["authenticate", "create_staff", "create_user", "list_users", "register",
-           "start_firm_claim", "verify_firm_claim"]
+__all__ = ["authenticate", "create_staff", "create_user", "finish_registration", "list_users",
+           "password_problem", "start_firm_claim", "start_registration", "verify_firm_claim"]
 
 log = logging.getLogger("xinbao.accounts")
 
-CLAIM_TTL_SECONDS = 600
-CLAIM_MAX_ATTEMPTS = 5
+CODE_TTL_SECONDS = 600
+# One-time codes (firm claims and registrations): tries of one code, and tries and new codes
+# per account / phone and per firm over a day, so asking for new codes never buys more guesses.
+CLAIM_CODE_TRIES = 5
+CLAIM_ACCOUNT_TRIES = 10
+CLAIM_FIRM_TRIES = 20
+CLAIM_ACCOUNT_ISSUES = 5
+CLAIM_FIRM_ISSUES = 10
+REGISTER_PHONE_TRIES = 10
+DAY = 86400
+MIN_PASSWORD_SCORE = 2  # zxcvbn 0-4; 2 = resists online guessing (with the throttles here)
 
 
-async def authenticate(phone: str, password: str) -> User | None:
+def password_problem(password: str, *user_inputs: str) -> str | None:
+    """Why a new password is refused (too common, guessable, or built from the phone or name),
+    or None. zxcvbn knows the common-password lists and keyboard/date/repeat patterns."""
+    result = zxcvbn(password[:72], user_inputs=[u for u in user_inputs if u])  # 72: zxcvbn's cap
+    if result["score"] >= MIN_PASSWORD_SCORE:
+        return None
+    warning = result["feedback"].get("warning") or "it is too easy to guess"
+    return f"password: choose a less common password ({warning.rstrip('.')})"
+
+
+async def authenticate(phone: str, password: str,
+                       limiter: anyio.CapacityLimiter | None = None) -> User | None:
     """The active user with this phone and password, or None (same cost either way)."""
     user = await User.objects().where(User.phone == phone).first()
-    ok = verify_password(user.password_hash if user else None, password)
+    ok = await verify_password(user.password_hash if user else None, password, limiter)
     if user is None or not ok or not user.is_active:
         return None
     return user
@@ -49,11 +76,14 @@ async def authenticate(phone: str, password: str) -> User | None:
 
 async def create_user(phone: str, password: str, role: str, display_name: str = "", *,
                       firm_id: int | None = None, bank_id: int | None = None,
-                      department_id: int | None = None) -> User:
+                      department_id: int | None = None,
+                      limiter: anyio.CapacityLimiter | None = None,
+                      password_hash: str | None = None) -> User:
+    """Store an account (no password policy here: seeds and tests create accounts directly)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
-    user = User(phone=phone, password_hash=hash_password(password), role=role,
-                display_name=display_name, firm=firm_id, bank=bank_id,
+    user = User(phone=phone, password_hash=password_hash or await hash_password(password, limiter),
+                role=role, display_name=display_name, firm=firm_id, bank=bank_id,
                 department=department_id, created_at=utcnow())
     await user.save()
     return user
@@ -64,15 +94,90 @@ async def _phone_free(phone: str) -> None:
         raise ClientException("phone: this number is already registered", status_code=409)
 
 
-async def register(data: Registration) -> User:
-    """A new owner (not yet linked to a firm: see the firm claim) or subscriber."""
-    await _phone_free(data.phone)
-    return await create_user(data.phone, data.password, data.role, data.display_name)
+# ---------------------------------------------------------------------------------------------
+# Registration in two steps: the first answers the same whether or not the number has an
+# account (no enumeration); the code sent to the phone proves it and opens the account.
+
+def _registration_key(phone: str) -> str:
+    return f"register:{phone}"
 
 
-async def create_staff(data: StaffCreate) -> UserOut:
+def _code_digest(secret: str, subject: str, code: str) -> str:
+    return hmac.new(secret.encode(), f"{subject}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def _too_many(what: str, wait: int) -> TooManyRequestsException:
+    return TooManyRequestsException(f"{what}: try again in {wait} seconds",
+                                    headers={"Retry-After": str(wait)})
+
+
+async def start_registration(data: Registration, address: str, *, store: Store, throttle: LoginThrottle,
+                             secret: str, demo: bool,
+                             limiter: anyio.CapacityLimiter | None = None) -> RegistrationStarted:
+    """Check the input, count the attempt, and send a code to the phone (in the demo: the log).
+
+    A number that already has an account gets no code (its owner is told instead), but the
+    caller sees exactly the same answer, after the same work (the password is hashed either way).
+    """
+    problem = password_problem(data.password, data.phone, data.display_name)
+    if problem:
+        raise ValidationException(problem)
+    limit, wait = await throttle.hit((throttle.key(REGISTER_PHONE.scope, data.phone), REGISTER_PHONE),
+                                     (throttle.key(REGISTER_ADDRESS.scope, address), REGISTER_ADDRESS))
+    if limit is not None:
+        raise _too_many("too many registrations", wait)
+    if not demo:
+        # No SMS gateway is integrated yet: refuse rather than pretend a code was sent.
+        raise ServiceUnavailableException("no SMS gateway is configured to send verification codes")
+    password_hash = await hash_password(data.password, limiter)
+    if await User.exists().where(User.phone == data.phone):
+        log.warning("registration attempt for %s, which already has an account: no code sent "
+                    "(an SMS would tell its owner)", data.phone)
+    else:
+        code = f"{secrets.randbelow(10**6):06d}"
+        record = {"digest": _code_digest(secret, data.phone, code), "nonce": secrets.token_hex(8),
+                  "password_hash": password_hash, "role": data.role, "display_name": data.display_name}
+        await store.set(_registration_key(data.phone), json.dumps(record), expires_in=CODE_TTL_SECONDS)
+        log.warning("demo registration code for %s: %s", data.phone, code)
+    return RegistrationStarted(phone=data.phone, expires_in=CODE_TTL_SECONDS, delivery="log")
+
+
+async def finish_registration(phone: str, code: str, *, store: Store, throttle: LoginThrottle,
+                              secret: str) -> User:
+    """Open the account when the code matches; wrong codes are counted per code and per phone."""
+    key = _registration_key(phone)
+    raw = await store.get(key)
+    record = json.loads(raw) if raw else None
+    nonce = record["nonce"] if record else "none"
+    limit, wait = await throttle.hit(
+        (throttle.key("register:code", phone, nonce), Limit("code", CLAIM_CODE_TRIES, CODE_TTL_SECONDS)),
+        (throttle.key("register:tries", phone), Limit("phone", REGISTER_PHONE_TRIES, DAY)))
+    if limit is not None:
+        if limit.scope == "code":
+            await store.delete(key)
+            raise ValidationException("code: too many wrong codes; ask for a new one")
+        raise _too_many("code: too many wrong codes for this number", wait)
+    if record is None or not hmac.compare_digest(record["digest"], _code_digest(secret, phone, code)):
+        # Also the answer for a number that already has an account: it never got a code.
+        raise ValidationException("code: wrong or expired code")
+    await store.delete(key)
+    try:
+        return await create_user(phone, "", record["role"], record["display_name"],
+                                 password_hash=record["password_hash"])
+    except (UniqueViolationError, sqlite3.IntegrityError):
+        # Two finishes with the same code: the unique phone index lets one through.
+        if await User.exists().where(User.phone == phone):
+            raise ClientException("phone: this number is already registered; sign in",
+                                  status_code=409) from None
+        raise
+
+
+async def create_staff(data: StaffCreate, limiter: anyio.CapacityLimiter | None = None) -> UserOut:
     """Admins open the accounts that act for a bank or a department."""
     await _phone_free(data.phone)
+    problem = password_problem(data.password, data.phone, data.display_name)
+    if problem:
+        raise ValidationException(problem)
     bank_id = dept_id = None
     if data.role == "bank_manager":
         if data.bank_id is None:
@@ -86,7 +191,7 @@ async def create_staff(data: StaffCreate) -> UserOut:
             raise ValidationException(f"department: no department with code {data.department!r}")
         dept_id = dept["id"]
     user = await create_user(data.phone, data.password, data.role, data.display_name,
-                             bank_id=bank_id, department_id=dept_id)
+                             bank_id=bank_id, department_id=dept_id, limiter=limiter)
     return (await list_users(user_id=user.id))[0]
 
 
@@ -104,12 +209,11 @@ async def list_users(role: str | None = None, user_id: int | None = None, limit:
                     is_active=r["is_active"]) for r in rows]
 
 
+# ---------------------------------------------------------------------------------------------
+# Proving a firm
+
 def _claim_key(user_id: int, uscc: str) -> str:
     return f"claim:{user_id}:{uscc}"
-
-
-def _code_digest(secret: str, user_id: int, uscc: str, code: str) -> str:
-    return hmac.new(secret.encode(), f"{user_id}:{uscc}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
 async def _claimable_firm(user: AuthUser, uscc: str) -> dict:
@@ -128,39 +232,55 @@ async def _claimable_firm(user: AuthUser, uscc: str) -> dict:
     return firm
 
 
-async def start_firm_claim(user: AuthUser, uscc: str, store: Store, *, secret: str,
-                           demo: bool) -> FirmClaimStarted:
-    """Send a one-time code to the firm's registered contact; in the demo it goes to the log."""
+async def start_firm_claim(user: AuthUser, uscc: str, store: Store, *, throttle: LoginThrottle,
+                           secret: str, demo: bool) -> FirmClaimStarted:
+    """Send a one-time code to the firm's registered contact; in the demo it goes to the log.
+    New codes are limited per account and per firm a day."""
     firm = await _claimable_firm(user, uscc)
     if not demo:
         # No SMS gateway is integrated yet: refuse rather than pretend a code was sent.
         raise ServiceUnavailableException("no SMS gateway is configured to send verification codes")
+    limit, wait = await throttle.hit(
+        (throttle.key("claim:issue:user", user.id), Limit("account", CLAIM_ACCOUNT_ISSUES, DAY)),
+        (throttle.key("claim:issue:firm", firm["id"]), Limit("firm", CLAIM_FIRM_ISSUES, DAY)))
+    if limit is not None:
+        raise _too_many(f"uscc: too many codes asked for this {limit.scope} today", wait)
     code = f"{secrets.randbelow(10**6):06d}"
-    record = {"digest": _code_digest(secret, user.id, uscc, code), "attempts": 0}
-    await store.set(_claim_key(user.id, uscc), json.dumps(record), expires_in=CLAIM_TTL_SECONDS)
+    record = {"digest": _code_digest(secret, f"{user.id}:{uscc}", code), "nonce": secrets.token_hex(8)}
+    await store.set(_claim_key(user.id, uscc), json.dumps(record), expires_in=CODE_TTL_SECONDS)
     log.warning("demo verification code for firm %s (%s), account %s: %s",
                 uscc, firm["name"], user.phone, code)
-    return FirmClaimStarted(uscc=uscc, firm_name=firm["name"], expires_in=CLAIM_TTL_SECONDS,
+    return FirmClaimStarted(uscc=uscc, firm_name=firm["name"], expires_in=CODE_TTL_SECONDS,
                             delivery="log")
 
 
 async def verify_firm_claim(user: AuthUser, uscc: str, code: str, store: Store, *,
-                            secret: str) -> None:
-    """Link the account to the firm when the code matches (five tries per code)."""
+                            throttle: LoginThrottle, secret: str) -> None:
+    """Link the account to the firm when the code matches. Every try is counted before the
+    code is compared: five per code, and per account and per firm a day across new codes."""
     firm = await _claimable_firm(user, uscc)
     key = _claim_key(user.id, uscc)
     raw = await store.get(key)
     if raw is None:
         raise ValidationException("code: no code is pending for this firm, or it expired; ask for a new one")
     record = json.loads(raw)
-    if record["attempts"] >= CLAIM_MAX_ATTEMPTS:
-        await store.delete(key)
-        raise ValidationException("code: too many wrong codes; ask for a new one")
-    if not hmac.compare_digest(record["digest"], _code_digest(secret, user.id, uscc, code)):
-        record["attempts"] += 1
-        ttl = await store.expires_in(key)
-        await store.set(key, json.dumps(record), expires_in=max(1, ttl or 1))
-        raise ValidationException(
-            f"code: wrong code ({CLAIM_MAX_ATTEMPTS - record['attempts']} tries left)")
+    code_key = throttle.key("claim:code", user.id, uscc, record.get("nonce", ""))
+    limit, wait = await throttle.hit(
+        (code_key, Limit("code", CLAIM_CODE_TRIES, CODE_TTL_SECONDS)),
+        (throttle.key("claim:tries:user", user.id), Limit("account", CLAIM_ACCOUNT_TRIES, DAY)),
+        (throttle.key("claim:tries:firm", firm["id"]), Limit("firm", CLAIM_FIRM_TRIES, DAY)))
+    if limit is not None:
+        if limit.scope == "code":
+            await store.delete(key)
+            raise ValidationException("code: too many wrong codes; ask for a new one")
+        raise _too_many(f"code: too many wrong codes for this {limit.scope} today", wait)
+    if not hmac.compare_digest(record["digest"], _code_digest(secret, f"{user.id}:{uscc}", code)):
+        used = await throttle.count(code_key)
+        raise ValidationException(f"code: wrong code ({max(0, CLAIM_CODE_TRIES - used)} tries left)")
     await store.delete(key)
-    await User.update({User.firm: firm["id"]}).where(User.id == user.id)
+    try:  # one owner per firm is a unique index: of two accounts verifying at once, one wins
+        await User.update({User.firm: firm["id"]}).where(User.id == user.id)
+    except (UniqueViolationError, sqlite3.IntegrityError):
+        raise ClientException(
+            "uscc: the firm is already claimed by another account; ask the platform to transfer it",
+            status_code=409) from None

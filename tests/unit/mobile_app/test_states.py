@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 
 import httpx
 import pytest
 
-from mobile_app.api import ApiClient
-from mobile_app.api.models import Record
+from mobile_app.api import ApiClient, AuthError
+from mobile_app.api.models import Record, TokenPair
 from mobile_app.state import (
     CreditState,
     FinancingState,
@@ -64,15 +66,53 @@ async def test_session_refuses_bad_input_wrong_password_and_console_roles(api: A
     assert session.error == "auth.unsupported_role" and session.me is None
 
 
-async def test_session_register_and_forgotten_tokens(api: Api) -> None:
+def sms_code(caplog: pytest.LogCaptureFixture, phone: str) -> str:
+    """The demo API prints the registration code to its log instead of sending an SMS."""
+    found = [m.group(1) for m in (re.search(rf"registration code for {phone}: (\d{{6}})$", r.getMessage())
+                                  for r in caplog.records) if m]
+    assert found, "the demo prints the registration code to the log"
+    return found[-1]
+
+
+async def test_session_register_and_forgotten_tokens(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="xinbao.accounts")
     store = MemoryStore({TOKENS_KEY: json.dumps({"access_token": "x.y.z", "refresh_token": "bad.token.here"})})
     session = SessionState(client=api.client(), store=store)
     assert not await session.restore()
     assert TOKENS_KEY not in store.values  # a refused session is forgotten
     session.toggle_mode()
     assert session.mode == "register"
+    assert not await session.register("13912345678", "password", "subscriber", "测试")
+    assert session.error and session.error.startswith("password")  # too common
     assert await session.register("13912345678", "a-long-passphrase", "subscriber", "测试")
-    assert session.role == "subscriber"
+    assert session.code_sent_to == "13912345678" and not session.signed_in
+    assert not await session.confirm_code("")
+    assert session.error == "auth.need_code"
+    assert await session.confirm_code(sms_code(caplog, "13912345678"))
+    assert session.role == "subscriber" and session.code_sent_to is None
+
+
+async def test_sign_out_ends_the_sign_in_on_the_server(api: Api) -> None:
+    session = SessionState(client=api.client(), store=MemoryStore())
+    assert await session.sign_in(PHONES["subscriber"], PASSWORD)
+    tokens = session.client.tokens
+    assert tokens is not None
+    # The access token has expired (or is garbage): the refresh token still ends the sign-in.
+    session.client.tokens = TokenPair(access_token="expired.or.forged", refresh_token=tokens.refresh_token)
+    await session.sign_out()
+    assert session.error is None and session.client.tokens is None
+    again = api.client()
+    again.tokens = TokenPair(access_token=tokens.access_token, refresh_token=tokens.refresh_token)
+    with pytest.raises(AuthError):
+        await again.me()  # neither token of that sign-in works any more
+
+
+async def test_unconfirmed_sign_out_is_said(api: Api) -> None:
+    session = SessionState(client=api.client(), store=MemoryStore())
+    assert await session.sign_in(PHONES["subscriber"], PASSWORD)
+    session.client.tokens = TokenPair(access_token="forged.a.b", refresh_token="forged.refresh.token")
+    await session.sign_out()  # the server refuses (401): not swallowed
+    assert session.error == "auth.sign_out_unconfirmed" and session.client.tokens is None
 
 
 async def test_session_offline(api: Api) -> None:

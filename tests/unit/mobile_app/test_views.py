@@ -86,6 +86,13 @@ async def test_login_view(api: Api, run: Runner) -> None:
     view = login.build(session, run)
     assert {"login.display_name", "login.role", "login.error"} <= keys(view)
     assert "Enter your mobile number and password" in texts(view)
+    session.code_sent_to, session.error = "13912345678", None  # registration, step 2
+    view = login.build(session, run)
+    assert {"login.code", "login.code_sent", "login.submit"} <= keys(view)
+    assert "login.password" not in keys(view) and "We sent a 6-digit code to 13912345678" in texts(view)
+    find(view, "login.code").on_change(type("E", (), {"control": ft.TextField(value="123456")})())
+    find(view, "login.submit").on_click(None)
+    assert session.form["code"] == "123456" and len(run.started) == 2
 
 
 async def test_credit_view(api: Api, run: Runner) -> None:
