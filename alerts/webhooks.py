@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 import httpx
 
+from alerts.netguard import AllowList, BlockedTarget, Resolver, pin
 from alerts.outbox import Delivery
 
 __all__ = ["DELIVERY_HEADER", "SIGNATURE_HEADER", "WebhookError", "WebhookSender", "sign", "verify"]
@@ -35,11 +37,18 @@ def verify(body: bytes, secret: str, header: str) -> bool:
 
 
 class WebhookSender:
-    """POSTs deliveries with an ``httpx.AsyncClient`` the caller owns (and closes)."""
+    """POSTs deliveries with an ``httpx.AsyncClient`` the caller owns (and closes).
 
-    def __init__(self, client: httpx.AsyncClient, timeout_s: float = 10.0) -> None:
+    Each delivery resolves the URL's host again, refuses non-public addresses (unless ``allow``,
+    the operator's ``webhook_allow``, names them) and connects to the address it checked; it
+    never follows redirects. Only the status code of an answer is kept, never its body."""
+
+    def __init__(self, client: httpx.AsyncClient, timeout_s: float = 10.0, *,
+                 allow: Sequence[str] | AllowList = (), resolver: Resolver | None = None) -> None:
         self.client = client
         self.timeout_s = timeout_s
+        self.allow = allow if isinstance(allow, AllowList) else AllowList.parse(allow)
+        self.resolver = resolver
 
     async def send(self, delivery: Delivery) -> None:
         if not delivery.url or not delivery.secret:
@@ -51,9 +60,18 @@ class WebhookSender:
             "User-Agent": "xinbao-webhooks/1",
         }
         try:
-            response = await self.client.post(delivery.url, content=delivery.payload, headers=headers,
-                                              timeout=self.timeout_s)
+            target = await pin(delivery.url, self.allow, resolver=self.resolver)
+        except BlockedTarget as exc:
+            raise WebhookError(str(exc)[:300]) from exc
+        headers["Host"] = target.host_header
+        extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
+        try:
+            # Streamed and closed unread: the reply body is never downloaded, let alone stored.
+            async with self.client.stream("POST", target.url, content=delivery.payload, headers=headers,
+                                          timeout=self.timeout_s, follow_redirects=False,
+                                          extensions=extensions) as response:
+                status = response.status_code
         except httpx.HTTPError as exc:
-            raise WebhookError(f"{type(exc).__name__}: {exc}") from exc
-        if not 200 <= response.status_code < 300:
-            raise WebhookError(f"HTTP {response.status_code}: {response.text[:200]}")
+            raise WebhookError(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+        if not 200 <= status < 300:
+            raise WebhookError(f"HTTP {status}")

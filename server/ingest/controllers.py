@@ -1,22 +1,36 @@
-"""Department feeds: ``POST /api/ingest/{source}`` with a CSV or JSON Lines body."""
+"""Department feeds: ``POST /api/ingest/{source}`` with a CSV or JSON Lines body, and the full
+report of a batch's rejected rows."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, QueryParameter
+from litestar.response import Stream
 
-from server.ingest.parse import detect_format, iter_bytes
-from server.ingest.schemas import IngestReport, RejectedRow
-from server.ingest.services import get_source, ingest
+from server.ingest.parse import detect_format
+from server.ingest.schemas import IngestReport, RejectedRow, RepeatedRow
+from server.ingest.services import (
+    IngestError,
+    batch_department,
+    get_source,
+    ingest,
+    rejection_report,
+)
+from server.ingest.upload import UploadTooLarge, iter_spool, spool
 from server.risk.services import scan_after_ingest
 from server.users.security import AuthUser, requires
 
 MAX_UPLOAD = 1 << 30  # 1 GiB: a month of a county's records fits easily
+
+
+def _too_large(limit: int) -> IngestError:
+    return IngestError("body", f"the upload is larger than {limit:,} bytes; send it as several batches", 413)
 
 
 class IngestController(Controller):
@@ -30,17 +44,20 @@ class IngestController(Controller):
         request_max_body_size=MAX_UPLOAD,
         summary="Send a department feed (CSV with header, or JSON Lines)",
         description=(
-            "Every row is validated; the answer lists each rejected row with its 1-based number "
-            "(header not counted), the field and why. Good rows are stored exactly once: sending "
-            "the same batch again stores nothing new. The batch is one transaction. Formats are in "
-            "docs/feeds.md. Use Content-Type text/csv or application/x-ndjson, or `?format=`."
+            "Every row is validated; the answer lists the first 100 rejected rows with their 1-based "
+            "number (header not counted), the field and why, the total counts, and `report_url`, a CSV "
+            "of every rejected row and of every row repeating a key of an earlier row of the batch. "
+            "Good rows are stored exactly once: sending the same batch again stores nothing new. The "
+            "batch is one transaction. Bodies up to 1 GiB are streamed to disk, never held in memory; "
+            "larger ones get 413. Formats are in docs/feeds.md. Use Content-Type text/csv or "
+            "application/x-ndjson, or `?format=`."
         ),
     )
     async def post_feed(
         self,
         request: Request[AuthUser, Any, Any],
         source: FromPath[str],
-        fmt: Annotated[str | None, QueryParameter(name="format", required=False, pattern="^(csv|jsonl)$",
+        fmt: Annotated[Literal["csv", "jsonl"] | None, QueryParameter(name="format", required=False,
                                                   examples=[Example(value="csv")])] = None,
     ) -> Response[IngestReport]:
         src = get_source(source)
@@ -50,20 +67,50 @@ class IngestController(Controller):
                 f"source {source!r} belongs to the {src.department!r} department; "
                 f"you operate for {user.department_code!r}"
             )
-        body = await request.body()
-        fmt = fmt or detect_format(None, request.headers.get("content-type"), body[:64])
-        result = await ingest(
-            request.app.state.engine, source, iter_bytes(body), fmt,
-            filename=request.headers.get("x-filename", ""), user_id=user.id,
-            person_salt=request.app.state.settings.person_id_salt,
-        )
+        settings = request.app.state.settings
+        limit = MAX_UPLOAD
+        try:
+            upload = await spool(request.stream(), limit, settings.data_dir / "uploads")
+        except (UploadTooLarge, RequestEntityTooLarge):
+            raise _too_large(limit) from None
+        with upload:
+            fmt = fmt or detect_format(None, request.headers.get("content-type"), upload.read(64))
+            upload.seek(0)
+            result = await ingest(
+                request.app.state.engine, source, iter_spool(upload), fmt,
+                filename=request.headers.get("x-filename", ""), user_id=user.id,
+                person_salt=settings.person_id_salt,
+            )
+        listed = result.rejected_count or result.repeated_count
         report = IngestReport(
             accepted=result.accepted, duplicates=result.duplicates, batch_id=result.batch_id,
             rows=result.rows,
             rejected=[RejectedRow(row=r.row, field=r.field, message=r.message) for r in result.rejected],
+            rejected_count=result.rejected_count, rejected_rows=result.rejected_rows,
+            repeated=[RepeatedRow(row=r.row, field=r.field, message=r.message, first_row=r.first_row)
+                      for r in result.repeated],
+            repeated_count=result.repeated_count,
+            report_url=f"/api/ingest/batches/{result.batch_id}/rejected" if listed else None,
         )
         # The batch is committed: evaluate the warning rules for the firms it touched once the
         # answer is sent (a failure there is logged and never undoes the batch).
         return Response(report, status_code=200, background=BackgroundTask(
-            scan_after_ingest, request.app.state.engine, request.app.state.settings,
-            sorted(result.touched_usccs)))
+            scan_after_ingest, request.app.state.engine, settings, sorted(result.touched_usccs)))
+
+    @get(
+        "/batches/{batch_id:int}/rejected",
+        summary="Download every rejected (and in-batch repeated) row of a batch, as CSV",
+        description="Columns: row, kind (rejected / duplicate), field, message, first_row (the row of "
+                    "the batch a duplicate repeats, when known). For operators of the batch's department.",
+        media_type="text/csv",
+    )
+    async def rejected_report(self, request: Request[AuthUser, Any, Any], batch_id: FromPath[int]) -> Stream:
+        department = await batch_department(batch_id)
+        if department is None:
+            raise NotFoundException(f"batch_id: no batch {batch_id}")
+        if request.user.department_code != department:
+            raise PermissionDeniedException(
+                f"batch_id: batch {batch_id} was sent by the {department!r} department; "
+                f"you operate for {request.user.department_code!r}")
+        return Stream(rejection_report(batch_id), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="batch-{batch_id}-rejected.csv"'})

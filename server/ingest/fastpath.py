@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from server.ingest.parse import ArrowBlock
-from server.ingest.sources import Field, Rejection, RowValidator
+from server.ingest.sources import EARLIER_IN_BATCH, Field, Rejection, Repeat, RowValidator
 from server.ingest.store import RECORD_COLUMNS, BatchWriter
 
 __all__ = ["RECORD_FIELD_COLUMNS", "ArrowRecordValidator", "CheckedBlock", "PreparedRecords",
@@ -165,9 +165,10 @@ class ArrowRecordValidator:
         return (pc.take(pa.array(values, typ), idx), pc.take(pa.array(oks, pa.bool_()), idx))
 
 
-def _sorted_first_occurrences(table: pa.Table) -> pa.Table:
+def _sorted_first_occurrences(table: pa.Table) -> tuple[pa.Table, pa.Table | None]:
     """The rows sorted by (uscc, record_key), keeping only the first row (in file order) of
-    each key, as ``INSERT ... ON CONFLICT DO NOTHING`` in file order would.
+    each key, as ``INSERT ... ON CONFLICT DO NOTHING`` in file order would; and the rows left
+    out (``_row``, ``first_row`` - the kept row of their key - and ``uscc``), or None.
 
     Sorting also makes the write cheaper: consecutive rows go to neighbouring pages of the
     unique index instead of a random page each (measured: 9.4 s -> 6.4 s per million rows).
@@ -176,13 +177,20 @@ def _sorted_first_occurrences(table: pa.Table) -> pa.Table:
                                                            ("_row", "ascending")]))
     n = ordered.num_rows
     if n < 2:
-        return ordered
+        return ordered, None
     u = ordered["uscc"].combine_chunks()
     k = ordered["record_key"].combine_chunks()
     new_key = pc.or_(pc.not_equal(u.slice(1), u.slice(0, n - 1)), pc.not_equal(k.slice(1), k.slice(0, n - 1)))
     if pc.all(new_key).as_py():
-        return ordered
-    return ordered.filter(pa.concat_arrays([pa.array([True]), new_key]))
+        return ordered, None
+    first = np.concatenate([[True], new_key.to_numpy(zero_copy_only=False)])
+    # each row's key starts at the last "first" position at or before it
+    start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    rows = ordered["_row"].to_numpy()
+    repeat = ~first
+    repeats = pa.table({"_row": rows[repeat], "first_row": rows[start[repeat]],
+                        "uscc": ordered["uscc"].filter(pa.array(repeat))})
+    return ordered.filter(pa.array(first)), repeats
 
 
 _DB_TYPES = {"source": pa.string(), "record_key": pa.string(), "uscc": pa.string(), "event_date": pa.date32(),
@@ -211,29 +219,40 @@ def _record_table(table: pa.Table, source: str, batch_id: int) -> pa.Table:
 @dataclass(slots=True)
 class PreparedRecords:
     """A checked block made ready to write, off the event loop: ``good`` are all its valid
-    rows (file order, with ``_row``), ``rows`` the ones to write (sorted, one per key) as
-    ``dept_record`` columns, ``payload`` their engine-specific bulk form (or None)."""
+    rows (file order, with ``_row``), ``firsts`` the first row of each key (with ``_row``),
+    ``rows`` the same as ``dept_record`` columns, ``payload`` their engine-specific bulk form
+    (or None), ``repeats`` the rows repeating a key within the block (or None)."""
 
     good: pa.Table
+    firsts: pa.Table
     rows: pa.Table
     payload: bytes | None
+    repeats: pa.Table | None = None
 
 
 def prepare_records(w: BatchWriter, good: pa.Table, source: str, batch_id: int,
                     received_at: datetime) -> PreparedRecords:
     """Sort, drop repeated keys and encode a block's good rows (pure; runs in a worker thread)."""
-    rows = _record_table(_sorted_first_occurrences(good), source, batch_id)
-    return PreparedRecords(good, rows, w.record_payload(rows, received_at))
+    firsts, repeats = _sorted_first_occurrences(good)
+    rows = _record_table(firsts, source, batch_id)
+    return PreparedRecords(good, firsts, rows, w.record_payload(rows, received_at), repeats)
+
+
+_REPEAT_MESSAGE = "repeats the uscc and record_key of row {} of this batch, which is the one stored; " \
+                  "counted as a duplicate"
 
 
 async def store_records(w: BatchWriter, prep: PreparedRecords, received_at: datetime,
-                        rejected: list[Rejection]) -> tuple[int, int, set[str]]:
+                        rejected: list[Rejection], repeated: list[Repeat], *, batch_id: int,
+                        earlier: bool) -> tuple[int, int, set[str]]:
     """Store prepared rows: (accepted, duplicates, usccs touched).
 
     Rows naming a firm the registry does not have are rejected (appended to ``rejected``),
-    as in the Python path; every other row is stored unless its key is stored already.
+    as in the Python path; every other row is stored unless its key is stored already. Rows
+    whose key an earlier row of the batch had are listed in ``repeated`` (``earlier``: some
+    earlier block of this batch stored rows, so the database is asked about those too).
     """
-    good, rows, payload = prep.good, prep.rows, prep.payload
+    good, firsts, rows, payload, repeats = prep.good, prep.firsts, prep.rows, prep.payload, prep.repeats
     if not good.num_rows:
         return 0, 0, set()
     usccs = pc.unique(rows["uscc"])
@@ -245,10 +264,23 @@ async def store_records(w: BatchWriter, prep: PreparedRecords, received_at: date
         for n, u in zip(unknown["_row"].to_pylist(), unknown["uscc"].to_pylist(), strict=True):
             rejected.append(Rejection(n, "uscc", f"no registered firm has this code: {u}"))
         good = good.filter(known)
-        rows = rows.filter(pc.is_in(rows["uscc"], value_set=known_set))
+        keep = pc.is_in(rows["uscc"], value_set=known_set)
+        rows, firsts = rows.filter(keep), firsts.filter(keep)
+        if repeats is not None:
+            repeats = repeats.filter(pc.is_in(repeats["uscc"], value_set=known_set))
         payload = w.record_payload(rows, received_at)
         if not good.num_rows:
             return 0, 0, set()
+    if repeats is not None:
+        repeated.extend(Repeat(row, "record_key", _REPEAT_MESSAGE.format(first), first) for row, first in zip(
+            repeats["_row"].to_pylist(), repeats["first_row"].to_pylist(), strict=True))
+    mark = await w.max_id("dept_record") if earlier else None
     inserted = await w.insert_records(rows, received_at, payload)
+    if mark is not None and inserted < rows.num_rows:  # some key was stored before: by this batch?
+        source = rows["source"][0].as_py()
+        uscc, key = firsts["uscc"].to_pylist(), firsts["record_key"].to_pylist()
+        found = await w.record_keys_in_batch(batch_id, source, list(zip(uscc, key, strict=True)), mark)
+        repeated.extend(Repeat(row, "record_key", EARLIER_IN_BATCH) for row, u, k in zip(
+            firsts["_row"].to_pylist(), uscc, key, strict=True) if (u, k) in found)
     touched = set(pc.unique(good["uscc"]).to_pylist()) if inserted else set()
     return inserted, good.num_rows - inserted, touched

@@ -268,6 +268,12 @@ def _read_jsonl(lines: Iterator[str]) -> Iterator[RawRow]:
         except json.JSONDecodeError as exc:
             yield n, {}, f"not valid JSON: {exc.msg}"
             continue
+        except RecursionError:
+            yield n, {}, "not valid JSON: nested too deeply"
+            continue
+        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+            yield n, {}, f"not valid JSON: {str(exc)[:100]}"
+            continue
         if not isinstance(obj, dict):
             yield n, {}, "each line must be a JSON object"
             continue

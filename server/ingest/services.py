@@ -12,10 +12,12 @@ thread while the database writes the current one. Everything else takes the Pyth
 from __future__ import annotations
 
 import asyncio
+import csv
 import hashlib
+import io
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -32,12 +34,23 @@ from server.ingest.fastpath import (
     supports_fast_path,
 )
 from server.ingest.parse import ArrowBlock, FeedFormatError, RawRow, read_batches, read_csv_blocks
-from server.ingest.sources import SOURCES, Rejection, RowValidator, Source
+from server.ingest.sources import (
+    EARLIER_IN_BATCH,
+    SOURCES,
+    Rejection,
+    Repeat,
+    RowValidator,
+    Source,
+    clean_text,
+)
 from server.ingest.store import RECORD_COLUMNS, RECORD_CONFLICT, BatchWriter, open_writer, utcnow
 
-__all__ = ["IngestError", "IngestResult", "ingest"]
+__all__ = ["REPORT_LIMIT", "IngestError", "IngestResult", "Repeat", "batch_department", "ingest",
+           "rejection_report"]
 
 CHUNK_ROWS = 100_000
+REPORT_LIMIT = 100  # rejected (and repeated) rows listed in the answer; all are in the report
+REPORT_COLUMNS = ("batch_id", "seq", "row_no", "kind", "field", "message", "first_row")
 
 
 class IngestError(ValueError):
@@ -52,18 +65,69 @@ class IngestError(ValueError):
 
 @dataclass(slots=True)
 class IngestResult:
+    """What a batch did. ``rejected`` and ``repeated`` hold the first ``REPORT_LIMIT`` entries (in
+    row order); the counts are complete, and every entry is in the batch's report."""
+
     batch_id: int | None
     source: str
     rows: int = 0
     accepted: int = 0
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    rejected_count: int = 0  # rejections (a row may have several)
+    rejected_rows: int = 0  # distinct rows rejected
+    repeated: list[Repeat] = field(default_factory=list)
+    repeated_count: int = 0
     touched_usccs: set[str] = field(default_factory=set)
     store_seconds: float = 0.0  # time spent writing (vs reading and validating), for tuning
+    # This chunk's entries, written to the report (and counted) by ``_flush_report``.
+    pending: list[Rejection] = field(default_factory=list)
+    pending_repeats: list[Repeat] = field(default_factory=list)
+    _seq: int = 0
 
-    @property
-    def rejected_rows(self) -> int:
-        return len({r.row for r in self.rejected})
+
+async def batch_department(batch_id: int) -> str | None:
+    """The code of the department that sent a batch (None: no such batch)."""
+    from server.ingest.tables import IngestBatch
+
+    row = await IngestBatch.select(IngestBatch.department.code).where(IngestBatch.id == batch_id).first()
+    return None if row is None else row["department.code"]
+
+
+_REPORT_PAGE = 5000
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_safe(cell: object) -> object:
+    """A spreadsheet must not run a cell that quotes input (``=HYPERLINK(...)``) as a formula."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START):
+        return "'" + cell
+    return cell
+
+
+async def rejection_report(batch_id: int) -> AsyncIterator[bytes]:
+    """Every rejected and repeated row of a batch as CSV (UTF-8 with BOM, for spreadsheets),
+    page by page, so a million-row report streams in constant memory."""
+    from server.ingest.tables import IngestBatch
+
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    out.writerow(["row", "kind", "field", "message", "first_row"])
+    yield ("\ufeff" + buf.getvalue()).encode()
+    last = -1
+    while True:
+        page = await IngestBatch.raw(
+            "SELECT seq, row_no, kind, field, message, first_row FROM ingest_rejection "
+            "WHERE batch_id = {} AND seq > {} ORDER BY seq LIMIT {}", batch_id, last, _REPORT_PAGE)
+        if not page:
+            return
+        buf.seek(0)
+        buf.truncate()
+        for r in page:
+            out.writerow([r["row_no"], r["kind"], _csv_safe(r["field"]), _csv_safe(r["message"]),
+                          "" if r["first_row"] is None else r["first_row"]])
+        yield buf.getvalue().encode()
+        last = page[-1]["seq"]
 
 
 def get_source(code: str) -> Source:
@@ -108,7 +172,7 @@ async def ingest(
             await w.lock_source(source.code)
             department_id = await _department_id(w, source.department)
             batch_id = await w.insert_returning_id("ingest_batch", {
-                "department": department_id, "source": source.code, "filename": filename[:200],
+                "department": department_id, "source": source.code, "filename": clean_text(filename, 200),
                 "received_at": received_at, "rows": 0, "accepted": 0, "duplicates": 0,
                 "rejected": 0, "submitted_by": user_id,
             })
@@ -124,8 +188,54 @@ async def ingest(
             )
     except FeedFormatError as exc:  # the file broke off mid-way (e.g. bad UTF-8): nothing stored
         raise IngestError(exc.field, exc.message, 400) from exc
-    result.rejected.sort(key=lambda r: r.row)
     return result
+
+
+async def _flush_report(w: BatchWriter, result: IngestResult) -> None:
+    """Write a chunk's rejected and repeated rows to the batch's report (``ingest_rejection``),
+    count them and keep the first ``REPORT_LIMIT`` for the answer. Chunks come in row order, so
+    sorting each chunk keeps the whole report in row order, and memory stays one chunk's."""
+    if not result.pending and not result.pending_repeats:
+        return
+    rejected = sorted(result.pending, key=lambda r: r.row)
+    repeated = sorted(result.pending_repeats, key=lambda r: r.row)
+    result.pending, result.pending_repeats = [], []
+    result.rejected_count += len(rejected)
+    result.rejected_rows += len({r.row for r in rejected})
+    result.repeated_count += len(repeated)
+    result.rejected.extend(rejected[: max(REPORT_LIMIT - len(result.rejected), 0)])
+    result.repeated.extend(repeated[: max(REPORT_LIMIT - len(result.repeated), 0)])
+    entries = sorted([(r.row, "rejected", r.field, r.message, None) for r in rejected]
+                     + [(r.row, "duplicate", r.field, r.message, r.first_row) for r in repeated],
+                     key=lambda e: e[0])
+    rows = [(result.batch_id, result._seq + i, row, kind, clean_text(name, 100), clean_text(message, 500), first)
+            for i, (row, kind, name, message, first) in enumerate(entries)]
+    result._seq += len(rows)
+    await w.copy_rows("ingest_rejection", REPORT_COLUMNS, rows)
+
+
+def _drop_repeats(good: Good, key: tuple[str, ...], result: IngestResult, *, keep_last: bool = False) -> Good:
+    """Rows repeating the key of another row of this chunk are not written: each is counted as a
+    duplicate and listed with the row that is (the first; the last for registry updates)."""
+    keys = list(zip(*(good.cols[f] for f in key), strict=True))
+    seen: dict[tuple, int] = {}
+    keep = [True] * len(keys)
+    order = range(len(keys) - 1, -1, -1) if keep_last else range(len(keys))
+    name = key[-1]
+    what = " and ".join(key)
+    for i in order:
+        j = seen.setdefault(keys[i], i)
+        if j != i:
+            keep[i] = False
+            stored = good.numbers[j]
+            result.pending_repeats.append(Repeat(
+                good.numbers[i], name, f"repeats the {what} of row {stored} of this batch, which is the one "
+                                       "stored; counted as a duplicate", stored))
+    dropped = keep.count(False)
+    if not dropped:
+        return good
+    result.duplicates += dropped
+    return good.where(keep)
 
 
 async def _ingest_python(w: BatchWriter, batches: Iterator[list[RawRow]], validator: RowValidator,
@@ -139,10 +249,11 @@ async def _ingest_python(w: BatchWriter, batches: Iterator[list[RawRow]], valida
         result.rows = chunk[-1][0]
         numbers, cols, present = _columns(chunk, header, names, result)
         keep, clean, rejections = validator.validate_columns(numbers, cols, present)
-        result.rejected.extend(rejections)
+        result.pending.extend(rejections)
         good = Good([numbers[i] for i in keep], clean)
         t = time.perf_counter()
         await store(w, good, result, batch_id, received_at, person_salt)
+        await _flush_report(w, result)
         result.store_seconds += time.perf_counter() - t
 
 
@@ -170,7 +281,7 @@ async def _ingest_arrow(w: BatchWriter, blocks: Iterator[ArrowBlock | list[RawRo
         shape = IngestResult(batch_id=None, source=validator.source.code)
         numbers, cols, present = _columns(block, header, names, shape)
         keep, clean, rejections = validator.validate_columns(numbers, cols, present)
-        return block[-1][0], shape.rejected + rejections, Good([numbers[i] for i in keep], clean)
+        return block[-1][0], shape.pending + rejections, Good([numbers[i] for i in keep], clean)
 
     loop = asyncio.get_running_loop()
     pending = loop.run_in_executor(None, prepare)
@@ -179,15 +290,18 @@ async def _ingest_arrow(w: BatchWriter, blocks: Iterator[ArrowBlock | list[RawRo
             pending = loop.run_in_executor(None, prepare)
             last_row, rejections, good = item
             result.rows = last_row
-            result.rejected.extend(rejections)
+            result.pending.extend(rejections)
             t = time.perf_counter()
             if isinstance(good, Good):
                 await _store_records(w, good, result, batch_id, received_at, "")
             else:
-                accepted, duplicates, touched = await store_records(w, good, received_at, result.rejected)
+                accepted, duplicates, touched = await store_records(
+                    w, good, received_at, result.pending, result.pending_repeats,
+                    batch_id=batch_id, earlier=result.accepted > 0)
                 result.accepted += accepted
                 result.duplicates += duplicates
                 result.touched_usccs |= touched
+            await _flush_report(w, result)
             result.store_seconds += time.perf_counter() - t
     finally:
         if not pending.done():  # an error while writing: let the reader thread finish first
@@ -219,7 +333,7 @@ def _columns(chunk: list[RawRow], header: list[str], names: list[str], result: I
     for n, cells, problem in chunk:
         if problem:
             name = cells.get("_field", "row") if isinstance(cells, dict) else "row"
-            result.rejected.append(Rejection(n, str(name), problem))
+            result.pending.append(Rejection(n, str(name), problem))
         else:
             numbers.append(n)
             rows.append(cells)
@@ -255,7 +369,7 @@ async def _only_known_firms(w: BatchWriter, good: Good, fields: tuple[str, ...],
         for i, (n, u) in enumerate(zip(good.numbers, good.cols[f], strict=True)):
             if keep[i] and u not in firms:
                 keep[i] = False
-                result.rejected.append(Rejection(n, f, f"no registered firm has this code: {u}"))
+                result.pending.append(Rejection(n, f, f"no registered firm has this code: {u}"))
     return (good if all(keep) else good.where(keep)), firms
 
 
@@ -264,6 +378,7 @@ async def _store_records(w: BatchWriter, good: Good, result: IngestResult, batch
     if not good:
         return
     good, _ = await _only_known_firms(w, good, ("uscc",), result)
+    good = _drop_repeats(good, ("uscc", "record_key"), result)
     c, n = good.cols, len(good)
     none = [None] * n
     if result.source == "financial_statement":
@@ -279,7 +394,15 @@ async def _store_records(w: BatchWriter, good: Good, result: IngestResult, batch
         c.get("category", none), amount, c.get("arrears_yuan", none), quantity, c.get("days", none),
         c.get("status", none), attrs, [batch_id] * n, [received_at] * n, strict=True,
     ))
+    # Only when an earlier chunk of this batch stored rows can a key repeat one of them.
+    mark = await w.max_id("dept_record") if result.accepted else None
     inserted = await w.insert_ignore("dept_record", RECORD_COLUMNS, rows, RECORD_CONFLICT)
+    if mark is not None and inserted < n:
+        earlier = await w.record_keys_in_batch(batch_id, result.source, list(zip(c["uscc"], c["record_key"],
+                                                                                 strict=True)), mark)
+        result.pending_repeats.extend(
+            Repeat(row, "record_key", EARLIER_IN_BATCH) for row, u, k in zip(
+                good.numbers, c["uscc"], c["record_key"], strict=True) if (u, k) in earlier)
     result.accepted += inserted
     result.duplicates += n - inserted
     if inserted:
@@ -295,6 +418,7 @@ async def _store_firms(w: BatchWriter, good: Good, result: IngestResult, batch_i
     """Firms are upserted: a changed registration updates the firm, an identical one is a duplicate."""
     if not good:
         return
+    good = _drop_repeats(good, ("uscc",), result, keep_last=True)  # the latest registration wins
     c = good.cols
     latest: dict[str, tuple] = {}
     for uscc, name, division, town, capital, founded, size, status in zip(
@@ -344,6 +468,7 @@ async def _store_relations(w: BatchWriter, good: Good, result: IngestResult, bat
     if not good:
         return
     good, firms = await _only_known_firms(w, good, ("uscc",), result)
+    good = _drop_repeats(good, ("record_key",), result)
     c = good.cols
     hashes = [person_hash(p, salt) for p in c["person_id"]]
     names = dict(zip(hashes, c["person_name"], strict=True))
@@ -370,6 +495,7 @@ async def _store_guarantees(w: BatchWriter, good: Good, result: IngestResult, ba
     if not good:
         return
     good, firms = await _only_known_firms(w, good, ("guarantor_uscc", "guaranteed_uscc"), result)
+    good = _drop_repeats(good, ("record_key",), result)
     c = good.cols
     rows = [
         (key, firms[a], firms[b], amount, start, end)

@@ -14,7 +14,7 @@ from datetime import date
 from scoring.records import RECORD_KINDS, STATEMENT_ITEMS, section_of
 from server.firms.uscc import uscc_error
 
-__all__ = ["SOURCES", "Field", "Rejection", "RowValidator", "Source"]
+__all__ = ["EARLIER_IN_BATCH", "SOURCES", "Field", "Rejection", "Repeat", "RowValidator", "Source", "clean_text"]
 
 EARLIEST = date(1949, 10, 1)
 MAX_YUAN_FEN = 10**16  # 100 trillion yuan: anything above is a unit mistake
@@ -25,6 +25,30 @@ class Rejection:
     row: int
     field: str
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """A row with the key of another row of the same batch: not stored again, counted as a
+    duplicate. ``first_row`` is the row that is stored (None: one in an earlier part of the
+    batch, whose number is not kept)."""
+
+    row: int
+    field: str
+    message: str
+    first_row: int | None = None
+
+
+EARLIER_IN_BATCH = "repeats the uscc and record_key of an earlier row of this batch; counted as a duplicate"
+
+
+def clean_text(s: str, limit: int) -> str:
+    """``s`` cut to ``limit`` characters and safe to store anywhere: NUL and lone surrogates
+    (which PostgreSQL and UTF-8 refuse) are written as escapes. For messages that quote input."""
+    s = s[:limit]
+    if s.isascii() and "\x00" not in s:
+        return s
+    return s.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +211,10 @@ class RowValidator:
     def _column(self, f: Field, col: list[object], present: bool) -> tuple[list[object], list[tuple[int, str]]]:
         cells = [c.strip() if type(c) is str else c for c in col]
         problems: list[tuple[int, str]] = []
-        missing = [i for i, c in enumerate(cells) if c is None or c == ""]
+        wrong: set[int] = set()
+        if not all(type(c) is str or c is None for c in cells):  # JSON Lines: any JSON value
+            wrong = _json_types(f, cells, problems)
+        missing = [i for i, c in enumerate(cells) if (c is None or c == "") and i not in wrong]
         if missing:
             if f.required:
                 msg = "is required" if present else "column is missing"
@@ -238,10 +265,13 @@ class RowValidator:
                     problems.append((i, problem))
                 values.append(value)
             return values, problems
-        for i, c in enumerate(cells):  # text / key
-            if c is not None and len(str(c)) > f.max_len:
-                problems.append((i, f"is longer than {f.max_len} characters"))
-        return [None if c is None else str(c) for c in cells], problems
+        for i, c in enumerate(cells):  # text / key: stored as given, so only clean text
+            if c is None:
+                continue
+            problem = _text_problem(c, f.max_len)  # type: ignore[arg-type]
+            if problem:
+                problems.append((i, problem))
+        return cells, problems
 
     def _distinct(self, f: Field, cell: object) -> tuple[object, str | None]:
         """Check one distinct value of a repetitive column."""
@@ -299,6 +329,57 @@ class RowValidator:
         return out
 
 
+_TEXT_TYPES = ("key", "text", "uscc", "date", "enum", "division")
+
+
+def _json_kind(cell: object) -> str:
+    if isinstance(cell, bool):
+        return "boolean"
+    if isinstance(cell, int | float):
+        return "number"
+    if isinstance(cell, list):
+        return "array"
+    return "object" if isinstance(cell, dict) else type(cell).__name__
+
+
+def _json_types(f: Field, cells: list[object], problems: list[tuple[int, str]]) -> set[int]:
+    """Check JSON Lines cells are of a type the field takes; the wrong ones are reported, set to
+    None (so no later check names them again) and their positions returned.
+
+    Text fields take strings (and whole numbers, written as digits: a JSON number has one
+    canonical spelling), amounts and numbers take strings and numbers. Anything else would be
+    stored as its Python repr (``['x']``, ``True``) or crash the checks, so it is refused."""
+    wrong: set[int] = set()
+    text = f.type in _TEXT_TYPES
+    for i, c in enumerate(cells):
+        if c is None or type(c) is str:
+            continue
+        if text and type(c) is int:
+            cells[i] = str(c)
+            continue
+        if not text and (type(c) is int or type(c) is float or type(c) is bool):
+            continue  # judged (and bools refused) by _money / _number
+        want = "text" if text else ("an amount in yuan" if f.type == "money" else "a number")
+        problems.append((i, f"must be {want}, got a JSON {_json_kind(c)}"))
+        cells[i] = None
+        wrong.add(i)
+    return wrong
+
+
+def _text_problem(s: str, max_len: int) -> str | None:
+    """Why a text cell cannot be stored as given (None: it can)."""
+    if len(s) > max_len:
+        return f"is longer than {max_len} characters"
+    if "\x00" in s:  # PostgreSQL refuses NUL in text (and would fail the whole batch)
+        return "contains a NUL character"
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, e.g. "\ud800" in JSON
+            return "is not valid Unicode text (it has a lone surrogate)"
+    return None
+
+
 def _money(f: Field, cell: object) -> tuple[int | None, str | None]:
     """Yuan with at most two decimals -> integer fen, without going through float."""
     if isinstance(cell, bool):
@@ -333,7 +414,7 @@ def _number(f: Field, cell: object) -> tuple[float | int | None, str | None]:
         value: float | int = int(cell) if f.type == "int" else float(cell)  # type: ignore[arg-type]
         if f.type == "int" and isinstance(cell, float) and not cell.is_integer():
             raise ValueError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         kind = "a whole number" if f.type == "int" else "a number"
         return None, f"must be {kind}, got {cell!r}"
     if isinstance(value, float) and not math.isfinite(value):

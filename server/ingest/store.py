@@ -97,6 +97,33 @@ class BatchWriter:
         tuples = list(zip(*[col.to_pylist() for col in rows.columns], [received_at] * n, strict=True))
         return await self.insert_ignore("dept_record", columns, tuples, RECORD_CONFLICT)
 
+    async def max_id(self, table: str) -> int:
+        """The highest ``id`` of ``table`` now: rows written after this have higher ones."""
+        found = await self.fetch(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
+        return int(found[0][0])
+
+    async def record_keys_in_batch(self, batch_id: int, source: str, keys: Sequence[tuple[str, str]],
+                                   up_to_id: int) -> set[tuple[str, str]]:
+        """Which (uscc, record_key) of ``keys`` this batch stored in rows with ``id <= up_to_id``
+        (its earlier chunks). Probes the unique index, one key at a time."""
+        found: set[tuple[str, str]] = set()
+        for i in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = list(keys[i : i + _LOOKUP_CHUNK])
+            if self.is_postgres:
+                rows = await self.fetch(
+                    "SELECT d.uscc, d.record_key FROM unnest(?::text[], ?::text[]) AS k(uscc, record_key) "
+                    "JOIN dept_record d ON d.uscc = k.uscc AND d.source = ? AND d.record_key = k.record_key "
+                    "WHERE d.batch_id = ? AND d.id <= ?",
+                    [[u for u, _ in chunk], [k for _, k in chunk], source, batch_id, up_to_id])
+            else:
+                pairs = ", ".join("(?, ?)" for _ in chunk)
+                rows = await self.fetch(
+                    f"SELECT uscc, record_key FROM dept_record WHERE source = ? AND batch_id = ? AND id <= ? "
+                    f"AND (uscc, record_key) IN (VALUES {pairs})",
+                    [source, batch_id, up_to_id, *(v for pair in chunk for v in pair)])
+            found.update((u, k) for u, k in rows)
+        return found
+
     async def existing(self, table: str, key_column: str, keys: Sequence[Any],
                        where: str = "", args: Sequence[Any] = (), value_column: str | None = None
                        ) -> dict[Any, Any]:

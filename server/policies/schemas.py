@@ -31,8 +31,10 @@ Grade = Literal["A", "B", "C", "D"]
 Op = Literal[">=", "<=", ">", "<", "=="]
 
 
-_Section = Annotated[str, msgspec.Meta(pattern="^[A-Z]$")]
-_Division = Annotated[str, msgspec.Meta(pattern="^[0-9]{2}$")]
+# Exact lengths as well as patterns: msgspec matches with re.search, where "$" also matches
+# before a trailing newline ("C\n" would pass the pattern alone).
+_Section = Annotated[str, msgspec.Meta(min_length=1, max_length=1, pattern="^[A-Z]$")]
+_Division = Annotated[str, msgspec.Meta(min_length=2, max_length=2, pattern="^[0-9]{2}$")]
 _Town = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
 
 

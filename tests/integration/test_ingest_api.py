@@ -59,6 +59,7 @@ async def test_bad_rows_are_listed_by_number_and_field_and_good_rows_stored_once
     body = r.json()
     assert body["accepted"] == 2
     assert body["duplicates"] == 1
+    assert [(e["row"], e["field"], e["first_row"]) for e in body["repeated"]] == [(7, "record_key", 1)]
     by_row = {(e["row"], e["field"]) for e in body["rejected"]}
     assert by_row == {(2, "uscc"), (3, "event_date"), (4, "amount_yuan"), (5, "category")}
     messages = {e["row"]: e["message"] for e in body["rejected"]}

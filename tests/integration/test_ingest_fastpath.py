@@ -82,6 +82,8 @@ async def test_fast_path_equals_python_path_on_a_mixed_file(engine, firms, monke
     slow, slow_rows, fast, fast_rows = await _run_both(engine, monkeypatch, mixed_file("M-"))
     assert (fast.rows, fast.accepted, fast.duplicates) == (slow.rows, slow.accepted, slow.duplicates)
     assert fast.rejected == slow.rejected
+    assert (fast.rejected_count, fast.rejected_rows) == (slow.rejected_count, slow.rejected_rows)
+    assert fast.repeated == slow.repeated and fast.repeated  # keys repeated in the file, by row
     assert fast_rows == slow_rows
     assert fast.touched_usccs == slow.touched_usccs
     assert (fast.rows, fast.accepted, fast.duplicates) == (17, 4, 3)
