@@ -6,14 +6,16 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from alerts.scheduler import Job, MemoryLock, PeriodLock, RedisLock, build_scheduler
+from alerts.scheduler import Job, PeriodLock, build_scheduler
+from server.jobs_tables import JobRun
 from server.scores.tables import ModelVersion, ScoringRun
 from server.settings import Settings
 
-__all__ = ["platform_jobs", "run_worker"]
+__all__ = ["DatabaseRunLock", "period_lock", "platform_jobs", "run_worker"]
 
 log = logging.getLogger("xinbao.jobs")
 
@@ -96,8 +98,15 @@ def platform_jobs(settings: Settings) -> list[Job]:
 
         await notify_policy_matches(DB)
 
+    async def purge_revocations(as_of: datetime) -> None:
+        """Forget revoked tokens and sign-ins that have expired anyway."""
+        from server.users.security import purge_expired_revocations
+
+        log.info("purge_revocations: %d expired row(s)", await purge_expired_revocations(as_of))
+
     jobs = [
         Job("nightly_rescore", nightly_rescore, cron="30 2 * * *"),
+        Job("purge_revocations", purge_revocations, cron="15 3 * * *"),
         Job("outbox_relay", outbox_relay, every=timedelta(seconds=5)),
         Job("daily_digest", daily_digest, cron="0 8 * * *"),
         Job("warning_scan", warning_scan, cron="0 4 * * *"),
@@ -107,28 +116,22 @@ def platform_jobs(settings: Settings) -> list[Job]:
         Job("policy_matches", policy_matches, cron="0 9 * * *"),
     ]
     test_period = os.environ.get("XINBAO_TEST_JOB_PERIOD_SECONDS")
-    if test_period:  # hidden: a short-period job that records its runs (two-worker test)
-        jobs.append(Job("test_heartbeat", _heartbeat(settings), every=timedelta(seconds=int(test_period))))
+    if test_period:  # hidden: a short-period job that records its runs (the two-worker tests)
+        jobs.append(Job("test_heartbeat", _heartbeat(os.environ["XINBAO_TEST_JOB_LOG"]),
+                        every=timedelta(seconds=int(test_period))))
     return jobs
 
 
-def _heartbeat(settings: Settings) -> Callable[[datetime], Awaitable[None]]:
-    """Appends this process's pid to ``xinbao:test:heartbeat:<database ns>:<slot>`` in Redis."""
+def _heartbeat(path: str) -> Callable[[datetime], Awaitable[None]]:
+    """Appends "<pid> <as_of>" to ``path`` on every run: what really ran, whatever the lock says."""
 
     async def heartbeat(as_of: datetime) -> None:
-        if not settings.redis_url:
-            return
-        from redis.asyncio import Redis
-
-        from server.notifications.push import channel_namespace
-
-        redis = Redis.from_url(settings.redis_url)
+        # One short O_APPEND write per run: lines of concurrent processes never interleave.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            key = f"xinbao:test:heartbeat:{channel_namespace(settings.database_url)}:{as_of.isoformat()}"
-            await redis.rpush(key, os.getpid())
-            await redis.expire(key, 3600)
+            os.write(fd, f"{os.getpid()} {as_of.isoformat()}\n".encode())
         finally:
-            await redis.aclose()
+            os.close(fd)
 
     return heartbeat
 
@@ -209,21 +212,55 @@ async def notify_policy_matches(engine: object) -> int:
     return written
 
 
-def period_lock(redis: object | None) -> PeriodLock:
-    return RedisLock(redis) if redis is not None else MemoryLock()
+class DatabaseRunLock:
+    """A run's row in ``job_run`` is its lock: unique per job and scheduled fire time, so one
+    process inserts it, and it stays — a worker that wakes up late sees the run was done.
+
+    No Redis: a Redis lock is lost on a restart without persistence, and while Redis is down
+    its client retries for seconds, delaying every run (the chaos test saw a late worker win
+    a run this way); the database is needed by every job anyway."""
+
+    def __init__(self) -> None:
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"[:128]
+
+    async def acquire(self, job: Job, scheduled_at: datetime) -> bool:
+        inserted = await JobRun.insert(
+            JobRun(job=job.name, scheduled_at=scheduled_at, worker=self.worker,
+                   started_at=datetime.now(UTC)),
+        ).on_conflict(action="DO NOTHING").returning(JobRun.id)
+        if not inserted:
+            return False
+        await JobRun.delete().where((JobRun.job == job.name)
+                                    & (JobRun.scheduled_at < scheduled_at - run_history(job)))
+        return True
+
+    async def finished(self, job: Job, scheduled_at: datetime, error: str | None) -> None:
+        await JobRun.update({JobRun.finished_at: datetime.now(UTC),
+                             JobRun.status: "failed" if error else "done",
+                             JobRun.error: error or ""}).where(
+            (JobRun.job == job.name) & (JobRun.scheduled_at == scheduled_at))
+
+
+def run_history(job: Job) -> timedelta:
+    """How long a job's run records are kept: a week, a day for jobs that run more often than
+    hourly (the outbox relay runs every 5 s); far longer than any run may start late."""
+    if job.every is not None and job.every < timedelta(hours=1):
+        return timedelta(days=1)
+    return timedelta(days=7)
+
+
+def period_lock() -> PeriodLock:
+    """The platform's job lock: the run's record in the database (every process shares it)."""
+    return DatabaseRunLock()
 
 
 async def run_worker(settings: Settings) -> None:
-    """The scheduler alone, until SIGINT/SIGTERM (production runs exactly one of these)."""
+    """The scheduler alone, until SIGINT/SIGTERM. Production runs one; a second one (a
+    failover, or two by mistake) runs nothing twice: each run is recorded in the database."""
     from server import db
 
     engine = await db.open_engine(settings.database_url)
-    redis = None
-    if settings.redis_url:
-        from redis.asyncio import Redis
-
-        redis = Redis.from_url(settings.redis_url)
-    scheduler = build_scheduler(platform_jobs(settings), period_lock(redis))
+    scheduler = build_scheduler(platform_jobs(settings), period_lock())
     scheduler.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -234,9 +271,4 @@ async def run_worker(settings: Settings) -> None:
         await stop.wait()
     finally:
         scheduler.shutdown(wait=False)
-        if redis is not None:
-            await redis.aclose()
         await db.close(engine)
-
-
-

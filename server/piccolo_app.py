@@ -11,6 +11,7 @@ from server.financing.tables import ApplicationEvent, Bank, LoanApplication, Loa
 from server.firms.tables import Firm, FirmPerson, Guarantee, Person
 from server.fund.tables import FundLedger, GuaranteeFund
 from server.ingest.tables import Department, DeptRecord, IngestBatch
+from server.jobs_tables import JobRun
 from server.notifications.tables import Notification, Outbox, Subscription
 from server.objections.tables import Objection
 from server.policies.tables import Policy, PolicyApplication
@@ -30,6 +31,7 @@ TABLES = [
     Warning, RiskSnapshot,
     ModelVersion, WeightProfile, ScoringRun, ScoreHistory,
     GuaranteeFund, FundLedger,
+    JobRun,
 ]  # fmt: skip
 
 APP_CONFIG = AppConfig(

@@ -1,9 +1,9 @@
 """Two real ``xinbao worker`` processes on one PostgreSQL database and one Redis: every job runs
-once per period (the per-period Redis lock), and when one worker stops the other carries on.
+once per fire time (the ``job_run`` record), and when one worker stops the other carries on.
 
 A hidden setting, ``XINBAO_TEST_JOB_PERIOD_SECONDS``, adds a ``test_heartbeat`` job with that
-period which appends its worker's pid to ``xinbao:test:heartbeat:<ns>:<slot>``; it is scheduled
-and locked exactly like every platform job.
+period which appends "<pid> <as_of>" to the file ``XINBAO_TEST_JOB_LOG``; it is scheduled and
+locked exactly like every platform job.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def _worker(pg_url: str, redis_url: str, log: Path) -> subprocess.Popen[bytes]:
+def _worker(pg_url: str, redis_url: str, log: Path, runs: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "XINBAO_DATABASE_URL": pg_url, "XINBAO_REDIS_URL": redis_url,
            "XINBAO_JWT_SECRET": SECRET,
-           "XINBAO_TEST_JOB_PERIOD_SECONDS": str(PERIOD_S)}
+           "XINBAO_TEST_JOB_PERIOD_SECONDS": str(PERIOD_S), "XINBAO_TEST_JOB_LOG": str(runs)}
     with open(log, "wb") as out:
         return subprocess.Popen([str(Path(sys.executable).with_name("xinbao")), "worker"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
@@ -56,16 +56,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> int:
 
 
 def test_two_workers_run_each_job_once_per_period(pg_url: str, redis_url: str, tmp_path: Path):
-    import redis
-
-    from server.notifications.push import channel_namespace
-
-    r = redis.Redis.from_url(redis_url)
-    prefix = f"xinbao:test:heartbeat:{channel_namespace(pg_url)}:"
-    for key in r.scan_iter(prefix + "*"):
-        r.delete(key)
-    a = _worker(pg_url, redis_url, tmp_path / "a.log")
-    b = _worker(pg_url, redis_url, tmp_path / "b.log")
+    heartbeat = tmp_path / "heartbeat.log"
+    a = _worker(pg_url, redis_url, tmp_path / "a.log", heartbeat)
+    b = _worker(pg_url, redis_url, tmp_path / "b.log", heartbeat)
     try:
         time.sleep(10)  # both run (start-up ~2-3 s, then ~3-4 periods)
         assert a.poll() is None and b.poll() is None, (tmp_path / "a.log").read_text()[-2000:]
@@ -76,8 +69,10 @@ def test_two_workers_run_each_job_once_per_period(pg_url: str, redis_url: str, t
         for proc in (a, b):
             if proc.poll() is None:
                 _stop(proc)
-    runs = {key.decode()[len(prefix):]: [int(p) for p in r.lrange(key, 0, -1)]
-            for key in r.scan_iter(prefix + "*")}
+    runs: dict[str, list[int]] = {}
+    for line in heartbeat.read_text().splitlines():
+        pid, as_of = line.split()
+        runs.setdefault(as_of, []).append(int(pid))
     slots = sorted(runs, key=datetime.fromisoformat)
     assert len(slots) >= 5, runs
     # exactly one run per period, by one of the two workers
