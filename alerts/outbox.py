@@ -94,7 +94,9 @@ class Sender(Protocol):
 
 PUSH_LEASE = timedelta(seconds=30)
 WEBHOOK_LEASE = timedelta(seconds=120)
-PUSH_POLICY = RetryPolicy(base_s=1.0, cap_s=300.0, max_attempts=20)
+# A push that Redis did not take stays pending for ever (capped backoff): an outage must not
+# turn live alerts into "failed" rows; ``max_attempts`` is unused for pushes.
+PUSH_POLICY = RetryPolicy(base_s=1.0, cap_s=60.0, max_attempts=20)
 WEBHOOK_POLICY = RetryPolicy()
 
 
@@ -103,6 +105,8 @@ async def drain_push(store: OutboxStore, publisher: Publisher, *, limit: int = 2
                      max_batches: int = 1000) -> int:
     """Publish due push rows batch after batch until none are due; the number published.
 
+    A row is marked sent only after its publish returned; a failed publish (Redis down) leaves
+    the batch pending, to be tried again after ``policy``'s delay, however long the outage.
     Marking a batch sent runs while the next batch is claimed and published, so a large
     fan-out reaches its last subscriber sooner."""
     total = 0
@@ -119,7 +123,7 @@ async def drain_push(store: OutboxStore, publisher: Publisher, *, limit: int = 2
                 log.warning("push publish failed for %d rows: %s", len(batch), exc)
                 for d in batch:
                     await store.failed(d, f"{type(exc).__name__}: {exc}"[:500],
-                                       policy.next_attempt(d.attempts, now), now)
+                                       now + policy.delay(d.attempts), now)
                 break
             if marking is not None:
                 await marking

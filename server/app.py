@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from asyncpg.exceptions import DataError
+from asyncpg.exceptions import (
+    AdminShutdownError,
+    CannotConnectNowError,
+    CharacterNotInRepertoireError,
+    CrashShutdownError,
+    DataError,
+    InterfaceError,
+    PostgresConnectionError,
+    UntranslatableCharacterError,
+)
 from litestar import Litestar, Request, Response, get
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.exceptions import ValidationException
+from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
-from litestar.stores.memory import MemoryStore
 from litestar.stores.registry import StoreRegistry
 
 from server import db
@@ -38,19 +48,41 @@ from server.policies.controllers import PolicyController
 from server.risk.controllers import RiskController
 from server.scores.controllers import WeightProfileController
 from server.settings import Settings, get_settings
+from server.stores import build_stores
 from server.users.controllers import AuthController, MeController, UserController
 from server.users.security import build_jwt_auth
-from server.users.throttle import LoginThrottle
+from server.users.throttle import LoginThrottle, namespace
 
 __all__ = ["create_app"]
 
 
-@get("/api/health", exclude_from_auth=True, tags=["system"], summary="Liveness and database check")
-async def health(request: Request[Any, Any, Any]) -> dict[str, str]:
+@get("/api/health", exclude_from_auth=True, tags=["system"], summary="Liveness, database and Redis check",
+     description=(
+         "200 `{\"status\": \"ok\"}` when all is well. While Redis is down (or the live-push "
+         "listener is still re-subscribing) the API keeps serving, so the answer stays 200 with "
+         "`status: degraded`, `redis: down` / `push: reconnecting`: load balancers keep routing, "
+         "monitoring alerts on the body. 503 `status: down` when the database does not answer."))
+async def health(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    import asyncio
+
     from server.firms.tables import Firm
 
-    await Firm.count()
-    return {"status": "ok", "database": request.app.state.engine.engine_type}
+    body = {"status": "ok", "database": request.app.state.engine.engine_type}
+    try:
+        await asyncio.wait_for(Firm.count(), 5)
+    except Exception:  # noqa: BLE001 - any failure here means "the database does not answer"
+        return Response({**body, "status": "down", "database": "down"}, status_code=503)
+    redis = request.app.state.get("redis")
+    if redis is not None:
+        try:
+            await asyncio.wait_for(redis.ping(), 1)
+            body["redis"] = "up"
+        except Exception:  # noqa: BLE001 - refused, reset, timed out: all mean down
+            body["redis"] = "down"
+        body["push"] = push.push_status(request.app) or "live"
+        if body["redis"] != "up" or body["push"] != "live":
+            body["status"] = "degraded"
+    return Response(body, status_code=200)
 
 
 def _ingest_error(_: Request[Any, Any, Any], exc: IngestError) -> Response[dict[str, Any]]:
@@ -75,18 +107,36 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
 
 
 def _out_of_range(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """A number too big for its database column (the schemas bound most; this is the net)."""
-    return Response({"status_code": 400, "detail": f"a number in the request is out of range ({exc})"[:300]},
-                    status_code=400)
+    """A value the database cannot store: a number too big for its column, or text with a NUL
+    or invalid Unicode (PostgreSQL refuses both; the schemas bound most, this is the net)."""
+    if isinstance(exc, CharacterNotInRepertoireError | UntranslatableCharacterError):
+        detail = "text: a text field in the request holds a NUL character or invalid Unicode"
+    else:
+        detail = f"a number in the request is out of range ({exc})"[:300]
+    return Response({"status_code": 400, "detail": detail}, status_code=400)
+
+
+def _database_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """The database is restarting or unreachable: a 503 the client may retry, not a 500.
+    Nothing half-written stays behind: every write runs in one transaction."""
+    logging.getLogger("xinbao.app").warning("database unavailable: %s", exc)
+    return Response({"status_code": 503, "detail": "database: temporarily unavailable, retry shortly"},
+                    status_code=503, headers={"Retry-After": "5"})
+
+
+def _too_deep(_: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
+    """JSON (or MessagePack) nested deeper than the decoder's recursion limit: the client's fault,
+    on every route, since Litestar only turns ``msgspec.DecodeError`` into a 400. Any other
+    RecursionError is a bug of ours and stays a 500."""
+    if "deserializing" not in str(exc):  # msgspec: "... exceeded while deserializing an object"
+        logging.getLogger("xinbao.app").error("unexpected RecursionError", exc_info=exc)
+        return Response({"status_code": 500, "detail": "Internal Server Error"}, status_code=500)
+    return Response({"status_code": 400, "detail": "body: JSON is nested too deeply"}, status_code=400)
 
 
 def _stores(settings: Settings) -> StoreRegistry:
-    if settings.redis_url:
-        from litestar.stores.redis import RedisStore
-
-        root = RedisStore.with_client(url=settings.redis_url, namespace="xinbao")
-        return StoreRegistry(default_factory=root.with_namespace)
-    return StoreRegistry(default_factory=lambda _name: MemoryStore())
+    """Redis-backed (memory without Redis); a Redis outage is a cache miss or a 503, never a 500."""
+    return build_stores(settings)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -102,15 +152,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
             from redis.asyncio import Redis
 
             redis = Redis.from_url(settings.redis_url)
-            await redis.ping()
+            try:
+                await redis.ping()
+            except Exception as exc:  # noqa: BLE001 - start degraded; every Redis user copes
+                logging.getLogger("xinbao.app").warning(
+                    "Redis at %s does not answer (%s): starting degraded", settings.redis_url, exc)
         app.state.redis = redis
-        app.state.login_throttle = LoginThrottle(redis)
+        # Counters per database: deployments (and test runs) sharing a Redis never mix.
+        app.state.login_throttle = LoginThrottle(
+            redis, prefix=f"xinbao:login:{namespace(settings.database_url)}")
         scheduler = None
         if settings.scheduler_enabled:
             from alerts.scheduler import build_scheduler
             from server.jobs import period_lock, platform_jobs
 
-            scheduler = build_scheduler(platform_jobs(settings), period_lock(redis))
+            scheduler = build_scheduler(platform_jobs(settings), period_lock())
             scheduler.start()
         try:
             yield
@@ -138,8 +194,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=push.build_plugins(settings),
         on_app_init=[jwt_auth.on_app_init],
         exception_handlers={IngestError: _ingest_error, ValidationException: _validation_error,
-                            OverflowError: _out_of_range, DataError: _out_of_range},
+                            OverflowError: _out_of_range, DataError: _out_of_range,
+                            RecursionError: _too_deep,
+                            OSError: _database_unavailable, PostgresConnectionError: _database_unavailable,
+                            CannotConnectNowError: _database_unavailable,
+                            AdminShutdownError: _database_unavailable,
+                            CrashShutdownError: _database_unavailable,
+                            # asyncpg's client-side errors of a connection that died under the
+                            # request ("connection is closed", "released back to the pool")
+                            InterfaceError: _database_unavailable},
         stores=_stores(settings),
+        # A 500 is always a bug of ours: log its traceback in production too (not the 4xx/503s).
+        logging_config=LoggingConfig(log_exceptions="always", disable_stack_trace={
+            400, 401, 403, 404, 405, 409, 410, 413, 415, 422, 429, 503}),
         response_cache_config=ResponseCacheConfig(default_expiration=30),
         openapi_config=OpenAPIConfig(
             title="Xinbao 信宝 API",

@@ -34,6 +34,8 @@ class Settings:
     webhook_allow: tuple[str, ...] = ()
     # Password hashes computed at once, off the event loop (argon2 takes ~0.4 s of one core).
     hash_concurrency: int = 2
+    # Open SSE/WebSocket streams re-check their sign-in this often (logout also closes them at once).
+    stream_recheck_s: float = 15.0
 
     @property
     def model_dir(self) -> Path:
@@ -70,6 +72,7 @@ class Settings:
             trusted_proxies=_list(env.get("XINBAO_TRUSTED_PROXIES", "")),
             webhook_allow=_list(env.get("XINBAO_WEBHOOK_ALLOW", "")),
             hash_concurrency=max(1, int(env.get("XINBAO_HASH_CONCURRENCY", "2"))),
+            stream_recheck_s=max(0.2, float(env.get("XINBAO_STREAM_RECHECK_S", "15"))),
         )
 
 

@@ -17,6 +17,7 @@ from server.notifications import push, services
 from server.notifications.schemas import (
     MarkedRead,
     NotificationOut,
+    StreamTicket,
     SubscriptionCreate,
     SubscriptionOut,
     UnreadCount,
@@ -79,22 +80,35 @@ class NotificationController(Controller):
     async def read_all(self, request: Request[AuthUser, Any, Any]) -> MarkedRead:
         return await services.mark_all_read(request.user)
 
+    @post("/stream-ticket", guards=[requires(*ROLES)], status_code=201,
+          summary="A one-time ticket to open a stream from a client that cannot set headers",
+          description=(
+              f"Valid once, for {push.TICKET_TTL_S} s: `GET /api/notifications/stream?ticket=...` "
+              "(EventSource) or `/api/notifications/ws?ticket=...`. Tokens never go in URLs, which "
+              "end up in access logs. The stream belongs to the sign-in of the token used here."))
+    async def stream_ticket(self, request: Request[AuthUser, Any, Any]) -> StreamTicket:
+        encoded = request.headers.get("authorization", "")[7:].strip()
+        return StreamTicket(ticket=await push.issue_stream_ticket(request.app, encoded),
+                            expires_in=push.TICKET_TTL_S)
+
     @get("/stream", exclude_from_auth=True, guards=[push.stream_guard, requires(*ROLES)],
          summary="Live notifications (Server-Sent Events); reconnect with Last-Event-ID to catch up",
          description=(
              "`event: notification`, `id:` = notification id, `data:` = the notification JSON. "
-             "Sign in with `Authorization: Bearer` or `?token=` (EventSource cannot set headers). "
-             "With `Last-Event-ID` (sent by EventSource on reconnect) or `?after_id=` the stream "
-             "first sends what you missed from the database. Delivery is at-least-once: drop a "
-             "message whose id you already have with the same or a newer `updated_at`."))
+             "Sign in with `Authorization: Bearer` or `?ticket=` from `POST "
+             "/api/notifications/stream-ticket` (EventSource cannot set headers; tokens in URLs are "
+             "refused). With `Last-Event-ID` (sent by EventSource on reconnect) or `?after_id=` the "
+             "stream first sends what you missed from the database. Delivery is at-least-once: drop "
+             "a message whose id you already have with the same or a newer `updated_at`. The stream "
+             "ends (after a `: signed out` comment) when its sign-in is logged out."))
     async def stream(
         self, request: Request[AuthUser, Any, Any], channels: NamedDependency[ChannelsPlugin],
         after_id: AfterId = None,
         last_event_id: Annotated[str | None, HeaderParameter(
             name="Last-Event-ID", required=False, max_length=12,
             description="Sent by EventSource on reconnect: the last notification id received")] = None,
-        token: Annotated[str | None, QueryParameter(
-            max_length=2000, description="The access token, for clients that cannot set headers")] = None,
+        ticket: Annotated[str | None, QueryParameter(
+            max_length=100, description="A one-time ticket from POST /api/notifications/stream-ticket")] = None,
         max_seconds: Annotated[int, QueryParameter(
             ge=0, le=3600, examples=[Example(value=1800)],
             description="End the stream after this long (the client reconnects); 0 = send what "
@@ -104,10 +118,11 @@ class NotificationController(Controller):
             start = push.parse_after_id(last_event_id) if last_event_id else after_id
         except ValueError:
             raise ValidationException("Last-Event-ID: must be a notification id (an integer)") from None
-        return push.sse_response(request.app, channels, request.user, start, max_seconds)
+        return push.sse_response(request.app, channels, request.user, start, max_seconds,
+                                 request.scope.get("stream_sign_in"))  # type: ignore[arg-type]
 
     @websocket("/ws", exclude_from_auth=True, guards=[push.stream_guard],
-               summary="Live notifications over a WebSocket (token via ?token= or the first message)")
+               summary="Live notifications over a WebSocket (sign in with the first message or ?ticket=)")
     async def ws(self, socket: WebSocket[Any, Any, Any], channels: NamedDependency[ChannelsPlugin]) -> None:
         await push.serve_websocket(socket, channels)
 
@@ -119,4 +134,4 @@ class BankWebhookController(Controller):
 
     @put("/", summary="Set your bank's webhook URL (and HMAC secret) for warnings about its applicants")
     async def set_webhook(self, request: Request[AuthUser, Any, Any], data: JSONBody[WebhookUpdate]) -> WebhookOut:
-        return await services.set_bank_webhook(request.user, data)
+        return await services.set_bank_webhook(request.user, data, request.app.state.settings.webhook_allow)

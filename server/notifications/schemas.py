@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from scoring.risk.rules import KINDS
+
 __all__ = [
     "Level",
     "MarkedRead",
@@ -19,8 +21,9 @@ __all__ = [
 ]
 
 Level = Literal["red", "yellow", "blue"]
-Kind = Annotated[str, msgspec.Meta(min_length=1, max_length=30, pattern=r"^[a-z0-9_]+$",
-                                   examples=["overdue"])]
+# The warning kinds of the rule catalogue (a Literal: msgspec patterns use re.search, where
+# "$" also matches before a trailing newline, so "tax\n" would have passed a pattern).
+Kind = Annotated[Literal[tuple(KINDS)], msgspec.Meta(examples=["credit"])]  # type: ignore[valid-type]
 
 
 def _all_levels() -> list[Level]:
@@ -35,7 +38,7 @@ class SubscriptionCreate(msgspec.Struct):
     levels: Annotated[list[Level], msgspec.Meta(min_length=1, max_length=3, examples=[["red", "yellow"]],
                                                 description="Warning levels to hear about")] = (
         msgspec.field(default_factory=_all_levels))
-    kinds: Annotated[list[Kind], msgspec.Meta(max_length=60, examples=[["overdue", "contagion"]],
+    kinds: Annotated[list[Kind], msgspec.Meta(max_length=60, examples=[["credit", "contagion"]],
                                               description="Warning kinds; empty = every kind")] = (
         msgspec.field(default_factory=list))
     quiet_start: Annotated[int, msgspec.Meta(
@@ -106,3 +109,10 @@ class WebhookOut(msgspec.Struct):
     secret: str | None  # only when it was just generated; otherwise null (you chose it)
     signature_header: str = "X-Xinbao-Signature"
     delivery_header: str = "X-Xinbao-Delivery"
+
+
+class StreamTicket(msgspec.Struct):
+    """A one-time pass for opening one stream (``?ticket=``) instead of a token in the URL."""
+
+    ticket: str
+    expires_in: int  # seconds

@@ -100,13 +100,13 @@ class LiveServer:
 class SseClient:
     """Reads an SSE stream in the background: every ``notification`` event with its arrival time."""
 
-    def __init__(self, base: str, token: str, *, via_query: bool = False, after_id: int | None = None,
+    def __init__(self, base: str, token: str, *, ticket: str | None = None, after_id: int | None = None,
                  last_event_id: int | None = None) -> None:
         self.url = f"{base}/api/notifications/stream"
         self.params: dict[str, Any] = {}
         self.headers: dict[str, str] = {}
-        if via_query:
-            self.params["token"] = token
+        if ticket is not None:  # what EventSource uses: a one-time ticket, no header
+            self.params["ticket"] = ticket
         else:
             self.headers["Authorization"] = f"Bearer {token}"
         if after_id is not None:
@@ -202,6 +202,13 @@ async def tokens(server: LiveServer, people) -> dict[str, str]:
     return {k: await server.token(p) for k, p in people["phones"].items()}
 
 
+async def _ticket(server: LiveServer, token: str) -> str:
+    async with httpx.AsyncClient(base_url=server.base) as http:
+        r = await http.post("/api/notifications/stream-ticket", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 201, r.text
+        return r.json()["ticket"]
+
+
 _warning_ids = iter(range(9000, 10_000))
 
 
@@ -234,7 +241,7 @@ async def _note_id(user_id: int, warning_id: int) -> int:
 async def test_sse_client_gets_the_push_within_a_second_and_the_uninterested_user_nothing(
         server, people, tokens):
     async with SseClient(server.base, tokens["watcher"]) as watcher, \
-            SseClient(server.base, tokens["other"], via_query=True) as other:
+            SseClient(server.base, tokens["other"], ticket=await _ticket(server, tokens["other"])) as other:
         wid, committed = await _raise_warning(people["firm"])
         await watcher.wait_for_count(1, timeout=5)
         event = watcher.events[0]
@@ -253,7 +260,8 @@ async def test_websocket_clients_get_the_same_json_within_a_second(server, peopl
     from websockets.asyncio.client import connect
 
     ws_base = server.base.replace("http://", "ws://") + "/api/notifications/ws"
-    async with connect(f"{ws_base}?token={tokens['watcher']}") as by_query, connect(ws_base) as by_message:
+    ticket = await _ticket(server, tokens["watcher"])
+    async with connect(f"{ws_base}?ticket={ticket}") as by_query, connect(ws_base) as by_message:
         await by_message.send(json.dumps({"token": tokens["watcher"]}))
         for ws in (by_query, by_message):
             ready = json.loads(await asyncio.wait_for(ws.recv(), 5))
@@ -283,7 +291,7 @@ async def test_websocket_refuses_a_bad_token(server):
             await asyncio.wait_for(ws.recv(), 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
     with pytest.raises(Exception):  # noqa: B017 - the handshake itself is refused
-        async with connect(f"{ws_base}?token=not-a-token") as ws:
+        async with connect(f"{ws_base}?ticket=not-a-ticket") as ws:
             await asyncio.wait_for(ws.recv(), 5)
 
 

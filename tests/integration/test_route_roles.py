@@ -27,6 +27,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/auth/login"): PUBLIC,
     ("POST", "/api/auth/refresh"): PUBLIC,
     ("POST", "/api/auth/register"): PUBLIC,
+    ("POST", "/api/auth/register/verify"): PUBLIC,
     ("POST", "/api/auth/logout"): ANY,
     ("GET", "/api/me"): ANY,
     ("POST", "/api/me/firm-claim"): frozenset({"owner"}),
@@ -41,6 +42,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/consents"): frozenset({"owner"}),
     ("DELETE", "/api/consents/{id}"): frozenset({"owner"}),
     ("POST", "/api/ingest/{source}"): frozenset({"dept_operator"}),
+    ("GET", "/api/ingest/batches/{id}/rejected"): frozenset({"dept_operator"}),
     ("GET", "/api/weight-profiles"): frozenset({"admin"}),
     ("POST", "/api/weight-profiles"): frozenset({"admin"}),
     ("GET", "/api/products"): ANY,
@@ -83,6 +85,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/notifications/{id}/read"): ANY,
     ("POST", "/api/notifications/read-all"): ANY,
     ("GET", "/api/notifications/stream"): ANY,
+    ("POST", "/api/notifications/stream-ticket"): ANY,
     ("PUT", "/api/banks/me/webhook"): frozenset({"bank_manager"}),
 }
 
