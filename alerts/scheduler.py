@@ -14,6 +14,7 @@ The lock is a ``PeriodLock``: the platform's records the run in its database (se
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -27,7 +28,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 __all__ = ["FireTimeExecutor", "Job", "MemoryLock", "PeriodLock", "RedisLock", "build_scheduler",
-           "run_once_per_period"]
+           "run_once_per_period", "stop_scheduler"]
 
 log = logging.getLogger("xinbao.jobs")
 
@@ -48,6 +49,7 @@ class Job:
     func: Callable[[datetime], Awaitable[Any]]
     every: timedelta | None = None
     cron: str | None = None  # "minute hour day month day_of_week"
+    quiet: bool = False  # a frequent routine job (the outbox relay): its runs are logged at DEBUG
 
     def trigger(self) -> Any:
         if self.cron is not None:
@@ -134,10 +136,11 @@ async def run_once_per_period(job: Job, lock: PeriodLock, now: datetime | None =
     if scheduled_at is None:
         scheduled_at = job.slot(now or datetime.now(UTC))
     as_of = scheduled_at.astimezone(UTC)
+    level = logging.DEBUG if job.quiet else logging.INFO
     if not await lock.acquire(job, as_of):
-        log.info("job %s for %s already ran elsewhere", job.name, as_of.isoformat())
+        log.log(level, "job %s for %s already ran elsewhere", job.name, as_of.isoformat())
         return False
-    log.info("job %s for %s starts", job.name, as_of.isoformat())
+    log.log(level, "job %s for %s starts", job.name, as_of.isoformat())
     try:
         await job.func(as_of)
     except Exception as exc:
@@ -169,6 +172,26 @@ class FireTimeExecutor(AsyncIOExecutor):
             super()._do_submit_job(job, run_times)
         finally:
             _fire_time.reset(token)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wait for the runs that have started. APScheduler's ``shutdown`` cancels them, and a
+        cancelled run is lost: its fire time is already claimed, so no other worker runs it."""
+        running = [f for f in self._pending_futures if not f.done()]
+        if running:
+            await asyncio.wait(running, timeout=timeout_s)
+
+
+async def stop_scheduler(scheduler: AsyncIOScheduler, timeout_s: float = 60) -> None:
+    """Stop starting runs, let the started ones finish (up to ``timeout_s``), then shut down."""
+    # AsyncIOScheduler runs pause() and shutdown() on the loop's next turn (call_soon): yield
+    # once after each, so no run starts after the pause and the caller sees it stopped.
+    scheduler.pause()
+    await asyncio.sleep(0)
+    executor = scheduler._lookup_executor("default")  # the FireTimeExecutor of build_scheduler
+    if isinstance(executor, FireTimeExecutor):
+        await executor.drain(timeout_s)
+    scheduler.shutdown(wait=False)
+    await asyncio.sleep(0)
 
 
 def build_scheduler(jobs: list[Job], lock: PeriodLock) -> AsyncIOScheduler:

@@ -163,7 +163,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             redis, prefix=f"xinbao:login:{namespace(settings.database_url)}")
         scheduler = None
         if settings.scheduler_enabled:
-            from alerts.scheduler import build_scheduler
+            from alerts.scheduler import build_scheduler, stop_scheduler
             from server.jobs import period_lock, platform_jobs
 
             scheduler = build_scheduler(platform_jobs(settings), period_lock())
@@ -172,7 +172,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             if scheduler is not None:
-                scheduler.shutdown(wait=False)
+                await stop_scheduler(scheduler, timeout_s=10)
             if redis is not None:
                 await redis.aclose()
             await db.close(engine)
@@ -205,8 +205,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
                             InterfaceError: _database_unavailable},
         stores=_stores(settings),
         # A 500 is always a bug of ours: log its traceback in production too (not the 4xx/503s).
+        # APScheduler's "Running job" lines come every 5 s with the in-process scheduler: the
+        # platform logs its own job lines (alerts.scheduler), so keep only its warnings.
         logging_config=LoggingConfig(log_exceptions="always", disable_stack_trace={
-            400, 401, 403, 404, 405, 409, 410, 413, 415, 422, 429, 503}),
+            400, 401, 403, 404, 405, 409, 410, 413, 415, 422, 429, 503},
+            loggers={"apscheduler": {"level": "WARNING", "propagate": True}}),
         response_cache_config=ResponseCacheConfig(default_expiration=30),
         openapi_config=OpenAPIConfig(
             title="Xinbao 信宝 API",

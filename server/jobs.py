@@ -10,7 +10,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from alerts.scheduler import Job, PeriodLock, build_scheduler
+from alerts.scheduler import Job, PeriodLock, build_scheduler, stop_scheduler
 from server.jobs_tables import JobRun
 from server.scores.tables import ModelVersion, ScoringRun
 from server.settings import Settings
@@ -107,7 +107,7 @@ def platform_jobs(settings: Settings) -> list[Job]:
     jobs = [
         Job("nightly_rescore", nightly_rescore, cron="30 2 * * *"),
         Job("purge_revocations", purge_revocations, cron="15 3 * * *"),
-        Job("outbox_relay", outbox_relay, every=timedelta(seconds=5)),
+        Job("outbox_relay", outbox_relay, every=timedelta(seconds=5), quiet=True),
         Job("daily_digest", daily_digest, cron="0 8 * * *"),
         Job("warning_scan", warning_scan, cron="0 4 * * *"),
         Job("incremental_rescore", incremental_rescore, every=timedelta(minutes=10)),
@@ -270,5 +270,5 @@ async def run_worker(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
-        scheduler.shutdown(wait=False)
+        await stop_scheduler(scheduler)  # started runs finish before the pool closes
         await db.close(engine)

@@ -51,7 +51,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env.pop("XINBAO_REDIS_URL", None)
     log = open(data / "server.log", "wb")  # noqa: SIM115 - closed below
     xinbao = Path(sys.executable).with_name("xinbao")
-    proc = subprocess.Popen([str(xinbao), "demo", "--firms", "200", "--seed", "5", "--port", str(port)],
+    # --app-port 0: no phone app here (and no clash with a demo already serving :8550)
+    proc = subprocess.Popen([str(xinbao), "demo", "--firms", "200", "--seed", "5", "--port", str(port),
+                             "--app-port", "0"],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

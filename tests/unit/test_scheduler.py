@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.scheduler import Job, MemoryLock, build_scheduler, run_once_per_period
+from alerts.scheduler import Job, MemoryLock, build_scheduler, run_once_per_period, stop_scheduler
 
 pytestmark = pytest.mark.anyio
 
@@ -91,6 +91,24 @@ async def test_the_scheduler_hands_each_run_its_scheduled_fire_time():
         scheduler.shutdown(wait=False)
     assert seen == [events[0].scheduled_run_time]
     assert seen[0].tzinfo is not None and seen[0].microsecond == 0
+
+
+async def test_stopping_lets_a_started_run_finish_instead_of_cancelling_it():
+    """A worker told to stop (SIGTERM) mid-run: APScheduler's shutdown cancels the run, whose
+    fire time is already claimed, so no worker would ever run it; stop_scheduler waits."""
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    async def func(as_of: datetime) -> None:
+        started.set()
+        await asyncio.sleep(0.5)
+        finished.set()
+
+    scheduler = build_scheduler([Job("slow", func, every=timedelta(seconds=1))], MemoryLock())
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), 5)
+    await stop_scheduler(scheduler, timeout_s=5)
+    assert finished.is_set()
+    assert not scheduler.running
 
 
 async def test_scheduler_registers_every_job_once():
