@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import signal
@@ -136,6 +137,14 @@ def _heartbeat(path: str) -> Callable[[datetime], Awaitable[None]]:
     return heartbeat
 
 
+#: What the jobs import lazily (``server.jobs`` stays cheap to import for the API): the worker
+#: imports it all before its scheduler starts, so no first run blocks the event loop for
+#: seconds (long enough, on a busy machine, for another job's fire time to be coalesced away).
+JOB_MODULES = ("server.scores.frames", "server.scores.pipeline", "server.scores.rescore",
+               "server.notifications.push", "server.notifications.services",
+               "server.risk.services", "server.policies.services", "server.users.security",
+               "server.users.tables", "server.firms.tables", "server.ingest.tables")
+
 #: How far back ``incremental_rescore`` looks for batches with records not yet scored: three
 #: of its periods, so a late or skipped run still sees them; older ones are the nightly run's.
 STALE_WINDOW = timedelta(minutes=30)
@@ -260,6 +269,8 @@ async def run_worker(settings: Settings) -> None:
     from server import db
 
     engine = await db.open_engine(settings.database_url)
+    for module in JOB_MODULES:  # imported now, not by a job's first run inside the event loop
+        importlib.import_module(module)
     scheduler = build_scheduler(platform_jobs(settings), period_lock())
     scheduler.start()
     stop = asyncio.Event()

@@ -3,10 +3,9 @@
 Both workers run the real scheduler on the test's own PostgreSQL and Redis, with the hidden
 ``test_heartbeat`` job every 2 s (``XINBAO_TEST_JOB_PERIOD_SECONDS``), which appends
 "<pid> <as_of>" to a file on every run it really makes. Worker A is frozen with SIGSTOP
-right after a run and thawed with SIGCONT after two fire times passed: A wakes up late to
-the latest fire time it slept through (normally finding it done by B, recorded in the
-database). Every fire time ran exactly once, none was skipped, and the ``job_run`` table
-says the same.
+between two runs and thawed with SIGCONT after two fire times passed: A wakes up late to the
+latest fire time it slept through (normally finding it done by B, recorded in the database).
+Every fire time ran exactly once, none was skipped, and the ``job_run`` table says the same.
 """
 
 from __future__ import annotations
@@ -54,7 +53,18 @@ def test_a_worker_frozen_past_the_fire_time_does_not_run_the_job_again(
     seen = len(_runs(heartbeat))
     wait_until(lambda: len(_runs(heartbeat)) > seen, 10, "a heartbeat run", interval=0.02)
 
-    os.kill(a.process.pid, signal.SIGSTOP)  # A freezes right after a run
+    # A freezes between runs: half a period after a fire time, once no run of the job is open
+    # (frozen in the middle of a run, A's scheduler would skip what it slept through as
+    # "maximum running instances reached" instead of waking up late to it).
+    while True:
+        now = time.time()
+        mid = now // PERIOD_S * PERIOD_S + PERIOD_S / 2
+        time.sleep(mid - now if mid > now else mid + PERIOD_S - now)
+        open_runs = pg_cluster.psql("SELECT count(*) FROM job_run WHERE job = 'test_heartbeat' "
+                                    "AND finished_at IS NULL", database=database)
+        if open_runs == "0":
+            break
+    os.kill(a.process.pid, signal.SIGSTOP)
     frozen_at = time.time()
     try:
         time.sleep(2.5 * PERIOD_S)  # two fire times pass while A is frozen
