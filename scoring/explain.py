@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .features import COVERAGE_FEEDS
 from .indicators import DIMENSIONS, INDICATORS
+from .records import RECORD_KINDS
 from .scorecard import ScoreBatch
 
 __all__ = ["Reason", "dimension_label", "industry_comparison", "reason_table", "reasons_for"]
@@ -35,6 +37,69 @@ class Reason:
 
 _DECLINE_WORDS = ("下降", "减少", "收缩", "down", "shrank")
 
+#: Who sends each department's feed, as a firm would name them (Chinese, English).
+DEPARTMENTS: dict[str, tuple[str, str]] = {
+    "tax": ("税务部门", "the tax bureau"),
+    "hrss": ("人社部门", "the human resources and social security bureau"),
+    "utilities": ("水电气公司", "the utility companies"),
+    "court": ("人民法院", "the people's court"),
+    "market": ("市场监管部门", "the market regulation bureau"),
+    "development": ("发展改革部门", "the development and reform commission"),
+    "natural_resources": ("自然资源部门", "the natural resources bureau"),
+    "customs": ("海关", "customs"),
+    "bank": ("银行（征信）", "the banks (credit reference)"),
+    "science": ("科技部门", "the science and technology bureau"),
+}
+
+
+def _missing_feeds(code: str, values: pd.Series | None) -> list[str]:
+    """The coverage feeds an indicator reads that report nothing on the firm (judged from
+    its other indicators; all of them without values); empty when the feeds report but too
+    briefly for the indicator (a year-on-year change needs two years)."""
+    kinds = [k for k in INDICATORS[code].kinds if k in COVERAGE_FEEDS] or list(
+        INDICATORS[code].kinds)
+    if values is None:
+        return kinds
+    absent = []
+    for k in kinds:
+        own = [c for c, i in INDICATORS.items() if i.kinds == (k,) and c in values.index]
+        if not own or all(_is_missing(values[c]) for c in own):
+            absent.append(k)
+    return absent
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
+
+
+def _no_data_texts(code: str, feeds: list[str]) -> tuple[str, str, str, str]:
+    """A "no data" reason: which department's feed is missing and how to fix it. It never
+    promises points: what the firm's real data will score is not known until it arrives."""
+    ind = INDICATORS[code]
+    if not feeds:
+        return (f"{ind.name_zh}所需的历史数据不足，无法计算，计分不高于一般水平",
+                f"Too little history to compute {ind.name_en}; it "
+                "scores no better than a typical firm's",
+                "保持各部门数据按期报送，数据满足计算期限后将按实际情况重新评分",
+                "Keep the department feeds coming; the score is recomputed once there is "
+                "enough history")
+    depts_zh, depts_en, names_zh, names_en = [], [], [], []
+    for k in feeds:
+        kind = RECORD_KINDS.get(k)
+        dept = DEPARTMENTS.get(kind.department if kind else "", (k, k))
+        depts_zh.append(dept[0])
+        depts_en.append(dept[1])
+        names_zh.append(kind.name_zh if kind else k)
+        names_en.append(kind.name_en.lower() if kind else k)
+    dz, de = "、".join(dict.fromkeys(depts_zh)), " and ".join(dict.fromkeys(depts_en))
+    nz, ne = "、".join(names_zh), ", ".join(names_en)
+    return (f"缺少{dz}报送的{nz}数据，{ind.name_zh}无法计算，计分不高于一般水平",
+            f"No data from {de} ({ne}), so {ind.name_en} is unknown and scores no "
+            "better than a typical firm's",
+            f"请向{dz}授权或核对{nz}数据的报送，数据到位后将按实际情况重新评分",
+            f"Authorise or correct the {ne} feed with {de}; the score is recomputed from "
+            "the real data once it arrives")
+
 
 def _fmt(template: str, value: object) -> str:
     """Fill ``{value}``; falls are stated as positive percentages ("down 12%")."""
@@ -48,13 +113,15 @@ def _states_a_fall(template: str) -> bool:
     return "%}" in template and any(w in template for w in _DECLINE_WORDS)
 
 
-def _reason(code: str, points: int, value: object, dimension: str | None) -> Reason:
+def _reason(code: str, points: int, value: object, dimension: str | None,
+            values: pd.Series | None = None) -> Reason:
     ind = INDICATORS.get(code)
-    missing = value is None or (isinstance(value, float) and np.isnan(value))
+    missing = _is_missing(value)
     if ind is not None:
         if missing:
-            zh, en = f"缺少{ind.name_zh}数据", f"No data on {ind.name_en.lower()}"
-        elif _states_a_fall(ind.reason_en) and float(value) >= 0:  # type: ignore[arg-type]
+            zh, en, imp_zh, imp_en = _no_data_texts(code, _missing_feeds(code, values))
+            return Reason(code, points, None, zh, en, imp_zh, imp_en, ind.dimension)
+        if _states_a_fall(ind.reason_en) and float(value) >= 0:  # type: ignore[arg-type]
             # Weak only relative to the typical firm (which grew faster): do not say "fell".
             zh = f"{ind.name_zh}低于一般水平（{float(value):+.0%}）"  # type: ignore[arg-type]
             en = f"{ind.name_en} below the typical firm ({float(value):+.0%})"  # type: ignore[arg-type]
@@ -80,13 +147,14 @@ def reasons_for(batch: ScoreBatch, row: int) -> list[Reason]:
         if j < 0:
             continue
         code = batch.features[j]
-        value = None if batch.values is None else batch.values[code].iloc[row]
+        values = None if batch.values is None else batch.values.iloc[row]
+        value = None if values is None else values[code]
         if isinstance(value, np.generic):
             value = value.item()
         dim = None
         if code in INDICATORS:
             dim = INDICATORS[code].dimension
-        out.append(_reason(code, int(batch.reason_points[row, k]), value, dim))
+        out.append(_reason(code, int(batch.reason_points[row, k]), value, dim, values))
     return out
 
 

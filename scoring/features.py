@@ -5,7 +5,12 @@ month or record), never a Python loop over firms; :mod:`scoring._known` turns th
 into those arrays without copying or re-hashing the (large) records frame. Only records with ``event_date <= as_of`` are
 read; a record is active at ``as_of`` when its ``end_date`` is missing or later, which is what
 was known at ``as_of`` (``status`` is never read because it is overwritten when a case closes).
-Missing data stays NaN: the scorecard gives "no data" its own learned contribution.
+NaN means the department's feed is absent for the firm (it reports nothing on it), never "none
+of this happened": a firm with no mortgages has a mortgage ratio of 0, one without bank loans
+is 0 days overdue, one without exports has no export growth (0), one without lawsuits 0 cases.
+The scorecard caps a missing value's points (see ``Scorecard.missing_points``) so that an
+absent feed is never a reward; :data:`COVERAGE_FEEDS` are the feeds whose absence means
+"not covered", which is what the data confidence counts.
 """
 
 from __future__ import annotations
@@ -22,7 +27,22 @@ import pandas as pd
 from ._known import KnownRecords
 from .indicators import INDICATORS
 
-__all__ = ["compute_features", "default_labels", "defaulted_by", "first_default_dates"]
+__all__ = ["COVERAGE_FEEDS", "compute_features", "confidence_groups", "default_labels",
+           "defaulted_by", "first_default_dates"]
+
+#: Feeds that report on every firm they cover (monthly or yearly), so a firm without their
+#: records is not covered: its indicators read from them only are missing (NaN). Every other
+#: kind reports events (loans, lawsuits, listings, property, patents...): no records means
+#: none happened, a real zero.
+COVERAGE_FEEDS: tuple[str, ...] = ("tax_monthly", "social_insurance", "utility",
+                                   "financial_statement", "personal_credit")
+
+
+def confidence_groups() -> dict[str, str]:
+    """Indicator -> coverage feed, for the indicators read from one coverage feed only: the
+    data confidence of a firm is the share of these feeds that report on it."""
+    return {code: ind.kinds[0] for code, ind in INDICATORS.items()
+            if len(ind.kinds) == 1 and ind.kinds[0] in COVERAGE_FEEDS}
 
 _MONTHS = 27  # months of monthly history kept: 24 + 3 for year-on-year quarters
 _FEN_PER_YUAN = 100.0
@@ -76,8 +96,23 @@ def _months_positive(m: np.ndarray, months: int = 12) -> np.ndarray:
     return np.where(np.isnan(w).all(axis=1), np.nan, (w > 0).sum(axis=1).astype(float))
 
 
+#: Growth from nothing to something: +1000 %, the top of any plausible growth rate (a ratio
+#: to zero is undefined, but "unknown" would score it as missing data).
+_FROM_NOTHING = 10.0
+
+
+def _growth(now: np.ndarray, then: np.ndarray) -> np.ndarray:
+    """now / then - 1, with 0 when both are 0 and ``_FROM_NOTHING`` when only ``then`` is;
+    NaN only where either is unknown (or negative: no meaningful ratio)."""
+    now, then = np.asarray(now, dtype=float), np.asarray(then, dtype=float)
+    out = _div(now, then) - 1.0
+    zero = (then == 0) & (now >= 0)
+    out[zero] = np.where(now[zero] == 0, 0.0, _FROM_NOTHING)
+    return out
+
+
 def _yoy(m: np.ndarray, span: int) -> np.ndarray:
-    return _div(_window_sum(m, 0, span), _window_sum(m, 12, 12 + span)) - 1.0
+    return _growth(_window_sum(m, 0, span), _window_sum(m, 12, 12 + span))
 
 
 def _relative_slope(m: np.ndarray, months: int = 12, min_points: int = 4) -> np.ndarray:
@@ -115,6 +150,7 @@ def _correlation(a: np.ndarray, b: np.ndarray, months: int = 12, min_points: int
     cov = (dx * dy).sum(axis=1)
     var = (dx * dx).sum(axis=1) * (dy * dy).sum(axis=1)
     out = _div(cov, np.sqrt(var))
+    out[var == 0] = 0.0  # a flat series (e.g. no VAT all year) moves with nothing: no link
     out[n < min_points] = np.nan
     return out
 
@@ -254,8 +290,9 @@ def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
     out["insured_headcount"] = hc_now
     secured = f.kind("seizure_mortgage").active()
     mortgaged = f.total(secured.of("mortgage"), "amount_fen") / yuan
-    out["mortgage_ratio"] = np.where(
-        mortgaged == 0, np.where(estate_value > 0, 0.0, np.nan), _div(mortgaged, estate_value))
+    # No active mortgage is a ratio of 0, with or without property; a mortgage on property
+    # the registry does not show is unknown (NaN).
+    out["mortgage_ratio"] = np.where(mortgaged == 0, 0.0, _div(mortgaged, estate_value))
     out["seizures_active"] = f.count(secured.of("seizure"))
 
     # Operating capability.
@@ -283,7 +320,9 @@ def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
     out["cash_flow_margin"] = _div(st["operating_cash_flow"].to_numpy(), revenue)
     out["vat_12m"] = _log(vat_12m / yuan)
     out["income_tax_12m"] = _log(income_12m / yuan)
-    out["tax_burden"] = _div(np.nansum(np.c_[vat_12m, income_12m], axis=1), revenue)
+    tax_12m = np.where(np.isnan(vat_12m) & np.isnan(income_12m), np.nan,
+                       np.nansum(np.c_[vat_12m, income_12m], axis=1))
+    out["tax_burden"] = _div(tax_12m, revenue)  # unknown (not 0) without a tax feed
     out["loss_years"] = losses
 
     # Solvency.
@@ -295,29 +334,33 @@ def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
     cover = _div(net_profit + interest, interest)
     out["interest_cover"] = np.where((interest == 0) & ~np.isnan(net_profit), 50.0, cover)
     out["ocf_to_liabilities"] = _div(st["operating_cash_flow"].to_numpy(), liabilities)
-    loan_now = latest(loan)
-    out["loan_to_assets"] = _div(loan_now, assets)
-    out["loan_growth_12m"] = _div(loan_now, loan[:, 12]) - 1.0
-    out["overdue_days"] = latest(loan_days)
+    # Banks report every loan a firm has each month: a month without a record is a month
+    # without a loan, so nothing is owed or overdue then (0, not unknown).
+    loan_now = np.nan_to_num(latest(loan))
+    out["loan_to_assets"] = np.where(loan_now == 0, 0.0, _div(loan_now, assets))
+    loan_then = np.nan_to_num(loan[:, 12])
+    out["loan_growth_12m"] = _growth(loan_now, loan_then)
+    out["overdue_days"] = np.nan_to_num(latest(loan_days))
     days12 = loan_days[:, :12]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        out["max_overdue_days_12m"] = np.nanmax(np.where(np.isnan(days12), -np.inf, days12),
-                                                axis=1)
-    out["max_overdue_days_12m"][np.isneginf(out["max_overdue_days_12m"])] = np.nan
-    out["overdue_months_12m"] = _months_positive(loan_days)
-    out["interest_arrears"] = _log(latest(loan_interest) / yuan)
+        out["max_overdue_days_12m"] = np.nanmax(np.where(np.isnan(days12), 0.0, days12), axis=1)
+    out["overdue_months_12m"] = np.nan_to_num(_months_positive(loan_days))
+    out["interest_arrears"] = _log(np.nan_to_num(latest(loan_interest)) / yuan)
 
     # Development potential.
     out["vat_trend_12m"] = _relative_slope(vat)
     out["vat_decline_streak"] = _decline_streak(vat)
     out["vat_yoy"] = _yoy(vat, 3)
-    out["revenue_growth"] = _div(revenue, prev["revenue"].to_numpy()) - 1.0
+    out["revenue_growth"] = _growth(revenue, prev["revenue"].to_numpy())
     prev_profit = prev["net_profit"].to_numpy()
     out["profit_growth"] = _div(net_profit - prev_profit, np.abs(prev_profit))
-    out["asset_growth"] = _div(assets, prev["total_assets"].to_numpy()) - 1.0
-    out["headcount_change_12m"] = _div(hc_now, headcount[:, 12]) - 1.0
-    out["export_growth"] = _div(exports_12m, _window_sum(exports, 12, 24)) - 1.0
+    out["asset_growth"] = _growth(assets, prev["total_assets"].to_numpy())
+    out["headcount_change_12m"] = _growth(hc_now, headcount[:, 12])
+    # Customs report every export: a firm that exported in neither year did not change its
+    # exports (0, not unknown).
+    out["export_growth"] = _growth(np.nan_to_num(exports_12m),
+                                   np.nan_to_num(_window_sum(exports, 12, 24)))
     honours = f.kind("patent_honour").active()
     for code, cats in (("invention_patents", ["invention"]),
                        ("other_patents", ["utility_model", "design"]),

@@ -7,7 +7,7 @@ frame with FIRM_COLUMNS and the records frame with RECORD_COLUMNS) and return pl
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from .explain import industry_comparison
-from .features import compute_features, default_labels
+from .features import compute_features, confidence_groups, default_labels
 from .indicators import INDICATORS
 from .monitoring import metrics
+from .overrides import OverrideRuleSet, apply_overrides, evaluate_overrides
 from .registry import ModelRegistry, data_hash
 from .scorecard import ScoreBatch, Scorecard
 from .weights import WeightProfile
@@ -28,7 +29,9 @@ __all__ = ["RegionScores", "indicator_scorecard", "region_dataset", "register_re
 
 def indicator_scorecard(**params: Any) -> Scorecard:
     """A Scorecard configured for the 66 indicators: monotone by catalogue direction, with
-    the six dimensions."""
+    the six dimensions; a missing indicator scores as its worst bin (so hiding a feed never
+    raises a score) and the data confidence counts the coverage feeds reporting."""
+    params = {"missing_points": "worst", "confidence_groups": confidence_groups(), **params}
     return Scorecard(monotone={c: i.direction for c, i in INDICATORS.items()},
                      dimensions={c: i.dimension for c, i in INDICATORS.items()}, **params)
 
@@ -97,23 +100,43 @@ class RegionScores:
     table: pd.DataFrame
     industry: pd.DataFrame
     features: pd.DataFrame
+    #: :func:`scoring.overrides.evaluate_overrides` of the firms (None: no rule set given)
+    overrides: pd.DataFrame | None = None
 
 
 def score_region(model: Scorecard, firms: pd.DataFrame, records: pd.DataFrame,
                  as_of: date, profile: WeightProfile | None = None,
                  model_version: str | None = None,
-                 industry_column: str = "industry_division") -> RegionScores:
+                 industry_column: str = "industry_division",
+                 overrides: OverrideRuleSet | None = None,
+                 status_known_on: date | None = None) -> RegionScores:
     """Score all firms (in the order of ``firms``) as of ``as_of`` with an optional weight
-    profile; the result names the model and profile versions."""
+    profile; the result names the model and profile versions.
+
+    With an ``overrides`` rule set, firms a hard rule hits (in default, dishonest debtor,
+    revoked) get grade D in ``table`` (score capped, PD raised, ``override_points`` the change;
+    ``batch`` keeps the scorecard's own figures) and ``table`` names the rule-set version.
+    """
     ts = pd.Timestamp(as_of)
     X = compute_features(records, ts, firms=firms)
     batch = model.rate(X, profile=profile)
     batch.model_version = model_version
     table = batch.frame()
+    hits = None
+    shown = batch
+    if overrides is not None:
+        hits = evaluate_overrides(overrides, firms, records, ts, status_known_on)
+        score, pd_, grade, points = apply_overrides(
+            batch.score, batch.pd, batch.grade, hits["overridden"].to_numpy(), model.bands_,
+            model.scale_)
+        table["score"], table["pd"], table["grade"] = score, pd_, grade
+        table["override_points"] = points
+        table["override_version"] = overrides.label
+        shown = replace(batch, score=score)  # industry percentiles of the shown scores
     industry = pd.Series(firms[industry_column].to_numpy(), index=X.index)
-    pct, avg = industry_comparison(batch, industry)
+    pct, avg = industry_comparison(shown, industry)
     table["industry"] = industry
     table["industry_percentile"] = pct
     table["model_version"] = model_version
     table["profile_version"] = np.nan if profile is None else profile.version
-    return RegionScores(ts, batch, table, avg, X)
+    return RegionScores(ts, batch, table, avg, X, hits)

@@ -28,9 +28,24 @@ from threadpoolctl import threadpool_limits
 
 from .grades import SCORE_MAX, SCORE_MIN, WEIHAI_SHARES, GradeBands, ScoreScale
 
-__all__ = ["FeatureBins", "ScoreBatch", "Scorecard"]
+__all__ = ["MISSING_POINTS", "FeatureBins", "ScoreBatch", "Scorecard", "confidence_level"]
 
 _MAX_CATEGORIES = 250  # HistGradientBoosting accepts at most 255 categories per feature
+
+#: How far a missing value's points are capped: at the median bin's points ("median", never
+#: better than a typical firm) or at the worst bin's points ("worst", so that hiding data can
+#: never raise a score).
+MISSING_POINTS = ("median", "worst")
+
+#: Data confidence at or above these shares is "high" / "medium" (below: "low").
+CONFIDENCE_CUTS = (0.8, 0.5)
+
+
+def confidence_level(share: np.ndarray) -> np.ndarray:
+    """"high" / "medium" / "low" for data-confidence shares (0..1), for display."""
+    share = np.asarray(share, dtype=float)
+    hi, mid = CONFIDENCE_CUTS
+    return np.where(share >= hi, "high", np.where(share >= mid, "medium", "low")).astype(object)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +137,8 @@ class ScoreBatch:
     reasons: np.ndarray  # feature index of the top adverse contributions, -1 = none
     reason_points: np.ndarray
     values: pd.DataFrame | None = None  # the scored input (for reason texts)
+    #: share (0..1) of the data sources that report on each row; never enters the score
+    data_confidence: np.ndarray | None = None
     profile_version: int | None = None
     model_version: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -141,6 +158,9 @@ class ScoreBatch:
         )
         for k, d in enumerate(self.dimensions):
             out[f"dim_{d}"] = self.dimension_scores[:, k]
+        if self.data_confidence is not None:
+            out["data_confidence"] = self.data_confidence
+            out["data_confidence_level"] = confidence_level(self.data_confidence)
         codes = self.reason_codes()
         for k in range(codes.shape[1]):
             out[f"reason_{k + 1}"] = codes[:, k]
@@ -190,6 +210,13 @@ class Scorecard(ClassifierMixin, BaseEstimator):
     stratify_bags: bootstrap within each class instead of over all rows.
     n_threads: OpenMP threads for boosting (None = all cores). One by default: the many small
         stump fits gain little from threads and slow down badly on a busy machine.
+    missing_points: "median" caps every feature's missing-value points at its median bin's
+        (a firm never gains from missing data); "worst" at its worst bin's (hiding a feature's
+        data can never raise a score). The cap is applied to every bag before out-of-bag
+        calibration, so the calibration sees the capped model.
+    confidence_groups: feature -> data source; the data confidence of a row is the share of
+        sources with at least one reported feature (features not named are not counted).
+        Default: each feature is its own source.
     scale: a fixed ScoreScale; None fits one that spreads the training sample over 0..1000.
     bands: fixed GradeBands; None cuts PD quantiles of the training sample at ``grade_shares``.
     """
@@ -214,6 +241,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         top_n: int = 3,
         stratify_bags: bool = False,
         n_threads: int | None = 1,
+        missing_points: str = "median",
+        confidence_groups: Mapping[str, str] | None = None,
         random_state: int = 42,
     ) -> None:
         self.monotone = monotone
@@ -233,6 +262,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self.top_n = top_n
         self.stratify_bags = stratify_bags
         self.n_threads = n_threads
+        self.missing_points = missing_points
+        self.confidence_groups = confidence_groups
         self.random_state = random_state
 
     # ----------------------------------------------------------------------------- fitting
@@ -244,6 +275,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             raise ValueError("X and y differ in length")
         if set(np.unique(y)) != {0, 1}:
             raise ValueError("y must contain both 0 (good) and 1 (bad)")
+        if self.missing_points not in MISSING_POINTS:
+            raise ValueError(f"missing_points must be one of {MISSING_POINTS}")
         self.classes_ = np.array([0, 1])
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
@@ -315,6 +348,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         for j, b in enumerate(self.bins_):
             H[codes[:, j] == b.n_codes, j] = np.nan
         grid, spans = self._grid()
+        cap_codes = [self._typical_code(codes[:, j], b) for j, b in enumerate(self.bins_)]
         rng = np.random.default_rng(self.random_state)
         pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
         tables = [np.zeros(b.n_codes + 1) for b in self.bins_]
@@ -351,6 +385,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             raw = model.decision_function(grid)
             ref = raw[0]
             bag_tables = [raw[s] - ref for s in spans]  # exact: every tree reads one feature
+            self._cap_missing(bag_tables, cap_codes)
             for j in range(p):
                 tables[j] += bag_tables[j] / self.n_bags
             intercept += ref / self.n_bags
@@ -367,6 +402,21 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             full += tables[j][codes[:, j]]
         oob = np.where(oob_cnt > 0, oob_sum / np.maximum(oob_cnt, 1), full)
         return tables, intercept, oob
+
+    def _cap_missing(self, tables: list[np.ndarray], typical: list[int]) -> None:
+        """Raise each missing bin's log-odds of default to at least the median bin's (or the
+        worst bin's), in place: missing data is never a reward.
+
+        Applied to every bag, so the bagged average and the out-of-bag predictions obey it
+        too (the mean of values each >= its bag's reference is >= the mean reference), and
+        Platt scaling (a positive factor) keeps the order.
+        """
+        worst = getattr(self, "missing_points", "median") == "worst"
+        for t, b, typ in zip(tables, self.bins_, typical, strict=True):
+            if typ >= b.n_codes:  # nobody reports the feature: nothing to compare with
+                continue
+            ref = float(t[: b.n_codes].max()) if worst else float(t[typ])
+            t[b.n_codes] = max(float(t[b.n_codes]), ref)
 
     def _grid(self) -> tuple[np.ndarray, list[slice]]:
         """Rows that set one feature to each of its codes (NaN elsewhere), after a NaN row."""
@@ -492,8 +542,27 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             reasons=reasons,
             reason_points=rpts,
             values=X if keep_values else None,
+            data_confidence=self.data_confidence(X, codes_t),
             profile_version=None if profile is None else profile.version,
         )
+
+    def data_confidence(self, X: pd.DataFrame, codes_t: np.ndarray | None = None) -> np.ndarray:
+        """Share (0..1) of the data sources (``confidence_groups``) that report at least one
+        feature of each row. Shown beside the score; it never changes the score."""
+        check_is_fitted(self, "point_tables_")
+        if codes_t is None:
+            codes_t = self._codes_t(self._as_frame(X))
+        given = getattr(self, "confidence_groups", None)
+        groups = dict(given) if given is not None else {b.name: b.name for b in self.bins_}
+        names = [groups.get(b.name) for b in self.bins_]  # None: not a source of its own
+        sources = list(dict.fromkeys(n for n in names if n is not None))
+        if not sources:
+            return np.ones(codes_t.shape[1])
+        seen = np.zeros((len(sources), codes_t.shape[1]), dtype=bool)
+        for j, (name, b) in enumerate(zip(names, self.bins_, strict=True)):
+            if name is not None:
+                seen[sources.index(name)] |= codes_t[j] < b.n_codes
+        return seen.mean(axis=0)
 
     def _dimension_scores(self, contrib_t: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Each dimension's summed contributions as a 0..100 standing: the share of the

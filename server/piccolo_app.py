@@ -16,7 +16,13 @@ from server.notifications.tables import Notification, Outbox, Subscription
 from server.objections.tables import Objection
 from server.policies.tables import Policy, PolicyApplication
 from server.risk.tables import RiskSnapshot, Warning
-from server.scores.tables import ModelVersion, ScoreHistory, ScoringRun, WeightProfile
+from server.scores.tables import (
+    ModelVersion,
+    OverrideRuleSet,
+    ScoreHistory,
+    ScoringRun,
+    WeightProfile,
+)
 from server.users.tables import RevokedToken, User
 
 TABLES = [
@@ -29,7 +35,7 @@ TABLES = [
     Objection,
     Subscription, Notification, Outbox,
     Warning, RiskSnapshot,
-    ModelVersion, WeightProfile, ScoringRun, ScoreHistory,
+    ModelVersion, WeightProfile, OverrideRuleSet, ScoringRun, ScoreHistory,
     GuaranteeFund, FundLedger,
     JobRun,
 ]  # fmt: skip

@@ -15,6 +15,7 @@ from server.financing.tables import Bank, LoanProduct
 from server.firms.tables import Firm
 from server.fund.tables import FundLedger, GuaranteeFund
 from server.ingest.tables import Department
+from server.scores.services import seed_override_rules
 from server.settings import Settings
 from server.users.services import create_user
 from server.users.tables import User
@@ -92,7 +93,9 @@ class DemoInfo:
 
 
 async def seed_reference_data() -> None:
-    """Departments, banks, loan products and the guarantee fund (each only once)."""
+    """Departments, banks, loan products, the guarantee fund and version 1 of the override
+    rules (each only once)."""
+    await seed_override_rules()
     for code, (zh, en) in DEPARTMENTS.items():
         found = await Department.objects().where(Department.code == code).first()
         if found is None:

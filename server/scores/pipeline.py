@@ -2,7 +2,9 @@
 
 The scoring library does the maths on frames; this module reads the frames out of the
 database, registers models, and writes scores as new history rows (never updates in place),
-each naming the model version and the weight-profile version.
+each naming the model version, the weight-profile version and the override rule-set version.
+Firms a hard override hits (in default, dishonest debtor, revoked: ``scoring.overrides``) are
+stored as grade D with the override as their first reason.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from scoring import (
     train_region,
 )
 from scoring.monitoring import metrics as model_metrics
+from scoring.overrides import OverrideRuleSet, override_reasons
+from scoring.pipeline import RegionScores
 from server import db
 from server.ingest.store import open_writer
 from server.scores.frames import load_firms, load_records
@@ -35,6 +39,7 @@ __all__ = [
     "data_end",
     "ensure_model_and_scores",
     "industry_stats",
+    "reason_dicts",
     "score_platform",
     "train_platform_model",
 ]
@@ -125,12 +130,16 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
         records = await load_records(engine)
         end = pd.Timestamp(as_of) if as_of else data_end(records)
         dates = [end - pd.DateOffset(months=m) + pd.offsets.MonthEnd(0) for m in range(history_months, 0, -1)]
+        from server.scores.services import active_override_rules
+
+        rules = await active_override_rules()
         written = 0
         for d in [*dates, end]:
+            # The registry status in the firms table is today's: back-scores must not read it.
             written += await _score_one_date(engine, model, version, firms, records, d, reason,
-                                             settings.min_group_size)
+                                             settings.min_group_size, rules, end.date())
         return {"model_version": version, "as_of": str(end.date()), "firms": int(len(firms)),
-                "scores_written": written}
+                "scores_written": written, "override_version": rules.label}
     finally:
         if owned:
             await db.close(engine)
@@ -138,7 +147,8 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
 
 async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.DataFrame,
                           records: pd.DataFrame, as_of: pd.Timestamp, reason: str,
-                          min_group_size: int | None = None) -> int:
+                          min_group_size: int | None = None, rules: OverrideRuleSet | None = None,
+                          status_known_on: date | None = None) -> int:
     live = firms[pd.to_datetime(firms["founded_on"]) <= as_of].reset_index(drop=True)
     if live.empty:
         return 0
@@ -147,8 +157,10 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
     profile = await active_profile_on(as_of.date())
     profile_v = profile_version(profile) if profile else None
     result = score_region(model, live, records[records["event_date"] <= as_of], as_of.date(),
-                          profile=profile, model_version=version)
-    table, batch = result.table, result.batch
+                          profile=profile, model_version=version, overrides=rules,
+                          status_known_on=status_known_on)
+    table = result.table
+    override_v = None if rules is None else rules.label
     dims = [c for c in table.columns if c.startswith("dim_")]
     now = datetime.now(UTC)
     firm_ids = live["id"].to_numpy()
@@ -156,29 +168,41 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
     dim_values = table[dims].to_numpy()
     payload = []
     for i in range(len(live)):
-        reasons = [
-            {"code": r.code, "text_zh": r.text_zh, "text_en": r.text_en, "tip_zh": r.improve_zh,
-             "tip_en": r.improve_en, "points": float(r.points), "dimension": r.dimension,
-             "value": _jsonable(r.value)}
-            for r in reasons_for(batch, i)
-        ]
         payload.append((
             int(firm_ids[i]), as_of.date(), int(scores[i]), str(grades[i]), float(pds[i]),
             json.dumps({d[4:]: round(float(v), 1) for d, v in zip(dims, dim_values[i], strict=True)}),
-            json.dumps(reasons, ensure_ascii=False), version, profile_v, now,
+            json.dumps(reason_dicts(result, i), ensure_ascii=False), version, profile_v,
+            override_v, now,
         ))
     stats = industry_stats(table, live, min_group_size)
     async with open_writer(engine) as w:  # the run and its scores land together or not at all
         run_id = await w.insert_returning_id("scoring_run", {
-            "model_version": version, "weight_profile_version": profile_v, "as_of": as_of.date(),
+            "model_version": version, "weight_profile_version": profile_v,
+            "override_version": override_v, "as_of": as_of.date(),
             "started_at": now, "finished_at": datetime.now(UTC), "firms": len(live), "reason": reason,
             "industry_stats": json.dumps(stats, ensure_ascii=False),
         })
         rows = [(p[0], run_id, *p[1:]) for p in payload]
         await w.copy_rows("score_history", (
             "firm", "run", "as_of", "score", "grade", "pd", "dimensions", "reasons", "model_version",
-            "weight_profile_version", "created_at"), rows)
+            "weight_profile_version", "override_version", "created_at"), rows)
     return len(rows)
+
+
+def reason_dicts(result: RegionScores, row: int) -> list[dict[str, Any]]:
+    """The stored reasons of one firm (by position): the overrides that hit it first (the
+    first carries the points the override took off), then the scorecard's adverse reasons."""
+    hits = result.overrides
+    found = []
+    if hits is not None and bool(hits["overridden"].iat[row]):
+        points = int(result.table["override_points"].iat[row])
+        found = override_reasons(hits, row, points)
+    return [
+        {"code": r.code, "text_zh": r.text_zh, "text_en": r.text_en, "tip_zh": r.improve_zh,
+         "tip_en": r.improve_en, "points": float(r.points), "dimension": r.dimension,
+         "value": _jsonable(r.value)}
+        for r in [*found, *reasons_for(result.batch, row)]
+    ]
 
 
 def industry_stats(table: pd.DataFrame, firms: pd.DataFrame,

@@ -13,18 +13,17 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
 
-import numpy as np
 import pandas as pd
 from piccolo.engine.base import Engine
 
-from scoring import ModelRegistry, reasons_for, score_region
+from scoring import ModelRegistry, score_region
 from scoring.records import FIRM_COLUMNS
 from server import db
 from server.firms.tables import Firm
 from server.scores.frames import load_records
-from server.scores.services import active_profile_on, profile_version
+from server.scores.pipeline import reason_dicts
+from server.scores.services import active_override_rules, active_profile_on, profile_version
 from server.scores.tables import ModelVersion, ScoreHistory, ScoringRun
 from server.settings import Settings
 
@@ -43,6 +42,7 @@ class RescoreResult:
     model_version: str
     weight_profile_version: str | None
     as_of: date
+    override_version: str | None = None
     scores: dict[int, tuple[int, str]] = field(default_factory=dict)
 
 
@@ -54,14 +54,6 @@ async def _firms_frame(firm_ids: list[int]) -> pd.DataFrame:
     df["founded_on"] = pd.to_datetime(df["founded_on"], errors="coerce")
     df["registered_capital_fen"] = pd.array(df["registered_capital_fen"], dtype="Int64")
     return df
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    return x
 
 
 async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
@@ -90,31 +82,31 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
     records = await load_records(engine, as_of=as_of, usccs=firms["uscc"].tolist())
     profile = await active_profile_on(as_of)
     profile_v = profile_version(profile) if profile else None
-    result = score_region(model, firms, records, as_of, profile=profile, model_version=version)
-    table, batch = result.table, result.batch
+    rules = await active_override_rules()
+    # as_of is the latest scoring date, so today's registry status applies (status_known_on).
+    result = score_region(model, firms, records, as_of, profile=profile, model_version=version,
+                          overrides=rules, status_known_on=as_of)
+    table = result.table
     dims = [c for c in table.columns if c.startswith("dim_")]
 
     now = datetime.now(UTC)
-    out = RescoreResult(run_id=0, model_version=version, weight_profile_version=profile_v, as_of=as_of)
+    out = RescoreResult(run_id=0, model_version=version, weight_profile_version=profile_v,
+                        as_of=as_of, override_version=rules.label)
     rows: list[ScoreHistory] = []
     async with db.write_transaction():  # the run and its scores land together or not at all
-        run = ScoringRun(model_version=version, weight_profile_version=profile_v, as_of=as_of,
+        run = ScoringRun(model_version=version, weight_profile_version=profile_v,
+                         override_version=rules.label, as_of=as_of,
                          started_at=started, finished_at=now, firms=len(firms), reason=reason[:30])
         await run.save()
         for i, firm_id in enumerate(firms["id"].tolist()):
             score, grade = int(table["score"].iloc[i]), str(table["grade"].iloc[i])
-            reasons = [
-                {"code": r.code, "text_zh": r.text_zh, "text_en": r.text_en, "tip_zh": r.improve_zh,
-                 "tip_en": r.improve_en, "points": float(r.points), "dimension": r.dimension,
-                 "value": _jsonable(r.value)}
-                for r in reasons_for(batch, i)
-            ]
+            reasons = reason_dicts(result, i)
             rows.append(ScoreHistory(
                 firm=int(firm_id), run=run.id, as_of=as_of, score=score, grade=grade,
                 pd=float(table["pd"].iloc[i]),
                 dimensions=json.dumps({d[4:]: round(float(table[d].iloc[i]), 1) for d in dims}),
                 reasons=json.dumps(reasons, ensure_ascii=False), model_version=version,
-                weight_profile_version=profile_v, created_at=now,
+                weight_profile_version=profile_v, override_version=rules.label, created_at=now,
             ))
             out.scores[int(firm_id)] = (score, grade)
         for start in range(0, len(rows), _INSERT_CHUNK):

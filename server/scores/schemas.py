@@ -1,4 +1,4 @@
-"""Structs of the weight-profile routes."""
+"""Structs of the weight-profile and override-rule routes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Annotated
 
 import msgspec
 
-__all__ = ["AdjustmentIn", "WeightProfileCreate", "WeightProfileOut"]
+__all__ = ["AdjustmentIn", "OverrideRuleIn", "OverrideRuleSetOut", "OverrideRuleSetRevise",
+           "WeightProfileCreate", "WeightProfileOut"]
 
 
 class AdjustmentIn(msgspec.Struct):
@@ -32,5 +33,30 @@ class WeightProfileOut(msgspec.Struct):
     adjustments: list[AdjustmentIn]
     valid_from: date
     valid_to: date | None
+    created_at: datetime
+    history: list[dict]
+
+
+class OverrideRuleIn(msgspec.Struct):
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=40, examples=["bank_default"],
+                                      description="bank_default, dishonest_debtor or registry_status")]
+    enabled: bool = True
+    min_days: Annotated[int, msgspec.Meta(examples=[90], description="bank_default only: days "
+                                          "overdue from which a loan is in default")] | None = None
+    statuses: Annotated[list[str], msgspec.Meta(max_length=3, examples=[["revoked", "cancelled"]],
+                                                description="registry_status only")] | None = None
+
+
+class OverrideRuleSetRevise(msgspec.Struct):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500,
+                                        examples=["bank regulator: default from 60 days"])]
+    rules: Annotated[list[OverrideRuleIn], msgspec.Meta(min_length=1, max_length=10)]
+
+
+class OverrideRuleSetOut(msgspec.Struct):
+    version: str
+    name: str
+    reason: str
+    rules: list[OverrideRuleIn]
     created_at: datetime
     history: list[dict]

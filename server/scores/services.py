@@ -1,4 +1,5 @@
-"""Weight profiles: admins damp or boost indicators; every change is a new, audited version."""
+"""Weight profiles and override rule sets: admins damp or boost indicators, or change the hard
+override rules; every change is a new, audited version."""
 
 from __future__ import annotations
 
@@ -9,11 +10,21 @@ import asyncpg
 from litestar.exceptions import ClientException, ValidationException
 
 from scoring import Adjustment, WeightProfile, active_profile
-from server.scores.schemas import AdjustmentIn, WeightProfileCreate, WeightProfileOut
+from scoring.overrides import OverrideRule, OverrideRuleSet
+from server.scores.schemas import (
+    AdjustmentIn,
+    OverrideRuleIn,
+    OverrideRuleSetOut,
+    OverrideRuleSetRevise,
+    WeightProfileCreate,
+    WeightProfileOut,
+)
+from server.scores.tables import OverrideRuleSet as OverrideRuleSetRow
 from server.scores.tables import WeightProfile as WeightProfileRow
 from server.users.security import AuthUser
 
-__all__ = ["active_profile_on", "create_or_revise", "list_profiles", "profile_version"]
+__all__ = ["active_override_rules", "active_profile_on", "create_or_revise", "list_override_rules",
+           "list_profiles", "profile_version", "revise_override_rules", "seed_override_rules"]
 
 
 def profile_version(p: WeightProfile) -> str:
@@ -83,3 +94,75 @@ async def list_profiles() -> list[WeightProfileOut]:
     rows = await WeightProfileRow.select(WeightProfileRow.rules, WeightProfileRow.created_at).order_by(
         WeightProfileRow.created_at).output(load_json=True)
     return [_out(WeightProfile.from_dict(r["rules"]), r["created_at"]) for r in rows]
+
+
+# -- override rule sets -------------------------------------------------------------------------
+
+_UNIQUE_VIOLATIONS = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
+
+
+async def _override_sets() -> list[tuple[OverrideRuleSet, datetime]]:
+    rows = await OverrideRuleSetRow.select(OverrideRuleSetRow.rules, OverrideRuleSetRow.created_at
+                                           ).output(load_json=True)
+    sets = [(OverrideRuleSet.from_dict(r["rules"]), r["created_at"]) for r in rows]
+    return sorted(sets, key=lambda s: s[0].version)
+
+
+async def _store(rule_set: OverrideRuleSet, user_id: int | None, now: datetime) -> None:
+    await OverrideRuleSetRow(version=rule_set.label, name=rule_set.name, reason=rule_set.reason,
+                             rules=rule_set.to_dict(), created_by=user_id, created_at=now).save()
+
+
+async def seed_override_rules() -> None:
+    """Store version 1 (the default rules) when no version is stored yet; safe to run twice."""
+    if await OverrideRuleSetRow.exists():
+        return
+    now = datetime.now(UTC)
+    try:
+        await _store(OverrideRuleSet.default(now=now), None, now)
+    except _UNIQUE_VIOLATIONS:
+        pass  # another process seeded it at the same moment
+
+
+async def active_override_rules() -> OverrideRuleSet:
+    """The rule set scoring applies: the newest version (the default version 1 until one is
+    stored, so a platform that never seeded still overrides defaulted firms)."""
+    sets = await _override_sets()
+    return sets[-1][0] if sets else OverrideRuleSet.default()
+
+
+async def revise_override_rules(user: AuthUser, data: OverrideRuleSetRevise) -> OverrideRuleSetOut:
+    """A new version of the override rules with the given rules replaced; audited."""
+    rules = []
+    for i, r in enumerate(data.rules):
+        try:
+            rules.append(OverrideRule(r.code, r.enabled, r.min_days, tuple(r.statuses or ())))
+        except ValueError as exc:
+            raise ValidationException(f"rules[{i}].{exc}") from exc
+    if len({r.code for r in rules}) != len(rules):
+        raise ValidationException("rules: each rule code at most once")
+    await seed_override_rules()  # the audit trail starts at version 1
+    current = (await _override_sets())[-1][0]
+    now = datetime.now(UTC)
+    revised = current.revise(changed_by=user.phone, reason=data.reason, rules=rules, now=now)
+    try:
+        await _store(revised, user.id, now)
+    except _UNIQUE_VIOLATIONS as exc:
+        raise ClientException("rules: the rule set was revised at the same moment; send it again",
+                              status_code=409) from exc
+    return _override_out(revised, now)
+
+
+def _override_out(s: OverrideRuleSet, created_at: datetime) -> OverrideRuleSetOut:
+    d = s.to_dict()
+    return OverrideRuleSetOut(
+        version=s.label, name=s.name, reason=s.reason, created_at=created_at,
+        rules=[OverrideRuleIn(r.code, r.enabled, r.min_days, list(r.statuses) or None)
+               for r in s.rules],
+        history=list(d.get("history", [])),  # type: ignore[arg-type]
+    )
+
+
+async def list_override_rules() -> list[OverrideRuleSetOut]:
+    """Every stored version of the override rules, oldest first."""
+    return [_override_out(s, at) for s, at in await _override_sets()]

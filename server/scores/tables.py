@@ -1,4 +1,4 @@
-"""Model versions, weight profiles, scoring runs and the score history."""
+"""Model versions, weight profiles, override rule sets, scoring runs and the score history."""
 
 from __future__ import annotations
 
@@ -44,6 +44,18 @@ class WeightProfile(Table, tablename="weight_profile"):
     active = Boolean(default=False)
 
 
+class OverrideRuleSet(Table, tablename="override_rule_set"):
+    """A version of the hard-override rules (``scoring.overrides``), audited: the newest version
+    is the one scoring applies; ``rules`` holds the whole set with its history."""
+
+    version = Varchar(length=64, unique=True)
+    name = Varchar(length=100)
+    reason = Text()
+    rules = JSON(default={})
+    created_by = Integer(null=True, default=None)
+    created_at = Timestamptz()
+
+
 #: ``ScoringRun.industry_stats`` keys: the whole region's entry (the widest group an
 #: evaluation falls back to) and the statistics' own facts (the K of the run), not a group.
 STATS_REGION_KEY = "all"
@@ -55,6 +67,7 @@ class ScoringRun(Table, tablename="scoring_run"):
 
     model_version = Varchar(length=64)
     weight_profile_version = Varchar(length=64, null=True, default=None)
+    override_version = Varchar(length=64, null=True, default=None)
     as_of = Date()
     started_at = Timestamptz()
     finished_at = Timestamptz(null=True, default=None)
@@ -80,4 +93,6 @@ class ScoreHistory(Table, tablename="score_history"):
     reasons = JSON(default=[])
     model_version = Varchar(length=64)
     weight_profile_version = Varchar(length=64, null=True, default=None)
+    # The override rule set applied (``overrides@v<n>``); None for rows scored before overrides.
+    override_version = Varchar(length=64, null=True, default=None)
     created_at = Timestamptz()
