@@ -120,6 +120,8 @@ class ScoreBatch:
 
     ``base_points + contributions.sum(axis=1) + clip_points == score`` holds exactly for every
     row; ``clip_points`` is nonzero only for the rare rows whose points fall outside 0..1000.
+    Each contribution is its bin's own integer (rounded once per bin), so two firms in the same
+    bin are always shown the same points; ``pd`` and ``grade`` are read off the integer score.
     Contributions are points relative to the typical (median) training firm, so a negative
     contribution is a weakness and the most negative ones are the reasons.
     """
@@ -174,24 +176,21 @@ class ScoreBatch:
         return pd.DataFrame(self.contributions, index=self.index, columns=self.features)
 
 
-def _cumulative_round(base: float, contrib_t: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    """Round base and contributions (features x rows) to integers adding up to round(total).
+def _round_bins(base: float, tables: Sequence[np.ndarray], weights: np.ndarray,
+                codes_t: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """Integer points per bin, rounded once per bin, looked up for every row.
 
-    Rounds the running sums and takes differences, so every integer is within one point of
-    its exact value and no row needs a sort (fast for 100k rows).
+    Returns (base points, features x rows integer points, total per row). Each bin's points are
+    rounded on their own (after the weight profile's factor), so every firm in a bin is shown
+    the same integer and the score is their exact sum: a firm's points depend only on its own
+    values, never on the other indicators' rounding.
     """
-    p, n = contrib_t.shape
-    base_int = int(np.rint(base))
+    p, n = codes_t.shape
     ints = np.empty((p, n), dtype=np.int32)
-    run = np.full(n, float(base))
-    prev = np.full(n, float(base_int))
-    cur = np.empty(n)
-    for j in range(p):  # one vectorised step per feature (faster than cumsum over axis 0)
-        run += contrib_t[j]
-        np.rint(run, out=cur)
-        np.subtract(cur, prev, out=ints[j], casting="unsafe")
-        prev, cur = cur, prev
-    total = prev.astype(np.int64)
+    for j, t in enumerate(tables):
+        np.take(np.rint(weights[j] * t).astype(np.int32), codes_t[j], out=ints[j])
+    base_int = int(np.rint(base))
+    total = base_int + ints.sum(axis=0, dtype=np.int64)
     return base_int, ints, total
 
 
@@ -503,18 +502,15 @@ class Scorecard(ClassifierMixin, BaseEstimator):
                 profile.factors(list(self.feature_names_in_), self.dimension_of_), dtype=float
             )
         )
-        contrib = np.empty((p, n))  # features x rows: each lookup writes one contiguous row
-        for j, t in enumerate(self.point_tables_):
-            np.take(t, codes_t[j], out=contrib[j])
-        if profile is not None:
-            contrib *= weights[:, None]
-        base_int, ints, total = _cumulative_round(self.base_points_, contrib)
+        base_int, ints, total = _round_bins(self.base_points_, self.point_tables_, weights,
+                                            codes_t)
         score = np.clip(total, SCORE_MIN, SCORE_MAX)
         clip_points = (score - total).astype(np.int32)
-        exact = self.base_points_ + contrib.sum(axis=0)
-        pd_ = 1.0 / (1.0 + np.exp(-self.scale_.bad_logit(exact)))
-        # Grades follow the integer score, so equal scores always share a grade.
-        grade = self.bands_.assign(1.0 / (1.0 + np.exp(-self.scale_.bad_logit(total))))
+        # PD and grade are read off the integer score (the scale's inverse), so equal scores
+        # share a PD and a grade, and the PD always lies in its grade's band.
+        pd_ = 1.0 / (1.0 + np.exp(-self.scale_.bad_logit(score)))
+        grade = self.bands_.assign(pd_)
+        contrib = ints.astype(float)  # features x rows
         dim_scores = self._dimension_scores(contrib, weights)
         k = min(top_n, p)
         reasons = np.full((n, k), -1, dtype=np.int32)
@@ -524,7 +520,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         for slot in range(k):  # k passes of argmin beat a per-row sort
             j = np.argmin(work, axis=0)
             v = work[j, cols]
-            real = v < -0.5  # only real weaknesses (at least one point)
+            real = v <= -1.0  # only real weaknesses (at least one point)
             reasons[:, slot] = np.where(real, j, -1)
             rpts[:, slot] = np.where(real, ints[j, cols], 0)
             work[j, cols] = np.inf
@@ -590,10 +586,20 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         return np.clip(np.where(hi > lo, lin, 50.0), 0.0, 100.0)
 
     def points_table(self) -> pd.DataFrame:
-        """The whole scorecard: feature, bin, points (relative to neutral), training share."""
+        """The whole scorecard: feature, bin, the integer points every firm in the bin is shown
+        (relative to neutral, no weight profile), the unrounded points, training share."""
         check_is_fitted(self, "point_tables_")
         rows = []
         for b, t, f in zip(self.bins_, self.point_tables_, self.bin_frequencies_, strict=True):
             for code in range(b.n_codes + 1):
-                rows.append((b.name, code, b.describe(code), float(t[code]), float(f[code])))
-        return pd.DataFrame(rows, columns=["feature", "code", "bin", "points", "share"])
+                rows.append((b.name, code, b.describe(code), int(np.rint(t[code])),
+                             float(t[code]), float(f[code])))
+        return pd.DataFrame(rows, columns=["feature", "code", "bin", "points", "points_exact",
+                                           "share"])
+
+    def bin_codes(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The bin code of every feature for every row (``n_codes`` of the feature = missing),
+        the key of :meth:`points_table`."""
+        check_is_fitted(self, "point_tables_")
+        X = self._as_frame(X)
+        return pd.DataFrame(self._codes(X), index=X.index, columns=list(self.feature_names_in_))
