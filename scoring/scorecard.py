@@ -511,11 +511,11 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         pd_ = 1.0 / (1.0 + np.exp(-self.scale_.bad_logit(score)))
         grade = self.bands_.assign(pd_)
         contrib = ints.astype(float)  # features x rows
-        dim_scores = self._dimension_scores(contrib, weights)
+        dim_scores = self._dimension_scores(contrib, weights)  # reads contrib before the loop
         k = min(top_n, p)
         reasons = np.full((n, k), -1, dtype=np.int32)
         rpts = np.zeros((n, k), dtype=np.int32)
-        work = contrib.copy() if k else contrib
+        work = contrib  # a fresh array of its own: the reasons loop may overwrite it
         cols = np.arange(n)
         for slot in range(k):  # k passes of argmin beat a per-row sort
             j = np.argmin(work, axis=0)

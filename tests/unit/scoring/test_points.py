@@ -21,15 +21,13 @@ _value = st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False, allow_infini
 _row = st.lists(_value, min_size=len(CODES), max_size=len(CODES))
 _settings = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-HALF_TAX = WeightProfile.create("tax-relief", [Adjustment("kind:tax_monthly", 0.5),
-                                               Adjustment("dimension:integrity", 1.5)],
-                                reason="test", created_by="admin", valid_from=date(2024, 1, 1))
+TAX_AND_INTEGRITY = WeightProfile.create(
+    "tax-relief", [Adjustment("kind:tax_monthly", 0.5), Adjustment("dimension:integrity", 1.5)],
+    reason="test", created_by="admin", valid_from=date(2024, 1, 1))
 
 
-def _sample(fitted: Scorecard, extra: list[list[float | None]] | None = None) -> pd.DataFrame:
+def _sample() -> pd.DataFrame:
     X, _ = synthetic_indicators(4000, seed=23)
-    if extra:
-        X = pd.concat([X, pd.DataFrame(extra, columns=CODES, dtype=float)], ignore_index=True)
     return X
 
 
@@ -44,7 +42,7 @@ def _shown_points_by_bin(fitted: Scorecard, X: pd.DataFrame, profile=None) -> pd
 
 
 def test_every_firm_in_a_bin_is_shown_that_bins_points(fitted: Scorecard) -> None:
-    X = _sample(fitted)
+    X = _sample()
     long = _shown_points_by_bin(fitted, X)
     distinct = long.groupby(["feature", "code"])["points"].nunique()
     assert (distinct == 1).all(), distinct[distinct > 1].head()
@@ -57,11 +55,11 @@ def test_every_firm_in_a_bin_is_shown_that_bins_points(fitted: Scorecard) -> Non
 
 
 def test_a_weight_profile_rounds_each_weighted_bin_once(fitted: Scorecard) -> None:
-    X = _sample(fitted)
-    long = _shown_points_by_bin(fitted, X, profile=HALF_TAX)
+    X = _sample()
+    long = _shown_points_by_bin(fitted, X, profile=TAX_AND_INTEGRITY)
     assert (long.groupby(["feature", "code"])["points"].nunique() == 1).all()
     factors = dict(zip(fitted.feature_names_in_,
-                       HALF_TAX.factors(list(fitted.feature_names_in_), fitted.dimension_of_),
+                       TAX_AND_INTEGRITY.factors(list(fitted.feature_names_in_), fitted.dimension_of_),
                        strict=True))
     exact = fitted.points_table().set_index(["feature", "code"])["points_exact"]
     first = long.groupby(["feature", "code"])["points"].first()
@@ -84,7 +82,7 @@ def test_score_is_the_exact_sum_of_the_shown_bins(fitted: Scorecard,
 
 
 def test_pd_is_read_off_the_score_and_lies_in_the_grades_band(fitted: Scorecard) -> None:
-    X = _sample(fitted)
+    X = _sample()
     b = fitted.rate(X)
     frame = pd.DataFrame({"score": b.score, "pd": b.pd, "grade": b.grade})
     assert (frame.groupby("score")["pd"].nunique() == 1).all()
