@@ -14,6 +14,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,14 +62,25 @@ def _pg_admin(sql: str) -> None:
     asyncio.run(run())
 
 
-def fresh_database_url(kind: str, tmp_path: Path) -> Iterator[str]:
-    """A brand-new empty database of the given kind; dropped afterwards."""
+def fresh_database_url(kind: str, tmp_path: Path, *, template: str | None = None) -> Iterator[str]:
+    """A brand-new database of the given kind, empty or a copy of ``template`` (a database URL
+    of the same kind that nothing is connected to); dropped afterwards."""
     if kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'xinbao.db'}"
+        path = tmp_path / "xinbao.db"
+        if template:
+            _sqlite_copy(template.removeprefix("sqlite:///"), path)
+        yield f"sqlite:///{path}"
         return
     require_service("PostgreSQL", "127.0.0.1", 5432)
     name = f"xinbao_test_{uuid.uuid4().hex[:12]}"
-    _pg_admin(f'CREATE DATABASE "{name}"')
+    if template:
+        source = template.rsplit("/", 1)[1]
+        # Cloning needs the template to itself: end any connection left over from its build.
+        _pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                  f"WHERE datname = '{source}' AND pid <> pg_backend_pid()")
+        _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+    else:
+        _pg_admin(f'CREATE DATABASE "{name}"')
     base = PG_URL.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
@@ -76,10 +88,92 @@ def fresh_database_url(kind: str, tmp_path: Path) -> Iterator[str]:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _sqlite_copy(source: str, target: Path) -> None:
+    import sqlite3
+
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)  # a consistent copy, whatever the template's WAL holds
+    finally:
+        src.close()
+        dst.close()
+
+
+# -- the demo region, built once per engine per run ---------------------------------------------
+# Building a demo region (generate, ingest, train, score, scan) takes seconds; about twenty
+# modules need one. Each engine's region is built once, the first time a module needs it, into a
+# template database, and every module that uses the ``demo`` fixture starts from its own copy
+# (SQLite's backup API; PostgreSQL's CREATE DATABASE ... TEMPLATE), so modules stay isolated.
+
+DEMO_FIRMS = 300
+DEMO_SEED = 7
+
+
+class DemoTemplates:
+    """Per engine kind: the template database's URL, what ``prepare_demo`` reported, and the
+    folder of the model it trained (the registry lives beside the database, in ``data_dir``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.built: dict[str, tuple[str, Any, Path]] = {}
+        self.copies: dict[str, tuple[Any, Path]] = {}  # module database URL -> (DemoInfo, model dir)
+        self._cleanup: list[Iterator[str]] = []
+
+    def template(self, kind: str) -> tuple[str, Any, Path]:
+        if kind not in self.built:
+            from server.demo.setup import prepare_demo
+            from server.settings import Settings
+
+            gen = fresh_database_url(kind, self.root / kind)
+            (self.root / kind).mkdir(parents=True, exist_ok=True)
+            url = next(gen)
+            self._cleanup.append(gen)
+            settings = Settings(database_url=url, jwt_secret="test-secret-not-for-production-0123456789",
+                                data_dir=self.root / kind / "data", demo=True, model_bags=2)
+            info = asyncio.run(prepare_demo(settings, n_firms=DEMO_FIRMS, seed=DEMO_SEED))
+            self.built[kind] = (url, info, settings.model_dir)
+        return self.built[kind]
+
+    def close(self) -> None:
+        for gen in self._cleanup:
+            gen.close()  # runs the generator's finally: the PostgreSQL template is dropped
+
+
+@pytest.fixture(scope="session")
+def demo_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoTemplates]:
+    templates = DemoTemplates(tmp_path_factory.mktemp("demo-templates"))
+    try:
+        yield templates
+    finally:
+        templates.close()
+
+
+def _module_uses_demo(request: pytest.FixtureRequest) -> bool:
+    """Whether a collected test of the requesting module needs the demo region (directly or
+    through another fixture: ``fixturenames`` is the whole closure)."""
+    return any(getattr(item, "module", None) is request.module and "demo" in getattr(item, "fixturenames", ())
+               for item in request.session.items)
+
+
+def module_database_url(kind: str, request: pytest.FixtureRequest,
+                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh database for the requesting module: a copy of the demo region if the module uses
+    it, else empty."""
+    if not _module_uses_demo(request):
+        yield from fresh_database_url(kind, tmp_path_factory.mktemp("db"))
+        return
+    templates: DemoTemplates = request.getfixturevalue("demo_templates")
+    template, info, model_dir = templates.template(kind)
+    for url in fresh_database_url(kind, tmp_path_factory.mktemp("db"), template=template):
+        templates.copies[url] = (info, model_dir)
+        yield url
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh database per test module, on each engine."""
-    yield from fresh_database_url(request.param, tmp_path_factory.mktemp("db"))
+    """A fresh database per test module, on each engine (holding the demo region if the module
+    uses the ``demo`` fixture)."""
+    yield from module_database_url(request.param, request, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

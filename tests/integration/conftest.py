@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from server.settings import Settings
+from tests.conftest import DEMO_FIRMS, DEMO_SEED, DemoTemplates
 
 
 async def _no_server_errors(response: httpx.Response) -> None:
@@ -70,15 +72,20 @@ async def login(client: httpx.AsyncClient, phone: str, password: str = "secret-p
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-DEMO_FIRMS = 300
-
-
 @pytest.fixture(scope="module")
-async def demo(settings, engine):
-    """A small demo region on the module's database: firms, records, model, scores, accounts."""
+async def demo(settings, engine, demo_templates: DemoTemplates):
+    """A small demo region on the module's database: firms, records, model, scores, accounts.
+
+    The module's database starts as a copy of the run's demo region (see ``tests/conftest.py``);
+    only a module that asks for this fixture in an unforeseen way builds its own."""
     from server.demo.setup import prepare_demo
 
-    return await prepare_demo(settings, n_firms=DEMO_FIRMS, seed=7)
+    copied = demo_templates.copies.get(settings.database_url)
+    if copied is not None:
+        info, model_dir = copied
+        shutil.copytree(model_dir, settings.model_dir, dirs_exist_ok=True)
+        return info
+    return await prepare_demo(settings, n_firms=DEMO_FIRMS, seed=DEMO_SEED)
 
 
 @pytest.fixture(scope="module")

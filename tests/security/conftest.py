@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import fresh_database_url
+from tests.conftest import module_database_url
 from tests.integration.conftest import (  # noqa: F401  (fixtures re-exported for this folder)
     app,
     client,
@@ -42,9 +42,9 @@ from tests.integration.conftest import (  # noqa: F401  (fixtures re-exported fo
 )
 
 
-def pg_only_db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_only_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh PostgreSQL database for a module whose attack needs real concurrency."""
-    yield from fresh_database_url("postgres", tmp_path_factory.mktemp("db"))
+    yield from module_database_url("postgres", request, tmp_path_factory)
 
 
 async def scored_firm(serial: int, name: str) -> dict[str, Any]:
