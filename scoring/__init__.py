@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from .explain import Reason, dimension_label, industry_comparison, reason_table, reasons_for
 from .features import compute_features, default_labels, defaulted_by, first_default_dates
-from .grades import GRADES, WEIHAI_SHARES, GradeBands, ScoreScale
+from .grades import GRADES, STANDARD_BANDS, STANDARD_SCALE, WEIHAI_SHARES, GradeBands, ScoreScale
 from .indicators import DIMENSIONS, INDICATORS, Dimension, Indicator, indicator_codes
-from .monitoring import bad_rate_by_grade, ks_statistic, metrics, psi, stability_report
+from .monitoring import (
+    bad_rate_by_grade,
+    grade_migration,
+    ks_statistic,
+    metrics,
+    psi,
+    stability_report,
+)
 from .pipeline import (
     RegionScores,
     indicator_scorecard,
@@ -27,6 +34,8 @@ __all__ = [
     "DIMENSIONS",
     "GRADES",
     "INDICATORS",
+    "STANDARD_BANDS",
+    "STANDARD_SCALE",
     "WEIHAI_SHARES",
     "Adjustment",
     "ArtifactError",
@@ -51,6 +60,7 @@ __all__ = [
     "defaulted_by",
     "dimension_label",
     "first_default_dates",
+    "grade_migration",
     "indicator_codes",
     "indicator_scorecard",
     "industry_comparison",

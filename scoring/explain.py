@@ -18,7 +18,8 @@ from .indicators import DIMENSIONS, INDICATORS
 from .records import RECORD_KINDS
 from .scorecard import ScoreBatch
 
-__all__ = ["Reason", "dimension_label", "industry_comparison", "reason_table", "reasons_for"]
+__all__ = ["Reason", "describe_feeds", "dimension_label", "industry_comparison", "reason_table",
+           "reasons_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,17 @@ def _no_data_texts(code: str, feeds: list[str]) -> tuple[str, str, str, str]:
             f"请向{dz}授权或核对{nz}数据的报送，数据到位后将按实际情况重新评分",
             f"Authorise or correct the {ne} feed with {de}; the score is recomputed from "
             "the real data once it arrives")
+
+
+def describe_feeds(kinds: list[str]) -> list[dict[str, str]]:
+    """Each feed (a record kind) as a firm would name it, with the department that sends it."""
+    out = []
+    for k in kinds:
+        kind = RECORD_KINDS.get(k)
+        dept = DEPARTMENTS.get(kind.department if kind else "", (k, k))
+        out.append({"kind": k, "name_zh": kind.name_zh if kind else k, "name_en": kind.name_en if kind else k,
+                    "department_zh": dept[0], "department_en": dept[1]})
+    return out
 
 
 def _fmt(template: str, value: object) -> str:

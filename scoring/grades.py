@@ -1,9 +1,19 @@
-"""Score scaling (points to double the odds) and grade bands (PD bands).
+"""The fixed score scale and the grade bands: what a score and a grade mean, in every version.
 
 A score is a linear function of the log-odds of *not* defaulting, so it decomposes additively:
 ``score = offset + factor * ln(good:bad odds)`` with ``factor = pdo / ln 2`` and
-``offset = base_points - factor * ln(base_odds)``. Grades are bands of the probability of
-default; both are part of the model's configuration and stored with it.
+``offset = base_points - factor * ln(base_odds)``.
+
+The platform's scale and bands are fixed, not refitted with each model, so 600 means the same
+PD under every model version and a grade keeps its meaning (``STANDARD_SCALE``,
+``STANDARD_BANDS``; docs/scoring.md):
+
+- 600 points = PD 1 % (good:bad odds 99:1); 40 points double the odds.
+- Grades are PD bands: A below 0.1 %, B below 0.5 %, C below 3 %, D from 3 %. On the standard
+  scale that is A from 734 points, B 641-733, C 536-640, D up to 535.
+
+Fitting a scale or bands to a sample (``ScoreScale.spanning``, ``GradeBands.from_shares``)
+stays available for experiments; a model fitted that way is not comparable across versions.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["GRADES", "WEIHAI_SHARES", "GradeBands", "ScoreScale"]
+__all__ = ["GRADES", "STANDARD_BANDS", "STANDARD_SCALE", "WEIHAI_SHARES", "GradeBands", "ScoreScale"]
 
 #: Grade letters, best first.
 GRADES: tuple[str, ...] = ("A", "B", "C", "D")
@@ -27,11 +37,12 @@ SCORE_MAX = 1000
 
 @dataclass(frozen=True, slots=True)
 class ScoreScale:
-    """Points-to-double-odds scaling of the log-odds onto 0..1000."""
+    """Points-to-double-odds scaling of the log-odds onto 0..1000 (the defaults are the
+    platform's fixed scale: 600 = PD 1 %, 40 points to double the odds)."""
 
     base_points: float = 600.0
-    base_odds: float = 50.0  # good:bad odds that earn base_points
-    pdo: float = 20.0  # points that double the odds
+    base_odds: float = 99.0  # good:bad odds that earn base_points (PD 1 %)
+    pdo: float = 40.0  # points that double the odds
 
     @property
     def factor(self) -> float:
@@ -64,6 +75,10 @@ class ScoreScale:
         offset = low - factor * lo
         return cls(base_points=float(offset + factor * np.log(base_odds)),
                    base_odds=float(base_odds), pdo=float(factor * np.log(2.0)))
+
+    def pd(self, points: np.ndarray) -> np.ndarray:
+        """The PD a score stands for."""
+        return 1.0 / (1.0 + np.exp(-self.bad_logit(points)))
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -105,6 +120,26 @@ class GradeBands:
         return cls(upper=tuple(float(c) for c in cuts), grades=grades,
                    shares=tuple(float(s) for s in shares))
 
+    def min_scores(self, scale: ScoreScale) -> dict[str, int]:
+        """The lowest integer score of each grade on ``scale`` (the worst grade: 0): a score
+        ``s`` gets the grade of ``scale.pd(s)``, so these are the cut-offs a reader sees."""
+        out: dict[str, int] = {}
+        for k, upper in enumerate(self.upper):
+            s = int(np.ceil(float(scale.points(np.log(upper / (1.0 - upper))))))
+            while s > SCORE_MIN and self.grade_index(scale.pd(s - 1)) <= k:
+                s -= 1  # the exact edge, whatever the float rounding
+            while self.grade_index(scale.pd(s)) > k:
+                s += 1
+            out[self.grades[k]] = s
+        out[self.grades[-1]] = SCORE_MIN
+        return out
+
     def to_dict(self) -> dict[str, object]:
         return {"upper": list(self.upper), "grades": list(self.grades),
                 "shares": None if self.shares is None else list(self.shares)}
+
+
+#: The platform's fixed scale (600 = PD 1 %, PDO 40) and PD bands (A < 0.1 %, B < 0.5 %,
+#: C < 3 %, D from 3 %). Changing either changes what every stored score and grade means.
+STANDARD_SCALE = ScoreScale()
+STANDARD_BANDS = GradeBands(upper=(0.001, 0.005, 0.03))

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 
+from .grades import GRADES
 from .scorecard import Scorecard
 
-__all__ = ["bad_rate_by_grade", "ks_statistic", "metrics", "psi", "stability_report"]
+__all__ = ["bad_rate_by_grade", "grade_migration", "ks_statistic", "metrics", "psi", "stability_report"]
 
 
 def ks_statistic(y: np.ndarray, pd_: np.ndarray) -> float:
@@ -73,3 +74,22 @@ def bad_rate_by_grade(grades: np.ndarray, y: np.ndarray) -> pd.DataFrame:
     out = df.groupby("grade")["bad"].agg(firms="size", bad_rate="mean")
     out["share"] = out["firms"] / out["firms"].sum()
     return out
+
+
+def grade_migration(before: np.ndarray, after: np.ndarray,
+                    grades: tuple[str, ...] = GRADES) -> dict[str, object]:
+    """How the same firms' grades move between two models (or two dates): the number of firms,
+    how many change grade, that share, how many move by more than one grade, and the full
+    migration matrix ``{from: {to: firms}}`` (rows: ``before``)."""
+    before = np.asarray(before, dtype=object)
+    after = np.asarray(after, dtype=object)
+    if before.shape != after.shape:
+        raise ValueError("before and after must grade the same firms")
+    n = int(before.size)
+    rank = {g: i for i, g in enumerate(grades)}
+    changed = before != after
+    far = np.array([abs(rank[a] - rank[b]) > 1 for a, b in zip(before, after, strict=True)], dtype=bool)
+    matrix = {g: {h: int(np.sum((before == g) & (after == h))) for h in grades} for g in grades}
+    return {"firms": n, "changed": int(changed.sum()),
+            "share": float(changed.mean()) if n else 0.0, "moved_two_or_more": int(far.sum()),
+            "matrix": matrix}

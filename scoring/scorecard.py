@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from .grades import SCORE_MAX, SCORE_MIN, WEIHAI_SHARES, GradeBands, ScoreScale
+from .grades import SCORE_MAX, SCORE_MIN, STANDARD_BANDS, STANDARD_SCALE, GradeBands, ScoreScale
 
 __all__ = ["MISSING_POINTS", "FeatureBins", "ScoreBatch", "Scorecard", "confidence_level"]
 
@@ -141,12 +141,21 @@ class ScoreBatch:
     values: pd.DataFrame | None = None  # the scored input (for reason texts)
     #: share (0..1) of the data sources that report on each row; never enters the score
     data_confidence: np.ndarray | None = None
+    #: the data sources counted, and (sources x rows) whether each reports on each row
+    source_names: tuple[str, ...] = ()
+    sources_seen: np.ndarray | None = None
     profile_version: int | None = None
     model_version: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def missing_sources(self, row: int) -> list[str]:
+        """The data sources (``confidence_groups`` names) that report nothing on a row."""
+        if self.sources_seen is None:
+            return []
+        return [name for k, name in enumerate(self.source_names) if not self.sources_seen[k, row]]
 
     def reason_codes(self) -> np.ndarray:
         """(rows x top_n) feature codes of the reasons, None where there is none."""
@@ -216,8 +225,13 @@ class Scorecard(ClassifierMixin, BaseEstimator):
     confidence_groups: feature -> data source; the data confidence of a row is the share of
         sources with at least one reported feature (features not named are not counted).
         Default: each feature is its own source.
-    scale: a fixed ScoreScale; None fits one that spreads the training sample over 0..1000.
-    bands: fixed GradeBands; None cuts PD quantiles of the training sample at ``grade_shares``.
+    scale: the ScoreScale; None is the platform's fixed ``STANDARD_SCALE`` (600 = PD 1 %,
+        PDO 40), the same for every model so a score means one PD across versions.
+    bands: the GradeBands; None is the fixed ``STANDARD_BANDS`` (A < 0.1 %, B < 0.5 %,
+        C < 3 %), unless ``grade_shares`` is given.
+    grade_shares: cut the bands at PD quantiles of the training sample instead, so its grades
+        split in these shares (e.g. ``WEIHAI_SHARES``): for experiments; such grades move with
+        every refit.
     """
 
     def __init__(
@@ -236,7 +250,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         max_features: float = 1.0,
         scale: ScoreScale | None = None,
         bands: GradeBands | None = None,
-        grade_shares: Sequence[float] = WEIHAI_SHARES,
+        grade_shares: Sequence[float] | None = None,
         top_n: int = 3,
         stratify_bags: bool = False,
         n_threads: int | None = 1,
@@ -291,7 +305,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self.logit_tables_ = [a * t for t in logit_tables]
         self.logit_intercept_ = a * intercept + b
         train_logit = self._logit_from_codes(codes)
-        self.scale_ = self.scale if self.scale is not None else ScoreScale.spanning(train_logit)
+        self.scale_ = self.scale if self.scale is not None else STANDARD_SCALE
         factor = self.scale_.factor
         points = [-factor * t for t in self.logit_tables_]
         neutral = [
@@ -305,11 +319,12 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self.dimension_of_ = [dims.get(c, "all") for c in self.feature_names_in_]
         self.dimension_names_ = list(dict.fromkeys(self.dimension_of_))
         train_pd = 1.0 / (1.0 + np.exp(-train_logit))
-        self.bands_ = (
-            self.bands
-            if self.bands is not None
-            else GradeBands.from_shares(train_pd, self.grade_shares)
-        )
+        if self.bands is not None:
+            self.bands_ = self.bands
+        elif self.grade_shares is not None:
+            self.bands_ = GradeBands.from_shares(train_pd, self.grade_shares)
+        else:
+            self.bands_ = STANDARD_BANDS
         self.bin_frequencies_ = [
             np.bincount(codes[:, j], minlength=b.n_codes + 1) / len(y)
             for j, b in enumerate(self.bins_)
@@ -524,6 +539,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             reasons[:, slot] = np.where(real, j, -1)
             rpts[:, slot] = np.where(real, ints[j, cols], 0)
             work[j, cols] = np.inf
+        sources, seen = self.data_sources(X, codes_t)
         return ScoreBatch(
             index=X.index,
             features=list(self.feature_names_in_),
@@ -538,13 +554,21 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             reasons=reasons,
             reason_points=rpts,
             values=X if keep_values else None,
-            data_confidence=self.data_confidence(X, codes_t),
+            data_confidence=seen.mean(axis=0) if len(sources) else np.ones(n),
+            source_names=tuple(sources),
+            sources_seen=seen,
             profile_version=None if profile is None else profile.version,
         )
 
     def data_confidence(self, X: pd.DataFrame, codes_t: np.ndarray | None = None) -> np.ndarray:
         """Share (0..1) of the data sources (``confidence_groups``) that report at least one
         feature of each row. Shown beside the score; it never changes the score."""
+        sources, seen = self.data_sources(X, codes_t)
+        return seen.mean(axis=0) if sources else np.ones(seen.shape[1])
+
+    def data_sources(self, X: pd.DataFrame, codes_t: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
+        """The data sources (``confidence_groups`` names; default each feature) and, per source
+        and row, whether the source reports at least one of its features on the row."""
         check_is_fitted(self, "point_tables_")
         if codes_t is None:
             codes_t = self._codes_t(self._as_frame(X))
@@ -552,13 +576,11 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         groups = dict(given) if given is not None else {b.name: b.name for b in self.bins_}
         names = [groups.get(b.name) for b in self.bins_]  # None: not a source of its own
         sources = list(dict.fromkeys(n for n in names if n is not None))
-        if not sources:
-            return np.ones(codes_t.shape[1])
         seen = np.zeros((len(sources), codes_t.shape[1]), dtype=bool)
         for j, (name, b) in enumerate(zip(names, self.bins_, strict=True)):
             if name is not None:
                 seen[sources.index(name)] |= codes_t[j] < b.n_codes
-        return seen.mean(axis=0)
+        return sources, seen
 
     def _dimension_scores(self, contrib_t: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Each dimension's summed contributions as a 0..100 standing: the share of the

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from scoring.grades import GradeBands
+from scoring.grades import STANDARD_SCALE, GradeBands
 from scoring.indicators import INDICATORS
 from scoring.monitoring import metrics
 from scoring.scorecard import Scorecard
@@ -38,7 +38,9 @@ def test_learns_the_signal_and_splits_grades(fitted: Scorecard) -> None:
         assert abs(share.get(g, 0.0) - target / 0.99) < 0.05
     bad_rate = pd.Series(y).groupby(batch.grade).mean()
     assert bad_rate["A"] < bad_rate["B"] < bad_rate["C"] < bad_rate["D"]
-    assert batch.score.min() < 200 and batch.score.max() > 800  # uses the whole range
+    # the fixed scale: a score is the PD it stands for, whatever the sample
+    assert np.allclose(batch.pd, fitted.scale_.pd(batch.score)) and fitted.scale_ == STANDARD_SCALE
+    assert batch.score.max() - batch.score.min() > 300  # and firms spread over it
 
 
 @_settings
