@@ -46,7 +46,11 @@ from server.notifications.controllers import (
 from server.objections.controllers import ObjectionController
 from server.policies.controllers import PolicyController
 from server.risk.controllers import RiskController
-from server.scores.controllers import OverrideRuleController, WeightProfileController
+from server.scores.controllers import (
+    ModelVersionController,
+    OverrideRuleController,
+    WeightProfileController,
+)
 from server.settings import Settings, get_settings
 from server.stores import build_stores
 from server.users.controllers import AuthController, MeController, UserController
@@ -185,7 +189,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[health, AuthController, MeController, UserController, FirmController, IngestController,
                         ConsentController, AccessLogController, WeightProfileController,
-                        OverrideRuleController,
+                        OverrideRuleController, ModelVersionController,
                         FundController, LoanLifecycleController,
                         ProductController, MatchController, ApplicationController,
                         DecisionTimesController, PolicyController, ObjectionController,

@@ -142,6 +142,51 @@ def train(csv_path: str | None, target: str | None, bad: str | None, as_of: str 
     from server.scores.pipeline import train_platform_model
 
     version = asyncio.run(train_platform_model(settings, as_of=date.fromisoformat(as_of) if as_of else None))
+    state = asyncio.run(_model_state(settings, version))
+    changes = state["grade_changes"] or {}
+    if changes:
+        click.echo(f"{changes['changed']} of {changes['firms']} firms ({changes['share']:.1%}) change grade "
+                   f"against {changes['against']}", err=True)
+    if state["awaiting_confirmation"]:
+        click.echo(f"not activated: over {settings.grade_change_confirm_share:.1%}; an admin promotes it with "
+                   f"`xinbao promote {version} --confirm` or POST /api/models/{version}/promote", err=True)
+    click.echo(version)
+
+
+async def _model_state(settings, version: str) -> dict:
+    from server import db
+    from server.scores.tables import ModelVersion
+
+    engine = await db.open_engine(settings.database_url)
+    try:
+        return await ModelVersion.select(ModelVersion.grade_changes, ModelVersion.awaiting_confirmation).where(
+            ModelVersion.version == version).output(load_json=True).first()
+    finally:
+        await db.close(engine)
+
+
+@main.command(help="Make a trained model version the active one and re-score the region.")
+@click.argument("version")
+@click.option("--confirm", is_flag=True, help="Needed when the version moves many firms to another grade.")
+def promote(version: str, confirm: bool) -> None:
+    settings = _settings(demo=True)
+    from litestar.exceptions import HTTPException
+
+    from server import db
+    from server.scores.models import promote_model, rescore_with
+
+    async def run() -> None:
+        engine = await db.open_engine(settings.database_url)
+        try:
+            out = await promote_model(version, confirm, settings, promoted_by=None)
+            if out.rescoring:
+                await rescore_with(settings, version, engine)
+        except HTTPException as exc:
+            raise click.ClickException(exc.detail) from exc
+        finally:
+            await db.close(engine)
+
+    asyncio.run(run())
     click.echo(version)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 __all__ = [
     "AccessEntry", "Application", "ApplicationEvent", "ApplicationsCreated", "Consent",
-    "ConsentGranted", "Criterion", "DisputedRecord", "Evaluation", "FirmProfile", "FirmWarnings",
+    "ConsentGranted", "Criterion", "DataConfidence", "DisputedRecord", "Evaluation", "Feed", "GradeBand", "FirmProfile", "FirmWarnings",
     "IndustryComparison", "MatchReason", "MatchResult", "Me", "Notification", "Objection",
     "ObjectionDetail", "Policy", "PolicyApplication", "PolicyMatch", "PolicyMatches", "Product",
     "ProductMatch", "Reason", "Record", "RecordPage", "ScorePoint", "Subscription", "TokenPair",
@@ -82,6 +82,33 @@ class IndustryComparison:
 
 
 @dataclass
+class Feed:
+    kind: str
+    name_zh: str
+    name_en: str
+    department_zh: str = ""
+    department_en: str = ""
+
+
+@dataclass
+class DataConfidence:
+    share: float
+    level: str  # high / medium / low
+    sources: int
+    reporting: int
+    missing: list[Feed] = field(default_factory=list)
+
+
+@dataclass
+class GradeBand:
+    grade: str
+    pd_from: float
+    pd_to: float | None
+    score_from: int
+    score_to: int | None
+
+
+@dataclass
 class DisputedRecord:
     record_id: int
     source: str
@@ -105,6 +132,8 @@ class Evaluation:
     weight_profile_version: str | None = None
     industry: IndustryComparison | None = None
     disputed: list[DisputedRecord] = field(default_factory=list)
+    data_confidence: DataConfidence | None = None
+    grade_band: GradeBand | None = None
 
 
 @dataclass

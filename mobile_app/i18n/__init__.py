@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from mobile_app.api.models import DataConfidence, GradeBand
 from mobile_app.i18n import en, zh_CN
 
 __all__ = ["CATALOGUES", "DEFAULT_LANG", "LANGS", "Translator"]
@@ -17,6 +18,14 @@ SHANGHAI = timezone(timedelta(hours=8))
 # (upper bound of the one-year default probability, catalogue key of its band)
 PD_BANDS = ((0.005, "credit.pd.very_low"), (0.02, "credit.pd.low"), (0.05, "credit.pd.moderate"),
             (0.15, "credit.pd.elevated"), (1.01, "credit.pd.high"))
+# The word for each grade's PD band (the bands themselves come with the evaluation).
+GRADE_WORDS = {"A": "credit.pd.very_low", "B": "credit.pd.low", "C": "credit.pd.moderate",
+               "D": "credit.pd.high"}
+
+
+def _per_mille(pd: float) -> str:
+    v = pd * 1000
+    return f"{v:.0f}" if v >= 10 else f"{v:.1f}".rstrip("0").rstrip(".")
 
 
 @dataclass(frozen=True)
@@ -70,14 +79,40 @@ class Translator:
             moment = moment.astimezone(SHANGHAI)
         return moment.strftime("%Y-%m-%d %H:%M")
 
-    def pd_words(self, pd: float) -> str:
-        """A default probability as people say it: about N in 1,000, and how that compares."""
-        band = next(key for bound, key in PD_BANDS if pd < bound)
+    def pd_words(self, pd: float, band: GradeBand | None = None) -> str:
+        """A default probability as people say it: about N in 1,000, and how that compares.
+
+        With the firm's grade band (from the evaluation, i.e. the model's own table) the word
+        is the grade's and the band is named, so the words can never contradict the grade;
+        without one (older scores) the word comes from ``PD_BANDS``."""
+        if band is not None and band.grade in GRADE_WORDS:
+            word = self("credit.pd_word_band", word=self(GRADE_WORDS[band.grade]),
+                        band=self("credit.pd_band", grade=band.grade, range=self.pd_range(band)))
+        else:
+            word = self(next(key for bound, key in PD_BANDS if pd < bound))
         per_mille = pd * 1000
         if per_mille < 1:
-            return self("credit.pd_words_tiny", band=self(band))
-        shown = f"{per_mille:.0f}" if per_mille >= 10 else f"{per_mille:.1f}".rstrip("0").rstrip(".")
-        return self("credit.pd_words", per_mille=shown, band=self(band))
+            return self("credit.pd_words_tiny", band=word)
+        return self("credit.pd_words", per_mille=_per_mille(pd), band=word)
+
+    def pd_range(self, band: GradeBand) -> str:
+        """A grade's PD band in per-mille words: "千分之1至5", "不到千分之1", "千分之30以上"."""
+        if band.pd_to is None:
+            return self("credit.pd_range_above", lo=_per_mille(band.pd_from))
+        if band.pd_from <= 0:
+            return self("credit.pd_range_below", hi=_per_mille(band.pd_to))
+        return self("credit.pd_range", lo=_per_mille(band.pd_from), hi=_per_mille(band.pd_to))
+
+    def data_confidence(self, dc: DataConfidence) -> tuple[str, str | None]:
+        """The coverage line, and the missing feeds with their departments (None: none)."""
+        line = self("credit.data_confidence", level=self(f"credit.confidence.{dc.level}"),
+                    n=dc.reporting, of=dc.sources)
+        if not dc.missing:
+            return line, None
+        sep = "、" if self.zh else "; "
+        feeds = sep.join(self("credit.data_feed", name=self.pick(f.name_zh, f.name_en),
+                              department=self.pick(f.department_zh, f.department_en)) for f in dc.missing)
+        return line, self("credit.data_missing", feeds=feeds)
 
     def status(self, status: str) -> str:
         key = f"status.{status}"

@@ -51,10 +51,24 @@ def grade_card(t: Translator, ev: Evaluation) -> ft.Container:
             ft.Row([letter, facts], spacing=16, vertical_alignment=ft.CrossAxisAlignment.CENTER),
             ft.Container(
                 bgcolor=ft.Colors.with_opacity(0.18, ft.Colors.WHITE), border_radius=10, padding=10,
-                content=ft.Text(t.pd_words(ev.pd), key="credit.pd", size=13, color=ft.Colors.WHITE),
+                content=ft.Column([
+                    ft.Text(t.pd_words(ev.pd, ev.grade_band), key="credit.pd", size=13, color=ft.Colors.WHITE),
+                    *_coverage(t, ev),
+                ], spacing=4, tight=True),
             ),
         ], spacing=12, tight=True),
     )
+
+
+def _coverage(t: Translator, ev: Evaluation) -> list[ft.Control]:
+    """How much of the firm the platform sees, and which department feeds are missing."""
+    if ev.data_confidence is None:
+        return []
+    line, missing = t.data_confidence(ev.data_confidence)
+    out: list[ft.Control] = [ft.Text(line, key="credit.data_confidence", size=12, color="#E3ECFA")]
+    if missing:
+        out.append(ft.Text(missing, key="credit.data_missing", size=12, color="#FFE8A3"))
+    return out
 
 
 def radar(t: Translator, rows: list[tuple[str, float, float | None]]) -> ft.Control:

@@ -9,7 +9,8 @@ import msgspec
 
 from server.objections.schemas import DisputedRecord
 
-__all__ = ["Evaluation", "FirmProfile", "IndustryComparison", "Reason", "ScorePoint"]
+__all__ = ["DataConfidence", "Evaluation", "Feed", "FirmProfile", "GradeBand", "IndustryComparison", "Reason",
+           "ScorePoint"]
 
 
 class Reason(msgspec.Struct):
@@ -55,6 +56,39 @@ class IndustryComparison(msgspec.Struct):
     min_group_size: int = 5  # K: the group holds at least K firms besides this one
 
 
+class Feed(msgspec.Struct):
+    """A department feed as a firm would name it, and the department that sends it."""
+
+    kind: str
+    name_zh: str
+    name_en: str
+    department_zh: str
+    department_en: str
+
+
+class DataConfidence(msgspec.Struct):
+    """How much of the firm the platform sees: the share of the coverage feeds (tax, social
+    insurance, utilities, financial statements, the legal representative's credit) reporting
+    on it. It never enters the score: a thin file is stated, not rewarded."""
+
+    share: float
+    level: Literal["high", "medium", "low"]
+    sources: int  # coverage feeds counted
+    reporting: int  # of which report on the firm
+    missing: list[Feed]
+
+
+class GradeBand(msgspec.Struct):
+    """The firm's grade as the fixed scale defines it: the PD band and the scores that earn it
+    (``*_to`` None: open-ended). Read from the model version that scored the firm."""
+
+    grade: str
+    pd_from: float
+    pd_to: float | None
+    score_from: int
+    score_to: int | None
+
+
 class Evaluation(msgspec.Struct):
     uscc: str
     name: str
@@ -71,3 +105,5 @@ class Evaluation(msgspec.Struct):
     industry: IndustryComparison | None = None
     # Records under an open objection (异议): shown as disputed until the department decides.
     disputed: list[DisputedRecord] = msgspec.field(default_factory=list)
+    data_confidence: DataConfidence | None = None  # None: scored before it was stored
+    grade_band: GradeBand | None = None

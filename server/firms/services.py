@@ -8,14 +8,31 @@ import msgspec
 import numpy as np
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 
+from scoring.explain import describe_feeds
+from scoring.grades import GradeBands, ScoreScale
 from scoring.records import INDUSTRY_SECTIONS
 from server.consent.services import consented_pairs
 from server.consent.tables import AccessLog
-from server.firms.schemas import Evaluation, FirmProfile, IndustryComparison, Reason, ScorePoint
+from server.firms.schemas import (
+    DataConfidence,
+    Evaluation,
+    Feed,
+    FirmProfile,
+    GradeBand,
+    IndustryComparison,
+    Reason,
+    ScorePoint,
+)
 from server.firms.tables import Firm
 from server.objections.services import open_objections
 from server.privacy import Group, narrowest, publishable
-from server.scores.tables import STATS_META_KEY, STATS_REGION_KEY, ScoreHistory, ScoringRun
+from server.scores.tables import (
+    STATS_META_KEY,
+    STATS_REGION_KEY,
+    ModelVersion,
+    ScoreHistory,
+    ScoringRun,
+)
 from server.settings import Settings
 from server.users.security import AuthUser
 
@@ -51,6 +68,7 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
             ScoreHistory.as_of, ScoreHistory.score, ScoreHistory.grade, ScoreHistory.pd,
             ScoreHistory.dimensions, ScoreHistory.reasons, ScoreHistory.model_version,
             ScoreHistory.weight_profile_version, ScoreHistory.created_at, ScoreHistory.run,
+            ScoreHistory.data_confidence,
         )
         .where(ScoreHistory.firm == firm["id"])
         .order_by(ScoreHistory.as_of, ascending=False)
@@ -79,7 +97,34 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
         scored_at=latest["created_at"],
         industry=await _industry(firm, latest, min_group_size),
         disputed=await open_objections(firm["id"]),
+        data_confidence=_data_confidence(latest["data_confidence"]),
+        grade_band=await _grade_band(latest["model_version"], latest["grade"]),
     )
+
+
+def _data_confidence(stored: dict | None) -> DataConfidence | None:
+    if not stored:
+        return None
+    missing = describe_feeds(list(stored.get("missing", [])))
+    return DataConfidence(share=float(stored["share"]), level=stored["level"], sources=int(stored["sources"]),
+                          reporting=int(stored["sources"]) - len(missing),
+                          missing=[Feed(**f) for f in missing])
+
+
+async def _grade_band(model_version: str, grade: str) -> GradeBand | None:
+    """The PD band and score range of ``grade`` under the model version that gave it."""
+    row = await ModelVersion.select(ModelVersion.config).where(
+        ModelVersion.version == model_version).output(load_json=True).first()
+    config = (row or {}).get("config") or {}
+    scale, bands = config.get("score_scale"), config.get("pd_bands")
+    if not scale or not bands or grade not in bands.get("grades", []):
+        return None
+    grades, upper = list(bands["grades"]), [float(u) for u in bands["upper"]]
+    k = grades.index(grade)
+    lows = GradeBands(upper=tuple(upper), grades=tuple(grades)).min_scores(ScoreScale(**scale))
+    return GradeBand(grade=grade, pd_from=upper[k - 1] if k > 0 else 0.0,
+                     pd_to=upper[k] if k < len(upper) else None, score_from=lows[grade],
+                     score_to=lows[grades[k - 1]] - 1 if k > 0 else None)
 
 
 #: A division is compared with its own firms only when it has at least this many (a

@@ -1,14 +1,18 @@
-"""Admin routes for weight profiles (dynamic weight adjustment) and hard-override rules."""
+"""Admin routes for weight profiles (dynamic weight adjustment), hard-override rules and model
+versions (the list, and promoting one that waits for confirmation)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
-from litestar.params import JSONBody
+from litestar import Controller, Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
+from litestar.params import JSONBody, PathParameter
 
-from server.scores import services
+from server.scores import models, services
 from server.scores.schemas import (
+    ModelPromote,
+    ModelVersionOut,
     OverrideRuleSetOut,
     OverrideRuleSetRevise,
     WeightProfileCreate,
@@ -45,3 +49,30 @@ class OverrideRuleController(Controller):
     @get("/", summary="Every version of the override rules, oldest first (the last is in force)")
     async def list_all(self) -> list[OverrideRuleSetOut]:
         return await services.list_override_rules()
+
+
+ModelVersionName = Annotated[str, PathParameter(min_length=1, max_length=64, description="a model version")]
+
+
+class ModelVersionController(Controller):
+    path = "/api/models"
+    tags = ["model"]
+    guards = [requires("admin")]
+
+    @get("/", summary="Every model version, newest first: active, waiting, grade changes, the scale")
+    async def list_all(self) -> list[ModelVersionOut]:
+        return await models.list_models()
+
+    @post("/{version:str}/promote", status_code=200,
+          summary="Make a model version the active one (confirm: true when it moves many grades)",
+          description="A version that gives more than the configured share of firms another grade than "
+                      "the active model waits for this confirmation. The region is re-scored with the "
+                      "promoted model after the answer (rescoring: true).")
+    async def promote(self, request: Request[AuthUser, Any, Any], version: ModelVersionName,
+                      data: JSONBody[ModelPromote]) -> Response[ModelVersionOut]:
+        settings = request.app.state.settings
+        out = await models.promote_model(version, data.confirm, settings, request.user.id)
+        if not out.rescoring:
+            return Response(out)
+        return Response(out, background=BackgroundTask(models.rescore_with, settings, version,
+                                                       request.app.state.engine))

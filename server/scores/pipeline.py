@@ -26,9 +26,11 @@ from scoring import (
     score_region,
     train_region,
 )
+from scoring.monitoring import grade_migration
 from scoring.monitoring import metrics as model_metrics
 from scoring.overrides import OverrideRuleSet, override_reasons
 from scoring.pipeline import RegionScores
+from scoring.scorecard import confidence_level
 from server import db
 from server.ingest.store import open_writer
 from server.scores.frames import load_firms, load_records
@@ -36,6 +38,8 @@ from server.scores.tables import STATS_META_KEY, STATS_REGION_KEY, ModelVersion,
 from server.settings import Settings
 
 __all__ = [
+    "activate_model",
+    "data_confidence_dict",
     "data_end",
     "ensure_model_and_scores",
     "industry_stats",
@@ -50,6 +54,7 @@ HORIZON_MONTHS = 12
 # Training pools several as-of dates (a year apart from the label window each) for more defaults.
 TRAIN_OFFSETS_MONTHS = (12, 15, 18)
 HISTORY_MONTHS = 12  # months of back-scores written when a region is first scored
+_ACTIVATE_LOCK = 0x7B1A0C71  # advisory lock key: one model activation at a time on PostgreSQL
 
 
 def data_end(records: pd.DataFrame) -> pd.Timestamp:
@@ -73,7 +78,9 @@ async def _with_engine(settings: Settings, engine: Engine | None):
 
 async def train_platform_model(settings: Settings, as_of: date | None = None,
                                engine: Engine | None = None) -> str:
-    """Fit the indicator scorecard on the platform's labelled history; register and activate it."""
+    """Fit the indicator scorecard on the platform's labelled history and register it; activate it
+    unless it would move more than ``settings.grade_change_confirm_share`` of the firms to
+    another grade than the active model (then it waits for an admin: ``promote_model``)."""
     engine, owned = await _with_engine(settings, engine)
     try:
         firms = await load_firms(engine)
@@ -95,15 +102,59 @@ async def train_platform_model(settings: Settings, as_of: date | None = None,
                                        "horizon_months": HORIZON_MONTHS, "rows": int(len(y)),
                                        "bad_rate": float(np.mean(y))})
         meta = registry.meta(version)
-        await ModelVersion.update({ModelVersion.active: False}).where(ModelVersion.active == True)  # noqa: E712
-        await ModelVersion(version=version, created_at=datetime.now(UTC), metrics=figures,
-                           config={"pd_bands": meta["pd_bands"], "score_scale": meta["score_scale"],
-                                   "train_as_of": meta["train_as_of"]}, active=True).save()
-        log.info("trained %s on %s rows: %s", version, len(y), figures)
+        changes = await _grade_changes(settings, model, firms, records, end)
+        waits = changes is not None and changes["share"] > settings.grade_change_confirm_share
+        async with db.write_transaction():  # stored and (unless it waits) activated together
+            await ModelVersion(version=version, created_at=datetime.now(UTC), metrics=figures,
+                               config={"pd_bands": meta["pd_bands"], "score_scale": meta["score_scale"],
+                                       "train_as_of": meta["train_as_of"]},
+                               grade_changes=changes or {}, awaiting_confirmation=waits).save()
+            if not waits:
+                await activate_model(version)
+        log.info("trained %s on %s rows: %s; grade changes %s%s", version, len(y), figures,
+                 None if changes is None else f"{changes['changed']}/{changes['firms']}",
+                 " - awaits an admin's confirmation" if waits else "")
         return version
     finally:
         if owned:
             await db.close(engine)
+
+
+async def _grade_changes(settings: Settings, model: Any, firms: pd.DataFrame, records: pd.DataFrame,
+                         end: pd.Timestamp) -> dict[str, Any] | None:
+    """How many of today's firms the new model would give another grade than the active one
+    (hard overrides applied to both, no weight profile); None when no usable model is active."""
+    active = await ModelVersion.select(ModelVersion.version).where(ModelVersion.active == True).first()  # noqa: E712
+    if active is None:
+        return None
+    try:
+        current = _registry(settings).load(active["version"]).model
+    except Exception as exc:  # artifact gone: nothing to compare with
+        log.warning("active model %s unusable (%s): no grade comparison", active["version"], exc)
+        return None
+    from server.scores.services import active_override_rules
+
+    rules = await active_override_rules()
+    live = firms[pd.to_datetime(firms["founded_on"]) <= end].reset_index(drop=True)
+    seen = records[records["event_date"] <= end]
+    grades = [score_region(m, live, seen, end.date(), overrides=rules, status_known_on=end.date()).table["grade"]
+              for m in (current, model)]
+    return {"against": active["version"], "as_of": str(end.date()), **grade_migration(*grades)}
+
+
+async def activate_model(version: str, promoted_by: int | None = None) -> None:
+    """Make ``version`` the one active model, atomically: one UPDATE sets every row's flag,
+    under a lock on PostgreSQL (SQLite's IMMEDIATE transaction serialises writers), and the
+    unique partial index ``model_version_one_active`` refuses a second active row."""
+    async with db.write_transaction():
+        if db.on_postgres():
+            await ModelVersion.raw("SELECT pg_advisory_xact_lock({})", _ACTIVATE_LOCK)
+        await ModelVersion.update({ModelVersion.active: False}).where(
+            (ModelVersion.active == True) & (ModelVersion.version != version))  # noqa: E712
+        await ModelVersion.update({ModelVersion.active: True, ModelVersion.awaiting_confirmation: False,
+                                   ModelVersion.promoted_by: promoted_by,
+                                   ModelVersion.promoted_at: datetime.now(UTC)}).where(
+            ModelVersion.version == version)
 
 
 def _jsonable(x: Any) -> Any:
@@ -172,7 +223,7 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
             int(firm_ids[i]), as_of.date(), int(scores[i]), str(grades[i]), float(pds[i]),
             json.dumps({d[4:]: round(float(v), 1) for d, v in zip(dims, dim_values[i], strict=True)}),
             json.dumps(reason_dicts(result, i), ensure_ascii=False), version, profile_v,
-            override_v, now,
+            override_v, json.dumps(data_confidence_dict(result, i)), now,
         ))
     stats = industry_stats(table, live, min_group_size)
     async with open_writer(engine) as w:  # the run and its scores land together or not at all
@@ -185,7 +236,7 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
         rows = [(p[0], run_id, *p[1:]) for p in payload]
         await w.copy_rows("score_history", (
             "firm", "run", "as_of", "score", "grade", "pd", "dimensions", "reasons", "model_version",
-            "weight_profile_version", "override_version", "created_at"), rows)
+            "weight_profile_version", "override_version", "data_confidence", "created_at"), rows)
     return len(rows)
 
 
@@ -203,6 +254,17 @@ def reason_dicts(result: RegionScores, row: int) -> list[dict[str, Any]]:
          "value": _jsonable(r.value)}
         for r in [*found, *reasons_for(result.batch, row)]
     ]
+
+
+def data_confidence_dict(result: RegionScores, row: int) -> dict[str, Any]:
+    """The stored data confidence of one firm (by position): the share of the coverage feeds
+    reporting on it, its level, how many feeds are counted and which report nothing."""
+    batch = result.batch
+    if batch.data_confidence is None:
+        return {}
+    share = float(batch.data_confidence[row])
+    return {"share": round(share, 3), "level": str(confidence_level(np.array([share]))[0]),
+            "sources": len(batch.source_names), "missing": batch.missing_sources(row)}
 
 
 def industry_stats(table: pd.DataFrame, firms: pd.DataFrame,

@@ -22,7 +22,7 @@ from scoring.records import FIRM_COLUMNS
 from server import db
 from server.firms.tables import Firm
 from server.scores.frames import load_records
-from server.scores.pipeline import reason_dicts
+from server.scores.pipeline import data_confidence_dict, reason_dicts
 from server.scores.services import active_override_rules, active_profile_on, profile_version
 from server.scores.tables import ModelVersion, ScoreHistory, ScoringRun
 from server.settings import Settings
@@ -106,7 +106,8 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
                 pd=float(table["pd"].iloc[i]),
                 dimensions=json.dumps({d[4:]: round(float(table[d].iloc[i]), 1) for d in dims}),
                 reasons=json.dumps(reasons, ensure_ascii=False), model_version=version,
-                weight_profile_version=profile_v, override_version=rules.label, created_at=now,
+                weight_profile_version=profile_v, override_version=rules.label,
+                data_confidence=json.dumps(data_confidence_dict(result, i)), created_at=now,
             ))
             out.scores[int(firm_id)] = (score, grade)
         for start in range(0, len(rows), _INSERT_CHUNK):

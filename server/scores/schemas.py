@@ -1,4 +1,4 @@
-"""Structs of the weight-profile and override-rule routes."""
+"""Structs of the weight-profile, override-rule and model-version routes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Annotated
 
 import msgspec
 
-__all__ = ["AdjustmentIn", "OverrideRuleIn", "OverrideRuleSetOut", "OverrideRuleSetRevise",
-           "WeightProfileCreate", "WeightProfileOut"]
+__all__ = ["AdjustmentIn", "ModelPromote", "ModelVersionOut", "OverrideRuleIn", "OverrideRuleSetOut",
+           "OverrideRuleSetRevise", "WeightProfileCreate", "WeightProfileOut"]
 
 
 class AdjustmentIn(msgspec.Struct):
@@ -60,3 +60,29 @@ class OverrideRuleSetOut(msgspec.Struct):
     rules: list[OverrideRuleIn]
     created_at: datetime
     history: list[dict]
+
+
+class ModelVersionOut(msgspec.Struct):
+    """A model version: whether it is active or waits for an admin, how many firms it moves to
+    another grade against the model that was active when it was trained, and the fixed scale."""
+
+    version: str
+    created_at: datetime
+    active: bool
+    awaiting_confirmation: bool
+    metrics: dict
+    grade_changes: Annotated[dict, msgspec.Meta(description=(
+        "against (version), as_of, firms, changed, share, moved_two_or_more, matrix {from: {to: firms}}; "
+        "empty for the first model"))]
+    score_scale: dict
+    pd_bands: dict
+    grade_min_scores: Annotated[dict[str, int], msgspec.Meta(description="lowest score of each grade")]
+    promoted_by: int | None = None
+    promoted_at: datetime | None = None
+    rescoring: bool = False
+
+
+class ModelPromote(msgspec.Struct, forbid_unknown_fields=True):
+    confirm: Annotated[bool, msgspec.Meta(description=(
+        "must be true when the version moves more than the configured share of firms to another grade"),
+        examples=[True])] = False

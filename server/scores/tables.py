@@ -21,13 +21,23 @@ from server.firms.tables import Firm
 
 
 class ModelVersion(Table, tablename="model_version"):
-    """A trained scoring model known to the registry."""
+    """A trained scoring model known to the registry.
+
+    Exactly one version is active (scoring uses it). A new version is activated when trained
+    unless it would move more than the configured share of firms to another grade against the
+    active one (``grade_changes``); then it waits (``awaiting_confirmation``) until an admin
+    promotes it (``promoted_by``, ``promoted_at``).
+    """
 
     version = Varchar(length=64, unique=True)
     created_at = Timestamptz()
     metrics = JSON(default={})
     config = JSON(default={})
     active = Boolean(default=False)
+    grade_changes = JSON(default={})
+    awaiting_confirmation = Boolean(default=False)
+    promoted_by = Integer(null=True, default=None)
+    promoted_at = Timestamptz(null=True, default=None)
 
 
 class WeightProfile(Table, tablename="weight_profile"):
@@ -95,4 +105,7 @@ class ScoreHistory(Table, tablename="score_history"):
     weight_profile_version = Varchar(length=64, null=True, default=None)
     # The override rule set applied (``overrides@v<n>``); None for rows scored before overrides.
     override_version = Varchar(length=64, null=True, default=None)
+    # Share of the coverage feeds reporting on the firm, its level, the feeds counted and the
+    # missing ones ({} for rows scored before it was stored); it never enters the score.
+    data_confidence = JSON(default={})
     created_at = Timestamptz()

@@ -1,0 +1,116 @@
+"""Model versions over HTTP on each engine (issue 11, "what to build" 5): the scale and grade
+bands are fixed; a retrained model reports how many firms it moves to another grade against the
+active one, and past the configured share it waits until an admin confirms it; exactly one
+version is ever active, even when admins promote at once."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+URL = "/api/models"
+STANDARD = {"A": 734, "B": 641, "C": 536, "D": 0}
+
+
+async def _train(settings, engine, months_back: int, share: float) -> str:
+    """A model trained as of ``months_back`` months before the data's end (so it differs from
+    the demo's), with ``share`` as the confirmation threshold."""
+    from server.scores.frames import load_records
+    from server.scores.pipeline import data_end, train_platform_model
+
+    end = data_end(await load_records(engine)) - pd.DateOffset(months=months_back) + pd.offsets.MonthEnd(0)
+    return await train_platform_model(replace(settings, grade_change_confirm_share=share),
+                                      as_of=end.date(), engine=engine)
+
+
+async def _versions(client, tokens) -> dict[str, dict]:
+    r = await client.get(f"{URL}/", headers=tokens["admin"])
+    assert r.status_code == 200, r.text
+    return {m["version"]: m for m in r.json()}
+
+
+async def _active(client, tokens) -> list[str]:
+    return [v for v, m in (await _versions(client, tokens)).items() if m["active"]]
+
+
+async def test_the_list_shows_the_active_version_on_the_fixed_scale(client, tokens, demo):
+    models = await _versions(client, tokens)
+    assert await _active(client, tokens) == [demo.model_version]
+    m = models[demo.model_version]
+    assert m["score_scale"] == {"base_points": 600.0, "base_odds": 99.0, "pdo": 40.0}
+    assert m["pd_bands"]["upper"] == [0.001, 0.005, 0.03]
+    assert m["grade_min_scores"] == STANDARD
+    assert m["grade_changes"] == {} and not m["awaiting_confirmation"]  # the first model
+    for role in ("owner", "bank_manager", "subscriber", "dept_operator"):
+        assert (await client.get(f"{URL}/", headers=tokens[role])).status_code == 403
+        r = await client.post(f"{URL}/{demo.model_version}/promote", json={"confirm": True}, headers=tokens[role])
+        assert r.status_code == 403
+
+
+async def test_a_version_moving_more_grades_than_allowed_waits_for_an_admin(client, tokens, demo, settings, engine):
+    from server.scores.tables import ScoringRun
+    from server.users.tables import User
+
+    before = await _active(client, tokens)
+    version = await _train(settings, engine, 3, share=0.0)
+    m = (await _versions(client, tokens))[version]
+    changes = m["grade_changes"]
+    assert changes["against"] == before[0]
+    assert changes["changed"] > 0, "a model trained three months earlier grades some firms differently"
+    matrix = changes["matrix"]
+    assert sum(sum(row.values()) for row in matrix.values()) == changes["firms"] <= demo.firms
+    assert changes["firms"] - sum(matrix[g][g] for g in "ABCD") == changes["changed"]
+    assert changes["share"] == pytest.approx(changes["changed"] / changes["firms"])
+    assert m["awaiting_confirmation"] and not m["active"]
+    assert await _active(client, tokens) == before  # scoring still uses the active model
+
+    r = await client.post(f"{URL}/{version}/promote", json={}, headers=tokens["admin"])
+    assert r.status_code == 409 and "confirm" in r.json()["detail"], r.text
+    assert await _active(client, tokens) == before
+    r = await client.post(f"{URL}/{version}/promote", json={"confirm": True, "force": 1}, headers=tokens["admin"])
+    assert r.status_code == 400, r.text
+    r = await client.post(f"{URL}/xinbao-nope/promote", json={"confirm": True}, headers=tokens["admin"])
+    assert r.status_code == 404 and "version" in r.json()["detail"]
+
+    r = await client.post(f"{URL}/{version}/promote", json={"confirm": True}, headers=tokens["admin"])
+    assert r.status_code == 200, r.text
+    out = r.json()
+    admin = await User.select(User.id).where(User.role == "admin").first()
+    assert out["active"] and not out["awaiting_confirmation"] and out["rescoring"]
+    assert out["promoted_by"] == admin["id"] and out["promoted_at"]
+    assert await _active(client, tokens) == [version]
+    run = await ScoringRun.select().order_by(ScoringRun.id, ascending=False).first()
+    assert (run["model_version"], run["reason"]) == (version, "promotion")  # re-scored after the answer
+    again = await client.post(f"{URL}/{version}/promote", json={"confirm": True}, headers=tokens["admin"])
+    assert again.status_code == 200 and not again.json()["rescoring"]  # already active: nothing to do
+
+
+async def test_a_version_within_the_share_is_activated_by_training(client, tokens, settings, engine):
+    before = await _active(client, tokens)
+    version = await _train(settings, engine, 1, share=1.0)
+    m = (await _versions(client, tokens))[version]
+    assert m["active"] and not m["awaiting_confirmation"]
+    assert m["grade_changes"]["against"] == before[0]
+    assert await _active(client, tokens) == [version]
+
+
+async def test_admins_promoting_at_once_leave_exactly_one_active_version(client, tokens, demo, settings, engine):
+    from server.scores.tables import ModelVersion
+
+    waiting = await _train(settings, engine, 4, share=0.0)
+    for _ in range(3):
+        results = await asyncio.gather(*(
+            client.post(f"{URL}/{v}/promote", json={"confirm": True}, headers=tokens["admin"])
+            for v in (waiting, demo.model_version, waiting, demo.model_version)))
+        assert all(r.status_code == 200 for r in results), [r.text for r in results]
+        active = await _active(client, tokens)
+        assert len(active) == 1 and active[0] in (waiting, demo.model_version)
+    # the database itself refuses a second active version
+    with pytest.raises(Exception, match="(?i)unique"):
+        await ModelVersion.update({ModelVersion.active: True}).where(ModelVersion.version != active[0])
+    assert await _active(client, tokens) == active
