@@ -13,7 +13,8 @@ from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 from .grades import GRADES
 from .scorecard import Scorecard
 
-__all__ = ["bad_rate_by_grade", "grade_migration", "ks_statistic", "metrics", "psi", "stability_report"]
+__all__ = ["HEALTH_BANDS", "bad_rate_by_grade", "grade_migration", "ks_statistic", "metrics", "period_health", "psi",
+           "stability_report"]
 
 
 def ks_statistic(y: np.ndarray, pd_: np.ndarray) -> float:
@@ -93,3 +94,68 @@ def grade_migration(before: np.ndarray, after: np.ndarray,
     return {"firms": n, "changed": int(changed.sum()),
             "share": float(changed.mean()) if n else 0.0, "moved_two_or_more": int(far.sum()),
             "matrix": matrix}
+
+
+#: The band each monitored figure should stay in (low, high; None = open). A figure outside
+#: its band raises a model-health alert. ``observed_to_expected``: defaults seen / PDs summed.
+HEALTH_BANDS: dict[str, tuple[float | None, float | None]] = {
+    "auc": (0.70, None),
+    "ks": (0.30, None),
+    "observed_to_expected": (0.5, 2.0),
+    "psi_score": (None, 0.25),
+}
+
+#: Fewer defaults than this in a period: AUC, KS and the ratio are too noisy to alert on.
+MIN_DEFAULTS_FOR_ALERTS = 10
+
+
+def _outside(name: str, value: float | None, bands: dict[str, tuple[float | None, float | None]]) -> bool:
+    if value is None or name not in bands:
+        return False
+    low, high = bands[name]
+    return (low is not None and value < low) or (high is not None and value > high)
+
+
+def period_health(scored: pd.DataFrame, grades: tuple[str, ...] = GRADES,
+                  bands: dict[str, tuple[float | None, float | None]] | None = None) -> list[dict[str, object]]:
+    """Model performance on matured outcomes, one entry per scoring period.
+
+    ``scored`` has one row per firm and period: ``as_of``, the stored ``pd`` and ``grade``,
+    and ``bad`` (1 if the firm defaulted within the horizon after ``as_of``; only periods whose
+    horizon has passed belong here). Each entry gives the firms, defaults, AUC and KS (None
+    when a period has one class), the defaults expected (PDs summed) against those observed,
+    the bad rate by grade, and ``alerts``: the figures outside ``bands`` (``HEALTH_BANDS``),
+    judged only when the period has at least ``MIN_DEFAULTS_FOR_ALERTS`` defaults.
+    """
+    bands = HEALTH_BANDS if bands is None else bands
+    out: list[dict[str, object]] = []
+    for as_of, g in scored.groupby("as_of", sort=True):
+        y = g["bad"].to_numpy().astype(int)
+        p = g["pd"].to_numpy(dtype=float)
+        both = 0 < y.sum() < len(y)
+        m = metrics(y, p) if both else {"auc": None, "ks": None, "brier": float(np.mean((p - y) ** 2))}
+        expected, observed = float(p.sum()), int(y.sum())
+        ratio = observed / expected if expected > 0 else None
+        by_grade = {}
+        for grade in grades:
+            mask = g["grade"].to_numpy() == grade
+            n = int(mask.sum())
+            by_grade[grade] = {"firms": n, "defaults": int(y[mask].sum()),
+                               "bad_rate": float(y[mask].mean()) if n else None,
+                               "mean_pd": float(p[mask].mean()) if n else None}
+        entry: dict[str, object] = {
+            "as_of": str(pd.Timestamp(as_of).date()), "firms": len(y), "defaults": observed,
+            "auc": m["auc"], "ks": m["ks"], "brier": m["brier"],
+            "expected_defaults": round(expected, 2), "observed_to_expected": ratio,
+            "by_grade": by_grade,
+        }
+        alerts = []
+        if observed >= MIN_DEFAULTS_FOR_ALERTS:
+            alerts = [{"figure": k, "value": entry[k], "band": list(bands[k])}
+                      for k in ("auc", "ks", "observed_to_expected") if _outside(k, entry[k], bands)]
+            ranked = [by_grade[k]["bad_rate"] for k in grades if by_grade[k]["firms"]]
+            if any(worse < better for better, worse in zip(ranked, ranked[1:], strict=False)):
+                alerts.append({"figure": "bad_rate_by_grade", "value": ranked, "band": "rising from A to D"})
+        entry["alerts"] = alerts
+        out.append(entry)
+    return out

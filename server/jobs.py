@@ -93,6 +93,13 @@ def platform_jobs(settings: Settings) -> list[Job]:
 
         await check_drift(DB, settings)
 
+    async def model_health(as_of: datetime) -> None:
+        """AUC/KS, expected vs observed defaults and bad rate by grade on matured outcomes."""
+        from server.piccolo_conf import DB
+        from server.scores.health import check_model_health
+
+        await check_model_health(DB, settings)
+
     async def policy_matches(as_of: datetime) -> None:
         """Tell owners whose firm qualifies for an open policy (once per firm and policy)."""
         from server.piccolo_conf import DB
@@ -114,6 +121,7 @@ def platform_jobs(settings: Settings) -> list[Job]:
         Job("incremental_rescore", incremental_rescore, every=timedelta(minutes=10)),
         Job("macro_index", macro_index, cron="0 5 1 * *"),
         Job("psi_drift", psi_drift, cron="0 6 * * 1"),
+        Job("model_health", model_health, cron="30 6 * * 1"),
         Job("policy_matches", policy_matches, cron="0 9 * * *"),
     ]
     test_period = os.environ.get("XINBAO_TEST_JOB_PERIOD_SECONDS")

@@ -86,8 +86,9 @@ class Translator:
         is the grade's and the band is named, so the words can never contradict the grade;
         without one (older scores) the word comes from ``PD_BANDS``."""
         if band is not None and band.grade in GRADE_WORDS:
-            word = self("credit.pd_word_band", word=self(GRADE_WORDS[band.grade]),
-                        band=self("credit.pd_band", grade=band.grade, range=self.pd_range(band)))
+            named = (self("credit.pd_band_best", grade=band.grade) if band.pd_from <= 0
+                     else self("credit.pd_band", grade=band.grade, range=self.pd_range(band)))
+            word = self("credit.pd_word_band", word=self(GRADE_WORDS[band.grade]), band=named)
         else:
             word = self(next(key for bound, key in PD_BANDS if pd < bound))
         per_mille = pd * 1000

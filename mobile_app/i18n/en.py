@@ -67,6 +67,7 @@ MESSAGES: dict[str, str] = {
     "credit.pd_words_tiny": "Chance of default within a year: under 1 in 1,000 ({band})",
     "credit.pd_word_band": "{word}; {band}",
     "credit.pd_band": "grade {grade} band: {range}",
+    "credit.pd_band_best": "grade {grade} is the lowest-risk band",
     "credit.pd_range": "{lo} to {hi} in 1,000",
     "credit.pd_range_below": "under {hi} in 1,000",
     "credit.pd_range_above": "{lo} in 1,000 or more",

@@ -67,6 +67,7 @@ MESSAGES: dict[str, str] = {
     "credit.pd_words_tiny": "一年内违约可能：不到千分之一（{band}）",
     "credit.pd_word_band": "{word}；{band}",
     "credit.pd_band": "{grade}级区间：{range}",
+    "credit.pd_band_best": "{grade}级为风险最低的区间",
     "credit.pd_range": "千分之{lo}至{hi}",
     "credit.pd_range_below": "不到千分之{hi}",
     "credit.pd_range_above": "千分之{lo}以上",

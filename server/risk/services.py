@@ -1030,7 +1030,7 @@ async def check_drift(engine: Engine, settings: Settings) -> dict[str, Any] | No
         return None
     run = await ScoringRun.select(ScoringRun.id, ScoringRun.as_of).where(
         (ScoringRun.model_version == active["version"])
-        & ScoringRun.reason.is_in(["full", "nightly"])).order_by(
+        & ScoringRun.reason.is_in(["full", "nightly", "promotion"])).order_by(
         ScoringRun.as_of, ascending=False).order_by(ScoringRun.id, ascending=False).first()
     if run is None:
         return None

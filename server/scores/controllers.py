@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.params import JSONBody, PathParameter
 
-from server.scores import models, services
+from server.scores import health, models, services
 from server.scores.schemas import (
+    ModelHealthOut,
     ModelPromote,
     ModelVersionOut,
     OverrideRuleSetOut,
@@ -62,6 +64,18 @@ class ModelVersionController(Controller):
     @get("/", summary="Every model version, newest first: active, waiting, grade changes, the scale")
     async def list_all(self) -> list[ModelVersionOut]:
         return await models.list_models()
+
+    @get("/health", summary="The model's health on matured outcomes (the latest check; made now if none)")
+    async def model_health(self, request: Request[AuthUser, Any, Any]) -> ModelHealthOut | None:
+        data = await health.latest_model_health()
+        if data is None:
+            data = await health.check_model_health(request.app.state.engine, request.app.state.settings)
+        return None if data is None else msgspec.convert(data, ModelHealthOut)
+
+    @post("/health", status_code=200, summary="Check the model's health now and store the result")
+    async def check_health(self, request: Request[AuthUser, Any, Any]) -> ModelHealthOut | None:
+        data = await health.check_model_health(request.app.state.engine, request.app.state.settings)
+        return None if data is None else msgspec.convert(data, ModelHealthOut)
 
     @post("/{version:str}/promote", status_code=200,
           summary="Make a model version the active one (confirm: true when it moves many grades)",

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-__all__ = ["AdjustmentIn", "ModelPromote", "ModelVersionOut", "OverrideRuleIn", "OverrideRuleSetOut",
+__all__ = ["AdjustmentIn", "ModelHealthOut", "ModelPromote", "ModelVersionOut", "OverrideRuleIn", "OverrideRuleSetOut",
            "OverrideRuleSetRevise", "WeightProfileCreate", "WeightProfileOut"]
 
 
@@ -86,3 +86,18 @@ class ModelPromote(msgspec.Struct, forbid_unknown_fields=True):
     confirm: Annotated[bool, msgspec.Meta(description=(
         "must be true when the version moves more than the configured share of firms to another grade"),
         examples=[True])] = False
+
+
+class ModelHealthOut(msgspec.Struct):
+    """A model-health check: per matured scoring date (``periods``): firms, defaults, AUC, KS,
+    Brier, expected and observed defaults, bad rate by grade, alerts; the latest run's
+    population stability (``drift``); every figure outside its band (``alerts``)."""
+
+    checked_at: str
+    data_end: str
+    horizon_months: int
+    active_model: str | None
+    bands: dict
+    periods: list[dict]
+    drift: dict | None
+    alerts: list[dict]

@@ -114,3 +114,37 @@ async def test_admins_promoting_at_once_leave_exactly_one_active_version(client,
     with pytest.raises(Exception, match="(?i)unique"):
         await ModelVersion.update({ModelVersion.active: True}).where(ModelVersion.version != active[0])
     assert await _active(client, tokens) == active
+
+
+async def test_model_health_on_matured_outcomes_is_checked_stored_and_shown_to_admins(client, tokens, demo, settings):
+    from server.jobs import platform_jobs
+    from server.risk.tables import RiskSnapshot
+    from server.scores.tables import ScoreHistory, ScoringRun
+
+    r = await client.post(f"{URL}/health", headers=tokens["admin"])
+    assert r.status_code == 200, r.text
+    health = r.json()
+    assert health["horizon_months"] == 12 and health["periods"], "the demo's oldest back-scores have matured"
+    end = pd.Timestamp(health["data_end"])
+    for p in health["periods"]:
+        assert pd.Timestamp(p["as_of"]) + pd.DateOffset(months=12) <= end  # only matured dates
+        run = await ScoringRun.select(ScoringRun.id).where(ScoringRun.as_of == pd.Timestamp(p["as_of"]).date()).order_by(
+            ScoringRun.id, ascending=False).first()
+        scored = await ScoreHistory.count().where(ScoreHistory.run == run["id"])
+        assert 0 < p["firms"] <= scored  # firms already in default then are not predictions
+        assert sum(g["firms"] for g in p["by_grade"].values()) == p["firms"]
+        assert sum(g["defaults"] for g in p["by_grade"].values()) == p["defaults"]
+        assert p["expected_defaults"] > 0 and p["model_version"] == demo.model_version
+        assert p["auc"] is None or 0.0 <= p["auc"] <= 1.0
+    assert health["drift"]["psi_score"] >= 0
+    assert {a["figure"] for a in health["alerts"]} <= {"auc", "ks", "observed_to_expected", "bad_rate_by_grade",
+                                                       "psi_score"}
+    got = await client.get(f"{URL}/health", headers=tokens["admin"])
+    assert got.status_code == 200 and got.json()["checked_at"] == health["checked_at"]  # the stored check
+    for role in ("owner", "bank_manager", "subscriber", "dept_operator"):
+        assert (await client.get(f"{URL}/health", headers=tokens[role])).status_code == 403
+
+    job = {j.name: j for j in platform_jobs(settings)}["model_health"]
+    await job.func(pd.Timestamp.now(tz="UTC").to_pydatetime())
+    rows = await RiskSnapshot.select(RiskSnapshot.as_of).where(RiskSnapshot.kind == "model_health")
+    assert len(rows) == 1  # a re-check of the same data replaces the stored one

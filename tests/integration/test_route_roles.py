@@ -49,6 +49,8 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/override-rules"): frozenset({"admin"}),
     ("GET", "/api/models"): frozenset({"admin"}),
     ("POST", "/api/models/{id}/promote"): frozenset({"admin"}),
+    ("GET", "/api/models/health"): frozenset({"admin"}),
+    ("POST", "/api/models/health"): frozenset({"admin"}),
     ("GET", "/api/products"): ANY,
     ("POST", "/api/financing/match"): frozenset({"owner"}),
     ("GET", "/api/applications"): frozenset({"owner", "bank_manager", "admin"}),

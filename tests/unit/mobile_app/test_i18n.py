@@ -64,7 +64,8 @@ def test_pd_words_follow_the_grade_band_and_coverage_names_the_missing_feeds() -
     assert t.pd_words(0.0043, b) == "一年内违约可能：约每千家同类企业中4.3家（较低；B级区间：千分之1至5）"
     assert en.pd_words(0.0043, b).endswith("(low; grade B band: 1 to 5 in 1,000)")
     a = GradeBand(grade="A", pd_from=0.0, pd_to=0.001, score_from=734, score_to=None)
-    assert t.pd_words(0.0004, a) == "一年内违约可能：不到千分之一（很低；A级区间：不到千分之1）"
+    assert t.pd_words(0.0004, a) == "一年内违约可能：不到千分之一（很低；A级为风险最低的区间）"
+    assert t.pd_range(a) == "不到千分之1"
     d = GradeBand(grade="D", pd_from=0.03, pd_to=None, score_from=0, score_to=535)
     assert "D级区间：千分之30以上" in t.pd_words(0.031, d) and "很高" in t.pd_words(0.031, d)
     # the word is the grade's, whatever the fallback table would say of the PD

@@ -1,0 +1,106 @@
+"""Model health (issue 11, "what to build" 6): how the scores performed once outcomes matured.
+
+For every scoring date whose 12-month horizon has passed by the data's end, the stored PDs
+and grades of the whole-region run of that date are set against what happened (a first
+default within the horizon, ``scoring.features.default_labels``): AUC and KS, defaults
+expected (PDs summed) against observed, the bad rate by grade (``scoring.monitoring.
+period_health``). The population stability of the latest run against the active model's
+training sample (``check_drift``) is added. Figures outside ``scoring.monitoring.
+HEALTH_BANDS`` are listed as alerts and logged as warnings. Each check is stored as a
+``model_health`` risk snapshot of the data's end date (a re-check replaces it), for admins
+(``GET /api/models/health``) and the weekly ``model_health`` job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from piccolo.engine.base import Engine
+
+from scoring.features import default_labels
+from scoring.monitoring import HEALTH_BANDS, period_health
+from server import db
+from server.risk.tables import RiskSnapshot
+from server.scores.frames import load_records
+from server.scores.pipeline import HORIZON_MONTHS, data_end
+from server.scores.tables import ModelVersion, ScoreHistory, ScoringRun
+from server.settings import Settings
+
+__all__ = ["SNAPSHOT_KIND", "check_model_health", "latest_model_health"]
+
+log = logging.getLogger("xinbao.scores")
+
+SNAPSHOT_KIND = "model_health"
+#: Runs that score the whole region (re-scores of a few firms are left out).
+WHOLE_REGION = ("full", "nightly", "promotion")
+
+
+async def _matured_runs(end: pd.Timestamp) -> list[dict[str, Any]]:
+    """The last whole-region run of each scoring date whose horizon has passed by ``end``."""
+    runs = await ScoringRun.select(ScoringRun.id, ScoringRun.as_of, ScoringRun.model_version).where(
+        ScoringRun.reason.is_in(list(WHOLE_REGION))).order_by(ScoringRun.as_of).order_by(ScoringRun.id)
+    last = {r["as_of"]: r for r in runs}  # ordered by id: the last run of each date wins
+    return [r for d, r in sorted(last.items())
+            if pd.Timestamp(d) + pd.DateOffset(months=HORIZON_MONTHS) <= end]
+
+
+async def check_model_health(engine: Engine, settings: Settings) -> dict[str, Any] | None:
+    """Check, store and return the model's health; None before any department data."""
+    from server.risk.services import check_drift
+
+    records = await load_records(engine)
+    if records.empty:
+        return None
+    end = data_end(records)
+    frames = []
+    for run in await _matured_runs(end):
+        rows = await ScoreHistory.select(ScoreHistory.firm.uscc.as_alias("uscc"), ScoreHistory.pd,
+                                         ScoreHistory.grade).where(ScoreHistory.run == run["id"])
+        if not rows:
+            continue
+        scored = pd.DataFrame(rows).drop_duplicates("uscc", keep="last").set_index("uscc")
+        # Firms already in default on the scoring date are not predictions: left out.
+        labels = default_labels(records, run["as_of"], HORIZON_MONTHS, firms=pd.Index(scored.index))
+        frame = scored.join(labels.rename("bad"), how="inner").reset_index()
+        frames.append(frame.assign(as_of=run["as_of"], model_version=run["model_version"]))
+    periods = period_health(pd.concat(frames, ignore_index=True)) if frames else []
+    versions = {str(f["as_of"].iat[0]): str(f["model_version"].iat[0]) for f in frames}
+    for p in periods:
+        p["model_version"] = versions.get(p["as_of"])
+    drift = await check_drift(engine, settings)
+    alerts = [{"as_of": p["as_of"], **a} for p in periods for a in p["alerts"]]
+    psi_band = HEALTH_BANDS["psi_score"]
+    if drift is not None and psi_band[1] is not None and drift["psi_score"] > psi_band[1]:
+        alerts.append({"as_of": drift["as_of"], "figure": "psi_score", "value": drift["psi_score"],
+                       "band": list(psi_band)})
+    active = await ModelVersion.select(ModelVersion.version).where(ModelVersion.active == True).first()  # noqa: E712
+    data = {
+        "checked_at": datetime.now(UTC).isoformat(), "data_end": str(end.date()),
+        "horizon_months": HORIZON_MONTHS, "active_model": active["version"] if active else None,
+        "bands": {k: list(v) for k, v in HEALTH_BANDS.items()}, "periods": periods,
+        "drift": None if drift is None else {
+            "as_of": drift["as_of"], "psi_score": drift["psi_score"], "status": drift["status"],
+            "shifted": [v["variable"] for v in drift["variables"] if v["status"] == "shifted"]},
+        "alerts": alerts,
+    }
+    async with db.write_transaction():
+        await RiskSnapshot.delete().where((RiskSnapshot.kind == SNAPSHOT_KIND) & (RiskSnapshot.as_of == end.date()))
+        await RiskSnapshot.insert(RiskSnapshot(kind=SNAPSHOT_KIND, as_of=end.date(),
+                                               data=json.dumps(data, ensure_ascii=False, default=str),
+                                               created_at=datetime.now(UTC)))
+    if alerts:
+        log.warning("model health: %d figure(s) outside their band: %s", len(alerts), alerts)
+    else:
+        log.info("model health: %d matured period(s), every figure within its band", len(periods))
+    return data
+
+
+async def latest_model_health() -> dict[str, Any] | None:
+    """The newest stored check, None if there is none."""
+    row = await RiskSnapshot.select(RiskSnapshot.data).where(RiskSnapshot.kind == SNAPSHOT_KIND).order_by(
+        RiskSnapshot.as_of, ascending=False).order_by(RiskSnapshot.id, ascending=False).output(load_json=True).first()
+    return None if row is None else row["data"]
