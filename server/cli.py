@@ -165,6 +165,32 @@ async def _model_state(settings, version: str) -> dict:
         await db.close(engine)
 
 
+@main.command("model-card", help="Write the model card (Markdown) of the active model or --version.")
+@click.option("--version", "version", default=None)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="File (default: stdout).")
+def model_card_command(version: str | None, out_path: str | None) -> None:
+    settings = _settings(demo=True)
+    from server import db
+    from server.scores.model_card import model_card
+
+    async def run() -> str:
+        engine = await db.open_engine(settings.database_url)
+        try:
+            return await model_card(settings, version)
+        finally:
+            await db.close(engine)
+
+    try:
+        text = asyncio.run(run())
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if out_path:
+        Path(out_path).write_text(text, encoding="utf-8")
+        click.echo(out_path)
+    else:
+        click.echo(text)
+
+
 @main.command(help="Make a trained model version the active one and re-score the region.")
 @click.argument("version")
 @click.option("--confirm", is_flag=True, help="Needed when the version moves many firms to another grade.")

@@ -199,6 +199,9 @@ async def prepare_demo(settings: Settings, n_firms: int = 2000, seed: int = 42) 
 
         await scan(engine, settings)  # warnings and contagion on day one (safe to repeat)
         await compute_macro_index(engine)
+        from server.scores.health import check_model_health
+
+        await check_model_health(engine, settings)  # the model's record on matured outcomes
         timings["risk_s"] = time.perf_counter() - t
         from server.ingest.tables import DeptRecord
 

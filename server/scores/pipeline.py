@@ -21,10 +21,10 @@ from piccolo.engine.base import Engine
 from scoring import (
     ModelRegistry,
     data_hash,
+    indicator_scorecard,
     reasons_for,
     region_dataset,
     score_region,
-    train_region,
 )
 from scoring.monitoring import grade_migration
 from scoring.monitoring import metrics as model_metrics
@@ -88,19 +88,31 @@ async def train_platform_model(settings: Settings, as_of: date | None = None,
         end = pd.Timestamp(as_of) if as_of else data_end(records)
         dates = [end - pd.DateOffset(months=m) + pd.offsets.MonthEnd(0) for m in TRAIN_OFFSETS_MONTHS]
         train_dates = [d for d in dates if d > records["event_date"].min()]
+        parts = [region_dataset(firms, records, [d], HORIZON_MONTHS) for d in train_dates]
+        X = pd.concat([p[0] for p in parts])
+        y = pd.concat([p[1] for p in parts])
         # Out-of-time check: a model fitted on the older dates scores the newest labelled one.
-        X, y = region_dataset(firms, records, train_dates[:1], HORIZON_MONTHS)
+        X_new, y_new = parts[0]
         figures: dict[str, Any] = {}
-        if len(train_dates) > 1 and y.nunique() == 2:
-            older = train_region(firms, records, train_dates[1:], HORIZON_MONTHS, n_bags=settings.model_bags)
-            figures = {f"oot_{k}": v for k, v in model_metrics(y.to_numpy(), older.rate(X).pd).items()}
-        model = train_region(firms, records, train_dates, HORIZON_MONTHS, n_bags=settings.model_bags)
+        calibration: list[dict[str, Any]] = []
+        if len(parts) > 1 and y_new.nunique() == 2:
+            X_old = pd.concat([p[0] for p in parts[1:]])
+            y_old = pd.concat([p[1] for p in parts[1:]])
+            older = indicator_scorecard(n_bags=settings.model_bags).fit(X_old, y_old.to_numpy())
+            held = older.rate(X_new)
+            figures = {f"oot_{k}": v for k, v in model_metrics(y_new.to_numpy(), held.pd).items()}
+            calibration = _calibration(held.grade, held.pd, y_new.to_numpy())
+        model = indicator_scorecard(n_bags=settings.model_bags).fit(X, y.to_numpy())
         registry = _registry(settings)
+        # The hash, rows and bad rate cover every training date (the whole matrix the model saw).
         version = registry.save(model, training_hash=data_hash(X, y), metrics=figures,
                                 extra={"train_as_of": [str(d.date()) for d in train_dates],
                                        "n_bags": settings.model_bags,
                                        "horizon_months": HORIZON_MONTHS, "rows": int(len(y)),
-                                       "bad_rate": float(np.mean(y))})
+                                       "bad_rate": float(np.mean(y)),
+                                       "oot_as_of": str(train_dates[0].date()),
+                                       "oot_calibration": calibration,
+                                       "population": _population(X, records, train_dates)})
         meta = registry.meta(version)
         changes = await _grade_changes(settings, model, firms, records, end)
         waits = changes is not None and changes["share"] > settings.grade_change_confirm_share
@@ -118,6 +130,25 @@ async def train_platform_model(settings: Settings, as_of: date | None = None,
     finally:
         if owned:
             await db.close(engine)
+
+
+def _calibration(grades: np.ndarray, pd_: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
+    """Per grade: firms, the mean predicted PD and the observed default rate."""
+    out = []
+    for g in sorted(set(grades.tolist())):
+        m = grades == g
+        out.append({"grade": str(g), "firms": int(m.sum()), "mean_pd": float(pd_[m].mean()),
+                    "bad_rate": float(y[m].mean()), "defaults": int(y[m].sum())})
+    return out
+
+
+def _population(X: pd.DataFrame, records: pd.DataFrame, dates: list[pd.Timestamp]) -> dict[str, Any]:
+    """Who the model learned from: rows, distinct firms, and the share with a bank loan reported
+    by the latest training date (the rest cannot default on a loan and count as good)."""
+    borrowers = set(records.loc[(records["kind"] == "bank_loan") & (records["event_date"] <= max(dates)), "uscc"])
+    firms = pd.Index(X.index).unique()
+    return {"rows": int(len(X)), "firms": int(len(firms)), "dates": len(dates),
+            "borrower_share": float(np.mean([u in borrowers for u in firms])) if len(firms) else 0.0}
 
 
 async def _grade_changes(settings: Settings, model: Any, firms: pd.DataFrame, records: pd.DataFrame,

@@ -148,3 +148,38 @@ async def test_model_health_on_matured_outcomes_is_checked_stored_and_shown_to_a
     await job.func(pd.Timestamp.now(tz="UTC").to_pydatetime())
     rows = await RiskSnapshot.select(RiskSnapshot.as_of).where(RiskSnapshot.kind == "model_health")
     assert len(rows) == 1  # a re-check of the same data replaces the stored one
+
+
+async def test_the_model_card_is_generated_from_the_registry(demo, settings, db_url, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from scoring import ModelRegistry
+    from server.scores.model_card import KNOWN_LIMITS, model_card
+
+    card = await model_card(settings, demo.model_version)
+    meta = ModelRegistry(settings.model_dir).meta(demo.model_version)
+    assert card.startswith(f"# Model card: `{demo.model_version}`")
+    for heading in ("Population and labels", "Out-of-time figures", "Calibration by grade (out of time)",
+                    "Matured outcomes of stored scores", "Score scale and grades", "Hard overrides", "Known limits"):
+        assert f"## {heading}" in card
+    assert meta["training_data_hash"] in card and f"{meta['metrics']['oot_auc']:.3f}" in card
+    assert meta["oot_calibration"], "the demo has out-of-time labels"
+    for c in meta["oot_calibration"]:
+        assert f"| {c['grade']} | {c['firms']} | {100 * c['mean_pd']:.2f} % | {100 * c['bad_rate']:.2f} % |" in card
+    assert "600 points = PD 1.00 %, 40 points double the odds" in card
+    assert "| A | 0 | 0.1 % | 734 | 1000 |" in card and "| D | 3.0 % | — | 0 | 535 |" in card
+    assert "`bank_default`: on, from 90 days overdue" in card
+    assert all(limit in card for limit in KNOWN_LIMITS)
+
+    if not db_url.startswith("sqlite"):
+        return  # the command itself: once is enough
+    out = tmp_path / "card.md"
+    xinbao = Path(sys.executable).with_name("xinbao")
+    env = {"XINBAO_DATABASE_URL": db_url, "XINBAO_DATA_DIR": str(settings.data_dir), "XINBAO_DEMO": "1",
+           "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([str(xinbao), "model-card", "--version", demo.model_version, "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text("utf-8") == card
