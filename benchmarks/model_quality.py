@@ -13,19 +13,31 @@ One run on a synthetic county (``--firms`` 20,000, seed 7, data ending 2026-10-3
 Prints JSON lines ``{"name", "value", ...}``: oot_auc_xinbao, oot_ks_xinbao, oot_brier_xinbao,
 the same for ebm, default_rate_A..D (with firm counts), grade_change_share_seeds.
 Targets (issue 11): AUC >= EBM's; A < B < C < D with B at least twice A; grade changes <= 1 %.
+
+Then the public data (../shared/data: German credit; Polish bankruptcy, 5th year): 5-fold
+stratified CV AUC (shuffled, random_state 42), mean and sd over the folds, for Xinbao's generic
+scorecard, EBM (interactions = 0), optbinning, scorecardpy, toad (the pipelines of
+``benchmarks/scorecard_public.py``), LightGBM and scikit-learn's HGB as black boxes:
+lines ``{"name": "cv_auc", "dataset", "pipeline", "value", "sd"}``. Target: Xinbao >= EBM and
+>= every scorecard library on both.
 Run: .venv/bin/python benchmarks/model_quality.py [--firms N] [--seed S] [--bags B]
+     [--skip-region] [--skip-public]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scorecard_public, beside this file
 
 from scoring.features import compute_features
 from scoring.indicators import INDICATORS
@@ -44,13 +56,78 @@ def _emit(name: str, value: float, **extra: object) -> None:
     print(json.dumps({"name": name, "value": round(float(value), 4), **extra}), flush=True)
 
 
+def _categorical(X: pd.DataFrame) -> pd.DataFrame:
+    X = X.copy()
+    for c in X.columns:
+        if not pd.api.types.is_numeric_dtype(X[c]):
+            X[c] = X[c].astype("category")
+    return X
+
+
+def fit_ebm(X: pd.DataFrame, y: np.ndarray):
+    from interpret.glassbox import ExplainableBoostingClassifier
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = ExplainableBoostingClassifier(interactions=0, random_state=42).fit(X, y)
+    return (lambda Z: m.predict_proba(Z)[:, 1]), None
+
+
+def fit_lightgbm(X: pd.DataFrame, y: np.ndarray):
+    import lightgbm as lgb
+
+    Xc = _categorical(X)
+    cats = {c: Xc[c].cat.categories for c in Xc.columns if str(Xc[c].dtype) == "category"}
+    m = lgb.LGBMClassifier(random_state=42, verbose=-1).fit(Xc, y)
+
+    def predict(Z: pd.DataFrame) -> np.ndarray:
+        Z = Z.copy()
+        for c, cat in cats.items():
+            Z[c] = pd.Categorical(Z[c], categories=cat)
+        return m.predict_proba(Z)[:, 1]
+
+    return predict, None
+
+
+def public(data_dir: Path) -> None:
+    """5-fold CV AUC of every pipeline on German and Polish, as cv_auc lines."""
+    import scorecard_public as sp
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
+    pipelines = {"xinbao": sp.fit_xinbao, "ebm": fit_ebm, "optbinning": sp.fit_optbinning,
+                 "scorecardpy": sp.fit_scorecardpy, "toad": sp.fit_toad, "lightgbm": fit_lightgbm,
+                 "hgb_blackbox": sp.fit_hgb}
+    for dataset in ("german", "polish"):
+        X, y = sp.load(dataset, data_dir)
+        folds = list(StratifiedKFold(n_splits=5, shuffle=True, random_state=42).split(X, y))
+        for name, fit in pipelines.items():
+            t = time.perf_counter()
+            aucs = []
+            for tr, te in folds:
+                predict, _ = fit(X.iloc[tr].reset_index(drop=True), y[tr])
+                aucs.append(roc_auc_score(y[te], predict(X.iloc[te].reset_index(drop=True))))
+            print(json.dumps({"name": "cv_auc", "dataset": dataset, "pipeline": name,
+                              "value": round(float(np.mean(aucs)), 4), "sd": round(float(np.std(aucs)), 4),
+                              "folds": len(aucs), "fit_s": round(time.perf_counter() - t, 1)}), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--firms", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--bags", type=int, default=10)
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    ap.add_argument("--skip-region", action="store_true")
+    ap.add_argument("--skip-public", action="store_true")
     args = ap.parse_args()
+    if not args.skip_region:
+        region_figures(args)
+    if not args.skip_public:
+        public(args.data)
 
+
+def region_figures(args: argparse.Namespace) -> None:
     region = generate_region(args.firms, seed=args.seed, end=END)
     train_dates = [_month_end(m) for m in (24, 27, 30)]
     X, y = region_dataset(region.firms, region.records, train_dates, 12)

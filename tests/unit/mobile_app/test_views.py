@@ -114,6 +114,27 @@ async def test_credit_view(api: Api, run: Runner) -> None:
     assert len(history.data_series[0].points) == len(ev.history)
     english = credit.build(state, EN, run)
     assert f"Credit grade {ev.grade}" in texts(english) and "Industry average" in texts(english)
+    # the card states the data coverage and words the PD by the grade's own band
+    assert ev.data_confidence is not None and ev.grade_band is not None and ev.grade_band.grade == ev.grade
+    assert find(view, "credit.pd").value == ZH.pd_words(ev.pd, ev.grade_band)
+    assert find(view, "credit.data_confidence").value.startswith("数据完整度：")
+    assert ("credit.data_missing" in keys(view)) == bool(ev.data_confidence.missing)
+
+
+def test_the_grade_card_names_missing_feeds() -> None:
+    from dataclasses import replace
+
+    from mobile_app.api.models import DataConfidence, Evaluation, Feed, GradeBand
+
+    ev = Evaluation(uscc="x", name="某公司", as_of="2026-11-30", score=600, grade="C", pd=0.01, model_version="m",
+                    dimensions={}, reasons=[], history=[],
+                    grade_band=GradeBand(grade="C", pd_from=0.005, pd_to=0.03, score_from=536, score_to=640),
+                    data_confidence=DataConfidence(share=0.6, level="medium", sources=5, reporting=3, missing=[
+                        Feed("social_insurance", "社保医保参保", "Social and medical insurance", "人社部门", "hrss")]))
+    card = credit.grade_card(ZH, ev)
+    assert "中等；C级区间：千分之5至30" in find(card, "credit.pd").value
+    assert find(card, "credit.data_missing").value.startswith("缺少：人社部门的社保医保参保")
+    assert "credit.data_confidence" not in keys(credit.grade_card(ZH, replace(ev, data_confidence=None)))
 
 
 async def test_credit_view_empty_and_error(api: Api, run: Runner) -> None:
