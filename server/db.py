@@ -25,14 +25,10 @@ def sqlite_path(url: str) -> str:
 
 
 def engine_from_url(url: str) -> Engine:
-    """A Piccolo engine for an ``sqlite:///...`` or ``postgresql://...`` URL."""
+    """A Piccolo engine for an ``sqlite:///...`` or ``postgresql://...`` URL. Nothing is opened
+    or created until the engine is used (``open_engine`` prepares an SQLite file)."""
     if url.startswith("sqlite"):
-        path = sqlite_path(url)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # WAL lets readers go on while a batch is written; the timeout waits out short locks.
-        with sqlite3.connect(path) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-        return SQLiteEngine(path=path, timeout=30)
+        return SQLiteEngine(path=sqlite_path(url), timeout=30)
     if url.startswith(("postgres://", "postgresql://")):
         parts = urlparse(url)
         config = {
@@ -94,8 +90,15 @@ async def migrate(engine: Engine) -> None:
 
 
 async def open_engine(url: str) -> Engine:
-    """Create, bind and (for PostgreSQL) pool an engine for this process."""
+    """Create, bind and (for PostgreSQL) pool an engine for this process; an SQLite file is
+    created (with its folder) and put in WAL mode."""
     engine = engine_from_url(url)
+    if isinstance(engine, SQLiteEngine):
+        path = sqlite_path_of(engine)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # WAL lets readers go on while a batch is written; the timeout waits out short locks.
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
     bind(engine)
     if isinstance(engine, PostgresEngine):
         await engine.start_connection_pool(min_size=1, max_size=10)

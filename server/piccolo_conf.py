@@ -8,8 +8,9 @@ from __future__ import annotations
 from piccolo.conf.apps import AppRegistry
 
 from server.db import engine_from_url
-from server.settings import Settings
+from server.settings import database_url_from_env
 
-DB = engine_from_url(Settings.from_env(demo=True).database_url)
+# Only the URL is read here: importing this module opens, creates and writes nothing.
+DB = engine_from_url(database_url_from_env())
 
 APP_REGISTRY = AppRegistry(apps=["server.piccolo_app"])

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "database_url_from_env", "get_settings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ class Settings:
                 )
             secret = _demo_secret(data_dir)
         return cls(
-            database_url=env.get("XINBAO_DATABASE_URL", "sqlite:///xinbao.db"),
+            database_url=database_url_from_env(env),
             redis_url=env.get("XINBAO_REDIS_URL") or None,
             jwt_secret=secret,
             data_dir=data_dir,
@@ -78,6 +78,12 @@ class Settings:
             hash_concurrency=max(1, int(env.get("XINBAO_HASH_CONCURRENCY", "2"))),
             stream_recheck_s=max(0.2, float(env.get("XINBAO_STREAM_RECHECK_S", "15"))),
         )
+
+
+def database_url_from_env(env: dict[str, str] | None = None) -> str:
+    """``XINBAO_DATABASE_URL``, else the embedded default (read without touching any file)."""
+    env = os.environ if env is None else env
+    return env.get("XINBAO_DATABASE_URL", "sqlite:///xinbao.db")
 
 
 def _list(value: str) -> tuple[str, ...]:
