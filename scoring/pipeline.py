@@ -70,7 +70,7 @@ def train_region(firms: pd.DataFrame, records: pd.DataFrame, as_of: date | Itera
     """Fit the indicator scorecard on labelled history: features as of ``as_of`` (one date or
     several, pooled), label = default within ``horizon_months`` after it."""
     X, y = region_dataset(firms, records, as_of, horizon_months)
-    return indicator_scorecard(**params).fit(X, y.to_numpy())
+    return indicator_scorecard(**params).fit(X, y.to_numpy(), groups=X.index.to_numpy())
 
 
 def register_region_model(registry: ModelRegistry, firms: pd.DataFrame, records: pd.DataFrame,
@@ -79,7 +79,7 @@ def register_region_model(registry: ModelRegistry, firms: pd.DataFrame, records:
     """Train on the region as of ``as_of`` and store the model with its metadata (training-data
     hash, in-sample AUC/KS/Brier, bad rate, as-of dates, horizon); returns the version."""
     X, y = region_dataset(firms, records, as_of, horizon_months)
-    model = indicator_scorecard(**params).fit(X, y.to_numpy())
+    model = indicator_scorecard(**params).fit(X, y.to_numpy(), groups=X.index.to_numpy())
     m = metrics(y.to_numpy(), model.predict_proba(X)[:, 1])
     dates = [as_of] if isinstance(as_of, date | str | pd.Timestamp) else list(as_of)
     return registry.save(

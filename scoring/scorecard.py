@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from .grades import SCORE_MAX, SCORE_MIN, STANDARD_BANDS, STANDARD_SCALE, GradeBands, ScoreScale
 
-__all__ = ["MISSING_POINTS", "FeatureBins", "ScoreBatch", "Scorecard", "confidence_level"]
+__all__ = ["MISSING_POINTS", "FeatureBins", "ScoreBatch", "Scorecard", "bag_rows", "confidence_level"]
 
 _MAX_CATEGORIES = 250  # HistGradientBoosting accepts at most 255 categories per feature
 
@@ -185,6 +185,15 @@ class ScoreBatch:
         return pd.DataFrame(self.contributions, index=self.index, columns=self.features)
 
 
+def bag_rows(rng: np.random.Generator, group_of: np.ndarray) -> np.ndarray:
+    """A bootstrap bag drawn by group: groups (``group_of[i]`` is row i's group, 0..G-1) are
+    drawn with replacement and every row of a drawn group comes in as often as its group was
+    drawn; the rows of undrawn groups are the bag's out-of-bag rows."""
+    n_groups = int(group_of.max()) + 1 if len(group_of) else 0
+    counts = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+    return np.repeat(np.arange(len(group_of)), counts[group_of])
+
+
 def _round_bins(base: float, tables: Sequence[np.ndarray], weights: np.ndarray,
                 codes_t: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     """Integer points per bin, rounded once per bin, looked up for every row.
@@ -280,12 +289,20 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     # ----------------------------------------------------------------------------- fitting
-    def fit(self, X: pd.DataFrame, y: Sequence[int] | np.ndarray | pd.Series) -> Scorecard:
-        """Fit bins, the additive model, the calibration, the score scale and PD bands."""
+    def fit(self, X: pd.DataFrame, y: Sequence[int] | np.ndarray | pd.Series,
+            groups: Sequence[object] | np.ndarray | None = None) -> Scorecard:
+        """Fit bins, the additive model, the calibration, the score scale and PD bands.
+
+        ``groups`` (e.g. the firm of each row, when one firm is a row at several dates): each
+        bag draws whole groups, so a firm is in a bag or out of it at every date, and the
+        calibration, fitted on out-of-bag predictions, never sees a firm the bag learned from.
+        """
         X = self._as_frame(X)
         y = np.asarray(y).astype(int).ravel()
         if len(y) != len(X):
             raise ValueError("X and y differ in length")
+        if groups is not None and len(groups) != len(y):
+            raise ValueError("groups and y differ in length")
         if set(np.unique(y)) != {0, 1}:
             raise ValueError("y must contain both 0 (good) and 1 (bad)")
         if self.missing_points not in MISSING_POINTS:
@@ -299,7 +316,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         mono = dict(self.monotone or {})
         cst = [0 if b.categorical else -int(np.sign(mono.get(b.name, 0))) for b in self.bins_]
         with threadpool_limits(limits=self.n_threads):
-            logit_tables, intercept, oob = self._fit_bags(codes, y, cst)
+            logit_tables, intercept, oob = self._fit_bags(codes, y, cst, groups)
         a, b = self._calibrate(oob, y)
         self.calibration_ = (a, b)
         self.logit_tables_ = [a * t for t in logit_tables]
@@ -355,7 +372,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         return 0 if b.categorical else int(valid[(valid.size - 1) // 2])
 
     def _fit_bags(
-        self, codes: np.ndarray, y: np.ndarray, cst: list[int]
+        self, codes: np.ndarray, y: np.ndarray, cst: list[int], groups: Sequence[object] | None = None
     ) -> tuple[list[np.ndarray], float, np.ndarray]:
         n, p = codes.shape
         H = codes.astype(float)
@@ -365,12 +382,18 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         cap_codes = [self._typical_code(codes[:, j], b) for j, b in enumerate(self.bins_)]
         rng = np.random.default_rng(self.random_state)
         pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+        group_of = None if groups is None else np.unique(np.asarray(groups, dtype=object).astype(str),
+                                                         return_inverse=True)[1]
         tables = [np.zeros(b.n_codes + 1) for b in self.bins_]
         intercept = 0.0
         oob_sum, oob_cnt = np.zeros(n), np.zeros(n)
         for bag in range(self.n_bags):
             if self.n_bags == 1:
                 idx = np.arange(n)
+            elif group_of is not None:
+                idx = bag_rows(rng, group_of)
+                if y[idx].min() == y[idx].max():
+                    idx = np.concatenate([idx, pos[:1], neg[:1]])
             elif self.stratify_bags:  # every bag keeps the class balance
                 idx = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
             else:

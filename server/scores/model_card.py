@@ -26,7 +26,7 @@ KNOWN_LIMITS = (
     "reject inference yet (issue 11, point 3), so grade A is mostly firms that do not borrow.",
     "Labels: a first default (90+ days overdue, or a loan that stopped reporting while overdue) "
     "within 12 months of the date. Features are computed from the records as stored now, not only "
-    "those received by each date, and calibration rows are not split by firm.",
+    "those received by each date (bags and the out-of-bag calibration do split by firm).",
     "Stability: refits that differ only in their random seed move a few per cent of firms to "
     "another grade (benchmarks/model_quality.py: grade_change_share_seeds); promotion past the "
     "configured share needs an admin's confirmation.",

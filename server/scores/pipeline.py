@@ -98,11 +98,12 @@ async def train_platform_model(settings: Settings, as_of: date | None = None,
         if len(parts) > 1 and y_new.nunique() == 2:
             X_old = pd.concat([p[0] for p in parts[1:]])
             y_old = pd.concat([p[1] for p in parts[1:]])
-            older = indicator_scorecard(n_bags=settings.model_bags).fit(X_old, y_old.to_numpy())
+            older = indicator_scorecard(n_bags=settings.model_bags).fit(X_old, y_old.to_numpy(),
+                                                                        groups=X_old.index.to_numpy())
             held = older.rate(X_new)
             figures = {f"oot_{k}": v for k, v in model_metrics(y_new.to_numpy(), held.pd).items()}
             calibration = _calibration(held.grade, held.pd, y_new.to_numpy())
-        model = indicator_scorecard(n_bags=settings.model_bags).fit(X, y.to_numpy())
+        model = indicator_scorecard(n_bags=settings.model_bags).fit(X, y.to_numpy(), groups=X.index.to_numpy())
         registry = _registry(settings)
         # The hash, rows and bad rate cover every training date (the whole matrix the model saw).
         version = registry.save(model, training_hash=data_hash(X, y), metrics=figures,

@@ -149,3 +149,29 @@ def test_dimension_scores_are_standings_among_training_firms() -> None:
     # monotone: more points from the dimension's indicators never lowers its standing
     sums = b.contributions[:, list(b.features).index("a")]
     assert np.all(np.diff(cap[np.argsort(sums, kind="stable")]) >= -1e-9)
+
+
+def test_bags_drawn_by_group_keep_each_group_wholly_in_or_out() -> None:
+    from scoring.scorecard import bag_rows
+
+    rng = np.random.default_rng(0)
+    group_of = np.repeat(np.arange(200), 3)  # 200 firms, each a row at three dates
+    for _ in range(5):
+        idx = bag_rows(rng, group_of)
+        drawn = np.bincount(group_of[idx], minlength=200)
+        assert (drawn % 3 == 0).all()  # every row of a drawn firm comes in equally often
+        out = np.setdiff1d(np.arange(len(group_of)), idx)
+        assert not set(group_of[out]) & set(group_of[idx])  # out-of-bag firms are wholly out
+        assert len(idx) == len(group_of) and 0.25 < len(out) / len(group_of) < 0.5
+
+
+def test_grouped_fit_is_deterministic_and_as_good(training: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = training
+    groups = np.arange(len(y)) // 3
+    a = Scorecard(n_bags=3, max_iter=60, random_state=4).fit(X, y, groups=groups)
+    b = Scorecard(n_bags=3, max_iter=60, random_state=4).fit(X, y, groups=groups)
+    assert np.array_equal(a.predict_proba(X), b.predict_proba(X))
+    Xt, yt = synthetic_indicators(2000, seed=12)
+    assert metrics(yt, a.predict_proba(Xt)[:, 1])["auc"] > 0.75
+    with pytest.raises(ValueError, match="groups"):
+        Scorecard(n_bags=2).fit(X, y, groups=groups[:-1])
