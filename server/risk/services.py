@@ -561,19 +561,25 @@ def _scan_data(result: ScanResult) -> dict[str, Any]:
 
 
 async def scan_after_ingest(engine: Engine, settings: Settings, usccs: Collection[str]) -> None:
-    """The incremental scan after an ingest batch committed: the firms it touched. A batch
-    touching more than ``INCREMENTAL_LIMIT`` firms is left to the scheduled full scan. Errors
-    are logged, not raised: the batch is stored whatever the scan does."""
+    """What follows a committed ingest batch, for the firms it touched: re-score them with the
+    active model (``rescore_firms``, as of the latest scoring date), then scan them, so a grade
+    the batch changes is a warning in the same pass. A batch touching more than
+    ``INCREMENTAL_LIMIT`` firms is left to the scheduled jobs. Errors are logged, not raised:
+    the batch is stored whatever follows."""
     if not usccs:
         return
     if len(usccs) > INCREMENTAL_LIMIT:
-        log.info("ingest touched %d firms: left to the scheduled warning scan", len(usccs))
+        log.info("ingest touched %d firms: left to the scheduled re-scoring and warning scan", len(usccs))
         return
     try:
+        from server.scores.rescore import rescore_firms
+
         rows = await Firm.select(Firm.id).where(Firm.uscc.is_in(sorted(usccs)))
-        await scan(engine, settings, None, [r["id"] for r in rows])
-    except Exception:  # noqa: BLE001 - the batch is committed; the nightly scan catches up
-        log.exception("incremental warning scan after ingest failed")
+        firm_ids = [r["id"] for r in rows]
+        await rescore_firms(engine, settings, firm_ids, "ingest")
+        await scan(engine, settings, None, firm_ids)
+    except Exception:  # noqa: BLE001 - the batch is committed; the scheduled jobs catch up
+        log.exception("re-scoring and warning scan after ingest failed")
 
 
 async def run_scan(engine: Engine, settings: Settings, data: ScanRequest | None) -> ScanOut:

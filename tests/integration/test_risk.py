@@ -306,22 +306,31 @@ async def test_jobs_are_listed_and_idempotent(client, tokens, settings, demo, fi
     assert drift["data"]["psi_score"] >= 0 and drift["data"]["model_version"] == demo.model_version
     assert len(drift["data"]["variables"]) >= 60
 
-    # new records for a firm: re-scored once, then nothing is stale
+    # new records for a firm: the ingest's own pass re-scores it at once, so the job finds
+    # nothing stale; a batch whose pass did not run (received later, simulated) the job catches up
+    async def last_run() -> tuple[str, set[int]]:
+        run = await ScoringRun.select(ScoringRun.id, ScoringRun.reason).order_by(ScoringRun.id, ascending=False).first()
+        rows = await ScoreHistory.select(ScoreHistory.firm).where(ScoreHistory.run == run["id"])
+        return run["reason"], {r["firm"] for r in rows}
+
     month = _last_month_end().isoformat()
     firm = await ScoreHistory.select(ScoreHistory.firm, ScoreHistory.firm.uscc.as_alias("uscc")
                                      ).order_by(ScoreHistory.id, ascending=False).first()
+    runs = await ScoringRun.count()
+    key = f"RISK-TEST-RESCORE-{month}"
     await _ingest(client, tokens["dept_operator"], "tax_monthly", [
         "record_key,uscc,event_date,category,amount_yuan,arrears_yuan",
-        f"RISK-TEST-RESCORE-{month},{firm['uscc']},{month},income,8000,0"])
-    runs = await ScoringRun.count()
+        f"{key},{firm['uscc']},{month},income,8000,0"])
+    assert await ScoringRun.count() == runs + 1 and await last_run() == ("ingest", {firm["firm"]})
     await jobs["incremental_rescore"].func(now)
     assert await ScoringRun.count() == runs + 1
-    rescored = await ScoreHistory.select(ScoreHistory.firm).where(
-        ScoreHistory.run == (await ScoringRun.select(ScoringRun.id).order_by(
-            ScoringRun.id, ascending=False).first())["id"])
-    assert firm["firm"] in {r["firm"] for r in rescored}
+    from server.ingest.tables import DeptRecord
+
+    await DeptRecord.update({DeptRecord.received_at: datetime.now(UTC)}).where(DeptRecord.record_key == key)
     await jobs["incremental_rescore"].func(now)
-    assert await ScoringRun.count() == runs + 1
+    assert await ScoringRun.count() == runs + 2 and await last_run() == ("incremental", {firm["firm"]})
+    await jobs["incremental_rescore"].func(now)
+    assert await ScoringRun.count() == runs + 2
 
     # policy matches: one notification per open policy the owner's firm qualifies for
     matches = (await client.get("/api/policies/matches", headers=tokens["owner"])).json()
