@@ -138,6 +138,14 @@ class GradeBands:
         return {"upper": list(self.upper), "grades": list(self.grades),
                 "shares": None if self.shares is None else list(self.shares)}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> GradeBands:
+        """The inverse of :meth:`to_dict` (as stored with a model version)."""
+        shares = d.get("shares")
+        return cls(upper=tuple(float(u) for u in d["upper"]),  # type: ignore[union-attr]
+                   grades=tuple(d.get("grades") or GRADES),  # type: ignore[arg-type]
+                   shares=None if shares is None else tuple(shares))  # type: ignore[arg-type]
+
 
 #: The platform's fixed scale (600 = PD 1 %, PDO 40) and PD bands (A < 0.1 %, B < 0.5 %,
 #: C < 3 %, D from 3 %). Changing either changes what every stored score and grade means.

@@ -114,16 +114,18 @@ def score_region(model: Scorecard, firms: pd.DataFrame, records: pd.DataFrame,
                  model_version: str | None = None,
                  industry_column: str = "industry_division",
                  overrides: OverrideRuleSet | None = None,
-                 status_known_on: date | None = None) -> RegionScores:
+                 status_known_on: date | None = None,
+                 features: pd.DataFrame | None = None) -> RegionScores:
     """Score all firms (in the order of ``firms``) as of ``as_of`` with an optional weight
-    profile; the result names the model and profile versions.
+    profile; the result names the model and profile versions. ``features``: the firms'
+    indicators as of ``as_of`` when already computed (one region scored by several models).
 
     With an ``overrides`` rule set, firms a hard rule hits (in default, dishonest debtor,
     revoked) get grade D in ``table`` (score capped, PD raised, ``override_points`` the change;
     ``batch`` keeps the scorecard's own figures) and ``table`` names the rule-set version.
     """
     ts = pd.Timestamp(as_of)
-    X = compute_features(records, ts, firms=firms)
+    X = compute_features(records, ts, firms=firms) if features is None else features
     batch = model.rate(X, profile=profile)
     batch.model_version = model_version
     table = batch.frame()

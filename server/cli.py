@@ -153,16 +153,23 @@ def train(csv_path: str | None, target: str | None, bad: str | None, as_of: str 
     click.echo(version)
 
 
-async def _model_state(settings, version: str) -> dict:
+async def _on_database(settings: Settings, work):
+    """Run ``await work(engine)`` on the settings' database, opened and closed around it."""
     from server import db
-    from server.scores.tables import ModelVersion
 
     engine = await db.open_engine(settings.database_url)
     try:
-        return await ModelVersion.select(ModelVersion.grade_changes, ModelVersion.awaiting_confirmation).where(
-            ModelVersion.version == version).output(load_json=True).first()
+        return await work(engine)
     finally:
         await db.close(engine)
+
+
+async def _model_state(settings: Settings, version: str) -> dict:
+    from server.scores.tables import ModelVersion
+
+    return await _on_database(settings, lambda _engine: ModelVersion.select(
+        ModelVersion.grade_changes, ModelVersion.awaiting_confirmation).where(
+        ModelVersion.version == version).output(load_json=True).first())
 
 
 @main.command("model-card", help="Write the model card (Markdown) of the active model or --version.")
@@ -170,18 +177,10 @@ async def _model_state(settings, version: str) -> dict:
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="File (default: stdout).")
 def model_card_command(version: str | None, out_path: str | None) -> None:
     settings = _settings(demo=True)
-    from server import db
     from server.scores.model_card import model_card
 
-    async def run() -> str:
-        engine = await db.open_engine(settings.database_url)
-        try:
-            return await model_card(settings, version)
-        finally:
-            await db.close(engine)
-
     try:
-        text = asyncio.run(run())
+        text = asyncio.run(_on_database(settings, lambda _engine: model_card(settings, version)))
     except LookupError as exc:
         raise click.ClickException(str(exc)) from exc
     if out_path:
@@ -198,21 +197,17 @@ def promote(version: str, confirm: bool) -> None:
     settings = _settings(demo=True)
     from litestar.exceptions import HTTPException
 
-    from server import db
     from server.scores.models import promote_model, rescore_with
 
-    async def run() -> None:
-        engine = await db.open_engine(settings.database_url)
+    async def run(engine) -> None:
         try:
             out = await promote_model(version, confirm, settings, promoted_by=None)
-            if out.rescoring:
-                await rescore_with(settings, version, engine)
         except HTTPException as exc:
             raise click.ClickException(exc.detail) from exc
-        finally:
-            await db.close(engine)
+        if out.rescoring:
+            await rescore_with(settings, version, engine)
 
-    asyncio.run(run())
+    asyncio.run(_on_database(settings, run))
     click.echo(version)
 
 

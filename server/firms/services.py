@@ -111,17 +111,25 @@ def _data_confidence(stored: dict | None) -> DataConfidence | None:
                           missing=[Feed(**f) for f in missing])
 
 
+#: A model version's scale and bands never change once stored: read once per process.
+_MODEL_CONFIG: dict[str, dict] = {}
+
+
 async def _grade_band(model_version: str, grade: str) -> GradeBand | None:
     """The PD band and score range of ``grade`` under the model version that gave it."""
-    row = await ModelVersion.select(ModelVersion.config).where(
-        ModelVersion.version == model_version).output(load_json=True).first()
-    config = (row or {}).get("config") or {}
+    config = _MODEL_CONFIG.get(model_version)
+    if config is None:
+        row = await ModelVersion.select(ModelVersion.config).where(
+            ModelVersion.version == model_version).output(load_json=True).first()
+        config = (row or {}).get("config") or {}
+        if config:
+            _MODEL_CONFIG[model_version] = config
     scale, bands = config.get("score_scale"), config.get("pd_bands")
     if not scale or not bands or grade not in bands.get("grades", []):
         return None
     grades, upper = list(bands["grades"]), [float(u) for u in bands["upper"]]
     k = grades.index(grade)
-    lows = GradeBands(upper=tuple(upper), grades=tuple(grades)).min_scores(ScoreScale(**scale))
+    lows = GradeBands.from_dict(bands).min_scores(ScoreScale(**scale))
     return GradeBand(grade=grade, pd_from=upper[k - 1] if k > 0 else 0.0,
                      pd_to=upper[k] if k < len(upper) else None, score_from=lows[grade],
                      score_to=lows[grades[k - 1]] - 1 if k > 0 else None)

@@ -59,7 +59,7 @@ async def model_card(settings: Settings, version: str | None = None) -> str:
     meta = ModelRegistry(settings.model_dir).meta(version)
     metrics: dict[str, Any] = meta.get("metrics") or {}
     scale, bands = ScoreScale(**meta["score_scale"]), meta["pd_bands"]
-    grade_bands = GradeBands(upper=tuple(bands["upper"]), grades=tuple(bands["grades"]))
+    grade_bands = GradeBands.from_dict(bands)
     lows = grade_bands.min_scores(scale)
     pop = meta.get("population") or {}
     status = ("active" if row["active"] else "waiting for an admin's confirmation"

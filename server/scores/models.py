@@ -30,8 +30,7 @@ def _out(row: dict[str, Any], **extra: Any) -> ModelVersionOut:
     scale, bands = config.get("score_scale") or {}, config.get("pd_bands") or {}
     minimum: dict[str, int] = {}
     if scale and bands.get("upper"):
-        minimum = GradeBands(upper=tuple(bands["upper"]), grades=tuple(bands["grades"])).min_scores(
-            ScoreScale(**scale))
+        minimum = GradeBands.from_dict(bands).min_scores(ScoreScale(**scale))
     return ModelVersionOut(
         version=row["version"], created_at=row["created_at"], active=bool(row["active"]),
         awaiting_confirmation=bool(row["awaiting_confirmation"]), metrics=row["metrics"] or {},

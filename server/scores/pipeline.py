@@ -26,6 +26,7 @@ from scoring import (
     region_dataset,
     score_region,
 )
+from scoring.features import compute_features
 from scoring.monitoring import grade_migration
 from scoring.monitoring import metrics as model_metrics
 from scoring.overrides import OverrideRuleSet, override_reasons
@@ -169,8 +170,9 @@ async def _grade_changes(settings: Settings, model: Any, firms: pd.DataFrame, re
     rules = await active_override_rules()
     live = firms[pd.to_datetime(firms["founded_on"]) <= end].reset_index(drop=True)
     seen = records[records["event_date"] <= end]
-    grades = [score_region(m, live, seen, end.date(), overrides=rules, status_known_on=end.date()).table["grade"]
-              for m in (current, model)]
+    X = compute_features(seen, end, firms=live)  # once, for both models
+    grades = [score_region(m, live, seen, end.date(), overrides=rules, status_known_on=end.date(),
+                           features=X).table["grade"] for m in (current, model)]
     return {"against": active["version"], "as_of": str(end.date()), **grade_migration(*grades)}
 
 
