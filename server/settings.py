@@ -24,7 +24,7 @@ class Settings:
     refresh_token_days: int = 30
     scheduler_enabled: bool = False
     person_id_salt: str = "xinbao-person"
-    model_bags: int = 10  # bootstrap fits averaged by the scorecard; fewer = faster, noisier
+    model_bags: int = 20  # committee fits (folds) averaged by the scorecard; fewer = faster, noisier
     # A retrained model that would move more than this share of firms to another grade than
     # the active model gives them is not activated until an admin confirms it (issue 11).
     grade_change_confirm_share: float = 0.05
@@ -70,7 +70,7 @@ class Settings:
             access_token_minutes=int(env.get("XINBAO_ACCESS_TOKEN_MINUTES", "60")),
             scheduler_enabled=env.get("XINBAO_SCHEDULER", "") in ("1", "true", "yes"),
             person_id_salt=env.get("XINBAO_PERSON_SALT", "xinbao-person"),
-            model_bags=int(env.get("XINBAO_MODEL_BAGS", "10")),
+            model_bags=int(env.get("XINBAO_MODEL_BAGS", "20")),
             grade_change_confirm_share=float(env.get("XINBAO_GRADE_CHANGE_CONFIRM_SHARE", "0.05")),
             min_group_size=max(2, int(env.get("XINBAO_MIN_GROUP_SIZE", "5"))),
             trusted_proxies=_list(env.get("XINBAO_TRUSTED_PROXIES", "")),
