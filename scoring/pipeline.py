@@ -19,6 +19,7 @@ from .features import compute_features, confidence_groups, default_labels
 from .indicators import INDICATORS
 from .monitoring import metrics
 from .overrides import OverrideRuleSet, apply_overrides, evaluate_overrides
+from .records import current_versions, known_at
 from .registry import ModelRegistry, data_hash
 from .scorecard import ScoreBatch, Scorecard
 from .weights import WeightProfile
@@ -55,14 +56,19 @@ def region_dataset(firms: pd.DataFrame, records: pd.DataFrame,
                    as_of: date | Iterable[date], horizon_months: int = 12
                    ) -> tuple[pd.DataFrame, pd.Series]:
     """Indicators and default labels (default within ``horizon_months`` after each as-of
-    date) for firms founded by then and not yet in default; several dates are pooled."""
+    date) for firms founded by then and not yet in default; several dates are pooled.
+
+    ``records`` may be a history frame (``scoring.records.HISTORY_COLUMNS``): then the
+    indicators at each date read only what the platform knew that day, in the version valid
+    then (``known_at``), and the labels read today's versions (the outcome as now known)."""
     dates = [as_of] if isinstance(as_of, date | str | pd.Timestamp) else list(as_of)
+    now = current_versions(records)
     xs, ys = [], []
     for d in dates:
         ts = pd.Timestamp(d)
         f = _eligible(firms, ts)
-        y = default_labels(records, ts, horizon_months, firms=f)
-        X = compute_features(records, ts, firms=f).loc[y.index]
+        y = default_labels(now, ts, horizon_months, firms=f)
+        X = compute_features(known_at(records, ts), ts, firms=f).loc[y.index]
         xs.append(X)
         ys.append(y)
     X = pd.concat(xs)

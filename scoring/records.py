@@ -9,18 +9,30 @@ being true later (a lawsuit closed, a listing removed, a seizure lifted, arrears
 missing or ``end_date > as_of``).
 
 Money is integer fen (分). ``quantity`` is a plain number whose unit the kind fixes.
+
+A *history* frame (for training on past dates) adds ``HISTORY_COLUMNS``: ``known_from``, when
+the platform knew the row (the moment it arrived; for a department's back-filled archive its
+event date), and ``superseded_at``, when a correction replaced it (NaT while it is the current
+version). ``known_at(history, d)`` is what the platform knew on day ``d``, each fact in the
+version valid then; ``current_versions(history)`` is what it knows now (labels read these).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 __all__ = [
     "FIRM_COLUMNS",
+    "HISTORY_COLUMNS",
     "RECORD_COLUMNS",
     "RECORD_KINDS",
     "STATEMENT_ITEMS",
     "RecordKind",
+    "current_versions",
+    "is_history",
+    "known_at",
 ]
 
 #: Columns of the long records frame handed to ``scoring`` (dtype in brackets).
@@ -37,6 +49,34 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "status",  # str or None, e.g. "open"/"closed" for court cases
     "attrs",  # dict or None, extra fields (financial statement items, see STATEMENT_ITEMS)
 )
+
+#: Extra columns of a history frame (datetime64[ns], no time zone; NaT where absent).
+HISTORY_COLUMNS: tuple[str, ...] = ("known_from", "superseded_at")
+
+
+def is_history(records: pd.DataFrame) -> bool:
+    return all(c in records.columns for c in HISTORY_COLUMNS)
+
+
+def known_at(records: pd.DataFrame, as_of: object) -> pd.DataFrame:
+    """The rows the platform knew on day ``as_of`` (known by the end of that day and not yet
+    replaced by a correction), as a plain records frame. A frame without history columns is
+    returned as it is (every row counts as known from its event date)."""
+    if not is_history(records):
+        return records
+    day = pd.Timestamp(as_of).normalize()
+    known = records["known_from"] < day + pd.Timedelta(days=1)
+    valid = records["superseded_at"].isna() | (records["superseded_at"] >= day + pd.Timedelta(days=1))
+    return records.loc[known & valid, list(RECORD_COLUMNS)]
+
+
+def current_versions(records: pd.DataFrame) -> pd.DataFrame:
+    """The rows no correction has replaced (what the platform knows now), as a plain records
+    frame; a frame without history columns is returned as it is."""
+    if not is_history(records):
+        return records
+    return records.loc[records["superseded_at"].isna(), list(RECORD_COLUMNS)]
+
 
 #: Columns of the firms frame handed to ``scoring``.
 FIRM_COLUMNS: tuple[str, ...] = (

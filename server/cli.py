@@ -92,7 +92,10 @@ def generate(n_firms: int, seed: int, out_dir: str, fmt: str) -> None:
 @main.command(help="Ingest a department file (CSV or JSON Lines) for one source.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--source", required=True, help="Feed name, e.g. tax_monthly, firms, guarantees.")
-def ingest(file: str, source: str) -> None:
+@click.option("--backfill", is_flag=True,
+              help="The file is the department's archive: its records count as known from their "
+                   "event date when the model trains on past dates.")
+def ingest(file: str, source: str, backfill: bool) -> None:
     from server import db
     from server.ingest.parse import detect_format, iter_file
     from server.ingest.services import IngestError
@@ -107,7 +110,7 @@ def ingest(file: str, source: str) -> None:
                 head = fh.read(64)
             fmt = detect_format(file, None, head)
             result = await run_ingest(engine, source, iter_file(file), fmt, filename=Path(file).name,
-                                      person_salt=settings.person_id_salt)
+                                      person_salt=settings.person_id_salt, backfill=backfill)
         except IngestError as exc:
             click.echo(json.dumps({"error": {"field": exc.field, "message": exc.message}},
                                   ensure_ascii=False), err=True)

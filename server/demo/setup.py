@@ -143,7 +143,9 @@ FEED_ORDER = ("firms", "relations", "guarantees")
 
 
 async def load_region_files(engine, files: dict[str, Path], salt: str) -> int:
-    """Ingest a region's feed files through the normal ingestion path; returns records accepted."""
+    """Ingest a region's feed files through the normal ingestion path; returns records accepted.
+    The files are the departments' archives (a generated history), so the batches are
+    back-fills: each record counts as known from its event date when the model trains."""
     from server.ingest.parse import detect_format, iter_file
     from server.ingest.services import ingest
 
@@ -153,7 +155,7 @@ async def load_region_files(engine, files: dict[str, Path], salt: str) -> int:
         path = files[source]
         fmt = detect_format(path.name, None, b"")
         result = await ingest(engine, source, iter_file(str(path)), fmt, filename=path.name,
-                              person_salt=salt)
+                              person_salt=salt, backfill=True)
         if result.rejected:
             first = result.rejected[0]
             raise RuntimeError(f"demo feed {path.name} row {first.row} {first.field}: {first.message}")

@@ -50,7 +50,9 @@ class IngestController(Controller):
             "Good rows are stored exactly once: sending the same batch again stores nothing new. The "
             "batch is one transaction. Bodies up to 1 GiB are streamed to disk, never held in memory; "
             "larger ones get 413. Formats are in docs/feeds.md. Use Content-Type text/csv or "
-            "application/x-ndjson, or `?format=`."
+            "application/x-ndjson, or `?format=`. `?backfill=true` marks the file as the "
+            "department's archive: its records count as known from their event date when the "
+            "model learns from past dates (a live batch's records count from the moment they arrive)."
         ),
     )
     async def post_feed(
@@ -59,6 +61,7 @@ class IngestController(Controller):
         source: FromPath[str],
         fmt: Annotated[Literal["csv", "jsonl"] | None, QueryParameter(name="format", required=False,
                                                   examples=[Example(value="csv")])] = None,
+        backfill: Annotated[bool, QueryParameter(required=False)] = False,
     ) -> Response[IngestReport]:
         src = get_source(source)
         user = request.user
@@ -79,7 +82,7 @@ class IngestController(Controller):
             result = await ingest(
                 request.app.state.engine, source, iter_spool(upload), fmt,
                 filename=request.headers.get("x-filename", ""), user_id=user.id,
-                person_salt=settings.person_id_salt,
+                person_salt=settings.person_id_salt, backfill=backfill,
             )
         listed = result.rejected_count or result.repeated_count
         report = IngestReport(

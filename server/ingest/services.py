@@ -148,8 +148,11 @@ async def ingest(
     user_id: int | None = None,
     person_salt: str = "xinbao-person",
     today: date | None = None,
+    backfill: bool = False,
 ) -> IngestResult:
-    """Validate and store one batch of a source; see the module docstring for guarantees."""
+    """Validate and store one batch of a source; see the module docstring for guarantees.
+    ``backfill``: the batch is the department's archive (its records are known from their
+    event date, for training on past dates; see ``scoring.records.known_at``)."""
     source = get_source(source_code)
     fast = fmt == "csv" and source.target == "record" and supports_fast_path(source.fields, source.code)
     try:
@@ -174,7 +177,7 @@ async def ingest(
             batch_id = await w.insert_returning_id("ingest_batch", {
                 "department": department_id, "source": source.code, "filename": clean_text(filename, 200),
                 "received_at": received_at, "rows": 0, "accepted": 0, "duplicates": 0,
-                "rejected": 0, "submitted_by": user_id,
+                "rejected": 0, "submitted_by": user_id, "backfill": backfill,
             })
             result.batch_id = batch_id
             if fast:

@@ -6,6 +6,7 @@ from piccolo.columns import (
     JSON,
     BigInt,
     BigSerial,
+    Boolean,
     Date,
     DoublePrecision,
     ForeignKey,
@@ -38,6 +39,9 @@ class IngestBatch(Table, tablename="ingest_batch"):
     duplicates = Integer(default=0)
     rejected = Integer(default=0)
     submitted_by = Integer(null=True, default=None)  # users.id; a plain integer keeps the bulk path simple
+    # A department's archive: its records count as known from their event date (for training
+    # on past dates); a live batch's records are known from ``received_at``.
+    backfill = Boolean(default=False)
 
 
 class DeptRecord(Table, tablename="dept_record"):

@@ -14,7 +14,7 @@ from piccolo.engine.postgres import PostgresEngine
 from scoring.records import FIRM_COLUMNS, RECORD_COLUMNS
 from server.db import sqlite_path_of
 
-__all__ = ["load_firms", "load_records"]
+__all__ = ["load_firms", "load_record_history", "load_records"]
 
 _RECORD_SELECT = (
     "SELECT uscc, source AS kind, event_date, end_date, category, amount_fen, arrears_fen, "
@@ -80,6 +80,32 @@ async def load_records(engine: Engine, as_of: date | None = None,
             args.extend(usccs)
     df = await _query(engine, sql, tuple(args))
     return normalise_records(df)
+
+
+_HISTORY_SQL = (
+    "SELECT r.uscc, r.source AS kind, r.event_date, r.end_date, r.category, r.amount_fen, "
+    "r.arrears_fen, r.quantity, r.days, r.status, r.attrs, r.received_at, r.superseded_at, "
+    "b.backfill FROM dept_record r JOIN ingest_batch b ON b.id = r.batch_id"
+)
+
+
+async def load_record_history(engine: Engine) -> pd.DataFrame:
+    """Every version of every department record with ``HISTORY_COLUMNS``: a row is known from
+    the moment it arrived, or, from a back-filled archive, from its event date; it stops being
+    the valid version when a correction supersedes it. For training on past dates
+    (``scoring.records.known_at``); times are UTC, without zone."""
+    df = await _query(engine, _HISTORY_SQL)
+    received = _utc_naive(df["received_at"])
+    superseded = _utc_naive(df["superseded_at"])
+    backfill = df["backfill"].astype(bool).to_numpy()
+    out = normalise_records(df.drop(columns=["received_at", "superseded_at", "backfill"]))
+    out["known_from"] = received.where(~backfill, out["event_date"])
+    out["superseded_at"] = superseded
+    return out
+
+
+def _utc_naive(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
 
 
 def normalise_records(df: pd.DataFrame) -> pd.DataFrame:

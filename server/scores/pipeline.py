@@ -31,10 +31,11 @@ from scoring.monitoring import grade_migration
 from scoring.monitoring import metrics as model_metrics
 from scoring.overrides import OverrideRuleSet, override_reasons
 from scoring.pipeline import RegionScores
+from scoring.records import current_versions
 from scoring.scorecard import confidence_level
 from server import db
 from server.ingest.store import open_writer
-from server.scores.frames import load_firms, load_records
+from server.scores.frames import load_firms, load_record_history
 from server.scores.tables import STATS_META_KEY, STATS_REGION_KEY, ModelVersion, ScoringRun
 from server.settings import Settings
 
@@ -85,11 +86,15 @@ async def train_platform_model(settings: Settings, as_of: date | None = None,
     engine, owned = await _with_engine(settings, engine)
     try:
         firms = await load_firms(engine)
-        records = await load_records(engine)
+        # Every version of every record: the indicators at each training date read what the
+        # platform knew that day (time-correct), the labels and today's checks the current rows.
+        history = await load_record_history(engine)
+        records = current_versions(history)
         end = pd.Timestamp(as_of) if as_of else data_end(records)
         dates = [end - pd.DateOffset(months=m) + pd.offsets.MonthEnd(0) for m in TRAIN_OFFSETS_MONTHS]
         train_dates = [d for d in dates if d > records["event_date"].min()]
-        parts = [region_dataset(firms, records, [d], HORIZON_MONTHS) for d in train_dates]
+        parts = [region_dataset(firms, history, [d], HORIZON_MONTHS) for d in train_dates]
+        del history
         X = pd.concat([p[0] for p in parts])
         y = pd.concat([p[1] for p in parts])
         # Out-of-time check: a model fitted on the older dates scores the newest labelled one.
@@ -212,7 +217,10 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
             version = active["version"]
         model = _registry(settings).load(version).model
         firms = await load_firms(engine)
-        records = await load_records(engine)
+        # Every version of every record: the indicators at each training date read what the
+        # platform knew that day (time-correct), the labels and today's checks the current rows.
+        history = await load_record_history(engine)
+        records = current_versions(history)
         end = pd.Timestamp(as_of) if as_of else data_end(records)
         dates = [end - pd.DateOffset(months=m) + pd.offsets.MonthEnd(0) for m in range(history_months, 0, -1)]
         from server.scores.services import active_override_rules
