@@ -197,7 +197,12 @@ async def prepare_demo(settings: Settings, n_firms: int = 2000, seed: int = 42) 
         version = await ensure_model_and_scores(engine, settings, as_of=None)
         timings["model_s"] = time.perf_counter() - t
         t = time.perf_counter()
+        from server.demo.book import seed_demo_book
         from server.risk.services import compute_macro_index, scan
+
+        # The bank's borrowers and applicants, before the first scan: its warnings on them
+        # reach the manager's inbox on first sign-in.
+        await seed_demo_book(BANKS[0][0], exclude_firm=firm.id)
 
         await scan(engine, settings)  # warnings and contagion on day one (safe to repeat)
         await compute_macro_index(engine)

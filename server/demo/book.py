@@ -1,0 +1,115 @@
+"""The demo bank's book: borrowers and applicants it follows from the first day.
+
+A bank manager signing in to the demo should see the product working: the bank's borrowers and
+pending applicants, its consents, and the region's warnings on those firms in the alerts inbox.
+The book is drawn from the generated region itself: the firms with a bank loan in the latest
+month are the region's borrowers; the bank takes the most overdue of them and a spread of the
+rest (so its book has the troubled firms a real book has), plus a few pending applicants
+without a loan. Written before the first warning scan, so the scan's warnings on these firms
+reach the manager's inbox like any other. Runs once (skipped when the bank has applications).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from server.consent.tables import Consent
+from server.financing.tables import ApplicationEvent, Bank, LoanApplication, LoanProduct
+from server.firms.tables import Firm
+from server.scores.tables import ScoreHistory
+from server.users.tables import User
+
+__all__ = ["seed_demo_book"]
+
+BORROWERS = 40  # disbursed loans the demo bank holds
+TROUBLED = 12  # of them, the most overdue borrowers of the region
+APPLICANTS = 8  # pending applications from firms without a loan
+CONSENT_DAYS = 365
+
+
+async def seed_demo_book(bank_code: str, exclude_firm: int | None = None) -> int:
+    """Give the bank its book (see the module docstring); returns the applications written."""
+    bank = await Bank.objects().where(Bank.code == bank_code).first()
+    if bank is None:
+        return 0
+    products = await LoanProduct.select(LoanProduct.id, LoanProduct.fund_covered,
+                                        LoanProduct.min_amount_fen, LoanProduct.min_term_months).where(
+        LoanProduct.bank == bank.id).order_by(LoanProduct.id)
+    if not products or await LoanApplication.exists().where(LoanApplication.product.is_in(
+            [p["id"] for p in products])):
+        return 0
+    # A product without fund cover: the demo's loans book nothing on the guarantee fund.
+    product = next((p for p in products if not p["fund_covered"]), products[0])
+    latest = await _latest_loans()
+    grades = await _latest_grades()
+    by_uscc = {r["uscc"]: r["id"] for r in await Firm.select(Firm.id, Firm.uscc)}
+    owners = {r["firm"] for r in await User.select(User.firm).where(User.firm.is_not_null())}
+    skip = owners | ({exclude_firm} if exclude_firm else set())
+    ranked = [(days, uscc) for uscc, days in latest.items() if by_uscc.get(uscc) not in skip]
+    ranked.sort(key=lambda t: (-t[0], t[1]))
+    troubled = [u for _, u in ranked[:TROUBLED]]
+    rest = sorted(u for _, u in ranked[TROUBLED:])
+    step = max(1, len(rest) // max(1, BORROWERS - TROUBLED))
+    borrowers = troubled + rest[::step][: BORROWERS - len(troubled)]
+    lending = set(latest)
+    applicants = sorted(u for u, fid in by_uscc.items()
+                        if u not in lending and fid not in skip and grades.get(fid) in {"A", "B", "C"})
+    step = max(1, len(applicants) // APPLICANTS)
+    applicants = applicants[::step][:APPLICANTS]
+
+    now = datetime.now(UTC)
+    manager = await User.select(User.id).where((User.role == "bank_manager") & (User.bank == bank.id)).first()
+    by_user = manager["id"] if manager else None
+    written = 0
+    for k, uscc in enumerate(borrowers + applicants):
+        firm_id = by_uscc[uscc]
+        pending = k >= len(borrowers)
+        applied = now - timedelta(days=2 if pending else 120 + 7 * k)
+        amount = product["min_amount_fen"] * (2 + k % 5)
+        term = max(product["min_term_months"], 12)
+        app = LoanApplication(
+            firm=firm_id, product=product["id"], amount_fen=amount, term_months=term,
+            purpose="流动资金周转" if k % 2 else "设备购置", status="pending" if pending else "disbursed",
+            grade_at_apply=grades.get(firm_id, ""), created_at=applied, fund_share_pct=0,
+            decided_at=None if pending else applied + timedelta(days=1),
+            decided_by=None if pending else by_user,
+            approved_amount_fen=None if pending else amount, rate_bp=None if pending else 380,
+            approved_term_months=None if pending else term,
+        )
+        await app.save()
+        events = [("pending", applied, None)]
+        if not pending:
+            events += [("approved", applied + timedelta(days=1), by_user),
+                       ("disbursed", applied + timedelta(days=3), by_user)]
+        await ApplicationEvent.insert(*[
+            ApplicationEvent(application=app.id, status=s, at=at, by_user=u, note="") for s, at, u in events])
+        await Consent(firm=firm_id, bank=bank.id, scope="evaluation", granted_at=applied,
+                      expires_at=applied + timedelta(days=CONSENT_DAYS)).save()
+        written += 1
+    return written
+
+
+async def _latest_loans() -> dict[str, int]:
+    """The firms with a bank loan reported in the region's latest loan month: days overdue."""
+    from server.ingest.tables import DeptRecord
+
+    last = await DeptRecord.select(DeptRecord.event_date).where(
+        (DeptRecord.source == "bank_loan") & DeptRecord.superseded_at.is_null()).order_by(
+        DeptRecord.event_date, ascending=False).first()
+    if last is None:
+        return {}
+    rows = await DeptRecord.select(DeptRecord.uscc, DeptRecord.days).where(
+        (DeptRecord.source == "bank_loan") & (DeptRecord.event_date == last["event_date"])
+        & DeptRecord.superseded_at.is_null())
+    out: dict[str, int] = {}
+    for r in rows:
+        out[r["uscc"]] = max(out.get(r["uscc"], 0), int(r["days"] or 0))
+    return out
+
+
+async def _latest_grades() -> dict[int, str]:
+    latest = await ScoreHistory.select(ScoreHistory.as_of).order_by(ScoreHistory.as_of, ascending=False).first()
+    if latest is None:
+        return {}
+    return {r["firm"]: r["grade"] for r in await ScoreHistory.select(ScoreHistory.firm, ScoreHistory.grade).where(
+        ScoreHistory.as_of == latest["as_of"]).order_by(ScoreHistory.id)}

@@ -1,0 +1,41 @@
+"""First sight for a bank manager (issue 13 must-show 3): the demo bank follows its borrowers and
+applicants from the start, so the manager's inbox holds the region's warnings on them at the
+first sign-in, and the bank sees detail only where the firm's consent is in force."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_the_demo_managers_first_inbox_holds_warnings_on_the_banks_own_book(client, tokens):
+    from server.financing.tables import LoanApplication
+    from server.users.tables import User
+
+    manager = tokens["bank_manager"]
+    inbox = await client.get("/api/notifications", headers=manager)
+    assert inbox.status_code == 200, inbox.text
+    notes = inbox.json()
+    assert notes, "the demo bank manager's inbox is empty on first sign-in"
+    assert {n["level"] for n in notes} & {"red", "yellow"}
+
+    me = await User.select(User.bank).where(User.phone == "13800000002").first()
+    book = {r["firm.uscc"] for r in await LoanApplication.select(LoanApplication.firm.uscc).where(
+        LoanApplication.product.bank == me["bank"])}
+    statuses = {r["status"] for r in await LoanApplication.select(LoanApplication.status).where(
+        LoanApplication.product.bank == me["bank"])}
+    assert {"disbursed", "pending"} <= statuses  # borrowers and applicants
+    about = {n["firm_uscc"] for n in notes if n["kind"] == "risk"}
+    assert about and about <= book, "a manager hears about the bank's own book, and only that"
+
+    apps = await client.get("/api/applications", headers=manager)
+    assert apps.status_code == 200 and len(apps.json()) >= 40
+
+
+async def test_the_demo_owner_is_not_in_the_banks_book(client, tokens):
+    from server.financing.tables import LoanApplication
+    from server.users.tables import User
+
+    owner = await User.select(User.firm).where(User.phone == "13800000001").first()
+    assert not await LoanApplication.exists().where(LoanApplication.firm == owner["firm"])
