@@ -71,7 +71,7 @@ async def seed_demo_book(bank_code: str, exclude_firm: int | None = None) -> int
             firm=firm_id, product=product["id"], amount_fen=amount, term_months=term,
             purpose="流动资金周转" if k % 2 else "设备购置", status="pending" if pending else "disbursed",
             grade_at_apply=grades.get(firm_id, ""), created_at=applied, fund_share_pct=0,
-            decided_at=None if pending else applied + timedelta(days=1),
+            decided_at=None if pending else applied + timedelta(minutes=15 + 7 * (k % 6)),  # within the hour
             decided_by=None if pending else by_user,
             approved_amount_fen=None if pending else amount, rate_bp=None if pending else 380,
             approved_term_months=None if pending else term,
@@ -79,12 +79,13 @@ async def seed_demo_book(bank_code: str, exclude_firm: int | None = None) -> int
         await app.save()
         events = [("pending", applied, None)]
         if not pending:
-            events += [("approved", applied + timedelta(days=1), by_user),
-                       ("disbursed", applied + timedelta(days=3), by_user)]
+            events += [("approved", applied + timedelta(minutes=15 + 7 * (k % 6)), by_user),
+                       ("disbursed", applied + timedelta(days=2), by_user)]
         await ApplicationEvent.insert(*[
             ApplicationEvent(application=app.id, status=s, at=at, by_user=u, note="") for s, at, u in events])
+        # Granted with the application, for the life of the relationship: in force today.
         await Consent(firm=firm_id, bank=bank.id, scope="evaluation", granted_at=applied,
-                      expires_at=applied + timedelta(days=CONSENT_DAYS)).save()
+                      expires_at=now + timedelta(days=CONSENT_DAYS)).save()
         written += 1
     return written
 

@@ -28,6 +28,7 @@ async def test_the_demo_managers_first_inbox_holds_warnings_on_the_banks_own_boo
     assert {"disbursed", "pending"} <= statuses  # borrowers and applicants
     about = {n["firm_uscc"] for n in notes if n["kind"] == "risk"}
     assert about and about <= book, "a manager hears about the bank's own book, and only that"
+    assert all(n["body"]["detail"] for n in notes if n["kind"] == "risk")  # the book has consented
 
     apps = await client.get("/api/applications", headers=manager)
     assert apps.status_code == 200 and len(apps.json()) >= 40
