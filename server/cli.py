@@ -249,7 +249,6 @@ def demo(n_firms: int, seed: int, host: str, port: int, no_serve: bool, app_port
 
     os.environ.setdefault("XINBAO_DEMO", "1")
     os.environ.setdefault("XINBAO_SCHEDULER", "1")
-    os.environ.setdefault("XINBAO_MODEL_BAGS", "3")  # a quicker first model; `xinbao train` refits
     settings = _settings(demo=True)
     info = asyncio.run(prepare_demo(settings, n_firms=n_firms, seed=seed))
     click.echo(info.banner(host, port))

@@ -276,7 +276,7 @@ def test_owner_and_bank_manager_in_chromium(demo: Demo, browser: Browser) -> Non
     bank_id = _call("GET", f"{demo.api}/api/me", token=demo.token(BANK))["bank_id"]
     # The inbox already holds the bank's own book's warnings (first sight), never the owner's
     # firm, which is not in the book: its name appearing is the live push arriving.
-    owner_name = _call("GET", f"{demo.api}/api/firms/{owner_uscc}")["name"]
+    owner_name = _call("GET", f"{demo.api}/api/firms/{owner_uscc}", token=demo.token(OWNER))["name"]
     _make_red_warning(demo, owner_uscc, bank_id)
     browser.text(owner_name, timeout=20_000)
     browser.text(re.compile("dishonest", re.IGNORECASE))
