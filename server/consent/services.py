@@ -28,12 +28,6 @@ EVALUATION = "evaluation"  # the one scope so far: the firm's evaluation and war
 _CHUNK = 500
 
 
-def _owner_firm(user: AuthUser) -> int:
-    if user.firm_id is None:
-        raise PermissionDeniedException("your account is not linked to a firm yet")
-    return user.firm_id
-
-
 def active_consent(now: datetime, scope: str = EVALUATION) -> Combination:
     """The condition of a consent in force at ``now``: not revoked, not expired, this scope."""
     return Consent.revoked_at.is_null() & (Consent.expires_at > now) & (Consent.scope == scope)
@@ -73,7 +67,7 @@ async def grant(user: AuthUser, data: ConsentCreate) -> ConsentCreated:
     """Consent for the bank until ``days`` from now; an open consent for the bank is extended
     (never shortened), an expired one is closed and a new one opened. Joins the caller's
     transaction if one is open."""
-    firm_id = _owner_firm(user)
+    firm_id = user.linked_firm()
     if not await Bank.exists().where(Bank.id == data.bank_id):
         raise ValidationException(f"bank_id: no bank with id {data.bank_id}")
     now = datetime.now(UTC)
@@ -92,7 +86,7 @@ async def grant(user: AuthUser, data: ConsentCreate) -> ConsentCreated:
 async def revoke(user: AuthUser, consent_id: int) -> None:
     """Takes effect at once: the bank's next request, and whatever it reads of notifications
     about the firm, gets public signals only."""
-    firm_id = _owner_firm(user)
+    firm_id = user.linked_firm()
     consent = await Consent.select(Consent.id, Consent.firm).where(Consent.id == consent_id).first()
     if consent is None or consent["firm"] != firm_id:
         raise NotFoundException(f"consent_id: no consent {consent_id} of your firm")
@@ -101,7 +95,7 @@ async def revoke(user: AuthUser, consent_id: int) -> None:
 
 
 async def list_consents(user: AuthUser) -> list[ConsentOut]:
-    firm_id = _owner_firm(user)
+    firm_id = user.linked_firm()
     now = datetime.now(UTC)
     rows = await Consent.select(
         Consent.id, Consent.bank.id, Consent.bank.name, Consent.scope, Consent.granted_at,

@@ -71,18 +71,6 @@ def _pct(bp: int | None) -> float | None:
     return None if bp is None else round(bp / 100, 2)
 
 
-def _owner_firm(user: AuthUser) -> int:
-    if user.firm_id is None:
-        raise PermissionDeniedException("your account is not linked to a firm yet")
-    return user.firm_id
-
-
-def _manager_bank(user: AuthUser) -> int:
-    if user.bank_id is None:
-        raise PermissionDeniedException("your account is not linked to a bank")
-    return user.bank_id
-
-
 # ---------------------------------------------------------------------------------------------
 # Products
 
@@ -268,7 +256,7 @@ async def _assess_all(products: list[ProductOut], amount_fen: int, term_months: 
 
 async def match(user: AuthUser, need: MatchRequest, rules: MatchingRules = WEIHAI_RULES) -> MatchResult:
     """Every active product ranked for the owner's firm and need, each saying why it fits or not."""
-    standing = await firm_standing(_owner_firm(user))
+    standing = await firm_standing(user.linked_firm())
     matches = await _assess_all(await _active_products(), need.amount_yuan * 100, need.term_months,
                                 standing, rules)
     return MatchResult(
@@ -403,7 +391,7 @@ async def _write_applications(user: AuthUser, firm_id: int, data: ApplicationCre
 async def apply(user: AuthUser, data: ApplicationCreate, rules: MatchingRules = WEIHAI_RULES,
                 now: datetime | None = None) -> ApplicationsCreated:
     """One application per chosen product, each bank granted consent to the evaluation."""
-    firm_id = _owner_firm(user)
+    firm_id = user.linked_firm()
     if not data.confirm_consent:
         raise ValidationException(
             "confirm_consent: must be true — applying lets each chosen bank see your evaluation")
@@ -432,9 +420,9 @@ async def list_applications(user: AuthUser, status: str | None = None, limit: in
     query = LoanApplication.select(*_APP_COLUMNS)
     ascending = False
     if user.role == "owner":
-        query = query.where(LoanApplication.firm == _owner_firm(user))
+        query = query.where(LoanApplication.firm == user.linked_firm())
     elif user.role == "bank_manager":
-        query = query.where(LoanApplication.product.bank.id == _manager_bank(user))
+        query = query.where(LoanApplication.product.bank.id == user.linked_bank())
         ascending = True
     if status is not None:
         query = query.where(LoanApplication.status == status)
@@ -523,7 +511,7 @@ async def decide(user: AuthUser, application_id: int, data: DecisionCreate,
                  now: datetime | None = None) -> ApplicationDetail:
     """The bank's approval or decline of a pending application; an approval of a fund-covered
     product books the fund's cover in the same transaction (a refusal changes nothing)."""
-    bank_id = _manager_bank(user)
+    bank_id = user.linked_bank()
     applied = await LoanApplication.select(
         LoanApplication.id, LoanApplication.status, LoanApplication.amount_fen,
         LoanApplication.term_months, LoanApplication.product,
@@ -594,7 +582,7 @@ async def decision_times(user: AuthUser, rules: MatchingRules = WEIHAI_RULES,
         LoanApplication.decided_at,
     )
     if user.role == "bank_manager":
-        bank_id = _manager_bank(user)
+        bank_id = user.linked_bank()
         banks = banks.where(Bank.id == bank_id)
         apps = apps.where(LoanApplication.product.bank.id == bank_id)
     by_bank: dict[int, list[dict[str, Any]]] = {}

@@ -86,18 +86,6 @@ def _for_update(query: Select) -> Select:
 
 
 # -- who may do what ----------------------------------------------------------------------------
-def _owner_firm(user: AuthUser) -> tuple[int, str]:
-    if user.firm_id is None or user.firm_uscc is None:
-        raise PermissionDeniedException("your account is not linked to a firm yet")
-    return user.firm_id, user.firm_uscc
-
-
-def _operator_department(user: AuthUser) -> int:
-    if user.department_id is None:
-        raise PermissionDeniedException("your account is not linked to a department")
-    return user.department_id
-
-
 def _check_may_see(user: AuthUser, obj: dict[str, Any]) -> None:
     if user.role == "admin":
         return
@@ -105,7 +93,7 @@ def _check_may_see(user: AuthUser, obj: dict[str, Any]) -> None:
         if obj["firm"] != user.firm_id:
             raise NotFoundException(f"no objection {obj['id']} of your firm")
         return
-    if user.role == "dept_operator" and obj["department"] == _operator_department(user):
+    if user.role == "dept_operator" and obj["department"] == user.linked_department():
         return
     raise PermissionDeniedException("only the firm's owner, the owning department and admins see an objection")
 
@@ -256,7 +244,7 @@ async def _records_out(rows: list[dict[str, Any]]) -> list[RecordOut]:
 
 async def list_records(user: AuthUser, source: str | None, limit: int, offset: int) -> RecordPage:
     """The owner's firm's current records (superseded ones left out), newest first."""
-    _firm_id, uscc = _owner_firm(user)
+    _firm_id, uscc = user.linked_firm_with_uscc()
     where = (DeptRecord.uscc == uscc) & DeptRecord.superseded_at.is_null()
     if source is not None:
         if source not in RECORD_KINDS:
@@ -305,9 +293,9 @@ async def list_objections(user: AuthUser, status: str | None, limit: int, offset
     query = Objection.select(*_OBJECTION_COLUMNS)
     conditions = []
     if user.role == "owner":
-        conditions.append(Objection.firm == _owner_firm(user)[0])
+        conditions.append(Objection.firm == user.linked_firm())
     elif user.role == "dept_operator":
-        conditions.append(Objection.department == _operator_department(user))
+        conditions.append(Objection.department == user.linked_department())
     if status is not None:
         conditions.append(Objection.status == status)
     if conditions:
@@ -431,7 +419,7 @@ async def _department_id(code: str) -> int:
 async def file_objection(user: AuthUser, data: ObjectionCreate) -> ObjectionDetail:
     """File an objection on a current record of the owner's firm; it goes to the department
     that feeds the record's source. One open objection per record."""
-    firm_id, uscc = _owner_firm(user)
+    firm_id, uscc = user.linked_firm_with_uscc()
     reason = data.reason.strip()
     if len(reason) < 2:
         raise ValidationException("reason: say what is wrong with the record")
@@ -509,7 +497,7 @@ async def resolve(engine: Engine, settings: Settings, user: AuthUser, objection_
                   data: Resolution) -> ObjectionDetail:
     """The owning department corrects (one transaction, then the firm is re-scored at once)
     or rejects (with a reason) an open objection."""
-    department_id = _operator_department(user)
+    department_id = user.linked_department()
     reason = data.reason.strip()
     now = datetime.now(UTC)
     async with db.write_transaction():

@@ -75,18 +75,6 @@ def today() -> date:
     return datetime.now(_LOCAL).date()
 
 
-def _owner_firm(user: AuthUser) -> int:
-    if user.firm_id is None:
-        raise PermissionDeniedException("your account is not linked to a firm yet")
-    return user.firm_id
-
-
-def _operator_department(user: AuthUser) -> int:
-    if user.department_id is None:
-        raise PermissionDeniedException("your account is not linked to a department")
-    return user.department_id
-
-
 # --- policies --------------------------------------------------------------------------------
 
 _POLICY_COLUMNS = (
@@ -149,7 +137,7 @@ def _rules_json(rules: Eligibility) -> str:
 
 async def publish(user: AuthUser, data: PolicyCreate) -> PolicyOut:
     """A new published policy of the operator's department."""
-    department = _operator_department(user)
+    department = user.linked_department()
     await _check_rules(data.eligibility)
     valid_from = data.valid_from or today()
     _check_dates(valid_from, data.valid_to)
@@ -163,7 +151,7 @@ async def publish(user: AuthUser, data: PolicyCreate) -> PolicyOut:
 
 async def update(user: AuthUser, policy_id: int, data: PolicyUpdate) -> PolicyOut:
     """Change or close one of the department's own policies (others' are refused)."""
-    department = _operator_department(user)
+    department = user.linked_department()
     row = await _policy_row(policy_id)
     if row is None:
         raise NotFoundException(f"no policy {policy_id}")
@@ -262,7 +250,7 @@ async def firm_facts(engine: Engine, firm_id: int, with_indicators: bool) -> tup
 async def matches(user: AuthUser, engine: Engine) -> PolicyMatches:
     """Every open policy evaluated for the owner's firm: qualifying ones first, the others
     closest first (fewest criteria missing), each with the reasons."""
-    firm_id = _owner_firm(user)
+    firm_id = user.linked_firm()
     on = today()
     rows = [r for r in await Policy.select(*_POLICY_COLUMNS).where(Policy.status == "published")
             .order_by(Policy.created_at, ascending=False) if _is_open(r, on)]
@@ -292,7 +280,7 @@ async def matches(user: AuthUser, engine: Engine) -> PolicyMatches:
 async def apply(user: AuthUser, engine: Engine, policy_id: int) -> PolicyApplicationOut:
     """Apply for an open policy the firm qualifies for (refused with the reasons otherwise);
     one pending or approved application per firm and policy."""
-    firm_id = _owner_firm(user)
+    firm_id = user.linked_firm()
     on = today()
     row = await _policy_row(policy_id)
     if row is None:
@@ -372,9 +360,9 @@ async def list_applications(user: AuthUser,
     """The owner's own applications; a department's queue of applications to its policies,
     each with the firm's latest score summary attached."""
     if user.role == "owner":
-        where = PolicyApplication.firm == _owner_firm(user)
+        where = PolicyApplication.firm == user.linked_firm()
     else:
-        where = PolicyApplication.policy.department.id == _operator_department(user)
+        where = PolicyApplication.policy.department.id == user.linked_department()
     if status is not None:
         where = where & (PolicyApplication.status == status)
     found = await _applications(where)
@@ -402,7 +390,7 @@ async def _log_views(user: AuthUser, usccs: set[str]) -> None:
 
 async def decide(user: AuthUser, application_id: int, data: PolicyDecision) -> PolicyApplicationOut:
     """Approve or reject (with a reason) a pending application to the department's policy."""
-    department = _operator_department(user)
+    department = user.linked_department()
     reason = data.reason.strip()
     if data.decision == "reject" and not reason:
         raise ValidationException("reason: required when rejecting an application")

@@ -80,6 +80,28 @@ class AuthUser:
     department_id: int | None
     department_code: str | None
 
+    # The account's link, for the routes that act on it: 403 when the account has none.
+    def linked_firm(self) -> int:
+        """An owner's firm id."""
+        return self.linked_firm_with_uscc()[0]
+
+    def linked_firm_with_uscc(self) -> tuple[int, str]:
+        if self.firm_id is None or self.firm_uscc is None:
+            raise PermissionDeniedException("your account is not linked to a firm yet")
+        return self.firm_id, self.firm_uscc
+
+    def linked_bank(self) -> int:
+        """A bank manager's bank id."""
+        if self.bank_id is None:
+            raise PermissionDeniedException("your account is not linked to a bank")
+        return self.bank_id
+
+    def linked_department(self) -> int:
+        """A department operator's department id."""
+        if self.department_id is None:
+            raise PermissionDeniedException("your account is not linked to a department")
+        return self.department_id
+
 
 async def load_user(user_id: int) -> AuthUser | None:
     row = await (
