@@ -60,6 +60,12 @@ def bind(engine: Engine) -> None:
         table._meta.db = engine
 
 
+def dollar_params(sql: str) -> str:
+    """``?`` placeholders (as written for both engines) to asyncpg's ``$1``, ``$2`` ..."""
+    parts = sql.split("?")
+    return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+
+
 def on_postgres() -> bool:
     """Whether the tables are bound to PostgreSQL (row locks, LISTEN/NOTIFY, advisory locks)."""
     from server.firms.tables import Firm  # every table is bound to the same engine

@@ -29,7 +29,7 @@ import pyarrow as pa
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
-from server.db import sqlite_path_of
+from server.db import dollar_params, sqlite_path_of
 from server.ingest.pgcopy import binary_copy_payload
 
 __all__ = ["RECORD_COLUMNS", "RECORD_CONFLICT", "BatchWriter", "open_writer"]
@@ -179,12 +179,6 @@ class SQLiteWriter(BatchWriter):
             return int(cur.lastrowid)
 
 
-def _pg(sql: str) -> str:
-    """``?`` placeholders to asyncpg's ``$n``."""
-    parts = sql.split("?")
-    return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
-
-
 class PostgresWriter(BatchWriter):
     is_postgres = True
 
@@ -192,13 +186,13 @@ class PostgresWriter(BatchWriter):
         self.conn = conn
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
-        await self.conn.execute(_pg(sql), *args)
+        await self.conn.execute(dollar_params(sql), *args)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self.conn.executemany(_pg(sql), list(rows))
+        await self.conn.executemany(dollar_params(sql), list(rows))
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
-        return [tuple(r) for r in await self.conn.fetch(_pg(sql), *args)]
+        return [tuple(r) for r in await self.conn.fetch(dollar_params(sql), *args)]
 
     async def copy_rows(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         if rows:

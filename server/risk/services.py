@@ -323,8 +323,7 @@ async def _executemany(tx: Any, sql: str, rows: list[tuple]) -> None:
     if not rows:
         return
     if db.on_postgres():
-        parts = sql.split("?")
-        sql = "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+        sql = db.dollar_params(sql)
     await tx.connection.executemany(sql, rows)
 
 

@@ -12,7 +12,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
 from scoring.records import FIRM_COLUMNS, RECORD_COLUMNS
-from server.db import sqlite_path_of
+from server.db import dollar_params, sqlite_path_of
 
 __all__ = ["load_firms", "load_record_history", "load_records"]
 
@@ -29,15 +29,7 @@ _FIRM_SQL = f"SELECT id, {', '.join(FIRM_COLUMNS)} FROM firm"
 
 async def _query(engine: Engine, sql: str, args: tuple = ()) -> pd.DataFrame:
     if isinstance(engine, PostgresEngine):
-        n = 0
-
-        def mark(_: str) -> str:
-            nonlocal n
-            n += 1
-            return f"${n}"
-
-        parts = sql.split("?")
-        pg_sql = "".join(p + (mark(p) if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+        pg_sql = dollar_params(sql)
         conn = await (engine.pool.acquire() if engine.pool else engine.get_new_connection())
         try:
             stmt = await conn.prepare(pg_sql)
