@@ -132,14 +132,20 @@ def ingest(file: str, source: str, backfill: bool) -> None:
 @click.option("--target", default=None, help="Target column of the CSV.")
 @click.option("--bad", default=None, help="Target value meaning default (else 1).")
 @click.option("--as-of", "as_of", default=None, help="Training date for platform data (YYYY-MM-DD).")
-def train(csv_path: str | None, target: str | None, bad: str | None, as_of: str | None) -> None:
+@click.option("--bags", type=click.IntRange(1, 100), default=None,
+              help="With --csv: fits in the scorecard's committee (default 20).")
+@click.option("--rounds", type=click.IntRange(1, 100_000), default=None,
+              help="With --csv: boosting rounds per fit (default 2,000).")
+def train(csv_path: str | None, target: str | None, bad: str | None, as_of: str | None,
+          bags: int | None, rounds: int | None) -> None:
     settings = _settings(demo=True)
     if csv_path:
         if not target:
             raise click.UsageError("--target is required with --csv")
         from scoring.cli import train_csv
 
-        version = train_csv(csv_path, target, bad=bad, registry_dir=settings.model_dir)
+        params = {k: v for k, v in (("n_bags", bags), ("max_iter", rounds)) if v is not None}
+        version = train_csv(csv_path, target, bad=bad, registry_dir=settings.model_dir, **params)
         click.echo(version)
         return
     from server.scores.pipeline import train_platform_model

@@ -25,7 +25,8 @@ def test_train_then_score_a_csv(tmp_path, monkeypatch):
     monkeypatch.setenv("XINBAO_DATA_DIR", str(tmp_path / "data"))
     runner = CliRunner()
 
-    trained = runner.invoke(main, ["train", "--csv", str(data), "--target", "status", "--bad", "bad"])
+    trained = runner.invoke(main, ["train", "--csv", str(data), "--target", "status", "--bad", "bad",
+                                   "--bags", "4", "--rounds", "200"])
     assert trained.exit_code == 0, trained.output
     version = trained.output.strip().splitlines()[-1]
     assert version.startswith("csv-")
