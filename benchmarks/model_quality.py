@@ -1,17 +1,25 @@
 """Model quality on a generated region: Xinbao's scorecard against InterpretML's EBM.
 
 One run on a synthetic county (``--firms`` 20,000, seed 7, data ending 2026-10-31):
+- the development population: firms that owe a bank during the 12-month outcome window
+  (borrowers and granted applicants, ``region_dataset(population="exposed")``), the only firms
+  whose default can be observed;
 - strict out-of-time: both models train on the indicators as of end-24, end-27 and end-30
   months (labels: default within 12 months, so no training label reaches past end-12) and are
-  tested on the firms as of end-12 (labels up to the end);
+  tested on the exposed firms as of end-12 (labels up to the end);
 - EBM is ``ExplainableBoostingClassifier(interactions=0)`` with the catalogue's monotone
   directions, on the same indicator matrix;
-- default rate by grade on the out-of-time firms;
+- default rate by grade on the out-of-time firms, and for the firms among them taking their first
+  loan (no loan before the date) the mean PD beside their observed default rate
+  (``first_loan_mean_pd``);
+- the grade shares of the firms outside the population (no loan in the window), scored by the
+  same scorecard as if they applied (``unexposed_grade_share``);
 - the share of firms (as of the end) whose grade differs between two fits that differ only in
   ``random_state``.
 
 Prints JSON lines ``{"name", "value", ...}``: oot_auc_xinbao, oot_ks_xinbao, oot_brier_xinbao,
-the same for ebm, default_rate_A..D (with firm counts), grade_change_share_seeds.
+the same for ebm, default_rate_A..D (with firm counts), first_loan_mean_pd,
+unexposed_grade_share_A..D, grade_change_share_seeds.
 Targets (issue 11): AUC >= EBM's; A < B < C < D with B at least twice A; grade changes <= 1 %.
 
 Then the public data (../shared/data: German credit; Polish bankruptcy, 5th year): 5-fold
@@ -162,6 +170,18 @@ def region_figures(args: argparse.Namespace) -> None:
     for g in "ABCD":
         rate, n = (rates.loc[g, "mean"], int(rates.loc[g, "size"])) if g in rates.index else (np.nan, 0)
         _emit(f"default_rate_{g}", rate, firms_in_grade=n, **common)
+
+    test_day = _month_end(12)
+    loans = region.records[region.records["kind"] == "bank_loan"]
+    borrowed = set(loans.loc[loans["event_date"] <= test_day, "uscc"])
+    first = ~Xt.index.isin(list(borrowed))
+    _emit("first_loan_mean_pd", batch.pd[first].mean(), observed_default_rate=round(float(yt[first].mean()), 4),
+          first_loan_firms=int(first.sum()), **common)
+    Xa, _ = region_dataset(region.firms, region.records, [test_day], 12, population="all")
+    rest = model.rate(Xa[~Xa.index.isin(Xt.index)])
+    shares = pd.Series(rest.grade).value_counts(normalize=True)
+    for g in "ABCD":
+        _emit(f"unexposed_grade_share_{g}", shares.get(g, 0.0), unexposed_firms=len(rest.grade), **common)
 
     now = compute_features(region.records, pd.Timestamp(END), firms=region.firms)
     other = indicator_scorecard(n_bags=args.bags, random_state=2).fit(X, y.to_numpy(), groups=firm_of)

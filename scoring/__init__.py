@@ -7,7 +7,13 @@ A pure library: plain data (pandas/numpy) in, results out; it never imports ``se
 from __future__ import annotations
 
 from .explain import Reason, dimension_label, industry_comparison, reason_table, reasons_for
-from .features import compute_features, default_labels, defaulted_by, first_default_dates
+from .features import (
+    compute_features,
+    credit_exposed,
+    default_labels,
+    defaulted_by,
+    first_default_dates,
+)
 from .grades import GRADES, STANDARD_BANDS, STANDARD_SCALE, WEIHAI_SHARES, GradeBands, ScoreScale
 from .indicators import DIMENSIONS, INDICATORS, Dimension, Indicator, indicator_codes
 from .monitoring import (
@@ -55,6 +61,7 @@ __all__ = [
     "active_profile",
     "bad_rate_by_grade",
     "compute_features",
+    "credit_exposed",
     "data_hash",
     "default_labels",
     "defaulted_by",

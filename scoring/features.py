@@ -27,8 +27,8 @@ import pandas as pd
 from ._known import KnownRecords
 from .indicators import INDICATORS
 
-__all__ = ["COVERAGE_FEEDS", "compute_features", "confidence_groups", "default_labels",
-           "defaulted_by", "first_default_dates"]
+__all__ = ["COVERAGE_FEEDS", "compute_features", "confidence_groups", "credit_exposed",
+           "default_labels", "defaulted_by", "first_default_dates"]
 
 #: Feeds that report on every firm they cover (monthly or yearly), so a firm without their
 #: records is not covered: its indicators read from them only are missing (NaN). Every other
@@ -403,6 +403,21 @@ def first_default_dates(records: pd.DataFrame, min_days: int = 90) -> pd.Series:
     days = pd.to_numeric(loans["days"], errors="coerce")
     bad = loans[days >= min_days]
     return bad.groupby("uscc")["event_date"].min()
+
+
+def credit_exposed(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
+                   horizon_months: int = 12, firms: pd.DataFrame | pd.Index | None = None
+                   ) -> pd.Series:
+    """Whether each firm owes a bank at some month end of (as_of, as_of + horizon]: the firms
+    whose default within the horizon can be observed (borrowers still borrowing, and applicants
+    whose first loan was granted). A firm without a loan in the window cannot default on one, so
+    its "good" label says nothing about its credit: it is not a development row."""
+    as_of = _ts(as_of)
+    index = _universe(records, firms)
+    end = as_of + pd.DateOffset(months=horizon_months)
+    loans = records[(records["kind"] == "bank_loan") & (records["event_date"] > as_of)
+                    & (records["event_date"] <= end)]
+    return pd.Series(index.isin(loans["uscc"].unique()), index=index, name="exposed")
 
 
 def defaulted_by(records: pd.DataFrame, as_of: date | str | pd.Timestamp,

@@ -260,8 +260,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         Default: each feature is its own source.
     scale: the ScoreScale; None is the platform's fixed ``STANDARD_SCALE`` (600 = PD 1 %,
         PDO 40), the same for every model so a score means one PD across versions.
-    bands: the GradeBands; None is the fixed ``STANDARD_BANDS`` (A < 0.1 %, B < 0.5 %,
-        C < 3 %), unless ``grade_shares`` is given.
+    bands: the GradeBands; None is the fixed ``STANDARD_BANDS`` (A < 0.5 %, B < 1.5 %,
+        C < 6 %), unless ``grade_shares`` is given.
     grade_shares: cut the bands at PD quantiles of the training sample instead, so its grades
         split in these shares (e.g. ``WEIHAI_SHARES``): for experiments; such grades move with
         every refit.
@@ -405,9 +405,18 @@ class Scorecard(ClassifierMixin, BaseEstimator):
     ) -> tuple[list[np.ndarray], float, np.ndarray]:
         n, p = codes.shape
         H = codes.astype(float)
-        for j, b in enumerate(self.bins_):
-            H[codes[:, j] == b.n_codes, j] = np.nan
         grid, spans = self._grid()
+        worst = getattr(self, "missing_points", "median") == "worst"
+        for j, b in enumerate(self.bins_):
+            # With "worst", a monotone feature's missing value sits past its worst bin while
+            # fitting, so the constraint itself keeps it at or below the worst bin's points and
+            # the other points are fitted knowing it (capping a freely learnt missing bin
+            # afterwards would shift the firms without the feed by points no fit chose).
+            missing = np.nan
+            if worst and cst[j] != 0:
+                missing = -1.0 if cst[j] < 0 else float(b.n_codes)
+            H[codes[:, j] == b.n_codes, j] = missing
+            grid[spans[j].stop - 1, j] = missing
         cap_codes = [self._typical_code(codes[:, j], b) for j, b in enumerate(self.bins_)]
         rng = np.random.default_rng(self.random_state)
         pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)

@@ -25,6 +25,9 @@ class Settings:
     scheduler_enabled: bool = False
     person_id_salt: str = "xinbao-person"
     model_bags: int = 20  # committee fits (folds) averaged by the scorecard; fewer = faster, noisier
+    # Scales the scorecard's L2 penalty and leaf size (scoring.pipeline.indicator_scorecard);
+    # 1.0 suits regions of thousands of firms, a few hundred need about 0.1.
+    model_regularization: float = 1.0
     # A retrained model that would move more than this share of firms to another grade than
     # the active model gives them is not activated until an admin confirms it (issue 11).
     grade_change_confirm_share: float = 0.05
@@ -71,6 +74,7 @@ class Settings:
             scheduler_enabled=env.get("XINBAO_SCHEDULER", "") in ("1", "true", "yes"),
             person_id_salt=env.get("XINBAO_PERSON_SALT", "xinbao-person"),
             model_bags=int(env.get("XINBAO_MODEL_BAGS", "20")),
+            model_regularization=float(env.get("XINBAO_MODEL_REGULARIZATION", "1.0")),
             grade_change_confirm_share=float(env.get("XINBAO_GRADE_CHANGE_CONFIRM_SHARE", "0.05")),
             min_group_size=max(2, int(env.get("XINBAO_MIN_GROUP_SIZE", "5"))),
             trusted_proxies=_list(env.get("XINBAO_TRUSTED_PROXIES", "")),

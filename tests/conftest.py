@@ -129,7 +129,7 @@ class DemoTemplates:
             url = next(gen)
             self._cleanup.append(gen)
             settings = Settings(database_url=url, jwt_secret="test-secret-not-for-production-0123456789",
-                                data_dir=self.root / kind / "data", demo=True, model_bags=4)
+                                data_dir=self.root / kind / "data", demo=True, model_bags=4, model_regularization=0.1)
             info = asyncio.run(prepare_demo(settings, n_firms=DEMO_FIRMS, seed=DEMO_SEED))
             self.built[kind] = (url, info, settings.model_dir)
         return self.built[kind]

@@ -21,26 +21,35 @@ from server.settings import Settings
 __all__ = ["KNOWN_LIMITS", "model_card"]
 
 KNOWN_LIMITS = (
-    "Population: every firm founded by a training date and not yet in default is a row; firms "
-    "without a bank loan can default only if they borrow within the horizon, so most are labelled "
-    "good. There is no segmentation or reject inference yet (issue 11, point 3). Measured on the "
-    "generated 20,000-firm region: firms taking their first loan within the year get a mean PD of "
-    "0.12 % where 2.85 % of them defaulted, so a first-time applicant's grade is too good; a model "
-    "developed only on firms exposed to credit (borrowers and those who borrow within the horizon) "
-    "predicts 1.98 % for them but ranks the exposed firms below EBM (AUC 0.868 against 0.875), so it "
-    "is not the platform's model yet.",
+    "Population: the model is developed on the firms whose default can be observed, those owing a "
+    "bank during the 12-month outcome window (borrowers, and applicants whose loan was granted). "
+    "Firms with no loan in the window are a segment without development data: in the data a firm "
+    "cannot default on a loan it does not have, so labelling them good would teach the model that "
+    "'no loan' is credit quality (on the generated region that model gave first-time borrowers a "
+    "mean PD of 0.12 % where 2.85 % defaulted). They are scored by the same scorecard as if they "
+    "applied: extrapolation from the granted first-time applicants inside the population, no reject "
+    "inference (an inferred label would be invented). Declined applicants are not in the data, so "
+    "the population is the banks' accepted one; a firm unlike any granted applicant is scored "
+    "outside what the model has seen.",
     "Labels: a first default (90+ days overdue, or a loan that stopped reporting while overdue) "
     "within 12 months of the date, read from today's versions of the records. Features at each "
     "training date read only the records the platform had received by then (a department's "
     "back-filled archive from each record's event date), in the version valid then.",
     "Stability: refits that differ only in their random seed move under 1 % of firms to another "
-    "grade (benchmarks/model_quality.py: grade_change_share_seeds 0.7 %, largest move 5 points); "
+    "grade (benchmarks/model_quality.py: grade_change_share_seeds 0.67 %, largest move 3 points); "
     "promotion past the configured share needs an admin's confirmation.",
     "Missing data scores no better than a typical firm (the indicator model: its worst bin), and a "
     "feed that reports only bad events (courts, listings) cannot be told apart from a clean record "
     "when it is withheld for one firm.",
     "Generated data: the demo region is synthetic; figures on real departments' data will differ.",
 )
+
+
+def _first_loan_line(fig: dict[str, Any]) -> str:
+    if not fig:
+        return ""
+    return (f"; out of time, the {fig['firms']} firms taking their first loan were given a mean PD of "
+            f"{_pct(fig['mean_pd'])} and {_pct(fig['bad_rate'])} of them defaulted")
 
 
 def _pct(x: float | None, digits: int = 2) -> str:
@@ -81,9 +90,17 @@ async def model_card(settings: Settings, version: str | None = None) -> str:
            f"- Training data SHA-256: `{meta.get('training_data_hash', '')}`",
            f"- Libraries: {', '.join(f'{k} {v}' for k, v in sorted((meta.get('libraries') or {}).items()))}",
            "", "## Population and labels", "",
+           "- Development population: firms owing a bank at some month end of the outcome window "
+           "(borrowers, and applicants whose loan was granted), the only firms whose default can be "
+           "observed" + (f"; at {pop['as_of']}, {pop['exposed_firms']} of the {pop['firms_not_in_default']} "
+                         f"firms not in default" if "exposed_firms" in pop else ""),
            f"- Rows: {pop.get('rows', meta.get('rows', '?'))} (firm × training date) from "
-           f"{pop.get('firms', '?')} firms over {pop.get('dates', len(meta.get('train_as_of', [])))} dates; "
-           f"{_pct(pop.get('borrower_share'), 1)} of them had a bank loan reported",
+           f"{pop.get('firms', '?')} firms over {pop.get('dates', len(meta.get('train_as_of', [])))} dates",
+           "- Other segment: firms with no loan in the window"
+           + (f" ({pop['unexposed_firms']} at {pop['as_of']})" if "unexposed_firms" in pop else "")
+           + " are not development rows; they are scored by the same scorecard as if they applied "
+           "(extrapolation from the granted first-time applicants, no reject inference)"
+           + _first_loan_line(meta.get("oot_first_loan") or {}),
            f"- Label: a first default within {meta.get('horizon_months', 12)} months of the date "
            f"(90+ days overdue, or written off); training bad rate {_pct(meta.get('bad_rate'))}",
            f"- Training dates (as of): {', '.join(meta.get('train_as_of', []))}",

@@ -26,7 +26,7 @@ from scoring import (
     region_dataset,
     score_region,
 )
-from scoring.features import compute_features
+from scoring.features import compute_features, credit_exposed, default_labels
 from scoring.monitoring import grade_migration
 from scoring.monitoring import metrics as model_metrics
 from scoring.overrides import OverrideRuleSet, override_reasons
@@ -36,7 +36,12 @@ from scoring.scorecard import confidence_level
 from server import db
 from server.ingest.store import open_writer
 from server.scores.frames import load_firms, load_record_history
-from server.scores.tables import STATS_META_KEY, STATS_REGION_KEY, ModelVersion, ScoringRun
+from server.scores.tables import (
+    STATS_META_KEY,
+    STATS_REGION_KEY,
+    ModelVersion,
+    ScoringRun,
+)
 from server.settings import Settings
 
 __all__ = [
@@ -101,25 +106,33 @@ async def train_platform_model(settings: Settings, as_of: date | None = None,
         X_new, y_new = parts[0]
         figures: dict[str, Any] = {}
         calibration: list[dict[str, Any]] = []
+        first_loan_figures: dict[str, Any] = {}
         if len(parts) > 1 and y_new.nunique() == 2:
             X_old = pd.concat([p[0] for p in parts[1:]])
             y_old = pd.concat([p[1] for p in parts[1:]])
-            older = indicator_scorecard(n_bags=settings.model_bags).fit(X_old, y_old.to_numpy(),
+            older = indicator_scorecard(settings.model_regularization, n_bags=settings.model_bags).fit(X_old, y_old.to_numpy(),
                                                                         groups=X_old.index.to_numpy())
             held = older.rate(X_new)
             figures = {f"oot_{k}": v for k, v in model_metrics(y_new.to_numpy(), held.pd).items()}
             calibration = _calibration(held.grade, held.pd, y_new.to_numpy())
-        model = indicator_scorecard(n_bags=settings.model_bags).fit(X, y.to_numpy(), groups=X.index.to_numpy())
+            first_loan = _first_loans(X_new.index, records, train_dates[0])
+            if first_loan.any():  # how the card reads a firm that owes nothing yet
+                first_loan_figures = {"firms": int(first_loan.sum()),
+                                             "mean_pd": float(held.pd[first_loan].mean()),
+                                             "bad_rate": float(y_new.to_numpy()[first_loan].mean())}
+        model = indicator_scorecard(settings.model_regularization, n_bags=settings.model_bags).fit(X, y.to_numpy(), groups=X.index.to_numpy())
         registry = _registry(settings)
         # The hash, rows and bad rate cover every training date (the whole matrix the model saw).
         version = registry.save(model, training_hash=data_hash(X, y), metrics=figures,
                                 extra={"train_as_of": [str(d.date()) for d in train_dates],
                                        "n_bags": settings.model_bags,
+                                       "regularization": settings.model_regularization,
                                        "horizon_months": HORIZON_MONTHS, "rows": int(len(y)),
                                        "bad_rate": float(np.mean(y)),
                                        "oot_as_of": str(train_dates[0].date()),
                                        "oot_calibration": calibration,
-                                       "population": _population(X, records, train_dates)})
+                                       "oot_first_loan": first_loan_figures,
+                                       "population": _population(X, firms, records, train_dates)})
         meta = registry.meta(version)
         changes = await _grade_changes(settings, model, firms, records, end)
         waits = changes is not None and changes["share"] > settings.grade_change_confirm_share
@@ -149,13 +162,24 @@ def _calibration(grades: np.ndarray, pd_: np.ndarray, y: np.ndarray) -> list[dic
     return out
 
 
-def _population(X: pd.DataFrame, records: pd.DataFrame, dates: list[pd.Timestamp]) -> dict[str, Any]:
-    """Who the model learned from: rows, distinct firms, and the share with a bank loan reported
-    by the latest training date (the rest cannot default on a loan and count as good)."""
-    borrowers = set(records.loc[(records["kind"] == "bank_loan") & (records["event_date"] <= max(dates)), "uscc"])
-    firms = pd.Index(X.index).unique()
-    return {"rows": int(len(X)), "firms": int(len(firms)), "dates": len(dates),
-            "borrower_share": float(np.mean([u in borrowers for u in firms])) if len(firms) else 0.0}
+def _population(X: pd.DataFrame, firms: pd.DataFrame, records: pd.DataFrame,
+                dates: list[pd.Timestamp]) -> dict[str, Any]:
+    """Who the model learned from: rows and distinct firms of the development population (firms
+    owing a bank during the outcome window, ``scoring.features.credit_exposed``), and at the
+    newest training date how many firms not in default were in it and how many were left out."""
+    newest = max(dates)
+    live = firms[pd.to_datetime(firms["founded_on"]).fillna(newest) <= newest]
+    alive = default_labels(records, newest, HORIZON_MONTHS, firms=live).index
+    exposed = int(credit_exposed(records, newest, HORIZON_MONTHS, firms=alive).sum())
+    return {"rows": int(len(X)), "firms": int(pd.Index(X.index).nunique()), "dates": len(dates),
+            "definition": "exposed", "as_of": str(newest.date()), "firms_not_in_default": int(len(alive)),
+            "exposed_firms": exposed, "unexposed_firms": int(len(alive)) - exposed}
+
+
+def _first_loans(index: pd.Index, records: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray:
+    """Which firms of ``index`` had no bank loan on or before ``as_of`` (first-time borrowers)."""
+    loans = records[(records["kind"] == "bank_loan") & (records["event_date"] <= as_of)]
+    return ~np.asarray(index.isin(loans["uscc"].unique()))
 
 
 async def _grade_changes(settings: Settings, model: Any, firms: pd.DataFrame, records: pd.DataFrame,

@@ -47,7 +47,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("live")
     port = _free_port()
     env = {**os.environ, "XINBAO_DEMO": "1", "XINBAO_DATA_DIR": str(data / "data"),
-           "XINBAO_DATABASE_URL": f"sqlite:///{data / 'xinbao.db'}", "XINBAO_MODEL_BAGS": "4"}
+           "XINBAO_DATABASE_URL": f"sqlite:///{data / 'xinbao.db'}", "XINBAO_MODEL_BAGS": "4", "XINBAO_MODEL_REGULARIZATION": "0.1"}
     env.pop("XINBAO_REDIS_URL", None)
     log = open(data / "server.log", "wb")  # noqa: SIM115 - closed below
     xinbao = Path(sys.executable).with_name("xinbao")

@@ -90,7 +90,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     data = tmp_path_factory.mktemp("app_e2e")
     api_port, app_port = _free_port(), _free_port()
     env = {**os.environ, "XINBAO_DEMO": "1", "XINBAO_DATA_DIR": str(data / "data"),
-           "XINBAO_DATABASE_URL": f"sqlite:///{data / 'xinbao.db'}", "XINBAO_MODEL_BAGS": "4",
+           "XINBAO_DATABASE_URL": f"sqlite:///{data / 'xinbao.db'}", "XINBAO_MODEL_BAGS": "4", "XINBAO_MODEL_REGULARIZATION": "0.1",
            "XINBAO_SCHEDULER": "0"}
     env.pop("XINBAO_REDIS_URL", None)
     log_path = data / "demo.log"
@@ -287,3 +287,4 @@ def test_owner_and_bank_manager_in_chromium(demo: Demo, browser: Browser) -> Non
     assert all(ALLOWED.match(u) for u in outside), f"requests left 127.0.0.1: {outside}"
     assert any("127.0.0.1" in u for u in browser.requests)
     print(f"browser steps took {time.monotonic() - t0:.1f} s")
+

@@ -22,7 +22,7 @@ async def _no_server_errors(response: httpx.Response) -> None:
 def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir: Path = tmp_path_factory.mktemp("data")
     return Settings(database_url=db_url, jwt_secret="test-secret-not-for-production-0123456789",
-                    data_dir=data_dir, demo=True, model_bags=4)
+                    data_dir=data_dir, demo=True, model_bags=4, model_regularization=0.1)
 
 
 @pytest.fixture(scope="module")

@@ -56,8 +56,8 @@ async def test_the_grade_band_holds_the_score_and_the_pd(client, tokens, demo):
         assert band["score_from"] <= ev["score"] and (band["score_to"] is None or ev["score"] <= band["score_to"])
         seen.add(grade)
     assert {"A", "D"} <= seen  # the demo region spans the scale
-    fixed = {"A": (0.0, 0.001, 734, None), "B": (0.001, 0.005, 641, 733), "C": (0.005, 0.03, 536, 640),
-             "D": (0.03, None, 0, 535)}  # the fixed bands on the fixed scale
+    fixed = {"A": (0.0, 0.005, 641, None), "B": (0.005, 0.015, 577, 640), "C": (0.015, 0.06, 494, 576),
+             "D": (0.06, None, 0, 493)}  # the fixed bands on the fixed scale
     for grade in seen:
         row = next(r for r in rows if r["grade"] == grade)
         band = (await client.get(f"/api/firms/{row['firm.uscc']}/evaluation", headers=tokens["admin"])).json()["grade_band"]

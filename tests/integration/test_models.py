@@ -14,7 +14,7 @@ import pytest
 pytestmark = pytest.mark.anyio
 
 URL = "/api/models"
-STANDARD = {"A": 734, "B": 641, "C": 536, "D": 0}
+STANDARD = {"A": 641, "B": 577, "C": 494, "D": 0}
 
 
 async def _train(settings, engine, months_back: int, share: float) -> str:
@@ -43,7 +43,7 @@ async def test_the_list_shows_the_active_version_on_the_fixed_scale(client, toke
     assert await _active(client, tokens) == [demo.model_version]
     m = models[demo.model_version]
     assert m["score_scale"] == {"base_points": 600.0, "base_odds": 99.0, "pdo": 40.0}
-    assert m["pd_bands"]["upper"] == [0.001, 0.005, 0.03]
+    assert m["pd_bands"]["upper"] == [0.005, 0.015, 0.06]
     assert m["grade_min_scores"] == STANDARD
     assert m["grade_changes"] == {} and not m["awaiting_confirmation"]  # the first model
     for role in ("owner", "bank_manager", "subscriber", "dept_operator"):
@@ -168,8 +168,14 @@ async def test_the_model_card_is_generated_from_the_registry(demo, settings, db_
     assert meta["oot_calibration"], "the demo has out-of-time labels"
     for c in meta["oot_calibration"]:
         assert f"| {c['grade']} | {c['firms']} | {100 * c['mean_pd']:.2f} % | {100 * c['bad_rate']:.2f} % |" in card
+    pop = meta["population"]  # developed on the firms owing a bank in the outcome window
+    assert 0 < pop["exposed_firms"] < pop["firms_not_in_default"]
+    assert f"at {pop['as_of']}, {pop['exposed_firms']} of the {pop['firms_not_in_default']} firms not in default" in card
+    assert f"({pop['unexposed_firms']} at {pop['as_of']})" in card and "no reject inference" in card
+    first = meta["oot_first_loan"]
+    assert f"the {first['firms']} firms taking their first loan were given a mean PD of {100 * first['mean_pd']:.2f} %" in card
     assert "600 points = PD 1.00 %, 40 points double the odds" in card
-    assert "| A | 0 | 0.1 % | 734 | 1000 |" in card and "| D | 3.0 % | — | 0 | 535 |" in card
+    assert "| A | 0 | 0.5 % | 641 | 1000 |" in card and "| D | 6.0 % | — | 0 | 493 |" in card
     assert "`bank_default`: on, from 90 days overdue" in card
     assert all(limit in card for limit in KNOWN_LIMITS)
 

@@ -29,7 +29,7 @@ TICKET = "/api/notifications/stream-ticket"
 def settings(db_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir: Path = tmp_path_factory.mktemp("data")
     return Settings(database_url=db_url, redis_url=redis_url, jwt_secret="test-secret-not-for-production-0123456789",
-                    data_dir=data_dir, demo=True, model_bags=4)
+                    data_dir=data_dir, demo=True, model_bags=4, model_regularization=0.1)
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir: Path = tmp_path_factory.mktemp("data")
     return Settings(database_url=db_url, jwt_secret="test-secret-not-for-production-0123456789",
-                    data_dir=data_dir, demo=True, model_bags=4, webhook_allow=(ALLOWED_LOCAL,))
+                    data_dir=data_dir, demo=True, model_bags=4, model_regularization=0.1, webhook_allow=(ALLOWED_LOCAL,))
 
 
 class _Receiver(BaseHTTPRequestHandler):

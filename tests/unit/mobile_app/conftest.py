@@ -56,7 +56,7 @@ async def api(api_db_url: str, tmp_path_factory: pytest.TempPathFactory, anyio_b
     from server.settings import Settings
 
     settings = Settings(database_url=api_db_url, jwt_secret="test-secret-not-for-production-0123456789",
-                        data_dir=tmp_path_factory.mktemp("app_data"), demo=True, model_bags=4)
+                        data_dir=tmp_path_factory.mktemp("app_data"), demo=True, model_bags=4, model_regularization=0.1)
     engine = await db.open_engine(api_db_url)
     await db.migrate(engine)
     try:

@@ -24,10 +24,10 @@ def test_600_is_pd_one_percent_and_40_points_double_the_odds() -> None:
 
 
 def test_standard_grades_on_the_standard_scale() -> None:
-    assert STANDARD_BANDS.min_scores(STANDARD_SCALE) == {"A": 734, "B": 641, "C": 536, "D": 0}
+    assert STANDARD_BANDS.min_scores(STANDARD_SCALE) == {"A": 641, "B": 577, "C": 494, "D": 0}
     grade = STANDARD_BANDS.assign(STANDARD_SCALE.pd(SCORES))
-    assert grade[733] == "B" and grade[734] == "A" and grade[640] == "C" and grade[641] == "B"
-    assert grade[535] == "D" and grade[536] == "C"
+    assert grade[640] == "B" and grade[641] == "A" and grade[576] == "C" and grade[577] == "B"
+    assert grade[493] == "D" and grade[494] == "C"
 
 
 @settings(max_examples=60, deadline=None)

@@ -71,10 +71,13 @@ def test_register_region_model(tmp_path: Path) -> None:
 
 
 def test_region_dataset_labels_and_skips_unfounded_firms() -> None:
-    X, y = region_dataset(_firms(), _records(), "2024-06-30", horizon_months=12)
+    X, y = region_dataset(_firms(), _records(), "2024-06-30", horizon_months=12, population="all")
     assert list(y.index) == [FIRM_A, FIRM_B]  # C founded after as_of
     assert y.to_dict() == {FIRM_A: 1, FIRM_B: 0}
     assert X.shape == (2, 66)
+    # The development population: B owes no bank in the year after, so its "good" says nothing.
+    X, y = region_dataset(_firms(), _records(), "2024-06-30", horizon_months=12)
+    assert y.to_dict() == {FIRM_A: 1} and list(X.index) == [FIRM_A]
 
 
 def test_reason_texts_state_falls_only_when_values_fell() -> None:
