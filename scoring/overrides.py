@@ -43,6 +43,7 @@ __all__ = [
     "OverrideRuleSet",
     "apply_overrides",
     "evaluate_overrides",
+    "new_override_dates",
     "override_reasons",
 ]
 
@@ -264,6 +265,26 @@ def evaluate_overrides(rule_set: OverrideRuleSet, firms: pd.DataFrame | pd.Index
     out["registry_status_status"] = status
     out["overridden"] = out[list(RULE_CODES)].to_numpy().any(axis=1)
     return out
+
+
+def new_override_dates(rule_set: OverrideRuleSet, firms: pd.DataFrame, records: pd.DataFrame,
+                       since: date | str | pd.Timestamp, until: date | str | pd.Timestamp) -> pd.Series:
+    """The day each firm became subject to a hard rule after ``since`` (NaT: none did).
+
+    A firm counts when a rule hits it on ``until`` but not on ``since``; its day is the date of
+    the newest record that made a rule hit (the overdue report, the listing), at most ``until``.
+    This is the serious event a firm is re-scored for at once, as of that day, instead of at the
+    next month end (the registry status is read as known on both days, so a change of it is no
+    event here: it applies to the latest score already)."""
+    then = evaluate_overrides(rule_set, firms, records, since, status_known_on=since)
+    now = evaluate_overrides(rule_set, firms, records, until, status_known_on=since)
+    new = now["overridden"].to_numpy() & ~then["overridden"].to_numpy()
+    cols = [f"{code}_date" for code in RULE_CODES if f"{code}_date" in now.columns]
+    dates = pd.DataFrame({c: pd.to_datetime(now[c]).where(now[c[:-5]]) for c in cols}, index=now.index)
+    day = dates.max(axis=1) if cols else pd.Series(pd.NaT, index=now.index, dtype="datetime64[ns]")
+    start, end = pd.Timestamp(since).normalize(), pd.Timestamp(until).normalize()
+    day = day.where(day > start, end).clip(upper=end)  # no dated record after ``since``: ``until``
+    return day.where(new).rename("override_date")
 
 
 def top_score(bands: GradeBands, scale: ScoreScale, grade: str = OVERRIDE_GRADE) -> int:

@@ -156,16 +156,18 @@ def _stat_groups(stats: dict) -> list[Group]:
 async def _industry(firm: dict, latest: dict, min_group_size: int | None = None) -> IndustryComparison | None:
     """The firm's place among its peers, from the statistics stored with the scoring run of
     its latest score (a firm re-scored alone is placed among the firms of the last whole run
-    of that date): its division, else its section, else the whole region, whichever is the
+    by that date): its division, else its section, else the whole region, whichever is the
     narrowest with K firms besides this one that the small-group rule lets the platform
     publish (``server.privacy``); None when not even the region qualifies."""
     run = await ScoringRun.select(ScoringRun.industry_stats).where(
         ScoringRun.id == latest["run"]).output(load_json=True).first()
     stats = (run or {}).get("industry_stats") or {}
-    if not stats:  # a firm re-scored alone: the latest run of that date that scored everyone
+    if not stats:  # a firm re-scored alone: the latest run by that date that scored everyone
+        # (for a firm scored as of a serious event, the month end's run before the event)
         runs = await ScoringRun.select(ScoringRun.industry_stats).where(
-            ScoringRun.as_of == latest["as_of"]
-        ).order_by(ScoringRun.id, ascending=False).limit(20).output(load_json=True)
+            ScoringRun.as_of <= latest["as_of"]
+        ).order_by(ScoringRun.as_of, ascending=False).order_by(ScoringRun.id, ascending=False
+                                                               ).limit(20).output(load_json=True)
         stats = next((r["industry_stats"] for r in runs if r["industry_stats"]), {})
     if not stats:
         return None

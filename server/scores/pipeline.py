@@ -40,6 +40,7 @@ from server.scores.tables import (
     STATS_META_KEY,
     STATS_REGION_KEY,
     ModelVersion,
+    ScoreHistory,
     ScoringRun,
 )
 from server.settings import Settings
@@ -255,11 +256,27 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
             # The registry status in the firms table is today's: back-scores must not read it.
             written += await _score_one_date(engine, model, version, firms, records, d, reason,
                                              settings.min_group_size, rules, end.date())
+        await _rescore_event_rows(engine, settings, version, end.date(), reason)
         return {"model_version": version, "as_of": str(end.date()), "firms": int(len(firms)),
                 "scores_written": written, "override_version": rules.label}
     finally:
         if owned:
             await db.close(engine)
+
+
+async def _rescore_event_rows(engine: Engine, settings: Settings, version: str, end: date, reason: str) -> None:
+    """Firms scored as of a serious event after ``end`` keep that later row as their newest
+    (``server.scores.rescore``): score them there again with the model just run, so no firm is
+    left showing an older run's score."""
+    active = await ModelVersion.select(ModelVersion.version).where(ModelVersion.active == True).first()  # noqa: E712
+    if active is None or active["version"] != version:
+        return
+    from server.scores.rescore import EVENT_PREFIX, rescore_firms
+
+    later = await ScoreHistory.select(ScoreHistory.firm).where(
+        (ScoreHistory.as_of > end) & ScoreHistory.run.reason.like(f"{EVENT_PREFIX}%")).distinct()
+    if later:
+        await rescore_firms(engine, settings, [r["firm"] for r in later], reason)
 
 
 async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.DataFrame,

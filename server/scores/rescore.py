@@ -5,6 +5,14 @@ gives the score the next full run would give. The new scores are written as a sc
 their own (``reason`` says why) at the latest scoring date, so the evaluation, which shows a
 firm's newest row of its latest date, shows them at once. Superseded records are excluded by
 ``load_records``, as in every scoring path.
+
+A serious event after that date (a hard rule's record: a 90+-days overdue report, a
+dishonest-debtor listing) does not wait for the next month end: the firm is scored as of the
+event's day, its indicators still as of the latest scoring date (the monthly feeds have not
+reported the new month yet) and the hard rules as of the event, so the listing makes the firm D
+the moment it is stored. Such a row stays the firm's newest, so every later re-score of the firm
+is written at that day too (a correction that removes the listing lifts the grade at once),
+until a whole-region run at a later month end supersedes it.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import pandas as pd
 from piccolo.engine.base import Engine
 
 from scoring import ModelRegistry, score_region
+from scoring.overrides import new_override_dates
 from scoring.records import FIRM_COLUMNS
 from server import db
 from server.firms.tables import Firm
@@ -27,16 +36,20 @@ from server.scores.services import active_override_rules, active_profile_on, pro
 from server.scores.tables import ModelVersion, ScoreHistory, ScoringRun
 from server.settings import Settings
 
-__all__ = ["RescoreResult", "rescore_firms"]
+__all__ = ["EVENT_PREFIX", "RescoreResult", "rescore_firms"]
 
 log = logging.getLogger("xinbao.scores")
 
 _INSERT_CHUNK = 500  # score rows per INSERT (parameter limits of both engines)
+#: Reason prefix of the runs that score firms as of a serious event after the latest scoring date.
+EVENT_PREFIX = "event:"
 
 
 @dataclass(slots=True)
 class RescoreResult:
-    """One re-scoring run: which model and date, and each firm's new score and grade."""
+    """One re-scoring: which model and date, and each firm's new score and grade. ``as_of`` is
+    the latest scoring date; firms scored as of a later serious event are in ``event_days``
+    (firm id -> the day), written in runs of their own (``run_ids``)."""
 
     run_id: int
     model_version: str
@@ -44,6 +57,8 @@ class RescoreResult:
     as_of: date
     override_version: str | None = None
     scores: dict[int, tuple[int, str]] = field(default_factory=dict)
+    event_days: dict[int, date] = field(default_factory=dict)
+    run_ids: list[int] = field(default_factory=list)
 
 
 async def _firms_frame(firm_ids: list[int]) -> pd.DataFrame:
@@ -66,8 +81,9 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
     ids = sorted(set(firm_ids))
     active = await ModelVersion.select(ModelVersion.version).where(
         ModelVersion.active == True).first()  # noqa: E712
-    latest = await ScoringRun.select(ScoringRun.as_of).order_by(
-        ScoringRun.as_of, ascending=False).first()
+    # The latest scoring date: of the runs that score as of a month end, not of an event.
+    latest = await ScoringRun.select(ScoringRun.as_of).where(
+        ScoringRun.reason.not_like(f"{EVENT_PREFIX}%")).order_by(ScoringRun.as_of, ascending=False).first()
     if not ids or active is None or latest is None:
         return None
     version: str = active["version"]
@@ -79,39 +95,79 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
     if firms.empty:
         return None
     firms = firms.reset_index(drop=True)
-    records = await load_records(engine, as_of=as_of, usccs=firms["uscc"].tolist())
+    today = max(started.date(), as_of)
+    # Everything known today: the indicators read up to ``as_of`` only, the hard rules up to the day.
+    records = await load_records(engine, as_of=today, usccs=firms["uscc"].tolist())
     profile = await active_profile_on(as_of)
     profile_v = profile_version(profile) if profile else None
     rules = await active_override_rules()
     # as_of is the latest scoring date, so today's registry status applies (status_known_on).
     result = score_region(model, firms, records, as_of, profile=profile, model_version=version,
                           overrides=rules, status_known_on=as_of)
-    table = result.table
-    dims = [c for c in table.columns if c.startswith("dim_")]
+    day_of = await _event_days(firms, records, rules, as_of, today)
+    parts: dict[date, tuple[pd.DataFrame, object]] = {}  # day -> (its firms, their RegionScores)
+    plain = [i for i, u in enumerate(firms["uscc"]) if u not in day_of]
+    if plain:
+        parts[as_of] = (firms.iloc[plain], result if len(plain) == len(firms) else None)
+    for day in sorted(set(day_of.values())):
+        parts[day] = (firms[firms["uscc"].map(day_of).eq(day)], None)
+    for day, (group, scored) in list(parts.items()):
+        if scored is None:  # indicators as of the scoring date, the hard rules as of the day
+            scored = score_region(model, group.reset_index(drop=True), records, day, profile=profile,
+                                  model_version=version, overrides=rules, status_known_on=as_of,
+                                  features=result.features.loc[group["uscc"].tolist()])
+            parts[day] = (group, scored)
 
     now = datetime.now(UTC)
     out = RescoreResult(run_id=0, model_version=version, weight_profile_version=profile_v,
                         as_of=as_of, override_version=rules.label)
-    rows: list[ScoreHistory] = []
-    async with db.write_transaction():  # the run and its scores land together or not at all
-        run = ScoringRun(model_version=version, weight_profile_version=profile_v,
-                         override_version=rules.label, as_of=as_of,
-                         started_at=started, finished_at=now, firms=len(firms), reason=reason[:30])
-        await run.save()
-        for i, firm_id in enumerate(firms["id"].tolist()):
-            score, grade = int(table["score"].iloc[i]), str(table["grade"].iloc[i])
-            reasons = reason_dicts(result, i)
-            rows.append(ScoreHistory(
-                firm=int(firm_id), run=run.id, as_of=as_of, score=score, grade=grade,
-                pd=float(table["pd"].iloc[i]),
-                dimensions=json.dumps({d[4:]: round(float(table[d].iloc[i]), 1) for d in dims}),
-                reasons=json.dumps(reasons, ensure_ascii=False), model_version=version,
-                weight_profile_version=profile_v, override_version=rules.label,
-                data_confidence=json.dumps(data_confidence_dict(result, i)), created_at=now,
-            ))
-            out.scores[int(firm_id)] = (score, grade)
-        for start in range(0, len(rows), _INSERT_CHUNK):
-            await ScoreHistory.insert(*rows[start:start + _INSERT_CHUNK])
-    out.run_id = int(run.id)
-    log.info("re-scored %d firm(s) as of %s (%s): %s", len(rows), as_of, reason, out.scores)
+    async with db.write_transaction():  # the runs and their scores land together or not at all
+        for day, (group, scored) in parts.items():
+            event = day != as_of
+            run = ScoringRun(model_version=version, weight_profile_version=profile_v,
+                             override_version=rules.label, as_of=day, started_at=started,
+                             finished_at=now, firms=len(group),
+                             reason=(f"{EVENT_PREFIX}{reason}" if event else reason)[:30])
+            await run.save()
+            out.run_ids.append(int(run.id))
+            table = scored.table
+            dims = [c for c in table.columns if c.startswith("dim_")]
+            rows: list[ScoreHistory] = []
+            for i, firm_id in enumerate(group["id"].tolist()):
+                score, grade = int(table["score"].iloc[i]), str(table["grade"].iloc[i])
+                rows.append(ScoreHistory(
+                    firm=int(firm_id), run=run.id, as_of=day, score=score, grade=grade,
+                    pd=float(table["pd"].iloc[i]),
+                    dimensions=json.dumps({d[4:]: round(float(table[d].iloc[i]), 1) for d in dims}),
+                    reasons=json.dumps(reason_dicts(scored, i), ensure_ascii=False), model_version=version,
+                    weight_profile_version=profile_v, override_version=rules.label,
+                    data_confidence=json.dumps(data_confidence_dict(scored, i)), created_at=now,
+                ))
+                out.scores[int(firm_id)] = (score, grade)
+                if event:
+                    out.event_days[int(firm_id)] = day
+            for start in range(0, len(rows), _INSERT_CHUNK):
+                await ScoreHistory.insert(*rows[start:start + _INSERT_CHUNK])
+    out.run_id = out.run_ids[0]
+    log.info("re-scored %d firm(s) as of %s (%s): %s%s", len(out.scores), as_of, reason, out.scores,
+             f"; as of a serious event: {out.event_days}" if out.event_days else "")
     return out
+
+
+async def _event_days(firms: pd.DataFrame, records: pd.DataFrame, rules: object, as_of: date,
+                      today: date) -> dict[str, date]:
+    """uscc -> the day a firm is scored as of, for the firms not scored as of ``as_of``: a hard
+    rule that hit it after ``as_of`` (the record's day), or its newest stored score's later day
+    (a row written for such an event stays the firm's newest until a later month end)."""
+    days: dict[str, date] = {}
+    hit = new_override_dates(rules, firms, records, as_of, today).dropna()  # type: ignore[arg-type]
+    for uscc, day in hit.items():
+        days[str(uscc)] = day.date()
+    stored = await ScoreHistory.select(ScoreHistory.firm.uscc, ScoreHistory.as_of).where(
+        ScoreHistory.firm.is_in(firms["id"].tolist()) & (ScoreHistory.as_of > as_of))
+    for row in stored:
+        uscc, day = row["firm.uscc"], row["as_of"]
+        day = day if isinstance(day, date) else date.fromisoformat(str(day)[:10])
+        if day > days.get(uscc, as_of):
+            days[uscc] = day
+    return days

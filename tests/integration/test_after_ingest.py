@@ -45,3 +45,43 @@ async def test_a_listing_ingested_now_downgrades_the_firm_and_warns_in_the_same_
     assert warned is not None, "the grade change is a warning in the same pass"
     ev = await client.get(f"/api/firms/{firm['uscc']}/evaluation", headers=tokens["admin"])
     assert ev.json()["grade"] == "D" and ev.json()["reasons"][0]["code"].startswith("override")
+
+
+async def test_a_listing_dated_after_the_month_end_grades_the_firm_as_of_its_day(client, tokens, demo, settings, engine):
+    """Issue 18 must-show 2: the listing is dated today, after the latest scoring date (a month
+    end); the same pass makes the firm D, and the evaluation's ``as_of`` is the listing's day."""
+    from datetime import UTC, datetime
+
+    from server.firms.tables import Firm
+    from server.scores.rescore import rescore_firms
+    from server.scores.tables import ScoreHistory, ScoringRun
+
+    run = await ScoringRun.select(ScoringRun.as_of).where(ScoringRun.reason == "full").order_by(
+        ScoringRun.as_of, ascending=False).first()
+    today = datetime.now(UTC).date()
+    assert run["as_of"] < today
+    rows = await ScoreHistory.select(ScoreHistory.firm, ScoreHistory.grade).where(
+        (ScoreHistory.as_of == run["as_of"]) & ScoreHistory.grade.is_in(["A", "B"]))
+    listed = {r["firm"] for r in await ScoreHistory.select(ScoreHistory.firm).where(ScoreHistory.grade == "D")}
+    firm = await Firm.select(Firm.id, Firm.uscc).where(
+        Firm.id == next(r["firm"] for r in rows if r["firm"] not in listed)).first()
+
+    await make_user("13900070002", "dept_operator", department="court")
+    court = {**await login(client, "13900070002"), "content-type": "text/csv"}
+    csv = f"record_key,uscc,event_date,end_date,amount_yuan\nAFTER-INGEST-2,{firm['uscc']},{today},,90000\n"
+    r = await client.post("/api/ingest/dishonest_debtor", content=csv.encode(), headers=court)
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+
+    ev = (await client.get(f"/api/firms/{firm['uscc']}/evaluation", headers=tokens["admin"])).json()
+    assert ev["grade"] == "D" and ev["as_of"] == today.isoformat()
+    assert ev["reasons"][0]["code"] == "override:dishonest_debtor" and today.isoformat() in ev["reasons"][0]["text_en"]
+    newest = await ScoreHistory.select(ScoreHistory.run.reason, ScoreHistory.as_of).where(
+        ScoreHistory.firm == firm["id"]).order_by(ScoreHistory.id, ascending=False).first()
+    assert newest["run.reason"] == "event:ingest" and newest["as_of"] == today
+    # The month end's scoring date is unchanged for everyone else, and a later re-score of the
+    # firm (new data, an objection) lands on the listing's day again: the newest row stays D.
+    again = await rescore_firms(engine, settings, [firm["id"]], "incremental")
+    assert again.as_of == run["as_of"] and again.event_days == {firm["id"]: today}
+    assert again.scores[firm["id"]][1] == "D"
+    ev = (await client.get(f"/api/firms/{firm['uscc']}/evaluation", headers=tokens["admin"])).json()
+    assert ev["grade"] == "D" and ev["as_of"] == today.isoformat()

@@ -17,6 +17,7 @@ from scoring.overrides import (
     OverrideRuleSet,
     apply_overrides,
     evaluate_overrides,
+    new_override_dates,
     override_reasons,
     top_score,
 )
@@ -103,6 +104,21 @@ def test_threshold_and_disabled_rules_are_honoured() -> None:
     off = v2.revise(changed_by="a", reason="off",
                     rules=[OverrideRule("bank_default", False, min_days=60)])
     assert not evaluate_overrides(off, _firms(), records, AS_OF).loc[FIRM_A, "overridden"]
+
+
+def test_a_rule_hit_after_the_scoring_date_is_dated_by_its_record() -> None:
+    # A is listed on 12 July, after the month end; B defaulted in May, already known by then.
+    listing = {"uscc": FIRM_A, "kind": "dishonest_debtor", "event_date": "2024-07-12", "amount_fen": 10**7}
+    b_loan = monthly(FIRM_B, "bank_loan", "2024-06-30", [0] * 10 + [95, 125], column="days")
+    records = make_records([listing, *b_loan, *monthly(FIRM_A, "tax_monthly", "2024-06-30", [1.0] * 3)])
+    day = new_override_dates(RULES, _firms(), records, AS_OF, pd.Timestamp("2024-07-20"))
+    assert day[FIRM_A] == pd.Timestamp("2024-07-12") and pd.isna(day[FIRM_B])
+    # Not yet known on the 10th; a listing dated after "until" does not count either.
+    assert new_override_dates(RULES, _firms(), records, AS_OF, pd.Timestamp("2024-07-10")).isna().all()
+    # A bank's 90+ report for July 31 read on August 3 is dated by the report.
+    late = make_records([*monthly(FIRM_A, "bank_loan", "2024-07-31", [0] * 11 + [92], column="days")])
+    day = new_override_dates(RULES, _firms(), late, AS_OF, pd.Timestamp("2024-08-03"))
+    assert day[FIRM_A] == pd.Timestamp("2024-07-31") and pd.isna(day[FIRM_B])
 
 
 def test_revoked_firm_is_overridden_only_once_the_status_is_known() -> None:
