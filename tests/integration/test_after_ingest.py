@@ -85,3 +85,11 @@ async def test_a_listing_dated_after_the_month_end_grades_the_firm_as_of_its_day
     assert again.scores[firm["id"]][1] == "D"
     ev = (await client.get(f"/api/firms/{firm['uscc']}/evaluation", headers=tokens["admin"])).json()
     assert ev["grade"] == "D" and ev["as_of"] == today.isoformat()
+    # A whole-region run of the month end again (a promotion, the nightly run): the firm is
+    # scored there with the others and again on the listing's day, which stays its newest row.
+    from server.scores.pipeline import score_platform
+
+    await score_platform(settings, run["as_of"], engine=engine, reason="nightly")
+    newest = await ScoreHistory.select(ScoreHistory.run.reason, ScoreHistory.as_of, ScoreHistory.grade).where(
+        ScoreHistory.firm == firm["id"]).order_by(ScoreHistory.id, ascending=False).first()
+    assert newest == {"run.reason": "event:nightly", "as_of": today, "grade": "D"}
