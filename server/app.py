@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from asyncpg.exceptions import (
@@ -22,7 +24,8 @@ from litestar.config.response_cache import ResponseCacheConfig
 from litestar.exceptions import ValidationException
 from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
 from litestar.stores.registry import StoreRegistry
 
 from server import db
@@ -58,6 +61,11 @@ from server.users.security import build_jwt_auth
 from server.users.throttle import LoginThrottle, namespace
 
 __all__ = ["create_app"]
+
+#: Where the API serves Swagger UI's files (under /schema: public, like the schema itself),
+#: from the swagger-ui-py package (Swagger UI 5: the first to read OpenAPI 3.1).
+DOCS_ASSETS = "/schema/assets"
+_SWAGGER_FILES = Path(importlib.util.find_spec("swagger_ui").origin).parent / "static"  # type: ignore[arg-type, union-attr]
 
 
 @get("/api/health", exclude_from_auth=True, tags=["system"], summary="Liveness, database and Redis check",
@@ -194,7 +202,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         ProductController, MatchController, ApplicationController,
                         DecisionTimesController, PolicyController, ObjectionController,
                         RiskController,
-                        SubscriptionController, NotificationController, BankWebhookController],
+                        SubscriptionController, NotificationController, BankWebhookController,
+                        create_static_files_router(DOCS_ASSETS, directories=[_SWAGGER_FILES],
+                                                   include_in_schema=False, name="docs-assets")],
         lifespan=[lifespan],
         plugins=push.build_plugins(settings),
         on_app_init=[jwt_auth.on_app_init],
@@ -221,7 +231,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version="0.1.0",
             description="Enterprise credit information: evaluations, consent, financing, alerts.",
             path="/schema",
-            render_plugins=[RedocRenderPlugin(), SwaggerRenderPlugin()],
+            # Swagger UI from the API's own files (not a CDN), so the docs open offline;
+            # at /schema and /schema/swagger.
+            render_plugins=[SwaggerRenderPlugin(
+                js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js", css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                favicon=f"<link rel='icon' type='image/png' href='{DOCS_ASSETS}/favicon-32x32.png'>",
+                path=["/", "/swagger"])],
         ),
         debug=False,
     )

@@ -256,7 +256,7 @@ def demo(n_firms: int, seed: int, host: str, port: int, no_serve: bool, app_port
     os.environ.setdefault("XINBAO_DEMO", "1")
     os.environ.setdefault("XINBAO_SCHEDULER", "1")
     settings = _settings(demo=True)
-    info = asyncio.run(prepare_demo(settings, n_firms=n_firms, seed=seed))
+    info = asyncio.run(prepare_demo(settings, n_firms=n_firms, seed=seed, progress=click.echo))
     click.echo(info.banner(host, port))
     if no_serve:
         return

@@ -6,6 +6,7 @@ Each step checks what is already there, so ``make demo`` run twice does the work
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -164,13 +165,24 @@ async def load_region_files(engine, files: dict[str, Path], salt: str) -> int:
     return accepted
 
 
-async def prepare_demo(settings: Settings, n_firms: int = 2000, seed: int = 42) -> DemoInfo:
-    """Migrate, seed, generate and load the region, train and score: whatever is missing."""
+async def prepare_demo(settings: Settings, n_firms: int = 2000, seed: int = 42,
+                       progress: Callable[[str], None] | None = None) -> DemoInfo:
+    """Migrate, seed, generate and load the region, train and score: whatever is missing.
+
+    ``progress`` is told each step as it starts and how long the last one took (``xinbao demo``
+    prints it: preparing a fresh region takes about a minute)."""
     from server.demo.synth import generate_region, write_feeds
     from server.scores.pipeline import ensure_model_and_scores
 
     timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def step(k: int, zh: str, en: str) -> None:
+        if progress is not None:
+            progress(f"[{k}/5 {time.perf_counter() - started:5.1f} s] {zh} / {en}")
+
     t = time.perf_counter()
+    step(1, "准备数据库", "preparing the database")
     engine = await db.open_engine(settings.database_url)
     try:
         await db.migrate(engine)
@@ -178,10 +190,12 @@ async def prepare_demo(settings: Settings, n_firms: int = 2000, seed: int = 42) 
         timings["migrate_seed_s"] = time.perf_counter() - t
         if not await Firm.exists():
             t = time.perf_counter()
+            step(2, f"生成演示区域：{n_firms:,} 家企业", f"generating the demo region: {n_firms:,} firms")
             region = generate_region(n_firms, seed)
             files = write_feeds(region, settings.data_dir / "region")
             timings["generate_s"] = time.perf_counter() - t
             t = time.perf_counter()
+            step(3, "导入各部门数据", "loading the departments' feeds")
             await load_region_files(engine, files, settings.person_id_salt)
             timings["ingest_s"] = time.perf_counter() - t
             demo_uscc = str(region.firms["uscc"].iloc[0])
@@ -194,12 +208,14 @@ async def prepare_demo(settings: Settings, n_firms: int = 2000, seed: int = 42) 
 
         await seed_demo_policies()
         t = time.perf_counter()
+        step(4, "训练评分模型并为全部企业评分", "training the credit model and scoring every firm")
         version = await ensure_model_and_scores(engine, settings, as_of=None)
         timings["model_s"] = time.perf_counter() - t
         t = time.perf_counter()
         from server.demo.book import seed_demo_book
         from server.risk.services import compute_macro_index, scan
 
+        step(5, "风险预警扫描与宏观指数", "warning scan and the macro risk index")
         # The bank's borrowers and applicants, before the first scan: its warnings on them
         # reach the manager's inbox on first sign-in.
         await seed_demo_book(BANKS[0][0], exclude_firm=firm.id)
@@ -210,6 +226,8 @@ async def prepare_demo(settings: Settings, n_firms: int = 2000, seed: int = 42) 
 
         await check_model_health(engine, settings)  # the model's record on matured outcomes
         timings["risk_s"] = time.perf_counter() - t
+        if progress is not None:
+            progress(f"[done {time.perf_counter() - started:5.1f} s] 演示数据已就绪 / demo data ready")
         from server.ingest.tables import DeptRecord
 
         return DemoInfo(firm_uscc=firm.uscc, firm_name=firm.name, firms=await Firm.count(),

@@ -61,6 +61,7 @@ def _call(method: str, url: str, body: Any = None, token: str | None = None,
 class Demo:
     api: str
     app: str
+    log: Path
 
     def token(self, phone: str, password: str = PASSWORD) -> str:
         return _call("POST", f"{self.api}/api/auth/login", {"phone": phone, "password": password})["access_token"]
@@ -98,7 +99,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     xinbao = Path(sys.executable).with_name("xinbao")
     proc = subprocess.Popen([str(xinbao), "demo", "--firms", "150", "--seed", "7", "--port", str(api_port),
                              "--app-port", str(app_port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    found = Demo(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{app_port}")
+    found = Demo(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{app_port}", log_path)
     try:
         _wait_http(f"{found.api}/api/health", proc, log_path, 240)
         _wait_http(found.app, proc, log_path, 60)
@@ -288,3 +289,21 @@ def test_owner_and_bank_manager_in_chromium(demo: Demo, browser: Browser) -> Non
     assert any("127.0.0.1" in u for u in browser.requests)
     print(f"browser steps took {time.monotonic() - t0:.1f} s")
 
+
+@pytest.mark.slow
+def test_the_demo_reports_progress_and_the_api_docs_render_offline(demo: Demo, browser: Browser) -> None:
+    """Issue 18 must-show 4: ``xinbao demo`` printed each step while it prepared the region, and
+    the API docs render in Chromium from the API's own files (no CDN request)."""
+    log = demo.log.read_text(encoding="utf-8", errors="replace")
+    steps = re.findall(r"^\[(\d)/5 +[\d.]+ s\] ", log, flags=re.M)
+    assert steps == ["1", "2", "3", "4", "5"], log[:2000]
+    assert "demo data ready" in log and log.index("demo data ready") < log.index("Xinbao demo is ready")
+    seen = len(browser.requests)
+    browser.page.goto(f"{demo.api}/schema")
+    title = browser.page.locator(".swagger-ui .info .title")
+    title.wait_for(timeout=30_000)
+    assert "Xinbao" in title.inner_text()
+    browser.page.locator(".opblock").first.wait_for(timeout=30_000)  # the operations are listed
+    browser.page.screenshot(path=str(SCREENS / "90_api_docs.png"))
+    requests = [u for u in browser.requests[seen:] if u.startswith("http")]
+    assert requests and [u for u in requests if not u.startswith(demo.api)] == []

@@ -1,18 +1,25 @@
 """The OpenAPI document is what the app and the banks' systems read: every operation has a
-summary, and every request body shows an example."""
+summary, and every request body shows an example; the docs pages load nothing from outside."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from litestar.testing import TestClient
 
 from server.app import create_app
 from server.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def spec(tmp_path_factory) -> dict:
+def app(tmp_path_factory):
     db = tmp_path_factory.mktemp("openapi") / "x.db"
-    app = create_app(Settings(database_url=f"sqlite:///{db}", jwt_secret="x" * 32, demo=True))
+    return create_app(Settings(database_url=f"sqlite:///{db}", jwt_secret="x" * 32, demo=True))
+
+
+@pytest.fixture(scope="module")
+def spec(app) -> dict:
     return app.openapi_schema.to_schema()
 
 
@@ -46,3 +53,20 @@ def test_every_request_body_shows_an_example(spec):
                and not all(_has_example(c["schema"], components)
                            for c in op["requestBody"]["content"].values())]
     assert missing == []
+
+
+@pytest.mark.parametrize("page", ["/schema", "/schema/swagger"])
+def test_the_docs_pages_load_every_file_from_the_api_itself(app, page):
+    """Offline (no CDN), the docs still render: every script, style sheet and icon the page
+    names is a path of this API, and each is served."""
+    with TestClient(app) as client:
+        html = client.get(page)
+        assert html.status_code == 200 and "SwaggerUIBundle" in html.text
+        refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html.text)
+        assert any(r.endswith("swagger-ui-bundle.js") for r in refs)
+        assert [r for r in refs if re.match(r"(https?:)?//", r)] == []  # nothing from outside
+        for ref in refs:
+            got = client.get(ref)
+            assert got.status_code == 200 and got.content, ref
+        spec = client.get("/schema/openapi.json")
+        assert spec.status_code == 200 and spec.json()["info"]["title"].startswith("Xinbao")
