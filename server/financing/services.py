@@ -47,6 +47,7 @@ from server.firms import services as firm_services
 from server.firms.tables import Firm
 from server.fund import services as fund
 from server.ingest.tables import DeptRecord
+from server.notifications import owners
 from server.scores.tables import ScoreHistory
 from server.users.security import AuthUser
 
@@ -551,6 +552,7 @@ async def decide(user: AuthUser, application_id: int, data: DecisionCreate,
                                note=note).save()
         if status == "approved" and product["fund_covered"]:
             await fund.cover(application_id, by_user=user.id)
+        await owners.application_decided(application_id)  # the owners hear it with the decision
     row = await _application_row(application_id)
     return _detail(row, await _events(application_id))
 

@@ -49,6 +49,7 @@ from server.fund.schemas import (
     LoanState,
 )
 from server.fund.tables import FundLedger, GuaranteeFund
+from server.notifications import owners
 from server.users.security import AuthUser
 
 __all__ = [
@@ -310,6 +311,7 @@ async def report_repaid(user: AuthUser, application_id: int) -> LoanState:
                 fund=fund.id, kind="release", amount_fen=released, application=application_id,
                 bank=app["bank"], at=at, note="loan repaid")).run()
         await _set_status(application_id, "repaid", at, user.id, "repaid in full")
+        await owners.loan_reported(application_id)
         ratio, suspended = await recompute_npl(app["bank"])
     return LoanState(application_id=application_id, status="repaid", changed_at=at,
                      covered="cover" in entries, released_fen=released, outstanding_fen=None,
@@ -337,6 +339,7 @@ async def report_default(user: AuthUser, application_id: int, data: LoanDefault)
                 bank=app["bank"], at=at, note="memo: principal outstanding at default")).run()
         note = f"outstanding {data.outstanding_yuan} yuan" + (f"; {data.note}" if data.note else "")
         await _set_status(application_id, "defaulted", at, user.id, note)
+        await owners.loan_reported(application_id, outstanding)
         ratio, suspended = await recompute_npl(app["bank"])
     return LoanState(application_id=application_id, status="defaulted", changed_at=at,
                      covered=covered, released_fen=0, outstanding_fen=outstanding,

@@ -324,8 +324,10 @@ class _Watch:
 
 
 async def _watchers(firm_ids: Sequence[int], now: datetime) -> dict[int, list[_Watch]]:
-    """Per firm, the users to tell: subscribers, and the managers of banks the firm has live
-    applications or loans with (their automatic subscriptions are created on the way)."""
+    """Per firm, the users to tell: subscribers, the managers of banks the firm has live
+    applications or loans with (their automatic subscriptions are created on the way), and the
+    firm's own owners, who hear every warning on it with its evidence (their own subscription to
+    the firm, if they made one, sets the levels and kinds instead)."""
     involved: set[tuple[int, int]] = set()
     for chunk in _chunks(firm_ids):
         involved |= {(r["firm"], r["product.bank.id"]) for r in await LoanApplication.select(
@@ -358,6 +360,14 @@ async def _watchers(firm_ids: Sequence[int], now: datetime) -> dict[int, list[_W
             levels=frozenset(_levels(r["levels"])), kinds=frozenset(r["kinds"] or []),
             quiet_start=r["quiet_start"], quiet_end=r["quiet_end"], daily_digest=r["daily_digest"],
             detail=detail))
+    for chunk in _chunks(firm_ids):
+        for r in await User.select(User.id, User.firm).where(
+                User.firm.is_in(list(chunk)) & (User.role == "owner") & (User.is_active == True)):  # noqa: E712
+            if any(w.user_id == r["id"] for w in out[r["firm"]]):
+                continue
+            out[r["firm"]].append(_Watch(
+                user_id=r["id"], role="owner", bank_id=None, levels=frozenset(LEVELS), kinds=frozenset(),
+                quiet_start=None, quiet_end=None, daily_digest=False, detail=True))
     return out
 
 

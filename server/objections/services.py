@@ -29,6 +29,7 @@ from scoring.records import RECORD_KINDS, STATEMENT_ITEMS
 from server import db
 from server.ingest.sources import SOURCES, RowValidator, Source
 from server.ingest.tables import Department, DeptRecord, IngestBatch
+from server.notifications import owners
 from server.objections.schemas import (
     DisputedRecord,
     ObjectionCreate,
@@ -520,6 +521,9 @@ async def resolve(engine: Engine, settings: Settings, user: AuthUser, objection_
         else:
             values = data.values if data.values is not None else _attrs(obj["proposed"])
             await _correct(obj, user, values, reason, now)
+        await owners.objection_resolved({  # the owners hear the outcome with it
+            "id": objection_id, "firm": obj["firm"], "resolution": reason,
+            "status": "rejected" if data.decision == "reject" else "corrected"})
     if data.decision == "correct":
         try:
             await rescore_firms(engine, settings, [obj["firm"]], rescore_reason(objection_id))
