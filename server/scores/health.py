@@ -2,7 +2,9 @@
 
 For every scoring date whose 12-month horizon has passed by the data's end, the stored PDs
 and grades of the whole-region run of that date are set against what happened (a first
-default within the horizon, ``scoring.features.default_labels``): AUC and KS, defaults
+default within the horizon, ``scoring.features.default_labels``) for the firms that owed a bank
+during the horizon (the model's development population; the others could not default):
+AUC and KS, defaults
 expected (PDs summed) against observed, the bad rate by grade (``scoring.monitoring.
 period_health``). The population stability of the latest run against the active model's
 training sample (``check_drift``) is added. Figures outside ``scoring.monitoring.
@@ -21,7 +23,7 @@ from typing import Any
 import pandas as pd
 from piccolo.engine.base import Engine
 
-from scoring.features import default_labels
+from scoring.features import credit_exposed, default_labels
 from scoring.monitoring import HEALTH_BANDS, period_health
 from server import db
 from server.risk.tables import RiskSnapshot
@@ -63,8 +65,12 @@ async def check_model_health(engine: Engine, settings: Settings) -> dict[str, An
         if not rows:
             continue
         scored = pd.DataFrame(rows).drop_duplicates("uscc", keep="last").set_index("uscc")
-        # Firms already in default on the scoring date are not predictions: left out.
+        # Firms already in default on the scoring date are not predictions: left out; so are
+        # firms owing no bank during the horizon, which could not default (the model's PD for
+        # them is the PD they would have had as applicants: the development population's rule).
         labels = default_labels(records, run["as_of"], HORIZON_MONTHS, firms=pd.Index(scored.index))
+        labels = labels[credit_exposed(records, run["as_of"], HORIZON_MONTHS,
+                                       firms=labels.index).to_numpy()]
         frame = scored.join(labels.rename("bad"), how="inner").reset_index()
         frames.append(frame.assign(as_of=run["as_of"], model_version=run["model_version"]))
     periods = period_health(pd.concat(frames, ignore_index=True)) if frames else []
