@@ -479,7 +479,8 @@ _CLOSED = ("已解除：", "Cleared: ")
 def _risk_body(e: RiskEvent, grade: str | None, detail: bool) -> dict[str, Any]:
     title_en = _CLOSED[1] + e.title_en if e.event == "closed" else e.title_en
     body: dict[str, Any] = {
-        "title_en": title_en, "event": e.event, "rule_code": e.rule_code, "risk_kind": e.kind,
+        "title_en": title_en, "event": e.event, "warning_level": e.level, "rule_code": e.rule_code,
+        "risk_kind": e.kind,
         "warning_id": e.warning_id, "uscc": e.uscc, "firm_name": e.firm_name, "grade": grade,
         "at": e.at.isoformat(), "detail": detail,
     }
@@ -493,7 +494,9 @@ async def notify_risk_events(events: list[RiskEvent]) -> int:
     (on SQLite an IMMEDIATE one, e.g. ``transaction()`` here: this reads, then writes).
 
     One notification per user per warning (``risk:{warning_id}:{user_id}``): a repeat of
-    "raised" changes nothing, an escalation or closing updates it and queues a new push.
+    "raised" changes nothing, an escalation updates it and queues a new push. Clearing is an
+    event of its own (``risk:{warning_id}:{user_id}:closed``, level blue, "已解除：…", at the
+    time it cleared): the raised entry keeps its level and time, so the inbox reads both.
     Subscribers get public signals (grade letter, level, title); the firm's owner, admins and
     managers of banks holding the firm's consent also get the message and evidence. Quiet hours
     hold pushes back until they end; digest subscribers get the daily digest instead; banks with
@@ -521,12 +524,14 @@ async def notify_risk_events(events: list[RiskEvent]) -> int:
                 webhook = w.bank_id in hooked and w.bank_id not in webhook_banks
                 if webhook:
                     webhook_banks.add(w.bank_id)  # type: ignore[arg-type]
-                title = _CLOSED[0] + e.title_zh if e.event == "closed" else e.title_zh
+                closed = e.event == "closed"
+                title = _CLOSED[0] + e.title_zh if closed else e.title_zh
                 plans.append(_Plan(
-                    key=f"risk:{e.warning_id}:{w.user_id}", user_id=w.user_id, firm_id=e.firm_id,
-                    kind="risk", level=e.level, title_zh=title,
+                    key=f"risk:{e.warning_id}:{w.user_id}" + (":closed" if closed else ""),
+                    user_id=w.user_id, firm_id=e.firm_id,
+                    kind="risk", level="blue" if closed else e.level, title_zh=title,
                     body=_risk_body(e, grades.get(e.firm_id), w.detail),
-                    replace=e.event != "raised", unread=e.event == "escalated",
+                    replace=e.event == "escalated", unread=e.event == "escalated",
                     push_at=None if w.daily_digest else (held or now),
                     digest_at=next_digest_at(now) if w.daily_digest else None,
                     webhook=webhook, viewer_bank=w.bank_id if w.detail else None))

@@ -265,10 +265,17 @@ async def test_the_same_event_twice_is_one_notification_and_an_escalation_update
     assert 1 <= len(pushes) <= 2  # re-queued (or merged into a row the relay had not taken yet)
     assert any(r["status"] == "pending" for r in pushes) or escalated[0]["delivered_at"] is not None
 
+    # Clearing is a second entry, at its own time; the raised one keeps its level and title.
     assert await notify_risk_events([_event(firm, 301, level="red", event="closed")]) == 1
-    closed = [n for n in await _notifications(uid) if n["body"]["warning_id"] == 301]
-    assert len(closed) == 1 and closed[0]["title"].startswith("已解除：")
-    assert closed[0]["body"]["title_en"].startswith("Cleared: ")
+    assert await notify_risk_events([_event(firm, 301, level="red", event="closed")]) == 0  # once
+    both = sorted((n for n in await _notifications(uid) if n["body"]["warning_id"] == 301), key=lambda n: n["id"])
+    assert [n["id"] for n in both][0] == note["id"] and len(both) == 2
+    raised, cleared = both
+    assert raised["level"] == "red" and not raised["title"].startswith("已解除") and raised["body"]["event"] == "escalated"
+    assert cleared["level"] == "blue" and cleared["title"].startswith("已解除：")
+    assert cleared["body"]["title_en"].startswith("Cleared: ") and cleared["body"]["warning_level"] == "red"
+    assert cleared["created_at"] > raised["created_at"] and cleared["read_at"] is None
+    assert [r["channel"] for r in await _outbox(cleared["id"])] == ["push"]
 
 
 async def test_quiet_hours_hold_the_push_until_they_end(client, world):
