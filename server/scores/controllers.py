@@ -11,12 +11,14 @@ from litestar.background_tasks import BackgroundTask
 from litestar.params import JSONBody, PathParameter
 
 from server.scores import health, models, services
+from server.scores.profile_preview import preview_profile
 from server.scores.schemas import (
     ModelHealthOut,
     ModelPromote,
     ModelVersionOut,
     OverrideRuleSetOut,
     OverrideRuleSetRevise,
+    ProfilePreview,
     WeightProfileCreate,
     WeightProfileOut,
 )
@@ -36,6 +38,15 @@ class WeightProfileController(Controller):
     @get("/", summary="Every version of every weight profile, oldest first")
     async def list_all(self) -> list[WeightProfileOut]:
         return await services.list_profiles()
+
+    @post("/preview", status_code=200,
+          summary="Who a weight profile would move: grades with and without it on the latest scoring date",
+          description="Nothing is stored. The same body as creating the profile; the answer counts the "
+                      "firms changing grade (up, down, by two or more, the migration matrix) and lists "
+                      "the largest moves by name. 409 before the region is scored.")
+    async def preview(self, request: Request[AuthUser, Any, Any],
+                      data: JSONBody[WeightProfileCreate]) -> ProfilePreview:
+        return await preview_profile(request.app.state.engine, request.app.state.settings, request.user, data)
 
 
 class OverrideRuleController(Controller):

@@ -37,6 +37,34 @@ class WeightProfileOut(msgspec.Struct):
     history: list[dict]
 
 
+class MovedFirm(msgspec.Struct):
+    uscc: str
+    name: str
+    grade_from: str
+    grade_to: str
+    score_from: int
+    score_to: int
+
+
+class ProfilePreview(msgspec.Struct):
+    """Who a weight profile would move if it were in force on the latest scoring date: the same
+    model, records and hard rules, scored with the profiles in force now and with this one."""
+
+    as_of: date
+    profile_version: str  # the version the profile would be stored as
+    current_profile_version: str | None  # the profile in force on ``as_of`` now (None: none)
+    in_force_version: str | None  # the profile in force once this one is stored (another may outrank it)
+    firms: int
+    changed: int
+    share: float
+    up: int  # to a better grade
+    down: int  # to a worse grade
+    moved_two_or_more: int
+    mean_score_change: float
+    matrix: dict[str, dict[str, int]]  # {from: {to: firms}}
+    moved: list[MovedFirm]  # the firms that change grade, the largest score changes first (at most 50)
+
+
 class OverrideRuleIn(msgspec.Struct):
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=40, examples=["bank_default"],
                                       description="bank_default, dishonest_debtor or registry_status")]

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import asyncpg
 from litestar.exceptions import ClientException, ValidationException
 
-from scoring import Adjustment, WeightProfile, active_profile
+from scoring import INDICATORS, Adjustment, WeightProfile, active_profile
 from scoring.overrides import OverrideRule, OverrideRuleSet
 from server.scores.schemas import (
     AdjustmentIn,
@@ -23,8 +23,9 @@ from server.scores.tables import OverrideRuleSet as OverrideRuleSetRow
 from server.scores.tables import WeightProfile as WeightProfileRow
 from server.users.security import AuthUser
 
-__all__ = ["active_override_rules", "active_profile_on", "create_or_revise", "list_override_rules",
-           "list_profiles", "profile_version", "revise_override_rules", "seed_override_rules"]
+__all__ = ["active_override_rules", "active_profile_on", "all_profiles", "build_profile", "create_or_revise",
+           "list_override_rules", "list_profiles", "profile_version", "revise_override_rules",
+           "seed_override_rules"]
 
 
 def profile_version(p: WeightProfile) -> str:
@@ -32,7 +33,7 @@ def profile_version(p: WeightProfile) -> str:
     return f"{p.name}@v{p.version}"
 
 
-async def _all() -> list[WeightProfile]:
+async def all_profiles() -> list[WeightProfile]:
     rows = await WeightProfileRow.select(WeightProfileRow.rules).output(load_json=True)
     return [WeightProfile.from_dict(r["rules"]) for r in rows]
 
@@ -40,21 +41,29 @@ async def _all() -> list[WeightProfile]:
 async def active_profile_on(day: date) -> WeightProfile | None:
     """The profile scoring applies on ``day`` (latest version of those valid then), if any."""
     latest: dict[str, WeightProfile] = {}
-    for p in await _all():
+    for p in await all_profiles():
         if p.name not in latest or p.version > latest[p.name].version:
             latest[p.name] = p
     return active_profile(latest.values(), day)
 
 
-async def create_or_revise(user: AuthUser, data: WeightProfileCreate) -> WeightProfileOut:
+async def build_profile(user: AuthUser, data: WeightProfileCreate, now: datetime) -> WeightProfile:
+    """The profile ``data`` describes, as the next version of its name (not stored): 400s name
+    the field."""
     if data.valid_to is not None and data.valid_to < data.valid_from:
         raise ValidationException("valid_to: must not be before valid_from")
     try:
         adjustments = [Adjustment(a.target, a.factor) for a in data.adjustments]
     except ValueError as exc:
         raise ValidationException(f"adjustments: {exc}") from exc
-    now = datetime.now(UTC)
-    existing = [p for p in await _all() if p.name == data.name]
+    kinds = {k for ind in INDICATORS.values() for k in ind.kinds}
+    for i, a in enumerate(adjustments):  # a target nothing reads would silently do nothing
+        kind, _, name = a.target.partition(":")
+        if (not name and a.target not in INDICATORS) or (kind == "kind" and name not in kinds):
+            raise ValidationException(
+                f"adjustments[{i}].target: {a.target!r} is not an indicator code, "
+                "dimension:<dimension> or kind:<record kind an indicator reads>")
+    existing = [p for p in await all_profiles() if p.name == data.name]
     if existing:
         current = max(existing, key=lambda p: p.version)
         try:  # an omitted valid_to keeps the current version's end date
@@ -68,6 +77,12 @@ async def create_or_revise(user: AuthUser, data: WeightProfileCreate) -> WeightP
     else:
         profile = WeightProfile.create(data.name, adjustments, data.reason, data.valid_from,
                                        data.valid_to, created_by=user.phone, now=now)
+    return profile
+
+
+async def create_or_revise(user: AuthUser, data: WeightProfileCreate) -> WeightProfileOut:
+    now = datetime.now(UTC)
+    profile = await build_profile(user, data, now)
     try:
         await WeightProfileRow(version=profile_version(profile), name=profile.name, reason=profile.reason,
                                rules=profile.to_dict(), valid_from=profile.valid_from,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -149,6 +149,49 @@ async def test_weight_profiles_are_versioned_and_named_by_every_new_score(client
     ev = (await client.get(f"/api/firms/{demo.firm_uscc}/evaluation", headers=tokens["owner"])).json()
     assert ev["weight_profile_version"] == "tax-relief@v2"
     assert ev["model_version"] == demo.model_version
+
+
+async def test_a_weight_profile_previews_who_it_moves_before_it_is_stored(client, tokens, demo):
+    """Issue 18 (crisis re-weighting): the preview scores the latest date with the proposed
+    profile beside the one in force, names who moves and stores nothing."""
+    from server.scores.tables import ScoreHistory, ScoringRun
+
+    url = "/api/weight-profiles/preview"
+    crisis = {"name": "crisis", "reason": "tax and social insurance halved", "valid_from": str(date.today()),
+              "adjustments": [{"target": "kind:tax_monthly", "factor": 0.5},
+                              {"target": "kind:social_insurance", "factor": 0.5}]}
+    for role in ("owner", "bank_manager", "subscriber", "dept_operator"):
+        assert (await client.post(url, json=crisis, headers=tokens[role])).status_code == 403
+    bad = await client.post(url, json={**crisis, "adjustments": [{"target": "nope", "factor": 0.5}]},
+                            headers=tokens["admin"])
+    assert bad.status_code == 400 and bad.json()["detail"].startswith("adjustments[0].target"), bad.text
+    before = (await client.get("/api/weight-profiles", headers=tokens["admin"])).json()
+
+    r = await client.post(url, json=crisis, headers=tokens["admin"])
+    assert r.status_code == 200, r.text
+    p = r.json()
+    assert p["profile_version"] == "crisis@v1" == p["in_force_version"] and p["changed"] > 0, p
+    matrix = p["matrix"]
+    assert sum(sum(row.values()) for row in matrix.values()) == p["firms"]
+    assert p["changed"] == sum(n for g, row in matrix.items() for h, n in row.items() if g != h)
+    assert p["up"] + p["down"] == p["changed"] and 0 < len(p["moved"]) <= min(50, p["changed"])
+    # "before" is what the platform shows today: the stored scores of the latest run of that date
+    runs = await ScoringRun.select(ScoringRun.id, ScoringRun.firms).where(
+        ScoringRun.as_of == date.fromisoformat(p["as_of"])).order_by(ScoringRun.id, ascending=False)
+    run = next(r for r in runs if r["firms"] == p["firms"])
+    stored = {r["firm.uscc"]: (r["grade"], r["score"]) for r in await ScoreHistory.select(
+        ScoreHistory.firm.uscc, ScoreHistory.grade, ScoreHistory.score).where(ScoreHistory.run == run["id"])}
+    for m in p["moved"]:
+        assert m["grade_from"] != m["grade_to"] and stored[m["uscc"]] == (m["grade_from"], m["score_from"])
+    moves = [abs(m["score_to"] - m["score_from"]) for m in p["moved"]]
+    assert moves == sorted(moves, reverse=True)  # the largest moves first
+    assert (await client.get("/api/weight-profiles", headers=tokens["admin"])).json() == before  # nothing stored
+
+    # The profile in force now, proposed again: nobody moves.
+    in_force = next((v for v in before if v["version"] == p["current_profile_version"]), None)
+    keep = in_force["adjustments"] if in_force else [{"target": "kind:tax_monthly", "factor": 1.0}]
+    same = await client.post(url, json={**crisis, "adjustments": keep}, headers=tokens["admin"])
+    assert same.status_code == 200 and same.json()["changed"] == 0 and same.json()["moved"] == []
 
 
 async def test_evaluation_places_the_firm_in_its_industry(client, tokens, demo, settings):

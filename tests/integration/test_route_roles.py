@@ -45,6 +45,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/ingest/batches/{id}/rejected"): frozenset({"dept_operator"}),
     ("GET", "/api/weight-profiles"): frozenset({"admin"}),
     ("POST", "/api/weight-profiles"): frozenset({"admin"}),
+    ("POST", "/api/weight-profiles/preview"): frozenset({"admin"}),
     ("GET", "/api/override-rules"): frozenset({"admin"}),
     ("POST", "/api/override-rules"): frozenset({"admin"}),
     ("GET", "/api/models"): frozenset({"admin"}),

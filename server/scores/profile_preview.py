@@ -1,0 +1,85 @@
+"""Preview of a weight profile before it takes effect (issue 18: crisis re-weighting): which
+firms would change grade once it is stored.
+
+The region of the latest whole-region run is scored twice with the active model, the same
+records and the same hard rules: once with the profile in force that day, and once with the
+profile that would be in force once the proposal is stored (from the day it starts: one
+profile applies at a time, the one starting last, so a proposal may be outranked and change
+nothing; ``in_force_version`` says which). Nothing is stored.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from litestar.exceptions import ClientException
+from piccolo.engine.base import Engine
+
+from scoring import ModelRegistry, active_profile, score_region
+from scoring.features import compute_features
+from scoring.grades import GRADES
+from scoring.monitoring import grade_migration
+from server.scores.frames import load_firms, load_records
+from server.scores.health import WHOLE_REGION
+from server.scores.schemas import MovedFirm, ProfilePreview, WeightProfileCreate
+from server.scores.services import (
+    active_override_rules,
+    active_profile_on,
+    all_profiles,
+    build_profile,
+    profile_version,
+)
+from server.scores.tables import ModelVersion, ScoringRun
+from server.settings import Settings
+from server.users.security import AuthUser
+
+__all__ = ["MAX_LISTED", "preview_profile"]
+
+MAX_LISTED = 50  # firms listed by name in a preview
+
+
+async def preview_profile(engine: Engine, settings: Settings, user: AuthUser,
+                          data: WeightProfileCreate) -> ProfilePreview:
+    """Grades of every firm with the profiles in force on the latest scoring date, and with
+    ``data`` as well (as the next version of its name); 409 before the first scoring run."""
+    proposed = await build_profile(user, data, datetime.now(UTC))
+    active = await ModelVersion.select(ModelVersion.version).where(ModelVersion.active == True).first()  # noqa: E712
+    run = await ScoringRun.select(ScoringRun.as_of).where(ScoringRun.reason.is_in(list(WHOLE_REGION))).order_by(
+        ScoringRun.as_of, ascending=False).first()
+    if active is None or run is None:
+        raise ClientException("no scored region yet: train and score before previewing a profile",
+                              status_code=409)
+    day = run["as_of"]
+    model = ModelRegistry(settings.model_dir).load(active["version"]).model
+    firms = await load_firms(engine)
+    live = firms[pd.to_datetime(firms["founded_on"]) <= pd.Timestamp(day)].reset_index(drop=True)
+    records = await load_records(engine, as_of=day)
+    features = compute_features(records, pd.Timestamp(day), firms=live)  # once, for both scorings
+    rules = await active_override_rules()
+    current = await active_profile_on(day)
+    # What would be in force once stored, from the day it starts (or the scoring date): one
+    # profile applies at a time (the one starting last), so the proposal may not be it.
+    stored = {p.name: p for p in sorted(await all_profiles(), key=lambda p: p.version)}
+    stored[proposed.name] = proposed
+    in_force = active_profile(stored.values(), max(day, proposed.valid_from))
+    tables = [score_region(model, live, records, day, profile=p, overrides=rules, status_known_on=day,
+                           features=features).table for p in (current, in_force)]
+    before, after = (t["grade"].to_numpy(dtype=object) for t in tables)
+    s_before, s_after = (t["score"].to_numpy(dtype=int) for t in tables)
+    moves = grade_migration(before, after)
+    rank = {g: i for i, g in enumerate(GRADES)}
+    step = np.array([rank[b] - rank[a] for a, b in zip(before, after, strict=True)])  # > 0: worse
+    order = np.argsort(-np.abs(s_after - s_before), kind="stable")
+    moved = [MovedFirm(uscc=str(live["uscc"].iat[i]), name=str(live["name"].iat[i]), grade_from=str(before[i]),
+                       grade_to=str(after[i]), score_from=int(s_before[i]), score_to=int(s_after[i]))
+             for i in order if before[i] != after[i]][:MAX_LISTED]
+    return ProfilePreview(
+        as_of=day, profile_version=profile_version(proposed),
+        current_profile_version=profile_version(current) if current else None,
+        in_force_version=profile_version(in_force) if in_force else None,
+        firms=int(moves["firms"]), changed=int(moves["changed"]), share=round(float(moves["share"]), 4),
+        up=int((step < 0).sum()), down=int((step > 0).sum()), moved_two_or_more=int(moves["moved_two_or_more"]),
+        mean_score_change=round(float(np.mean(s_after - s_before)) if len(live) else 0.0, 2),
+        matrix=moves["matrix"], moved=moved)  # type: ignore[arg-type]
