@@ -18,8 +18,8 @@ from server.financing.tables import LoanApplication
 from server.notifications.services import notify_users
 from server.users.tables import User
 
-__all__ = ["application_decided", "loan_reported", "money_en", "money_zh", "objection_resolved",
-           "owner_ids"]
+__all__ = ["application_decided", "grade_changed_by_profile", "loan_reported", "money_en", "money_zh",
+           "objection_resolved", "owner_ids"]
 
 
 def money_zh(fen: int | None) -> str:
@@ -120,3 +120,14 @@ async def objection_resolved(objection: dict[str, Any]) -> int:
         en = f"Objection rejected: {objection['resolution']}"
     return await _tell(objection["firm"], "objection", "blue" if corrected else "yellow", zh, en, body,
                        f"objection:{objection['id']}:{objection['status']}")
+
+
+async def grade_changed_by_profile(firm_id: int, old: str, new: str, version: str, reason: str) -> int:
+    """An admin's weight profile (e.g. crisis relief) changed the firm's grade: say so, and why."""
+    worse = new > old  # grades run A (best) to D
+    return await _tell(
+        firm_id, "grade", "yellow" if worse else "blue",
+        f"评分规则调整：您的信用等级由{old}级调整为{new}级（{reason}）",
+        f"Scoring rules adjusted: your grade moved from {old} to {new} ({reason})",
+        {"grade_from": old, "grade_to": new, "weight_profile_version": version, "reason": reason},
+        f"profile:{version}:grade")

@@ -11,7 +11,7 @@ from litestar.background_tasks import BackgroundTask
 from litestar.params import JSONBody, PathParameter
 
 from server.scores import health, models, services
-from server.scores.profile_preview import preview_profile
+from server.scores.profile_change import apply_profile, in_force_on_latest, preview_profile
 from server.scores.schemas import (
     ModelHealthOut,
     ModelPromote,
@@ -32,8 +32,13 @@ class WeightProfileController(Controller):
 
     @post("/", summary="Create a weight profile, or a new version of one with the same name")
     async def create(self, request: Request[AuthUser, Any, Any],
-                     data: JSONBody[WeightProfileCreate]) -> WeightProfileOut:
-        return await services.create_or_revise(request.user, data)
+                     data: JSONBody[WeightProfileCreate]) -> Response[WeightProfileOut]:
+        out = await services.create_or_revise(request.user, data)
+        if not await in_force_on_latest(out.version):  # it applies from the first run on its start
+            return Response(out, status_code=201)
+        out.rescoring = True  # in force today: the region is re-scored with it after the answer
+        return Response(out, status_code=201, background=BackgroundTask(
+            apply_profile, request.app.state.settings, request.app.state.engine, out.version))
 
     @get("/", summary="Every version of every weight profile, oldest first")
     async def list_all(self) -> list[WeightProfileOut]:

@@ -38,7 +38,7 @@ log = logging.getLogger("xinbao.scores")
 
 SNAPSHOT_KIND = "model_health"
 #: Runs that score the whole region (re-scores of a few firms are left out).
-WHOLE_REGION = ("full", "nightly", "promotion")
+WHOLE_REGION = ("full", "nightly", "promotion", "profile")
 
 
 async def _matured_runs(end: pd.Timestamp) -> list[dict[str, Any]]:

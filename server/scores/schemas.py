@@ -35,6 +35,9 @@ class WeightProfileOut(msgspec.Struct):
     valid_to: date | None
     created_at: datetime
     history: list[dict]
+    # In force on the latest scoring date: the region is re-scored with it after the answer and
+    # the owners of firms changing grade are told.
+    rescoring: bool = False
 
 
 class MovedFirm(msgspec.Struct):

@@ -194,6 +194,41 @@ async def test_a_weight_profile_previews_who_it_moves_before_it_is_stored(client
     assert same.status_code == 200 and same.json()["changed"] == 0 and same.json()["moved"] == []
 
 
+async def test_a_profile_in_force_today_applies_at_once_and_tells_the_owners_it_moves(client, tokens, demo):
+    """Issue 18: a stored profile in force on the latest scoring date re-scores the region at once
+    (not at the next command-line run), as its preview said, and owners it moves are told why."""
+    from server.notifications.tables import Notification
+    from server.scores.tables import ScoringRun
+    from tests.integration.conftest import make_user
+
+    run = await ScoringRun.select(ScoringRun.as_of).where(ScoringRun.reason.is_in(["full", "profile"])).order_by(
+        ScoringRun.as_of, ascending=False).first()
+    body = {"name": "crisis-now", "reason": "疫情期间税收社保权重减半", "valid_from": str(run["as_of"]),
+            "adjustments": [{"target": "kind:tax_monthly", "factor": 0.5},
+                            {"target": "kind:social_insurance", "factor": 0.5}]}
+    preview = (await client.post("/api/weight-profiles/preview", json=body, headers=tokens["admin"])).json()
+    assert preview["in_force_version"] == "crisis-now@v1" and preview["moved"], preview
+    owners = {}
+    for k, m in enumerate(preview["moved"][:3]):
+        owners[m["uscc"]] = (await make_user(f"1390009100{k}", "owner", firm_uscc=m["uscc"]), m)
+
+    r = await client.post("/api/weight-profiles", json=body, headers=tokens["admin"])
+    assert r.status_code == 201 and r.json()["rescoring"] is True, r.text
+    for uscc, (user_id, m) in owners.items():
+        ev = (await client.get(f"/api/firms/{uscc}/evaluation", headers=tokens["admin"])).json()
+        assert ev["weight_profile_version"] == "crisis-now@v1" and ev["as_of"] == str(run["as_of"])
+        assert (ev["grade"], ev["score"]) == (m["grade_to"], m["score_to"])  # as previewed
+        told = await Notification.select(Notification.title, Notification.level, Notification.body).where(
+            (Notification.user == user_id) & (Notification.kind == "grade")).output(load_json=True)
+        assert len(told) == 1 and f"由{m['grade_from']}级调整为{m['grade_to']}级" in told[0]["title"], told
+        assert "疫情期间税收社保权重减半" in told[0]["title"] and told[0]["body"]["title_en"].startswith("Scoring rules")
+        assert told[0]["level"] == ("yellow" if m["grade_to"] > m["grade_from"] else "blue")
+    # A profile starting after the latest scoring date waits for its first run.
+    later = await client.post("/api/weight-profiles", json={**body, "name": "next-year", "valid_from": "2099-01-01"},
+                              headers=tokens["admin"])
+    assert later.status_code == 201 and later.json()["rescoring"] is False
+
+
 async def test_evaluation_places_the_firm_in_its_industry(client, tokens, demo, settings):
     from server.firms.tables import Firm
     from server.scores.tables import ScoreHistory, ScoringRun

@@ -1,15 +1,21 @@
-"""Preview of a weight profile before it takes effect (issue 18: crisis re-weighting): which
-firms would change grade once it is stored.
+"""A weight profile's effect (issue 18: crisis re-weighting): a preview of which firms would
+change grade before it is stored, and, once stored, applying it at once and telling the owners
+of the firms it moves.
 
 The region of the latest whole-region run is scored twice with the active model, the same
 records and the same hard rules: once with the profile in force that day, and once with the
 profile that would be in force once the proposal is stored (from the day it starts: one
 profile applies at a time, the one starting last, so a proposal may be outranked and change
 nothing; ``in_force_version`` says which). Nothing is stored.
+
+A stored profile in force on the latest scoring date re-scores the region on that date right
+after the admin's request (``apply_profile``), and every owner whose firm changes grade is
+told why (the profile's reason) in the inbox and on the live stream.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import numpy as np
@@ -31,11 +37,13 @@ from server.scores.services import (
     build_profile,
     profile_version,
 )
-from server.scores.tables import ModelVersion, ScoringRun
+from server.scores.tables import ModelVersion, ScoreHistory, ScoringRun
 from server.settings import Settings
 from server.users.security import AuthUser
 
-__all__ = ["MAX_LISTED", "preview_profile"]
+__all__ = ["MAX_LISTED", "apply_profile", "in_force_on_latest", "preview_profile"]
+
+log = logging.getLogger("xinbao.scores")
 
 MAX_LISTED = 50  # firms listed by name in a preview
 
@@ -83,3 +91,51 @@ async def preview_profile(engine: Engine, settings: Settings, user: AuthUser,
         up=int((step < 0).sum()), down=int((step > 0).sum()), moved_two_or_more=int(moves["moved_two_or_more"]),
         mean_score_change=round(float(np.mean(s_after - s_before)) if len(live) else 0.0, 2),
         matrix=moves["matrix"], moved=moved)  # type: ignore[arg-type]
+
+
+async def _latest_whole_run() -> dict | None:
+    return await ScoringRun.select(ScoringRun.id, ScoringRun.as_of).where(
+        ScoringRun.reason.is_in(list(WHOLE_REGION))).order_by(ScoringRun.as_of, ascending=False).order_by(
+        ScoringRun.id, ascending=False).first()
+
+
+async def in_force_on_latest(version: str) -> bool:
+    """Whether the stored profile ``version`` is the one in force on the latest scoring date (so
+    the region's current scores must be re-scored with it now, not at the next month end)."""
+    run = await _latest_whole_run()
+    if run is None:
+        return False
+    current = await active_profile_on(run["as_of"])
+    return current is not None and profile_version(current) == version
+
+
+async def apply_profile(settings: Settings, engine: Engine, version: str) -> int:
+    """Re-score the region on the latest scoring date with the profile just stored (when it is
+    the one in force that day) and tell the owners of every firm whose grade it changes, with
+    the profile's reason. Returns the number of firms whose grade changed. Run after the answer;
+    a failure is logged and the next whole-region run applies the profile."""
+    from server.notifications.owners import grade_changed_by_profile
+    from server.scores.pipeline import score_platform
+
+    try:
+        run = await _latest_whole_run()
+        if run is None or not await in_force_on_latest(version):
+            return 0
+        before = await _grades(run["id"])
+        await score_platform(settings, run["as_of"], engine=engine, reason="profile")
+        after_run = await _latest_whole_run()
+        after = await _grades(after_run["id"]) if after_run else {}
+        profile = next(p for p in await all_profiles() if profile_version(p) == version)
+        changed = [(f, before[f], g) for f, g in after.items() if f in before and before[f] != g]
+        for firm_id, old, new in changed:
+            await grade_changed_by_profile(firm_id, old, new, version, profile.reason)
+        log.info("profile %s applied on %s: %d firm(s) changed grade", version, run["as_of"], len(changed))
+        return len(changed)
+    except Exception:  # noqa: BLE001 - the profile stands; the next whole-region run applies it
+        log.exception("applying weight profile %s failed", version)
+        return 0
+
+
+async def _grades(run_id: int) -> dict[int, str]:
+    rows = await ScoreHistory.select(ScoreHistory.firm, ScoreHistory.grade).where(ScoreHistory.run == run_id)
+    return {r["firm"]: r["grade"] for r in rows}
