@@ -201,6 +201,7 @@ MESSAGES: dict[str, str] = {
     "bank.rate": "Rate (% a year)",
     "bank.term": "Term (months)",
     "bank.reason": "Reason",
+    "bank.reason_required": "Please give the reason for declining; the owner will read it",
     "bank.decided": "Decided",
     "bank.evaluation": "Credit evaluation",
     "bank.no_evaluation": "Evaluation not available: {note}",

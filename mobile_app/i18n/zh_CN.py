@@ -201,6 +201,7 @@ MESSAGES: dict[str, str] = {
     "bank.rate": "年利率（%）",
     "bank.term": "期限（月）",
     "bank.reason": "拒绝原因",
+    "bank.reason_required": "请填写拒绝原因，企业主会看到它",
     "bank.decided": "已处理",
     "bank.evaluation": "企业信用评价",
     "bank.no_evaluation": "无权查看评价：{note}",

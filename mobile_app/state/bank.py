@@ -68,7 +68,7 @@ class QueueState(Loadable):
         if self.detail is None:
             return False
         if len(reason.strip()) < 2:
-            self.invalid = "me.reason_required"
+            self.invalid = "bank.reason_required"
             self.notify()
             return False
         app_id = self.detail.id

@@ -93,7 +93,8 @@ class ApplicationController(Controller):
                       "a fund-covered product books the fund's cover; a refused cover is 409.")
     async def decide(self, request: Request[AuthUser, Any, Any], application_id: FromPath[int],
                      data: JSONBody[DecisionCreate]) -> ApplicationDetail:
-        return await services.decide(request.user, application_id, data)
+        return await services.decide(request.user, application_id, data,
+                                     min_group_size=request.app.state.settings.min_group_size)
 
 
 class DecisionTimesController(Controller):

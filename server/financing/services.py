@@ -509,7 +509,7 @@ def _decline_reason(data: DecisionCreate) -> tuple[str, str]:
 
 
 async def decide(user: AuthUser, application_id: int, data: DecisionCreate,
-                 now: datetime | None = None) -> ApplicationDetail:
+                 now: datetime | None = None, *, min_group_size: int | None = None) -> ApplicationDetail:
     """The bank's approval or decline of a pending application; an approval of a fund-covered
     product books the fund's cover in the same transaction (a refusal changes nothing)."""
     bank_id = user.linked_bank()
@@ -553,8 +553,8 @@ async def decide(user: AuthUser, application_id: int, data: DecisionCreate,
         if status == "approved" and product["fund_covered"]:
             await fund.cover(application_id, by_user=user.id)
         await owners.application_decided(application_id)  # the owners hear it with the decision
-    row = await _application_row(application_id)
-    return _detail(row, await _events(application_id))
+    # As the manager saw it before deciding: with the evaluation while the consent lasts.
+    return await get_application(user, application_id, min_group_size=min_group_size)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -233,8 +233,11 @@ async def test_bank_queue_portfolio_prospects(api: Api) -> None:
     assert not await queue.approve("500000", "99", "12")
     assert queue.invalid == "bank.bad_rate"
     assert not await queue.decline("")
+    assert queue.invalid == "bank.reason_required"  # the decline's own message, not an objection's
     assert await queue.approve("450000", "4.5", "12")
     assert queue.detail.status == "approved" and app_id not in {a.id for a in queue.items}
+    # consent is still in force after the decision: the evaluation stays on the screen
+    assert queue.detail.evaluation is not None and queue.detail.evaluation_note is None
     second = await owner.apply([product.id], 200_000, 6, "备货", confirm_consent=True)
     await queue.load()
     await queue.open(second.applications[0].id)
