@@ -244,8 +244,15 @@ class ApiClient:
 
     # -- firms and evaluations --------------------------------------------------------------
 
-    async def search_firms(self, q: str, limit: int = 20) -> list[FirmProfile]:
-        return await self._list(FirmProfile, "/api/firms", params={"q": q, "limit": limit})
+    async def search_firms(self, q: str | None, limit: int = 20, *, grade: str | None = None,
+                           industry: str | None = None, town: str | None = None, sort: str = "name",
+                           offset: int = 0) -> list[FirmProfile]:
+        """Firms by name fragment or code (None: every firm), screened on the server, a page."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset, "sort": sort}
+        for k, v in (("q", q), ("grade", grade), ("industry", industry), ("town", town)):
+            if v:
+                params[k] = v
+        return await self._list(FirmProfile, "/api/firms", params=params)
 
     async def firm(self, uscc: str) -> FirmProfile:
         return await self._get(FirmProfile, f"/api/firms/{uscc}")

@@ -12,7 +12,8 @@ from mobile_app.state.base import Loadable
 __all__ = ["PortfolioState", "ProspectsState", "QueueState", "Borrower"]
 
 GRADES = ("A", "B", "C", "D")
-BROAD_QUERY = "公司"  # every registered firm name has it; the search needs some fragment
+PROSPECTS_PAGE = 20  # firms per page of the prospects list
+PROSPECT_SORTS = ("name", "capital", "founded")
 
 
 @dataclass(kw_only=True)
@@ -132,48 +133,73 @@ class PortfolioState(Loadable):
 
 @dataclass(kw_only=True)
 class ProspectsState(Loadable):
-    """Screen firms by public fields: name fragment, grade, industry section, town."""
+    """Screen firms by public fields on the server: name fragment, grade, industry section and
+    town, sorted by name, registered capital or founding date, a page at a time."""
 
     client: ApiClient
     keyword: str = ""
     grade: str | None = None
     industry: str | None = None
     town: str | None = None
+    sort: str = "name"
     found: list[FirmProfile] = field(default_factory=list)
+    has_more: bool = False
+    seen_towns: set[str] = field(default_factory=set)  # the filter's choices: every town seen
+    seen_industries: set[str] = field(default_factory=set)
 
     @property
     def results(self) -> list[FirmProfile]:
-        return [f for f in self.found
-                if (self.grade is None or f.grade == self.grade)
-                and (self.industry is None or f.industry_section == self.industry)
-                and (self.town is None or f.town == self.town)]
+        return self.found
 
     @property
     def towns(self) -> list[str]:
-        return sorted({f.town for f in self.found if f.town})
+        return sorted(self.seen_towns | ({self.town} if self.town else set()))
 
     @property
     def industries(self) -> list[str]:
-        return sorted({f.industry_section for f in self.found if f.industry_section})
+        return sorted(self.seen_industries | ({self.industry} if self.industry else set()))
 
     async def load(self) -> None:
         await self.search()
 
+    def _page(self, offset: int):  # type: ignore[no-untyped-def]
+        return lambda: self.client.search_firms(
+            self.keyword.strip() or None, limit=PROSPECTS_PAGE, grade=self.grade, industry=self.industry,
+            town=self.town, sort=self.sort, offset=offset)
+
+    def _took(self, page: list[FirmProfile]) -> None:
+        self.has_more = len(page) == PROSPECTS_PAGE
+        self.seen_towns |= {f.town for f in page if f.town}
+        self.seen_industries |= {f.industry_section for f in page if f.industry_section}
+
     async def search(self, keyword: str | None = None) -> None:
+        """The first page for the keyword and filters."""
         if keyword is not None:
             self.keyword = keyword
-        q = self.keyword.strip() or BROAD_QUERY
-        found = await self._run(lambda: self.client.search_firms(q, limit=100))
+        found = await self._run(self._page(0))
         if found is not None:
             self.found = found
+            self._took(found)
             self.notify()
 
-    def set_filter(self, *, grade: str | None = ..., industry: str | None = ...,  # type: ignore[assignment]
-                   town: str | None = ...) -> None:  # type: ignore[assignment]
+    async def more(self) -> None:
+        """The next page, after the firms already listed."""
+        page = await self._act(self._page(len(self.found)))
+        if page is not None:
+            known = {f.uscc for f in self.found}
+            self.found += [f for f in page if f.uscc not in known]
+            self._took(page)
+        self.notify()
+
+    async def set_filter(self, *, grade: str | None = ..., industry: str | None = ...,  # type: ignore[assignment]
+                         town: str | None = ..., sort: str | None = None) -> None:  # type: ignore[assignment]
+        """Change filters or the order; the list is fetched again from its first page."""
         if grade is not ...:
             self.grade = grade or None
         if industry is not ...:
             self.industry = industry or None
         if town is not ...:
             self.town = town or None
-        self.notify()
+        if sort:
+            self.sort = sort
+        await self.search()

@@ -6,7 +6,7 @@ import flet as ft
 
 from mobile_app.api.models import FirmProfile
 from mobile_app.i18n import Translator
-from mobile_app.state.bank import GRADES, ProspectsState
+from mobile_app.state.bank import GRADES, PROSPECT_SORTS, ProspectsState
 from mobile_app.views.common import (
     MUTED,
     Run,
@@ -51,17 +51,20 @@ def build(state: ProspectsState, t: Translator, run: Run) -> ft.Control:
                      prefix_icon=ft.Icons.SEARCH, on_submit=lambda _: run(state.search()), on_change=changed),
         ft.Row([
             _dropdown("prospects.grade", t("bank.grade"), state.grade, [all_, *[(g, g) for g in GRADES]],
-                      lambda v: state.set_filter(grade=v)),
+                      lambda v: run(state.set_filter(grade=v))),
             _dropdown("prospects.industry", t("bank.industry"), state.industry,
                       [all_, *[(c, t(f"industry.{c}")) for c in state.industries]],
-                      lambda v: state.set_filter(industry=v)),
+                      lambda v: run(state.set_filter(industry=v))),
         ], spacing=8),
         ft.Row([
             _dropdown("prospects.town", t("bank.town"), state.town, [all_, *[(x, x) for x in state.towns]],
-                      lambda v: state.set_filter(town=v)),
-            ft.FilledButton(t("common.search"), key="prospects.search", icon=ft.Icons.SEARCH,
-                            on_click=lambda _: run(state.search())),
+                      lambda v: run(state.set_filter(town=v))),
+            _dropdown("prospects.sort", t("bank.sort"), state.sort,
+                      [(s, t(f"bank.sort.{s}")) for s in PROSPECT_SORTS],
+                      lambda v: run(state.set_filter(sort=v or "name"))),
         ], spacing=8),
+        ft.FilledButton(t("common.search"), key="prospects.search", icon=ft.Icons.SEARCH,
+                        on_click=lambda _: run(state.search())),
         ft.Text(t("bank.public_only"), size=11, color=MUTED),
         key="prospects.filters", spacing=10)
     parts: list[ft.Control | None] = [filters]
@@ -73,5 +76,8 @@ def build(state: ProspectsState, t: Translator, run: Run) -> ft.Control:
         results = state.results
         if not results:
             parts.append(card(empty(t("bank.no_prospects"), key="prospects.empty")))
-        parts += [firm_row(t, f, key=f"prospects.item.{i}") for i, f in enumerate(results[:50])]
+        parts += [firm_row(t, f, key=f"prospects.item.{i}") for i, f in enumerate(results)]
+        if state.has_more:
+            parts.append(ft.OutlinedButton(t("bank.more", n=len(results)), key="prospects.more",
+                                           icon=ft.Icons.EXPAND_MORE, on_click=lambda _: run(state.more())))
     return screen(*parts, key="screen.prospects")

@@ -28,8 +28,12 @@ class FirmController(Controller):
         town: Annotated[str | None, QueryParameter(max_length=50, examples=[Example(value="百官街道")])] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
+        sort: Annotated[Literal["name", "capital", "founded"], QueryParameter(
+            description="name (A→Z), capital (registered capital, largest first) or founded (oldest first)",
+            examples=[Example(value="capital")])] = "name",
     ) -> list[FirmProfile]:
-        return await services.search(q, limit, grade=grade, industry=industry, town=town, offset=offset)
+        return await services.search(q, limit, grade=grade, industry=industry, town=town, offset=offset,
+                                     sort=sort)
 
     @get("/{uscc:str}", summary="A firm's public profile with its current grade letter")
     async def profile(self, uscc: FromPath[str]) -> FirmProfile:

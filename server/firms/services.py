@@ -233,9 +233,11 @@ async def _latest_run_id() -> int | None:
 
 async def search(q: str | None = None, limit: int = 20, *, grade: str | None = None,
                  industry: str | None = None, town: str | None = None,
-                 offset: int = 0) -> list[FirmProfile]:
-    """Firms whose name contains ``q`` or whose code starts with it, optionally screened by
-    current grade, industry section and town: public fields only, for prospecting."""
+                 offset: int = 0, sort: str = "name") -> list[FirmProfile]:
+    """Firms whose name contains ``q`` or whose code starts with it (every firm without ``q``),
+    optionally screened by current grade, industry section and town, a page of ``limit`` from
+    ``offset`` in the ``sort`` order (name, capital: largest first, founded: oldest first; ties
+    by name, then id): public fields only, for prospecting."""
     query = Firm.select(*_PROFILE_COLUMNS)
     q = (q or "").strip()
     if q and (len(q) == 18 or (q[:1].isdigit() and q.isalnum())):
@@ -253,7 +255,11 @@ async def search(q: str | None = None, limit: int = 20, *, grade: str | None = N
             return []
         query = query.where(Firm.id.is_in(
             ScoreHistory.select(ScoreHistory.firm).where((ScoreHistory.run == run) & (ScoreHistory.grade == grade))))
-    rows = await query.order_by(Firm.name).limit(limit).offset(offset)
+    if sort == "capital":
+        query = query.order_by(Firm.registered_capital_fen, ascending=False)
+    elif sort == "founded":
+        query = query.order_by(Firm.founded_on)
+    rows = await query.order_by(Firm.name).order_by(Firm.id).limit(limit).offset(offset)
     grades = await _latest_grades([r["id"] for r in rows])
     # a firm re-scored alone since the run may have moved: show what is current
     return [_profile(r, grades) for r in rows if not grade or grades.get(r["id"]) == grade]

@@ -129,6 +129,24 @@ async def test_search_and_public_profile(client, tokens, demo):
     assert (await client.get("/api/firms", params={"q": ""}, headers=tokens["subscriber"])).status_code == 400
 
 
+async def test_screening_pages_every_firm_in_the_chosen_order(client, tokens, demo):
+    from server.firms.tables import Firm
+
+    capital = {r["uscc"]: r["registered_capital_fen"] or 0
+               for r in await Firm.select(Firm.uscc, Firm.registered_capital_fen)}
+    pages = []
+    for offset in (0, 25):
+        r = await client.get("/api/firms", params={"sort": "capital", "limit": 25, "offset": offset},
+                             headers=tokens["bank_manager"])
+        assert r.status_code == 200, r.text
+        pages += [f["uscc"] for f in r.json()]
+    assert len(pages) == len(set(pages)) == 50  # no keyword needed; pages do not overlap
+    caps = [capital[u] for u in pages]
+    assert caps == sorted(caps, reverse=True) and caps[0] == max(capital.values())
+    bad = await client.get("/api/firms", params={"sort": "score"}, headers=tokens["bank_manager"])
+    assert bad.status_code == 400 and "sort" in bad.json()["detail"]
+
+
 async def test_weight_profiles_are_versioned_and_named_by_every_new_score(client, tokens, demo, settings, engine):
     from server.scores.pipeline import score_platform
 

@@ -25,6 +25,7 @@ from mobile_app.state import (
     SessionState,
     WatchlistState,
 )
+from mobile_app.state.bank import PROSPECTS_PAGE
 from mobile_app.state.session import LANG_KEY, TOKENS_KEY
 from tests.unit.mobile_app.conftest import PASSWORD, PHONES, Api
 
@@ -250,16 +251,23 @@ async def test_bank_queue_portfolio_prospects(api: Api) -> None:
     assert borrower.grade in ("A", "B", "C", "D") and borrower.outstanding_yuan >= 450_000
 
     prospects = ProspectsState(client=bank)
-    await prospects.load()
-    assert prospects.status == "ready" and prospects.results
+    await prospects.load()  # every firm, no keyword needed, a page at a time
+    assert prospects.status == "ready" and len(prospects.results) == PROSPECTS_PAGE and prospects.has_more
+    names = [f.name for f in prospects.results]
+    assert names == sorted(names)
+    await prospects.more()
+    assert len(prospects.results) == 2 * PROSPECTS_PAGE and len({f.uscc for f in prospects.results}) == 2 * PROSPECTS_PAGE
     grade = prospects.results[0].grade
-    prospects.set_filter(grade=grade)
+    await prospects.set_filter(grade=grade)  # screened on the server, from the first page
     assert prospects.results and all(f.grade == grade for f in prospects.results)
     town = prospects.towns[0]
-    prospects.set_filter(town=town)
+    await prospects.set_filter(town=town)
     assert all(f.town == town and f.grade == grade for f in prospects.results)
-    prospects.set_filter(grade=None, town=None, industry=prospects.industries[0])
+    await prospects.set_filter(grade=None, town=None, industry=prospects.industries[0])
     assert all(f.industry_section == prospects.industries[0] for f in prospects.results)
+    await prospects.set_filter(industry=None, sort="founded")
+    founded = [f.founded_on for f in prospects.results]
+    assert founded == sorted(founded) and len(founded) == PROSPECTS_PAGE
 
 
 async def test_subscriber_search_and_watchlist(api: Api) -> None:

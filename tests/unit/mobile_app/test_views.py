@@ -25,6 +25,7 @@ from mobile_app.state import (
     SessionState,
     WatchlistState,
 )
+from mobile_app.state.bank import PROSPECTS_PAGE
 from mobile_app.views import (
     credit,
     financing,
@@ -266,9 +267,12 @@ async def test_bank_views(api: Api, run: Runner) -> None:
     pr = ProspectsState(client=bank)
     await pr.load()
     view = prospects.build(pr, ZH, run)
-    assert {"prospects.keyword", "prospects.grade", "prospects.industry", "prospects.town",
-            "prospects.item.0"} <= keys(view)
-    pr.set_filter(grade="Z")
+    assert {"prospects.keyword", "prospects.grade", "prospects.industry", "prospects.town", "prospects.sort",
+            "prospects.item.0", "prospects.more"} <= keys(view)
+    find(view, "prospects.more").on_click(None)  # the next page is appended
+    await run.drain()
+    assert f"prospects.item.{PROSPECTS_PAGE}" in keys(prospects.build(pr, ZH, run))
+    await pr.set_filter(town="没有企业的镇")
     assert find(prospects.build(pr, ZH, run), "prospects.empty")
 
 
