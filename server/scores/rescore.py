@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime
 import pandas as pd
 from piccolo.engine.base import Engine
 
+from alerts.digest import local_date
 from scoring import ModelRegistry, score_region
 from scoring.overrides import new_override_dates
 from scoring.records import FIRM_COLUMNS
@@ -95,7 +96,8 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
     if firms.empty:
         return None
     firms = firms.reset_index(drop=True)
-    today = max(started.date(), as_of)
+    # The region's today (departments date their records in China time, ahead of UTC).
+    today = max(local_date(started), started.date(), as_of)
     # Everything known today: the indicators read up to ``as_of`` only, the hard rules up to the day.
     records = await load_records(engine, as_of=today, usccs=firms["uscc"].tolist())
     profile = await active_profile_on(as_of)
