@@ -366,6 +366,8 @@ class Objection:
     created_at: str
     resolved_at: str | None = None
     corrected_record_id: int | None = None
+    source_name_zh: str = ""
+    source_name_en: str = ""
 
 
 @dataclass

@@ -181,6 +181,7 @@ MESSAGES: dict[str, str] = {
     "me.objection_reason": "Why the record is wrong",
     "me.objection_filed": "Objection sent",
     "me.reason_required": "Please say why the record is wrong",
+    "me.more_records": "{n} of {total} shown, load more",
     "me.settings": "Settings",
     "me.claim": "Link my firm",
     "me.claim_uscc": "Unified social credit code",

@@ -181,6 +181,7 @@ MESSAGES: dict[str, str] = {
     "me.objection_reason": "异议理由",
     "me.objection_filed": "异议已提交",
     "me.reason_required": "请填写异议理由",
+    "me.more_records": "已显示{n}/{total}条，加载更多",
     "me.settings": "设置",
     "me.claim": "企业认证",
     "me.claim_uscc": "统一社会信用代码",

@@ -9,7 +9,9 @@ from mobile_app.api import ApiClient
 from mobile_app.api.models import AccessEntry, Consent, Objection, Record
 from mobile_app.state.base import Loadable
 
-__all__ = ["MeState"]
+__all__ = ["RECORDS_PAGE", "MeState"]
+
+RECORDS_PAGE = 50  # records per page of "object to a record"
 
 
 @dataclass(kw_only=True)
@@ -52,9 +54,25 @@ class MeState(Loadable):
         self.notify()
 
     async def open_records(self) -> None:
-        page = await self._act(lambda: self.client.objection_records(limit=50))
+        page = await self._act(lambda: self.client.objection_records(limit=RECORDS_PAGE))
         if page is not None:
             self.records, self.records_total = page.items, page.total
+        self.notify()
+
+    @property
+    def more_records(self) -> bool:
+        return self.records is not None and len(self.records) < self.records_total
+
+    async def next_records(self) -> None:
+        """The next page of the firm's records, after those listed (down to the oldest)."""
+        if self.records is None:
+            return
+        offset = len(self.records)
+        page = await self._act(lambda: self.client.objection_records(limit=RECORDS_PAGE, offset=offset))
+        if page is not None:
+            known = {r.id for r in self.records}
+            self.records = self.records + [r for r in page.items if r.id not in known]
+            self.records_total = page.total
         self.notify()
 
     def close_records(self) -> None:

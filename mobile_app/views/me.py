@@ -110,7 +110,7 @@ def _objection_form(state: MeState, t: Translator, run: Run) -> ft.Control:
     return card(*items, key="me.objection_form")
 
 
-def _records(state: MeState, t: Translator) -> ft.Control:
+def _records(state: MeState, t: Translator, run: Run) -> ft.Control:
     rows: list[ft.Control] = [ft.Row([
         ft.IconButton(ft.Icons.ARROW_BACK, key="me.records.back", tooltip=t("common.back"), on_click=lambda _: state.close_records()),
         ft.Text(t("me.records"), size=16, weight=ft.FontWeight.W_600, expand=True),
@@ -122,6 +122,10 @@ def _records(state: MeState, t: Translator) -> ft.Control:
             subtitle=ft.Text(t.pick(r.department_name_zh, r.department_name_en), size=11, color=MUTED),
             trailing=pill(t("status.open"), "#E08A00") if r.has_open_objection else ft.Icon(ft.Icons.CHEVRON_RIGHT),
             disabled=r.has_open_objection, on_click=lambda _, r=r: state.start_objection(r)))
+    if state.more_records:
+        rows.append(ft.OutlinedButton(
+            t("me.more_records", n=len(state.records or []), total=state.records_total), key="me.records.more",
+            icon=ft.Icons.EXPAND_MORE, on_click=lambda _: run(state.next_records())))
     return card(*rows, key="me.records", spacing=2)
 
 
@@ -134,7 +138,7 @@ def build(state: MeState, session: SessionState, t: Translator, run: Run, *,
     if state.objecting is not None:
         return screen(banner, _objection_form(state, t, run), key="screen.me.objection")
     if state.records is not None:
-        return screen(banner, _records(state, t), key="screen.me.records")
+        return screen(banner, _records(state, t, run), key="screen.me.records")
     if not state.uscc:
         return screen(banner, _claim(state, t, run, on_linked), settings_card(session, t, run), key="screen.me")
 
@@ -170,7 +174,7 @@ def build(state: MeState, session: SessionState, t: Translator, run: Run, *,
         objections.append(empty(t("me.no_objections"), key="me.no_objections", icon=ft.Icons.GAVEL))
     for i, o in enumerate(state.objections):
         objections.append(ft.Row([
-            ft.Column([ft.Text(f"#{o.record_id} · {o.source}", size=14),
+            ft.Column([ft.Text(t.pick(o.source_name_zh or o.source, o.source_name_en or o.source), size=14),
                        ft.Text(o.reason, size=12, color=MUTED, max_lines=2, overflow=ft.TextOverflow.ELLIPSIS),
                        *([ft.Text(o.resolution, size=12, color="#374151")] if o.resolution else [])],
                       spacing=0, tight=True, expand=True),

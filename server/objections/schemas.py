@@ -115,6 +115,8 @@ class ObjectionOut(msgspec.Struct):
     corrected_record_id: int | None
     created_at: datetime
     resolved_at: datetime | None
+    source_name_zh: str = ""  # the record kind as people name it: 失信被执行人, Dishonest-debtor listing
+    source_name_en: str = ""
 
 
 class ObjectionDetail(msgspec.Struct):

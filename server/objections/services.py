@@ -275,6 +275,8 @@ def _summary(row: dict[str, Any], source: str) -> ObjectionOut:
         proposed=_attrs(row["proposed"]) or None, status=row["status"], resolution=row["resolution"],
         corrected_record_id=row["corrected_record_id"], created_at=row["created_at"],
         resolved_at=row["resolved_at"],
+        source_name_zh=kind.name_zh if (kind := RECORD_KINDS.get(source)) else source,
+        source_name_en=kind.name_en if kind else source,
     )
 
 

@@ -26,6 +26,7 @@ from mobile_app.state import (
     WatchlistState,
 )
 from mobile_app.state.bank import PROSPECTS_PAGE
+from mobile_app.state.me import RECORDS_PAGE
 from mobile_app.state.session import LANG_KEY, TOKENS_KEY
 from tests.unit.mobile_app.conftest import PASSWORD, PHONES, Api
 
@@ -182,7 +183,12 @@ async def test_me_state(api: Api) -> None:
     await state.load()
     assert state.status == "ready"
     await state.open_records()
-    assert state.records and state.records_total >= len(state.records)
+    assert state.records and state.records_total > len(state.records) == RECORDS_PAGE  # more than a page
+    while state.more_records:  # paged down to the oldest record
+        before = len(state.records)
+        await state.next_records()
+        assert len(state.records) > before
+    assert len(state.records) == state.records_total == len({r.id for r in state.records})
     record = next(r for r in state.records if not r.has_open_objection)
     state.start_objection(record)
     assert not await state.file_objection(" ")

@@ -26,6 +26,7 @@ from mobile_app.state import (
     WatchlistState,
 )
 from mobile_app.state.bank import PROSPECTS_PAGE
+from mobile_app.state.me import RECORDS_PAGE
 from mobile_app.views import (
     credit,
     financing,
@@ -231,6 +232,11 @@ async def test_me_view(api: Api, run: Runner) -> None:
     await run.drain()
     view = me.build(state, session, ZH, run, on_linked=lambda _: None)
     assert {"me.records", "me.record.0"} <= keys(view)
+    if state.more_records:  # the next page is one tap away and is appended
+        find(view, "me.records.more").on_click(None)
+        await run.drain()
+        view = me.build(state, session, ZH, run, on_linked=lambda _: None)
+        assert f"me.record.{RECORDS_PAGE}" in keys(view)
     find(view, "me.record.0").on_click(None)
     view = me.build(state, session, ZH, run, on_linked=lambda _: None)
     assert {"me.objection_form", "me.objection.reason", "me.objection.submit"} <= keys(view)
