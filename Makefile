@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 DEMO_FIRMS ?= 2000
+DEMO_ARGS ?=
 
 .PHONY: install demo test lint bench clean
 
@@ -21,7 +22,7 @@ $(BENCH_STAMP): $(STAMP)
 install: $(STAMP)
 
 demo: install
-	XINBAO_DEMO=1 $(BIN)/xinbao demo --firms $(DEMO_FIRMS)
+	XINBAO_DEMO=1 $(BIN)/xinbao demo --firms $(DEMO_FIRMS) $(DEMO_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
