@@ -36,7 +36,7 @@ KNOWN_LIMITS = (
     "training date read only the records the platform had received by then (a department's "
     "back-filled archive from each record's event date), in the version valid then.",
     "Stability: refits that differ only in their random seed move under 1 % of firms to another "
-    "grade (benchmarks/model_quality.py: grade_change_share_seeds 0.67 %, largest move 3 points); "
+    "grade (benchmarks/model_quality.py: grade_change_share_seeds 0.57 %, largest move 4 points); "
     "promotion past the configured share needs an admin's confirmation.",
     "Missing data scores no better than a typical firm (the indicator model: its worst bin), and a "
     "feed that reports only bad events (courts, listings) cannot be told apart from a clean record "
