@@ -268,15 +268,18 @@ def evaluate_overrides(rule_set: OverrideRuleSet, firms: pd.DataFrame | pd.Index
 
 
 def new_override_dates(rule_set: OverrideRuleSet, firms: pd.DataFrame, records: pd.DataFrame,
-                       since: date | str | pd.Timestamp, until: date | str | pd.Timestamp) -> pd.Series:
+                       since: date | str | pd.Timestamp, until: date | str | pd.Timestamp,
+                       then: pd.DataFrame | None = None) -> pd.Series:
     """The day each firm became subject to a hard rule after ``since`` (NaT: none did).
 
     A firm counts when a rule hits it on ``until`` but not on ``since``; its day is the date of
     the newest record that made a rule hit (the overdue report, the listing), at most ``until``.
     This is the serious event a firm is re-scored for at once, as of that day, instead of at the
     next month end (the registry status is read as known on both days, so a change of it is no
-    event here: it applies to the latest score already)."""
-    then = evaluate_overrides(rule_set, firms, records, since, status_known_on=since)
+    event here: it applies to the latest score already). ``then``: the rules' hits on ``since``
+    when already evaluated (``RegionScores.overrides`` of a scoring as of ``since``)."""
+    if then is None:
+        then = evaluate_overrides(rule_set, firms, records, since, status_known_on=since)
     now = evaluate_overrides(rule_set, firms, records, until, status_known_on=since)
     new = now["overridden"].to_numpy() & ~then["overridden"].to_numpy()
     cols = [f"{code}_date" for code in RULE_CODES if f"{code}_date" in now.columns]

@@ -35,6 +35,7 @@ from server.scores.services import (
     active_profile_on,
     all_profiles,
     build_profile,
+    latest_profiles,
     profile_version,
 )
 from server.scores.tables import ModelVersion, ScoreHistory, ScoringRun
@@ -54,8 +55,7 @@ async def preview_profile(engine: Engine, settings: Settings, user: AuthUser,
     ``data`` as well (as the next version of its name); 409 before the first scoring run."""
     proposed = await build_profile(user, data, datetime.now(UTC))
     active = await ModelVersion.select(ModelVersion.version).where(ModelVersion.active == True).first()  # noqa: E712
-    run = await ScoringRun.select(ScoringRun.as_of).where(ScoringRun.reason.is_in(list(WHOLE_REGION))).order_by(
-        ScoringRun.as_of, ascending=False).first()
+    run = await _latest_whole_run()
     if active is None or run is None:
         raise ClientException("no scored region yet: train and score before previewing a profile",
                               status_code=409)
@@ -69,7 +69,7 @@ async def preview_profile(engine: Engine, settings: Settings, user: AuthUser,
     current = await active_profile_on(day)
     # What would be in force once stored, from the day it starts (or the scoring date): one
     # profile applies at a time (the one starting last), so the proposal may not be it.
-    stored = {p.name: p for p in sorted(await all_profiles(), key=lambda p: p.version)}
+    stored = await latest_profiles()
     stored[proposed.name] = proposed
     in_force = active_profile(stored.values(), max(day, proposed.valid_from))
     tables = [score_region(model, live, records, day, profile=p, overrides=rules, status_known_on=day,
@@ -99,10 +99,11 @@ async def _latest_whole_run() -> dict | None:
         ScoringRun.id, ascending=False).first()
 
 
-async def in_force_on_latest(version: str) -> bool:
+async def in_force_on_latest(version: str, run: dict | None = None) -> bool:
     """Whether the stored profile ``version`` is the one in force on the latest scoring date (so
-    the region's current scores must be re-scored with it now, not at the next month end)."""
-    run = await _latest_whole_run()
+    the region's current scores must be re-scored with it now, not at the next month end);
+    ``run``: the latest whole-region run when already read."""
+    run = run or await _latest_whole_run()
     if run is None:
         return False
     current = await active_profile_on(run["as_of"])
@@ -119,7 +120,7 @@ async def apply_profile(settings: Settings, engine: Engine, version: str) -> int
 
     try:
         run = await _latest_whole_run()
-        if run is None or not await in_force_on_latest(version):
+        if run is None or not await in_force_on_latest(version, run):
             return 0
         before = await _grades(run["id"])
         await score_platform(settings, run["as_of"], engine=engine, reason="profile")

@@ -106,7 +106,7 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
     # as_of is the latest scoring date, so today's registry status applies (status_known_on).
     result = score_region(model, firms, records, as_of, profile=profile, model_version=version,
                           overrides=rules, status_known_on=as_of)
-    day_of = await _event_days(firms, records, rules, as_of, today)
+    day_of = await _event_days(firms, records, rules, as_of, today, result.overrides)
     parts: dict[date, tuple[pd.DataFrame, object]] = {}  # day -> (its firms, their RegionScores)
     plain = [i for i, u in enumerate(firms["uscc"]) if u not in day_of]
     if plain:
@@ -157,12 +157,12 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
 
 
 async def _event_days(firms: pd.DataFrame, records: pd.DataFrame, rules: object, as_of: date,
-                      today: date) -> dict[str, date]:
+                      today: date, then: pd.DataFrame | None) -> dict[str, date]:
     """uscc -> the day a firm is scored as of, for the firms not scored as of ``as_of``: a hard
     rule that hit it after ``as_of`` (the record's day), or its newest stored score's later day
     (a row written for such an event stays the firm's newest until a later month end)."""
     days: dict[str, date] = {}
-    hit = new_override_dates(rules, firms, records, as_of, today).dropna()  # type: ignore[arg-type]
+    hit = new_override_dates(rules, firms, records, as_of, today, then).dropna()  # type: ignore[arg-type]
     for uscc, day in hit.items():
         days[str(uscc)] = day.date()
     stored = await ScoreHistory.select(ScoreHistory.firm.uscc, ScoreHistory.as_of).where(

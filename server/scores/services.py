@@ -24,7 +24,7 @@ from server.scores.tables import WeightProfile as WeightProfileRow
 from server.users.security import AuthUser
 
 __all__ = ["active_override_rules", "active_profile_on", "all_profiles", "build_profile", "create_or_revise",
-           "list_override_rules", "list_profiles", "profile_version", "revise_override_rules",
+           "latest_profiles", "list_override_rules", "list_profiles", "profile_version", "revise_override_rules",
            "seed_override_rules"]
 
 
@@ -38,13 +38,18 @@ async def all_profiles() -> list[WeightProfile]:
     return [WeightProfile.from_dict(r["rules"]) for r in rows]
 
 
-async def active_profile_on(day: date) -> WeightProfile | None:
-    """The profile scoring applies on ``day`` (latest version of those valid then), if any."""
+async def latest_profiles() -> dict[str, WeightProfile]:
+    """The latest version of every weight profile, by name."""
     latest: dict[str, WeightProfile] = {}
     for p in await all_profiles():
         if p.name not in latest or p.version > latest[p.name].version:
             latest[p.name] = p
-    return active_profile(latest.values(), day)
+    return latest
+
+
+async def active_profile_on(day: date) -> WeightProfile | None:
+    """The profile scoring applies on ``day`` (latest version of those valid then), if any."""
+    return active_profile((await latest_profiles()).values(), day)
 
 
 async def build_profile(user: AuthUser, data: WeightProfileCreate, now: datetime) -> WeightProfile:
