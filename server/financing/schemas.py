@@ -13,11 +13,13 @@ __all__ = [
     "ApplicationCreate",
     "ApplicationDetail",
     "ApplicationEventOut",
+    "ApplicationHistoryItem",
     "ApplicationOut",
     "ApplicationsCreated",
     "BankDecisionTimes",
     "ConsentGranted",
     "DecisionCreate",
+    "Exposure",
     "MatchReason",
     "MatchRequest",
     "MatchResult",
@@ -131,10 +133,42 @@ class ApplicationOut(msgspec.Struct):
     decline_text: str | None
 
 
+class Exposure(msgspec.Struct):
+    """What the firm already owes and stands behind, as the platform knows it on the day."""
+
+    loans_outstanding: int  # the firm's loans approved or disbursed on the platform, not closed
+    outstanding_yuan: int
+    with_this_bank_yuan: int  # the part of it lent by the bank looking
+    defaulted_loans: int  # loans on the platform the firm defaulted on
+    fund_cover_yuan: int  # the guarantee fund's cover booked on the outstanding loans
+    guarantees_given: int  # guarantees in force where the firm stands behind another firm
+    guarantees_given_yuan: int
+    guarantees_received: int  # guarantees in force where another firm stands behind this one
+    guarantees_received_yuan: int
+
+
+class ApplicationHistoryItem(msgspec.Struct):
+    """One of the firm's other applications on the platform (no other bank's price or words)."""
+
+    id: int
+    bank_name: str
+    product_name: str
+    amount_yuan: int
+    term_months: int
+    status: str
+    created_at: datetime
+    decided_at: datetime | None
+    approved_amount_yuan: int | None
+
+
 class ApplicationDetail(ApplicationOut):
     events: list[ApplicationEventOut]  # every state change, oldest first
     evaluation: Evaluation | None = None  # attached for the bank manager while consent is active
     evaluation_note: str | None = None  # why no evaluation is attached, if it is not
+    # With the evaluation (consent active), for the bank manager deciding: what the firm owes and
+    # guarantees, and its other applications, newest first.
+    exposure: Exposure | None = None
+    history: list[ApplicationHistoryItem] | None = None
 
 
 class ConsentGranted(msgspec.Struct):

@@ -31,11 +31,13 @@ from server.financing.schemas import (
     ApplicationCreate,
     ApplicationDetail,
     ApplicationEventOut,
+    ApplicationHistoryItem,
     ApplicationOut,
     ApplicationsCreated,
     BankDecisionTimes,
     ConsentGranted,
     DecisionCreate,
+    Exposure,
     MatchReason,
     MatchRequest,
     MatchResult,
@@ -44,8 +46,9 @@ from server.financing.schemas import (
 )
 from server.financing.tables import ApplicationEvent, Bank, LoanApplication, LoanProduct
 from server.firms import services as firm_services
-from server.firms.tables import Firm
+from server.firms.tables import Firm, Guarantee
 from server.fund import services as fund
+from server.fund.tables import FundLedger
 from server.ingest.tables import DeptRecord
 from server.notifications import owners
 from server.scores.tables import ScoreHistory
@@ -57,6 +60,7 @@ __all__ = [
     "assess",
     "decide",
     "decision_times",
+    "exposure",
     "firm_standing",
     "get_application",
     "list_applications",
@@ -459,7 +463,65 @@ async def get_application(user: AuthUser, application_id: int, *,
                 row["firm.uscc"], user, min_group_size=min_group_size)
         except (PermissionDeniedException, NotFoundException) as exc:
             extra["evaluation_note"] = exc.detail
+        else:  # consent active (the evaluation was shown and logged): what the firm owes, too
+            extra["exposure"] = await exposure(row["firm.id"], user.bank_id)
+            extra["history"] = await _history(row["firm.id"], application_id)
     return _detail(row, await _events(application_id), **extra)
+
+
+_OUTSTANDING = ("approved", "disbursed")
+
+
+async def exposure(firm_id: int, bank_id: int | None, today: date | None = None) -> Exposure:
+    """The firm's loans outstanding on the platform (and with ``bank_id``), the fund's cover on
+    them, its defaults, and the guarantees in force it gives and receives on ``today``."""
+    today = today or datetime.now(UTC).date()
+    loans = await LoanApplication.select(
+        LoanApplication.id, LoanApplication.status, LoanApplication.approved_amount_fen,
+        LoanApplication.amount_fen, LoanApplication.product.bank.id,
+    ).where((LoanApplication.firm == firm_id)
+            & LoanApplication.status.is_in([*_OUTSTANDING, "defaulted"]))
+    open_loans = [r for r in loans if r["status"] in _OUTSTANDING]
+
+    def principal(r: dict[str, Any]) -> int:
+        return r["approved_amount_fen"] if r["approved_amount_fen"] is not None else r["amount_fen"]
+
+    cover = 0
+    if open_loans:
+        entries = await FundLedger.select(FundLedger.application, FundLedger.kind, FundLedger.amount_fen).where(
+            FundLedger.application.is_in([r["id"] for r in open_loans])
+            & FundLedger.kind.is_in(["cover", "release"]))
+        released = {e["application"] for e in entries if e["kind"] == "release"}
+        cover = sum(e["amount_fen"] for e in entries if e["kind"] == "cover" and e["application"] not in released)
+    in_force = (Guarantee.start_date <= today) & (Guarantee.end_date >= today)
+    given = await Guarantee.select(Guarantee.amount_fen).where((Guarantee.guarantor == firm_id) & in_force)
+    received = await Guarantee.select(Guarantee.amount_fen).where((Guarantee.guaranteed == firm_id) & in_force)
+    return Exposure(
+        loans_outstanding=len(open_loans),
+        outstanding_yuan=sum(principal(r) for r in open_loans) // 100,
+        with_this_bank_yuan=sum(principal(r) for r in open_loans if r["product.bank.id"] == bank_id) // 100,
+        defaulted_loans=sum(r["status"] == "defaulted" for r in loans),
+        fund_cover_yuan=cover // 100,
+        guarantees_given=len(given), guarantees_given_yuan=sum(g["amount_fen"] for g in given) // 100,
+        guarantees_received=len(received),
+        guarantees_received_yuan=sum(g["amount_fen"] for g in received) // 100,
+    )
+
+
+async def _history(firm_id: int, but: int, limit: int = 20) -> list[ApplicationHistoryItem]:
+    """The firm's other applications on the platform, newest first."""
+    rows = await LoanApplication.select(
+        LoanApplication.id, LoanApplication.product.bank.name, LoanApplication.product.name,
+        LoanApplication.amount_fen, LoanApplication.term_months, LoanApplication.status,
+        LoanApplication.created_at, LoanApplication.decided_at, LoanApplication.approved_amount_fen,
+    ).where((LoanApplication.firm == firm_id) & (LoanApplication.id != but)).order_by(
+        LoanApplication.created_at, ascending=False).order_by(LoanApplication.id, ascending=False).limit(limit)
+    return [ApplicationHistoryItem(
+        id=r["id"], bank_name=r["product.bank.name"], product_name=r["product.name"],
+        amount_yuan=r["amount_fen"] // 100, term_months=r["term_months"], status=r["status"],
+        created_at=r["created_at"], decided_at=r["decided_at"],
+        approved_amount_yuan=None if r["approved_amount_fen"] is None else r["approved_amount_fen"] // 100,
+    ) for r in rows]
 
 
 # ---------------------------------------------------------------------------------------------

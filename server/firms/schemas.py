@@ -38,6 +38,8 @@ class FirmProfile(msgspec.Struct):
     size_class: str
     status: str
     grade: str | None = None
+    registered_capital_yuan: int | None = None  # public registration data
+    legal_representative: str | None = None  # the current legal representative's name (one firm's profile only)
 
 
 class IndustryComparison(msgspec.Struct):

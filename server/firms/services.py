@@ -23,7 +23,7 @@ from server.firms.schemas import (
     Reason,
     ScorePoint,
 )
-from server.firms.tables import Firm
+from server.firms.tables import Firm, FirmPerson
 from server.objections.services import open_objections
 from server.privacy import Group, narrowest, publishable
 from server.scores.tables import (
@@ -213,11 +213,23 @@ async def _latest_grades(firm_ids: list[int]) -> dict[int, str]:
 
 
 _PROFILE_COLUMNS = (Firm.id, Firm.uscc, Firm.name, Firm.industry_section, Firm.industry_division, Firm.town,
-                    Firm.founded_on, Firm.size_class, Firm.status)
+                    Firm.founded_on, Firm.size_class, Firm.status, Firm.registered_capital_fen)
 
 
-def _profile(row: dict, grades: dict[int, str]) -> FirmProfile:
-    return FirmProfile(**{k: v for k, v in row.items() if k != "id"}, grade=grades.get(row["id"]))
+def _profile(row: dict, grades: dict[int, str], legal_representative: str | None = None) -> FirmProfile:
+    fields = {k: v for k, v in row.items() if k not in ("id", "registered_capital_fen")}
+    capital = row["registered_capital_fen"]
+    return FirmProfile(**fields, grade=grades.get(row["id"]),
+                       registered_capital_yuan=None if capital is None else capital // 100,
+                       legal_representative=legal_representative)
+
+
+async def _legal_representative(firm_id: int) -> str | None:
+    """The name of the firm's current legal representative (the latest one not ended)."""
+    row = await FirmPerson.select(FirmPerson.person.name).where(
+        (FirmPerson.firm == firm_id) & (FirmPerson.role == "legal_rep") & FirmPerson.end_date.is_null()
+    ).order_by(FirmPerson.start_date, ascending=False).order_by(FirmPerson.id, ascending=False).first()
+    return None if row is None else row["person.name"]
 
 
 async def _latest_run_id() -> int | None:
@@ -269,4 +281,4 @@ async def profile(uscc: str) -> FirmProfile:
     row = await Firm.select(*_PROFILE_COLUMNS).where(Firm.uscc == uscc).first()
     if row is None:
         raise NotFoundException(f"no firm with uscc {uscc}")
-    return _profile(row, await _latest_grades([row["id"]]))
+    return _profile(row, await _latest_grades([row["id"]]), await _legal_representative(row["id"]))

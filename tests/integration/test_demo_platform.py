@@ -125,6 +125,16 @@ async def test_search_and_public_profile(client, tokens, demo):
     prof = (await client.get(f"/api/firms/{demo.firm_uscc}", headers=tokens["subscriber"])).json()
     assert prof["grade"] in {"A", "B", "C", "D"}
     assert "score" not in prof and "pd" not in prof  # public fields only
+    # the registration facts of the overview: capital and the current legal representative
+    from server.firms.tables import Firm, FirmPerson
+
+    firm = await Firm.select(Firm.id, Firm.registered_capital_fen).where(Firm.uscc == demo.firm_uscc).first()
+    assert prof["registered_capital_yuan"] == firm["registered_capital_fen"] // 100 > 0
+    reps = await FirmPerson.select(FirmPerson.person.name, FirmPerson.end_date, FirmPerson.start_date).where(
+        (FirmPerson.firm == firm["id"]) & (FirmPerson.role == "legal_rep"))
+    current = sorted((r for r in reps if r["end_date"] is None), key=lambda r: r["start_date"])
+    assert current, "the demo owner's firm has a legal representative"
+    assert prof["legal_representative"] == current[-1]["person.name"]
     assert (await client.get("/api/firms", params={"q": "x"})).status_code == 401
     assert (await client.get("/api/firms", params={"q": ""}, headers=tokens["subscriber"])).status_code == 400
 

@@ -318,6 +318,72 @@ async def test_a_refused_fund_cover_leaves_the_application_pending(client, owner
     assert declined.status_code == 200
 
 
+async def test_the_deciding_bank_sees_what_the_firm_owes_and_its_other_applications(
+        client, demo, firms, managers, products, owners):
+    """Issue 18: the decision screen's exposure (loans outstanding, here and at this bank, the
+    fund's cover, guarantees in force given and received) and history, only under consent."""
+    from datetime import date
+
+    from server.financing.tables import LoanApplication
+    from server.firms.tables import Firm, Guarantee
+    from server.fund.tables import FundLedger
+
+    grades = await _latest_grades()
+    taken = {demo.firm_uscc, *firms.values()} | {
+        r["firm.uscc"] for r in await LoanApplication.select(LoanApplication.firm.uscc)}
+    uscc, partner = [u for u, g in grades.items() if g in "AB" and u not in taken][:2]
+    await make_user("13900040031", "owner", firm_uscc=uscc)
+    owner = await login(client, "13900040031")
+    ids = {r["uscc"]: r["id"] for r in await Firm.select(Firm.id, Firm.uscc).where(Firm.uscc.is_in([uscc, partner]))}
+    today = date.today()
+    await Guarantee.insert(
+        Guarantee(record_key="t18:given", guarantor=ids[uscc], guaranteed=ids[partner], amount_fen=30_000_000,
+                  start_date=date(today.year - 1, 1, 1), end_date=date(today.year + 1, 12, 31)),
+        Guarantee(record_key="t18:ended", guarantor=ids[uscc], guaranteed=ids[partner], amount_fen=99_900_000,
+                  start_date=date(today.year - 3, 1, 1), end_date=date(today.year - 2, 12, 31)),
+        Guarantee(record_key="t18:received", guarantor=ids[partner], guaranteed=ids[uscc], amount_fen=12_300_000,
+                  start_date=date(today.year - 1, 6, 1), end_date=date(today.year + 2, 5, 31)))
+
+    icbc_product, ccb_product = products["信易贷·信用贷"], products["善营贷"]
+    first = await client.post("/api/applications", headers=owner, json={
+        **NEED, "product_ids": [icbc_product["id"]], "confirm_consent": True})
+    assert first.status_code == 201, first.text
+    first_id = first.json()["applications"][0]["id"]
+    approved = await client.post(f"/api/applications/{first_id}/decision", headers=managers["ICBC-SY"],
+                                 json={"decision": "approve", "amount_yuan": 500_000, "rate_bp": 400})
+    assert approved.status_code == 200, approved.text
+    cover = sum(r["amount_fen"] for r in await FundLedger.select(FundLedger.amount_fen).where(
+        (FundLedger.application == first_id) & (FundLedger.kind == "cover"))) // 100
+
+    second = await client.post("/api/applications", headers=owner, json={
+        "amount_yuan": 200_000, "term_months": 12, "purpose": "设备更新", "product_ids": [ccb_product["id"]],
+        "confirm_consent": True})
+    assert second.status_code == 201, second.text
+    second_id = second.json()["applications"][0]["id"]
+
+    seen = (await client.get(f"/api/applications/{second_id}", headers=managers["CCB-SY"])).json()
+    assert seen["purpose"] == "设备更新" and seen["evaluation"] is not None
+    assert seen["exposure"] == {
+        "loans_outstanding": 1, "outstanding_yuan": 500_000, "with_this_bank_yuan": 0, "defaulted_loans": 0,
+        "fund_cover_yuan": cover, "guarantees_given": 1, "guarantees_given_yuan": 300_000,
+        "guarantees_received": 1, "guarantees_received_yuan": 123_000}
+    assert [(h["id"], h["status"], h["approved_amount_yuan"], h["bank_name"]) for h in seen["history"]] == [
+        (first_id, "approved", 500_000, approved.json()["bank_name"])]
+    assert "rate_bp" not in seen["history"][0]  # another bank's price is not shown
+    at_icbc = (await client.get(f"/api/applications/{first_id}", headers=managers["ICBC-SY"])).json()
+    assert at_icbc["exposure"]["with_this_bank_yuan"] == 500_000
+    assert [h["id"] for h in at_icbc["history"]] == [second_id]
+    assert (await client.get(f"/api/applications/{second_id}", headers=owner)).json()["exposure"] is None
+
+    # consent revoked: the bank decides without the evaluation, and without the exposure
+    consents = (await client.get("/api/consents", headers=owner)).json()
+    ccb = next(c for c in consents if c["active"] and c["bank_id"] == ccb_product["bank_id"])
+    assert (await client.delete(f"/api/consents/{ccb['id']}", headers=owner)).status_code in (200, 204)
+    blind = (await client.get(f"/api/applications/{second_id}", headers=managers["CCB-SY"])).json()
+    assert blind["evaluation"] is None and blind["evaluation_note"]
+    assert blind["exposure"] is None and blind["history"] is None
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({**NEED, "amount_yuan": 0}, "amount_yuan"),
     ({**NEED, "term_months": 0}, "term_months"),
