@@ -19,6 +19,7 @@ from mobile_app.i18n import Translator
 from mobile_app.state import (
     CreditState,
     FinancingState,
+    FirmOverviewState,
     InboxState,
     Loadable,
     MeState,
@@ -34,6 +35,7 @@ from mobile_app.state import (
 from mobile_app.views import (
     credit,
     financing,
+    firm,
     login,
     me,
     messages,
@@ -75,6 +77,7 @@ class XinbaoApp:
         self.tabs: list[Tab] = []
         self.index = 0
         self.inbox: InboxState | None = None
+        self.firm: FirmOverviewState | None = None  # a firm opened from a list, over the tab
         self.push: PushStream | None = None
         self._entered_as: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -121,6 +124,8 @@ class XinbaoApp:
         assert me is not None
         self._entered_as, self.index = me.id, 0
         self.inbox = InboxState(client=self.client)
+        self.firm = FirmOverviewState(client=self.client)
+        self.firm.subscribe(lambda: self._changed(self.firm))
         self.tabs = self._tabs_for(me.role)
         for state in {id(tab.state): tab.state for tab in self.tabs}.values():
             state.subscribe(lambda st=state: self._changed(st))
@@ -135,22 +140,33 @@ class XinbaoApp:
         self._entered_as, self.tabs, self.index = None, [], 0
         if self.push is not None:
             self.run(self.push.stop())
-        self.push, self.inbox = None, None
+        self.push, self.inbox, self.firm = None, None, None
 
     def _pushed(self, payload: Any) -> None:
         if self.inbox is None:
             return
         note = self.inbox.receive(payload)
-        if note is not None and note.firm_uscc:
-            # a warning for a firm on a screen that shows warnings: refresh it quietly
-            for tab in self.tabs:
-                if isinstance(tab.state, CreditState) and tab.state.uscc == note.firm_uscc:
-                    self.run(tab.state.load_warnings())
+        if note is None or not note.firm_uscc:
+            return
+        # news about a firm on a screen that shows it: refresh that screen quietly
+        uscc = note.firm_uscc
+        for state in {id(tab.state): tab.state for tab in self.tabs}.values():
+            if isinstance(state, CreditState) and state.uscc == uscc:
+                self.run(state.load() if note.kind == "grade" else state.load_warnings())
+            elif isinstance(state, WatchlistState) and uscc in state.watched:
+                self.run(state.refresh())
+            elif isinstance(state, QueueState):
+                self.run(state.refresh_firm(uscc))
+        if self.firm is not None and self.firm.uscc == uscc:
+            self.run(self.firm.refresh())
 
     def _tabs_for(self, role: str) -> list[Tab]:
-        c, s, inbox = self.client, self.session, self.inbox
-        assert inbox is not None
+        c, s, inbox, overview = self.client, self.session, self.inbox, self.firm
+        assert inbox is not None and overview is not None
         run = self.run
+
+        def open_firm(uscc: str) -> None:
+            run(overview.open(uscc))
         if role == "owner":
             uscc = s.me.firm_uscc if s.me else None
             cs = CreditState(client=c, uscc=uscc)
@@ -175,23 +191,27 @@ class XinbaoApp:
             pr = ProspectsState(client=c)
             return [
                 Tab("nav.alerts", ft.Icons.NOTIFICATION_IMPORTANT_OUTLINED, ft.Icons.NOTIFICATION_IMPORTANT,
-                    inbox, lambda t: messages.build(inbox, t, run, alerts=True), badge=lambda: inbox.unread),
+                    inbox, lambda t: messages.build(inbox, t, run, alerts=True, open_firm=open_firm),
+                    badge=lambda: inbox.unread),
                 Tab("nav.applications", ft.Icons.INBOX_OUTLINED, ft.Icons.INBOX, qs,
                     lambda t: queue.build(qs, t, run), badge=lambda: len(qs.items)),
                 Tab("nav.portfolio", ft.Icons.BUSINESS_CENTER_OUTLINED, ft.Icons.BUSINESS_CENTER, pf,
-                    lambda t: portfolio.build(pf, t, run)),
+                    lambda t: portfolio.build(pf, t, run, open_firm=open_firm)),
                 Tab("nav.prospects", ft.Icons.FILTER_ALT_OUTLINED, ft.Icons.FILTER_ALT, pr,
-                    lambda t: prospects.build(pr, t, run)),
+                    lambda t: prospects.build(pr, t, run, open_firm=open_firm)),
                 Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, inbox,
                     lambda t: me.build_settings(s, t, run)),
             ]
         ws = WatchlistState(client=c)
         ss = SearchState(client=c)
         return [
-            Tab("nav.watchlist", ft.Icons.STAR_OUTLINE, ft.Icons.STAR, ws, lambda t: watchlist.build(ws, t, run)),
-            Tab("nav.search", ft.Icons.SEARCH, ft.Icons.SEARCH, ss, lambda t: search.build(ss, ws, t, run)),
+            Tab("nav.watchlist", ft.Icons.STAR_OUTLINE, ft.Icons.STAR, ws,
+                lambda t: watchlist.build(ws, t, run, open_firm=open_firm)),
+            Tab("nav.search", ft.Icons.SEARCH, ft.Icons.SEARCH, ss,
+                lambda t: search.build(ss, ws, t, run, open_firm=open_firm)),
             Tab("nav.alerts", ft.Icons.NOTIFICATIONS_OUTLINED, ft.Icons.NOTIFICATIONS, inbox,
-                lambda t: messages.build(inbox, t, run, alerts=True), badge=lambda: inbox.unread),
+                lambda t: messages.build(inbox, t, run, alerts=True, open_firm=open_firm),
+                badge=lambda: inbox.unread),
             Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, inbox,
                 lambda t: me.build_settings(s, t, run)),
         ]
@@ -217,6 +237,8 @@ class XinbaoApp:
             leaving = self.tabs[self.index].state
             if isinstance(leaving, MeState) and index != self.index:
                 leaving.close_records()  # a half-done objection does not wait behind another tab
+            if self.firm is not None:
+                self.firm.close(quiet=True)  # a tab tapped shows that tab, not the firm over it
             self.index = index
             self._load(self.tabs[index])
             self.render()
@@ -230,7 +252,7 @@ class XinbaoApp:
         state changed keeps a push from wiping what someone is typing elsewhere."""
         if not self.session.signed_in or not self.tabs:
             return  # a state of a session that has ended (the sign-in screen is drawn by session)
-        if state is self.tabs[self.index].state:
+        if state is self.tabs[self.index].state or (state is self.firm and state is not None):
             self.render()
         else:
             self.render(chrome_only=True)
@@ -247,7 +269,6 @@ class XinbaoApp:
                 self._render()
         finally:
             self._rendering = False
-        self._chrome: ft.Container | None = None
         try:
             self.page.update()
         except Exception:  # the page is gone (browser tab closed)
@@ -272,7 +293,8 @@ class XinbaoApp:
         page.controls = [ft.SafeArea(ft.Column([
             self._header(t, tab),
             self._chrome,
-            ft.Container(tab.build(t), padding=ft.Padding.only(left=12, right=12, top=4), expand=True),
+            ft.Container(firm.build(self.firm, t, self.run) if self.firm is not None and self.firm.is_open
+                         else tab.build(t), padding=ft.Padding.only(left=12, right=12, top=4), expand=True),
         ], spacing=0, expand=True), expand=True)]
         self._render_chrome(t)
 

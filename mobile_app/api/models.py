@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "AccessEntry", "Application", "ApplicationEvent", "ApplicationsCreated", "Consent",
-    "ConsentGranted", "Criterion", "DataConfidence", "DisputedRecord", "Evaluation", "Feed", "GradeBand", "FirmProfile", "FirmWarnings",
+    "AccessEntry", "Application", "ApplicationEvent", "ApplicationHistoryItem", "ApplicationsCreated", "Consent",
+    "ConsentGranted", "Criterion", "DataConfidence", "DisputedRecord", "Evaluation", "Exposure", "Feed", "GradeBand", "FirmProfile", "FirmWarnings",
     "IndustryComparison", "MatchReason", "MatchResult", "Me", "Notification", "Objection",
     "ObjectionDetail", "Policy", "PolicyApplication", "PolicyMatch", "PolicyMatches", "Product",
     "ProductMatch", "Reason", "Record", "RecordPage", "ScorePoint", "Subscription", "TokenPair",
@@ -51,6 +51,8 @@ class FirmProfile:
     size_class: str = ""
     status: str = ""
     grade: str | None = None
+    registered_capital_yuan: int | None = None
+    legal_representative: str | None = None
 
 
 @dataclass
@@ -222,6 +224,34 @@ class ApplicationEvent:
 
 
 @dataclass
+class Exposure:
+    """What the firm owes and guarantees (the bank deciding, under consent)."""
+
+    loans_outstanding: int = 0
+    outstanding_yuan: int = 0
+    with_this_bank_yuan: int = 0
+    defaulted_loans: int = 0
+    fund_cover_yuan: int = 0
+    guarantees_given: int = 0
+    guarantees_given_yuan: int = 0
+    guarantees_received: int = 0
+    guarantees_received_yuan: int = 0
+
+
+@dataclass
+class ApplicationHistoryItem:
+    id: int
+    bank_name: str
+    product_name: str
+    amount_yuan: int
+    term_months: int
+    status: str
+    created_at: str
+    decided_at: str | None = None
+    approved_amount_yuan: int | None = None
+
+
+@dataclass
 class Application:
     id: int
     firm_uscc: str
@@ -246,6 +276,8 @@ class Application:
     events: list[ApplicationEvent] = field(default_factory=list)
     evaluation: Evaluation | None = None
     evaluation_note: str | None = None
+    exposure: Exposure | None = None
+    history: list[ApplicationHistoryItem] | None = None
 
 
 @dataclass

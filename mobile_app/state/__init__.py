@@ -4,6 +4,7 @@ from mobile_app.state.bank import Borrower, PortfolioState, ProspectsState, Queu
 from mobile_app.state.base import Loadable, Observable
 from mobile_app.state.credit import CreditState
 from mobile_app.state.financing import FinancingState
+from mobile_app.state.firm import FirmOverviewState
 from mobile_app.state.inbox import InboxState
 from mobile_app.state.me import MeState
 from mobile_app.state.policies import PoliciesState
@@ -11,7 +12,7 @@ from mobile_app.state.session import APP_ROLES, MemoryStore, SessionState, Store
 from mobile_app.state.watch import SearchState, WatchlistState
 
 __all__ = [
-    "APP_ROLES", "Borrower", "CreditState", "FinancingState", "InboxState", "Loadable",
+    "APP_ROLES", "Borrower", "CreditState", "FinancingState", "FirmOverviewState", "InboxState", "Loadable",
     "MeState", "MemoryStore", "Observable", "PoliciesState", "PortfolioState", "ProspectsState",
     "QueueState", "SearchState", "SessionState", "Store", "WatchlistState",
 ]

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from mobile_app.api import ApiClient, ApiError, ConnectionLost
-from mobile_app.api.models import Application, FirmProfile, Warning
+from mobile_app.api.models import Application, FirmProfile, FirmWarnings, Warning
 from mobile_app.state.base import Loadable
 
 __all__ = ["PortfolioState", "ProspectsState", "QueueState", "Borrower"]
@@ -24,6 +24,8 @@ class QueueState(Loadable):
     invalid: str | None = None
     deciding: bool = False
     draft: dict[str, str] = field(default_factory=dict)  # the decision form as typed
+    profile: FirmProfile | None = None  # the open application's firm: public facts
+    warnings: FirmWarnings | None = None  # and its warnings (detail under consent)
 
     async def load(self) -> None:
         items = await self._run(lambda: self.client.applications(status="pending"))
@@ -32,15 +34,32 @@ class QueueState(Loadable):
             self.notify()
 
     async def open(self, application_id: int) -> None:
+        """The application with what a decision needs: the evaluation, exposure and history
+        (under consent), and the firm's public profile and warnings, open and cleared."""
         detail = await self._act(lambda: self.client.application(application_id))
         if detail is not None:
             self.detail, self.invalid = detail, None
             self.draft = {"amount": str(detail.amount_yuan), "term": str(detail.term_months),
                           "rate": "", "reason": ""}
+            self.profile, self.warnings = None, None
+            await self._firm(detail.firm_uscc)
         self.notify()
 
+    async def _firm(self, uscc: str) -> None:
+        try:
+            self.profile, self.warnings = await asyncio.gather(
+                self.client.firm(uscc), self.client.firm_warnings(uscc, status="all"))
+        except (ApiError, ConnectionLost):
+            pass  # the application itself is still worth showing; the error is not the decision's
+
+    async def refresh_firm(self, uscc: str) -> None:
+        """A push about the open application's firm: its warnings and grade, quietly."""
+        if self.detail is not None and self.detail.firm_uscc == uscc:
+            await self._firm(uscc)
+            self.notify()
+
     def close(self) -> None:
-        self.detail, self.invalid = None, None
+        self.detail, self.invalid, self.profile, self.warnings = None, None, None, None
         self.notify()
 
     async def approve(self, amount_text: str, rate_text: str, term_text: str) -> bool:

@@ -27,6 +27,12 @@ class WatchlistState(Loadable):
             self.items = items
             self.notify()
 
+    async def refresh(self) -> None:
+        """After a push about a watched firm: new grade and warning badges, without a spinner."""
+        items = await self._act(self._fetch)
+        if items is not None:
+            self.items = items
+
     async def _fetch(self) -> list[Subscription]:
         """The subscriptions, each with the firm's grade letter and open warnings by level."""
         items = await self.client.subscriptions()

@@ -12,11 +12,12 @@ from mobile_app.state.base import Loadable
 
 __all__ = [
     "BG", "GRADE_COLORS", "LEVEL_COLORS", "PRIMARY", "Run", "card", "empty", "error_banner",
-    "failure", "grade_chip", "level_chip", "loading", "pill", "screen", "section", "state_gate",
+    "OpenFirm", "failure", "grade_chip", "level_chip", "loading", "open_button", "pill", "screen", "section", "state_gate",
     "status_chip",
 ]
 
 Run = Callable[[Awaitable[Any]], None]
+OpenFirm = Callable[[str], None]  # opens the firm overview for a USCC
 """Starts an intent of a state (a coroutine) in the background; the app re-renders on change."""
 
 PRIMARY = "#1F5FBF"
@@ -131,6 +132,11 @@ def state_gate(t: Translator, state: Loadable, retry: Callable[[], None]) -> ft.
     if state.status == "error":
         return failure(t, state, retry)
     return None
+
+
+def open_button(t: Translator, on_open: Callable[[], None], *, key: str) -> ft.Control:
+    """The explicit way into a row's firm overview (the whole card is tappable too)."""
+    return ft.TextButton(t("firm.open"), key=key, icon=ft.Icons.CHEVRON_RIGHT, on_click=lambda _: on_open())
 
 
 def screen(*controls: ft.Control | None, key: str) -> ft.Column:

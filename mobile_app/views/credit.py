@@ -150,6 +150,9 @@ def warning_tile(t: Translator, w: Warning, *, key: str | None = None) -> ft.Con
     message = t.pick(w.message_zh, w.message_en)
     if message:
         lines.append(ft.Text(message, size=12, color="#4B5563"))
+    if w.closed_at:
+        color = MUTED  # a cleared warning keeps its level chip but no longer marks the edge
+        lines.append(ft.Text(t("warning.cleared_on", date=t.date(w.closed_at)), size=12, color="#1B9E5A"))
     if w.path_names:
         lines.append(ft.Text(t("warning.path", path=" → ".join(w.path_names)), size=12, color=MUTED))
     return ft.Container(key=key, border=ft.Border.only(left=ft.BorderSide(4, color)),

@@ -100,6 +100,8 @@ def timeline(t: Translator, app: Application) -> ft.Control:
         ft.Text(f"{app.bank_name} · {t('common.yuan', amount=t.money(app.amount_yuan))} · "
                 f"{t('common.months', n=app.term_months)}", size=13, color=MUTED),
     ]
+    if app.purpose:
+        header.append(ft.Text(t("fin.purpose_line", purpose=app.purpose), size=13, key="fin.detail.purpose"))
     if app.status == "approved" and app.approved_amount_yuan is not None:
         header.append(ft.Text(t("fin.approved_terms", amount=t.money(app.approved_amount_yuan),
                                 rate=f"{app.rate_pct or 0:.2f}", term=app.approved_term_months),

@@ -12,11 +12,13 @@ from mobile_app.state.inbox import InboxState
 from mobile_app.views.common import (
     LEVEL_COLORS,
     MUTED,
+    OpenFirm,
     Run,
     card,
     empty,
     error_banner,
     level_chip,
+    open_button,
     screen,
     state_gate,
 )
@@ -41,7 +43,8 @@ def _body_lines(t: Translator, body: dict[str, Any]) -> list[str]:
     return lines
 
 
-def notification_card(t: Translator, n: Notification, run: Run, state: InboxState, *, key: str) -> ft.Control:
+def notification_card(t: Translator, n: Notification, run: Run, state: InboxState, *, key: str,
+                      open_firm: OpenFirm | None = None) -> ft.Control:
     color = LEVEL_COLORS.get(n.level, MUTED)
     head = ft.Row([
         level_chip(t, n.level) if n.level in LEVEL_COLORS else ft.Container(),
@@ -55,17 +58,22 @@ def notification_card(t: Translator, n: Notification, run: Run, state: InboxStat
         items.append(ft.Text(n.firm_name + (f" · {t('firm.grade_badge', grade=grade)}" if grade else ""),
                              size=13, color="#374151"))
     items += [ft.Text(line, size=12, color=MUTED) for line in _body_lines(t, n.body)]
+    actions: list[ft.Control] = []
+    if open_firm is not None and n.firm_uscc:
+        actions.append(open_button(t, lambda u=n.firm_uscc: open_firm(u), key=f"{key}.open"))
     if n.unread:
-        items.append(ft.Row([ft.TextButton(t("msg.mark_read"), key=f"{key}.read",
-                                           on_click=lambda _, i=n.id: run(state.mark_read(i)))],
-                            alignment=ft.MainAxisAlignment.END))
+        actions.append(ft.TextButton(t("msg.mark_read"), key=f"{key}.read",
+                                     on_click=lambda _, i=n.id: run(state.mark_read(i))))
+    if actions:
+        items.append(ft.Row(actions, alignment=ft.MainAxisAlignment.END, spacing=4))
     box = card(*items, key=key, spacing=4)
     if n.unread:  # a coloured edge marks unread (a one-sided border cannot have round corners)
         box.border, box.border_radius = ft.Border.only(left=ft.BorderSide(4, color)), None
     return box
 
 
-def build(state: InboxState, t: Translator, run: Run, *, alerts: bool = False) -> ft.Control:
+def build(state: InboxState, t: Translator, run: Run, *, alerts: bool = False,
+          open_firm: OpenFirm | None = None) -> ft.Control:
     prefix = "alerts" if alerts else "msg"
     if not state.items:
         gate = state_gate(t, state, lambda: run(state.load()))
@@ -86,7 +94,7 @@ def build(state: InboxState, t: Translator, run: Run, *, alerts: bool = False) -
               for lv in ("red", "yellow", "blue")],
         ], wrap=True, spacing=6)
     shown = state.shown
-    body: list[ft.Control] = ([notification_card(t, n, run, state, key=f"{prefix}.item.{i}")
+    body: list[ft.Control] = ([notification_card(t, n, run, state, key=f"{prefix}.item.{i}", open_firm=open_firm)
                                for i, n in enumerate(shown)]
                               or [card(empty(t("bank.no_alerts") if alerts else t("msg.none"),
                                              key=f"{prefix}.empty", icon=ft.Icons.NOTIFICATIONS_NONE))])

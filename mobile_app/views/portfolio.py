@@ -6,13 +6,24 @@ import flet as ft
 
 from mobile_app.i18n import Translator
 from mobile_app.state.bank import PortfolioState
-from mobile_app.views.common import MUTED, Run, card, empty, grade_chip, screen, section, state_gate
+from mobile_app.views.common import (
+    MUTED,
+    OpenFirm,
+    Run,
+    card,
+    empty,
+    grade_chip,
+    open_button,
+    screen,
+    section,
+    state_gate,
+)
 from mobile_app.views.credit import warning_tile
 
 __all__ = ["build"]
 
 
-def build(state: PortfolioState, t: Translator, run: Run) -> ft.Control:
+def build(state: PortfolioState, t: Translator, run: Run, *, open_firm: OpenFirm | None = None) -> ft.Control:
     gate = state_gate(t, state, lambda: run(state.load()))
     if gate is not None:
         return gate
@@ -28,5 +39,11 @@ def build(state: PortfolioState, t: Translator, run: Run) -> ft.Control:
             ft.Text(f"{b.uscc} · {t('common.yuan', amount=t.money(b.outstanding_yuan))}", size=12, color=MUTED),
         ]
         items += [warning_tile(t, w, key=f"portfolio.{i}.warning.{j}") for j, w in enumerate(b.warnings[:3])]
-        rows.append(card(*items, key=f"portfolio.{i}"))
+        if open_firm is not None:
+            items.append(ft.Row([open_button(t, lambda u=b.uscc: open_firm(u), key=f"portfolio.{i}.open")],
+                                alignment=ft.MainAxisAlignment.END))
+        box = card(*items, key=f"portfolio.{i}")
+        if open_firm is not None:
+            box.on_click = lambda _, u=b.uscc: open_firm(u)
+        rows.append(box)
     return screen(*rows, key="screen.portfolio")

@@ -9,11 +9,13 @@ from mobile_app.i18n import Translator
 from mobile_app.state.bank import GRADES, PROSPECT_SORTS, ProspectsState
 from mobile_app.views.common import (
     MUTED,
+    OpenFirm,
     Run,
     card,
     empty,
     error_banner,
     grade_chip,
+    open_button,
     screen,
     state_gate,
 )
@@ -21,15 +23,23 @@ from mobile_app.views.common import (
 __all__ = ["build", "firm_row"]
 
 
-def firm_row(t: Translator, f: FirmProfile, *, key: str, trailing: ft.Control | None = None) -> ft.Control:
+def firm_row(t: Translator, f: FirmProfile, *, key: str, trailing: ft.Control | None = None,
+             open_firm: OpenFirm | None = None) -> ft.Control:
     industry = t(f"industry.{f.industry_section}") if f.industry_section else ""
     size = t(f"size.{f.size_class}") if f.size_class else ""
-    return card(
+    actions = [trailing] if trailing else []
+    if open_firm is not None:
+        actions.insert(0, open_button(t, lambda: open_firm(f.uscc), key=f"{key}.open"))
+    box = card(
         ft.Row([ft.Text(f.name, size=15, weight=ft.FontWeight.W_600, expand=True, max_lines=2),
                 grade_chip(t, f.grade)]),
         ft.Text(" · ".join(x for x in (f.town, industry, size) if x), size=12, color=MUTED),
-        ft.Row([ft.Text(f.uscc, size=11, color=MUTED, expand=True), *([trailing] if trailing else [])]),
+        ft.Text(f.uscc, size=11, color=MUTED),
+        *([ft.Row(actions, alignment=ft.MainAxisAlignment.END, spacing=4)] if actions else []),
         key=key, spacing=4)
+    if open_firm is not None:
+        box.on_click = lambda _: open_firm(f.uscc)
+    return box
 
 
 def _dropdown(key: str, label: str, value: str | None, options: list[tuple[str, str]], on_pick) -> ft.Dropdown:  # noqa: ANN001
@@ -38,7 +48,7 @@ def _dropdown(key: str, label: str, value: str | None, options: list[tuple[str, 
                        on_select=lambda e: on_pick(e.control.value or None))
 
 
-def build(state: ProspectsState, t: Translator, run: Run) -> ft.Control:
+def build(state: ProspectsState, t: Translator, run: Run, *, open_firm: OpenFirm | None = None) -> ft.Control:
     kw = {"q": state.keyword}
 
     def changed(e: ft.Event[ft.TextField]) -> None:
@@ -76,7 +86,7 @@ def build(state: ProspectsState, t: Translator, run: Run) -> ft.Control:
         results = state.results
         if not results:
             parts.append(card(empty(t("bank.no_prospects"), key="prospects.empty")))
-        parts += [firm_row(t, f, key=f"prospects.item.{i}") for i, f in enumerate(results)]
+        parts += [firm_row(t, f, key=f"prospects.item.{i}", open_firm=open_firm) for i, f in enumerate(results)]
         if state.has_more:
             parts.append(ft.OutlinedButton(t("bank.more", n=len(results)), key="prospects.more",
                                            icon=ft.Icons.EXPAND_MORE, on_click=lambda _: run(state.more())))

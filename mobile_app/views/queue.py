@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import flet as ft
 
+from mobile_app.api.models import Application
 from mobile_app.i18n import Translator
 from mobile_app.state.bank import QueueState
 from mobile_app.views.common import (
@@ -21,6 +22,7 @@ from mobile_app.views.common import (
 )
 from mobile_app.views.credit import grade_card, radar
 from mobile_app.views.financing import timeline
+from mobile_app.views.firm import facts, warnings_card
 
 __all__ = ["build"]
 
@@ -55,6 +57,51 @@ def _decision(state: QueueState, t: Translator, run: Run) -> ft.Control:
     return card(*items, key="queue.decision", spacing=10)
 
 
+def _exposure(t: Translator, app: Application) -> ft.Control | None:
+    x = app.exposure
+    if x is None:
+        return None
+
+    def money(yuan: int) -> str:
+        return t("common.yuan", amount=t.money(yuan))
+
+    rows = [
+        ("bank.exposure.outstanding", t("bank.exposure.loans", n=x.loans_outstanding, amount=money(x.outstanding_yuan)),
+         "outstanding", None),
+        ("bank.exposure.this_bank", money(x.with_this_bank_yuan), "this_bank", None),
+        ("bank.exposure.cover", money(x.fund_cover_yuan), "cover", None),
+        ("bank.exposure.defaulted", t("bank.exposure.defaulted_n", n=x.defaulted_loans), "defaulted",
+         "#D93025" if x.defaulted_loans else None),
+        ("bank.exposure.given", t("bank.exposure.loans", n=x.guarantees_given, amount=money(x.guarantees_given_yuan)),
+         "given", "#B26A00" if x.guarantees_given else None),
+        ("bank.exposure.received",
+         t("bank.exposure.loans", n=x.guarantees_received, amount=money(x.guarantees_received_yuan)), "received", None),
+    ]
+    return card(section(t("bank.exposure")), *[
+        ft.Row([ft.Text(t(label), size=13, color=MUTED, expand=True),
+                ft.Text(value, size=13, color=color, weight=ft.FontWeight.W_600 if color else None,
+                        key=f"queue.exposure.{name}")])
+        for label, value, name, color in rows], key="queue.exposure", spacing=6)
+
+
+def _history(t: Translator, app: Application) -> ft.Control | None:
+    if app.history is None:
+        return None
+    rows: list[ft.Control] = [section(t("bank.history"))]
+    if not app.history:
+        rows.append(ft.Text(t("bank.no_history"), size=13, color=MUTED, key="queue.history.none"))
+    for i, h in enumerate(app.history[:10]):
+        amount = h.approved_amount_yuan if h.approved_amount_yuan is not None else h.amount_yuan
+        rows.append(ft.Row([
+            ft.Column([ft.Text(t("bank.history_item", bank=h.bank_name, product=h.product_name), size=13,
+                               max_lines=1, overflow=ft.TextOverflow.ELLIPSIS),
+                       ft.Text(f"{t.date(h.created_at)} · {t('common.yuan', amount=t.money(amount))} · "
+                               f"{t('common.months', n=h.term_months)}", size=12, color=MUTED)],
+                      spacing=0, tight=True, expand=True),
+            status_chip(t, h.status)], key=f"queue.history.{i}"))
+    return card(*rows, key="queue.history", spacing=6)
+
+
 def _detail(state: QueueState, t: Translator, run: Run) -> ft.Control:
     app = state.detail
     assert app is not None
@@ -64,6 +111,8 @@ def _detail(state: QueueState, t: Translator, run: Run) -> ft.Control:
                         max_lines=1, overflow=ft.TextOverflow.ELLIPSIS)]),
         error_banner(t, state),
         timeline(t, app),
+        warnings_card(t, state.warnings, key="queue.warnings") if state.warnings is not None else None,
+        _exposure(t, app),
     ]
     if app.evaluation is not None:
         ev = app.evaluation
@@ -78,6 +127,9 @@ def _detail(state: QueueState, t: Translator, run: Run) -> ft.Control:
     else:
         parts.append(card(ft.Text(t("bank.no_evaluation", note=app.evaluation_note or ""), color=MUTED),
                           key="queue.no_evaluation"))
+    parts.append(_history(t, app))
+    if state.profile is not None:
+        parts.append(facts(t, state.profile, key="queue.firm"))
     if app.status == "pending":
         parts.append(_decision(state, t, run))
     return screen(*parts, key="screen.queue.detail")

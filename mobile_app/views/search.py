@@ -6,13 +6,14 @@ import flet as ft
 
 from mobile_app.i18n import Translator
 from mobile_app.state.watch import SearchState, WatchlistState
-from mobile_app.views.common import Run, card, empty, error_banner, screen, state_gate
+from mobile_app.views.common import OpenFirm, Run, card, empty, error_banner, screen, state_gate
 from mobile_app.views.prospects import firm_row
 
 __all__ = ["build"]
 
 
-def build(state: SearchState, watch: WatchlistState, t: Translator, run: Run) -> ft.Control:
+def build(state: SearchState, watch: WatchlistState, t: Translator, run: Run, *,
+          open_firm: OpenFirm | None = None) -> ft.Control:
     typed = {"q": state.query}
 
     def changed(e: ft.Event[ft.TextField]) -> None:
@@ -40,5 +41,5 @@ def build(state: SearchState, watch: WatchlistState, t: Translator, run: Run) ->
         else:
             action = ft.FilledButton(t("sub.watch"), key=f"search.item.{i}.watch", icon=ft.Icons.STAR_OUTLINE,
                                      on_click=lambda _, u=f.uscc: run(watch.watch(u)))
-        parts.append(firm_row(t, f, key=f"search.item.{i}", trailing=action))
+        parts.append(firm_row(t, f, key=f"search.item.{i}", trailing=action, open_firm=open_firm))
     return screen(*parts, key="screen.search")

@@ -9,11 +9,13 @@ from mobile_app.state.watch import WatchlistState
 from mobile_app.views.common import (
     LEVEL_COLORS,
     MUTED,
+    OpenFirm,
     Run,
     card,
     empty,
     error_banner,
     grade_chip,
+    open_button,
     pill,
     screen,
     section,
@@ -23,7 +25,7 @@ from mobile_app.views.common import (
 __all__ = ["build"]
 
 
-def build(state: WatchlistState, t: Translator, run: Run) -> ft.Control:
+def build(state: WatchlistState, t: Translator, run: Run, *, open_firm: OpenFirm | None = None) -> ft.Control:
     gate = state_gate(t, state, lambda: run(state.load()))
     if gate is not None:
         return gate
@@ -37,11 +39,17 @@ def build(state: WatchlistState, t: Translator, run: Run) -> ft.Control:
             if n:
                 badges.append(pill(f"{t(f'warning.{level}')} {n}", LEVEL_COLORS[level], filled=True,
                                    key=f"watch.{i}.{level}"))
-        parts.append(card(
+        if open_firm is not None:
+            badges.append(ft.Container(expand=True))
+            badges.append(open_button(t, lambda u=s.uscc: open_firm(u), key=f"watch.{i}.open"))
+        box = card(
             ft.Row([ft.Text(s.firm_name or s.uscc, size=15, weight=ft.FontWeight.W_600, expand=True),
                     ft.IconButton(ft.Icons.STAR, icon_color="#E0A800", key=f"watch.{i}.unwatch",
                                   tooltip=t("sub.unwatch"), on_click=lambda _, u=s.uscc: run(state.unwatch(u)))]),
             ft.Text(s.uscc, size=11, color=MUTED),
-            ft.Row(badges, wrap=True, spacing=6),
-            key=f"watch.{i}", spacing=4))
+            ft.Row(badges, spacing=6, vertical_alignment=ft.CrossAxisAlignment.CENTER),
+            key=f"watch.{i}", spacing=4)
+        if open_firm is not None:
+            box.on_click = lambda _, u=s.uscc: open_firm(u)
+        parts.append(box)
     return screen(*parts, key="screen.watchlist")

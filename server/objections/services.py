@@ -41,6 +41,7 @@ from server.objections.schemas import (
     TrailEvent,
 )
 from server.objections.tables import Objection
+from server.risk.services import scan as risk_scan
 from server.scores.rescore import rescore_firms
 from server.scores.tables import ScoreHistory, ScoringRun
 from server.settings import Settings
@@ -527,8 +528,11 @@ async def resolve(engine: Engine, settings: Settings, user: AuthUser, objection_
             "id": objection_id, "firm": obj["firm"], "resolution": reason,
             "status": "rejected" if data.decision == "reject" else "corrected"})
     if data.decision == "correct":
+        # A corrected record is new data: re-score the firm and scan it, as after an ingest
+        # batch, so a warning the wrong record raised is cleared (and pushed) at once.
         try:
             await rescore_firms(engine, settings, [obj["firm"]], rescore_reason(objection_id))
-        except Exception:  # the correction stands; the next full run scores it
-            log.exception("re-scoring firm %s after objection %s failed", obj["firm"], objection_id)
+            await risk_scan(engine, settings, None, [obj["firm"]])
+        except Exception:  # the correction stands; the next full run scores and scans it
+            log.exception("re-scoring and scanning firm %s after objection %s failed", obj["firm"], objection_id)
     return await _detail(await _objection(objection_id), user)

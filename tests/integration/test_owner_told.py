@@ -124,8 +124,41 @@ async def test_the_owner_hears_each_change_on_the_stream_and_in_the_inbox(live, 
             assert "经核对申报表，金额无误" in outcome["title_zh"] and outcome["body"]["objection_id"] == objection_id
             assert outcome["title_en"].startswith("Objection rejected")
 
+            # 5. the owner disputes the listing (lifted the same day); the court corrects it: the
+            # red warning clears at once, a new entry beside the one that raised it (issue 18)
+            listing = next(r for r in (await http.get("/api/objections/records", params={
+                "source": "dishonest_debtor"}, headers=owner)).json()["items"] if r["record_key"] == "OWNER-TOLD-1")
+            assert "end_date" in listing["correctable"]
+            r = await http.post("/api/objections", headers=owner, json={
+                "record_id": listing["id"], "reason": "判决已履行，法院当日撤销失信", "proposed": {
+                    "end_date": listing["event_date"]}})
+            assert r.status_code in (200, 201), r.text
+            lifted_id = r.json()["objection"]["id"]
+            r = await http.post(f"/api/objections/{lifted_id}/resolution", headers=court,
+                                json={"decision": "correct", "reason": "已核实撤销 / lifted, checked"})
+            assert r.status_code == 200, r.text
+            sent = time.monotonic()
+            corrected = await _told(stream, "objection", None, sent)
+            assert corrected["body"]["objection_id"] == lifted_id
+            cleared = await _told(stream, "risk", "blue", sent)
+            while cleared["body"].get("warning_id") != warned["body"]["warning_id"]:
+                # the re-scored grade may clear other warnings too (a downgrade), each its own entry
+                assert cleared["title_zh"].startswith("已解除："), cleared
+                cleared = await _told(stream, "risk", "blue", sent)
+            assert cleared["title_zh"].startswith("已解除：") and cleared["body"]["warning_level"] == "red"
+            assert cleared["firm_uscc"] == uscc and cleared["id"] != warned["id"]
+            open_now = (await http.get(f"/api/firms/{uscc}/warnings", headers=owner)).json()
+            assert open_now["open_red"] == 0, open_now
+
         # the same four are in the owner's inbox, unread
         inbox = (await http.get("/api/notifications", headers=owner)).json()
         kinds = {(n["kind"], n["level"]) for n in inbox}
         assert {("application", "blue"), ("risk", "red"), ("loan", "red"), ("objection", "yellow")} <= kinds
         assert all(n["read_at"] is None for n in inbox)
+        # the bank, with the firm's consent, lists the warning twice: raised, then cleared
+        theirs = [n for n in (await http.get("/api/notifications", headers=manager)).json()
+                  if n["kind"] == "risk" and n["firm_uscc"] == uscc
+                  and n["body"].get("warning_id") == warned["body"]["warning_id"]]
+        assert sorted(n["level"] for n in theirs) == ["blue", "red"], theirs
+        raised = next(n for n in theirs if n["level"] == "red")
+        assert not raised["title_zh"].startswith("已解除")

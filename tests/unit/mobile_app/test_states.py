@@ -14,6 +14,7 @@ from mobile_app.api.models import Record, TokenPair
 from mobile_app.state import (
     CreditState,
     FinancingState,
+    FirmOverviewState,
     InboxState,
     MemoryStore,
     MeState,
@@ -237,6 +238,11 @@ async def test_bank_queue_portfolio_prospects(api: Api) -> None:
     assert app_id in {a.id for a in queue.items}
     await queue.open(app_id)
     assert queue.detail is not None and queue.detail.evaluation is not None
+    # what the decision needs besides the score: the firm's facts, warnings, exposure, history
+    assert queue.detail.purpose == "备货" and queue.detail.exposure is not None
+    assert queue.detail.history is not None and app_id not in {h.id for h in queue.detail.history}
+    assert queue.profile is not None and queue.profile.uscc == api.firm_uscc and queue.profile.legal_representative
+    assert queue.warnings is not None and queue.warnings.detail  # consent: warnings in detail
     assert not await queue.approve("500000", "99", "12")
     assert queue.invalid == "bank.bad_rate"
     assert not await queue.decline("")
@@ -248,6 +254,11 @@ async def test_bank_queue_portfolio_prospects(api: Api) -> None:
     second = await owner.apply([product.id], 200_000, 6, "备货", confirm_consent=True)
     await queue.load()
     await queue.open(second.applications[0].id)
+    # the loan just approved is now part of what the firm owes, at this bank too
+    exposure = queue.detail.exposure
+    assert exposure is not None and exposure.with_this_bank_yuan >= 450_000
+    assert exposure.outstanding_yuan >= exposure.with_this_bank_yuan and exposure.loans_outstanding >= 1
+    assert app_id in {h.id for h in queue.detail.history or []}
     assert await queue.decline("现金流不足")
     assert queue.detail.status == "declined" and queue.detail.decline_text
 
@@ -289,8 +300,29 @@ async def test_subscriber_search_and_watchlist(api: Api) -> None:
     assert api.firm_uscc in watch.watched
     item = next(s for s in watch.items if s.uscc == api.firm_uscc)
     assert item.grade in ("A", "B", "C", "D") and set(item.open_warnings) == {"red", "yellow", "blue"}
+    item.grade, item.open_warnings = None, {}  # as if stale
+    seen: list[str] = []
+    watch.subscribe(lambda: seen.append(watch.status))
+    await watch.refresh()  # after a push: badges fetched again, no loading screen in between
+    fresh = next(s for s in watch.items if s.uscc == api.firm_uscc)
+    assert fresh.grade in ("A", "B", "C", "D") and set(fresh.open_warnings) == {"red", "yellow", "blue"}
+    assert seen and "loading" not in seen
     await watch.unwatch(api.firm_uscc)
     assert api.firm_uscc not in watch.watched
+
+    overview = FirmOverviewState(client=client)
+    changes: list[int] = []
+    overview.subscribe(lambda: changes.append(1))
+    await overview.open(api.firm_uscc)
+    assert overview.is_open and overview.status == "ready" and changes
+    p = overview.profile
+    assert p is not None and p.name == api.firm_name and p.founded_on and p.legal_representative
+    assert p.registered_capital_yuan and p.registered_capital_yuan > 0
+    assert overview.warnings is not None and not overview.warnings.detail  # a subscriber: public signals only
+    overview.close()
+    assert not overview.is_open and overview.profile is None
+    await overview.open("91330000NOTAFIRM0X")
+    assert overview.failed and overview.error_kind == "api" and overview.profile is None
 
 
 def test_record_model_defaults() -> None:

@@ -14,6 +14,7 @@ from mobile_app.i18n import Translator
 from mobile_app.state import (
     CreditState,
     FinancingState,
+    FirmOverviewState,
     InboxState,
     MemoryStore,
     MeState,
@@ -30,6 +31,7 @@ from mobile_app.state.me import RECORDS_PAGE
 from mobile_app.views import (
     credit,
     financing,
+    firm,
     login,
     me,
     messages,
@@ -263,7 +265,10 @@ async def test_bank_views(api: Api, run: Runner) -> None:
     await run.drain()
     view = queue.build(q, EN, run)
     assert {"queue.decision", "queue.amount", "queue.rate", "queue.term", "queue.approve", "queue.decline",
-            "credit.grade_card", "credit.radar"} <= keys(view)
+            "credit.grade_card", "credit.radar", "queue.warnings", "queue.exposure", "queue.exposure.this_bank",
+            "queue.history", "queue.firm", "queue.firm.legal_rep", "fin.detail.purpose"} <= keys(view)
+    assert q.detail is not None and f"Purpose: {q.detail.purpose}" in texts(view)
+    assert q.profile is not None and q.profile.legal_representative in texts(view)
 
     p = PortfolioState(client=bank)
     await p.load()
@@ -295,5 +300,20 @@ async def test_subscriber_views(api: Api, run: Runner) -> None:
     await run.drain()
     view = watchlist.build(w, ZH, run)
     assert {"screen.watchlist", "watch.0", "watch.0.grade", "watch.0.unwatch"} <= keys(view)
+    assert "watch.0.open" not in keys(view)  # no overview to open without the app's callback
+    opened: list[str] = []
+    view = watchlist.build(w, ZH, run, open_firm=opened.append)
+    find(view, "watch.0.open").on_click(None)
+    assert opened == [w.items[0].uscc]
+    overview = FirmOverviewState(client=client)
+    await overview.open(opened[0])
+    view = firm.build(overview, ZH, run)
+    assert {"screen.firm", "firm.back", "firm.grade", "firm.facts.legal_rep", "firm.facts.capital",
+            "firm.facts.founded", "firm.warnings"} <= keys(view)
+    assert overview.profile is not None and overview.profile.legal_representative in texts(view)
+    assert "法定代表人" in texts(view) and "注册资本" in texts(view)
+    assert "Legal rep." in texts(firm.build(overview, EN, run))
+    find(view, "firm.back").on_click(None)
+    assert not overview.is_open
     await w.unwatch(w.items[0].uscc)
     assert find(watchlist.build(w, EN, run), "watch.empty")
