@@ -328,6 +328,9 @@ class ApiClient:
     async def objections(self) -> list[Objection]:
         return await self._list(Objection, "/api/objections")
 
+    async def objection(self, objection_id: int) -> ObjectionDetail:
+        return await self._get(ObjectionDetail, f"/api/objections/{objection_id}")
+
     async def file_objection(self, record_id: int, reason: str) -> ObjectionDetail:
         data = await self.request("POST", "/api/objections", json={"record_id": record_id, "reason": reason})
         return self._decode(ObjectionDetail, data)

@@ -236,6 +236,9 @@ class Exposure:
     guarantees_given_yuan: int = 0
     guarantees_received: int = 0
     guarantees_received_yuan: int = 0
+    bank_debt_month: str | None = None  # the banks' own feed, latest month (None: no loan reported)
+    bank_debt_yuan: int = 0
+    bank_days_overdue: int = 0
 
 
 @dataclass
@@ -409,6 +412,9 @@ class TrailEvent:
     text_en: str
     at: str
     reason: str = ""
+    by_name: str | None = None
+    old_values: dict[str, Any] | None = None
+    new_values: dict[str, Any] | None = None
 
 
 @dataclass

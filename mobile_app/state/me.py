@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from mobile_app.api import ApiClient
-from mobile_app.api.models import AccessEntry, Consent, Objection, Record
+from mobile_app.api.models import AccessEntry, Consent, Objection, ObjectionDetail, Record
 from mobile_app.state.base import Loadable
 
 __all__ = ["RECORDS_PAGE", "MeState"]
@@ -24,6 +24,7 @@ class MeState(Loadable):
     records: list[Record] | None = None  # loaded when the owner opens "object to a record"
     records_total: int = 0
     objecting: Record | None = None  # the record being objected to
+    trail: ObjectionDetail | None = None  # an objection opened: its record and every step
     invalid: str | None = None
     claim_uscc: str = ""
     claim_sent: bool = False
@@ -76,7 +77,19 @@ class MeState(Loadable):
         self.notify()
 
     def close_records(self) -> None:
-        self.records, self.objecting, self.invalid = None, None, None
+        self.records, self.objecting, self.invalid, self.trail = None, None, None, None
+        self.notify()
+
+    async def open_objection(self, objection_id: int) -> None:
+        """One objection with its trail: filed, corrected or rejected, re-scored."""
+        detail = await self._act(lambda: self.client.objection(objection_id))
+        if detail is not None:
+            self.trail = detail
+            self.objections = [detail.objection if o.id == objection_id else o for o in self.objections]
+        self.notify()
+
+    def close_objection(self) -> None:
+        self.trail = None
         self.notify()
 
     def start_objection(self, record: Record) -> None:

@@ -129,6 +129,50 @@ def _records(state: MeState, t: Translator, run: Run) -> ft.Control:
     return card(*rows, key="me.records", spacing=2)
 
 
+def _value(v: object) -> str:
+    return "—" if v is None or v == "" else str(v)
+
+
+def _trail(state: MeState, t: Translator) -> ft.Control:
+    """An objection's record and its steps, oldest first, with what changed."""
+    d = state.trail
+    assert d is not None
+    o = d.objection
+    steps: list[ft.Control] = []
+    for i, ev in enumerate(d.trail):
+        last = i == len(d.trail) - 1
+        lines: list[ft.Control] = [
+            ft.Text(t.pick(ev.text_zh, ev.text_en), size=14, weight=ft.FontWeight.W_600 if last else None),
+            ft.Text(t.datetime(ev.at) + (f" · {ev.by_name}" if ev.by_name else ""), size=12, color=MUTED)]
+        if ev.reason:
+            lines.append(ft.Text(ev.reason, size=12, color="#374151"))
+        for name, new in (ev.new_values or {}).items():
+            old = (ev.old_values or {}).get(name)
+            lines.append(ft.Text(f"{name}: {_value(old)} → {_value(new)}", size=12, color="#1B9E5A"))
+        steps.append(ft.Row([
+            ft.Column([
+                ft.Container(width=12, height=12, border_radius=6, bgcolor=PRIMARY if last else "#A7B4C8"),
+                ft.Container(width=2, height=30, bgcolor="#DDE3EC", visible=not last),
+            ], spacing=2, horizontal_alignment=ft.CrossAxisAlignment.CENTER, tight=True),
+            ft.Column(lines, spacing=0, tight=True, expand=True),
+        ], vertical_alignment=ft.CrossAxisAlignment.START, key=f"me.trail.{i}"))
+    items: list[ft.Control] = [
+        ft.Row([ft.IconButton(ft.Icons.ARROW_BACK, key="me.trail.back", tooltip=t("common.back"),
+                              on_click=lambda _: state.close_objection()),
+                ft.Text(t("me.objection_trail"), size=16, weight=ft.FontWeight.W_600, expand=True),
+                status_chip(t, o.status, key="me.trail.status")]),
+        ft.Text(record_line(t, d.record), size=13, key="me.trail.record"),
+        ft.Text(t("me.objection_said", reason=o.reason), size=12, color=MUTED),
+        ft.Divider(height=8),
+        *steps,
+    ]
+    if d.corrected_record is not None:
+        items += [ft.Divider(height=8),
+                  ft.Text(t("me.corrected_record", line=record_line(t, d.corrected_record)), size=13,
+                          color="#1B9E5A", key="me.trail.corrected")]
+    return card(*items, key="me.trail", spacing=6)
+
+
 def build(state: MeState, session: SessionState, t: Translator, run: Run, *,
           on_linked: Callable[[str], None]) -> ft.Control:
     gate = state_gate(t, state, lambda: run(state.load()))
@@ -137,6 +181,8 @@ def build(state: MeState, session: SessionState, t: Translator, run: Run, *,
     banner = error_banner(t, state)
     if state.objecting is not None:
         return screen(banner, _objection_form(state, t, run), key="screen.me.objection")
+    if state.trail is not None:
+        return screen(banner, _trail(state, t), key="screen.me.trail")
     if state.records is not None:
         return screen(banner, _records(state, t, run), key="screen.me.records")
     if not state.uscc:
@@ -173,12 +219,15 @@ def build(state: MeState, session: SessionState, t: Translator, run: Run, *,
     if not state.objections:
         objections.append(empty(t("me.no_objections"), key="me.no_objections", icon=ft.Icons.GAVEL))
     for i, o in enumerate(state.objections):
-        objections.append(ft.Row([
+        objections.append(ft.Container(key=f"me.objection.{i}", on_click=lambda _, oid=o.id: run(state.open_objection(oid)),
+                                       content=ft.Row([
             ft.Column([ft.Text(t.pick(o.source_name_zh or o.source, o.source_name_en or o.source), size=14),
                        ft.Text(o.reason, size=12, color=MUTED, max_lines=2, overflow=ft.TextOverflow.ELLIPSIS),
                        *([ft.Text(o.resolution, size=12, color="#374151")] if o.resolution else [])],
                       spacing=0, tight=True, expand=True),
-            status_chip(t, o.status)], key=f"me.objection.{i}"))
+            status_chip(t, o.status),
+            ft.IconButton(ft.Icons.CHEVRON_RIGHT, key=f"me.objection.{i}.open", tooltip=t("me.objection_trail"),
+                          on_click=lambda _, oid=o.id: run(state.open_objection(oid)))])))
 
     return screen(banner, card(*consents, key="me.consents"), card(*viewers, key="me.access_log"),
                   card(*objections, key="me.objections"), settings_card(session, t, run), key="screen.me")

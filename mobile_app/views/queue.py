@@ -65,7 +65,12 @@ def _exposure(t: Translator, app: Application) -> ft.Control | None:
     def money(yuan: int) -> str:
         return t("common.yuan", amount=t.money(yuan))
 
+    debt = (t("bank.exposure.bank_debt_value", amount=money(x.bank_debt_yuan), month=x.bank_debt_month[:7])
+            if x.bank_debt_month else t("bank.exposure.none_reported"))
     rows = [
+        ("bank.exposure.bank_debt", debt, "bank_debt", None),
+        ("bank.exposure.overdue", t("bank.exposure.days", n=x.bank_days_overdue), "overdue",
+         "#D93025" if x.bank_days_overdue else None),
         ("bank.exposure.outstanding", t("bank.exposure.loans", n=x.loans_outstanding, amount=money(x.outstanding_yuan)),
          "outstanding", None),
         ("bank.exposure.this_bank", money(x.with_this_bank_yuan), "this_bank", None),

@@ -4,27 +4,31 @@ A bank manager signing in to the demo should see the product working: the bank's
 pending applicants, its consents, and the region's warnings on those firms in the alerts inbox.
 The book is drawn from the generated region itself: the firms with a bank loan in the latest
 month are the region's borrowers; the bank takes the most overdue of them and a spread of the
-rest (so its book has the troubled firms a real book has), plus a few pending applicants
-without a loan. Written before the first warning scan, so the scan's warnings on these firms
-reach the manager's inbox like any other. Runs once (skipped when the bank has applications).
+rest (so its book has the troubled firms a real book has), plus a few pending applicants:
+half already owing another bank or tied by a guarantee, half without a loan. Written before
+the first warning scan, so the scan's warnings on these firms reach the manager's inbox like
+any other. Runs once (skipped when the bank has applications).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from server.consent.tables import Consent
 from server.financing.tables import ApplicationEvent, Bank, LoanApplication, LoanProduct
-from server.firms.tables import Firm
+from server.firms.tables import Firm, Guarantee
 from server.scores.tables import ScoreHistory
 from server.users.tables import User
 
-__all__ = ["seed_demo_book"]
+__all__ = ["seed_demo_book", "seed_demo_watchlist"]
 
 BORROWERS = 40  # disbursed loans the demo bank holds
 TROUBLED = 12  # of them, the most overdue borrowers of the region
-APPLICANTS = 8  # pending applications from firms without a loan
+APPLICANTS = 8  # pending applications from firms outside the bank's book
 CONSENT_DAYS = 365
+T = TypeVar("T")
+WATCHED = 5  # firms the demo subscriber watches from the start
 
 
 async def seed_demo_book(bank_code: str, exclude_firm: int | None = None) -> int:
@@ -51,11 +55,15 @@ async def seed_demo_book(bank_code: str, exclude_firm: int | None = None) -> int
     rest = sorted(u for _, u in ranked[TROUBLED:])
     step = max(1, len(rest) // max(1, BORROWERS - TROUBLED))
     borrowers = troubled + rest[::step][: BORROWERS - len(troubled)]
-    lending = set(latest)
-    applicants = sorted(u for u, fid in by_uscc.items()
-                        if u not in lending and fid not in skip and grades.get(fid) in {"A", "B", "C"})
-    step = max(1, len(applicants) // APPLICANTS)
-    applicants = applicants[::step][:APPLICANTS]
+    lending, chosen = set(latest), set(borrowers)
+    tied = await _guarantee_firms()
+    pool = sorted(u for u, fid in by_uscc.items()
+                  if u not in chosen and fid not in skip and grades.get(fid) in {"A", "B", "C"})
+    # Half of the applicants already owe another bank or stand in a guarantee (what the decision
+    # screen's exposure is for), the rest have no loan and no tie.
+    owing = _spread([u for u in pool if u in lending or by_uscc[u] in tied], APPLICANTS // 2)
+    applicants = owing + _spread([u for u in pool if u not in lending and by_uscc[u] not in tied],
+                                 APPLICANTS - len(owing))
 
     now = datetime.now(UTC)
     manager = await User.select(User.id).where((User.role == "bank_manager") & (User.bank == bank.id)).first()
@@ -88,6 +96,35 @@ async def seed_demo_book(bank_code: str, exclude_firm: int | None = None) -> int
                       expires_at=now + timedelta(days=CONSENT_DAYS)).save()
         written += 1
     return written
+
+
+async def seed_demo_watchlist(phone: str, owner_firm: int) -> int:
+    """The demo subscriber's watchlist: the demo owner's firm and a spread of the firms tied by
+    guarantees, where trouble travels. Written before the first scan, like the bank's book, so
+    their warnings are in the subscriber's inbox at first sign-in. Skipped when the subscriber
+    already watches something; returns the subscriptions written."""
+    from server.notifications.tables import Subscription
+
+    user = await User.select(User.id).where((User.phone == phone) & (User.role == "subscriber")).first()
+    if user is None or await Subscription.exists().where(Subscription.user == user["id"]):
+        return 0
+    tied = sorted(await _guarantee_firms() - {owner_firm})
+    firms = [owner_firm, *_spread(tied, WATCHED - 1)]
+    now = datetime.now(UTC)
+    await Subscription.insert(*[Subscription(user=user["id"], firm=f, created_at=now) for f in firms])
+    return len(firms)
+
+
+def _spread(items: list[T], n: int) -> list[T]:
+    """``n`` items picked evenly through the sorted list."""
+    step = max(1, len(items) // max(1, n))
+    return items[::step][:n]
+
+
+async def _guarantee_firms() -> set[int]:
+    """Firms standing behind another firm's loan, or backed by one."""
+    rows = await Guarantee.select(Guarantee.guarantor, Guarantee.guaranteed)
+    return {r["guarantor"] for r in rows} | {r["guaranteed"] for r in rows}
 
 
 async def _latest_loans() -> dict[str, int]:

@@ -60,6 +60,7 @@ DEMO_ACCOUNTS = [
     ("13800000004", "dept_operator", "税务局 操作员"),
     ("13800000005", "admin", "平台管理员"),
 ]
+SUBSCRIBER_PHONE = next(phone for phone, role, _ in DEMO_ACCOUNTS if role == "subscriber")
 
 
 @dataclass
@@ -212,13 +213,14 @@ async def prepare_demo(settings: Settings, n_firms: int = 2000, seed: int = 42,
         version = await ensure_model_and_scores(engine, settings, as_of=None)
         timings["model_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        from server.demo.book import seed_demo_book
+        from server.demo.book import seed_demo_book, seed_demo_watchlist
         from server.risk.services import compute_macro_index, scan
 
         step(5, "风险预警扫描与宏观指数", "warning scan and the macro risk index")
         # The bank's borrowers and applicants, before the first scan: its warnings on them
         # reach the manager's inbox on first sign-in.
         await seed_demo_book(BANKS[0][0], exclude_firm=firm.id)
+        await seed_demo_watchlist(SUBSCRIBER_PHONE, firm.id)
 
         await scan(engine, settings)  # warnings and contagion on day one (safe to repeat)
         await compute_macro_index(engine)

@@ -145,6 +145,10 @@ class Exposure(msgspec.Struct):
     guarantees_given_yuan: int
     guarantees_received: int  # guarantees in force where another firm stands behind this one
     guarantees_received_yuan: int
+    # What the banks' own feed says (all banks, on the platform or not), its latest month:
+    bank_debt_month: date | None = None  # None: no bank loan reported for the firm
+    bank_debt_yuan: int = 0  # outstanding balance at that month's end
+    bank_days_overdue: int = 0  # the most days any of those loans is overdue
 
 
 class ApplicationHistoryItem(msgspec.Struct):

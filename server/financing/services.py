@@ -493,6 +493,13 @@ async def exposure(firm_id: int, bank_id: int | None, today: date | None = None)
             & FundLedger.kind.is_in(["cover", "release"]))
         released = {e["application"] for e in entries if e["kind"] == "release"}
         cover = sum(e["amount_fen"] for e in entries if e["kind"] == "cover" and e["application"] not in released)
+    uscc = (await Firm.select(Firm.uscc).where(Firm.id == firm_id).first() or {}).get("uscc", "")
+    reported = ((DeptRecord.uscc == uscc) & (DeptRecord.source == "bank_loan")
+                & DeptRecord.superseded_at.is_null() & (DeptRecord.event_date <= today))
+    last = await DeptRecord.select(DeptRecord.event_date).where(reported).order_by(
+        DeptRecord.event_date, ascending=False).first()
+    month_rows = [] if last is None else await DeptRecord.select(DeptRecord.amount_fen, DeptRecord.days).where(
+        reported & (DeptRecord.event_date == last["event_date"]))
     in_force = (Guarantee.start_date <= today) & (Guarantee.end_date >= today)
     given = await Guarantee.select(Guarantee.amount_fen).where((Guarantee.guarantor == firm_id) & in_force)
     received = await Guarantee.select(Guarantee.amount_fen).where((Guarantee.guaranteed == firm_id) & in_force)
@@ -505,6 +512,9 @@ async def exposure(firm_id: int, bank_id: int | None, today: date | None = None)
         guarantees_given=len(given), guarantees_given_yuan=sum(g["amount_fen"] for g in given) // 100,
         guarantees_received=len(received),
         guarantees_received_yuan=sum(g["amount_fen"] for g in received) // 100,
+        bank_debt_month=None if last is None else last["event_date"],
+        bank_debt_yuan=sum(r["amount_fen"] or 0 for r in month_rows) // 100,
+        bank_days_overdue=max((r["days"] or 0 for r in month_rows), default=0),
     )
 
 

@@ -40,3 +40,31 @@ async def test_the_demo_owner_is_not_in_the_banks_book(client, tokens):
 
     owner = await User.select(User.firm).where(User.phone == "13800000001").first()
     assert not await LoanApplication.exists().where(LoanApplication.firm == owner["firm"])
+
+
+async def test_the_demo_subscriber_watches_firms_from_the_start(client, tokens, demo):
+    """First sight for a subscriber: a watchlist (the demo owner's firm and firms tied by
+    guarantees) and, in the inbox, only news about those firms."""
+    from server.firms.tables import Guarantee
+
+    subs = await client.get("/api/subscriptions", headers=tokens["subscriber"])
+    assert subs.status_code == 200, subs.text
+    watched = {s["uscc"] for s in subs.json()}
+    assert demo.firm_uscc in watched and len(watched) >= 3
+    tied = {r["guarantor.uscc"] for r in await Guarantee.select(Guarantee.guarantor.uscc)} | {
+        r["guaranteed.uscc"] for r in await Guarantee.select(Guarantee.guaranteed.uscc)}
+    assert watched - {demo.firm_uscc} <= tied
+    notes = (await client.get("/api/notifications", headers=tokens["subscriber"])).json()
+    assert {n["firm_uscc"] for n in notes if n["firm_uscc"]} <= watched
+
+
+async def test_half_the_demo_applicants_owe_or_guarantee_already(client, tokens):
+    """The decision screen's exposure has something to show: pending applicants that already owe
+    a bank (the banks' feed) or stand in a guarantee, beside ones that do not."""
+    pending = (await client.get("/api/applications", params={"status": "pending"},
+                                headers=tokens["bank_manager"])).json()
+    assert len(pending) >= 4
+    exposures = [(await client.get(f"/api/applications/{a['id']}", headers=tokens["bank_manager"])).json()["exposure"]
+                 for a in pending]
+    owing = [x for x in exposures if x["bank_debt_yuan"] or x["guarantees_given"] or x["guarantees_received"]]
+    assert owing and len(owing) < len(exposures), exposures

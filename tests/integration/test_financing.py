@@ -331,11 +331,24 @@ async def test_the_deciding_bank_sees_what_the_firm_owes_and_its_other_applicati
     grades = await _latest_grades()
     taken = {demo.firm_uscc, *firms.values()} | {
         r["firm.uscc"] for r in await LoanApplication.select(LoanApplication.firm.uscc)}
-    uscc, partner = [u for u, g in grades.items() if g in "AB" and u not in taken][:2]
+    from server.ingest.tables import DeptRecord
+
+    borrowing = {r["uscc"] for r in await DeptRecord.select(DeptRecord.uscc).where(DeptRecord.source == "bank_loan")}
+    free = [u for u, g in grades.items() if g in "AB" and u not in taken]
+    uscc = next(u for u in free if u in borrowing)  # a firm the banks' feed reports a loan for
+    partner = next(u for u in free if u != uscc)
     await make_user("13900040031", "owner", firm_uscc=uscc)
     owner = await login(client, "13900040031")
     ids = {r["uscc"]: r["id"] for r in await Firm.select(Firm.id, Firm.uscc).where(Firm.uscc.is_in([uscc, partner]))}
     today = date.today()
+
+    def in_force(rows: list[dict]) -> tuple[int, int]:
+        live = [g for g in rows if g["start_date"] <= today <= g["end_date"]]
+        return len(live), sum(g["amount_fen"] for g in live) // 100
+
+    cols = (Guarantee.amount_fen, Guarantee.start_date, Guarantee.end_date)
+    given0 = in_force(await Guarantee.select(*cols).where(Guarantee.guarantor == ids[uscc]))
+    received0 = in_force(await Guarantee.select(*cols).where(Guarantee.guaranteed == ids[uscc]))
     await Guarantee.insert(
         Guarantee(record_key="t18:given", guarantor=ids[uscc], guaranteed=ids[partner], amount_fen=30_000_000,
                   start_date=date(today.year - 1, 1, 1), end_date=date(today.year + 1, 12, 31)),
@@ -361,12 +374,22 @@ async def test_the_deciding_bank_sees_what_the_firm_owes_and_its_other_applicati
     assert second.status_code == 201, second.text
     second_id = second.json()["applications"][0]["id"]
 
+    # the banks' own feed: every bank_loan row of the firm's latest reported month, summed
+    rows = [r for r in await DeptRecord.select(DeptRecord.event_date, DeptRecord.amount_fen, DeptRecord.days).where(
+        (DeptRecord.uscc == uscc) & (DeptRecord.source == "bank_loan") & DeptRecord.superseded_at.is_null())
+        if r["event_date"] <= today]
+    month = max((r["event_date"] for r in rows), default=None)
+    in_month = [r for r in rows if r["event_date"] == month]
+    assert month is not None
     seen = (await client.get(f"/api/applications/{second_id}", headers=managers["CCB-SY"])).json()
     assert seen["purpose"] == "设备更新" and seen["evaluation"] is not None
     assert seen["exposure"] == {
         "loans_outstanding": 1, "outstanding_yuan": 500_000, "with_this_bank_yuan": 0, "defaulted_loans": 0,
-        "fund_cover_yuan": cover, "guarantees_given": 1, "guarantees_given_yuan": 300_000,
-        "guarantees_received": 1, "guarantees_received_yuan": 123_000}
+        "fund_cover_yuan": cover, "guarantees_given": given0[0] + 1, "guarantees_given_yuan": given0[1] + 300_000,
+        "guarantees_received": received0[0] + 1, "guarantees_received_yuan": received0[1] + 123_000,
+        "bank_debt_month": None if month is None else month.isoformat(),
+        "bank_debt_yuan": sum(r["amount_fen"] or 0 for r in in_month) // 100,
+        "bank_days_overdue": max((r["days"] or 0 for r in in_month), default=0)}
     assert [(h["id"], h["status"], h["approved_amount_yuan"], h["bank_name"]) for h in seen["history"]] == [
         (first_id, "approved", 500_000, approved.json()["bank_name"])]
     assert "rate_bp" not in seen["history"][0]  # another bank's price is not shown

@@ -196,6 +196,11 @@ async def test_me_state(api: Api) -> None:
     assert state.invalid == "me.reason_required"
     assert await state.file_objection("数量有误，请核实")
     assert state.objections[0].record_id == record.id and state.notice == "me.objection_filed"
+    await state.open_objection(state.objections[0].id)  # its trail: filed, by the firm, with the reason
+    assert state.trail is not None and state.trail.record.id == record.id
+    assert [e.event for e in state.trail.trail] == ["filed"] and state.trail.objection.reason == "数量有误，请核实"
+    state.close_objection()
+    assert state.trail is None
     active = [c for c in state.consents if c.active]
     if active:
         await state.revoke(active[0].id)

@@ -242,6 +242,18 @@ async def test_me_view(api: Api, run: Runner) -> None:
     find(view, "me.record.0").on_click(None)
     view = me.build(state, session, ZH, run, on_linked=lambda _: None)
     assert {"me.objection_form", "me.objection.reason", "me.objection.submit"} <= keys(view)
+    find(view, "me.objection.submit")  # filed through the state, then opened from the list
+    record = next(r for r in state.records or [] if not r.has_open_objection)
+    state.start_objection(record)
+    assert await state.file_objection("日期有误")
+    view = me.build(state, session, EN, run, on_linked=lambda _: None)
+    find(view, "me.objection.0.open").on_click(None)
+    await run.drain()
+    view = me.build(state, session, EN, run, on_linked=lambda _: None)
+    assert {"screen.me.trail", "me.trail.record", "me.trail.0", "me.trail.status"} <= keys(view)
+    assert "Objection filed by the firm" in texts(view) and "Your reason: 日期有误" in texts(view)
+    find(view, "me.trail.back").on_click(None)
+    assert "screen.me" in keys(me.build(state, session, EN, run, on_linked=lambda _: None))
     unlinked = MeState(client=client, uscc=None)
     await unlinked.load()
     assert {"me.claim", "me.claim.uscc", "me.claim.send"} <= keys(
