@@ -235,8 +235,12 @@ class XinbaoApp:
     def select(self, index: int) -> None:
         if 0 <= index < len(self.tabs):
             leaving = self.tabs[self.index].state
-            if isinstance(leaving, MeState) and index != self.index:
-                leaving.close_records()  # a half-done objection does not wait behind another tab
+            # Tapping a tab shows its first screen: a half-done objection does not wait behind
+            # another tab, and tapping the current tab again goes back to its top.
+            if isinstance(leaving, MeState):
+                leaving.close_records()
+            elif isinstance(leaving, QueueState) and index == self.index:
+                leaving.close()
             if self.firm is not None:
                 self.firm.close(quiet=True)  # a tab tapped shows that tab, not the firm over it
             self.index = index

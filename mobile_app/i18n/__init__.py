@@ -42,6 +42,10 @@ class Translator:
         text = CATALOGUES[self.lang].get(key) or CATALOGUES[DEFAULT_LANG].get(key) or key
         return text.format(**values) if values else text
 
+    def __contains__(self, key: str) -> bool:
+        """Whether the catalogue has ``key`` (for texts keyed by a server code)."""
+        return key in CATALOGUES[self.lang] or key in CATALOGUES[DEFAULT_LANG]
+
     @property
     def zh(self) -> bool:
         return self.lang == "zh"

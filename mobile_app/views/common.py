@@ -12,7 +12,7 @@ from mobile_app.state.base import Loadable
 
 __all__ = [
     "BG", "GRADE_COLORS", "LEVEL_COLORS", "PRIMARY", "Run", "card", "empty", "error_banner",
-    "OpenFirm", "failure", "grade_chip", "level_chip", "loading", "open_button", "pill", "screen", "section", "state_gate",
+    "OpenFirm", "failure", "grade_chip", "icon_button", "level_chip", "loading", "open_button", "pill", "screen", "section", "state_gate",
     "status_chip",
 ]
 
@@ -132,6 +132,15 @@ def state_gate(t: Translator, state: Loadable, retry: Callable[[], None]) -> ft.
     if state.status == "error":
         return failure(t, state, retry)
     return None
+
+
+def icon_button(icon: ft.IconData, label: str, *, key: str, on_click: Callable[[Any], None],
+                icon_color: str | None = None, **style: Any) -> ft.Control:
+    """An icon-only button that says what it does: the icon's semantics label becomes the
+    button's accessible name (read by screen readers; the browser tests find it by it), and the
+    tooltip shows it on hover."""
+    return ft.IconButton(icon=ft.Icon(icon, semantics_label=label, color=icon_color), key=key, tooltip=label,
+                         on_click=on_click, **style)
 
 
 def open_button(t: Translator, on_open: Callable[[], None], *, key: str) -> ft.Control:

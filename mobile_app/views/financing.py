@@ -14,6 +14,7 @@ from mobile_app.views.common import (
     card,
     empty,
     error_banner,
+    icon_button,
     pill,
     screen,
     section,
@@ -135,7 +136,7 @@ def build(state: FinancingState, t: Translator, run: Run) -> ft.Control:
     banner = error_banner(t, state)
     if state.detail is not None:
         return screen(
-            ft.Row([ft.IconButton(ft.Icons.ARROW_BACK, key="fin.detail.back", tooltip=t("common.back"), on_click=lambda _: state.close_detail()),
+            ft.Row([icon_button(ft.Icons.ARROW_BACK, t("common.back"), key="fin.detail.back", on_click=lambda _: state.close_detail()),
                     ft.Text(t("fin.timeline"), size=18, weight=ft.FontWeight.W_600)]),
             banner,
             ft.Text(t("fin.submitted"), color="#1B9E5A", key="fin.submitted") if state.just_created else None,

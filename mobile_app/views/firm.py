@@ -14,6 +14,7 @@ from mobile_app.views.common import (
     empty,
     error_banner,
     grade_chip,
+    icon_button,
     screen,
     section,
     state_gate,
@@ -67,7 +68,7 @@ def build(state: FirmOverviewState, t: Translator, run: Run) -> ft.Control:
     p = state.profile
     name = p.name if p else (state.uscc or "")
     head = ft.Row([
-        ft.IconButton(ft.Icons.ARROW_BACK, key="firm.back", tooltip=t("common.back"), on_click=lambda _: state.close()),
+        icon_button(ft.Icons.ARROW_BACK, t("common.back"), key="firm.back", on_click=lambda _: state.close()),
         ft.Text(name, size=16, weight=ft.FontWeight.W_600, expand=True, max_lines=2,
                 overflow=ft.TextOverflow.ELLIPSIS, key="firm.name"),
     ])

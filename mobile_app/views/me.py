@@ -17,6 +17,7 @@ from mobile_app.views.common import (
     card,
     empty,
     error_banner,
+    icon_button,
     pill,
     screen,
     section,
@@ -112,7 +113,7 @@ def _objection_form(state: MeState, t: Translator, run: Run) -> ft.Control:
 
 def _records(state: MeState, t: Translator, run: Run) -> ft.Control:
     rows: list[ft.Control] = [ft.Row([
-        ft.IconButton(ft.Icons.ARROW_BACK, key="me.records.back", tooltip=t("common.back"), on_click=lambda _: state.close_records()),
+        icon_button(ft.Icons.ARROW_BACK, t("common.back"), key="me.records.back", on_click=lambda _: state.close_records()),
         ft.Text(t("me.records"), size=16, weight=ft.FontWeight.W_600, expand=True),
         ft.Text(str(state.records_total), color=MUTED)])]
     for i, r in enumerate(state.records or []):
@@ -157,8 +158,8 @@ def _trail(state: MeState, t: Translator) -> ft.Control:
             ft.Column(lines, spacing=0, tight=True, expand=True),
         ], vertical_alignment=ft.CrossAxisAlignment.START, key=f"me.trail.{i}"))
     items: list[ft.Control] = [
-        ft.Row([ft.IconButton(ft.Icons.ARROW_BACK, key="me.trail.back", tooltip=t("common.back"),
-                              on_click=lambda _: state.close_objection()),
+        ft.Row([icon_button(ft.Icons.ARROW_BACK, t("common.back"), key="me.trail.back",
+                            on_click=lambda _: state.close_objection()),
                 ft.Text(t("me.objection_trail"), size=16, weight=ft.FontWeight.W_600, expand=True),
                 status_chip(t, o.status, key="me.trail.status")]),
         ft.Text(record_line(t, d.record), size=13, key="me.trail.record"),
@@ -209,7 +210,8 @@ def build(state: MeState, session: SessionState, t: Translator, run: Run, *,
         who = a.bank_name or a.viewer_role
         viewers.append(ft.Row([
             ft.Icon(ft.Icons.VISIBILITY_OUTLINED, size=16, color=MUTED),
-            ft.Text(t("me.viewer", who=who, what=a.what), size=13, expand=True),
+            ft.Text(t("me.viewer", who=who, what=t(f"access.{a.what}") if f"access.{a.what}" in t else a.what),
+                    size=13, expand=True),
             ft.Text(t.datetime(a.at), size=11, color=MUTED)], key=f"me.access.{i}"))
 
     objections: list[ft.Control] = [section(t("me.objections"), trailing=ft.TextButton(
@@ -226,8 +228,8 @@ def build(state: MeState, session: SessionState, t: Translator, run: Run, *,
                        *([ft.Text(o.resolution, size=12, color="#374151")] if o.resolution else [])],
                       spacing=0, tight=True, expand=True),
             status_chip(t, o.status),
-            ft.IconButton(ft.Icons.CHEVRON_RIGHT, key=f"me.objection.{i}.open", tooltip=t("me.objection_trail"),
-                          on_click=lambda _, oid=o.id: run(state.open_objection(oid)))])))
+            icon_button(ft.Icons.CHEVRON_RIGHT, t("me.objection_trail"), key=f"me.objection.{i}.open",
+                        on_click=lambda _, oid=o.id: run(state.open_objection(oid)))])))
 
     return screen(banner, card(*consents, key="me.consents"), card(*viewers, key="me.access_log"),
                   card(*objections, key="me.objections"), settings_card(session, t, run), key="screen.me")

@@ -13,6 +13,7 @@ from mobile_app.views.common import (
     card,
     empty,
     grade_chip,
+    icon_button,
     open_button,
     screen,
     section,
@@ -27,8 +28,8 @@ def build(state: PortfolioState, t: Translator, run: Run, *, open_firm: OpenFirm
     gate = state_gate(t, state, lambda: run(state.load()))
     if gate is not None:
         return gate
-    rows: list[ft.Control] = [section(t("bank.portfolio"), trailing=ft.IconButton(
-        ft.Icons.REFRESH, key="portfolio.refresh", on_click=lambda _: run(state.load())))]
+    rows: list[ft.Control] = [section(t("bank.portfolio"), trailing=icon_button(
+        ft.Icons.REFRESH, t("common.refresh"), key="portfolio.refresh", on_click=lambda _: run(state.load())))]
     if not state.borrowers:
         rows.append(card(empty(t("bank.no_portfolio"), key="portfolio.empty")))
     for i, b in enumerate(state.borrowers):

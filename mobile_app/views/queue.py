@@ -15,6 +15,7 @@ from mobile_app.views.common import (
     empty,
     error_banner,
     grade_chip,
+    icon_button,
     screen,
     section,
     state_gate,
@@ -111,7 +112,7 @@ def _detail(state: QueueState, t: Translator, run: Run) -> ft.Control:
     app = state.detail
     assert app is not None
     parts: list[ft.Control | None] = [
-        ft.Row([ft.IconButton(ft.Icons.ARROW_BACK, key="queue.back", tooltip=t("common.back"), on_click=lambda _: state.close()),
+        ft.Row([icon_button(ft.Icons.ARROW_BACK, t("common.back"), key="queue.back", on_click=lambda _: state.close()),
                 ft.Text(app.firm_name, size=16, weight=ft.FontWeight.W_600, expand=True,
                         max_lines=1, overflow=ft.TextOverflow.ELLIPSIS)]),
         error_banner(t, state),
@@ -147,8 +148,8 @@ def build(state: QueueState, t: Translator, run: Run) -> ft.Control:
     if gate is not None:
         return gate
     rows: list[ft.Control | None] = [
-        section(t("bank.queue"), trailing=ft.IconButton(ft.Icons.REFRESH, key="queue.refresh",
-                                                        on_click=lambda _: run(state.load()))),
+        section(t("bank.queue"), trailing=icon_button(ft.Icons.REFRESH, t("common.refresh"), key="queue.refresh",
+                                                      on_click=lambda _: run(state.load()))),
         error_banner(t, state)]
     if not state.items:
         rows.append(card(empty(t("bank.no_queue"), key="queue.empty")))

@@ -15,6 +15,7 @@ from mobile_app.views.common import (
     empty,
     error_banner,
     grade_chip,
+    icon_button,
     open_button,
     pill,
     screen,
@@ -44,8 +45,8 @@ def build(state: WatchlistState, t: Translator, run: Run, *, open_firm: OpenFirm
             badges.append(open_button(t, lambda u=s.uscc: open_firm(u), key=f"watch.{i}.open"))
         box = card(
             ft.Row([ft.Text(s.firm_name or s.uscc, size=15, weight=ft.FontWeight.W_600, expand=True),
-                    ft.IconButton(ft.Icons.STAR, icon_color="#E0A800", key=f"watch.{i}.unwatch",
-                                  tooltip=t("sub.unwatch"), on_click=lambda _, u=s.uscc: run(state.unwatch(u)))]),
+                    icon_button(ft.Icons.STAR, t("sub.unwatch"), key=f"watch.{i}.unwatch", icon_color="#E0A800",
+                                on_click=lambda _, u=s.uscc: run(state.unwatch(u)))]),
             ft.Text(s.uscc, size=11, color=MUTED),
             ft.Row(badges, spacing=6, vertical_alignment=ft.CrossAxisAlignment.CENTER),
             key=f"watch.{i}", spacing=4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import msgspec
 import numpy as np
@@ -11,6 +12,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from scoring.explain import describe_feeds
 from scoring.grades import GradeBands, ScoreScale
 from scoring.records import INDUSTRY_SECTIONS
+from server import db
 from server.consent.services import consented_pairs
 from server.consent.tables import AccessLog
 from server.firms.schemas import (
@@ -24,6 +26,7 @@ from server.firms.schemas import (
     ScorePoint,
 )
 from server.firms.tables import Firm, FirmPerson
+from server.notifications import owners
 from server.objections.services import open_objections
 from server.privacy import Group, narrowest, publishable
 from server.scores.tables import (
@@ -37,6 +40,8 @@ from server.settings import Settings
 from server.users.security import AuthUser
 
 __all__ = ["get_evaluation", "has_active_consent", "profile", "search"]
+
+_LOCAL = ZoneInfo("Asia/Shanghai")  # a day of views, as the owner counts it
 
 
 async def has_active_consent(firm_id: int, bank_id: int, now: datetime | None = None) -> bool:
@@ -79,10 +84,13 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
     if not rows:
         raise NotFoundException(f"firm {uscc} has not been scored yet")
     if viewer.role != "owner":
-        await AccessLog.insert(AccessLog(
-            firm=firm["id"], viewer=viewer.id, viewer_role=viewer.role, bank=viewer.bank_id,
-            what="evaluation", at=datetime.now(UTC),
-        )).run()
+        now = datetime.now(UTC)
+        async with db.write_transaction():  # the view logged and the owners told, together
+            await AccessLog.insert(AccessLog(
+                firm=firm["id"], viewer=viewer.id, viewer_role=viewer.role, bank=viewer.bank_id,
+                what="evaluation", at=now,
+            )).run()
+            await owners.evaluation_viewed(firm["id"], viewer.role, viewer.bank_id, now.astimezone(_LOCAL).date())
     latest = rows[0]
     history: dict = {}
     for r in rows:  # newest first: keep the latest run of each as_of

@@ -1,7 +1,8 @@
 """What the platform tells a firm's owners, when it happens (issue 18).
 
-A bank's decision on their application, a loan of theirs reported in default or repaid, and the
-outcome of their objection each become a notification in every active owner account of the
+A bank's decision on their application, a loan of theirs reported in default or repaid, the
+outcome of their objection, and a bank using their consent (once a day per bank) each become a
+notification in every active owner account of the
 firm: in the inbox and pushed on the live stream, with the Chinese title (the stored title) and
 the English one (``body.title_en``), so each owner reads it in the app's language. Warnings on
 the firm reach its owners as watchers (``services._watchers``), with the message and evidence.
@@ -12,14 +13,15 @@ the change it reports does.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from server.financing.tables import LoanApplication
+from server.financing.tables import Bank, LoanApplication
 from server.notifications.services import notify_users
 from server.users.tables import User
 
-__all__ = ["application_decided", "grade_changed_by_profile", "loan_reported", "money_en", "money_zh",
-           "objection_resolved", "owner_ids"]
+__all__ = ["application_decided", "evaluation_viewed", "grade_changed_by_profile", "loan_reported", "money_en",
+           "money_zh", "objection_resolved", "owner_ids"]
 
 
 def money_zh(fen: int | None) -> str:
@@ -131,3 +133,22 @@ async def grade_changed_by_profile(firm_id: int, old: str, new: str, version: st
         f"Scoring rules adjusted: your grade moved from {old} to {new} ({reason})",
         {"grade_from": old, "grade_to": new, "weight_profile_version": version, "reason": reason},
         f"profile:{version}:grade")
+
+
+async def evaluation_viewed(firm_id: int, viewer_role: str, bank_id: int | None, day: date) -> int:
+    """A bank opened the firm's evaluation under the firm's consent (or an admin did): tell the
+    owners, once a day per bank (every view is in the access log)."""
+    if viewer_role == "bank_manager" and bank_id is not None:
+        row = await Bank.select(Bank.name).where(Bank.id == bank_id).first()
+        who_zh = who_en = row["name"] if row else f"bank {bank_id}"
+        who = f"bank:{bank_id}"
+    else:
+        who_zh, who_en, who = "平台管理员", "A platform admin", viewer_role
+    return await _tell(
+        firm_id, "consent", "blue",
+        f"{who_zh}查看了您的信用评价（依据您的授权）",
+        f"{who_en} viewed your credit evaluation (under your consent)" if bank_id is not None
+        else f"{who_en} viewed your credit evaluation",
+        {"viewer_role": viewer_role, "bank_id": bank_id, "bank": who_zh if bank_id is not None else None,
+         "day": day.isoformat()},
+        f"viewed:{who}:{day.isoformat()}")

@@ -42,7 +42,7 @@ from server.objections.schemas import (
 )
 from server.objections.tables import Objection
 from server.risk.services import scan as risk_scan
-from server.scores.rescore import rescore_firms
+from server.scores.rescore import EVENT_PREFIX, rescore_firms
 from server.scores.tables import ScoreHistory, ScoringRun
 from server.settings import Settings
 from server.users.security import AuthUser
@@ -355,8 +355,9 @@ def _event(kind: str, at: datetime, user: dict[str, Any] | None = None, **kw: An
 
 
 async def _rescored_event(objection_id: int, firm_id: int, viewer: AuthUser) -> TrailEvent | None:
+    reason = rescore_reason(objection_id)  # a firm re-scored as of a serious event: in an event run
     run = await ScoringRun.select(ScoringRun.id).where(
-        ScoringRun.reason == rescore_reason(objection_id)).order_by(ScoringRun.id, ascending=False).first()
+        ScoringRun.reason.is_in([reason, EVENT_PREFIX + reason])).order_by(ScoringRun.id, ascending=False).first()
     if run is None:
         return None
     row = await ScoreHistory.select(

@@ -61,6 +61,15 @@ async def test_bank_sees_evaluation_only_with_consent_and_views_are_logged(clien
     log = (await client.get(f"/api/firms/{demo.firm_uscc}/access-log", headers=tokens["owner"])).json()
     assert len(log) == len(log_before) + 1
     assert log[0]["viewer_role"] == "bank_manager" and log[0]["bank_id"] == bank_id
+    # the owner is told the consent was used: once a day per bank, however often it looks
+    assert (await client.get(url, headers=tokens["bank_manager"])).status_code == 200
+    told = [n for n in (await client.get("/api/notifications", headers=tokens["owner"])).json()
+            if n["kind"] == "consent" and n["body"].get("bank_id") == bank_id]
+    assert len(told) == 1, told
+    bank_name = log[0]["bank_name"]
+    assert told[0]["title_zh"] == f"{bank_name}查看了您的信用评价（依据您的授权）"
+    assert told[0]["title_en"].startswith(f"{bank_name} viewed your credit evaluation")
+    assert told[0]["firm_uscc"] == demo.firm_uscc
 
     consents = (await client.get("/api/consents", headers=tokens["owner"])).json()
     assert [c["active"] for c in consents if c["id"] == consent_id] == [True]
@@ -68,7 +77,7 @@ async def test_bank_sees_evaluation_only_with_consent_and_views_are_logged(clien
     assert (await client.get(url, headers=tokens["bank_manager"])).status_code == 403
     # owners' own views are not logged; the refused view is not a view
     log_after = (await client.get(f"/api/firms/{demo.firm_uscc}/access-log", headers=tokens["owner"])).json()
-    assert len(log_after) == len(log)
+    assert len(log_after) == len(log) + 1  # the second view above
 
 
 @pytest.mark.parametrize(("role", "status"), [("bank_manager", 403), ("subscriber", 403), ("admin", 200)])

@@ -149,6 +149,9 @@ async def test_the_owner_hears_each_change_on_the_stream_and_in_the_inbox(live, 
             assert cleared["firm_uscc"] == uscc and cleared["id"] != warned["id"]
             open_now = (await http.get(f"/api/firms/{uscc}/warnings", headers=owner)).json()
             assert open_now["open_red"] == 0, open_now
+            # the trail names the re-scoring, though it ran as of the event (an event-dated run)
+            trail = (await http.get(f"/api/objections/{lifted_id}", headers=owner)).json()["trail"]
+            assert [e["event"] for e in trail] == ["filed", "corrected", "rescored"], trail
 
         # the same four are in the owner's inbox, unread
         inbox = (await http.get("/api/notifications", headers=owner)).json()
