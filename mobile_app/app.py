@@ -303,12 +303,22 @@ class XinbaoApp:
         self._render_chrome(t)
 
     def _render_chrome(self, t: Translator) -> None:
-        """The bottom navigation (with unread badges) and the connection banner."""
-        self.page.navigation_bar = ft.NavigationBar(
-            key="nav", selected_index=self.index, bgcolor=ft.Colors.WHITE, indicator_color="#DCE6F7",
-            on_change=lambda e: self.select(e.control.selected_index),
-            destinations=[self._destination(t, tb) for tb in self.tabs],
-        )
+        """The bottom navigation (with unread badges) and the connection banner.
+
+        The navigation bar is updated in place: a push that changes a badge must not replace
+        the bar a finger may be on (a replaced tab loses the tap)."""
+        fresh = [self._destination(t, tb) for tb in self.tabs]
+        nav = self.page.navigation_bar
+        if isinstance(nav, ft.NavigationBar) and len(nav.destinations) == len(fresh):
+            nav.selected_index = self.index
+            for now, new in zip(nav.destinations, fresh, strict=True):
+                if (now.label, now.icon, now.selected_icon) != (new.label, new.icon, new.selected_icon):
+                    now.label, now.icon, now.selected_icon = new.label, new.icon, new.selected_icon
+        else:
+            self.page.navigation_bar = ft.NavigationBar(
+                key="nav", selected_index=self.index, bgcolor=ft.Colors.WHITE, indicator_color="#DCE6F7",
+                on_change=lambda e: self.select(e.control.selected_index), destinations=fresh,
+            )
         if self._chrome is not None:
             self._chrome.content = self._connection_banner(t)
 

@@ -164,18 +164,23 @@ class Browser:
             raise
         target.dispatch_event("click")
 
-    def switch_language(self, to: str, expect: str | re.Pattern[str]) -> None:
-        """Tap the header's language button until ``expect`` shows. A tap that lands while the
-        screen is being redrawn (a push arriving) can hit a node that is being replaced; a
-        person would tap again, and so does this (at most three times)."""
+    def click_until(self, role: str, name: str | re.Pattern[str], expect: str | re.Pattern[str], *,
+                    scroll: bool = False, up: bool = False) -> None:
+        """Tap until ``expect`` shows. A tap that lands while the screen is being redrawn (a
+        push arriving) can hit a node that is being replaced; a person would tap again, and so
+        does this (at most three times)."""
         for attempt in range(3):
-            self.click("button", to)
+            self.click(role, name, scroll=scroll, up=up)
             try:
                 self.text(expect, timeout=5_000)
                 return
             except Exception:
                 if attempt == 2:
                     raise
+
+    def switch_language(self, to: str, expect: str | re.Pattern[str]) -> None:
+        """Tap the header's language button until ``expect`` shows."""
+        self.click_until("button", to, expect)
 
     def click_nth(self, role: str, name: str | re.Pattern[str], n: int) -> None:
         """The n-th of several same-named buttons (one per list row), scrolled into view."""
@@ -345,7 +350,7 @@ def test_owner_and_bank_manager_in_chromium(demo: Demo, browser: Browser) -> Non
                      {"amount_yuan": 1_000_000, "term_months": 12, "purpose": "Working capital"}, owner_token)
     fitting = [m for m in expected["matches"] if m["fits"]]
     assert fitting, "the demo owner should fit some product"
-    browser.click("tab", re.compile("^Financing"))
+    browser.click_until("tab", re.compile("^Financing"), "Find products")
     browser.fill("Amount (yuan)", "1000000")
     browser.fill("Term (months)", "12")
     browser.click("button", "Find products")
@@ -354,7 +359,7 @@ def test_owner_and_bank_manager_in_chromium(demo: Demo, browser: Browser) -> Non
     browser.shot("04_owner_financing_en")
 
     # 5. sign out; the bank manager signs in and opens the alerts inbox
-    browser.click("tab", re.compile(r"^Me\b"))
+    browser.click_until("tab", re.compile(r"^Me\b"), "Sign out")
     browser.click("button", "Sign out", scroll=True)
     browser.fill("Mobile number", BANK)
     browser.fill("Password", PASSWORD)
@@ -416,7 +421,7 @@ def _sign_in(b: Browser, phone: str, *, zh: bool) -> None:
 
 
 def _sign_out(b: Browser, *, zh: bool) -> None:
-    b.click("tab", re.compile(r"^我的" if zh else r"^Me\b"))
+    b.click_until("tab", re.compile(r"^我的" if zh else r"^Me\b"), "退出登录" if zh else "Sign out")
     b.click("button", "退出登录" if zh else "Sign out", scroll=True)
     b.page.get_by_role("textbox", name="手机号" if zh else "Mobile number").first.wait_for(timeout=15_000)
 
@@ -450,7 +455,7 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
     b.page.get_by_role("textbox", name="手机号").first.wait_for(timeout=30_000)
     _sign_in(b, BANK, zh=True)
     b.text("实时推送已连接")
-    b.click("tab", re.compile("^申请"))
+    b.click_until("tab", re.compile("^申请"), "待审批申请")
     b.click_nth("button", "详情", index)
     b.text(f"用途：{app['purpose']}")
     b.text(top["title_zh"])
@@ -483,7 +488,7 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
              if n["firm_uscc"] == owner_uscc and n["kind"] == "risk" and n["body"].get("rule_code") == "R26_DISHONEST_DEBTOR"]
     raised = next(n for n in notes if n["level"] == "red")
     cleared = next(n for n in notes if n["level"] == "blue")
-    b.click("tab", re.compile(r"\bAlerts\b"))
+    b.click_until("tab", re.compile(r"\bAlerts\b"), cleared["title_en"])
     # A tall page for these two shots: the listing's warnings on the firms tied to the owner's
     # (raised and cleared with it) sit between the two entries.
     b.page.set_viewport_size({"width": 390, "height": 3000})
@@ -500,8 +505,8 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
     _sign_out(b, zh=True)
     _sign_in(b, OWNER, zh=True)
     b.text("六维评价")
-    b.click("tab", re.compile("^我的"))
-    b.click("button", "对记录提出异议", scroll=True)
+    b.click_until("tab", re.compile("^我的"), "我的异议")
+    b.click_until("button", "对记录提出异议", "本企业的部门记录", scroll=True)
     page = _call("GET", f"{demo.api}/api/objections/records?limit=1&offset=0", token=owner_token)
     last = _call("GET", f"{demo.api}/api/objections/records?limit=1&offset={page['total'] - 1}",
                  token=owner_token)["items"][0]
@@ -511,8 +516,7 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
         shown = min(page["total"], shown + 50)
     b.scroll_to(re.compile(re.escape(f"{last['source_name_zh']} · {last['event_date']}")))
     b.shot("18_07_records_paged_to_last_zh")
-    b.click("button", "返回", up=True)
-    b.text("我的异议")
+    b.click_until("button", "返回", "我的异议", up=True)
     b.click_nth("button", "异议处理进度", 0)  # the newest objection: the listing's
     b.text("部门已更正记录")
     b.text("已按更正后的记录重新评分")
