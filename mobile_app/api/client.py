@@ -321,9 +321,12 @@ class ApiClient:
 
     # -- objections -------------------------------------------------------------------------
 
-    async def objection_records(self, limit: int = 50, offset: int = 0) -> RecordPage:
-        return await self._get(RecordPage, "/api/objections/records",
-                               params={"limit": limit, "offset": offset})
+    async def objection_records(self, limit: int = 50, offset: int = 0,
+                                record_id: int | None = None) -> RecordPage:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if record_id is not None:
+            params["record_id"] = record_id
+        return await self._get(RecordPage, "/api/objections/records", params=params)
 
     async def objections(self) -> list[Objection]:
         return await self._list(Objection, "/api/objections")

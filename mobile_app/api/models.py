@@ -447,6 +447,13 @@ class Warning:
     updated_at: str | None = None
 
     @property
+    def evidence_records(self) -> list[dict[str, Any]]:
+        """The department records the warning rests on (with detail), each with its id."""
+        records = (self.evidence or {}).get("records")
+        return [r for r in records if isinstance(r, dict) and isinstance(r.get("record_id"), int)] \
+            if isinstance(records, list) else []
+
+    @property
     def path_names(self) -> list[str]:
         """A contagion warning's chain of firms, from the affected firm to the one that failed."""
         names = (self.evidence or {}).get("path_names")

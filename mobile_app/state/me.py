@@ -92,6 +92,20 @@ class MeState(Loadable):
         self.trail = None
         self.notify()
 
+    async def dispute(self, record_id: int) -> bool:
+        """Open the objection form on one record (named by a warning's evidence); if it has been
+        corrected since, say so."""
+        self.records, self.trail, self.notice = None, None, None
+        page = await self._act(lambda: self.client.objection_records(limit=1, record_id=record_id))
+        if page is None:
+            return False
+        if not page.items:
+            self.notice = "me.record_gone"
+            self.notify()
+            return False
+        self.start_objection(page.items[0])
+        return True
+
     def start_objection(self, record: Record) -> None:
         self.objecting, self.invalid = record, None
         self.draft.pop("reason", None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import flet as ft
 import flet_charts as fch
 
@@ -139,7 +141,8 @@ def history_chart(t: Translator, ev: Evaluation) -> ft.Control:
     return card(section(t("credit.history")), ft.Row([chart]), key="credit.history_card")
 
 
-def warning_tile(t: Translator, w: Warning, *, key: str | None = None) -> ft.Control:
+def warning_tile(t: Translator, w: Warning, *, key: str | None = None,
+                 dispute: Callable[[int], None] | None = None) -> ft.Control:
     """A warning: level, title, and (with detail) the message and the contagion path."""
     color = LEVEL_COLORS.get(w.level, MUTED)
     lines: list[ft.Control] = [
@@ -155,12 +158,23 @@ def warning_tile(t: Translator, w: Warning, *, key: str | None = None) -> ft.Con
         lines.append(ft.Text(t("warning.cleared_on", date=t.date(w.closed_at)), size=12, color="#1B9E5A"))
     if w.path_names:
         lines.append(ft.Text(t("warning.path", path=" → ".join(w.path_names)), size=12, color=MUTED))
+    if dispute is not None and not w.closed_at:  # the owner: each record behind it can be disputed
+        for j, r in enumerate(w.evidence_records[:4]):
+            kind = str(r.get("kind", ""))
+            name = t(f"source.{kind}") if f"source.{kind}" in t else kind
+            lines.append(ft.Row([
+                ft.Text(t("warning.record", source=name, date=str(r.get("event_date", ""))[:10]), size=12,
+                        color=MUTED, expand=True),
+                ft.TextButton(t("warning.dispute"), key=f"{key}.dispute.{j}",
+                              on_click=lambda _, rid=int(r["record_id"]): dispute(rid)),
+            ], spacing=4))
     return ft.Container(key=key, border=ft.Border.only(left=ft.BorderSide(4, color)),
                         padding=ft.Padding.only(left=10, top=4, bottom=4),
                         content=ft.Column(lines, spacing=4, tight=True))
 
 
-def build(state: CreditState, t: Translator, run: Run, *, open_me: object = None) -> ft.Control:
+def build(state: CreditState, t: Translator, run: Run, *, open_me: object = None,
+          dispute: Callable[[int], None] | None = None) -> ft.Control:
     gate = state_gate(t, state, lambda: run(state.load()))
     if gate is not None:
         return gate
@@ -198,7 +212,8 @@ def build(state: CreditState, t: Translator, run: Run, *, open_me: object = None
 
     warn_items: list[ft.Control] = [section(t("credit.warnings"))]
     if state.warnings:
-        warn_items += [warning_tile(t, w, key=f"credit.warning.{i}") for i, w in enumerate(state.warnings)]
+        warn_items += [warning_tile(t, w, key=f"credit.warning.{i}", dispute=dispute)
+                       for i, w in enumerate(state.warnings)]
     elif state.warnings_error:
         warn_items.append(ft.Text(t("common.error", detail=state.warnings_error), size=12, color=MUTED,
                                   key="credit.warnings_error"))

@@ -35,8 +35,12 @@ class ObjectionController(Controller):
             description="only records of this source (record kind)")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        record_id: Annotated[int | None, QueryParameter(
+            ge=1, le=2**63 - 1, examples=[Example(value=4041)],
+            description="only this record (e.g. one a warning's evidence names); none when it has "
+                        "been corrected since or is not your firm's")] = None,
     ) -> RecordPage:
-        return await services.list_records(request.user, source, limit, offset)
+        return await services.list_records(request.user, source, limit, offset, record_id=record_id)
 
     @post("/", guards=[requires("owner")],
           summary="Dispute a record of your firm; it goes to the department that feeds it",

@@ -244,10 +244,14 @@ async def _records_out(rows: list[dict[str, Any]]) -> list[RecordOut]:
     return out
 
 
-async def list_records(user: AuthUser, source: str | None, limit: int, offset: int) -> RecordPage:
-    """The owner's firm's current records (superseded ones left out), newest first."""
+async def list_records(user: AuthUser, source: str | None, limit: int, offset: int, *,
+                       record_id: int | None = None) -> RecordPage:
+    """The owner's firm's current records (superseded ones left out), newest first; or the one
+    with ``record_id``."""
     _firm_id, uscc = user.linked_firm_with_uscc()
     where = (DeptRecord.uscc == uscc) & DeptRecord.superseded_at.is_null()
+    if record_id is not None:
+        where &= DeptRecord.id == record_id
     if source is not None:
         if source not in RECORD_KINDS:
             raise ValidationException(

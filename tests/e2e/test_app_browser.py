@@ -505,6 +505,12 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
     _sign_out(b, zh=True)
     _sign_in(b, OWNER, zh=True)
     b.text("六维评价")
+    # a record behind a warning on the credit tab opens straight to its objection form
+    open_now = _call("GET", f"{demo.api}/api/firms/{owner_uscc}/warnings", token=owner_token)["warnings"]
+    assert any(w["evidence"] and w["evidence"].get("records") for w in open_now), open_now
+    b.scroll_to("有误？提出异议")
+    b.shot("18_07_warning_names_its_records_zh")
+    b.click_until("button", "有误？提出异议", "对记录提出异议")
     b.click_until("tab", re.compile("^我的"), "我的异议")
     b.click_until("button", "对记录提出异议", "本企业的部门记录", scroll=True)
     page = _call("GET", f"{demo.api}/api/objections/records?limit=1&offset=0", token=owner_token)
@@ -515,15 +521,15 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
         b.click("button", re.compile(f"已显示{shown}.{page['total']}条"), scroll=True)
         shown = min(page["total"], shown + 50)
     b.scroll_to(re.compile(re.escape(f"{last['source_name_zh']} · {last['event_date']}")))
-    b.shot("18_07_records_paged_to_last_zh")
+    b.shot("18_08_records_paged_to_last_zh")
     b.click_until("button", "返回", "我的异议", up=True)
     b.click_nth("button", "异议处理进度", 0)  # the newest objection: the listing's
     b.text("部门已更正记录")
     b.text("已按更正后的记录重新评分")
-    b.shot("18_08_objection_trail_zh")
+    b.shot("18_09_objection_trail_zh")
     b.switch_language("English", "Record corrected by the department")
     b.text("Objection filed by the firm")
-    b.shot("18_09_objection_trail_en")
+    b.shot("18_10_objection_trail_en")
 
     # 4. a subscriber opens a watched firm: its facts and its warnings, the cleared one dated
     _sign_out(b, zh=False)
@@ -535,11 +541,11 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
     b.text("Firm overview")
     b.text(profile["legal_representative"])
     b.scroll_to(re.compile("^Cleared on "))
-    b.shot("18_10_firm_from_watchlist_en")
+    b.shot("18_11_firm_from_watchlist_en")
     b.switch_language("简体中文", "企业概况")
     b.scroll_to("法定代表人", down=False)
     b.text(profile["legal_representative"])
-    b.shot("18_11_firm_from_watchlist_zh")
+    b.shot("18_12_firm_from_watchlist_zh")
     outside = b.outside_requests()
     assert all(ALLOWED.match(u) for u in outside), f"requests left 127.0.0.1: {outside}"
 

@@ -65,6 +65,15 @@ async def test_owner_lists_current_records_paginated(client, tokens, demo):
     assert bad.status_code == 400 and bad.json()["detail"].startswith("source:")
     assert (await client.get(RECORDS, params={"limit": 0}, headers=tokens["owner"])).status_code == 400
 
+    # one record by id (a warning's evidence names it): the owner's own, current ones only
+    one = (await client.get(RECORDS, params={"record_id": items[2]["id"]}, headers=tokens["owner"])).json()
+    assert one["total"] == 1 and [i["id"] for i in one["items"]] == [items[2]["id"]]
+    other = await DeptRecord.select(DeptRecord.id).where(DeptRecord.uscc != demo.firm_uscc).first()
+    theirs = (await client.get(RECORDS, params={"record_id": other["id"]}, headers=tokens["owner"])).json()
+    assert theirs["total"] == 0 and theirs["items"] == []
+    bad_id = await client.get(RECORDS, params={"record_id": 0}, headers=tokens["owner"])
+    assert bad_id.status_code == 400 and "record_id" in bad_id.text
+
 
 async def test_correction_supersedes_the_record_and_rescores_the_firm(client, tokens, demo, engine, settings):
     from scoring import ModelRegistry, score_region

@@ -201,6 +201,14 @@ async def test_me_state(api: Api) -> None:
     assert [e.event for e in state.trail.trail] == ["filed"] and state.trail.objection.reason == "数量有误，请核实"
     state.close_objection()
     assert state.trail is None
+    # a record named by a warning's evidence opens the form directly; a gone one is said
+    await state.open_records()
+    other = next(r for r in state.records or [] if not r.has_open_objection)
+    assert await state.dispute(other.id)
+    assert state.objecting is not None and state.objecting.id == other.id and state.records is None
+    state.cancel_objection()
+    assert not await state.dispute(2**40)
+    assert state.objecting is None and state.notice == "me.record_gone"
     active = [c for c in state.consents if c.active]
     if active:
         await state.revoke(active[0].id)

@@ -141,6 +141,24 @@ def test_the_grade_card_names_missing_feeds() -> None:
     assert "credit.data_confidence" not in keys(credit.grade_card(ZH, replace(ev, data_confidence=None)))
 
 
+def test_an_owners_warning_names_its_records_and_each_can_be_disputed() -> None:
+    from mobile_app.api.models import Warning
+
+    w = Warning(id=1, uscc="91330000000000000X", level="yellow", title_zh="不动产全部抵押", detail=True,
+                evidence={"figures": {}, "records": [
+                    {"record_id": 4041, "kind": "seizure_mortgage", "event_date": "2022-02-16"},
+                    {"record_id": 3963, "kind": "real_estate", "event_date": "2026-03-26"}]})
+    disputed: list[int] = []
+    tile = credit.warning_tile(ZH, w, key="credit.warning.0", dispute=disputed.append)
+    assert "依据：查封抵押 2022-02-16" in texts(tile) and "依据：不动产 2026-03-26" in texts(tile)
+    find(tile, "credit.warning.0.dispute.1").on_click(None)
+    assert disputed == [3963]
+    assert "credit.warning.0.dispute.0" not in keys(credit.warning_tile(ZH, w, key="credit.warning.0"))  # not the owner
+    w.closed_at = "2026-12-01T00:00:00Z"  # a cleared warning: nothing left to dispute
+    assert "credit.warning.0.dispute.0" not in keys(credit.warning_tile(ZH, w, key="credit.warning.0",
+                                                                        dispute=disputed.append))
+
+
 async def test_credit_view_empty_and_error(api: Api, run: Runner) -> None:
     unlinked = CreditState(client=api.client(), uscc=None)
     await unlinked.load()
