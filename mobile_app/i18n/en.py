@@ -12,6 +12,8 @@ MESSAGES: dict[str, str] = {
     "auth.sign_in": "Sign in",
     "auth.register": "Register",
     "auth.phone": "Mobile number",
+    "auth.show_password": "Show password",
+    "auth.hide_password": "Hide password",
     "auth.password": "Password",
     "auth.display_name": "Your name",
     "auth.role": "I am",

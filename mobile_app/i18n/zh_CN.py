@@ -12,6 +12,8 @@ MESSAGES: dict[str, str] = {
     "auth.sign_in": "登录",
     "auth.register": "注册",
     "auth.phone": "手机号",
+    "auth.show_password": "显示密码",
+    "auth.hide_password": "隐藏密码",
     "auth.password": "密码",
     "auth.display_name": "称呼",
     "auth.role": "身份",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import flet as ft
 
 from mobile_app.state.session import SessionState
-from mobile_app.views.common import MUTED, PRIMARY, PRIMARY_DARK, Run, card
+from mobile_app.views.common import MUTED, PRIMARY, PRIMARY_DARK, Run, card, icon_button
 
 __all__ = ["build", "language_switch"]
 
@@ -32,6 +32,11 @@ def build(session: SessionState, run: Run) -> ft.Control:
                             on_change=changed, border_radius=10, **kwargs)  # type: ignore[arg-type]
 
     confirming = registering and session.code_sent_to is not None
+    shown = form.get("show_password") == "1"
+
+    def reveal() -> None:  # the eye button: our own, so it has a name (Flet's reveal icon has none)
+        form["show_password"] = "" if shown else "1"
+        session.notify()
 
     def submit(_: object = None) -> None:
         if confirming:
@@ -51,8 +56,11 @@ def build(session: SessionState, run: Run) -> ft.Control:
         fields = [
             field("phone", t("auth.phone"), keyboard_type=ft.KeyboardType.PHONE,
                   prefix_icon=ft.Icons.PHONE_IPHONE),
-            field("password", t("auth.password"), password=True, can_reveal_password=True,
-                  prefix_icon=ft.Icons.LOCK_OUTLINE, on_submit=submit),
+            field("password", t("auth.password"), password=not shown, prefix_icon=ft.Icons.LOCK_OUTLINE,
+                  on_submit=submit, suffix_icon=icon_button(
+                      ft.Icons.VISIBILITY_OFF if shown else ft.Icons.VISIBILITY,
+                      t("auth.hide_password") if shown else t("auth.show_password"), key="login.reveal",
+                      on_click=lambda _: reveal())),
         ]
     if registering and not confirming:
         fields.append(field("display_name", t("auth.display_name"), prefix_icon=ft.Icons.PERSON_OUTLINE))

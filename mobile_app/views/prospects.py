@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import flet as ft
 
 from mobile_app.api.models import FirmProfile
@@ -42,10 +44,26 @@ def firm_row(t: Translator, f: FirmProfile, *, key: str, trailing: ft.Control | 
     return box
 
 
-def _dropdown(key: str, label: str, value: str | None, options: list[tuple[str, str]], on_pick) -> ft.Dropdown:  # noqa: ANN001
-    return ft.Dropdown(key=key, label=label, value=value or "", dense=True, expand=True, border_radius=10,
-                       options=[ft.DropdownOption(key=k, text=v) for k, v in options],
-                       on_select=lambda e: on_pick(e.control.value or None))
+def _dropdown(key: str, label: str, value: str | None, options: list[tuple[str, str]],
+              on_pick: Callable[[str | None], None]) -> ft.Control:
+    """A filter as a menu button that reads "label: choice" (its accessible name too: Flutter's
+    dropdown menu leaves its button unnamed for screen readers)."""
+    chosen = dict(options).get(value or "", value or "")
+    return ft.Container(
+        expand=True, border=ft.Border.all(1, "#9AA4B2"), border_radius=10,
+        content=ft.PopupMenuButton(
+            key=key, tooltip=label, menu_position=ft.PopupMenuPosition.UNDER,
+            content=ft.Row([
+                ft.Column([ft.Text(label, size=11, color=MUTED), ft.Text(chosen, size=14, max_lines=1,
+                                                                          overflow=ft.TextOverflow.ELLIPSIS)],
+                          spacing=0, tight=True, expand=True),
+                ft.Icon(ft.Icons.ARROW_DROP_DOWN, color=MUTED),
+            ], spacing=4),
+            items=[ft.PopupMenuItem(content=text, key=f"{key}.{k or 'all'}",
+                                    icon=ft.Icons.CHECK if k == (value or "") else None,
+                                    on_click=lambda _, k=k: on_pick(k or None))
+                   for k, text in options],
+        ), padding=ft.Padding.only(left=10, right=2, top=2, bottom=2))
 
 
 def build(state: ProspectsState, t: Translator, run: Run, *, open_firm: OpenFirm | None = None) -> ft.Control:

@@ -144,11 +144,11 @@ async def evaluation_viewed(firm_id: int, viewer_role: str, bank_id: int | None,
         who = f"bank:{bank_id}"
     else:
         who_zh, who_en, who = "平台管理员", "A platform admin", viewer_role
+    consented = bank_id is not None  # an admin reads without consent, and is logged all the same
     return await _tell(
         firm_id, "consent", "blue",
-        f"{who_zh}查看了您的信用评价（依据您的授权）",
-        f"{who_en} viewed your credit evaluation (under your consent)" if bank_id is not None
-        else f"{who_en} viewed your credit evaluation",
+        f"{who_zh}查看了您的信用评价" + ("（依据您的授权）" if consented else ""),
+        f"{who_en} viewed your credit evaluation" + (" (under your consent)" if consented else ""),
         {"viewer_role": viewer_role, "bank_id": bank_id, "bank": who_zh if bank_id is not None else None,
          "day": day.isoformat()},
         f"viewed:{who}:{day.isoformat()}")

@@ -114,13 +114,45 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         log.close()
 
 
+# Every interactive node of Flutter's semantics tree (what screen readers read) and its name:
+# the aria-label, else the text inside. A node without either is a control nobody can name.
+UNLABELED_JS = """() => {
+  const roles = ['button', 'textbox', 'checkbox', 'radio', 'tab', 'slider', 'switch', 'link', 'menuitem',
+                 'combobox', 'spinbutton'];
+  const out = [];
+  for (const el of document.querySelectorAll('flt-semantics, input, textarea')) {
+    const tag = el.tagName.toLowerCase();
+    const role = el.getAttribute('role') || (tag === 'input' || tag === 'textarea' ? 'textbox' : '');
+    if (!roles.includes(role)) continue;
+    const name = (el.getAttribute('aria-label') || '').trim() || (el.textContent || '').trim();
+    if (!name) out.push(`${role} #${el.id || tag} at ${el.getBoundingClientRect().x|0},${el.getBoundingClientRect().y|0}`);
+  }
+  return out;
+}"""
+
+
 class Browser:
-    """One Chromium page at phone size, with every request it makes logged."""
+    """One Chromium page at phone size, with every request it makes logged, and every screen it
+    takes a picture of checked for controls without a name (``unlabeled``)."""
 
     def __init__(self, page: Any) -> None:
         self.page = page
         self.requests: list[str] = []
+        self.unlabeled: dict[str, list[str]] = {}
         page.context.on("request", lambda r: self.requests.append(r.url))
+
+    def check_labels(self, screen: str) -> None:
+        """Issue 13 must-show 4: every interactive node of the screen's semantics tree has a name."""
+        found = self.page.evaluate(UNLABELED_JS)
+        if found:
+            self.unlabeled[screen] = found
+
+    def visit_tabs(self, names: list[str], expect: list[str | re.Pattern[str]]) -> None:
+        """Tap through the bottom tabs, checking each screen's labels once it has drawn."""
+        for name, shows in zip(names, expect, strict=True):
+            self.click_until("tab", re.compile(name), shows)
+            self.page.wait_for_timeout(800)
+            self.check_labels(f"tab {name}")
 
     def open(self, url: str) -> None:
         self.page.goto(url)
@@ -240,6 +272,7 @@ class Browser:
         SCREENS.mkdir(exist_ok=True)
         path = SCREENS / f"{name}.png"
         path.write_bytes(png)
+        self.check_labels(name)
         return path
 
     def outside_requests(self) -> list[str]:
@@ -380,6 +413,7 @@ def test_owner_and_bank_manager_in_chromium(demo: Demo, browser: Browser) -> Non
 
     outside = browser.outside_requests()
     assert all(ALLOWED.match(u) for u in outside), f"requests left 127.0.0.1: {outside}"
+    assert not browser.unlabeled, f"controls without a name (issue 13): {browser.unlabeled}"
     assert any("127.0.0.1" in u for u in browser.requests)
     print(f"browser steps took {time.monotonic() - t0:.1f} s")
 
@@ -470,6 +504,10 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
     b.scroll_to("Guarantees received (in force)")
     b.text("Bank loans (all banks)")
     b.shot("18_04_decision_exposure_en")
+    b.click_until("button", "Back", "Applications to decide", up=True)
+    b.check_labels("queue")
+    b.visit_tabs([r"\bAlerts\b", r"\bPortfolio\b", r"\bProspects\b", r"\bMe\b"],
+                 ["Live updates on", "My borrowers", "Public fields only until a firm consents", "Settings"])
 
     # 2. a red warning on the owner's firm, then cleared by a corrected record: two entries
     _make_red_warning(demo, owner_uscc, bank_id, listing_key)
@@ -530,6 +568,9 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
     b.switch_language("English", "Record corrected by the department")
     b.text("Objection filed by the firm")
     b.shot("18_10_objection_trail_en")
+    b.visit_tabs([r"\bCredit\b", r"\bFinancing\b", r"\bPolicies\b", r"\bMessages\b", r"\bMe\b"],
+                 ["Six dimensions", "Find products", "Policies you qualify for", re.compile(r"\d+ unread"),
+                  "Settings"])
 
     # 4. a subscriber opens a watched firm: its facts and its warnings, the cleared one dated
     _sign_out(b, zh=False)
@@ -546,6 +587,8 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
     b.scroll_to("法定代表人", down=False)
     b.text(profile["legal_representative"])
     b.shot("18_12_firm_from_watchlist_zh")
+    b.visit_tabs(["查询", "预警", "我的", "关注"], ["搜索", "实时推送已连接", "设置", "我的关注"])
+    assert not b.unlabeled, f"controls without a name (issue 13): {b.unlabeled}"
     outside = b.outside_requests()
     assert all(ALLOWED.match(u) for u in outside), f"requests left 127.0.0.1: {outside}"
 

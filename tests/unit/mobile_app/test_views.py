@@ -84,6 +84,15 @@ async def test_login_view(api: Api, run: Runner) -> None:
     assert session.form["phone"] == "13800000001"
     find(view, "login.submit").on_click(None)
     assert len(run.started) == 1
+    assert find(view, "login.password").password  # hidden, with a named eye button to show it
+    redrawn: list[int] = []
+    session.subscribe(lambda: redrawn.append(1))
+    find(view, "login.reveal").on_click(None)
+    view = login.build(session, run)
+    assert redrawn and not find(view, "login.password").password
+    assert find(view, "login.reveal").tooltip == "隐藏密码"
+    find(view, "login.reveal").on_click(None)
+    assert find(login.build(session, run), "login.password").password
     session.toggle_mode()
     session.error = "auth.need_phone"
     session.lang = "en"
@@ -313,6 +322,14 @@ async def test_bank_views(api: Api, run: Runner) -> None:
     find(view, "prospects.more").on_click(None)  # the next page is appended
     await run.drain()
     assert f"prospects.item.{PROSPECTS_PAGE}" in keys(prospects.build(pr, ZH, run))
+    view = prospects.build(pr, ZH, run)
+    find(view, "prospects.grade.B").on_click(None)  # a filter's menu item screens on the server
+    await run.drain()
+    assert pr.grade == "B" and pr.results and all(f.grade == "B" for f in pr.results)
+    assert "等级" in texts(prospects.build(pr, ZH, run)) and "B" in texts(prospects.build(pr, ZH, run))
+    find(prospects.build(pr, ZH, run), "prospects.grade.all").on_click(None)
+    await run.drain()
+    assert pr.grade is None
     await pr.set_filter(town="没有企业的镇")
     assert find(prospects.build(pr, ZH, run), "prospects.empty")
 
