@@ -220,7 +220,9 @@ class ApplicationEvent:
     status: str
     at: str
     by_user: int | None = None
-    note: str = ""
+    note: str = ""  # as recorded (English, for the audit trail)
+    text_zh: str = ""  # what happened, in the reader's language
+    text_en: str = ""
 
 
 @dataclass

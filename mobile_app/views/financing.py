@@ -92,7 +92,8 @@ def timeline(t: Translator, app: Application) -> ft.Control:
             ], spacing=2, horizontal_alignment=ft.CrossAxisAlignment.CENTER, tight=True),
             ft.Column([
                 ft.Text(t.status(ev.status), size=14, weight=ft.FontWeight.W_600 if last else None),
-                ft.Text(t.datetime(ev.at) + (f" · {ev.note}" if ev.note else ""), size=12, color=MUTED),
+                ft.Text(t.datetime(ev.at) + (f" · {said}" if (said := t.pick(ev.text_zh, ev.text_en) or ev.note)
+                                             else ""), size=12, color=MUTED),
             ], spacing=0, tight=True, expand=True),
         ], vertical_alignment=ft.CrossAxisAlignment.START, key=f"fin.timeline.{i}"))
     header = [

@@ -106,7 +106,9 @@ class ApplicationEventOut(msgspec.Struct):
     status: str
     at: datetime
     by_user: int | None
-    note: str
+    note: str  # as recorded (the audit trail)
+    text_zh: str = ""  # what happened, for people: in Chinese, money as 万元
+    text_en: str = ""  # and in English (a bank's own words are quoted as written)
 
 
 class ApplicationOut(msgspec.Struct):

@@ -10,6 +10,7 @@ transaction, so a refused cover leaves nothing changed.
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -60,6 +61,7 @@ __all__ = [
     "assess",
     "decide",
     "decision_times",
+    "event_texts",
     "exposure",
     "firm_standing",
     "get_application",
@@ -436,12 +438,54 @@ async def list_applications(user: AuthUser, status: str | None = None, limit: in
     return [_application(r) for r in rows]
 
 
+_OUTSTANDING_NOTE = re.compile(r"^outstanding (\d+) yuan(?:; (.*))?$", re.S)
+
+
+def event_texts(status: str, note: str, app: dict[str, Any]) -> tuple[str, str]:
+    """An application event in words, Chinese and English, from the application's own figures
+    (the stored note is kept as recorded). A bank's reason or note is quoted as written."""
+    amount, term = app["amount_fen"], app["term_months"]
+    if status == "pending":
+        return (f"申请{owners.money_zh(amount)}，期限{term}个月",
+                f"Applied for {owners.money_en(amount)} over {term} months")
+    if status == "approved":
+        rate = (app["rate_bp"] or 0) / 100
+        got, months = app["approved_amount_fen"], app["approved_term_months"] or term
+        return (f"批准{owners.money_zh(got)}，年利率{rate:.2f}%，期限{months}个月",
+                f"Approved {owners.money_en(got)} at {rate:.2f}% a year over {months} months")
+    if status == "declined":
+        why = app["decline_text"] or ""
+        return f"未获批：{why}", f"Declined: {why}"
+    if status == "disbursed":
+        return "已放款", "Disbursed"
+    if status == "repaid":
+        return "已全部结清", "Repaid in full"
+    if status == "defaulted":
+        m = _OUTSTANDING_NOTE.match(note)
+        if m is None:
+            return "银行报告违约", "Reported in default by the bank"
+        left = int(m.group(1)) * 100
+        said = m.group(2) or ""
+        return (f"银行报告违约，未偿本金{owners.money_zh(left)}" + (f"（{said}）" if said else ""),
+                f"Reported in default by the bank, {owners.money_en(left)} outstanding"
+                + (f" ({said})" if said else ""))
+    return note, note
+
+
 async def _events(application_id: int) -> list[ApplicationEventOut]:
     rows = await ApplicationEvent.select(
         ApplicationEvent.status, ApplicationEvent.at, ApplicationEvent.by_user, ApplicationEvent.note,
     ).where(ApplicationEvent.application == application_id).order_by(ApplicationEvent.at).order_by(
         ApplicationEvent.id)
-    return [ApplicationEventOut(**r) for r in rows]
+    app = await LoanApplication.select(
+        LoanApplication.amount_fen, LoanApplication.term_months, LoanApplication.rate_bp,
+        LoanApplication.approved_amount_fen, LoanApplication.approved_term_months, LoanApplication.decline_text,
+    ).where(LoanApplication.id == application_id).first()
+    out = []
+    for r in rows:
+        zh, en = event_texts(r["status"], r["note"] or "", app) if app else (r["note"], r["note"])
+        out.append(ApplicationEventOut(**r, text_zh=zh, text_en=en))
+    return out
 
 
 def _detail(row: dict[str, Any], events: list[ApplicationEventOut], **extra: Any) -> ApplicationDetail:

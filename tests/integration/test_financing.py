@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -268,6 +269,12 @@ async def test_the_whole_loan_path(client, tokens, owners, firms, managers, prod
     assert [e["status"] for e in mine["events"]] == ["pending", "approved"]
     assert mine["events"][0]["at"] <= mine["events"][1]["at"]
     assert "600000" in mine["events"][1]["note"]
+    # the timeline in each reader's language, money as they read it (issue 13: server texts)
+    assert [e["text_zh"] for e in mine["events"]] == ["申请80万元，期限24个月", "批准60万元，年利率4.00%，期限24个月"]
+    assert [e["text_en"] for e in mine["events"]] == [
+        "Applied for ¥800,000 over 24 months", "Approved ¥600,000 at 4.00% a year over 24 months"]
+    for e in mine["events"]:
+        assert not re.search(r"[A-Za-z]{2,}", e["text_zh"]) and not re.search(r"[\u4e00-\u9fff]", e["text_en"])
     listed = (await client.get("/api/applications", headers=owner)).json()
     assert {a["id"] for a in listed} == {app_id, other_id}
 
@@ -287,6 +294,8 @@ async def test_the_whole_loan_path(client, tokens, owners, firms, managers, prod
     assert theirs["status"] == "declined" and theirs["decline_code"] == "high_leverage"
     assert theirs["decline_text"] == "资产负债率超过80%"
     assert [e["status"] for e in theirs["events"]] == ["pending", "declined"]
+    assert theirs["events"][1]["text_zh"] == "未获批：资产负债率超过80%"  # the bank's words, as written
+    assert theirs["events"][1]["text_en"] == "Declined: 资产负债率超过80%"
     assert not await FundLedger.exists().where(FundLedger.application == other_id)
     assert (await client.post(durl, json=approve, headers=ccb)).status_code == 409
 

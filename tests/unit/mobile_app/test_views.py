@@ -203,6 +203,9 @@ async def test_financing_view_flow(api: Api, run: Runner) -> None:
     await run.drain()
     view = financing.build(state, EN, run)
     assert {"fin.timeline", "fin.detail.status", "fin.timeline.0", "fin.submitted"} <= keys(view)
+    # the timeline's words come from the server in the reader's language, money formatted
+    assert any(x.endswith("Applied for ¥1,000,000 over 12 months") for x in texts(view)), texts(view)
+    assert any(x.endswith("申请100万元，期限12个月") for x in texts(financing.build(state, ZH, run)))
 
 
 async def test_financing_view_invalid(api: Api, run: Runner) -> None:
