@@ -210,7 +210,8 @@ class XinbaoApp:
         ss = SearchState(client=c)
         return [
             Tab("nav.watchlist", ft.Icons.STAR_OUTLINE, ft.Icons.STAR, ws,
-                lambda t: watchlist.build(ws, t, run, open_firm=open_firm)),
+                lambda t: watchlist.build(ws, t, run, open_firm=open_firm,
+                                          find_firms=lambda: self.select(self._tab_index("nav.search")))),
             Tab("nav.search", ft.Icons.SEARCH, ft.Icons.SEARCH, ss,
                 lambda t: search.build(ss, ws, t, run, open_firm=open_firm)),
             Tab("nav.alerts", ft.Icons.NOTIFICATIONS_OUTLINED, ft.Icons.NOTIFICATIONS, inbox,
@@ -235,6 +236,9 @@ class XinbaoApp:
         state = tab.state
         if state.status in ("idle", "error") and hasattr(state, "load"):
             self.run(state.load())  # type: ignore[attr-defined]
+
+    def _tab_index(self, key: str) -> int:
+        return next(i for i, tab in enumerate(self.tabs) if tab.key == key)
 
     def select(self, index: int) -> None:
         if 0 <= index < len(self.tabs):

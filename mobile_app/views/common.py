@@ -82,11 +82,15 @@ def loading(t: Translator, *, key: str = "state.loading") -> ft.Container:
 
 
 def empty(text: str, *, key: str = "state.empty", icon: ft.IconData = ft.Icons.INBOX_OUTLINED,
-          hint: str | None = None) -> ft.Container:
+          hint: str | None = None, action: tuple[str, Callable[[], None]] | None = None) -> ft.Container:
+    """An empty list, saying why, and (``action``: label and handler) what to do next."""
     items: list[ft.Control] = [ft.Icon(icon, size=40, color="#B0B7C3"),
                                ft.Text(text, color=MUTED, text_align=ft.TextAlign.CENTER)]
     if hint:
         items.append(ft.Text(hint, size=12, color=MUTED, text_align=ft.TextAlign.CENTER))
+    if action is not None:
+        label, handler = action
+        items.append(ft.FilledButton(label, key=f"{key}.action", on_click=lambda _: handler()))
     return ft.Container(key=key, padding=32, alignment=ft.Alignment.CENTER,
                         content=ft.Column(items, horizontal_alignment=ft.CrossAxisAlignment.CENTER,
                                           tight=True))

@@ -149,7 +149,8 @@ def _trail(state: MeState, t: Translator) -> ft.Control:
             lines.append(ft.Text(ev.reason, size=12, color="#374151"))
         for name, new in (ev.new_values or {}).items():
             old = (ev.old_values or {}).get(name)
-            lines.append(ft.Text(f"{name}: {_value(old)} → {_value(new)}", size=12, color="#1B9E5A"))
+            label = t(f"field.{name}") if f"field.{name}" in t else name
+            lines.append(ft.Text(f"{label}: {_value(old)} → {_value(new)}", size=12, color="#1B9E5A"))
         steps.append(ft.Row([
             ft.Column([
                 ft.Container(width=12, height=12, border_radius=6, bgcolor=PRIMARY if last else "#A7B4C8"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import flet as ft
 
 from mobile_app.i18n import Translator
@@ -26,13 +28,15 @@ from mobile_app.views.common import (
 __all__ = ["build"]
 
 
-def build(state: WatchlistState, t: Translator, run: Run, *, open_firm: OpenFirm | None = None) -> ft.Control:
+def build(state: WatchlistState, t: Translator, run: Run, *, open_firm: OpenFirm | None = None,
+          find_firms: Callable[[], None] | None = None) -> ft.Control:
     gate = state_gate(t, state, lambda: run(state.load()))
     if gate is not None:
         return gate
     parts: list[ft.Control | None] = [section(t("sub.watchlist")), error_banner(t, state)]
     if not state.items:
-        parts.append(card(empty(t("sub.no_watch"), key="watch.empty", icon=ft.Icons.STAR_OUTLINE)))
+        parts.append(card(empty(t("sub.no_watch"), key="watch.empty", icon=ft.Icons.STAR_OUTLINE,
+                                action=(t("sub.find_firms"), find_firms) if find_firms else None)))
     for i, s in enumerate(state.items):
         badges: list[ft.Control] = [grade_chip(t, s.grade, key=f"watch.{i}.grade")]
         for level in ("red", "yellow", "blue"):

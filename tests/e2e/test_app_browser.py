@@ -563,10 +563,12 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
     b.click_until("button", "返回", "我的异议", up=True)
     b.click_nth("button", "异议处理进度", 0)  # the newest objection: the listing's
     b.text("部门已更正记录")
+    b.text(re.compile("^结束日期: "))  # what the correction changed, by the field's name
     b.text("已按更正后的记录重新评分")
     b.shot("18_09_objection_trail_zh")
     b.switch_language("English", "Record corrected by the department")
     b.text("Objection filed by the firm")
+    b.text(re.compile("^End date: "))
     b.shot("18_10_objection_trail_en")
     b.visit_tabs([r"\bCredit\b", r"\bFinancing\b", r"\bPolicies\b", r"\bMessages\b", r"\bMe\b"],
                  ["Six dimensions", "Find products", "Policies you qualify for", re.compile(r"\d+ unread"),

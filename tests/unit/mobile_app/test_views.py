@@ -368,3 +368,9 @@ async def test_subscriber_views(api: Api, run: Runner) -> None:
     for item in list(w.items):  # the demo subscriber watches a few firms from the start
         await w.unwatch(item.uscc)
     assert find(watchlist.build(w, EN, run), "watch.empty")
+    assert "watch.empty.action" not in keys(watchlist.build(w, EN, run))
+    went: list[int] = []
+    view = watchlist.build(w, EN, run, find_firms=lambda: went.append(1))
+    assert find(view, "watch.empty.action").content == "Find firms to watch"  # what to do next
+    find(view, "watch.empty.action").on_click(None)
+    assert went == [1]
