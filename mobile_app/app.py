@@ -320,8 +320,7 @@ class XinbaoApp:
         if isinstance(nav, ft.NavigationBar) and len(nav.destinations) == len(fresh):
             nav.selected_index = self.index
             for now, new in zip(nav.destinations, fresh, strict=True):
-                if (now.label, now.icon, now.selected_icon) != (new.label, new.icon, new.selected_icon):
-                    now.label, now.icon, now.selected_icon = new.label, new.icon, new.selected_icon
+                now.label, now.icon, now.selected_icon = new.label, new.icon, new.selected_icon
         else:
             self.page.navigation_bar = ft.NavigationBar(
                 key="nav", selected_index=self.index, bgcolor=ft.Colors.WHITE, indicator_color="#DCE6F7",

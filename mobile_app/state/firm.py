@@ -25,10 +25,12 @@ class FirmOverviewState(Loadable):
     def is_open(self) -> bool:
         return self.uscc is not None
 
+    def _fetch(self, uscc: str):  # type: ignore[no-untyped-def]
+        return lambda: asyncio.gather(self.client.firm(uscc), self.client.firm_warnings(uscc, status="all"))
+
     async def open(self, uscc: str) -> None:
         self.uscc, self.profile, self.warnings = uscc, None, None
-        found = await self._run(lambda: asyncio.gather(
-            self.client.firm(uscc), self.client.firm_warnings(uscc, status="all")))
+        found = await self._run(self._fetch(uscc))
         if found is not None and self.uscc == uscc:
             self.profile, self.warnings = found
             self.notify()
@@ -42,8 +44,7 @@ class FirmOverviewState(Loadable):
         uscc = self.uscc
         if uscc is None:
             return
-        found = await self._act(lambda: asyncio.gather(
-            self.client.firm(uscc), self.client.firm_warnings(uscc, status="all")))
+        found = await self._act(self._fetch(uscc))
         if found is not None and self.uscc == uscc:
             self.profile, self.warnings = found
 

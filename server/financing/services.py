@@ -472,20 +472,14 @@ def event_texts(status: str, note: str, app: dict[str, Any]) -> tuple[str, str]:
     return note, note
 
 
-async def _events(application_id: int) -> list[ApplicationEventOut]:
+async def _events(app: dict[str, Any]) -> list[ApplicationEventOut]:
+    """The application's events, oldest first, worded from ``app`` (its ``_APP_COLUMNS`` row)."""
     rows = await ApplicationEvent.select(
         ApplicationEvent.status, ApplicationEvent.at, ApplicationEvent.by_user, ApplicationEvent.note,
-    ).where(ApplicationEvent.application == application_id).order_by(ApplicationEvent.at).order_by(
+    ).where(ApplicationEvent.application == app["id"]).order_by(ApplicationEvent.at).order_by(
         ApplicationEvent.id)
-    app = await LoanApplication.select(
-        LoanApplication.amount_fen, LoanApplication.term_months, LoanApplication.rate_bp,
-        LoanApplication.approved_amount_fen, LoanApplication.approved_term_months, LoanApplication.decline_text,
-    ).where(LoanApplication.id == application_id).first()
-    out = []
-    for r in rows:
-        zh, en = event_texts(r["status"], r["note"] or "", app) if app else (r["note"], r["note"])
-        out.append(ApplicationEventOut(**r, text_zh=zh, text_en=en))
-    return out
+    return [ApplicationEventOut(**r, text_zh=zh, text_en=en)
+            for r in rows for zh, en in [event_texts(r["status"], r["note"] or "", app)]]
 
 
 def _detail(row: dict[str, Any], events: list[ApplicationEventOut], **extra: Any) -> ApplicationDetail:
@@ -508,15 +502,15 @@ async def get_application(user: AuthUser, application_id: int, *,
         except (PermissionDeniedException, NotFoundException) as exc:
             extra["evaluation_note"] = exc.detail
         else:  # consent active (the evaluation was shown and logged): what the firm owes, too
-            extra["exposure"] = await exposure(row["firm.id"], user.bank_id)
+            extra["exposure"] = await exposure(row["firm.id"], row["firm.uscc"], user.bank_id)
             extra["history"] = await _history(row["firm.id"], application_id)
-    return _detail(row, await _events(application_id), **extra)
+    return _detail(row, await _events(row), **extra)
 
 
 _OUTSTANDING = ("approved", "disbursed")
 
 
-async def exposure(firm_id: int, bank_id: int | None, today: date | None = None) -> Exposure:
+async def exposure(firm_id: int, uscc: str, bank_id: int | None, today: date | None = None) -> Exposure:
     """The firm's loans outstanding on the platform (and with ``bank_id``), the fund's cover on
     them, its defaults, and the guarantees in force it gives and receives on ``today``."""
     today = today or datetime.now(UTC).date()
@@ -537,7 +531,6 @@ async def exposure(firm_id: int, bank_id: int | None, today: date | None = None)
             & FundLedger.kind.is_in(["cover", "release"]))
         released = {e["application"] for e in entries if e["kind"] == "release"}
         cover = sum(e["amount_fen"] for e in entries if e["kind"] == "cover" and e["application"] not in released)
-    uscc = (await Firm.select(Firm.uscc).where(Firm.id == firm_id).first() or {}).get("uscc", "")
     reported = ((DeptRecord.uscc == uscc) & (DeptRecord.source == "bank_loan")
                 & DeptRecord.superseded_at.is_null() & (DeptRecord.event_date <= today))
     last = await DeptRecord.select(DeptRecord.event_date).where(reported).order_by(
