@@ -1,18 +1,20 @@
 """Risk routes: the rule catalogue, a firm's warnings, a bank's or admin's warning list,
-guarantee circles, the macro index and an admin's scan."""
+guarantee circles, a firm's ties (the circle picture), the macro index and an admin's scan."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get, post
+from litestar.datastructures import CacheControlHeader
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from scoring.risk.rules import KINDS
-from server.risk import services
+from server.risk import services, ties
 from server.risk.schemas import (
     Circles,
+    FirmTies,
     FirmWarnings,
     MacroOut,
     RuleOut,
@@ -83,6 +85,24 @@ class RiskController(Controller):
     ) -> Circles:
         k = request.app.state.settings.min_group_size
         return await services.circles(request.user, min_size, limit, k)
+
+    @get(
+        "/firms/{uscc:str}/ties", guards=[requires("owner", "bank_manager", "admin")],
+        summary="A firm's guarantee circle picture: tied firms and people, guarantees in force, "
+                "contagion path (owner; bank with active consent; admin)",
+        description=(
+            "The firm (mother cell), the firms tied to it by guarantees in force (one and two "
+            "links) or through a person with a role in both (at most 24; `hidden` counts the "
+            "rest), each with its worst open warning level, the guarantees among them summed "
+            "by pair, people masked (张*), and the path of the latest open DebtRank warning "
+            "through the firm. Access as for the evaluation; 403 with the reason otherwise. "
+            "Views by anyone but the owner are in the firm's access log (`ties`)."),
+        # Consent is checked on every request: nothing cached that could outlive a revoke.
+        cache=False,
+        cache_control=CacheControlHeader(no_store=True, private=True),
+    )
+    async def firm_ties(self, request: Request[AuthUser, Any, Any], uscc: FromPath[str]) -> FirmTies:
+        return await ties.firm_ties(uscc.upper(), request.user)
 
     @get("/risk/macro", guards=[requires(*SIGNED_IN)],
          summary="The latest monthly macro risk index by industry or town; expected fund draw",

@@ -1,5 +1,5 @@
 """Structs of the risk routes: the rule catalogue, warnings (public signals and detail),
-guarantee circles, the macro index and scans."""
+guarantee circles, a firm's ties (the guarantee circle picture), the macro index and scans."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ __all__ = [
     "CircleMember",
     "CircleOut",
     "Circles",
+    "ContagionPath",
+    "FirmTies",
     "FirmWarnings",
     "MacroGroup",
     "MacroOut",
@@ -20,6 +22,9 @@ __all__ = [
     "ScanRequest",
     "ScanSummary",
     "SystemicFirm",
+    "TieEdge",
+    "TieFirm",
+    "TiePerson",
     "WarningOut",
 ]
 
@@ -126,6 +131,65 @@ class Circles(msgspec.Struct):
     # "all" (admin) or "consented_or_own_borrowers" (a bank: whose members it may see)
     members_scope: str = "all"
     min_group_size: int = 5  # K
+
+
+class TieFirm(msgspec.Struct):
+    """A cell of the guarantee circle picture: the firm itself (the mother cell, ``hops`` 0) or
+    a firm tied to it. ``level`` is the public signal only (its worst open warning's level)."""
+
+    uscc: str
+    name: str
+    level: str | None  # red / yellow / blue, None without open warnings
+    hops: int  # 0 the firm itself, 1 a guarantee partner or a firm sharing a person, 2 beyond
+    relation: str  # self / guarantor / guaranteed / both / chain / person
+    gives_yuan: int = 0  # guarantees in force this firm gives for the mother firm
+    receives_yuan: int = 0  # guarantees in force the mother firm gives for this firm
+
+
+class TiePerson(msgspec.Struct):
+    """A person with a role in the firm and in other firms shown: the name masked (张*), the
+    key opaque and stable only within one answer (never the stored identity hash)."""
+
+    key: str
+    name: str
+    roles: list[str]  # roles in the mother firm: legal_rep, shareholder, ...
+    firms: list[str]  # USCCs of the other firms shown where the person has a role
+
+
+class TieEdge(msgspec.Struct):
+    """Guarantees in force from one firm shown for another, summed over the pair."""
+
+    guarantor: str
+    guaranteed: str
+    amount_yuan: int
+
+
+class ContagionPath(msgspec.Struct):
+    """The chain of guarantees an open DebtRank warning travelled, red source first: link k
+    (``amounts_yuan[k]``) is ``usccs[k+1]`` standing behind ``usccs[k]``."""
+
+    warning_id: int
+    level: str
+    source_uscc: str
+    source_name: str
+    usccs: list[str]
+    names: list[str]
+    amounts_yuan: list[int]
+    raised_at: datetime
+
+
+class FirmTies(msgspec.Struct):
+    """The guarantee circle picture of one firm: the firm, the firms tied to it by guarantees in
+    force (one and two links away) or through a shared person, the guarantees between them, and
+    the path of the latest open contagion warning through the firm."""
+
+    as_of: date  # the day guarantees and roles are taken in force (Asia/Shanghai)
+    firm: TieFirm
+    firms: list[TieFirm]  # nearest and largest first, at most 24
+    people: list[TiePerson]
+    edges: list[TieEdge]
+    path: ContagionPath | None
+    hidden: int = 0  # tied firms left out by the cap
 
 
 class MacroGroup(msgspec.Struct):

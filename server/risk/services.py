@@ -768,7 +768,7 @@ async def _latest_snapshot(*kinds: str) -> dict[str, Any] | None:
     return row
 
 
-async def _circle_scope(user: AuthUser) -> set[int] | None:
+async def circle_scope(user: AuthUser) -> set[int] | None:
     """Firms whose circle membership and amounts the user may see: every firm for an admin
     (the platform's operator, who sees any evaluation too; the views are logged); for a bank
     manager the firms that consented to the bank or applied to or borrow from it."""
@@ -789,7 +789,7 @@ async def circles(user: AuthUser, min_size: int, limit: int, min_group_size: int
     least ``min_group_size`` (K) firms. Admins see everything. Every member shown to anyone is
     logged in that firm's access log, as evaluations are."""
     day = _day(None)
-    scope = await _circle_scope(user)
+    scope = await circle_scope(user)
     guarantees = await load_guarantees()
     firms = await Firm.select(Firm.id, Firm.uscc, Firm.name)
     names = {r["uscc"]: r["name"] for r in firms}

@@ -82,6 +82,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/firms/{uscc}/warnings"): ANY,
     ("GET", "/api/warnings"): frozenset({"bank_manager", "admin"}),
     ("GET", "/api/risk/circles"): frozenset({"bank_manager", "admin"}),
+    ("GET", "/api/firms/{uscc}/ties"): frozenset({"owner", "bank_manager", "admin"}),
     ("GET", "/api/risk/macro"): ANY,
     ("POST", "/api/risk/scan"): frozenset({"admin"}),
     ("GET", "/api/subscriptions"): ANY,
