@@ -15,14 +15,20 @@ from typing import Any
 import flet as ft
 
 from mobile_app.api import ApiClient, PushStream
+from mobile_app.files import FileBridge
 from mobile_app.i18n import Translator
 from mobile_app.state import (
+    AccountsState,
+    BatchesState,
     CreditState,
     FinancingState,
     FirmOverviewState,
+    FundState,
     InboxState,
     Loadable,
     MeState,
+    ModelsState,
+    ObjectionQueueState,
     PoliciesState,
     PortfolioState,
     ProspectsState,
@@ -30,15 +36,19 @@ from mobile_app.state import (
     SearchState,
     SessionState,
     Store,
+    UploadState,
     WatchlistState,
+    WeightsState,
 )
 from mobile_app.views import (
+    admin,
     credit,
     financing,
     firm,
     login,
     me,
     messages,
+    office,
     policies,
     portfolio,
     prospects,
@@ -46,14 +56,14 @@ from mobile_app.views import (
     search,
     watchlist,
 )
-from mobile_app.views.common import BG, PRIMARY
+from mobile_app.views.common import BG, FONT_FAMILY, PRIMARY
 
 __all__ = ["ASSETS_DIR", "FONT_FAMILY", "FONT_FILE", "Tab", "XinbaoApp"]
 
 log = logging.getLogger(__name__)
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
-FONT_FAMILY = "NotoSansSC"
 FONT_FILE = "/fonts/NotoSansSC-Subset.otf"
+MAX_CONTENT_WIDTH = 960  # px: wider windows centre the screen's cards
 
 
 @dataclass
@@ -64,6 +74,7 @@ class Tab:
     state: Loadable
     build: Callable[[Translator], ft.Control]
     badge: Callable[[], int] | None = None
+    also: tuple[Loadable, ...] = ()  # other states the screen shows (search shows what is watched)
 
 
 class XinbaoApp:
@@ -83,6 +94,8 @@ class XinbaoApp:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._rendering = False
         self._chrome: ft.Container | None = None
+        self._drawn_side = 12
+        self.files: FileBridge | None = None  # the file picker (operators send feeds with it)
 
     # -- running intents ---------------------------------------------------------------------
 
@@ -103,6 +116,8 @@ class XinbaoApp:
         page.bgcolor = BG
         page.padding = 0
         page.on_disconnect = lambda _: self.run(self.close())
+        page.on_resize = self._resized
+        self.files = FileBridge(page)
         self.render()
         await self.session.restore()  # notifies: the sign-in screen or the first tab is drawn
 
@@ -206,6 +221,10 @@ class XinbaoApp:
                 Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, inbox,
                     lambda t: me.build_settings(s, t, run)),
             ]
+        if role == "dept_operator":
+            return self._operator_tabs()
+        if role == "admin":
+            return self._admin_tabs()
         ws = WatchlistState(client=c)
         ss = SearchState(client=c)
         return [
@@ -213,11 +232,48 @@ class XinbaoApp:
                 lambda t: watchlist.build(ws, t, run, open_firm=open_firm,
                                           find_firms=lambda: self.select(self._tab_index("nav.search")))),
             Tab("nav.search", ft.Icons.SEARCH, ft.Icons.SEARCH, ss,
-                lambda t: search.build(ss, ws, t, run, open_firm=open_firm)),
+                lambda t: search.build(ss, ws, t, run, open_firm=open_firm), also=(ws,)),
             Tab("nav.alerts", ft.Icons.NOTIFICATIONS_OUTLINED, ft.Icons.NOTIFICATIONS, inbox,
                 lambda t: messages.build(inbox, t, run, alerts=True, open_firm=open_firm),
                 badge=lambda: inbox.unread),
             Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, inbox,
+                lambda t: me.build_settings(s, t, run)),
+        ]
+
+    def _operator_tabs(self) -> list[Tab]:
+        """The department operator's back office: send feeds, batches, objections."""
+        c, s, run, inbox, files = self.client, self.session, self.run, self.inbox, self.files
+        assert inbox is not None and files is not None
+        up, bs, oq = UploadState(client=c), BatchesState(client=c), ObjectionQueueState(client=c)
+
+        async def send() -> None:
+            await files.send_feed(up)
+            if up.report is not None:
+                run(bs.load())  # the new batch shows on the batches tab
+
+        return [
+            Tab("nav.upload", ft.Icons.UPLOAD_FILE_OUTLINED, ft.Icons.UPLOAD_FILE, up,
+                lambda t: office.build_upload(up, t, run, pick=lambda: run(send()), save=files.save)),
+            Tab("nav.batches", ft.Icons.LIST_ALT_OUTLINED, ft.Icons.LIST_ALT, bs,
+                lambda t: office.build_batches(bs, t, run, save=files.save)),
+            Tab("nav.objections", ft.Icons.GAVEL_OUTLINED, ft.Icons.GAVEL, oq,
+                lambda t: office.build_objections(oq, t, run), badge=lambda: oq.open_count),
+            Tab("nav.messages", ft.Icons.NOTIFICATIONS_OUTLINED, ft.Icons.NOTIFICATIONS, inbox,
+                lambda t: messages.build(inbox, t, run), badge=lambda: inbox.unread),
+            Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, inbox,
+                lambda t: me.build_settings(s, t, run)),
+        ]
+
+    def _admin_tabs(self) -> list[Tab]:
+        """The admin's back office: weight profiles, models, the fund, accounts."""
+        c, s, run = self.client, self.session, self.run
+        ws, ms, fs, ac = WeightsState(client=c), ModelsState(client=c), FundState(client=c), AccountsState(client=c)
+        return [
+            Tab("nav.weights", ft.Icons.TUNE_OUTLINED, ft.Icons.TUNE, ws, lambda t: admin.build_weights(ws, t, run)),
+            Tab("nav.models", ft.Icons.INSIGHTS_OUTLINED, ft.Icons.INSIGHTS, ms, lambda t: admin.build_models(ms, t, run)),
+            Tab("nav.fund", ft.Icons.SAVINGS_OUTLINED, ft.Icons.SAVINGS, fs, lambda t: admin.build_fund(fs, t, run)),
+            Tab("nav.accounts", ft.Icons.GROUP_OUTLINED, ft.Icons.GROUP, ac, lambda t: admin.build_accounts(ac, t, run)),
+            Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, self.inbox,  # type: ignore[arg-type]
                 lambda t: me.build_settings(s, t, run)),
         ]
 
@@ -247,8 +303,10 @@ class XinbaoApp:
             # another tab, and tapping the current tab again goes back to its top.
             if isinstance(leaving, MeState):
                 leaving.close_records()
-            elif isinstance(leaving, QueueState) and index == self.index:
+            elif isinstance(leaving, QueueState | ObjectionQueueState) and index == self.index:
                 leaving.close()
+            elif isinstance(leaving, WeightsState) and index == self.index:
+                leaving.cancel()
             if self.firm is not None:
                 self.firm.close(quiet=True)  # a tab tapped shows that tab, not the firm over it
             self.index = index
@@ -257,6 +315,18 @@ class XinbaoApp:
 
     # -- drawing -------------------------------------------------------------------------------
 
+    def _resized(self, _: Any) -> None:
+        """Redraw only when the width changes the layout: a phone's keyboard opening changes the
+        height, and redrawing then would replace the text field being typed in."""
+        if self._side() != self._drawn_side:
+            self.render()
+
+    def _side(self) -> int:
+        """The screen's side margin: on a wide screen (a desktop's back office) the cards keep a
+        readable width, centred."""
+        width = self.page.width or 0
+        return max(12, int((width - MAX_CONTENT_WIDTH) / 2)) if width > MAX_CONTENT_WIDTH + 24 else 12
+
     def _changed(self, state: Loadable | None) -> None:
         """A state changed: redraw its screen if it is showing, else only badges and banners.
 
@@ -264,7 +334,8 @@ class XinbaoApp:
         state changed keeps a push from wiping what someone is typing elsewhere."""
         if not self.session.signed_in or not self.tabs:
             return  # a state of a session that has ended (the sign-in screen is drawn by session)
-        if state is self.tabs[self.index].state or (state is self.firm and state is not None):
+        tab = self.tabs[self.index]
+        if state is tab.state or any(state is s for s in tab.also) or (state is self.firm and state is not None):
             self.render()
         else:
             self.render(chrome_only=True)
@@ -301,12 +372,13 @@ class XinbaoApp:
         if not self.tabs:
             self._enter()
         tab = self.tabs[self.index]
+        side = self._drawn_side = self._side()
         self._chrome = ft.Container()
         page.controls = [ft.SafeArea(ft.Column([
             self._header(t, tab),
             self._chrome,
             ft.Container(firm.build(self.firm, t, self.run) if self.firm is not None and self.firm.is_open
-                         else tab.build(t), padding=ft.Padding.only(left=12, right=12, top=4), expand=True),
+                         else tab.build(t), padding=ft.Padding.only(left=side, right=side, top=4), expand=True),
         ], spacing=0, expand=True), expand=True)]
         self._render_chrome(t)
 

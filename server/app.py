@@ -54,6 +54,7 @@ from server.scores.controllers import (
     OverrideRuleController,
     WeightProfileController,
 )
+from server.scores.training import stop_training
 from server.settings import Settings, get_settings
 from server.stores import build_stores
 from server.users.controllers import AuthController, MeController, UserController
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Counters per database: deployments (and test runs) sharing a Redis never mix.
         app.state.login_throttle = LoginThrottle(
             redis, prefix=f"xinbao:login:{namespace(settings.database_url)}")
+        app.state.training_runs = set()  # model training started from the API (server.scores.training)
         scheduler = None
         if settings.scheduler_enabled:
             from alerts.scheduler import build_scheduler, stop_scheduler
@@ -185,6 +187,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             if scheduler is not None:
                 await stop_scheduler(scheduler, timeout_s=10)
+            await stop_training(app.state.training_runs)  # recorded as failed while the pool is open
             if redis is not None:
                 await redis.aclose()
             await db.close(engine)

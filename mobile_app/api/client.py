@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -13,24 +13,35 @@ import httpx
 from mobile_app.api.decode import DecodeError, decode
 from mobile_app.api.models import (
     AccessEntry,
+    Account,
     Application,
     ApplicationsCreated,
+    Batch,
     Consent,
     Evaluation,
+    FeedSource,
     FirmProfile,
+    FirmTies,
     FirmWarnings,
+    FundOverview,
+    IngestReport,
+    LedgerPage,
     MatchResult,
     Me,
+    ModelVersionInfo,
     Notification,
     Objection,
     ObjectionDetail,
     PolicyApplication,
     PolicyMatches,
     Product,
+    ProfilePreview,
     RecordPage,
     Subscription,
     TokenPair,
+    TrainingStatus,
     Warning,
+    WeightProfile,
 )
 
 __all__ = [
@@ -121,7 +132,8 @@ class ApiClient:
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            return await self._http.request(method, path, headers=self.auth_headers(), **kwargs)
+            headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
+            return await self._http.request(method, path, headers=headers, **kwargs)
         except httpx.TransportError as exc:
             raise ConnectionLost(f"{self.base_url} unreachable: {exc.__class__.__name__}") from exc
 
@@ -260,6 +272,10 @@ class ApiClient:
     async def evaluation(self, uscc: str) -> Evaluation:
         return await self._get(Evaluation, f"/api/firms/{uscc}/evaluation")
 
+    async def ties(self, uscc: str) -> FirmTies:
+        """The firm's guarantee circle: tied firms and people, amounts, the contagion path."""
+        return await self._get(FirmTies, f"/api/firms/{uscc}/ties")
+
     async def access_log(self, uscc: str) -> list[AccessEntry]:
         return await self._list(AccessEntry, f"/api/firms/{uscc}/access-log")
 
@@ -369,3 +385,93 @@ class ApiClient:
         if level:
             params["level"] = level
         return await self._list(Warning, "/api/warnings", params=params)
+
+    # -- the back office: department operators (issue 13) ----------------------------------
+
+    async def feed_sources(self) -> list[FeedSource]:
+        return await self._list(FeedSource, "/api/ingest/sources")
+
+    async def send_feed(self, source: str, body: AsyncIterator[bytes] | bytes, *, filename: str,
+                        fmt: str | None = None) -> IngestReport:
+        """Send a feed file (CSV or JSON Lines) as it is read: ``body`` may be a stream of chunks,
+        so a large file never sits in memory; the answer is the per-row report."""
+        params = {"format": fmt} if fmt else None
+        headers = {**self.auth_headers(), "x-filename": filename.encode("ascii", "replace").decode()}
+        if isinstance(body, bytes):
+            data = await self.request("POST", f"/api/ingest/{source}", content=body, params=params,
+                                      headers={"x-filename": headers["x-filename"]}, timeout=600)
+            return self._decode(IngestReport, data)
+        # A stream cannot be sent twice, so no retry after a 401: renew the tokens first.
+        try:
+            response = await self._http.post(f"/api/ingest/{source}", content=body, params=params,
+                                             headers=headers, timeout=600)
+        except httpx.TransportError as exc:
+            raise ConnectionLost(f"{self.base_url} unreachable: {exc.__class__.__name__}") from exc
+        if response.status_code == 401:
+            raise AuthError(401, _detail(response))
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _detail(response))
+        return self._decode(IngestReport, response.json())
+
+    async def batches(self, limit: int = 50, before_id: int | None = None) -> list[Batch]:
+        params: dict[str, Any] = {"limit": limit}
+        if before_id is not None:
+            params["before_id"] = before_id
+        return await self._list(Batch, "/api/ingest/batches", params=params)
+
+    async def download(self, path: str) -> bytes:
+        """A file the API serves (a batch's rejected rows as CSV), as bytes."""
+        response = await self._send("GET", path)
+        if response.status_code == 401 and self.tokens is not None:
+            await self._refresh_after_401(self.tokens.access_token)
+            response = await self._send("GET", path)
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _detail(response))
+        return response.content
+
+    async def resolve_objection(self, objection_id: int, decision: str, reason: str = "",
+                                values: dict[str, Any] | None = None) -> ObjectionDetail:
+        body: dict[str, Any] = {"decision": decision, "reason": reason}
+        if values:
+            body["values"] = values
+        data = await self.request("POST", f"/api/objections/{objection_id}/resolution", json=body)
+        return self._decode(ObjectionDetail, data)
+
+    # -- the back office: admins (issue 13) ------------------------------------------------
+
+    async def weight_profiles(self) -> list[WeightProfile]:
+        return await self._list(WeightProfile, "/api/weight-profiles")
+
+    async def preview_profile(self, body: dict[str, Any]) -> ProfilePreview:
+        return self._decode(ProfilePreview, await self.request("POST", "/api/weight-profiles/preview", json=body))
+
+    async def save_profile(self, body: dict[str, Any]) -> WeightProfile:
+        return self._decode(WeightProfile, await self.request("POST", "/api/weight-profiles", json=body))
+
+    async def models(self) -> list[ModelVersionInfo]:
+        return await self._list(ModelVersionInfo, "/api/models")
+
+    async def training(self) -> TrainingStatus:
+        return await self._get(TrainingStatus, "/api/models/training")
+
+    async def train(self, review: bool = True) -> TrainingStatus:
+        return self._decode(TrainingStatus, await self.request("POST", "/api/models/train", json={"review": review}))
+
+    async def promote(self, version: str, confirm: bool = False) -> ModelVersionInfo:
+        data = await self.request("POST", f"/api/models/{version}/promote", json={"confirm": confirm})
+        return self._decode(ModelVersionInfo, data)
+
+    async def fund(self) -> FundOverview:
+        return await self._get(FundOverview, "/api/fund")
+
+    async def fund_ledger(self, limit: int = 20, offset: int = 0) -> LedgerPage:
+        return await self._get(LedgerPage, "/api/fund/ledger", params={"limit": limit, "offset": offset})
+
+    async def accounts(self, role: str | None = None, limit: int = 100) -> list[Account]:
+        params: dict[str, Any] = {"limit": limit}
+        if role:
+            params["role"] = role
+        return await self._list(Account, "/api/users", params=params)
+
+    async def open_account(self, body: dict[str, Any]) -> Account:
+        return self._decode(Account, await self.request("POST", "/api/users", json=body))

@@ -15,6 +15,9 @@ __all__ = [
     "ObjectionDetail", "Policy", "PolicyApplication", "PolicyMatch", "PolicyMatches", "Product",
     "ProductMatch", "Reason", "Record", "RecordPage", "ScorePoint", "Subscription", "TokenPair",
     "TrailEvent", "Warning", "DIMENSIONS",
+    "Account", "Adjustment", "Batch", "FeedSource", "FundBank", "FundOverview", "IngestReport", "LedgerEntry",
+    "LedgerPage", "ModelVersionInfo", "MovedFirm", "ProfilePreview", "RejectedRow", "SourceField",
+    "TrainingStatus", "WeightProfile", "ContagionPath", "FirmTies", "TieEdge", "TieFirm", "TiePerson",
 ]
 
 # The six dimensions of an evaluation, in the order the radar draws them.
@@ -405,6 +408,7 @@ class Objection:
     corrected_record_id: int | None = None
     source_name_zh: str = ""
     source_name_en: str = ""
+    proposed: dict[str, Any] | None = None  # the owner's proposed values, when given
 
 
 @dataclass
@@ -509,3 +513,238 @@ class Subscription:
     detail: bool = False
     grade: str | None = None
     open_warnings: dict[str, int] = field(default_factory=dict)
+
+
+# -- the back office: department operators and admins (issue 13) ------------------------------
+
+@dataclass
+class SourceField:
+    name: str
+    type: str = "text"
+    required: bool = True
+    choices: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FeedSource:
+    """A feed the operator's department may send, with its columns."""
+
+    code: str
+    target: str = "record"
+    name_zh: str = ""
+    name_en: str = ""
+    fields: list[SourceField] = field(default_factory=list)
+
+
+@dataclass
+class RejectedRow:
+    row: int
+    field: str
+    message: str
+    first_row: int | None = None
+
+
+@dataclass
+class IngestReport:
+    accepted: int
+    duplicates: int
+    rejected: list[RejectedRow]
+    batch_id: int | None = None
+    rows: int = 0
+    rejected_count: int = 0
+    rejected_rows: int = 0
+    repeated: list[RejectedRow] = field(default_factory=list)
+    repeated_count: int = 0
+    report_url: str | None = None
+
+
+@dataclass
+class Batch:
+    id: int
+    source: str
+    received_at: str
+    filename: str = ""
+    rows: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    backfill: bool = False
+    report_url: str | None = None
+
+
+@dataclass
+class ModelVersionInfo:
+    version: str
+    created_at: str
+    active: bool
+    awaiting_confirmation: bool
+    metrics: dict[str, Any] = field(default_factory=dict)
+    grade_changes: dict[str, Any] = field(default_factory=dict)
+    grade_min_scores: dict[str, int] = field(default_factory=dict)
+    promoted_at: str | None = None
+    rescoring: bool = False
+
+
+@dataclass
+class TrainingStatus:
+    status: str = "idle"  # idle | running | done | failed
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+    version: str | None = None
+
+
+@dataclass
+class Adjustment:
+    target: str
+    factor: float
+
+
+@dataclass
+class WeightProfile:
+    version: str
+    name: str
+    reason: str
+    adjustments: list[Adjustment]
+    valid_from: str
+    created_at: str
+    valid_to: str | None = None
+    rescoring: bool = False
+
+
+@dataclass
+class MovedFirm:
+    uscc: str
+    name: str
+    grade_from: str
+    grade_to: str
+    score_from: int
+    score_to: int
+
+
+@dataclass
+class ProfilePreview:
+    as_of: str
+    profile_version: str
+    firms: int
+    changed: int
+    share: float
+    up: int
+    down: int
+    moved_two_or_more: int = 0
+    mean_score_change: float = 0.0
+    matrix: dict[str, dict[str, int]] = field(default_factory=dict)
+    moved: list[MovedFirm] = field(default_factory=list)
+    current_profile_version: str | None = None
+    in_force_version: str | None = None
+
+
+@dataclass
+class FundBank:
+    bank_id: int
+    bank_name: str
+    covered_loans: int
+    covered_principal_fen: int
+    defaulted_loans: int
+    npl_bp: int
+    exposure_fen: int
+    claims_paid_fen: int
+    suspended: bool = False
+
+
+@dataclass
+class FundOverview:
+    name: str
+    capital_fen: int
+    claims_paid_fen: int
+    claims_count: int
+    balance_fen: int
+    exposure_fen: int
+    limit_total_fen: int
+    limit_per_firm_fen: int
+    available_capacity_fen: int
+    npl_limit_bp: int
+    share_pct: dict[str, int] = field(default_factory=dict)
+    banks: list[FundBank] = field(default_factory=list)
+
+
+@dataclass
+class LedgerEntry:
+    id: int
+    kind: str
+    amount_fen: int
+    at: str
+    application_id: int | None = None
+    bank_id: int | None = None
+    note: str = ""
+
+
+@dataclass
+class LedgerPage:
+    total: int
+    entries: list[LedgerEntry]
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass
+class Account:
+    id: int
+    phone: str
+    role: str
+    display_name: str
+    firm_uscc: str | None = None
+    bank_id: int | None = None
+    department: str | None = None
+    is_active: bool = True
+
+
+# -- the guarantee circle picture: a firm's ties (issue 13) ------------------------------------
+
+@dataclass
+class TieFirm:
+    uscc: str
+    name: str
+    level: str | None = None  # worst open warning level (public signal)
+    hops: int = 1
+    relation: str = "guarantor"  # self | guarantor | guaranteed | both | chain | person
+    gives_yuan: int = 0  # guarantees this firm gives for the mother firm
+    receives_yuan: int = 0  # guarantees the mother firm gives for this firm
+
+
+@dataclass
+class TiePerson:
+    key: str
+    name: str  # masked
+    roles: list[str] = field(default_factory=list)
+    firms: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TieEdge:
+    guarantor: str
+    guaranteed: str
+    amount_yuan: int
+
+
+@dataclass
+class ContagionPath:
+    warning_id: int
+    level: str
+    source_uscc: str
+    source_name: str
+    usccs: list[str]
+    names: list[str]
+    amounts_yuan: list[int]
+    raised_at: str = ""
+
+
+@dataclass
+class FirmTies:
+    as_of: str
+    firm: TieFirm
+    firms: list[TieFirm] = field(default_factory=list)
+    people: list[TiePerson] = field(default_factory=list)
+    edges: list[TieEdge] = field(default_factory=list)
+    path: ContagionPath | None = None
+    hidden: int = 0

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from mobile_app.api import ApiClient, ApiError, ConnectionLost
-from mobile_app.api.models import Application, FirmProfile, FirmWarnings, Warning
+from mobile_app.api.models import Application, FirmProfile, FirmTies, FirmWarnings, Warning
 from mobile_app.state.base import Loadable
 
 __all__ = ["PortfolioState", "ProspectsState", "QueueState", "Borrower"]
@@ -26,6 +26,7 @@ class QueueState(Loadable):
     draft: dict[str, str] = field(default_factory=dict)  # the decision form as typed
     profile: FirmProfile | None = None  # the open application's firm: public facts
     warnings: FirmWarnings | None = None  # and its warnings (detail under consent)
+    ties: FirmTies | None = None  # its guarantee circle (under consent)
 
     async def load(self) -> None:
         items = await self._run(lambda: self.client.applications(status="pending"))
@@ -41,7 +42,7 @@ class QueueState(Loadable):
             self.detail, self.invalid = detail, None
             self.draft = {"amount": str(detail.amount_yuan), "term": str(detail.term_months),
                           "rate": "", "reason": ""}
-            self.profile, self.warnings = None, None
+            self.profile, self.warnings, self.ties = None, None, None
             await self._firm(detail.firm_uscc)
         self.notify()
 
@@ -51,6 +52,10 @@ class QueueState(Loadable):
                 self.client.firm(uscc), self.client.firm_warnings(uscc, status="all"))
         except (ApiError, ConnectionLost):
             pass  # the application itself is still worth showing; the error is not the decision's
+        try:
+            self.ties = await self.client.ties(uscc)
+        except (ApiError, ConnectionLost):
+            self.ties = None  # no consent (any more), or the picture failed: the rest stands
 
     async def refresh_firm(self, uscc: str) -> None:
         """A push about the open application's firm: its warnings and grade, quietly."""
@@ -59,7 +64,7 @@ class QueueState(Loadable):
             self.notify()
 
     def close(self) -> None:
-        self.detail, self.invalid, self.profile, self.warnings = None, None, None, None
+        self.detail, self.invalid, self.profile, self.warnings, self.ties = None, None, None, None, None
         self.notify()
 
     async def approve(self, amount_text: str, rate_text: str, term_text: str) -> bool:

@@ -55,8 +55,12 @@ class Loadable(Observable):
         else:
             raise exc
 
-    async def _run(self, work: Callable[[], Awaitable[T]]) -> T | None:
-        """Run one request with the loading state around it; errors land in ``error``."""
+    async def _run(self, work: Callable[[], Awaitable[T]],
+                   store: Callable[[T], None] | None = None) -> T | None:
+        """Run one request with the loading state around it; errors land in ``error``.
+
+        ``store`` keeps the answer before the state says it is ready: a screen redrawn at
+        "ready" must find the answer there (else it flashes its empty state meanwhile)."""
         self.status, self.error, self.error_kind = "loading", None, None
         self.notify()
         try:
@@ -65,6 +69,8 @@ class Loadable(Observable):
             self._fail(exc)
             self.notify()
             return None
+        if store is not None:
+            store(result)
         self.status = "ready"
         self.notify()
         return result

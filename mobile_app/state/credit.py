@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mobile_app.api import ApiClient, ApiError, ConnectionLost
-from mobile_app.api.models import DIMENSIONS, Evaluation, Warning
+from mobile_app.api.models import DIMENSIONS, Evaluation, FirmTies, Warning
 from mobile_app.state.base import Loadable
 
 __all__ = ["CreditState"]
@@ -18,6 +18,7 @@ class CreditState(Loadable):
     evaluation: Evaluation | None = None
     warnings: list[Warning] = field(default_factory=list)
     warnings_error: str | None = None
+    ties: FirmTies | None = None  # the guarantee circle picture's data (None: not loaded or refused)
 
     async def load(self) -> None:
         if not self.uscc:
@@ -25,7 +26,8 @@ class CreditState(Loadable):
             self.notify()
             return
         uscc = self.uscc
-        evaluation = await self._run(lambda: self.client.evaluation(uscc))
+        evaluation = await self._run(lambda: self.client.evaluation(uscc),
+                                     store=lambda ev: setattr(self, "evaluation", ev))
         if evaluation is None:
             if self.error_kind == "api" and self.error and "not been scored" in self.error:
                 self.status = "ready"  # a firm without a score yet is an empty state, not an error
@@ -43,6 +45,10 @@ class CreditState(Loadable):
             self.warnings_error = None
         except (ApiError, ConnectionLost) as exc:
             self.warnings_error = exc.detail if isinstance(exc, ApiError) else str(exc)
+        try:  # the circle changes with the warnings (levels, the contagion path)
+            self.ties = await self.client.ties(self.uscc)
+        except (ApiError, ConnectionLost):
+            pass  # the picture is extra: the screen stands without it
         self.notify()
 
     @property

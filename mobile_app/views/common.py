@@ -11,7 +11,7 @@ from mobile_app.i18n import Translator
 from mobile_app.state.base import Loadable
 
 __all__ = [
-    "BG", "GRADE_COLORS", "LEVEL_COLORS", "PRIMARY", "Run", "card", "empty", "error_banner",
+    "BG", "FONT_FAMILY", "GRADE_COLORS", "choice_menu", "LEVEL_COLORS", "PRIMARY", "Run", "card", "empty", "error_banner",
     "OpenFirm", "failure", "grade_chip", "icon_button", "level_chip", "loading", "open_button", "pill", "screen", "section", "state_gate",
     "status_chip",
 ]
@@ -20,6 +20,9 @@ Run = Callable[[Awaitable[Any]], None]
 OpenFirm = Callable[[str], None]  # opens the firm overview for a USCC
 """Starts an intent of a state (a coroutine) in the background; the app re-renders on change."""
 
+# The app's CJK font (a bundled subset): the theme uses it, and so must text drawn on a canvas,
+# which does not inherit the theme (Chinese would show as boxes).
+FONT_FAMILY = "NotoSansSC"
 PRIMARY = "#1F5FBF"
 PRIMARY_DARK = "#174A96"
 BG = "#F3F5F9"
@@ -157,3 +160,25 @@ def screen(*controls: ft.Control | None, key: str) -> ft.Column:
     return ft.Column([c for c in controls if c is not None], key=key, spacing=12,
                      scroll=ft.ScrollMode.AUTO, expand=True,
                      horizontal_alignment=ft.CrossAxisAlignment.STRETCH)
+
+
+def choice_menu(key: str, label: str, value: str | None, options: list[tuple[str, str]],
+              on_pick: Callable[[str | None], None]) -> ft.Control:
+    """A filter as a menu button that reads "label: choice" (its accessible name too: Flutter's
+    dropdown menu leaves its button unnamed for screen readers)."""
+    chosen = dict(options).get(value or "", value or "")
+    return ft.Container(
+        expand=True, border=ft.Border.all(1, "#9AA4B2"), border_radius=10,
+        content=ft.PopupMenuButton(
+            key=key, tooltip=label, menu_position=ft.PopupMenuPosition.UNDER,
+            content=ft.Row([
+                ft.Column([ft.Text(label, size=11, color=MUTED), ft.Text(chosen, size=14, max_lines=1,
+                                                                          overflow=ft.TextOverflow.ELLIPSIS)],
+                          spacing=0, tight=True, expand=True),
+                ft.Icon(ft.Icons.ARROW_DROP_DOWN, color=MUTED),
+            ], spacing=4),
+            items=[ft.PopupMenuItem(content=text, key=f"{key}.{k or 'all'}",
+                                    icon=ft.Icons.CHECK if k == (value or "") else None,
+                                    on_click=lambda _, k=k: on_pick(k or None))
+                   for k, text in options],
+        ), padding=ft.Padding.only(left=10, right=2, top=2, bottom=2))

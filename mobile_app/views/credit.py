@@ -23,6 +23,7 @@ from mobile_app.views.common import (
     section,
     state_gate,
 )
+from mobile_app.views.ties import ties_card
 
 __all__ = ["build", "grade_card", "radar", "history_chart", "warning_tile"]
 
@@ -235,6 +236,7 @@ def build(state: CreditState, t: Translator, run: Run, *, open_me: object = None
         percentile,
         history_chart(t, ev),
         card(*warn_items, key="credit.warnings"),
+        ties_card(t, state.ties, key="credit.ties") if state.ties is not None else None,
         disputed,
         key="screen.credit",
     )

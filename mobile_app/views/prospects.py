@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import flet as ft
 
 from mobile_app.api.models import FirmProfile
@@ -14,6 +12,7 @@ from mobile_app.views.common import (
     OpenFirm,
     Run,
     card,
+    choice_menu,
     empty,
     error_banner,
     grade_chip,
@@ -44,28 +43,6 @@ def firm_row(t: Translator, f: FirmProfile, *, key: str, trailing: ft.Control | 
     return box
 
 
-def _dropdown(key: str, label: str, value: str | None, options: list[tuple[str, str]],
-              on_pick: Callable[[str | None], None]) -> ft.Control:
-    """A filter as a menu button that reads "label: choice" (its accessible name too: Flutter's
-    dropdown menu leaves its button unnamed for screen readers)."""
-    chosen = dict(options).get(value or "", value or "")
-    return ft.Container(
-        expand=True, border=ft.Border.all(1, "#9AA4B2"), border_radius=10,
-        content=ft.PopupMenuButton(
-            key=key, tooltip=label, menu_position=ft.PopupMenuPosition.UNDER,
-            content=ft.Row([
-                ft.Column([ft.Text(label, size=11, color=MUTED), ft.Text(chosen, size=14, max_lines=1,
-                                                                          overflow=ft.TextOverflow.ELLIPSIS)],
-                          spacing=0, tight=True, expand=True),
-                ft.Icon(ft.Icons.ARROW_DROP_DOWN, color=MUTED),
-            ], spacing=4),
-            items=[ft.PopupMenuItem(content=text, key=f"{key}.{k or 'all'}",
-                                    icon=ft.Icons.CHECK if k == (value or "") else None,
-                                    on_click=lambda _, k=k: on_pick(k or None))
-                   for k, text in options],
-        ), padding=ft.Padding.only(left=10, right=2, top=2, bottom=2))
-
-
 def build(state: ProspectsState, t: Translator, run: Run, *, open_firm: OpenFirm | None = None) -> ft.Control:
     kw = {"q": state.keyword}
 
@@ -78,16 +55,16 @@ def build(state: ProspectsState, t: Translator, run: Run, *, open_firm: OpenFirm
         ft.TextField(key="prospects.keyword", label=t("bank.keyword"), value=state.keyword, border_radius=10,
                      prefix_icon=ft.Icons.SEARCH, on_submit=lambda _: run(state.search()), on_change=changed),
         ft.Row([
-            _dropdown("prospects.grade", t("bank.grade"), state.grade, [all_, *[(g, g) for g in GRADES]],
+            choice_menu("prospects.grade", t("bank.grade"), state.grade, [all_, *[(g, g) for g in GRADES]],
                       lambda v: run(state.set_filter(grade=v))),
-            _dropdown("prospects.industry", t("bank.industry"), state.industry,
+            choice_menu("prospects.industry", t("bank.industry"), state.industry,
                       [all_, *[(c, t(f"industry.{c}")) for c in state.industries]],
                       lambda v: run(state.set_filter(industry=v))),
         ], spacing=8),
         ft.Row([
-            _dropdown("prospects.town", t("bank.town"), state.town, [all_, *[(x, x) for x in state.towns]],
+            choice_menu("prospects.town", t("bank.town"), state.town, [all_, *[(x, x) for x in state.towns]],
                       lambda v: run(state.set_filter(town=v))),
-            _dropdown("prospects.sort", t("bank.sort"), state.sort,
+            choice_menu("prospects.sort", t("bank.sort"), state.sort,
                       [(s, t(f"bank.sort.{s}")) for s in PROSPECT_SORTS],
                       lambda v: run(state.set_filter(sort=v or "name"))),
         ], spacing=8),

@@ -24,6 +24,7 @@ from mobile_app.views.common import (
 from mobile_app.views.credit import grade_card, radar
 from mobile_app.views.financing import timeline
 from mobile_app.views.firm import facts, warnings_card
+from mobile_app.views.ties import ties_card
 
 __all__ = ["build"]
 
@@ -119,6 +120,7 @@ def _detail(state: QueueState, t: Translator, run: Run) -> ft.Control:
         timeline(t, app),
         warnings_card(t, state.warnings, key="queue.warnings") if state.warnings is not None else None,
         _exposure(t, app),
+        ties_card(t, state.ties, key="queue.ties") if state.ties is not None else None,
     ]
     if app.evaluation is not None:
         ev = app.evaluation

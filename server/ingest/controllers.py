@@ -14,10 +14,12 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
 from server.ingest.parse import detect_format
-from server.ingest.schemas import IngestReport, RejectedRow, RepeatedRow
+from server.ingest.schemas import BatchOut, FeedSource, IngestReport, RejectedRow, RepeatedRow
 from server.ingest.services import (
     IngestError,
     batch_department,
+    department_batches,
+    department_sources,
     get_source,
     ingest,
     rejection_report,
@@ -99,6 +101,20 @@ class IngestController(Controller):
         # answer is sent (a failure there is logged and never undoes the batch).
         return Response(report, status_code=200, background=BackgroundTask(
             scan_after_ingest, request.app.state.engine, settings, sorted(result.touched_usccs)))
+
+    @get("/sources", summary="The feeds your department sends, with their columns")
+    async def sources(self, request: Request[AuthUser, Any, Any]) -> list[FeedSource]:
+        return department_sources(request.user.department_code)
+
+    @get("/batches", summary="Your department's batches, newest first, with their counts",
+         description="Page with `before_id` (the last id of the previous page). `report_url` is set when "
+                     "the batch has rejected or in-batch repeated rows to download.")
+    async def batches(
+        self, request: Request[AuthUser, Any, Any],
+        limit: Annotated[int, QueryParameter(ge=1, le=200, examples=[Example(value=50)])] = 50,
+        before_id: Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1, required=False)] = None,
+    ) -> list[BatchOut]:
+        return await department_batches(request.user.department_code, limit, before_id)
 
     @get(
         "/batches/{batch_id:int}/rejected",

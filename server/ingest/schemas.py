@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 
-__all__ = ["IngestReport", "RejectedRow", "RepeatedRow"]
+__all__ = ["BatchOut", "FeedField", "FeedSource", "IngestReport", "RejectedRow", "RepeatedRow"]
 
 
 class RejectedRow(msgspec.Struct):
@@ -33,3 +35,35 @@ class IngestReport(msgspec.Struct):
     repeated: list[RepeatedRow] = msgspec.field(default_factory=list)  # the first 100 in-batch duplicates
     repeated_count: int = 0
     report_url: str | None = None  # CSV of every rejected and repeated row, when there are any
+
+
+class FeedField(msgspec.Struct):
+    name: str
+    type: str  # key / uscc / date / money / int / number / enum / text
+    required: bool
+    choices: list[str]  # the allowed values of an enum field
+
+
+class FeedSource(msgspec.Struct):
+    """A feed the operator's department sends: its columns, as ``docs/feeds.md`` describes them."""
+
+    code: str
+    target: str  # record / firm / relation / guarantee: where its rows are stored
+    name_zh: str
+    name_en: str
+    fields: list[FeedField]
+
+
+class BatchOut(msgspec.Struct):
+    """One file or request a department sent, with its counts."""
+
+    id: int
+    source: str
+    filename: str
+    received_at: datetime
+    rows: int
+    accepted: int
+    duplicates: int  # rows already stored (by an earlier batch or earlier in this one)
+    rejected: int
+    backfill: bool
+    report_url: str | None  # CSV of the batch's rejected and in-batch repeated rows, when any

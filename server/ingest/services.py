@@ -25,7 +25,7 @@ from typing import Any
 
 from piccolo.engine.base import Engine
 
-from scoring.records import STATEMENT_ITEMS, section_of
+from scoring.records import RECORD_KINDS, STATEMENT_ITEMS, section_of
 from server.ingest.fastpath import (
     ArrowRecordValidator,
     PreparedRecords,
@@ -34,6 +34,7 @@ from server.ingest.fastpath import (
     supports_fast_path,
 )
 from server.ingest.parse import ArrowBlock, FeedFormatError, RawRow, read_batches, read_csv_blocks
+from server.ingest.schemas import BatchOut, FeedField, FeedSource
 from server.ingest.sources import (
     EARLIER_IN_BATCH,
     SOURCES,
@@ -128,6 +129,45 @@ async def rejection_report(batch_id: int) -> AsyncIterator[bytes]:
                           "" if r["first_row"] is None else r["first_row"]])
         yield buf.getvalue().encode()
         last = page[-1]["seq"]
+
+
+def department_sources(department: str | None) -> list[FeedSource]:
+    """The feeds a department sends, with their columns (record kinds named as people name them)."""
+    out = []
+    for src in SOURCES.values():
+        if src.department != department:
+            continue
+        kind = RECORD_KINDS.get(src.code)
+        out.append(FeedSource(
+            code=src.code, target=src.target, name_zh=kind.name_zh if kind else src.code,
+            name_en=kind.name_en if kind else src.code.replace("_", " "),
+            fields=[FeedField(name=f.name, type=f.type, required=f.required, choices=list(f.choices))
+                    for f in src.fields]))
+    return out
+
+
+async def department_batches(department: str | None, limit: int, before_id: int | None) -> list[BatchOut]:
+    """A department's batches, newest first (``before_id``: the page after the one that ended
+    there); ``report_url`` where the batch has rejected or in-batch repeated rows to report."""
+    from server.ingest.tables import IngestBatch
+
+    query = IngestBatch.select(
+        IngestBatch.id, IngestBatch.source, IngestBatch.filename, IngestBatch.received_at, IngestBatch.rows,
+        IngestBatch.accepted, IngestBatch.duplicates, IngestBatch.rejected, IngestBatch.backfill,
+    ).where(IngestBatch.department.code == department)
+    if before_id is not None:
+        query = query.where(IngestBatch.id < before_id)
+    rows = await query.order_by(IngestBatch.id, ascending=False).limit(limit)
+    reported: set[int] = set()
+    if rows:
+        ids = ", ".join(str(int(r["id"])) for r in rows)  # integers from the database
+        found = await IngestBatch.raw(f"SELECT DISTINCT batch_id FROM ingest_rejection WHERE batch_id IN ({ids})")
+        reported = {int(r["batch_id"]) for r in found}
+    return [BatchOut(id=r["id"], source=r["source"], filename=r["filename"], received_at=r["received_at"],
+                     rows=r["rows"], accepted=r["accepted"], duplicates=r["duplicates"], rejected=r["rejected"],
+                     backfill=bool(r["backfill"]),
+                     report_url=f"/api/ingest/batches/{r['id']}/rejected" if r["id"] in reported else None)
+            for r in rows]
 
 
 def get_source(code: str) -> Source:

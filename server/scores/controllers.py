@@ -15,13 +15,16 @@ from server.scores.profile_change import apply_profile, in_force_on_latest, prev
 from server.scores.schemas import (
     ModelHealthOut,
     ModelPromote,
+    ModelTrain,
     ModelVersionOut,
     OverrideRuleSetOut,
     OverrideRuleSetRevise,
     ProfilePreview,
+    TrainingOut,
     WeightProfileCreate,
     WeightProfileOut,
 )
+from server.scores.training import start_training, training_status
 from server.users.security import AuthUser, requires
 
 
@@ -92,6 +95,20 @@ class ModelVersionController(Controller):
     async def check_health(self, request: Request[AuthUser, Any, Any]) -> ModelHealthOut | None:
         data = await health.check_model_health(request.app.state.engine, request.app.state.settings)
         return None if data is None else msgspec.convert(data, ModelHealthOut)
+
+    @post("/train", status_code=202,
+          summary="Train a new model version on the platform's history (in the background)",
+          description="Answers at once with the run's status; follow it with GET /api/models/training. One run "
+                      "at a time (409 while one runs). With review (the default) the new version waits for "
+                      "POST /api/models/{version}/promote.")
+    async def train(self, request: Request[AuthUser, Any, Any], data: JSONBody[ModelTrain]) -> TrainingOut:
+        state = request.app.state
+        return await start_training(state.settings, state.engine, state.training_runs, request.user.id,
+                                    data.review, data.as_of)
+
+    @get("/training", summary="The latest training run: idle, running, done (with its version) or failed")
+    async def training(self) -> TrainingOut:
+        return await training_status()
 
     @post("/{version:str}/promote", status_code=200,
           summary="Make a model version the active one (confirm: true when it moves many grades)",

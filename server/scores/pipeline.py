@@ -9,6 +9,7 @@ stored as grade D with the override as their first reason.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import UTC, date, datetime
@@ -85,10 +86,12 @@ async def _with_engine(settings: Settings, engine: Engine | None):
 
 
 async def train_platform_model(settings: Settings, as_of: date | None = None,
-                               engine: Engine | None = None) -> str:
+                               engine: Engine | None = None, *, hold: bool = False) -> str:
     """Fit the indicator scorecard on the platform's labelled history and register it; activate it
     unless it would move more than ``settings.grade_change_confirm_share`` of the firms to
-    another grade than the active model (then it waits for an admin: ``promote_model``)."""
+    another grade than the active model (then it waits for an admin: ``promote_model``), or
+    ``hold`` asks that it wait for an admin's review whatever it changes (the back office's
+    "train a candidate"). The fits run in a worker thread: an API that trains keeps answering."""
     engine, owned = await _with_engine(settings, engine)
     try:
         firms = await load_firms(engine)
@@ -99,7 +102,8 @@ async def train_platform_model(settings: Settings, as_of: date | None = None,
         end = pd.Timestamp(as_of) if as_of else data_end(records)
         dates = [end - pd.DateOffset(months=m) + pd.offsets.MonthEnd(0) for m in TRAIN_OFFSETS_MONTHS]
         train_dates = [d for d in dates if d > records["event_date"].min()]
-        parts = [region_dataset(firms, history, [d], HORIZON_MONTHS) for d in train_dates]
+        parts = [await asyncio.to_thread(region_dataset, firms, history, [d], HORIZON_MONTHS)
+                 for d in train_dates]
         del history
         X = pd.concat([p[0] for p in parts])
         y = pd.concat([p[1] for p in parts])
@@ -111,8 +115,9 @@ async def train_platform_model(settings: Settings, as_of: date | None = None,
         if len(parts) > 1 and y_new.nunique() == 2:
             X_old = pd.concat([p[0] for p in parts[1:]])
             y_old = pd.concat([p[1] for p in parts[1:]])
-            older = indicator_scorecard(settings.model_regularization, n_bags=settings.model_bags).fit(X_old, y_old.to_numpy(),
-                                                                        groups=X_old.index.to_numpy())
+            older = await asyncio.to_thread(
+                indicator_scorecard(settings.model_regularization, n_bags=settings.model_bags).fit,
+                X_old, y_old.to_numpy(), groups=X_old.index.to_numpy())
             held = older.rate(X_new)
             figures = {f"oot_{k}": v for k, v in model_metrics(y_new.to_numpy(), held.pd).items()}
             calibration = _calibration(held.grade, held.pd, y_new.to_numpy())
@@ -121,7 +126,9 @@ async def train_platform_model(settings: Settings, as_of: date | None = None,
                 first_loan_figures = {"firms": int(first_loan.sum()),
                                              "mean_pd": float(held.pd[first_loan].mean()),
                                              "bad_rate": float(y_new.to_numpy()[first_loan].mean())}
-        model = indicator_scorecard(settings.model_regularization, n_bags=settings.model_bags).fit(X, y.to_numpy(), groups=X.index.to_numpy())
+        model = await asyncio.to_thread(
+            indicator_scorecard(settings.model_regularization, n_bags=settings.model_bags).fit,
+            X, y.to_numpy(), groups=X.index.to_numpy())
         registry = _registry(settings)
         # The hash, rows and bad rate cover every training date (the whole matrix the model saw).
         version = registry.save(model, training_hash=data_hash(X, y), metrics=figures,
@@ -136,7 +143,7 @@ async def train_platform_model(settings: Settings, as_of: date | None = None,
                                        "population": _population(X, firms, records, train_dates)})
         meta = registry.meta(version)
         changes = await _grade_changes(settings, model, firms, records, end)
-        waits = changes is not None and changes["share"] > settings.grade_change_confirm_share
+        waits = hold or (changes is not None and changes["share"] > settings.grade_change_confirm_share)
         async with db.write_transaction():  # stored and (unless it waits) activated together
             await ModelVersion(version=version, created_at=datetime.now(UTC), metrics=figures,
                                config={"pd_bands": meta["pd_bands"], "score_scale": meta["score_scale"],
@@ -191,19 +198,27 @@ async def _grade_changes(settings: Settings, model: Any, firms: pd.DataFrame, re
     if active is None:
         return None
     try:
-        current = _registry(settings).load(active["version"]).model
+        current = (await asyncio.to_thread(_registry(settings).load, active["version"])).model
     except Exception as exc:  # artifact gone: nothing to compare with
         log.warning("active model %s unusable (%s): no grade comparison", active["version"], exc)
         return None
     from server.scores.services import active_override_rules
 
     rules = await active_override_rules()
+    # The region scored twice is the slowest step after the fits: a worker thread too.
+    migration = await asyncio.to_thread(_migration, current, model, firms, records, end, rules)
+    return {"against": active["version"], "as_of": str(end.date()), **migration}
+
+
+def _migration(current: Any, model: Any, firms: pd.DataFrame, records: pd.DataFrame, end: pd.Timestamp,
+               rules: Any) -> dict[str, Any]:
+    """The grade migration from ``current`` to ``model`` over the firms that exist at ``end``."""
     live = firms[pd.to_datetime(firms["founded_on"]) <= end].reset_index(drop=True)
     seen = records[records["event_date"] <= end]
     X = compute_features(seen, end, firms=live)  # once, for both models
     grades = [score_region(m, live, seen, end.date(), overrides=rules, status_known_on=end.date(),
                            features=X).table["grade"] for m in (current, model)]
-    return {"against": active["version"], "as_of": str(end.date()), **grade_migration(*grades)}
+    return grade_migration(*grades)
 
 
 async def activate_model(version: str, promoted_by: int | None = None) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-__all__ = ["AdjustmentIn", "ModelHealthOut", "ModelPromote", "ModelVersionOut", "OverrideRuleIn", "OverrideRuleSetOut",
+__all__ = ["AdjustmentIn", "ModelHealthOut", "ModelPromote", "ModelTrain", "TrainingOut", "ModelVersionOut", "OverrideRuleIn", "OverrideRuleSetOut",
            "OverrideRuleSetRevise", "WeightProfileCreate", "WeightProfileOut"]
 
 
@@ -117,6 +117,27 @@ class ModelPromote(msgspec.Struct, forbid_unknown_fields=True):
     confirm: Annotated[bool, msgspec.Meta(description=(
         "must be true when the version moves more than the configured share of firms to another grade"),
         examples=[True])] = False
+
+
+class ModelTrain(msgspec.Struct, forbid_unknown_fields=True):
+    review: Annotated[bool, msgspec.Meta(description=(
+        "true (default): the new version waits for an admin to promote it, whatever it changes; false: "
+        "it activates itself unless it moves more than the configured share of firms to another grade"),
+        examples=[True])] = True
+    as_of: Annotated[date | None, msgspec.Meta(description="train as of this date (default: the data's last month)",
+                                               examples=["2026-11-30"])] = None
+
+
+class TrainingOut(msgspec.Struct):
+    """The latest training run: idle (none yet), running, done (``version``: what it made) or
+    failed (``error``: why)."""
+
+    status: str
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    version: str | None = None
+    requested_by: int | None = None  # the admin's user id
 
 
 class ModelHealthOut(msgspec.Struct):

@@ -604,3 +604,179 @@ def test_what_changed_at_390px(demo: Demo, phone: Browser) -> None:
     t0 = time.monotonic()
     issue_18_screens(demo, phone)
     print(f"issue 18 screens took {time.monotonic() - t0:.1f} s")
+
+
+# -- issue 13 must-show 1: the back office, and one real task per role ---------------------------
+
+OPERATOR, SUBSCRIBER = "13800000004", "13800000003"
+
+
+def _cell(f: dict[str, Any], n: int, uscc: str) -> str:
+    """A valid value of a feed column (by its type), for row ``n``."""
+    kind = f["type"]
+    if kind == "key":
+        return f"E2E-OFFICE-{n}"
+    if kind == "uscc":
+        return uscc
+    if kind == "date":
+        return "2026-10-01"
+    if kind == "money":
+        return "1234.50"
+    if kind == "int":
+        return "3"
+    if kind == "number":
+        return "1.5"
+    if kind == "enum":
+        return f["choices"][0]
+    return "e2e"
+
+
+def _feed_with_bad_rows(demo: Demo, folder: Path) -> tuple[Path, str, int]:
+    """A CSV of the operator's first feed: four good rows and two bad ones (rows 2 and 5: a
+    USCC that does not check, a date that does not exist). Returns the file, the feed and the
+    number of good rows."""
+    token = demo.token(OPERATOR)
+    source = _call("GET", f"{demo.api}/api/ingest/sources", token=token)[0]
+    uscc = _call("GET", f"{demo.api}/api/firms?limit=1", token=token)
+    uscc = (uscc["items"] if isinstance(uscc, dict) else uscc)[0]["uscc"]
+    stamp = int(time.time())
+    names = [f["name"] for f in source["fields"]]
+    rows = []
+    for n in range(6):
+        row = [_cell(f, stamp * 10 + n, uscc) for f in source["fields"]]
+        for i, f in enumerate(source["fields"]):
+            if n == 1 and f["type"] == "uscc":
+                row[i] = "91330000XXXXXXXXX0"
+            if n == 4 and f["type"] == "date" and f["required"]:
+                row[i] = "2026-02-30"
+        rows.append(row)
+    path = folder / f"{source['code']}-e2e.csv"
+    path.write_text("\n".join(",".join(r) for r in [names, *rows]) + "\n", encoding="utf-8")
+    return path, source["code"], 4
+
+
+def _desktop(chromium: Any) -> Browser:
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, device_scale_factor=1, locale="zh-CN")
+    return Browser(context.new_page())
+
+
+@pytest.mark.slow
+def test_back_office_and_every_role_at_phone_and_desktop_widths(demo: Demo, chromium: Any,
+                                                                 tmp_path: Path) -> None:
+    """Issue 13 must-show 1. The department operator sends a feed with bad rows and sees them
+    listed (390 px, zh then en); the admin revises a weight profile, reads its preview, trains
+    a model and promotes it (1,280 px, en then zh); the subscriber watches a firm; the owner's
+    and bank manager's first screens at 1,280 px. Screenshots: tests/e2e/screens/13_*.png."""
+    t0 = time.monotonic()
+    feed, source, good = _feed_with_bad_rows(demo, tmp_path)
+
+    # -- the department operator, on a phone -------------------------------------------------
+    b = _page(chromium, 390, 844)
+    try:
+        b.open(demo.app)
+        b.page.get_by_role("textbox", name="手机号").first.wait_for(timeout=30_000)
+        _sign_in(b, OPERATOR, zh=True)
+        b.text("上报部门数据")
+        b.text(re.compile(rf"\({source}\)"))
+        b.shot("13_operator_upload_zh_390")
+        with b.page.expect_file_chooser(timeout=15_000) as chooser:
+            b.click("button", "选择文件并上报")
+        chooser.value.set_files(str(feed))
+        b.text("逐行校验结果", timeout=60_000)
+        b.text(re.compile(r"^第 2 行 · "))  # the bad rows, each with its field and why
+        b.text(re.compile(r"^第 5 行 · "))
+        b.text("下载被拒行（CSV）")
+        b.shot("13_operator_report_zh_390")
+        batches = _call("GET", f"{demo.api}/api/ingest/batches", token=demo.token(OPERATOR))
+        newest = batches[0]
+        assert newest["rejected"] == 2 and newest["accepted"] + newest["duplicates"] == good, newest
+        b.switch_language("English", "Row-by-row report")
+        b.text(re.compile(r"^Row 2 · "))
+        b.shot("13_operator_report_en_390")
+        b.click_until("tab", re.compile("^Batches"), f"Batch {newest['id']}")
+        b.shot("13_operator_batches_en_390")
+        b.click_until("tab", re.compile("^Objections"), re.compile("Objections to your department|No objections"))
+        b.shot("13_operator_objections_en_390")
+        _sign_out(b, zh=False)
+        assert not b.unlabeled, f"controls without a name: {b.unlabeled}"
+    finally:
+        b.page.context.close()
+
+    # -- the admin, on a desktop -------------------------------------------------------------
+    d = _desktop(chromium)
+    try:
+        d.open(demo.app)
+        d.page.get_by_role("textbox", name="手机号").first.wait_for(timeout=30_000)
+        d.switch_language("English", "Sign in")
+        _sign_in(d, ADMIN, zh=False)
+        d.text("Weight profiles")
+        d.click("button", "New profile")
+        d.fill("Profile name", "E2E restart season")
+        d.fill("Reason for the change", "firms restarting after the holiday")
+        d.fill("Capital dimension factor", "0.5")
+        d.click("button", "Preview")
+        summary = d.text(re.compile(r"^\d+ of \d+ firms change grade"), timeout=60_000)
+        assert re.match(r"^\d+ of \d+ firms change grade", summary.inner_text() or summary.text_content())
+        d.shot("13_admin_preview_en_1280")
+        d.click("button", "Save profile", scroll=True)
+        d.text(re.compile("^Weight profile .E2E restart season. saved"), timeout=30_000)
+        d.shot("13_admin_profiles_en_1280")
+
+        d.click_until("tab", re.compile("^Models"), "Train a new model")
+        before = {v["version"] for v in _call("GET", f"{demo.api}/api/models", token=demo.token(ADMIN))}
+        d.click("button", "Start training")
+        d.text(re.compile(r"^Trained .* awaiting review"), timeout=240_000)
+        versions = _call("GET", f"{demo.api}/api/models", token=demo.token(ADMIN))
+        new = next(v for v in versions if v["version"] not in before)
+        assert new["awaiting_confirmation"] and not new["active"], new
+        d.shot("13_admin_trained_en_1280")
+        d.click("button", "Promote this version")
+        promoted, confirm = re.compile("^Promoted"), re.compile("^This version changes the grade")
+        _wait_for("promoted, or asked to confirm", lambda: d.page.get_by_text(promoted).count()
+                  or d.page.get_by_text(confirm).count())
+        if not d.page.get_by_text(promoted).count():  # it moves many grades: say yes once more
+            d.click("button", "Yes, promote")
+        d.text(re.compile("^Promoted"), timeout=30_000)
+        active = next(v for v in _call("GET", f"{demo.api}/api/models", token=demo.token(ADMIN)) if v["active"])
+        assert active["version"] == new["version"]
+        d.shot("13_admin_promoted_en_1280")
+        d.switch_language("简体中文", "模型版本")
+        d.shot("13_admin_models_zh_1280")
+        d.click_until("tab", re.compile("^基金"), "资金台账")
+        d.shot("13_admin_fund_zh_1280")
+        d.click_until("tab", re.compile("^账户"), "开通账户")
+        d.shot("13_admin_accounts_zh_1280")
+        _sign_out(d, zh=True)
+
+        # -- the subscriber watches a firm (desktop, zh) ---------------------------------------
+        _sign_in(d, SUBSCRIBER, zh=True)
+        d.click_until("tab", re.compile("^查询"), "查询")
+        target = _call("GET", f"{demo.api}/api/firms?limit=50", token=demo.token(SUBSCRIBER))
+        target = target["items"] if isinstance(target, dict) else target
+        watched = {s["uscc"] for s in _call("GET", f"{demo.api}/api/subscriptions",
+                                                  token=demo.token(SUBSCRIBER))}
+        firm = next(f for f in target if f["uscc"] not in watched)
+        d.fill("查询企业", firm["uscc"])
+        d.click("button", "搜索")
+        d.click("button", re.compile("^关注$"))  # on the firm's row (the tab of that name is a tab)
+        _wait_for("the subscription", lambda: firm["uscc"] in {
+            s["uscc"] for s in _call("GET", f"{demo.api}/api/subscriptions", token=demo.token(SUBSCRIBER))})
+        d.page.get_by_role("button", name=re.compile("^取消关注$")).first.wait_for(timeout=15_000)  # the row says so
+        d.shot("13_subscriber_watch_zh_1280")
+        _sign_out(d, zh=True)
+
+        # -- the owner's and the bank manager's first screens at desktop width ----------------
+        _sign_in(d, OWNER, zh=True)
+        d.text(re.compile("^信用等级 [ABCD]"))
+        d.shot("13_owner_credit_zh_1280")
+        _sign_out(d, zh=True)
+        _sign_in(d, BANK, zh=True)
+        d.text(re.compile("实时推送|预警"))
+        d.shot("13_bank_alerts_zh_1280")
+        _sign_out(d, zh=True)
+        assert not d.unlabeled, f"controls without a name: {d.unlabeled}"
+        outside = d.outside_requests()
+        assert all(ALLOWED.match(u) for u in outside), f"requests left 127.0.0.1: {outside}"
+    finally:
+        d.page.context.close()
+    print(f"back office took {time.monotonic() - t0:.1f} s")

@@ -139,3 +139,55 @@ async def test_a_batch_that_dies_half_way_stores_nothing(engine, operators, monk
         await services.ingest(engine, "tax_monthly", feed(), "csv")
     assert await DeptRecord.count() == before
     assert await IngestBatch.count() == batches
+
+
+async def test_the_operator_reads_its_feeds_and_its_batches_only(client, operators):
+    """The back office's upload and batches screens (issue 13): the department's feeds with their
+    columns, and its batches newest first with counts and, where there is one, the report."""
+    r = await client.get("/api/ingest/sources", headers=operators["tax"])
+    assert r.status_code == 200, r.text
+    sources = {s["code"]: s for s in r.json()}
+    assert "tax_monthly" in sources and "firms" not in sources  # the market office's registry
+    tax = sources["tax_monthly"]
+    assert tax["name_zh"] and tax["name_en"] and tax["target"] == "record"
+    fields = {f["name"]: f for f in tax["fields"]}
+    assert fields["uscc"]["type"] == "uscc" and fields["uscc"]["required"]
+    assert fields["category"]["choices"]  # an enum names its values
+    market = {s["code"] for s in (await client.get("/api/ingest/sources", headers=operators["market"])).json()}
+    assert "firms" in market and "tax_monthly" not in market
+
+    good = f"record_key,uscc,event_date,category,amount_yuan\nBATCHES-1,{A},2025-04-30,vat,10\n"
+    sent = (await client.post("/api/ingest/tax_monthly", content=good.encode(), headers={
+        **operators["tax"], "content-type": "text/csv", "x-filename": "april.csv"})).json()
+    bad = f"record_key,uscc,event_date,category,amount_yuan\nBATCHES-2,{BAD_CHECK},2025-04-30,vat,10\n"
+    refused = (await client.post("/api/ingest/tax_monthly", content=bad.encode(), headers={
+        **operators["tax"], "content-type": "text/csv"})).json()
+    page = (await client.get("/api/ingest/batches", params={"limit": 2}, headers=operators["tax"])).json()
+    assert [b["id"] for b in page] == [refused["batch_id"], sent["batch_id"]]
+    newest, older = page
+    # a re-sent file: its rows duplicate an earlier batch's, which the report does not list (only
+    # rejected rows and repeats within the batch), so there is no report to offer
+    again = (await client.post("/api/ingest/tax_monthly", content=good.encode(), headers={
+        **operators["tax"], "content-type": "text/csv"})).json()
+    resent = (await client.get("/api/ingest/batches", params={"limit": 1}, headers=operators["tax"])).json()
+    assert [(b["id"], b["duplicates"], b["report_url"]) for b in resent] == [(again["batch_id"], 1, None)]
+    twice = good + good.splitlines()[1] + "\n"  # the same row twice in one file: listed as a repeat
+    repeated = (await client.post("/api/ingest/tax_monthly", content=twice.encode(), headers={
+        **operators["tax"], "content-type": "text/csv"})).json()
+    latest = (await client.get("/api/ingest/batches", params={"limit": 1}, headers=operators["tax"])).json()[0]
+    assert (latest["id"], latest["duplicates"]) == (repeated["batch_id"], 2)
+    assert latest["report_url"] == f"/api/ingest/batches/{repeated['batch_id']}/rejected"
+    assert (newest["rows"], newest["accepted"], newest["rejected"]) == (1, 0, 1)
+    assert newest["report_url"] == f"/api/ingest/batches/{refused['batch_id']}/rejected"
+    assert (older["filename"], older["accepted"], older["report_url"]) == ("april.csv", 1, None)
+    report = await client.get(newest["report_url"], headers=operators["tax"])
+    assert report.status_code == 200 and "uscc" in report.text
+    after = (await client.get("/api/ingest/batches", params={"before_id": refused["batch_id"]},
+                              headers=operators["tax"])).json()
+    assert after[0]["id"] == sent["batch_id"] and all(b["id"] < refused["batch_id"] for b in after)
+    market_batches = (await client.get("/api/ingest/batches", headers=operators["market"])).json()
+    assert sent["batch_id"] not in {b["id"] for b in market_batches}  # another department's
+    for bad_query in ({"limit": 0}, {"limit": 201}, {"before_id": "x"}):
+        r = await client.get("/api/ingest/batches", params=bad_query, headers=operators["tax"])
+        assert r.status_code == 400 and next(iter(bad_query)) in r.text, r.text
+    assert (await client.get("/api/ingest/sources", headers=operators["admin"])).status_code == 403

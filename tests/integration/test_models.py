@@ -190,3 +190,92 @@ async def test_the_model_card_is_generated_from_the_registry(demo, settings, db_
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert out.read_text("utf-8") == card
+
+
+async def _training_done(client, tokens, seconds: float = 180) -> dict:
+    for _ in range(int(seconds * 4)):
+        status = (await client.get(f"{URL}/training", headers=tokens["admin"])).json()
+        if status["status"] != "running":
+            return status
+        await asyncio.sleep(0.25)
+    raise AssertionError("the training run did not end")
+
+
+async def test_admins_train_from_the_api_one_run_at_a_time_and_review_the_result(client, tokens, demo,
+                                                                                  settings):
+    """The back office's "train a candidate" (issue 13): the run starts in the background, one at
+    a time (the database holds the slot), and its version waits for review."""
+    from server.jobs_tables import JobRun
+    from server.scores.training import TRAIN_JOB
+
+    assert (await client.get(f"{URL}/training", headers=tokens["admin"])).json()["status"] == "idle"
+    for body, field in (({"review": "x"}, "review"), ({"as_of": "not a date"}, "as_of"), ({"nope": 1}, "nope")):
+        r = await client.post(f"{URL}/train", json=body, headers=tokens["admin"])
+        assert r.status_code == 400 and field in r.text, r.text
+    for role in ("owner", "bank_manager", "dept_operator"):
+        assert (await client.post(f"{URL}/train", json={}, headers=tokens[role])).status_code == 403
+        assert (await client.get(f"{URL}/training", headers=tokens[role])).status_code == 403
+    before = await _active(client, tokens)
+
+    # two admins press "train" at once: exactly one run starts
+    answers = await asyncio.gather(*[client.post(f"{URL}/train", json={}, headers=tokens["admin"])
+                                     for _ in range(2)])
+    assert sorted(r.status_code for r in answers) == [202, 409], [r.text for r in answers]
+    refused = next(r for r in answers if r.status_code == 409)
+    assert refused.json()["detail"].startswith("training:"), refused.text
+    started = next(r for r in answers if r.status_code == 202).json()
+    assert started["status"] == "running" and started["started_at"]
+    assert (await client.get("/api/health")).status_code == 200  # the API answers while it trains
+    done = await _training_done(client, tokens)
+    assert done["status"] == "done" and done["version"] and done["finished_at"], done
+    assert await JobRun.count().where(JobRun.job == TRAIN_JOB) == 1  # one slot, reused
+    made = (await _versions(client, tokens))[done["version"]]
+    assert made["awaiting_confirmation"] and not made["active"]  # review: it waits for an admin
+    assert await _active(client, tokens) == before
+    # the admin promotes it; confirm is asked only past the share, as for any waiting version
+    if made["grade_changes"].get("share", 0.0) > settings.grade_change_confirm_share:
+        r = await client.post(f"{URL}/{done['version']}/promote", json={}, headers=tokens["admin"])
+        assert r.status_code == 409 and r.json()["detail"].startswith("confirm:"), r.text
+    r = await client.post(f"{URL}/{done['version']}/promote", json={"confirm": True}, headers=tokens["admin"])
+    assert r.status_code == 200 and r.json()["active"] and not r.json()["awaiting_confirmation"], r.text
+    assert await _active(client, tokens) == [done["version"]]
+
+    # the slot is free again: a second run (now within the share: it may activate itself)
+    again = await client.post(f"{URL}/train", json={"review": False}, headers=tokens["admin"])
+    assert again.status_code == 202, again.text
+    second = await _training_done(client, tokens)
+    assert second["status"] == "done" and second["version"] != done["version"]
+    r = await client.post(f"{URL}/{before[0]}/promote", json={"confirm": True}, headers=tokens["admin"])
+    assert r.status_code == 200  # back to the demo's model for the tests after this one
+    assert await _active(client, tokens) == before
+
+
+async def test_a_dead_run_frees_the_slot_and_a_failed_run_says_why(app, client, tokens, settings):
+    from datetime import UTC, datetime, timedelta
+
+    from server.jobs_tables import JobRun
+    from server.scores.training import _SLOT, STALE_AFTER, TRAIN_JOB, stop_training
+
+    await JobRun.delete().where(JobRun.job == TRAIN_JOB)
+    # a run whose process died long ago is still "running" in its row: it blocks nothing
+    await JobRun.insert(JobRun(job=TRAIN_JOB, scheduled_at=_SLOT, worker="admin:1:dead", status="running",
+                               started_at=datetime.now(UTC) - STALE_AFTER - timedelta(minutes=1)))
+    dead = (await client.get(f"{URL}/training", headers=tokens["admin"])).json()
+    assert dead["status"] == "failed" and dead["error"] and dead["requested_by"] == 1, dead
+    r = await client.post(f"{URL}/train", json={"as_of": "1990-01-31"}, headers=tokens["admin"])
+    assert r.status_code == 202, r.text
+    failed = await _training_done(client, tokens)
+    assert failed["status"] == "failed" and failed["error"], failed  # no labelled history in 1990
+    # a fresh "running" row (another process training now) refuses a second run
+    await JobRun.update({JobRun.status: "running", JobRun.started_at: datetime.now(UTC)}).where(
+        JobRun.job == TRAIN_JOB)
+    r = await client.post(f"{URL}/train", json={}, headers=tokens["admin"])
+    assert r.status_code == 409 and "still running" in r.json()["detail"], r.text
+    # the API stopping mid-run (its lifespan stops the runs) frees the slot at once, saying why
+    await JobRun.update({JobRun.status: "done"}).where(JobRun.job == TRAIN_JOB)
+    assert (await client.post(f"{URL}/train", json={}, headers=tokens["admin"])).status_code == 202
+    await stop_training(app.state.training_runs)
+    stopped = (await client.get(f"{URL}/training", headers=tokens["admin"])).json()
+    assert stopped["status"] == "failed" and "stopped" in stopped["error"], stopped
+    assert not app.state.training_runs
+    await JobRun.delete().where(JobRun.job == TRAIN_JOB)

@@ -1,0 +1,237 @@
+"""The department operator's back office: 上报 send a feed and read its report, 批次 the
+department's batches, 异议 objections routed to the department."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import flet as ft
+
+from mobile_app.api.models import IngestReport, Objection
+from mobile_app.i18n import Translator
+from mobile_app.state.office import BatchesState, ObjectionQueueState, UploadState
+from mobile_app.views.common import (
+    MUTED,
+    PRIMARY,
+    Run,
+    card,
+    choice_menu,
+    empty,
+    error_banner,
+    icon_button,
+    screen,
+    section,
+    state_gate,
+    status_chip,
+)
+from mobile_app.views.me import record_line
+
+__all__ = ["build_batches", "build_objections", "build_upload"]
+
+Save = Callable[[str, bytes], Awaitable[None]]  # hands a file to the person (a download)
+SHOWN_ROWS = 30  # rejected rows listed on the screen; all of them are in the CSV
+
+
+def _source_name(t: Translator, state: UploadState, code: str | None) -> str:
+    s = next((s for s in state.sources if s.code == code), None)
+    if s is None:
+        return code or ""
+    named = t.pick(s.name_zh, s.name_en)
+    return f"{named} ({s.code})" if named and named != s.code else s.code
+
+
+def build_upload(state: UploadState, t: Translator, run: Run, *, pick: Callable[[], None],
+                 save: Save) -> ft.Control:
+    gate = state_gate(t, state, lambda: run(state.load()))
+    if gate is not None:
+        return screen(gate, key="screen.upload")
+    if not state.sources:
+        return screen(card(empty(t("office.no_sources"), key="upload.empty")), key="screen.upload")
+    chosen = next((s for s in state.sources if s.code == state.source), None)
+    columns = ", ".join(f.name + ("" if f.required else "?") for f in chosen.fields) if chosen else ""
+    form = card(
+        section(t("office.send_feed")),
+        choice_menu("upload.source", t("office.source"), state.source,
+                    [(s.code, _source_name(t, state, s.code)) for s in state.sources],
+                    lambda v: state.choose(v) if v else None),
+        ft.Text(t("office.columns", columns=columns), size=12, color=MUTED, key="upload.columns"),
+        ft.Text(t("office.formats"), size=12, color=MUTED),
+        ft.FilledButton(t("office.pick_file"), key="upload.pick", icon=ft.Icons.UPLOAD_FILE,
+                        disabled=state.busy, on_click=lambda _: pick()),
+        key="upload.form")
+    parts: list[ft.Control | None] = [form]
+    if state.busy:
+        phase = t("office.uploading" if state.phase == "uploading" else "office.sending",
+                  name=state.filename, percent=round(state.progress * 100))
+        parts.append(card(ft.Text(phase, key="upload.phase"),
+                          ft.ProgressBar(value=state.progress or None, color=PRIMARY, bgcolor="#DCE6F7"),
+                          key="upload.progress"))
+    elif state.phase == "failed":
+        parts.append(error_banner(t, state, key="upload.error"))
+    if state.report is not None:
+        parts.append(_report(t, state, state.report, run, save))
+    return screen(*parts, key="screen.upload")
+
+
+def _report(t: Translator, state: UploadState, r: IngestReport, run: Run, save: Save) -> ft.Control:
+    def figure(label: str, value: int, key: str, color: str | None = None) -> ft.Control:
+        return ft.Column([ft.Text(f"{value:,}", size=20, weight=ft.FontWeight.W_600, color=color, key=key),
+                          ft.Text(label, size=12, color=MUTED)],
+                         spacing=0, tight=True, horizontal_alignment=ft.CrossAxisAlignment.CENTER, expand=True)
+
+    items: list[ft.Control] = [
+        section(t("office.report"), trailing=ft.Text(t("office.batch", id=r.batch_id or "—"), size=12, color=MUTED)),
+        ft.Text(state.filename, size=12, color=MUTED),
+        ft.Row([figure(t("office.rows"), r.rows, "report.rows"),
+                figure(t("office.accepted"), r.accepted, "report.accepted", "#1B9E5A"),
+                figure(t("office.duplicates"), r.duplicates + r.repeated_count, "report.duplicates"),
+                figure(t("office.rejected"), r.rejected_rows, "report.rejected",
+                       "#D93025" if r.rejected_rows else None)]),
+    ]
+    if not r.rejected_rows and not r.repeated_count:
+        items.append(ft.Text(t("office.all_good"), color="#1B9E5A", key="report.all_good"))
+    for i, row in enumerate(r.rejected[:SHOWN_ROWS]):
+        items.append(ft.Container(
+            key=f"report.rejected.{i}", bgcolor="#FDECEA", border_radius=8, padding=8,
+            content=ft.Text(t("office.rejected_row", row=row.row, field=row.field, message=row.message),
+                            size=13, color="#B3261E")))
+    for i, row in enumerate(r.repeated[:max(0, SHOWN_ROWS - len(r.rejected))]):
+        items.append(ft.Container(
+            key=f"report.repeated.{i}", bgcolor="#FFF4E5", border_radius=8, padding=8,
+            content=ft.Text(t("office.repeated_row", row=row.row, first=row.first_row or "—", field=row.field),
+                            size=13, color="#B26A00")))
+    if r.rejected_count > SHOWN_ROWS:
+        items.append(ft.Text(t("office.more_in_csv", n=r.rejected_count - SHOWN_ROWS), size=12, color=MUTED))
+    if r.report_url:
+        url, name = r.report_url, f"batch-{r.batch_id}-rejected.csv"
+
+        async def fetch() -> None:
+            data = await state.rejected_csv(url)
+            if data is not None:
+                await save(name, data)
+
+        items.append(ft.OutlinedButton(t("office.download_rejected"), key="report.download", icon=ft.Icons.DOWNLOAD,
+                                       on_click=lambda _: run(fetch())))
+    return card(*items, key="upload.report", spacing=8)
+
+
+def build_batches(state: BatchesState, t: Translator, run: Run, *, save: Save) -> ft.Control:
+    gate = state_gate(t, state, lambda: run(state.load()))
+    if gate is not None:
+        return screen(gate, key="screen.batches")
+    parts: list[ft.Control | None] = [error_banner(t, state),
+                                      section(t("office.batches"), trailing=icon_button(
+                                          ft.Icons.REFRESH, t("common.refresh"), key="batches.refresh",
+                                          on_click=lambda _: run(state.load())))]
+    if not state.items:
+        parts.append(card(empty(t("office.no_batches"), key="batches.empty",
+                                hint=t("office.no_batches_hint"))))
+    for i, b in enumerate(state.items):
+        line = t("office.batch_counts", rows=b.rows, accepted=b.accepted, duplicates=b.duplicates,
+                 rejected=b.rejected)
+        actions: list[ft.Control] = []
+        if b.report_url:
+            url, name = b.report_url, f"batch-{b.id}-rejected.csv"
+
+            async def fetch(url: str = url, name: str = name) -> None:
+                data = await state.rejected_csv(url)
+                if data is not None:
+                    await save(name, data)
+
+            actions.append(ft.TextButton(t("office.download_rejected"), key=f"batches.item.{i}.download",
+                                         icon=ft.Icons.DOWNLOAD, on_click=lambda _, f=fetch: run(f())))
+        parts.append(card(
+            ft.Row([ft.Text(t("office.batch", id=b.id), weight=ft.FontWeight.W_600),
+                    ft.Text(b.source, size=12, color=MUTED, expand=True),
+                    ft.Text(t.datetime(b.received_at), size=12, color=MUTED)]),
+            ft.Text(b.filename or "—", size=12, color=MUTED, max_lines=1, overflow=ft.TextOverflow.ELLIPSIS),
+            ft.Text(line, size=13, color="#B3261E" if b.rejected else None),
+            *actions, key=f"batches.item.{i}", spacing=4))
+    return screen(*parts, key="screen.batches")
+
+
+def _objection_row(t: Translator, o: Objection, i: int, state: ObjectionQueueState, run: Run) -> ft.Control:
+    box = card(
+        ft.Row([ft.Text(o.firm_name, weight=ft.FontWeight.W_600, expand=True, max_lines=2),
+                status_chip(t, o.status)]),
+        ft.Text(f"{t.pick(o.source_name_zh, o.source_name_en) or o.source} · {t.date(o.created_at)}",
+                size=12, color=MUTED),
+        ft.Text(o.reason, size=13, max_lines=3, overflow=ft.TextOverflow.ELLIPSIS),
+        ft.Row([ft.TextButton(t("office.open_objection"), key=f"objections.item.{i}.open",
+                              icon=ft.Icons.CHEVRON_RIGHT, on_click=lambda _: run(state.open(o.id)))],
+               alignment=ft.MainAxisAlignment.END),
+        key=f"objections.item.{i}", spacing=4)
+    box.on_click = lambda _: run(state.open(o.id))
+    return box
+
+
+def build_objections(state: ObjectionQueueState, t: Translator, run: Run) -> ft.Control:
+    if state.detail is not None:
+        return _objection_detail(state, t, run)
+    gate = state_gate(t, state, lambda: run(state.load()))
+    if gate is not None:
+        return screen(gate, key="screen.objections")
+    parts: list[ft.Control | None] = [
+        error_banner(t, state),
+        section(t("office.objections", n=state.open_count), trailing=icon_button(
+            ft.Icons.REFRESH, t("common.refresh"), key="objections.refresh", on_click=lambda _: run(state.load())))]
+    if not state.items:
+        parts.append(card(empty(t("office.no_objections"), key="objections.empty", icon=ft.Icons.TASK_ALT)))
+    parts += [_objection_row(t, o, i, state, run) for i, o in enumerate(state.items)]
+    return screen(*parts, key="screen.objections")
+
+
+def _objection_detail(state: ObjectionQueueState, t: Translator, run: Run) -> ft.Control:
+    d = state.detail
+    assert d is not None
+    o = d.objection
+    head = ft.Row([icon_button(ft.Icons.ARROW_BACK, t("common.back"), key="objection.back",
+                               on_click=lambda _: state.close()),
+                   ft.Text(o.firm_name, size=16, weight=ft.FontWeight.W_600, expand=True, max_lines=2),
+                   status_chip(t, o.status)])
+    facts = card(
+        section(t("office.disputed_record")),
+        ft.Text(record_line(t, d.record), key="objection.record"),
+        ft.Text(t("office.owner_says", reason=o.reason), size=13, key="objection.reason"),
+        *([ft.Text(t("office.proposed", values=", ".join(f"{k} = {v}" for k, v in o.proposed.items())),
+                   size=13, color=PRIMARY, key="objection.proposed")] if o.proposed else []),
+        key="objection.facts")
+    parts: list[ft.Control | None] = [head, error_banner(t, state), facts]
+    if o.status == "open":
+        def setter(name: str):  # noqa: ANN202
+            return lambda e: state.values.__setitem__(name, e.control.value or "")
+
+        def reason(e: ft.Event[ft.TextField]) -> None:
+            state.reason = e.control.value or ""
+
+        fields = [ft.TextField(key=f"objection.value.{name}", label=t("office.corrected_value", field=t(f"field.{name}")
+                                                                      if f"field.{name}" in t else name),
+                               value=state.values.get(name, ""), on_change=setter(name), border_radius=10, dense=True)
+                  for name in d.record.correctable]
+        form: list[ft.Control] = [section(t("office.resolve")),
+                                  ft.Text(t("office.correct_hint"), size=12, color=MUTED), *fields,
+                                  ft.TextField(key="objection.reply", label=t("office.reply"), value=state.reason,
+                                               on_change=reason, border_radius=10, multiline=True, min_lines=1),
+                                  ft.Row([
+                                      ft.FilledButton(t("office.correct"), key="objection.correct", icon=ft.Icons.CHECK,
+                                                      disabled=state.deciding, style=ft.ButtonStyle(bgcolor="#1B9E5A"),
+                                                      on_click=lambda _: run(state.resolve("correct")), expand=True),
+                                      ft.OutlinedButton(t("office.reject"), key="objection.reject", icon=ft.Icons.CLOSE,
+                                                        disabled=state.deciding,
+                                                        on_click=lambda _: run(state.resolve("reject")), expand=True),
+                                  ], spacing=8)]
+        if state.invalid:
+            form.insert(1, ft.Text(t(state.invalid), color="#B3261E", size=12, key="objection.invalid"))
+        parts.append(card(*form, key="objection.form", spacing=10))
+    else:
+        parts.append(card(section(t("office.resolution")),
+                          ft.Text(t.status(o.status) + (f" · {o.resolution}" if o.resolution else ""),
+                                  key="objection.resolution"),
+                          *([ft.Text(record_line(t, d.corrected_record), size=13, color="#1B9E5A")]
+                            if d.corrected_record else []),
+                          key="objection.done"))
+    trail = [ft.Text(f"{t.datetime(e.at)} · {t.pick(e.text_zh, e.text_en)}", size=12, color=MUTED)
+             for e in d.trail]
+    if trail:
+        parts.append(card(section(t("me.objection_trail")), *trail, key="objection.trail", spacing=4))
+    return screen(*parts, key="screen.objection")

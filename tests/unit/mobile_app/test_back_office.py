@@ -1,0 +1,242 @@
+"""The back office in the app (issue 13): the department operator and the admin, their states
+against the real API in-process, and their screens built from those states."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mobile_app.i18n import Translator
+from mobile_app.state import (
+    AccountsState,
+    BatchesState,
+    FundState,
+    ModelsState,
+    ObjectionQueueState,
+    UploadState,
+    WeightsState,
+)
+from mobile_app.state.office import feed_format
+from mobile_app.views import admin, office
+from tests.unit.mobile_app.conftest import Api, find, keys, texts
+from tests.unit.mobile_app.test_views import Runner
+
+pytestmark = pytest.mark.anyio
+ZH, EN = Translator("zh"), Translator("en")
+
+
+@pytest.fixture
+def run() -> Any:
+    runner = Runner()
+    yield runner
+    runner.close()
+
+
+async def _saved(name: str, data: bytes) -> None:
+    _saved.files[name] = data  # type: ignore[attr-defined]
+
+
+_saved.files = {}  # type: ignore[attr-defined]
+
+
+def _feed(state: UploadState, uscc: str, folder: Path, bad_rows: set[int]) -> Path:
+    """A CSV of the chosen feed: a valid value per column type, a broken USCC in ``bad_rows``."""
+    source = next(s for s in state.sources if s.code == state.source)
+    values = {"key": "UNIT-{n}", "uscc": uscc, "date": "2026-10-01", "money": "1200.50", "int": "2",
+              "number": "1.5", "text": "unit"}
+    lines = [",".join(f.name for f in source.fields)]
+    for n in range(5):
+        cells = []
+        for f in source.fields:
+            cell = f.choices[0] if f.type == "enum" else values.get(f.type, "x").format(n=n)
+            if f.type == "uscc" and n + 1 in bad_rows:
+                cell = "91330000XXXXXXXXX0"
+            cells.append(cell)
+        lines.append(",".join(cells))
+    path = folder / "feed.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+async def test_operator_sends_a_feed_and_reads_the_report_and_batches(api: Api, run: Runner, tmp_path: Path) -> None:
+    client = await api.signed_in("dept_operator")
+    up = UploadState(client=client)
+    await up.load()
+    assert up.sources and up.source == up.sources[0].code
+    view = office.build_upload(up, ZH, run, pick=lambda: None, save=_saved)
+    assert {"screen.upload", "upload.source", "upload.pick", "upload.columns"} <= keys(view)
+
+    path = _feed(up, api.firm_uscc, tmp_path, bad_rows={2, 4})
+    up.started(path.name, path.stat().st_size)
+    assert up.busy and "upload.progress" in keys(office.build_upload(up, ZH, run, pick=lambda: None, save=_saved))
+    report = await up.send(path.name, path)
+    assert report is not None and up.phase == "done"
+    assert report.rows == 5 and report.rejected_rows == 2 and report.accepted + report.duplicates == 3
+    assert sorted(r.row for r in report.rejected) == [2, 4]
+    view = office.build_upload(up, ZH, run, pick=lambda: None, save=_saved)
+    assert {"upload.report", "report.rejected.0", "report.rejected.1", "report.download"} <= keys(view)
+    assert any(x.startswith("第 2 行 · ") for x in texts(view))
+    assert any(x.startswith("Row 4 · ") for x in texts(office.build_upload(up, EN, run, pick=lambda: None,
+                                                                            save=_saved)))
+    find(view, "report.download").on_click(None)  # the rejected rows, as the API's CSV, saved
+    await run.drain()
+    csv = _saved.files[f"batch-{report.batch_id}-rejected.csv"].decode("utf-8-sig")  # type: ignore[attr-defined]
+    assert csv.splitlines()[0].startswith("row,") and len(csv.splitlines()) >= 3
+
+    again = await up.send(path.name, path)  # the same file again: nothing new is stored
+    assert again is not None and again.accepted == 0 and again.duplicates == 3
+
+    batches = BatchesState(client=client)
+    await batches.load()
+    assert batches.items[0].id == again.batch_id and batches.items[1].id == report.batch_id
+    view = office.build_batches(batches, EN, run, save=_saved)
+    assert {"screen.batches", "batches.item.0", "batches.item.1", "batches.item.1.download"} <= keys(view)
+    assert f"Batch {report.batch_id}" in texts(view)
+
+    assert feed_format("a.JSONL") == "jsonl" and feed_format("b.csv") == "csv" and feed_format("c") is None
+
+
+async def test_operator_sees_a_wrong_source_refused_and_an_empty_list(api: Api, run: Runner, tmp_path: Path) -> None:
+    client = await api.signed_in("dept_operator")
+    up = UploadState(client=client)
+    await up.load()
+    up.source = "dishonest_debtor"  # the court's feed, not the tax office's
+    path = tmp_path / "x.csv"
+    path.write_text("record_key,uscc,event_date\n", encoding="utf-8")
+    assert await up.send(path.name, path) is None
+    assert up.phase == "failed" and up.error and "court" in up.error
+    assert "upload.error" in keys(office.build_upload(up, EN, run, pick=lambda: None, save=_saved))
+
+
+async def test_operator_corrects_and_rejects_objections(api: Api, run: Runner) -> None:
+    owner = await api.signed_in("owner")
+    records = (await owner.objection_records(limit=200)).items
+    mine = [r for r in records if r.department == "tax" and not r.has_open_objection][:2]
+    assert len(mine) == 2, "the demo firm has tax records"
+    for r in mine:
+        await owner.file_objection(r.id, "金额有误，请核实")
+
+    queue = ObjectionQueueState(client=await api.signed_in("dept_operator"))
+    await queue.load()
+    assert queue.open_count >= 2 and queue.items[0].status == "open"
+    view = office.build_objections(queue, ZH, run)
+    assert {"screen.objections", "objections.item.0", "objections.item.0.open"} <= keys(view)
+    first = next(o for o in queue.items if o.record_id == mine[0].id)
+    await queue.open(first.id)
+    view = office.build_objections(queue, ZH, run)
+    assert {"screen.objection", "objection.record", "objection.reply", "objection.correct", "objection.reject",
+            "objection.back"} <= keys(view)
+    assert not await queue.resolve("reject")  # a rejection needs a reason
+    assert queue.invalid == "office.need_reason"
+    assert "objection.invalid" in keys(office.build_objections(queue, EN, run))
+    queue.reason = "核实无误"
+    assert await queue.resolve("reject")
+    assert queue.detail is not None and queue.detail.objection.status == "rejected"
+    assert "objection.done" in keys(office.build_objections(queue, EN, run))
+    queue.close()
+
+    second = next(o for o in queue.items if o.record_id == mine[1].id)
+    await queue.open(second.id)
+    # one fen more than stored: a real correction that leaves the firm's grade (which other
+    # tests of this package read) as it was
+    assert "amount_yuan" in queue.values and mine[1].amount_fen is not None
+    queue.values["amount_yuan"] = f"{(mine[1].amount_fen + 1) / 100:.2f}"
+    queue.reason = "已核实更正"
+    assert await queue.resolve("correct"), queue.error
+    assert queue.detail.objection.status == "corrected" and queue.detail.corrected_record is not None
+
+
+async def test_admin_revises_a_weight_profile_after_a_preview(api: Api, run: Runner) -> None:
+    ws = WeightsState(client=await api.signed_in("admin"))
+    await ws.load()
+    view = admin.build_weights(ws, ZH, run)
+    assert "screen.weights" in keys(view) and ("weights.empty" in keys(view) or "weights.item.0" in keys(view))
+    ws.new()
+    # in force from next year: saved and previewed, without re-scoring the region other tests read
+    ws.draft.update(name="单元测试方案", reason="复工期", valid_from=(date.today() + timedelta(days=365)).isoformat())
+    ws.rows[0][1] = "9"
+    await ws.run_preview()
+    assert ws.invalid == "admin.bad_factor" and ws.preview is None
+    ws.rows[0][1] = "0.5"
+    await ws.save()  # never without a preview
+    assert ws.invalid == "admin.preview_first" and ws.saved is None
+    await ws.run_preview()
+    assert ws.preview is not None and ws.preview_current and ws.preview.firms > 0
+    view = admin.build_weights(ws, EN, run)
+    assert {"screen.profile", "profile.preview_card", "preview.summary", "profile.save"} <= keys(view)
+    assert any(x.endswith("firms change grade") or "firms change grade (" in x for x in texts(view))
+    ws.rows[0][1] = "0.6"  # the draft changed: the preview is stale, saving waits for a new one
+    assert not ws.preview_current and find(admin.build_weights(ws, EN, run), "profile.save").disabled
+    await ws.run_preview()
+    await ws.save()
+    assert ws.saved is not None and ws.saved.name == "单元测试方案" and not ws.editing and not ws.saved.rescoring
+    assert any(p.name == "单元测试方案" for p in ws.profiles)
+    view = admin.build_weights(ws, ZH, run)
+    assert "weights.saved" in keys(view)
+    find(view, "weights.item.0.revise").on_click(None)  # revising starts from the latest version
+    assert ws.editing and ws.draft["name"] == ws.profiles[0].name and ws.rows
+
+
+async def test_admin_sees_the_fund_and_opens_an_account(api: Api, run: Runner) -> None:
+    client = await api.signed_in("admin")
+    fund = FundState(client=client)
+    await fund.load()
+    assert fund.overview is not None and fund.overview.capital_fen > 0
+    assert {"screen.fund", "fund.overview", "fund.capital", "fund.ledger"} <= keys(admin.build_fund(fund, ZH, run))
+
+    accounts = AccountsState(client=client)
+    await accounts.load()
+    assert {a.role for a in accounts.items} >= {"owner", "admin"}
+    accounts.start()
+    accounts.draft.update(role="dept_operator", phone="13900000123", password="a-long-passphrase",
+                          display_name="海关 操作员")
+    await accounts.open_account()
+    assert accounts.invalid == "admin.need_department"
+    accounts.draft["department"] = "customs"
+    await accounts.open_account()
+    assert accounts.created is not None and accounts.created.department == "customs", accounts.error
+    await accounts.filter("dept_operator")
+    assert {a.phone for a in accounts.items} >= {"13900000123"} and {a.role for a in accounts.items} == {"dept_operator"}
+    view = admin.build_accounts(accounts, EN, run)
+    assert {"screen.accounts", "accounts.created", "accounts.item.0", "accounts.role"} <= keys(view)
+    accounts.start()
+    accounts.draft.update(role="bank_manager", phone="13900000123", password="a-long-passphrase", bank_id="1")
+    await accounts.open_account()  # the number has an account already: the API's reason is shown
+    assert accounts.created is None and accounts.error
+    assert "state.action_error" in keys(admin.build_accounts(accounts, EN, run))
+
+
+async def test_admin_trains_a_candidate_compares_and_promotes_it_then_rolls_back(api: Api, run: Runner) -> None:
+    ms = ModelsState(client=await api.signed_in("admin"))
+    ms_poll = 0.2
+    import mobile_app.state.admin as admin_state
+
+    admin_state.POLL_S, before_poll = ms_poll, admin_state.POLL_S
+    try:
+        await ms.load()
+        first = ms.active
+        assert first is not None and ms.training.status in ("idle", "done", "failed")
+        view = admin.build_models(ms, ZH, run)
+        assert {"screen.models", "models.train", "models.item.0", "models.item.0.active"} <= keys(view)
+        await ms.train()  # waits (polling) until the run ends
+        assert ms.training.status == "done", ms.training
+        new = next(v for v in ms.versions if v.version == ms.training.version)
+        assert new.awaiting_confirmation and not new.active and ms.notice == "admin.model.trained"
+        view = admin.build_models(ms, EN, run)
+        assert "models.done" in keys(view) and "models.item.0.promote" in keys(view)
+        assert any(x.startswith("Out-of-time AUC") for x in texts(view))
+        await ms.promote(new.version)
+        if ms.confirm == new.version:  # it moves many grades: the screen asks once more
+            assert "models.item.0.confirm" in keys(admin.build_models(ms, EN, run))
+            await ms.promote(new.version, confirm=True)
+        assert ms.notice == "admin.model.promoted" and ms.active is not None and ms.active.version == new.version
+        # the earlier model is one tap away: roll back to it (other tests of the package read its scores)
+        i = next(i for i, v in enumerate(ms.versions) if v.version == first.version)
+        assert find(admin.build_models(ms, EN, run), f"models.item.{i}.promote").content == "Roll back to this version"
+        await ms.promote(first.version, confirm=True)
+        assert ms.active is not None and ms.active.version == first.version
+    finally:
+        admin_state.POLL_S = before_poll
