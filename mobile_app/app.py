@@ -30,6 +30,7 @@ from mobile_app.state import (
     ModelsState,
     ObjectionQueueState,
     PoliciesState,
+    PolicyQueueState,
     PortfolioState,
     ProspectsState,
     QueueState,
@@ -142,9 +143,10 @@ class XinbaoApp:
         self.firm = FirmOverviewState(client=self.client)
         self.firm.subscribe(lambda: self._changed(self.firm))
         self.tabs = self._tabs_for(me.role)
-        for state in {id(tab.state): tab.state for tab in self.tabs}.values():
+        shown = {id(st): st for tab in self.tabs for st in (tab.state, *tab.also)}
+        for state in shown.values():
             state.subscribe(lambda st=state: self._changed(st))
-        if self.inbox not in [tab.state for tab in self.tabs]:
+        if id(self.inbox) not in shown:
             self.inbox.subscribe(lambda: self._changed(self.inbox))
         self.push = PushStream(client=self.client, on_event=self._pushed,
                                on_status=self.inbox.set_connected, on_connected=self.inbox.catch_up)
@@ -241,23 +243,26 @@ class XinbaoApp:
         ]
 
     def _operator_tabs(self) -> list[Tab]:
-        """The department operator's back office: send feeds, batches, objections."""
+        """The department operator's back office: send feeds (with the batches), objections,
+        policy applications."""
         c, s, run, inbox, files = self.client, self.session, self.run, self.inbox, self.files
         assert inbox is not None and files is not None
-        up, bs, oq = UploadState(client=c), BatchesState(client=c), ObjectionQueueState(client=c)
+        up, bs = UploadState(client=c), BatchesState(client=c)
+        oq, pq = ObjectionQueueState(client=c), PolicyQueueState(client=c)
 
         async def send() -> None:
             await files.send_feed(up)
             if up.report is not None:
-                run(bs.load())  # the new batch shows on the batches tab
+                await bs.load()  # the new batch joins the list below the report
 
         return [
             Tab("nav.upload", ft.Icons.UPLOAD_FILE_OUTLINED, ft.Icons.UPLOAD_FILE, up,
-                lambda t: office.build_upload(up, t, run, pick=lambda: run(send()), save=files.save)),
-            Tab("nav.batches", ft.Icons.LIST_ALT_OUTLINED, ft.Icons.LIST_ALT, bs,
-                lambda t: office.build_batches(bs, t, run, save=files.save)),
+                lambda t: office.build_feeds(up, bs, t, run, pick=lambda: run(send()), save=files.save),
+                also=(bs,)),
             Tab("nav.objections", ft.Icons.GAVEL_OUTLINED, ft.Icons.GAVEL, oq,
                 lambda t: office.build_objections(oq, t, run), badge=lambda: oq.open_count),
+            Tab("nav.policy_queue", ft.Icons.ASSIGNMENT_OUTLINED, ft.Icons.ASSIGNMENT, pq,
+                lambda t: office.build_policy_queue(pq, t, run), badge=lambda: pq.pending),
             Tab("nav.messages", ft.Icons.NOTIFICATIONS_OUTLINED, ft.Icons.NOTIFICATIONS, inbox,
                 lambda t: messages.build(inbox, t, run), badge=lambda: inbox.unread),
             Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, inbox,
@@ -289,9 +294,9 @@ class XinbaoApp:
         self.run(relink())
 
     def _load(self, tab: Tab) -> None:
-        state = tab.state
-        if state.status in ("idle", "error") and hasattr(state, "load"):
-            self.run(state.load())  # type: ignore[attr-defined]
+        for state in (tab.state, *tab.also):
+            if state.status in ("idle", "error") and hasattr(state, "load"):
+                self.run(state.load())  # type: ignore[attr-defined]
 
     def _tab_index(self, key: str) -> int:
         return next(i for i, tab in enumerate(self.tabs) if tab.key == key)

@@ -332,8 +332,15 @@ class ApiClient:
         data = await self.request("POST", f"/api/policies/{policy_id}/applications")
         return self._decode(PolicyApplication, data)
 
-    async def policy_applications(self) -> list[PolicyApplication]:
-        return await self._list(PolicyApplication, "/api/policies/applications")
+    async def policy_applications(self, status: str | None = None) -> list[PolicyApplication]:
+        """The owner's firm's applications, or (an operator) the department's queue, evaluated."""
+        params = {"status": status} if status else None
+        return await self._list(PolicyApplication, "/api/policies/applications", params=params)
+
+    async def decide_policy(self, application_id: int, decision: str, reason: str = "") -> PolicyApplication:
+        data = await self.request("POST", f"/api/policies/applications/{application_id}/decision",
+                                  json={"decision": decision, "reason": reason})
+        return self._decode(PolicyApplication, data)
 
     # -- objections -------------------------------------------------------------------------
 

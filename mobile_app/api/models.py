@@ -14,7 +14,7 @@ __all__ = [
     "IndustryComparison", "MatchReason", "MatchResult", "Me", "Notification", "Objection",
     "ObjectionDetail", "Policy", "PolicyApplication", "PolicyMatch", "PolicyMatches", "Product",
     "ProductMatch", "Reason", "Record", "RecordPage", "ScorePoint", "Subscription", "TokenPair",
-    "TrailEvent", "Warning", "DIMENSIONS",
+    "TrailEvent", "Warning", "DIMENSIONS", "EvaluationSummary",
     "Account", "Adjustment", "Batch", "FeedSource", "FundBank", "FundOverview", "IngestReport", "LedgerEntry",
     "LedgerPage", "ModelVersionInfo", "MovedFirm", "ProfilePreview", "RejectedRow", "SourceField",
     "TrainingStatus", "WeightProfile", "ContagionPath", "FirmTies", "TieEdge", "TieFirm", "TiePerson",
@@ -348,6 +348,18 @@ class PolicyMatches:
 
 
 @dataclass
+class EvaluationSummary:
+    """The applicant's latest score, attached for the department deciding a policy application."""
+
+    as_of: str
+    score: int
+    grade: str
+    pd: float
+    dimensions: dict[str, float] = field(default_factory=dict)
+    model_version: str = ""
+
+
+@dataclass
 class PolicyApplication:
     id: int
     policy_id: int
@@ -359,6 +371,7 @@ class PolicyApplication:
     reason: str
     created_at: str
     decided_at: str | None = None
+    evaluation: EvaluationSummary | None = None
 
 
 @dataclass

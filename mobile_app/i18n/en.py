@@ -483,6 +483,12 @@ MESSAGES: dict[str, str] = {
     "admin.need_phone": "Enter the phone number and an initial password",
     "admin.need_bank": "A bank manager needs the bank's number",
     "admin.need_department": "A department operator needs the department's code",
+    "nav.policy_queue": "Policy apps",
+    "office.policy_queue": "Applications for your department's policies ({n} pending)",
+    "office.no_policy_applications": "No applications. When a firm applies for one of your department's policies it appears here",
+    "office.applicant_score": "Applicant's credit grade {grade}, score {score} ({date})",
+    "office.reject_reason": "Reason (needed to reject)",
+    "office.approve": "Approve",
     # the guarantee circle picture (issue 13)
     "ties.title": "Guarantee circle",
     "ties.none": "No guarantees in force, and no shareholder or legal representative shared with another firm",

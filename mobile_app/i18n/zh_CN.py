@@ -483,6 +483,12 @@ MESSAGES: dict[str, str] = {
     "admin.need_phone": "请填写手机号和初始密码",
     "admin.need_bank": "客户经理需要填写银行编号",
     "admin.need_department": "部门操作员需要填写部门代码",
+    "nav.policy_queue": "政策申请",
+    "office.policy_queue": "本部门政策的申请（待审批 {n}）",
+    "office.no_policy_applications": "暂无申请，企业申请本部门发布的政策后会出现在这里",
+    "office.applicant_score": "申请企业信用等级 {grade}，信用分 {score}（{date}）",
+    "office.reject_reason": "驳回理由（驳回时必填）",
+    "office.approve": "批准",
     # the guarantee circle picture (issue 13)
     "ties.title": "担保关系图",
     "ties.none": "本企业没有在保的担保关系，也没有与其他企业共有的股东或法人",

@@ -8,14 +8,14 @@ from mobile_app.state.financing import FinancingState
 from mobile_app.state.firm import FirmOverviewState
 from mobile_app.state.inbox import InboxState
 from mobile_app.state.me import MeState
-from mobile_app.state.office import BatchesState, ObjectionQueueState, UploadState
+from mobile_app.state.office import BatchesState, ObjectionQueueState, PolicyQueueState, UploadState
 from mobile_app.state.policies import PoliciesState
 from mobile_app.state.session import APP_ROLES, MemoryStore, SessionState, Store
 from mobile_app.state.watch import SearchState, WatchlistState
 
 __all__ = [
     "APP_ROLES", "AccountsState", "BatchesState", "FundState", "ModelsState", "ObjectionQueueState",
-    "UploadState", "WeightsState", "Borrower", "CreditState", "FinancingState", "FirmOverviewState", "InboxState", "Loadable",
+    "PolicyQueueState", "UploadState", "WeightsState", "Borrower", "CreditState", "FinancingState", "FirmOverviewState", "InboxState", "Loadable",
     "MeState", "MemoryStore", "Observable", "PoliciesState", "PortfolioState", "ProspectsState",
     "QueueState", "SearchState", "SessionState", "Store", "WatchlistState",
 ]

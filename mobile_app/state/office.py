@@ -9,10 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mobile_app.api import ApiClient
-from mobile_app.api.models import Batch, FeedSource, IngestReport, Objection, ObjectionDetail
+from mobile_app.api.models import (
+    Batch,
+    FeedSource,
+    IngestReport,
+    Objection,
+    ObjectionDetail,
+    PolicyApplication,
+)
 from mobile_app.state.base import Loadable
 
-__all__ = ["BatchesState", "ObjectionQueueState", "UploadState", "feed_format"]
+__all__ = ["BatchesState", "ObjectionQueueState", "PolicyQueueState", "UploadState", "feed_format"]
 
 CHUNK = 1 << 20  # a feed goes to the API a mebibyte at a time, never whole in memory
 FEED_EXTENSIONS = ("csv", "jsonl", "ndjson", "txt")
@@ -201,3 +208,43 @@ class ObjectionQueueState(Loadable):
             self.items = sorted(items, key=lambda o: (o.status != "open", o.created_at))
         self.notify()
         return True
+
+
+@dataclass(kw_only=True)
+class PolicyQueueState(Loadable):
+    """Applications for the department's support policies: pending first, each with the
+    applicant's latest score; approve, or reject with a reason."""
+
+    client: ApiClient
+    items: list[PolicyApplication] = field(default_factory=list)
+    reasons: dict[int, str] = field(default_factory=dict)  # a rejection's reason as typed, per application
+    invalid: dict[int, str] = field(default_factory=dict)  # catalogue key of what is missing, per application
+    deciding: int | None = None
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for a in self.items if a.status == "pending")
+
+    def _sorted(self, items: list[PolicyApplication]) -> list[PolicyApplication]:
+        return sorted(items, key=lambda a: (a.status != "pending", a.created_at))
+
+    async def load(self) -> None:
+        await self._run(self.client.policy_applications, lambda items: setattr(self, "items", self._sorted(items)))
+
+    async def decide(self, application_id: int, decision: str) -> bool:
+        reason = self.reasons.get(application_id, "").strip()
+        if decision == "reject" and len(reason) < 2:
+            self.invalid[application_id] = "office.need_reason"
+            self.notify()
+            return False
+        self.invalid.pop(application_id, None)
+        self.deciding = application_id
+        self.notify()
+        try:
+            done = await self._act(lambda: self.client.decide_policy(application_id, decision, reason))
+        finally:
+            self.deciding = None
+        if done is not None:
+            self.items = self._sorted([done if a.id == done.id else a for a in self.items])
+        self.notify()
+        return done is not None

@@ -9,8 +9,9 @@ import flet as ft
 
 from mobile_app.api.models import IngestReport, Objection
 from mobile_app.i18n import Translator
-from mobile_app.state.office import BatchesState, ObjectionQueueState, UploadState
+from mobile_app.state.office import BatchesState, ObjectionQueueState, PolicyQueueState, UploadState
 from mobile_app.views.common import (
+    GRADE_COLORS,
     MUTED,
     PRIMARY,
     Run,
@@ -26,7 +27,7 @@ from mobile_app.views.common import (
 )
 from mobile_app.views.me import record_line
 
-__all__ = ["build_batches", "build_objections", "build_upload"]
+__all__ = ["build_feeds", "build_objections", "build_policy_queue"]
 
 Save = Callable[[str, bytes], Awaitable[None]]  # hands a file to the person (a download)
 SHOWN_ROWS = 30  # rejected rows listed on the screen; all of them are in the CSV
@@ -40,13 +41,20 @@ def _source_name(t: Translator, state: UploadState, code: str | None) -> str:
     return f"{named} ({s.code})" if named and named != s.code else s.code
 
 
-def build_upload(state: UploadState, t: Translator, run: Run, *, pick: Callable[[], None],
-                 save: Save) -> ft.Control:
+def build_feeds(state: UploadState, batches: BatchesState, t: Translator, run: Run, *,
+                pick: Callable[[], None], save: Save) -> ft.Control:
+    """上报: send a feed and read its report, with the department's batches below."""
+    return screen(*_upload_parts(state, t, run, pick=pick, save=save), *_batches_parts(batches, t, run, save=save),
+                  key="screen.upload")
+
+
+def _upload_parts(state: UploadState, t: Translator, run: Run, *, pick: Callable[[], None],
+                  save: Save) -> list[ft.Control | None]:
     gate = state_gate(t, state, lambda: run(state.load()))
     if gate is not None:
-        return screen(gate, key="screen.upload")
+        return [gate]
     if not state.sources:
-        return screen(card(empty(t("office.no_sources"), key="upload.empty")), key="screen.upload")
+        return [card(empty(t("office.no_sources"), key="upload.empty"))]
     chosen = next((s for s in state.sources if s.code == state.source), None)
     columns = ", ".join(f.name + ("" if f.required else "?") for f in chosen.fields) if chosen else ""
     form = card(
@@ -70,7 +78,7 @@ def build_upload(state: UploadState, t: Translator, run: Run, *, pick: Callable[
         parts.append(error_banner(t, state, key="upload.error"))
     if state.report is not None:
         parts.append(_report(t, state, state.report, run, save))
-    return screen(*parts, key="screen.upload")
+    return parts
 
 
 def _report(t: Translator, state: UploadState, r: IngestReport, run: Run, save: Save) -> ft.Control:
@@ -115,11 +123,11 @@ def _report(t: Translator, state: UploadState, r: IngestReport, run: Run, save: 
     return card(*items, key="upload.report", spacing=8)
 
 
-def build_batches(state: BatchesState, t: Translator, run: Run, *, save: Save) -> ft.Control:
+def _batches_parts(state: BatchesState, t: Translator, run: Run, *, save: Save) -> list[ft.Control | None]:
     gate = state_gate(t, state, lambda: run(state.load()))
     if gate is not None:
-        return screen(gate, key="screen.batches")
-    parts: list[ft.Control | None] = [error_banner(t, state),
+        return [section(t("office.batches")), gate]
+    parts: list[ft.Control | None] = [error_banner(t, state, key="batches.error"),
                                       section(t("office.batches"), trailing=icon_button(
                                           ft.Icons.REFRESH, t("common.refresh"), key="batches.refresh",
                                           on_click=lambda _: run(state.load())))]
@@ -147,7 +155,7 @@ def build_batches(state: BatchesState, t: Translator, run: Run, *, save: Save) -
             ft.Text(b.filename or "—", size=12, color=MUTED, max_lines=1, overflow=ft.TextOverflow.ELLIPSIS),
             ft.Text(line, size=13, color="#B3261E" if b.rejected else None),
             *actions, key=f"batches.item.{i}", spacing=4))
-    return screen(*parts, key="screen.batches")
+    return parts
 
 
 def _objection_row(t: Translator, o: Objection, i: int, state: ObjectionQueueState, run: Run) -> ft.Control:
@@ -235,3 +243,50 @@ def _objection_detail(state: ObjectionQueueState, t: Translator, run: Run) -> ft
     if trail:
         parts.append(card(section(t("me.objection_trail")), *trail, key="objection.trail", spacing=4))
     return screen(*parts, key="screen.objection")
+
+
+def build_policy_queue(state: PolicyQueueState, t: Translator, run: Run) -> ft.Control:
+    """政策申请: applications for the department's policies, each with the applicant's score."""
+    gate = state_gate(t, state, lambda: run(state.load()))
+    if gate is not None:
+        return screen(gate, key="screen.policy_queue")
+    parts: list[ft.Control | None] = [
+        error_banner(t, state),
+        section(t("office.policy_queue", n=state.pending), trailing=icon_button(
+            ft.Icons.REFRESH, t("common.refresh"), key="policy_queue.refresh", on_click=lambda _: run(state.load())))]
+    if not state.items:
+        parts.append(card(empty(t("office.no_policy_applications"), key="policy_queue.empty",
+                                icon=ft.Icons.ASSIGNMENT_TURNED_IN_OUTLINED)))
+    for i, a in enumerate(state.items):
+        ev = a.evaluation
+        items: list[ft.Control] = [
+            ft.Row([ft.Text(a.firm_name, weight=ft.FontWeight.W_600, expand=True, max_lines=2),
+                    status_chip(t, a.status)]),
+            ft.Text(f"{a.policy_title} · {t.date(a.created_at)}", size=12, color=MUTED),
+        ]
+        if ev is not None:
+            items.append(ft.Text(t("office.applicant_score", grade=ev.grade, score=ev.score, date=ev.as_of),
+                                 size=13, color=GRADE_COLORS.get(ev.grade, MUTED), key=f"policy_queue.{i}.score"))
+        if a.status == "pending":
+            def reason(e: ft.Event[ft.TextField], aid: int = a.id) -> None:
+                state.reasons[aid] = e.control.value or ""
+
+            if a.id in state.invalid:
+                items.append(ft.Text(t(state.invalid[a.id]), color="#B3261E", size=12, key=f"policy_queue.{i}.invalid"))
+            busy = state.deciding == a.id
+            items += [
+                ft.TextField(key=f"policy_queue.{i}.reason", label=t("office.reject_reason"),
+                             value=state.reasons.get(a.id, ""), on_change=reason, border_radius=10, dense=True),
+                ft.Row([
+                    ft.FilledButton(t("office.approve"), key=f"policy_queue.{i}.approve", icon=ft.Icons.CHECK,
+                                    disabled=busy, style=ft.ButtonStyle(bgcolor="#1B9E5A"), expand=True,
+                                    on_click=lambda _, aid=a.id: run(state.decide(aid, "approve"))),
+                    ft.OutlinedButton(t("office.reject"), key=f"policy_queue.{i}.reject", icon=ft.Icons.CLOSE,
+                                      disabled=busy, expand=True,
+                                      on_click=lambda _, aid=a.id: run(state.decide(aid, "reject"))),
+                ], spacing=8),
+            ]
+        elif a.reason:
+            items.append(ft.Text(a.reason, size=12, color=MUTED))
+        parts.append(card(*items, key=f"policy_queue.{i}", spacing=6))
+    return screen(*parts, key="screen.policy_queue")

@@ -95,7 +95,10 @@ def test_no_server_error_and_every_response_fits_its_schema(live_server, tokens,
            "--checks", "not_a_server_error,response_schema_conformance",
            "--phases", "examples,coverage,fuzzing", "--max-examples", str(EXAMPLES),
            "--seed", SEED, "--exclude-path", "/api/auth/logout",
-           "--exclude-path", "/api/notifications/stream", "--no-color",
+           "--exclude-path", "/api/notifications/stream",
+           # A fuzzed 202 here starts a real training run (a minute of CPU on the shared server
+           # per run); its input checks (400 naming the field, 403, 409) are in test_models.py.
+           "--exclude-path", "/api/models/train", "--no-color",
            "--report", "junit", "--report-dir", str(tmp_path)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     summary = done.stdout[-6000:]

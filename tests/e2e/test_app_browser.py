@@ -664,21 +664,21 @@ def _desktop(chromium: Any) -> Browser:
 def test_back_office_and_every_role_at_phone_and_desktop_widths(demo: Demo, chromium: Any,
                                                                  tmp_path: Path) -> None:
     """Issue 13 must-show 1. The department operator sends a feed with bad rows and sees them
-    listed (390 px, zh then en); the admin revises a weight profile, reads its preview, trains
+    listed (360 px, zh then en); the admin revises a weight profile, reads its preview, trains
     a model and promotes it (1,280 px, en then zh); the subscriber watches a firm; the owner's
     and bank manager's first screens at 1,280 px. Screenshots: tests/e2e/screens/13_*.png."""
     t0 = time.monotonic()
     feed, source, good = _feed_with_bad_rows(demo, tmp_path)
 
     # -- the department operator, on a phone -------------------------------------------------
-    b = _page(chromium, 390, 844)
+    b = _page(chromium, 360, 780)  # the narrowest common phone
     try:
         b.open(demo.app)
         b.page.get_by_role("textbox", name="手机号").first.wait_for(timeout=30_000)
         _sign_in(b, OPERATOR, zh=True)
         b.text("上报部门数据")
         b.text(re.compile(rf"\({source}\)"))
-        b.shot("13_operator_upload_zh_390")
+        b.shot("13_operator_upload_zh_360")
         with b.page.expect_file_chooser(timeout=15_000) as chooser:
             b.click("button", "选择文件并上报")
         chooser.value.set_files(str(feed))
@@ -686,17 +686,20 @@ def test_back_office_and_every_role_at_phone_and_desktop_widths(demo: Demo, chro
         b.text(re.compile(r"^第 2 行 · "))  # the bad rows, each with its field and why
         b.text(re.compile(r"^第 5 行 · "))
         b.text("下载被拒行（CSV）")
-        b.shot("13_operator_report_zh_390")
+        b.shot("13_operator_report_zh_360")
         batches = _call("GET", f"{demo.api}/api/ingest/batches", token=demo.token(OPERATOR))
         newest = batches[0]
         assert newest["rejected"] == 2 and newest["accepted"] + newest["duplicates"] == good, newest
         b.switch_language("English", "Row-by-row report")
         b.text(re.compile(r"^Row 2 · "))
-        b.shot("13_operator_report_en_390")
-        b.click_until("tab", re.compile("^Batches"), f"Batch {newest['id']}")
-        b.shot("13_operator_batches_en_390")
+        b.shot("13_operator_report_en_360")
+        b.scroll_to(f"Batch {newest['id']}")  # the department's batches, below the report
+        b.to_top("Your department's batches")
+        b.shot("13_operator_batches_en_360")
         b.click_until("tab", re.compile("^Objections"), re.compile("Objections to your department|No objections"))
-        b.shot("13_operator_objections_en_390")
+        b.shot("13_operator_objections_en_360")
+        b.click_until("tab", re.compile("^Policy apps"), re.compile("Applications for your department|No applications"))
+        b.shot("13_operator_policy_queue_en_360")
         _sign_out(b, zh=False)
         assert not b.unlabeled, f"controls without a name: {b.unlabeled}"
     finally:

@@ -16,6 +16,7 @@ from mobile_app.state import (
     FundState,
     ModelsState,
     ObjectionQueueState,
+    PolicyQueueState,
     UploadState,
     WeightsState,
 )
@@ -66,21 +67,23 @@ async def test_operator_sends_a_feed_and_reads_the_report_and_batches(api: Api, 
     up = UploadState(client=client)
     await up.load()
     assert up.sources and up.source == up.sources[0].code
-    view = office.build_upload(up, ZH, run, pick=lambda: None, save=_saved)
+    empty_batches = BatchesState(client=client)
+    view = office.build_feeds(up, empty_batches, ZH, run, pick=lambda: None, save=_saved)
     assert {"screen.upload", "upload.source", "upload.pick", "upload.columns"} <= keys(view)
 
     path = _feed(up, api.firm_uscc, tmp_path, bad_rows={2, 4})
     up.started(path.name, path.stat().st_size)
-    assert up.busy and "upload.progress" in keys(office.build_upload(up, ZH, run, pick=lambda: None, save=_saved))
+    assert up.busy and "upload.progress" in keys(office.build_feeds(up, empty_batches, ZH, run, pick=lambda: None,
+                                                                    save=_saved))
     report = await up.send(path.name, path)
     assert report is not None and up.phase == "done"
     assert report.rows == 5 and report.rejected_rows == 2 and report.accepted + report.duplicates == 3
     assert sorted(r.row for r in report.rejected) == [2, 4]
-    view = office.build_upload(up, ZH, run, pick=lambda: None, save=_saved)
+    view = office.build_feeds(up, empty_batches, ZH, run, pick=lambda: None, save=_saved)
     assert {"upload.report", "report.rejected.0", "report.rejected.1", "report.download"} <= keys(view)
     assert any(x.startswith("第 2 行 · ") for x in texts(view))
-    assert any(x.startswith("Row 4 · ") for x in texts(office.build_upload(up, EN, run, pick=lambda: None,
-                                                                            save=_saved)))
+    assert any(x.startswith("Row 4 · ") for x in texts(office.build_feeds(up, empty_batches, EN, run,
+                                                                           pick=lambda: None, save=_saved)))
     find(view, "report.download").on_click(None)  # the rejected rows, as the API's CSV, saved
     await run.drain()
     csv = _saved.files[f"batch-{report.batch_id}-rejected.csv"].decode("utf-8-sig")  # type: ignore[attr-defined]
@@ -92,8 +95,8 @@ async def test_operator_sends_a_feed_and_reads_the_report_and_batches(api: Api, 
     batches = BatchesState(client=client)
     await batches.load()
     assert batches.items[0].id == again.batch_id and batches.items[1].id == report.batch_id
-    view = office.build_batches(batches, EN, run, save=_saved)
-    assert {"screen.batches", "batches.item.0", "batches.item.1", "batches.item.1.download"} <= keys(view)
+    view = office.build_feeds(up, batches, EN, run, pick=lambda: None, save=_saved)
+    assert {"screen.upload", "batches.item.0", "batches.item.1", "batches.item.1.download"} <= keys(view)
     assert f"Batch {report.batch_id}" in texts(view)
 
     assert feed_format("a.JSONL") == "jsonl" and feed_format("b.csv") == "csv" and feed_format("c") is None
@@ -108,7 +111,8 @@ async def test_operator_sees_a_wrong_source_refused_and_an_empty_list(api: Api, 
     path.write_text("record_key,uscc,event_date\n", encoding="utf-8")
     assert await up.send(path.name, path) is None
     assert up.phase == "failed" and up.error and "court" in up.error
-    assert "upload.error" in keys(office.build_upload(up, EN, run, pick=lambda: None, save=_saved))
+    assert "upload.error" in keys(office.build_feeds(up, BatchesState(client=client), EN, run, pick=lambda: None,
+                                                     save=_saved))
 
 
 async def test_operator_corrects_and_rejects_objections(api: Api, run: Runner) -> None:
@@ -240,3 +244,33 @@ async def test_admin_trains_a_candidate_compares_and_promotes_it_then_rolls_back
         assert ms.active is not None and ms.active.version == first.version
     finally:
         admin_state.POLL_S = before_poll
+
+
+async def test_operator_decides_policy_applications(api: Api, run: Runner) -> None:
+    operator = await api.signed_in("dept_operator")
+    published = await operator.request("POST", "/api/policies", json={
+        "title": "单元测试：小微企业培训补贴", "summary": "测试", "benefit": "每人500元"})
+    owner = await api.signed_in("owner")
+    await owner.apply_policy(published["id"])  # open to every firm: the demo firm qualifies
+
+    queue = PolicyQueueState(client=operator)
+    await queue.load()
+    assert queue.pending >= 1 and queue.items[0].status == "pending"
+    i = next(i for i, a in enumerate(queue.items) if a.policy_id == published["id"])
+    mine = queue.items[i]
+    assert mine.firm_uscc == api.firm_uscc and mine.evaluation is not None and mine.evaluation.grade in "ABCD"
+    view = office.build_policy_queue(queue, ZH, run)
+    assert {"screen.policy_queue", f"policy_queue.{i}.approve", f"policy_queue.{i}.reject",
+            f"policy_queue.{i}.reason", f"policy_queue.{i}.score"} <= keys(view)
+    assert not await queue.decide(mine.id, "reject")  # a rejection needs a reason
+    assert f"policy_queue.{i}.invalid" in keys(office.build_policy_queue(queue, EN, run))
+    queue.reasons[mine.id] = "培训名额已满"
+    assert await queue.decide(mine.id, "reject")
+    done = next(a for a in queue.items if a.id == mine.id)
+    assert done.status == "rejected" and done.reason == "培训名额已满"
+    assert (await owner.policy_applications())[0].status in ("rejected", "pending", "approved")
+    assert any(a.id == mine.id and a.status == "rejected" for a in await owner.policy_applications())
+    empty = PolicyQueueState(client=await api.signed_in("dept_operator"))
+    empty.items = []
+    empty.status = "ready"
+    assert "policy_queue.empty" in keys(office.build_policy_queue(empty, EN, run))
