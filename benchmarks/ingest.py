@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server import db  # noqa: E402
-from server.firms.uscc import make_uscc  # noqa: E402
 from server.ingest.services import ingest  # noqa: E402
+from server.uscc import make_uscc  # noqa: E402
 
 PG_ADMIN = os.environ.get("XINBAO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 N_FIRMS = 2000
@@ -56,7 +56,7 @@ def records_csv(n: int, key_prefix: str) -> list[bytes]:
 
 async def piccolo_rate(n: int) -> float:
     """Plain Piccolo ``Table.insert`` in chunks of 500 rows (its parameter limits allow that)."""
-    from server.ingest.tables import DeptRecord
+    from server.tables.ingest import DeptRecord
 
     usccs = [make_uscc(i) for i in range(N_FIRMS)]
     now = datetime.now(UTC)

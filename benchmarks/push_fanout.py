@@ -55,10 +55,10 @@ def _percentile(values: list[float], q: float) -> float:
 
 async def _populate(n: int) -> tuple[dict[str, Any], list[int]]:
     """One firm and ``n`` subscribers watching it (bulk inserts; no password hashing)."""
-    from server.firms.tables import Firm
-    from server.firms.uscc import make_uscc
-    from server.notifications.tables import Subscription
-    from server.users.tables import User
+    from server.tables.firms import Firm
+    from server.tables.notifications import Subscription
+    from server.tables.users import User
+    from server.uscc import make_uscc
 
     now = datetime.now(UTC)
     firm = Firm(uscc=make_uscc(990_001), name="扇出基准测试有限公司", industry_section="C", industry_division="34",

@@ -78,7 +78,7 @@ _SWAGGER_FILES = Path(importlib.util.find_spec("swagger_ui").origin).parent / "s
 async def health(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     import asyncio
 
-    from server.firms.tables import Firm
+    from server.tables.firms import Firm
 
     body = {"status": "ok", "database": request.app.state.engine.engine_type}
     try:

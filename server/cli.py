@@ -97,6 +97,7 @@ def generate(n_firms: int, seed: int, out_dir: str, fmt: str) -> None:
                    "event date when the model trains on past dates.")
 def ingest(file: str, source: str, backfill: bool) -> None:
     from server import db
+    from server.after_ingest import after_ingest
     from server.ingest.parse import detect_format, iter_file
     from server.ingest.services import IngestError
     from server.ingest.services import ingest as run_ingest
@@ -111,6 +112,8 @@ def ingest(file: str, source: str, backfill: bool) -> None:
             fmt = detect_format(file, None, head)
             result = await run_ingest(engine, source, iter_file(file), fmt, filename=Path(file).name,
                                       person_salt=settings.person_id_salt, backfill=backfill)
+            # What follows a stored batch, as the ingest route does it.
+            after = await after_ingest(engine, settings, result.touched_usccs)
         except IngestError as exc:
             click.echo(json.dumps({"error": {"field": exc.field, "message": exc.message}},
                                   ensure_ascii=False), err=True)
@@ -121,6 +124,8 @@ def ingest(file: str, source: str, backfill: bool) -> None:
             "accepted": result.accepted, "duplicates": result.duplicates,
             "rejected": [{"row": r.row, "field": r.field, "message": r.message} for r in result.rejected[:1000]],
             "rejected_rows": result.rejected_rows, "batch_id": result.batch_id,
+            "rescored": 0 if after is None or after.rescore is None else len(after.rescore.scores),
+            "warnings_raised": 0 if after is None else after.scan.raised,
         }, ensure_ascii=False))
         return 0
 
@@ -174,7 +179,7 @@ async def _on_database(settings: Settings, work):
 
 
 async def _model_state(settings: Settings, version: str) -> dict:
-    from server.scores.tables import ModelVersion
+    from server.tables.scores import ModelVersion
 
     return await _on_database(settings, lambda _engine: ModelVersion.select(
         ModelVersion.grade_changes, ModelVersion.awaiting_confirmation).where(

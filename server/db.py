@@ -6,46 +6,17 @@ import os
 import sqlite3
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
-__all__ = ["bind", "close", "engine_from_url", "migrate", "open_engine", "sqlite_path",
-           "sqlite_path_of"]
+from server.engines import engine_from_url, sqlite_path_of
+
+__all__ = ["bind", "close", "dollar_params", "migrate", "on_postgres", "open_engine",
+           "write_transaction"]
 
 os.environ.setdefault("PICCOLO_CONF", "server.piccolo_conf")
-
-
-def sqlite_path(url: str) -> str:
-    """The file of an ``sqlite:///relative.db`` or ``sqlite:////abs/path.db`` URL."""
-    path = url.split(":///", 1)[1] if ":///" in url else "xinbao.db"
-    return unquote(path) or "xinbao.db"
-
-
-def engine_from_url(url: str) -> Engine:
-    """A Piccolo engine for an ``sqlite:///...`` or ``postgresql://...`` URL. Nothing is opened
-    or created until the engine is used (``open_engine`` prepares an SQLite file)."""
-    if url.startswith("sqlite"):
-        return SQLiteEngine(path=sqlite_path(url), timeout=30)
-    if url.startswith(("postgres://", "postgresql://")):
-        parts = urlparse(url)
-        config = {
-            "host": parts.hostname or "127.0.0.1",
-            "port": parts.port or 5432,
-            "user": unquote(parts.username or "postgres"),
-            "database": (parts.path or "/xinbao").lstrip("/") or "xinbao",
-        }
-        if parts.password:
-            config["password"] = unquote(parts.password)
-        return PostgresEngine(config=config)
-    raise ValueError(f"XINBAO_DATABASE_URL must start with sqlite:/// or postgresql://, got {url!r}")
-
-
-def sqlite_path_of(engine: Engine) -> str:
-    """The database file of an SQLite engine."""
-    return str(engine.connection_kwargs["database"])  # type: ignore[attr-defined]
 
 
 def bind(engine: Engine) -> None:
@@ -68,7 +39,7 @@ def dollar_params(sql: str) -> str:
 
 def on_postgres() -> bool:
     """Whether the tables are bound to PostgreSQL (row locks, LISTEN/NOTIFY, advisory locks)."""
-    from server.firms.tables import Firm  # every table is bound to the same engine
+    from server.tables.firms import Firm  # every table is bound to the same engine
 
     return isinstance(Firm._meta.db, PostgresEngine)
 
@@ -77,7 +48,7 @@ def write_transaction() -> Any:
     """One transaction on the bound engine (joining the caller's if one is open). On SQLite it
     is taken IMMEDIATE: callers read, then write, and a deferred transaction that later wants
     the write lock fails with "database is locked" under concurrency."""
-    from server.firms.tables import Firm  # every table is bound to the same engine
+    from server.tables.firms import Firm  # every table is bound to the same engine
 
     engine = Firm._meta.db
     if isinstance(engine, SQLiteEngine):

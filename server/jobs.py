@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from alerts.scheduler import Job, PeriodLock, build_scheduler, stop_scheduler
-from server.jobs_tables import JobRun
-from server.scores.tables import ModelVersion, ScoringRun
 from server.settings import Settings
+from server.tables.jobs import JobRun
+from server.tables.scores import ModelVersion, ScoringRun
 
 __all__ = ["DatabaseRunLock", "period_lock", "platform_jobs", "run_worker"]
 
@@ -58,16 +58,16 @@ def platform_jobs(settings: Settings) -> list[Job]:
     async def warning_scan(as_of: datetime) -> None:
         """Every warning rule for every firm, DebtRank contagion, the fund's expected draw."""
         from server.piccolo_conf import DB
-        from server.risk.services import scan
+        from server.risk.scan import scan
 
         await scan(DB, settings, as_of)
 
     async def incremental_rescore(as_of: datetime) -> None:
         """Re-score the firms with records received since their latest score, then re-scan
         them (grade changes are warnings). Many firms at once are left to the nightly run."""
+        from server.after_ingest import follow_firms
         from server.piccolo_conf import DB
-        from server.risk.services import INCREMENTAL_LIMIT, scan
-        from server.scores.rescore import rescore_firms
+        from server.risk.scan import INCREMENTAL_LIMIT
 
         firm_ids = await stale_firms(as_of - STALE_WINDOW)
         if not firm_ids:
@@ -76,20 +76,19 @@ def platform_jobs(settings: Settings) -> list[Job]:
             log.info("incremental_rescore: %d firms with new data, left to the nightly run",
                      len(firm_ids))
             return
-        if await rescore_firms(DB, settings, firm_ids, "incremental") is not None:
-            await scan(DB, settings, as_of, firm_ids)
+        await follow_firms(DB, settings, firm_ids, "incremental", as_of)
 
     async def macro_index(as_of: datetime) -> None:
         """The month's macro risk index per industry section and town."""
         from server.piccolo_conf import DB
-        from server.risk.services import compute_macro_index
+        from server.risk.macro import compute_macro_index
 
         await compute_macro_index(DB, as_of)
 
     async def psi_drift(as_of: datetime) -> None:
         """PSI of the latest scoring run against the model's training sample (logged, stored)."""
         from server.piccolo_conf import DB
-        from server.risk.services import check_drift
+        from server.scores.health import check_drift
 
         await check_drift(DB, settings)
 
@@ -150,8 +149,8 @@ def _heartbeat(path: str) -> Callable[[datetime], Awaitable[None]]:
 #: seconds (long enough, on a busy machine, for another job's fire time to be coalesced away).
 JOB_MODULES = ("server.scores.frames", "server.scores.pipeline", "server.scores.rescore",
                "server.notifications.push", "server.notifications.services",
-               "server.risk.services", "server.policies.services", "server.users.security",
-               "server.users.tables", "server.firms.tables", "server.ingest.tables")
+               "server.after_ingest", "server.risk.scan", "server.risk.macro", "server.scores.health", "server.policies.services", "server.users.security",
+               "server.tables.users", "server.tables.firms", "server.tables.ingest")
 
 #: How far back ``incremental_rescore`` looks for batches with records not yet scored: three
 #: of its periods, so a late or skipped run still sees them; older ones are the nightly run's.
@@ -165,9 +164,9 @@ async def stale_firms(since: datetime) -> list[int]:
     latest score was written, or never scored."""
     from piccolo.query.functions.aggregate import Max
 
-    from server.firms.tables import Firm
-    from server.ingest.tables import DeptRecord, IngestBatch
-    from server.scores.tables import ScoreHistory
+    from server.tables.firms import Firm
+    from server.tables.ingest import DeptRecord, IngestBatch
+    from server.tables.scores import ScoreHistory
 
     batches = [r["id"] for r in await IngestBatch.select(IngestBatch.id).where(
         IngestBatch.received_at > since)]
@@ -198,8 +197,8 @@ async def notify_policy_matches(engine: object) -> int:
     eligibility is the policy supermarket's own (``server.policies.services.matches``)."""
     from server.notifications.services import notify_users
     from server.policies.services import matches
+    from server.tables.users import User
     from server.users.security import load_user
-    from server.users.tables import User
 
     owners: dict[int, list[int]] = {}
     active_owners = ((User.role == "owner") & User.firm.is_not_null()

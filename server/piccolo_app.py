@@ -6,24 +6,24 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from server.consent.tables import AccessLog, Consent
-from server.financing.tables import ApplicationEvent, Bank, LoanApplication, LoanProduct
-from server.firms.tables import Firm, FirmPerson, Guarantee, Person
-from server.fund.tables import FundLedger, GuaranteeFund
-from server.ingest.tables import Department, DeptRecord, IngestBatch
-from server.jobs_tables import JobRun
-from server.notifications.tables import Notification, Outbox, Subscription
-from server.objections.tables import Objection
-from server.policies.tables import Policy, PolicyApplication
-from server.risk.tables import RiskSnapshot, Warning
-from server.scores.tables import (
+from server.tables.consent import AccessLog, Consent
+from server.tables.financing import ApplicationEvent, Bank, LoanApplication, LoanProduct
+from server.tables.firms import Firm, FirmPerson, Guarantee, Person
+from server.tables.fund import FundLedger, GuaranteeFund
+from server.tables.ingest import Department, DeptRecord, IngestBatch
+from server.tables.jobs import JobRun
+from server.tables.notifications import Notification, Outbox, Subscription
+from server.tables.objections import Objection
+from server.tables.policies import Policy, PolicyApplication
+from server.tables.risk import RiskSnapshot, Warning
+from server.tables.scores import (
     ModelVersion,
     OverrideRuleSet,
     ScoreHistory,
     ScoringRun,
     WeightProfile,
 )
-from server.users.tables import RevokedToken, User
+from server.tables.users import RevokedToken, User
 
 TABLES = [
     Firm, Person, FirmPerson, Guarantee,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from piccolo.conf.apps import AppRegistry
 
-from server.db import engine_from_url
+from server.engines import engine_from_url
 from server.settings import database_url_from_env
 
 # Only the URL is read here: importing this module opens, creates and writes nothing.

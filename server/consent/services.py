@@ -16,9 +16,9 @@ from piccolo.columns.combination import Combination
 
 from server import db
 from server.consent.schemas import AccessEntry, ConsentCreate, ConsentCreated, ConsentOut
-from server.consent.tables import AccessLog, Consent
-from server.financing.tables import Bank
-from server.firms.tables import Firm
+from server.lookup import firm_by_uscc
+from server.tables.consent import AccessLog, Consent
+from server.tables.financing import Bank
 from server.users.security import AuthUser
 
 __all__ = ["EVALUATION", "access_log", "active_consent", "consented_pairs", "grant", "list_consents",
@@ -111,9 +111,7 @@ async def list_consents(user: AuthUser) -> list[ConsentOut]:
 
 async def access_log(user: AuthUser, uscc: str, limit: int = 200) -> list[AccessEntry]:
     """Who viewed the firm's evaluation: the owner sees their firm's log, admins any."""
-    firm = await Firm.select(Firm.id).where(Firm.uscc == uscc).first()
-    if firm is None:
-        raise NotFoundException(f"no firm with uscc {uscc}")
+    firm = await firm_by_uscc(uscc)
     if user.role == "owner" and user.firm_id != firm["id"]:
         raise PermissionDeniedException("owners see only their own firm's access log")
     rows = await AccessLog.select(

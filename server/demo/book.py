@@ -15,11 +15,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from server.consent.tables import Consent
-from server.financing.tables import ApplicationEvent, Bank, LoanApplication, LoanProduct
-from server.firms.tables import Firm, Guarantee
-from server.scores.tables import ScoreHistory
-from server.users.tables import User
+from server.tables.consent import Consent
+from server.tables.financing import ApplicationEvent, Bank, LoanApplication, LoanProduct
+from server.tables.firms import Firm, Guarantee
+from server.tables.scores import ScoreHistory
+from server.tables.users import User
 
 __all__ = ["seed_demo_book", "seed_demo_watchlist"]
 
@@ -103,7 +103,7 @@ async def seed_demo_watchlist(phone: str, owner_firm: int) -> int:
     guarantees, where trouble travels. Written before the first scan, like the bank's book, so
     their warnings are in the subscriber's inbox at first sign-in. Skipped when the subscriber
     already watches something; returns the subscriptions written."""
-    from server.notifications.tables import Subscription
+    from server.tables.notifications import Subscription
 
     user = await User.select(User.id).where((User.phone == phone) & (User.role == "subscriber")).first()
     if user is None or await Subscription.exists().where(Subscription.user == user["id"]):
@@ -129,7 +129,7 @@ async def _guarantee_firms() -> set[int]:
 
 async def _latest_loans() -> dict[str, int]:
     """The firms with a bank loan reported in the region's latest loan month: days overdue."""
-    from server.ingest.tables import DeptRecord
+    from server.tables.ingest import DeptRecord
 
     last = await DeptRecord.select(DeptRecord.event_date).where(
         (DeptRecord.source == "bank_loan") & DeptRecord.superseded_at.is_null()).order_by(

@@ -12,14 +12,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from server import db
-from server.financing.tables import Bank, LoanProduct
-from server.firms.tables import Firm
-from server.fund.tables import FundLedger, GuaranteeFund
-from server.ingest.tables import Department
 from server.scores.services import seed_override_rules
 from server.settings import Settings
+from server.tables.financing import Bank, LoanProduct
+from server.tables.firms import Firm
+from server.tables.fund import FundLedger, GuaranteeFund
+from server.tables.ingest import Department
+from server.tables.users import User
 from server.users.services import create_user
-from server.users.tables import User
 
 __all__ = ["DEMO_PASSWORD", "DEPARTMENTS", "DemoInfo", "prepare_demo", "seed_reference_data"]
 
@@ -214,7 +214,8 @@ async def prepare_demo(settings: Settings, n_firms: int = 2000, seed: int = 42,
         timings["model_s"] = time.perf_counter() - t
         t = time.perf_counter()
         from server.demo.book import seed_demo_book, seed_demo_watchlist
-        from server.risk.services import compute_macro_index, scan
+        from server.risk.macro import compute_macro_index
+        from server.risk.scan import scan
 
         step(5, "风险预警扫描与宏观指数", "warning scan and the macro risk index")
         # The bank's borrowers and applicants, before the first scan: its warnings on them
@@ -230,7 +231,7 @@ async def prepare_demo(settings: Settings, n_firms: int = 2000, seed: int = 42,
         timings["risk_s"] = time.perf_counter() - t
         if progress is not None:
             progress(f"[done {time.perf_counter() - started:5.1f} s] 演示数据已就绪 / demo data ready")
-        from server.ingest.tables import DeptRecord
+        from server.tables.ingest import DeptRecord
 
         return DemoInfo(firm_uscc=firm.uscc, firm_name=firm.name, firms=await Firm.count(),
                         records=await DeptRecord.count(), model_version=version,

@@ -25,7 +25,7 @@ import pandas as pd
 from scoring.records import RECORD_COLUMNS, RECORD_KINDS, STATEMENT_ITEMS
 from server.demo import _vocab as V
 from server.demo._feeds import FEED_SOURCES, feed_columns, write_feeds
-from server.firms.uscc import make_uscc
+from server.uscc import make_uscc
 
 __all__ = [
     "FEED_SOURCES",

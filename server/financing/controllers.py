@@ -22,8 +22,8 @@ from server.financing.schemas import (
     MatchResult,
     ProductOut,
 )
+from server.tables.users import ROLES
 from server.users.security import AuthUser, requires
-from server.users.tables import ROLES
 
 __all__ = ["ApplicationController", "DecisionTimesController", "MatchController", "ProductController"]
 

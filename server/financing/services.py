@@ -45,14 +45,14 @@ from server.financing.schemas import (
     ProductMatch,
     ProductOut,
 )
-from server.financing.tables import ApplicationEvent, Bank, LoanApplication, LoanProduct
 from server.firms import services as firm_services
-from server.firms.tables import Firm, Guarantee
 from server.fund import services as fund
-from server.fund.tables import FundLedger
-from server.ingest.tables import DeptRecord
 from server.notifications import owners
-from server.scores.tables import ScoreHistory
+from server.tables.financing import ApplicationEvent, Bank, LoanApplication, LoanProduct
+from server.tables.firms import Firm, Guarantee
+from server.tables.fund import FundLedger
+from server.tables.ingest import DeptRecord
+from server.tables.scores import ScoreHistory
 from server.users.security import AuthUser
 
 __all__ = [

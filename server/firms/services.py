@@ -14,7 +14,6 @@ from scoring.grades import GradeBands, ScoreScale
 from scoring.records import INDUSTRY_SECTIONS
 from server import db
 from server.consent.services import consented_pairs
-from server.consent.tables import AccessLog
 from server.firms.schemas import (
     DataConfidence,
     Evaluation,
@@ -25,18 +24,19 @@ from server.firms.schemas import (
     Reason,
     ScorePoint,
 )
-from server.firms.tables import Firm, FirmPerson
 from server.notifications import owners
 from server.objections.services import open_objections
 from server.privacy import Group, narrowest, publishable
-from server.scores.tables import (
+from server.settings import Settings
+from server.tables.consent import AccessLog
+from server.tables.firms import Firm, FirmPerson
+from server.tables.scores import (
     STATS_META_KEY,
     STATS_REGION_KEY,
     ModelVersion,
     ScoreHistory,
     ScoringRun,
 )
-from server.settings import Settings
 from server.users.security import AuthUser
 
 __all__ = ["get_evaluation", "has_active_consent", "profile", "search"]

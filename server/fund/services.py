@@ -37,7 +37,6 @@ from litestar.exceptions import (
 from piccolo.query.functions.aggregate import Count, Sum
 
 from server import db
-from server.financing.tables import ApplicationEvent, Bank, LoanApplication
 from server.fund.schemas import (
     ClaimCreate,
     ClaimOut,
@@ -48,8 +47,9 @@ from server.fund.schemas import (
     LoanDefault,
     LoanState,
 )
-from server.fund.tables import FundLedger, GuaranteeFund
 from server.notifications import owners
+from server.tables.financing import ApplicationEvent, Bank, LoanApplication
+from server.tables.fund import FundLedger, GuaranteeFund
 from server.users.security import AuthUser
 
 __all__ = [

@@ -13,6 +13,7 @@ from litestar.openapi.spec import Example
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
+from server.after_ingest import after_ingest
 from server.ingest.parse import detect_format
 from server.ingest.schemas import BatchOut, FeedSource, IngestReport, RejectedRow, RepeatedRow
 from server.ingest.services import (
@@ -25,7 +26,6 @@ from server.ingest.services import (
     rejection_report,
 )
 from server.ingest.upload import UploadTooLarge, iter_spool, spool
-from server.risk.services import scan_after_ingest
 from server.users.security import AuthUser, requires
 
 MAX_UPLOAD = 1 << 30  # 1 GiB: a month of a county's records fits easily
@@ -97,10 +97,10 @@ class IngestController(Controller):
             repeated_count=result.repeated_count,
             report_url=f"/api/ingest/batches/{result.batch_id}/rejected" if listed else None,
         )
-        # The batch is committed: evaluate the warning rules for the firms it touched once the
-        # answer is sent (a failure there is logged and never undoes the batch).
+        # The batch is committed: what follows it (re-score, warning scan, notifications) runs
+        # once the answer is sent; a failure there is logged and never undoes the batch.
         return Response(report, status_code=200, background=BackgroundTask(
-            scan_after_ingest, request.app.state.engine, settings, sorted(result.touched_usccs)))
+            after_ingest, request.app.state.engine, settings, sorted(result.touched_usccs)))
 
     @get("/sources", summary="The feeds your department sends, with their columns")
     async def sources(self, request: Request[AuthUser, Any, Any]) -> list[FeedSource]:

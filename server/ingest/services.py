@@ -89,7 +89,7 @@ class IngestResult:
 
 async def batch_department(batch_id: int) -> str | None:
     """The code of the department that sent a batch (None: no such batch)."""
-    from server.ingest.tables import IngestBatch
+    from server.tables.ingest import IngestBatch
 
     row = await IngestBatch.select(IngestBatch.department.code).where(IngestBatch.id == batch_id).first()
     return None if row is None else row["department.code"]
@@ -109,7 +109,7 @@ def _csv_safe(cell: object) -> object:
 async def rejection_report(batch_id: int) -> AsyncIterator[bytes]:
     """Every rejected and repeated row of a batch as CSV (UTF-8 with BOM, for spreadsheets),
     page by page, so a million-row report streams in constant memory."""
-    from server.ingest.tables import IngestBatch
+    from server.tables.ingest import IngestBatch
 
     buf = io.StringIO()
     out = csv.writer(buf)
@@ -149,7 +149,7 @@ def department_sources(department: str | None) -> list[FeedSource]:
 async def department_batches(department: str | None, limit: int, before_id: int | None) -> list[BatchOut]:
     """A department's batches, newest first (``before_id``: the page after the one that ended
     there); ``report_url`` where the batch has rejected or in-batch repeated rows to report."""
-    from server.ingest.tables import IngestBatch
+    from server.tables.ingest import IngestBatch
 
     query = IngestBatch.select(
         IngestBatch.id, IngestBatch.source, IngestBatch.filename, IngestBatch.received_at, IngestBatch.rows,

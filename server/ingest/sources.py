@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from scoring.records import RECORD_KINDS, STATEMENT_ITEMS, section_of
-from server.firms.uscc import uscc_error
+from server.uscc import uscc_error
 
 __all__ = ["EARLIER_IN_BATCH", "SOURCES", "Field", "Rejection", "Repeat", "RowValidator", "Source", "clean_text"]
 

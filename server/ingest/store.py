@@ -29,7 +29,8 @@ import pyarrow as pa
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
-from server.db import dollar_params, sqlite_path_of
+from server.db import dollar_params
+from server.engines import sqlite_path_of
 from server.ingest.pgcopy import binary_copy_payload
 
 __all__ = ["RECORD_COLUMNS", "RECORD_CONFLICT", "BatchWriter", "open_writer"]

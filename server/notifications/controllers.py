@@ -24,8 +24,8 @@ from server.notifications.schemas import (
     WebhookOut,
     WebhookUpdate,
 )
+from server.tables.users import ROLES
 from server.users.security import AuthUser, requires
-from server.users.tables import ROLES
 
 __all__ = ["BankWebhookController", "NotificationController", "SubscriptionController"]
 

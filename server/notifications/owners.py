@@ -16,9 +16,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from server.financing.tables import Bank, LoanApplication
 from server.notifications.services import notify_users
-from server.users.tables import User
+from server.tables.financing import Bank, LoanApplication
+from server.tables.users import User
 
 __all__ = ["application_decided", "evaluation_viewed", "grade_changed_by_profile", "loan_reported", "money_en",
            "money_zh", "objection_resolved", "owner_ids"]

@@ -54,7 +54,7 @@ from litestar.security.jwt import Token
 
 from alerts.outbox import drain_push, relay_webhooks
 from alerts.webhooks import WebhookSender
-from server.db import sqlite_path
+from server.engines import sqlite_path
 from server.notifications import services
 from server.notifications.schemas import NotificationOut
 from server.settings import Settings

@@ -39,10 +39,7 @@ from alerts.netguard import BlockedTarget, check_url
 from alerts.outbox import Delivery
 from server import db
 from server.consent.services import consented_pairs
-from server.consent.tables import AccessLog
-from server.financing.tables import Bank, LoanApplication
-from server.firms.tables import Firm
-from server.firms.uscc import uscc_error
+from server.lookup import firm_by_uscc
 from server.notifications.events import EVENTS, LEVELS, RiskEvent
 from server.notifications.schemas import (
     MarkedRead,
@@ -53,10 +50,12 @@ from server.notifications.schemas import (
     WebhookOut,
     WebhookUpdate,
 )
-from server.notifications.tables import Notification, Outbox, Subscription
-from server.scores.tables import ScoreHistory
+from server.tables.consent import AccessLog
+from server.tables.financing import Bank, LoanApplication
+from server.tables.notifications import Notification, Outbox, Subscription
+from server.tables.scores import ScoreHistory
+from server.tables.users import User
 from server.users.security import AuthUser
-from server.users.tables import User
 
 __all__ = [
     "ACTIVE_APPLICATION",
@@ -116,17 +115,6 @@ def _json_ready(value: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # Subscriptions
-
-async def _firm_by_uscc(uscc: str) -> dict[str, Any]:
-    code = uscc.strip().upper()
-    problem = uscc_error(code)
-    if problem:
-        raise ValidationException(f"uscc: {problem}")
-    firm = await Firm.select(Firm.id, Firm.uscc, Firm.name).where(Firm.uscc == code).first()
-    if firm is None:
-        raise NotFoundException(f"uscc: no firm with code {code}")
-    return firm
-
 
 async def _detail_for(user: AuthUser, firm_id: int) -> bool:
     """Full detail (evidence) or public signals only: consent decides for banks."""
@@ -221,7 +209,7 @@ async def subscribe(user: AuthUser, data: SubscriptionCreate) -> SubscriptionOut
         raise ValidationException(f"{field}: give both quiet_start and quiet_end, or neither")
     if data.quiet_start is not None and data.quiet_start == data.quiet_end:
         raise ValidationException("quiet_end: must differ from quiet_start")
-    firm = await _firm_by_uscc(data.uscc)
+    firm = await firm_by_uscc(data.uscc)
     levels = ",".join(lv for lv in LEVELS if lv in data.levels)
     kinds = sorted(set(data.kinds))
     values = {Subscription.levels: levels, Subscription.kinds: kinds,

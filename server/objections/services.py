@@ -28,7 +28,6 @@ from piccolo.query.methods.select import Select
 from scoring.records import RECORD_KINDS, STATEMENT_ITEMS
 from server import db
 from server.ingest.sources import SOURCES, RowValidator, Source
-from server.ingest.tables import Department, DeptRecord, IngestBatch
 from server.notifications import owners
 from server.objections.schemas import (
     DisputedRecord,
@@ -40,13 +39,14 @@ from server.objections.schemas import (
     Resolution,
     TrailEvent,
 )
-from server.objections.tables import Objection
-from server.risk.services import scan as risk_scan
+from server.risk.scan import scan as risk_scan
 from server.scores.rescore import EVENT_PREFIX, rescore_firms
-from server.scores.tables import ScoreHistory, ScoringRun
 from server.settings import Settings
+from server.tables.ingest import Department, DeptRecord, IngestBatch
+from server.tables.objections import Objection
+from server.tables.scores import ScoreHistory, ScoringRun
+from server.tables.users import User
 from server.users.security import AuthUser
-from server.users.tables import User
 
 __all__ = [
     "file_objection",

@@ -18,8 +18,8 @@ from server.policies.schemas import (
     PolicyOut,
     PolicyUpdate,
 )
+from server.tables.users import ROLES
 from server.users.security import AuthUser, requires
-from server.users.tables import ROLES
 
 #: A row id in a path: out of the integer column's range is a 400, not a database error.
 RowId = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]

@@ -12,11 +12,11 @@ from typing import Any
 import msgspec
 
 from server import db
-from server.ingest.tables import Department
 from server.policies.eligibility import problems
 from server.policies.schemas import Eligibility
 from server.policies.services import today
-from server.policies.tables import Policy
+from server.tables.ingest import Department
+from server.tables.policies import Policy
 
 __all__ = ["DEMO_POLICIES", "seed_demo_policies"]
 

@@ -29,8 +29,6 @@ from scoring.grades import GRADES
 from scoring.indicators import INDICATORS
 from scoring.records import FIRM_COLUMNS, INDUSTRY_SECTIONS
 from server import db
-from server.consent.tables import AccessLog
-from server.firms.tables import Firm
 from server.policies.eligibility import SIZE_NAMES, FirmFacts, evaluate, needs_features, problems
 from server.policies.schemas import (
     CatalogueEntry,
@@ -46,9 +44,11 @@ from server.policies.schemas import (
     PolicyOut,
     PolicyUpdate,
 )
-from server.policies.tables import Policy, PolicyApplication
 from server.scores.frames import load_records
-from server.scores.tables import ScoreHistory
+from server.tables.consent import AccessLog
+from server.tables.firms import Firm
+from server.tables.policies import Policy, PolicyApplication
+from server.tables.scores import ScoreHistory
 from server.users.security import AuthUser
 
 __all__ = [

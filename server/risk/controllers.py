@@ -11,7 +11,7 @@ from litestar.openapi.spec import Example
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from scoring.risk.rules import KINDS
-from server.risk import services, ties
+from server.risk import circles, macro, scan, ties, warnings
 from server.risk.schemas import (
     Circles,
     FirmTies,
@@ -36,7 +36,7 @@ class RiskController(Controller):
     @get("/risk/rules", guards=[requires(*SIGNED_IN)],
          summary="The warning rules: level, kind, texts and thresholds")
     async def rules(self) -> list[RuleOut]:
-        return services.rule_catalogue()
+        return warnings.rule_catalogue()
 
     @get(
         "/firms/{uscc:str}/warnings", guards=[requires(*SIGNED_IN)],
@@ -52,7 +52,7 @@ class RiskController(Controller):
         status: Annotated[Status, QueryParameter(examples=[Example(value="open")])] = "open",
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> FirmWarnings:
-        return await services.firm_warnings(request.user, uscc.upper(), status, limit)
+        return await warnings.firm_warnings(request.user, uscc.upper(), status, limit)
 
     @get(
         "/warnings", guards=[requires("bank_manager", "admin")],
@@ -68,7 +68,7 @@ class RiskController(Controller):
                         QueryParameter(examples=[Example(value="contagion")])] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> list[WarningOut]:
-        return await services.list_warnings(request.user, level, status, kind, limit)
+        return await warnings.list_warnings(request.user, level, status, kind, limit)
 
     @get("/risk/circles", guards=[requires("bank_manager", "admin")],
          summary="Guarantee circles with their members and amounts; systemically important firms",
@@ -84,7 +84,7 @@ class RiskController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> Circles:
         k = request.app.state.settings.min_group_size
-        return await services.circles(request.user, min_size, limit, k)
+        return await circles.circles(request.user, min_size, limit, k)
 
     @get(
         "/firms/{uscc:str}/ties", guards=[requires("owner", "bank_manager", "admin")],
@@ -115,7 +115,7 @@ class RiskController(Controller):
         by: Annotated[Literal["industry", "town", "region"],
                       QueryParameter(examples=[Example(value="industry")])] = "industry",
     ) -> MacroOut:
-        return await services.latest_macro(by, request.app.state.settings.min_group_size)
+        return await macro.latest_macro(by, request.app.state.settings.min_group_size)
 
     @post("/risk/scan", guards=[requires("admin")], status_code=200,
           summary="Run a warning scan now (whole region, or the firms named)")
@@ -124,4 +124,4 @@ class RiskController(Controller):
         data: JSONBody[ScanRequest | None] = None,
     ) -> ScanOut:
         app = request.app
-        return await services.run_scan(app.state.engine, app.state.settings, data)
+        return await scan.run_scan(app.state.engine, app.state.settings, data)

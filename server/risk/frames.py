@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from scoring.graph import GUARANTEE_COLUMNS, RELATION_COLUMNS
-from server.firms.tables import FirmPerson, Guarantee
-from server.risk.tables import Warning
-from server.scores.tables import ScoreHistory
+from server.tables.firms import FirmPerson, Guarantee
+from server.tables.risk import RiskSnapshot, Warning
+from server.tables.scores import ScoreHistory
 
-__all__ = ["OPEN_COLUMNS", "load_guarantees", "load_open_warnings", "load_relations",
-           "load_scores"]
+__all__ = ["LOCAL", "OPEN_COLUMNS", "latest_snapshot", "load_guarantees", "load_open_warnings",
+           "load_relations", "load_scores", "region_day", "to_json"]
+
+#: The region's calendar.
+LOCAL = ZoneInfo("Asia/Shanghai")
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
@@ -95,3 +99,27 @@ async def load_open_warnings(firm_ids: Collection[int] | None = None,
         if isinstance(r["evidence"], str | bytes):
             r["evidence"] = json.loads(r["evidence"] or "{}")
     return rows
+
+
+def region_day(as_of: date | datetime | None) -> date:
+    """The scan's date: a datetime is read in Asia/Shanghai (the region's calendar)."""
+    if as_of is None:
+        return datetime.now(LOCAL).date()
+    if isinstance(as_of, datetime):
+        return (as_of.astimezone(LOCAL) if as_of.tzinfo else as_of).date()
+    return as_of
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+async def latest_snapshot(*kinds: str) -> dict[str, Any] | None:
+    row = await RiskSnapshot.select(
+        RiskSnapshot.kind, RiskSnapshot.as_of, RiskSnapshot.data, RiskSnapshot.created_at,
+    ).where(RiskSnapshot.kind.is_in(list(kinds))).order_by(
+        RiskSnapshot.created_at, ascending=False).order_by(
+        RiskSnapshot.id, ascending=False).first()
+    if row is not None and isinstance(row["data"], str | bytes):
+        row["data"] = json.loads(row["data"] or "{}")
+    return row

@@ -8,7 +8,7 @@ Who may look follows the firm's evaluation (its owner, a bank while the firm's c
 is in force, admins), and every view by anyone but the owner is in the firm's access log as
 ``ties``. Firms two links away (a guarantee between two other firms) are named only to admins
 and to a bank that may see them anyway; otherwise they are counted in ``hidden``. A handful of set-based queries, however many firms are tied: the picture is read on
-a phone, often. Kept out of :mod:`server.risk.services`, which holds the scan.
+a phone, often. Kept out of :mod:`server.risk.circles`, which lists every circle.
 """
 
 from __future__ import annotations
@@ -20,16 +20,17 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
+from litestar.exceptions import PermissionDeniedException
 from piccolo.columns.combination import Combination, WhereRaw
 
 from server.consent.services import consented_pairs
-from server.consent.tables import AccessLog
-from server.firms.tables import Firm, FirmPerson, Guarantee
-from server.firms.uscc import uscc_error
+from server.lookup import firm_by_uscc
+from server.risk.circles import circle_scope
+from server.risk.scan import CONTAGION_CODE, LEVEL_RANK
 from server.risk.schemas import ContagionPath, FirmTies, TieEdge, TieFirm, TiePerson
-from server.risk.services import CONTAGION_CODE, LEVEL_RANK, circle_scope
-from server.risk.tables import Warning
+from server.tables.consent import AccessLog
+from server.tables.firms import Firm, FirmPerson, Guarantee
+from server.tables.risk import Warning
 from server.users.security import AuthUser
 
 __all__ = ["MAX_FIRMS", "VIEW", "firm_ties", "mask_name"]
@@ -187,12 +188,7 @@ async def _contagion_path(firm_id: int, uscc: str) -> ContagionPath | None:
 async def firm_ties(uscc: str, viewer: AuthUser, today: date | None = None) -> FirmTies:
     """The firm's guarantee circle picture on ``today`` (default: today in Asia/Shanghai), if
     the viewer may see the firm's evaluation; views by anyone but the owner are logged."""
-    problem = uscc_error(uscc)
-    if problem is not None:
-        raise ValidationException(f"uscc: {problem}")
-    firm = await Firm.select(Firm.id, Firm.uscc, Firm.name).where(Firm.uscc == uscc).first()
-    if firm is None:
-        raise NotFoundException(f"uscc: no firm with uscc {uscc}")
+    firm = await firm_by_uscc(uscc)
     mother = firm["id"]
     await _authorise(viewer, mother)
     day = today or datetime.now(_LOCAL).date()

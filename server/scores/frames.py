@@ -12,7 +12,8 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
 from scoring.records import FIRM_COLUMNS, RECORD_COLUMNS
-from server.db import dollar_params, sqlite_path_of
+from server.db import dollar_params
+from server.engines import sqlite_path_of
 
 __all__ = ["load_firms", "load_record_history", "load_records"]
 

@@ -20,19 +20,22 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from piccolo.engine.base import Engine
 
-from scoring.features import credit_exposed, default_labels
-from scoring.monitoring import HEALTH_BANDS, period_health
+from scoring import ModelRegistry
+from scoring.features import compute_features, credit_exposed, default_labels
+from scoring.monitoring import HEALTH_BANDS, period_health, stability_report
+from scoring.records import FIRM_COLUMNS
 from server import db
-from server.risk.tables import RiskSnapshot
-from server.scores.frames import load_records
+from server.scores.frames import load_firms, load_records
 from server.scores.pipeline import HORIZON_MONTHS, data_end
-from server.scores.tables import ModelVersion, ScoreHistory, ScoringRun
 from server.settings import Settings
+from server.tables.risk import RiskSnapshot
+from server.tables.scores import ModelVersion, ScoreHistory, ScoringRun
 
-__all__ = ["SNAPSHOT_KIND", "check_model_health", "latest_model_health"]
+__all__ = ["SNAPSHOT_KIND", "check_drift", "check_model_health", "latest_model_health"]
 
 log = logging.getLogger("xinbao.scores")
 
@@ -52,8 +55,6 @@ async def _matured_runs(end: pd.Timestamp) -> list[dict[str, Any]]:
 
 async def check_model_health(engine: Engine, settings: Settings) -> dict[str, Any] | None:
     """Check, store and return the model's health; None before any department data."""
-    from server.risk.services import check_drift
-
     records = await load_records(engine)
     if records.empty:
         return None
@@ -110,3 +111,46 @@ async def latest_model_health() -> dict[str, Any] | None:
     row = await RiskSnapshot.select(RiskSnapshot.data).where(RiskSnapshot.kind == SNAPSHOT_KIND).order_by(
         RiskSnapshot.as_of, ascending=False).order_by(RiskSnapshot.id, ascending=False).output(load_json=True).first()
     return None if row is None else row["data"]
+
+
+async def check_drift(engine: Engine, settings: Settings) -> dict[str, Any] | None:
+    """Population stability (PSI) of the latest whole-region scoring run against the active
+    model's training sample, for the score and each indicator; stored as the run's ``drift``
+    snapshot (replacing an earlier check of the same run) and logged. None when there is no
+    active model or run yet."""
+    active = await ModelVersion.select(ModelVersion.version).where(
+        ModelVersion.active == True).first()  # noqa: E712
+    if active is None:
+        return None
+    run = await ScoringRun.select(ScoringRun.id, ScoringRun.as_of).where(
+        (ScoringRun.model_version == active["version"])
+        & ScoringRun.reason.is_in(["full", "nightly", "promotion"])).order_by(
+        ScoringRun.as_of, ascending=False).order_by(ScoringRun.id, ascending=False).first()
+    if run is None:
+        return None
+    model = ModelRegistry(settings.model_dir).load(active["version"]).model
+    scores = await ScoreHistory.select(ScoreHistory.firm.uscc.as_alias("uscc"),
+                                       ScoreHistory.score).where(ScoreHistory.run == run["id"])
+    if not scores:
+        return None
+    firms = await load_firms(engine)
+    firms = firms[firms["uscc"].isin({s["uscc"] for s in scores})].reset_index(drop=True)
+    records = await load_records(engine, run["as_of"])
+    X = compute_features(records, pd.Timestamp(run["as_of"]), firms[list(FIRM_COLUMNS)])
+    report = stability_report(model, X, np.array([s["score"] for s in scores], dtype=float))
+    head = report.iloc[0]
+    data = {"model_version": active["version"], "run_id": run["id"],
+            "as_of": run["as_of"].isoformat(), "firms": len(scores),
+            "psi_score": round(float(head["psi"]), 6), "status": str(head["status"]),
+            "variables": [{"variable": str(r.variable), "psi": round(float(r.psi), 6),
+                           "status": str(r.status)} for r in report.iloc[1:].itertuples()]}
+    shifted = [v["variable"] for v in data["variables"] if v["status"] == "shifted"]
+    async with db.write_transaction():
+        await RiskSnapshot.delete().where((RiskSnapshot.kind == "drift")
+                                          & (RiskSnapshot.as_of == run["as_of"]))
+        await RiskSnapshot.insert(RiskSnapshot(kind="drift", as_of=run["as_of"],
+                                               data=json.dumps(data, ensure_ascii=False, sort_keys=True, default=str), created_at=datetime.now(UTC)))
+    log.info("drift of run %s (%s, %s): score PSI %.4f (%s); shifted indicators: %s",
+             run["id"], run["as_of"], active["version"], data["psi_score"], data["status"],
+             shifted or "none")
+    return data

@@ -15,8 +15,8 @@ from typing import Any
 from scoring import GradeBands, ModelRegistry, ScoreScale
 from server.scores.health import latest_model_health
 from server.scores.services import active_override_rules
-from server.scores.tables import ModelVersion
 from server.settings import Settings
+from server.tables.scores import ModelVersion
 
 __all__ = ["KNOWN_LIMITS", "model_card"]
 

@@ -17,8 +17,8 @@ from litestar.exceptions import ClientException, NotFoundException
 from scoring import ArtifactError, GradeBands, ModelRegistry, ScoreScale
 from server.scores.pipeline import activate_model, score_platform
 from server.scores.schemas import ModelVersionOut
-from server.scores.tables import ModelVersion
 from server.settings import Settings
+from server.tables.scores import ModelVersion
 
 __all__ = ["list_models", "promote_model", "rescore_with"]
 

@@ -37,14 +37,14 @@ from scoring.scorecard import confidence_level
 from server import db
 from server.ingest.store import open_writer
 from server.scores.frames import load_firms, load_record_history
-from server.scores.tables import (
+from server.settings import Settings
+from server.tables.scores import (
     STATS_META_KEY,
     STATS_REGION_KEY,
     ModelVersion,
     ScoreHistory,
     ScoringRun,
 )
-from server.settings import Settings
 
 __all__ = [
     "activate_model",

@@ -38,8 +38,8 @@ from server.scores.services import (
     latest_profiles,
     profile_version,
 )
-from server.scores.tables import ModelVersion, ScoreHistory, ScoringRun
 from server.settings import Settings
+from server.tables.scores import ModelVersion, ScoreHistory, ScoringRun
 from server.users.security import AuthUser
 
 __all__ = ["MAX_LISTED", "apply_profile", "in_force_on_latest", "preview_profile"]

@@ -30,12 +30,12 @@ from scoring import ModelRegistry, score_region
 from scoring.overrides import new_override_dates
 from scoring.records import FIRM_COLUMNS
 from server import db
-from server.firms.tables import Firm
 from server.scores.frames import load_records
 from server.scores.pipeline import data_confidence_dict, reason_dicts
 from server.scores.services import active_override_rules, active_profile_on, profile_version
-from server.scores.tables import ModelVersion, ScoreHistory, ScoringRun
 from server.settings import Settings
+from server.tables.firms import Firm
+from server.tables.scores import ModelVersion, ScoreHistory, ScoringRun
 
 __all__ = ["EVENT_PREFIX", "RescoreResult", "rescore_firms"]
 

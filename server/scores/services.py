@@ -19,8 +19,8 @@ from server.scores.schemas import (
     WeightProfileCreate,
     WeightProfileOut,
 )
-from server.scores.tables import OverrideRuleSet as OverrideRuleSetRow
-from server.scores.tables import WeightProfile as WeightProfileRow
+from server.tables.scores import OverrideRuleSet as OverrideRuleSetRow
+from server.tables.scores import WeightProfile as WeightProfileRow
 from server.users.security import AuthUser
 
 __all__ = ["active_override_rules", "active_profile_on", "all_profiles", "build_profile", "create_or_revise",

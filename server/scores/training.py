@@ -18,11 +18,11 @@ from typing import Any
 
 from litestar.exceptions import ClientException
 
-from server.jobs_tables import JobRun
 from server.scores.pipeline import train_platform_model
 from server.scores.schemas import TrainingOut
-from server.scores.tables import ModelVersion
 from server.settings import Settings
+from server.tables.jobs import JobRun
+from server.tables.scores import ModelVersion
 
 __all__ = ["STALE_AFTER", "TRAIN_JOB", "start_training", "stop_training", "training_status"]
 

@@ -22,7 +22,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 
-from server.users.tables import ROLES, RevokedToken, User
+from server.tables.users import ROLES, RevokedToken, User
 
 __all__ = [
     "AuthUser", "build_jwt_auth", "hash_password", "is_revoked", "issue_tokens", "password_limiter",

@@ -13,7 +13,6 @@ import anyio
 from asyncpg.exceptions import UniqueViolationError
 from litestar.exceptions import (
     ClientException,
-    NotFoundException,
     ServiceUnavailableException,
     TooManyRequestsException,
     ValidationException,
@@ -21,10 +20,10 @@ from litestar.exceptions import (
 from litestar.stores.base import Store
 from zxcvbn import zxcvbn
 
-from server.financing.tables import Bank
-from server.firms.tables import Firm
-from server.firms.uscc import uscc_error
-from server.ingest.tables import Department
+from server.lookup import firm_by_uscc
+from server.tables.financing import Bank
+from server.tables.ingest import Department
+from server.tables.users import ROLES, User
 from server.users.schemas import (
     FirmClaimStarted,
     Registration,
@@ -33,7 +32,6 @@ from server.users.schemas import (
     UserOut,
 )
 from server.users.security import AuthUser, hash_password, utcnow, verify_password
-from server.users.tables import ROLES, User
 from server.users.throttle import REGISTER_ADDRESS, REGISTER_PHONE, Limit, LoginThrottle
 
 __all__ = ["authenticate", "create_staff", "create_user", "finish_registration", "list_users",
@@ -219,12 +217,7 @@ def _claim_key(user_id: int, uscc: str) -> str:
 async def _claimable_firm(user: AuthUser, uscc: str) -> dict:
     if user.firm_id is not None:
         raise ClientException(f"uscc: your account already acts for firm {user.firm_uscc}", status_code=409)
-    problem = uscc_error(uscc)
-    if problem:
-        raise ValidationException(f"uscc: {problem}")
-    firm = await Firm.select(Firm.id, Firm.uscc, Firm.name).where(Firm.uscc == uscc).first()
-    if firm is None:
-        raise NotFoundException(f"uscc: no firm with code {uscc} on the platform")
+    firm = await firm_by_uscc(uscc)
     if await User.exists().where((User.firm == firm["id"]) & (User.role == "owner")):
         raise ClientException(
             "uscc: the firm is already claimed by another account; ask the platform to transfer it",

@@ -18,7 +18,7 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from server.firms.uscc import make_uscc
+from server.uscc import make_uscc
 from tests.chaos.conftest import PgCluster, wait_until
 
 pytestmark = pytest.mark.chaos
@@ -52,7 +52,7 @@ def _tax_csv() -> bytes:
 async def _seed(database_url: str) -> None:
     """Departments and the two operators, written straight to the database."""
     from server import db
-    from server.ingest.tables import Department
+    from server.tables.ingest import Department
     from tests.integration.conftest import make_user
 
     engine = await db.open_engine(database_url)

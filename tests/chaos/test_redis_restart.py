@@ -30,7 +30,7 @@ PASSWORD = "secret-pass-1"
 async def _push(users: list[int], key: str) -> list[int]:
     """Commit one notification per user (as any event does: with its outbox rows); their ids."""
     from server.notifications import services
-    from server.notifications.tables import Notification
+    from server.tables.notifications import Notification
 
     async with services.transaction():
         await services.notify_users(users, "policy", "blue", "混沌测试", "Chaos test", {"key": key}, key)
@@ -41,7 +41,7 @@ async def _push(users: list[int], key: str) -> list[int]:
 
 
 async def _push_status(note_ids: list[int]) -> set[str]:
-    from server.notifications.tables import Outbox
+    from server.tables.notifications import Outbox
 
     rows = await Outbox.select(Outbox.status).where(
         Outbox.notification.is_in(note_ids) & (Outbox.channel == "push"))

@@ -45,11 +45,11 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
 
 async def make_user(phone: str, role: str, *, firm_uscc: str | None = None, bank_code: str | None = None,
                     department: str | None = None, password: str = "secret-pass-1") -> int:
-    from server.financing.tables import Bank
-    from server.firms.tables import Firm
-    from server.ingest.tables import Department
+    from server.tables.financing import Bank
+    from server.tables.firms import Firm
+    from server.tables.ingest import Department
+    from server.tables.users import User
     from server.users.services import create_user
-    from server.users.tables import User
 
     existing = await User.objects().where(User.phone == phone).first()
     if existing:

@@ -17,14 +17,14 @@ FIRM_B = "91331004MA2BX0002"
 
 
 def _full(first17: str) -> str:
-    from server.firms.uscc import check_character
+    from server.uscc import check_character
 
     return first17 + check_character(first17)
 
 
 @pytest.fixture(scope="module")
 async def firms(client) -> list[str]:
-    from server.firms.tables import Firm
+    from server.tables.firms import Firm
 
     now = datetime.now(UTC)
     codes = [_full(FIRM_A), _full(FIRM_B)]
@@ -143,7 +143,7 @@ async def test_claim_of_a_bad_code_names_the_field(client, uscc, status):
 
 
 async def test_admin_opens_staff_accounts(client, admin):
-    from server.financing.tables import Bank
+    from server.tables.financing import Bank
 
     bank_id = (await Bank.select(Bank.id).first())["id"]
     made = await client.post("/api/users", json={"phone": "13911110040", "password": "long-enough-1",

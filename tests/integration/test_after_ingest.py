@@ -12,9 +12,9 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_a_listing_ingested_now_downgrades_the_firm_and_warns_in_the_same_pass(client, tokens, demo):
-    from server.firms.tables import Firm
-    from server.risk.tables import Warning
-    from server.scores.tables import ScoreHistory, ScoringRun
+    from server.tables.firms import Firm
+    from server.tables.risk import Warning
+    from server.tables.scores import ScoreHistory, ScoringRun
 
     run = await ScoringRun.select(ScoringRun.id, ScoringRun.as_of).where(ScoringRun.reason == "full").order_by(
         ScoringRun.as_of, ascending=False).order_by(ScoringRun.id, ascending=False).first()
@@ -52,9 +52,9 @@ async def test_a_listing_dated_after_the_month_end_grades_the_firm_as_of_its_day
     end); the same pass makes the firm D, and the evaluation's ``as_of`` is the listing's day."""
     from datetime import UTC, datetime
 
-    from server.firms.tables import Firm
     from server.scores.rescore import rescore_firms
-    from server.scores.tables import ScoreHistory, ScoringRun
+    from server.tables.firms import Firm
+    from server.tables.scores import ScoreHistory, ScoringRun
 
     run = await ScoringRun.select(ScoringRun.as_of).where(ScoringRun.reason == "full").order_by(
         ScoringRun.as_of, ascending=False).first()

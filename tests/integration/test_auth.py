@@ -16,7 +16,7 @@ async def account(client) -> str:
 
 
 async def test_password_is_stored_as_argon2(account):
-    from server.users.tables import User
+    from server.tables.users import User
 
     row = await User.select(User.password_hash).where(User.phone == account).first()
     assert row["password_hash"].startswith("$argon2id$")
@@ -74,7 +74,7 @@ async def test_expired_token_is_refused(client, app, account):
 
     import jwt
 
-    from server.users.tables import User
+    from server.tables.users import User
 
     user = await User.select(User.id).where(User.phone == account).first()
     now = int(time.time())

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def _latest_rows() -> list[dict]:
-    from server.scores.tables import ScoreHistory, ScoringRun
+    from server.tables.scores import ScoreHistory, ScoringRun
 
     run = await ScoringRun.select(ScoringRun.id).where(ScoringRun.reason == "full").order_by(
         ScoringRun.as_of, ascending=False).order_by(ScoringRun.id, ascending=False).first()

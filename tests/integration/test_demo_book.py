@@ -10,8 +10,8 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_the_demo_managers_first_inbox_holds_warnings_on_the_banks_own_book(client, tokens):
-    from server.financing.tables import LoanApplication
-    from server.users.tables import User
+    from server.tables.financing import LoanApplication
+    from server.tables.users import User
 
     manager = tokens["bank_manager"]
     inbox = await client.get("/api/notifications", headers=manager)
@@ -35,8 +35,8 @@ async def test_the_demo_managers_first_inbox_holds_warnings_on_the_banks_own_boo
 
 
 async def test_the_demo_owner_is_not_in_the_banks_book(client, tokens):
-    from server.financing.tables import LoanApplication
-    from server.users.tables import User
+    from server.tables.financing import LoanApplication
+    from server.tables.users import User
 
     owner = await User.select(User.firm).where(User.phone == "13800000001").first()
     assert not await LoanApplication.exists().where(LoanApplication.firm == owner["firm"])
@@ -45,7 +45,7 @@ async def test_the_demo_owner_is_not_in_the_banks_book(client, tokens):
 async def test_the_demo_subscriber_watches_firms_from_the_start(client, tokens, demo):
     """First sight for a subscriber: a watchlist (the demo owner's firm and firms tied by
     guarantees) and, in the inbox, only news about those firms."""
-    from server.firms.tables import Guarantee
+    from server.tables.firms import Guarantee
 
     subs = await client.get("/api/subscriptions", headers=tokens["subscriber"])
     assert subs.status_code == 200, subs.text

@@ -11,7 +11,7 @@ from tests.integration.conftest import DEMO_FIRMS
 pytestmark = pytest.mark.anyio
 
 async def test_demo_region_is_loaded_through_ingestion(demo):
-    from server.ingest.tables import IngestBatch
+    from server.tables.ingest import IngestBatch
 
     assert demo.firms == DEMO_FIRMS
     assert demo.records > DEMO_FIRMS * 50
@@ -36,7 +36,7 @@ async def test_login_me_and_evaluation_of_the_owner(client, tokens, demo):
 
 
 async def test_every_firm_is_scored_and_grades_spread(demo):
-    from server.scores.tables import ScoreHistory, ScoringRun
+    from server.tables.scores import ScoreHistory, ScoringRun
 
     latest = await ScoringRun.select(ScoringRun.id).order_by(ScoringRun.as_of, ascending=False).first()
     rows = await ScoreHistory.select(ScoreHistory.grade).where(ScoreHistory.run == latest["id"])
@@ -100,7 +100,7 @@ async def test_other_roles_on_the_evaluation(client, tokens, demo, role, status)
 
 
 async def test_owner_cannot_read_another_firm(client, tokens, demo):
-    from server.firms.tables import Firm
+    from server.tables.firms import Firm
 
     other = await Firm.select(Firm.uscc).where(Firm.uscc != demo.firm_uscc).first()
     r = await client.get(f"/api/firms/{other['uscc']}/evaluation", headers=tokens["owner"])
@@ -115,7 +115,7 @@ async def test_unknown_firm_is_404(client, tokens):
 async def test_nightly_rescore_job_is_safe_to_run_twice(settings, demo):
 
     from server.jobs import platform_jobs
-    from server.scores.tables import ScoringRun
+    from server.tables.scores import ScoringRun
 
     job = next(j for j in platform_jobs(settings) if j.name == "nightly_rescore")
     now = datetime.now(UTC)
@@ -135,7 +135,7 @@ async def test_search_and_public_profile(client, tokens, demo):
     assert prof["grade"] in {"A", "B", "C", "D"}
     assert "score" not in prof and "pd" not in prof  # public fields only
     # the registration facts of the overview: capital and the current legal representative
-    from server.firms.tables import Firm, FirmPerson
+    from server.tables.firms import Firm, FirmPerson
 
     firm = await Firm.select(Firm.id, Firm.registered_capital_fen).where(Firm.uscc == demo.firm_uscc).first()
     assert prof["registered_capital_yuan"] == firm["registered_capital_fen"] // 100 > 0
@@ -149,7 +149,7 @@ async def test_search_and_public_profile(client, tokens, demo):
 
 
 async def test_screening_pages_every_firm_in_the_chosen_order(client, tokens, demo):
-    from server.firms.tables import Firm
+    from server.tables.firms import Firm
 
     capital = {r["uscc"]: r["registered_capital_fen"] or 0
                for r in await Firm.select(Firm.uscc, Firm.registered_capital_fen)}
@@ -191,7 +191,7 @@ async def test_weight_profiles_are_versioned_and_named_by_every_new_score(client
 async def test_a_weight_profile_previews_who_it_moves_before_it_is_stored(client, tokens, demo):
     """Issue 18 (crisis re-weighting): the preview scores the latest date with the proposed
     profile beside the one in force, names who moves and stores nothing."""
-    from server.scores.tables import ScoreHistory, ScoringRun
+    from server.tables.scores import ScoreHistory, ScoringRun
 
     url = "/api/weight-profiles/preview"
     crisis = {"name": "crisis", "reason": "tax and social insurance halved", "valid_from": str(date.today()),
@@ -234,8 +234,8 @@ async def test_a_weight_profile_previews_who_it_moves_before_it_is_stored(client
 async def test_a_profile_in_force_today_applies_at_once_and_tells_the_owners_it_moves(client, tokens, demo):
     """Issue 18: a stored profile in force on the latest scoring date re-scores the region at once
     (not at the next command-line run), as its preview said, and owners it moves are told why."""
-    from server.notifications.tables import Notification
-    from server.scores.tables import ScoringRun
+    from server.tables.notifications import Notification
+    from server.tables.scores import ScoringRun
     from tests.integration.conftest import make_user
 
     run = await ScoringRun.select(ScoringRun.as_of).where(ScoringRun.reason.is_in(["full", "profile"])).order_by(
@@ -267,8 +267,8 @@ async def test_a_profile_in_force_today_applies_at_once_and_tells_the_owners_it_
 
 
 async def test_evaluation_places_the_firm_in_its_industry(client, tokens, demo, settings):
-    from server.firms.tables import Firm
-    from server.scores.tables import ScoreHistory, ScoringRun
+    from server.tables.firms import Firm
+    from server.tables.scores import ScoreHistory, ScoringRun
 
     ev = (await client.get(f"/api/firms/{demo.firm_uscc}/evaluation", headers=tokens["owner"])).json()
     ind = ev["industry"]
@@ -295,7 +295,7 @@ async def test_evaluation_places_the_firm_in_its_industry(client, tokens, demo, 
 
 
 async def test_prospects_screen_firms_by_grade_industry_and_town(client, tokens, demo):
-    from server.firms.tables import Firm
+    from server.tables.firms import Firm
 
     bank = tokens["bank_manager"]
     me = (await client.get(f"/api/firms/{demo.firm_uscc}", headers=bank)).json()

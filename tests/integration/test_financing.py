@@ -21,8 +21,8 @@ NEED = {"amount_yuan": 800_000, "term_months": 24, "purpose": "采购原材料"}
 
 async def _latest_grades() -> dict[str, str]:
     """Each firm's grade from its latest score, for firms never dishonest-listed (uscc -> grade)."""
-    from server.ingest.tables import DeptRecord
-    from server.scores.tables import ScoreHistory
+    from server.tables.ingest import DeptRecord
+    from server.tables.scores import ScoreHistory
 
     listed = {r["uscc"] for r in await DeptRecord.select(DeptRecord.uscc).where(
         DeptRecord.source == "dishonest_debtor")}
@@ -35,7 +35,7 @@ async def _latest_grades() -> dict[str, str]:
 @pytest.fixture(scope="module")
 async def firms(demo) -> dict[str, str]:
     """A firm of each grade (not the demo owner's) and a spare A/B firm to list: key -> uscc."""
-    from server.financing.tables import LoanApplication
+    from server.tables.financing import LoanApplication
 
     grades = await _latest_grades()
     # Not the demo owner's firm, nor a firm in the demo bank's book (it has applied and consented).
@@ -258,7 +258,7 @@ async def test_the_whole_loan_path(client, tokens, owners, firms, managers, prod
     twice = await client.post(url, json=approve, headers=icbc)
     assert twice.status_code == 409 and "approved" in twice.json()["detail"]
 
-    from server.fund.tables import FundLedger
+    from server.tables.fund import FundLedger
 
     covers = await FundLedger.select(FundLedger.amount_fen).where(
         (FundLedger.application == app_id) & (FundLedger.kind == "cover"))
@@ -301,7 +301,7 @@ async def test_the_whole_loan_path(client, tokens, owners, firms, managers, prod
 
 
 async def test_a_refused_fund_cover_leaves_the_application_pending(client, owners, managers, products):
-    from server.financing.tables import Bank
+    from server.tables.financing import Bank
 
     rcb = products["小微信用贷"]
     r = await client.post("/api/applications", headers=owners["B"], json={
@@ -333,14 +333,14 @@ async def test_the_deciding_bank_sees_what_the_firm_owes_and_its_other_applicati
     fund's cover, guarantees in force given and received) and history, only under consent."""
     from datetime import date
 
-    from server.financing.tables import LoanApplication
-    from server.firms.tables import Firm, Guarantee
-    from server.fund.tables import FundLedger
+    from server.tables.financing import LoanApplication
+    from server.tables.firms import Firm, Guarantee
+    from server.tables.fund import FundLedger
 
     grades = await _latest_grades()
     taken = {demo.firm_uscc, *firms.values()} | {
         r["firm.uscc"] for r in await LoanApplication.select(LoanApplication.firm.uscc)}
-    from server.ingest.tables import DeptRecord
+    from server.tables.ingest import DeptRecord
 
     borrowing = {r["uscc"] for r in await DeptRecord.select(DeptRecord.uscc).where(DeptRecord.source == "bank_loan")}
     free = [u for u, g in grades.items() if g in "AB" and u not in taken]
@@ -465,7 +465,7 @@ async def test_wrong_roles_are_refused(client, tokens, method, url, role):
 
 
 async def test_decision_time_report_counts_the_decisions(client, tokens, owners, products):
-    from server.financing.tables import Bank, LoanApplication, LoanProduct
+    from server.tables.financing import Bank, LoanApplication, LoanProduct
 
     bank = Bank(code="RPT-1", name="报表测试银行")
     await bank.save()

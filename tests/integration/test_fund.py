@@ -21,13 +21,13 @@ YUAN = 100  # fen
 
 
 async def _bank(code: str) -> int:
-    from server.financing.tables import Bank
+    from server.tables.financing import Bank
 
     return (await Bank.select(Bank.id).where(Bank.code == code).first())["id"]
 
 
 async def _product(code: str, *, covered: bool = True) -> int:
-    from server.financing.tables import LoanProduct
+    from server.tables.financing import LoanProduct
 
     row = await LoanProduct.select(LoanProduct.id).where(
         (LoanProduct.bank.code == code) & (LoanProduct.fund_covered == covered)).first()
@@ -35,7 +35,7 @@ async def _product(code: str, *, covered: bool = True) -> int:
 
 
 async def _firms(n: int, skip: int = 0) -> list[int]:
-    from server.firms.tables import Firm
+    from server.tables.firms import Firm
 
     rows = await Firm.select(Firm.id).order_by(Firm.id).offset(skip).limit(n)
     return [r["id"] for r in rows]
@@ -44,8 +44,8 @@ async def _firms(n: int, skip: int = 0) -> list[int]:
 async def _application(firm_id: int, product_id: int, grade: str, amount_yuan: int, *,
                        status: str = "approved", share: int | None = None) -> int:
     """An application as the financing step leaves it (approved, share recorded unless 0)."""
-    from server.financing.tables import LoanApplication
     from server.fund.services import share_pct
+    from server.tables.financing import LoanApplication
 
     now = datetime.now(UTC)
     app = LoanApplication(
@@ -61,20 +61,20 @@ async def _application(firm_id: int, product_id: int, grade: str, amount_yuan: i
 
 
 async def _fund() -> Any:
-    from server.fund.tables import GuaranteeFund
+    from server.tables.fund import GuaranteeFund
 
     return await GuaranteeFund.objects().order_by(GuaranteeFund.id).first()
 
 
 async def _entries(application_id: int) -> list[dict[str, Any]]:
-    from server.fund.tables import FundLedger
+    from server.tables.fund import FundLedger
 
     return await FundLedger.select(FundLedger.kind, FundLedger.amount_fen, FundLedger.bank).where(
         FundLedger.application == application_id).order_by(FundLedger.id)
 
 
 async def _status(application_id: int) -> str:
-    from server.financing.tables import LoanApplication
+    from server.tables.financing import LoanApplication
 
     row = await LoanApplication.select(LoanApplication.status).where(
         LoanApplication.id == application_id).first()
@@ -180,8 +180,8 @@ async def test_cover_refuses_beyond_capacity_and_for_unfit_applications(client, 
 
 
 async def test_repayment_releases_the_cover(client, tokens, managers, demo):
-    from server.financing.tables import ApplicationEvent
     from server.fund.services import cover
+    from server.tables.financing import ApplicationEvent
 
     product = await _product("CCB-SY")
     (firm,) = await _firms(1, skip=20)
@@ -212,8 +212,8 @@ async def test_default_claims_at_the_grade_share_and_npl_suspends_the_bank(
     """Must-show 3: covered loans, defaults, claims paid at the grade's share, suspension."""
     from litestar.exceptions import ClientException
 
-    from server.financing.tables import Bank
     from server.fund.services import cover, cover_refusal, recompute_npl
+    from server.tables.financing import Bank
 
     rcb, product = await _bank("RCB-SY"), await _product("RCB-SY")
     hdr = managers["RCB-SY"]
@@ -388,7 +388,7 @@ async def test_bad_input_names_the_field(client, tokens, managers, demo):
 
 
 async def test_ledger_pages_newest_first(client, tokens, demo):
-    from server.fund.tables import FundLedger
+    from server.tables.fund import FundLedger
 
     total = await FundLedger.count()
     first = (await client.get("/api/fund/ledger?limit=2", headers=tokens["admin"])).json()

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from server.firms.uscc import make_uscc
+from server.uscc import make_uscc
 from tests.integration.conftest import login, make_user
 
 pytestmark = pytest.mark.anyio
@@ -34,7 +34,7 @@ TAX_CSV = (
 
 
 async def _count(source: str) -> int:
-    from server.ingest.tables import DeptRecord
+    from server.tables.ingest import DeptRecord
 
     return await DeptRecord.count().where(DeptRecord.source == source)
 
@@ -76,7 +76,7 @@ async def test_bad_rows_are_listed_by_number_and_field_and_good_rows_stored_once
 
 
 async def test_amounts_are_stored_in_fen_with_provenance(client, operators):
-    from server.ingest.tables import DeptRecord, IngestBatch
+    from server.tables.ingest import DeptRecord, IngestBatch
 
     row = await DeptRecord.select().where(DeptRecord.record_key == "T-1").first()
     assert row["amount_fen"] == 1234567
@@ -123,7 +123,7 @@ async def test_who_may_send_what(client, operators, who, source, status):
 
 async def test_a_batch_that_dies_half_way_stores_nothing(engine, operators, monkeypatch):
     from server.ingest import services
-    from server.ingest.tables import DeptRecord, IngestBatch
+    from server.tables.ingest import DeptRecord, IngestBatch
 
     monkeypatch.setattr(services, "CHUNK_ROWS", 3)  # several chunks written before the failure
     before, batches = await DeptRecord.count(), await IngestBatch.count()

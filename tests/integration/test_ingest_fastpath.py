@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.firms.uscc import make_uscc
+from server.uscc import make_uscc
 
 pytestmark = pytest.mark.anyio
 
@@ -44,7 +44,7 @@ def mixed_file(prefix: str) -> bytes:
 
 
 async def _stored(engine, batch_id: int) -> list[tuple]:
-    from server.ingest.tables import DeptRecord
+    from server.tables.ingest import DeptRecord
 
     rows = await DeptRecord.select(
         DeptRecord.source, DeptRecord.record_key, DeptRecord.uscc, DeptRecord.event_date, DeptRecord.category,
@@ -66,7 +66,7 @@ async def firms(engine) -> None:
 async def _run_both(engine, monkeypatch, data: bytes, chunks: int = 1):
     """Ingest ``data`` by the Python path, remove what it stored, then by the fast path."""
     from server.ingest import services
-    from server.ingest.tables import DeptRecord
+    from server.tables.ingest import DeptRecord
 
     pieces = [data[i : i + max(1, len(data) // chunks)] for i in range(0, len(data), max(1, len(data) // chunks))]
     with monkeypatch.context() as m:
@@ -131,7 +131,7 @@ async def test_optimistic_copy_falls_back_when_a_key_is_stored(engine, firms, mo
 
 async def test_a_batch_failing_in_its_second_write_stores_nothing(engine, firms, monkeypatch) -> None:
     from server.ingest import services
-    from server.ingest.tables import DeptRecord, IngestBatch
+    from server.tables.ingest import DeptRecord, IngestBatch
 
     monkeypatch.setattr(services, "CHUNK_ROWS", 3)
     real = services.store_records
@@ -183,7 +183,7 @@ async def test_every_column_type_is_stored_alike(engine, firms, monkeypatch, cod
         m.setattr(services, "supports_fast_path", lambda *a: False)
         slow = await services.ingest(engine, code, [data], "csv")
     slow_rows = await _stored(engine, slow.batch_id)
-    from server.ingest.tables import DeptRecord
+    from server.tables.ingest import DeptRecord
 
     await DeptRecord.delete().where(DeptRecord.batch_id == slow.batch_id)
     fast = await services.ingest(engine, code, [data], "csv")

@@ -53,8 +53,8 @@ async def test_the_list_shows_the_active_version_on_the_fixed_scale(client, toke
 
 
 async def test_a_version_moving_more_grades_than_allowed_waits_for_an_admin(client, tokens, demo, settings, engine):
-    from server.scores.tables import ScoringRun
-    from server.users.tables import User
+    from server.tables.scores import ScoringRun
+    from server.tables.users import User
 
     before = await _active(client, tokens)
     version = await _train(settings, engine, 3, share=0.0)
@@ -100,7 +100,7 @@ async def test_a_version_within_the_share_is_activated_by_training(client, token
 
 
 async def test_admins_promoting_at_once_leave_exactly_one_active_version(client, tokens, demo, settings, engine):
-    from server.scores.tables import ModelVersion
+    from server.tables.scores import ModelVersion
 
     waiting = await _train(settings, engine, 4, share=0.0)
     for _ in range(3):
@@ -118,8 +118,8 @@ async def test_admins_promoting_at_once_leave_exactly_one_active_version(client,
 
 async def test_model_health_on_matured_outcomes_is_checked_stored_and_shown_to_admins(client, tokens, demo, settings):
     from server.jobs import platform_jobs
-    from server.risk.tables import RiskSnapshot
-    from server.scores.tables import ScoreHistory, ScoringRun
+    from server.tables.risk import RiskSnapshot
+    from server.tables.scores import ScoreHistory, ScoringRun
 
     r = await client.post(f"{URL}/health", headers=tokens["admin"])
     assert r.status_code == 200, r.text
@@ -205,8 +205,8 @@ async def test_admins_train_from_the_api_one_run_at_a_time_and_review_the_result
                                                                                   settings):
     """The back office's "train a candidate" (issue 13): the run starts in the background, one at
     a time (the database holds the slot), and its version waits for review."""
-    from server.jobs_tables import JobRun
     from server.scores.training import TRAIN_JOB
+    from server.tables.jobs import JobRun
 
     assert (await client.get(f"{URL}/training", headers=tokens["admin"])).json()["status"] == "idle"
     for body, field in (({"review": "x"}, "review"), ({"as_of": "not a date"}, "as_of"), ({"nope": 1}, "nope")):
@@ -253,8 +253,8 @@ async def test_admins_train_from_the_api_one_run_at_a_time_and_review_the_result
 async def test_a_dead_run_frees_the_slot_and_a_failed_run_says_why(app, client, tokens, settings):
     from datetime import UTC, datetime, timedelta
 
-    from server.jobs_tables import JobRun
     from server.scores.training import _SLOT, STALE_AFTER, TRAIN_JOB, stop_training
+    from server.tables.jobs import JobRun
 
     await JobRun.delete().where(JobRun.job == TRAIN_JOB)
     # a run whose process died long ago is still "running" in its row: it blocks nothing

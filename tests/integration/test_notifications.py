@@ -19,8 +19,8 @@ PASSWORD = "secret-pass-1"
 
 
 async def _firm(serial: int, name: str) -> dict[str, Any]:
-    from server.firms.tables import Firm
-    from server.firms.uscc import make_uscc
+    from server.tables.firms import Firm
+    from server.uscc import make_uscc
 
     now = datetime.now(UTC)
     uscc = make_uscc(700_000 + serial)
@@ -34,7 +34,7 @@ async def _firm(serial: int, name: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 async def world(client: httpx.AsyncClient) -> dict[str, Any]:
     """Five firms; firm A applied to ICBC; users of every kind, signed in."""
-    from server.financing.tables import Bank, LoanApplication, LoanProduct
+    from server.tables.financing import Bank, LoanApplication, LoanProduct
 
     firms = {k: await _firm(i, f"通知测试{k}有限公司") for i, k in enumerate("ABCDE")}
     users = {
@@ -69,14 +69,14 @@ def _event(firm: dict[str, Any], warning_id: int, *, level: str = "yellow", kind
 
 
 async def _notifications(user_id: int) -> list[dict[str, Any]]:
-    from server.notifications.tables import Notification
+    from server.tables.notifications import Notification
 
     return await Notification.select().where(Notification.user == user_id).order_by(Notification.id).output(
         load_json=True)
 
 
 async def _outbox(notification_id: int) -> list[dict[str, Any]]:
-    from server.notifications.tables import Outbox
+    from server.tables.notifications import Outbox
 
     return await Outbox.select().where(Outbox.notification == notification_id).order_by(Outbox.id)
 
@@ -126,7 +126,7 @@ async def test_bad_subscriptions_name_the_field(client, world, body, field, stat
 
 
 async def test_unknown_firm_and_bad_queries_are_4xx_naming_the_field(client, world):
-    from server.firms.uscc import make_uscc
+    from server.uscc import make_uscc
 
     h = world["headers"]["watcher"]
     r = await client.post("/api/subscriptions", json={"uscc": make_uscc(999_999)}, headers=h)
@@ -154,7 +154,7 @@ async def test_routes_need_a_signed_in_user_and_the_webhook_a_bank_manager(clien
 
 
 async def test_bank_webhook_url_is_stored_with_a_generated_secret(client, world):
-    from server.financing.tables import Bank
+    from server.tables.financing import Bank
 
     h = world["headers"]["rcb"]
     r = await client.put("/api/banks/me/webhook", json={"url": "https://rcb.example.com/hook"}, headers=h)
@@ -174,7 +174,7 @@ async def test_bank_webhook_url_is_stored_with_a_generated_secret(client, world)
 
 async def test_watchers_and_the_applicants_bank_are_told_and_nobody_else(client, world):
     from server.notifications.services import notify_risk_events, transaction
-    from server.notifications.tables import Subscription
+    from server.tables.notifications import Subscription
 
     firms, users = world["firms"], world["users"]
     await _watch(client, world["headers"]["watcher"], firms["A"]["uscc"])
@@ -201,10 +201,10 @@ async def test_watchers_and_the_applicants_bank_are_told_and_nobody_else(client,
 
 
 async def test_a_bank_with_consent_gets_the_evidence_and_its_webhook_is_queued_once(client, world):
-    from server.consent.tables import Consent
-    from server.financing.tables import Bank
     from server.notifications.services import notify_risk_events
-    from server.notifications.tables import Outbox
+    from server.tables.consent import Consent
+    from server.tables.financing import Bank
+    from server.tables.notifications import Outbox
 
     firms, users = world["firms"], world["users"]
     now = datetime.now(UTC)
@@ -244,7 +244,7 @@ async def test_filters_by_level_and_kind(client, world):
 
 async def test_the_same_event_twice_is_one_notification_and_an_escalation_updates_it(client, world):
     from server.notifications.services import notify_risk_events
-    from server.notifications.tables import Notification
+    from server.tables.notifications import Notification
 
     firm, uid = world["firms"]["C"], world["users"]["watcher"]
     await _watch(client, world["headers"]["watcher"], firm["uscc"])
@@ -376,8 +376,8 @@ async def test_generic_notifications_merge_by_key(client, world):
 
 
 async def test_ensure_bank_watch_and_automatic_watches_cannot_be_dropped(client, world):
-    from server.financing.tables import LoanApplication, LoanProduct
     from server.notifications.services import ensure_bank_watch, notify_risk_events
+    from server.tables.financing import LoanApplication, LoanProduct
 
     firms, users = world["firms"], world["users"]
     icbc_product = (await LoanProduct.select(LoanProduct.id).where(LoanProduct.bank == world["bank_icbc"]).first())

@@ -40,7 +40,7 @@ async def _court_operator(client) -> dict[str, str]:
 
 
 async def test_owner_lists_current_records_paginated(client, tokens, demo):
-    from server.ingest.tables import DeptRecord
+    from server.tables.ingest import DeptRecord
 
     page = await _tax_records(client, tokens, limit=5)
     stored = await DeptRecord.count().where(
@@ -77,11 +77,11 @@ async def test_owner_lists_current_records_paginated(client, tokens, demo):
 
 async def test_correction_supersedes_the_record_and_rescores_the_firm(client, tokens, demo, engine, settings):
     from scoring import ModelRegistry, score_region
-    from server.firms.tables import Firm
-    from server.ingest.tables import DeptRecord, IngestBatch
     from server.objections.services import open_objections
     from server.scores.frames import load_firms, load_records
-    from server.scores.tables import ScoreHistory, ScoringRun
+    from server.tables.firms import Firm
+    from server.tables.ingest import DeptRecord, IngestBatch
+    from server.tables.scores import ScoreHistory, ScoringRun
 
     before = await _evaluation(client, tokens, demo.firm_uscc)
     as_of = date.fromisoformat(before["as_of"])
@@ -190,8 +190,8 @@ async def test_correction_supersedes_the_record_and_rescores_the_firm(client, to
 
 
 async def test_rejection_needs_a_reason_and_keeps_the_record(client, tokens, demo):
-    from server.ingest.tables import DeptRecord
-    from server.scores.tables import ScoringRun
+    from server.tables.ingest import DeptRecord
+    from server.tables.scores import ScoringRun
 
     record = (await _tax_records(client, tokens, limit=20, offset=20))["items"][0]
     oid = (await _file(client, tokens, record["id"]))["objection"]["id"]
@@ -227,7 +227,7 @@ async def test_rejection_needs_a_reason_and_keeps_the_record(client, tokens, dem
 
 
 async def test_one_open_objection_per_record_and_only_own_records(client, tokens, demo):
-    from server.ingest.tables import DeptRecord
+    from server.tables.ingest import DeptRecord
 
     record = (await _tax_records(client, tokens, limit=1, offset=30))["items"][0]
     await _file(client, tokens, record["id"])
@@ -301,7 +301,7 @@ async def test_proposal_equal_to_the_record_and_bad_resolutions_are_refused(clie
 
 
 async def test_another_owner_cannot_see_the_objection(client, tokens, demo):
-    from server.firms.tables import Firm
+    from server.tables.firms import Firm
 
     other = await Firm.select(Firm.uscc).where(Firm.uscc != demo.firm_uscc).first()
     await make_user("13900000072", "owner", firm_uscc=other["uscc"])

@@ -60,12 +60,12 @@ def receiver() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 async def setup(engine) -> dict[str, Any]:
     """A firm that borrows from ICBC (consent given), ICBC's manager, a watcher and a listener."""
-    from server.consent.tables import Consent
     from server.demo.setup import seed_reference_data
-    from server.financing.tables import Bank, LoanApplication, LoanProduct
-    from server.firms.tables import Firm
-    from server.firms.uscc import make_uscc
-    from server.notifications.tables import Subscription
+    from server.tables.consent import Consent
+    from server.tables.financing import Bank, LoanApplication, LoanProduct
+    from server.tables.firms import Firm
+    from server.tables.notifications import Subscription
+    from server.uscc import make_uscc
     from tests.integration.conftest import make_user
 
     await seed_reference_data()
@@ -97,7 +97,7 @@ def _event(firm: dict[str, Any], warning_id: int) -> RiskEvent:
 
 
 async def _webhook_rows(warning_id: int) -> list[dict[str, Any]]:
-    from server.notifications.tables import Outbox
+    from server.tables.notifications import Outbox
 
     return await Outbox.select().where(
         (Outbox.channel == "webhook") & Outbox.notification.dedup_key.like(f"risk:{warning_id}:%"))
@@ -109,8 +109,8 @@ async def _webhook_rows(warning_id: int) -> list[dict[str, Any]]:
 async def test_webhook_is_signed_and_retried_with_backoff_after_a_500(setup, receiver):
     from alerts.outbox import RetryPolicy, relay_webhooks
     from alerts.webhooks import WebhookSender, verify
-    from server.financing.tables import Bank
     from server.notifications.services import DbOutboxStore, notify_risk_events
+    from server.tables.financing import Bank
 
     await Bank.update({Bank.webhook_url: receiver.url, Bank.webhook_secret: HOOK_SECRET}).where(Bank.id == setup["bank"])
     assert await notify_risk_events([_event(setup["firm"], 7001)]) == 2  # manager + watcher
@@ -150,8 +150,8 @@ async def test_webhook_is_signed_and_retried_with_backoff_after_a_500(setup, rec
 async def test_webhook_gives_up_after_the_last_attempt(setup, receiver):
     from alerts.outbox import RetryPolicy, relay_webhooks
     from alerts.webhooks import WebhookSender
-    from server.financing.tables import Bank
     from server.notifications.services import DbOutboxStore, notify_risk_events
+    from server.tables.financing import Bank
 
     await Bank.update({Bank.webhook_url: receiver.url, Bank.webhook_secret: HOOK_SECRET}).where(Bank.id == setup["bank"])
     await notify_risk_events([_event(setup["firm"], 7002)])
@@ -184,7 +184,7 @@ from datetime import UTC, datetime, timedelta
 from server import db
 from server.notifications import services
 from server.notifications.push import RedisPublisher, channel_namespace
-from server.notifications.tables import Notification
+from server.tables.notifications import Notification
 
 async def main(url, redis_url, mode, user_id, key):
     await db.open_engine(url)
@@ -236,7 +236,7 @@ async def _crash(db_url: str, redis_url: str, mode: str, user_id: int, key: str)
 async def test_a_process_killed_after_its_commit_loses_nothing_after_a_restart(setup, live, db_url, redis_url):
     """The process that committed is SIGKILLed before pushing, and no relay runs (no server has
     started yet): the first one to start delivers, and the client sees the notification once."""
-    from server.notifications.tables import Outbox
+    from server.tables.notifications import Outbox
 
     assert live.proc is None
     note_id = await _crash(db_url, redis_url, "commit", setup["listener"], "restart")
@@ -256,7 +256,7 @@ async def test_a_process_killed_after_its_commit_loses_nothing_after_a_restart(s
 
 async def _sent(note_id: int, timeout: float = 5.0) -> dict[str, Any]:
     """The notification's push row once it is marked sent."""
-    from server.notifications.tables import Outbox
+    from server.tables.notifications import Outbox
 
     for _ in range(int(timeout / 0.1)):
         [row] = await Outbox.select().where((Outbox.notification == note_id) & (Outbox.channel == "push"))
@@ -269,7 +269,7 @@ async def _sent(note_id: int, timeout: float = 5.0) -> dict[str, Any]:
 @pytest.mark.parametrize("mode", ["claim", "publish"])
 async def test_a_relay_killed_between_commit_and_push_loses_nothing_and_sends_once(
         setup, live, db_url, redis_url, mode):
-    from server.notifications.tables import Notification
+    from server.tables.notifications import Notification
 
     await live.ensure_started()
     token = await live.token(setup["listener_phone"])

@@ -12,7 +12,7 @@ URL = "/api/override-rules"
 
 
 async def _latest_run() -> dict:
-    from server.scores.tables import ScoringRun
+    from server.tables.scores import ScoringRun
 
     return await ScoringRun.select().order_by(ScoringRun.as_of, ascending=False).order_by(
         ScoringRun.id, ascending=False).first()
@@ -32,8 +32,8 @@ async def _in_default(engine, as_of) -> pd.DataFrame:
 
 
 async def test_every_firm_in_default_today_is_d_and_told_why(client, tokens, demo, engine):
-    from server.firms.tables import Firm
-    from server.scores.tables import ScoreHistory
+    from server.tables.firms import Firm
+    from server.tables.scores import ScoreHistory
 
     run = await _latest_run()
     assert run["override_version"] == "overrides@v1"
@@ -67,7 +67,7 @@ async def test_every_firm_in_default_today_is_d_and_told_why(client, tokens, dem
 async def test_admin_revises_the_rules_audited_and_rescoring_names_the_version(
         client, tokens, demo, engine, settings):
     from server.scores.rescore import rescore_firms
-    from server.scores.tables import ScoreHistory
+    from server.tables.scores import ScoreHistory
 
     admin = tokens["admin"]
     listed = (await client.get(URL, headers=admin)).json()
@@ -108,7 +108,7 @@ async def test_admin_revises_the_rules_audited_and_rescoring_names_the_version(
     # The next scores use the revised set and say so.
     run = await _latest_run()
     bad_firms = await _in_default(engine, run["as_of"])
-    from server.firms.tables import Firm
+    from server.tables.firms import Firm
 
     fid = (await Firm.select(Firm.id).where(Firm.uscc == bad_firms["uscc"].iloc[0]).first())["id"]
     result = await rescore_firms(engine, settings, [fid], "override test")

@@ -60,7 +60,7 @@ async def _told(stream: SseClient, kind: str, level: str | None, since: float) -
 
 
 async def test_the_owner_hears_each_change_on_the_stream_and_in_the_inbox(live, demo):
-    from server.financing.tables import Bank
+    from server.tables.financing import Bank
 
     async with httpx.AsyncClient(base_url=live.base, timeout=30) as http:
         owner = await _token(http, OWNER)

@@ -262,9 +262,9 @@ async def test_single_firm_indicators_equal_the_region_computation(app, client, 
     import pandas as pd
 
     from scoring.features import compute_features
-    from server.firms.tables import Firm
     from server.policies.services import firm_facts
     from server.scores.frames import load_firms, load_records
+    from server.tables.firms import Firm
 
     engine = app.state.engine
     firm_id = (await Firm.select(Firm.id).where(Firm.uscc == demo.firm_uscc).first())["id"]
@@ -279,7 +279,7 @@ async def test_single_firm_indicators_equal_the_region_computation(app, client, 
 
 async def test_demo_policies_seed_once_and_explain(client, tokens, demo):
     from server.policies.seed import DEMO_POLICIES, seed_demo_policies
-    from server.policies.tables import Policy
+    from server.tables.policies import Policy
 
     await seed_demo_policies()
     await seed_demo_policies()

@@ -170,9 +170,9 @@ class SseClient:
 async def people(engine, db_url: str) -> dict[str, Any]:
     """A firm, its watcher (subscriber), an uninterested subscriber."""
     from server.demo.setup import seed_reference_data
-    from server.firms.tables import Firm
-    from server.firms.uscc import make_uscc
-    from server.notifications.tables import Subscription
+    from server.tables.firms import Firm
+    from server.tables.notifications import Subscription
+    from server.uscc import make_uscc
     from tests.integration.conftest import make_user
 
     await seed_reference_data()
@@ -228,7 +228,7 @@ async def _raise_warning(firm: dict[str, Any], level: str = "red", event: str = 
 
 
 async def _note_id(user_id: int, warning_id: int) -> int:
-    from server.notifications.tables import Notification
+    from server.tables.notifications import Notification
 
     row = await Notification.select(Notification.id).where(
         Notification.dedup_key == f"risk:{warning_id}:{user_id}").first()

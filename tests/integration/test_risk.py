@@ -21,7 +21,7 @@ def _last_month_end() -> date:
 
 
 async def _open_rows() -> list[dict]:
-    from server.risk.tables import Warning
+    from server.tables.risk import Warning
 
     return await Warning.select(
         Warning.id, Warning.firm, Warning.firm.uscc.as_alias("uscc"), Warning.rule_code,
@@ -46,7 +46,7 @@ async def _ingest(client, headers, source: str, lines: list[str]) -> None:
 async def first_scan(client, tokens, demo) -> dict:
     """The region's first full scan through the API. The demo scans once as it starts, so its
     warnings are cleared first to see a scan raise everything from nothing."""
-    from server.risk.tables import Warning
+    from server.tables.risk import Warning
 
     assert len(await _open_rows()) > DEMO_FIRMS // 2, "the demo starts with its warnings raised"
     await Warning.delete(force=True)
@@ -54,7 +54,7 @@ async def first_scan(client, tokens, demo) -> dict:
 
 
 async def test_full_scan_raises_once_with_evidence_and_contagion(client, tokens, first_scan):
-    from server.ingest.tables import DeptRecord
+    from server.tables.ingest import DeptRecord
 
     assert first_scan["scope"] == "full" and first_scan["firms"] == DEMO_FIRMS
     rows = await _open_rows()
@@ -86,8 +86,8 @@ async def test_full_scan_raises_once_with_evidence_and_contagion(client, tokens,
 
 
 async def test_incremental_scan_agrees_with_the_full_scan(engine, settings, first_scan):
-    from server.firms.tables import Firm
-    from server.risk.services import scan
+    from server.risk.scan import scan
+    from server.tables.firms import Firm
 
     ids = [r["id"] for r in await Firm.select(Firm.id).order_by(Firm.id).limit(60)]
     result = await scan(engine, settings, None, ids)
@@ -108,8 +108,8 @@ async def test_rule_catalogue_for_anyone_signed_in(client, tokens):
 
 
 async def test_ingested_arrears_warn_and_detail_follows_consent(client, tokens, demo, first_scan):
-    from server.financing.tables import Bank, LoanApplication, LoanProduct
-    from server.firms.tables import Firm
+    from server.tables.financing import Bank, LoanApplication, LoanProduct
+    from server.tables.firms import Firm
 
     month = _last_month_end().isoformat()
     key = f"RISK-TEST-ARREARS-{month}"
@@ -188,8 +188,8 @@ async def test_ingested_arrears_warn_and_detail_follows_consent(client, tokens, 
 
 
 async def test_a_record_that_clears_a_rule_closes_its_warning(client, tokens, first_scan):
-    from server.firms.tables import Firm
-    from server.risk.tables import Warning
+    from server.tables.firms import Firm
+    from server.tables.risk import Warning
 
     stopped = next(r for r in await _open_rows() if r["rule_code"] == "R46_FIRM_STATUS_ABNORMAL")
     firm = await Firm.select(Firm.uscc, Firm.name, Firm.industry_division, Firm.town,
@@ -215,8 +215,8 @@ async def test_a_record_that_clears_a_rule_closes_its_warning(client, tokens, fi
 
 
 async def test_fund_draw_of_a_red_firms_covered_loan(client, tokens, first_scan):
-    from server.financing.tables import LoanApplication, LoanProduct
-    from server.fund.tables import FundLedger, GuaranteeFund
+    from server.tables.financing import LoanApplication, LoanProduct
+    from server.tables.fund import FundLedger, GuaranteeFund
 
     red = next(r for r in await _open_rows() if r["level"] == "red" and r["kind"] != "contagion")
     product = await LoanProduct.select(LoanProduct.id, LoanProduct.bank).where(
@@ -238,9 +238,9 @@ async def test_fund_draw_of_a_red_firms_covered_loan(client, tokens, first_scan)
 
 
 async def test_circles_for_banks_and_admins(client, tokens, first_scan):
-    from server.consent.tables import Consent
-    from server.firms.tables import Firm
-    from server.users.tables import User
+    from server.tables.consent import Consent
+    from server.tables.firms import Firm
+    from server.tables.users import User
 
     assert (await client.get("/api/risk/circles", headers=tokens["subscriber"])).status_code == 403
     r = await client.get("/api/risk/circles", headers=tokens["admin"])
@@ -275,7 +275,7 @@ async def test_circles_for_banks_and_admins(client, tokens, first_scan):
 
 
 async def _bank_firm_ids(bank_id: int) -> list[int]:
-    from server.financing.tables import LoanApplication
+    from server.tables.financing import LoanApplication
 
     return [r["firm"] for r in await LoanApplication.select(LoanApplication.firm).where(
         LoanApplication.product.bank == bank_id)]
@@ -283,9 +283,9 @@ async def _bank_firm_ids(bank_id: int) -> list[int]:
 
 async def test_jobs_are_listed_and_idempotent(client, tokens, settings, demo, first_scan):
     from server.jobs import platform_jobs
-    from server.notifications.tables import Notification
-    from server.risk.tables import RiskSnapshot, Warning
-    from server.scores.tables import ScoreHistory, ScoringRun
+    from server.tables.notifications import Notification
+    from server.tables.risk import RiskSnapshot, Warning
+    from server.tables.scores import ScoreHistory, ScoringRun
 
     jobs = {j.name: j for j in platform_jobs(settings)}
     assert {"nightly_rescore", "warning_scan", "incremental_rescore", "macro_index", "psi_drift",
@@ -331,7 +331,7 @@ async def test_jobs_are_listed_and_idempotent(client, tokens, settings, demo, fi
     assert await ScoringRun.count() == runs + 1 and await last_run() == ("ingest", {firm["firm"]})
     await jobs["incremental_rescore"].func(now)
     assert await ScoringRun.count() == runs + 1
-    from server.ingest.tables import DeptRecord
+    from server.tables.ingest import DeptRecord
 
     await DeptRecord.update({DeptRecord.received_at: datetime.now(UTC)}).where(DeptRecord.record_key == key)
     await jobs["incremental_rescore"].func(now)

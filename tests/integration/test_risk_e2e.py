@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server.firms.uscc import make_uscc
+from server.uscc import make_uscc
 from tests.integration.conftest import login, make_user
 
 pytestmark = pytest.mark.anyio
@@ -65,8 +65,8 @@ async def people(client, app) -> dict[str, dict[str, str]]:
 async def region(client, people) -> None:
     """Five firms and their guarantees; H1 has applied for a loan at the manager's bank and
     the watcher watches H2."""
-    from server.financing.tables import Bank, LoanApplication, LoanProduct
-    from server.firms.tables import Firm
+    from server.tables.financing import Bank, LoanApplication, LoanProduct
+    from server.tables.firms import Firm
 
     await _feed(client, people["market"], "firms", [
         "uscc,name,industry_division,town,registered_capital_yuan,founded_on,size_class,status",
@@ -89,7 +89,7 @@ async def region(client, people) -> None:
 
 
 async def _open(uscc: str) -> dict[str, dict]:
-    from server.risk.tables import Warning
+    from server.tables.risk import Warning
 
     rows = await Warning.select(
         Warning.id, Warning.rule_code, Warning.level, Warning.evidence,
@@ -148,7 +148,7 @@ async def test_guarantor_default_spreads_along_the_guarantees(client, people, re
         (H2, "C01_CONTAGION", "yellow")]
     assert await _notes(people["bystander"], client) == []
 
-    from server.notifications.tables import Notification, Outbox
+    from server.tables.notifications import Notification, Outbox
 
     ids = [n["id"] for n in manager + watcher]
     queued = await Outbox.select(Outbox.notification).where(Outbox.notification.is_in(ids))

@@ -56,8 +56,8 @@ async def _feed(http: httpx.AsyncClient, token: str, source: str, lines: list[st
 
 
 async def test_guarantor_default_is_pushed_to_the_bank_and_the_watcher(server):
-    from server.financing.tables import Bank, LoanApplication, LoanProduct
-    from server.firms.tables import Firm
+    from server.tables.financing import Bank, LoanApplication, LoanProduct
+    from server.tables.firms import Firm
 
     tokens = {k: await server.token(p) for k, p in PHONES.items()}
     async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:

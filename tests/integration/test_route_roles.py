@@ -105,7 +105,7 @@ FIRM = "91331004MA2RR0001"
 
 
 def _uscc() -> str:
-    from server.firms.uscc import check_character
+    from server.uscc import check_character
 
     return FIRM + check_character(FIRM)
 
@@ -134,7 +134,7 @@ def test_the_policy_names_every_route(app):
 
 @pytest.fixture(scope="module")
 async def people(client) -> dict[str, int]:
-    from server.firms.tables import Firm
+    from server.tables.firms import Firm
 
     now = datetime.now(UTC)
     if not await Firm.exists().where(Firm.uscc == _uscc()):

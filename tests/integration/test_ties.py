@@ -33,7 +33,7 @@ FAR_PAST, FAR_FUTURE = date(2020, 1, 1), date(2099, 1, 1)
 
 
 def _code(serial: int) -> str:
-    from server.firms.uscc import make_uscc
+    from server.uscc import make_uscc
 
     return make_uscc(serial, division="331004")
 
@@ -41,7 +41,7 @@ def _code(serial: int) -> str:
 @pytest.fixture(scope="module")
 async def region(client) -> dict[str, str]:
     """The region above; letters (and ``HUB``, ``G1``..``G26``) -> USCC."""
-    from server.firms.tables import Firm, FirmPerson, Guarantee, Person
+    from server.tables.firms import Firm, FirmPerson, Guarantee, Person
 
     now = datetime.now(UTC)
     codes = {letter: _code(7100 + i) for i, letter in enumerate(LETTERS)}
@@ -183,8 +183,8 @@ async def test_the_cap_keeps_the_largest_and_counts_the_rest(client, region, hea
 
 
 async def test_levels_are_open_warnings_only(client, region, heads):
-    from server.firms.tables import Firm
-    from server.risk.tables import Warning
+    from server.tables.firms import Firm
+    from server.tables.risk import Warning
 
     ids = {r["uscc"]: r["id"] for r in await Firm.select(Firm.uscc, Firm.id).where(
         Firm.uscc.is_in([region["H"], region["F"]]))}
@@ -236,7 +236,7 @@ async def test_contagion_path_after_a_scan(client, region, heads):
 
 
 async def test_a_bank_needs_the_firms_consent_and_its_view_is_logged(client, region, heads):
-    from server.financing.tables import Bank
+    from server.tables.financing import Bank
 
     url = f"/api/firms/{region['M']}/ties"
     bank = heads["bank_manager"]

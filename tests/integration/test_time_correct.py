@@ -19,8 +19,8 @@ pytestmark = pytest.mark.anyio
 async def test_live_rows_count_from_arrival_and_archives_from_their_event_date(client, demo, engine):
     from scoring.features import compute_features
     from scoring.records import current_versions, known_at
-    from server.firms.tables import Firm
     from server.scores.frames import load_record_history
+    from server.tables.firms import Firm
 
     before = await load_record_history(engine)
     assert len(before) > 10_000 and before["superseded_at"].isna().all()

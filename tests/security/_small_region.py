@@ -21,7 +21,7 @@ class Region:
 
 
 def uscc(serial: int) -> str:
-    from server.firms.uscc import check_character
+    from server.uscc import check_character
 
     body = f"91331004MA2Q{serial:05d}"
     return body + check_character(body)
@@ -30,9 +30,9 @@ def uscc(serial: int) -> str:
 async def build(firms: list[tuple[str, str, str, int]], *, serial0: int = 0) -> Region:
     """Firms as (section, division, town, score), each scored once in one full run whose
     industry statistics come from the pipeline's own function."""
-    from server.firms.tables import Firm
     from server.scores.pipeline import industry_stats
-    from server.scores.tables import ScoreHistory, ScoringRun
+    from server.tables.firms import Firm
+    from server.tables.scores import ScoreHistory, ScoringRun
 
     now = datetime.now(UTC)
     as_of = (now - timedelta(days=1)).date()

@@ -50,9 +50,9 @@ def pg_only_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 async def scored_firm(serial: int, name: str) -> dict[str, Any]:
     """A firm (USCC from ``serial``) with one grade-A score, so its evaluation can be read and it
     fits every fund-covered product."""
-    from server.firms.tables import Firm
-    from server.firms.uscc import make_uscc
-    from server.scores.tables import ScoreHistory, ScoringRun
+    from server.tables.firms import Firm
+    from server.tables.scores import ScoreHistory, ScoringRun
+    from server.uscc import make_uscc
 
     now = datetime.now(UTC)
     uscc = make_uscc(serial)

@@ -112,6 +112,6 @@ async def test_a_look_alike_phone_cannot_be_registered(client, existing, caplog)
     caplog.set_level(logging.INFO, logger="xinbao.accounts")
     r = await client.post("/api/auth/register", json={"phone": existing + "\n", "password": GOOD})
     assert r.status_code == 400
-    from server.users.tables import User
+    from server.tables.users import User
 
     assert await User.count().where(User.phone.like("13800000001%")) == 1

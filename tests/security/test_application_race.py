@@ -36,7 +36,7 @@ async def _scored_firm(serial: int) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 async def world(client: httpx.AsyncClient) -> dict[str, Any]:
     """Four grade-A firms with owners, a manager of each bank with a covered product."""
-    from server.financing.tables import LoanProduct
+    from server.tables.financing import LoanProduct
 
     firms, owners = [], []
     for i in range(4):
@@ -68,7 +68,7 @@ def _approve(client: httpx.AsyncClient, manager: dict[str, str], app_id: int) ->
 
 
 async def _covers(application_ids: list[int]) -> list[dict[str, Any]]:
-    from server.fund.tables import FundLedger
+    from server.tables.fund import FundLedger
 
     return await FundLedger.select(FundLedger.application, FundLedger.amount_fen).where(
         (FundLedger.kind == "cover") & FundLedger.application.is_in(application_ids))
@@ -76,7 +76,7 @@ async def _covers(application_ids: list[int]) -> list[dict[str, Any]]:
 
 async def _set_limits(**limits: int) -> dict[str, int]:
     """Change the fund's limits (fen); the old values, to put back."""
-    from server.fund.tables import GuaranteeFund
+    from server.tables.fund import GuaranteeFund
 
     fund = await GuaranteeFund.objects().order_by(GuaranteeFund.id).first()
     old = {k: getattr(fund, k) for k in limits}
@@ -86,7 +86,7 @@ async def _set_limits(**limits: int) -> dict[str, int]:
 
 
 async def test_parallel_applies_make_one_pending_application(client, world):
-    from server.financing.tables import LoanApplication
+    from server.tables.financing import LoanApplication
 
     firm, owner, product = world["firms"][0], world["owners"][0], world["products"]["ICBC-SY"]
     answers = await asyncio.gather(*(
@@ -125,7 +125,7 @@ async def test_parallel_approvals_stay_within_the_per_firm_limit(client, world):
 
 async def test_parallel_approvals_stay_within_the_fund_total(client, world):
     from server.fund.services import exposure_fen
-    from server.fund.tables import GuaranteeFund
+    from server.tables.fund import GuaranteeFund
 
     product = world["products"]["RCB-SY"]
     ids = [(await _apply(client, owner, [product]))[0] for owner in world["owners"][2:]]
@@ -144,8 +144,8 @@ async def test_parallel_approvals_stay_within_the_fund_total(client, world):
 async def test_the_database_refuses_a_second_pending_application_and_a_second_cover(client, world):
     """The rules hold below the services too, and the migration can restore them on a database
     written before them (it ends the duplicates first)."""
-    from server.financing.tables import ApplicationEvent, LoanApplication
-    from server.fund.tables import FundLedger, GuaranteeFund
+    from server.tables.financing import ApplicationEvent, LoanApplication
+    from server.tables.fund import FundLedger, GuaranteeFund
 
     firm, product = world["firms"][0], world["products"]["CCB-SY"]
     migration = importlib.import_module(MIGRATION)

@@ -12,7 +12,7 @@ import json
 import httpx
 import pytest
 
-from server.firms.uscc import make_uscc
+from server.uscc import make_uscc
 from tests.integration.conftest import login, make_user
 
 pytestmark = pytest.mark.anyio
@@ -62,7 +62,7 @@ async def test_deeply_nested_json_on_an_authenticated_route_is_a_400(client, ope
 
 
 async def _records(prefix: str) -> list[dict]:
-    from server.ingest.tables import DeptRecord
+    from server.tables.ingest import DeptRecord
 
     return await DeptRecord.select(DeptRecord.record_key, DeptRecord.uscc).where(
         DeptRecord.record_key.like(f"{prefix}%") | DeptRecord.record_key.is_in(["['BI-5']", "True"])
@@ -105,7 +105,7 @@ async def test_jsonl_cells_of_the_wrong_type_or_with_nul_are_rejected_rows(clien
 
 
 async def test_jsonl_registry_text_is_never_stored_as_a_python_repr(client, operators):
-    from server.firms.tables import Firm
+    from server.tables.firms import Firm
 
     base = {"industry_division": "34", "town": "百官街道", "registered_capital_yuan": 100000,
             "founded_on": "2015-01-01", "size_class": "small", "status": "active"}

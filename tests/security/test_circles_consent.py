@@ -23,7 +23,7 @@ BANK = "ICBC-SY"
 @pytest.fixture(scope="module")
 async def circle(client) -> list[str]:
     """A circle of three firms guaranteeing one another in turn: 1 -> 2 -> 3 -> 1."""
-    from server.firms.tables import Firm, Guarantee
+    from server.tables.firms import Firm, Guarantee
 
     region = await _small_region.build([("C", "13", "百官街道", 600 + i) for i in range(3)],
                                        serial0=300)
@@ -46,7 +46,7 @@ async def _circles(client, headers) -> tuple[dict, str]:
 
 
 async def test_a_bank_without_consent_sees_no_members_or_amounts(client, circle):
-    from server.firms.tables import Firm
+    from server.tables.firms import Firm
 
     await make_user("13900002001", "bank_manager", bank_code=BANK)
     found, text = await _circles(client, await login(client, "13900002001"))
@@ -60,9 +60,9 @@ async def test_a_bank_without_consent_sees_no_members_or_amounts(client, circle)
 
 
 async def test_consent_shows_that_member_only_and_admins_see_all(client, circle):
-    from server.consent.tables import AccessLog
-    from server.financing.tables import Bank
-    from server.firms.tables import Firm
+    from server.tables.consent import AccessLog
+    from server.tables.financing import Bank
+    from server.tables.firms import Firm
 
     bank = await Bank.select(Bank.id).where(Bank.code == BANK).first()
     await make_user("13900002002", "owner", firm_uscc=circle[0])

@@ -26,13 +26,13 @@ CLAIM_CODE_TRIES, CLAIM_ACCOUNT_TRIES, CLAIM_FIRM_TRIES = 5, 10, 20
 
 
 def _full(first17: str) -> str:
-    from server.firms.uscc import check_character
+    from server.uscc import check_character
 
     return first17 + check_character(first17)
 
 
 async def _firm(first17: str) -> str:
-    from server.firms.tables import Firm
+    from server.tables.firms import Firm
 
     code = _full(first17)
     now = datetime.now(UTC)
@@ -111,8 +111,8 @@ async def test_many_accounts_share_the_firms_limit(client, caplog):
 async def test_one_owner_per_firm_when_accounts_verify_at_once(client, caplog):
     """Five accounts with valid codes for one firm verify at the same moment: the service's
     "not claimed yet" check passed for all of them; the database now lets exactly one in."""
-    from server.firms.tables import Firm
-    from server.users.tables import User
+    from server.tables.firms import Firm
+    from server.tables.users import User
 
     caplog.set_level(logging.WARNING, logger="xinbao.accounts")
     uscc = await _firm("91331004MA2CL0009")

@@ -32,7 +32,7 @@ async def _scored_firm(serial: int) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 async def parties(client: httpx.AsyncClient) -> dict[str, Any]:
-    from server.financing.tables import Bank
+    from server.tables.financing import Bank
 
     firm = await _scored_firm(1)
     await make_user("13922200001", "owner", firm_uscc=firm["uscc"])
@@ -43,7 +43,7 @@ async def parties(client: httpx.AsyncClient) -> dict[str, Any]:
 
 
 async def _open_consents(firm_id: int, bank_id: int) -> list[dict[str, Any]]:
-    from server.consent.tables import Consent
+    from server.tables.consent import Consent
 
     return await Consent.select().where(
         (Consent.firm == firm_id) & (Consent.bank == bank_id) & Consent.revoked_at.is_null())
@@ -85,7 +85,7 @@ async def test_parallel_grants_make_one_consent_and_a_revoke_ends_access(client,
 
 
 async def test_an_expired_consent_is_closed_by_the_next_grant(client, parties):
-    from server.consent.tables import Consent
+    from server.tables.consent import Consent
 
     firm, bank = parties["firm"], parties["bank"]
     past = datetime.now(UTC) - timedelta(days=1)
@@ -103,7 +103,7 @@ async def test_an_expired_consent_is_closed_by_the_next_grant(client, parties):
 async def test_the_migration_ends_duplicates_before_it_creates_the_index(client, parties):
     """A database from before the fix may hold several open consents of one firm and bank:
     the migration keeps the one that lasts longest and revokes the rest."""
-    from server.consent.tables import Consent
+    from server.tables.consent import Consent
 
     firm, bank = parties["firm"], parties["bank"]
     migration = importlib.import_module(MIGRATION)

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from server.firms.uscc import make_uscc
+from server.uscc import make_uscc
 from tests.integration.conftest import login, make_user
 
 pytestmark = pytest.mark.anyio
@@ -54,7 +54,7 @@ def _report_rows(text: str) -> list[dict[str, str]]:
 async def test_many_rejected_rows_give_a_capped_list_a_count_and_a_full_report(
         client, operators, monkeypatch, chunk_rows):
     from server.ingest import services
-    from server.ingest.tables import IngestBatch
+    from server.tables.ingest import IngestBatch
 
     monkeypatch.setattr(services, "CHUNK_ROWS", chunk_rows)  # and across several chunks
     bad = 250
@@ -189,7 +189,7 @@ async def test_a_big_upload_is_streamed_to_a_spool_not_read_into_memory(client, 
 @pytest.mark.parametrize("streamed", [True, False])
 async def test_an_upload_over_the_limit_is_a_413_naming_the_body(client, operators, monkeypatch, streamed):
     from server.ingest import controllers
-    from server.ingest.tables import IngestBatch
+    from server.tables.ingest import IngestBatch
 
     monkeypatch.setattr(controllers, "MAX_UPLOAD", 10_000)
     data = (HEADER + "".join(f"LIM-{i},{A},2025-03-31,vat,1\n" for i in range(1000))).encode()

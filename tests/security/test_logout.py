@@ -112,8 +112,8 @@ async def test_expired_revocations_are_purged_and_live_ones_kept(client, account
     a logged-out sign-in whose tokens could still be presented stays refused."""
     from datetime import UTC, datetime, timedelta
 
+    from server.tables.users import RevokedToken
     from server.users.security import purge_expired_revocations
-    from server.users.tables import RevokedToken
 
     pair = await _sign_in(client)
     r = await client.post("/api/auth/logout", json={"refresh_token": pair["refresh_token"]})

@@ -25,9 +25,9 @@ LATER = timedelta(days=3650)  # the bank's push and webhook rows wait this long:
 @pytest.fixture(scope="module")
 async def world(client: httpx.AsyncClient) -> dict[str, Any]:
     """A firm that consented to ICBC; an ICBC manager who watches it; ICBC has a webhook."""
-    from server.financing.tables import Bank
-    from server.firms.tables import Firm
-    from server.firms.uscc import make_uscc
+    from server.tables.financing import Bank
+    from server.tables.firms import Firm
+    from server.uscc import make_uscc
 
     now = datetime.now(UTC)
     uscc = make_uscc(830_001)
@@ -63,7 +63,7 @@ async def _notify(firm: dict[str, Any], warning_id: int) -> None:
     """The risk engine's call, with the bank's push and webhook rows deferred in the same
     transaction: the app's own relay must not take them before the test does."""
     from server.notifications.services import notify_risk_events, transaction
-    from server.notifications.tables import Outbox
+    from server.tables.notifications import Outbox
 
     async with transaction():
         assert await notify_risk_events([_event(firm, warning_id)]) == 2  # the manager and the owner
@@ -107,7 +107,7 @@ async def test_a_detailed_warning_to_the_bank_is_a_logged_view(client, world):
 
 
 async def test_after_a_revoke_the_bank_reads_only_public_signals(client, world):
-    from server.consent.tables import Consent
+    from server.tables.consent import Consent
 
     await _notify(world["firm"], 9002)  # its push and webhook are still queued when the firm revokes
     consent = (await Consent.select(Consent.id).where(

@@ -38,9 +38,9 @@ def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProc]:
 @pytest.fixture(scope="module")
 async def people(engine) -> dict[str, Any]:
     from server.demo.setup import seed_reference_data
-    from server.firms.tables import Firm
-    from server.firms.uscc import make_uscc
-    from server.notifications.tables import Subscription
+    from server.tables.firms import Firm
+    from server.tables.notifications import Subscription
+    from server.uscc import make_uscc
     from tests.integration.conftest import make_user
 
     await seed_reference_data()
@@ -56,7 +56,7 @@ async def people(engine) -> dict[str, Any]:
 
 
 async def _outbox_status(note_id: int) -> str:
-    from server.notifications.tables import Outbox
+    from server.tables.notifications import Outbox
 
     [row] = await Outbox.select(Outbox.status).where((Outbox.notification == note_id) & (Outbox.channel == "push"))
     return row["status"]

@@ -44,7 +44,7 @@ async def test_an_owner_cannot_compute_its_only_competitors_score(client, settin
 
 
 async def test_the_macro_index_publishes_no_group_under_k(client, settings, engine, region):
-    from server.risk.services import compute_macro_index
+    from server.risk.macro import compute_macro_index
 
     await compute_macro_index(engine)
     await make_user("13900001002", "subscriber")

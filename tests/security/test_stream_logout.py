@@ -32,9 +32,9 @@ PHONE = "13955500001"
 @pytest.fixture(scope="module")
 async def people(engine) -> dict[str, Any]:
     from server.demo.setup import seed_reference_data
-    from server.firms.tables import Firm
-    from server.firms.uscc import make_uscc
-    from server.notifications.tables import Subscription
+    from server.tables.firms import Firm
+    from server.tables.notifications import Subscription
+    from server.uscc import make_uscc
     from tests.integration.conftest import make_user
 
     await seed_reference_data()
@@ -120,7 +120,7 @@ async def test_logout_closes_the_sign_ins_streams_on_every_api_process(servers, 
 async def test_a_missed_close_message_still_ends_the_stream_soon(servers, people):
     """The sign-in is revoked without a logout request (no control message): the periodic
     re-check of the stream's token ends it."""
-    from server.users.tables import RevokedToken
+    from server.tables.users import RevokedToken
 
     _, checking = servers
     tokens = await _sign_in(checking.base)

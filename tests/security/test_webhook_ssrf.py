@@ -96,7 +96,7 @@ async def bank(client: httpx.AsyncClient) -> dict[str, Any]:
     "http://224.0.0.1/", "http://0177.0.0.1/",
 ])
 async def test_internal_targets_are_refused_when_set(client, bank, url):
-    from server.financing.tables import Bank
+    from server.tables.financing import Bank
 
     before = await Bank.select(Bank.webhook_url).where(Bank.code == "ICBC-SY").first()
     r = await client.put("/api/banks/me/webhook", json={"url": url}, headers=bank["headers"])
@@ -118,8 +118,8 @@ async def test_an_allowed_local_receiver_can_be_set(client, bank):
 async def _queue_delivery(bank: dict[str, Any], url: str, key: str) -> None:
     """A bank webhook row due now, with ``url`` written as if set before this check existed
     (or resolving to something else since)."""
-    from server.financing.tables import Bank
-    from server.notifications.tables import Notification, Outbox
+    from server.tables.financing import Bank
+    from server.tables.notifications import Notification, Outbox
 
     await Outbox.update({Outbox.status: "failed"}).where(Outbox.status == "pending")  # earlier tests' rows
     await Bank.update({Bank.webhook_url: url, Bank.webhook_secret: "s" * 32}).where(Bank.code == "ICBC-SY")
@@ -132,7 +132,7 @@ async def _queue_delivery(bank: dict[str, Any], url: str, key: str) -> None:
 
 
 async def _webhook_row(key: str) -> dict[str, Any]:
-    from server.notifications.tables import Outbox
+    from server.tables.notifications import Outbox
 
     return await Outbox.select(Outbox.status, Outbox.attempts, Outbox.last_error).where(
         Outbox.notification.dedup_key == key).first()
@@ -213,7 +213,7 @@ async def test_the_reply_body_is_never_stored(bank, allowed_receiver):
 
 
 async def test_the_app_relay_uses_the_operator_allow_list(app, bank, local_service):
-    from server.financing.tables import Bank
+    from server.tables.financing import Bank
 
     # The relay the app runs is built from settings: 127.0.0.1 is not in this module's list.
     relay = app.state.push_relay

@@ -121,7 +121,7 @@ async def test_the_database_record_lets_exactly_one_of_many_workers_run(engine: 
     """Twenty workers (own lock objects, no Redis) claim one fire time at once: one runs; the
     record says who and how it ended, and stays for a late worker."""
     from server.jobs import DatabaseRunLock
-    from server.jobs_tables import JobRun
+    from server.tables.jobs import JobRun
 
     runs: list[datetime] = []
 
@@ -142,7 +142,7 @@ async def test_the_database_record_lets_exactly_one_of_many_workers_run(engine: 
 
 async def test_a_failed_run_is_recorded_and_old_records_are_pruned(engine: object):
     from server.jobs import DatabaseRunLock, run_history
-    from server.jobs_tables import JobRun
+    from server.tables.jobs import JobRun
 
     async def boom(as_of: datetime) -> None:
         raise RuntimeError("no model")

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.firms.uscc import make_uscc
 from server.ingest.fastpath import PY_WHITESPACE, ArrowRecordValidator
 from server.ingest.parse import ArrowBlock, FeedFormatError, read_batches, read_csv_blocks
 from server.ingest.sources import SOURCES, RowValidator
+from server.uscc import make_uscc
 
 TODAY = date(2025, 6, 30)
 

@@ -7,9 +7,9 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.firms.uscc import ALPHABET, check_character, is_valid_uscc, make_uscc, uscc_error
 from server.ingest.parse import read_rows
 from server.ingest.sources import SOURCES, Field, RowValidator, _money
+from server.uscc import ALPHABET, check_character, is_valid_uscc, make_uscc, uscc_error
 
 MONEY = Field("amount_yuan", "money")
 

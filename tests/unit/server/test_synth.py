@@ -20,7 +20,7 @@ from server.demo.synth import (
     generate_region,
     write_feeds,
 )
-from server.firms.uscc import is_valid_uscc
+from server.uscc import is_valid_uscc
 
 END = dt.date(2025, 10, 31)
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "feeds.md"

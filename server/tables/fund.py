@@ -6,7 +6,7 @@ from piccolo.columns import BigInt, ForeignKey, Integer, Text, Timestamptz, Varc
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
-from server.financing.tables import Bank, LoanApplication
+from server.tables.financing import Bank, LoanApplication
 
 
 class GuaranteeFund(Table, tablename="guarantee_fund"):

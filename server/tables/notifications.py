@@ -6,8 +6,8 @@ from piccolo.columns import JSON, Boolean, ForeignKey, Integer, Text, Timestampt
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
-from server.firms.tables import Firm
-from server.users.tables import User
+from server.tables.firms import Firm
+from server.tables.users import User
 
 
 class Subscription(Table, tablename="subscription"):

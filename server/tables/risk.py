@@ -7,7 +7,7 @@ from piccolo.columns import JSON, Date, ForeignKey, Text, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
-from server.firms.tables import Firm
+from server.tables.firms import Firm
 
 
 class Warning(Table, tablename="risk_warning"):

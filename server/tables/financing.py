@@ -15,7 +15,7 @@ from piccolo.columns import (
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
-from server.firms.tables import Firm
+from server.tables.firms import Firm
 
 
 class Bank(Table, tablename="bank"):

@@ -6,9 +6,9 @@ from piccolo.columns import Boolean, ForeignKey, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
-from server.financing.tables import Bank
-from server.firms.tables import Firm
-from server.ingest.tables import Department
+from server.tables.financing import Bank
+from server.tables.firms import Firm
+from server.tables.ingest import Department
 
 ROLES = ("owner", "bank_manager", "subscriber", "dept_operator", "admin")
 

@@ -6,8 +6,8 @@ from piccolo.columns import JSON, Date, ForeignKey, Integer, Text, Timestamptz, 
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
-from server.firms.tables import Firm
-from server.ingest.tables import Department
+from server.tables.firms import Firm
+from server.tables.ingest import Department
 
 
 class Policy(Table, tablename="policy"):

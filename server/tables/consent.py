@@ -6,8 +6,8 @@ from piccolo.columns import ForeignKey, Integer, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
-from server.financing.tables import Bank
-from server.firms.tables import Firm
+from server.tables.financing import Bank
+from server.tables.firms import Firm
 
 
 class Consent(Table, tablename="consent"):

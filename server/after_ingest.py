@@ -1,0 +1,79 @@
+"""What follows a stored department batch, as one named process.
+
+A batch commits in :func:`server.ingest.services.ingest`; then, for the firms it touched:
+
+1. :func:`touched_firms` turns the batch's USCCs into firm ids, once;
+2. :func:`server.scores.rescore.rescore_firms` re-scores them with the active model (indicators
+   from their records, the override rules, the weight profile), as of the latest scoring date
+   or of a serious event's own day;
+3. :func:`server.risk.scan.scan` evaluates every warning rule for them (grade changes from step 2
+   included), spreads red firms' distress through the guarantee network (DebtRank contagion,
+   with the firms tied to them), and in the same transaction writes the warnings and the
+   notifications of the changes that matter, which the outbox then pushes.
+
+The ingest route runs it after its answer is sent, ``xinbao ingest`` after the file is stored,
+and the scheduler's ``incremental_rescore`` for firms whose records arrived by another way (a
+safety net if the process above died). Running it twice for the same batch changes nothing a
+user sees: the re-score gives the same scores on the same data and the scan raises nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from piccolo.engine.base import Engine
+
+from server.risk.scan import INCREMENTAL_LIMIT, ScanResult, scan
+from server.scores.rescore import RescoreResult, rescore_firms
+from server.settings import Settings
+from server.tables.firms import Firm
+
+__all__ = ["AfterIngest", "after_ingest", "follow_firms", "touched_firms"]
+
+log = logging.getLogger("xinbao.after_ingest")
+
+
+@dataclass(slots=True)
+class AfterIngest:
+    """What the process did: the firms, their re-scoring (None before the first model or
+    scoring run) and the warning scan."""
+
+    firm_ids: list[int]
+    rescore: RescoreResult | None
+    scan: ScanResult
+
+
+async def touched_firms(usccs: Collection[str]) -> list[int]:
+    """The ids of the registered firms among the batch's USCCs."""
+    rows = await Firm.select(Firm.id).where(Firm.uscc.is_in(sorted(set(usccs))))
+    return sorted(r["id"] for r in rows)
+
+
+async def follow_firms(engine: Engine, settings: Settings, firm_ids: list[int], reason: str,
+                       as_of: datetime | None = None) -> AfterIngest:
+    """Steps 2 and 3 for these firms: re-score, then scan as of ``as_of`` (default now) for
+    the rules, contagion and notifications."""
+    rescored = await rescore_firms(engine, settings, firm_ids, reason)
+    scanned = await scan(engine, settings, as_of, firm_ids)
+    return AfterIngest(firm_ids=firm_ids, rescore=rescored, scan=scanned)
+
+
+async def after_ingest(engine: Engine, settings: Settings, usccs: Collection[str]) -> AfterIngest | None:
+    """The whole process for the firms one committed batch touched. None when it touched none,
+    or more than ``INCREMENTAL_LIMIT`` (a region-sized file: the nightly re-scoring and the
+    full scan take those, cheaper in one pass). Errors are logged, not raised: the batch is
+    stored whatever follows, and the scheduler's ``incremental_rescore`` catches up."""
+    if not usccs:
+        return None
+    if len(usccs) > INCREMENTAL_LIMIT:
+        log.info("ingest touched %d firms: left to the scheduled re-scoring and warning scan", len(usccs))
+        return None
+    try:
+        firm_ids = await touched_firms(usccs)
+        return await follow_firms(engine, settings, firm_ids, "ingest") if firm_ids else None
+    except Exception:  # noqa: BLE001 - the batch is committed; the scheduled jobs catch up
+        log.exception("re-scoring and warning scan after ingest failed")
+        return None
