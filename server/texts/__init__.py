@@ -1,0 +1,149 @@
+"""The one catalogue of texts the server writes for people, and the reader's language.
+
+A text is written where it arises in English, gettext-style, with named fields::
+
+    raise NotFoundException(t("uscc: no firm with code {code} on the platform", code=code))
+
+:func:`t` returns a :class:`Text`: a ``str`` holding the English rendering (what logs show and
+what ``str()`` gives), which also keeps its template and fields, so the response can render it
+again in the reader's language from :data:`server.texts.zh.ZH` (English template -> Chinese
+template). Fields may be numbers, other texts (rendered in the same language) or plain data
+(names, codes). Money fields use the ``fen`` or ``yuan`` format spec and read as people read
+money in each language: ``¥1,000,000`` / ``100万元``; dates the ``date`` spec.
+
+The reader's language (:func:`negotiate`) is the request's ``Accept-Language`` when it names
+Chinese or English, else the account's setting, else Chinese (the platform is Chinese first).
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any, Literal
+
+__all__ = ["LANGS", "Lang", "Text", "localise", "money", "negotiate", "render", "t"]
+
+Lang = Literal["zh", "en"]
+LANGS: tuple[Lang, ...] = ("zh", "en")
+DEFAULT_LANG: Lang = "zh"
+
+
+class Text(str):
+    """A server-written text: its English rendering, plus what renders it in another language."""
+
+    msgid: str
+    fields: dict[str, Any]
+
+    def __new__(cls, msgid: str, fields: Mapping[str, Any]) -> Text:
+        obj = super().__new__(cls, _fill(msgid, fields, "en"))
+        obj.msgid = msgid
+        obj.fields = dict(fields)
+        return obj
+
+    def __str__(self) -> str:  # keep the template and fields through str() (Litestar's detail)
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Text, (self.msgid, self.fields))
+
+    def render(self, lang: Lang) -> str:
+        """This text in ``lang``; a template missing from the catalogue stays English (the
+        catalogue test fails on it)."""
+        if lang == "en":
+            return str.__str__(self)
+        return _fill(_catalogue().get(self.msgid, self.msgid), self.fields, lang)
+
+
+def t(msgid: str, /, **fields: Any) -> Text:
+    """A text for people, from its English template and fields (see the module docstring)."""
+    return Text(msgid, fields)
+
+
+def render(value: Any, lang: Lang) -> Any:
+    """``value`` for a reader of ``lang``: a :class:`Text` rendered, other values unchanged."""
+    return value.render(lang) if isinstance(value, Text) else value
+
+
+def localise(value: Any, lang: Lang) -> Any:
+    """Every :class:`Text` inside ``value`` (dicts, lists, tuples) rendered in ``lang``."""
+    if isinstance(value, Text):
+        return value.render(lang)
+    if isinstance(value, dict):
+        return {k: localise(v, lang) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(localise(v, lang) for v in value)
+    return value
+
+
+def money(fen: int | float | None, lang: Lang) -> str:
+    """An amount as each language's readers say it: "¥600,000" / "60万元", "8,500元"."""
+    yuan = int(round((fen or 0) / 100))
+    if lang == "en":
+        return f"-¥{-yuan:,}" if yuan < 0 else f"¥{yuan:,}"
+    if abs(yuan) >= 10_000:
+        return f"{yuan / 10_000:,.4f}".rstrip("0").rstrip(".") + "万元"
+    return f"{yuan:,}元"
+
+
+def negotiate(accept_language: str | None, account: str | None = None) -> Lang:
+    """The reader's language: the first of ``Accept-Language`` (by quality) that is Chinese or
+    English, else the account's setting, else Chinese."""
+    best: tuple[float, int, Lang] | None = None
+    for i, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        lang = tag.strip().lower().split("-")[0]
+        if lang not in LANGS:
+            continue
+        q = 1.0
+        for p in params.split(";"):
+            key, _, val = p.strip().partition("=")
+            if key == "q":
+                try:
+                    q = float(val)
+                except ValueError:
+                    q = 0.0
+        if q > 0 and (best is None or (q, -i) > (best[0], best[1])):
+            best = (q, -i, lang)  # type: ignore[assignment]
+    if best is not None:
+        return best[2]
+    if account in LANGS:
+        return account  # type: ignore[return-value]
+    return DEFAULT_LANG
+
+
+@lru_cache(maxsize=1)
+def _catalogue() -> dict[str, str]:
+    from server.texts.zh import ZH
+
+    return ZH
+
+
+@lru_cache(maxsize=4096)
+def _parsed(template: str) -> tuple[tuple[str, str | None, str], ...]:
+    return tuple((lit, name, spec or "") for lit, name, spec, _conv in string.Formatter().parse(template))
+
+
+def _field(value: Any, spec: str, lang: Lang) -> str:
+    if isinstance(value, Text):
+        return value.render(lang)
+    if spec == "fen":
+        return money(value, lang)
+    if spec == "yuan":
+        return money(None if value is None else value * 100, lang)
+    if spec == "date" and isinstance(value, date | datetime):
+        d = value.date() if isinstance(value, datetime) else value
+        return f"{d.year}年{d.month}月{d.day}日" if lang == "zh" else d.isoformat()
+    if value is None:
+        return "—"
+    return format(value, spec)
+
+
+def _fill(template: str, fields: Mapping[str, Any], lang: Lang) -> str:
+    out = []
+    for lit, name, spec in _parsed(template):
+        out.append(lit)
+        if name is not None:
+            out.append(_field(fields[name], spec, lang))
+    return "".join(out)
