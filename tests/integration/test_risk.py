@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from server.uscc import make_uscc
 from tests.integration.conftest import DEMO_FIRMS, login, make_user
 
 pytestmark = pytest.mark.anyio
@@ -364,7 +365,9 @@ async def test_bad_input_is_a_4xx_naming_the_field(client, tokens, demo):
         (client.post("/api/risk/scan", json={"usccs": ["91330000000000000X"]}, headers=admin),
          400, "usccs[0]"),
         (client.post("/api/risk/scan", json={"usccs": []}, headers=admin), 400, "usccs"),
-        (client.get("/api/firms/91330000000000000X/warnings", headers=admin), 404, "uscc"),
+        # a malformed code is refused as such (its check character), before any lookup
+        (client.get("/api/firms/91330000000000000X/warnings", headers=admin), 400, "uscc"),
+        (client.get(f"/api/firms/{make_uscc(987_654)}/warnings", headers=admin), 404, "uscc"),
     ]
     for request, status, field in cases:
         r = await request

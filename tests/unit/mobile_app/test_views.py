@@ -346,6 +346,10 @@ async def test_subscriber_views(api: Api, run: Runner) -> None:
     await s.search(api.firm_name[:4])
     view = search.build(s, w, ZH, run)
     assert "search.item.0" in keys(view)
+    if "search.item.0.unwatch" in keys(view):  # the demo subscriber may watch it from the start
+        find(view, "search.item.0.unwatch").on_click(None)
+        await run.drain()
+        view = search.build(s, w, ZH, run)
     find(view, "search.item.0.watch").on_click(None)
     await run.drain()
     view = watchlist.build(w, ZH, run)
