@@ -11,7 +11,7 @@ from mobile_app.api.models import ContagionPath, FirmTies, TieEdge, TieFirm, Tie
 from mobile_app.i18n import Translator
 from mobile_app.views.common import FONT_FAMILY
 from mobile_app.views.ties import PATH, SIZE, layout, ties_card
-from tests.unit.mobile_app.conftest import find, keys, texts, walk
+from tests.unit.mobile_app.controls import find, keys, texts, walk
 
 ZH, EN = Translator("zh"), Translator("en")
 

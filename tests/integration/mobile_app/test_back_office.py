@@ -22,8 +22,9 @@ from mobile_app.state import (
 )
 from mobile_app.state.office import feed_format
 from mobile_app.views import admin, office
-from tests.unit.mobile_app.conftest import Api, find, keys, texts
-from tests.unit.mobile_app.test_views import Runner
+from tests.integration.mobile_app.conftest import Api
+from tests.integration.mobile_app.test_views import Runner
+from tests.unit.mobile_app.controls import find, keys, texts
 
 pytestmark = pytest.mark.anyio
 ZH, EN = Translator("zh"), Translator("en")

@@ -9,7 +9,7 @@ import pytest
 
 from mobile_app.api import ApiClient, ApiError, AuthError, ConnectionLost, PushStream, parse_sse
 from mobile_app.api.models import Evaluation, Notification, TokenPair
-from tests.unit.mobile_app.conftest import PASSWORD, PHONES, Api
+from tests.integration.mobile_app.conftest import PASSWORD, PHONES, Api
 
 pytestmark = pytest.mark.anyio
 

@@ -42,7 +42,8 @@ from mobile_app.views import (
     search,
     watchlist,
 )
-from tests.unit.mobile_app.conftest import Api, find, keys, texts
+from tests.integration.mobile_app.conftest import Api
+from tests.unit.mobile_app.controls import find, keys, texts
 
 pytestmark = pytest.mark.anyio
 ZH, EN = Translator("zh"), Translator("en")

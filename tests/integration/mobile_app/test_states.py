@@ -29,7 +29,7 @@ from mobile_app.state import (
 from mobile_app.state.bank import PROSPECTS_PAGE
 from mobile_app.state.me import RECORDS_PAGE
 from mobile_app.state.session import LANG_KEY, TOKENS_KEY
-from tests.unit.mobile_app.conftest import PASSWORD, PHONES, Api
+from tests.integration.mobile_app.conftest import PASSWORD, PHONES, Api
 
 pytestmark = pytest.mark.anyio
 
