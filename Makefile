@@ -27,8 +27,10 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 
+# Test modules spread over the machine's cores (pytest-xdist), a module's tests on one worker
+# (they share its database).
 test: install lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadscope
 
 bench: $(BENCH_STAMP)
 	@set -e; for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f; done
