@@ -21,7 +21,7 @@ from asyncpg.exceptions import (
 )
 from litestar import Litestar, Request, Response, get
 from litestar.config.response_cache import ResponseCacheConfig
-from litestar.exceptions import ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -57,6 +57,7 @@ from server.scores.controllers import (
 from server.scores.training import stop_training
 from server.settings import Settings, get_settings
 from server.stores import build_stores
+from server.texts import Lang, localise, negotiate, render, set_reader_lang
 from server.users.controllers import AuthController, MeController, UserController
 from server.users.security import build_jwt_auth
 from server.users.throttle import LoginThrottle, namespace
@@ -98,6 +99,25 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     return Response(body, status_code=200)
 
 
+def reader_of(request: Request[Any, Any, Any]) -> Lang:
+    """The language the request's reader reads: ``Accept-Language``, else the account's."""
+    user = request.scope.get("user")
+    return negotiate(request.headers.get("accept-language"), getattr(user, "language", None))
+
+
+async def _set_reader(request: Request[Any, Any, Any]) -> None:
+    set_reader_lang(reader_of(request))
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    """Every 4xx (and explicit 5xx) the platform raises, its detail in the reader's language."""
+    lang = reader_of(request)
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": render(exc.detail, lang)}
+    if exc.extra:
+        body["extra"] = localise(exc.extra, lang)
+    return Response(body, status_code=exc.status_code, headers=exc.headers)
+
+
 def _ingest_error(_: Request[Any, Any, Any], exc: IngestError) -> Response[dict[str, Any]]:
     return Response(
         {"status_code": exc.status_code, "detail": f"{exc.field}: {exc.message}",
@@ -106,11 +126,12 @@ def _ingest_error(_: Request[Any, Any, Any], exc: IngestError) -> Response[dict[
     )
 
 
-def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     """Litestar's own request checks say "Validation failed for POST /x" and hide the field in
     ``extra``; name the fields in ``detail`` so every 4xx tells the caller what to fix."""
-    detail = exc.detail
-    extra = exc.extra
+    lang = reader_of(request)
+    detail = render(exc.detail, lang)
+    extra = localise(exc.extra, lang)
     if isinstance(extra, list) and extra and all(isinstance(e, dict) and "key" in e for e in extra):
         detail = "; ".join(f"{e['key']}: {e.get('message', 'is invalid')}" for e in extra)
     body: dict[str, Any] = {"status_code": exc.status_code, "detail": detail}
@@ -211,7 +232,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         plugins=push.build_plugins(settings),
         on_app_init=[jwt_auth.on_app_init],
-        exception_handlers={IngestError: _ingest_error, ValidationException: _validation_error,
+        before_request=_set_reader,
+        exception_handlers={HTTPException: _http_error, IngestError: _ingest_error,
+                            ValidationException: _validation_error,
                             OverflowError: _out_of_range, DataError: _out_of_range,
                             RecursionError: _too_deep,
                             OSError: _database_unavailable, PostgresConnectionError: _database_unavailable,
