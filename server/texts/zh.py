@@ -4,6 +4,8 @@ template. Fields in braces are the same in both; a test checks that every templa
 
 from __future__ import annotations
 
+from server.texts import zh_accounts, zh_data, zh_lending
+
 ZH: dict[str, str] = {
     # -- USCC (server/uscc.py)
     "is required": "必填",
@@ -14,3 +16,9 @@ ZH: dict[str, str] = {
     "uscc: {problem}": "uscc：{problem}",
     "uscc: no firm with code {code} on the platform": "uscc：平台上没有统一社会信用代码为 {code} 的企业",
 }
+
+# The parts kept beside this file (accounts and errors of the framework; lending, consent,
+# objections and policies; department data, scores, risk and notifications).
+ZH.update(zh_accounts.ZH)
+ZH.update(zh_lending.ZH)
+ZH.update(zh_data.ZH)
