@@ -21,7 +21,7 @@ from asyncpg.exceptions import (
 )
 from litestar import Litestar, Request, Response, get
 from litestar.config.response_cache import ResponseCacheConfig
-from litestar.exceptions import ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -57,6 +57,8 @@ from server.scores.controllers import (
 from server.scores.training import stop_training
 from server.settings import Settings, get_settings
 from server.stores import build_stores
+from server.texts import Lang, localise, negotiate, render, set_reader_lang, t
+from server.texts.framework import framework_text
 from server.users.controllers import AuthController, MeController, UserController
 from server.users.security import build_jwt_auth
 from server.users.throttle import LoginThrottle, namespace
@@ -98,53 +100,91 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     return Response(body, status_code=200)
 
 
-def _ingest_error(_: Request[Any, Any, Any], exc: IngestError) -> Response[dict[str, Any]]:
+def reader_of(request: Request[Any, Any, Any]) -> Lang:
+    """The language the request's reader reads: ``Accept-Language``, else the account's."""
+    user = request.scope.get("user")
+    return negotiate(request.headers.get("accept-language"), getattr(user, "language", None))
+
+
+async def _set_reader(request: Request[Any, Any, Any]) -> None:
+    set_reader_lang(reader_of(request))
+
+
+def _framework_extra(extra: Any, lang: Lang) -> Any:
+    """``extra`` with the framework's messages (``[{"key": ..., "message": ...}]``) in ``lang``."""
+    if isinstance(extra, list):
+        return [{**e, "message": framework_text(e["message"], lang)}
+                if isinstance(e, dict) and isinstance(e.get("message"), str) else e for e in extra]
+    return extra
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    """Every 4xx (and explicit 5xx) the platform raises, its detail in the reader's language:
+    the platform's texts from the catalogue, the framework's own (Litestar, msgspec, the JWT
+    middleware, plain HTTP phrases) from :mod:`server.texts.framework`."""
+    lang = reader_of(request)
+    body: dict[str, Any] = {"status_code": exc.status_code,
+                            "detail": framework_text(render(exc.detail, lang), lang)}
+    if exc.extra:
+        body["extra"] = _framework_extra(localise(exc.extra, lang), lang)
+    return Response(body, status_code=exc.status_code, headers=exc.headers)
+
+
+def _ingest_error(request: Request[Any, Any, Any], exc: IngestError) -> Response[dict[str, Any]]:
+    lang = reader_of(request)
     return Response(
-        {"status_code": exc.status_code, "detail": f"{exc.field}: {exc.message}",
-         "field": exc.field, "message": exc.message},
+        {"status_code": exc.status_code,
+         "detail": t("{field}: {problem}", field=exc.field, problem=exc.message).render(lang),
+         "field": exc.field, "message": render(exc.message, lang)},
         status_code=exc.status_code,
     )
 
 
-def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     """Litestar's own request checks say "Validation failed for POST /x" and hide the field in
     ``extra``; name the fields in ``detail`` so every 4xx tells the caller what to fix."""
-    detail = exc.detail
-    extra = exc.extra
+    lang = reader_of(request)
+    detail = framework_text(render(exc.detail, lang), lang)
+    extra = _framework_extra(localise(exc.extra, lang), lang)
     if isinstance(extra, list) and extra and all(isinstance(e, dict) and "key" in e for e in extra):
-        detail = "; ".join(f"{e['key']}: {e.get('message', 'is invalid')}" for e in extra)
+        detail = t("; ").render(lang).join(
+            t("{field}: {problem}", field=e["key"], problem=e.get("message") or t("is invalid")).render(lang)
+            for e in extra)
     body: dict[str, Any] = {"status_code": exc.status_code, "detail": detail}
     if extra:
         body["extra"] = extra
     return Response(body, status_code=exc.status_code)
 
 
-def _out_of_range(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def _out_of_range(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """A value the database cannot store: a number too big for its column, or text with a NUL
     or invalid Unicode (PostgreSQL refuses both; the schemas bound most, this is the net)."""
     if isinstance(exc, CharacterNotInRepertoireError | UntranslatableCharacterError):
-        detail = "text: a text field in the request holds a NUL character or invalid Unicode"
+        detail = t("text: a text field in the request holds a NUL character or invalid Unicode")
     else:
-        detail = f"a number in the request is out of range ({exc})"[:300]
-    return Response({"status_code": 400, "detail": detail}, status_code=400)
+        logging.getLogger("xinbao.app").info("a value out of range: %s", exc)
+        detail = t("number: a number in the request is out of range")
+    return Response({"status_code": 400, "detail": detail.render(reader_of(request))}, status_code=400)
 
 
-def _database_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def _database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """The database is restarting or unreachable: a 503 the client may retry, not a 500.
     Nothing half-written stays behind: every write runs in one transaction."""
     logging.getLogger("xinbao.app").warning("database unavailable: %s", exc)
-    return Response({"status_code": 503, "detail": "database: temporarily unavailable, retry shortly"},
-                    status_code=503, headers={"Retry-After": "5"})
+    detail = t("database: temporarily unavailable, retry shortly").render(reader_of(request))
+    return Response({"status_code": 503, "detail": detail}, status_code=503, headers={"Retry-After": "5"})
 
 
-def _too_deep(_: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
+def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
     """JSON (or MessagePack) nested deeper than the decoder's recursion limit: the client's fault,
     on every route, since Litestar only turns ``msgspec.DecodeError`` into a 400. Any other
     RecursionError is a bug of ours and stays a 500."""
+    lang = reader_of(request)
     if "deserializing" not in str(exc):  # msgspec: "... exceeded while deserializing an object"
         logging.getLogger("xinbao.app").error("unexpected RecursionError", exc_info=exc)
-        return Response({"status_code": 500, "detail": "Internal Server Error"}, status_code=500)
-    return Response({"status_code": 400, "detail": "body: JSON is nested too deeply"}, status_code=400)
+        return Response({"status_code": 500, "detail": t("Internal Server Error").render(lang)}, status_code=500)
+    return Response({"status_code": 400, "detail": t("body: JSON is nested too deeply").render(lang)},
+                    status_code=400)
 
 
 def _stores(settings: Settings) -> StoreRegistry:
@@ -211,7 +251,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         plugins=push.build_plugins(settings),
         on_app_init=[jwt_auth.on_app_init],
-        exception_handlers={IngestError: _ingest_error, ValidationException: _validation_error,
+        before_request=_set_reader,
+        exception_handlers={HTTPException: _http_error, IngestError: _ingest_error,
+                            ValidationException: _validation_error,
                             OverflowError: _out_of_range, DataError: _out_of_range,
                             RecursionError: _too_deep,
                             OSError: _database_unavailable, PostgresConnectionError: _database_unavailable,

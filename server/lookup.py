@@ -9,6 +9,7 @@ from litestar.exceptions import NotFoundException, ValidationException
 from piccolo.columns import Column
 
 from server.tables.firms import Firm
+from server.texts import t
 from server.uscc import uscc_error
 
 __all__ = ["firm_by_uscc"]
@@ -20,8 +21,8 @@ async def firm_by_uscc(uscc: str, *columns: Column) -> dict[str, Any]:
     code = uscc.strip().upper()
     problem = uscc_error(code)
     if problem:
-        raise ValidationException(f"uscc: {problem}")
+        raise ValidationException(t("uscc: {problem}", problem=problem))
     firm = await Firm.select(Firm.id, Firm.uscc, Firm.name, *columns).where(Firm.uscc == code).first()
     if firm is None:
-        raise NotFoundException(f"uscc: no firm with code {code} on the platform")
+        raise NotFoundException(t("uscc: no firm with code {code} on the platform", code=code))
     return firm

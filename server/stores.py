@@ -21,6 +21,7 @@ from litestar.stores.memory import MemoryStore
 from litestar.stores.registry import StoreRegistry
 
 from server.settings import Settings
+from server.texts import t
 
 __all__ = ["FAIL_OPEN_STORES", "ResilientStore", "StoreUnavailable", "build_stores"]
 
@@ -82,7 +83,7 @@ class ResilientStore(Store):
     def _unavailable(self, fallback: T) -> T:
         if self.fail_open:
             return fallback
-        raise StoreUnavailable("redis: temporarily unavailable, try again shortly",
+        raise StoreUnavailable(t("redis: temporarily unavailable, try again shortly"),
                                headers={"Retry-After": "5"})
 
     async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:

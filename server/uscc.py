@@ -6,6 +6,8 @@ organisation type (1), administrative division (6), organisation code (9), check
 
 from __future__ import annotations
 
+from server.texts import Text, t
+
 __all__ = ["ALPHABET", "check_character", "is_valid_uscc", "make_uscc", "uscc_error"]
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -19,18 +21,18 @@ def check_character(first17: str) -> str:
     return ALPHABET[(31 - total % 31) % 31]
 
 
-def uscc_error(code: object) -> str | None:
+def uscc_error(code: object) -> Text | None:
     """Why ``code`` is not a valid USCC, or None when it is."""
     if not isinstance(code, str) or not code:
-        return "is required"
+        return t("is required")
     if len(code) != 18:
-        return f"must be 18 characters, got {len(code)}"
+        return t("must be 18 characters, got {length}", length=len(code))
     bad = sorted({c for c in code if c not in _VALUE})
     if bad:
-        return f"contains characters not allowed in a USCC: {''.join(bad)}"
+        return t("contains characters not allowed in a USCC: {chars}", chars="".join(bad))
     expected = check_character(code[:17])
     if code[17] != expected:
-        return f"check character is {code[17]!r}, expected {expected!r}"
+        return t("check character is {got!r}, expected {expected!r}", got=code[17], expected=expected)
     return None
 
 

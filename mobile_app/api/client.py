@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -58,6 +59,9 @@ def api_url_from_env() -> str:
     return os.environ.get("XINBAO_API_URL", DEFAULT_API_URL).rstrip("/")
 
 
+_FIELD = re.compile(r"\s*([A-Za-z_][\w.\[\]]*)\s*[:：]")
+
+
 class ApiError(Exception):
     """The API refused a request; ``detail`` is its message, ``field`` the input it names."""
 
@@ -65,8 +69,9 @@ class ApiError(Exception):
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
-        head, sep, _ = detail.partition(":")
-        self.field = head.strip() if sep and " " not in head.strip() else None
+        # "amount_yuan: must be ..." in English, "amount_yuan：..." in Chinese
+        named = _FIELD.match(detail)
+        self.field = named.group(1) if named else None
 
 
 class AuthError(ApiError):
@@ -90,7 +95,9 @@ def _detail(response: httpx.Response) -> str:
             key = first.get("key") or ""
             msg = first.get("message") or ""
             if key or msg:
-                detail = f"{key}: {msg}" if key else msg
+                # the server wrote msg in the language the request asked for: join it alike
+                zh = response.request.headers.get("accept-language", "zh").startswith("zh")
+                detail = f"{key}{'：' if zh else ': '}{msg}" if key else msg
         return str(detail) or response.reason_phrase
     return str(body)
 
@@ -103,9 +110,12 @@ class ApiClient:
     """
 
     def __init__(self, base_url: str | None = None, *, transport: httpx.AsyncBaseTransport | None = None,
-                 on_tokens: TokenListener | None = None, timeout: float = 15.0) -> None:
+                 on_tokens: TokenListener | None = None, timeout: float = 15.0, lang: str = "zh") -> None:
         self.base_url = (base_url or api_url_from_env()).rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout)
+        # Every request (the push stream's too) says the app's language: the server writes its
+        # texts (errors, timelines, notices) in it.
+        self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout,
+                                       headers={"accept-language": lang})
         self.tokens: TokenPair | None = None
         self.on_tokens = on_tokens
         self._refresh_lock = asyncio.Lock()
@@ -117,6 +127,15 @@ class ApiClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    @property
+    def lang(self) -> str:
+        """The language the server is asked to write in (``Accept-Language``)."""
+        return self._http.headers.get("accept-language", "zh")
+
+    def set_lang(self, lang: str) -> None:
+        """Ask for the server's texts in ``lang`` ("zh" / "en") from the next request on."""
+        self._http.headers["accept-language"] = lang
 
     # -- plumbing ---------------------------------------------------------------------------
 

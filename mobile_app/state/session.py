@@ -62,6 +62,7 @@ class SessionState(Observable):
 
     def __post_init__(self) -> None:
         self.client.on_tokens = self._remember
+        self.client.set_lang(self.lang)
 
     @property
     def t(self) -> Translator:
@@ -90,6 +91,7 @@ class SessionState(Observable):
             lang = await self.store.get(LANG_KEY)
             if lang in LANGS:
                 self.lang = lang
+                self.client.set_lang(lang)
             raw = await self.store.get(TOKENS_KEY)
             if not raw:
                 return False
@@ -213,6 +215,7 @@ class SessionState(Observable):
         if lang not in LANGS:
             return
         self.lang = lang
+        self.client.set_lang(lang)  # the server's texts follow the switch from the next request
         await self.store.set(LANG_KEY, lang)
         self.notify()
 

@@ -19,6 +19,7 @@ from server.consent.schemas import AccessEntry, ConsentCreate, ConsentCreated, C
 from server.lookup import firm_by_uscc
 from server.tables.consent import AccessLog, Consent
 from server.tables.financing import Bank
+from server.texts import t
 from server.users.security import AuthUser
 
 __all__ = ["EVALUATION", "access_log", "active_consent", "consented_pairs", "grant", "list_consents",
@@ -69,7 +70,7 @@ async def grant(user: AuthUser, data: ConsentCreate) -> ConsentCreated:
     transaction if one is open."""
     firm_id = user.linked_firm()
     if not await Bank.exists().where(Bank.id == data.bank_id):
-        raise ValidationException(f"bank_id: no bank with id {data.bank_id}")
+        raise ValidationException(t("bank_id: no bank with id {id}", id=data.bank_id))
     now = datetime.now(UTC)
     expires = now + timedelta(days=data.days)
     mine = (Consent.firm == firm_id) & (Consent.bank == data.bank_id) & (Consent.scope == data.scope)
@@ -89,7 +90,7 @@ async def revoke(user: AuthUser, consent_id: int) -> None:
     firm_id = user.linked_firm()
     consent = await Consent.select(Consent.id, Consent.firm).where(Consent.id == consent_id).first()
     if consent is None or consent["firm"] != firm_id:
-        raise NotFoundException(f"consent_id: no consent {consent_id} of your firm")
+        raise NotFoundException(t("consent_id: no consent {id} of your firm", id=consent_id))
     await Consent.update({Consent.revoked_at: datetime.now(UTC)}).where(
         (Consent.id == consent_id) & Consent.revoked_at.is_null())
 
@@ -113,7 +114,7 @@ async def access_log(user: AuthUser, uscc: str, limit: int = 200) -> list[Access
     """Who viewed the firm's evaluation: the owner sees their firm's log, admins any."""
     firm = await firm_by_uscc(uscc)
     if user.role == "owner" and user.firm_id != firm["id"]:
-        raise PermissionDeniedException("owners see only their own firm's access log")
+        raise PermissionDeniedException(t("owners see only their own firm's access log"))
     rows = await AccessLog.select(
         AccessLog.at, AccessLog.viewer_role, AccessLog.bank.id, AccessLog.bank.name, AccessLog.what,
     ).where(AccessLog.firm == firm["id"]).order_by(AccessLog.at, ascending=False).limit(limit)

@@ -13,14 +13,17 @@ A region with other rules builds its own ``MatchingRules`` (``dataclasses.replac
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from server.texts import Text, t
 
 __all__ = [
     "DECLINE_CODES",
     "GRADES",
-    "REASON_TEXTS",
+    "FUND_LIMITS",
+    "REASONS",
     "WEIHAI_RULES",
     "MatchingRules",
     "reason_text",
@@ -65,39 +68,43 @@ class MatchingRules:
 
 WEIHAI_RULES = MatchingRules()
 
-# Why a product fits or not: code -> (Chinese, English) templates filled with str.format(**values).
-REASON_TEXTS: Mapping[str, tuple[str, str]] = _frozen({
+# Why a product fits or not: code -> its text from the catalogue (money fields in fen).
+REASONS: Mapping[str, Callable[..., Text]] = _frozen({
     # refusals
-    "not_scored": ("企业尚未完成信用评价", "The firm has not been scored yet"),
-    "dishonest_listed": ("企业被列为失信被执行人，暂不能申请贷款",
-                         "The firm is listed as a dishonest judgment debtor and cannot borrow"),
-    "grade_too_low": ("信用等级{grade}不在本产品准入等级{eligible}之内",
-                      "Grade {grade} is not among the product's eligible grades {eligible}"),
-    "amount_above_cap": ("申请金额{amount}元高于产品上限{limit}元",
-                         "{amount} yuan is above the product's maximum of {limit} yuan"),
-    "amount_below_min": ("申请金额{amount}元低于产品下限{limit}元",
-                         "{amount} yuan is below the product's minimum of {limit} yuan"),
-    "term_out_of_range": ("期限{term}个月不在产品期限{lo}–{hi}个月之内",
-                          "{term} months is outside the product's {lo}–{hi} months"),
-    "industry_excluded": ("所属行业{industry}不在本产品支持的行业{industries}之内",
-                          "Industry {industry} is not among the product's industries {industries}"),
-    "collateral_free_cap": ("{grade}级企业免抵押贷款上限为{limit}元，申请金额{amount}元超出",
-                            "A grade {grade} firm borrows at most {limit} yuan without collateral; "
-                            "{amount} yuan is above it"),
-    "fund_grade_excluded": ("担保基金不为{grade}级企业提供担保，本产品需基金担保",
-                            "The guarantee fund does not cover grade {grade} firms, and this "
-                            "product needs its cover"),
-    "bank_suspended": ("该银行因不良率超限被暂停新增基金担保贷款",
-                       "The bank is suspended from new fund-covered loans (non-performing ratio "
-                       "over the limit)"),
-    "fund_capacity": ("担保基金可用额度不足（{which}）", "The guarantee fund has no room left ({which_en})"),
+    "not_scored": lambda: t("The firm has not been scored yet"),
+    "dishonest_listed": lambda: t("The firm is listed as a dishonest judgment debtor and cannot borrow"),
+    "grade_too_low": lambda grade, eligible: t(
+        "Grade {grade} is not among the product's eligible grades {eligible}", grade=grade, eligible=eligible),
+    "amount_above_cap": lambda amount, limit: t(
+        "{amount:fen} is above the product's maximum of {limit:fen}", amount=amount, limit=limit),
+    "amount_below_min": lambda amount, limit: t(
+        "{amount:fen} is below the product's minimum of {limit:fen}", amount=amount, limit=limit),
+    "term_out_of_range": lambda term, lo, hi: t(
+        "{term} months is outside the product's {lo}–{hi} months", term=term, lo=lo, hi=hi),
+    "industry_excluded": lambda industry, industries: t(
+        "Industry {industry} is not among the product's industries {industries}", industry=industry,
+        industries=industries),
+    "collateral_free_cap": lambda grade, limit, amount: t(
+        "A grade {grade} firm borrows at most {limit:fen} without collateral; {amount:fen} is above it",
+        grade=grade, limit=limit, amount=amount),
+    "fund_grade_excluded": lambda grade: t(
+        "The guarantee fund does not cover grade {grade} firms, and this product needs its cover", grade=grade),
+    "bank_suspended": lambda: t(
+        "The bank is suspended from new fund-covered loans (non-performing ratio over the limit)"),
+    "fund_capacity": lambda which: t("The guarantee fund has no room left ({which})", which=which),
     # why it fits
-    "grade_ok": ("信用等级{grade}符合准入等级{eligible}", "Grade {grade} is eligible ({eligible})"),
-    "amount_ok": ("金额在产品范围{lo}–{hi}元之内", "The amount is within {lo}–{hi} yuan"),
-    "term_ok": ("期限在产品范围{lo}–{hi}个月之内", "The term is within {lo}–{hi} months"),
-    "collateral_free_ok": ("免抵押：{grade}级企业上限{limit}元",
-                           "No collateral needed: up to {limit} yuan for grade {grade}"),
-    "fund_cover": ("担保基金承担{share}%的损失", "The guarantee fund bears {share}% of a loss"),
+    "grade_ok": lambda grade, eligible: t("Grade {grade} is eligible ({eligible})", grade=grade,
+                                          eligible=eligible),
+    "amount_ok": lambda lo, hi: t("The amount is within {lo:fen}–{hi:fen}", lo=lo, hi=hi),
+    "term_ok": lambda lo, hi: t("The term is within {lo}–{hi} months", lo=lo, hi=hi),
+    "collateral_free_ok": lambda grade, limit: t(
+        "No collateral needed: up to {limit:fen} for grade {grade}", grade=grade, limit=limit),
+    "fund_cover": lambda share: t("The guarantee fund bears {share}% of a loss", share=share),
+})
+# What the fund has no room left in (``fund_capacity``).
+FUND_LIMITS: Mapping[str, Text] = _frozen({
+    "fund_capacity_total": t("total limit"),
+    "fund_capacity_firm": t("per-firm limit"),
 })
 
 # A bank's reasons for declining, each with a default text the owner reads.
@@ -112,7 +119,6 @@ DECLINE_CODES: Mapping[str, tuple[str, str]] = _frozen({
 })
 
 
-def reason_text(code: str, **values: object) -> tuple[str, str]:
-    """The Chinese and English text of a reason code, filled with its values."""
-    zh, en = REASON_TEXTS[code]
-    return zh.format(**values), en.format(**values)
+def reason_text(code: str, **values: object) -> Text:
+    """The text of a reason code, filled with its values (amounts in fen)."""
+    return REASONS[code](**values)

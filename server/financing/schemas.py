@@ -106,7 +106,7 @@ class ApplicationEventOut(msgspec.Struct):
     status: str
     at: datetime
     by_user: int | None
-    note: str  # as recorded (the audit trail)
+    note: str  # what happened, in the reader's language (rendered from the recorded note)
     text_zh: str = ""  # what happened, for people: in Chinese, money as 万元
     text_en: str = ""  # and in English (a bank's own words are quoted as written)
 

@@ -14,6 +14,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import reduce
 from typing import Any
 
 import asyncpg
@@ -27,7 +28,13 @@ from litestar.exceptions import (
 from server import db
 from server.consent import services as consent_services
 from server.consent.schemas import ConsentCreate
-from server.financing.rules import DECLINE_CODES, WEIHAI_RULES, MatchingRules, reason_text
+from server.financing.rules import (
+    DECLINE_CODES,
+    FUND_LIMITS,
+    WEIHAI_RULES,
+    MatchingRules,
+    reason_text,
+)
 from server.financing.schemas import (
     ApplicationCreate,
     ApplicationDetail,
@@ -47,12 +54,14 @@ from server.financing.schemas import (
 )
 from server.firms import services as firm_services
 from server.fund import services as fund
+from server.fund.notes import keep, kept
 from server.notifications import owners
 from server.tables.financing import ApplicationEvent, Bank, LoanApplication, LoanProduct
 from server.tables.firms import Firm, Guarantee
 from server.tables.fund import FundLedger
 from server.tables.ingest import DeptRecord
 from server.tables.scores import ScoreHistory
+from server.texts import Text, reader_lang, render, t
 from server.users.security import AuthUser
 
 __all__ = [
@@ -61,6 +70,7 @@ __all__ = [
     "assess",
     "decide",
     "decision_times",
+    "event_text",
     "event_texts",
     "exposure",
     "firm_standing",
@@ -70,12 +80,23 @@ __all__ = [
     "match",
 ]
 
+# A loan application's status as people say it (the API's codes stay as they are).
+_STATUS: dict[str, Text] = {
+    "pending": t("pending"), "approved": t("approved"), "declined": t("declined"),
+    "disbursed": t("disbursed"), "defaulted": t("defaulted"), "repaid": t("repaid"),
+}
+
 STATUSES = ("pending", "approved", "declined", "disbursed", "defaulted", "repaid")
 PENDING_INDEX = "loan_application_one_pending"  # one pending application per firm and product
 
 
 def _pct(bp: int | None) -> float | None:
     return None if bp is None else round(bp / 100, 2)
+
+
+def _listed(texts: list[Text]) -> Text:
+    """Texts one after another, "; " between them (a Chinese reader's "；")."""
+    return reduce(lambda a, b: t("{a}; {b}", a=a, b=b), texts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,7 +175,7 @@ async def firm_standing(firm_id: int, today: date | None = None) -> FirmStanding
     today = today or datetime.now(UTC).date()
     firm = await Firm.select(Firm.id, Firm.uscc, Firm.industry_section).where(Firm.id == firm_id).first()
     if firm is None:
-        raise NotFoundException(f"no firm {firm_id}")
+        raise NotFoundException(t("no firm {id}", id=firm_id))
     score = await _latest_score(firm_id)
     return FirmStanding(
         firm_id=firm_id, uscc=firm["uscc"], industry_section=firm["industry_section"],
@@ -163,33 +184,22 @@ async def firm_standing(firm_id: int, today: date | None = None) -> FirmStanding
     )
 
 
-def _yuan(amount: int) -> str:
-    return f"{amount:,}"
-
-
 def _reason(code: str, **values: object) -> MatchReason:
-    zh, en = reason_text(code, **values)
-    return MatchReason(code=code, text_zh=zh, text_en=en)
-
-
-_FUND_REFUSALS = {
-    "fund_capacity_total": ("总额度", "total limit"),
-    "fund_capacity_firm": ("单户额度", "per-firm limit"),
-}
+    text = reason_text(code, **values)
+    return MatchReason(code=code, text_zh=text.render("zh"), text_en=text.render("en"))
 
 
 def _fund_refusal_reason(refusal: str) -> MatchReason:
     if refusal == "bank_suspended":
         return _reason("bank_suspended")
-    zh, en = _FUND_REFUSALS.get(refusal, (refusal, refusal))
-    return _reason("fund_capacity", which=zh, which_en=en)
+    return _reason("fund_capacity", which=FUND_LIMITS.get(refusal, refusal))
 
 
 def assess(product: ProductOut, amount_fen: int, term_months: int, standing: FirmStanding,
            rules: MatchingRules, fund_share: int, fund_refusal: str | None) -> ProductMatch:
     """Whether one product fits the need, with every reason; pure, so it is easy to test."""
     grade = standing.grade
-    amount, term = amount_fen // 100, term_months
+    term = term_months
     eligible = product.eligible_grades
     covered = product.fund_covered
     refusals: list[MatchReason] = []
@@ -201,11 +211,9 @@ def assess(product: ProductOut, amount_fen: int, term_months: int, standing: Fir
     elif grade not in eligible:
         refusals.append(_reason("grade_too_low", grade=grade, eligible="".join(eligible)))
     if amount_fen > product.max_amount_yuan * 100:
-        refusals.append(_reason("amount_above_cap", amount=_yuan(amount),
-                                limit=_yuan(product.max_amount_yuan)))
+        refusals.append(_reason("amount_above_cap", amount=amount_fen, limit=product.max_amount_yuan * 100))
     if amount_fen < product.min_amount_yuan * 100:
-        refusals.append(_reason("amount_below_min", amount=_yuan(amount),
-                                limit=_yuan(product.min_amount_yuan)))
+        refusals.append(_reason("amount_below_min", amount=amount_fen, limit=product.min_amount_yuan * 100))
     if not product.min_term_months <= term <= product.max_term_months:
         refusals.append(_reason("term_out_of_range", term=term, lo=product.min_term_months,
                                 hi=product.max_term_months))
@@ -213,8 +221,8 @@ def assess(product: ProductOut, amount_fen: int, term_months: int, standing: Fir
         refusals.append(_reason("industry_excluded", industry=standing.industry_section,
                                 industries="".join(product.industries)))
     if product.collateral_free and grade is not None and amount_fen > rules.cap_fen(grade):
-        refusals.append(_reason("collateral_free_cap", grade=grade, amount=_yuan(amount),
-                                limit=_yuan(rules.cap_fen(grade) // 100)))
+        refusals.append(_reason("collateral_free_cap", grade=grade, amount=amount_fen,
+                                limit=rules.cap_fen(grade)))
     # The fund's share of a loss on this loan: nothing unless covered, and none for a grade the
     # fund does not cover or a dishonest-listed firm (it will never lend to one).
     share = fund_share if covered and not excluded else 0
@@ -229,13 +237,12 @@ def assess(product: ProductOut, amount_fen: int, term_months: int, standing: Fir
     else:
         reasons = [
             _reason("grade_ok", grade=grade, eligible="".join(eligible)),
-            _reason("amount_ok", lo=_yuan(product.min_amount_yuan),
-                    hi=_yuan(product.max_amount_yuan)),
+            _reason("amount_ok", lo=product.min_amount_yuan * 100, hi=product.max_amount_yuan * 100),
             _reason("term_ok", lo=product.min_term_months, hi=product.max_term_months),
         ]
         if product.collateral_free:
             reasons.append(_reason("collateral_free_ok", grade=grade,
-                                   limit=_yuan(rules.cap_fen(grade or "D") // 100)))
+                                   limit=rules.cap_fen(grade or "D")))
         if covered:
             reasons.append(_reason("fund_cover", share=share))
     lo, hi = rules.expected_rate_bp(grade, product.min_rate_bp, product.max_rate_bp)
@@ -306,18 +313,18 @@ def _application(r: dict[str, Any]) -> ApplicationOut:
 async def _application_row(application_id: int) -> dict[str, Any]:
     row = await LoanApplication.select(*_APP_COLUMNS).where(LoanApplication.id == application_id).first()
     if row is None:
-        raise NotFoundException(f"no application {application_id}")
+        raise NotFoundException(t("no application {id}", id=application_id))
     return row
 
 
 def _check_can_see(user: AuthUser, row: dict[str, Any]) -> None:
     """Owners see their firm's applications, bank managers their bank's, admins all."""
     if user.role == "owner" and row["firm.id"] != user.firm_id:
-        raise NotFoundException(f"no application {row['id']} of your firm")
+        raise NotFoundException(t("no application {id} of your firm", id=row["id"]))
     if user.role == "bank_manager" and row["product.bank.id"] != user.bank_id:
-        raise PermissionDeniedException(f"application {row['id']} is for another bank")
+        raise PermissionDeniedException(t("application {id} is for another bank", id=row["id"]))
     if user.role not in ("owner", "bank_manager", "admin"):
-        raise PermissionDeniedException("only the firm's owner, the bank and admins see applications")
+        raise PermissionDeniedException(t("only the firm's owner, the bank and admins see applications"))
 
 
 def _unique(ids: list[int]) -> list[int]:
@@ -330,13 +337,15 @@ async def _fitting_products(product_ids: list[int], amount_fen: int, term_months
     products = await _active_products(product_ids)
     missing = sorted(set(product_ids) - {p.id for p in products})
     if missing:
-        raise ValidationException(f"product_ids: no active product with id {', '.join(map(str, missing))}")
+        raise ValidationException(t("product_ids: no active product with id {ids}",
+                                    ids=", ".join(map(str, missing))))
     matches = await _assess_all(products, amount_fen, term_months, standing, rules)
     unfit = [m for m in matches if not m.fits]
     if unfit:
-        parts = [f"product {m.product.id} ({', '.join(r.code for r in m.reasons)})" for m in unfit]
+        parts = [t("product {id} ({codes})", id=m.product.id, codes=", ".join(r.code for r in m.reasons))
+                 for m in unfit]
         raise ClientException(
-            f"product_ids: does not fit: {'; '.join(parts)}", status_code=422,
+            t("product_ids: does not fit: {products}", products=_listed(parts)), status_code=422,
             extra=[{"product_id": m.product.id, "reasons": [
                 {"code": r.code, "text_zh": r.text_zh, "text_en": r.text_en} for r in m.reasons]}
                 for m in unfit],
@@ -366,8 +375,9 @@ async def _write_applications(user: AuthUser, firm_id: int, data: ApplicationCre
             (LoanApplication.firm == firm_id) & LoanApplication.product.is_in(product_ids)
             & (LoanApplication.status == "pending"))
         if pending:
-            taken = ", ".join(f"product {r['product']} (application {r['id']})" for r in pending)
-            raise ClientException(f"product_ids: already pending: {taken}", status_code=409)
+            taken = reduce(lambda a, b: t("{a}, {b}", a=a, b=b), [
+                t("product {product} (application {id})", product=r["product"], id=r["id"]) for r in pending])
+            raise ClientException(t("product_ids: already pending: {taken}", taken=taken), status_code=409)
         # Rows and index entries in id order: two parallel applies for the same products in
         # another order wait for each other instead of deadlocking.
         for m in sorted(matches, key=lambda m: m.product.id):
@@ -380,7 +390,7 @@ async def _write_applications(user: AuthUser, firm_id: int, data: ApplicationCre
             ids.append(application.id)
             await ApplicationEvent(
                 application=application.id, status="pending", at=now, by_user=user.id,
-                note=f"applied for {data.amount_yuan} yuan over {data.term_months} months",
+                note=keep(_applied(data.amount_yuan * 100, data.term_months)),
             ).save()
         for bank_id, bank_name in sorted(dict.fromkeys((m.product.bank_id, m.product.bank_name) for m in matches)):
             granted = await consent_services.grant(
@@ -401,7 +411,7 @@ async def apply(user: AuthUser, data: ApplicationCreate, rules: MatchingRules = 
     firm_id = user.linked_firm()
     if not data.confirm_consent:
         raise ValidationException(
-            "confirm_consent: must be true — applying lets each chosen bank see your evaluation")
+            t("confirm_consent: must be true — applying lets each chosen bank see your evaluation"))
     product_ids = _unique(data.product_ids)
     amount_fen = data.amount_yuan * 100
     standing = await firm_standing(firm_id)
@@ -414,8 +424,8 @@ async def apply(user: AuthUser, data: ApplicationCreate, rules: MatchingRules = 
             raise
         # A parallel apply for the same product committed first: the index kept one pending.
         raise ClientException(
-            f"product_ids: already pending: one of {', '.join(map(str, product_ids))} was applied "
-            "for at the same moment", status_code=409) from exc
+            t("product_ids: already pending: one of {ids} was applied for at the same moment",
+              ids=", ".join(map(str, product_ids))), status_code=409) from exc
     rows = await LoanApplication.select(*_APP_COLUMNS).where(LoanApplication.id.is_in(ids)).order_by(
         LoanApplication.id)
     return ApplicationsCreated(applications=[_application(r) for r in rows], consents=consents)
@@ -438,38 +448,55 @@ async def list_applications(user: AuthUser, status: str | None = None, limit: in
     return [_application(r) for r in rows]
 
 
-_OUTSTANDING_NOTE = re.compile(r"^outstanding (\d+) yuan(?:; (.*))?$", re.S)
+_OUTSTANDING_NOTE = re.compile(r"^outstanding (\d+) yuan(?:; (.*))?$", re.S)  # notes of older rows
 
 
-def event_texts(status: str, note: str, app: dict[str, Any]) -> tuple[str, str]:
-    """An application event in words, Chinese and English, from the application's own figures
-    (the stored note is kept as recorded). A bank's reason or note is quoted as written."""
+def _applied(amount_fen: int, term_months: int) -> Text:
+    return t("Applied for {amount:fen} over {months} months", amount=amount_fen, months=term_months)
+
+
+def _approved(amount_fen: int | None, rate_bp: int | None, term_months: int) -> Text:
+    return t("Approved {amount:fen} at {rate:.2f}% a year over {months} months",
+             amount=amount_fen, rate=(rate_bp or 0) / 100, months=term_months)
+
+
+def event_text(status: str, note: str, app: dict[str, Any]) -> Text:
+    """An application event in words for people, rendered per reader: the text its note keeps
+    (:mod:`server.fund.notes`), or for a row written before notes kept texts, worded from the
+    application's own figures (its note parsed for what only the note knows). A bank's reason
+    or note is quoted as written."""
+    text = kept(note)
+    if text is not None:
+        return text
     amount, term = app["amount_fen"], app["term_months"]
     if status == "pending":
-        return (f"申请{owners.money_zh(amount)}，期限{term}个月",
-                f"Applied for {owners.money_en(amount)} over {term} months")
+        return _applied(amount, term)
     if status == "approved":
-        rate = (app["rate_bp"] or 0) / 100
-        got, months = app["approved_amount_fen"], app["approved_term_months"] or term
-        return (f"批准{owners.money_zh(got)}，年利率{rate:.2f}%，期限{months}个月",
-                f"Approved {owners.money_en(got)} at {rate:.2f}% a year over {months} months")
+        return _approved(app["approved_amount_fen"], app["rate_bp"], app["approved_term_months"] or term)
     if status == "declined":
-        why = app["decline_text"] or ""
-        return f"未获批：{why}", f"Declined: {why}"
+        why = app["decline_text"]
+        return t("Declined: “{why}”", why=why) if why else t("Declined")
     if status == "disbursed":
-        return "已放款", "Disbursed"
+        return t("Disbursed")
     if status == "repaid":
-        return "已全部结清", "Repaid in full"
+        return t("Repaid in full")
     if status == "defaulted":
         m = _OUTSTANDING_NOTE.match(note)
         if m is None:
-            return "银行报告违约", "Reported in default by the bank"
+            return t("Reported in default by the bank")
         left = int(m.group(1)) * 100
         said = m.group(2) or ""
-        return (f"银行报告违约，未偿本金{owners.money_zh(left)}" + (f"（{said}）" if said else ""),
-                f"Reported in default by the bank, {owners.money_en(left)} outstanding"
-                + (f" ({said})" if said else ""))
-    return note, note
+        if said:
+            return t("Reported in default by the bank, {outstanding:fen} outstanding ({said})",
+                     outstanding=left, said=said)
+        return t("Reported in default by the bank, {outstanding:fen} outstanding", outstanding=left)
+    return t("{note}", note=note)
+
+
+def event_texts(status: str, note: str, app: dict[str, Any]) -> tuple[str, str]:
+    """:func:`event_text` in Chinese and in English."""
+    text = event_text(status, note, app)
+    return text.render("zh"), text.render("en")
 
 
 async def _events(app: dict[str, Any]) -> list[ApplicationEventOut]:
@@ -478,8 +505,10 @@ async def _events(app: dict[str, Any]) -> list[ApplicationEventOut]:
         ApplicationEvent.status, ApplicationEvent.at, ApplicationEvent.by_user, ApplicationEvent.note,
     ).where(ApplicationEvent.application == app["id"]).order_by(ApplicationEvent.at).order_by(
         ApplicationEvent.id)
-    return [ApplicationEventOut(**r, text_zh=zh, text_en=en)
-            for r in rows for zh, en in [event_texts(r["status"], r["note"] or "", app)]]
+    lang = reader_lang()
+    return [ApplicationEventOut(status=r["status"], at=r["at"], by_user=r["by_user"], note=text.render(lang),
+                                text_zh=text.render("zh"), text_en=text.render("en"))
+            for r in rows for text in [event_text(r["status"], r["note"] or "", app)]]
 
 
 def _detail(row: dict[str, Any], events: list[ApplicationEventOut], **extra: Any) -> ApplicationDetail:
@@ -500,7 +529,7 @@ async def get_application(user: AuthUser, application_id: int, *,
             extra["evaluation"] = await firm_services.get_evaluation(
                 row["firm.uscc"], user, min_group_size=min_group_size)
         except (PermissionDeniedException, NotFoundException) as exc:
-            extra["evaluation_note"] = exc.detail
+            extra["evaluation_note"] = render(exc.detail, reader_lang())
         else:  # consent active (the evaluation was shown and logged): what the firm owes, too
             extra["exposure"] = await exposure(row["firm.id"], row["firm.uscc"], user.bank_id)
             extra["history"] = await _history(row["firm.id"], application_id)
@@ -584,36 +613,35 @@ class _Terms:
 def _approval_terms(data: DecisionCreate, applied: dict[str, Any], product: dict[str, Any]) -> _Terms:
     """The approved terms: within the product, and no more than the firm asked for."""
     if data.reason_code is not None or data.reason_text is not None:
-        raise ValidationException("reason_code: only a decline takes a reason")
+        raise ValidationException(t("reason_code: only a decline takes a reason"))
     if data.rate_bp is None:
-        raise ValidationException("rate_bp: an approval needs the annual rate in basis points")
+        raise ValidationException(t("rate_bp: an approval needs the annual rate in basis points"))
     if not product["min_rate_bp"] <= data.rate_bp <= product["max_rate_bp"]:
-        raise ValidationException(
-            f"rate_bp: must be within the product's {product['min_rate_bp']}–{product['max_rate_bp']} bp")
+        raise ValidationException(t("rate_bp: must be within the product's {lo}–{hi} bp",
+                                    lo=product["min_rate_bp"], hi=product["max_rate_bp"]))
     amount_fen = applied["amount_fen"] if data.amount_yuan is None else data.amount_yuan * 100
     cap = min(product["max_amount_fen"], applied["amount_fen"])
     if not product["min_amount_fen"] <= amount_fen <= cap:
-        raise ValidationException(
-            f"amount_yuan: must be within {product['min_amount_fen'] // 100}–{cap // 100} "
-            "(the product's minimum up to the amount applied for)")
+        raise ValidationException(t(
+            "amount_yuan: must be within {lo:fen}–{hi:fen} (the product's minimum up to the amount "
+            "applied for)", lo=product["min_amount_fen"], hi=cap))
     term = applied["term_months"] if data.term_months is None else data.term_months
     if not product["min_term_months"] <= term <= product["max_term_months"]:
-        raise ValidationException(
-            f"term_months: must be within the product's {product['min_term_months']}–"
-            f"{product['max_term_months']} months")
+        raise ValidationException(t("term_months: must be within the product's {lo}–{hi} months",
+                                    lo=product["min_term_months"], hi=product["max_term_months"]))
     return _Terms(amount_fen=amount_fen, rate_bp=data.rate_bp, term_months=term)
 
 
 def _decline_reason(data: DecisionCreate) -> tuple[str, str]:
     if data.amount_yuan is not None or data.rate_bp is not None or data.term_months is not None:
-        raise ValidationException("amount_yuan: only an approval takes amount, rate and term")
+        raise ValidationException(t("amount_yuan: only an approval takes amount, rate and term"))
     if data.reason_code is None:
-        raise ValidationException("reason_code: a decline needs a reason code")
+        raise ValidationException(t("reason_code: a decline needs a reason code"))
     if data.reason_code not in DECLINE_CODES:
-        raise ValidationException(f"reason_code: one of {', '.join(DECLINE_CODES)}")
+        raise ValidationException(t("reason_code: one of {codes}", codes=", ".join(DECLINE_CODES)))
     text = (data.reason_text or "").strip()
     if not text:
-        raise ValidationException("reason_text: a decline needs the reason in words for the owner")
+        raise ValidationException(t("reason_text: a decline needs the reason in words for the owner"))
     return data.reason_code, text
 
 
@@ -627,13 +655,13 @@ async def decide(user: AuthUser, application_id: int, data: DecisionCreate,
         LoanApplication.term_months, LoanApplication.product,
     ).where(LoanApplication.id == application_id).first()
     if applied is None:
-        raise NotFoundException(f"no application {application_id}")
+        raise NotFoundException(t("no application {id}", id=application_id))
     product = await LoanProduct.select().where(LoanProduct.id == applied["product"]).first()
     if product["bank"] != bank_id:
-        raise PermissionDeniedException(f"application {application_id} is for another bank")
+        raise PermissionDeniedException(t("application {id} is for another bank", id=application_id))
     if applied["status"] != "pending":
-        raise ClientException(f"application {application_id} is already {applied['status']}",
-                              status_code=409)
+        raise ClientException(t("application {id} is already {status}", id=application_id,
+                                status=_STATUS.get(applied["status"], applied["status"])), status_code=409)
     now = now or datetime.now(UTC)
     values: dict[Any, Any] = {LoanApplication.decided_at: now, LoanApplication.decided_by: user.id}
     if data.decision == "approve":
@@ -642,13 +670,12 @@ async def decide(user: AuthUser, application_id: int, data: DecisionCreate,
         values |= {LoanApplication.approved_amount_fen: terms.amount_fen,
                    LoanApplication.rate_bp: terms.rate_bp,
                    LoanApplication.approved_term_months: terms.term_months}
-        note = (f"approved {terms.amount_fen // 100} yuan at {terms.rate_bp / 100:.2f}% "
-                f"over {terms.term_months} months")
+        note = keep(_approved(terms.amount_fen, terms.rate_bp, terms.term_months))
     else:
         code, text = _decline_reason(data)
         status = "declined"
         values |= {LoanApplication.decline_code: code, LoanApplication.decline_text: text}
-        note = f"declined: {code}: {text}"
+        note = keep(t("Declined: “{why}”", why=text))
     values[LoanApplication.status] = status
     async with db.write_transaction():
         # The status condition makes a concurrent second decision find nothing to update.
@@ -656,7 +683,8 @@ async def decide(user: AuthUser, application_id: int, data: DecisionCreate,
             (LoanApplication.id == application_id) & (LoanApplication.status == "pending")
         ).returning(LoanApplication.id)
         if not changed:
-            raise ClientException(f"application {application_id} was decided meanwhile", status_code=409)
+            raise ClientException(t("application {id} was decided meanwhile", id=application_id),
+                                  status_code=409)
         await ApplicationEvent(application=application_id, status=status, at=now, by_user=user.id,
                                note=note).save()
         if status == "approved" and product["fund_covered"]:

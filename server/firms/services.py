@@ -37,6 +37,7 @@ from server.tables.scores import (
     ScoreHistory,
     ScoringRun,
 )
+from server.texts import t
 from server.users.security import AuthUser
 
 __all__ = ["get_evaluation", "has_active_consent", "profile", "search"]
@@ -58,15 +59,15 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
         Firm.id, Firm.uscc, Firm.name, Firm.industry_section, Firm.industry_division,
     ).where(Firm.uscc == uscc).first()
     if firm is None:
-        raise NotFoundException(f"no firm with uscc {uscc}")
+        raise NotFoundException(t("no firm with uscc {uscc}", uscc=uscc))
     if viewer.role == "owner":
         if viewer.firm_id != firm["id"]:
-            raise PermissionDeniedException("owners see only their own firm's evaluation")
+            raise PermissionDeniedException(t("owners see only their own firm's evaluation"))
     elif viewer.role == "bank_manager":
         if viewer.bank_id is None or not await has_active_consent(firm["id"], viewer.bank_id):
-            raise PermissionDeniedException("no active consent: the firm has not granted your bank access")
+            raise PermissionDeniedException(t("no active consent: the firm has not granted your bank access"))
     elif viewer.role != "admin":
-        raise PermissionDeniedException("only the firm's owner, consented banks and admins see evaluations")
+        raise PermissionDeniedException(t("only the firm's owner, consented banks and admins see evaluations"))
 
     rows = await (
         ScoreHistory.select(
@@ -82,7 +83,7 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
         .output(load_json=True)
     )
     if not rows:
-        raise NotFoundException(f"firm {uscc} has not been scored yet")
+        raise NotFoundException(t("firm {uscc} has not been scored yet", uscc=uscc))
     if viewer.role != "owner":
         now = datetime.now(UTC)
         async with db.write_transaction():  # the view logged and the owners told, together
@@ -288,5 +289,5 @@ async def search(q: str | None = None, limit: int = 20, *, grade: str | None = N
 async def profile(uscc: str) -> FirmProfile:
     row = await Firm.select(*_PROFILE_COLUMNS).where(Firm.uscc == uscc).first()
     if row is None:
-        raise NotFoundException(f"no firm with uscc {uscc}")
+        raise NotFoundException(t("no firm with uscc {uscc}", uscc=uscc))
     return _profile(row, await _latest_grades([row["id"]]), await _legal_representative(row["id"]))

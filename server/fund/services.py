@@ -25,6 +25,7 @@ Definitions (money is integer fen; one fund, the first row of ``guarantee_fund``
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ from litestar.exceptions import (
 from piccolo.query.functions.aggregate import Count, Sum
 
 from server import db
+from server.fund.notes import keep, shown
 from server.fund.schemas import (
     ClaimCreate,
     ClaimOut,
@@ -50,20 +52,25 @@ from server.fund.schemas import (
 from server.notifications import owners
 from server.tables.financing import ApplicationEvent, Bank, LoanApplication
 from server.tables.fund import FundLedger, GuaranteeFund
+from server.texts import Text, reader_lang, t
 from server.users.security import AuthUser
 
 __all__ = [
-    "REFUSAL_TEXTS", "bank_npl", "cover", "cover_refusal", "exposure_fen", "file_claim", "ledger",
+    "REFUSALS", "bank_npl", "cover", "cover_refusal", "exposure_fen", "file_claim", "ledger",
     "overview", "recompute_npl", "report_default", "report_repaid", "share_pct",
 ]
 
-REFUSAL_TEXTS: dict[str, tuple[str, str]] = {
-    "bank_suspended": ("该银行担保贷款不良率超过上限，暂停新增基金担保贷款",
-                       "the bank's non-performing ratio on covered loans is above the fund's "
-                       "limit: it is suspended from new fund-covered loans"),
-    "fund_capacity_total": ("担保基金总担保额度已满", "the guarantee fund's total capacity is used up"),
-    "fund_capacity_firm": ("该企业已达担保基金单户担保上限",
-                           "the firm has reached the fund's per-firm cover limit"),
+# A loan application's status as people say it (the API's codes stay as they are).
+_STATUS: dict[str, Text] = {
+    "pending": t("pending"), "approved": t("approved"), "declined": t("declined"),
+    "disbursed": t("disbursed"), "defaulted": t("defaulted"), "repaid": t("repaid"),
+}
+
+REFUSALS: dict[str, Text] = {
+    "bank_suspended": t("the bank's non-performing ratio on covered loans is above the fund's "
+                        "limit: it is suspended from new fund-covered loans"),
+    "fund_capacity_total": t("the guarantee fund's total capacity is used up"),
+    "fund_capacity_firm": t("the firm has reached the fund's per-firm cover limit"),
 }
 
 _LIVE = ("approved", "disbursed")  # a loan the bank has granted and not yet closed
@@ -84,7 +91,7 @@ async def _lock_application(application_id: int) -> None:
             LoanApplication.id == application_id).lock_rows()
 
 
-def _conflict(text: str, **extra: Any) -> ClientException:
+def _conflict(text: Text, **extra: Any) -> ClientException:
     return ClientException(detail=text, status_code=409, extra=extra or None)
 
 
@@ -96,7 +103,7 @@ async def _fund(lock: bool = False) -> GuaranteeFund:
         query = query.lock_rows()
     fund = await query.first()
     if fund is None:
-        raise _conflict("fund: no guarantee fund is configured")
+        raise _conflict(t("fund: no guarantee fund is configured"))
     return fund
 
 
@@ -178,28 +185,32 @@ async def cover(application_id: int, by_user: int | None = None) -> None:
         await _lock_application(application_id)
         app = await _application(application_id)
         if app is None:
-            raise NotFoundException(f"application_id: no loan application {application_id}")
+            raise NotFoundException(t("application_id: no loan application {id}", id=application_id))
         fund = await _fund(lock=True)
         if "cover" in await _entries(application_id):
             return
         if not app["covered"]:
-            raise _conflict(f"application {application_id}: its product is not covered by the fund",
-                            reason="not_fund_covered")
+            raise _conflict(t("application {id}: its product is not covered by the fund",
+                              id=application_id), reason="not_fund_covered")
         if app["status"] not in _LIVE or not app["approved_amount_fen"]:
-            raise _conflict(f"application {application_id} is {app['status']}: only an approved "
-                            "loan can be covered", reason="not_approved")
+            raise _conflict(t("application {id} is {status}: only an approved loan can be covered",
+                              id=application_id, status=_STATUS.get(app["status"], app["status"])),
+                            reason="not_approved")
         share = app["fund_share_pct"]
         if share <= 0:
-            raise _conflict(f"application {application_id}: no fund share was recorded (grade "
-                            f"{app['grade_at_apply'] or '-'})", reason="no_fund_share")
+            raise _conflict(t("application {id}: no fund share was recorded (grade {grade})",
+                              id=application_id, grade=app["grade_at_apply"] or "-"),
+                            reason="no_fund_share")
         amount = app["approved_amount_fen"]
         reason = await _refusal(fund, app["bank"], app["firm"], amount)
         if reason is not None:
-            zh, en = REFUSAL_TEXTS[reason]
-            raise _conflict(f"{reason}: {en}", reason=reason, text_zh=zh, text_en=en)
-        note = f"grade {app['grade_at_apply'] or '-'}, fund share {share}%"
-        if by_user is not None:
-            note += f", by user {by_user}"
+            why = REFUSALS[reason]
+            raise _conflict(t("{reason}: {why}", reason=reason, why=why), reason=reason,
+                            text_zh=why.render("zh"), text_en=why.render("en"))
+        grade = app["grade_at_apply"] or "-"
+        note = keep(t("grade {grade}, fund share {share}%", grade=grade, share=share) if by_user is None
+                    else t("grade {grade}, fund share {share}%, by user {user}", grade=grade, share=share,
+                           user=by_user))
         await FundLedger.insert(FundLedger(
             fund=fund.id, kind="cover", amount_fen=amount, application=application_id,
             bank=app["bank"], at=_now(), note=note)).run()
@@ -265,7 +276,7 @@ async def recompute_npl(bank_id: int) -> tuple[int, bool]:
 
 def _bank_of(user: AuthUser) -> int:
     if user.bank_id is None:
-        raise PermissionDeniedException("your account is not linked to a bank")
+        raise PermissionDeniedException(t("your account is not linked to a bank"))
     return user.bank_id
 
 
@@ -275,18 +286,25 @@ async def _loan_of_bank(user: AuthUser, application_id: int) -> dict[str, Any]:
     await _lock_application(application_id)
     app = await _application(application_id)
     if app is None:
-        raise NotFoundException(f"application_id: no loan application {application_id}")
+        raise NotFoundException(t("application_id: no loan application {id}", id=application_id))
     if app["bank"] != bank_id:
         raise PermissionDeniedException(
-            f"application_id: loan {application_id} is not a loan of your bank")
+            t("application_id: loan {id} is not a loan of your bank", id=application_id))
     await _fund(lock=True)
     return app
 
 
 def _must_be_live(app: dict[str, Any], step: str) -> None:
-    if app["status"] not in _LIVE:
-        raise _conflict(f"application {app['id']} is {app['status']}: only an approved or "
-                        f"disbursed loan can be reported {step}", reason="not_live")
+    if app["status"] in _LIVE:
+        return
+    status = _STATUS.get(app["status"], app["status"])
+    if step == "repaid":
+        text = t("application {id} is {status}: only an approved or disbursed loan can be reported "
+                 "repaid", id=app["id"], status=status)
+    else:
+        text = t("application {id} is {status}: only an approved or disbursed loan can be reported "
+                 "in default", id=app["id"], status=status)
+    raise _conflict(text, reason="not_live")
 
 
 async def _set_status(app_id: int, status: str, at: datetime, by_user: int, note: str) -> None:
@@ -309,8 +327,8 @@ async def report_repaid(user: AuthUser, application_id: int) -> LoanState:
             released = entries["cover"]["amount_fen"]
             await FundLedger.insert(FundLedger(
                 fund=fund.id, kind="release", amount_fen=released, application=application_id,
-                bank=app["bank"], at=at, note="loan repaid")).run()
-        await _set_status(application_id, "repaid", at, user.id, "repaid in full")
+                bank=app["bank"], at=at, note=keep(t("loan repaid")))).run()
+        await _set_status(application_id, "repaid", at, user.id, keep(t("Repaid in full")))
         await owners.loan_reported(application_id)
         ratio, suspended = await recompute_npl(app["bank"])
     return LoanState(application_id=application_id, status="repaid", changed_at=at,
@@ -326,9 +344,9 @@ async def report_default(user: AuthUser, application_id: int, data: LoanDefault)
         _must_be_live(app, "in default")
         outstanding = data.outstanding_yuan * 100
         if outstanding > (app["approved_amount_fen"] or 0):
-            raise ValidationException(
-                f"outstanding_yuan: must not exceed the approved amount "
-                f"{(app['approved_amount_fen'] or 0) // 100} yuan")
+            raise ValidationException(t(
+                "outstanding_yuan: must not exceed the approved amount {approved:fen}",
+                approved=app["approved_amount_fen"] or 0))
         at = _now()
         entries = await _entries(application_id)
         covered = "cover" in entries
@@ -336,8 +354,12 @@ async def report_default(user: AuthUser, application_id: int, data: LoanDefault)
             fund = await _fund()
             await FundLedger.insert(FundLedger(
                 fund=fund.id, kind="default", amount_fen=outstanding, application=application_id,
-                bank=app["bank"], at=at, note="memo: principal outstanding at default")).run()
-        note = f"outstanding {data.outstanding_yuan} yuan" + (f"; {data.note}" if data.note else "")
+                bank=app["bank"], at=at, note=keep(t("a memo of the principal outstanding at default")))).run()
+        said = data.note.strip()
+        note = keep(t("Reported in default by the bank, {outstanding:fen} outstanding ({said})",
+                      outstanding=outstanding, said=said) if said
+                    else t("Reported in default by the bank, {outstanding:fen} outstanding",
+                           outstanding=outstanding))
         await _set_status(application_id, "defaulted", at, user.id, note)
         await owners.loan_reported(application_id, outstanding)
         ratio, suspended = await recompute_npl(app["bank"])
@@ -370,30 +392,33 @@ async def file_claim(user: AuthUser, data: ClaimCreate) -> ClaimOut:
         fund = await _fund()
         entries = await _entries(data.application_id)
         if "cover" not in entries:
-            raise _conflict(f"application_id: loan {data.application_id} is not covered by the fund",
-                            reason="not_covered")
+            raise _conflict(t("application_id: loan {id} is not covered by the fund",
+                              id=data.application_id), reason="not_covered")
         if "claim" in entries:
-            raise _conflict(f"application_id: a claim on loan {data.application_id} was already "
-                            "paid", reason="already_claimed")
+            raise _conflict(t("application_id: a claim on loan {id} was already paid",
+                              id=data.application_id), reason="already_claimed")
         if app["status"] != "defaulted" or "default" not in entries:
-            raise _conflict(f"application_id: loan {data.application_id} is {app['status']}: a "
-                            "claim needs a loan reported in default", reason="not_defaulted")
+            raise _conflict(t("application_id: loan {id} is {status}: a claim needs a loan reported "
+                              "in default", id=data.application_id,
+                              status=_STATUS.get(app["status"], app["status"])),
+                            reason="not_defaulted")
         loss = data.loss_yuan * 100
         outstanding = entries["default"]["amount_fen"]
         if loss > outstanding:
-            raise ValidationException(f"loss_yuan: must not exceed the principal outstanding at "
-                                      f"default, {outstanding // 100} yuan")
+            raise ValidationException(t("loss_yuan: must not exceed the principal outstanding at "
+                                        "default, {outstanding:fen}", outstanding=outstanding))
         share = app["fund_share_pct"]
         paid = (loss * share + 50) // 100
         _, _, balance = await _balance_fen(fund)
         if paid > balance:
-            raise _conflict(f"fund: the claim of {paid} fen exceeds the fund's balance of "
-                            f"{balance} fen", reason="fund_balance")
+            raise _conflict(t("fund: the claim of {paid:fen} exceeds the fund's balance of {balance:fen}",
+                              paid=paid, balance=balance), reason="fund_balance")
         at = _now()
         claim_id = (await FundLedger.insert(FundLedger(
             fund=fund.id, kind="claim", amount_fen=paid, application=data.application_id,
             bank=app["bank"], at=at,
-            note=f"loss {data.loss_yuan} yuan x {share}%, by user {user.id}")).run())[0]["id"]
+            note=keep(t("loss {loss:yuan} x {share}%, by user {user}", loss=data.loss_yuan, share=share,
+                        user=user.id)))).run())[0]["id"]
         exposure = await exposure_fen(fund.id)
     return ClaimOut(id=claim_id, application_id=data.application_id, bank_id=app["bank"],
                     loss_fen=loss, share_pct=share, paid_fen=paid, at=at, exposure_fen=exposure)
@@ -430,6 +455,28 @@ async def overview(user: AuthUser) -> FundOverview:
         share_pct={g: _share_of(fund, g) for g in "ABCD"}, banks=lines)
 
 
+_OLD_COVER = re.compile(r"^grade (\S+), fund share (\d+)%(?:, by user (\d+))?$")
+_OLD_CLAIM = re.compile(r"^loss (\d+) yuan x (\d+)%, by user (\d+)$")
+
+
+def _ledger_note(note: str | None) -> str:
+    """A ledger note for the reader: the text it keeps, or for a row written before notes kept
+    texts, its words read back into the catalogue where they are the platform's own."""
+    note = note or ""
+    old: Text | None = {
+        "initial capital": t("initial capital"),
+        "loan repaid": t("loan repaid"),
+        "memo: principal outstanding at default": t("a memo of the principal outstanding at default"),
+    }.get(note)
+    if (m := _OLD_COVER.match(note)) is not None:
+        old = (t("grade {grade}, fund share {share}%", grade=m[1], share=int(m[2])) if m[3] is None
+               else t("grade {grade}, fund share {share}%, by user {user}", grade=m[1], share=int(m[2]),
+                      user=int(m[3])))
+    elif (m := _OLD_CLAIM.match(note)) is not None:
+        old = t("loss {loss:yuan} x {share}%, by user {user}", loss=int(m[1]), share=int(m[2]), user=int(m[3]))
+    return old.render(reader_lang()) if old is not None else shown(note)
+
+
 async def ledger(limit: int, offset: int) -> LedgerPage:
     """Every ledger entry, newest first."""
     total = await FundLedger.count()
@@ -439,5 +486,5 @@ async def ledger(limit: int, offset: int) -> LedgerPage:
     ).order_by(FundLedger.at, FundLedger.id, ascending=False).limit(limit).offset(offset)
     return LedgerPage(total=total, limit=limit, offset=offset, entries=[
         LedgerEntry(id=r["id"], kind=r["kind"], amount_fen=r["amount_fen"],
-                    application_id=r["application"], bank_id=r["bank"], at=r["at"], note=r["note"])
+                    application_id=r["application"], bank_id=r["bank"], at=r["at"], note=_ledger_note(r["note"]))
         for r in rows])

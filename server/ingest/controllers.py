@@ -26,13 +26,15 @@ from server.ingest.services import (
     rejection_report,
 )
 from server.ingest.upload import UploadTooLarge, iter_spool, spool
+from server.texts import reader_lang, render, t
 from server.users.security import AuthUser, requires
 
 MAX_UPLOAD = 1 << 30  # 1 GiB: a month of a county's records fits easily
 
 
 def _too_large(limit: int) -> IngestError:
-    return IngestError("body", f"the upload is larger than {limit:,} bytes; send it as several batches", 413)
+    return IngestError("body", t("the upload is larger than {limit:,} bytes; send it as several batches", limit=limit),
+                       413)
 
 
 class IngestController(Controller):
@@ -68,10 +70,9 @@ class IngestController(Controller):
         src = get_source(source)
         user = request.user
         if user.department_code != src.department:
-            raise PermissionDeniedException(
-                f"source {source!r} belongs to the {src.department!r} department; "
-                f"you operate for {user.department_code!r}"
-            )
+            raise PermissionDeniedException(t(
+                "source {source!r} belongs to the {department!r} department; you operate for {yours!r}",
+                source=source, department=src.department, yours=user.department_code))
         settings = request.app.state.settings
         limit = MAX_UPLOAD
         try:
@@ -87,12 +88,13 @@ class IngestController(Controller):
                 person_salt=settings.person_id_salt, backfill=backfill,
             )
         listed = result.rejected_count or result.repeated_count
+        lang = reader_lang()  # each row's message in the operator's language
         report = IngestReport(
             accepted=result.accepted, duplicates=result.duplicates, batch_id=result.batch_id,
             rows=result.rows,
-            rejected=[RejectedRow(row=r.row, field=r.field, message=r.message) for r in result.rejected],
+            rejected=[RejectedRow(row=r.row, field=r.field, message=render(r.message, lang)) for r in result.rejected],
             rejected_count=result.rejected_count, rejected_rows=result.rejected_rows,
-            repeated=[RepeatedRow(row=r.row, field=r.field, message=r.message, first_row=r.first_row)
+            repeated=[RepeatedRow(row=r.row, field=r.field, message=render(r.message, lang), first_row=r.first_row)
                       for r in result.repeated],
             repeated_count=result.repeated_count,
             report_url=f"/api/ingest/batches/{result.batch_id}/rejected" if listed else None,
@@ -126,10 +128,10 @@ class IngestController(Controller):
     async def rejected_report(self, request: Request[AuthUser, Any, Any], batch_id: FromPath[int]) -> Stream:
         department = await batch_department(batch_id)
         if department is None:
-            raise NotFoundException(f"batch_id: no batch {batch_id}")
+            raise NotFoundException(t("batch_id: no batch {batch_id}", batch_id=batch_id))
         if request.user.department_code != department:
-            raise PermissionDeniedException(
-                f"batch_id: batch {batch_id} was sent by the {department!r} department; "
-                f"you operate for {request.user.department_code!r}")
-        return Stream(rejection_report(batch_id), media_type="text/csv; charset=utf-8", headers={
+            raise PermissionDeniedException(t(
+                "batch_id: batch {batch_id} was sent by the {department!r} department; you operate for {yours!r}",
+                batch_id=batch_id, department=department, yours=request.user.department_code))
+        return Stream(rejection_report(batch_id, reader_lang()), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="batch-{batch_id}-rejected.csv"'})

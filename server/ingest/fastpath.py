@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from server.ingest.parse import ArrowBlock
 from server.ingest.sources import EARLIER_IN_BATCH, Field, Rejection, Repeat, RowValidator
 from server.ingest.store import RECORD_COLUMNS, BatchWriter
+from server.texts import t
 
 __all__ = ["RECORD_FIELD_COLUMNS", "ArrowRecordValidator", "CheckedBlock", "PreparedRecords",
            "prepare_records", "store_records", "supports_fast_path"]
@@ -238,10 +239,6 @@ def prepare_records(w: BatchWriter, good: pa.Table, source: str, batch_id: int,
     return PreparedRecords(good, firsts, rows, w.record_payload(rows, received_at), repeats)
 
 
-_REPEAT_MESSAGE = "repeats the uscc and record_key of row {} of this batch, which is the one stored; " \
-                  "counted as a duplicate"
-
-
 async def store_records(w: BatchWriter, prep: PreparedRecords, received_at: datetime,
                         rejected: list[Rejection], repeated: list[Repeat], *, batch_id: int,
                         earlier: bool) -> tuple[int, int, set[str]]:
@@ -262,7 +259,7 @@ async def store_records(w: BatchWriter, prep: PreparedRecords, received_at: date
     if not pc.all(known).as_py():
         unknown = good.filter(pc.invert(known))
         for n, u in zip(unknown["_row"].to_pylist(), unknown["uscc"].to_pylist(), strict=True):
-            rejected.append(Rejection(n, "uscc", f"no registered firm has this code: {u}"))
+            rejected.append(Rejection(n, "uscc", t("no registered firm has this code: {code}", code=u)))
         good = good.filter(known)
         keep = pc.is_in(rows["uscc"], value_set=known_set)
         rows, firsts = rows.filter(keep), firsts.filter(keep)
@@ -272,7 +269,10 @@ async def store_records(w: BatchWriter, prep: PreparedRecords, received_at: date
         if not good.num_rows:
             return 0, 0, set()
     if repeats is not None:
-        repeated.extend(Repeat(row, "record_key", _REPEAT_MESSAGE.format(first), first) for row, first in zip(
+        key = t("{first} and {second}", first="uscc", second="record_key")
+        repeated.extend(Repeat(row, "record_key", t(
+            "repeats the {key} of row {row} of this batch, which is the one stored; counted as a duplicate",
+            key=key, row=first), first) for row, first in zip(
             repeats["_row"].to_pylist(), repeats["first_row"].to_pylist(), strict=True))
     mark = await w.max_id("dept_record") if earlier else None
     inserted = await w.insert_records(rows, received_at, payload)

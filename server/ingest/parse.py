@@ -6,6 +6,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, islice
@@ -14,21 +15,55 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as pa_csv
 
+from server.texts import Text, t
+
 __all__ = ["ArrowBlock", "FeedFormatError", "RawRow", "detect_format", "iter_bytes", "iter_file",
            "read_batches", "read_csv_blocks", "read_rows"]
 
 # (1-based data row number, the row's cells (a list for CSV, in header order; a dict for
-# JSON Lines), problem with the row's shape or None)
+# JSON Lines), problem with the row's shape (a Text) or None)
 RawRow = tuple[int, "list[str] | dict[str, object]", str | None]
 
 
 class FeedFormatError(ValueError):
     """The file as a whole cannot be read (no header, not UTF-8, not JSON Lines)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: Text) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+def _why(reason: str) -> Text | str:
+    """What a decoder, JSON or CSV reader said (English), for people: the usual ones from the
+    catalogue, anything else in its own words."""
+    known = {
+        # UTF-8 decoding
+        "invalid start byte": t("invalid start byte"),
+        "invalid continuation byte": t("invalid continuation byte"),
+        "unexpected end of data": t("unexpected end of data"),
+        # JSON
+        "Expecting value": t("Expecting value"),
+        "Expecting property name enclosed in double quotes": t("Expecting property name enclosed in double quotes"),
+        "Expecting ':' delimiter": t("Expecting ':' delimiter"),
+        "Expecting ',' delimiter": t("Expecting ',' delimiter"),
+        "Extra data": t("Extra data"),
+        "Unterminated string starting at": t("Unterminated string starting at"),
+        "Invalid control character at": t("Invalid control character at"),
+        "Invalid \\escape": t("Invalid \\escape"),
+        "Invalid \\uXXXX escape": t("Invalid \\uXXXX escape"),
+        # CSV
+        "line contains NUL": t("line contains NUL"),
+    }
+    if reason in known:
+        return known[reason]
+    if m := re.fullmatch(r"field larger than field limit \((\d+)\)", reason):
+        return t("field larger than field limit ({limit})", limit=int(m[1]))
+    if reason.startswith("new-line character seen in unquoted field"):
+        return t("new-line character seen in unquoted field")
+    if reason.startswith("Exceeds the limit ("):
+        return t("a number has too many digits")
+    return reason
 
 
 def detect_format(filename: str | None, content_type: str | None, head: bytes) -> str:
@@ -57,7 +92,7 @@ def _lines(chunks: Iterable[bytes], bom: bool = True) -> Iterator[str]:
                 yield line + "\n"
         pending += decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        raise FeedFormatError("file", f"file is not valid UTF-8 text ({exc.reason})") from exc
+        raise FeedFormatError("file", t("file is not valid UTF-8 text ({reason})", reason=_why(exc.reason))) from exc
     if pending:
         yield pending
 
@@ -68,7 +103,7 @@ def read_rows(chunks: Iterable[bytes], fmt: str) -> tuple[list[str], Iterator[Ra
         return _read_csv(_lines(chunks))
     if fmt == "jsonl":
         return [], _read_jsonl(_lines(chunks))
-    raise FeedFormatError("format", f"unknown format {fmt!r}; use csv or jsonl")
+    raise FeedFormatError("format", t("unknown format {format!r}; use csv or jsonl", format=fmt))
 
 
 def _read_csv(lines: Iterator[str]) -> tuple[list[str], Iterator[RawRow]]:
@@ -88,7 +123,7 @@ def read_batches(chunks: Iterable[bytes], fmt: str, size: int) -> tuple[list[str
     if fmt == "jsonl":
         rows = _read_jsonl(_lines(chunks))
         return [], iter(lambda: list(islice(rows, size)), [])
-    raise FeedFormatError("format", f"unknown format {fmt!r}; use csv or jsonl")
+    raise FeedFormatError("format", t("unknown format {format!r}; use csv or jsonl", format=fmt))
 
 
 def _csv_batches(lines: Iterator[str], size: int) -> tuple[list[str], Iterator[list[RawRow]]]:
@@ -96,11 +131,11 @@ def _csv_batches(lines: Iterator[str], size: int) -> tuple[list[str], Iterator[l
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
-        raise FeedFormatError("file", "file is empty: expected a header row") from None
+        raise FeedFormatError("file", t("file is empty: expected a header row")) from None
     except csv.Error as exc:
-        raise FeedFormatError("file", f"unreadable CSV header: {exc}") from exc
+        raise FeedFormatError("file", t("unreadable CSV header: {error}", error=_why(str(exc)))) from exc
     if not any(header):
-        raise FeedFormatError("file", "header row is empty")
+        raise FeedFormatError("file", t("header row is empty"))
     return header, _csv_data_batches(reader, header, size, 0)
 
 
@@ -119,7 +154,8 @@ def _csv_data_batches(reader: Iterator[list[str]], header: list[str], size: int,
                 # A structurally broken file (NUL bytes, runaway quotes) is refused whole; the
                 # row named is the last complete one, whatever the batch boundaries.
                 done = n + sum(1 for cells in block if cells and (len(cells) > 1 or cells[0].strip()))
-                raise FeedFormatError("file", f"unreadable CSV after data row {done}: {exc}") from exc
+                raise FeedFormatError("file", t("unreadable CSV after data row {row}: {error}", row=done,
+                                                  error=_why(str(exc)))) from exc
             if not block:
                 return
             if all(len(cells) == width for cells in block):  # the usual case: no per-row checks
@@ -133,9 +169,9 @@ def _csv_data_batches(reader: Iterator[list[str]], header: list[str], size: int,
                 n += 1
                 if len(cells) < width:
                     out.append((n, {"_field": header[len(cells)]},
-                                f"row has {len(cells)} cells, header has {width}"))
+                                t("row has {cells} cells, header has {width}", cells=len(cells), width=width)))
                 elif len(cells) > width:
-                    out.append((n, {}, f"row has {len(cells)} cells, header has {width}"))
+                    out.append((n, {}, t("row has {cells} cells, header has {width}", cells=len(cells), width=width)))
                 else:
                     out.append((n, cells, None))
             if out:
@@ -224,7 +260,7 @@ def _blocks(header: list[str], buf: bytes, it: Iterator[bytes], size: int
         try:
             decoder.decode(block, final=exhausted and pos == len(buf))
         except UnicodeDecodeError as exc:
-            raise FeedFormatError("file", f"file is not valid UTF-8 text ({exc.reason})") from exc
+            raise FeedFormatError("file", t("file is not valid UTF-8 text ({reason})", reason=_why(exc.reason))) from exc
         if not _plain(block):  # quotes can span blocks: the rest of the file is read by Python
             reader = csv.reader(_lines(chain([block, buf[pos:]], it), bom=False))
             yield from _csv_data_batches(reader, header, size, n)
@@ -266,16 +302,16 @@ def _read_jsonl(lines: Iterator[str]) -> Iterator[RawRow]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield n, {}, f"not valid JSON: {exc.msg}"
+            yield n, {}, t("not valid JSON: {error}", error=_why(exc.msg))
             continue
         except RecursionError:
-            yield n, {}, "not valid JSON: nested too deeply"
+            yield n, {}, t("not valid JSON: nested too deeply")
             continue
         except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-            yield n, {}, f"not valid JSON: {str(exc)[:100]}"
+            yield n, {}, t("not valid JSON: {error}", error=_why(str(exc)[:100]))
             continue
         if not isinstance(obj, dict):
-            yield n, {}, "each line must be a JSON object"
+            yield n, {}, t("each line must be a JSON object")
             continue
         yield n, obj, None
 

@@ -45,9 +45,10 @@ from server.ingest.sources import (
     clean_text,
 )
 from server.ingest.store import RECORD_COLUMNS, RECORD_CONFLICT, BatchWriter, open_writer, utcnow
+from server.texts import Lang, Text, t
 
 __all__ = ["REPORT_LIMIT", "IngestError", "IngestResult", "Repeat", "batch_department", "ingest",
-           "rejection_report"]
+           "pack_message", "rejection_report", "unpack_message"]
 
 CHUNK_ROWS = 100_000
 REPORT_LIMIT = 100  # rejected (and repeated) rows listed in the answer; all are in the report
@@ -55,9 +56,10 @@ REPORT_COLUMNS = ("batch_id", "seq", "row_no", "kind", "field", "message", "firs
 
 
 class IngestError(ValueError):
-    """The batch as a whole is refused (unknown source, unreadable file, missing columns)."""
+    """The batch as a whole is refused (unknown source, unreadable file, missing columns).
+    ``message`` is a Text: the error handler renders it in the reader's language."""
 
-    def __init__(self, field: str, message: str, status_code: int = 422) -> None:
+    def __init__(self, field: str, message: Text, status_code: int = 422) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
@@ -106,9 +108,72 @@ def _csv_safe(cell: object) -> object:
     return cell
 
 
-async def rejection_report(batch_id: int) -> AsyncIterator[bytes]:
+# A report's messages are stored as their template and fields (JSON), so each operator reads
+# them in their own language; rows stored before are plain text and are shown as they are.
+_PACKED = '{"t":'
+_PACK_LIMIT = 2000  # characters of stored JSON; quoted input is cut to fit (the text was cut at 500)
+
+
+def _pack_value(value: object, cut: int | None) -> object:
+    if isinstance(value, Text):
+        return _pack_text(value, cut)
+    if isinstance(value, datetime | date):
+        return {"d": value.isoformat()}
+    if isinstance(value, str):
+        return value if cut is None else value[:cut]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return str(value) if cut is None else str(value)[:cut]
+
+
+def _pack_text(text: Text, cut: int | None) -> dict[str, object]:
+    return {"t": text.msgid, "f": {k: _pack_value(v, cut) for k, v in text.fields.items()}}
+
+
+def pack_message(message: str) -> str:
+    """What the batch's report stores of a row's message: a Text as JSON of its template and
+    fields (rendered for each reader by ``unpack_message``), other text cut and cleaned."""
+    if isinstance(message, Text):
+        for cut, ascii_only in ((None, False), (400, True), (100, True)):
+            packed = json.dumps(_pack_text(message, cut), ensure_ascii=ascii_only, separators=(",", ":"))
+            if len(packed) <= _PACK_LIMIT and (packed.isascii() or _utf8(packed)):
+                return packed
+    return clean_text(str.__str__(message), 500)
+
+
+def _utf8(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate quoted from the input
+        return False
+    return True
+
+
+def _unpack_value(value: object) -> object:
+    if isinstance(value, dict):
+        if "t" in value:
+            return Text(str(value["t"]), {k: _unpack_value(v) for k, v in dict(value.get("f") or {}).items()})
+        if "d" in value:
+            return date.fromisoformat(str(value["d"]))
+    return value
+
+
+def unpack_message(stored: str, lang: Lang) -> str:
+    """A stored report message in ``lang``: packed ones rendered, plain (older) ones as they are."""
+    if not stored.startswith(_PACKED):
+        return stored
+    try:
+        text = _unpack_value(json.loads(stored))
+        if not isinstance(text, Text):
+            return stored
+        return clean_text(text.render(lang), 500)
+    except (ValueError, TypeError, KeyError, IndexError):  # not ours after all: as it is
+        return stored
+
+
+async def rejection_report(batch_id: int, lang: Lang) -> AsyncIterator[bytes]:
     """Every rejected and repeated row of a batch as CSV (UTF-8 with BOM, for spreadsheets),
-    page by page, so a million-row report streams in constant memory."""
+    page by page, so a million-row report streams in constant memory; messages in ``lang``."""
     from server.tables.ingest import IngestBatch
 
     buf = io.StringIO()
@@ -125,7 +190,7 @@ async def rejection_report(batch_id: int) -> AsyncIterator[bytes]:
         buf.seek(0)
         buf.truncate()
         for r in page:
-            out.writerow([r["row_no"], r["kind"], _csv_safe(r["field"]), _csv_safe(r["message"]),
+            out.writerow([r["row_no"], r["kind"], _csv_safe(r["field"]), _csv_safe(unpack_message(r["message"], lang)),
                           "" if r["first_row"] is None else r["first_row"]])
         yield buf.getvalue().encode()
         last = page[-1]["seq"]
@@ -175,7 +240,8 @@ def get_source(code: str) -> Source:
         return SOURCES[code]
     except KeyError:
         known = ", ".join(sorted(SOURCES))
-        raise IngestError("source", f"unknown source {code!r}; known sources: {known}", 404) from None
+        raise IngestError("source", t("unknown source {code!r}; known sources: {known}", code=code, known=known),
+                          404) from None
 
 
 async def ingest(
@@ -206,7 +272,8 @@ async def ingest(
     if fmt == "csv":
         missing = validator.missing_columns(header)
         if missing:
-            raise IngestError(missing[0], f"required column(s) missing from the header: {', '.join(missing)}")
+            raise IngestError(missing[0], t("required column(s) missing from the header: {columns}",
+                                            columns=", ".join(missing)))
 
     received_at = utcnow()
     result = IngestResult(batch_id=None, source=source.code)
@@ -251,7 +318,7 @@ async def _flush_report(w: BatchWriter, result: IngestResult) -> None:
     entries = sorted([(r.row, "rejected", r.field, r.message, None) for r in rejected]
                      + [(r.row, "duplicate", r.field, r.message, r.first_row) for r in repeated],
                      key=lambda e: e[0])
-    rows = [(result.batch_id, result._seq + i, row, kind, clean_text(name, 100), clean_text(message, 500), first)
+    rows = [(result.batch_id, result._seq + i, row, kind, clean_text(name, 100), pack_message(message), first)
             for i, (row, kind, name, message, first) in enumerate(entries)]
     result._seq += len(rows)
     await w.copy_rows("ingest_rejection", REPORT_COLUMNS, rows)
@@ -265,15 +332,15 @@ def _drop_repeats(good: Good, key: tuple[str, ...], result: IngestResult, *, kee
     keep = [True] * len(keys)
     order = range(len(keys) - 1, -1, -1) if keep_last else range(len(keys))
     name = key[-1]
-    what = " and ".join(key)
+    what = t("{first} and {second}", first=key[0], second=key[1]) if len(key) == 2 else key[0]
     for i in order:
         j = seen.setdefault(keys[i], i)
         if j != i:
             keep[i] = False
             stored = good.numbers[j]
-            result.pending_repeats.append(Repeat(
-                good.numbers[i], name, f"repeats the {what} of row {stored} of this batch, which is the one "
-                                       "stored; counted as a duplicate", stored))
+            result.pending_repeats.append(Repeat(good.numbers[i], name, t(
+                "repeats the {key} of row {row} of this batch, which is the one stored; counted as a duplicate",
+                key=what, row=stored), stored))
     dropped = keep.count(False)
     if not dropped:
         return good
@@ -412,7 +479,7 @@ async def _only_known_firms(w: BatchWriter, good: Good, fields: tuple[str, ...],
         for i, (n, u) in enumerate(zip(good.numbers, good.cols[f], strict=True)):
             if keep[i] and u not in firms:
                 keep[i] = False
-                result.pending.append(Rejection(n, f, f"no registered firm has this code: {u}"))
+                result.pending.append(Rejection(n, f, t("no registered firm has this code: {code}", code=u)))
     return (good if all(keep) else good.where(keep)), firms
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from scoring.records import RECORD_KINDS, STATEMENT_ITEMS, section_of
+from server.texts import Text, t
 from server.uscc import uscc_error
 
 __all__ = ["EARLIER_IN_BATCH", "SOURCES", "Field", "Rejection", "Repeat", "RowValidator", "Source", "clean_text"]
@@ -24,7 +25,7 @@ MAX_YUAN_FEN = 10**16  # 100 trillion yuan: anything above is a unit mistake
 class Rejection:
     row: int
     field: str
-    message: str
+    message: str  # a Text (rendered in the reader's language), or plain text
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ class Repeat:
     first_row: int | None = None
 
 
-EARLIER_IN_BATCH = "repeats the uscc and record_key of an earlier row of this batch; counted as a duplicate"
+EARLIER_IN_BATCH = t("repeats the uscc and record_key of an earlier row of this batch; counted as a duplicate")
 
 
 def clean_text(s: str, limit: int) -> str:
@@ -208,21 +209,21 @@ class RowValidator:
         return keep, {name: [col[i] for i in keep] for name, col in clean.items()}, rejections
 
     # -- one column -------------------------------------------------------------------------
-    def _column(self, f: Field, col: list[object], present: bool) -> tuple[list[object], list[tuple[int, str]]]:
+    def _column(self, f: Field, col: list[object], present: bool) -> tuple[list[object], list[tuple[int, Text]]]:
         cells = [c.strip() if type(c) is str else c for c in col]
-        problems: list[tuple[int, str]] = []
+        problems: list[tuple[int, Text]] = []
         wrong: set[int] = set()
         if not all(type(c) is str or c is None for c in cells):  # JSON Lines: any JSON value
             wrong = _json_types(f, cells, problems)
         missing = [i for i, c in enumerate(cells) if (c is None or c == "") and i not in wrong]
         if missing:
             if f.required:
-                msg = "is required" if present else "column is missing"
+                msg = t("is required") if present else t("column is missing")
                 problems.extend((i, msg) for i in missing)
             for i in missing:
                 cells[i] = None
-        t = f.type
-        if t in ("uscc", "date", "enum", "division"):
+        kind = f.type
+        if kind in ("uscc", "date", "enum", "division"):
             lookup = {c: self._distinct(f, c) for c in set(cells) if c is not None}
             values: list[object] = []
             for i, c in enumerate(cells):
@@ -234,7 +235,7 @@ class RowValidator:
                     problems.append((i, problem))
                 values.append(value)
             return values, problems
-        if t == "money":
+        if kind == "money":
             values = []
             floor = -1 if f.lo is None else f.lo * 100
             for i, c in enumerate(cells):
@@ -254,7 +255,7 @@ class RowValidator:
                     problems.append((i, problem))
                 values.append(value)
             return values, problems
-        if t in ("int", "number"):
+        if kind in ("int", "number"):
             values = []
             for i, c in enumerate(cells):
                 if c is None:
@@ -275,28 +276,28 @@ class RowValidator:
 
     def _distinct(self, f: Field, cell: object) -> tuple[object, str | None]:
         """Check one distinct value of a repetitive column."""
-        t = f.type
-        if t == "uscc":
+        kind = f.type
+        if kind == "uscc":
             code = str(cell).upper()
             hit = self._uscc.get(code)
             if hit is None:
                 err = uscc_error(code)
-                hit = self._uscc[code] = (code, f"{err}: {cell}" if err else None)
+                hit = self._uscc[code] = (code, t("{problem}: {value}", problem=err, value=cell) if err else None)
             return hit
-        if t == "date":
+        if kind == "date":
             key = (str(cell), f.future_ok)
             hit = self._dates.get(key)
             if hit is None:
                 hit = self._dates[key] = self._date(f, str(cell))
             return hit
-        if t == "enum":
+        if kind == "enum":
             s = str(cell).lower()
             if s not in f.choices:
-                return None, f"must be one of {', '.join(f.choices)}, got {cell!r}"
+                return None, t("must be one of {choices}, got {value!r}", choices=", ".join(f.choices), value=cell)
             return s, None
         s = str(cell).zfill(2) if str(cell).isdigit() else str(cell)  # division
         if section_of(s) is None:
-            return None, f"is not a GB/T 4754 division code (01..97): {cell!r}"
+            return None, t("is not a GB/T 4754 division code (01..97): {value!r}", value=cell)
         return s, None
 
     def _date(self, f: Field, s: str) -> tuple[date | None, str | None]:
@@ -305,11 +306,11 @@ class RowValidator:
                 raise ValueError
             d = date.fromisoformat(s)
         except ValueError:
-            return None, f"must be a date YYYY-MM-DD, got {s!r}"
+            return None, t("must be a date YYYY-MM-DD, got {value!r}", value=s)
         if d < EARLIEST:
-            return None, f"is before {EARLIEST.isoformat()}: {s}"
+            return None, t("is before {earliest:date}: {value}", earliest=EARLIEST, value=s)
         if d > self.today and not f.future_ok:
-            return None, f"is in the future: {s}"
+            return None, t("is in the future: {value}", value=s)
         return d, None
 
     # -- rules across fields ---------------------------------------------------------------
@@ -321,11 +322,11 @@ class RowValidator:
         if ends is not None and starts is not None:
             for i, (end, start) in enumerate(zip(ends, starts, strict=True)):
                 if end is not None and start is not None and end < start and i not in bad:  # type: ignore[operator]
-                    out.append((i, ("end_date", f"is before the start date {start}")))
+                    out.append((i, ("end_date", t("is before the start date {start:date}", start=start))))
         if self.source.code == "guarantees":
             for i, (a, b) in enumerate(zip(v["guarantor_uscc"], v["guaranteed_uscc"], strict=True)):
                 if a is not None and a == b and i not in bad:
-                    out.append((i, ("guaranteed_uscc", "a firm cannot guarantee itself")))
+                    out.append((i, ("guaranteed_uscc", t("a firm cannot guarantee itself"))))
         return out
 
 
@@ -342,7 +343,21 @@ def _json_kind(cell: object) -> str:
     return "object" if isinstance(cell, dict) else type(cell).__name__
 
 
-def _json_types(f: Field, cells: list[object], problems: list[tuple[int, str]]) -> set[int]:
+def _json_kind_text(cell: object) -> Text:
+    """What a JSON cell is, for people: "a JSON array"."""
+    kind = _json_kind(cell)
+    if kind == "boolean":
+        return t("a JSON boolean")
+    if kind == "number":
+        return t("a JSON number")
+    if kind == "array":
+        return t("a JSON array")
+    if kind == "object":
+        return t("a JSON object")
+    return t("a JSON {kind}", kind=kind)
+
+
+def _json_types(f: Field, cells: list[object], problems: list[tuple[int, Text]]) -> set[int]:
     """Check JSON Lines cells are of a type the field takes; the wrong ones are reported, set to
     None (so no later check names them again) and their positions returned.
 
@@ -359,31 +374,31 @@ def _json_types(f: Field, cells: list[object], problems: list[tuple[int, str]]) 
             continue
         if not text and (type(c) is int or type(c) is float or type(c) is bool):
             continue  # judged (and bools refused) by _money / _number
-        want = "text" if text else ("an amount in yuan" if f.type == "money" else "a number")
-        problems.append((i, f"must be {want}, got a JSON {_json_kind(c)}"))
+        want = t("text") if text else (t("an amount in yuan") if f.type == "money" else t("a number"))
+        problems.append((i, t("must be {want}, got {kind}", want=want, kind=_json_kind_text(c))))
         cells[i] = None
         wrong.add(i)
     return wrong
 
 
-def _text_problem(s: str, max_len: int) -> str | None:
+def _text_problem(s: str, max_len: int) -> Text | None:
     """Why a text cell cannot be stored as given (None: it can)."""
     if len(s) > max_len:
-        return f"is longer than {max_len} characters"
+        return t("is longer than {max_len} characters", max_len=max_len)
     if "\x00" in s:  # PostgreSQL refuses NUL in text (and would fail the whole batch)
-        return "contains a NUL character"
+        return t("contains a NUL character")
     if not s.isascii():
         try:
             s.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate, e.g. "\ud800" in JSON
-            return "is not valid Unicode text (it has a lone surrogate)"
+            return t("is not valid Unicode text (it has a lone surrogate)")
     return None
 
 
-def _money(f: Field, cell: object) -> tuple[int | None, str | None]:
+def _money(f: Field, cell: object) -> tuple[int | None, Text | None]:
     """Yuan with at most two decimals -> integer fen, without going through float."""
     if isinstance(cell, bool):
-        return None, f"must be an amount in yuan, got {cell!r}"
+        return None, t("must be an amount in yuan, got {value!r}", value=cell)
     if isinstance(cell, int):
         fen = cell * 100
     else:
@@ -393,21 +408,21 @@ def _money(f: Field, cell: object) -> tuple[int | None, str | None]:
         body = s[1:] if neg or s.startswith("+") else s
         whole, _, frac = body.partition(".")
         if not body.isascii() or not (whole.isdigit() or (whole == "" and frac)) or (frac and not frac.isdigit()):
-            return None, f"must be an amount in yuan like 1234.56, got {cell!r}"
+            return None, t("must be an amount in yuan like 1234.56, got {value!r}", value=cell)
         if len(frac) > 2:
-            return None, f"has more than two decimals (yuan to the fen): {cell!r}"
+            return None, t("has more than two decimals (yuan to the fen): {value!r}", value=cell)
         fen = int(whole or "0") * 100 + int(frac.ljust(2, "0") or "0")
         fen = -fen if neg else fen
     if fen < 0 and not f.signed:
-        return None, f"must not be negative, got {cell!r}"
+        return None, t("must not be negative, got {value!r}", value=cell)
     if abs(fen) >= MAX_YUAN_FEN:
-        return None, f"is implausibly large (check the unit is yuan): {cell!r}"
+        return None, t("is implausibly large (check the unit is yuan): {value!r}", value=cell)
     if f.lo is not None and fen < f.lo * 100:
-        return None, f"must be at least {f.lo}, got {cell!r}"
+        return None, t("must be at least {lo}, got {value!r}", lo=f.lo, value=cell)
     return fen, None
 
 
-def _number(f: Field, cell: object) -> tuple[float | int | None, str | None]:
+def _number(f: Field, cell: object) -> tuple[float | int | None, Text | None]:
     try:
         if isinstance(cell, bool) or (isinstance(cell, str) and (not cell.isascii() or "_" in cell)):
             raise ValueError
@@ -415,12 +430,12 @@ def _number(f: Field, cell: object) -> tuple[float | int | None, str | None]:
         if f.type == "int" and isinstance(cell, float) and not cell.is_integer():
             raise ValueError
     except (TypeError, ValueError, OverflowError):
-        kind = "a whole number" if f.type == "int" else "a number"
-        return None, f"must be {kind}, got {cell!r}"
+        kind = t("a whole number") if f.type == "int" else t("a number")
+        return None, t("must be {kind}, got {value!r}", kind=kind, value=cell)
     if isinstance(value, float) and not math.isfinite(value):
-        return None, f"must be a finite number, got {cell!r}"
+        return None, t("must be a finite number, got {value!r}", value=cell)
     if f.lo is not None and value < f.lo:
-        return None, f"must be at least {f.lo:g}, got {cell!r}"
+        return None, t("must be at least {lo:g}, got {value!r}", lo=f.lo, value=cell)
     if f.hi is not None and value > f.hi:
-        return None, f"must be at most {f.hi:g}, got {cell!r}"
+        return None, t("must be at most {hi:g}, got {value!r}", hi=f.hi, value=cell)
     return value, None

@@ -25,6 +25,7 @@ from server.notifications.schemas import (
     WebhookUpdate,
 )
 from server.tables.users import ROLES
+from server.texts import t
 from server.users.security import AuthUser, requires
 
 __all__ = ["BankWebhookController", "NotificationController", "SubscriptionController"]
@@ -117,7 +118,7 @@ class NotificationController(Controller):
         try:
             start = push.parse_after_id(last_event_id) if last_event_id else after_id
         except ValueError:
-            raise ValidationException("Last-Event-ID: must be a notification id (an integer)") from None
+            raise ValidationException(t("Last-Event-ID: must be a notification id (an integer)")) from None
         return push.sse_response(request.app, channels, request.user, start, max_seconds,
                                  request.scope.get("stream_sign_in"))  # type: ignore[arg-type]
 

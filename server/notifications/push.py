@@ -58,6 +58,7 @@ from server.engines import sqlite_path
 from server.notifications import services
 from server.notifications.schemas import NotificationOut
 from server.settings import Settings
+from server.texts import negotiate, render, t
 from server.users.security import AuthUser, decode_access, is_revoked, load_user, session_id
 
 __all__ = [
@@ -679,16 +680,16 @@ async def stream_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
     if encoded is None and ticket is not None:
         encoded = await _redeem_ticket(connection.app, ticket)
         if encoded is None:
-            raise NotAuthorizedException("ticket: unknown, expired or already used; get a new one "
-                                         "from POST /api/notifications/stream-ticket")
+            raise NotAuthorizedException(t(
+                "ticket: unknown, expired or already used; get a new one from POST /api/notifications/stream-ticket"))
     if encoded is None:
         if connection.scope["type"] == "websocket":
             return
-        raise NotAuthorizedException("token: send Authorization: Bearer <access token>, or ?ticket= "
-                                     "from POST /api/notifications/stream-ticket")
+        raise NotAuthorizedException(t(
+            "token: send Authorization: Bearer <access token>, or ?ticket= from POST /api/notifications/stream-ticket"))
     signed = await _sign_in(connection.app, encoded)
     if signed is None:
-        raise NotAuthorizedException("token: invalid, expired or revoked access token")
+        raise NotAuthorizedException(t("token: invalid, expired or revoked access token"))
     connection.scope["user"] = signed.user
     connection.scope["stream_sign_in"] = signed  # type: ignore[typeddict-unknown-key]
 
@@ -837,13 +838,13 @@ def parse_after_id(value: Any) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool | float):
-        raise ValueError("after_id: must be a notification id (an integer)")
+        raise ValueError(t("after_id: must be a notification id (an integer)"))
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise ValueError("after_id: must be a notification id (an integer)") from None
+        raise ValueError(t("after_id: must be a notification id (an integer)")) from None
     if not 0 <= number <= 2**31 - 1:
-        raise ValueError("after_id: must be between 0 and 2147483647")
+        raise ValueError(t("after_id: must be between 0 and 2147483647"))
     return number
 
 
@@ -870,6 +871,9 @@ def sse_response(app: Litestar, channels: ChannelsPlugin, user: AuthUser, after_
     return ServerSentEvent(events(), headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"})
 
 
+_FIRST = '{"token": "<access token>"}'  # the first message of a socket without a header or ticket
+
+
 class _BadMessage(ValueError):
     """A malformed first WebSocket message (closes with 4400, the reason names the field)."""
 
@@ -881,13 +885,13 @@ async def _first_message(socket: WebSocket[Any, Any, Any]) -> dict[str, Any] | N
         return None
     text = message.get("text")
     if text is None:
-        raise _BadMessage('message: send a JSON text message {"token": "<access token>"}')
+        raise _BadMessage(t("message: send a JSON text message {example}", example=_FIRST))
     try:
         first = msgspec.json.decode(text)
     except (msgspec.DecodeError, RecursionError) as exc:  # msgspec raises the latter past its depth limit
-        raise _BadMessage(f"message: not valid JSON ({exc})"[:200]) from None
+        raise _BadMessage(t("message: not valid JSON ({error})", error=str(exc)[:150])) from None
     if not isinstance(first, dict):
-        raise _BadMessage('message: must be a JSON object {"token": "<access token>"}')
+        raise _BadMessage(t("message: must be a JSON object {example}", example=_FIRST))
     return first
 
 
@@ -895,19 +899,19 @@ async def _sign_in_by_message(socket: WebSocket[Any, Any, Any], first: dict[str,
     token, ticket = first.get("token"), first.get("ticket")
     if ticket is not None:
         if not isinstance(ticket, str):
-            raise _BadMessage("ticket: must be a string")
+            raise _BadMessage(t("ticket: must be a string"))
         encoded = await _redeem_ticket(socket.app, ticket)
         if encoded is None:
-            raise PermissionError("ticket: unknown, expired or already used")
+            raise PermissionError(t("ticket: unknown, expired or already used"))
     elif token is None:
-        raise _BadMessage('token: missing; the first message must be {"token": "<access token>"}')
+        raise _BadMessage(t("token: missing; the first message must be {example}", example=_FIRST))
     elif not isinstance(token, str) or not token:
-        raise _BadMessage("token: must be a non-empty string (an access token)")
+        raise _BadMessage(t("token: must be a non-empty string (an access token)"))
     else:
         encoded = token
     signed = await _sign_in(socket.app, encoded)
     if signed is None:
-        raise PermissionError("token: invalid, expired or revoked access token")
+        raise PermissionError(t("token: invalid, expired or revoked access token"))
     return signed
 
 
@@ -929,7 +933,10 @@ async def serve_websocket(socket: WebSocket[Any, Any, Any], channels: ChannelsPl
                 after_id = parse_after_id(first["after_id"])
             signed = await _sign_in_by_message(socket, first)
     except (TimeoutError, ValueError, PermissionError) as exc:
-        detail = str(exc) if not isinstance(exc, TimeoutError) else "token: none sent in time"
+        if isinstance(exc, TimeoutError):
+            detail: str = t("token: none sent in time")
+        else:  # ours are Texts (rendered for the reader by ``_close``)
+            detail = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
         await _close(socket, 4400 if isinstance(exc, ValueError) else 4401, detail)
         return
     except WebSocketDisconnect:
@@ -964,10 +971,14 @@ async def serve_websocket(socket: WebSocket[Any, Any, Any], channels: ChannelsPl
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await sender
         if feed.closed:
-            await _close(socket, 4401, "token: the sign-in ended (logged out or revoked)")
+            await _close(socket, 4401, t("token: the sign-in ended (logged out or revoked)"))
 
 
-async def _close(socket: WebSocket[Any, Any, Any], code: int, detail: str) -> None:
+async def _close(socket: WebSocket[Any, Any, Any], code: int, detail: Any) -> None:
+    """Say why (in the reader's language) and close; the close reason is the same words, cut to
+    the 123 bytes a close frame holds."""
+    lang = negotiate(socket.headers.get("accept-language"), getattr(socket.scope.get("user"), "language", None))
+    said = str(render(detail, lang))
     with contextlib.suppress(Exception):
-        await socket.send_json({"type": "error", "detail": detail})
-        await socket.close(code=code, reason=detail[:120])
+        await socket.send_json({"type": "error", "detail": said})
+        await socket.close(code=code, reason=said.encode()[:120].decode(errors="ignore"))

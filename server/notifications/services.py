@@ -18,6 +18,7 @@ the firm's access log.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -55,6 +56,7 @@ from server.tables.financing import Bank, LoanApplication
 from server.tables.notifications import Notification, Outbox, Subscription
 from server.tables.scores import ScoreHistory
 from server.tables.users import User
+from server.texts import Text, t
 from server.users.security import AuthUser
 
 __all__ = [
@@ -206,9 +208,9 @@ async def subscribe(user: AuthUser, data: SubscriptionCreate) -> SubscriptionOut
     """Watch a firm; watching it again replaces the filters (one subscription per firm)."""
     if (data.quiet_start is None) != (data.quiet_end is None):
         field = "quiet_end" if data.quiet_end is None else "quiet_start"
-        raise ValidationException(f"{field}: give both quiet_start and quiet_end, or neither")
+        raise ValidationException(t("{field}: give both quiet_start and quiet_end, or neither", field=field))
     if data.quiet_start is not None and data.quiet_start == data.quiet_end:
-        raise ValidationException("quiet_end: must differ from quiet_start")
+        raise ValidationException(t("quiet_end: must differ from quiet_start"))
     firm = await firm_by_uscc(data.uscc)
     levels = ",".join(lv for lv in LEVELS if lv in data.levels)
     kinds = sorted(set(data.kinds))
@@ -244,12 +246,12 @@ async def unsubscribe(user: AuthUser, subscription_id: int) -> None:
     row = await Subscription.select(Subscription.id, Subscription.user, Subscription.automatic).where(
         Subscription.id == subscription_id).first()
     if row is None or row["user"] != user.id:
-        raise NotFoundException(f"subscription_id: you have no subscription {subscription_id}")
+        raise NotFoundException(t("subscription_id: you have no subscription {subscription_id}", subscription_id=subscription_id))
     if row["automatic"]:
-        raise ClientException(
-            f"subscription_id: {subscription_id} is your bank's automatic watch of an applicant or "
+        raise ClientException(t(
+            "subscription_id: {subscription_id} is your bank's automatic watch of an applicant or "
             "borrower; narrow it with POST /api/subscriptions (levels, kinds, quiet hours) instead",
-            status_code=409)
+            subscription_id=subscription_id), status_code=409)
     await Subscription.delete().where(Subscription.id == subscription_id)
 
 
@@ -627,7 +629,7 @@ async def mark_read(user: AuthUser, notification_id: int) -> NotificationOut:
     row = await Notification.select(Notification.id, Notification.user, Notification.read_at).where(
         Notification.id == notification_id).first()
     if row is None or row["user"] != user.id:
-        raise NotFoundException(f"notification_id: you have no notification {notification_id}")
+        raise NotFoundException(t("notification_id: you have no notification {notification_id}", notification_id=notification_id))
     if row["read_at"] is None:
         await Notification.update({Notification.read_at: datetime.now(UTC)}).where(
             Notification.id == notification_id)
@@ -650,6 +652,36 @@ async def unread_count(user: AuthUser) -> UnreadCount:
 # ---------------------------------------------------------------------------------------------
 # Bank webhooks
 
+def _address_kind(kind: str) -> Text | str:
+    """An address class of ``alerts.netguard.blocked_reason``, for people."""
+    known = {"unspecified": t("unspecified"), "loopback": t("loopback"), "link-local": t("link-local"),
+             "multicast": t("multicast"), "private": t("private"), "reserved": t("reserved"),
+             "non-public": t("non-public")}
+    return known.get(kind, kind)
+
+
+def _blocked_problem(msg: str) -> Text | str:
+    """Why the webhook URL is refused (``BlockedTarget``'s English, after "url: "), for any reader."""
+    if msg == "must be an http:// or https:// URL":
+        return t("must be an http:// or https:// URL")
+    if msg == "has no host":
+        return t("has no host")
+    if m := re.fullmatch(r"is not a valid URL \((.*)\)", msg, re.S):
+        return t("is not a valid URL ({error})", error=m[1])
+    if m := re.fullmatch(r"the host (\S+) does not resolve \((.*)\)", msg, re.S):
+        return t("the host {host} does not resolve ({error})", host=m[1], error=m[2])
+    if m := re.fullmatch(r"the host (\S+) does not resolve", msg):
+        return t("the host {host} does not resolve", host=m[1])
+    if m := re.fullmatch(r"(\S+) is an? (\S+) address \((.*)\); webhooks may only go to public addresses", msg):
+        return t("{host} is a {kind} address ({ip}); webhooks may only go to public addresses",
+                 host=m[1], kind=_address_kind(m[2]), ip=m[3])
+    if m := re.fullmatch(r"(\S+) resolves to an? (\S+) address \((.*)\); webhooks may only go to public addresses",
+                         msg):
+        return t("{host} resolves to a {kind} address ({ip}); webhooks may only go to public addresses",
+                 host=m[1], kind=_address_kind(m[2]), ip=m[3])
+    return msg  # a check added to the guard since: in its own words
+
+
 async def set_bank_webhook(user: AuthUser, data: WebhookUpdate, allow: Sequence[str] = ()) -> WebhookOut:
     """Store the bank's webhook URL; a secret is generated (and shown once) if none is set.
 
@@ -657,15 +689,17 @@ async def set_bank_webhook(user: AuthUser, data: WebhookUpdate, allow: Sequence[
     metadata ...) is refused unless ``allow`` (the operator's ``webhook_allow``) names it; a name
     that does not resolve yet is accepted, since every delivery checks again."""
     if user.bank_id is None:
-        raise PermissionDeniedException("your account is not linked to a bank")
+        raise PermissionDeniedException(t("your account is not linked to a bank"))
     if data.url is not None:
         try:
             await check_url(data.url, allow, must_resolve=False)
         except BlockedTarget as exc:
-            raise ClientException(str(exc), extra=[{"key": "url", "message": str(exc)[5:]}]) from None
+            problem = _blocked_problem(str(exc).removeprefix("url: "))
+            raise ClientException(t("url: {problem}", problem=problem),
+                                  extra=[{"key": "url", "message": problem}]) from None
     bank = await Bank.select(Bank.webhook_secret).where(Bank.id == user.bank_id).first()
     if bank is None:
-        raise NotFoundException("your bank no longer exists")
+        raise NotFoundException(t("your bank no longer exists"))
     generated: str | None = None
     secret = data.secret or bank["webhook_secret"]
     if data.url is not None and secret is None:

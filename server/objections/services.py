@@ -46,6 +46,7 @@ from server.tables.ingest import Department, DeptRecord, IngestBatch
 from server.tables.objections import Objection
 from server.tables.scores import ScoreHistory, ScoringRun
 from server.tables.users import User
+from server.texts import Text, t
 from server.users.security import AuthUser
 
 __all__ = [
@@ -57,6 +58,9 @@ __all__ = [
     "rescore_reason",
     "resolve",
 ]
+
+# An objection's status as people say it (the API's codes stay as they are).
+_STATUS: dict[str, Text] = {"open": t("open"), "corrected": t("corrected"), "rejected": t("rejected")}
 
 log = logging.getLogger("xinbao.objections")
 
@@ -93,18 +97,19 @@ def _check_may_see(user: AuthUser, obj: dict[str, Any]) -> None:
         return
     if user.role == "owner":
         if obj["firm"] != user.firm_id:
-            raise NotFoundException(f"no objection {obj['id']} of your firm")
+            raise NotFoundException(t("no objection {id} of your firm", id=obj["id"]))
         return
     if user.role == "dept_operator" and obj["department"] == user.linked_department():
         return
-    raise PermissionDeniedException("only the firm's owner, the owning department and admins see an objection")
+    raise PermissionDeniedException(
+        t("only the firm's owner, the owning department and admins see an objection"))
 
 
 # -- records in feed terms ----------------------------------------------------------------------
 def _source_of(code: str) -> Source:
     source = SOURCES.get(code)
     if source is None or source.target != "record":  # dept_record holds record sources only
-        raise NotFoundException(f"record_id: records of source {code!r} cannot be disputed here")
+        raise NotFoundException(t("record_id: records of source {code!r} cannot be disputed here", code=code))
     return source
 
 
@@ -184,21 +189,22 @@ def _validated_change(source: Source, rec: dict[str, Any], given: dict[str, Any]
     """The record's columns after applying ``given`` (feed field -> value), validated as
     ingestion validates a row; 400 naming ``<field>.<name>`` when a value is refused."""
     if not given:
-        raise ValidationException(f"{field}: name at least one field to correct")
+        raise ValidationException(t("{field}: name at least one field to correct", field=field))
     allowed = correctable_fields(source)
     for name in given:
         if name not in allowed:
-            raise ValidationException(
-                f"{field}.{name}: not a correctable field of {source.code}; "
-                f"correctable: {', '.join(allowed)}")
+            raise ValidationException(t(
+                "{field}.{name}: not a correctable field of {source}; correctable: {allowed}",
+                field=field, name=name, source=source.code, allowed=", ".join(allowed)))
     raw = {**_feed_values(source, rec), **given}
     clean, rejections = RowValidator(source).validate(1, raw)
     if clean is None:
         first = rejections[0]
-        raise ValidationException(f"{field}.{first.field}: {first.message}")
+        raise ValidationException(t("{field}.{name}: {message}", field=field, name=first.field,
+                                    message=first.message))
     new = _stored_values(source, clean)
     if not _changed(_current_values(rec), new):
-        raise ValidationException(f"{field}: the values equal the record's; nothing to correct")
+        raise ValidationException(t("{field}: the values equal the record's; nothing to correct", field=field))
     return new
 
 
@@ -254,8 +260,8 @@ async def list_records(user: AuthUser, source: str | None, limit: int, offset: i
         where &= DeptRecord.id == record_id
     if source is not None:
         if source not in RECORD_KINDS:
-            raise ValidationException(
-                f"source: unknown record source {source!r}; known: {', '.join(RECORD_KINDS)}")
+            raise ValidationException(t("source: unknown record source {source!r}; known: {known}",
+                                        source=source, known=", ".join(RECORD_KINDS)))
         where &= DeptRecord.source == source
     total = await DeptRecord.count().where(where)
     rows = await (DeptRecord.select(*_RECORD_COLUMNS).where(where)
@@ -324,7 +330,7 @@ async def _objection(objection_id: int, lock: bool = False) -> dict[str, Any]:
     row = await Objection.select(*_OBJECTION_COLUMNS).where(
         Objection.id == objection_id).output(load_json=True).first()
     if row is None:
-        raise NotFoundException(f"no objection {objection_id}")
+        raise NotFoundException(t("no objection {id}", id=objection_id))
     return row
 
 
@@ -378,7 +384,8 @@ async def _rescored_event(objection_id: int, firm_id: int, viewer: AuthUser) -> 
 async def _detail(obj: dict[str, Any], viewer: AuthUser) -> ObjectionDetail:
     rec = await _record(obj["record_id"])
     if rec is None:  # records are never deleted; a missing one is a broken database
-        raise NotFoundException(f"record {obj['record_id']} of objection {obj['id']} is gone")
+        raise NotFoundException(t("record {record} of objection {id} is gone", record=obj["record_id"],
+                                  id=obj["id"]))
     corrected = await _record(obj["corrected_record_id"]) if obj["corrected_record_id"] else None
     records = await _records_out([rec] + ([corrected] if corrected else []))
     users = await _names([obj["filed_by"], obj["resolved_by"]])
@@ -421,7 +428,7 @@ async def open_objections(firm_id: int) -> list[DisputedRecord]:
 async def _department_id(code: str) -> int:
     row = await Department.select(Department.id).where(Department.code == code).first()
     if row is None:  # every record came through a batch of its department, so it exists
-        raise NotFoundException(f"record_id: the {code} department is not registered")
+        raise NotFoundException(t("record_id: the {code} department is not registered", code=code))
     return row["id"]
 
 
@@ -431,23 +438,24 @@ async def file_objection(user: AuthUser, data: ObjectionCreate) -> ObjectionDeta
     firm_id, uscc = user.linked_firm_with_uscc()
     reason = data.reason.strip()
     if len(reason) < 2:
-        raise ValidationException("reason: say what is wrong with the record")
+        raise ValidationException(t("reason: say what is wrong with the record"))
     async with db.write_transaction():
         rec = await _record(data.record_id, lock=True)
         if rec is None or rec["uscc"] != uscc:
-            raise NotFoundException(f"record_id: no record {data.record_id} of your firm")
+            raise NotFoundException(t("record_id: no record {id} of your firm", id=data.record_id))
         if rec["superseded_at"] is not None:
-            raise ClientException(status_code=409, detail=(
-                f"record_id: record {data.record_id} was replaced by a corrected record; "
-                "object to the current one"))
+            raise ClientException(status_code=409, detail=t(
+                "record_id: record {id} was replaced by a corrected record; object to the current one",
+                id=data.record_id))
         source = _source_of(rec["source"])
         if data.proposed is not None:
             _validated_change(source, rec, data.proposed, "proposed")
         existing = await Objection.select(Objection.id).where(
             (Objection.record_id == data.record_id) & (Objection.status == "open")).first()
         if existing is not None:
-            raise ClientException(status_code=409, detail=(
-                f"record_id: record {data.record_id} already has an open objection ({existing['id']})"))
+            raise ClientException(status_code=409, detail=t(
+                "record_id: record {id} already has an open objection ({objection})",
+                id=data.record_id, objection=existing["id"]))
         obj = Objection(firm=firm_id, record_id=data.record_id,
                         department=await _department_id(source.department), reason=reason,
                         proposed=data.proposed, status="open", filed_by=user.id,
@@ -478,9 +486,9 @@ async def _correct(obj: dict[str, Any], user: AuthUser, values: dict[str, Any], 
     provenance, supersede the old one, close the objection."""
     rec = await _record(obj["record_id"], lock=True)
     if rec is None:
-        raise NotFoundException(f"no record {obj['record_id']}")
+        raise NotFoundException(t("no record {id}", id=obj["record_id"]))
     if rec["superseded_at"] is not None:
-        raise ClientException(status_code=409, detail=f"record {rec['id']} was already replaced")
+        raise ClientException(status_code=409, detail=t("record {id} was already replaced", id=rec["id"]))
     source = _source_of(rec["source"])
     new = _validated_change(source, rec, values, "values")
     batch = IngestBatch(department=obj["department"], source=rec["source"],
@@ -512,16 +520,17 @@ async def resolve(engine: Engine, settings: Settings, user: AuthUser, objection_
     async with db.write_transaction():
         obj = await _objection(objection_id, lock=True)
         if obj["department"] != department_id:
-            raise PermissionDeniedException(
-                f"only the {obj['department.code']} department resolves objection {objection_id}")
+            raise PermissionDeniedException(t("only the {department} department resolves objection {id}",
+                                              department=obj["department.code"], id=objection_id))
         if obj["status"] != "open":
-            raise ClientException(status_code=409,
-                                  detail=f"objection {objection_id} is already {obj['status']}")
+            raise ClientException(status_code=409, detail=t(
+                "objection {id} is already {status}", id=objection_id,
+                status=_STATUS.get(obj["status"], obj["status"])))
         if data.decision == "reject":
             if not reason:
-                raise ValidationException("reason: a rejection needs a reason")
+                raise ValidationException(t("reason: a rejection needs a reason"))
             if data.values:
-                raise ValidationException("values: a rejection changes no values; leave them out")
+                raise ValidationException(t("values: a rejection changes no values; leave them out"))
             await Objection.update({
                 Objection.status: "rejected", Objection.resolution: reason,
                 Objection.resolved_at: now, Objection.resolved_by: user.id,

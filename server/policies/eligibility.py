@@ -16,6 +16,7 @@ from scoring.grades import GRADES
 from scoring.indicators import INDICATORS
 from scoring.records import INDUSTRY_SECTIONS, section_of
 from server.policies.schemas import Criterion, Eligibility
+from server.texts import Text, t
 
 __all__ = ["FEATURE_CODES", "FirmFacts", "Verdict", "evaluate", "needs_features", "problems"]
 
@@ -70,34 +71,35 @@ def needs_features(rules: Eligibility) -> bool:
             or rules.max_headcount is not None)
 
 
-def problems(rules: Eligibility, towns: Collection[str] | None = None) -> list[str]:
+def problems(rules: Eligibility, towns: Collection[str] | None = None) -> list[Text]:
     """What is wrong with rules submitted by a department, each starting with the field path.
 
     Shapes and ranges are checked by the Struct; this checks codes against the catalogues
     (indicators, GB/T 4754 sections and divisions, the region's towns) and min <= max.
     """
-    out: list[str] = []
-    p = "eligibility"
+    out: list[Text] = []
     for i, s in enumerate(rules.industry_sections or []):
         if s not in INDUSTRY_SECTIONS:
-            out.append(f"{p}.industry_sections[{i}]: unknown GB/T 4754 section {s!r}")
+            out.append(t("eligibility.industry_sections[{i}]: unknown GB/T 4754 section {code!r}", i=i, code=s))
     for i, d in enumerate(rules.industry_divisions or []):
         if section_of(d) is None:
-            out.append(f"{p}.industry_divisions[{i}]: unknown GB/T 4754 division {d!r}")
+            out.append(t("eligibility.industry_divisions[{i}]: unknown GB/T 4754 division {code!r}", i=i,
+                         code=d))
     if towns is not None:
-        for i, t in enumerate(rules.towns or []):
-            if t not in towns:
-                out.append(f"{p}.towns[{i}]: no firm of the region is in {t!r}")
+        for i, town in enumerate(rules.towns or []):
+            if town not in towns:
+                out.append(t("eligibility.towns[{i}]: no firm of the region is in {town!r}", i=i, town=town))
     for i, r in enumerate(rules.indicators):
         if r.indicator not in FEATURE_CODES:
-            out.append(f"{p}.indicators[{i}].indicator: unknown indicator code {r.indicator!r}")
+            out.append(t("eligibility.indicators[{i}].indicator: unknown indicator code {code!r}", i=i,
+                         code=r.indicator))
         if not math.isfinite(r.value):
-            out.append(f"{p}.indicators[{i}].value: must be a finite number")
+            out.append(t("eligibility.indicators[{i}].value: must be a finite number", i=i))
     for lo, hi in (("min_firm_age_years", "max_firm_age_years"),
                    ("min_headcount", "max_headcount")):
         a, b = getattr(rules, lo), getattr(rules, hi)
         if a is not None and b is not None and a > b:
-            out.append(f"{p}.{hi}: must not be below {lo} ({b} < {a})")
+            out.append(t("eligibility.{hi}: must not be below {lo} ({b} < {a})", hi=hi, lo=lo, a=a, b=b))
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from functools import reduce
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,6 +50,7 @@ from server.tables.consent import AccessLog
 from server.tables.firms import Firm
 from server.tables.policies import Policy, PolicyApplication
 from server.tables.scores import ScoreHistory
+from server.texts import Lang, Text, t
 from server.users.security import AuthUser
 
 __all__ = [
@@ -64,6 +66,9 @@ __all__ = [
     "today",
     "update",
 ]
+
+# A policy application's status as people say it (the API's codes stay as they are).
+_STATUS: dict[str, Text] = {"pending": t("pending"), "approved": t("approved"), "rejected": t("rejected")}
 
 _LOCAL = ZoneInfo("Asia/Shanghai")
 #: Application states in which the firm may not apply to the same policy again.
@@ -110,6 +115,29 @@ async def _policy_row(policy_id: int) -> dict[str, Any] | None:
     return await Policy.select(*_POLICY_COLUMNS).where(Policy.id == policy_id).first()
 
 
+class _Written(Text):
+    """A text the service wrote in each language already (the criteria's ``text_zh`` /
+    ``text_en``), to pass as a field of a catalogue text."""
+
+    zh: str
+
+    def __new__(cls, zh: str, en: str) -> _Written:
+        obj = super().__new__(cls, "{en}", {"en": en})
+        obj.zh = zh
+        return obj
+
+    def render(self, lang: Lang) -> str:
+        return self.zh if lang == "zh" else str.__str__(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Written, (self.zh, str.__str__(self)))
+
+
+def _listed(texts: list[Text]) -> Text:
+    """Texts one after another, "; " between them (a Chinese reader's "；")."""
+    return reduce(lambda a, b: t("{a}; {b}", a=a, b=b), texts)
+
+
 def _visible(row: dict[str, Any], user: AuthUser, on: date) -> bool:
     """Open policies are public; a department also sees its own closed or future ones."""
     return _is_open(row, on) or (user.role == "dept_operator"
@@ -123,12 +151,13 @@ async def _check_rules(rules: Eligibility) -> None:
         towns = {r["town"] for r in found}
     wrong = problems(rules, towns)
     if wrong:
-        raise ValidationException("; ".join(wrong))
+        raise ValidationException(_listed(wrong))
 
 
 def _check_dates(valid_from: date, valid_to: date | None) -> None:
     if valid_to is not None and valid_to < valid_from:
-        raise ValidationException(f"valid_to: must not be before valid_from ({valid_from})")
+        raise ValidationException(t("valid_to: must not be before valid_from ({valid_from:date})",
+                                    valid_from=valid_from))
 
 
 def _rules_json(rules: Eligibility) -> str:
@@ -154,9 +183,9 @@ async def update(user: AuthUser, policy_id: int, data: PolicyUpdate) -> PolicyOu
     department = user.linked_department()
     row = await _policy_row(policy_id)
     if row is None:
-        raise NotFoundException(f"no policy {policy_id}")
+        raise NotFoundException(t("no policy {id}", id=policy_id))
     if row["department.id"] != department:
-        raise PermissionDeniedException(f"policy {policy_id} belongs to another department")
+        raise PermissionDeniedException(t("policy {id} belongs to another department", id=policy_id))
     values: dict[Any, Any] = {}
     for name in ("title", "summary", "benefit", "status", "valid_from", "valid_to"):
         value = getattr(data, name)
@@ -190,7 +219,7 @@ async def get_policy(user: AuthUser, policy_id: int) -> PolicyOut:
     on = today()
     row = await _policy_row(policy_id)
     if row is None or not _visible(row, user, on):
-        raise NotFoundException(f"no open policy {policy_id}")
+        raise NotFoundException(t("no open policy {id}", id=policy_id))
     return _policy_out(row, on)
 
 
@@ -229,7 +258,7 @@ async def firm_facts(engine: Engine, firm_id: int, with_indicators: bool) -> tup
     firm = await Firm.select(Firm.id, *(getattr(Firm, c) for c in FIRM_COLUMNS)).where(
         Firm.id == firm_id).first()
     if firm is None:
-        raise NotFoundException(f"no firm {firm_id}")
+        raise NotFoundException(t("no firm {id}", id=firm_id))
     latest = await (ScoreHistory.select(ScoreHistory.as_of, ScoreHistory.grade)
                     .where(ScoreHistory.firm == firm_id)
                     .order_by(ScoreHistory.as_of, ascending=False)
@@ -284,18 +313,18 @@ async def apply(user: AuthUser, engine: Engine, policy_id: int) -> PolicyApplica
     on = today()
     row = await _policy_row(policy_id)
     if row is None:
-        raise NotFoundException(f"no policy {policy_id}")
+        raise NotFoundException(t("no policy {id}", id=policy_id))
     if not _is_open(row, on):
-        raise ClientException(f"policy_id: policy {policy_id} is not open for applications",
+        raise ClientException(t("policy_id: policy {id} is not open for applications", id=policy_id),
                               status_code=409)
     rules = _rules(row["eligibility"])
     facts, _ = await firm_facts(engine, firm_id, needs_features(rules))
     verdict = evaluate(rules, facts, on)
     if not verdict.eligible:
         missing = verdict.missing
+        said = _Written("；".join(c.text_zh for c in missing), "; ".join(c.text_en for c in missing))
         raise ClientException(
-            "eligibility: 不符合申报条件：" + "；".join(c.text_zh for c in missing)
-            + " / not eligible: " + "; ".join(c.text_en for c in missing),
+            t("eligibility: not eligible: {missing}", missing=said),
             status_code=422, extra={"missing": msgspec.to_builtins(missing)})
     now = datetime.now(UTC)
     async with db.write_transaction():
@@ -307,9 +336,10 @@ async def apply(user: AuthUser, engine: Engine, policy_id: int) -> PolicyApplica
             (PolicyApplication.policy == policy_id) & (PolicyApplication.firm == firm_id)
             & PolicyApplication.status.is_in(list(_BLOCKING))).first()
         if existing is not None:
-            raise ClientException(
-                f"policy_id: your firm already has an application ({existing['id']}, "
-                f"{existing['status']}) for policy {policy_id}", status_code=409)
+            raise ClientException(t(
+                "policy_id: your firm already has an application ({application}, {status}) for policy {id}",
+                application=existing["id"], status=_STATUS.get(existing["status"], existing["status"]),
+                id=policy_id), status_code=409)
         app = PolicyApplication(policy=policy_id, firm=firm_id, status="pending", reason="",
                                 created_at=now)
         await app.save()
@@ -393,15 +423,15 @@ async def decide(user: AuthUser, application_id: int, data: PolicyDecision) -> P
     department = user.linked_department()
     reason = data.reason.strip()
     if data.decision == "reject" and not reason:
-        raise ValidationException("reason: required when rejecting an application")
+        raise ValidationException(t("reason: required when rejecting an application"))
     row = await PolicyApplication.select(
         PolicyApplication.id, PolicyApplication.status, PolicyApplication.policy.department.id,
     ).where(PolicyApplication.id == application_id).first()
     if row is None:
-        raise NotFoundException(f"no application {application_id}")
+        raise NotFoundException(t("no application {id}", id=application_id))
     if row["policy.department.id"] != department:
         raise PermissionDeniedException(
-            f"application {application_id} is for another department's policy")
+            t("application {id} is for another department's policy", id=application_id))
     new_status = "approved" if data.decision == "approve" else "rejected"
     # Conditional on still pending: of two concurrent decisions only one changes the row.
     changed = await PolicyApplication.update({
@@ -413,6 +443,7 @@ async def decide(user: AuthUser, application_id: int, data: PolicyDecision) -> P
         current = await PolicyApplication.select(PolicyApplication.status).where(
             PolicyApplication.id == application_id).first()
         raise ClientException(
-            f"decision: application {application_id} was already {current['status']}",
+            t("decision: application {id} was already {status}", id=application_id,
+              status=_STATUS.get(current["status"], current["status"])),
             status_code=409)
     return (await _applications(PolicyApplication.id == application_id))[0]

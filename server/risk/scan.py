@@ -70,6 +70,7 @@ from server.tables.firms import Firm
 from server.tables.fund import FundLedger
 from server.tables.risk import RiskSnapshot, Warning
 from server.tables.scores import ScoreHistory
+from server.texts import t
 
 log = logging.getLogger("xinbao.risk")
 
@@ -485,7 +486,7 @@ async def run_scan(engine: Engine, settings: Settings, data: ScanRequest | None)
         known = {r["uscc"]: r["id"] for r in rows}
         for i, u in enumerate(wanted):
             if u not in known:
-                raise ValidationException(f"usccs[{i}]: no firm with uscc {u}")
+                raise ValidationException(t("usccs[{i}]: no firm with uscc {uscc}", i=i, uscc=u))
         firm_ids = list(known.values())
     result = await scan(engine, settings, None, firm_ids)
     return ScanOut(

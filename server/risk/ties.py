@@ -31,6 +31,7 @@ from server.risk.schemas import ContagionPath, FirmTies, TieEdge, TieFirm, TiePe
 from server.tables.consent import AccessLog
 from server.tables.firms import Firm, FirmPerson, Guarantee
 from server.tables.risk import Warning
+from server.texts import t
 from server.users.security import AuthUser
 
 __all__ = ["MAX_FIRMS", "VIEW", "firm_ties", "mask_name"]
@@ -71,15 +72,14 @@ async def _authorise(viewer: AuthUser, firm_id: int) -> None:
     """The evaluation's rule, consent read on every request (a revoke refuses the next one)."""
     if viewer.role == "owner":
         if viewer.firm_id != firm_id:
-            raise PermissionDeniedException("owners see only their own firm's ties")
+            raise PermissionDeniedException(t("owners see only their own firm's ties"))
     elif viewer.role == "bank_manager":
         if viewer.bank_id is None or not await consented_pairs([(firm_id, viewer.bank_id)]):
-            raise PermissionDeniedException(
-                "no active consent: the firm has not granted your bank access to its "
-                "evaluation and ties")
+            raise PermissionDeniedException(t(
+                "no active consent: the firm has not granted your bank access to its evaluation and ties"))
     elif viewer.role != "admin":
-        raise PermissionDeniedException(
-            "only the firm's owner, consented banks and admins see a firm's ties")
+        raise PermissionDeniedException(t(
+            "only the firm's owner, consented banks and admins see a firm's ties"))
 
 
 async def _guarantees_touching(firm_ids: Collection[int], day: date) -> list[dict[str, Any]]:

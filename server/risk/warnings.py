@@ -39,6 +39,7 @@ from server.risk.schemas import (
 from server.tables.consent import AccessLog, Consent
 from server.tables.financing import LoanApplication
 from server.tables.risk import Warning
+from server.texts import t
 from server.users.security import AuthUser
 
 
@@ -155,8 +156,8 @@ async def list_warnings(user: AuthUser, level: str | None, status: str, kind: st
     applied to or borrow from the bank and of those that consented to it (detail only where
     consent allows)."""
     if kind is not None and kind not in KINDS:
-        raise ValidationException(f"kind: unknown warning kind {kind!r}; known: "
-                                  f"{', '.join(KINDS)}")
+        raise ValidationException(t("kind: unknown warning kind {kind!r}; known: {known}", kind=kind,
+                                    known=", ".join(KINDS)))
     query = Warning.select(*_WARNING_COLUMNS)
     consented: set[int] = set()
     if user.role == "bank_manager":

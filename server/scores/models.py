@@ -19,6 +19,7 @@ from server.scores.pipeline import activate_model, score_platform
 from server.scores.schemas import ModelVersionOut
 from server.settings import Settings
 from server.tables.scores import ModelVersion
+from server.texts import t
 
 __all__ = ["list_models", "promote_model", "rescore_with"]
 
@@ -51,21 +52,22 @@ async def promote_model(version: str, confirm: bool, settings: Settings,
     ``confirm``; promoting the active one changes nothing."""
     row = await ModelVersion.select().where(ModelVersion.version == version).output(load_json=True).first()
     if row is None:
-        raise NotFoundException(f"version: no model version {version!r}")
+        raise NotFoundException(t("version: no model version {version!r}", version=version))
     if row["active"]:
         return _out(row)
     changes = row["grade_changes"] or {}
     share = float(changes.get("share", 0.0))
     if share > settings.grade_change_confirm_share and not confirm:
-        raise ClientException(
-            f"confirm: {version} gives {changes.get('changed')} of {changes.get('firms')} firms "
-            f"({share:.1%}) another grade than {changes.get('against')}; over the "
-            f"{settings.grade_change_confirm_share:.1%} that needs no confirmation. Send confirm: true to promote it",
-            status_code=409)
+        raise ClientException(t(
+            "confirm: {version} gives {changed} of {firms} firms ({share:.1%}) another grade than {against}; "
+            "over the {limit:.1%} that needs no confirmation. Send confirm: true to promote it",
+            version=version, changed=changes.get("changed"), firms=changes.get("firms"), share=share,
+            against=changes.get("against"), limit=settings.grade_change_confirm_share), status_code=409)
     try:
         ModelRegistry(settings.model_dir).load(version)
     except ArtifactError as exc:
-        raise ClientException(f"version: {version}'s model file cannot be used ({exc})", status_code=409) from exc
+        raise ClientException(t("version: {version}'s model file cannot be used ({error})", version=version,
+                                 error=str(exc)), status_code=409) from exc
     await activate_model(version, promoted_by=promoted_by)
     row = await ModelVersion.select().where(ModelVersion.version == version).output(load_json=True).first()
     return _out(row, rescoring=True)

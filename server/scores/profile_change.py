@@ -40,6 +40,7 @@ from server.scores.services import (
 )
 from server.settings import Settings
 from server.tables.scores import ModelVersion, ScoreHistory, ScoringRun
+from server.texts import t
 from server.users.security import AuthUser
 
 __all__ = ["MAX_LISTED", "apply_profile", "in_force_on_latest", "preview_profile"]
@@ -57,7 +58,7 @@ async def preview_profile(engine: Engine, settings: Settings, user: AuthUser,
     active = await ModelVersion.select(ModelVersion.version).where(ModelVersion.active == True).first()  # noqa: E712
     run = await _latest_whole_run()
     if active is None or run is None:
-        raise ClientException("no scored region yet: train and score before previewing a profile",
+        raise ClientException(t("no scored region yet: train and score before previewing a profile"),
                               status_code=409)
     day = run["as_of"]
     model = ModelRegistry(settings.model_dir).load(active["version"]).model

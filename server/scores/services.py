@@ -3,6 +3,7 @@ override rules; every change is a new, audited version."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import UTC, date, datetime
 
@@ -21,11 +22,34 @@ from server.scores.schemas import (
 )
 from server.tables.scores import OverrideRuleSet as OverrideRuleSetRow
 from server.tables.scores import WeightProfile as WeightProfileRow
+from server.texts import Text, t
 from server.users.security import AuthUser
 
 __all__ = ["active_override_rules", "active_profile_on", "all_profiles", "build_profile", "create_or_revise",
            "latest_profiles", "list_override_rules", "list_profiles", "profile_version", "revise_override_rules",
            "seed_override_rules"]
+
+
+def _scoring_problem(exc: ValueError) -> Text | str:
+    """What the scoring package's check said (English), as a text for any reader."""
+    msg = str(exc)
+    if msg == "factor must be a finite number >= 0":
+        return t("factor must be a finite number >= 0")
+    if m := re.fullmatch(r"unknown target type '(.*)'", msg):
+        return t("unknown target type {kind!r}", kind=m[1])
+    if m := re.fullmatch(r"unknown dimension '(.*)'", msg):
+        return t("unknown dimension {name!r}", name=m[1])
+    if m := re.fullmatch(r"code: unknown rule '(.*)' \(known: (.*)\)", msg):
+        return t("code: unknown rule {code!r} (known: {known})", code=m[1], known=m[2])
+    if m := re.fullmatch(r"min_days: bank_default needs whole days in (\d+)\.\.(\d+)", msg):
+        return t("min_days: bank_default needs whole days in {lo}..{hi}", lo=int(m[1]), hi=int(m[2]))
+    if m := re.fullmatch(r"min_days: only bank_default has a day threshold, not (.*)", msg):
+        return t("min_days: only bank_default has a day threshold, not {code}", code=m[1])
+    if m := re.fullmatch(r"statuses: registry_status needs statuses among (.*)", msg):
+        return t("statuses: registry_status needs statuses among {statuses}", statuses=m[1])
+    if m := re.fullmatch(r"statuses: only registry_status has statuses, not (.*)", msg):
+        return t("statuses: only registry_status has statuses, not {code}", code=m[1])
+    return msg  # a check added to the scoring package since: in its own words
 
 
 def profile_version(p: WeightProfile) -> str:
@@ -56,18 +80,18 @@ async def build_profile(user: AuthUser, data: WeightProfileCreate, now: datetime
     """The profile ``data`` describes, as the next version of its name (not stored): 400s name
     the field."""
     if data.valid_to is not None and data.valid_to < data.valid_from:
-        raise ValidationException("valid_to: must not be before valid_from")
+        raise ValidationException(t("valid_to: must not be before valid_from"))
     try:
         adjustments = [Adjustment(a.target, a.factor) for a in data.adjustments]
     except ValueError as exc:
-        raise ValidationException(f"adjustments: {exc}") from exc
+        raise ValidationException(t("adjustments: {problem}", problem=_scoring_problem(exc))) from exc
     kinds = {k for ind in INDICATORS.values() for k in ind.kinds}
     for i, a in enumerate(adjustments):  # a target nothing reads would silently do nothing
         kind, _, name = a.target.partition(":")
         if (not name and a.target not in INDICATORS) or (kind == "kind" and name not in kinds):
-            raise ValidationException(
-                f"adjustments[{i}].target: {a.target!r} is not an indicator code, "
-                "dimension:<dimension> or kind:<record kind an indicator reads>")
+            raise ValidationException(t(
+                "adjustments[{i}].target: {target!r} is not an indicator code, "
+                "dimension:<dimension> or kind:<record kind an indicator reads>", i=i, target=a.target))
     existing = [p for p in await all_profiles() if p.name == data.name]
     if existing:
         current = max(existing, key=lambda p: p.version)
@@ -76,9 +100,9 @@ async def build_profile(user: AuthUser, data: WeightProfileCreate, now: datetime
                 changed_by=user.phone, reason=data.reason, now=now, adjustments=adjustments,
                 valid_from=data.valid_from, valid_to=data.valid_to)
         except ValueError:
-            raise ValidationException(
-                f"valid_to: the profile ends on {current.valid_to}, before valid_from "
-                f"{data.valid_from}; send a valid_to for the revision") from None
+            raise ValidationException(t(
+                "valid_to: the profile ends on {valid_to:date}, before valid_from {valid_from:date}; "
+                "send a valid_to for the revision", valid_to=current.valid_to, valid_from=data.valid_from)) from None
     else:
         profile = WeightProfile.create(data.name, adjustments, data.reason, data.valid_from,
                                        data.valid_to, created_by=user.phone, now=now)
@@ -95,7 +119,7 @@ async def create_or_revise(user: AuthUser, data: WeightProfileCreate) -> WeightP
                                active=True).save()
     except (sqlite3.IntegrityError, asyncpg.UniqueViolationError) as exc:
         # Two admins revised the same profile at once: the version number is taken.
-        raise ClientException(f"name: {data.name!r} was revised at the same moment; send it again",
+        raise ClientException(t("name: {name!r} was revised at the same moment; send it again", name=data.name),
                               status_code=409) from exc
     return _out(profile, now)
 
@@ -158,9 +182,9 @@ async def revise_override_rules(user: AuthUser, data: OverrideRuleSetRevise) -> 
         try:
             rules.append(OverrideRule(r.code, r.enabled, r.min_days, tuple(r.statuses or ())))
         except ValueError as exc:
-            raise ValidationException(f"rules[{i}].{exc}") from exc
+            raise ValidationException(t("rules[{i}].{problem}", i=i, problem=_scoring_problem(exc))) from exc
     if len({r.code for r in rules}) != len(rules):
-        raise ValidationException("rules: each rule code at most once")
+        raise ValidationException(t("rules: each rule code at most once"))
     await seed_override_rules()  # the audit trail starts at version 1
     current = (await _override_sets())[-1][0]
     now = datetime.now(UTC)
@@ -168,7 +192,7 @@ async def revise_override_rules(user: AuthUser, data: OverrideRuleSetRevise) -> 
     try:
         await _store(revised, user.id, now)
     except _UNIQUE_VIOLATIONS as exc:
-        raise ClientException("rules: the rule set was revised at the same moment; send it again",
+        raise ClientException(t("rules: the rule set was revised at the same moment; send it again"),
                               status_code=409) from exc
     return _override_out(revised, now)
 

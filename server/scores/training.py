@@ -23,6 +23,7 @@ from server.scores.schemas import TrainingOut
 from server.settings import Settings
 from server.tables.jobs import JobRun
 from server.tables.scores import ModelVersion
+from server.texts import say, t
 
 __all__ = ["STALE_AFTER", "TRAIN_JOB", "start_training", "stop_training", "training_status"]
 
@@ -51,15 +52,15 @@ async def _claim(user_id: int) -> str:
     if row is None:  # the row was deleted between the two statements: try once more
         return await _claim(user_id)
     if row["status"] == "running" and row["started_at"] > now - STALE_AFTER:
-        raise ClientException(status_code=409, detail=(
-            f"training: a run started at {row['started_at']:%Y-%m-%d %H:%M} UTC is still running; "
-            "wait for it (GET /api/models/training)"))
+        raise ClientException(status_code=409, detail=t(
+            "training: a run started at {started} UTC is still running; wait for it (GET /api/models/training)",
+            started=f"{row['started_at']:%Y-%m-%d %H:%M}"))
     taken = await JobRun.update({
         JobRun.worker: token, JobRun.status: "running", JobRun.started_at: now, JobRun.finished_at: None,
         JobRun.error: "",
     }).where(_slot() & (JobRun.worker == row["worker"]) & (JobRun.status == row["status"])).returning(JobRun.id)
     if not taken:
-        raise ClientException(status_code=409, detail="training: another admin started a run just now")
+        raise ClientException(status_code=409, detail=t("training: another admin started a run just now"))
     return token
 
 
@@ -116,12 +117,15 @@ async def training_status() -> TrainingOut:
     if row["status"] == "running" and row["started_at"] <= datetime.now(UTC) - STALE_AFTER:
         # Its process died (killed, not stopped): the slot is free, as ``_claim`` sees it.
         return TrainingOut(status="failed", started_at=row["started_at"], requested_by=by,
-                           error="the run's process stopped before it ended")
+                           error=say("the run's process stopped before it ended"))
     version = None
     if row["status"] == "done":  # the version stored during the run (not one trained since, by the CLI)
         made = await ModelVersion.select(ModelVersion.version).where(
             (ModelVersion.created_at >= row["started_at"]) & (ModelVersion.created_at <= row["finished_at"]),
         ).order_by(ModelVersion.created_at, ascending=False).first()
         version = made["version"] if made else None
+    error = row["error"] or None
+    if error == _STOPPED:  # our own words (stored in English): the reader's; an exception's stay as they are
+        error = say("the API stopped during the run")
     return TrainingOut(status=row["status"], started_at=row["started_at"], finished_at=row["finished_at"],
-                       error=row["error"] or None, version=version, requested_by=by)
+                       error=error, version=version, requested_by=by)

@@ -27,6 +27,9 @@ class User(Table, tablename="app_user"):
     )
     is_active = Boolean(default=True)
     created_at = Timestamptz()
+    # The language the account reads the platform's texts in ("zh" / "en"); None: the request's
+    # Accept-Language decides, else Chinese (server.texts.negotiate).
+    language = Varchar(length=2, null=True, default=None)
 
 
 class RevokedToken(Table, tablename="revoked_token"):

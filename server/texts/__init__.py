@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Literal
 
-__all__ = ["LANGS", "Lang", "Text", "localise", "money", "negotiate", "render", "t"]
+__all__ = ["LANGS", "Lang", "Text", "localise", "money", "negotiate", "reader_lang", "render", "say",
+           "set_reader_lang", "t"]
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
@@ -59,6 +61,25 @@ class Text(str):
 def t(msgid: str, /, **fields: Any) -> Text:
     """A text for people, from its English template and fields (see the module docstring)."""
     return Text(msgid, fields)
+
+
+_READER: ContextVar[Lang] = ContextVar("xinbao_reader_lang", default=DEFAULT_LANG)
+
+
+def reader_lang() -> Lang:
+    """The language of the request being answered (set before each handler runs; Chinese
+    outside a request)."""
+    return _READER.get()
+
+
+def set_reader_lang(lang: Lang) -> None:
+    _READER.set(lang)
+
+
+def say(msgid: str, /, **fields: Any) -> str:
+    """A text for the reader of the request being answered, rendered now in their language:
+    for texts inside a response body (an exception's :func:`t` is rendered by its handler)."""
+    return Text(msgid, fields).render(reader_lang())
 
 
 def render(value: Any, lang: Lang) -> Any:
@@ -121,8 +142,8 @@ def _catalogue() -> dict[str, str]:
 
 
 @lru_cache(maxsize=4096)
-def _parsed(template: str) -> tuple[tuple[str, str | None, str], ...]:
-    return tuple((lit, name, spec or "") for lit, name, spec, _conv in string.Formatter().parse(template))
+def _parsed(template: str) -> tuple[tuple[str, str | None, str, str | None], ...]:
+    return tuple((lit, name, spec or "", conv) for lit, name, spec, conv in string.Formatter().parse(template))
 
 
 def _field(value: Any, spec: str, lang: Lang) -> str:
@@ -142,8 +163,13 @@ def _field(value: Any, spec: str, lang: Lang) -> str:
 
 def _fill(template: str, fields: Mapping[str, Any], lang: Lang) -> str:
     out = []
-    for lit, name, spec in _parsed(template):
+    for lit, name, spec, conv in _parsed(template):
         out.append(lit)
         if name is not None:
-            out.append(_field(fields[name], spec, lang))
+            value = fields[name]
+            if conv == "r" and not isinstance(value, Text):
+                value = repr(value)
+            elif conv == "s":
+                value = str(value)
+            out.append(_field(value, spec, lang))
     return "".join(out)

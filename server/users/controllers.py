@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, patch, post
 from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.params import JSONBody, QueryParameter
 from litestar.security.jwt import Token
 
 from server.notifications import push
+from server.texts import t
 from server.users import services
 from server.users.schemas import (
     FirmClaim,
@@ -18,6 +19,7 @@ from server.users.schemas import (
     LoginRequest,
     LogoutRequest,
     Me,
+    MeUpdate,
     RefreshRequest,
     Registration,
     RegistrationStarted,
@@ -68,10 +70,11 @@ class AuthController(Controller):
         wait = await throttle.begin_login(data.phone, address)
         if wait:
             raise TooManyRequestsException(
-                f"too many failed sign-ins: try again in {wait} seconds", headers={"Retry-After": str(wait)})
+                t("too many failed sign-ins: try again in {wait} seconds", wait=wait),
+                headers={"Retry-After": str(wait)})
         user = await authenticate(data.phone, data.password, password_limiter(request.app))
         if user is None:
-            raise NotAuthorizedException("phone or password is wrong")
+            raise NotAuthorizedException(t("phone or password is wrong"))
         await throttle.login_succeeded(data.phone, address)
         return _tokens(request, user.id, user.role)
 
@@ -103,13 +106,13 @@ class AuthController(Controller):
     async def refresh(self, data: JSONBody[RefreshRequest], request: Request[Any, Any, Any]) -> TokenPair:
         token = decode_refresh(request.app.state.jwt_auth, data.refresh_token)
         if await is_revoked(token):
-            raise NotAuthorizedException("refresh_token was used or revoked")
+            raise NotAuthorizedException(t("refresh_token: was used or revoked"))
         user = await load_user(int(token.sub))
         if user is None:
-            raise NotAuthorizedException("the account no longer exists or is disabled")
+            raise NotAuthorizedException(t("the account no longer exists or is disabled"))
         # Spending is one INSERT on a unique index: of parallel refreshes, one wins.
         if not await spend_refresh_token(token):
-            raise NotAuthorizedException("refresh_token was used or revoked")
+            raise NotAuthorizedException(t("refresh_token: was used or revoked"))
         return _tokens(request, user.id, user.role, session_id(token))
 
     @post("/logout", exclude_from_auth=True, status_code=204,
@@ -131,7 +134,7 @@ class AuthController(Controller):
             if access is not None:
                 tokens.append(access)
         if not tokens:
-            raise NotAuthorizedException("refresh_token: send a valid refresh token (or access token)")
+            raise NotAuthorizedException(t("refresh_token: send a valid refresh token (or access token)"))
         sids = {sid for sid in map(session_id, tokens) if sid}
         for token in tokens:
             if session_id(token) is None:
@@ -141,15 +144,29 @@ class AuthController(Controller):
             await push.close_session_streams(request.app, sid)
 
 
+def _me(u: AuthUser) -> Me:
+    return Me(id=u.id, phone=u.phone, role=u.role, display_name=u.display_name, firm_uscc=u.firm_uscc,
+              bank_id=u.bank_id, department=u.department_code, language=u.language)
+
+
 class MeController(Controller):
     path = "/api/me"
     tags = ["auth"]
 
     @get("/", summary="The signed-in user, with the firm, bank or department they act for")
     async def me(self, request: Request[AuthUser, Token, Any]) -> Me:
-        u = request.user
-        return Me(id=u.id, phone=u.phone, role=u.role, display_name=u.display_name,
-                  firm_uscc=u.firm_uscc, bank_id=u.bank_id, department=u.department_code)
+        return _me(request.user)
+
+    @patch("/", status_code=200, summary="Change your account's settings: the language you read",
+           description="`language`: \"zh\" or \"en\", the language of the platform's texts for "
+                       "this account when a request's Accept-Language names neither; null follows "
+                       "each request's Accept-Language (else Chinese). 422 for anything else.")
+    async def update_me(self, request: Request[AuthUser, Token, Any], data: JSONBody[MeUpdate]) -> Me:
+        await services.set_language(request.user.id, data.language)
+        u = await load_user(request.user.id)
+        if u is None:
+            raise NotAuthorizedException(t("the account no longer exists or is disabled"))
+        return _me(u)
 
     @post("/firm-claim", guards=[requires("owner")], status_code=202,
           summary="Start proving that you act for a firm: a one-time code goes to its registered contact",
@@ -172,8 +189,7 @@ class MeController(Controller):
                                          secret=request.app.state.settings.jwt_secret)
         u = await load_user(request.user.id)
         assert u is not None
-        return Me(id=u.id, phone=u.phone, role=u.role, display_name=u.display_name,
-                  firm_uscc=u.firm_uscc, bank_id=u.bank_id, department=u.department_code)
+        return _me(u)
 
 
 class UserController(Controller):

@@ -8,6 +8,7 @@ import msgspec
 
 __all__ = [
     "FirmClaim", "FirmClaimStarted", "FirmClaimVerify", "LoginRequest", "LogoutRequest", "Me",
+    "MeUpdate",
     "RefreshRequest", "Registration", "RegistrationStarted", "RegistrationVerify", "Role",
     "StaffCreate", "StaffRole", "TokenPair", "UserOut",
 ]
@@ -56,6 +57,15 @@ class Me(msgspec.Struct):
     firm_uscc: str | None = None
     bank_id: int | None = None
     department: str | None = None
+    language: str | None = None  # "zh" / "en"; None: the request's Accept-Language, else Chinese
+
+
+class MeUpdate(msgspec.Struct):
+    """What the signed-in user may change about their account."""
+
+    # The language the platform's texts are written in for this account: "zh" or "en", or
+    # null to follow each request's Accept-Language (else Chinese). Anything else is a 422.
+    language: Annotated[str, msgspec.Meta(max_length=20, examples=["en"])] | None
 
 
 NewPassword = Annotated[str, msgspec.Meta(min_length=8, max_length=128, examples=["a-long-passphrase"])]

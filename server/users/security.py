@@ -23,6 +23,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 
 from server.tables.users import ROLES, RevokedToken, User
+from server.texts import Text, t
 
 __all__ = [
     "AuthUser", "build_jwt_auth", "hash_password", "is_revoked", "issue_tokens", "password_limiter",
@@ -79,6 +80,7 @@ class AuthUser:
     bank_id: int | None
     department_id: int | None
     department_code: str | None
+    language: str | None = None  # "zh" / "en": the reader's language when the request names none
 
     # The account's link, for the routes that act on it: 403 when the account has none.
     def linked_firm(self) -> int:
@@ -87,19 +89,19 @@ class AuthUser:
 
     def linked_firm_with_uscc(self) -> tuple[int, str]:
         if self.firm_id is None or self.firm_uscc is None:
-            raise PermissionDeniedException("your account is not linked to a firm yet")
+            raise PermissionDeniedException(t("your account is not linked to a firm yet"))
         return self.firm_id, self.firm_uscc
 
     def linked_bank(self) -> int:
         """A bank manager's bank id."""
         if self.bank_id is None:
-            raise PermissionDeniedException("your account is not linked to a bank")
+            raise PermissionDeniedException(t("your account is not linked to a bank"))
         return self.bank_id
 
     def linked_department(self) -> int:
         """A department operator's department id."""
         if self.department_id is None:
-            raise PermissionDeniedException("your account is not linked to a department")
+            raise PermissionDeniedException(t("your account is not linked to a department"))
         return self.department_id
 
 
@@ -108,6 +110,7 @@ async def load_user(user_id: int) -> AuthUser | None:
         User.select(
             User.id, User.phone, User.role, User.display_name, User.is_active,
             User.firm.id, User.firm.uscc, User.bank.id, User.department.id, User.department.code,
+            User.language,
         )
         .where(User.id == user_id)
         .first()
@@ -118,6 +121,7 @@ async def load_user(user_id: int) -> AuthUser | None:
         id=row["id"], phone=row["phone"], role=row["role"], display_name=row["display_name"],
         firm_id=row["firm.id"], firm_uscc=row["firm.uscc"], bank_id=row["bank.id"],
         department_id=row["department.id"], department_code=row["department.code"],
+        language=row["language"],
     )
 
 
@@ -233,9 +237,9 @@ def decode_refresh(auth: JWTAuth[AuthUser, Token], encoded: str) -> Token:
     try:
         token = auth.token_cls.decode(encoded, secret=auth.token_secret, algorithm=auth.algorithm)
     except NotAuthorizedException:
-        raise NotAuthorizedException("refresh_token is invalid or expired") from None
+        raise NotAuthorizedException(t("refresh_token: is invalid or expired")) from None
     if token.extras.get("typ") != "refresh":
-        raise NotAuthorizedException("refresh_token is not a refresh token")
+        raise NotAuthorizedException(t("refresh_token: is not a refresh token"))
     return token
 
 
@@ -245,12 +249,16 @@ def requires(*roles: str):
     if unknown:
         raise ValueError(f"unknown roles {unknown}")
 
+    either: Text | str = roles[-1]
+    for role in reversed(roles[:-1]):
+        either = t("{one} or {other}", one=role, other=either)
+
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
         if connection.scope.get("method") == "OPTIONS":
             return  # the automatic OPTIONS answer (CORS preflight) carries no token and no data
         user = connection.scope.get("user")
         if not isinstance(user, AuthUser) or user.role not in roles:
-            raise PermissionDeniedException(f"this action needs the role {' or '.join(roles)}")
+            raise PermissionDeniedException(t("this action needs the role {roles}", roles=either))
 
     return guard
 

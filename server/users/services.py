@@ -24,6 +24,7 @@ from server.lookup import firm_by_uscc
 from server.tables.financing import Bank
 from server.tables.ingest import Department
 from server.tables.users import ROLES, User
+from server.texts import LANGS, Text, t
 from server.users.schemas import (
     FirmClaimStarted,
     Registration,
@@ -35,7 +36,8 @@ from server.users.security import AuthUser, hash_password, utcnow, verify_passwo
 from server.users.throttle import REGISTER_ADDRESS, REGISTER_PHONE, Limit, LoginThrottle
 
 __all__ = ["authenticate", "create_staff", "create_user", "finish_registration", "list_users",
-           "password_problem", "start_firm_claim", "start_registration", "verify_firm_claim"]
+           "password_problem", "set_language", "start_firm_claim", "start_registration",
+           "verify_firm_claim"]
 
 log = logging.getLogger("xinbao.accounts")
 
@@ -52,14 +54,34 @@ DAY = 86400
 MIN_PASSWORD_SCORE = 2  # zxcvbn 0-4; 2 = resists online guessing (with the throttles here)
 
 
-def password_problem(password: str, *user_inputs: str) -> str | None:
+# zxcvbn's warnings (English), each as the platform's text.
+_WARNINGS: dict[str, Text] = {
+    "Straight rows of keys are easy to guess.": t("straight rows of keys are easy to guess"),
+    "Short keyboard patterns are easy to guess.": t("short keyboard patterns are easy to guess"),
+    'Repeats like "aaa" are easy to guess.': t('repeats like "aaa" are easy to guess'),
+    'Repeats like "abcabcabc" are only slightly harder to guess than "abc".':
+        t('repeats like "abcabcabc" are only slightly harder to guess than "abc"'),
+    'Sequences like "abc" or "6543" are easy to guess.': t('sequences like "abc" or "6543" are easy to guess'),
+    "Recent years are easy to guess.": t("recent years are easy to guess"),
+    "Dates are often easy to guess.": t("dates are often easy to guess"),
+    "This is a top-10 common password.": t("this is a top-10 common password"),
+    "This is a top-100 common password.": t("this is a top-100 common password"),
+    "This is a very common password.": t("this is a very common password"),
+    "This is similar to a commonly used password.": t("this is similar to a commonly used password"),
+    "A word by itself is easy to guess.": t("a word by itself is easy to guess"),
+    "Names and surnames by themselves are easy to guess.": t("names and surnames by themselves are easy to guess"),
+    "Common names and surnames are easy to guess.": t("common names and surnames are easy to guess"),
+}
+
+
+def password_problem(password: str, *user_inputs: str) -> Text | None:
     """Why a new password is refused (too common, guessable, or built from the phone or name),
     or None. zxcvbn knows the common-password lists and keyboard/date/repeat patterns."""
     result = zxcvbn(password[:72], user_inputs=[u for u in user_inputs if u])  # 72: zxcvbn's cap
     if result["score"] >= MIN_PASSWORD_SCORE:
         return None
-    warning = result["feedback"].get("warning") or "it is too easy to guess"
-    return f"password: choose a less common password ({warning.rstrip('.')})"
+    warning = _WARNINGS.get(result["feedback"].get("warning") or "", t("it is too easy to guess"))
+    return t("password: choose a less common password ({warning})", warning=warning)
 
 
 async def authenticate(phone: str, password: str,
@@ -87,9 +109,18 @@ async def create_user(phone: str, password: str, role: str, display_name: str = 
     return user
 
 
+async def set_language(user_id: int, language: str | None) -> None:
+    """The language the account reads the platform's texts in: "zh", "en", or None (follow each
+    request's Accept-Language); 422 for anything else."""
+    if language is not None and language not in LANGS:
+        raise ClientException(t("language: must be zh or en (or null), not {got!r}", got=language),
+                              status_code=422)
+    await User.update({User.language: language}).where(User.id == user_id)
+
+
 async def _phone_free(phone: str) -> None:
     if await User.exists().where(User.phone == phone):
-        raise ClientException("phone: this number is already registered", status_code=409)
+        raise ClientException(t("phone: this number is already registered"), status_code=409)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,8 +135,8 @@ def _code_digest(secret: str, subject: str, code: str) -> str:
     return hmac.new(secret.encode(), f"{subject}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def _too_many(what: str, wait: int) -> TooManyRequestsException:
-    return TooManyRequestsException(f"{what}: try again in {wait} seconds",
+def _too_many(what: Text, wait: int) -> TooManyRequestsException:
+    return TooManyRequestsException(t("{what}: try again in {wait} seconds", what=what, wait=wait),
                                     headers={"Retry-After": str(wait)})
 
 
@@ -123,10 +154,10 @@ async def start_registration(data: Registration, address: str, *, store: Store, 
     limit, wait = await throttle.hit((throttle.key(REGISTER_PHONE.scope, data.phone), REGISTER_PHONE),
                                      (throttle.key(REGISTER_ADDRESS.scope, address), REGISTER_ADDRESS))
     if limit is not None:
-        raise _too_many("too many registrations", wait)
+        raise _too_many(t("too many registrations"), wait)
     if not demo:
         # No SMS gateway is integrated yet: refuse rather than pretend a code was sent.
-        raise ServiceUnavailableException("no SMS gateway is configured to send verification codes")
+        raise ServiceUnavailableException(t("no SMS gateway is configured to send verification codes"))
     password_hash = await hash_password(data.password, limiter)
     if await User.exists().where(User.phone == data.phone):
         log.warning("registration attempt for %s, which already has an account: no code sent "
@@ -153,11 +184,11 @@ async def finish_registration(phone: str, code: str, *, store: Store, throttle: 
     if limit is not None:
         if limit.scope == "code":
             await store.delete(key)
-            raise ValidationException("code: too many wrong codes; ask for a new one")
-        raise _too_many("code: too many wrong codes for this number", wait)
+            raise ValidationException(t("code: too many wrong codes; ask for a new one"))
+        raise _too_many(t("code: too many wrong codes for this number"), wait)
     if record is None or not hmac.compare_digest(record["digest"], _code_digest(secret, phone, code)):
         # Also the answer for a number that already has an account: it never got a code.
-        raise ValidationException("code: wrong or expired code")
+        raise ValidationException(t("code: wrong or expired code"))
     await store.delete(key)
     try:
         return await create_user(phone, "", record["role"], record["display_name"],
@@ -165,7 +196,7 @@ async def finish_registration(phone: str, code: str, *, store: Store, throttle: 
     except (UniqueViolationError, sqlite3.IntegrityError):
         # Two finishes with the same code: the unique phone index lets one through.
         if await User.exists().where(User.phone == phone):
-            raise ClientException("phone: this number is already registered; sign in",
+            raise ClientException(t("phone: this number is already registered; sign in"),
                                   status_code=409) from None
         raise
 
@@ -179,14 +210,14 @@ async def create_staff(data: StaffCreate, limiter: anyio.CapacityLimiter | None 
     bank_id = dept_id = None
     if data.role == "bank_manager":
         if data.bank_id is None:
-            raise ValidationException("bank_id: a bank manager must be linked to a bank")
+            raise ValidationException(t("bank_id: a bank manager must be linked to a bank"))
         if not await Bank.exists().where(Bank.id == data.bank_id):
-            raise ValidationException(f"bank_id: no bank with id {data.bank_id}")
+            raise ValidationException(t("bank_id: no bank with id {bank_id}", bank_id=data.bank_id))
         bank_id = data.bank_id
     if data.role == "dept_operator":
         dept = await Department.select(Department.id).where(Department.code == (data.department or "")).first()
         if dept is None:
-            raise ValidationException(f"department: no department with code {data.department!r}")
+            raise ValidationException(t("department: no department with code {code!r}", code=data.department))
         dept_id = dept["id"]
     user = await create_user(data.phone, data.password, data.role, data.display_name,
                              bank_id=bank_id, department_id=dept_id, limiter=limiter)
@@ -216,11 +247,12 @@ def _claim_key(user_id: int, uscc: str) -> str:
 
 async def _claimable_firm(user: AuthUser, uscc: str) -> dict:
     if user.firm_id is not None:
-        raise ClientException(f"uscc: your account already acts for firm {user.firm_uscc}", status_code=409)
+        raise ClientException(t("uscc: your account already acts for firm {uscc}", uscc=user.firm_uscc),
+                              status_code=409)
     firm = await firm_by_uscc(uscc)
     if await User.exists().where((User.firm == firm["id"]) & (User.role == "owner")):
         raise ClientException(
-            "uscc: the firm is already claimed by another account; ask the platform to transfer it",
+            t("uscc: the firm is already claimed by another account; ask the platform to transfer it"),
             status_code=409)
     return firm
 
@@ -232,12 +264,13 @@ async def start_firm_claim(user: AuthUser, uscc: str, store: Store, *, throttle:
     firm = await _claimable_firm(user, uscc)
     if not demo:
         # No SMS gateway is integrated yet: refuse rather than pretend a code was sent.
-        raise ServiceUnavailableException("no SMS gateway is configured to send verification codes")
+        raise ServiceUnavailableException(t("no SMS gateway is configured to send verification codes"))
     limit, wait = await throttle.hit(
         (throttle.key("claim:issue:user", user.id), Limit("account", CLAIM_ACCOUNT_ISSUES, DAY)),
         (throttle.key("claim:issue:firm", firm["id"]), Limit("firm", CLAIM_FIRM_ISSUES, DAY)))
     if limit is not None:
-        raise _too_many(f"uscc: too many codes asked for this {limit.scope} today", wait)
+        raise _too_many(t("uscc: too many codes asked for this account today") if limit.scope == "account"
+                        else t("uscc: too many codes asked for this firm today"), wait)
     code = f"{secrets.randbelow(10**6):06d}"
     record = {"digest": _code_digest(secret, f"{user.id}:{uscc}", code), "nonce": secrets.token_hex(8)}
     await store.set(_claim_key(user.id, uscc), json.dumps(record), expires_in=CODE_TTL_SECONDS)
@@ -255,7 +288,7 @@ async def verify_firm_claim(user: AuthUser, uscc: str, code: str, store: Store, 
     key = _claim_key(user.id, uscc)
     raw = await store.get(key)
     if raw is None:
-        raise ValidationException("code: no code is pending for this firm, or it expired; ask for a new one")
+        raise ValidationException(t("code: no code is pending for this firm, or it expired; ask for a new one"))
     record = json.loads(raw)
     code_key = throttle.key("claim:code", user.id, uscc, record.get("nonce", ""))
     limit, wait = await throttle.hit(
@@ -265,15 +298,16 @@ async def verify_firm_claim(user: AuthUser, uscc: str, code: str, store: Store, 
     if limit is not None:
         if limit.scope == "code":
             await store.delete(key)
-            raise ValidationException("code: too many wrong codes; ask for a new one")
-        raise _too_many(f"code: too many wrong codes for this {limit.scope} today", wait)
+            raise ValidationException(t("code: too many wrong codes; ask for a new one"))
+        raise _too_many(t("code: too many wrong codes for this account today") if limit.scope == "account"
+                        else t("code: too many wrong codes for this firm today"), wait)
     if not hmac.compare_digest(record["digest"], _code_digest(secret, f"{user.id}:{uscc}", code)):
         used = await throttle.count(code_key)
-        raise ValidationException(f"code: wrong code ({max(0, CLAIM_CODE_TRIES - used)} tries left)")
+        raise ValidationException(t("code: wrong code ({left} tries left)", left=max(0, CLAIM_CODE_TRIES - used)))
     await store.delete(key)
     try:  # one owner per firm is a unique index: of two accounts verifying at once, one wins
         await User.update({User.firm: firm["id"]}).where(User.id == user.id)
     except (UniqueViolationError, sqlite3.IntegrityError):
         raise ClientException(
-            "uscc: the firm is already claimed by another account; ask the platform to transfer it",
+            t("uscc: the firm is already claimed by another account; ask the platform to transfer it"),
             status_code=409) from None

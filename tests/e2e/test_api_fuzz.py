@@ -1,4 +1,7 @@
-"""Schemathesis against a live server with demo data: no 500, no response off its schema.
+"""Schemathesis against a live server with demo data: no 500, no response off its schema, and
+every 4xx in the reader's language (issue 13): each fuzzed request says ``Accept-Language`` zh or
+en in turn, and each 4xx's ``detail`` (and ``extra`` messages) is checked with the helpers of
+``tests/integration/test_reader_language.py`` (the request's own values count as quoted data).
 
 A real ``xinbao demo`` process (uvicorn, SQLite, a small synthetic region) is started on a free
 port; schemathesis reads ``/schema/openapi.json`` and fuzzes every operation as each demo role
@@ -27,6 +30,45 @@ ROLES = {"owner": "13800000001", "bank_manager": "13800000002", "subscriber": "1
          "dept_operator": "13800000004", "admin": "13800000005"}
 EXAMPLES = int(os.environ.get("XINBAO_FUZZ_EXAMPLES", "8"))
 SEED = os.environ.get("XINBAO_FUZZ_SEED", "20261122")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: A schemathesis hooks module (SCHEMATHESIS_HOOKS): alternate the reader's language and check
+#: every 4xx's texts in it.
+HOOKS = '''
+import itertools
+
+import schemathesis
+
+from tests.integration.test_reader_language import body_problems, strings_in
+
+_turn = itertools.count()
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    lang = ("zh", "en")[next(_turn) % 2]
+    case.headers = {**(case.headers or {}), "accept-language": lang}
+
+
+@schemathesis.check
+def reads_in_the_readers_language(ctx, response, case):
+    if not 400 <= response.status_code < 500:
+        return None
+    lang = (case.headers or {}).get("accept-language")
+    if lang not in ("zh", "en"):
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    data = strings_in([case.path_parameters, case.query, case.body, case.headers])
+    problems = body_problems(body, lang, data)
+    if problems:
+        raise AssertionError("texts not in the reader's language: " + "; ".join(problems))
+    return None
+'''
 
 
 def _free_port() -> int:
@@ -92,7 +134,7 @@ def test_no_server_error_and_every_response_fits_its_schema(live_server, tokens,
     assert st, "schemathesis is a dev dependency"
     cmd = [st, "run", f"{live_server}/schema/openapi.json",
            "-H", f"Authorization: Bearer {tokens[role]}",
-           "--checks", "not_a_server_error,response_schema_conformance",
+           "--checks", "not_a_server_error,response_schema_conformance,reads_in_the_readers_language",
            "--phases", "examples,coverage,fuzzing", "--max-examples", str(EXAMPLES),
            "--seed", SEED, "--exclude-path", "/api/auth/logout",
            "--exclude-path", "/api/notifications/stream",
@@ -100,7 +142,10 @@ def test_no_server_error_and_every_response_fits_its_schema(live_server, tokens,
            # per run); its input checks (400 naming the field, 403, 409) are in test_models.py.
            "--exclude-path", "/api/models/train", "--no-color",
            "--report", "junit", "--report-dir", str(tmp_path)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    (tmp_path / "xinbao_fuzz_hooks.py").write_text(HOOKS)
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "xinbao_fuzz_hooks",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
     summary = done.stdout[-6000:]
     assert done.returncode == 0, summary
     assert " passed" in summary and "generated" in summary, summary

@@ -38,7 +38,10 @@ async def app(settings: Settings, engine: object):
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:
     async with app.lifespan():
         transport = httpx.ASGITransport(app=app)
+        # The tests read the server's texts in English; a request without the header gets
+        # Chinese (tests/integration/test_reader_language.py reads both).
         async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                     headers={"accept-language": "en"},
                                      event_hooks={"response": [_no_server_errors]}) as c:
             yield c
 

@@ -268,7 +268,7 @@ async def test_the_whole_loan_path(client, tokens, owners, firms, managers, prod
     assert mine["status"] == "approved" and mine["decided_at"] is not None
     assert [e["status"] for e in mine["events"]] == ["pending", "approved"]
     assert mine["events"][0]["at"] <= mine["events"][1]["at"]
-    assert "600000" in mine["events"][1]["note"]
+    assert mine["events"][1]["note"] == "Approved ¥600,000 at 4.00% a year over 24 months"  # the reader's
     # the timeline in each reader's language, money as they read it (issue 13: server texts)
     assert [e["text_zh"] for e in mine["events"]] == ["申请80万元，期限24个月", "批准60万元，年利率4.00%，期限24个月"]
     assert [e["text_en"] for e in mine["events"]] == [
@@ -295,7 +295,7 @@ async def test_the_whole_loan_path(client, tokens, owners, firms, managers, prod
     assert theirs["decline_text"] == "资产负债率超过80%"
     assert [e["status"] for e in theirs["events"]] == ["pending", "declined"]
     assert theirs["events"][1]["text_zh"] == "未获批：资产负债率超过80%"  # the bank's words, as written
-    assert theirs["events"][1]["text_en"] == "Declined: 资产负债率超过80%"
+    assert theirs["events"][1]["text_en"] == "Declined: “资产负债率超过80%”"  # quoted for English readers
     assert not await FundLedger.exists().where(FundLedger.application == other_id)
     assert (await client.post(durl, json=approve, headers=ccb)).status_code == 409
 
@@ -325,6 +325,53 @@ async def test_a_refused_fund_cover_leaves_the_application_pending(client, owner
     declined = await client.post(f"/api/applications/{app_id}/decision", headers=managers["RCB-SY"], json={
         "decision": "decline", "reason_code": "other", "reason_text": "客户撤回"})
     assert declined.status_code == 200
+
+
+async def test_the_timeline_and_errors_read_in_the_readers_language(client, owners, managers, products):
+    """Issue 13: a Chinese reader gets the timeline and the errors in Chinese, money as 万元; an
+    English reader gets the same in English, money as ¥1,000,000."""
+    zh, en = {"accept-language": "zh-CN"}, {"accept-language": "en"}
+    owner, icbc = owners["B"], managers["ICBC-SY"]
+    product = products["信易贷·信用贷"]
+    r = await client.post("/api/applications", headers={**owner, **zh}, json={
+        "amount_yuan": 1_000_000, "term_months": 12, "purpose": "周转", "product_ids": [product["id"]],
+        "confirm_consent": True})
+    assert r.status_code == 201, r.text
+    app_id = r.json()["applications"][0]["id"]
+    url = f"/api/applications/{app_id}"
+
+    seen_zh = (await client.get(url, headers={**owner, **zh})).json()
+    assert [e["note"] for e in seen_zh["events"]] == ["申请100万元，期限12个月"]
+    seen_en = (await client.get(url, headers={**owner, **en})).json()
+    assert [e["note"] for e in seen_en["events"]] == ["Applied for ¥1,000,000 over 12 months"]
+    for seen in (seen_zh, seen_en):  # the labelled pair, whoever reads
+        assert seen["events"][0]["text_zh"] == "申请100万元，期限12个月"
+        assert seen["events"][0]["text_en"] == "Applied for ¥1,000,000 over 12 months"
+
+    # an error names the field in either language, with money as each reads it
+    bad = await client.post(f"{url}/decision", headers={**icbc, **zh},
+                            json={"decision": "approve", "rate_bp": 400, "amount_yuan": 5_000})
+    assert bad.status_code == 400
+    assert bad.json()["detail"] == "amount_yuan：须在10万元至100万元之间（产品最低额度至申请金额）"
+    bad = await client.post(f"{url}/decision", headers={**icbc, **en},
+                            json={"decision": "approve", "rate_bp": 400, "amount_yuan": 5_000})
+    assert bad.json()["detail"] == ("amount_yuan: must be within ¥100,000–¥1,000,000 (the product's minimum "
+                                    "up to the amount applied for)")
+    no_rate = await client.post(f"{url}/decision", headers={**icbc, **zh}, json={"decision": "approve"})
+    assert no_rate.status_code == 400 and no_rate.json()["detail"] == "rate_bp：批准须填写年利率（基点）"
+
+    declined = await client.post(f"{url}/decision", headers={**icbc, **zh}, json={
+        "decision": "decline", "reason_code": "other", "reason_text": "材料不全"})
+    assert declined.status_code == 200, declined.text
+    assert [e["note"] for e in declined.json()["events"]] == ["申请100万元，期限12个月", "未获批：材料不全"]
+    twice = await client.post(f"{url}/decision", headers={**icbc, **zh}, json={
+        "decision": "decline", "reason_code": "other", "reason_text": "材料不全"})
+    assert twice.status_code == 409 and twice.json()["detail"] == f"申请 {app_id} 已处理，当前状态为「未获批」"
+    twice = await client.post(f"{url}/decision", headers={**icbc, **en}, json={
+        "decision": "decline", "reason_code": "other", "reason_text": "材料不全"})
+    assert twice.json()["detail"] == f"application {app_id} is already declined"
+    for e in (await client.get(url, headers={**owner, **zh})).json()["events"]:
+        assert not re.search(r"[A-Za-z]{2,}", e["note"])
 
 
 async def test_the_deciding_bank_sees_what_the_firm_owes_and_its_other_applications(

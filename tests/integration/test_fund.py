@@ -293,6 +293,14 @@ async def test_default_claims_at_the_grade_share_and_npl_suspends_the_bank(
         assert [(e["kind"], e["application_id"], e["amount_fen"]) for e in ledger["entries"]] == [
             ("release", loan_b, 150_000_000), ("claim", loan_a, 98_765_360),
             ("default", loan_a, 187_654_300)]
+        # the notes read in the reader's language, money as each reads it (issue 13)
+        assert ledger["entries"][0]["note"] == "loan repaid"
+        assert ledger["entries"][1]["note"].startswith("loss ¥1,234,567 x 80%, by user ")
+        in_zh = (await client.get("/api/fund/ledger?limit=3",
+                                  headers={**tokens["admin"], "accept-language": "zh-CN"})).json()
+        assert [e["note"] for e in in_zh["entries"]][0] == "贷款已结清"
+        assert in_zh["entries"][1]["note"].startswith("损失123.4567万元 × 80%")
+        assert in_zh["entries"][2]["note"] == "违约时未偿本金的备忘记录"
 
         # the limit raised: the next recompute lifts the suspension
         fund.npl_limit_bp = 7000

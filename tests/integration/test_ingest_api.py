@@ -191,3 +191,31 @@ async def test_the_operator_reads_its_feeds_and_its_batches_only(client, operato
         r = await client.get("/api/ingest/batches", params=bad_query, headers=operators["tax"])
         assert r.status_code == 400 and next(iter(bad_query)) in r.text, r.text
     assert (await client.get("/api/ingest/sources", headers=operators["admin"])).status_code == 403
+
+
+@pytest.mark.parametrize(("language", "negative", "repeat"), [
+    ("zh-CN", "不能为负数，实为 '-100'", "计为重复"),
+    ("en", "must not be negative, got '-100'", "counted as a duplicate"),
+])
+async def test_the_report_speaks_the_operators_language(client, operators, language, negative, repeat):
+    """Each rejected or repeated row's message reaches the operator in their language, in the
+    answer and in the downloadable report (stored once, rendered for each reader)."""
+    from server.ingest.services import unpack_message
+
+    key = f"LANG-{language}"
+    feed = (f"record_key,uscc,event_date,category,amount_yuan\n{key}-1,{A},2025-02-28,vat,-100\n"
+            f"{key}-2,{A},2025-02-28,vat,5\n{key}-2,{A},2025-02-28,vat,5\n")
+    headers = {**operators["tax"], "accept-language": language}
+    r = await client.post("/api/ingest/tax_monthly", content=feed.encode(),
+                          headers={**headers, "content-type": "text/csv"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [(e["row"], e["field"], e["message"]) for e in body["rejected"]] == [(1, "amount_yuan", negative)]
+    assert [(e["row"], e["first_row"]) for e in body["repeated"]] == [(3, 2)]
+    assert repeat in body["repeated"][0]["message"]
+    report = await client.get(body["report_url"], headers=headers)
+    assert report.status_code == 200
+    assert negative in report.text and repeat in report.text
+    other = "must not" if language.startswith("zh") else "不能"
+    assert other not in report.text and other not in r.text
+    assert unpack_message("is required", "zh") == "is required"  # a row stored before: as it is

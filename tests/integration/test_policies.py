@@ -90,8 +90,12 @@ async def test_publish_match_apply_decide(client, tokens, demo, firm, hrss):
     refused = await client.post(f"/api/policies/{young['id']}/applications", headers=owner)
     assert refused.status_code == 422, refused.text
     body = refused.json()
-    assert body["detail"].startswith("eligibility: 不符合申报条件：")
-    assert "成立不超过3年" in body["detail"] and "founded ≤ 3 years ago" in body["detail"]
+    assert body["detail"].startswith("eligibility: not eligible: ")  # in the reader's language
+    assert "founded ≤ 3 years ago" in body["detail"] and "成立" not in body["detail"]
+    in_zh = await client.post(f"/api/policies/{young['id']}/applications",
+                              headers={**owner, "accept-language": "zh-CN"})
+    assert in_zh.status_code == 422 and in_zh.json()["detail"].startswith("eligibility：不符合申报条件：")
+    assert "成立不超过3年" in in_zh.json()["detail"] and "founded" not in in_zh.json()["detail"]
     assert [c["code"] for c in body["extra"]["missing"]] == ["town", "max_firm_age_years"]
 
     applied = await client.post(f"/api/policies/{fits['id']}/applications", headers=owner)

@@ -30,6 +30,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/auth/register/verify"): PUBLIC,
     ("POST", "/api/auth/logout"): ANY,
     ("GET", "/api/me"): ANY,
+    ("PATCH", "/api/me"): ANY,
     ("POST", "/api/me/firm-claim"): frozenset({"owner"}),
     ("POST", "/api/me/firm-claim/verify"): frozenset({"owner"}),
     ("GET", "/api/users"): frozenset({"admin"}),

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Bottom to top. Units on one line share a rank and may not import each other.
 SERVER_LAYERS: list[tuple[str, ...]] = [
     # ground floor: settings, pure helpers and every domain's tables
-    ("server.settings", "server.engines", "server.uscc", "server.tables", "server.texts"),
+    ("server.texts",),
+    ("server.settings", "server.engines", "server.uscc", "server.tables"),
     ("server.privacy", "server.lookup"),
     # infrastructure: Redis-backed stores, Piccolo's configuration, binding and migrating
     ("server.stores", "server.piccolo_app"),

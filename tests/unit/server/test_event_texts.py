@@ -35,4 +35,24 @@ def test_a_banks_own_words_are_quoted_as_written() -> None:
     assert zh == "银行报告违约，未偿本金5,000元（逾期90天）"
     assert en == "Reported in default by the bank, ¥5,000 outstanding (逾期90天)"
     zh, en = event_texts("declined", "declined: high_leverage: 负债率高", {**APP, "decline_text": "负债率高"})
-    assert (zh, en) == ("未获批：负债率高", "Declined: 负债率高")
+    assert (zh, en) == ("未获批：负债率高", "Declined: “负债率高”")
+
+
+def test_an_event_written_now_keeps_its_text_for_each_reader() -> None:
+    """Since issue 13 the stored note keeps the text (template and fields), not English words:
+    each reader gets it in their language, money as they read it, and a bank's words as written."""
+    from server.fund.notes import keep, kept, shown
+    from server.texts import t
+
+    note = keep(t("Applied for {amount:fen} over {months} months", amount=100_000_000, months=12))
+    assert kept(note) == "Applied for ¥1,000,000 over 12 months"
+    assert shown(note, "zh") == "申请100万元，期限12个月" and shown(note, "en") == "Applied for ¥1,000,000 over 12 months"
+    other = {**APP, "amount_fen": 1}  # the kept text, not the application's figures
+    assert event_texts("pending", note, other) == ("申请100万元，期限12个月", "Applied for ¥1,000,000 over 12 months")
+    said = keep(t("Reported in default by the bank, {outstanding:fen} outstanding ({said})",
+                  outstanding=28_000_000, said="逾期90天"))
+    assert event_texts("defaulted", said, APP) == ("银行报告违约，未偿本金28万元（逾期90天）",
+                                                  "Reported in default by the bank, ¥280,000 outstanding (逾期90天)")
+    nested = keep(t("{a}; {b}", a=t("loan repaid"), b=t("Repaid in full")))
+    assert shown(nested, "zh") == "贷款已结清；已全部结清"
+    assert shown("outstanding 5000 yuan", "zh") == "outstanding 5000 yuan"  # an older row's words, as written
