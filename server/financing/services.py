@@ -54,7 +54,6 @@ from server.financing.schemas import (
 )
 from server.firms import services as firm_services
 from server.fund import services as fund
-from server.fund.notes import keep, kept
 from server.notifications import owners
 from server.tables.financing import ApplicationEvent, Bank, LoanApplication, LoanProduct
 from server.tables.firms import Firm, Guarantee
@@ -62,6 +61,7 @@ from server.tables.fund import FundLedger
 from server.tables.ingest import DeptRecord
 from server.tables.scores import ScoreHistory
 from server.texts import Text, reader_lang, render, t
+from server.texts.stored import revive, store
 from server.users.security import AuthUser
 
 __all__ = [
@@ -390,7 +390,7 @@ async def _write_applications(user: AuthUser, firm_id: int, data: ApplicationCre
             ids.append(application.id)
             await ApplicationEvent(
                 application=application.id, status="pending", at=now, by_user=user.id,
-                note=keep(_applied(data.amount_yuan * 100, data.term_months)),
+                note=store(_applied(data.amount_yuan * 100, data.term_months)),
             ).save()
         for bank_id, bank_name in sorted(dict.fromkeys((m.product.bank_id, m.product.bank_name) for m in matches)):
             granted = await consent_services.grant(
@@ -462,10 +462,10 @@ def _approved(amount_fen: int | None, rate_bp: int | None, term_months: int) -> 
 
 def event_text(status: str, note: str, app: dict[str, Any]) -> Text:
     """An application event in words for people, rendered per reader: the text its note keeps
-    (:mod:`server.fund.notes`), or for a row written before notes kept texts, worded from the
+    (:mod:`server.texts.stored`), or for a row written before notes kept texts, worded from the
     application's own figures (its note parsed for what only the note knows). A bank's reason
     or note is quoted as written."""
-    text = kept(note)
+    text = revive(note)
     if text is not None:
         return text
     amount, term = app["amount_fen"], app["term_months"]
@@ -670,12 +670,12 @@ async def decide(user: AuthUser, application_id: int, data: DecisionCreate,
         values |= {LoanApplication.approved_amount_fen: terms.amount_fen,
                    LoanApplication.rate_bp: terms.rate_bp,
                    LoanApplication.approved_term_months: terms.term_months}
-        note = keep(_approved(terms.amount_fen, terms.rate_bp, terms.term_months))
+        note = store(_approved(terms.amount_fen, terms.rate_bp, terms.term_months))
     else:
         code, text = _decline_reason(data)
         status = "declined"
         values |= {LoanApplication.decline_code: code, LoanApplication.decline_text: text}
-        note = keep(t("Declined: “{why}”", why=text))
+        note = store(t("Declined: “{why}”", why=text))
     values[LoanApplication.status] = status
     async with db.write_transaction():
         # The status condition makes a concurrent second decision find nothing to update.

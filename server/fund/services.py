@@ -38,7 +38,6 @@ from litestar.exceptions import (
 from piccolo.query.functions.aggregate import Count, Sum
 
 from server import db
-from server.fund.notes import keep, shown
 from server.fund.schemas import (
     ClaimCreate,
     ClaimOut,
@@ -53,6 +52,7 @@ from server.notifications import owners
 from server.tables.financing import ApplicationEvent, Bank, LoanApplication
 from server.tables.fund import FundLedger, GuaranteeFund
 from server.texts import Text, reader_lang, t
+from server.texts.stored import shown, store
 from server.users.security import AuthUser
 
 __all__ = [
@@ -208,7 +208,7 @@ async def cover(application_id: int, by_user: int | None = None) -> None:
             raise _conflict(t("{reason}: {why}", reason=reason, why=why), reason=reason,
                             text_zh=why.render("zh"), text_en=why.render("en"))
         grade = app["grade_at_apply"] or "-"
-        note = keep(t("grade {grade}, fund share {share}%", grade=grade, share=share) if by_user is None
+        note = store(t("grade {grade}, fund share {share}%", grade=grade, share=share) if by_user is None
                     else t("grade {grade}, fund share {share}%, by user {user}", grade=grade, share=share,
                            user=by_user))
         await FundLedger.insert(FundLedger(
@@ -327,8 +327,8 @@ async def report_repaid(user: AuthUser, application_id: int) -> LoanState:
             released = entries["cover"]["amount_fen"]
             await FundLedger.insert(FundLedger(
                 fund=fund.id, kind="release", amount_fen=released, application=application_id,
-                bank=app["bank"], at=at, note=keep(t("loan repaid")))).run()
-        await _set_status(application_id, "repaid", at, user.id, keep(t("Repaid in full")))
+                bank=app["bank"], at=at, note=store(t("loan repaid")))).run()
+        await _set_status(application_id, "repaid", at, user.id, store(t("Repaid in full")))
         await owners.loan_reported(application_id)
         ratio, suspended = await recompute_npl(app["bank"])
     return LoanState(application_id=application_id, status="repaid", changed_at=at,
@@ -354,9 +354,9 @@ async def report_default(user: AuthUser, application_id: int, data: LoanDefault)
             fund = await _fund()
             await FundLedger.insert(FundLedger(
                 fund=fund.id, kind="default", amount_fen=outstanding, application=application_id,
-                bank=app["bank"], at=at, note=keep(t("a memo of the principal outstanding at default")))).run()
+                bank=app["bank"], at=at, note=store(t("a memo of the principal outstanding at default")))).run()
         said = data.note.strip()
-        note = keep(t("Reported in default by the bank, {outstanding:fen} outstanding ({said})",
+        note = store(t("Reported in default by the bank, {outstanding:fen} outstanding ({said})",
                       outstanding=outstanding, said=said) if said
                     else t("Reported in default by the bank, {outstanding:fen} outstanding",
                            outstanding=outstanding))
@@ -417,7 +417,7 @@ async def file_claim(user: AuthUser, data: ClaimCreate) -> ClaimOut:
         claim_id = (await FundLedger.insert(FundLedger(
             fund=fund.id, kind="claim", amount_fen=paid, application=data.application_id,
             bank=app["bank"], at=at,
-            note=keep(t("loss {loss:yuan} x {share}%, by user {user}", loss=data.loss_yuan, share=share,
+            note=store(t("loss {loss:yuan} x {share}%, by user {user}", loss=data.loss_yuan, share=share,
                         user=user.id)))).run())[0]["id"]
         exposure = await exposure_fen(fund.id)
     return ClaimOut(id=claim_id, application_id=data.application_id, bank_id=app["bank"],

@@ -46,6 +46,7 @@ from server.ingest.sources import (
 )
 from server.ingest.store import RECORD_COLUMNS, RECORD_CONFLICT, BatchWriter, open_writer, utcnow
 from server.texts import Lang, Text, t
+from server.texts.stored import revive, store
 
 __all__ = ["REPORT_LIMIT", "IngestError", "IngestResult", "Repeat", "batch_department", "ingest",
            "pack_message", "rejection_report", "unpack_message"]
@@ -108,67 +109,25 @@ def _csv_safe(cell: object) -> object:
     return cell
 
 
-# A report's messages are stored as their template and fields (JSON), so each operator reads
-# them in their own language; rows stored before are plain text and are shown as they are.
-_PACKED = '{"t":'
+# A report's messages are stored as their template and fields (server.texts.stored), so each
+# operator reads them in their own language; rows stored before are plain text, shown as they are.
 _PACK_LIMIT = 2000  # characters of stored JSON; quoted input is cut to fit (the text was cut at 500)
 
 
-def _pack_value(value: object, cut: int | None) -> object:
-    if isinstance(value, Text):
-        return _pack_text(value, cut)
-    if isinstance(value, datetime | date):
-        return {"d": value.isoformat()}
-    if isinstance(value, str):
-        return value if cut is None else value[:cut]
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    return str(value) if cut is None else str(value)[:cut]
-
-
-def _pack_text(text: Text, cut: int | None) -> dict[str, object]:
-    return {"t": text.msgid, "f": {k: _pack_value(v, cut) for k, v in text.fields.items()}}
-
-
 def pack_message(message: str) -> str:
-    """What the batch's report stores of a row's message: a Text as JSON of its template and
-    fields (rendered for each reader by ``unpack_message``), other text cut and cleaned."""
+    """What the batch's report stores of a row's message: a Text as its template and fields
+    (rendered for each reader by ``unpack_message``), other text cut and cleaned."""
     if isinstance(message, Text):
-        for cut, ascii_only in ((None, False), (400, True), (100, True)):
-            packed = json.dumps(_pack_text(message, cut), ensure_ascii=ascii_only, separators=(",", ":"))
-            if len(packed) <= _PACK_LIMIT and (packed.isascii() or _utf8(packed)):
-                return packed
+        packed = store(message, _PACK_LIMIT)
+        if revive(packed) is not None:
+            return packed
     return clean_text(str.__str__(message), 500)
-
-
-def _utf8(s: str) -> bool:
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate quoted from the input
-        return False
-    return True
-
-
-def _unpack_value(value: object) -> object:
-    if isinstance(value, dict):
-        if "t" in value:
-            return Text(str(value["t"]), {k: _unpack_value(v) for k, v in dict(value.get("f") or {}).items()})
-        if "d" in value:
-            return date.fromisoformat(str(value["d"]))
-    return value
 
 
 def unpack_message(stored: str, lang: Lang) -> str:
     """A stored report message in ``lang``: packed ones rendered, plain (older) ones as they are."""
-    if not stored.startswith(_PACKED):
-        return stored
-    try:
-        text = _unpack_value(json.loads(stored))
-        if not isinstance(text, Text):
-            return stored
-        return clean_text(text.render(lang), 500)
-    except (ValueError, TypeError, KeyError, IndexError):  # not ours after all: as it is
-        return stored
+    text = revive(stored)
+    return stored if text is None else clean_text(text.render(lang), 500)
 
 
 async def rejection_report(batch_id: int, lang: Lang) -> AsyncIterator[bytes]:

@@ -37,7 +37,7 @@ ZH: dict[str, str] = {
     "No collateral needed: up to {limit:fen} for grade {grade}": "免抵押：{grade}级企业上限{limit:fen}",
     "The guarantee fund bears {share}% of a loss": "担保基金承担{share}%的损失",
     # -- lending: an application's timeline (server/financing/services.py; notes kept by
-    #    server/fund/notes.py and rendered for each reader)
+    #    server/texts/stored.py and rendered for each reader)
     "Applied for {amount:fen} over {months} months": "申请{amount:fen}，期限{months}个月",
     "Approved {amount:fen} at {rate:.2f}% a year over {months} months":
         "批准{amount:fen}，年利率{rate:.2f}%，期限{months}个月",

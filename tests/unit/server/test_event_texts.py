@@ -41,8 +41,10 @@ def test_a_banks_own_words_are_quoted_as_written() -> None:
 def test_an_event_written_now_keeps_its_text_for_each_reader() -> None:
     """Since issue 13 the stored note keeps the text (template and fields), not English words:
     each reader gets it in their language, money as they read it, and a bank's words as written."""
-    from server.fund.notes import keep, kept, shown
     from server.texts import t
+    from server.texts.stored import revive as kept
+    from server.texts.stored import shown
+    from server.texts.stored import store as keep
 
     note = keep(t("Applied for {amount:fen} over {months} months", amount=100_000_000, months=12))
     assert kept(note) == "Applied for ¥1,000,000 over 12 months"
