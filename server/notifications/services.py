@@ -666,10 +666,12 @@ def _blocked_problem(msg: str) -> Text | str:
         return t("must be an http:// or https:// URL")
     if msg == "has no host":
         return t("has no host")
-    if m := re.fullmatch(r"is not a valid URL \((.*)\)", msg, re.S):
-        return t("is not a valid URL ({error})", error=m[1])
+    # The URL parser's and the resolver's own words (English, library-internal: "Invalid IDNA
+    # hostname ...", "Name or service not known") are not repeated to people.
+    if re.fullmatch(r"is not a valid URL \((.*)\)", msg, re.S):
+        return t("is not a valid URL")
     if m := re.fullmatch(r"the host (\S+) does not resolve \((.*)\)", msg, re.S):
-        return t("the host {host} does not resolve ({error})", host=m[1], error=m[2])
+        return t("the host {host} does not resolve", host=m[1])
     if m := re.fullmatch(r"the host (\S+) does not resolve", msg):
         return t("the host {host} does not resolve", host=m[1])
     if m := re.fullmatch(r"(\S+) is an? (\S+) address \((.*)\); webhooks may only go to public addresses", msg):

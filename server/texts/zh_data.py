@@ -153,8 +153,7 @@ ZH: dict[str, str] = {
     "url: {problem}": "url：{problem}",
     "must be an http:// or https:// URL": "应为 http:// 或 https:// 网址",
     "has no host": "没有主机名",
-    "is not a valid URL ({error})": "不是有效的网址（{error}）",
-    "the host {host} does not resolve ({error})": "主机 {host} 无法解析（{error}）",
+    "is not a valid URL": "不是有效的网址",
     "the host {host} does not resolve": "主机 {host} 无法解析",
     "{host} is a {kind} address ({ip}); webhooks may only go to public addresses":
         "{host} 是{kind}地址（{ip}）；webhook 只能发往公网地址",
