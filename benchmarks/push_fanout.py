@@ -99,9 +99,10 @@ async def measure_fanout(n: int, *, sse: int = 200, database_url: str | None = N
 
     from server import db
     from server.app import create_app
+    from server.notifications.common import transaction
     from server.notifications.events import RiskEvent
+    from server.notifications.fanout import notify_risk_events
     from server.notifications.push import user_channel
-    from server.notifications.services import notify_risk_events, transaction
     from server.settings import Settings
     from server.users.security import issue_tokens
 

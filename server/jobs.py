@@ -51,7 +51,7 @@ def platform_jobs(settings: Settings) -> list[Job]:
 
     async def daily_digest(as_of: datetime) -> None:
         """One digest notification per digest subscriber, with what was held for it."""
-        from server.notifications.services import daily_digest as write_digests
+        from server.notifications.digest import daily_digest as write_digests
 
         await write_digests(as_of)
 
@@ -148,7 +148,7 @@ def _heartbeat(path: str) -> Callable[[datetime], Awaitable[None]]:
 #: imports it all before its scheduler starts, so no first run blocks the event loop for
 #: seconds (long enough, on a busy machine, for another job's fire time to be coalesced away).
 JOB_MODULES = ("server.scores.frames", "server.scores.pipeline", "server.scores.rescore",
-               "server.notifications.push", "server.notifications.services",
+               "server.notifications.push", "server.notifications.fanout", "server.notifications.digest",
                "server.after_ingest", "server.risk.scan", "server.risk.macro", "server.scores.health", "server.policies.services", "server.users.security",
                "server.tables.users", "server.tables.firms", "server.tables.ingest")
 
@@ -195,7 +195,7 @@ async def notify_policy_matches(engine: object) -> int:
     """Owners of firms that qualify for an open policy they have not applied to get one
     notification per firm and policy (the dedup key makes a later run repeat nothing);
     eligibility is the policy supermarket's own (``server.policies.services.matches``)."""
-    from server.notifications.services import notify_users
+    from server.notifications.fanout import notify_users
     from server.policies.services import matches
     from server.tables.users import User
     from server.users.security import load_user

@@ -13,7 +13,7 @@ from litestar.openapi.spec import Example
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent
 
-from server.notifications import push, services
+from server.notifications import inbox, push, subscriptions, webhooks
 from server.notifications.schemas import (
     MarkedRead,
     NotificationOut,
@@ -44,15 +44,15 @@ class SubscriptionController(Controller):
 
     @post("/", summary="Watch a firm (again: change the filters); public signals unless your bank has consent")
     async def create(self, request: Request[AuthUser, Any, Any], data: JSONBody[SubscriptionCreate]) -> SubscriptionOut:
-        return await services.subscribe(request.user, data)
+        return await subscriptions.subscribe(request.user, data)
 
     @get("/", summary="The firms you watch, with filters (automatic ones: your bank's applicants)")
     async def list_all(self, request: Request[AuthUser, Any, Any]) -> list[SubscriptionOut]:
-        return await services.list_subscriptions(request.user)
+        return await subscriptions.list_subscriptions(request.user)
 
     @delete("/{subscription_id:int}", summary="Stop watching a firm")
     async def remove(self, request: Request[AuthUser, Any, Any], subscription_id: Id) -> None:
-        await services.unsubscribe(request.user, subscription_id)
+        await subscriptions.unsubscribe(request.user, subscription_id)
 
 
 class NotificationController(Controller):
@@ -66,20 +66,20 @@ class NotificationController(Controller):
         after_id: AfterId = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200, examples=[Example(value=50)])] = 50,
     ) -> list[NotificationOut]:
-        return await services.list_notifications(request.user, unread, after_id, limit)
+        return await inbox.list_notifications(request.user, unread, after_id, limit)
 
     @get("/unread-count", guards=[requires(*ROLES)], summary="How many of your notifications are unread")
     async def unread(self, request: Request[AuthUser, Any, Any]) -> UnreadCount:
-        return await services.unread_count(request.user)
+        return await inbox.unread_count(request.user)
 
     @post("/{notification_id:int}/read", guards=[requires(*ROLES)], status_code=200,
           summary="Mark one notification read")
     async def read(self, request: Request[AuthUser, Any, Any], notification_id: Id) -> NotificationOut:
-        return await services.mark_read(request.user, notification_id)
+        return await inbox.mark_read(request.user, notification_id)
 
     @post("/read-all", guards=[requires(*ROLES)], status_code=200, summary="Mark all your notifications read")
     async def read_all(self, request: Request[AuthUser, Any, Any]) -> MarkedRead:
-        return await services.mark_all_read(request.user)
+        return await inbox.mark_all_read(request.user)
 
     @post("/stream-ticket", guards=[requires(*ROLES)], status_code=201,
           summary="A one-time ticket to open a stream from a client that cannot set headers",
@@ -135,4 +135,4 @@ class BankWebhookController(Controller):
 
     @put("/", summary="Set your bank's webhook URL (and HMAC secret) for warnings about its applicants")
     async def set_webhook(self, request: Request[AuthUser, Any, Any], data: JSONBody[WebhookUpdate]) -> WebhookOut:
-        return await services.set_bank_webhook(request.user, data, request.app.state.settings.webhook_allow)
+        return await webhooks.set_bank_webhook(request.user, data, request.app.state.settings.webhook_allow)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from server.notifications.services import notify_users
+from server.notifications.fanout import notify_users
 from server.tables.financing import Bank, LoanApplication
 from server.tables.users import User
 

@@ -55,9 +55,10 @@ from litestar.security.jwt import Token
 from alerts.outbox import drain_push, relay_webhooks
 from alerts.webhooks import WebhookSender
 from server.engines import sqlite_path
-from server.notifications import services
+from server.notifications import common, inbox, outbox
 from server.notifications.schemas import NotificationOut
 from server.settings import Settings
+from server.tables.notifications import Outbox
 from server.texts import negotiate, render, t
 from server.users.security import AuthUser, decode_access, is_revoked, load_user, session_id
 
@@ -360,7 +361,7 @@ class PushRelay:
     publisher: Any
     sender: WebhookSender
     poll_s: float
-    store: services.DbOutboxStore = field(default_factory=services.DbOutboxStore)
+    store: outbox.DbOutboxStore = field(default_factory=outbox.DbOutboxStore)
     ready: Callable[[], bool] | None = None
     pushed: int = 0
     _wake: dict[str, asyncio.Event] = field(default_factory=dict)
@@ -394,14 +395,14 @@ class PushRelay:
                 await self._listener.close()
 
     async def _listen(self) -> None:
-        engine = services.Outbox._meta.db
+        engine = Outbox._meta.db
         if engine.engine_type != "postgres":
             return
         import asyncpg
 
         try:
             self._listener = await asyncpg.connect(**engine.config)
-            await self._listener.add_listener(services.OUTBOX_NOTIFY_CHANNEL, lambda *_: self.kick())
+            await self._listener.add_listener(common.OUTBOX_NOTIFY_CHANNEL, lambda *_: self.kick())
         except (OSError, asyncpg.PostgresError) as exc:  # polling still delivers
             log.warning("outbox LISTEN failed, relying on polling: %s", exc)
             self._listener = None
@@ -430,7 +431,7 @@ async def relay_job(settings: Settings, as_of: datetime) -> dict[str, int]:
     """The scheduled ``outbox_relay``: deliver everything due. Pushes need Redis to reach the API
     processes' subscribers; without it (the embedded demo) the API's own relay pushes and this
     job only sends webhooks."""
-    store = services.DbOutboxStore()
+    store = outbox.DbOutboxStore()
     redis = None
     counts = {"push": 0, "webhook": 0}
     async with httpx.AsyncClient() as http:
@@ -785,7 +786,7 @@ class _Feed:
                 self.closed = True
                 return
             if data is RESYNC:
-                for item in self._drain(await services.catch_up(self.user_id, self.cursor or 0)):
+                for item in self._drain(await inbox.catch_up(self.user_id, self.cursor or 0)):
                     next_ping = loop.time() + keepalive_s
                     yield item
                 continue
@@ -815,11 +816,11 @@ async def _feed(app: Litestar, channels: ChannelsPlugin, user: AuthUser, after_i
     async with channels.start_subscription(name) as subscriber, subscriber.run_in_background(on_event):
         if backend is not None:
             await backend.wait_live(name)
-        backlog = await services.catch_up(user.id, after_id) if after_id is not None else []
+        backlog = await inbox.catch_up(user.id, after_id) if after_id is not None else []
         cursor = after_id
         if cursor is None and backend is not None:
             # Where a re-read after a Redis reconnect starts for a stream opened without after_id.
-            newest = await services.list_notifications(user, None, None, 1)
+            newest = await inbox.list_notifications(user, None, None, 1)
             cursor = newest[0].id if newest else 0
         check = (lambda: _still_signed_in(signed)) if signed is not None else None
         recheck_s = float(getattr(app.state.settings, "stream_recheck_s", 15.0))

@@ -331,7 +331,7 @@ async def _notify(changes: list[_Change], names: dict[int, str], now: datetime) 
     if not changes:
         return 0
     from server.notifications.events import RiskEvent
-    from server.notifications.services import notify_risk_events
+    from server.notifications.fanout import notify_risk_events
 
     events = []
     for c in changes:

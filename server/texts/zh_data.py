@@ -122,7 +122,7 @@ ZH: dict[str, str] = {
         "没有有效授权：该企业未授权贵行查看其评价和关联关系",
     "only the firm's owner, consented banks and admins see a firm's ties":
         "只有企业主、获授权的银行和管理员可以查看企业的关联关系",
-    # -- notifications (server/notifications/services.py, controllers.py, push.py)
+    # -- notifications (server/notifications/subscriptions.py, inbox.py, controllers.py, push.py)
     "{field}: give both quiet_start and quiet_end, or neither": "{field}：quiet_start 和 quiet_end 要么都给出，要么都不给",
     "quiet_end: must differ from quiet_start": "quiet_end：不能与 quiet_start 相同",
     "subscription_id: you have no subscription {subscription_id}": "subscription_id：您没有编号为 {subscription_id} 的订阅",
@@ -149,7 +149,7 @@ ZH: dict[str, str] = {
     "message: send a JSON text message {example}": "message：请发送 JSON 文本消息 {example}",
     "message: not valid JSON ({error})": "message：不是有效的 JSON（{error}）",
     "message: must be a JSON object {example}": "message：应为 JSON 对象 {example}",
-    # -- bank webhooks (server/notifications/services.py; the checks of alerts/netguard.py)
+    # -- bank webhooks (server/notifications/webhooks.py; the checks of alerts/netguard.py)
     "url: {problem}": "url：{problem}",
     "must be an http:// or https:// URL": "应为 http:// 或 https:// 网址",
     "has no host": "没有主机名",

@@ -29,11 +29,11 @@ PASSWORD = "secret-pass-1"
 
 async def _push(users: list[int], key: str) -> list[int]:
     """Commit one notification per user (as any event does: with its outbox rows); their ids."""
-    from server.notifications import services
+    from server.notifications import common, fanout
     from server.tables.notifications import Notification
 
-    async with services.transaction():
-        await services.notify_users(users, "policy", "blue", "混沌测试", "Chaos test", {"key": key}, key)
+    async with common.transaction():
+        await fanout.notify_users(users, "policy", "blue", "混沌测试", "Chaos test", {"key": key}, key)
     rows = await Notification.select(Notification.id, Notification.user).where(
         Notification.dedup_key.is_in([f"{key}:{u}" for u in users]))
     by_user = {r["user"]: r["id"] for r in rows}

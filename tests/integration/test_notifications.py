@@ -173,7 +173,8 @@ async def test_bank_webhook_url_is_stored_with_a_generated_secret(client, world)
 
 
 async def test_watchers_and_the_applicants_bank_are_told_and_nobody_else(client, world):
-    from server.notifications.services import notify_risk_events, transaction
+    from server.notifications.common import transaction
+    from server.notifications.fanout import notify_risk_events
     from server.tables.notifications import Subscription
 
     firms, users = world["firms"], world["users"]
@@ -201,7 +202,7 @@ async def test_watchers_and_the_applicants_bank_are_told_and_nobody_else(client,
 
 
 async def test_a_bank_with_consent_gets_the_evidence_and_its_webhook_is_queued_once(client, world):
-    from server.notifications.services import notify_risk_events
+    from server.notifications.fanout import notify_risk_events
     from server.tables.consent import Consent
     from server.tables.financing import Bank
     from server.tables.notifications import Outbox
@@ -228,7 +229,7 @@ async def test_a_bank_with_consent_gets_the_evidence_and_its_webhook_is_queued_o
 
 
 async def test_filters_by_level_and_kind(client, world):
-    from server.notifications.services import notify_risk_events
+    from server.notifications.fanout import notify_risk_events
 
     firms, users = world["firms"], world["users"]
     await _watch(client, world["headers"]["other"], firms["B"]["uscc"], levels=["red"], kinds=["credit", "contagion"])
@@ -243,7 +244,7 @@ async def test_filters_by_level_and_kind(client, world):
 
 
 async def test_the_same_event_twice_is_one_notification_and_an_escalation_updates_it(client, world):
-    from server.notifications.services import notify_risk_events
+    from server.notifications.fanout import notify_risk_events
     from server.tables.notifications import Notification
 
     firm, uid = world["firms"]["C"], world["users"]["watcher"]
@@ -279,7 +280,8 @@ async def test_the_same_event_twice_is_one_notification_and_an_escalation_update
 
 
 async def test_quiet_hours_hold_the_push_until_they_end(client, world):
-    from server.notifications.services import DbOutboxStore, notify_risk_events
+    from server.notifications.fanout import notify_risk_events
+    from server.notifications.outbox import DbOutboxStore
 
     firm, uid = world["firms"]["B"], world["users"]["quiet"]
     hour = datetime.now(SHANGHAI).hour
@@ -302,7 +304,8 @@ async def test_quiet_hours_hold_the_push_until_they_end(client, world):
 
 
 async def test_digest_subscribers_get_one_digest_a_day_instead_of_pushes(client, world):
-    from server.notifications.services import daily_digest, notify_risk_events
+    from server.notifications.digest import daily_digest
+    from server.notifications.fanout import notify_risk_events
 
     firms, uid = world["firms"], world["users"]["digest"]
     for k in ("D", "E"):
@@ -331,7 +334,7 @@ async def test_digest_subscribers_get_one_digest_a_day_instead_of_pushes(client,
 
 
 async def test_read_unread_and_ownership(client, world):
-    from server.notifications.services import notify_users
+    from server.notifications.fanout import notify_users
 
     uid, h = world["users"]["other"], world["headers"]["other"]
     await notify_users([uid], "policy", "blue", "您可申请新政策", "You now qualify for a policy",
@@ -361,7 +364,7 @@ async def test_read_unread_and_ownership(client, world):
 
 
 async def test_generic_notifications_merge_by_key(client, world):
-    from server.notifications.services import notify_users
+    from server.notifications.fanout import notify_users
 
     uid = world["users"]["admin"]
     args = ("policy", "blue", "新政策", "New policy", {"policy_id": 7}, "policy:7")
@@ -376,7 +379,8 @@ async def test_generic_notifications_merge_by_key(client, world):
 
 
 async def test_ensure_bank_watch_and_automatic_watches_cannot_be_dropped(client, world):
-    from server.notifications.services import ensure_bank_watch, notify_risk_events
+    from server.notifications.fanout import notify_risk_events
+    from server.notifications.subscriptions import ensure_bank_watch
     from server.tables.financing import LoanApplication, LoanProduct
 
     firms, users = world["firms"], world["users"]
@@ -419,7 +423,7 @@ def test_quiet_hours_and_digest_times_in_shanghai():
 
 
 async def test_the_stream_with_max_seconds_0_sends_what_was_missed_and_ends(client, world):
-    from server.notifications.services import notify_users
+    from server.notifications.fanout import notify_users
 
     uid, h = world["users"]["icbc2"], world["headers"]["icbc2"]
     await notify_users([uid], "application", "blue", "新的贷款申请", "A new loan application",

@@ -109,7 +109,8 @@ async def _webhook_rows(warning_id: int) -> list[dict[str, Any]]:
 async def test_webhook_is_signed_and_retried_with_backoff_after_a_500(setup, receiver):
     from alerts.outbox import RetryPolicy, relay_webhooks
     from alerts.webhooks import WebhookSender, verify
-    from server.notifications.services import DbOutboxStore, notify_risk_events
+    from server.notifications.fanout import notify_risk_events
+    from server.notifications.outbox import DbOutboxStore
     from server.tables.financing import Bank
 
     await Bank.update({Bank.webhook_url: receiver.url, Bank.webhook_secret: HOOK_SECRET}).where(Bank.id == setup["bank"])
@@ -150,7 +151,8 @@ async def test_webhook_is_signed_and_retried_with_backoff_after_a_500(setup, rec
 async def test_webhook_gives_up_after_the_last_attempt(setup, receiver):
     from alerts.outbox import RetryPolicy, relay_webhooks
     from alerts.webhooks import WebhookSender
-    from server.notifications.services import DbOutboxStore, notify_risk_events
+    from server.notifications.fanout import notify_risk_events
+    from server.notifications.outbox import DbOutboxStore
     from server.tables.financing import Bank
 
     await Bank.update({Bank.webhook_url: receiver.url, Bank.webhook_secret: HOOK_SECRET}).where(Bank.id == setup["bank"])
@@ -182,19 +184,19 @@ _CRASHING_RELAY = """
 import asyncio, sys, time
 from datetime import UTC, datetime, timedelta
 from server import db
-from server.notifications import services
+from server.notifications import common, fanout, outbox
 from server.notifications.push import RedisPublisher, channel_namespace
 from server.tables.notifications import Notification
 
 async def main(url, redis_url, mode, user_id, key):
     await db.open_engine(url)
     # One transaction: the notification, its outbox row, and this relay's claim on the row.
-    async with services.transaction():
-        await services.notify_users([int(user_id)], "policy", "blue", "崩溃测试", "Crash test", {"mode": mode}, key)
+    async with common.transaction():
+        await fanout.notify_users([int(user_id)], "policy", "blue", "崩溃测试", "Crash test", {"mode": mode}, key)
         if mode == "commit":  # the process dies right after its commit: nothing claimed
             claimed = []
         else:
-            claimed = await services.DbOutboxStore().claim("push", datetime.now(UTC), 1000,
+            claimed = await outbox.DbOutboxStore().claim("push", datetime.now(UTC), 1000,
                                                            timedelta(seconds=0.5))
     claimed = [d for d in claimed if d.user_id == int(user_id)]
     note = await Notification.select(Notification.id).where(

@@ -215,7 +215,8 @@ _warning_ids = iter(range(9000, 10_000))
 async def _raise_warning(firm: dict[str, Any], level: str = "red", event: str = "raised",
                          warning_id: int | None = None) -> tuple[int, float]:
     """Commit a warning event (as the risk engine does, in its transaction); (warning id, commit time)."""
-    from server.notifications.services import notify_risk_events, transaction
+    from server.notifications.common import transaction
+    from server.notifications.fanout import notify_risk_events
 
     wid = warning_id or next(_warning_ids)
     async with transaction():

@@ -62,7 +62,8 @@ def _event(firm: dict[str, Any], warning_id: int) -> RiskEvent:
 async def _notify(firm: dict[str, Any], warning_id: int) -> None:
     """The risk engine's call, with the bank's push and webhook rows deferred in the same
     transaction: the app's own relay must not take them before the test does."""
-    from server.notifications.services import notify_risk_events, transaction
+    from server.notifications.common import transaction
+    from server.notifications.fanout import notify_risk_events
     from server.tables.notifications import Outbox
 
     async with transaction():
@@ -75,7 +76,7 @@ async def _notify(firm: dict[str, Any], warning_id: int) -> None:
 async def _payloads(channel: str, user_id: int) -> list[bytes]:
     """What the relay would push or POST for the user now (claimed and marked sent, as the relay
     does)."""
-    from server.notifications.services import DbOutboxStore
+    from server.notifications.outbox import DbOutboxStore
 
     store = DbOutboxStore()
     when = datetime.now(UTC) + LATER + timedelta(minutes=1)

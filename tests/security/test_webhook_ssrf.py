@@ -140,7 +140,7 @@ async def _webhook_row(key: str) -> dict[str, Any]:
 
 async def _relay(sender: Any) -> int:
     from alerts.outbox import relay_webhooks
-    from server.notifications.services import DbOutboxStore
+    from server.notifications.outbox import DbOutboxStore
 
     return await relay_webhooks(DbOutboxStore(), sender, datetime.now(UTC) + LATER)
 
