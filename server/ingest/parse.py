@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as pa_csv
 
-from server.texts import Text, t
+from server.texts import Text, Written, t
 
 __all__ = ["ArrowBlock", "FeedFormatError", "RawRow", "detect_format", "iter_bytes", "iter_file",
            "read_batches", "read_csv_blocks", "read_rows"]
@@ -34,7 +34,7 @@ class FeedFormatError(ValueError):
         self.message = message
 
 
-def _why(reason: str) -> Text | str:
+def _why(reason: str) -> Text:
     """What a decoder, JSON or CSV reader said (English), for people: the usual ones from the
     catalogue, anything else in its own words."""
     known = {
@@ -63,7 +63,7 @@ def _why(reason: str) -> Text | str:
         return t("new-line character seen in unquoted field")
     if reason.startswith("Exceeds the limit ("):
         return t("a number has too many digits")
-    return reason
+    return Written("无法读取", reason)  # the reader's own words for English readers
 
 
 def detect_format(filename: str | None, content_type: str | None, head: bytes) -> str:

@@ -18,7 +18,7 @@ from server.notifications.schemas import (
     WebhookUpdate,
 )
 from server.tables.financing import Bank
-from server.texts import Text, t
+from server.texts import Text, Written, t
 from server.users.security import AuthUser
 
 __all__ = ["set_bank_webhook"]
@@ -54,7 +54,8 @@ def _blocked_problem(msg: str) -> Text | str:
                          msg):
         return t("{host} resolves to a {kind} address ({ip}); webhooks may only go to public addresses",
                  host=m[1], kind=_address_kind(m[2]), ip=m[3])
-    return msg  # a check added to the guard since: in its own words
+    # A check added to the guard since: its own words for English readers.
+    return Written("不允许的网址", msg)
 
 
 async def set_bank_webhook(user: AuthUser, data: WebhookUpdate, allow: Sequence[str] = ()) -> WebhookOut:

@@ -50,7 +50,7 @@ from server.tables.consent import AccessLog
 from server.tables.firms import Firm
 from server.tables.policies import Policy, PolicyApplication
 from server.tables.scores import ScoreHistory
-from server.texts import Lang, Text, t
+from server.texts import Text, Written, t
 from server.users.security import AuthUser
 
 __all__ = [
@@ -113,24 +113,6 @@ def _policy_out(row: dict[str, Any], on: date) -> PolicyOut:
 
 async def _policy_row(policy_id: int) -> dict[str, Any] | None:
     return await Policy.select(*_POLICY_COLUMNS).where(Policy.id == policy_id).first()
-
-
-class _Written(Text):
-    """A text the service wrote in each language already (the criteria's ``text_zh`` /
-    ``text_en``), to pass as a field of a catalogue text."""
-
-    zh: str
-
-    def __new__(cls, zh: str, en: str) -> _Written:
-        obj = super().__new__(cls, "{en}", {"en": en})
-        obj.zh = zh
-        return obj
-
-    def render(self, lang: Lang) -> str:
-        return self.zh if lang == "zh" else str.__str__(self)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_Written, (self.zh, str.__str__(self)))
 
 
 def _listed(texts: list[Text]) -> Text:
@@ -322,7 +304,7 @@ async def apply(user: AuthUser, engine: Engine, policy_id: int) -> PolicyApplica
     verdict = evaluate(rules, facts, on)
     if not verdict.eligible:
         missing = verdict.missing
-        said = _Written("；".join(c.text_zh for c in missing), "; ".join(c.text_en for c in missing))
+        said = Written("；".join(c.text_zh for c in missing), "; ".join(c.text_en for c in missing))
         raise ClientException(
             t("eligibility: not eligible: {missing}", missing=said),
             status_code=422, extra={"missing": msgspec.to_builtins(missing)})

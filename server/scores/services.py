@@ -3,6 +3,7 @@ override rules; every change is a new, audited version."""
 
 from __future__ import annotations
 
+import ast
 import re
 import sqlite3
 from datetime import UTC, date, datetime
@@ -22,7 +23,7 @@ from server.scores.schemas import (
 )
 from server.tables.scores import OverrideRuleSet as OverrideRuleSetRow
 from server.tables.scores import WeightProfile as WeightProfileRow
-from server.texts import Text, t
+from server.texts import Text, Written, t
 from server.users.security import AuthUser
 
 __all__ = ["active_override_rules", "active_profile_on", "all_profiles", "build_profile", "create_or_revise",
@@ -35,12 +36,13 @@ def _scoring_problem(exc: ValueError) -> Text | str:
     msg = str(exc)
     if msg == "factor must be a finite number >= 0":
         return t("factor must be a finite number >= 0")
-    if m := re.fullmatch(r"unknown target type '(.*)'", msg):
-        return t("unknown target type {kind!r}", kind=m[1])
-    if m := re.fullmatch(r"unknown dimension '(.*)'", msg):
-        return t("unknown dimension {name!r}", name=m[1])
-    if m := re.fullmatch(r"code: unknown rule '(.*)' \(known: (.*)\)", msg):
-        return t("code: unknown rule {code!r} (known: {known})", code=m[1], known=m[2])
+    # The names were written with !r: single or double quotes, whichever repr chose.
+    if m := re.fullmatch(r"unknown target type ('.*'|\".*\")", msg, re.S):
+        return t("unknown target type {kind!r}", kind=ast.literal_eval(m[1]))
+    if m := re.fullmatch(r"unknown dimension ('.*'|\".*\")", msg, re.S):
+        return t("unknown dimension {name!r}", name=ast.literal_eval(m[1]))
+    if m := re.fullmatch(r"code: unknown rule ('.*'|\".*\") \(known: (.*)\)", msg, re.S):
+        return t("code: unknown rule {code!r} (known: {known})", code=ast.literal_eval(m[1]), known=m[2])
     if m := re.fullmatch(r"min_days: bank_default needs whole days in (\d+)\.\.(\d+)", msg):
         return t("min_days: bank_default needs whole days in {lo}..{hi}", lo=int(m[1]), hi=int(m[2]))
     if m := re.fullmatch(r"min_days: only bank_default has a day threshold, not (.*)", msg):
@@ -49,7 +51,8 @@ def _scoring_problem(exc: ValueError) -> Text | str:
         return t("statuses: registry_status needs statuses among {statuses}", statuses=m[1])
     if m := re.fullmatch(r"statuses: only registry_status has statuses, not (.*)", msg):
         return t("statuses: only registry_status has statuses, not {code}", code=m[1])
-    return msg  # a check added to the scoring package since: in its own words
+    # A check added to the scoring package since: its own words for English readers.
+    return Written("取值无效", msg)
 
 
 def profile_version(p: WeightProfile) -> str:

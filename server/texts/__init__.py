@@ -24,7 +24,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Literal
 
-__all__ = ["LANGS", "Lang", "Text", "localise", "money", "negotiate", "reader_lang", "render", "say",
+__all__ = ["LANGS", "Lang", "Text", "Written", "localise", "money", "negotiate", "reader_lang", "render", "say",
            "set_reader_lang", "t"]
 
 Lang = Literal["zh", "en"]
@@ -56,6 +56,25 @@ class Text(str):
         if lang == "en":
             return str.__str__(self)
         return _fill(_catalogue().get(self.msgid, self.msgid), self.fields, lang)
+
+
+class Written(Text):
+    """A text already written in each language (a rule's ``text_zh`` / ``text_en``, or a
+    library's English message with a Chinese summary), to pass as a field of a catalogue text
+    or to raise as it is."""
+
+    zh: str
+
+    def __new__(cls, zh: str, en: str) -> Written:
+        obj = super().__new__(cls, "{en}", {"en": en})
+        obj.zh = zh
+        return obj
+
+    def render(self, lang: Lang) -> str:
+        return self.zh if lang == "zh" else str.__str__(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Written, (self.zh, str.__str__(self)))
 
 
 def t(msgid: str, /, **fields: Any) -> Text:
