@@ -553,8 +553,10 @@ class FeedSource:
 class RejectedRow:
     row: int
     field: str
-    message: str
+    message: str  # in the language the request asked for
     first_row: int | None = None
+    message_zh: str = ""  # the same in each language: the screen follows a later switch
+    message_en: str = ""
 
 
 @dataclass

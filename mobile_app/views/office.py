@@ -101,7 +101,8 @@ def _report(t: Translator, state: UploadState, r: IngestReport, run: Run, save: 
     for i, row in enumerate(r.rejected[:SHOWN_ROWS]):
         items.append(ft.Container(
             key=f"report.rejected.{i}", bgcolor="#FDECEA", border_radius=8, padding=8,
-            content=ft.Text(t("office.rejected_row", row=row.row, field=row.field, message=row.message),
+            content=ft.Text(t("office.rejected_row", row=row.row, field=row.field,
+                              message=t.pick(row.message_zh, row.message_en) or row.message),
                             size=13, color="#B3261E")))
     for i, row in enumerate(r.repeated[:max(0, SHOWN_ROWS - len(r.rejected))]):
         items.append(ft.Container(

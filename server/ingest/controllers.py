@@ -92,9 +92,12 @@ class IngestController(Controller):
         report = IngestReport(
             accepted=result.accepted, duplicates=result.duplicates, batch_id=result.batch_id,
             rows=result.rows,
-            rejected=[RejectedRow(row=r.row, field=r.field, message=render(r.message, lang)) for r in result.rejected],
+            rejected=[RejectedRow(row=r.row, field=r.field, message=render(r.message, lang),
+                                  message_zh=render(r.message, "zh"), message_en=render(r.message, "en"))
+                      for r in result.rejected],
             rejected_count=result.rejected_count, rejected_rows=result.rejected_rows,
-            repeated=[RepeatedRow(row=r.row, field=r.field, message=render(r.message, lang), first_row=r.first_row)
+            repeated=[RepeatedRow(row=r.row, field=r.field, message=render(r.message, lang), first_row=r.first_row,
+                                  message_zh=render(r.message, "zh"), message_en=render(r.message, "en"))
                       for r in result.repeated],
             repeated_count=result.repeated_count,
             report_url=f"/api/ingest/batches/{result.batch_id}/rejected" if listed else None,

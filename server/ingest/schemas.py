@@ -12,7 +12,9 @@ __all__ = ["BatchOut", "FeedField", "FeedSource", "IngestReport", "RejectedRow",
 class RejectedRow(msgspec.Struct):
     row: int  # 1-based data row; the header is not counted
     field: str
-    message: str
+    message: str  # in the reader's language
+    message_zh: str = ""  # the same in each language, for an app that switches language
+    message_en: str = ""
 
 
 class RepeatedRow(msgspec.Struct):
@@ -20,8 +22,10 @@ class RepeatedRow(msgspec.Struct):
 
     row: int
     field: str
-    message: str
+    message: str  # in the reader's language
     first_row: int | None = None  # the row of this batch that is stored, when known
+    message_zh: str = ""
+    message_en: str = ""
 
 
 class IngestReport(msgspec.Struct):

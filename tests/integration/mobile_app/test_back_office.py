@@ -3,6 +3,7 @@ against the real API in-process, and their screens built from those states."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -82,9 +83,16 @@ async def test_operator_sends_a_feed_and_reads_the_report_and_batches(api: Api, 
     assert sorted(r.row for r in report.rejected) == [2, 4]
     view = office.build_feeds(up, empty_batches, ZH, run, pick=lambda: None, save=_saved)
     assert {"upload.report", "report.rejected.0", "report.rejected.1", "report.download"} <= keys(view)
-    assert any(x.startswith("第 2 行 · ") for x in texts(view))
-    assert any(x.startswith("Row 4 · ") for x in texts(office.build_feeds(up, empty_batches, EN, run,
-                                                                           pick=lambda: None, save=_saved)))
+    zh_rows = [x for x in texts(view) if x.startswith("第 ")]
+    assert any(x.startswith("第 2 行 · ") for x in zh_rows)
+    en_rows = [x for x in texts(office.build_feeds(up, empty_batches, EN, run, pick=lambda: None, save=_saved))
+               if x.startswith("Row ")]
+    assert any(x.startswith("Row 4 · ") for x in en_rows)
+    # The server's reason follows a language switch made after the upload (issue 13): Chinese
+    # in the Chinese screen, English in the English one, with no new request.
+    chinese = re.compile(r"[\u4e00-\u9fff]")
+    assert len(zh_rows) == 2 and all(chinese.search(x.split("：", 1)[1]) for x in zh_rows), zh_rows
+    assert len(en_rows) == 2 and not any(chinese.search(x) for x in en_rows), en_rows
     find(view, "report.download").on_click(None)  # the rejected rows, as the API's CSV, saved
     await run.drain()
     csv = _saved.files[f"batch-{report.batch_id}-rejected.csv"].decode("utf-8-sig")  # type: ignore[attr-defined]
