@@ -60,6 +60,7 @@ from server.notifications.schemas import NotificationOut
 from server.settings import Settings
 from server.tables.notifications import Outbox
 from server.texts import negotiate, render, t
+from server.texts.framework import Said
 from server.users.security import AuthUser, decode_access, is_revoked, load_user, session_id
 
 __all__ = [
@@ -890,7 +891,7 @@ async def _first_message(socket: WebSocket[Any, Any, Any]) -> dict[str, Any] | N
     try:
         first = msgspec.json.decode(text)
     except (msgspec.DecodeError, RecursionError) as exc:  # msgspec raises the latter past its depth limit
-        raise _BadMessage(t("message: not valid JSON ({error})", error=str(exc)[:150])) from None
+        raise _BadMessage(t("message: not valid JSON ({error})", error=Said(str(exc)[:150]))) from None
     if not isinstance(first, dict):
         raise _BadMessage(t("message: must be a JSON object {example}", example=_FIRST))
     return first

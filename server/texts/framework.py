@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
-from server.texts import Lang
+from server.texts import Lang, Text
 
-__all__ = ["FRAMEWORK_ZH", "HTTP_PHRASES_ZH", "framework_text"]
+__all__ = ["FRAMEWORK_ZH", "HTTP_PHRASES_ZH", "Said", "framework_text"]
 
 # Why msgspec found the JSON malformed ("JSON is malformed: <why> (byte n)").
 _JSON_WHY_ZH: dict[str, str] = {
@@ -153,3 +154,24 @@ def framework_text(message: object, lang: Lang) -> object:
             return f"{inner}（位置 `{m[2]}`）"
     return message
 
+
+class Said(Text):
+    """A library's own message passed as a field of a catalogue text: in Chinese when the
+    pattern table knows it; one it does not know is summed up for a Chinese reader (its English
+    would be a foreign sentence inside a Chinese text) and kept as written for an English one."""
+
+    said: str
+
+    def __new__(cls, message: str) -> Said:
+        obj = super().__new__(cls, "{said}", {"said": message})
+        obj.said = message
+        return obj
+
+    def render(self, lang: Lang) -> str:
+        if lang == "en":
+            return self.said
+        zh = framework_text(self.said, "zh")
+        return zh if isinstance(zh, str) and zh != self.said else "格式有误"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Said, (self.said,))

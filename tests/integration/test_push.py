@@ -284,7 +284,7 @@ async def test_websocket_refuses_a_bad_token(server):
     from websockets.exceptions import ConnectionClosed
 
     ws_base = server.base.replace("http://", "ws://") + "/api/notifications/ws"
-    async with connect(ws_base) as ws:
+    async with connect(ws_base, additional_headers={"Accept-Language": "en"}) as ws:
         await ws.send(json.dumps({"token": "not-a-token"}))
         error = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert error["type"] == "error" and error["detail"].startswith("token:")
@@ -297,7 +297,7 @@ async def test_websocket_refuses_a_bad_token(server):
 
 
 async def test_sse_needs_a_valid_access_token(server, tokens):
-    async with httpx.AsyncClient(base_url=server.base) as http:
+    async with httpx.AsyncClient(base_url=server.base, headers={"accept-language": "en"}) as http:
         r = await http.get("/api/notifications/stream")
         assert r.status_code == 401 and r.json()["detail"].startswith("token:")
         r = await http.get("/api/notifications/stream", params={"token": "x.y.z"})

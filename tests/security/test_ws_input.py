@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -32,6 +33,9 @@ async def server(engine, db_url: str, tmp_path_factory: pytest.TempPathFactory) 
 
 
 # (first message, the field its close reason must name)
+#: The tests read the server's texts in English (a socket without the header gets Chinese).
+EN = {"Accept-Language": "en"}
+
 MALFORMED: list[tuple[str | bytes, str]] = [
     ("{not json", "message"),
     ("[1, 2, 3]", "message"),
@@ -57,7 +61,7 @@ async def test_a_malformed_first_message_closes_with_4400_naming_the_field(serve
     from websockets.exceptions import ConnectionClosed
 
     url = server.base.replace("http://", "ws://") + "/api/notifications/ws"
-    async with connect(url, max_size=2**20) as ws:
+    async with connect(url, max_size=2**20, additional_headers=EN) as ws:
         await ws.send(first)
         with pytest.raises(ConnectionClosed) as closed:
             while True:  # an {"type": "error"} message may come first; then the close frame
@@ -72,7 +76,24 @@ async def test_the_error_message_before_the_close_names_the_field(server):
     from websockets.asyncio.client import connect
 
     url = server.base.replace("http://", "ws://") + "/api/notifications/ws"
-    async with connect(url) as ws:
+    async with connect(url, additional_headers=EN) as ws:
         await ws.send(json.dumps({"token": 7}))
         error = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert error["type"] == "error" and error["detail"].startswith("token:")
+
+
+async def test_a_chinese_reader_is_told_in_chinese(server):
+    """No Accept-Language (or a Chinese one): the error and the close reason are Chinese, the
+    JSON parser's own words included (issue 13)."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    url = server.base.replace("http://", "ws://") + "/api/notifications/ws"
+    async with connect(url, additional_headers={"Accept-Language": "zh-CN"}) as ws:
+        await ws.send("{not json")
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+    reason = closed.value.rcvd.reason
+    assert reason.startswith("message：不是有效的 JSON"), reason
+    assert not re.search(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}", reason), reason  # no English sentence
