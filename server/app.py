@@ -220,7 +220,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             from alerts.scheduler import build_scheduler, stop_scheduler
             from server.jobs import period_lock, platform_jobs
 
-            scheduler = build_scheduler(platform_jobs(settings), period_lock())
+            scheduler = build_scheduler(platform_jobs(settings, engine), period_lock())
             scheduler.start()
         try:
             yield

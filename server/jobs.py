@@ -11,6 +11,8 @@ import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from piccolo.engine.base import Engine
+
 from alerts.scheduler import Job, PeriodLock, build_scheduler, stop_scheduler
 from server.settings import Settings
 from server.tables.jobs import JobRun
@@ -21,7 +23,7 @@ __all__ = ["DatabaseRunLock", "period_lock", "platform_jobs", "run_worker"]
 log = logging.getLogger("xinbao.jobs")
 
 
-def platform_jobs(settings: Settings) -> list[Job]:
+def platform_jobs(settings: Settings, engine: Engine) -> list[Job]:
     """Every scheduled job of the platform. Each takes ``as_of`` and is safe to run twice."""
 
     async def nightly_rescore(as_of: datetime) -> None:
@@ -33,15 +35,14 @@ def platform_jobs(settings: Settings) -> list[Job]:
         if active is None:
             log.warning("nightly_rescore: no active model")
             return
-        from server.piccolo_conf import DB
 
-        end = data_end(await load_records(DB))
+        end = data_end(await load_records(engine))
         if await ScoringRun.exists().where(
             (ScoringRun.model_version == active["version"]) & (ScoringRun.as_of == end.date())
             & (ScoringRun.reason == "nightly")
         ):
             return
-        await score_platform(settings, end.date(), active["version"], DB, reason="nightly")
+        await score_platform(settings, end.date(), active["version"], engine, reason="nightly")
 
     async def outbox_relay(as_of: datetime) -> None:
         """Deliver due pushes and webhooks (the API relays at once; this is the safety net)."""
@@ -57,16 +58,14 @@ def platform_jobs(settings: Settings) -> list[Job]:
 
     async def warning_scan(as_of: datetime) -> None:
         """Every warning rule for every firm, DebtRank contagion, the fund's expected draw."""
-        from server.piccolo_conf import DB
         from server.risk.scan import scan
 
-        await scan(DB, settings, as_of)
+        await scan(engine, settings, as_of)
 
     async def incremental_rescore(as_of: datetime) -> None:
         """Re-score the firms with records received since their latest score, then re-scan
         them (grade changes are warnings). Many firms at once are left to the nightly run."""
         from server.after_ingest import follow_firms
-        from server.piccolo_conf import DB
         from server.risk.scan import INCREMENTAL_LIMIT
 
         firm_ids = await stale_firms(as_of - STALE_WINDOW)
@@ -76,34 +75,30 @@ def platform_jobs(settings: Settings) -> list[Job]:
             log.info("incremental_rescore: %d firms with new data, left to the nightly run",
                      len(firm_ids))
             return
-        await follow_firms(DB, settings, firm_ids, "incremental", as_of)
+        await follow_firms(engine, settings, firm_ids, "incremental", as_of)
 
     async def macro_index(as_of: datetime) -> None:
         """The month's macro risk index per industry section and town."""
-        from server.piccolo_conf import DB
         from server.risk.macro import compute_macro_index
 
-        await compute_macro_index(DB, as_of)
+        await compute_macro_index(engine, as_of)
 
     async def psi_drift(as_of: datetime) -> None:
         """PSI of the latest scoring run against the model's training sample (logged, stored)."""
-        from server.piccolo_conf import DB
         from server.scores.health import check_drift
 
-        await check_drift(DB, settings)
+        await check_drift(engine, settings)
 
     async def model_health(as_of: datetime) -> None:
         """AUC/KS, expected vs observed defaults and bad rate by grade on matured outcomes."""
-        from server.piccolo_conf import DB
         from server.scores.health import check_model_health
 
-        await check_model_health(DB, settings)
+        await check_model_health(engine, settings)
 
     async def policy_matches(as_of: datetime) -> None:
         """Tell owners whose firm qualifies for an open policy (once per firm and policy)."""
-        from server.piccolo_conf import DB
 
-        await notify_policy_matches(DB)
+        await notify_policy_matches(engine)
 
     async def purge_revocations(as_of: datetime) -> None:
         """Forget revoked tokens and sign-ins that have expired anyway."""
@@ -278,7 +273,7 @@ async def run_worker(settings: Settings) -> None:
     engine = await db.open_engine(settings.database_url)
     for module in JOB_MODULES:  # imported now, not by a job's first run inside the event loop
         importlib.import_module(module)
-    scheduler = build_scheduler(platform_jobs(settings), period_lock())
+    scheduler = build_scheduler(platform_jobs(settings, engine), period_lock())
     scheduler.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -112,12 +112,12 @@ async def test_unknown_firm_is_404(client, tokens):
     assert r.status_code == 404
 
 
-async def test_nightly_rescore_job_is_safe_to_run_twice(settings, demo):
+async def test_nightly_rescore_job_is_safe_to_run_twice(settings, demo, engine):
 
     from server.jobs import platform_jobs
     from server.tables.scores import ScoringRun
 
-    job = next(j for j in platform_jobs(settings) if j.name == "nightly_rescore")
+    job = next(j for j in platform_jobs(settings, engine) if j.name == "nightly_rescore")
     now = datetime.now(UTC)
     await job.func(now)
     await job.func(now)

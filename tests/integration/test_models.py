@@ -116,7 +116,8 @@ async def test_admins_promoting_at_once_leave_exactly_one_active_version(client,
     assert await _active(client, tokens) == active
 
 
-async def test_model_health_on_matured_outcomes_is_checked_stored_and_shown_to_admins(client, tokens, demo, settings):
+async def test_model_health_on_matured_outcomes_is_checked_stored_and_shown_to_admins(client, tokens, demo, settings,
+                                                                                   engine):
     from server.jobs import platform_jobs
     from server.tables.risk import RiskSnapshot
     from server.tables.scores import ScoreHistory, ScoringRun
@@ -145,7 +146,7 @@ async def test_model_health_on_matured_outcomes_is_checked_stored_and_shown_to_a
     for role in ("owner", "bank_manager", "subscriber", "dept_operator"):
         assert (await client.get(f"{URL}/health", headers=tokens[role])).status_code == 403
 
-    job = {j.name: j for j in platform_jobs(settings)}["model_health"]
+    job = {j.name: j for j in platform_jobs(settings, engine)}["model_health"]
     await job.func(pd.Timestamp.now(tz="UTC").to_pydatetime())
     rows = await RiskSnapshot.select(RiskSnapshot.as_of).where(RiskSnapshot.kind == "model_health")
     assert len(rows) == 1  # a re-check of the same data replaces the stored one

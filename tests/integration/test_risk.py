@@ -282,13 +282,13 @@ async def _bank_firm_ids(bank_id: int) -> list[int]:
         LoanApplication.product.bank == bank_id)]
 
 
-async def test_jobs_are_listed_and_idempotent(client, tokens, settings, demo, first_scan):
+async def test_jobs_are_listed_and_idempotent(client, tokens, settings, demo, first_scan, engine):
     from server.jobs import platform_jobs
     from server.tables.notifications import Notification
     from server.tables.risk import RiskSnapshot, Warning
     from server.tables.scores import ScoreHistory, ScoringRun
 
-    jobs = {j.name: j for j in platform_jobs(settings)}
+    jobs = {j.name: j for j in platform_jobs(settings, engine)}
     assert {"nightly_rescore", "warning_scan", "incremental_rescore", "macro_index", "psi_drift",
             "policy_matches"} <= set(jobs)
     now = datetime.now(UTC)

@@ -43,7 +43,8 @@ def test_train_then_score_a_csv(tmp_path, monkeypatch):
     assert low > high
 
 
-def test_train_csv_needs_a_target(tmp_path):
+def test_train_csv_needs_a_target(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the command's demo settings write ./data here, not in the checkout
     data = tmp_path / "a.csv"
     data.write_text("a,b\n1,2\n")
     r = CliRunner().invoke(main, ["train", "--csv", str(data)])
