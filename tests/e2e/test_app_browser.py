@@ -204,7 +204,9 @@ class Browser:
         for attempt in range(3):
             self.click(role, name, scroll=scroll, up=up)
             try:
-                self.text(expect, timeout=5_000)
+                # Long enough for a redraw on a loaded machine (the test modules run in
+                # parallel: a fuzzed API server may be busy on the other core).
+                self.text(expect, timeout=12_000)
                 return
             except Exception:
                 if attempt == 2:
