@@ -162,10 +162,14 @@ class ObjectionQueueState(Loadable):
     def open_count(self) -> int:
         return sum(1 for o in self.items if o.status == "open")
 
+    @staticmethod
+    def _sorted(items: list[Objection]) -> list[Objection]:
+        return sorted(items, key=lambda o: (o.status != "open", o.created_at))  # open first
+
     async def load(self) -> None:
         items = await self._run(self.client.objections)
         if items is not None:
-            self.items = sorted(items, key=lambda o: (o.status != "open", o.created_at))
+            self.items = self._sorted(items)
             self.notify()
 
     async def open(self, objection_id: int) -> None:
@@ -205,7 +209,7 @@ class ObjectionQueueState(Loadable):
         self.detail = done
         items = await self._act(self.client.objections)
         if items is not None:
-            self.items = sorted(items, key=lambda o: (o.status != "open", o.created_at))
+            self.items = self._sorted(items)
         self.notify()
         return True
 

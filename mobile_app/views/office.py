@@ -174,18 +174,27 @@ def _objection_row(t: Translator, o: Objection, i: int, state: ObjectionQueueSta
     return box
 
 
+def _queue_head(state: ObjectionQueueState | PolicyQueueState, t: Translator, run: Run, key: str, title: str, when_empty: str,
+                icon: ft.IconData) -> list[ft.Control | None]:
+    """A queue screen's top: the error, the title with the count and a refresh button, and the
+    empty state when there is nothing to decide."""
+    parts: list[ft.Control | None] = [
+        error_banner(t, state),
+        section(title, trailing=icon_button(ft.Icons.REFRESH, t("common.refresh"), key=f"{key}.refresh",
+                                            on_click=lambda _: run(state.load())))]
+    if not state.items:
+        parts.append(card(empty(when_empty, key=f"{key}.empty", icon=icon)))
+    return parts
+
+
 def build_objections(state: ObjectionQueueState, t: Translator, run: Run) -> ft.Control:
     if state.detail is not None:
         return _objection_detail(state, t, run)
     gate = state_gate(t, state, lambda: run(state.load()))
     if gate is not None:
         return screen(gate, key="screen.objections")
-    parts: list[ft.Control | None] = [
-        error_banner(t, state),
-        section(t("office.objections", n=state.open_count), trailing=icon_button(
-            ft.Icons.REFRESH, t("common.refresh"), key="objections.refresh", on_click=lambda _: run(state.load())))]
-    if not state.items:
-        parts.append(card(empty(t("office.no_objections"), key="objections.empty", icon=ft.Icons.TASK_ALT)))
+    parts = _queue_head(state, t, run, "objections", t("office.objections", n=state.open_count),
+                        t("office.no_objections"), ft.Icons.TASK_ALT)
     parts += [_objection_row(t, o, i, state, run) for i, o in enumerate(state.items)]
     return screen(*parts, key="screen.objections")
 
@@ -251,13 +260,8 @@ def build_policy_queue(state: PolicyQueueState, t: Translator, run: Run) -> ft.C
     gate = state_gate(t, state, lambda: run(state.load()))
     if gate is not None:
         return screen(gate, key="screen.policy_queue")
-    parts: list[ft.Control | None] = [
-        error_banner(t, state),
-        section(t("office.policy_queue", n=state.pending), trailing=icon_button(
-            ft.Icons.REFRESH, t("common.refresh"), key="policy_queue.refresh", on_click=lambda _: run(state.load())))]
-    if not state.items:
-        parts.append(card(empty(t("office.no_policy_applications"), key="policy_queue.empty",
-                                icon=ft.Icons.ASSIGNMENT_TURNED_IN_OUTLINED)))
+    parts = _queue_head(state, t, run, "policy_queue", t("office.policy_queue", n=state.pending),
+                        t("office.no_policy_applications"), ft.Icons.ASSIGNMENT_TURNED_IN_OUTLINED)
     for i, a in enumerate(state.items):
         ev = a.evaluation
         items: list[ft.Control] = [

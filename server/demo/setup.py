@@ -19,6 +19,8 @@ from server.tables.firms import Firm
 from server.tables.fund import FundLedger, GuaranteeFund
 from server.tables.ingest import Department
 from server.tables.users import User
+from server.texts import t
+from server.texts.stored import store
 from server.users.services import create_user
 
 __all__ = ["DEMO_PASSWORD", "DEPARTMENTS", "DemoInfo", "prepare_demo", "seed_reference_data"]
@@ -124,7 +126,7 @@ async def seed_reference_data() -> None:
                              limit_total_fen=1_000_000_000_00, limit_per_firm_fen=5_000_000_00)
         await fund.save()
         await FundLedger(fund=fund.id, kind="capital", amount_fen=fund.capital_fen,
-                         at=datetime.now(UTC), note="initial capital").save()
+                         at=datetime.now(UTC), note=store(t("initial capital"))).save()
 
 
 async def seed_demo_accounts(firm_id: int) -> None:
