@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from asyncpg.exceptions import (
     AdminShutdownError,
     CannotConnectNowError,
@@ -26,10 +27,10 @@ from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
-from litestar.stores.registry import StoreRegistry
 
 from server import db
 from server.consent.controllers import AccessLogController, ConsentController
+from server.deps import DEPENDENCIES, DbEngine, RedisClient
 from server.financing.controllers import (
     ApplicationController,
     DecisionTimesController,
@@ -48,6 +49,7 @@ from server.notifications.controllers import (
 )
 from server.objections.controllers import ObjectionController
 from server.policies.controllers import PolicyController
+from server.redis_client import ping, redis_client
 from server.risk.controllers import RiskController
 from server.scores.controllers import (
     ModelVersionController,
@@ -77,17 +79,16 @@ _SWAGGER_FILES = Path(importlib.util.find_spec("swagger_ui").origin).parent / "s
          "listener is still re-subscribing) the API keeps serving, so the answer stays 200 with "
          "`status: degraded`, `redis: down` / `push: reconnecting`: load balancers keep routing, "
          "monitoring alerts on the body. 503 `status: down` when the database does not answer."))
-async def health(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+async def health(request: Request[Any, Any, Any], engine: DbEngine, redis: RedisClient) -> Response[dict[str, str]]:
     import asyncio
 
     from server.tables.firms import Firm
 
-    body = {"status": "ok", "database": request.app.state.engine.engine_type}
+    body = {"status": "ok", "database": engine.engine_type}
     try:
         await asyncio.wait_for(Firm.count(), 5)
     except Exception:  # noqa: BLE001 - any failure here means "the database does not answer"
         return Response({**body, "status": "down", "database": "down"}, status_code=503)
-    redis = request.app.state.get("redis")
     if redis is not None:
         try:
             await asyncio.wait_for(redis.ping(), 1)
@@ -187,40 +188,32 @@ def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[
                     status_code=400)
 
 
-def _stores(settings: Settings) -> StoreRegistry:
-    """Redis-backed (memory without Redis); a Redis outage is a cache miss or a 503, never a 500."""
-    return build_stores(settings)
-
-
 def create_app(settings: Settings | None = None) -> Litestar:
     """The API; the lifespan opens the database (and Redis when configured) for its life."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        """The process's resources, built once and handed to handlers by ``server.deps``: the
+        engine, the one Redis client (None without Redis), the throttle, the hashing bound."""
         engine = await db.open_engine(settings.database_url)
         app.state.engine = engine
-        redis = None
-        if settings.redis_url:
-            from redis.asyncio import Redis
-
-            redis = Redis.from_url(settings.redis_url)
-            try:
-                await redis.ping()
-            except Exception as exc:  # noqa: BLE001 - start degraded; every Redis user copes
-                logging.getLogger("xinbao.app").warning(
-                    "Redis at %s does not answer (%s): starting degraded", settings.redis_url, exc)
+        redis = redis_client(settings.redis_url) if settings.redis_url else None
+        if redis is not None:
+            await ping(redis, settings.redis_url or "")
         app.state.redis = redis
         # Counters per database: deployments (and test runs) sharing a Redis never mix.
         app.state.login_throttle = LoginThrottle(
             redis, prefix=f"xinbao:login:{namespace(settings.database_url)}")
+        # argon2 takes a core for ~0.2-0.4 s: more at once than this only queues them in threads.
+        app.state.hash_limiter = anyio.CapacityLimiter(settings.hash_concurrency)
         app.state.training_runs = set()  # model training started from the API (server.scores.training)
         scheduler = None
         if settings.scheduler_enabled:
             from alerts.scheduler import build_scheduler, stop_scheduler
             from server.jobs import period_lock, platform_jobs
 
-            scheduler = build_scheduler(platform_jobs(settings, engine), period_lock())
+            scheduler = build_scheduler(platform_jobs(settings, engine, redis), period_lock())
             scheduler.start()
         try:
             yield
@@ -263,7 +256,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                             # asyncpg's client-side errors of a connection that died under the
                             # request ("connection is closed", "released back to the pool")
                             InterfaceError: _database_unavailable},
-        stores=_stores(settings),
+        stores=build_stores(settings, lambda: app.state.get("redis")),
+        dependencies=DEPENDENCIES,
         # A 500 is always a bug of ours: log its traceback in production too (not the 4xx/503s).
         # APScheduler's "Running job" lines come every 5 s with the in-process scheduler: the
         # platform logs its own job lines (alerts.scheduler), so keep only its warnings.

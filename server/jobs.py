@@ -10,6 +10,7 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from piccolo.engine.base import Engine
 
@@ -23,8 +24,9 @@ __all__ = ["DatabaseRunLock", "period_lock", "platform_jobs", "run_worker"]
 log = logging.getLogger("xinbao.jobs")
 
 
-def platform_jobs(settings: Settings, engine: Engine) -> list[Job]:
-    """Every scheduled job of the platform. Each takes ``as_of`` and is safe to run twice."""
+def platform_jobs(settings: Settings, engine: Engine, redis: Any = None) -> list[Job]:
+    """Every scheduled job of the platform. Each takes ``as_of`` and is safe to run twice.
+    ``engine`` and ``redis`` (None without Redis) are the running process's own."""
 
     async def nightly_rescore(as_of: datetime) -> None:
         """Score every firm on the data known tonight (skipped if this data was scored)."""
@@ -48,7 +50,7 @@ def platform_jobs(settings: Settings, engine: Engine) -> list[Job]:
         """Deliver due pushes and webhooks (the API relays at once; this is the safety net)."""
         from server.notifications.push import relay_job
 
-        await relay_job(settings, as_of)
+        await relay_job(settings, as_of, redis)
 
     async def daily_digest(as_of: datetime) -> None:
         """One digest notification per digest subscriber, with what was held for it."""
@@ -269,11 +271,15 @@ async def run_worker(settings: Settings) -> None:
     """The scheduler alone, until SIGINT/SIGTERM. Production runs one; a second one (a
     failover, or two by mistake) runs nothing twice: each run is recorded in the database."""
     from server import db
+    from server.redis_client import ping, redis_client
 
     engine = await db.open_engine(settings.database_url)
+    redis = redis_client(settings.redis_url) if settings.redis_url else None
+    if redis is not None:
+        await ping(redis, settings.redis_url or "")
     for module in JOB_MODULES:  # imported now, not by a job's first run inside the event loop
         importlib.import_module(module)
-    scheduler = build_scheduler(platform_jobs(settings, engine), period_lock())
+    scheduler = build_scheduler(platform_jobs(settings, engine, redis), period_lock())
     scheduler.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -284,4 +290,6 @@ async def run_worker(settings: Settings) -> None:
         await stop.wait()
     finally:
         await stop_scheduler(scheduler)  # started runs finish before the pool closes
+        if redis is not None:
+            await redis.aclose()
         await db.close(engine)

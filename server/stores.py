@@ -1,5 +1,5 @@
 """Litestar stores (response cache, firm-claim codes, stream tickets ...) that survive a Redis
-outage: ``build_stores(settings)`` for ``Litestar(stores=...)``.
+outage: ``build_stores(settings, client)`` for ``Litestar(stores=...)``.
 
 While Redis is down a cache store misses (the handler runs, the answer is not cached) and
 every other store answers 503 with ``Retry-After`` (what it keeps cannot be faked from
@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from litestar.exceptions import ServiceUnavailableException
-from litestar.stores.base import NamespacedStore, Store
+from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.stores.registry import StoreRegistry
 
@@ -124,23 +124,24 @@ class ResilientStore(Store):
         await self.inner.__aexit__(*args)
 
 
-def build_stores(settings: Settings) -> StoreRegistry:
-    """Every named store under one Redis namespace (memory without Redis), made outage-safe."""
-    breaker = _Breaker()
-    root: NamespacedStore | None = None
-    if settings.redis_url:
-        from litestar.stores.redis import RedisStore
-        from redis.asyncio import Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import ExponentialBackoff
+def build_stores(settings: Settings, client: Callable[[], Any]) -> StoreRegistry:
+    """Every named store under one Redis namespace (memory without Redis), made outage-safe.
 
-        # Few, short retries: while Redis is down a request should not wait seconds to learn it.
-        client = Redis.from_url(settings.redis_url, retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
-                                socket_connect_timeout=1, socket_timeout=2)
-        root = RedisStore(redis=client, namespace="xinbao", handle_client_shutdown=True)
+    ``client()`` is the app's one Redis client, opened by its lifespan: stores are made on
+    first use (a request), so they share it; the lifespan closes it."""
+    breaker = _Breaker()
 
     def factory(name: str) -> Store:
-        inner: Store = root.with_namespace(name) if root is not None else MemoryStore()
+        inner: Store
+        if settings.redis_url:
+            from litestar.stores.redis import RedisStore
+
+            redis = client()
+            if redis is None:
+                raise RuntimeError(f"store {name!r} used before the app's lifespan opened Redis")
+            inner = RedisStore(redis=redis, namespace="xinbao").with_namespace(name)
+        else:
+            inner = MemoryStore()
         return ResilientStore(inner, fail_open=name in FAIL_OPEN_STORES, breaker=breaker)
 
     return StoreRegistry(default_factory=factory)

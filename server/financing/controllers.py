@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from server.deps import AppSettings, Rules
 from server.financing import services
-from server.financing.rules import WEIHAI_RULES, MatchingRules
 from server.financing.schemas import (
     ApplicationCreate,
     ApplicationDetail,
@@ -26,11 +25,6 @@ from server.tables.users import ROLES
 from server.users.security import AuthUser, requires
 
 __all__ = ["ApplicationController", "DecisionTimesController", "MatchController", "ProductController"]
-
-
-def _rules(state: State) -> MatchingRules:
-    """The region's rules: ``app.state.financing_rules`` when set, else Weihai's."""
-    return state.get("financing_rules") or WEIHAI_RULES
 
 
 class ProductController(Controller):
@@ -52,8 +46,9 @@ class MatchController(Controller):
           summary="Rank every product for the firm's need, saying why each fits or not",
           description="Fitting products first, then by the rate expected for the firm's grade. "
                       "`fund_share_pct` is the guarantee fund's share of a loss on a covered product.")
-    async def match(self, request: Request[AuthUser, Any, State], data: JSONBody[MatchRequest]) -> MatchResult:
-        return await services.match(request.user, data, _rules(request.app.state))
+    async def match(self, request: Request[AuthUser, Any, Any], data: JSONBody[MatchRequest],
+                    rules: Rules) -> MatchResult:
+        return await services.match(request.user, data, rules)
 
 
 class ApplicationController(Controller):
@@ -64,9 +59,9 @@ class ApplicationController(Controller):
           summary="Apply to one or more fitting products (grants each bank consent to the evaluation)",
           description="`confirm_consent` must be true. A product that does not fit is refused with "
                       "422 and its reasons; nothing is stored then.")
-    async def create(self, request: Request[AuthUser, Any, State],
-                     data: JSONBody[ApplicationCreate]) -> ApplicationsCreated:
-        return await services.apply(request.user, data, _rules(request.app.state))
+    async def create(self, request: Request[AuthUser, Any, Any], data: JSONBody[ApplicationCreate],
+                     rules: Rules) -> ApplicationsCreated:
+        return await services.apply(request.user, data, rules)
 
     @get("/", guards=[requires("owner", "bank_manager", "admin")],
          summary="Applications: the owner's firm's, the bank's queue (oldest first), or all (admin)")
@@ -83,18 +78,16 @@ class ApplicationController(Controller):
     @get("/{application_id:int}", guards=[requires("owner", "bank_manager", "admin")],
          summary="One application with its timeline; the bank also gets the firm's evaluation")
     async def detail(self, request: Request[AuthUser, Any, Any],
-                     application_id: FromPath[int]) -> ApplicationDetail:
-        return await services.get_application(
-            request.user, application_id, min_group_size=request.app.state.settings.min_group_size)
+                     application_id: FromPath[int], settings: AppSettings) -> ApplicationDetail:
+        return await services.get_application(request.user, application_id, min_group_size=settings.min_group_size)
 
     @post("/{application_id:int}/decision", status_code=200, guards=[requires("bank_manager")],
           summary="Approve (amount, rate, term) or decline (reason) a pending application",
           description="Only the product's bank; only pending applications (409 otherwise). Approving "
                       "a fund-covered product books the fund's cover; a refused cover is 409.")
     async def decide(self, request: Request[AuthUser, Any, Any], application_id: FromPath[int],
-                     data: JSONBody[DecisionCreate]) -> ApplicationDetail:
-        return await services.decide(request.user, application_id, data,
-                                     min_group_size=request.app.state.settings.min_group_size)
+                     data: JSONBody[DecisionCreate], settings: AppSettings) -> ApplicationDetail:
+        return await services.decide(request.user, application_id, data, min_group_size=settings.min_group_size)
 
 
 class DecisionTimesController(Controller):
@@ -103,5 +96,6 @@ class DecisionTimesController(Controller):
 
     @get("/decision-times", guards=[requires("admin", "bank_manager")],
          summary="Per bank: minutes from application to decision (median, p90, share within the hour)")
-    async def decision_times(self, request: Request[AuthUser, Any, State]) -> list[BankDecisionTimes]:
-        return await services.decision_times(request.user, _rules(request.app.state))
+    async def decision_times(self, request: Request[AuthUser, Any, Any],
+                             rules: Rules) -> list[BankDecisionTimes]:
+        return await services.decision_times(request.user, rules)

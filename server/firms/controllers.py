@@ -9,6 +9,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, QueryParameter
 
+from server.deps import AppSettings
 from server.firms import services
 from server.firms.schemas import Evaluation, FirmProfile
 from server.users.security import AuthUser, requires
@@ -49,6 +50,6 @@ class FirmController(Controller):
         cache=False,
         cache_control=CacheControlHeader(no_store=True, private=True),
     )
-    async def evaluation(self, request: Request[AuthUser, Any, Any], uscc: FromPath[str]) -> Evaluation:
-        return await services.get_evaluation(
-            uscc.upper(), request.user, min_group_size=request.app.state.settings.min_group_size)
+    async def evaluation(self, request: Request[AuthUser, Any, Any], uscc: FromPath[str],
+                         settings: AppSettings) -> Evaluation:
+        return await services.get_evaluation(uscc.upper(), request.user, min_group_size=settings.min_group_size)

@@ -14,6 +14,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
 from server.after_ingest import after_ingest
+from server.deps import AppSettings, DbEngine
 from server.ingest.parse import detect_format
 from server.ingest.schemas import BatchOut, FeedSource, IngestReport, RejectedRow, RepeatedRow
 from server.ingest.services import (
@@ -63,6 +64,8 @@ class IngestController(Controller):
         self,
         request: Request[AuthUser, Any, Any],
         source: FromPath[str],
+        engine: DbEngine,
+        settings: AppSettings,
         fmt: Annotated[Literal["csv", "jsonl"] | None, QueryParameter(name="format", required=False,
                                                   examples=[Example(value="csv")])] = None,
         backfill: Annotated[bool, QueryParameter(required=False)] = False,
@@ -73,7 +76,6 @@ class IngestController(Controller):
             raise PermissionDeniedException(t(
                 "source {source!r} belongs to the {department!r} department; you operate for {yours!r}",
                 source=source, department=src.department, yours=user.department_code))
-        settings = request.app.state.settings
         limit = MAX_UPLOAD
         try:
             upload = await spool(request.stream(), limit, settings.data_dir / "uploads")
@@ -83,7 +85,7 @@ class IngestController(Controller):
             fmt = fmt or detect_format(None, request.headers.get("content-type"), upload.read(64))
             upload.seek(0)
             result = await ingest(
-                request.app.state.engine, source, iter_spool(upload), fmt,
+                engine, source, iter_spool(upload), fmt,
                 filename=request.headers.get("x-filename", ""), user_id=user.id,
                 person_salt=settings.person_id_salt, backfill=backfill,
             )
@@ -105,7 +107,7 @@ class IngestController(Controller):
         # The batch is committed: what follows it (re-score, warning scan, notifications) runs
         # once the answer is sent; a failure there is logged and never undoes the batch.
         return Response(report, status_code=200, background=BackgroundTask(
-            after_ingest, request.app.state.engine, settings, sorted(result.touched_usccs)))
+            after_ingest, engine, settings, sorted(result.touched_usccs)))
 
     @get("/sources", summary="The feeds your department sends, with their columns")
     async def sources(self, request: Request[AuthUser, Any, Any]) -> list[FeedSource]:

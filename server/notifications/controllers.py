@@ -13,6 +13,7 @@ from litestar.openapi.spec import Example
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent
 
+from server.deps import AppSettings
 from server.notifications import inbox, push, subscriptions, webhooks
 from server.notifications.schemas import (
     MarkedRead,
@@ -134,5 +135,6 @@ class BankWebhookController(Controller):
     guards = [requires("bank_manager")]
 
     @put("/", summary="Set your bank's webhook URL (and HMAC secret) for warnings about its applicants")
-    async def set_webhook(self, request: Request[AuthUser, Any, Any], data: JSONBody[WebhookUpdate]) -> WebhookOut:
-        return await webhooks.set_bank_webhook(request.user, data, request.app.state.settings.webhook_allow)
+    async def set_webhook(self, request: Request[AuthUser, Any, Any], data: JSONBody[WebhookUpdate],
+                          settings: AppSettings) -> WebhookOut:
+        return await webhooks.set_bank_webhook(request.user, data, settings.webhook_allow)

@@ -57,6 +57,7 @@ from alerts.webhooks import WebhookSender
 from server.engines import sqlite_path
 from server.notifications import common, inbox, outbox
 from server.notifications.schemas import NotificationOut
+from server.redis_client import redis_client
 from server.settings import Settings
 from server.tables.notifications import Outbox
 from server.texts import negotiate, render, t
@@ -181,9 +182,10 @@ class ResilientRedisBackend(ChannelsBackend):
     A stream can wait until Redis has confirmed its subscription (``wait_live``), and
     ``ready`` tells the relay whether publishing now reaches this process's streams."""
 
-    def __init__(self, redis: Any, listen_redis: Any, *, idle_ping_s: float = 15.0,
+    def __init__(self, redis: Any = None, listen_redis: Any = None, *, idle_ping_s: float = 15.0,
                  max_backoff_s: float = 2.0) -> None:
-        self._redis = redis  # publishing (may retry)
+        # Both are attached by the app's lifespan (``PushPlugin``) before the backend starts.
+        self._redis = redis  # publishing: the app's one command client (may retry)
         self._listen_redis = listen_redis  # the listener (no hidden reconnects: we resubscribe)
         self.idle_ping_s = idle_ping_s
         self.max_backoff_s = max_backoff_s
@@ -197,6 +199,10 @@ class ResilientRedisBackend(ChannelsBackend):
         self._up = False
         self._announced = False
         self.on_ready: list[Callable[[], None]] = []
+
+    def attach(self, redis: Any, listen_redis: Any) -> None:
+        """The clients to publish and to listen with (before the backend starts)."""
+        self._redis, self._listen_redis = redis, listen_redis
 
     @property
     def ready(self) -> bool:
@@ -428,40 +434,23 @@ class PushRelay:
                 await self._listen()
 
 
-async def relay_job(settings: Settings, as_of: datetime) -> dict[str, int]:
+async def relay_job(settings: Settings, as_of: datetime, redis: Any = None) -> dict[str, int]:
     """The scheduled ``outbox_relay``: deliver everything due. Pushes need Redis to reach the API
-    processes' subscribers; without it (the embedded demo) the API's own relay pushes and this
-    job only sends webhooks."""
+    processes' subscribers (``redis``: the process's client, given by whoever runs the job);
+    without it (the embedded demo) the API's own relay pushes and this job only sends webhooks."""
     store = outbox.DbOutboxStore()
-    redis = None
     counts = {"push": 0, "webhook": 0}
     async with httpx.AsyncClient() as http:
         sender = WebhookSender(http, allow=settings.webhook_allow)
-        try:
-            if settings.redis_url:
-                redis = _redis_client(settings.redis_url)
-                publisher = RedisPublisher(redis, channel_namespace(settings.database_url))
-                counts["push"] = await drain_push(store, publisher, max_batches=100)
-            for _ in range(100):
-                n = await relay_webhooks(store, sender, datetime.now(UTC))
-                counts["webhook"] += n
-                if n == 0:
-                    break
-        finally:
-            if redis is not None:
-                await redis.aclose()
+        if redis is not None:
+            publisher = RedisPublisher(redis, channel_namespace(settings.database_url))
+            counts["push"] = await drain_push(store, publisher, max_batches=100)
+        for _ in range(100):
+            n = await relay_webhooks(store, sender, datetime.now(UTC))
+            counts["webhook"] += n
+            if n == 0:
+                break
     return counts
-
-
-def _redis_client(url: str, *, retries: int = 2) -> Any:
-    """A Redis client that gives up quickly while Redis is down (redis-py's default retries
-    ten times with backoff: seconds per call during an outage)."""
-    from redis.asyncio import Redis
-    from redis.asyncio.retry import Retry
-    from redis.backoff import ExponentialBackoff
-
-    return Redis.from_url(url, retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries),
-                          socket_connect_timeout=2, socket_keepalive=True, health_check_interval=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -521,29 +510,35 @@ class PushPlugin(InitPlugin):
     """Starts the relay and the control listener once the channels backend is up (its lifespan
     is added after the ChannelsPlugin's) and closes the Redis clients after the backend is down."""
 
-    def __init__(self, settings: Settings, channels: ChannelsPlugin, redis: Any | None,
-                 backend: ResilientRedisBackend | None = None, clients: Sequence[Any] = ()) -> None:
+    def __init__(self, settings: Settings, channels: ChannelsPlugin,
+                 backend: ResilientRedisBackend | None = None) -> None:
         self.settings = settings
         self.channels = channels
-        self.redis = redis
         self.backend = backend
-        self.clients = list(clients)
+        self.redis: Any = None
         self.namespace = channel_namespace(settings.database_url)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         position = app_config.lifespan.index(self.channels) if self.channels in app_config.lifespan else 0
-        app_config.lifespan.insert(position, self._redis_client)
+        app_config.lifespan.insert(position, self._attach_redis)
         app_config.lifespan.append(self._relay)
         return app_config
 
     @asynccontextmanager
-    async def _redis_client(self, _app: Litestar) -> AsyncIterator[None]:
+    async def _attach_redis(self, app: Litestar) -> AsyncIterator[None]:
+        """Before the channels backend starts: publish with the app's Redis client (opened by
+        the app's lifespan, which runs first) and listen on a pub/sub connection of our own."""
+        if self.backend is None:
+            yield
+            return
+        self.redis = app.state.redis
+        listen = redis_client(self.settings.redis_url or "", retries=0, socket_timeout=None)
+        self.backend.attach(self.redis, listen)
         try:
             yield
         finally:
-            for client in self.clients:
-                with contextlib.suppress(Exception):
-                    await client.aclose()
+            with contextlib.suppress(Exception):
+                await listen.aclose()
 
     @asynccontextmanager
     async def _relay(self, app: Litestar) -> AsyncIterator[None]:
@@ -583,14 +578,11 @@ class PushPlugin(InitPlugin):
 
 def build_plugins(settings: Settings) -> list[InitPlugin]:
     """The ChannelsPlugin (Redis pub/sub when ``XINBAO_REDIS_URL`` is set, memory otherwise) and
-    the plugin running the relay; pass both in ``plugins=``."""
-    redis = backend = None
-    clients: list[Any] = []
+    the plugin running the relay; pass both in ``plugins=``. The Redis connections are attached
+    by the lifespan."""
+    backend = None
     if settings.redis_url:
-        redis = _redis_client(settings.redis_url)
-        listen = _redis_client(settings.redis_url, retries=0)
-        clients = [redis, listen]
-        backend = ResilientRedisBackend(redis, listen)
+        backend = ResilientRedisBackend()
         channels_backend: ChannelsBackend = backend
     else:
         channels_backend = MemoryChannelsBackend()
@@ -598,7 +590,7 @@ def build_plugins(settings: Settings) -> list[InitPlugin]:
     channels = ChannelsPlugin(backend=channels_backend, arbitrary_channels_allowed=True,
                               create_ws_route_handlers=False, subscriber_max_backlog=1000,
                               subscriber_backlog_strategy="dropleft")
-    return [channels, PushPlugin(settings, channels, redis, backend, clients)]
+    return [channels, PushPlugin(settings, channels, backend)]
 
 
 def push_status(app: Litestar) -> str | None:

@@ -8,6 +8,7 @@ from litestar import Controller, Request, get, post
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from server.deps import AppSettings, DbEngine
 from server.objections import services
 from server.objections.schemas import (
     ObjectionCreate,
@@ -70,6 +71,5 @@ class ObjectionController(Controller):
           summary="Correct (re-scores the firm at once) or reject (with a reason) an open objection",
           description="Only the operators of the department that owns the record's source; 409 once resolved.")
     async def resolve(self, request: Request[AuthUser, Any, Any], objection_id: FromPath[int],
-                      data: JSONBody[Resolution]) -> ObjectionDetail:
-        return await services.resolve(request.app.state.engine, request.app.state.settings,
-                                      request.user, objection_id, data)
+                      data: JSONBody[Resolution], engine: DbEngine, settings: AppSettings) -> ObjectionDetail:
+        return await services.resolve(engine, settings, request.user, objection_id, data)

@@ -8,6 +8,7 @@ from litestar import Controller, Request, get, patch, post
 from litestar.openapi.spec import Example
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
+from server.deps import DbEngine
 from server.policies import services
 from server.policies.schemas import (
     CriteriaCatalogue,
@@ -49,8 +50,8 @@ class PolicyController(Controller):
 
     @get("/matches", guards=[requires("owner")],
          summary="Open policies the firm qualifies for, with why; the others, with what is missing")
-    async def matches(self, request: Request[AuthUser, Any, Any]) -> PolicyMatches:
-        return await services.matches(request.user, request.app.state.engine)
+    async def matches(self, request: Request[AuthUser, Any, Any], engine: DbEngine) -> PolicyMatches:
+        return await services.matches(request.user, engine)
 
     @get("/{policy_id:int}", guards=[requires(*ROLES)], summary="One policy")
     async def one(self, request: Request[AuthUser, Any, Any],
@@ -68,9 +69,9 @@ class PolicyController(Controller):
           description="422 with the criteria not met when the firm does not qualify; 409 when "
                       "the policy is not open or the firm already has a pending or approved "
                       "application.")
-    async def apply(self, request: Request[AuthUser, Any, Any],
-                    policy_id: RowId) -> PolicyApplicationOut:
-        return await services.apply(request.user, request.app.state.engine, policy_id)
+    async def apply(self, request: Request[AuthUser, Any, Any], policy_id: RowId,
+                    engine: DbEngine) -> PolicyApplicationOut:
+        return await services.apply(request.user, engine, policy_id)
 
     @get("/applications", guards=[requires("owner", "dept_operator")],
          summary="Owner: the firm's applications; operator: the department's queue, evaluated")

@@ -11,6 +11,7 @@ from litestar.openapi.spec import Example
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from scoring.risk.rules import KINDS
+from server.deps import AppSettings, DbEngine
 from server.risk import circles, macro, scan, ties, warnings
 from server.risk.schemas import (
     Circles,
@@ -79,12 +80,11 @@ class RiskController(Controller):
              "the hidden members are at least K firms. Members shown are logged in each firm's "
              "access log."))
     async def circles(
-        self, request: Request[AuthUser, Any, Any],
+        self, request: Request[AuthUser, Any, Any], settings: AppSettings,
         min_size: Annotated[int, QueryParameter(ge=2, le=1000)] = 2,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> Circles:
-        k = request.app.state.settings.min_group_size
-        return await circles.circles(request.user, min_size, limit, k)
+        return await circles.circles(request.user, min_size, limit, settings.min_group_size)
 
     @get(
         "/firms/{uscc:str}/ties", guards=[requires("owner", "bank_manager", "admin")],
@@ -111,17 +111,16 @@ class RiskController(Controller):
              "pooled into the group `other`, so that no group under K can be derived from the "
              "region and the groups shown."))
     async def macro(
-        self, request: Request[AuthUser, Any, Any],
+        self, settings: AppSettings,
         by: Annotated[Literal["industry", "town", "region"],
                       QueryParameter(examples=[Example(value="industry")])] = "industry",
     ) -> MacroOut:
-        return await macro.latest_macro(by, request.app.state.settings.min_group_size)
+        return await macro.latest_macro(by, settings.min_group_size)
 
     @post("/risk/scan", guards=[requires("admin")], status_code=200,
           summary="Run a warning scan now (whole region, or the firms named)")
     async def scan(
-        self, request: Request[AuthUser, Any, Any],
+        self, engine: DbEngine, settings: AppSettings,
         data: JSONBody[ScanRequest | None] = None,
     ) -> ScanOut:
-        app = request.app
-        return await scan.run_scan(app.state.engine, app.state.settings, data)
+        return await scan.run_scan(engine, settings, data)

@@ -10,6 +10,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.params import JSONBody, PathParameter
 
+from server.deps import AppSettings, DbEngine, TrainingRuns
 from server.scores import health, models, services
 from server.scores.profile_change import apply_profile, in_force_on_latest, preview_profile
 from server.scores.schemas import (
@@ -34,14 +35,14 @@ class WeightProfileController(Controller):
     guards = [requires("admin")]
 
     @post("/", summary="Create a weight profile, or a new version of one with the same name")
-    async def create(self, request: Request[AuthUser, Any, Any],
-                     data: JSONBody[WeightProfileCreate]) -> Response[WeightProfileOut]:
+    async def create(self, request: Request[AuthUser, Any, Any], data: JSONBody[WeightProfileCreate],
+                     settings: AppSettings, engine: DbEngine) -> Response[WeightProfileOut]:
         out = await services.create_or_revise(request.user, data)
         if not await in_force_on_latest(out.version):  # it applies from the first run on its start
             return Response(out, status_code=201)
         out.rescoring = True  # in force today: the region is re-scored with it after the answer
         return Response(out, status_code=201, background=BackgroundTask(
-            apply_profile, request.app.state.settings, request.app.state.engine, out.version))
+            apply_profile, settings, engine, out.version))
 
     @get("/", summary="Every version of every weight profile, oldest first")
     async def list_all(self) -> list[WeightProfileOut]:
@@ -52,9 +53,9 @@ class WeightProfileController(Controller):
           description="Nothing is stored. The same body as creating the profile; the answer counts the "
                       "firms changing grade (up, down, by two or more, the migration matrix) and lists "
                       "the largest moves by name. 409 before the region is scored.")
-    async def preview(self, request: Request[AuthUser, Any, Any],
-                      data: JSONBody[WeightProfileCreate]) -> ProfilePreview:
-        return await preview_profile(request.app.state.engine, request.app.state.settings, request.user, data)
+    async def preview(self, request: Request[AuthUser, Any, Any], data: JSONBody[WeightProfileCreate],
+                      settings: AppSettings, engine: DbEngine) -> ProfilePreview:
+        return await preview_profile(engine, settings, request.user, data)
 
 
 class OverrideRuleController(Controller):
@@ -85,15 +86,15 @@ class ModelVersionController(Controller):
         return await models.list_models()
 
     @get("/health", summary="The model's health on matured outcomes (the latest check; made now if none)")
-    async def model_health(self, request: Request[AuthUser, Any, Any]) -> ModelHealthOut | None:
+    async def model_health(self, engine: DbEngine, settings: AppSettings) -> ModelHealthOut | None:
         data = await health.latest_model_health()
         if data is None:
-            data = await health.check_model_health(request.app.state.engine, request.app.state.settings)
+            data = await health.check_model_health(engine, settings)
         return None if data is None else msgspec.convert(data, ModelHealthOut)
 
     @post("/health", status_code=200, summary="Check the model's health now and store the result")
-    async def check_health(self, request: Request[AuthUser, Any, Any]) -> ModelHealthOut | None:
-        data = await health.check_model_health(request.app.state.engine, request.app.state.settings)
+    async def check_health(self, engine: DbEngine, settings: AppSettings) -> ModelHealthOut | None:
+        data = await health.check_model_health(engine, settings)
         return None if data is None else msgspec.convert(data, ModelHealthOut)
 
     @post("/train", status_code=202,
@@ -101,10 +102,9 @@ class ModelVersionController(Controller):
           description="Answers at once with the run's status; follow it with GET /api/models/training. One run "
                       "at a time (409 while one runs). With review (the default) the new version waits for "
                       "POST /api/models/{version}/promote.")
-    async def train(self, request: Request[AuthUser, Any, Any], data: JSONBody[ModelTrain]) -> TrainingOut:
-        state = request.app.state
-        return await start_training(state.settings, state.engine, state.training_runs, request.user.id,
-                                    data.review, data.as_of)
+    async def train(self, request: Request[AuthUser, Any, Any], data: JSONBody[ModelTrain], settings: AppSettings,
+                    engine: DbEngine, training_runs: TrainingRuns) -> TrainingOut:
+        return await start_training(settings, engine, training_runs, request.user.id, data.review, data.as_of)
 
     @get("/training", summary="The latest training run: idle, running, done (with its version) or failed")
     async def training(self) -> TrainingOut:
@@ -116,10 +116,8 @@ class ModelVersionController(Controller):
                       "the active model waits for this confirmation. The region is re-scored with the "
                       "promoted model after the answer (rescoring: true).")
     async def promote(self, request: Request[AuthUser, Any, Any], version: ModelVersionName,
-                      data: JSONBody[ModelPromote]) -> Response[ModelVersionOut]:
-        settings = request.app.state.settings
+                      data: JSONBody[ModelPromote], settings: AppSettings, engine: DbEngine) -> Response[ModelVersionOut]:
         out = await models.promote_model(version, data.confirm, settings, request.user.id)
         if not out.rescoring:
             return Response(out)
-        return Response(out, background=BackgroundTask(models.rescore_with, settings, version,
-                                                       request.app.state.engine))
+        return Response(out, background=BackgroundTask(models.rescore_with, settings, version, engine))

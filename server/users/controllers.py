@@ -9,6 +9,7 @@ from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.params import JSONBody, QueryParameter
 from litestar.security.jwt import Token
 
+from server.deps import AppSettings, HashLimiter, JwtAuth, Throttle
 from server.notifications import push
 from server.texts import t
 from server.users import services
@@ -36,7 +37,6 @@ from server.users.security import (
     is_revoked,
     issue_tokens,
     load_user,
-    password_limiter,
     requires,
     revoke,
     revoke_session,
@@ -50,9 +50,8 @@ CLAIMS_STORE = "firm_claims"
 REGISTRATIONS_STORE = "registrations"
 
 
-def _tokens(request: Request[Any, Any, Any], user_id: int, role: str, sid: str | None = None) -> TokenPair:
-    return TokenPair(**issue_tokens(request.app.state.jwt_auth, user_id, role,
-                                    request.app.state.settings.refresh_token_days, sid))
+def _tokens(jwt_auth: JwtAuth, settings: AppSettings, user_id: int, role: str, sid: str | None = None) -> TokenPair:
+    return TokenPair(**issue_tokens(jwt_auth, user_id, role, settings.refresh_token_days, sid))
 
 
 class AuthController(Controller):
@@ -64,19 +63,19 @@ class AuthController(Controller):
           description="Throttled before the password is checked: 5 tries per phone in 15 minutes, "
                       "and per address 30 phones with failed tries (phones already signed in from "
                       "that address are not held back by it). 429 with Retry-After past a limit.")
-    async def login(self, data: JSONBody[LoginRequest], request: Request[Any, Any, Any]) -> TokenPair:
-        throttle = request.app.state.login_throttle
-        address = client_address(request)
+    async def login(self, data: JSONBody[LoginRequest], request: Request[Any, Any, Any], settings: AppSettings,
+                    jwt_auth: JwtAuth, throttle: Throttle, hash_limiter: HashLimiter) -> TokenPair:
+        address = client_address(request, settings.trusted_proxies)
         wait = await throttle.begin_login(data.phone, address)
         if wait:
             raise TooManyRequestsException(
                 t("too many failed sign-ins: try again in {wait} seconds", wait=wait),
                 headers={"Retry-After": str(wait)})
-        user = await authenticate(data.phone, data.password, password_limiter(request.app))
+        user = await authenticate(data.phone, data.password, hash_limiter)
         if user is None:
             raise NotAuthorizedException(t("phone or password is wrong"))
         await throttle.login_succeeded(data.phone, address)
-        return _tokens(request, user.id, user.role)
+        return _tokens(jwt_auth, settings, user.id, user.role)
 
     @post("/register", exclude_from_auth=True, status_code=202,
           summary="Register as a firm owner or a subscriber, step 1: a code is sent to the phone",
@@ -85,26 +84,26 @@ class AuthController(Controller):
                       "printed to the server log. Then POST /api/auth/register/verify. Owners then "
                       "prove their firm with POST /api/me/firm-claim; bank, department and admin "
                       "accounts are opened by an admin (POST /api/users).")
-    async def register(self, data: JSONBody[Registration], request: Request[Any, Any, Any]) -> RegistrationStarted:
-        settings = request.app.state.settings
+    async def register(self, data: JSONBody[Registration], request: Request[Any, Any, Any], settings: AppSettings,
+                       throttle: Throttle, hash_limiter: HashLimiter) -> RegistrationStarted:
         return await services.start_registration(
-            data, client_address(request), store=request.app.stores.get(REGISTRATIONS_STORE),
-            throttle=request.app.state.login_throttle, secret=settings.jwt_secret, demo=settings.demo,
-            limiter=password_limiter(request.app))
+            data, client_address(request, settings.trusted_proxies),
+            store=request.app.stores.get(REGISTRATIONS_STORE),
+            throttle=throttle, secret=settings.jwt_secret, demo=settings.demo, limiter=hash_limiter)
 
     @post("/register/verify", exclude_from_auth=True, status_code=201,
           summary="Register, step 2: the code from the phone opens the account and signs it in")
-    async def register_verify(self, data: JSONBody[RegistrationVerify],
-                              request: Request[Any, Any, Any]) -> TokenPair:
+    async def register_verify(self, data: JSONBody[RegistrationVerify], request: Request[Any, Any, Any],
+                              settings: AppSettings, jwt_auth: JwtAuth, throttle: Throttle) -> TokenPair:
         user = await services.finish_registration(
             data.phone, data.code, store=request.app.stores.get(REGISTRATIONS_STORE),
-            throttle=request.app.state.login_throttle, secret=request.app.state.settings.jwt_secret)
-        return _tokens(request, user.id, user.role)
+            throttle=throttle, secret=settings.jwt_secret)
+        return _tokens(jwt_auth, settings, user.id, user.role)
 
     @post("/refresh", exclude_from_auth=True, status_code=200,
           summary="Trade a refresh token for a new token pair (each refresh token works once)")
-    async def refresh(self, data: JSONBody[RefreshRequest], request: Request[Any, Any, Any]) -> TokenPair:
-        token = decode_refresh(request.app.state.jwt_auth, data.refresh_token)
+    async def refresh(self, data: JSONBody[RefreshRequest], settings: AppSettings, jwt_auth: JwtAuth) -> TokenPair:
+        token = decode_refresh(jwt_auth, data.refresh_token)
         if await is_revoked(token):
             raise NotAuthorizedException(t("refresh_token: was used or revoked"))
         user = await load_user(int(token.sub))
@@ -113,15 +112,15 @@ class AuthController(Controller):
         # Spending is one INSERT on a unique index: of parallel refreshes, one wins.
         if not await spend_refresh_token(token):
             raise NotAuthorizedException(t("refresh_token: was used or revoked"))
-        return _tokens(request, user.id, user.role, session_id(token))
+        return _tokens(jwt_auth, settings, user.id, user.role, session_id(token))
 
     @post("/logout", exclude_from_auth=True, status_code=204,
           summary="End the sign-in: its refresh token, access tokens and live streams",
           description="Send the refresh token in the body; it works even when the access token "
                       "has expired. A valid access token alone also ends its sign-in.")
-    async def logout(self, request: Request[Any, Any, Any],
+    async def logout(self, request: Request[Any, Any, Any], settings: AppSettings, jwt_auth: JwtAuth,
                      data: JSONBody[LogoutRequest | None] = None) -> None:
-        auth = request.app.state.jwt_auth
+        auth = jwt_auth
         tokens: list[Token] = []
         if data is not None and data.refresh_token:
             try:
@@ -140,7 +139,7 @@ class AuthController(Controller):
             if session_id(token) is None:
                 await revoke(token)  # issued before sign-in ids: refuse the token itself
         for sid in sids:
-            await revoke_session(sid, request.app.state.settings.refresh_token_days)
+            await revoke_session(sid, settings.refresh_token_days)
             await push.close_session_streams(request.app, sid)
 
 
@@ -171,22 +170,20 @@ class MeController(Controller):
     @post("/firm-claim", guards=[requires("owner")], status_code=202,
           summary="Start proving that you act for a firm: a one-time code goes to its registered contact",
           description="In the demo the code is printed to the server log. Valid 10 minutes, five tries.")
-    async def start_claim(self, request: Request[AuthUser, Token, Any],
-                          data: JSONBody[FirmClaim]) -> FirmClaimStarted:
-        settings = request.app.state.settings
+    async def start_claim(self, request: Request[AuthUser, Token, Any], data: JSONBody[FirmClaim],
+                          settings: AppSettings, throttle: Throttle) -> FirmClaimStarted:
         return await services.start_firm_claim(
             request.user, data.uscc.upper(), request.app.stores.get(CLAIMS_STORE),
-            throttle=request.app.state.login_throttle, secret=settings.jwt_secret, demo=settings.demo)
+            throttle=throttle, secret=settings.jwt_secret, demo=settings.demo)
 
     @post("/firm-claim/verify", guards=[requires("owner")], status_code=200,
           summary="Link your account to the firm with the code you received")
-    async def verify_claim(self, request: Request[AuthUser, Token, Any],
-                           data: JSONBody[FirmClaimVerify]) -> Me:
+    async def verify_claim(self, request: Request[AuthUser, Token, Any], data: JSONBody[FirmClaimVerify],
+                           settings: AppSettings, throttle: Throttle) -> Me:
         uscc = data.uscc.upper()
         await services.verify_firm_claim(request.user, uscc, data.code,
                                          request.app.stores.get(CLAIMS_STORE),
-                                         throttle=request.app.state.login_throttle,
-                                         secret=request.app.state.settings.jwt_secret)
+                                         throttle=throttle, secret=settings.jwt_secret)
         u = await load_user(request.user.id)
         assert u is not None
         return _me(u)
@@ -198,8 +195,8 @@ class UserController(Controller):
     guards = [requires("admin")]
 
     @post("/", summary="Open an account for a bank manager, department operator, admin or subscriber")
-    async def create(self, data: JSONBody[StaffCreate], request: Request[AuthUser, Token, Any]) -> UserOut:
-        return await services.create_staff(data, password_limiter(request.app))
+    async def create(self, data: JSONBody[StaffCreate], hash_limiter: HashLimiter) -> UserOut:
+        return await services.create_staff(data, hash_limiter)
 
     @get("/", summary="Accounts, optionally of one role")
     async def list_all(

@@ -16,7 +16,6 @@ import anyio
 import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
@@ -26,8 +25,7 @@ from server.tables.users import ROLES, RevokedToken, User
 from server.texts import Text, t
 
 __all__ = [
-    "AuthUser", "build_jwt_auth", "hash_password", "is_revoked", "issue_tokens", "password_limiter",
-    "purge_expired_revocations",
+    "AuthUser", "build_jwt_auth", "hash_password", "is_revoked", "issue_tokens", "purge_expired_revocations",
     "requires", "revoke_session", "session_id", "session_revoked", "spend_refresh_token",
     "verify_password",
 ]
@@ -36,16 +34,6 @@ _hasher = PasswordHasher()  # argon2id with the library's (OWASP-recommended) pa
 # A real hash to verify against when the phone is unknown, so timing does not reveal accounts.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 SESSION_PREFIX = "sid:"
-
-
-def password_limiter(app: Litestar) -> anyio.CapacityLimiter:
-    """The app's bound on argon2 computations at once (``settings.hash_concurrency``): each
-    takes a core for ~0.2-0.4 s, so more at once only queues them in threads."""
-    limiter = app.state.get("hash_limiter")
-    if limiter is None:
-        limiter = anyio.CapacityLimiter(app.state.settings.hash_concurrency)
-        app.state.hash_limiter = limiter
-    return limiter
 
 
 async def hash_password(password: str, limiter: anyio.CapacityLimiter | None = None) -> str:

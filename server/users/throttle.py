@@ -273,12 +273,13 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def client_address(request: Any) -> str:
-    """The client's address: the TCP peer, unless the peer is a configured reverse proxy; then
+def client_address(request: Any, trusted_proxies: Sequence[str]) -> str:
+    """The client's address: the TCP peer, unless the peer is one of ``trusted_proxies``
+    (``settings.trusted_proxies``, reverse proxies' addresses or CIDRs); then
     the nearest ``X-Forwarded-For`` hop that is not one of our proxies (what a client writes
     further left is its own claim and is not believed)."""
     peer = request.client.host if request.client else "unknown"
-    trusted = _networks(tuple(request.app.state.settings.trusted_proxies))
+    trusted = _networks(tuple(trusted_proxies))
 
     def is_proxy(addr: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
         return addr is not None and any(addr in net for net in trusted)

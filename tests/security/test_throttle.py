@@ -81,9 +81,8 @@ async def test_forwarded_for_is_believed_only_from_configured_proxies(settings):
 
     def seen(peer: str, forwarded: str | None) -> str:
         headers = {"x-forwarded-for": forwarded} if forwarded is not None else {}
-        request = SimpleNamespace(client=SimpleNamespace(host=peer), headers=headers,
-                                  app=SimpleNamespace(state=SimpleNamespace(settings=settings)))
-        return client_address(request)  # type: ignore[arg-type]
+        request = SimpleNamespace(client=SimpleNamespace(host=peer), headers=headers)
+        return client_address(request, settings.trusted_proxies)
 
     assert seen("203.0.113.9", "1.2.3.4") == "203.0.113.9"  # not a proxy of ours: header ignored
     assert seen(PROXY, "1.2.3.4") == "1.2.3.4"

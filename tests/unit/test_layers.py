@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVER_LAYERS: list[tuple[str, ...]] = [
     # ground floor: settings, pure helpers and every domain's tables
     ("server.texts",),
-    ("server.settings", "server.engines", "server.uscc", "server.tables"),
+    ("server.settings", "server.engines", "server.uscc", "server.redis_client", "server.tables"),
     ("server.privacy", "server.lookup"),
     # infrastructure: Redis-backed stores, Piccolo's configuration, binding and migrating
     ("server.stores", "server.piccolo_app"),
@@ -35,6 +35,8 @@ SERVER_LAYERS: list[tuple[str, ...]] = [
     ("server.objections",),
     ("server.firms",),
     ("server.financing",),
+    # what handlers are handed (Litestar's Provide): the lifespan's resources, by name
+    ("server.deps",),
     # HTTP: every domain's controllers (never imported by a domain)
     ("controllers",),
     # composition
