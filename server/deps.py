@@ -37,7 +37,7 @@ Throttle = NamedDependency[SkipValidation[LoginThrottle]]  # throttle
 JwtAuth = NamedDependency[SkipValidation[JWTAuth]]  # jwt_auth
 HashLimiter = NamedDependency[SkipValidation[anyio.CapacityLimiter]]  # hash_limiter
 TrainingRuns = NamedDependency[SkipValidation[set]]  # training_runs
-Rules = NamedDependency[SkipValidation[MatchingRules]]  # rules
+Rules = NamedDependency[SkipValidation[MatchingRules]]  # matching_rules
 
 
 def _settings(state: State) -> Settings:
@@ -74,7 +74,9 @@ def _rules(state: State) -> MatchingRules:
     return state.get("financing_rules") or WEIHAI_RULES
 
 
-#: The app's dependencies, by the parameter name a handler gives them.
+#: The app's dependencies, by the parameter name a handler gives them. No name may be a request
+#: field's (a body property, a query, path or header parameter): Litestar reads a bad value of
+#: a field named like a dependency as a server error, a 500 (tests/integration/test_openapi.py).
 DEPENDENCIES: dict[str, Provide] = {
     "settings": Provide(_settings, sync_to_thread=False),
     "engine": Provide(_engine, sync_to_thread=False),
@@ -83,5 +85,5 @@ DEPENDENCIES: dict[str, Provide] = {
     "jwt_auth": Provide(_jwt_auth, sync_to_thread=False),
     "hash_limiter": Provide(_hash_limiter, sync_to_thread=False),
     "training_runs": Provide(_training_runs, sync_to_thread=False),
-    "rules": Provide(_rules, sync_to_thread=False),
+    "matching_rules": Provide(_rules, sync_to_thread=False),
 }

@@ -47,8 +47,8 @@ class MatchController(Controller):
           description="Fitting products first, then by the rate expected for the firm's grade. "
                       "`fund_share_pct` is the guarantee fund's share of a loss on a covered product.")
     async def match(self, request: Request[AuthUser, Any, Any], data: JSONBody[MatchRequest],
-                    rules: Rules) -> MatchResult:
-        return await services.match(request.user, data, rules)
+                    matching_rules: Rules) -> MatchResult:
+        return await services.match(request.user, data, matching_rules)
 
 
 class ApplicationController(Controller):
@@ -60,8 +60,8 @@ class ApplicationController(Controller):
           description="`confirm_consent` must be true. A product that does not fit is refused with "
                       "422 and its reasons; nothing is stored then.")
     async def create(self, request: Request[AuthUser, Any, Any], data: JSONBody[ApplicationCreate],
-                     rules: Rules) -> ApplicationsCreated:
-        return await services.apply(request.user, data, rules)
+                     matching_rules: Rules) -> ApplicationsCreated:
+        return await services.apply(request.user, data, matching_rules)
 
     @get("/", guards=[requires("owner", "bank_manager", "admin")],
          summary="Applications: the owner's firm's, the bank's queue (oldest first), or all (admin)")
@@ -97,5 +97,5 @@ class DecisionTimesController(Controller):
     @get("/decision-times", guards=[requires("admin", "bank_manager")],
          summary="Per bank: minutes from application to decision (median, p90, share within the hour)")
     async def decision_times(self, request: Request[AuthUser, Any, Any],
-                             rules: Rules) -> list[BankDecisionTimes]:
-        return await services.decision_times(request.user, rules)
+                             matching_rules: Rules) -> list[BankDecisionTimes]:
+        return await services.decision_times(request.user, matching_rules)

@@ -42,6 +42,33 @@ def _has_example(schema: dict, components: dict) -> bool:
                for p in schema.get("properties", {}).values())
 
 
+def _request_fields(schema: dict, components: dict) -> set[str]:
+    """The top-level property names of a request body schema (through refs and unions)."""
+    if "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[-1]]
+    names = set(schema.get("properties", {}))
+    for key in ("oneOf", "anyOf", "allOf"):
+        for part in schema.get(key, []):
+            names |= _request_fields(part, components)
+    return names
+
+
+def test_no_dependency_is_named_like_a_request_field(spec):
+    """Litestar reports a bad value of a field whose name is a dependency's as a 500 (it takes
+    the error for the server's): found by the fuzz when the matching rules were ``rules``, the
+    name of the override rule set's body field (tests/integration/test_overrides.py)."""
+    from server.deps import DEPENDENCIES
+
+    components = spec["components"]["schemas"]
+    clashes = []
+    for method, path, op in _operations(spec):
+        fields = {p["name"] for p in op.get("parameters", [])}
+        for content in op.get("requestBody", {}).get("content", {}).values():
+            fields |= _request_fields(content["schema"], components)
+        clashes += [f"{method} {path}: {name}" for name in fields & DEPENDENCIES.keys()]
+    assert clashes == []
+
+
 def test_every_operation_has_a_summary(spec):
     missing = [f"{m} {p}" for m, p, op in _operations(spec) if not op.get("summary")]
     assert missing == []

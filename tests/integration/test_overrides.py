@@ -97,6 +97,7 @@ async def test_admin_revises_the_rules_audited_and_rescoring_names_the_version(
         ({"reason": "x", "rules": [{"code": "registry_status", "statuses": ["closed"]}]}, "statuses"),
         ({"reason": "x", "rules": [{"code": "bank_default", "min_days": "ninety"}]}, "min_days"),
         ({"rules": [{"code": "bank_default", "min_days": 90}]}, "reason"),
+        ({"reason": "x", "rules": []}, "rules"),  # was a 500: a field named like a dependency
     ]:
         bad = await client.post(URL, headers=admin, json=body)
         assert bad.status_code == 400, (body, bad.text)
