@@ -55,16 +55,39 @@ def _stop(proc: subprocess.Popen[bytes]) -> int:
         raise AssertionError("a worker did not stop on SIGTERM") from None
 
 
+def _slots(heartbeat: Path, since: float = 0.0) -> int:
+    """How many fire times the heartbeat job ran for, at ``since`` or later."""
+    if not heartbeat.exists():
+        return 0
+    times = {line.split()[1] for line in heartbeat.read_text().splitlines() if line.strip()}
+    return sum(datetime.fromisoformat(t).timestamp() >= since for t in times)
+
+
+def _wait(what: str, ok, procs, seconds: float = 90) -> None:
+    """Until ``ok()``; a worker that exits meanwhile fails the test at once. Start-up takes a
+    few seconds, more on a loaded machine: the test waits for events, not for a fixed time."""
+    deadline = time.monotonic() + seconds
+    while not ok():
+        for proc, log in procs:
+            assert proc.poll() is None, log.read_text()[-2000:]
+        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
+        time.sleep(0.2)
+
+
 def test_two_workers_run_each_job_once_per_period(pg_url: str, redis_url: str, tmp_path: Path):
     heartbeat = tmp_path / "heartbeat.log"
     a = _worker(pg_url, redis_url, tmp_path / "a.log", heartbeat)
     b = _worker(pg_url, redis_url, tmp_path / "b.log", heartbeat)
+    procs = [(a, tmp_path / "a.log"), (b, tmp_path / "b.log")]
     try:
-        time.sleep(10)  # both run (start-up ~2-3 s, then ~3-4 periods)
-        assert a.poll() is None and b.poll() is None, (tmp_path / "a.log").read_text()[-2000:]
+        # both started, then three periods run with both up
+        _wait("both workers to start", lambda: all("worker started" in log.read_text() for _, log in procs), procs)
+        both_up = time.time()
+        _wait("three periods with both workers", lambda: _slots(heartbeat, both_up) >= 3, procs)
         a_stopped = time.time()
         assert _stop(a) == 0
-        time.sleep(3 * PERIOD_S + 1)  # b alone
+        # b alone: two periods after a is gone
+        _wait("two periods of b alone", lambda: _slots(heartbeat, a_stopped + PERIOD_S) >= 2, procs[1:])
     finally:
         for proc in (a, b):
             if proc.poll() is None:
