@@ -28,9 +28,9 @@ lint: install
 	$(BIN)/ruff check .
 
 # Test modules spread over the machine's cores (pytest-xdist), a module's tests on one worker
-# (they share its database).
+# (they share its database), handed out in collection order: the longest first (tests/conftest.py).
 test: install lint
-	$(BIN)/python -m pytest -q -n auto --dist loadscope
+	$(BIN)/python -m pytest -q -n auto --dist loadscope --no-loadscope-reorder
 
 bench: $(BENCH_STAMP)
 	@set -e; for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f; done

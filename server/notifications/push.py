@@ -507,8 +507,9 @@ async def close_session_streams(app: Litestar, sid: str) -> None:
 # Plugins: channels + the relay, started after the database and stopped before it closes
 
 class PushPlugin(InitPlugin):
-    """Starts the relay and the control listener once the channels backend is up (its lifespan
-    is added after the ChannelsPlugin's) and closes the Redis clients after the backend is down."""
+    """Hands the channels backend the app's Redis client and a pub/sub connection of its own
+    before the backend starts (closing that connection after it is down), and starts the relay
+    and the control listener once it is up (its lifespan is added after the ChannelsPlugin's)."""
 
     def __init__(self, settings: Settings, channels: ChannelsPlugin,
                  backend: ResilientRedisBackend | None = None) -> None:
