@@ -182,11 +182,10 @@ class ResilientRedisBackend(ChannelsBackend):
     A stream can wait until Redis has confirmed its subscription (``wait_live``), and
     ``ready`` tells the relay whether publishing now reaches this process's streams."""
 
-    def __init__(self, redis: Any = None, listen_redis: Any = None, *, idle_ping_s: float = 15.0,
-                 max_backoff_s: float = 2.0) -> None:
-        # Both are attached by the app's lifespan (``PushPlugin``) before the backend starts.
-        self._redis = redis  # publishing: the app's one command client (may retry)
-        self._listen_redis = listen_redis  # the listener (no hidden reconnects: we resubscribe)
+    def __init__(self, *, idle_ping_s: float = 15.0, max_backoff_s: float = 2.0) -> None:
+        # Both are attached by the app's lifespan (``PushPlugin``, ``attach``) before the backend starts.
+        self._redis: Any = None  # publishing: the app's one command client (may retry)
+        self._listen_redis: Any = None  # the listener (no hidden reconnects: we resubscribe)
         self.idle_ping_s = idle_ping_s
         self.max_backoff_s = max_backoff_s
         self._lock = asyncio.Lock()
