@@ -19,6 +19,8 @@ from mobile_app.files import FileBridge
 from mobile_app.i18n import Translator
 from mobile_app.state import (
     AccountsState,
+    AuditState,
+    BanksState,
     BatchesState,
     CreditState,
     FinancingState,
@@ -26,6 +28,7 @@ from mobile_app.state import (
     FundState,
     InboxState,
     Loadable,
+    ManageState,
     MeState,
     ModelsState,
     ObjectionQueueState,
@@ -47,6 +50,7 @@ from mobile_app.views import (
     financing,
     firm,
     login,
+    manage,
     me,
     messages,
     office,
@@ -270,14 +274,17 @@ class XinbaoApp:
         ]
 
     def _admin_tabs(self) -> list[Tab]:
-        """The admin's back office: weight profiles, models, the fund, accounts."""
+        """The admin's back office: weight profiles, models, the fund, and 管理 (accounts, banks and
+        their products, the audit log)."""
         c, s, run = self.client, self.session, self.run
         ws, ms, fs, ac = WeightsState(client=c), ModelsState(client=c), FundState(client=c), AccountsState(client=c)
+        mg, bs, au = ManageState(), BanksState(client=c), AuditState(client=c)
         return [
             Tab("nav.weights", ft.Icons.TUNE_OUTLINED, ft.Icons.TUNE, ws, lambda t: admin.build_weights(ws, t, run)),
             Tab("nav.models", ft.Icons.INSIGHTS_OUTLINED, ft.Icons.INSIGHTS, ms, lambda t: admin.build_models(ms, t, run)),
             Tab("nav.fund", ft.Icons.SAVINGS_OUTLINED, ft.Icons.SAVINGS, fs, lambda t: admin.build_fund(fs, t, run)),
-            Tab("nav.accounts", ft.Icons.GROUP_OUTLINED, ft.Icons.GROUP, ac, lambda t: admin.build_accounts(ac, t, run)),
+            Tab("nav.manage", ft.Icons.ADMIN_PANEL_SETTINGS_OUTLINED, ft.Icons.ADMIN_PANEL_SETTINGS, mg,
+                lambda t: manage.build_manage(mg, ac, bs, au, t, run), also=(ac, bs, au)),
             Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, self.inbox,  # type: ignore[arg-type]
                 lambda t: me.build_settings(s, t, run)),
         ]

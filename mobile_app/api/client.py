@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -17,6 +18,8 @@ from mobile_app.api.models import (
     Account,
     Application,
     ApplicationsCreated,
+    AuditPage,
+    BankAdmin,
     Batch,
     Consent,
     Evaluation,
@@ -36,6 +39,7 @@ from mobile_app.api.models import (
     PolicyApplication,
     PolicyMatches,
     Product,
+    ProductAdmin,
     ProfilePreview,
     RecordPage,
     Subscription,
@@ -501,3 +505,32 @@ class ApiClient:
 
     async def open_account(self, body: dict[str, Any]) -> Account:
         return self._decode(Account, await self.request("POST", "/api/users", json=body))
+
+    async def update_fund(self, body: dict[str, Any]) -> FundOverview:
+        return self._decode(FundOverview, await self.request("PATCH", "/api/fund", json=body))
+
+    async def banks(self) -> list[BankAdmin]:
+        return await self._list(BankAdmin, "/api/banks")
+
+    async def create_bank(self, body: dict[str, Any]) -> BankAdmin:
+        return self._decode(BankAdmin, await self.request("POST", "/api/banks", json=body))
+
+    async def update_bank(self, code: str, body: dict[str, Any]) -> BankAdmin:
+        return self._decode(BankAdmin, await self.request("PATCH", f"/api/banks/{quote(code, safe='')}", json=body))
+
+    async def create_product(self, body: dict[str, Any]) -> ProductAdmin:
+        return self._decode(ProductAdmin, await self.request("POST", "/api/products", json=body))
+
+    async def update_product(self, product_id: int, body: dict[str, Any]) -> ProductAdmin:
+        return self._decode(ProductAdmin, await self.request("PATCH", f"/api/products/{product_id}", json=body))
+
+    async def audit(self, *, kind: str | None = None, firm: str | None = None, actor: int | None = None,
+                    limit: int = 50, offset: int = 0) -> AuditPage:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if kind:
+            params["kind"] = kind
+        if firm:
+            params["firm"] = firm
+        if actor is not None:
+            params["actor"] = actor
+        return await self._get(AuditPage, "/api/audit", params=params)

@@ -18,6 +18,7 @@ __all__ = [
     "Account", "Adjustment", "Batch", "FeedSource", "FundBank", "FundOverview", "IngestReport", "LedgerEntry",
     "LedgerPage", "ModelVersionInfo", "MovedFirm", "ProfilePreview", "RejectedRow", "SourceField",
     "TrainingStatus", "WeightProfile", "ContagionPath", "FirmTies", "TieEdge", "TieFirm", "TiePerson",
+    "AuditEntry", "AuditPage", "BankAdmin", "ProductAdmin",
 ]
 
 # The six dimensions of an evaluation, in the order the radar draws them.
@@ -712,6 +713,59 @@ class Account:
     bank_id: int | None = None
     department: str | None = None
     is_active: bool = True
+
+
+@dataclass
+class ProductAdmin:
+    """A loan product as the admin manages it (inactive ones too)."""
+
+    id: int
+    bank_id: int
+    name: str
+    min_amount_yuan: int
+    max_amount_yuan: int
+    min_term_months: int
+    max_term_months: int
+    min_rate_bp: int
+    max_rate_bp: int
+    eligible_grades: list[str] = field(default_factory=list)
+    industries: list[str] = field(default_factory=list)  # GB/T 4754 sections; empty = every industry
+    collateral_free: bool = False
+    fund_covered: bool = False
+    active: bool = True
+
+
+@dataclass
+class BankAdmin:
+    id: int
+    code: str
+    name: str
+    suspended: bool = False
+    suspended_at: str | None = None
+    managers: int = 0
+    products: list[ProductAdmin] = field(default_factory=list)
+
+
+@dataclass
+class AuditEntry:
+    """One admin change or one view of a firm's evaluation."""
+
+    at: str
+    kind: str  # change | view
+    action: str  # bank.create, fund.update, evaluation.view, ...
+    target: str
+    actor_id: int | None = None
+    actor_name: str = ""
+    actor_role: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AuditPage:
+    total: int
+    entries: list[AuditEntry]
+    limit: int = 50
+    offset: int = 0
 
 
 # -- the guarantee circle picture: a firm's ties (issue 13) ------------------------------------

@@ -7,6 +7,7 @@ from mobile_app.state.credit import CreditState
 from mobile_app.state.financing import FinancingState
 from mobile_app.state.firm import FirmOverviewState
 from mobile_app.state.inbox import InboxState
+from mobile_app.state.manage import AuditState, BanksState, ManageState
 from mobile_app.state.me import MeState
 from mobile_app.state.office import BatchesState, ObjectionQueueState, PolicyQueueState, UploadState
 from mobile_app.state.policies import PoliciesState
@@ -14,7 +15,7 @@ from mobile_app.state.session import APP_ROLES, MemoryStore, SessionState, Store
 from mobile_app.state.watch import SearchState, WatchlistState
 
 __all__ = [
-    "APP_ROLES", "AccountsState", "BatchesState", "FundState", "ModelsState", "ObjectionQueueState",
+    "APP_ROLES", "AccountsState", "AuditState", "BanksState", "ManageState", "BatchesState", "FundState", "ModelsState", "ObjectionQueueState",
     "PolicyQueueState", "UploadState", "WeightsState", "Borrower", "CreditState", "FinancingState", "FirmOverviewState", "InboxState", "Loadable",
     "MeState", "MemoryStore", "Observable", "PoliciesState", "PortfolioState", "ProspectsState",
     "QueueState", "SearchState", "SessionState", "Store", "WatchlistState",

@@ -25,6 +25,7 @@ __all__ = ["AccountsState", "DIMENSION_TARGETS", "FundState", "ModelsState", "ST
 DIMENSION_TARGETS = tuple(f"dimension:{d}" for d in
                           ("capital", "operation", "profitability", "solvency", "development", "integrity"))
 STAFF_ROLES = ("bank_manager", "dept_operator", "admin", "subscriber")
+FUND_GRADES = ("A", "B", "C")  # the grades the guarantee fund covers a share of
 POLL_S = 2.0  # how often a running training is asked about
 
 
@@ -257,6 +258,11 @@ class FundState(Loadable):
     overview: FundOverview | None = None
     ledger: list[LedgerEntry] = field(default_factory=list)
     ledger_total: int = 0
+    editing: bool = False  # the limits form is open
+    draft: dict[str, str] = field(default_factory=dict)
+    invalid: str | None = None  # catalogue key of what is wrong with the form
+    saved: bool = False
+    busy: bool = False
 
     async def load(self) -> None:
         async def both() -> tuple[FundOverview, object]:
@@ -267,6 +273,69 @@ class FundState(Loadable):
             self.ledger, self.ledger_total = page.entries, page.total  # type: ignore[attr-defined]
 
         await self._run(both, store)
+
+    def edit(self) -> None:
+        f = self.overview
+        if f is None:
+            return
+        self.draft = {"limit_total_yuan": str(f.limit_total_fen // 100),
+                      "limit_per_firm_yuan": str(f.limit_per_firm_fen // 100),
+                      "npl_limit_pct": f"{f.npl_limit_bp / 100:.2f}",
+                      **{f"share_{g}": str(f.share_pct.get(g, 0)) for g in FUND_GRADES}, "reason": ""}
+        self.editing, self.invalid, self.saved, self.error, self.error_kind = True, None, False, None, None
+        self.notify()
+
+    def cancel(self) -> None:
+        self.editing, self.invalid, self.error, self.error_kind = False, None, None, None
+        self.notify()
+
+    def _limits_body(self) -> dict[str, object] | str:
+        """The PATCH body, or the catalogue key of the first field that is wrong."""
+        d = {k: v.strip().replace(",", "").replace("，", "") for k, v in self.draft.items()}
+        body: dict[str, object] = {}
+        for name in ("limit_total_yuan", "limit_per_firm_yuan"):
+            if not d.get(name, "").isdigit() or int(d[name]) < 1:
+                return f"admin.fund.bad.{name}"
+            body[name] = int(d[name])
+        if body["limit_per_firm_yuan"] > body["limit_total_yuan"]:  # type: ignore[operator]
+            return "admin.fund.bad.per_firm_over_total"
+        try:
+            npl = round(float(d.get("npl_limit_pct", "").rstrip("%")) * 100)
+        except ValueError:
+            return "admin.fund.bad.npl_limit_pct"
+        if not 0 <= npl <= 10_000:
+            return "admin.fund.bad.npl_limit_pct"
+        body["npl_limit_bp"] = npl
+        shares: dict[str, int] = {}
+        for g in FUND_GRADES:
+            text = d.get(f"share_{g}", "")
+            if not text.isdigit() or int(text) > 100:
+                return "admin.fund.bad.share"
+            shares[g] = int(text)
+        if not shares["A"] >= shares["B"] >= shares["C"]:
+            return "admin.fund.bad.share_order"
+        body["share_pct"] = shares
+        if not d.get("reason"):
+            return "admin.fund.bad.reason"
+        body["reason"] = self.draft["reason"].strip()
+        return body
+
+    async def save_limits(self) -> None:
+        if self.busy:
+            return
+        body = self._limits_body()
+        if isinstance(body, str):
+            self.invalid = body
+            self.notify()
+            return
+        self.invalid, self.busy = None, True
+        try:
+            done = await self._act(lambda: self.client.update_fund(body))
+        finally:
+            self.busy = False
+        if done is not None:
+            self.editing, self.saved = False, True
+            await self.load()
 
 
 @dataclass(kw_only=True)

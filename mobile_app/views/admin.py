@@ -9,6 +9,7 @@ from mobile_app.api.models import ModelVersionInfo
 from mobile_app.i18n import Translator
 from mobile_app.state.admin import (
     DIMENSION_TARGETS,
+    FUND_GRADES,
     STAFF_ROLES,
     AccountsState,
     FundState,
@@ -32,7 +33,7 @@ from mobile_app.views.common import (
     state_gate,
 )
 
-__all__ = ["build_accounts", "build_fund", "build_models", "build_weights"]
+__all__ = ["accounts_parts", "build_accounts", "build_fund", "build_models", "build_weights"]
 
 GRADES = ("A", "B", "C", "D")
 
@@ -81,7 +82,7 @@ def build_weights(state: WeightsState, t: Translator, run: Run) -> ft.Control:
                                   on_click=lambda _, n=p.name: state.revise(n))],
                    alignment=ft.MainAxisAlignment.END),
             key=f"weights.item.{i}", spacing=4))
-    return screen(*parts, key="screen.weights")
+    return screen(*parts, key="screen.weights", on_refresh=lambda: run(state.load()))
 
 
 def _profile_form(state: WeightsState, t: Translator, run: Run) -> ft.Control:
@@ -250,7 +251,7 @@ def build_models(state: ModelsState, t: Translator, run: Run) -> ft.Control:
         parts.append(card(empty(t("admin.model.none"), key="models.empty")))
     active = state.active
     parts += [_version_card(t, v, i, state, run, active) for i, v in enumerate(state.versions)]
-    return screen(*parts, key="screen.models")
+    return screen(*parts, key="screen.models", on_refresh=lambda: run(state.load()))
 
 
 # -- the guarantee fund -------------------------------------------------------------------------
@@ -267,10 +268,18 @@ def build_fund(state: FundState, t: Translator, run: Run) -> ft.Control:
         return ft.Row([ft.Text(label, color=MUTED, size=13, expand=True), ft.Text(value, size=14, key=key)])
 
     shares = " · ".join(f"{g} {f.share_pct[g]}%" for g in GRADES if g in f.share_pct)
-    parts: list[ft.Control | None] = [
-        error_banner(t, state),
-        card(section(f.name, trailing=icon_button(ft.Icons.REFRESH, t("common.refresh"), key="fund.refresh",
-                                                  on_click=lambda _: run(state.load()))),
+    parts: list[ft.Control | None] = [error_banner(t, state)]
+    if state.editing:
+        parts.append(_limits_form(state, t, run))
+    elif state.saved:
+        parts.append(card(ft.Text(t("admin.fund.saved"), color="#1B9E5A", key="fund.saved")))
+    parts += [
+        card(section(f.name, trailing=ft.Row([
+                 icon_button(ft.Icons.REFRESH, t("common.refresh"), key="fund.refresh",
+                             on_click=lambda _: run(state.load())),
+                 *([] if state.editing else [ft.TextButton(t("admin.fund.edit"), key="fund.edit", icon=ft.Icons.TUNE,
+                                                           on_click=lambda _: state.edit())]),
+             ], tight=True, spacing=0)),
              line(t("admin.fund.capital"), _yuan(t, f.capital_fen), "fund.capital"),
              line(t("admin.fund.balance"), _yuan(t, f.balance_fen), "fund.balance"),
              line(t("admin.fund.exposure"), _yuan(t, f.exposure_fen), "fund.exposure"),
@@ -304,12 +313,50 @@ def build_fund(state: FundState, t: Translator, run: Run) -> ft.Control:
             ft.Text(_yuan(t, e.amount_fen), size=13, expand=True, text_align=ft.TextAlign.RIGHT),
         ], key=f"fund.ledger.{i}"))
     parts.append(card(*ledger, key="fund.ledger", spacing=4))
-    return screen(*parts, key="screen.fund")
+    return screen(*parts, key="screen.fund", on_refresh=lambda: run(state.load()))
+
+
+def _limits_form(state: FundState, t: Translator, run: Run) -> ft.Control:
+    """The fund's limits, its banks' NPL ceiling and its loss shares, changed with a reason."""
+    d = state.draft
+
+    def field(name: str, label: str, *, suffix: str | None = None, hint: str | None = None) -> ft.TextField:
+        return ft.TextField(key=f"fund.form.{name}", label=label, value=d.get(name, ""), suffix=suffix,
+                            hint_text=hint, keyboard_type=ft.KeyboardType.NUMBER, border_radius=10, expand=True,
+                            on_change=lambda e: d.__setitem__(name, e.control.value or ""))
+
+    items: list[ft.Control] = [section(t("admin.fund.edit_title"))]
+    if state.invalid:
+        items.append(ft.Text(t(state.invalid), color="#B3261E", size=12, key="fund.form.invalid"))
+    items += [
+        ft.Row([field("limit_total_yuan", t("admin.fund.limit_total"), suffix=t("admin.fund.unit_yuan")),
+                field("limit_per_firm_yuan", t("admin.fund.limit_per_firm"), suffix=t("admin.fund.unit_yuan"))],
+               spacing=8),
+        field("npl_limit_pct", t("admin.fund.npl_limit"), suffix="%"),
+        ft.Text(t("admin.fund.shares_hint"), size=12, color=MUTED),
+        ft.Row([field(f"share_{g}", t("admin.fund.share_of", grade=g), suffix="%") for g in FUND_GRADES], spacing=8),
+        ft.TextField(key="fund.form.reason", label=t("admin.fund.reason"), value=d.get("reason", ""),
+                     hint_text=t("admin.fund.reason_hint"), border_radius=10,
+                     on_change=lambda e: d.__setitem__("reason", e.control.value or "")),
+        ft.Row([
+            ft.FilledButton(t("admin.fund.save"), key="fund.form.save", icon=ft.Icons.CHECK, expand=True,
+                            disabled=state.busy, on_click=lambda _: run(state.save_limits())),
+            ft.OutlinedButton(t("common.cancel"), key="fund.form.cancel", expand=True,
+                              on_click=lambda _: state.cancel()),
+        ], spacing=8),
+    ]
+    return card(*items, key="fund.form", spacing=10)
 
 
 # -- accounts -----------------------------------------------------------------------------------
 
 def build_accounts(state: AccountsState, t: Translator, run: Run) -> ft.Control:
+    return screen(*accounts_parts(state, t, run), key="screen.accounts", on_refresh=lambda: run(state.load()))
+
+
+def accounts_parts(state: AccountsState, t: Translator, run: Run) -> list[ft.Control | None]:
+    """The accounts list with its role filter and the form that opens one (the 管理 tab's first
+    part)."""
     roles = [("", t("common.all")), *[(r, t(f"role.{r}")) for r in (*STAFF_ROLES, "owner")]]
     head: list[ft.Control] = [
         section(t("admin.accounts"), trailing=ft.TextButton(t("admin.open_account"), key="accounts.new",
@@ -327,7 +374,7 @@ def build_accounts(state: AccountsState, t: Translator, run: Run) -> ft.Control:
     gate = state_gate(t, state, lambda: run(state.load()))
     if gate is not None:
         parts.append(gate)
-        return screen(*parts, key="screen.accounts")
+        return parts
     if not state.items:
         parts.append(card(empty(t("admin.no_accounts"), key="accounts.empty")))
     for i, a in enumerate(state.items):
@@ -338,7 +385,7 @@ def build_accounts(state: AccountsState, t: Translator, run: Run) -> ft.Control:
                     *([] if a.is_active else [pill(t("admin.inactive"), MUTED)])]),
             ft.Text(" · ".join(x for x in (a.phone, where) if x), size=12, color=MUTED),
             key=f"accounts.item.{i}", spacing=4, padding=12))
-    return screen(*parts, key="screen.accounts")
+    return parts
 
 
 def _account_form(state: AccountsState, t: Translator, run: Run) -> ft.Control:

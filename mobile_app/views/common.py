@@ -12,7 +12,7 @@ from mobile_app.state.base import Loadable
 
 __all__ = [
     "BG", "FONT_FAMILY", "GRADE_COLORS", "choice_menu", "LEVEL_COLORS", "PRIMARY", "Run", "card", "empty", "error_banner",
-    "OpenFirm", "failure", "grade_chip", "icon_button", "level_chip", "loading", "open_button", "pill", "screen", "section", "state_gate",
+    "OpenFirm", "PullToRefresh", "failure", "grade_chip", "icon_button", "level_chip", "loading", "open_button", "pill", "screen", "section", "state_gate",
     "status_chip",
 ]
 
@@ -155,11 +155,42 @@ def open_button(t: Translator, on_open: Callable[[], None], *, key: str) -> ft.C
     return ft.TextButton(t("firm.open"), key=key, icon=ft.Icons.CHEVRON_RIGHT, on_click=lambda _: on_open())
 
 
-def screen(*controls: ft.Control | None, key: str) -> ft.Column:
-    """A scrolling page of cards (``None`` entries are skipped)."""
+PULL_TO_REFRESH_PX = 72.0  # how far past the top a list is pulled to reload it
+
+
+class PullToRefresh:
+    """Pull-to-refresh for a scrolling screen, from Flet's scroll notifications (Flet 1.0 has no
+    RefreshIndicator): a drag that pulls the list down past its top by ``PULL_TO_REFRESH_PX``
+    reloads it once, when the finger lifts. Scrolling that merely reaches the top does not.
+
+    Flutter reports the pull as overscroll (negative: past the start) during a drag; a list
+    shorter than the screen does not scroll at all, so short screens keep their refresh button."""
+
+    def __init__(self, on_refresh: Callable[[], None], threshold: float = PULL_TO_REFRESH_PX) -> None:
+        self.on_refresh, self.threshold = on_refresh, threshold
+        self.pulled = 0.0
+
+    def __call__(self, e: ft.OnScrollEvent) -> None:
+        kind = e.event_type
+        if kind == ft.ScrollType.START:
+            self.pulled = 0.0
+        elif kind == ft.ScrollType.OVERSCROLL and (e.overscroll or 0) < 0 and e.pixels <= e.min_scroll_extent:
+            self.pulled -= e.overscroll or 0
+        elif kind == ft.ScrollType.UPDATE and (e.scroll_delta or 0) > 0:
+            self.pulled = 0.0  # pushed back down into the list: not a pull any more
+        elif kind == ft.ScrollType.END:
+            pulled, self.pulled = self.pulled, 0.0
+            if pulled >= self.threshold:
+                self.on_refresh()
+
+
+def screen(*controls: ft.Control | None, key: str, on_refresh: Callable[[], None] | None = None) -> ft.Column:
+    """A scrolling page of cards (``None`` entries are skipped); with ``on_refresh``, pulling it
+    down past its top reloads it."""
     return ft.Column([c for c in controls if c is not None], key=key, spacing=12,
                      scroll=ft.ScrollMode.AUTO, expand=True,
-                     horizontal_alignment=ft.CrossAxisAlignment.STRETCH)
+                     horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+                     on_scroll=PullToRefresh(on_refresh) if on_refresh is not None else None)
 
 
 def choice_menu(key: str, label: str, value: str | None, options: list[tuple[str, str]],

@@ -238,5 +238,5 @@ def build(state: CreditState, t: Translator, run: Run, *, open_me: object = None
         card(*warn_items, key="credit.warnings"),
         ties_card(t, state.ties, key="credit.ties") if state.ties is not None else None,
         disputed,
-        key="screen.credit",
+        key="screen.credit", on_refresh=lambda: run(state.load()),
     )

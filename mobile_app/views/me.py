@@ -233,4 +233,5 @@ def build(state: MeState, session: SessionState, t: Translator, run: Run, *,
                         on_click=lambda _, oid=o.id: run(state.open_objection(oid)))])))
 
     return screen(banner, card(*consents, key="me.consents"), card(*viewers, key="me.access_log"),
-                  card(*objections, key="me.objections"), settings_card(session, t, run), key="screen.me")
+                  card(*objections, key="me.objections"), settings_card(session, t, run), key="screen.me",
+                  on_refresh=lambda: run(state.load()))

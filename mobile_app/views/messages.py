@@ -99,4 +99,4 @@ def build(state: InboxState, t: Translator, run: Run, *, alerts: bool = False,
                               or [card(empty(t("bank.no_alerts") if alerts else t("msg.none"),
                                              key=f"{prefix}.empty", icon=ft.Icons.NOTIFICATIONS_NONE))])
     return screen(status, error_banner(t, state) if state.status == "ready" else None, filters, *body,
-                  key="screen.alerts" if alerts else "screen.messages")
+                  key="screen.alerts" if alerts else "screen.messages", on_refresh=lambda: run(state.load()))

@@ -45,7 +45,7 @@ def build_feeds(state: UploadState, batches: BatchesState, t: Translator, run: R
                 pick: Callable[[], None], save: Save) -> ft.Control:
     """上报: send a feed and read its report, with the department's batches below."""
     return screen(*_upload_parts(state, t, run, pick=pick, save=save), *_batches_parts(batches, t, run, save=save),
-                  key="screen.upload")
+                  key="screen.upload", on_refresh=lambda: run(batches.load()))
 
 
 def _upload_parts(state: UploadState, t: Translator, run: Run, *, pick: Callable[[], None],
@@ -196,7 +196,7 @@ def build_objections(state: ObjectionQueueState, t: Translator, run: Run) -> ft.
     parts = _queue_head(state, t, run, "objections", t("office.objections", n=state.open_count),
                         t("office.no_objections"), ft.Icons.TASK_ALT)
     parts += [_objection_row(t, o, i, state, run) for i, o in enumerate(state.items)]
-    return screen(*parts, key="screen.objections")
+    return screen(*parts, key="screen.objections", on_refresh=lambda: run(state.load()))
 
 
 def _objection_detail(state: ObjectionQueueState, t: Translator, run: Run) -> ft.Control:
@@ -294,4 +294,4 @@ def build_policy_queue(state: PolicyQueueState, t: Translator, run: Run) -> ft.C
         elif a.reason:
             items.append(ft.Text(a.reason, size=12, color=MUTED))
         parts.append(card(*items, key=f"policy_queue.{i}", spacing=6))
-    return screen(*parts, key="screen.policy_queue")
+    return screen(*parts, key="screen.policy_queue", on_refresh=lambda: run(state.load()))

@@ -82,4 +82,4 @@ def build(state: PoliciesState, t: Translator, run: Run) -> ft.Control:
         parts.append(section(t("pol.not_eligible")))
         parts += [policy_card(state, t, run, m, key=f"pol.not_eligible.{i}")
                   for i, m in enumerate(matches.not_eligible)]
-    return screen(*parts, key="screen.policies")
+    return screen(*parts, key="screen.policies", on_refresh=lambda: run(state.load()))

@@ -47,4 +47,4 @@ def build(state: PortfolioState, t: Translator, run: Run, *, open_firm: OpenFirm
         if open_firm is not None:
             box.on_click = lambda _, u=b.uscc: open_firm(u)
         rows.append(box)
-    return screen(*rows, key="screen.portfolio")
+    return screen(*rows, key="screen.portfolio", on_refresh=lambda: run(state.load()))

@@ -85,4 +85,4 @@ def build(state: ProspectsState, t: Translator, run: Run, *, open_firm: OpenFirm
         if state.has_more:
             parts.append(ft.OutlinedButton(t("bank.more", n=len(results)), key="prospects.more",
                                            icon=ft.Icons.EXPAND_MORE, on_click=lambda _: run(state.more())))
-    return screen(*parts, key="screen.prospects")
+    return screen(*parts, key="screen.prospects", on_refresh=lambda: run(state.load()))

@@ -168,4 +168,4 @@ def build(state: QueueState, t: Translator, run: Run) -> ft.Control:
                                     style=ft.ButtonStyle(bgcolor=PRIMARY),
                                     on_click=lambda _, aid=a.id: run(state.open(aid)))]),
             key=f"queue.item.{i}"))
-    return screen(*rows, key="screen.queue")
+    return screen(*rows, key="screen.queue", on_refresh=lambda: run(state.load()))

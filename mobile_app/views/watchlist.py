@@ -57,4 +57,4 @@ def build(state: WatchlistState, t: Translator, run: Run, *, open_firm: OpenFirm
         if open_firm is not None:
             box.on_click = lambda _, u=s.uscc: open_firm(u)
         parts.append(box)
-    return screen(*parts, key="screen.watchlist")
+    return screen(*parts, key="screen.watchlist", on_refresh=lambda: run(state.load()))
