@@ -6,6 +6,7 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
+from server.tables.audit import AuditEvent
 from server.tables.consent import AccessLog, Consent
 from server.tables.financing import ApplicationEvent, Bank, LoanApplication, LoanProduct
 from server.tables.firms import Firm, FirmPerson, Guarantee, Person
@@ -38,6 +39,7 @@ TABLES = [
     ModelVersion, WeightProfile, OverrideRuleSet, ScoringRun, ScoreHistory,
     GuaranteeFund, FundLedger,
     JobRun,
+    AuditEvent,
 ]  # fmt: skip
 
 APP_CONFIG = AppConfig(

@@ -4,7 +4,7 @@ template. Fields in braces are the same in both; a test checks that every templa
 
 from __future__ import annotations
 
-from server.texts import zh_accounts, zh_data, zh_lending
+from server.texts import zh_accounts, zh_admin, zh_data, zh_lending
 
 ZH: dict[str, str] = {
     # -- USCC (server/uscc.py)
@@ -18,7 +18,8 @@ ZH: dict[str, str] = {
 }
 
 # The parts kept beside this file (accounts and errors of the framework; lending, consent,
-# objections and policies; department data, scores, risk and notifications).
+# objections and policies; department data, scores, risk and notifications; the admin back office).
 ZH.update(zh_accounts.ZH)
 ZH.update(zh_lending.ZH)
 ZH.update(zh_data.ZH)
+ZH.update(zh_admin.ZH)

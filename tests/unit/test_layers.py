@@ -22,7 +22,9 @@ SERVER_LAYERS: list[tuple[str, ...]] = [
     ("server.stores", "server.piccolo_app"),
     ("server.piccolo_conf",),
     ("server.db",),
-    # domains, each on the services of those below it only
+    # domains, each on the services of those below it only; every domain records its admins'
+    # changes in the audit log
+    ("server.audit",),
     ("server.users",),
     ("server.ingest",),
     ("server.consent",),
