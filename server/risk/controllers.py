@@ -120,7 +120,7 @@ class RiskController(Controller):
     @post("/risk/scan", guards=[requires("admin")], status_code=200,
           summary="Run a warning scan now (whole region, or the firms named)")
     async def scan(
-        self, engine: DbEngine, settings: AppSettings,
+        self, request: Request[AuthUser, Any, Any], engine: DbEngine, settings: AppSettings,
         data: JSONBody[ScanRequest | None] = None,
     ) -> ScanOut:
-        return await scan.run_scan(engine, settings, data)
+        return await scan.run_scan(engine, settings, data, request.user)

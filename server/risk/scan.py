@@ -41,6 +41,7 @@ from scoring.risk import (
 )
 from scoring.risk.rules import render
 from server import db
+from server.audit.services import Actor, record
 from server.risk.catalogue import (
     CONTAGION_CLEAR,
     CONTAGION_CODE,
@@ -476,10 +477,13 @@ def _scan_data(result: ScanResult) -> dict[str, Any]:
     return data
 
 
-async def run_scan(engine: Engine, settings: Settings, data: ScanRequest | None) -> ScanOut:
-    """An admin's scan now: the whole region, or the firms named."""
+async def run_scan(engine: Engine, settings: Settings, data: ScanRequest | None,
+                   actor: Actor | None = None) -> ScanOut:
+    """An admin's scan now: the whole region, or the firms named; audited as ``risk.scan``
+    once it has run (the scan writes in transactions of its own)."""
     data = data or ScanRequest()
     firm_ids = None
+    named: list[str] | None = None
     if data.usccs is not None:
         wanted = [u.strip().upper() for u in data.usccs]
         rows = await Firm.select(Firm.id, Firm.uscc).where(Firm.uscc.is_in(wanted or [""]))
@@ -488,7 +492,12 @@ async def run_scan(engine: Engine, settings: Settings, data: ScanRequest | None)
             if u not in known:
                 raise ValidationException(t("usccs[{i}]: no firm with uscc {uscc}", i=i, uscc=u))
         firm_ids = list(known.values())
+        named = sorted(known)
     result = await scan(engine, settings, None, firm_ids)
+    if actor is not None:
+        await record(actor, "risk.scan", "region" if named is None else ",".join(named), {
+            "usccs": named, "firms": result.firms, "raised": result.raised, "updated": result.updated,
+            "escalated": result.escalated, "closed": result.closed})
     return ScanOut(
         as_of=result.as_of, scope=result.scope, firms=result.firms, raised=result.raised,
         updated=result.updated, escalated=result.escalated, closed=result.closed,

@@ -93,8 +93,9 @@ class ModelVersionController(Controller):
         return None if data is None else msgspec.convert(data, ModelHealthOut)
 
     @post("/health", status_code=200, summary="Check the model's health now and store the result")
-    async def check_health(self, engine: DbEngine, settings: AppSettings) -> ModelHealthOut | None:
-        data = await health.check_model_health(engine, settings)
+    async def check_health(self, request: Request[AuthUser, Any, Any], engine: DbEngine,
+                           settings: AppSettings) -> ModelHealthOut | None:
+        data = await health.check_model_health(engine, settings, actor=request.user)
         return None if data is None else msgspec.convert(data, ModelHealthOut)
 
     @post("/train", status_code=202,
@@ -104,7 +105,7 @@ class ModelVersionController(Controller):
                       "POST /api/models/{version}/promote.")
     async def train(self, request: Request[AuthUser, Any, Any], data: JSONBody[ModelTrain], settings: AppSettings,
                     engine: DbEngine, training_runs: TrainingRuns) -> TrainingOut:
-        return await start_training(settings, engine, training_runs, request.user.id, data.review, data.as_of)
+        return await start_training(settings, engine, training_runs, request.user, data.review, data.as_of)
 
     @get("/training", summary="The latest training run: idle, running, done (with its version) or failed")
     async def training(self) -> TrainingOut:
@@ -117,7 +118,7 @@ class ModelVersionController(Controller):
                       "promoted model after the answer (rescoring: true).")
     async def promote(self, request: Request[AuthUser, Any, Any], version: ModelVersionName,
                       data: JSONBody[ModelPromote], settings: AppSettings, engine: DbEngine) -> Response[ModelVersionOut]:
-        out = await models.promote_model(version, data.confirm, settings, request.user.id)
+        out = await models.promote_model(version, data.confirm, settings, request.user.id, request.user)
         if not out.rescoring:
             return Response(out)
         return Response(out, background=BackgroundTask(models.rescore_with, settings, version, engine))

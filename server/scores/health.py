@@ -29,6 +29,7 @@ from scoring.features import compute_features, credit_exposed, default_labels
 from scoring.monitoring import HEALTH_BANDS, period_health, stability_report
 from scoring.records import FIRM_COLUMNS
 from server import db
+from server.audit.services import Actor, record
 from server.scores.frames import load_firms, load_records
 from server.scores.pipeline import HORIZON_MONTHS, data_end
 from server.settings import Settings
@@ -53,8 +54,10 @@ async def _matured_runs(end: pd.Timestamp) -> list[dict[str, Any]]:
             if pd.Timestamp(d) + pd.DateOffset(months=HORIZON_MONTHS) <= end]
 
 
-async def check_model_health(engine: Engine, settings: Settings) -> dict[str, Any] | None:
-    """Check, store and return the model's health; None before any department data."""
+async def check_model_health(engine: Engine, settings: Settings,
+                             actor: Actor | None = None) -> dict[str, Any] | None:
+    """Check, store and return the model's health; None before any department data. Asked by an
+    admin (``actor``), the stored check is audited as ``model.health``; the nightly job's is not."""
     records = await load_records(engine)
     if records.empty:
         return None
@@ -99,6 +102,10 @@ async def check_model_health(engine: Engine, settings: Settings) -> dict[str, An
         await RiskSnapshot.insert(RiskSnapshot(kind=SNAPSHOT_KIND, as_of=end.date(),
                                                data=json.dumps(data, ensure_ascii=False, default=str),
                                                created_at=datetime.now(UTC)))
+        if actor is not None:
+            await record(actor, "model.health", data["active_model"] or "", {
+                "data_end": data["data_end"], "periods": len(periods), "alerts": len(alerts),
+                "drift": None if drift is None else drift["status"]})
     if alerts:
         log.warning("model health: %d figure(s) outside their band: %s", len(alerts), alerts)
     else:

@@ -15,6 +15,8 @@ from typing import Any
 from litestar.exceptions import ClientException, NotFoundException
 
 from scoring import ArtifactError, GradeBands, ModelRegistry, ScoreScale
+from server import db
+from server.audit.services import Actor, record
 from server.scores.pipeline import activate_model, score_platform
 from server.scores.schemas import ModelVersionOut
 from server.settings import Settings
@@ -46,7 +48,7 @@ async def list_models() -> list[ModelVersionOut]:
 
 
 async def promote_model(version: str, confirm: bool, settings: Settings,
-                        promoted_by: int | None) -> ModelVersionOut:
+                        promoted_by: int | None, actor: Actor | None = None) -> ModelVersionOut:
     """Make ``version`` the active model (``promoted_by``: the admin's user id; None from the
     CLI). A version that moves more than the configured share of firms to another grade needs
     ``confirm``; promoting the active one changes nothing."""
@@ -68,7 +70,13 @@ async def promote_model(version: str, confirm: bool, settings: Settings,
     except ArtifactError as exc:
         raise ClientException(t("version: {version}'s model file cannot be used ({error})", version=version,
                                  error=str(exc)), status_code=409) from exc
-    await activate_model(version, promoted_by=promoted_by)
+    before = await ModelVersion.select(ModelVersion.version).where(ModelVersion.active == True).first()  # noqa: E712
+    async with db.write_transaction():  # the promotion and its audit row (an admin's; the CLI's has none)
+        await activate_model(version, promoted_by=promoted_by)
+        if actor is not None:
+            await record(actor, "model.promote", version, {
+                "active": [before["version"] if before else None, version], "confirm": confirm,
+                "grade_change_share": share})
     row = await ModelVersion.select().where(ModelVersion.version == version).output(load_json=True).first()
     return _out(row, rescoring=True)
 

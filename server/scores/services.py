@@ -13,6 +13,8 @@ from litestar.exceptions import ClientException, ValidationException
 
 from scoring import INDICATORS, Adjustment, WeightProfile, active_profile
 from scoring.overrides import OverrideRule, OverrideRuleSet
+from server import db
+from server.audit.services import changes, record
 from server.scores.schemas import (
     AdjustmentIn,
     OverrideRuleIn,
@@ -112,14 +114,27 @@ async def build_profile(user: AuthUser, data: WeightProfileCreate, now: datetime
     return profile
 
 
+def _profile_terms(p: WeightProfile) -> dict[str, object]:
+    return {"version": profile_version(p), "valid_from": p.valid_from, "valid_to": p.valid_to,
+            "adjustments": [[a.target, a.factor] for a in p.adjustments]}
+
+
 async def create_or_revise(user: AuthUser, data: WeightProfileCreate) -> WeightProfileOut:
+    """A new weight profile, or the next version of one; audited as ``weights.save`` (what
+    changed from the version before) in the same transaction."""
     now = datetime.now(UTC)
     profile = await build_profile(user, data, now)
+    previous = (await latest_profiles()).get(profile.name) if profile.version > 1 else None
+    terms = _profile_terms(profile)
+    detail = ({**changes(_profile_terms(previous), terms), "reason": data.reason} if previous is not None
+              else {"name": profile.name, **terms, "reason": data.reason})
     try:
-        await WeightProfileRow(version=profile_version(profile), name=profile.name, reason=profile.reason,
-                               rules=profile.to_dict(), valid_from=profile.valid_from,
-                               valid_to=profile.valid_to, created_by=user.id, created_at=now,
-                               active=True).save()
+        async with db.write_transaction():
+            await WeightProfileRow(version=profile_version(profile), name=profile.name, reason=profile.reason,
+                                   rules=profile.to_dict(), valid_from=profile.valid_from,
+                                   valid_to=profile.valid_to, created_by=user.id, created_at=now,
+                                   active=True).save()
+            await record(user, "weights.save", profile.name, detail)
     except (sqlite3.IntegrityError, asyncpg.UniqueViolationError) as exc:
         # Two admins revised the same profile at once: the version number is taken.
         raise ClientException(t("name: {name!r} was revised at the same moment; send it again", name=data.name),
@@ -192,8 +207,16 @@ async def revise_override_rules(user: AuthUser, data: OverrideRuleSetRevise) -> 
     current = (await _override_sets())[-1][0]
     now = datetime.now(UTC)
     revised = current.revise(changed_by=user.phone, reason=data.reason, rules=rules, now=now)
+
+    def by_code(s: OverrideRuleSet) -> dict[str, object]:
+        return {f"rules.{r.code}": {"enabled": r.enabled, "min_days": r.min_days, "statuses": list(r.statuses)}
+                for r in s.rules}
+    detail = {"version": [current.label, revised.label], **changes(by_code(current), by_code(revised)),
+              "reason": data.reason}
     try:
-        await _store(revised, user.id, now)
+        async with db.write_transaction():
+            await _store(revised, user.id, now)
+            await record(user, "overrides.revise", revised.name, detail)
     except _UNIQUE_VIOLATIONS as exc:
         raise ClientException(t("rules: the rule set was revised at the same moment; send it again"),
                               status_code=409) from exc

@@ -18,6 +18,8 @@ from typing import Any
 
 from litestar.exceptions import ClientException
 
+from server import db
+from server.audit.services import Actor, record
 from server.scores.pipeline import train_platform_model
 from server.scores.schemas import TrainingOut
 from server.settings import Settings
@@ -80,12 +82,14 @@ async def _run(settings: Settings, engine: Any, token: str, review: bool, as_of:
                              JobRun.error: error}).where(_slot() & (JobRun.worker == token))
 
 
-async def start_training(settings: Settings, engine: Any, runs: set[asyncio.Task[Any]], user_id: int,
+async def start_training(settings: Settings, engine: Any, runs: set[asyncio.Task[Any]], user: Actor,
                          review: bool, as_of: date | None) -> TrainingOut:
     """Start a training run in this process (409 while another runs anywhere). ``runs``: the
     app's running tasks (``app.state.training_runs``), which keeps each from the garbage
     collector until it ends and lets the lifespan stop them."""
-    token = await _claim(user_id)
+    async with db.write_transaction():  # the slot taken and the request audited together
+        token = await _claim(user.id)
+        await record(user, "model.train", "model", {"review": review, "as_of": as_of})
     task = asyncio.create_task(_run(settings, engine, token, review, as_of), name=token)
     runs.add(task)
     task.add_done_callback(runs.discard)

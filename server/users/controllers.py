@@ -195,8 +195,9 @@ class UserController(Controller):
     guards = [requires("admin")]
 
     @post("/", summary="Open an account for a bank manager, department operator, admin or subscriber")
-    async def create(self, data: JSONBody[StaffCreate], hash_limiter: HashLimiter) -> UserOut:
-        return await services.create_staff(data, hash_limiter)
+    async def create(self, request: Request[AuthUser, Token, Any], data: JSONBody[StaffCreate],
+                     hash_limiter: HashLimiter) -> UserOut:
+        return await services.create_staff(data, hash_limiter, request.user)
 
     @get("/", summary="Accounts, optionally of one role")
     async def list_all(

@@ -20,6 +20,8 @@ from litestar.exceptions import (
 from litestar.stores.base import Store
 from zxcvbn import zxcvbn
 
+from server import db
+from server.audit.services import mask_phone, record
 from server.lookup import firm_by_uscc
 from server.tables.financing import Bank
 from server.tables.ingest import Department
@@ -201,8 +203,10 @@ async def finish_registration(phone: str, code: str, *, store: Store, throttle: 
         raise
 
 
-async def create_staff(data: StaffCreate, limiter: anyio.CapacityLimiter | None = None) -> UserOut:
-    """Admins open the accounts that act for a bank or a department."""
+async def create_staff(data: StaffCreate, limiter: anyio.CapacityLimiter | None = None,
+                       actor: AuthUser | None = None) -> UserOut:
+    """Admins open the accounts that act for a bank or a department (audited as
+    ``account.open``, in the account's own transaction)."""
     await _phone_free(data.phone)
     problem = password_problem(data.password, data.phone, data.display_name)
     if problem:
@@ -219,8 +223,17 @@ async def create_staff(data: StaffCreate, limiter: anyio.CapacityLimiter | None 
         if dept is None:
             raise ValidationException(t("department: no department with code {code!r}", code=data.department))
         dept_id = dept["id"]
-    user = await create_user(data.phone, data.password, data.role, data.display_name,
-                             bank_id=bank_id, department_id=dept_id, limiter=limiter)
+    password_hash = await hash_password(data.password, limiter)  # before the write lock: it takes a while
+    try:
+        async with db.write_transaction():
+            user = await create_user(data.phone, "", data.role, data.display_name, bank_id=bank_id,
+                                     department_id=dept_id, password_hash=password_hash)
+            await record(actor, "account.open", mask_phone(data.phone), {
+                "user_id": user.id, "role": data.role, "display_name": data.display_name,
+                "bank_id": bank_id, "department": data.department if dept_id is not None else None})
+    except (UniqueViolationError, sqlite3.IntegrityError):
+        # Two admins opened the same number at once: the unique phone index lets one through.
+        raise ClientException(t("phone: this number is already registered"), status_code=409) from None
     return (await list_users(user_id=user.id))[0]
 
 
