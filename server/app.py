@@ -29,10 +29,12 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 
 from server import db
+from server.audit.controllers import AuditController
 from server.consent.controllers import AccessLogController, ConsentController
 from server.deps import DEPENDENCIES, DbEngine, RedisClient
 from server.financing.controllers import (
     ApplicationController,
+    BankController,
     DecisionTimesController,
     MatchController,
     ProductController,
@@ -239,6 +241,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         DecisionTimesController, PolicyController, ObjectionController,
                         RiskController,
                         SubscriptionController, NotificationController, BankWebhookController,
+                        BankController, AuditController,
                         create_static_files_router(DOCS_ASSETS, directories=[_SWAGGER_FILES],
                                                    include_in_schema=False, name="docs-assets")],
         lifespan=[lifespan],

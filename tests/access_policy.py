@@ -92,6 +92,13 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/notifications/stream"): ANY,
     ("POST", "/api/notifications/stream-ticket"): ANY,
     ("PUT", "/api/banks/me/webhook"): frozenset({"bank_manager"}),
+    ("GET", "/api/banks"): frozenset({"admin"}),
+    ("POST", "/api/banks"): frozenset({"admin"}),
+    ("PATCH", "/api/banks/{id}"): frozenset({"admin"}),  # {code}
+    ("POST", "/api/products"): frozenset({"admin"}),
+    ("PATCH", "/api/products/{id}"): frozenset({"admin"}),
+    ("PATCH", "/api/fund"): frozenset({"admin"}),
+    ("GET", "/api/audit"): frozenset({"admin"}),
 }
 
 

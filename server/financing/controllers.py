@@ -4,27 +4,58 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, patch, post
 from litestar.openapi.spec import Example
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
 from server.deps import AppSettings, Rules
-from server.financing import services
+from server.financing import catalogue, services
 from server.financing.schemas import (
     ApplicationCreate,
     ApplicationDetail,
     ApplicationOut,
     ApplicationsCreated,
+    BankAdminOut,
+    BankCreate,
     BankDecisionTimes,
+    BankUpdate,
     DecisionCreate,
     MatchRequest,
     MatchResult,
+    ProductAdminOut,
+    ProductCreate,
     ProductOut,
+    ProductUpdate,
 )
 from server.tables.users import ROLES
 from server.users.security import AuthUser, requires
 
-__all__ = ["ApplicationController", "DecisionTimesController", "MatchController", "ProductController"]
+__all__ = ["ApplicationController", "BankController", "DecisionTimesController", "MatchController",
+           "ProductController"]
+
+BankCodePath = Annotated[str, PathParameter(min_length=1, max_length=20, examples=[Example(value="WHCB")])]
+ProductId = Annotated[int, PathParameter(ge=1, le=2**31 - 1, examples=[Example(value=1)])]
+
+
+class BankController(Controller):
+    path = "/api/banks"
+    tags = ["admin"]
+    guards = [requires("admin")]
+
+    @get("/", summary="Every bank by code: suspension, active managers and every product (admin)")
+    async def list_all(self) -> list[BankAdminOut]:
+        return await catalogue.list_banks()
+
+    @post("/", summary="Open a bank on the platform (admin); a taken code is 409")
+    async def create(self, request: Request[AuthUser, Any, Any], data: JSONBody[BankCreate]) -> BankAdminOut:
+        return await catalogue.create_bank(request.user, data)
+
+    @patch("/{code:str}", summary="Rename a bank, or suspend it from fund-covered loans or lift that (admin)",
+           description="`suspended: false` lifts a suspension, the fund's NPL one included; the reason is "
+                       "kept in the audit log.")
+    async def update(self, request: Request[AuthUser, Any, Any], code: BankCodePath,
+                     data: JSONBody[BankUpdate]) -> BankAdminOut:
+        return await catalogue.update_bank(request.user, code, data)
 
 
 class ProductController(Controller):
@@ -35,6 +66,19 @@ class ProductController(Controller):
     @get("/", summary="Active loan products with their bank, limits and who is eligible")
     async def list_all(self) -> list[ProductOut]:
         return await services.list_products()
+
+    @post("/", guards=[requires("admin")], summary="Add a loan product to a bank (admin)",
+          description="Amounts in yuan; each minimum at most its maximum; `industries` empty = every industry.")
+    async def create(self, request: Request[AuthUser, Any, Any], data: JSONBody[ProductCreate]) -> ProductAdminOut:
+        return await catalogue.create_product(request.user, data)
+
+    @patch("/{product_id:int}", guards=[requires("admin")],
+           summary="Revise a product's terms, or withdraw it (active: false) (admin)",
+           description="Only the fields sent change; the merged terms are checked as a whole. A withdrawn "
+                       "product leaves the product list and matching.")
+    async def update(self, request: Request[AuthUser, Any, Any], product_id: ProductId,
+                     data: JSONBody[ProductUpdate]) -> ProductAdminOut:
+        return await catalogue.update_product(request.user, product_id, data)
 
 
 class MatchController(Controller):

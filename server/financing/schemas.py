@@ -16,7 +16,10 @@ __all__ = [
     "ApplicationHistoryItem",
     "ApplicationOut",
     "ApplicationsCreated",
+    "BankAdminOut",
+    "BankCreate",
     "BankDecisionTimes",
+    "BankUpdate",
     "ConsentGranted",
     "DecisionCreate",
     "Exposure",
@@ -24,7 +27,10 @@ __all__ = [
     "MatchRequest",
     "MatchResult",
     "ProductMatch",
+    "ProductAdminOut",
+    "ProductCreate",
     "ProductOut",
+    "ProductUpdate",
 ]
 
 AmountYuan = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000, examples=[800_000],
@@ -51,6 +57,85 @@ class ProductOut(msgspec.Struct):
     industries: list[str]  # GB/T 4754 section letters; empty = every industry
     collateral_free: bool
     fund_covered: bool
+
+
+class ProductAdminOut(ProductOut):
+    """A product as an admin keeps it: active or withdrawn."""
+
+    active: bool
+
+
+class BankAdminOut(msgspec.Struct):
+    id: int
+    code: str
+    name: str
+    suspended: bool  # from new fund-covered loans (the fund's NPL rule, or an admin)
+    suspended_at: datetime | None
+    managers: int  # the bank's active bank-manager accounts
+    products: list[ProductAdminOut]  # every product of the bank, withdrawn ones too, by id
+
+
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500, examples=["年度额度调整"],
+                                     description="why: kept in the audit log")]
+BankCode = Annotated[str, msgspec.Meta(min_length=2, max_length=20, pattern=r"^[A-Z0-9_-]+$",
+                                       examples=["WHCB"], description="A-Z, 0-9, _ and -")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["威海市商业银行"])]
+RateBp = Annotated[int, msgspec.Meta(ge=1, le=10_000, examples=[420],
+                                     description="annual rate in basis points")]
+Grade = Literal["A", "B", "C", "D"]
+Section = Literal["A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P",
+                  "Q", "R", "S", "T"]
+Grades = Annotated[list[Grade], msgspec.Meta(min_length=1, max_length=4, examples=[["A", "B"]],
+                                             description="eligible grades, no duplicates")]
+Sections = Annotated[list[Section], msgspec.Meta(max_length=20, examples=[["C", "F"]],
+                                                 description="GB/T 4754 sections; empty = every industry")]
+
+
+class BankCreate(msgspec.Struct):
+    code: BankCode
+    name: Name
+
+
+class BankUpdate(msgspec.Struct):
+    reason: Reason
+    name: Name | None = None
+    suspended: Annotated[bool, msgspec.Meta(
+        examples=[False], description="true suspends the bank from new fund-covered loans; "
+                                      "false lifts a suspension")] | None = None
+
+
+class ProductCreate(msgspec.Struct):
+    bank_code: BankCode
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["科创贷"])]
+    min_amount_yuan: AmountYuan
+    max_amount_yuan: AmountYuan
+    min_term_months: TermMonths
+    max_term_months: TermMonths
+    min_rate_bp: RateBp
+    max_rate_bp: RateBp
+    eligible_grades: Grades
+    industries: Sections = []
+    collateral_free: bool = False
+    fund_covered: bool = False
+
+
+class ProductUpdate(msgspec.Struct):
+    """Any of a product's terms (null or absent: unchanged), and why."""
+
+    reason: Reason
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["科创贷"])] | None = None
+    min_amount_yuan: AmountYuan | None = None
+    max_amount_yuan: AmountYuan | None = None
+    min_term_months: TermMonths | None = None
+    max_term_months: TermMonths | None = None
+    min_rate_bp: RateBp | None = None
+    max_rate_bp: RateBp | None = None
+    eligible_grades: Grades | None = None
+    industries: Sections | None = None
+    collateral_free: bool | None = None
+    fund_covered: bool | None = None
+    active: Annotated[bool, msgspec.Meta(examples=[True],
+                                         description="false withdraws the product")] | None = None
 
 
 class MatchRequest(msgspec.Struct):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, patch, post
 from litestar.openapi.spec import Example
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
@@ -14,6 +14,7 @@ from server.fund.schemas import (
     ClaimCreate,
     ClaimOut,
     FundOverview,
+    FundUpdate,
     LedgerPage,
     LoanDefault,
     LoanState,
@@ -32,6 +33,14 @@ class FundController(Controller):
          description="A bank manager sees the fund's totals and their own bank's line only.")
     async def overview(self, request: Request[AuthUser, Any, Any]) -> FundOverview:
         return await services.overview(request.user)
+
+    @patch("/", guards=[requires("admin")],
+           summary="Change the fund's limits: total, per firm, NPL limit, shares by grade (admin)",
+           description="Fields absent stay as they are. The per-firm limit at most the total; shares "
+                       "A >= B >= C. A total below today's exposure only stops new covers. Answers as "
+                       "GET /api/fund.")
+    async def update(self, request: Request[AuthUser, Any, Any], data: JSONBody[FundUpdate]) -> FundOverview:
+        return await services.update_limits(request.user, data)
 
     @get("/ledger", guards=[requires("admin")], summary="Every fund ledger entry, newest first")
     async def ledger(

@@ -8,7 +8,8 @@ from typing import Annotated
 import msgspec
 
 __all__ = [
-    "ClaimCreate", "ClaimOut", "FundBankLine", "FundOverview", "LedgerEntry", "LedgerPage",
+    "ClaimCreate", "ClaimOut", "FundBankLine", "FundOverview", "FundShares", "FundUpdate", "LedgerEntry",
+    "LedgerPage",
     "LoanDefault", "LoanState", "MAX_ID",
 ]
 
@@ -106,3 +107,30 @@ class LedgerPage(msgspec.Struct):
     limit: int
     offset: int
     entries: list[LedgerEntry]  # newest first
+
+
+SharePct = Annotated[int, msgspec.Meta(ge=0, le=100, examples=[80])]
+LimitYuan = Annotated[int, msgspec.Meta(ge=0, le=_MAX_YUAN, examples=[200_000_000])]
+
+
+class FundShares(msgspec.Struct):
+    """The fund's share of a loss by the borrower's grade, percent (absent: unchanged)."""
+
+    A: SharePct | None = None
+    B: SharePct | None = None
+    C: SharePct | None = None
+
+
+class FundUpdate(msgspec.Struct):
+    """New limits of the guarantee fund (absent: unchanged), and why."""
+
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, examples=["理事会决议调整额度"],
+                                        description="why: kept in the audit log")]
+    limit_total_yuan: Annotated[LimitYuan | None, msgspec.Meta(
+        description="the fund's total cover; below the exposure it only stops new covers")] = None
+    limit_per_firm_yuan: Annotated[LimitYuan | None, msgspec.Meta(
+        description="cover per firm; at most the total")] = None
+    npl_limit_bp: Annotated[int, msgspec.Meta(ge=0, le=10_000, examples=[300], description=(
+        "a bank's NPL ratio on covered loans above this suspends it, basis points"))] | None = None
+    share_pct: Annotated[FundShares | None, msgspec.Meta(
+        examples=[{"A": 80, "B": 60, "C": 40}], description="A >= B >= C")] = None

@@ -38,11 +38,13 @@ from litestar.exceptions import (
 from piccolo.query.functions.aggregate import Count, Sum
 
 from server import db
+from server.audit.services import changes, record
 from server.fund.schemas import (
     ClaimCreate,
     ClaimOut,
     FundBankLine,
     FundOverview,
+    FundUpdate,
     LedgerEntry,
     LedgerPage,
     LoanDefault,
@@ -57,7 +59,7 @@ from server.users.security import AuthUser
 
 __all__ = [
     "REFUSALS", "bank_npl", "cover", "cover_refusal", "exposure_fen", "file_claim", "ledger",
-    "overview", "recompute_npl", "report_default", "report_repaid", "share_pct",
+    "overview", "recompute_npl", "report_default", "report_repaid", "share_pct", "update_limits",
 ]
 
 # A loan application's status as people say it (the API's codes stay as they are).
@@ -453,6 +455,51 @@ async def overview(user: AuthUser) -> FundOverview:
         available_capacity_fen=max(0, fund.limit_total_fen - exposure),
         npl_limit_bp=fund.npl_limit_bp,
         share_pct={g: _share_of(fund, g) for g in "ABCD"}, banks=lines)
+
+
+def _limits(fund: GuaranteeFund) -> dict[str, Any]:
+    """The fund's limits as the API names them (money in yuan)."""
+    return {"limit_total_yuan": fund.limit_total_fen // 100, "limit_per_firm_yuan": fund.limit_per_firm_fen // 100,
+            "npl_limit_bp": fund.npl_limit_bp,
+            "share_pct": {"A": fund.share_a_pct, "B": fund.share_b_pct, "C": fund.share_c_pct}}
+
+
+async def update_limits(user: AuthUser, data: FundUpdate) -> FundOverview:
+    """An admin's new limits, checked once merged with the current ones: the per-firm limit at
+    most the total, shares not rising from A to C. A total below the exposure is allowed: it
+    only stops new covers (``cover`` reads the limits under the fund's lock)."""
+    reason = data.reason.strip()
+    if not reason:
+        raise ValidationException(t("{field}: must not be blank", field="reason"))
+    async with db.write_transaction():
+        fund = await _fund(lock=True)
+        before = _limits(fund)
+        shares = dict(before["share_pct"])
+        if data.share_pct is not None:
+            shares |= {g: v for g in "ABC" if (v := getattr(data.share_pct, g)) is not None}
+        after = {
+            "limit_total_yuan": before["limit_total_yuan"] if data.limit_total_yuan is None else data.limit_total_yuan,
+            "limit_per_firm_yuan": (before["limit_per_firm_yuan"] if data.limit_per_firm_yuan is None
+                                    else data.limit_per_firm_yuan),
+            "npl_limit_bp": before["npl_limit_bp"] if data.npl_limit_bp is None else data.npl_limit_bp,
+            "share_pct": shares,
+        }
+        if after["limit_per_firm_yuan"] > after["limit_total_yuan"]:
+            raise ValidationException(t(
+                "limit_per_firm_yuan: must not exceed the total limit {total:yuan}", total=after["limit_total_yuan"]))
+        if not shares["A"] >= shares["B"] >= shares["C"]:
+            raise ValidationException(t(
+                "share_pct: the fund's share must not rise from grade A to C (A {a}%, B {b}%, C {c}%)",
+                a=shares["A"], b=shares["B"], c=shares["C"]))
+        await GuaranteeFund.update({
+            GuaranteeFund.limit_total_fen: after["limit_total_yuan"] * 100,
+            GuaranteeFund.limit_per_firm_fen: after["limit_per_firm_yuan"] * 100,
+            GuaranteeFund.npl_limit_bp: after["npl_limit_bp"],
+            GuaranteeFund.share_a_pct: shares["A"], GuaranteeFund.share_b_pct: shares["B"],
+            GuaranteeFund.share_c_pct: shares["C"],
+        }).where(GuaranteeFund.id == fund.id)
+        await record(user, "fund.update", fund.name, {**changes(before, after), "reason": reason})
+    return await overview(user)
 
 
 _OLD_COVER = re.compile(r"^grade (\S+), fund share (\d+)%(?:, by user (\d+))?$")
