@@ -33,11 +33,19 @@ ERROR_RED = "#B3261E"
 
 def build_manage(manage: ManageState, accounts: AccountsState, banks: BanksState, audit: AuditState,
                  t: Translator, run: Run) -> ft.Control:
+    parts_of = {"accounts": accounts, "banks": banks, "audit": audit}
+
+    def pick(section: str | None) -> None:
+        """Show a part, fresh: the audit log must hold the change just made on another part."""
+        if section in parts_of:
+            manage.pick(section)
+            run(parts_of[section].load())
+
     switch = ft.SegmentedButton(
         key="manage.section", selected=[manage.section], show_selected_icon=False,
         segments=[ft.Segment(value=s, label=ft.Text(t(f"manage.section.{s}")))
                   for s in ("accounts", "banks", "audit")],
-        on_change=lambda e: manage.pick(next(iter(e.control.selected), None)),
+        on_change=lambda e: pick(next(iter(e.control.selected), None)),
     )
     head = ft.Row([switch], alignment=ft.MainAxisAlignment.CENTER, wrap=True)
     if manage.section == "banks":
@@ -212,11 +220,11 @@ def _audit_detail(t: Translator, e: AuditEntry) -> str:
     for name, value in e.detail.items():
         if name == "reason":
             continue
-        label = t(f"manage.field.{name}") if f"manage.field.{name}" in t else name
-        if isinstance(value, list) and len(value) == 2 and not isinstance(value[0], list | dict):
-            parts.append(f"{label}: {_value(value[0])} → {_value(value[1])}")
+        label = next((t(k) for k in (f"manage.field.{e.action}.{name}", f"manage.field.{name}") if k in t), name)
+        if isinstance(value, dict) and set(value) == {"before", "after"}:  # a changed field
+            parts.append(f"{label}: {_value(t, name, value['before'])} → {_value(t, name, value['after'])}")
         else:
-            parts.append(f"{label}: {_value(value)}")
+            parts.append(f"{label}: {_value(t, name, value)}")
     text = "；".join(parts) if t.zh else "; ".join(parts)
     reason = e.detail.get("reason")
     if reason:
@@ -224,15 +232,22 @@ def _audit_detail(t: Translator, e: AuditEntry) -> str:
     return text
 
 
-def _value(v: object) -> str:
+def _value(t: Translator, name: str, v: object) -> str:
+    """A value as people read it: money in yuan, thousands grouped, yes/no, percentages."""
     if v is None:
         return "—"
     if isinstance(v, bool):
-        return "✓" if v else "✗"
+        return t("common.yes") if v else t("common.no")
+    if isinstance(v, int) and name.endswith("_yuan"):
+        return t("common.yuan", amount=t.money(v))
+    if isinstance(v, int) and name.endswith("_pct"):
+        return f"{v}%"
+    if isinstance(v, int) and abs(v) >= 10_000:
+        return t.money(v)
     if isinstance(v, list):
-        return ",".join(_value(x) for x in v)
+        return ",".join(_value(t, name, x) for x in v) or "—"
     if isinstance(v, dict):
-        return " ".join(f"{k} {_value(x)}" for k, x in v.items())
+        return " ".join(f"{k} {_value(t, name, x)}" for k, x in v.items())
     text = str(v)
     return text if len(text) <= 60 else text[:57] + "…"
 
@@ -242,12 +257,17 @@ def _audit_row(t: Translator, e: AuditEntry, i: int) -> ft.Control:
     who = e.actor_name or (f"#{e.actor_id}" if e.actor_id is not None else t("manage.audit.system"))
     role = t(f"role.{e.actor_role}") if e.actor_role and f"role.{e.actor_role}" in t else e.actor_role
     detail = _audit_detail(t, e)
+    target = e.target or "—"
+    if e.action.startswith("product.") and e.target.isdigit():
+        named = e.detail.get("name")
+        named = named.get("after") if isinstance(named, dict) else named
+        target = t("manage.target.product", id=e.target, name=named or "").strip()
     color = "#0B7285" if e.kind == "view" else PRIMARY
     return card(
         ft.Row([pill(t(f"manage.kind.{e.kind}") if f"manage.kind.{e.kind}" in t else e.kind, color),
                 ft.Text(action, weight=ft.FontWeight.W_600, expand=True, max_lines=2),
                 ft.Text(t.datetime(e.at), size=12, color=MUTED)], spacing=8),
-        ft.Text(t("manage.audit.who", who=who, role=role, target=e.target or "—"), size=13),
+        ft.Text(t("manage.audit.who", who=who, role=role, target=target), size=13),
         *([ft.Text(detail, size=12, color=MUTED, max_lines=4, overflow=ft.TextOverflow.ELLIPSIS)] if detail else []),
         key=f"audit.item.{i}", spacing=4, padding=12)
 

@@ -25,7 +25,7 @@ from server.tables.users import User
 from server.texts import t
 from server.uscc import uscc_error
 
-__all__ = ["Actor", "audit_log", "changes", "mask_phone", "record"]
+__all__ = ["Actor", "audit_log", "change", "changes", "mask_phone", "record"]
 
 #: Keys never kept in an audit row's detail, at any depth.
 _SECRET = re.compile(r"password|secret|token", re.IGNORECASE)
@@ -55,10 +55,15 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
-    """``{field: [before, after]}`` for every field of ``after`` whose value is new."""
-    return {k: [_plain(before.get(k)), _plain(v)] for k, v in after.items()
-            if _plain(before.get(k)) != _plain(v)}
+def change(before: Any, after: Any) -> dict[str, Any]:
+    """One field's change as the log keeps it: ``{"before": ..., "after": ...}`` (never a bare
+    pair, which a reader could not tell from a list value)."""
+    return {"before": _plain(before), "after": _plain(after)}
+
+
+def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{field: {"before": ..., "after": ...}}`` for every field of ``after`` whose value is new."""
+    return {k: change(before.get(k), v) for k, v in after.items() if _plain(before.get(k)) != _plain(v)}
 
 
 async def record(actor: Actor | None, action: str, target: object, detail: Mapping[str, Any],

@@ -16,7 +16,7 @@ from litestar.exceptions import ClientException, NotFoundException
 
 from scoring import ArtifactError, GradeBands, ModelRegistry, ScoreScale
 from server import db
-from server.audit.services import Actor, record
+from server.audit.services import Actor, change, record
 from server.scores.pipeline import activate_model, score_platform
 from server.scores.schemas import ModelVersionOut
 from server.settings import Settings
@@ -75,7 +75,7 @@ async def promote_model(version: str, confirm: bool, settings: Settings,
         await activate_model(version, promoted_by=promoted_by)
         if actor is not None:
             await record(actor, "model.promote", version, {
-                "active": [before["version"] if before else None, version], "confirm": confirm,
+                "active": change(before["version"] if before else None, version), "confirm": confirm,
                 "grade_change_share": share})
     row = await ModelVersion.select().where(ModelVersion.version == version).output(load_json=True).first()
     return _out(row, rescoring=True)

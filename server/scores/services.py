@@ -14,7 +14,7 @@ from litestar.exceptions import ClientException, ValidationException
 from scoring import INDICATORS, Adjustment, WeightProfile, active_profile
 from scoring.overrides import OverrideRule, OverrideRuleSet
 from server import db
-from server.audit.services import changes, record
+from server.audit.services import change, changes, record
 from server.scores.schemas import (
     AdjustmentIn,
     OverrideRuleIn,
@@ -211,7 +211,7 @@ async def revise_override_rules(user: AuthUser, data: OverrideRuleSetRevise) -> 
     def by_code(s: OverrideRuleSet) -> dict[str, object]:
         return {f"rules.{r.code}": {"enabled": r.enabled, "min_days": r.min_days, "statuses": list(r.statuses)}
                 for r in s.rules}
-    detail = {"version": [current.label, revised.label], **changes(by_code(current), by_code(revised)),
+    detail = {"version": change(current.label, revised.label), **changes(by_code(current), by_code(revised)),
               "reason": data.reason}
     try:
         async with db.write_transaction():

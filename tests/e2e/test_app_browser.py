@@ -273,6 +273,19 @@ class Browser:
         self.page.keyboard.type(value)
         self.page.wait_for_timeout(300)  # the change event reaches the app's Python before a click
 
+    def pull_down(self, distance: int = 360) -> None:
+        """Pull the screen down with a finger (touch events through the DevTools protocol, as a
+        phone sends them): the pull-to-refresh gesture."""
+        cdp = self.page.context.new_cdp_session(self.page)
+        x, y0 = 195, 220
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y0}]})
+        for i in range(1, 19):
+            cdp.send("Input.dispatchTouchEvent",
+                     {"type": "touchMove", "touchPoints": [{"x": x, "y": y0 + distance * i / 18}]})
+            self.page.wait_for_timeout(16)
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        cdp.detach()
+
     def shot(self, name: str) -> Path:
         """Wait until the canvas is painted and still (two equal, non-blank screenshots)."""
         self.page.wait_for_load_state("networkidle")
@@ -426,6 +439,20 @@ def test_owner_and_bank_manager_in_chromium(demo: Demo, browser: Browser) -> Non
     browser.text(re.compile("dishonest", re.IGNORECASE))
     browser.text("Red warning")
     browser.shot("06_bank_alert_live_en")
+
+    # 7. pull-to-refresh (issue 13): a notification read on another device is not pushed; the
+    # manager pulls the inbox down and the count follows
+    unread = int(browser.text(re.compile(r"^\d+ unread$")).inner_text().split()[0])
+    bank_token = demo.token(BANK)
+    (first,) = _call("GET", f"{demo.api}/api/notifications?unread=true&limit=1", token=bank_token)
+    _call("POST", f"{demo.api}/api/notifications/{first['id']}/read", {}, bank_token)
+    browser.page.wait_for_timeout(2_000)
+    browser.text(f"{unread} unread")  # nothing told the screen yet
+    browser.pull_down(40)  # a nudge is not a pull
+    browser.page.wait_for_timeout(1_500)
+    browser.text(f"{unread} unread")
+    browser.pull_down()
+    browser.text(f"{unread - 1} unread", timeout=15_000)
 
     outside = browser.outside_requests()
     assert all(ALLOWED.match(u) for u in outside), f"requests left 127.0.0.1: {outside}"
@@ -681,7 +708,8 @@ def test_back_office_and_every_role_at_phone_and_desktop_widths(demo: Demo, chro
                                                                  tmp_path: Path) -> None:
     """Issue 13 must-show 1. The department operator sends a feed with bad rows and sees them
     listed (360 px, zh then en); the admin revises a weight profile, reads its preview, trains
-    a model and promotes it (1,280 px, en then zh); the subscriber watches a firm; the owner's
+    a model and promotes it (1,280 px, en then zh), raises the fund's limit, adds a bank and
+    lists a product, and reads both in the audit log; the subscriber watches a firm; the owner's
     and bank manager's first screens at 1,280 px. Screenshots: tests/e2e/screens/13_*.png."""
     t0 = time.monotonic()
     feed, source, good = _feed_with_bad_rows(demo, tmp_path)
@@ -714,6 +742,14 @@ def test_back_office_and_every_role_at_phone_and_desktop_widths(demo: Demo, chro
         b.shot("13_operator_objections_en_360")
         b.click_until("tab", re.compile("^Policy apps"), re.compile("Applications for your department|No applications"))
         b.shot("13_operator_policy_queue_en_360")
+        _sign_out(b, zh=False)
+        # the admin's banks and audit log fit a phone too
+        _sign_in(b, ADMIN, zh=False)
+        b.click_until("tab", re.compile("^Manage"), "Open an account")
+        b.click_until("button", "Banks", re.compile(r"^Partner banks \(\d+\)"))
+        b.shot("13_admin_banks_en_360")
+        b.click_until("button", "Audit log", re.compile(r"^Audit log \(\d+ entries\)"))
+        b.shot("13_admin_audit_en_360")
         _sign_out(b, zh=False)
         assert not b.unlabeled, f"controls without a name: {b.unlabeled}"
     finally:
@@ -761,8 +797,39 @@ def test_back_office_and_every_role_at_phone_and_desktop_widths(demo: Demo, chro
         d.shot("13_admin_models_zh_1280")
         d.click_until("tab", re.compile("^基金"), "资金台账")
         d.shot("13_admin_fund_zh_1280")
-        d.click_until("tab", re.compile("^账户"), "开通账户")
+        fund = _call("GET", f"{demo.api}/api/fund", token=demo.token(ADMIN))
+        d.click("button", "调整参数")
+        d.fill("担保总额上限", str(fund["limit_total_fen"] // 100 + 5_000_000))
+        d.fill("调整原因", "区财政追加担保额度")
+        d.shot("13_admin_fund_form_zh_1280")
+        d.click("button", "保存参数", scroll=True)
+        d.text(re.compile("^已保存担保基金参数"), timeout=30_000)
+        assert _call("GET", f"{demo.api}/api/fund", token=demo.token(ADMIN))["limit_total_fen"] == \
+            fund["limit_total_fen"] + 500_000_000
+        d.click_until("tab", re.compile("^管理"), "开通账户")
         d.shot("13_admin_accounts_zh_1280")
+        d.click_until("button", "银行与产品", re.compile("^合作银行"))
+        d.click("button", "添加银行")
+        d.fill("银行代码（大写字母、数字）", "E2EBANK")
+        d.fill("银行名称", "端到端村镇银行")
+        d.click("button", "保存")
+        d.text(re.compile("^已添加银行"), timeout=30_000)
+        d.click("button", "为端到端村镇银行上架产品")
+        d.fill("产品名称", "端到端信用贷")
+        d.click("button", "保存", scroll=True)
+        d.text(re.compile("^已上架产品"), timeout=30_000)
+        banks = {b["code"]: b for b in _call("GET", f"{demo.api}/api/banks", token=demo.token(ADMIN))}
+        assert [p["name"] for p in banks["E2EBANK"]["products"]] == ["端到端信用贷"], banks["E2EBANK"]
+        d.to_top(re.compile("^已上架产品"))
+        d.shot("13_admin_banks_zh_1280")
+        d.click_until("button", "审计日志", re.compile(r"^审计日志（共 \d+ 条）"))
+        d.text("上架产品")
+        d.text("修改担保基金参数")
+        d.shot("13_admin_audit_zh_1280")
+        d.switch_language("English", re.compile(r"^Audit log \(\d+ entries\)"))
+        d.text("Changed the guarantee fund")
+        d.shot("13_admin_audit_en_1280")
+        d.switch_language("简体中文", re.compile(r"^审计日志（共"))
         _sign_out(d, zh=True)
 
         # -- the subscriber watches a firm (desktop, zh) ---------------------------------------

@@ -135,7 +135,7 @@ async def test_rename_suspend_and_lift(client, admin):
     r = await client.patch("/api/banks/ADM-1", json={"name": "威海测试银行二部", "reason": "更名"}, headers=admin)
     assert r.status_code == 200 and r.json()["name"] == "威海测试银行二部", r.text
     [renamed] = await _latest(client, admin, "bank.update", "ADM-1")
-    assert renamed["detail"] == {"name": ["威海测试银行", "威海测试银行二部"], "reason": "更名"}
+    assert renamed["detail"] == {"name": {"before": "威海测试银行", "after": "威海测试银行二部"}, "reason": "更名"}
 
     r = await client.patch("/api/banks/ADM-1", json={"suspended": True, "reason": "风险排查"}, headers=admin)
     suspended = r.json()
@@ -152,8 +152,8 @@ async def test_rename_suspend_and_lift(client, admin):
     assert lifted["suspended"] is False and lifted["suspended_at"] is None
     entries = await _latest(client, admin, "bank.update", "ADM-1")
     assert [e["detail"] for e in entries[:3]] == [
-        {"suspended": [True, False], "reason": "解除"}, {"reason": "再次"},
-        {"suspended": [False, True], "reason": "风险排查"}]
+        {"suspended": {"before": True, "after": False}, "reason": "解除"}, {"reason": "再次"},
+        {"suspended": {"before": False, "after": True}, "reason": "风险排查"}]
 
 
 async def test_an_admin_lifts_the_funds_npl_suspension(client, admin):
@@ -238,7 +238,7 @@ async def test_a_product_is_revised_checked_merged_and_withdrawn(client, admin, 
                                                          "reason": "扩大额度"}, headers=admin)
     assert r.status_code == 200 and r.json()["max_amount_yuan"] == 3_000_000 and r.json()["industries"] == []
     [entry] = await _latest(client, admin, "product.update", str(pid))
-    assert entry["detail"] == {"max_amount_yuan": [2_000_000, 3_000_000], "industries": [["C"], []],
+    assert entry["detail"] == {"max_amount_yuan": {"before": 2_000_000, "after": 3_000_000}, "industries": {"before": ["C"], "after": []},
                                "reason": "扩大额度"}
     # merged: a new minimum above the stored maximum is refused, naming the maximum
     refused = await client.patch(f"/api/products/{pid}", json={"min_amount_yuan": 4_000_000, "reason": "x"},
@@ -259,7 +259,7 @@ async def test_a_product_is_revised_checked_merged_and_withdrawn(client, admin, 
     bank = next(b for b in (await client.get("/api/banks", headers=admin)).json() if b["code"] == "ADM-1")
     assert [(p["id"], p["active"]) for p in bank["products"]] == [(pid, False)]  # the admin still sees it
     assert (await _latest(client, admin, "product.update", str(pid)))[0]["detail"] == {
-        "active": [True, False], "reason": "停售"}
+        "active": {"before": True, "after": False}, "reason": "停售"}
     # matching and applying read active products only
     from server.financing.services import _active_products
 
@@ -287,8 +287,10 @@ async def test_the_funds_limits_change_and_are_what_covers_read(client, admin, o
     assert after["limit_total_fen"] == before["limit_total_fen"]
     [entry] = await _latest(client, admin, "fund.update", after["name"])
     assert entry["detail"] == {
-        "limit_per_firm_yuan": [before["limit_per_firm_fen"] // 100, 300_000], "npl_limit_bp": [300, 500],
-        "share_pct": [{"A": 80, "B": 60, "C": 40}, {"A": 80, "B": 55, "C": 40}], "reason": "理事会决议"}
+        "limit_per_firm_yuan": {"before": before["limit_per_firm_fen"] // 100, "after": 300_000},
+        "npl_limit_bp": {"before": 300, "after": 500},
+        "share_pct": {"before": {"A": 80, "B": 60, "C": 40}, "after": {"A": 80, "B": 55, "C": 40}},
+        "reason": "理事会决议"}
 
     # a cover beyond the new per-firm limit is refused
     firm = (await Firm.select(Firm.id).order_by(Firm.id).first())["id"]

@@ -162,13 +162,13 @@ async def test_each_admin_change_is_logged_once_with_its_actor(client, tokens, d
 async def test_update_details_say_before_and_after(client, tokens, demo, admin_id):
     entries = (await _log(client, tokens["admin"], kind="change", limit=200))["entries"]
     by_action = {e["action"]: e for e in reversed(entries)}  # the newest of each
-    assert by_action["bank.update"]["detail"] == {"name": ["审计银行", "审计银行二"], "reason": "更名"}
+    assert by_action["bank.update"]["detail"] == {"name": {"before": "审计银行", "after": "审计银行二"}, "reason": "更名"}
     assert by_action["bank.update"]["target"] == "AUD-1"
-    assert by_action["product.update"]["detail"] == {"max_rate_bp": [600, 650], "reason": "调价"}
-    assert by_action["fund.update"]["detail"] == {"npl_limit_bp": [300, 350], "reason": "理事会决议"}
+    assert by_action["product.update"]["detail"] == {"max_rate_bp": {"before": 600, "after": 650}, "reason": "调价"}
+    assert by_action["fund.update"]["detail"] == {"npl_limit_bp": {"before": 300, "after": 350}, "reason": "理事会决议"}
     assert by_action["account.open"]["target"] == "137****0201"
     assert by_action["account.open"]["detail"]["role"] == "subscriber"
-    assert by_action["overrides.revise"]["detail"]["version"] == ["overrides@v1", "overrides@v2"]
+    assert by_action["overrides.revise"]["detail"]["version"] == {"before": "overrides@v1", "after": "overrides@v2"}
     assert by_action["risk.scan"]["target"] == demo.firm_uscc
 
 

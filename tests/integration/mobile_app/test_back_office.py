@@ -283,3 +283,124 @@ async def test_operator_decides_policy_applications(api: Api, run: Runner) -> No
     empty.items = []
     empty.status = "ready"
     assert "policy_queue.empty" in keys(office.build_policy_queue(empty, EN, run))
+
+
+async def test_admin_adds_a_bank_lists_and_withdraws_a_product_and_reads_the_audit_log(api: Api, run: Runner) -> None:
+    """The 管理 tab (issue 13): banks and products, then the audit log names each change."""
+    from mobile_app.state import AuditState, BanksState, ManageState
+    from mobile_app.views import manage
+
+    client = await api.signed_in("admin")
+    banks, audit, mg = BanksState(client=client), AuditState(client=client), ManageState()
+    accounts = AccountsState(client=client)
+    await banks.load()
+    before = len(banks.banks)
+    assert before >= 1 and all(b.code for b in banks.banks)
+
+    mg.pick("banks")
+    view = manage.build_manage(mg, accounts, banks, audit, ZH, run)
+    assert {"screen.manage.banks", "manage.section", "banks.new", "banks.item.0", "banks.item.0.edit"} <= keys(view)
+
+    banks.new_bank()
+    banks.draft.update(code="x", name="测试农商行")
+    await banks.save()  # a code the platform cannot take: said before asking the server
+    assert banks.invalid == "manage.bad_code" and banks.form == "bank"
+    assert "bank.invalid" in keys(manage.build_manage(mg, accounts, banks, audit, ZH, run))
+    banks.draft["code"] = "unittest-rcb"
+    await banks.save()
+    assert banks.form is None and banks.saved == ("manage.bank_created", "测试农商行", "UNITTEST-RCB"), banks.error
+    assert "banks.saved.add_product" in keys(manage.build_manage(mg, accounts, banks, audit, ZH, run))
+    assert len(banks.banks) == before + 1
+    new = next(b for b in banks.banks if b.code == "UNITTEST-RCB")
+    assert new.products == [] and not new.suspended
+
+    banks.new_bank()
+    banks.draft.update(code="UNITTEST-RCB", name="重复")
+    await banks.save()  # the same code again: the API's reason, the form stays open
+    assert banks.form == "bank" and banks.error and "state.action_error" in keys(
+        manage.build_manage(mg, accounts, banks, audit, EN, run))
+    banks.cancel()
+
+    banks.new_product("UNITTEST-RCB")
+    banks.draft.update(name="小微信用贷", min_amount_yuan="500000", max_amount_yuan="100000")
+    await banks.save()
+    assert banks.invalid == "manage.order.max_amount_yuan"
+    banks.draft.update(max_amount_yuan="2,000,000", min_rate="3.6", max_rate="5.2", industries="c, f")
+    banks.toggle_grade("C", True)
+    banks.set_flag("fund_covered", True)
+    await banks.save()
+    assert banks.form is None, (banks.invalid, banks.error)
+    new = next(b for b in banks.banks if b.code == "UNITTEST-RCB")
+    (product,) = new.products
+    assert (product.min_amount_yuan, product.max_amount_yuan, product.min_rate_bp, product.max_rate_bp) == \
+        (500_000, 2_000_000, 360, 520)
+    assert product.eligible_grades == ["A", "B", "C"] and product.industries == ["C", "F"]
+    assert product.fund_covered and product.active
+    assert any(p.id == product.id for p in await client.products())  # firms see it
+
+    i = banks.banks.index(new)
+    view = manage.build_manage(mg, accounts, banks, audit, EN, run)
+    assert f"banks.item.{i}.product.0" in keys(view)
+    find(view, f"banks.item.{i}.product.0.edit").on_click(None)
+    assert banks.form == "product_edit" and banks.draft["min_rate"] == "3.60"
+    banks.set_flag("active", False)
+    await banks.save()
+    assert banks.invalid == "manage.need_reason"  # a change to a listed product says why
+    banks.draft["reason"] = "额度用完，暂停受理"
+    await banks.save()
+    assert banks.form is None, banks.error
+    assert not banks.product(product.id).active  # type: ignore[union-attr]
+    assert all(p.id != product.id for p in await client.products())  # withdrawn from firms
+    assert "Withdrawn" in texts(manage.build_manage(mg, accounts, banks, audit, EN, run))
+
+    mg.pick("audit")
+    await audit.load()
+    actions = [e.action for e in audit.entries]
+    assert actions[:3] == ["product.update", "product.create", "bank.create"], actions
+    change = audit.entries[0]
+    assert change.kind == "change" and change.actor_role == "admin" and change.detail.get("reason") == "额度用完，暂停受理"
+    view = manage.build_manage(mg, accounts, banks, audit, ZH, run)
+    assert {"screen.manage.audit", "audit.item.0", "audit.filter.view", "audit.firm"} <= keys(view)
+    assert any("修改产品" in x for x in texts(view)) and any("额度用完" in x for x in texts(view))
+    await audit.filter("change")
+    assert audit.entries and {e.kind for e in audit.entries} == {"change"}
+
+
+async def test_admin_changes_the_funds_limits_and_the_change_is_audited(api: Api, run: Runner) -> None:
+    from mobile_app.state import AuditState
+
+    client = await api.signed_in("admin")
+    fund = FundState(client=client)
+    await fund.load()
+    assert fund.overview is not None
+    old_total = fund.overview.limit_total_fen // 100
+    was = {"limit_total_yuan": old_total, "limit_per_firm_yuan": fund.overview.limit_per_firm_fen // 100,
+           "npl_limit_bp": fund.overview.npl_limit_bp,
+           "share_pct": {g: fund.overview.share_pct[g] for g in ("A", "B", "C")}}
+    fund.edit()
+    assert fund.editing and fund.draft["limit_total_yuan"] == str(old_total)
+    assert {"fund.form", "fund.form.limit_total_yuan", "fund.form.share_A", "fund.form.save"} <= keys(
+        admin.build_fund(fund, ZH, run))
+    fund.draft.update(limit_per_firm_yuan=str(old_total + 1))
+    await fund.save_limits()
+    assert fund.invalid == "admin.fund.bad.per_firm_over_total"
+    fund.draft.update(limit_per_firm_yuan="3000000", share_A="60", share_B="70")
+    await fund.save_limits()
+    assert fund.invalid == "admin.fund.bad.share_order"
+    fund.draft.update(share_A="80", share_B="60", share_C="30", limit_total_yuan=str(old_total + 1_000_000))
+    await fund.save_limits()
+    assert fund.invalid == "admin.fund.bad.reason"
+    fund.draft["reason"] = "区财政追加担保额度"
+    await fund.save_limits()
+    assert not fund.editing and fund.saved, fund.error
+    f = fund.overview
+    assert f is not None and f.limit_total_fen == (old_total + 1_000_000) * 100 and f.limit_per_firm_fen == 300_000_000
+    assert f.share_pct["C"] == 30
+    assert "fund.saved" in keys(admin.build_fund(fund, EN, run))
+
+    audit = AuditState(client=client)
+    await audit.filter("change")
+    entry = next(e for e in audit.entries if e.action == "fund.update")
+    assert entry.detail.get("reason") == "区财政追加担保额度"
+    assert entry.detail.get("limit_total_yuan") == {"before": old_total, "after": old_total + 1_000_000}, entry.detail
+    await client.update_fund({**was, "reason": "单元测试结束，恢复原参数"})  # the package's other tests share the fund
