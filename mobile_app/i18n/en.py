@@ -527,7 +527,7 @@ MESSAGES: dict[str, str] = {
     "manage.reason": "Reason for the change",
     "manage.reason_hint": "Kept in the audit log",
     "manage.save": "Save",
-    "manage.bank_line": "Code {code} · {managers} managers · {products} products",
+    "manage.bank_line": "Code {code} · managers: {managers} · products: {products}",
     "manage.no_products": "No products listed yet",
     "manage.add_product_for": "List a product for {name}",
     "manage.add_product": "List a product",
