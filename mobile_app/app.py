@@ -63,7 +63,7 @@ from mobile_app.views import (
 )
 from mobile_app.views.common import BG, FONT_FAMILY, PRIMARY
 
-__all__ = ["ASSETS_DIR", "FONT_FAMILY", "FONT_FILE", "Tab", "XinbaoApp"]
+__all__ = ["ASSETS_DIR", "FONT_FAMILY", "FONT_FILE", "MIN_TOUCH_PX", "Tab", "XinbaoApp", "touch_theme"]
 
 log = logging.getLogger(__name__)
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
@@ -80,6 +80,26 @@ class Tab:
     build: Callable[[Translator], ft.Control]
     badge: Callable[[], int] | None = None
     also: tuple[Loadable, ...] = ()  # other states the screen shows (search shows what is watched)
+
+
+MIN_TOUCH_PX = 44  # every control a finger taps is at least this tall and wide (issue 13)
+
+
+def touch_theme() -> ft.Theme:
+    """The app's theme: its font and colour, and touch targets of at least ``MIN_TOUCH_PX`` on
+    every platform. Flutter shrinks buttons to 32 px on desktop platforms (a desktop browser
+    counts as one, and so does a phone's browser showing the web app in some modes); the
+    standard density and the paddings below keep every button, chip and icon button at 44 px
+    or more (``tests/e2e`` measures them)."""
+    pad = ft.ButtonStyle(padding=ft.Padding.symmetric(horizontal=16, vertical=13))
+    return ft.Theme(
+        font_family=FONT_FAMILY, color_scheme_seed=PRIMARY, visual_density=ft.VisualDensity.STANDARD,
+        text_button_theme=ft.TextButtonTheme(style=pad), outlined_button_theme=ft.OutlinedButtonTheme(style=pad),
+        filled_button_theme=ft.FilledButtonTheme(style=pad),
+        segmented_button_theme=ft.SegmentedButtonTheme(
+            style=ft.ButtonStyle(padding=ft.Padding.symmetric(horizontal=12, vertical=16))),
+        icon_button_theme=ft.IconButtonTheme(style=ft.ButtonStyle(padding=ft.Padding.all(10))),
+    )
 
 
 class XinbaoApp:
@@ -116,7 +136,7 @@ class XinbaoApp:
         page = self.page
         page.title = "信宝 Xinbao"
         page.fonts = {FONT_FAMILY: FONT_FILE}
-        page.theme = ft.Theme(font_family=FONT_FAMILY, color_scheme_seed=PRIMARY)
+        page.theme = touch_theme()
         page.theme_mode = ft.ThemeMode.LIGHT
         page.bgcolor = BG
         page.padding = 0

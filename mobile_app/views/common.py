@@ -12,7 +12,7 @@ from mobile_app.state.base import Loadable
 
 __all__ = [
     "BG", "FONT_FAMILY", "GRADE_COLORS", "choice_menu", "LEVEL_COLORS", "PRIMARY", "Run", "card", "empty", "error_banner",
-    "OpenFirm", "PullToRefresh", "failure", "grade_chip", "icon_button", "level_chip", "loading", "open_button", "pill", "screen", "section", "state_gate",
+    "OpenFirm", "PullToRefresh", "failure", "filter_chip", "grade_chip", "icon_button", "level_chip", "loading", "open_button", "pill", "screen", "section", "state_gate",
     "status_chip",
 ]
 
@@ -193,6 +193,13 @@ def screen(*controls: ft.Control | None, key: str, on_refresh: Callable[[], None
                      on_scroll=PullToRefresh(on_refresh) if on_refresh is not None else None)
 
 
+def filter_chip(label: str, *, selected: bool, key: str, on_select: Callable[[Any], None]) -> ft.Chip:
+    """A filter as a chip, 44 px tall (a finger's target; Flutter's own is 32 on the web)."""
+    return ft.Chip(label=ft.Text(label), selected=selected, key=key, on_select=on_select,
+                   padding=ft.Padding.symmetric(horizontal=8, vertical=8),
+                   label_padding=ft.Padding.symmetric(horizontal=4, vertical=6))
+
+
 def choice_menu(key: str, label: str, value: str | None, options: list[tuple[str, str]],
               on_pick: Callable[[str | None], None]) -> ft.Control:
     """A filter as a menu button that reads "label: choice" (its accessible name too: Flutter's
@@ -202,14 +209,14 @@ def choice_menu(key: str, label: str, value: str | None, options: list[tuple[str
         expand=True, border=ft.Border.all(1, "#9AA4B2"), border_radius=10,
         content=ft.PopupMenuButton(
             key=key, tooltip=label, menu_position=ft.PopupMenuPosition.UNDER,
-            content=ft.Row([
+            content=ft.Container(ft.Row([  # padded inside the button: 44 px tall, a finger's target
                 ft.Column([ft.Text(label, size=11, color=MUTED), ft.Text(chosen, size=14, max_lines=1,
                                                                           overflow=ft.TextOverflow.ELLIPSIS)],
                           spacing=0, tight=True, expand=True),
                 ft.Icon(ft.Icons.ARROW_DROP_DOWN, color=MUTED),
-            ], spacing=4),
+            ], spacing=4), padding=ft.Padding.only(left=10, right=2, top=4, bottom=4)),
             items=[ft.PopupMenuItem(content=text, key=f"{key}.{k or 'all'}",
                                     icon=ft.Icons.CHECK if k == (value or "") else None,
                                     on_click=lambda _, k=k: on_pick(k or None))
                    for k, text in options],
-        ), padding=ft.Padding.only(left=10, right=2, top=2, bottom=2))
+        ))

@@ -17,6 +17,7 @@ from mobile_app.views.common import (
     card,
     empty,
     error_banner,
+    filter_chip,
     icon_button,
     loading,
     pill,
@@ -277,8 +278,8 @@ def _audit_parts(state: AuditState, t: Translator, run: Run) -> list[ft.Control 
                         border_radius=10, dense=True, on_submit=lambda e: run(state.search(e.control.value or "")),
                         on_change=lambda e: setattr(state, "firm", e.control.value or ""))
     chips = ft.Row([
-        ft.Chip(label=ft.Text(t(label)), selected=state.kind == kind, key=f"audit.filter.{kind or 'all'}",
-                on_select=lambda _, kind=kind: run(state.filter(kind)))
+        filter_chip(t(label), selected=state.kind == kind, key=f"audit.filter.{kind or 'all'}",
+                    on_select=lambda _, kind=kind: run(state.filter(kind)))
         for kind, label in ((None, "common.all"), ("change", "manage.kind.change"), ("view", "manage.kind.view"))
     ], spacing=6, wrap=True)
     head = card(

@@ -17,6 +17,7 @@ from mobile_app.views.common import (
     card,
     empty,
     error_banner,
+    filter_chip,
     level_chip,
     open_button,
     screen,
@@ -87,10 +88,10 @@ def build(state: InboxState, t: Translator, run: Run, *, alerts: bool = False,
     filters = None
     if alerts:
         filters = ft.Row([
-            ft.Chip(label=ft.Text(t("common.all")), selected=state.level is None, key="alerts.filter.all",
-                    on_select=lambda _: state.filter(None)),
-            *[ft.Chip(label=ft.Text(t(f"warning.{lv}")), selected=state.level == lv, key=f"alerts.filter.{lv}",
-                      on_select=lambda _, lv=lv: state.filter(None if state.level == lv else lv))
+            filter_chip(t("common.all"), selected=state.level is None, key="alerts.filter.all",
+                        on_select=lambda _: state.filter(None)),
+            *[filter_chip(t(f"warning.{lv}"), selected=state.level == lv, key=f"alerts.filter.{lv}",
+                          on_select=lambda _, lv=lv: state.filter(None if state.level == lv else lv))
               for lv in ("red", "yellow", "blue")],
         ], wrap=True, spacing=6)
     shown = state.shown

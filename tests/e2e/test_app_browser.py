@@ -131,6 +131,30 @@ UNLABELED_JS = """() => {
 }"""
 
 
+# Interactive nodes a finger can barely hit (issue 13: touch targets of at least 44 px), on a
+# phone-sized page. Only nodes in the header or well inside the scrolling body count: a node cut
+# by the body's edge (under the header, a status row or the navigation bar) reports only its
+# visible part.
+MIN_TOUCH_PX = 44
+SMALL_TARGETS_JS = """(min) => {
+  const roles = ['button', 'textbox', 'checkbox', 'radio', 'tab', 'slider', 'switch', 'link', 'menuitem',
+                 'combobox', 'spinbutton'];
+  const h = window.innerHeight, out = [];
+  for (const el of document.querySelectorAll('flt-semantics, input, textarea')) {
+    const tag = el.tagName.toLowerCase();
+    const role = el.getAttribute('role') || (tag === 'input' || tag === 'textarea' ? 'textbox' : '');
+    if (!roles.includes(role)) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    const whole = r.bottom <= 56 || (r.top >= 110 && r.bottom <= h - 90);
+    if (!whole || (r.width >= min && r.height >= min)) continue;
+    const name = ((el.getAttribute('aria-label') || '').trim() || (el.textContent || '').trim()).slice(0, 40);
+    out.push(`${role} "${name}" ${r.width|0}x${r.height|0} at ${r.x|0},${r.y|0}`);
+  }
+  return out;
+}"""
+
+
 class Browser:
     """One Chromium page at phone size, with every request it makes logged, and every screen it
     takes a picture of checked for controls without a name (``unlabeled``)."""
@@ -139,13 +163,20 @@ class Browser:
         self.page = page
         self.requests: list[str] = []
         self.unlabeled: dict[str, list[str]] = {}
+        self.small: dict[str, list[str]] = {}  # on a phone: controls under MIN_TOUCH_PX
+        self.phone = (page.viewport_size or {"width": 1280})["width"] < 600
         page.context.on("request", lambda r: self.requests.append(r.url))
 
     def check_labels(self, screen: str) -> None:
-        """Issue 13 must-show 4: every interactive node of the screen's semantics tree has a name."""
+        """Issue 13 must-show 4: every interactive node of the screen's semantics tree has a name;
+        and on a phone, every one is at least MIN_TOUCH_PX tall and wide."""
         found = self.page.evaluate(UNLABELED_JS)
         if found:
             self.unlabeled[screen] = found
+        if self.phone:
+            small = self.page.evaluate(SMALL_TARGETS_JS, MIN_TOUCH_PX)
+            if small:
+                self.small[screen] = small
 
     def visit_tabs(self, names: list[str], expect: list[str | re.Pattern[str]]) -> None:
         """Tap through the bottom tabs, checking each screen's labels once it has drawn."""
@@ -457,6 +488,7 @@ def test_owner_and_bank_manager_in_chromium(demo: Demo, browser: Browser) -> Non
     outside = browser.outside_requests()
     assert all(ALLOWED.match(u) for u in outside), f"requests left 127.0.0.1: {outside}"
     assert not browser.unlabeled, f"controls without a name (issue 13): {browser.unlabeled}"
+    assert not browser.small, f"touch targets under {MIN_TOUCH_PX} px: {browser.small}"
     assert any("127.0.0.1" in u for u in browser.requests)
     print(f"browser steps took {time.monotonic() - t0:.1f} s")
 
@@ -634,6 +666,7 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
     b.shot("18_12_firm_from_watchlist_zh")
     b.visit_tabs(["查询", "预警", "我的", "关注"], ["搜索", "实时推送已连接", "设置", "我的关注"])
     assert not b.unlabeled, f"controls without a name (issue 13): {b.unlabeled}"
+    assert not b.small, f"touch targets under {MIN_TOUCH_PX} px: {b.small}"
     outside = b.outside_requests()
     assert all(ALLOWED.match(u) for u in outside), f"requests left 127.0.0.1: {outside}"
 
@@ -752,6 +785,7 @@ def test_back_office_and_every_role_at_phone_and_desktop_widths(demo: Demo, chro
         b.shot("13_admin_audit_en_360")
         _sign_out(b, zh=False)
         assert not b.unlabeled, f"controls without a name: {b.unlabeled}"
+        assert not b.small, f"touch targets under {MIN_TOUCH_PX} px: {b.small}"
     finally:
         b.page.context.close()
 
