@@ -243,6 +243,18 @@ class Browser:
                 if attempt == 2:
                     raise
 
+    def click_until_box(self, role: str, name: str | re.Pattern[str], box: str) -> None:
+        """Tap until the text box labelled ``box`` shows (a form opening); taps lost to a redraw
+        are repeated, as in ``click_until``."""
+        for attempt in range(3):
+            self.click(role, name)
+            try:
+                self.page.get_by_role("textbox", name=box).first.wait_for(timeout=12_000)
+                return
+            except Exception:
+                if attempt == 2:
+                    raise
+
     def choose_file(self, button: str, path: Path) -> None:
         """Tap ``button`` until the browser's file chooser opens, then pick ``path``. A tap that
         lands while the screen is still being built does nothing; a person taps again, and so
@@ -832,26 +844,23 @@ def test_back_office_and_every_role_at_phone_and_desktop_widths(demo: Demo, chro
         d.click_until("tab", re.compile("^基金"), "资金台账")
         d.shot("13_admin_fund_zh_1280")
         fund = _call("GET", f"{demo.api}/api/fund", token=demo.token(ADMIN))
-        d.click("button", "调整参数")
+        d.click_until_box("button", "调整参数", "担保总额上限")
         d.fill("担保总额上限", str(fund["limit_total_fen"] // 100 + 5_000_000))
         d.fill("调整原因", "区财政追加担保额度")
         d.shot("13_admin_fund_form_zh_1280")
-        d.click("button", "保存参数", scroll=True)
-        d.text(re.compile("^已保存担保基金参数"), timeout=30_000)
+        d.click_until("button", "保存参数", re.compile("^已保存担保基金参数"), scroll=True)
         assert _call("GET", f"{demo.api}/api/fund", token=demo.token(ADMIN))["limit_total_fen"] == \
             fund["limit_total_fen"] + 500_000_000
         d.click_until("tab", re.compile("^管理"), "开通账户")
         d.shot("13_admin_accounts_zh_1280")
         d.click_until("button", "银行与产品", re.compile("^合作银行"))
-        d.click("button", "添加银行")
+        d.click_until_box("button", "添加银行", "银行代码（大写字母、数字）")
         d.fill("银行代码（大写字母、数字）", "E2EBANK")
         d.fill("银行名称", "端到端村镇银行")
-        d.click("button", "保存")
-        d.text(re.compile("^已添加银行"), timeout=30_000)
-        d.click("button", "为端到端村镇银行上架产品")
+        d.click_until("button", "保存", re.compile("^已添加银行"))
+        d.click_until_box("button", "为端到端村镇银行上架产品", "产品名称")
         d.fill("产品名称", "端到端信用贷")
-        d.click("button", "保存", scroll=True)
-        d.text(re.compile("^已上架产品"), timeout=30_000)
+        d.click_until("button", "保存", re.compile("^已上架产品"), scroll=True)
         banks = {b["code"]: b for b in _call("GET", f"{demo.api}/api/banks", token=demo.token(ADMIN))}
         assert [p["name"] for p in banks["E2EBANK"]["products"]] == ["端到端信用贷"], banks["E2EBANK"]
         d.to_top(re.compile("^已上架产品"))
