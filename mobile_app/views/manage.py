@@ -71,6 +71,11 @@ def _field(state: BanksState, name: str, label: str, *, key: str, number: bool =
                         on_change=lambda e: d.__setitem__(name, e.control.value or ""))
 
 
+def _flag(state: BanksState, name: str, label: str, *, key: str, default: bool = False) -> ft.Checkbox:
+    return ft.Checkbox(key=key, label=label, value=state.flags.get(name, default),
+                       on_change=lambda e: state.set_flag(name, bool(e.control.value)))
+
+
 def _pair(*fields: ft.Control) -> ft.Row:
     return ft.Row(list(fields), spacing=8)
 
@@ -84,9 +89,7 @@ def _bank_form(state: BanksState, t: Translator, run: Run) -> ft.Control:
         items.append(_field(state, "code", t("manage.bank_code"), key="bank.code", hint="ZJRCB"))
     items.append(_field(state, "name", t("manage.bank_name"), key="bank.name"))
     if not new:
-        items.append(ft.Checkbox(key="bank.suspended", label=t("manage.suspended_label"),
-                                 value=state.flags.get("suspended", False),
-                                 on_change=lambda e: state.set_flag("suspended", bool(e.control.value))))
+        items.append(_flag(state, "suspended", t("manage.suspended_label"), key="bank.suspended"))
         items.append(_field(state, "reason", t("manage.reason"), key="bank.reason", hint=t("manage.reason_hint")))
     items.append(_buttons(state, t, run, "bank"))
     return card(*items, key="bank.form", spacing=10)
@@ -123,17 +126,11 @@ def _product_form(state: BanksState, t: Translator, run: Run) -> ft.Control:
                             on_change=lambda e, g=g: state.toggle_grade(g, bool(e.control.value)))
                 for g in GRADES], wrap=True, spacing=4),
         _field(state, "industries", t("manage.industries"), key="product.industries", hint=t("manage.industries_hint")),
-        ft.Checkbox(key="product.collateral_free", label=t("manage.collateral_free"),
-                    value=state.flags.get("collateral_free", False),
-                    on_change=lambda e: state.set_flag("collateral_free", bool(e.control.value))),
-        ft.Checkbox(key="product.fund_covered", label=t("manage.fund_covered"),
-                    value=state.flags.get("fund_covered", False),
-                    on_change=lambda e: state.set_flag("fund_covered", bool(e.control.value))),
+        _flag(state, "collateral_free", t("manage.collateral_free"), key="product.collateral_free"),
+        _flag(state, "fund_covered", t("manage.fund_covered"), key="product.fund_covered"),
     ]
     if not new:
-        items.append(ft.Checkbox(key="product.active", label=t("manage.active_label"),
-                                 value=state.flags.get("active", True),
-                                 on_change=lambda e: state.set_flag("active", bool(e.control.value))))
+        items.append(_flag(state, "active", t("manage.active_label"), key="product.active", default=True))
         items.append(_field(state, "reason", t("manage.reason"), key="product.reason", hint=t("manage.reason_hint")))
     items.append(_buttons(state, t, run, "product"))
     return card(*items, key="product.form", spacing=10)
