@@ -52,6 +52,7 @@ from server.notifications.controllers import (
 from server.objections.controllers import ObjectionController
 from server.policies.controllers import PolicyController
 from server.redis_client import ping, redis_client
+from server.reports.controllers import CreditIndexController
 from server.risk.controllers import RiskController
 from server.scores.controllers import (
     ModelVersionController,
@@ -238,7 +239,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         OverrideRuleController, ModelVersionController,
                         FundController, LoanLifecycleController,
                         ProductController, MatchController, ApplicationController,
-                        DecisionTimesController, PolicyController, ObjectionController,
+                        DecisionTimesController, CreditIndexController, PolicyController,
+                        ObjectionController,
                         RiskController,
                         SubscriptionController, NotificationController, BankWebhookController,
                         BankController, AuditController,

@@ -56,6 +56,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/applications/{id}"): frozenset({"owner", "bank_manager", "admin"}),
     ("POST", "/api/applications/{id}/decision"): frozenset({"bank_manager"}),
     ("GET", "/api/reports/decision-times"): frozenset({"admin", "bank_manager"}),
+    ("GET", "/api/reports/credit-index"): frozenset({"admin"}),
     ("GET", "/api/fund"): frozenset({"admin", "bank_manager"}),
     ("GET", "/api/fund/ledger"): frozenset({"admin"}),
     ("POST", "/api/fund/claims"): frozenset({"bank_manager"}),

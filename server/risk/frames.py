@@ -10,13 +10,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+from piccolo.query.functions.aggregate import Min
 
 from scoring.graph import GUARANTEE_COLUMNS, RELATION_COLUMNS
 from server.tables.firms import FirmPerson, Guarantee
+from server.tables.ingest import DeptRecord
 from server.tables.risk import RiskSnapshot, Warning
 from server.tables.scores import ScoreHistory
 
-__all__ = ["LOCAL", "OPEN_COLUMNS", "latest_snapshot", "load_guarantees", "load_open_warnings",
+__all__ = ["LOCAL", "OPEN_COLUMNS", "latest_snapshot", "load_first_defaults", "load_guarantees",
+           "load_open_warnings",
            "load_relations", "load_scores", "region_day", "to_json"]
 
 #: The region's calendar.
@@ -71,6 +74,20 @@ async def load_scores(since: date, firm_ids: Collection[int] | None = None) -> p
         query = query.where(ScoreHistory.firm.is_in(sorted(firm_ids)))
     rows = await query.order_by(ScoreHistory.as_of).order_by(ScoreHistory.id)
     return _dates(_frame(rows, ["uscc", "as_of", "score", "grade", "pd"]), "as_of")
+
+
+#: What counts as a default: a bank loan 90 days or more overdue (a record not superseded).
+DEFAULT_SOURCE, DEFAULT_DAYS = "bank_loan", 90
+
+
+async def load_first_defaults() -> pd.DataFrame:
+    """Each defaulted firm's first default: ``uscc, default_date`` (the macro index and the
+    credit index count defaults by it)."""
+    first = await DeptRecord.select(
+        DeptRecord.uscc, Min(DeptRecord.event_date).as_alias("default_date"),
+    ).where((DeptRecord.source == DEFAULT_SOURCE) & (DeptRecord.days >= DEFAULT_DAYS)
+            & DeptRecord.superseded_at.is_null()).group_by(DeptRecord.uscc)
+    return _dates(_frame(first, ["uscc", "default_date"]), "default_date")
 
 
 OPEN_COLUMNS = ("id", "firm", "uscc", "rule_code", "level", "kind", "evidence", "first_seen",

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from piccolo.engine.base import Engine
-from piccolo.query.functions.aggregate import Min
 
 from scoring.records import INDUSTRY_SECTIONS
 from scoring.risk.macro import SUMS as MACRO_SUMS
@@ -20,6 +19,7 @@ from server.privacy import Group, min_firms, publishable
 from server.risk.frames import (
     LOCAL,
     latest_snapshot,
+    load_first_defaults,
     load_scores,
     region_day,
     to_json,
@@ -30,7 +30,6 @@ from server.risk.schemas import (
     ScanSummary,
 )
 from server.scores.frames import load_firms
-from server.tables.ingest import DeptRecord
 from server.tables.risk import RiskSnapshot, Warning
 
 log = logging.getLogger("xinbao.risk")
@@ -71,12 +70,7 @@ async def compute_macro_index(engine: Engine, as_of: date | datetime | None = No
     warnings = pd.DataFrame(rows, columns=["uscc", "level", "opened_at", "closed_at"])
     for c in ("opened_at", "closed_at"):
         warnings[c] = pd.to_datetime(warnings[c], utc=True)
-    first = await DeptRecord.select(
-        DeptRecord.uscc, Min(DeptRecord.event_date).as_alias("default_date"),
-    ).where((DeptRecord.source == "bank_loan") & (DeptRecord.days >= 90)
-            & DeptRecord.superseded_at.is_null()).group_by(DeptRecord.uscc)
-    defaults = pd.DataFrame(first, columns=["uscc", "default_date"])
-    defaults["default_date"] = pd.to_datetime(defaults["default_date"])
+    defaults = await load_first_defaults()
     table = macro_index(firms[["uscc", "industry_section", "town", "founded_on"]],
                         grades, warnings, defaults, months=[month])
     data = {"month": month.isoformat(), "rows": [

@@ -18,6 +18,9 @@ ZH: dict[str, str] = {
         "limit_per_firm_yuan：不能超过总额度{total:yuan}",
     "share_pct: the fund's share must not rise from grade A to C (A {a}%, B {b}%, C {c}%)":
         "share_pct：基金分担比例应按A、B、C级依次不升（A级{a}%，B级{b}%，C级{c}%）",
+    # -- the credit index (server/reports/services.py)
+    "{field}: a month as YYYY-MM, not {got!r}": "{field}：应为YYYY-MM格式的月份，而不是{got!r}",
+    "to: must not be before from ({start})": "to：不能早于from（{start}）",
     # -- the audit log (server/audit/services.py)
     "firm: {problem}": "firm：{problem}",
 }

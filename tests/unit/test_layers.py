@@ -37,6 +37,8 @@ SERVER_LAYERS: list[tuple[str, ...]] = [
     ("server.objections",),
     ("server.firms",),
     ("server.financing",),
+    # the region's reports (aggregates over every domain's data)
+    ("server.reports",),
     # what handlers are handed (Litestar's Provide): the lifespan's resources, by name
     ("server.deps",),
     # HTTP: every domain's controllers (never imported by a domain)

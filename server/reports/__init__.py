@@ -1,0 +1,1 @@
+"""The region's reports for government users (issue 14): the monthly credit index."""
