@@ -82,7 +82,7 @@ async def load_panel() -> tuple[pd.DataFrame, pd.DataFrame]:
 
     panel = pd.DataFrame({"firm": scores["firm"].astype("int64"), "month": month_end,
                           "score": scores["score"].astype(float), "grade": scores["grade"],
-                          "warned": warned, "defaulted": defaulted.fillna(False).astype(bool)},
+                          "warned": warned, "defaulted": defaulted.to_numpy(dtype=bool)},
                          columns=list(PANEL_COLUMNS))
     return panel, firms
 
