@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ._known import _NAT, KnownRecords
+from .errors import InvalidValue
 from .explain import Reason
 from .grades import GradeBands, ScoreScale
 
@@ -79,20 +80,21 @@ class OverrideRule:
 
     def __post_init__(self) -> None:
         if self.code not in RULE_CODES:
-            raise ValueError(f"code: unknown rule {self.code!r} (known: {', '.join(RULE_CODES)})")
+            raise InvalidValue("code: unknown rule {code!r} (known: {known})", code=self.code,
+                               known=", ".join(RULE_CODES))
         if self.code == "bank_default":
             lo, hi = _MIN_DAYS_RANGE
             if self.min_days is None or not lo <= self.min_days <= hi:
-                raise ValueError(f"min_days: bank_default needs whole days in {lo}..{hi}")
+                raise InvalidValue("min_days: bank_default needs whole days in {lo}..{hi}", lo=lo, hi=hi)
         elif self.min_days is not None:
-            raise ValueError(f"min_days: only bank_default has a day threshold, not {self.code}")
+            raise InvalidValue("min_days: only bank_default has a day threshold, not {code}", code=self.code)
         if self.code == "registry_status":
             bad = [s for s in self.statuses if s not in REGISTRY_STATUSES]
             if bad or not self.statuses:
-                raise ValueError(f"statuses: registry_status needs statuses among "
-                                 f"{', '.join(REGISTRY_STATUSES)}")
+                raise InvalidValue("statuses: registry_status needs statuses among {statuses}",
+                                   statuses=", ".join(REGISTRY_STATUSES))
         elif self.statuses:
-            raise ValueError(f"statuses: only registry_status has statuses, not {self.code}")
+            raise InvalidValue("statuses: only registry_status has statuses, not {code}", code=self.code)
 
 
 #: The rules of version 1: default at 90 days (the Basel and PBoC "non-performing" line),

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
+from .errors import InvalidValue
 from .indicators import DIMENSIONS, INDICATORS
 
 __all__ = ["Adjustment", "AuditEntry", "WeightProfile", "active_profile"]
@@ -34,13 +35,13 @@ class Adjustment:
 
     def __post_init__(self) -> None:
         if not (self.factor >= 0 and np.isfinite(self.factor)):
-            raise ValueError("factor must be a finite number >= 0")
+            raise InvalidValue("factor must be a finite number >= 0")
         kind, _, name = self.target.partition(":")
         if name:
             if kind not in ("dimension", "kind"):
-                raise ValueError(f"unknown target type {kind!r}")
+                raise InvalidValue("unknown target type {kind!r}", kind=kind)
             if kind == "dimension" and name not in DIMENSIONS:
-                raise ValueError(f"unknown dimension {name!r}")
+                raise InvalidValue("unknown dimension {name!r}", name=name)
 
     def hits(self, feature: str, dimension: str) -> bool:
         kind, _, name = self.target.partition(":")

@@ -3,8 +3,6 @@ override rules; every change is a new, audited version."""
 
 from __future__ import annotations
 
-import ast
-import re
 import sqlite3
 from datetime import UTC, date, datetime
 
@@ -12,6 +10,7 @@ import asyncpg
 from litestar.exceptions import ClientException, ValidationException
 
 from scoring import INDICATORS, Adjustment, WeightProfile, active_profile
+from scoring.errors import InvalidValue
 from scoring.overrides import OverrideRule, OverrideRuleSet
 from server import db
 from server.audit.services import change, changes, record
@@ -34,27 +33,12 @@ __all__ = ["active_override_rules", "active_profile_on", "all_profiles", "build_
 
 
 def _scoring_problem(exc: ValueError) -> Text | str:
-    """What the scoring package's check said (English), as a text for any reader."""
-    msg = str(exc)
-    if msg == "factor must be a finite number >= 0":
-        return t("factor must be a finite number >= 0")
-    # The names were written with !r: single or double quotes, whichever repr chose.
-    if m := re.fullmatch(r"unknown target type ('.*'|\".*\")", msg, re.S):
-        return t("unknown target type {kind!r}", kind=ast.literal_eval(m[1]))
-    if m := re.fullmatch(r"unknown dimension ('.*'|\".*\")", msg, re.S):
-        return t("unknown dimension {name!r}", name=ast.literal_eval(m[1]))
-    if m := re.fullmatch(r"code: unknown rule ('.*'|\".*\") \(known: (.*)\)", msg, re.S):
-        return t("code: unknown rule {code!r} (known: {known})", code=ast.literal_eval(m[1]), known=m[2])
-    if m := re.fullmatch(r"min_days: bank_default needs whole days in (\d+)\.\.(\d+)", msg):
-        return t("min_days: bank_default needs whole days in {lo}..{hi}", lo=int(m[1]), hi=int(m[2]))
-    if m := re.fullmatch(r"min_days: only bank_default has a day threshold, not (.*)", msg):
-        return t("min_days: only bank_default has a day threshold, not {code}", code=m[1])
-    if m := re.fullmatch(r"statuses: registry_status needs statuses among (.*)", msg):
-        return t("statuses: registry_status needs statuses among {statuses}", statuses=m[1])
-    if m := re.fullmatch(r"statuses: only registry_status has statuses, not (.*)", msg):
-        return t("statuses: only registry_status has statuses, not {code}", code=m[1])
-    # A check added to the scoring package since: its own words for English readers.
-    return Written("取值无效", msg)
+    """What the scoring package refused, for any reader: its template and fields, which the
+    catalogue words in Chinese (a test keeps every template of ``scoring`` in the catalogue)."""
+    if isinstance(exc, InvalidValue):
+        return Text(exc.template, exc.fields)
+    # Any other ValueError from the library: its own words for English readers.
+    return Written("取值无效", str(exc))
 
 
 def profile_version(p: WeightProfile) -> str:

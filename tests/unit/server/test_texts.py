@@ -167,6 +167,38 @@ def test_every_text_is_in_the_catalogue_and_no_exception_says_bare_english() -> 
     assert not offences, f"{len(offences)} offences:\n" + "\n".join(map(str, offences))
 
 
+def test_every_refusal_of_the_scoring_package_is_in_the_catalogue() -> None:
+    """``scoring`` refuses bad values with ``InvalidValue(template, **fields)``; the API words
+    them by that template (``server.scores.services._scoring_problem``), so each must be a
+    literal in the catalogue with the same fields."""
+    found: list[tuple[str, str, set[str]]] = []
+    for path in sorted((ROOT / "scoring").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "InvalidValue":
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                assert node.args and isinstance(node.args[0], ast.Constant), f"{where}: not a literal template"
+                found.append((where, node.args[0].value, {k.arg for k in node.keywords}))
+    assert len(found) >= 8, found  # the weights' and the override rules' checks
+    for where, template, given in found:
+        assert template in ZH, f"{where}: {template!r} is not in the catalogue"
+        assert given == fields_of(template) == fields_of(ZH[template]), f"{where}: {template!r} fields"
+
+
+def test_a_scoring_refusal_reaches_a_chinese_reader_in_chinese() -> None:
+    from scoring.overrides import OverrideRule
+    from scoring.weights import Adjustment
+    from server.scores.services import _scoring_problem
+
+    for make in (lambda: Adjustment("dimension:luck", 1.0), lambda: OverrideRule("bank_default", min_days=5),
+                 lambda: OverrideRule("no_such_rule")):
+        with pytest.raises(ValueError) as refused:
+            make()
+        text = _scoring_problem(refused.value)
+        assert isinstance(text, Text) and text.render("en") == str(refused.value)
+        assert CHINESE.search(text.render("zh")) and not re.search(r"[A-Za-z]{4,} [a-z]{3,}", text.render("zh")), \
+            text.render("zh")
+
+
 def _literal(template: str) -> str:
     return "".join(lit for lit, _, _, _ in string.Formatter().parse(template))
 
