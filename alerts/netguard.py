@@ -31,7 +31,16 @@ _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1:
 
 
 class BlockedTarget(ValueError):
-    """The URL may not receive webhooks; ``str()`` starts with the field name, ``url``."""
+    """The URL may not receive webhooks; ``str()`` starts with the field name, ``url``.
+
+    ``template`` and ``fields`` say why in words a caller can translate (``str.format``);
+    ``detail`` is the parser's or resolver's own message, kept for logs and English readers,
+    never a part of the template."""
+
+    def __init__(self, template: str, /, *, detail: str | None = None, **fields: object) -> None:
+        self.template, self.fields, self.detail = template, fields, detail
+        said = template.format(**fields)
+        super().__init__(f"url: {said} ({detail})" if detail else f"url: {said}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +119,12 @@ def _host_and_port(url: httpx.URL | str) -> tuple[httpx.URL, str, int]:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise BlockedTarget(f"url: is not a valid URL ({exc})") from None
+        raise BlockedTarget("is not a valid URL", detail=str(exc)) from None
     if parsed.scheme not in ("http", "https"):
-        raise BlockedTarget("url: must be an http:// or https:// URL")
+        raise BlockedTarget("must be an http:// or https:// URL")
     host = parsed.raw_host.decode("ascii")  # IDNA-encoded: what DNS and TLS see
     if not host:
-        raise BlockedTarget("url: has no host")
+        raise BlockedTarget("has no host")
     return parsed, host, parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
@@ -131,10 +140,10 @@ async def check_url(url: httpx.URL | str, allow: AllowList | Sequence[str] = (),
         addresses = await (resolver or resolve)(host, port)
     except (OSError, UnicodeError) as exc:
         if must_resolve:
-            raise BlockedTarget(f"url: the host {host} does not resolve ({exc})") from None
+            raise BlockedTarget("the host {host} does not resolve", host=host, detail=str(exc)) from None
         return []
     if not addresses and must_resolve:
-        raise BlockedTarget(f"url: the host {host} does not resolve")
+        raise BlockedTarget("the host {host} does not resolve", host=host)
     if rules.names(host):
         return addresses
     for address in addresses:
@@ -144,9 +153,10 @@ async def check_url(url: httpx.URL | str, allow: AllowList | Sequence[str] = (),
         reason = blocked_reason(ip)
         if reason:
             raise BlockedTarget(
-                f"url: {host} is a {reason} address ({ip}); webhooks may only go to public addresses"
+                "{host} is a {kind} address ({ip}); webhooks may only go to public addresses"
                 if str(ip) == host.strip("[]") else
-                f"url: {host} resolves to a {reason} address ({ip}); webhooks may only go to public addresses")
+                "{host} resolves to a {kind} address ({ip}); webhooks may only go to public addresses",
+                host=host, kind=reason, ip=str(ip))
     return addresses
 
 

@@ -167,18 +167,25 @@ def test_every_text_is_in_the_catalogue_and_no_exception_says_bare_english() -> 
     assert not offences, f"{len(offences)} offences:\n" + "\n".join(map(str, offences))
 
 
-def test_every_refusal_of_the_scoring_package_is_in_the_catalogue() -> None:
-    """``scoring`` refuses bad values with ``InvalidValue(template, **fields)``; the API words
-    them by that template (``server.scores.services._scoring_problem``), so each must be a
-    literal in the catalogue with the same fields."""
+@pytest.mark.parametrize(("package", "refusal", "at_least"), [
+    ("scoring", "InvalidValue", 8),  # the weights' and the override rules' checks
+    ("alerts", "BlockedTarget", 6),  # the webhook guard
+])
+def test_every_refusal_of_the_libraries_is_in_the_catalogue(package: str, refusal: str, at_least: int) -> None:
+    """``scoring`` and ``alerts`` refuse bad values with ``InvalidValue`` / ``BlockedTarget``
+    (template, **fields); the API words them by that template (``_scoring_problem``,
+    ``_blocked_problem``), so each must be a literal in the catalogue with the same fields."""
     found: list[tuple[str, str, set[str]]] = []
-    for path in sorted((ROOT / "scoring").rglob("*.py")):
+    for path in sorted((ROOT / package).rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "InvalidValue":
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == refusal:
                 where = f"{path.relative_to(ROOT)}:{node.lineno}"
-                assert node.args and isinstance(node.args[0], ast.Constant), f"{where}: not a literal template"
-                found.append((where, node.args[0].value, {k.arg for k in node.keywords}))
-    assert len(found) >= 8, found  # the weights' and the override rules' checks
+                assert node.args, f"{where}: no template"
+                first = node.args[0]  # a literal, or a choice between two literals
+                for arg in (first.body, first.orelse) if isinstance(first, ast.IfExp) else (first,):
+                    assert isinstance(arg, ast.Constant), f"{where}: not a literal template"
+                    found.append((where, arg.value, {k.arg for k in node.keywords} - {"detail"}))
+    assert len(found) >= at_least, found
     for where, template, given in found:
         assert template in ZH, f"{where}: {template!r} is not in the catalogue"
         assert given == fields_of(template) == fields_of(ZH[template]), f"{where}: {template!r} fields"
