@@ -18,7 +18,7 @@ from mobile_app.api.models import (
     TrainingStatus,
     WeightProfile,
 )
-from mobile_app.state.base import Loadable
+from mobile_app.state.base import Loadable, whole_number
 
 __all__ = ["AccountsState", "DIMENSION_TARGETS", "FundState", "ModelsState", "STAFF_ROLES", "WeightsState"]
 
@@ -291,14 +291,16 @@ class FundState(Loadable):
 
     def _limits_body(self) -> dict[str, object] | str:
         """The PATCH body, or the catalogue key of the first field that is wrong."""
-        d = {k: v.strip().replace(",", "").replace("，", "") for k, v in self.draft.items()}
-        body: dict[str, object] = {}
+        d = {k: v.strip() for k, v in self.draft.items()}
+        limits: dict[str, int] = {}
         for name in ("limit_total_yuan", "limit_per_firm_yuan"):
-            if not d.get(name, "").isdigit() or int(d[name]) < 1:
+            value = whole_number(d.get(name, ""))
+            if value is None or value < 1:
                 return f"admin.fund.bad.{name}"
-            body[name] = int(d[name])
-        if body["limit_per_firm_yuan"] > body["limit_total_yuan"]:  # type: ignore[operator]
+            limits[name] = value
+        if limits["limit_per_firm_yuan"] > limits["limit_total_yuan"]:
             return "admin.fund.bad.per_firm_over_total"
+        body: dict[str, object] = dict(limits)
         try:
             npl = round(float(d.get("npl_limit_pct", "").rstrip("%")) * 100)
         except ValueError:

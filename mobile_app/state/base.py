@@ -8,9 +8,15 @@ from typing import TypeVar
 
 from mobile_app.api import ApiError, AuthError, ConnectionLost
 
-__all__ = ["Loadable", "Observable"]
+__all__ = ["Loadable", "Observable", "whole_number"]
 
 T = TypeVar("T")
+
+
+def whole_number(text: str) -> int | None:
+    """A whole number as people type it (thousands separated by commas or spaces), else None."""
+    text = text.replace(",", "").replace("，", "").replace(" ", "").strip()
+    return int(text) if text.isdigit() else None
 
 
 @dataclass(kw_only=True)

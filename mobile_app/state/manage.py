@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from mobile_app.api import ApiClient
 from mobile_app.api.models import AuditEntry, BankAdmin, ProductAdmin
-from mobile_app.state.base import Loadable
+from mobile_app.state.base import Loadable, whole_number
 
 __all__ = ["AUDIT_PAGE", "GRADES", "MANAGE_SECTIONS", "AuditState", "BanksState", "ManageState"]
 
@@ -38,12 +38,6 @@ class ManageState(Loadable):
         if section in MANAGE_SECTIONS and section != self.section:
             self.section = section
             self.notify()
-
-
-def _whole(text: str) -> int | None:
-    """A whole number as typed (commas and spaces allowed), else None."""
-    text = text.replace(",", "").replace("，", "").replace(" ", "")
-    return int(text) if text.isdigit() else None
 
 
 def _rate_bp(text: str) -> int | None:
@@ -147,7 +141,7 @@ class BanksState(Loadable):
             raise _Invalid("manage.need_product_name")
         numbers: dict[str, int] = {}
         for name in ("min_amount_yuan", "max_amount_yuan", "min_term_months", "max_term_months"):
-            value = _whole(d.get(name, ""))
+            value = whole_number(d.get(name, ""))
             if value is None or value < 1:
                 raise _Invalid(f"manage.bad.{name}")
             numbers[name] = value

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from litestar.exceptions import ValidationException
 
-from scoring.credit_index import COMPONENTS, PANEL_COLUMNS, CreditIndexWeights, credit_index
+from scoring.credit_index import PANEL_COLUMNS, CreditIndexWeights, credit_index
 from server.privacy import min_firms
 from server.reports.schemas import CreditIndexOut, CreditIndexPoint, CreditIndexSeries
 from server.risk.frames import LOCAL, load_first_defaults
@@ -126,4 +126,4 @@ async def credit_index_report(by: str, group: str | None, start: str | None, end
                              components=p["components"]) for p in shown]))
     return CreditIndexOut(base_month=None if base is None else base.strftime("%Y-%m"), k=k,
                           min_firms=need, by=by,
-                          weights={c: asdict(weights)[c] for c in COMPONENTS}, series=out)
+                          weights=asdict(weights), series=out)
