@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __all__ = ["ANY", "POLICY", "PUBLIC", "ROLES", "roles_of", "template"]
 
-ROLES = ("owner", "bank_manager", "subscriber", "dept_operator", "admin")
+ROLES = ("owner", "bank_manager", "subscriber", "dept_operator", "analyst", "admin")
 ANY = frozenset(ROLES)  # any signed-in user
 PUBLIC = None  # no token needed
 
@@ -56,7 +56,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/applications/{id}"): frozenset({"owner", "bank_manager", "admin"}),
     ("POST", "/api/applications/{id}/decision"): frozenset({"bank_manager"}),
     ("GET", "/api/reports/decision-times"): frozenset({"admin", "bank_manager"}),
-    ("GET", "/api/reports/credit-index"): frozenset({"admin"}),
+    ("GET", "/api/reports/credit-index"): frozenset({"analyst", "admin"}),
     ("GET", "/api/fund"): frozenset({"admin", "bank_manager"}),
     ("GET", "/api/fund/ledger"): frozenset({"admin"}),
     ("POST", "/api/fund/claims"): frozenset({"bank_manager"}),

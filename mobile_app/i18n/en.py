@@ -362,6 +362,7 @@ MESSAGES: dict[str, str] = {
     "role.bank_manager": "Bank manager",
     "role.dept_operator": "Department operator",
     "role.admin": "Admin",
+    "role.analyst": "Analyst",
     "role.subscriber": "Subscriber",
     "office.no_sources": "Your department has no feeds to send",
     "office.send_feed": "Send department data",

@@ -362,6 +362,7 @@ MESSAGES: dict[str, str] = {
     "role.bank_manager": "客户经理",
     "role.dept_operator": "部门操作员",
     "role.admin": "管理员",
+    "role.analyst": "分析员",
     "role.subscriber": "关注者",
     "office.no_sources": "本部门没有可上报的数据项",
     "office.send_feed": "上报部门数据",

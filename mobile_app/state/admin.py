@@ -24,7 +24,7 @@ __all__ = ["AccountsState", "DIMENSION_TARGETS", "FundState", "ModelsState", "ST
 
 DIMENSION_TARGETS = tuple(f"dimension:{d}" for d in
                           ("capital", "operation", "profitability", "solvency", "development", "integrity"))
-STAFF_ROLES = ("bank_manager", "dept_operator", "admin", "subscriber")
+STAFF_ROLES = ("bank_manager", "dept_operator", "analyst", "admin", "subscriber")
 FUND_GRADES = ("A", "B", "C")  # the grades the guarantee fund covers a share of
 POLL_S = 2.0  # how often a running training is asked about
 

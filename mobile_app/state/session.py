@@ -15,7 +15,7 @@ from mobile_app.state.base import Observable
 __all__ = ["APP_ROLES", "MemoryStore", "SessionState", "Store"]
 
 # Roles the app has screens for; staff of departments and admins use the web console.
-APP_ROLES = ("owner", "bank_manager", "subscriber", "dept_operator", "admin")
+APP_ROLES = ("owner", "bank_manager", "subscriber", "dept_operator", "analyst", "admin")
 log = logging.getLogger("mobile_app.session")
 TOKENS_KEY = "xinbao.session"
 LANG_KEY = "xinbao.lang"

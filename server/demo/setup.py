@@ -61,6 +61,7 @@ DEMO_ACCOUNTS = [
     ("13800000003", "subscriber", "关注者 王先生"),
     ("13800000004", "dept_operator", "税务局 操作员"),
     ("13800000005", "admin", "平台管理员"),
+    ("13800000006", "analyst", "区金融办 分析员"),
 ]
 SUBSCRIBER_PHONE = next(phone for phone, role, _ in DEMO_ACCOUNTS if role == "subscriber")
 

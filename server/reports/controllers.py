@@ -20,7 +20,7 @@ class CreditIndexController(Controller):
     path = "/api/reports"
     tags = ["reports"]
 
-    @get("/credit-index", guards=[requires("admin")],
+    @get("/credit-index", guards=[requires("analyst", "admin")],
          summary="The monthly credit index (base 100) of the region or of each group of a dimension",
          description=(
              "Chain-linked month on month over the firms present in both months, from scores, "

@@ -23,11 +23,12 @@ from server.risk.schemas import (
     ScanRequest,
     WarningOut,
 )
+from server.tables.users import ROLES
 from server.users.security import AuthUser, requires
 
 Level = Literal["red", "yellow", "blue"]
 Status = Literal["open", "closed", "all"]
-SIGNED_IN = ("owner", "bank_manager", "subscriber", "dept_operator", "admin")
+SIGNED_IN = ROLES
 
 
 class RiskController(Controller):

@@ -10,7 +10,7 @@ from server.tables.financing import Bank
 from server.tables.firms import Firm
 from server.tables.ingest import Department
 
-ROLES = ("owner", "bank_manager", "subscriber", "dept_operator", "admin")
+ROLES = ("owner", "bank_manager", "subscriber", "dept_operator", "analyst", "admin")
 
 
 class User(Table, tablename="app_user"):

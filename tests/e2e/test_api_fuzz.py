@@ -33,7 +33,8 @@ import pytest
 from tests.access_policy import PUBLIC, roles_of
 
 ROLES = {"owner": "13800000001", "bank_manager": "13800000002", "subscriber": "13800000003",
-         "dept_operator": "13800000004", "admin": "13800000005"}
+         "dept_operator": "13800000004", "admin": "13800000005",
+         "analyst": "13800000006"}
 EXAMPLES = int(os.environ.get("XINBAO_FUZZ_EXAMPLES", "8"))
 SEED = os.environ.get("XINBAO_FUZZ_SEED", "20261122")
 

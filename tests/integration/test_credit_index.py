@@ -161,10 +161,11 @@ async def test_k_above_the_region_publishes_nothing(demo):
     assert [s.group for s in out.series] == ["all"]
 
 
-async def test_admins_only(client, tokens):
+async def test_analysts_and_admins_only(client, tokens):
+    assert "analyst" in tokens
     for role, headers in tokens.items():
         r = await client.get(URL, headers=headers)
-        assert r.status_code == (200 if role == "admin" else 403), (role, r.text)
+        assert r.status_code == (200 if role in ("analyst", "admin") else 403), (role, r.text)
     assert (await client.get(URL)).status_code == 401
 
 

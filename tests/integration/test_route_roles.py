@@ -55,6 +55,7 @@ async def people(client) -> dict[str, int]:
         "subscriber": await make_user("13600000003", "subscriber"),
         "dept_operator": await make_user("13600000004", "dept_operator", department="tax"),
         "admin": await make_user("13600000005", "admin"),
+        "analyst": await make_user("13600000006", "analyst"),
     }
 
 

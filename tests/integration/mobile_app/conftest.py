@@ -18,7 +18,8 @@ from mobile_app.api import ApiClient
 DEMO_FIRMS = 150
 PASSWORD = "demo1234"
 PHONES = {"owner": "13800000001", "bank_manager": "13800000002", "subscriber": "13800000003",
-          "dept_operator": "13800000004", "admin": "13800000005"}
+          "dept_operator": "13800000004", "admin": "13800000005",
+          "analyst": "13800000006"}
 
 
 @dataclass
