@@ -44,6 +44,7 @@ from mobile_app.state import (
     WatchlistState,
     WeightsState,
 )
+from mobile_app.state.region import IndexState, ReportsState
 from mobile_app.views import (
     admin,
     credit,
@@ -58,6 +59,7 @@ from mobile_app.views import (
     portfolio,
     prospects,
     queue,
+    region,
     search,
     watchlist,
 )
@@ -251,6 +253,8 @@ class XinbaoApp:
             return self._operator_tabs()
         if role == "admin":
             return self._admin_tabs()
+        if role == "analyst":
+            return self._analyst_tabs()
         ws = WatchlistState(client=c)
         ss = SearchState(client=c)
         return [
@@ -305,6 +309,20 @@ class XinbaoApp:
             Tab("nav.fund", ft.Icons.SAVINGS_OUTLINED, ft.Icons.SAVINGS, fs, lambda t: admin.build_fund(fs, t, run)),
             Tab("nav.manage", ft.Icons.ADMIN_PANEL_SETTINGS_OUTLINED, ft.Icons.ADMIN_PANEL_SETTINGS, mg,
                 lambda t: manage.build_manage(mg, ac, bs, au, t, run), also=(ac, bs, au)),
+            Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, self.inbox,  # type: ignore[arg-type]
+                lambda t: me.build_settings(s, t, run)),
+        ]
+
+    def _analyst_tabs(self) -> list[Tab]:
+        """The region's view for the finance and credit offices: the credit index and its drill,
+        the thematic analyses, the annual reports. Aggregates only."""
+        c, s, run, files = self.client, self.session, self.run, self.files
+        assert files is not None
+        ix, rp = IndexState(client=c), ReportsState(client=c)
+        return [
+            Tab("nav.index", ft.Icons.SHOW_CHART, ft.Icons.SHOW_CHART, ix, lambda t: region.build_index(ix, t, run)),
+            Tab("nav.reports", ft.Icons.DESCRIPTION_OUTLINED, ft.Icons.DESCRIPTION, rp,
+                lambda t: region.build_reports(rp, t, run, files.save)),
             Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, self.inbox,  # type: ignore[arg-type]
                 lambda t: me.build_settings(s, t, run)),
         ]

@@ -48,6 +48,7 @@ from mobile_app.api.models import (
     Warning,
     WeightProfile,
 )
+from mobile_app.api.region import AnnualReportInfo, CreditIndex
 
 __all__ = [
     "ApiClient", "ApiError", "AuthError", "ConnectionLost", "DEFAULT_API_URL", "api_url_from_env",
@@ -449,12 +450,14 @@ class ApiClient:
             params["before_id"] = before_id
         return await self._list(Batch, "/api/ingest/batches", params=params)
 
-    async def download(self, path: str) -> bytes:
-        """A file the API serves (a batch's rejected rows as CSV), as bytes."""
-        response = await self._send("GET", path)
+    async def download(self, path: str, *, timeout: float | None = None) -> bytes:
+        """A file the API serves (a batch's rejected rows as CSV, a report as PDF), as bytes;
+        ``timeout`` for a file the API may have to make first."""
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        response = await self._send("GET", path, **extra)
         if response.status_code == 401 and self.tokens is not None:
             await self._refresh_after_401(self.tokens.access_token)
-            response = await self._send("GET", path)
+            response = await self._send("GET", path, **extra)
         if response.status_code >= 400:
             raise ApiError(response.status_code, _detail(response))
         return response.content
@@ -523,6 +526,23 @@ class ApiClient:
 
     async def update_product(self, product_id: int, body: dict[str, Any]) -> ProductAdmin:
         return self._decode(ProductAdmin, await self.request("PATCH", f"/api/products/{product_id}", json=body))
+
+    # -- the region (analysts) ---------------------------------------------------------------
+
+    async def credit_index(self, by: str = "region", group: str | None = None, *,
+                           start: str | None = None, end: str | None = None) -> CreditIndex:
+        params: dict[str, Any] = {"by": by}
+        for name, value in (("group", group), ("from", start), ("to", end)):
+            if value:
+                params[name] = value
+        return await self._get(CreditIndex, "/api/reports/credit-index", params=params)
+
+    async def annual_reports(self) -> list[AnnualReportInfo]:
+        return await self._list(AnnualReportInfo, "/api/reports/annual")
+
+    async def annual_report_pdf(self, year: int, lang: str = "zh") -> bytes:
+        """The year's report as PDF; the API makes it first when the data changed (up to a minute)."""
+        return await self.download(f"/api/reports/annual/{int(year)}?lang={quote(lang)}", timeout=180)
 
     async def audit(self, *, kind: str | None = None, firm: str | None = None, actor: int | None = None,
                     limit: int = 50, offset: int = 0) -> AuditPage:

@@ -1,0 +1,119 @@
+"""The analyst's screens (issue 14): the region's credit index with its drill (region → industry →
+town), and the annual reports. Aggregates only; the API withholds every group under K firms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mobile_app.api import ApiClient
+from mobile_app.api.region import AnnualReportInfo, CreditIndex, CreditIndexSeries
+from mobile_app.state.base import Loadable
+
+__all__ = ["INDEX_DIMENSIONS", "IndexState", "ReportsState", "last_full_year"]
+
+#: The dimensions the index screen lists groups by (the region itself is always on top).
+INDEX_DIMENSIONS = ("section", "town", "size")
+
+
+def last_full_year(today: datetime | None = None) -> int:
+    return (today or datetime.now(UTC)).year - 1
+
+
+def change(series: CreditIndexSeries, months: int = 12) -> float | None:
+    """The index's change over the last ``months`` published months of an unbroken chain, in
+    points; None when the chain is shorter or restarted inside the window (not comparable)."""
+    points = series.points
+    if len(points) <= months:
+        return None
+    window = points[-months - 1:]
+    if any(p.restart for p in window[1:]):
+        return None
+    return window[-1].index - window[0].index
+
+
+@dataclass(kw_only=True)
+class IndexState(Loadable):
+    """The region's index on top; below it the groups of one dimension with their latest index;
+    ``group`` is the one opened (its own line is drawn against the region's)."""
+
+    client: ApiClient
+    by: str = "section"
+    region: CreditIndex | None = None
+    groups: CreditIndex | None = None
+    group: str | None = None
+
+    async def load(self) -> None:
+        async def fetch() -> tuple[CreditIndex, CreditIndex]:
+            return (await self.client.credit_index("region"), await self.client.credit_index(self.by))
+
+        def store(answer: tuple[CreditIndex, CreditIndex]) -> None:
+            self.region, self.groups = answer
+            if self.group is not None and self.series(self.group) is None:
+                self.group = None
+
+        await self._run(fetch, store)
+
+    async def pick_dimension(self, by: str) -> None:
+        if by in INDEX_DIMENSIONS and by != self.by:
+            self.by, self.group = by, None
+            await self.load()
+
+    def open(self, group: str | None) -> None:
+        self.group = group if group is None or self.series(group) is not None else None
+        self.notify()
+
+    @property
+    def region_series(self) -> CreditIndexSeries | None:
+        return self.region.series[0] if self.region and self.region.series else None
+
+    def series(self, group: str) -> CreditIndexSeries | None:
+        if self.groups is None:
+            return None
+        return next((s for s in self.groups.series if s.group == group), None)
+
+    def ranked(self) -> list[CreditIndexSeries]:
+        """The published groups, highest latest index first."""
+        if self.groups is None:
+            return []
+        return sorted((s for s in self.groups.series if s.points),
+                      key=lambda s: (-s.points[-1].index, s.group))
+
+
+@dataclass(kw_only=True)
+class ReportsState(Loadable):
+    """The annual credit-index reports kept on the server; any full year can be made on demand."""
+
+    client: ApiClient
+    items: list[AnnualReportInfo] = field(default_factory=list)
+    busy: tuple[int, str] | None = None  # the (year, lang) being downloaded
+    saved: tuple[int, str] | None = None
+
+    async def load(self) -> None:
+        def store(items: list[AnnualReportInfo]) -> None:
+            self.items = sorted(items, key=lambda r: (-r.year, r.lang))
+
+        await self._run(self.client.annual_reports, store)
+
+    def years(self) -> list[int]:
+        """The stored years and the last full year (which can always be asked for)."""
+        return sorted({r.year for r in self.items} | {last_full_year()}, reverse=True)
+
+    def stored(self, year: int, lang: str) -> AnnualReportInfo | None:
+        return next((r for r in self.items if r.year == year and r.lang == lang), None)
+
+    async def download(self, year: int, lang: str) -> tuple[str, bytes] | None:
+        """The report as (file name, PDF bytes); None when it failed (``error`` says why)."""
+        if self.busy is not None:
+            return None
+        self.busy, self.saved = (year, lang), None
+        self.notify()
+        try:
+            data = await self._act(lambda: self.client.annual_report_pdf(year, lang))
+        finally:
+            self.busy = None
+        if data is None:
+            return None
+        self.saved = (year, lang)
+        await self.load()  # the report made just now joins the list
+        return f"xinbao-credit-index-{year}-{lang}.pdf", data

@@ -1,0 +1,72 @@
+"""The analyst's screens in the app (issue 14): their states against the real API in-process,
+and the screens built from those states."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from mobile_app.i18n import Translator
+from mobile_app.state.region import IndexState, change
+from mobile_app.views import region
+from tests.integration.mobile_app.conftest import Api
+from tests.integration.mobile_app.test_views import Runner
+from tests.unit.mobile_app.controls import find, keys, texts
+
+pytestmark = pytest.mark.anyio
+ZH, EN = Translator("zh"), Translator("en")
+
+
+@pytest.fixture
+def run() -> Any:
+    runner = Runner()
+    yield runner
+    runner.close()
+
+
+async def test_the_analyst_reads_the_index_and_drills_into_an_industry_and_a_town(api: Api, run: Runner) -> None:
+    client = await api.signed_in("analyst")
+    state = IndexState(client=client)
+    await state.load()
+    assert state.status == "ready", state.error
+    assert state.region is not None and state.region_series is not None
+    region_line = state.region_series
+    assert region_line.points and region_line.points[0].index == pytest.approx(100.0)
+    view = region.build_index(state, ZH, run)
+    assert {"screen.index", "index.region", "index.chart", "index.latest", "index.groups"} <= keys(view)
+    assert find(view, "index.latest").value == f"{region_line.points[-1].index:.1f}"
+
+    ranked = state.ranked()  # industries, highest latest index first
+    assert ranked and all(a.points[-1].index >= b.points[-1].index for a, b in itertools.pairwise(ranked))
+    industry = ranked[0].group
+    state.open(industry)
+    view = region.build_index(state, ZH, run)
+    assert {"index.group", "index.group.chart", f"index.row.{industry}"} <= keys(view)
+    assert ZH(f"industry.{industry}") in texts(find(view, "index.group"))
+
+    await state.pick_dimension("town")
+    assert state.by == "town" and state.group is None and state.status == "ready"
+    town = state.ranked()[0]
+    state.open(town.group)
+    view = region.build_index(state, EN, run)
+    assert town.group in texts(find(view, "index.group"))
+    # the screen draws what the API published, and no group the API withheld
+    published = {s.group for s in state.groups.series if s.points} if state.groups else set()
+    assert {k.removeprefix("index.row.") for k in keys(view) if k.startswith("index.row.")} == published
+
+    state.open("no such town")  # a group the API did not publish cannot be opened
+    assert state.group is None
+
+
+async def test_twelve_month_change_needs_an_unbroken_chain() -> None:
+    from mobile_app.api.region import CreditIndexPoint, CreditIndexSeries
+
+    points = [CreditIndexPoint(month=f"2025-{m:02d}", index=100 + m, firms=9) for m in range(1, 13)]
+    points.append(CreditIndexPoint(month="2026-01", index=120.0, firms=9))
+    series = CreditIndexSeries(group="x", firms_last=9, points=points)
+    assert change(series) == pytest.approx(120.0 - 101.0)
+    points[5].restart = True
+    assert change(series) is None
+    assert change(CreditIndexSeries(group="x", firms_last=9, points=points[:12])) is None
