@@ -932,3 +932,49 @@ def test_back_office_and_every_role_at_phone_and_desktop_widths(demo: Demo, chro
     finally:
         d.page.context.close()
     print(f"back office took {time.monotonic() - t0:.1f} s")
+
+
+ANALYST = "13800000006"
+
+
+def test_the_analyst_drills_the_index_and_downloads_the_annual_report(demo: Demo, chromium: Any) -> None:
+    """Issue 14 must-show 3. The analyst signs in on a phone, reads the region's credit index,
+    opens one industry and one town (each drawn against the region), and downloads the last full
+    year's report (a real PDF through the browser's download). Screenshots:
+    tests/e2e/screens/14_*.png."""
+    token = demo.token(ANALYST)
+    by_town = _call("GET", f"{demo.api}/api/reports/credit-index?by=town", token=token)
+    town = max((s for s in by_town["series"] if s["points"]), key=lambda s: s["points"][-1]["index"])["group"]
+
+    b = _page(chromium, 390, 844)
+    try:
+        b.open(demo.app)
+        b.page.get_by_role("textbox", name="手机号").first.wait_for(timeout=30_000)
+        _sign_in(b, ANALYST, zh=True)
+        b.text("区域信用指数")
+        b.text(re.compile(r"以 \d\d/\d\d 为基期"))
+        b.shot("14_analyst_index_zh_390")
+        b.click_until("button", re.compile("^制造业"), re.compile(r"家企业 · 指数 \d+\.\d"), scroll=True)
+        b.text("全区")  # the legend: the industry's line against the region's
+        b.shot("14_analyst_industry_zh_390")
+        b.click_until("checkbox", re.compile("^乡镇街道"), re.compile(rf"^{re.escape(town)}"), scroll=True)
+        b.click_until("button", re.compile(rf"^{re.escape(town)}"), re.compile(r"家企业 · 指数 \d+\.\d"), scroll=True)
+        b.shot("14_analyst_town_zh_390")
+        b.check_labels("analyst index")
+
+        year = time.gmtime().tm_year - 1
+        b.click_until("tab", re.compile("^报告"), f"{year}年度")
+        b.shot("14_analyst_reports_zh_390")
+        with b.page.expect_download(timeout=180_000) as download:
+            b.click("button", "下载中文版")
+        path = download.value.path()
+        assert path is not None
+        pdf = Path(path).read_bytes()
+        assert pdf.startswith(b"%PDF-") and len(pdf) > 50_000, len(pdf)
+        assert download.value.suggested_filename == f"xinbao-credit-index-{year}-zh.pdf"
+        b.text(f"{year}年度报告已下载")
+        b.shot("14_analyst_report_saved_zh_390")
+        assert not b.unlabeled, f"controls without a name: {b.unlabeled}"
+        assert not b.small, f"touch targets under {MIN_TOUCH_PX} px: {b.small}"
+    finally:
+        b.page.context.close()
