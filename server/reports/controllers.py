@@ -9,11 +9,13 @@ from litestar.openapi.spec import Example
 from litestar.params import QueryParameter
 
 from server.deps import AppSettings
-from server.reports import services
-from server.reports.schemas import CreditIndexOut
+from server.reports import services, thematic
+from server.reports.schemas import ClustersOut, CreditIndexOut, GroupsOut, ResourcesOut
 from server.users.security import requires
 
 By = Literal["region", "section", "division", "town", "size"]
+Dimension = Literal["section", "division", "town", "size"]
+ResourceDimension = Literal["section", "division", "town"]
 
 
 class CreditIndexController(Controller):
@@ -39,3 +41,50 @@ class CreditIndexController(Controller):
                                                   examples=[Example(value="2025-12")])] = None,
     ) -> CreditIndexOut:
         return await services.credit_index_report(by, group, start, end, settings.min_group_size)
+
+
+class ThematicController(Controller):
+    """Thematic analysis (专题分析) for analysts and admins: aggregates of groups of at least K
+    firms besides one reader; see docs/thematic-analysis.md."""
+
+    path = "/api/reports"
+    tags = ["reports"]
+    guards = [requires("analyst", "admin")]
+
+    @get("/groups", summary="Industries, towns or size classes with their figures and trend",
+         description=(
+             "Grade mix, mean score, open warnings, tax and headcount (twelve months, and the "
+             "monthly trend), loans and the guarantee fund's open cover per group of `by`, inside "
+             "the region or, with `section`, inside one industry (its divisions). Groups under K "
+             "firms besides one, or that would let one be derived from the whole, are withheld."))
+    async def groups(
+        self, settings: AppSettings,
+        by: Annotated[Dimension, QueryParameter(examples=[Example(value="town")])] = "section",
+        section: Annotated[str | None, QueryParameter(max_length=1, examples=[Example(value="C")])] = None,
+    ) -> GroupsOut:
+        return await thematic.groups_report(by, section, settings.min_group_size)
+
+    @get("/clusters", summary="Industry clusters (块状经济): divisions concentrated in a town",
+         description=(
+             "Each (industry division, town) cell whose location quotient by firms is at least "
+             "`min_lq` (the cell's share of the town over the division's share of the region), "
+             "with the LQ by tax and by headcount and the cell's figures. The division × town "
+             "table is suppressed so that no withheld cell follows from a total."))
+    async def clusters(
+        self, settings: AppSettings,
+        min_lq: Annotated[float, QueryParameter(gt=0, le=1000, examples=[Example(value=1.5)])] = 1.5,
+        section: Annotated[str | None, QueryParameter(max_length=1)] = None,
+        town: Annotated[str | None, QueryParameter(max_length=50)] = None,
+    ) -> ClustersOut:
+        return await thematic.clusters_report(min_lq, section, town, settings.min_group_size)
+
+    @get("/resources", summary="Electricity, water and gas per unit of tax and per head, by group",
+         description=(
+             "Use over the last twelve months per 10,000 yuan of tax and per insured head, by "
+             "industry section or division or by town; outliers (modified z-score > 3.5 among "
+             "the groups shown) are named as groups, never as firms."))
+    async def resources(
+        self, settings: AppSettings,
+        by: Annotated[ResourceDimension, QueryParameter(examples=[Example(value="section")])] = "section",
+    ) -> ResourcesOut:
+        return await thematic.resources_report(by, settings.min_group_size)

@@ -31,3 +31,96 @@ class CreditIndexOut(msgspec.Struct):
     by: str
     weights: dict[str, float]
     series: list[CreditIndexSeries]
+
+
+# -- thematic analysis (issue 14): groups, clusters, resource use ------------------------------
+
+class TrendPoint(msgspec.Struct):
+    """A month of a group: tax paid (yuan) and insured headcount (summed over its firms)."""
+
+    month: str
+    tax_yuan: float
+    headcount: float
+
+
+class GroupFigures(msgspec.Struct):
+    """A group of at least ``min_firms`` firms: its grade mix (latest scores), mean score, open
+    warnings by level, tax and mean insured headcount over twelve months, loans (count, amount
+    lent, outstanding) and the guarantee fund's open cover; with its monthly trend."""
+
+    group: str
+    name_zh: str
+    name_en: str
+    firms: int
+    grades: dict[str, int]
+    mean_score: float | None
+    warnings: dict[str, int]
+    tax_yuan: float
+    headcount: float
+    loans: int
+    loan_amount_yuan: float
+    outstanding_yuan: float
+    fund_exposure_yuan: float
+    trend: list[TrendPoint]
+
+
+class GroupsOut(msgspec.Struct):
+    """The groups of ``by`` inside the whole (the region, or the industry ``section``); ``whole``
+    is None when the whole itself is under the minimum. ``suppressed``: groups withheld."""
+
+    by: str
+    section: str | None
+    month: str | None
+    k: int
+    min_firms: int
+    whole: GroupFigures | None
+    groups: list[GroupFigures]
+    suppressed: int
+
+
+class ClusterCell(msgspec.Struct):
+    """An industry division concentrated in a town: location quotients by firms, tax and
+    headcount (1 = as in the region), and the cell's figures."""
+
+    division: str
+    section: str
+    town: str
+    lq_firms: float
+    lq_tax: float | None
+    lq_headcount: float | None
+    figures: GroupFigures
+
+
+class ClustersOut(msgspec.Struct):
+    month: str | None
+    k: int
+    min_firms: int
+    min_lq: float
+    cells: list[ClusterCell]
+    suppressed: int
+
+
+class ResourceRow(msgspec.Struct):
+    """A group's use of electricity (kWh), water and gas (m³) over twelve months, per 10,000
+    yuan of tax and per insured head (``intensity``: ``electricity_per_10k_tax`` ...), and which
+    of those intensities are outliers among the groups shown."""
+
+    group: str
+    name_zh: str
+    name_en: str
+    firms: int
+    use: dict[str, float]
+    tax_yuan: float
+    headcount: float
+    intensity: dict[str, float | None]
+    outliers: list[str]
+
+
+class ResourcesOut(msgspec.Struct):
+    by: str
+    k: int
+    min_firms: int
+    start: str | None
+    end: str | None
+    rows: list[ResourceRow]
+    suppressed: int

@@ -21,6 +21,10 @@ ZH: dict[str, str] = {
     # -- the credit index (server/reports/services.py)
     "{field}: a month as YYYY-MM, not {got!r}": "{field}：应为YYYY-MM格式的月份，而不是{got!r}",
     "to: must not be before from ({start})": "to：不能早于from（{start}）",
+    # -- thematic analysis (server/reports/thematic.py)
+    "{field}: no such group {got!r}": "{field}：没有名为{got!r}的分组",
+    "section: only with by=division (an industry's divisions)": "section：仅可与by=division同用（某行业的各大类）",
+    "min_lq: must be a number above 0": "min_lq：必须是大于0的数",
     # -- the audit log (server/audit/services.py)
     "firm: {problem}": "firm：{problem}",
 }
