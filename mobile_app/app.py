@@ -44,7 +44,7 @@ from mobile_app.state import (
     WatchlistState,
     WeightsState,
 )
-from mobile_app.state.region import IndexState, ReportsState
+from mobile_app.state.region import IndexState, ReportsState, ThematicState
 from mobile_app.views import (
     admin,
     credit,
@@ -61,9 +61,10 @@ from mobile_app.views import (
     queue,
     region,
     search,
+    thematic,
     watchlist,
 )
-from mobile_app.views.common import BG, FONT_FAMILY, PRIMARY
+from mobile_app.views.common import BG, FONT_FAMILY, PRIMARY, card, section
 
 __all__ = ["ASSETS_DIR", "FONT_FAMILY", "FONT_FILE", "MIN_TOUCH_PX", "Tab", "XinbaoApp", "touch_theme"]
 
@@ -318,9 +319,18 @@ class XinbaoApp:
         the thematic analyses, the annual reports. Aggregates only."""
         c, s, run, files = self.client, self.session, self.run, self.files
         assert files is not None
-        ix, rp = IndexState(client=c), ReportsState(client=c)
+        ix, th, rp = IndexState(client=c), ThematicState(client=c), ReportsState(client=c)
+
+        def home(t: Translator) -> ft.Control:
+            mix = None if ix.mix is None else card(section(t("region.grade_mix")),
+                                                   thematic.grade_mix(t, ix.mix.grades, key="index.mix.chart"),
+                                                   key="index.mix")
+            return region.build_index(ix, t, run, extra=[mix])
+
         return [
-            Tab("nav.index", ft.Icons.SHOW_CHART, ft.Icons.SHOW_CHART, ix, lambda t: region.build_index(ix, t, run)),
+            Tab("nav.index", ft.Icons.SHOW_CHART, ft.Icons.SHOW_CHART, ix, home),
+            Tab("nav.thematic", ft.Icons.INSIGHTS_OUTLINED, ft.Icons.INSIGHTS, th,
+                lambda t: thematic.build_thematic(th, t, run)),
             Tab("nav.reports", ft.Icons.DESCRIPTION_OUTLINED, ft.Icons.DESCRIPTION, rp,
                 lambda t: region.build_reports(rp, t, run, files.save)),
             Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, self.inbox,  # type: ignore[arg-type]

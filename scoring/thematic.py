@@ -81,19 +81,29 @@ def resource_intensity(figures: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def robust_outliers(values: Mapping[Hashable, float], threshold: float = 3.5) -> set[Hashable]:
+def robust_outliers(values: Mapping[Hashable, float], threshold: float = 3.5, *,
+                    log: bool = False) -> set[Hashable]:
     """Keys whose value is an outlier by the modified z-score (Iglewicz and Hoaglin): |0.6745 ·
-    (x − median) / MAD| > ``threshold``; with a MAD of 0, any value off the median. NaNs are
-    skipped; fewer than four values name no outlier (too few to tell)."""
-    clean = {k: float(v) for k, v in values.items() if v is not None and np.isfinite(v)}
+    (x − median) / MAD| > ``threshold``; with a MAD of 0 the mean absolute deviation stands in
+    (scaled by 1.2533, as for a normal distribution), and with that 0 too nothing is an outlier.
+    ``log``: on log(1 + x), for ratios that spread multiplicatively (use per unit of tax). NaNs
+    are skipped; fewer than four values name no outlier (too few to tell)."""
+    clean = {k: float(v) for k, v in values.items() if v is not None and np.isfinite(v) and (not log or v >= 0)}
     if len(clean) < 4:
         return set()
     x = np.array(list(clean.values()))
+    if log:
+        x = np.log1p(x)
     med = float(np.median(x))
     mad = float(np.median(np.abs(x - med)))
-    if mad == 0:
-        return {k for k, v in clean.items() if v != med}
-    return {k for k, v in clean.items() if abs(0.6745 * (v - med) / mad) > threshold}
+    if mad > 0:
+        z = 0.6745 * (x - med) / mad
+    else:
+        mean_ad = float(np.mean(np.abs(x - med)))
+        if mean_ad == 0:
+            return set()
+        z = (x - med) / (1.2533 * mean_ad)
+    return {k for k, zi in zip(clean, z, strict=True) if abs(zi) > threshold}
 
 
 def suppress_table(cells: Mapping[tuple[Hashable, Hashable], int], need: int) -> set[tuple[Hashable, Hashable]]:

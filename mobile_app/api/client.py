@@ -48,7 +48,7 @@ from mobile_app.api.models import (
     Warning,
     WeightProfile,
 )
-from mobile_app.api.region import AnnualReportInfo, CreditIndex
+from mobile_app.api.region import AnnualReportInfo, Clusters, CreditIndex, Groups, Resources
 
 __all__ = [
     "ApiClient", "ApiError", "AuthError", "ConnectionLost", "DEFAULT_API_URL", "api_url_from_env",
@@ -536,6 +536,22 @@ class ApiClient:
             if value:
                 params[name] = value
         return await self._get(CreditIndex, "/api/reports/credit-index", params=params)
+
+    async def region_groups(self, by: str = "section", section: str | None = None) -> Groups:
+        params: dict[str, Any] = {"by": by}
+        if section:
+            params["section"] = section
+        return await self._get(Groups, "/api/reports/groups", params=params)
+
+    async def clusters(self, *, min_lq: float = 1.5, section: str | None = None, town: str | None = None) -> Clusters:
+        params: dict[str, Any] = {"min_lq": min_lq}
+        for name, value in (("section", section), ("town", town)):
+            if value:
+                params[name] = value
+        return await self._get(Clusters, "/api/reports/clusters", params=params)
+
+    async def resources(self, by: str = "section") -> Resources:
+        return await self._get(Resources, "/api/reports/resources", params={"by": by})
 
     async def annual_reports(self) -> list[AnnualReportInfo]:
         return await self._list(AnnualReportInfo, "/api/reports/annual")

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["AnnualReportInfo", "CreditIndex", "CreditIndexPoint", "CreditIndexSeries"]
+__all__ = [
+    "AnnualReportInfo", "ClusterCell", "Clusters", "CreditIndex", "CreditIndexPoint", "CreditIndexSeries",
+    "GroupFigures", "Groups", "ResourceRow", "Resources", "TrendPoint",
+]
 
 
 @dataclass
@@ -49,3 +52,88 @@ class AnnualReportInfo:
     data_version: str = ""
     pages: int = 0
     bytes: int = 0
+
+
+@dataclass
+class TrendPoint:
+    month: str
+    tax_yuan: float = 0.0
+    headcount: float = 0.0
+
+
+@dataclass
+class GroupFigures:
+    """A group of firms (never fewer than the API's minimum): grade mix, mean score, open
+    warnings by level, twelve months of tax and headcount, loans and the fund's open cover."""
+
+    group: str
+    name_zh: str
+    name_en: str
+    firms: int
+    grades: dict[str, int] = field(default_factory=dict)
+    mean_score: float | None = None
+    warnings: dict[str, int] = field(default_factory=dict)
+    tax_yuan: float = 0.0
+    headcount: float = 0.0
+    loans: int = 0
+    loan_amount_yuan: float = 0.0
+    outstanding_yuan: float = 0.0
+    fund_exposure_yuan: float = 0.0
+    trend: list[TrendPoint] = field(default_factory=list)
+
+
+@dataclass
+class Groups:
+    by: str
+    k: int
+    min_firms: int
+    section: str | None = None
+    month: str | None = None
+    whole: GroupFigures | None = None
+    groups: list[GroupFigures] = field(default_factory=list)
+    suppressed: int = 0
+
+
+@dataclass
+class ClusterCell:
+    division: str
+    section: str
+    town: str
+    lq_firms: float
+    figures: GroupFigures
+    lq_tax: float | None = None
+    lq_headcount: float | None = None
+
+
+@dataclass
+class Clusters:
+    k: int
+    min_firms: int
+    min_lq: float
+    month: str | None = None
+    cells: list[ClusterCell] = field(default_factory=list)
+    suppressed: int = 0
+
+
+@dataclass
+class ResourceRow:
+    group: str
+    name_zh: str
+    name_en: str
+    firms: int
+    use: dict[str, float] = field(default_factory=dict)
+    tax_yuan: float = 0.0
+    headcount: float = 0.0
+    intensity: dict[str, float | None] = field(default_factory=dict)
+    outliers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Resources:
+    by: str
+    k: int
+    min_firms: int
+    start: str | None = None
+    end: str | None = None
+    rows: list[ResourceRow] = field(default_factory=list)
+    suppressed: int = 0

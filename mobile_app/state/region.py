@@ -7,13 +7,30 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from mobile_app.api import ApiClient
-from mobile_app.api.region import AnnualReportInfo, CreditIndex, CreditIndexSeries
+from mobile_app.api.region import (
+    AnnualReportInfo,
+    ClusterCell,
+    Clusters,
+    CreditIndex,
+    CreditIndexSeries,
+    GroupFigures,
+    Groups,
+    Resources,
+)
 from mobile_app.state.base import Loadable
 
-__all__ = ["INDEX_DIMENSIONS", "IndexState", "ReportsState", "last_full_year"]
+__all__ = [
+    "GROUP_DIMENSIONS", "INDEX_DIMENSIONS", "LENSES", "RESOURCE_DIMENSIONS", "IndexState", "ReportsState",
+    "ThematicState", "last_full_year",
+]
 
 #: The dimensions the index screen lists groups by (the region itself is always on top).
 INDEX_DIMENSIONS = ("section", "town", "size")
+#: The thematic analyses, and the dimensions their groups come in.
+LENSES = ("groups", "clusters", "resources")
+GROUP_DIMENSIONS = ("section", "town", "size")
+RESOURCE_DIMENSIONS = ("section", "town")
+ALL_CELLS_LQ = 1e-6  # the clusters route with this floor lists every cell it may show
 
 
 def last_full_year(today: datetime | None = None) -> int:
@@ -43,12 +60,16 @@ class IndexState(Loadable):
     groups: CreditIndex | None = None
     group: str | None = None
 
-    async def load(self) -> None:
-        async def fetch() -> tuple[CreditIndex, CreditIndex]:
-            return (await self.client.credit_index("region"), await self.client.credit_index(self.by))
+    mix: GroupFigures | None = None  # the region's grade mix (latest scores)
 
-        def store(answer: tuple[CreditIndex, CreditIndex]) -> None:
-            self.region, self.groups = answer
+    async def load(self) -> None:
+        async def fetch() -> tuple[CreditIndex, CreditIndex, Groups]:
+            return (await self.client.credit_index("region"), await self.client.credit_index(self.by),
+                    await self.client.region_groups("size"))
+
+        def store(answer: tuple[CreditIndex, CreditIndex, Groups]) -> None:
+            self.region, self.groups, sizes = answer
+            self.mix = sizes.whole
             if self.group is not None and self.series(self.group) is None:
                 self.group = None
 
@@ -117,3 +138,87 @@ class ReportsState(Loadable):
         self.saved = (year, lang)
         await self.load()  # the report made just now joins the list
         return f"xinbao-credit-index-{year}-{lang}.pdf", data
+
+
+@dataclass(kw_only=True)
+class ThematicState(Loadable):
+    """专题分析: one lens at a time. ``groups``: industries, towns or size classes, and an industry
+    drilled into (its divisions, and its firms by division and town); ``clusters``: divisions
+    concentrated in a town; ``resources``: electricity, water and gas per unit of tax and per
+    head. ``opened`` is the group (or cell) whose figures and trend are shown."""
+
+    client: ApiClient
+    lens: str = "groups"
+    by: str = "section"
+    section: str | None = None
+    groups: Groups | None = None
+    cells: Clusters | None = None  # the drilled industry's division x town cells
+    clusters: Clusters | None = None
+    resources: Resources | None = None
+    resources_by: str = "section"
+    opened: str | None = None
+
+    async def load(self) -> None:
+        if self.lens == "clusters":
+            async def clusters() -> Clusters:
+                return await self.client.clusters()
+
+            await self._run(clusters, lambda c: setattr(self, "clusters", c))
+        elif self.lens == "resources":
+            async def resources() -> Resources:
+                return await self.client.resources(self.resources_by)
+
+            await self._run(resources, lambda r: setattr(self, "resources", r))
+        else:
+            async def groups() -> tuple[Groups, Clusters | None]:
+                if self.section is None:
+                    return await self.client.region_groups(self.by), None
+                return (await self.client.region_groups("division", self.section),
+                        await self.client.clusters(min_lq=ALL_CELLS_LQ, section=self.section))
+
+            def store(answer: tuple[Groups, Clusters | None]) -> None:
+                self.groups, self.cells = answer
+
+            await self._run(groups, store)
+
+    async def pick_lens(self, lens: str) -> None:
+        if lens in LENSES and lens != self.lens:
+            self.lens, self.opened = lens, None
+            await self.load()
+
+    async def pick_dimension(self, by: str) -> None:
+        if self.lens == "resources":
+            if by in RESOURCE_DIMENSIONS and by != self.resources_by:
+                self.resources_by = by
+                await self.load()
+        elif by in GROUP_DIMENSIONS and (by != self.by or self.section is not None):
+            self.by, self.section, self.opened = by, None, None
+            await self.load()
+
+    async def drill(self, section: str | None) -> None:
+        """Into an industry (its divisions and towns), or back to the region with None."""
+        self.section, self.opened = section, None
+        if section is not None:
+            self.by = "section"
+        await self.load()
+
+    def open(self, code: str | None) -> None:
+        self.opened = None if code == self.opened else code
+        self.notify()
+
+    def opened_group(self) -> GroupFigures | None:
+        if self.opened is None or self.groups is None:
+            return None
+        if self.opened == "*":
+            return self.groups.whole
+        return next((g for g in self.groups.groups if g.group == self.opened), None)
+
+    def opened_cell(self) -> ClusterCell | None:
+        source = self.cells if self.lens == "groups" else self.clusters
+        if self.opened is None or source is None:
+            return None
+        return next((c for c in source.cells if cell_key(c) == self.opened), None)
+
+
+def cell_key(cell: ClusterCell) -> str:
+    return f"{cell.division}@{cell.town}"

@@ -279,7 +279,10 @@ async def clusters_report(min_lq: float, section: str | None, town: str | None, 
                                  figures=f))
     cells.sort(key=lambda c: (-c.lq_firms, c.division, c.town))
     return ClustersOut(month=end.strftime("%Y-%m") if end else None, k=k, min_firms=need, min_lq=min_lq,
-                       cells=cells, suppressed=int(sum(1 for n in counts if n) - len(shown_cells)))
+                       cells=cells, suppressed=sum(
+                           1 for (d, tw), n in counts.items()
+                           if n and (d, tw) not in shown_cells and (section is None or sections.get(d) == section)
+                           and (town is None or tw == town)))
 
 
 async def resources_report(by: str, k: int) -> ResourcesOut:
@@ -301,7 +304,7 @@ async def resources_report(by: str, k: int) -> ResourcesOut:
     allowed = publishable(tree, k)
     shown = figs[[str(g) in allowed for g in figs.index]]
     ratios = resource_intensity(shown)
-    flagged: dict[str, set[Any]] = {c: robust_outliers(ratios[c].to_dict()) for c in ratios.columns}
+    flagged: dict[str, set[Any]] = {c: robust_outliers(ratios[c].to_dict(), log=True) for c in ratios.columns}
     rows: list[ResourceRow] = []
     for g, r in shown.iterrows():
         zh, en = _names(by, str(g))

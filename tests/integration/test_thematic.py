@@ -119,6 +119,8 @@ async def test_cluster_quotients_and_the_industry_by_town_table(client, tokens, 
     narrowed = (await client.get("/api/reports/clusters", params={"min_lq": 1e-6, "town": one["town"]},
                                  headers=tokens["analyst"])).json()
     assert {c["town"] for c in narrowed["cells"]} == {one["town"]}
+    in_town = [k for k in cell if k[1] == one["town"]]
+    assert narrowed["suppressed"] == len(in_town) - len(narrowed["cells"])  # the town's own cells withheld
 
 
 async def test_resource_intensity_by_town_and_outliers_are_groups(client, tokens, settings, demo):

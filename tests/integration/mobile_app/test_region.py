@@ -70,3 +70,43 @@ async def test_twelve_month_change_needs_an_unbroken_chain() -> None:
     points[5].restart = True
     assert change(series) is None
     assert change(CreditIndexSeries(group="x", firms_last=9, points=points[:12])) is None
+
+
+async def test_the_analyst_reads_the_thematic_lenses_and_drills_into_an_industry(api: Api, run: Runner) -> None:
+    from mobile_app.state.region import ThematicState
+    from mobile_app.views import thematic
+
+    client = await api.signed_in("analyst")
+    state = ThematicState(client=client)
+    await state.load()
+    assert state.status == "ready" and state.groups is not None and state.groups.whole is not None, state.error
+    assert state.groups.whole.firms == 150  # the package's demo region
+    view = thematic.build_thematic(state, ZH, run)
+    assert {"screen.thematic.groups", "thematic.whole", "thematic.whole.mix", "thematic.whole.trend",
+            "thematic.groups.chart"} <= keys(view)
+    industry = max(state.groups.groups, key=lambda g: g.firms).group
+    assert f"thematic.row.{industry}" in keys(view)
+
+    await state.drill(industry)  # region -> industry: its divisions and its cells by town
+    assert state.section == industry and state.groups is not None and state.groups.by == "division"
+    assert state.groups.whole is not None and state.cells is not None
+    view = thematic.build_thematic(state, ZH, run)
+    assert ZH(f"industry.{industry}") in texts(find(view, "thematic.drill"))
+    assert {"thematic.cells", "thematic.whole"} <= keys(view)
+
+    await state.pick_dimension("town")  # the towns of the region; one opened
+    assert state.section is None and state.groups is not None and state.groups.by == "town"
+    town = state.groups.groups[0]
+    state.open(town.group)
+    view = thematic.build_thematic(state, EN, run)
+    assert town.group in texts(find(view, "thematic.opened"))
+
+    await state.pick_lens("clusters")
+    assert state.clusters is not None and all(c.lq_firms >= state.clusters.min_lq for c in state.clusters.cells)
+    assert "thematic.clusters" in keys(thematic.build_thematic(state, ZH, run))
+    await state.pick_lens("resources")
+    assert state.resources is not None and state.resources.rows
+    view = thematic.build_thematic(state, ZH, run)
+    assert {"thematic.resources", "thematic.resources.chart", "thematic.res.row.0"} <= keys(view)
+    await state.pick_dimension("town")
+    assert state.resources is not None and state.resources.by == "town"

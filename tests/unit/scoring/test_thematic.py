@@ -64,6 +64,13 @@ def test_outliers_by_modified_z_score() -> None:
     values = {"a": 10.0, "b": 11.0, "c": 9.5, "d": 10.5, "e": 60.0, "f": float("nan")}
     assert robust_outliers(values) == {"e"}
     assert robust_outliers({"a": 1.0, "b": 100.0, "c": 3.0}) == set()  # too few to tell
+    # half the groups use no gas: the median deviation is 0, the mean deviation decides
+    gas = {"a": 0.0, "b": 0.0, "c": 0.0, "d": 0.0, "e": 2.0, "f": 3.0, "g": 90.0}
+    assert robust_outliers(gas) == {"g"}
+    assert robust_outliers({"a": 5.0, "b": 5.0, "c": 5.0, "d": 5.0}) == set()
+    # ratios spread by factors: on the log scale 10x the typical group stands out, 1.5x does not
+    ratios = {"a": 100.0, "b": 120.0, "c": 90.0, "d": 150.0, "e": 110.0, "f": 1500.0}
+    assert robust_outliers(ratios, log=True) == {"f"}
 
 
 def _derivable(cells: dict, shown: set, need: int) -> list:
