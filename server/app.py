@@ -52,7 +52,11 @@ from server.notifications.controllers import (
 from server.objections.controllers import ObjectionController
 from server.policies.controllers import PolicyController
 from server.redis_client import ping, redis_client
-from server.reports.controllers import CreditIndexController, ThematicController
+from server.reports.controllers import (
+    AnnualReportController,
+    CreditIndexController,
+    ThematicController,
+)
 from server.risk.controllers import RiskController
 from server.scores.controllers import (
     ModelVersionController,
@@ -239,7 +243,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         OverrideRuleController, ModelVersionController,
                         FundController, LoanLifecycleController,
                         ProductController, MatchController, ApplicationController,
-                        DecisionTimesController, CreditIndexController, ThematicController, PolicyController,
+                        DecisionTimesController, CreditIndexController, ThematicController, AnnualReportController, PolicyController,
                         ObjectionController,
                         RiskController,
                         SubscriptionController, NotificationController, BankWebhookController,

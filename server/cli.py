@@ -204,6 +204,33 @@ def model_card_command(version: str | None, out_path: str | None) -> None:
         click.echo(text)
 
 
+@main.group(help="The region's reports.")
+def report() -> None:
+    pass
+
+
+@report.command("annual", help="Write the annual credit-index report (PDF) of a full year.")
+@click.option("--year", type=int, required=True, help="A full year before this one, e.g. 2025.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True, help="The PDF file to write.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def report_annual(year: int, out_path: str, lang: str) -> None:
+    settings = _settings(demo=True)
+    from litestar.exceptions import HTTPException
+
+    from server.reports.annual.store import annual_pdf
+    from server.texts import render
+
+    async def run(_engine):  # type: ignore[no-untyped-def]
+        try:
+            return await annual_pdf(year, lang, settings.min_group_size)  # type: ignore[arg-type]
+        except HTTPException as exc:
+            raise click.ClickException(render(exc.detail, lang)) from exc  # type: ignore[arg-type]
+
+    made = asyncio.run(_on_database(settings, run))
+    Path(out_path).write_bytes(made.pdf)
+    click.echo(f"{out_path}: {made.pages} pages, {len(made.pdf):,} bytes, data version {made.data_version}")
+
+
 @main.command(help="Make a trained model version the active one and re-score the region.")
 @click.argument("version")
 @click.option("--confirm", is_flag=True, help="Needed when the version moves many firms to another grade.")

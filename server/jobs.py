@@ -102,6 +102,15 @@ def platform_jobs(settings: Settings, engine: Engine, redis: Any = None) -> list
 
         await notify_policy_matches(engine)
 
+    async def annual_report(as_of: datetime) -> None:
+        """Each January: the year just ended's credit-index report, in Chinese and English, kept
+        with the data version it was made from."""
+        from server.reports.annual.store import annual_pdf
+
+        for lang in ("zh", "en"):
+            made = await annual_pdf(as_of.year - 1, lang, settings.min_group_size, force=True)
+            log.info("annual_report: %d (%s), %d pages, data %s", made.year, lang, made.pages, made.data_version)
+
     async def purge_revocations(as_of: datetime) -> None:
         """Forget revoked tokens and sign-ins that have expired anyway."""
         from server.users.security import purge_expired_revocations
@@ -119,6 +128,7 @@ def platform_jobs(settings: Settings, engine: Engine, redis: Any = None) -> list
         Job("psi_drift", psi_drift, cron="0 6 * * 1"),
         Job("model_health", model_health, cron="30 6 * * 1"),
         Job("policy_matches", policy_matches, cron="0 9 * * *"),
+        Job("annual_report", annual_report, cron="0 6 2 1 *"),
     ]
     test_period = os.environ.get("XINBAO_TEST_JOB_PERIOD_SECONDS")
     if test_period:  # hidden: a short-period job that records its runs (the two-worker tests)

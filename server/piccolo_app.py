@@ -16,6 +16,7 @@ from server.tables.jobs import JobRun
 from server.tables.notifications import Notification, Outbox, Subscription
 from server.tables.objections import Objection
 from server.tables.policies import Policy, PolicyApplication
+from server.tables.reports import AnnualReport
 from server.tables.risk import RiskSnapshot, Warning
 from server.tables.scores import (
     ModelVersion,
@@ -40,6 +41,7 @@ TABLES = [
     GuaranteeFund, FundLedger,
     JobRun,
     AuditEvent,
+    AnnualReport,
 ]  # fmt: skip
 
 APP_CONFIG = AppConfig(

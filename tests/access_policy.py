@@ -60,6 +60,8 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/reports/groups"): frozenset({"analyst", "admin"}),
     ("GET", "/api/reports/clusters"): frozenset({"analyst", "admin"}),
     ("GET", "/api/reports/resources"): frozenset({"analyst", "admin"}),
+    ("GET", "/api/reports/annual"): frozenset({"analyst", "admin"}),
+    ("GET", "/api/reports/annual/{year}"): frozenset({"analyst", "admin"}),
     ("GET", "/api/fund"): frozenset({"admin", "bank_manager"}),
     ("GET", "/api/fund/ledger"): frozenset({"admin"}),
     ("POST", "/api/fund/claims"): frozenset({"bank_manager"}),

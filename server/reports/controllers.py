@@ -1,16 +1,24 @@
-"""Report routes for the region's view (issue 14): the monthly credit index."""
+"""Report routes for the region's view (issue 14): the monthly credit index, the thematic analyses
+and the annual credit-index report."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from litestar import Controller, get
+from litestar import Controller, Response, get
 from litestar.openapi.spec import Example
-from litestar.params import QueryParameter
+from litestar.params import FromPath, QueryParameter
 
 from server.deps import AppSettings
 from server.reports import services, thematic
-from server.reports.schemas import ClustersOut, CreditIndexOut, GroupsOut, ResourcesOut
+from server.reports.annual import store
+from server.reports.schemas import (
+    AnnualReportInfo,
+    ClustersOut,
+    CreditIndexOut,
+    GroupsOut,
+    ResourcesOut,
+)
 from server.users.security import requires
 
 By = Literal["region", "section", "division", "town", "size"]
@@ -88,3 +96,33 @@ class ThematicController(Controller):
         by: Annotated[ResourceDimension, QueryParameter(examples=[Example(value="section")])] = "section",
     ) -> ResourcesOut:
         return await thematic.resources_report(by, settings.min_group_size)
+
+
+class AnnualReportController(Controller):
+    """The annual credit-index report (年度信用指数分析报告) as a PDF, for analysts and admins."""
+
+    path = "/api/reports/annual"
+    tags = ["reports"]
+    guards = [requires("analyst", "admin")]
+
+    @get("/", summary="The annual reports kept, with the data version each was made from")
+    async def list_reports(self) -> list[AnnualReportInfo]:
+        return [AnnualReportInfo(year=r["year"], lang=r["lang"], generated_at=r["generated_at"],
+                                 data_version=r["data_version"], pages=r["pages"], bytes=r["size_bytes"])
+                for r in await store.stored_reports()]
+
+    @get("/{year:int}", summary="One full year's report as a PDF (Chinese, or English with lang=en)",
+         media_type="application/pdf",
+         description=(
+             "Answered from the kept copy while the data version it was made from is current; "
+             "else made now (about a minute at most for a region of thousands of firms) and kept. "
+             "A year that is not a full year before this one, or that has no scores, is a 400 "
+             "naming `year`."))
+    async def annual(
+        self, settings: AppSettings, year: FromPath[int],
+        lang: Annotated[Literal["zh", "en"], QueryParameter(examples=[Example(value="zh")])] = "zh",
+    ) -> Response[bytes]:
+        report = await store.annual_pdf(year, lang, settings.min_group_size)
+        return Response(report.pdf, media_type="application/pdf", headers={
+            "content-disposition": f'attachment; filename="xinbao-credit-index-{year}-{lang}.pdf"',
+            "x-data-version": report.data_version, "x-pages": str(report.pages)})

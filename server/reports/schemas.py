@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 
 
@@ -124,3 +126,15 @@ class ResourcesOut(msgspec.Struct):
     end: str | None
     rows: list[ResourceRow]
     suppressed: int
+
+
+class AnnualReportInfo(msgspec.Struct):
+    """A kept annual credit-index report: its year and language, when it was made, from which
+    data version, and its size."""
+
+    year: int
+    lang: str
+    generated_at: datetime
+    data_version: str
+    pages: int
+    bytes: int

@@ -1,0 +1,320 @@
+"""The numbers of the annual credit-index report, read from stored data (issue 14).
+
+Everything the document prints is here, as plain values, so a test can check a figure against
+its own recomputation and the document builder only formats. Group figures obey the minimum
+group size: lists of groups go through :func:`server.privacy.publishable`, and the two-way
+tables (the grade migration matrix, the industry × town heatmap) through
+:func:`scoring.thematic.suppress_table`; a withheld value is ``None``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from litestar.exceptions import ValidationException
+from piccolo.query.functions.aggregate import Count
+
+from scoring.credit_index import CreditIndexWeights, credit_index
+from scoring.records import INDUSTRY_SECTIONS, RECORD_KINDS
+from scoring.risk.rules import RULES
+from scoring.thematic import GRADES, suppress_table
+from server.privacy import Group, min_firms, publishable
+from server.reports.services import load_panel
+from server.risk.frames import LOCAL
+from server.tables.financing import LoanApplication
+from server.tables.firms import Firm
+from server.tables.fund import FundLedger
+from server.tables.ingest import DeptRecord
+from server.tables.policies import PolicyApplication
+from server.tables.risk import Warning
+from server.texts import t
+
+__all__ = ["AnnualFigures", "GroupRow", "gather", "check_year"]
+
+_LENT = ("disbursed", "repaid", "defaulted")
+_REGION = "*region*"
+
+
+@dataclass
+class GroupRow:
+    """An industry or a town at year end: firms scored, mean score, shares of A/B and C/D,
+    open red and yellow warnings, and its credit index at year end and its change in the year."""
+
+    code: str
+    firms: int
+    mean_score: float
+    share_ab: float
+    share_cd: float
+    warned: int
+    index_end: float | None
+    index_change: float | None
+
+
+@dataclass
+class AnnualFigures:
+    year: int
+    k: int
+    min_firms: int
+    registered: int
+    start_month: str | None  # the year's first scored month end (YYYY-MM)
+    end_month: str | None
+    scored_end: int
+    mean_score_end: float | None
+    index_series: list[tuple[str, float]]  # the region's index, every published month to year end
+    index_start: float | None
+    index_end: float | None
+    section_series: dict[str, list[tuple[str, float]]]
+    grades_start: dict[str, int]
+    grades_end: dict[str, int]
+    migration: dict[tuple[str, str], int | None]  # (from, to) -> firms; None: withheld
+    migrated_firms: int
+    upgrades: int | None  # None: fewer than K firms besides one moved up or down
+    downgrades: int | None
+    sections: list[GroupRow]
+    towns: list[GroupRow]
+    sections_withheld: int
+    towns_withheld: int
+    heatmap: dict[tuple[str, str], float | None]  # (section, town) -> mean score; None: withheld
+    heat_sections: list[str]
+    heat_towns: list[str]
+    warnings_by_level: dict[str, int]  # first seen in the year
+    warnings_by_month: dict[str, dict[str, int]]
+    top_rules: list[tuple[str, str, str, int]]  # (rule code, level, title, warnings)
+    open_end: dict[str, int]
+    loans: dict[str, Any]
+    loans_by_month: dict[str, float]
+    fund: dict[str, Any]
+    policies: dict[str, Any]
+    coverage: list[tuple[str, str, str, float, int, int]]  # (source, zh, en, share of firms, months, rows)
+    weights: dict[str, float] = field(default_factory=dict)
+    defaults_in_year: int = 0
+
+
+def _end_of(year: int) -> date:
+    return date(year, 12, 31)
+
+
+def check_year(year: int, today: date | None = None) -> None:
+    """A full year before the current one (the report is about a closed year)."""
+    today = today or datetime.now(UTC).date()
+    if not 2000 <= year < today.year:
+        raise ValidationException(t("year: a full year before {this}, not {got}", this=today.year, got=year))
+
+
+def _grades(frame: pd.DataFrame) -> dict[str, int]:
+    counts = Counter(frame["grade"])
+    return {g: int(counts.get(g, 0)) for g in GRADES}
+
+
+def _group_rows(end: pd.DataFrame, col: str, k: int, index_at: dict[str, tuple[float | None, float | None]]
+                ) -> tuple[list[GroupRow], int]:
+    need = min_firms(k)
+    sizes = end.groupby(col).size()
+    tree = [Group("region", _REGION, len(end))] + [Group(col, str(c), int(n), _REGION) for c, n in sizes.items()]
+    allowed = publishable(tree, k) if len(end) else frozenset()
+    rows: list[GroupRow] = []
+    for code, g in end.groupby(col):
+        if str(code) not in allowed or len(g) < need:
+            continue
+        i_end, i_change = index_at.get(str(code), (None, None))
+        rows.append(GroupRow(code=str(code), firms=len(g), mean_score=float(g["score"].mean()),
+                             share_ab=float(g["grade"].isin(["A", "B"]).mean()),
+                             share_cd=float(g["grade"].isin(["C", "D"]).mean()),
+                             warned=int(g["warned"].sum()), index_end=i_end, index_change=i_change))
+    rows.sort(key=lambda r: (-r.firms, r.code))
+    return rows, len(sizes) - len(rows)
+
+
+def _index_at(series: dict[str, list[dict[str, Any]]], start: pd.Timestamp, end: pd.Timestamp
+              ) -> dict[str, tuple[float | None, float | None]]:
+    """Per group: the index at the year's end, and its change over the year on an unbroken chain."""
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for code, points in series.items():
+        inside = [p for p in points if start <= p["month"] <= end]
+        if not inside or inside[-1]["month"] != end:
+            out[code] = (None, None)
+            continue
+        unbroken = all(not p["restart"] for p in inside[1:])
+        out[code] = (float(inside[-1]["index"]),
+                     float(inside[-1]["index"] - inside[0]["index"]) if unbroken and len(inside) > 1 else None)
+    return out
+
+
+async def gather(year: int, k: int) -> AnnualFigures:
+    """Every number of the report on ``year`` with the minimum group size ``k``."""
+    check_year(year)
+    need = min_firms(k)
+    panel, firms = await load_panel()
+    in_year = panel[(panel["month"].dt.year == year)] if len(panel) else panel
+    if in_year.empty:
+        raise ValidationException(t("year: no scores are stored for {year}", year=year))
+    months = sorted(in_year["month"].unique())
+    first, last = pd.Timestamp(months[0]), pd.Timestamp(months[-1])
+    attrs = firms.set_index("firm")
+    start = in_year[in_year["month"] == first].join(attrs, on="firm")
+    end = in_year[in_year["month"] == last].join(attrs, on="firm")
+
+    weights = CreditIndexWeights()
+    _base, region = credit_index(panel, firms, by="region", min_firms=need, weights=weights)
+    _base, by_section = credit_index(panel, firms, by="section", min_firms=need, weights=weights)
+    _base, by_town = credit_index(panel, firms, by="town", min_firms=need, weights=weights)
+    region_points = [p for p in region.get("all", []) if p["month"] <= last]
+    index_series = [(p["month"].strftime("%Y-%m"), float(p["index"])) for p in region_points]
+    in_year_points = [p for p in region_points if p["month"] >= first]
+    section_series = {code: [(p["month"].strftime("%Y-%m"), float(p["index"])) for p in pts if p["month"] <= last]
+                      for code, pts in by_section.items()}
+
+    # grade migration: firms scored at both ends of the year
+    both = start[["firm", "grade"]].merge(end[["firm", "grade"]], on="firm", suffixes=("_from", "_to"))
+    moves = Counter(zip(both["grade_from"], both["grade_to"], strict=True))
+    cells = {(a, b): int(moves.get((a, b), 0)) for a in GRADES for b in GRADES}
+    shown = suppress_table(cells, need)
+    migration = {c: (n if c in shown else None) for c, n in cells.items()}
+    rank = {g: i for i, g in enumerate(GRADES)}
+    upgrades: int | None = int(sum(n for (a, b), n in cells.items() if rank[b] < rank[a]))
+    downgrades: int | None = int(sum(n for (a, b), n in cells.items() if rank[b] > rank[a]))
+    if min(upgrades or 0, downgrades or 0) < need:  # both, or neither (else one follows from the other)
+        upgrades = downgrades = None
+
+    sections, sections_withheld = _group_rows(end, "industry_section", k, _index_at(by_section, first, last))
+    towns, towns_withheld = _group_rows(end, "town", k, _index_at(by_town, first, last))
+    pair = end.groupby(["industry_section", "town"])
+    counts = {key: len(g) for key, g in pair}
+    heat_shown = suppress_table(counts, need)
+    heatmap = {key: (float(g["score"].mean()) if key in heat_shown else None) for key, g in pair}
+    heat_sections = [r.code for r in sections]
+    heat_towns = [r.code for r in towns]
+
+    year_start = datetime.combine(date(year, 1, 1), time.min, LOCAL)
+    year_end = datetime.combine(date(year + 1, 1, 1), time.min, LOCAL)
+    wrows = await Warning.select(Warning.rule_code, Warning.level, Warning.first_seen, Warning.opened_at,
+                                 Warning.closed_at, Warning.message_zh, Warning.kind)
+    by_level: Counter[str] = Counter()
+    by_month: dict[str, Counter[str]] = {f"{year}-{m:02d}": Counter() for m in range(1, 13)}
+    rules: Counter[tuple[str, str]] = Counter()
+    open_end: Counter[str] = Counter()
+    for w in wrows:
+        seen = w["first_seen"] or w["opened_at"].astimezone(LOCAL).date()
+        if seen.year == year:
+            by_level[w["level"]] += 1
+            by_month[f"{year}-{seen.month:02d}"][w["level"]] += 1
+            rules[(w["rule_code"], w["level"])] += 1
+        opened = w["opened_at"]
+        if opened < year_end and (w["closed_at"] is None or w["closed_at"] >= year_end) and seen.year <= year:
+            open_end[w["level"]] += 1
+    titles = {code: (r.title_zh, r.title_en) for code, r in RULES.items()}
+    top_rules = [(code, level, "|".join(titles.get(code, (code, code))), n)
+                 for (code, level), n in rules.most_common(10)]
+
+    loans = pd.DataFrame(await LoanApplication.select(
+        LoanApplication.id, LoanApplication.status, LoanApplication.amount_fen, LoanApplication.approved_amount_fen,
+        LoanApplication.created_at, LoanApplication.decided_at,
+    ), columns=["id", "status", "amount_fen", "approved_amount_fen", "created_at", "decided_at"])
+    loan_figures: dict[str, Any] = {"applications": 0, "approved": 0, "declined": 0, "lent_yuan": 0.0,
+                                    "defaulted": 0, "defaulted_yuan": 0.0, "npl_ratio": None}
+    loans_by_month = {f"{year}-{m:02d}": 0.0 for m in range(1, 13)}
+    if len(loans):
+        created = pd.to_datetime(loans["created_at"], utc=True).dt.tz_convert(LOCAL)
+        mine = loans[created.dt.year == year].copy()
+        mine_created = created[created.dt.year == year]
+        amount = mine["approved_amount_fen"].fillna(0).astype(float) / 100
+        lent = mine["status"].isin(_LENT)
+        loan_figures.update(
+            applications=len(mine), approved=int(mine["status"].isin(("approved", *_LENT)).sum()),
+            declined=int((mine["status"] == "declined").sum()), lent_yuan=float(amount[lent].sum()),
+            defaulted=int((mine["status"] == "defaulted").sum()),
+            defaulted_yuan=float(amount[mine["status"] == "defaulted"].sum()))
+        if loan_figures["lent_yuan"] > 0:
+            loan_figures["npl_ratio"] = loan_figures["defaulted_yuan"] / loan_figures["lent_yuan"]
+        for month, a in zip(mine_created.dt.strftime("%Y-%m"), amount.where(lent, 0.0), strict=True):
+            loans_by_month[month] += float(a)
+
+    ledger = await FundLedger.select(FundLedger.kind, FundLedger.amount_fen, FundLedger.at)
+    fund: dict[str, Any] = {"covers": 0, "cover_yuan": 0.0, "claims": 0, "claim_yuan": 0.0,
+                            "releases": 0, "recoveries_yuan": 0.0}
+    for e in ledger:
+        if not year_start <= e["at"] < year_end:
+            continue
+        yuan = (e["amount_fen"] or 0) / 100
+        if e["kind"] == "cover":
+            fund["covers"] += 1
+            fund["cover_yuan"] += yuan
+        elif e["kind"] == "claim":
+            fund["claims"] += 1
+            fund["claim_yuan"] += yuan
+        elif e["kind"] == "release":
+            fund["releases"] += 1
+        elif e["kind"] == "recovery":
+            fund["recoveries_yuan"] += yuan
+
+    apps = await PolicyApplication.select(PolicyApplication.firm, PolicyApplication.status,
+                                          PolicyApplication.created_at)
+    in_year_apps = [a for a in apps if year_start <= a["created_at"] < year_end]
+    statuses = Counter(a["status"] for a in in_year_apps)
+    recipients = {a["firm"] for a in in_year_apps if a["status"] == "approved"}
+    moved = both[both["firm"].isin(recipients)]
+    policy: dict[str, Any] = {"applications": len(in_year_apps), "approved": statuses.get("approved", 0),
+                              "rejected": statuses.get("rejected", 0), "pending": statuses.get("pending", 0),
+                              "recipients": len(recipients), "up": None, "same": None, "down": None}
+    if len(moved) >= need:  # what became of the recipients, only for enough of them
+        policy.update(
+            up=int(sum(rank[b] < rank[a] for a, b in zip(moved["grade_from"], moved["grade_to"], strict=True))),
+            same=int(sum(a == b for a, b in zip(moved["grade_from"], moved["grade_to"], strict=True))),
+            down=int(sum(rank[b] > rank[a] for a, b in zip(moved["grade_from"], moved["grade_to"], strict=True))))
+
+    registered = await Firm.count()
+    covered = await DeptRecord.select(
+        DeptRecord.source, DeptRecord.uscc, Count(DeptRecord.id).as_alias("n"),
+    ).where(DeptRecord.superseded_at.is_null() & (DeptRecord.event_date >= date(year, 1, 1))
+            & (DeptRecord.event_date <= _end_of(year))).group_by(DeptRecord.source, DeptRecord.uscc)
+    month_rows = await DeptRecord.select(DeptRecord.source, DeptRecord.event_date).where(
+        DeptRecord.superseded_at.is_null() & (DeptRecord.event_date >= date(year, 1, 1))
+        & (DeptRecord.event_date <= _end_of(year))).distinct()
+    months_of: dict[str, set[int]] = {}
+    for r in month_rows:
+        months_of.setdefault(r["source"], set()).add(r["event_date"].month)
+    firms_of: Counter[str] = Counter(r["source"] for r in covered)
+    rows_of: Counter[str] = Counter()
+    for r in covered:
+        rows_of[r["source"]] += r["n"]
+    coverage = []
+    for source in sorted(firms_of, key=lambda s: -firms_of[s]):
+        kind = RECORD_KINDS.get(source)
+        zh, en = (kind.name_zh, kind.name_en) if kind else (source, source)
+        coverage.append((source, zh, en, firms_of[source] / registered if registered else 0.0,
+                         len(months_of.get(source, ())), int(rows_of[source])))
+
+    defaults = int(in_year["defaulted"].sum())
+    return AnnualFigures(
+        year=year, k=k, min_firms=need, registered=registered,
+        start_month=first.strftime("%Y-%m"), end_month=last.strftime("%Y-%m"),
+        scored_end=len(end), mean_score_end=float(end["score"].mean()) if len(end) else None,
+        index_series=index_series,
+        index_start=float(in_year_points[0]["index"]) if in_year_points else None,
+        index_end=float(in_year_points[-1]["index"]) if in_year_points else None,
+        section_series=section_series, grades_start=_grades(start), grades_end=_grades(end),
+        migration=migration, migrated_firms=len(both), upgrades=upgrades, downgrades=downgrades,
+        sections=sections, towns=towns, sections_withheld=sections_withheld, towns_withheld=towns_withheld,
+        heatmap=heatmap, heat_sections=heat_sections, heat_towns=heat_towns,
+        warnings_by_level={lv: int(by_level.get(lv, 0)) for lv in ("red", "yellow", "blue")},
+        warnings_by_month={m: {lv: int(c.get(lv, 0)) for lv in ("red", "yellow", "blue")} for m, c in by_month.items()},
+        top_rules=top_rules, open_end={lv: int(open_end.get(lv, 0)) for lv in ("red", "yellow", "blue")},
+        loans=loan_figures, loans_by_month=loans_by_month, fund=fund, policies=policy, coverage=coverage,
+        weights=asdict(weights),
+        defaults_in_year=defaults,
+    )
+
+
+def section_name(code: str, lang: str) -> str:
+    if code in INDUSTRY_SECTIONS:
+        return INDUSTRY_SECTIONS[code][2 if lang == "zh" else 3]
+    return code
+
+
+def finite(v: float | None) -> bool:
+    return v is not None and bool(np.isfinite(v))
+
