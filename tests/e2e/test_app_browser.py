@@ -962,6 +962,20 @@ def test_the_analyst_drills_the_index_and_downloads_the_annual_report(demo: Demo
         b.shot("14_analyst_town_zh_390")
         b.check_labels("analyst index")
 
+        # 专题: the region's industries, one industry's divisions, then the towns, one opened
+        b.click_until("tab", re.compile("^专题"), "专题分析")
+        b.text("C/D级企业占比（%，从高到低）")
+        b.shot("14_analyst_thematic_zh_390")
+        b.click_until("button", re.compile("^制造业"), "行业大类", scroll=True)
+        b.text("制造业的乡镇分布")
+        b.shot("14_analyst_thematic_industry_zh_390")
+        b.click_until("checkbox", re.compile("^乡镇街道"), "各乡镇街道", up=True)
+        b.click_until("button", re.compile(rf"^{re.escape(town)}"), re.compile(r"^参保人数"), scroll=True)
+        b.shot("14_analyst_thematic_town_zh_390")
+        b.click_until("checkbox", re.compile("^资源利用"), re.compile("每万元纳税"), up=True)
+        b.shot("14_analyst_resources_zh_390")
+        b.check_labels("analyst thematic")
+
         year = time.gmtime().tm_year - 1
         b.click_until("tab", re.compile("^报告"), f"{year}年度")
         b.shot("14_analyst_reports_zh_390")
