@@ -55,6 +55,7 @@ from server.redis_client import ping, redis_client
 from server.reports.controllers import (
     AnnualReportController,
     CreditIndexController,
+    FlowsController,
     ThematicController,
 )
 from server.risk.controllers import RiskController
@@ -243,7 +244,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         OverrideRuleController, ModelVersionController,
                         FundController, LoanLifecycleController,
                         ProductController, MatchController, ApplicationController,
-                        DecisionTimesController, CreditIndexController, ThematicController, AnnualReportController, PolicyController,
+                        DecisionTimesController, CreditIndexController, ThematicController, AnnualReportController, FlowsController, PolicyController,
                         ObjectionController,
                         RiskController,
                         SubscriptionController, NotificationController, BankWebhookController,

@@ -62,6 +62,8 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/reports/resources"): frozenset({"analyst", "admin"}),
     ("GET", "/api/reports/annual"): frozenset({"analyst", "admin"}),
     ("GET", "/api/reports/annual/{year}"): frozenset({"analyst", "admin"}),
+    ("GET", "/api/reports/fund-flows"): frozenset({"analyst", "admin"}),
+    ("GET", "/api/reports/guarantee-chains"): frozenset({"analyst", "admin"}),
     ("GET", "/api/fund"): frozenset({"admin", "bank_manager"}),
     ("GET", "/api/fund/ledger"): frozenset({"admin"}),
     ("POST", "/api/fund/claims"): frozenset({"bank_manager"}),

@@ -48,7 +48,15 @@ from mobile_app.api.models import (
     Warning,
     WeightProfile,
 )
-from mobile_app.api.region import AnnualReportInfo, Clusters, CreditIndex, Groups, Resources
+from mobile_app.api.region import (
+    AnnualReportInfo,
+    Chains,
+    Clusters,
+    CreditIndex,
+    FundFlows,
+    Groups,
+    Resources,
+)
 
 __all__ = [
     "ApiClient", "ApiError", "AuthError", "ConnectionLost", "DEFAULT_API_URL", "api_url_from_env",
@@ -552,6 +560,12 @@ class ApiClient:
 
     async def resources(self, by: str = "section") -> Resources:
         return await self._get(Resources, "/api/reports/resources", params={"by": by})
+
+    async def fund_flows(self, by: str = "grade") -> FundFlows:
+        return await self._get(FundFlows, "/api/reports/fund-flows", params={"by": by})
+
+    async def guarantee_chains(self, by: str = "town") -> Chains:
+        return await self._get(Chains, "/api/reports/guarantee-chains", params={"by": by})
 
     async def annual_reports(self) -> list[AnnualReportInfo]:
         return await self._list(AnnualReportInfo, "/api/reports/annual")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "AnnualReportInfo", "ClusterCell", "Clusters", "CreditIndex", "CreditIndexPoint", "CreditIndexSeries",
-    "GroupFigures", "Groups", "ResourceRow", "Resources", "TrendPoint",
+    "GroupFigures", "Groups", "ResourceRow", "Resources", "TrendPoint", "FlowGroup", "FundFlows", "ChainGroup", "Chains",
 ]
 
 
@@ -136,4 +136,55 @@ class Resources:
     start: str | None = None
     end: str | None = None
     rows: list[ResourceRow] = field(default_factory=list)
+    suppressed: int = 0
+
+
+@dataclass
+class FlowGroup:
+    group: str
+    firms: int
+    covered_loans: int = 0
+    cover_yuan: float = 0.0
+    claims: int = 0
+    claim_yuan: float = 0.0
+    policy_grants: int = 0
+    policy_firms: int = 0
+    up: int = 0
+    same: int = 0
+    down: int = 0
+    defaulted: int = 0
+
+
+@dataclass
+class FundFlows:
+    by: str
+    k: int
+    min_firms: int
+    region: FlowGroup | None = None
+    groups: list[FlowGroup] = field(default_factory=list)
+    suppressed: int = 0
+    recipients: int | None = None
+
+
+@dataclass
+class ChainGroup:
+    group: str
+    firms_in_circles: int
+    circles: int = 0
+    mean_size: float = 0.0
+    max_size: int = 0
+    exposure_yuan: float = 0.0
+    warned_firms: int = 0
+    covered_yuan: float = 0.0
+    expected_draw_yuan: float = 0.0
+
+
+@dataclass
+class Chains:
+    by: str
+    as_of: str
+    k: int
+    min_firms: int
+    region: ChainGroup | None = None
+    groups: list[ChainGroup] = field(default_factory=list)
     suppressed: int = 0

@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 from mobile_app.api import ApiClient
 from mobile_app.api.region import (
     AnnualReportInfo,
+    Chains,
     ClusterCell,
     Clusters,
     CreditIndex,
     CreditIndexSeries,
+    FundFlows,
     GroupFigures,
     Groups,
     Resources,
@@ -20,16 +22,18 @@ from mobile_app.api.region import (
 from mobile_app.state.base import Loadable
 
 __all__ = [
-    "GROUP_DIMENSIONS", "INDEX_DIMENSIONS", "LENSES", "RESOURCE_DIMENSIONS", "IndexState", "ReportsState",
+    "CHAIN_DIMENSIONS", "FLOW_DIMENSIONS", "GROUP_DIMENSIONS", "INDEX_DIMENSIONS", "LENSES", "RESOURCE_DIMENSIONS", "IndexState", "ReportsState",
     "ThematicState", "last_full_year",
 ]
 
 #: The dimensions the index screen lists groups by (the region itself is always on top).
 INDEX_DIMENSIONS = ("section", "town", "size")
 #: The thematic analyses, and the dimensions their groups come in.
-LENSES = ("groups", "clusters", "resources")
+LENSES = ("groups", "clusters", "resources", "flows", "chains")
 GROUP_DIMENSIONS = ("section", "town", "size")
 RESOURCE_DIMENSIONS = ("section", "town")
+FLOW_DIMENSIONS = ("grade", "section", "town")
+CHAIN_DIMENSIONS = ("town", "section")
 ALL_CELLS_LQ = 1e-6  # the clusters route with this floor lists every cell it may show
 
 
@@ -156,6 +160,10 @@ class ThematicState(Loadable):
     clusters: Clusters | None = None
     resources: Resources | None = None
     resources_by: str = "section"
+    flows: FundFlows | None = None
+    flows_by: str = "grade"
+    chains: Chains | None = None
+    chains_by: str = "town"
     opened: str | None = None
 
     async def load(self) -> None:
@@ -164,6 +172,16 @@ class ThematicState(Loadable):
                 return await self.client.clusters()
 
             await self._run(clusters, lambda c: setattr(self, "clusters", c))
+        elif self.lens == "flows":
+            async def flows() -> FundFlows:
+                return await self.client.fund_flows(self.flows_by)
+
+            await self._run(flows, lambda f: setattr(self, "flows", f))
+        elif self.lens == "chains":
+            async def chains() -> Chains:
+                return await self.client.guarantee_chains(self.chains_by)
+
+            await self._run(chains, lambda c: setattr(self, "chains", c))
         elif self.lens == "resources":
             async def resources() -> Resources:
                 return await self.client.resources(self.resources_by)
@@ -187,7 +205,15 @@ class ThematicState(Loadable):
             await self.load()
 
     async def pick_dimension(self, by: str) -> None:
-        if self.lens == "resources":
+        if self.lens == "flows":
+            if by in FLOW_DIMENSIONS and by != self.flows_by:
+                self.flows_by = by
+                await self.load()
+        elif self.lens == "chains":
+            if by in CHAIN_DIMENSIONS and by != self.chains_by:
+                self.chains_by = by
+                await self.load()
+        elif self.lens == "resources":
             if by in RESOURCE_DIMENSIONS and by != self.resources_by:
                 self.resources_by = by
                 await self.load()

@@ -12,6 +12,8 @@ import flet_charts as fch
 from mobile_app.api.region import ClusterCell, GroupFigures, ResourceRow
 from mobile_app.i18n import Translator
 from mobile_app.state.region import (
+    CHAIN_DIMENSIONS,
+    FLOW_DIMENSIONS,
     GROUP_DIMENSIONS,
     LENSES,
     RESOURCE_DIMENSIONS,
@@ -168,6 +170,10 @@ def build_thematic(state: ThematicState, t: Translator, run: Run) -> ft.Control:
         parts = _clusters(state, t)
     elif state.lens == "resources":
         parts = _resources(state, t, run)
+    elif state.lens == "flows":
+        parts = _flows(state, t, run)
+    elif state.lens == "chains":
+        parts = _chains(state, t, run)
     else:
         parts = _groups(state, t, run)
     return screen(head, error_banner(t, state), *parts, key=f"screen.thematic.{state.lens}",
@@ -315,3 +321,89 @@ def _resources(state: ThematicState, t: Translator, run: Run) -> list[ft.Control
     if withheld is not None:
         rows.append(withheld)
     return [card(*rows, key="thematic.resources", spacing=8)]
+
+
+def _group_name(t: Translator, by: str, code: str) -> str:
+    if by == "grade":
+        return t("thematic.grade_group", grade=code)
+    if by == "section" and f"industry.{code}" in t:
+        return t(f"industry.{code}")
+    return code
+
+
+def _dims(state: ThematicState, t: Translator, run: Run, dims: tuple[str, ...], chosen: str, key: str) -> ft.Row:
+    return ft.Row([filter_chip(t(f"region.by.{d}"), selected=chosen == d, key=f"{key}.{d}",
+                               on_select=lambda _, d=d: run(state.pick_dimension(d))) for d in dims],
+                  wrap=True, spacing=8)
+
+
+def _flows(state: ThematicState, t: Translator, run: Run) -> list[ft.Control | None]:
+    data = state.flows
+    if data is None:
+        return [loading(t)]
+    rows: list[ft.Control] = [section(t("thematic.lens.flows")),
+                              _dims(state, t, run, FLOW_DIMENSIONS, data.by, "thematic.flows.by"),
+                              ft.Text(t("thematic.flows_about"), size=12, color=MUTED)]
+    r = data.region
+    if r is None:
+        rows.append(empty(t("thematic.flows_none", k=data.k), key="thematic.flows.empty"))
+        return [card(*rows, key="thematic.flows", spacing=8)]
+    rows += [
+        _line(t("thematic.flows_firms"), f"{r.firms:,}", "thematic.flows.firms"),
+        _line(t("thematic.flows_cover"), t("thematic.flows_cover_value", n=r.covered_loans, amount=_wan(t, r.cover_yuan)),
+              "thematic.flows.cover"),
+        _line(t("thematic.flows_claims"), t("thematic.flows_cover_value", n=r.claims, amount=_wan(t, r.claim_yuan)),
+              "thematic.flows.claims"),
+        _line(t("thematic.flows_policies"), t("thematic.flows_policy_value", n=r.policy_grants, firms=r.policy_firms),
+              "thematic.flows.policies"),
+        _line(t("thematic.flows_after"), t("thematic.flows_after_value", up=r.up, same=r.same, down=r.down,
+                                           defaulted=r.defaulted), "thematic.flows.after"),
+        _bar_chart(t, [(_group_name(t, data.by, g.group), g.cover_yuan / 10_000, PRIMARY) for g in data.groups],
+                   key="thematic.flows.chart", unit=t("thematic.tax_axis")),
+    ]
+    for g in data.groups:
+        rows.append(ft.Column([
+            ft.Row([ft.Text(_group_name(t, data.by, g.group), size=14, weight=ft.FontWeight.W_600, expand=True),
+                    ft.Text(t("region.index.row_firms", firms=g.firms), size=12, color=MUTED)]),
+            ft.Text(t("thematic.flows_row", cover=_wan(t, g.cover_yuan), policies=g.policy_grants, up=g.up,
+                      down=g.down, defaulted=g.defaulted), size=12),
+        ], spacing=2, key=f"thematic.flows.row.{g.group}"))
+    withheld = _withheld(t, data.suppressed, data.k, "thematic.flows.withheld")
+    if withheld is not None:
+        rows.append(withheld)
+    return [card(*rows, key="thematic.flows", spacing=8)]
+
+
+def _chains(state: ThematicState, t: Translator, run: Run) -> list[ft.Control | None]:
+    data = state.chains
+    if data is None:
+        return [loading(t)]
+    rows: list[ft.Control] = [section(t("thematic.lens.chains")),
+                              _dims(state, t, run, CHAIN_DIMENSIONS, data.by, "thematic.chains.by"),
+                              ft.Text(t("thematic.chains_about", day=data.as_of), size=12, color=MUTED)]
+    r = data.region
+    if r is None:
+        rows.append(empty(t("thematic.chains_none", k=data.k), key="thematic.chains.empty"))
+        return [card(*rows, key="thematic.chains", spacing=8)]
+    rows += [
+        _line(t("thematic.chains_circles"), t("thematic.chains_circles_value", n=r.circles, firms=r.firms_in_circles,
+                                              mean=r.mean_size, max=r.max_size), "thematic.chains.circles"),
+        _line(t("thematic.chains_exposure"), _wan(t, r.exposure_yuan), "thematic.chains.exposure"),
+        _line(t("thematic.chains_warned"), f"{r.warned_firms:,}", "thematic.chains.warned"),
+        _line(t("thematic.chains_draw"), t("thematic.chains_draw_value", draw=_wan(t, r.expected_draw_yuan),
+                                           cover=_wan(t, r.covered_yuan)), "thematic.chains.draw"),
+        _bar_chart(t, [(_group_name(t, data.by, g.group), g.exposure_yuan / 10_000, GRADE_COLORS["C"])
+                       for g in data.groups], key="thematic.chains.chart", unit=t("thematic.tax_axis")),
+    ]
+    for g in data.groups:
+        rows.append(ft.Column([
+            ft.Row([ft.Text(_group_name(t, data.by, g.group), size=14, weight=ft.FontWeight.W_600, expand=True),
+                    ft.Text(t("thematic.chains_row_firms", firms=g.firms_in_circles, n=g.circles), size=12,
+                            color=MUTED)]),
+            ft.Text(t("thematic.chains_row", exposure=_wan(t, g.exposure_yuan), warned=g.warned_firms,
+                      draw=_wan(t, g.expected_draw_yuan), max=g.max_size), size=12),
+        ], spacing=2, key=f"thematic.chains.row.{g.group}"))
+    withheld = _withheld(t, data.suppressed, data.k, "thematic.chains.withheld")
+    if withheld is not None:
+        rows.append(withheld)
+    return [card(*rows, key="thematic.chains", spacing=8)]

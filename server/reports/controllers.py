@@ -10,12 +10,14 @@ from litestar.openapi.spec import Example
 from litestar.params import FromPath, QueryParameter
 
 from server.deps import AppSettings
-from server.reports import services, thematic
+from server.reports import flows, services, thematic
 from server.reports.annual import store
 from server.reports.schemas import (
     AnnualReportInfo,
+    ChainsOut,
     ClustersOut,
     CreditIndexOut,
+    FundFlowsOut,
     GroupsOut,
     ResourcesOut,
 )
@@ -126,3 +128,33 @@ class AnnualReportController(Controller):
         return Response(report.pdf, media_type="application/pdf", headers={
             "content-disposition": f'attachment; filename="xinbao-credit-index-{year}-{lang}.pdf"',
             "x-data-version": report.data_version, "x-pages": str(report.pages)})
+
+
+class FlowsController(Controller):
+    """Special fund flows and guarantee-chain risk (专项资金流向, 担保链风险) for analysts and admins."""
+
+    path = "/api/reports"
+    tags = ["reports"]
+    guards = [requires("analyst", "admin")]
+
+    @get("/fund-flows", summary="Where the guarantee fund's cover and support policies went, and what followed",
+         description=(
+             "Per grade at support, industry section or town: covered loans and the cover, claims "
+             "paid, policy grants; the supported firms' grade movement since to their latest score "
+             "and their defaults. Groups of fewer than K firms besides one are withheld."))
+    async def fund_flows(
+        self, settings: AppSettings,
+        by: Annotated[Literal["grade", "section", "town"], QueryParameter(examples=[Example(value="grade")])] = "grade",
+    ) -> FundFlowsOut:
+        return await flows.fund_flows_report(by, settings.min_group_size)
+
+    @get("/guarantee-chains", summary="Guarantee circles by town or industry: size, exposure, expected fund draw",
+         description=(
+             "Circles among the guarantees in force today touching each town or industry: firms in "
+             "them, their sizes, amounts guaranteed inside, members with open red or yellow "
+             "warnings, the fund's open cover on members and its expected draw (latest PD × cover)."))
+    async def guarantee_chains(
+        self, settings: AppSettings,
+        by: Annotated[Literal["town", "section"], QueryParameter(examples=[Example(value="town")])] = "town",
+    ) -> ChainsOut:
+        return await flows.chains_report(by, settings.min_group_size)

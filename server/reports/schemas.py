@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import msgspec
 
@@ -138,3 +138,60 @@ class AnnualReportInfo(msgspec.Struct):
     data_version: str
     pages: int
     bytes: int
+
+
+# -- special fund flows and guarantee chains (issue 14) ------------------------------------------
+
+class FlowGroup(msgspec.Struct):
+    """Firms supported by the guarantee fund or a support policy in one group: loans covered and
+    the cover (yuan), claims paid, policy grants; since their first support, how many moved to a
+    better grade, kept it or fell (latest score), and how many defaulted."""
+
+    group: str
+    firms: int
+    covered_loans: int
+    cover_yuan: float
+    claims: int
+    claim_yuan: float
+    policy_grants: int
+    policy_firms: int
+    up: int
+    same: int
+    down: int
+    defaulted: int
+
+
+class FundFlowsOut(msgspec.Struct):
+    by: str
+    k: int
+    min_firms: int
+    region: FlowGroup | None  # None: fewer supported firms than the minimum
+    groups: list[FlowGroup]
+    suppressed: int
+    recipients: int | None
+
+
+class ChainGroup(msgspec.Struct):
+    """Guarantee circles touching a group: its firms in them, the circles' count and sizes, the
+    amounts guaranteed inside those circles, members with an open red or yellow warning, the
+    fund's open cover on members and its expected draw (latest PD × cover)."""
+
+    group: str
+    firms_in_circles: int
+    circles: int
+    mean_size: float
+    max_size: int
+    exposure_yuan: float
+    warned_firms: int
+    covered_yuan: float
+    expected_draw_yuan: float
+
+
+class ChainsOut(msgspec.Struct):
+    by: str
+    as_of: date
+    k: int
+    min_firms: int
+    region: ChainGroup | None
+    groups: list[ChainGroup]
+    suppressed: int

@@ -110,3 +110,26 @@ async def test_the_analyst_reads_the_thematic_lenses_and_drills_into_an_industry
     assert {"thematic.resources", "thematic.resources.chart", "thematic.res.row.0"} <= keys(view)
     await state.pick_dimension("town")
     assert state.resources is not None and state.resources.by == "town"
+
+
+async def test_the_fund_flow_and_guarantee_chain_lenses(api: Api, run: Runner) -> None:
+    from mobile_app.state.region import ThematicState
+    from mobile_app.views import thematic
+
+    state = ThematicState(client=await api.signed_in("analyst"))
+    await state.pick_lens("chains")
+    assert state.status == "ready" and state.chains is not None, state.error
+    view = thematic.build_thematic(state, ZH, run)
+    assert "thematic.chains" in keys(view)
+    if state.chains.region is not None:
+        assert {"thematic.chains.circles", "thematic.chains.draw"} <= keys(view)
+    await state.pick_dimension("section")
+    assert state.chains is not None and state.chains.by == "section"
+    await state.pick_lens("flows")
+    assert state.flows is not None and state.flows.by == "grade"
+    view = thematic.build_thematic(state, EN, run)
+    assert "thematic.flows" in keys(view)
+    if state.flows.region is None:  # the small demo has no supported firms yet
+        assert "thematic.flows.empty" in keys(view)
+    await state.pick_dimension("town")
+    assert state.flows is not None and state.flows.by == "town"
