@@ -61,7 +61,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/reports/clusters"): frozenset({"analyst", "admin"}),
     ("GET", "/api/reports/resources"): frozenset({"analyst", "admin"}),
     ("GET", "/api/reports/annual"): frozenset({"analyst", "admin"}),
-    ("GET", "/api/reports/annual/{year}"): frozenset({"analyst", "admin"}),
+    ("GET", "/api/reports/annual/{id}"): frozenset({"analyst", "admin"}),
     ("GET", "/api/reports/fund-flows"): frozenset({"analyst", "admin"}),
     ("GET", "/api/reports/guarantee-chains"): frozenset({"analyst", "admin"}),
     ("GET", "/api/fund"): frozenset({"admin", "bank_manager"}),

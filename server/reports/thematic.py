@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from litestar.exceptions import ValidationException
-from piccolo.query.functions.aggregate import Count, Sum
+from piccolo.query.functions.aggregate import Count, Max, Sum
 
 from scoring.records import INDUSTRY_SECTIONS
 from scoring.thematic import (
@@ -38,7 +38,7 @@ from server.reports.schemas import (
     ResourcesOut,
     TrendPoint,
 )
-from server.tables.financing import LoanApplication
+from server.tables.financing import ApplicationEvent, LoanApplication
 from server.tables.firms import Firm
 from server.tables.fund import FundLedger
 from server.tables.ingest import DeptRecord
@@ -65,7 +65,35 @@ def _months_back(month_end: date, n: int) -> date:
     return _month_end(date(y, m + 1, 1))
 
 
+async def _data_key() -> tuple[Any, ...]:
+    """What the firm table is read from, cheaply: the newest row of every table it reads (a
+    correction, a closed warning, a loan's new status or a fund entry each changes one)."""
+    engine = Firm._meta.db  # one process may serve several databases (the tests do)
+    out: list[Any] = [id(engine), repr(getattr(engine, "config", None))]
+    for column in (Firm.updated_at, DeptRecord.id, ScoreHistory.id, Warning.updated_at, ApplicationEvent.id,
+                   LoanApplication.id, FundLedger.id):
+        row = await column._meta.table.select(Max(column).as_alias("m")).first()
+        out.append(None if row is None else row["m"])
+    out.append(await Firm.count())
+    return tuple(out)
+
+
+_cached: tuple[tuple[Any, ...], tuple[pd.DataFrame, pd.DataFrame, date | None]] | None = None
+
+
 async def load_firm_frame() -> tuple[pd.DataFrame, pd.DataFrame, date | None]:
+    """:func:`read_firm_frame`, kept while the data it was read from is unchanged (the three
+    thematic screens ask for it one after another). Callers must not modify the frames."""
+    global _cached
+    key = await _data_key()
+    if _cached is not None and _cached[0] == key:
+        return _cached[1]
+    frames = await read_firm_frame()
+    _cached = (key, frames)
+    return frames
+
+
+async def read_firm_frame() -> tuple[pd.DataFrame, pd.DataFrame, date | None]:
     """One row per registered firm (``FIRM_FRAME_COLUMNS``), the monthly trend of tax and
     insured headcount per firm over ``TREND_MONTHS`` months (``firm, month, tax_yuan,
     headcount``), and the month the figures end with: the latest scoring date. Tax, headcount
