@@ -33,19 +33,29 @@ _SUMS = ("red", "yellow", "blue", "tax_yuan", "headcount", "electricity", "water
          "loan_amount_yuan", "outstanding_yuan", "fund_exposure_yuan")
 
 
+#: Sums that few firms of a group may make up alone (a loan, the fund's cover): the count of
+#: firms contributing to each (``n_<column>``) goes with it, so a caller can withhold a sum that
+#: would be one firm's figure.
+_CONTRIBUTED = ("loan_amount_yuan", "outstanding_yuan", "fund_exposure_yuan")
+
+
 def group_figures(frame: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
     """Per group of ``by``: ``firms``, the count of each grade (``grade_A`` ...), ``mean_score``
-    over graded firms, and the sums of ``_SUMS`` (warnings by level, tax, headcount, resource
-    use, loans and exposure). Missing values count as absent, never as zero scores."""
+    over graded firms, the sums of ``_SUMS`` (warnings by level, tax, headcount, resource use,
+    loans and exposure), and ``n_<column>``: how many firms contribute to each sum of
+    ``_CONTRIBUTED``. Missing values count as absent, never as zero scores."""
     keys = [by] if isinstance(by, str) else list(by)
     if frame.empty:
-        return pd.DataFrame(columns=[*keys, "firms", *(f"grade_{g}" for g in GRADES), "mean_score", *_SUMS])
+        return pd.DataFrame(columns=[*keys, "firms", *(f"grade_{g}" for g in GRADES), "mean_score", *_SUMS,
+                                     *(f"n_{c}" for c in _CONTRIBUTED)])
     grades = pd.get_dummies(frame["grade"]).reindex(columns=list(GRADES), fill_value=False).astype(int)
-    work = pd.concat([frame[keys + ["score", *_SUMS]], grades.add_prefix("grade_")], axis=1)
+    work = pd.concat([frame[keys + ["score", *_SUMS]], grades.add_prefix("grade_"),
+                      (frame[list(_CONTRIBUTED)] > 0).astype(int).add_prefix("n_")], axis=1)
     out = work.groupby(keys, sort=True, dropna=False).agg(
         firms=("score", "size"), mean_score=("score", "mean"),
         **{f"grade_{g}": (f"grade_{g}", "sum") for g in GRADES},
         **{c: (c, "sum") for c in _SUMS},
+        **{f"n_{c}": (f"n_{c}", "sum") for c in _CONTRIBUTED},
     ).reset_index()
     return out
 

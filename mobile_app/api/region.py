@@ -76,9 +76,9 @@ class GroupFigures:
     tax_yuan: float = 0.0
     headcount: float = 0.0
     loans: int = 0
-    loan_amount_yuan: float = 0.0
-    outstanding_yuan: float = 0.0
-    fund_exposure_yuan: float = 0.0
+    loan_amount_yuan: float | None = 0.0  # None: too few firms make the sum up to publish it
+    outstanding_yuan: float | None = 0.0
+    fund_exposure_yuan: float | None = 0.0
     trend: list[TrendPoint] = field(default_factory=list)
 
 
@@ -144,9 +144,9 @@ class FlowGroup:
     group: str
     firms: int
     covered_loans: int = 0
-    cover_yuan: float = 0.0
+    cover_yuan: float | None = 0.0
     claims: int = 0
-    claim_yuan: float = 0.0
+    claim_yuan: float | None = 0.0
     policy_grants: int = 0
     policy_firms: int = 0
     up: int = 0
@@ -175,8 +175,8 @@ class ChainGroup:
     max_size: int = 0
     exposure_yuan: float = 0.0
     warned_firms: int = 0
-    covered_yuan: float = 0.0
-    expected_draw_yuan: float = 0.0
+    covered_yuan: float | None = 0.0
+    expected_draw_yuan: float | None = 0.0
 
 
 @dataclass

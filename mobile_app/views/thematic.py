@@ -54,9 +54,10 @@ def _name(t: Translator, g: GroupFigures | ResourceRow, by: str) -> str:
     return t.pick(g.name_zh, g.name_en) or g.group
 
 
-def _wan(t: Translator, yuan: float) -> str:
-    """Money in 万元 / 10k yuan: the unit a region's figures are read in."""
-    return t("thematic.wan", amount=f"{yuan / 10_000:,.1f}")
+def _wan(t: Translator, yuan: float | None) -> str:
+    """Money in 万元 / 10k yuan: the unit a region's figures are read in ("—": withheld, too few
+    firms make the sum up)."""
+    return "—" if yuan is None else t("thematic.wan", amount=f"{yuan / 10_000:,.1f}")
 
 
 def grade_mix(t: Translator, grades: dict[str, int], *, key: str) -> ft.Control:
@@ -358,7 +359,7 @@ def _flows(state: ThematicState, t: Translator, run: Run) -> list[ft.Control | N
               "thematic.flows.policies"),
         _line(t("thematic.flows_after"), t("thematic.flows_after_value", up=r.up, same=r.same, down=r.down,
                                            defaulted=r.defaulted), "thematic.flows.after"),
-        _bar_chart(t, [(_group_name(t, data.by, g.group), g.cover_yuan / 10_000, PRIMARY) for g in data.groups],
+        _bar_chart(t, [(_group_name(t, data.by, g.group), (g.cover_yuan or 0) / 10_000, PRIMARY) for g in data.groups],
                    key="thematic.flows.chart", unit=t("thematic.tax_axis")),
     ]
     for g in data.groups:

@@ -30,6 +30,13 @@ _RANK = {g: i for i, g in enumerate(GRADES)}
 _CLOSING = ("release", "claim")
 
 
+def _enough(values: pd.Series, need: int) -> float | None:
+    """The sum of the firms' amounts, or None when fewer than ``need`` firms make it up (one
+    firm's cover is that firm's figure however many firms the group holds); 0 when none do."""
+    n = int((values > 0).sum())
+    return None if 0 < n < need else round(float(values.sum()), 2)
+
+
 async def _firms() -> pd.DataFrame:
     return pd.DataFrame(await Firm.select(
         Firm.id.as_alias("firm"), Firm.uscc, Firm.industry_section.as_alias("section"), Firm.town,
@@ -118,15 +125,15 @@ async def fund_flows_report(by: str, k: int) -> FundFlowsOut:
         moves = part["move"].value_counts()
         return FlowGroup(
             group=code, firms=len(part), covered_loans=int(part["covers"].sum()),
-            cover_yuan=round(float(part["cover_yuan"].sum()), 2), claims=int(part["claims"].sum()),
-            claim_yuan=round(float(part["claim_yuan"].sum()), 2),
+            cover_yuan=_enough(part["cover_yuan"], need), claims=int(part["claims"].sum()),
+            claim_yuan=_enough(part["claim_yuan"], need),
             policy_grants=int(part["policies"].sum()), policy_firms=int((part["policies"] > 0).sum()),
             up=int(moves.get("up", 0)), same=int(moves.get("same", 0)), down=int(moves.get("down", 0)),
             defaulted=int(part["defaulted"].sum()))
 
     region = figures("*", frame) if _REGION in allowed else None
     groups = [figures(str(g), part) for g, part in frame.groupby(col) if str(g) in allowed] if region else []
-    groups.sort(key=lambda g: (-g.cover_yuan, -g.firms, g.group))
+    groups.sort(key=lambda g: (-(g.cover_yuan or 0), -g.firms, g.group))
     return FundFlowsOut(by=by, k=k, min_firms=need, region=region, groups=groups,
                         suppressed=len(sizes) - len(groups), recipients=len(frame) if region else None)
 
@@ -168,14 +175,14 @@ async def chains_report(by: str, k: int) -> ChainsOut:
         circles = part.drop_duplicates("circle")
         firm_ids = set(part["firm"])
         draw = sum(float(pd_now.get(f, 0.0) or 0.0) * cover.get(f, 0.0) for f in firm_ids)
+        covered = _enough(pd.Series([cover.get(f, 0.0) for f in firm_ids], dtype=float), need)
         return ChainGroup(
             group=code, firms_in_circles=len(firm_ids), circles=len(circles),
             mean_size=round(float(circles["size"].mean()), 2) if len(circles) else 0.0,
             max_size=int(circles["size"].max()) if len(circles) else 0,
             exposure_yuan=round(float(circles["amount_yuan"].sum()), 2),
             warned_firms=len(firm_ids & warned),
-            covered_yuan=round(sum(cover.get(f, 0.0) for f in firm_ids), 2),
-            expected_draw_yuan=round(draw, 2))
+            covered_yuan=covered, expected_draw_yuan=None if covered is None else round(draw, 2))
 
     in_circles = members.drop_duplicates("firm")
     sizes = in_circles.groupby("group").size() if len(in_circles) else pd.Series(dtype=int)
@@ -184,6 +191,6 @@ async def chains_report(by: str, k: int) -> ChainsOut:
     allowed = publishable(tree, k) if len(in_circles) else frozenset()
     region = figures("*", members) if _REGION in allowed else None
     groups = [figures(str(g), part) for g, part in members.groupby("group") if str(g) in allowed] if region else []
-    groups.sort(key=lambda g: (-g.expected_draw_yuan, -g.exposure_yuan, g.group))
+    groups.sort(key=lambda g: (-(g.expected_draw_yuan or 0), -g.exposure_yuan, g.group))
     return ChainsOut(by=by, as_of=day, k=k, min_firms=need, region=region, groups=groups,
                      suppressed=len(sizes) - len(groups))

@@ -60,9 +60,9 @@ class GroupFigures(msgspec.Struct):
     tax_yuan: float
     headcount: float
     loans: int
-    loan_amount_yuan: float
-    outstanding_yuan: float
-    fund_exposure_yuan: float
+    loan_amount_yuan: float | None  # None: fewer than min_firms firms make the sum up
+    outstanding_yuan: float | None
+    fund_exposure_yuan: float | None
     trend: list[TrendPoint]
 
 
@@ -150,9 +150,9 @@ class FlowGroup(msgspec.Struct):
     group: str
     firms: int
     covered_loans: int
-    cover_yuan: float
+    cover_yuan: float | None  # None: fewer than min_firms firms covered (claimed) in the group
     claims: int
-    claim_yuan: float
+    claim_yuan: float | None
     policy_grants: int
     policy_firms: int
     up: int
@@ -183,8 +183,8 @@ class ChainGroup(msgspec.Struct):
     max_size: int
     exposure_yuan: float
     warned_firms: int
-    covered_yuan: float
-    expected_draw_yuan: float
+    covered_yuan: float | None  # None: fewer than min_firms members with open cover
+    expected_draw_yuan: float | None
 
 
 class ChainsOut(msgspec.Struct):

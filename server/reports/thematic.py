@@ -196,7 +196,7 @@ def _names(by: str, code: str) -> tuple[str, str]:
     return code, code
 
 
-def _figures(by: str, code: str, row: Any, trend: pd.DataFrame | None) -> GroupFigures:
+def _figures(by: str, code: str, row: Any, trend: pd.DataFrame | None, need: int) -> GroupFigures:
     zh, en = _names(by, code)
     points: list[TrendPoint] = []
     if trend is not None and len(trend):
@@ -209,9 +209,18 @@ def _figures(by: str, code: str, row: Any, trend: pd.DataFrame | None) -> GroupF
         mean_score=None if pd.isna(mean) else round(float(mean), 1),
         warnings={lv: int(row[lv]) for lv in ("red", "yellow", "blue")},
         tax_yuan=round(float(row["tax_yuan"]), 2), headcount=round(float(row["headcount"]), 1),
-        loans=int(row["loans"]), loan_amount_yuan=round(float(row["loan_amount_yuan"]), 2),
-        outstanding_yuan=round(float(row["outstanding_yuan"]), 2),
-        fund_exposure_yuan=round(float(row["fund_exposure_yuan"]), 2), trend=points)
+        loans=int(row["loans"]), loan_amount_yuan=_sum_of(row, "loan_amount_yuan", need),
+        outstanding_yuan=_sum_of(row, "outstanding_yuan", need),
+        fund_exposure_yuan=_sum_of(row, "fund_exposure_yuan", need), trend=points)
+
+
+def _sum_of(row: Any, column: str, need: int) -> float | None:
+    """A group's sum of ``column``, or None when fewer than ``need`` of its firms make it up (a
+    sum of one firm's loan is that firm's loan, however large the group); 0 when none do."""
+    n = int(row[f"n_{column}"])
+    if 0 < n < need:
+        return None
+    return round(float(row[column]), 2)
 
 
 def _trend_of(trend: pd.DataFrame, firms: pd.Series) -> pd.DataFrame:
@@ -260,9 +269,9 @@ async def groups_report(by: str, section: str | None, k: int) -> GroupsOut:
                          min_firms=need, whole=None, groups=[], suppressed=len(codes))
     whole_row = group_figures(members.assign(_all="*"), "_all").iloc[0]
     whole = _figures("section" if section else "region", whole_code or "*", whole_row,
-                     _trend_of(trend, members["firm"]))
+                     _trend_of(trend, members["firm"]), need)
     shown = [c for c in codes if str(c) in allowed]
-    groups = [_figures(by, str(c), figs.loc[c], _trend_of(trend, frame.loc[frame[col] == c, "firm"]))
+    groups = [_figures(by, str(c), figs.loc[c], _trend_of(trend, frame.loc[frame[col] == c, "firm"]), need)
               for c in shown]
     groups.sort(key=lambda g: (-g.firms, g.group))
     return GroupsOut(by=by, section=section, month=end.strftime("%Y-%m") if end else None, k=k,
@@ -296,7 +305,7 @@ async def clusters_report(min_lq: float, section: str | None, town: str | None, 
         if (section is not None and sections.get(d) != section) or (town is not None and tw != town):
             continue
         in_cell = frame.loc[(frame["division"] == d) & (frame["town"] == tw), "firm"]
-        f = _figures("division", d, figs.loc[key], _trend_of(trend, in_cell))
+        f = _figures("division", d, figs.loc[key], _trend_of(trend, in_cell), need)
 
         def _num(s: pd.Series, key: tuple[Any, Any] = key) -> float | None:
             v = float(s.get(key, np.nan))

@@ -87,6 +87,7 @@ ZH: dict[str, str] = {
     "Lending and the guarantee fund": "信贷与担保基金",
     "Amount lent by month of application": "按申请月份的放款金额",
     "10k yuan": "万元",
+    "Months and totals made up by fewer than {n} loans or firms are not shown.": "由不足{n}笔贷款或家企业构成的月份和合计不显示。",
     "Item": "项目",
     "Loan applications": "贷款申请",
     "Lent (10k yuan)": "放款（万元）",

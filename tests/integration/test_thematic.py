@@ -73,6 +73,8 @@ async def test_a_towns_figures_recomputed_from_the_stored_rows(client, tokens, s
     ({"by": "division"}, "industry_division"), ({"by": "division", "section": "C"}, "industry_division"),
 ])
 async def test_no_group_under_k_and_no_remainder_under_k(client, tokens, settings, demo, params, level):
+    from server.tables.financing import LoanApplication
+
     need = min_firms(settings.min_group_size)
     firms = await _firms()
     if "section" in params:
@@ -86,6 +88,16 @@ async def test_no_group_under_k_and_no_remainder_under_k(client, tokens, setting
     remainder = len(firms) - sum(shown.values())
     assert remainder == 0 or remainder >= need, (remainder, need)
     assert body["suppressed"] == len(sizes) - len(shown)
+    # a sum that fewer than K + 1 firms make up (a loan, the fund's cover) is withheld
+    lent = {r["firm"] for r in await LoanApplication.select(LoanApplication.firm, LoanApplication.status)
+            if r["status"] in ("approved", "disbursed", "repaid", "defaulted")}
+    ids = {f["id"]: f[level] for f in firms}
+    borrowers = Counter(ids[f] for f in lent if f in ids)
+    for g in body["groups"]:
+        if 0 < borrowers[g["group"]] < need:
+            assert g["loan_amount_yuan"] is None, g
+        elif borrowers[g["group"]] >= need:
+            assert g["loan_amount_yuan"] > 0
     if params == {"by": "division"}:
         assert any(n < need for n in sizes.values()), sizes  # the demo has small divisions: withheld
         assert body["suppressed"] > 0

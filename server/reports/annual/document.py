@@ -107,8 +107,9 @@ def _num(v: float | None, digits: int = 1) -> str:
     return "—" if v is None else f"{v:,.{digits}f}"
 
 
-def _wan(v: float) -> str:
-    return f"{v / 10_000:,.1f}"
+def _wan(v: float | None) -> str:
+    """Yuan in ten-thousands; "—" for a sum withheld (too few firms make it up)."""
+    return "—" if v is None else f"{v / 10_000:,.1f}"
 
 
 def build_pdf(f: AnnualFigures, lang: Lang, data_version: str) -> tuple[bytes, int]:
@@ -298,6 +299,7 @@ def _lending(pdf: _Report, f: AnnualFigures, say: Any) -> None:
     pdf.image_png(charts.bar([m[5:] for m in months], [f.loans_by_month[m] / 10_000 for m in months],
                              title=say(t("Amount lent by month of application")), xlabel=say(t("Month")),
                              ylabel=say(t("10k yuan"))))
+    pdf.note(say(t("Months and totals made up by fewer than {n} loans or firms are not shown.", n=f.min_firms)))
     loans, fund = f.loans, f.fund
     rows = [[say(t("Loan applications")), str(loans["applications"])], [say(t("Approved")), str(loans["approved"])],
             [say(t("Declined")), str(loans["declined"])], [say(t("Lent (10k yuan)")), _wan(loans["lent_yuan"])],

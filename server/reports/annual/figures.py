@@ -211,9 +211,9 @@ async def gather(year: int, k: int) -> AnnualFigures:
                  for (code, level), n in rules.most_common(10)]
 
     loans = pd.DataFrame(await LoanApplication.select(
-        LoanApplication.id, LoanApplication.status, LoanApplication.amount_fen, LoanApplication.approved_amount_fen,
+        LoanApplication.id, LoanApplication.firm, LoanApplication.status, LoanApplication.amount_fen, LoanApplication.approved_amount_fen,
         LoanApplication.created_at, LoanApplication.decided_at,
-    ), columns=["id", "status", "amount_fen", "approved_amount_fen", "created_at", "decided_at"])
+    ), columns=["id", "firm", "status", "amount_fen", "approved_amount_fen", "created_at", "decided_at"])
     loan_figures: dict[str, Any] = {"applications": 0, "approved": 0, "declined": 0, "lent_yuan": 0.0,
                                     "defaulted": 0, "defaulted_yuan": 0.0, "npl_ratio": None}
     loans_by_month = {f"{year}-{m:02d}": 0.0 for m in range(1, 13)}
@@ -230,8 +230,17 @@ async def gather(year: int, k: int) -> AnnualFigures:
             defaulted_yuan=float(amount[mine["status"] == "defaulted"].sum()))
         if loan_figures["lent_yuan"] > 0:
             loan_figures["npl_ratio"] = loan_figures["defaulted_yuan"] / loan_figures["lent_yuan"]
-        for month, a in zip(mine_created.dt.strftime("%Y-%m"), amount.where(lent, 0.0), strict=True):
-            loans_by_month[month] += float(a)
+        counted: Counter[str] = Counter()
+        for month, a, was_lent in zip(mine_created.dt.strftime("%Y-%m"), amount, lent, strict=True):
+            if was_lent:
+                loans_by_month[month] += float(a)
+                counted[month] += 1
+        for month in loans_by_month:  # a month of a few loans would show those loans' amounts
+            if 0 < counted[month] < need:
+                loans_by_month[month] = float("nan")
+        borrowers = mine.loc[lent, "firm"].nunique()
+        if 0 < borrowers < need:
+            loan_figures.update(lent_yuan=None, defaulted_yuan=None, npl_ratio=None)
 
     ledger = await FundLedger.select(FundLedger.kind, FundLedger.amount_fen, FundLedger.at)
     fund: dict[str, Any] = {"covers": 0, "cover_yuan": 0.0, "claims": 0, "claim_yuan": 0.0,
@@ -250,6 +259,10 @@ async def gather(year: int, k: int) -> AnnualFigures:
             fund["releases"] += 1
         elif e["kind"] == "recovery":
             fund["recoveries_yuan"] += yuan
+
+    for n_key, amount_keys in (("covers", ("cover_yuan",)), ("claims", ("claim_yuan", "recoveries_yuan"))):
+        if 0 < fund[n_key] < need:  # a few entries' sum is those firms' own figure
+            fund.update({k: None for k in amount_keys})
 
     apps = await PolicyApplication.select(PolicyApplication.firm, PolicyApplication.status,
                                           PolicyApplication.created_at)
