@@ -178,17 +178,8 @@ def build_index(state: IndexState, t: Translator, run: Run, *, extra: list[ft.Co
                              ft.Icon(ft.Icons.CHEVRON_RIGHT, color=MUTED)], tight=True, spacing=6),
             selected=s.group == state.group,
             on_click=lambda _, g=s.group: state.open(None if g == state.group else g)))
-    withheld = _withheld(state)
-    if withheld:
-        rows.append(ft.Text(t("region.index.withheld", n=withheld, k=state.groups.k), size=12, color=MUTED,
-                            key="index.withheld"))
     parts.append(card(*rows, key="index.groups", spacing=4))
     return screen(*parts, key="screen.index", on_refresh=lambda: run(state.load()))
-
-
-def _withheld(state: IndexState) -> int:
-    """Groups listed by the API with no published month (all under K)."""
-    return 0 if state.groups is None else sum(1 for s in state.groups.series if not s.points)
 
 
 def build_reports(state: ReportsState, t: Translator, run: Run, save: Save) -> ft.Control:

@@ -58,6 +58,7 @@ from server.texts.stored import shown, store
 from server.users.security import AuthUser
 
 __all__ = [
+    "closed_covers",
     "REFUSALS", "bank_npl", "cover", "cover_refusal", "exposure_fen", "file_claim", "ledger",
     "overview", "recompute_npl", "report_default", "report_repaid", "share_pct", "update_limits",
 ]
@@ -122,7 +123,8 @@ def _int(value: Any) -> int:
     return int(value or 0)  # SUM is NULL over no rows, and numeric (Decimal) on PostgreSQL
 
 
-def _closed_covers() -> Any:
+def closed_covers() -> Any:
+    """The applications whose cover was released or claimed (a sub-select)."""
     return FundLedger.select(FundLedger.application).where(
         FundLedger.kind.is_in(list(_CLOSING)) & FundLedger.application.is_not_null())
 
@@ -130,7 +132,7 @@ def _closed_covers() -> Any:
 async def exposure_fen(fund_id: int, firm_id: int | None = None) -> int:
     """Outstanding covered exposure of the fund, or of one firm: the open covers' principal."""
     where = ((FundLedger.fund == fund_id) & (FundLedger.kind == "cover")
-             & FundLedger.application.not_in(_closed_covers()))
+             & FundLedger.application.not_in(closed_covers()))
     if firm_id is not None:
         where &= FundLedger.application.firm == firm_id
     row = await FundLedger.select(Sum(FundLedger.amount_fen).as_alias("s")).where(where).first()
@@ -241,7 +243,7 @@ async def _bank_books(fund_id: int) -> dict[int, dict[str, int]]:
             b["defaulted_loans"] += _int(r["n"])
             b["defaulted_fen"] += _int(r["s"])
     for r in await FundLedger.select(FundLedger.bank, Sum(FundLedger.amount_fen).as_alias("s")).where(
-        mine & (FundLedger.kind == "cover") & FundLedger.application.not_in(_closed_covers())
+        mine & (FundLedger.kind == "cover") & FundLedger.application.not_in(closed_covers())
     ).group_by(FundLedger.bank):
         book(r["bank"])["exposure_fen"] = _int(r["s"])
     for r in await FundLedger.select(FundLedger.bank, Sum(FundLedger.amount_fen).as_alias("s")).where(

@@ -13,6 +13,7 @@ import pandas as pd
 
 from scoring.graph import build_network, find_circles
 from scoring.thematic import GRADES
+from server.fund.services import closed_covers
 from server.privacy import Group, min_firms, publishable
 from server.reports.schemas import ChainGroup, ChainsOut, FlowGroup, FundFlowsOut
 from server.risk.frames import LOCAL, load_first_defaults, load_guarantees, region_day
@@ -27,7 +28,6 @@ __all__ = ["chains_report", "fund_flows_report"]
 
 _REGION = "*region*"
 _RANK = {g: i for i, g in enumerate(GRADES)}
-_CLOSING = ("release", "claim")
 
 
 def _enough(values: pd.Series, need: int) -> float | None:
@@ -164,8 +164,7 @@ async def chains_report(by: str, k: int) -> ChainsOut:
         Warning.closed_at.is_null() & Warning.level.is_in(["red", "yellow"]))}
     scores = await _scores()
     pd_now = scores.drop_duplicates("firm", keep="last").set_index("firm")["pd"] if len(scores) else pd.Series()
-    closed = FundLedger.select(FundLedger.application).where(
-        FundLedger.kind.is_in(list(_CLOSING)) & FundLedger.application.is_not_null())
+    closed = closed_covers()
     cover = defaultdict(float)
     for r in await FundLedger.select(FundLedger.application.firm.as_alias("firm"), FundLedger.amount_fen).where(
             (FundLedger.kind == "cover") & FundLedger.application.not_in(closed)):

@@ -28,6 +28,7 @@ from scoring.thematic import (
     robust_outliers,
     suppress_table,
 )
+from server.fund.services import closed_covers
 from server.privacy import Group, min_firms, publishable
 from server.reports.schemas import (
     ClusterCell,
@@ -51,7 +52,6 @@ __all__ = ["GROUP_DIMENSIONS", "clusters_report", "groups_report", "load_firm_fr
 GROUP_DIMENSIONS = {"section": "section", "division": "division", "town": "town", "size": "size"}
 TREND_MONTHS = 24
 _LENT = ("approved", "disbursed", "repaid", "defaulted")
-_CLOSING = ("release", "claim")
 _REGION = "*region*"
 
 
@@ -172,8 +172,7 @@ async def read_firm_frame() -> tuple[pd.DataFrame, pd.DataFrame, date | None]:
         frame["loan_amount_yuan"] = frame["firm"].map(lent.groupby("firm")["a"].sum()).fillna(0.0)
         out = loans.assign(a=amount)[loans["status"] == "disbursed"]
         frame["outstanding_yuan"] = frame["firm"].map(out.groupby("firm")["a"].sum()).fillna(0.0)
-    closed = FundLedger.select(FundLedger.application).where(
-        FundLedger.kind.is_in(list(_CLOSING)) & FundLedger.application.is_not_null())
+    closed = closed_covers()
     covers = await FundLedger.select(
         FundLedger.application.firm.as_alias("firm"), Sum(FundLedger.amount_fen).as_alias("fen"),
     ).where((FundLedger.kind == "cover") & FundLedger.application.not_in(closed)).group_by(

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 
-__all__ = ["CJK_FONT", "bar", "grouped_bars", "heatmap", "lines", "matrix", "stacked_months"]
+__all__ = ["bar", "cjk_font", "grouped_bars", "heatmap", "lines", "matrix", "stacked_months"]
 
 GRADE_COLORS = {"A": "#1B9E5A", "B": "#1F5FBF", "C": "#E08A00", "D": "#D93025"}
 LEVEL_COLORS = {"red": "#D93025", "yellow": "#E0A800", "blue": "#1F6FD1"}
@@ -34,8 +34,6 @@ def cjk_font() -> Path:
     font_manager.fontManager.addfont(str(path))
     return path
 
-
-CJK_FONT = cjk_font
 
 
 def _figure(width: float = 7.0, height: float = 3.4) -> tuple[plt.Figure, plt.Axes]:

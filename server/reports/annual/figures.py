@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from litestar.exceptions import ValidationException
 from piccolo.query.functions.aggregate import Count
@@ -326,8 +325,3 @@ def section_name(code: str, lang: str) -> str:
     if code in INDUSTRY_SECTIONS:
         return INDUSTRY_SECTIONS[code][2 if lang == "zh" else 3]
     return code
-
-
-def finite(v: float | None) -> bool:
-    return v is not None and bool(np.isfinite(v))
-
