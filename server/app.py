@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -215,6 +216,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             redis, prefix=f"xinbao:login:{namespace(settings.database_url)}")
         # argon2 takes a core for ~0.2-0.4 s: more at once than this only queues them in threads.
         app.state.hash_limiter = anyio.CapacityLimiter(settings.hash_concurrency)
+        if os.environ.get("XINBAO_PASSWORD_PROFILE") == "cheapest-for-tests":
+            logging.getLogger("xinbao.app").warning(
+                "XINBAO_PASSWORD_PROFILE=cheapest-for-tests: password hashes are cheap to break")
         app.state.training_runs = set()  # model training started from the API (server.scores.training)
         scheduler = None
         if settings.scheduler_enabled:

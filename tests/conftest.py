@@ -21,6 +21,11 @@ import pytest
 PG_URL = os.environ.get("XINBAO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("XINBAO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE_SERVICES = os.environ.get("XINBAO_REQUIRE_SERVICES") == "1"
+# Still argon2id, at its smallest cost: the suite signs in thousands of times, and at the
+# production cost (~0.2 s of both cores each) that was a large part of its time. Servers the
+# tests start inherit it. The tests of hashing itself use the production profile
+# (tests/security/test_hashing_off_loop.py, tests/unit/server/test_passwords.py).
+os.environ.setdefault("XINBAO_PASSWORD_PROFILE", "cheapest-for-tests")
 
 # The scheduler's INFO lines would land after pytest's summary (Litestar's queue handler
 # flushes at exit); CI reads that closing line.

@@ -7,6 +7,8 @@ Revocations are rows of ``revoked_token``: a token's ``jti``, or ``sid:<sign-in 
 
 from __future__ import annotations
 
+import functools
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,7 +16,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -27,26 +29,46 @@ from server.tables.users import ROLES, RevokedToken, User
 from server.texts import Text, t
 
 __all__ = [
-    "AuthUser", "build_jwt_auth", "hash_password", "is_revoked", "issue_tokens", "purge_expired_revocations",
+    "AuthUser", "build_jwt_auth", "hash_password", "is_revoked", "issue_tokens", "password_hasher", "purge_expired_revocations",
     "requires", "revoke_session", "session_id", "session_revoked", "spend_refresh_token",
     "verify_password",
 ]
 
-_hasher = PasswordHasher()  # argon2id with the library's (OWASP-recommended) parameters
-# A real hash to verify against when the phone is unknown, so timing does not reveal accounts.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
 SESSION_PREFIX = "sid:"
+
+# argon2id cost profiles (``argon2.profiles``). Production uses RFC 9106's low-memory profile (the
+# library's default: 64 MiB, 3 passes, 4 lanes, ~0.2-0.4 s of a core). ``cheapest-for-tests`` is
+# still argon2id, salted and verified the same way, at the smallest cost: test suites sign in
+# thousands of times and set it (tests/conftest.py); the server logs a warning when it runs on it.
+PASSWORD_PROFILES = {
+    "rfc9106-low-memory": profiles.RFC_9106_LOW_MEMORY,
+    "rfc9106-high-memory": profiles.RFC_9106_HIGH_MEMORY,
+    "cheapest-for-tests": profiles.CHEAPEST,
+}
+
+
+@functools.cache
+def password_hasher() -> tuple[PasswordHasher, str]:
+    """The hasher of ``XINBAO_PASSWORD_PROFILE`` and a real hash to verify against when the phone
+    is unknown (so timing does not reveal accounts); built on first use, not at import."""
+    name = os.environ.get("XINBAO_PASSWORD_PROFILE", "rfc9106-low-memory")
+    if name not in PASSWORD_PROFILES:
+        raise ValueError(f"XINBAO_PASSWORD_PROFILE must be one of {sorted(PASSWORD_PROFILES)}, not {name!r}")
+    hasher = PasswordHasher.from_parameters(PASSWORD_PROFILES[name])
+    return hasher, hasher.hash("not-a-real-password")
 
 
 async def hash_password(password: str, limiter: anyio.CapacityLimiter | None = None) -> str:
     """An argon2id hash, computed in a worker thread (argon2-cffi releases the GIL) so the
     event loop keeps serving other requests meanwhile."""
-    return await anyio.to_thread.run_sync(_hasher.hash, password, limiter=limiter)
+    return await anyio.to_thread.run_sync(password_hasher()[0].hash, password, limiter=limiter)
 
 
 def _verify(password_hash: str | None, password: str) -> bool:
+    hasher, dummy = password_hasher()
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        # A hash made under another profile still verifies: its parameters are in the hash.
+        return hasher.verify(password_hash or dummy, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
