@@ -8,11 +8,15 @@ an error, so CI can never pass without really running them.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import hashlib
 import logging
 import os
+import pickle
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,12 +110,35 @@ def _sqlite_copy(source: str, target: Path) -> None:
 
 # -- the demo region, built once per engine per run ---------------------------------------------
 # Building a demo region (generate, ingest, train, score, scan) takes seconds; about twenty
-# modules need one. Each engine's region is built once, the first time a module needs it, into a
-# template database, and every module that uses the ``demo`` fixture starts from its own copy
-# (SQLite's backup API; PostgreSQL's CREATE DATABASE ... TEMPLATE), so modules stay isolated.
+# modules need one. Each engine's region is built once per run, by whichever xdist worker first
+# needs it (the others wait on a file lock and read what it left), into a template database; every
+# module that uses the ``demo`` fixture starts from its own copy (SQLite's backup API;
+# PostgreSQL's CREATE DATABASE ... TEMPLATE), so modules stay isolated. The run's controller
+# drops the PostgreSQL templates when the run ends.
 
 DEMO_FIRMS = 300
 DEMO_SEED = 7
+
+
+def _run_root(factory: pytest.TempPathFactory) -> Path:
+    """The folder every process of this run shares: the controller's base temp (an xdist
+    worker's base temp is a folder in it)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _template_name(root: Path, kind: str) -> str:
+    return f"xinbao_tpl_{kind}_{hashlib.sha1(str(root).encode()).hexdigest()[:12]}"
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class DemoTemplates:
@@ -119,38 +146,52 @@ class DemoTemplates:
     folder of the model it trained (the registry lives beside the database, in ``data_dir``)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = root / "demo-templates"
+        self.root.mkdir(parents=True, exist_ok=True)
         self.built: dict[str, tuple[str, Any, Path]] = {}
         self.copies: dict[str, tuple[Any, Path]] = {}  # module database URL -> (DemoInfo, model dir)
-        self._cleanup: list[Iterator[str]] = []
 
     def template(self, kind: str) -> tuple[str, Any, Path]:
         if kind not in self.built:
-            from server.demo.setup import prepare_demo
-            from server.settings import Settings
-
-            gen = fresh_database_url(kind, self.root / kind)
-            (self.root / kind).mkdir(parents=True, exist_ok=True)
-            url = next(gen)
-            self._cleanup.append(gen)
-            settings = Settings(database_url=url, jwt_secret="test-secret-not-for-production-0123456789",
-                                data_dir=self.root / kind / "data", demo=True, model_bags=4, model_regularization=0.1)
-            info = asyncio.run(prepare_demo(settings, n_firms=DEMO_FIRMS, seed=DEMO_SEED))
-            self.built[kind] = (url, info, settings.model_dir)
+            with _file_lock(self.root / f"{kind}.lock"):
+                done = self.root / f"{kind}.pickle"
+                if not done.exists():
+                    done.write_bytes(pickle.dumps(self._build(kind)))
+                self.built[kind] = pickle.loads(done.read_bytes())
         return self.built[kind]
 
-    def close(self) -> None:
-        for gen in self._cleanup:
-            gen.close()  # runs the generator's finally: the PostgreSQL template is dropped
+    def _build(self, kind: str) -> tuple[str, Any, Path]:
+        from server.demo.setup import prepare_demo
+        from server.settings import Settings
+
+        folder = self.root / kind
+        folder.mkdir(exist_ok=True)
+        if kind == "sqlite":
+            url = f"sqlite:///{folder / 'xinbao.db'}"
+        else:
+            require_service("PostgreSQL", "127.0.0.1", 5432)
+            name = _template_name(self.root.parent, kind)
+            _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _pg_admin(f'CREATE DATABASE "{name}"')
+            url = f"{PG_URL.rsplit('/', 1)[0]}/{name}"
+        settings = Settings(database_url=url, jwt_secret="test-secret-not-for-production-0123456789",
+                            data_dir=folder / "data", demo=True, model_bags=4, model_regularization=0.1)
+        info = asyncio.run(prepare_demo(settings, n_firms=DEMO_FIRMS, seed=DEMO_SEED))
+        return url, info, settings.model_dir
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or a run without workers) drops the run's PostgreSQL demo template."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or not _reachable("127.0.0.1", 5432):
+        return
+    root = _run_root(session.config._tmp_path_factory)  # type: ignore[attr-defined]
+    if (root / "demo-templates" / "postgres.pickle").exists():
+        _pg_admin(f'DROP DATABASE IF EXISTS "{_template_name(root, "postgres")}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
-def demo_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoTemplates]:
-    templates = DemoTemplates(tmp_path_factory.mktemp("demo-templates"))
-    try:
-        yield templates
-    finally:
-        templates.close()
+def demo_templates(tmp_path_factory: pytest.TempPathFactory) -> DemoTemplates:
+    return DemoTemplates(_run_root(tmp_path_factory))
 
 
 def _module_uses_demo(request: pytest.FixtureRequest) -> bool:

@@ -12,7 +12,6 @@ import anyio.to_thread
 import asyncpg
 from piccolo.query.functions.aggregate import Max
 
-from server.reports.annual.document import build_pdf
 from server.reports.annual.figures import check_year, gather
 from server.tables.ingest import IngestBatch
 from server.tables.reports import AnnualReport
@@ -53,6 +52,9 @@ async def annual_pdf(year: int, lang: Lang, k: int, *, force: bool = False) -> A
         if row is not None and row["data_version"] == version:
             return AnnualPdf(year, lang, version, row["generated_at"], row["pages"], bytes(row["pdf"]), False)
     figures = await gather(year, k)
+    # matplotlib and fpdf2 take half a second to import: only a process that writes a report pays it.
+    from server.reports.annual.document import build_pdf
+
     pdf, pages = await anyio.to_thread.run_sync(build_pdf, figures, lang, version)
     now = datetime.now(UTC)
     values = {AnnualReport.year: year, AnnualReport.lang: lang, AnnualReport.data_version: version,
