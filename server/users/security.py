@@ -29,9 +29,9 @@ from server.tables.users import ROLES, RevokedToken, User
 from server.texts import Text, t
 
 __all__ = [
-    "AuthUser", "build_jwt_auth", "hash_password", "is_revoked", "issue_tokens", "password_hasher", "purge_expired_revocations",
-    "requires", "revoke_session", "session_id", "session_revoked", "spend_refresh_token",
-    "verify_password",
+    "AuthUser", "build_jwt_auth", "hash_password", "is_revoked", "issue_tokens", "password_hasher",
+    "purge_expired_revocations", "requires", "revoke_session", "session_id", "session_revoked",
+    "spend_refresh_token", "verify_password",
 ]
 
 SESSION_PREFIX = "sid:"
@@ -61,7 +61,11 @@ def password_hasher() -> tuple[PasswordHasher, str]:
 async def hash_password(password: str, limiter: anyio.CapacityLimiter | None = None) -> str:
     """An argon2id hash, computed in a worker thread (argon2-cffi releases the GIL) so the
     event loop keeps serving other requests meanwhile."""
-    return await anyio.to_thread.run_sync(password_hasher()[0].hash, password, limiter=limiter)
+    return await anyio.to_thread.run_sync(_hash, password, limiter=limiter)
+
+
+def _hash(password: str) -> str:
+    return password_hasher()[0].hash(password)  # the first call builds the hasher, off the loop too
 
 
 def _verify(password_hash: str | None, password: str) -> bool:
