@@ -253,3 +253,43 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: every other test keeps its place
+
+
+# -- where the suite's CPU goes (XINBAO_TEST_CPU_REPORT=file.jsonl) ------------------------------
+# Per test module: CPU seconds of the worker process and of the processes it started and reaped
+# (servers, browsers, CLIs), and wall seconds. Each worker appends its lines at the end of the
+# run; ``python -m tests.cpu_report file.jsonl`` sums them. Off unless the variable is set.
+CPU_REPORT = os.environ.get("XINBAO_TEST_CPU_REPORT")
+_cpu: dict[str, list[float]] = {}
+
+
+def _cpu_now() -> tuple[float, float, float]:
+    import resource
+    import time
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime, time.monotonic()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    if not CPU_REPORT:
+        return (yield)
+    before = _cpu_now()
+    try:
+        return (yield)
+    finally:
+        after = _cpu_now()
+        row = _cpu.setdefault(item.nodeid.split("::", 1)[0], [0.0, 0.0, 0.0])
+        for i in range(3):
+            row[i] += after[i] - before[i]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if CPU_REPORT and _cpu:
+        import json
+
+        with open(CPU_REPORT, "a", encoding="utf-8") as out:
+            for module, (own, kids, wall) in _cpu.items():
+                out.write(json.dumps({"module": module, "cpu_own_s": round(own, 2),
+                                      "cpu_children_s": round(kids, 2), "wall_s": round(wall, 2)}) + "\n")
