@@ -15,7 +15,7 @@ import os
 import pickle
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -220,6 +220,23 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     """A fresh database per test module, on each engine (holding the demo region if the module
     uses the ``demo`` fixture)."""
     yield from module_database_url(request.param, request, tmp_path_factory)
+
+
+@pytest.fixture
+def password_profile(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str | None], None]]:
+    """Switch the argon2 profile for one test (None: the production default); the suite's own
+    comes back afterwards."""
+    from server.users.security import password_hasher
+
+    def use(name: str | None) -> None:
+        if name is None:
+            monkeypatch.delenv("XINBAO_PASSWORD_PROFILE", raising=False)
+        else:
+            monkeypatch.setenv("XINBAO_PASSWORD_PROFILE", name)
+        password_hasher.cache_clear()
+
+    yield use
+    password_hasher.cache_clear()  # monkeypatch then restores the variable; the next use reads it
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ answer while some are still in flight (ordering, not wall time).
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Iterator
 
@@ -49,21 +48,9 @@ class _InFlight:
 
 
 @pytest.fixture(autouse=True)
-def production_hashing() -> Iterator[None]:
+def production_hashing(password_profile) -> None:
     """These tests watch real hashes run: the production profile, not the suite's cheap one."""
-    from server.users.security import password_hasher
-
-    saved = os.environ.get("XINBAO_PASSWORD_PROFILE")
-    os.environ["XINBAO_PASSWORD_PROFILE"] = "rfc9106-low-memory"
-    password_hasher.cache_clear()
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("XINBAO_PASSWORD_PROFILE", None)
-        else:
-            os.environ["XINBAO_PASSWORD_PROFILE"] = saved
-        password_hasher.cache_clear()
+    password_profile("rfc9106-low-memory")
 
 
 @pytest.fixture
