@@ -1,11 +1,26 @@
-"""Ingestion throughput: 1,000,000 department records into SQLite and PostgreSQL.
+"""Ingestion throughput at the size of a region: every feed of a synthetic region, per feed.
 
-Measures the whole ingestion path (read CSV, validate every row, check firms, write in one
-transaction, stored keys skipped) and, in the same run, plain Piccolo inserts of the same rows (on a
-sample: a million rows through Piccolo would take minutes), and prints one JSON object per
-line: ``{"name", "engine", "rows_per_s", ...}``. Target: >= 150,000 rows/s into PostgreSQL.
+A region of ``--firms`` firms (120,000 is a real county: 24.4 million records) and a small one
+of ``--small-firms`` (2,000) are generated with the demo generator, written as the department
+CSV files, and each file is ingested in order (registries first) through the path
+``xinbao ingest`` and ``POST /api/ingest/{source}`` use (``server.ingest.services.ingest``:
+read, validate every row, check firms, store in committed chunks) into a fresh database.
 
-    python benchmarks/ingest.py [--rows 1000000] [--piccolo-rows 50000] [--engines sqlite,postgres]
+Prints one JSON object per line:
+
+- ``{"name": "ingest_feed", "feed", "engine", "firms", "rows", "seconds", "rows_per_s",
+  "us_per_row"}`` for every feed of both regions;
+- ``{"name": "ingest_scaling", "feed", "engine", "us_per_row_small", "us_per_row_large",
+  "ratio"}``: the per-row cost at ``--firms`` over that at ``--small-firms`` (target <= 1.5);
+- ``{"name": "ingest_total", "engine", "firms", "rows", "seconds", "rows_per_s"}`` per region;
+- ``{"name": "ingest_resend_duplicates", ...}``: the largest feed sent again (every key found
+  stored, nothing written).
+
+Targets (issue 17, PostgreSQL): every feed >= 150,000 rows/s but the firms registry itself
+(>= 50,000), and the scaling ratio <= 1.5. Feeds under ``--min-rows`` rows (20,000) are
+reported but their rate is mostly the fixed cost of a batch (a transaction, a report).
+
+    python benchmarks/ingest.py [--firms 120000] [--small-firms 2000] [--engines postgres,sqlite]
 """
 
 from __future__ import annotations
@@ -14,122 +29,136 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server import db  # noqa: E402
+from server.demo import FEED_SOURCES  # noqa: E402
+from server.demo.synth import generate_region, write_feeds  # noqa: E402
+from server.ingest.parse import iter_file  # noqa: E402
 from server.ingest.services import ingest  # noqa: E402
-from server.uscc import make_uscc  # noqa: E402
 
 PG_ADMIN = os.environ.get("XINBAO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-N_FIRMS = 2000
+TARGET = 150_000
+TARGET_FIRMS_FEED = 50_000
 
 
-def firms_csv() -> bytes:
-    lines = ["uscc,name,industry_division,town,registered_capital_yuan,founded_on,size_class,status"]
-    lines += [f"{make_uscc(i)},基准企业{i}号有限公司,13,城关镇,1000000,2010-01-01,small,active"
-              for i in range(N_FIRMS)]
-    return ("\n".join(lines) + "\n").encode()
+def write_region(n_firms: int, seed: int, out: Path) -> dict[str, Path]:
+    region = generate_region(n_firms, seed)
+    return write_feeds(region, out)
 
 
-def records_csv(n: int, key_prefix: str) -> list[bytes]:
-    """Monthly VAT records in 1 MiB-ish chunks, as a department would send them."""
-    usccs = [make_uscc(i) for i in range(N_FIRMS)]
-    months = [f"{y}-{m:02d}-28" for y in range(2015, 2025) for m in range(1, 13)]
-    chunks, buf = [], ["record_key,uscc,event_date,category,amount_yuan,arrears_yuan"]
-    for i in range(n):
-        buf.append(f"{key_prefix}{i},{usccs[i % N_FIRMS]},{months[(i // N_FIRMS) % len(months)]},vat,"
-                   f"{(i * 7919) % 100000}.{i % 100:02d},0")
-        if len(buf) >= 20000:
-            chunks.append(("\n".join(buf) + "\n").encode())
-            buf = []
-    if buf:
-        chunks.append(("\n".join(buf) + "\n").encode())
-    return chunks
+def count_rows(path: Path) -> int:
+    with path.open("rb") as fh:
+        return max(sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 24), b"")) - 1, 0)
 
 
-async def piccolo_rate(n: int) -> float:
-    """Plain Piccolo ``Table.insert`` in chunks of 500 rows (its parameter limits allow that)."""
-    from server.tables.ingest import DeptRecord
-
-    usccs = [make_uscc(i) for i in range(N_FIRMS)]
-    now = datetime.now(UTC)
-    rows = [
-        DeptRecord(source="tax_monthly", record_key=f"P-{i}", uscc=usccs[i % N_FIRMS],
-                   event_date=date(2020, 1 + i % 12, 28), category="vat", amount_fen=i,
-                   arrears_fen=0, batch_id=0, received_at=now)
-        for i in range(n)
-    ]
-    t = time.perf_counter()
-    for i in range(0, n, 500):
-        await DeptRecord.insert(*rows[i : i + 500]).run()
-    return n / (time.perf_counter() - t)
-
-
-async def bench(engine_kind: str, url: str, n: int, piccolo_n: int) -> list[dict]:
+async def load_region(engine_kind: str, url: str, files: dict[str, Path], n_firms: int,
+                      resend: bool) -> list[dict]:
     engine = await db.open_engine(url)
+    out = []
     try:
         await db.migrate(engine)
-        await ingest(engine, "firms", [firms_csv()], "csv")
-        chunks = records_csv(n, "R-")
-        t = time.perf_counter()
-        result = await ingest(engine, "tax_monthly", chunks, "csv")
-        first = time.perf_counter() - t
-        assert result.accepted == n and not result.rejected, (result.accepted, result.rejected[:3])
-        t = time.perf_counter()
-        again = await ingest(engine, "tax_monthly", chunks, "csv")
-        resend = time.perf_counter() - t
-        assert again.accepted == 0 and again.duplicates == n
-        pic = await piccolo_rate(piccolo_n)
+        total_rows, total_s = 0, 0.0
+        for source in FEED_SOURCES:
+            path = files[source]
+            rows = count_rows(path)
+            t = time.perf_counter()
+            result = await ingest(engine, source, iter_file(str(path)), "csv", filename=path.name)
+            seconds = time.perf_counter() - t
+            assert result.rows == rows and not result.rejected_rows, (source, result.rows, rows,
+                                                                      result.rejected[:3])
+            total_rows += rows
+            total_s += seconds
+            out.append({"name": "ingest_feed", "feed": source, "engine": engine_kind, "firms": n_firms,
+                        "rows": rows, "seconds": round(seconds, 3), "rows_per_s": round(rows / seconds),
+                        "us_per_row": round(seconds / max(rows, 1) * 1e6, 3),
+                        "store_s": round(result.store_seconds, 3)})
+            print(json.dumps(out[-1]), flush=True)
+        out.append({"name": "ingest_total", "engine": engine_kind, "firms": n_firms, "rows": total_rows,
+                    "seconds": round(total_s, 1), "rows_per_s": round(total_rows / total_s)})
+        print(json.dumps(out[-1]), flush=True)
+        if resend:
+            source = max(FEED_SOURCES, key=lambda s: files[s].stat().st_size)
+            t = time.perf_counter()
+            again = await ingest(engine, source, iter_file(str(files[source])), "csv")
+            seconds = time.perf_counter() - t
+            assert again.accepted == 0 and again.duplicates == again.rows
+            out.append({"name": "ingest_resend_duplicates", "feed": source, "engine": engine_kind,
+                        "firms": n_firms, "rows": again.rows, "seconds": round(seconds, 2),
+                        "rows_per_s": round(again.rows / seconds)})
+            print(json.dumps(out[-1]), flush=True)
     finally:
         await db.close(engine)
-    fast = n / first
-    return [
-        {"name": "ingest_new_rows", "engine": engine_kind, "rows": n, "seconds": round(first, 2),
-         "rows_per_s": round(fast), "store_s": round(result.store_seconds, 2),
-         "path": "Arrow CSV parse + column-wise validate + firm check + "
-                 + ("sorted binary COPY in a savepoint" if engine_kind == "postgres" else "executemany ON CONFLICT")
-                 + ", one transaction",
-         **({"target_rows_per_s": 150_000} if engine_kind == "postgres" else {})},
-        {"name": "ingest_resend_duplicates", "engine": engine_kind, "rows": n, "seconds": round(resend, 2),
-         "rows_per_s": round(n / resend), "store_s": round(again.store_seconds, 2),
-         "path": "same batch again: every key found stored (ON CONFLICT), nothing written"},
-        {"name": "piccolo_insert", "engine": engine_kind, "rows": piccolo_n, "rows_per_s": round(pic),
-         "path": "Table.insert(*rows) in chunks of 500, autocommit"},
-        {"name": "ingest_vs_piccolo_ratio", "engine": engine_kind, "ratio": round(fast / pic, 1)},
-    ]
+    return out
+
+
+async def run_engine(kind: str, files: dict[str, Path], n_firms: int, resend: bool) -> list[dict]:
+    if kind == "sqlite":
+        tmp = tempfile.mkdtemp()
+        try:
+            return await load_region(kind, f"sqlite:///{tmp}/bench.db", files, n_firms, resend)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    import asyncpg
+
+    name = f"xinbao_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG_ADMIN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        return await load_region(kind, PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", files, n_firms, resend)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--piccolo-rows", type=int, default=50_000)
-    ap.add_argument("--engines", default="sqlite,postgres")
+    ap.add_argument("--firms", type=int, default=120_000)
+    ap.add_argument("--small-firms", type=int, default=2_000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--engines", default="postgres")
+    ap.add_argument("--min-rows", type=int, default=20_000)
+    ap.add_argument("--feeds", default="", help="only these feeds (and the registries), comma-separated")
     args = ap.parse_args()
-    import asyncpg
-
-    for kind in args.engines.split(","):
-        if kind == "sqlite":
-            tmp = tempfile.mkdtemp()
-            results = await bench(kind, f"sqlite:///{tmp}/bench.db", args.rows, args.piccolo_rows)
-        else:
-            name = f"xinbao_bench_{uuid.uuid4().hex[:8]}"
-            admin = await asyncpg.connect(PG_ADMIN)
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            try:
-                results = await bench(kind, PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", args.rows,
-                                      args.piccolo_rows)
-            finally:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                await admin.close()
-        for r in results:
-            print(json.dumps(r), flush=True)
+    work = Path(tempfile.mkdtemp(prefix="xinbao-ingest-bench-"))
+    try:
+        sizes = [args.small_firms, args.firms] if args.small_firms else [args.firms]
+        regions = {}
+        for n in sizes:
+            t = time.perf_counter()
+            regions[n] = write_region(n, args.seed, work / str(n))
+            print(json.dumps({"name": "region_written", "firms": n,
+                              "seconds": round(time.perf_counter() - t, 1)}), flush=True)
+        for kind in args.engines.split(","):
+            per_row: dict[int, dict[str, dict]] = {}
+            for n in sizes:
+                rows = await run_engine(kind, regions[n], n, resend=n == args.firms)
+                per_row[n] = {r["feed"]: r for r in rows if r["name"] == "ingest_feed"}
+            if len(sizes) == 2:
+                small, large = per_row[sizes[0]], per_row[sizes[1]]
+                for feed in FEED_SOURCES:
+                    a, b = small[feed], large[feed]
+                    print(json.dumps({
+                        "name": "ingest_scaling", "feed": feed, "engine": kind,
+                        "firms_small": sizes[0], "firms_large": sizes[1],
+                        "us_per_row_small": a["us_per_row"], "us_per_row_large": b["us_per_row"],
+                        "ratio": round(b["us_per_row"] / a["us_per_row"], 2),
+                        "rows_small": a["rows"], "rows_large": b["rows"]}), flush=True)
+            large = per_row[sizes[-1]]
+            below = [f for f, r in large.items() if r["rows"] >= args.min_rows
+                     and r["rows_per_s"] < (TARGET_FIRMS_FEED if f == "firms" else TARGET)]
+            print(json.dumps({"name": "ingest_targets", "engine": kind, "firms": sizes[-1],
+                              "target_rows_per_s": TARGET, "target_firms_feed": TARGET_FIRMS_FEED,
+                              "feeds_below_target": below}), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ async def health(request: Request[Any, Any, Any], engine: DbEngine, redis: Redis
 
     body = {"status": "ok", "database": engine.engine_type}
     try:
-        await asyncio.wait_for(Firm.count(), 5)
+        await asyncio.wait_for(Firm.exists(), 5)  # constant time: one row read, if any (COUNT read them all)
     except Exception:  # noqa: BLE001 - any failure here means "the database does not answer"
         return Response({**body, "status": "down", "database": "down"}, status_code=503)
     if redis is not None:

@@ -99,7 +99,7 @@ def ingest(file: str, source: str, backfill: bool) -> None:
     from server import db
     from server.after_ingest import after_ingest
     from server.ingest.parse import detect_format, iter_file
-    from server.ingest.services import IngestError
+    from server.ingest.services import IngestError, file_sha256
     from server.ingest.services import ingest as run_ingest
 
     settings = _settings(demo=True)
@@ -111,7 +111,8 @@ def ingest(file: str, source: str, backfill: bool) -> None:
                 head = fh.read(64)
             fmt = detect_format(file, None, head)
             result = await run_ingest(engine, source, iter_file(file), fmt, filename=Path(file).name,
-                                      person_salt=settings.person_id_salt, backfill=backfill)
+                                      person_salt=settings.person_id_salt, backfill=backfill,
+                                      fingerprint=file_sha256(file))
             # What follows a stored batch, as the ingest route does it.
             after = await after_ingest(engine, settings, result.touched_usccs)
         except IngestError as exc:
@@ -123,7 +124,8 @@ def ingest(file: str, source: str, backfill: bool) -> None:
         click.echo(json.dumps({
             "accepted": result.accepted, "duplicates": result.duplicates,
             "rejected": [{"row": r.row, "field": r.field, "message": r.message} for r in result.rejected[:1000]],
-            "rejected_rows": result.rejected_rows, "batch_id": result.batch_id,
+            "rejected_rows": result.rejected_rows, "batch_id": result.batch_id, "rows": result.rows,
+            "resumed_after": result.resumed_after,
             "rescored": 0 if after is None or after.rescore is None else len(after.rescore.scores),
             "warnings_raised": 0 if after is None else after.scan.raised,
         }, ensure_ascii=False))

@@ -6,9 +6,11 @@ organisation type (1), administrative division (6), organisation code (9), check
 
 from __future__ import annotations
 
+import numpy as np
+
 from server.texts import Text, t
 
-__all__ = ["ALPHABET", "check_character", "is_valid_uscc", "make_uscc", "uscc_error"]
+__all__ = ["ALPHABET", "check_character", "is_valid_uscc", "make_uscc", "uscc_error", "valid_usccs"]
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
@@ -34,6 +36,29 @@ def uscc_error(code: object) -> Text | None:
     if code[17] != expected:
         return t("check character is {got!r}, expected {expected!r}", got=code[17], expected=expected)
     return None
+
+
+_BYTE_VALUE = np.full(256, -1, dtype=np.int64)
+for _i, _c in enumerate(ALPHABET):
+    _BYTE_VALUE[ord(_c)] = _i
+_WEIGHT_ARRAY = np.array(_WEIGHTS, dtype=np.int64)
+
+
+def valid_usccs(codes: list[str]) -> np.ndarray:
+    """``is_valid_uscc`` of many codes at once (a boolean array): a feed names a hundred
+    thousand firms, and the check character of each, one by one in Python, costs more than
+    storing its rows."""
+    out = np.zeros(len(codes), dtype=bool)
+    fit = [i for i, c in enumerate(codes) if len(c) == 18 and c.isascii()]
+    if not fit:
+        return out
+    raw = np.frombuffer("".join(codes[i] for i in fit).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
+    values = _BYTE_VALUE[raw]
+    known = (values >= 0).all(axis=1)
+    total = (np.where(values[:, :17] >= 0, values[:, :17], 0) * _WEIGHT_ARRAY).sum(axis=1)
+    check = (31 - total % 31) % 31
+    out[np.asarray(fit)] = known & (values[:, 17] == check)
+    return out
 
 
 def is_valid_uscc(code: object) -> bool:

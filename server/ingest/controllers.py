@@ -88,6 +88,7 @@ class IngestController(Controller):
                 engine, source, iter_spool(upload), fmt,
                 filename=request.headers.get("x-filename", ""), user_id=user.id,
                 person_salt=settings.person_id_salt, backfill=backfill,
+                fingerprint=getattr(upload, "sha256", None),
             )
         listed = result.rejected_count or result.repeated_count
         lang = reader_lang()  # each row's message in the operator's language

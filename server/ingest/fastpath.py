@@ -55,8 +55,9 @@ RECORD_FIELD_COLUMNS = {"amount_yuan": "amount_fen", "arrears_yuan": "arrears_fe
 
 
 def supports_fast_path(fields: tuple[Field, ...], code: str) -> bool:
-    """Record sources whose fields all have a vectorised check (not the financial statements,
-    whose items become a JSON ``attrs`` object; they are one row per firm and year)."""
+    """Sources whose fields all have a vectorised check: record sources (not the financial
+    statements, whose items become a JSON ``attrs`` object) and the registries (firms,
+    relations, guarantees), which are checked here and stored row-wise."""
     return code != "financial_statement" and all(f.type in _ARROW_TYPES for f in fields)
 
 
@@ -93,9 +94,15 @@ class ArrowRecordValidator:
             values, good = self._column(f, col, n)
             clean[f.name] = values
             ok = good if ok is None else pc.and_(ok, good)
-        if "end_date" in clean and "event_date" in clean:  # the cross-field rule: slow path judges
-            before = pc.fill_null(pc.less(clean["end_date"], clean["event_date"]), False)
+        # The rules across fields (RowValidator._cross_checks): rows they might refuse go to
+        # the slow path, which judges them and words the refusal.
+        start = "event_date" if "event_date" in clean else "start_date"
+        if "end_date" in clean and start in clean:
+            before = pc.fill_null(pc.less(clean["end_date"], clean[start]), False)
             ok = pc.and_(ok, pc.invert(before))
+        if "guarantor_uscc" in clean and "guaranteed_uscc" in clean:
+            itself = pc.fill_null(pc.equal(clean["guarantor_uscc"], clean["guaranteed_uscc"]), False)
+            ok = pc.and_(ok, pc.invert(itself))
         assert ok is not None
         rows = pa.array(np.arange(block.start + 1, block.start + n + 1, dtype=np.int64))
         fast = pa.table({**clean, "_row": rows}, schema=self.schema)
@@ -154,7 +161,10 @@ class ArrowRecordValidator:
         encoded = col.dictionary_encode()
         oks: list[bool] = []
         values: list[Any] = []
-        for cell in encoded.dictionary.to_pylist():
+        cells = encoded.dictionary.to_pylist()
+        if f.type == "uscc":
+            self.validator.prime_usccs(c.strip() for c in cells)
+        for cell in cells:
             s = cell.strip()
             if s == "":
                 value, problem = None, ("is required" if f.required else None)

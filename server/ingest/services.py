@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import fcntl
 import hashlib
 import io
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
 
 from scoring.records import RECORD_KINDS, STATEMENT_ITEMS, section_of
+from server.engines import sqlite_path_of
 from server.ingest.fastpath import (
     ArrowRecordValidator,
     PreparedRecords,
@@ -44,7 +48,14 @@ from server.ingest.sources import (
     Source,
     clean_text,
 )
-from server.ingest.store import RECORD_COLUMNS, RECORD_CONFLICT, BatchWriter, open_writer, utcnow
+from server.ingest.store import (
+    RECORD_COLUMNS,
+    RECORD_CONFLICT,
+    BatchWriter,
+    open_writer,
+    utcnow,
+    writer_for,
+)
 from server.texts import Lang, Text, t
 from server.texts.stored import revive, store
 
@@ -84,6 +95,7 @@ class IngestResult:
     repeated_count: int = 0
     touched_usccs: set[str] = field(default_factory=set)
     store_seconds: float = 0.0  # time spent writing (vs reading and validating), for tuning
+    resumed_after: int = 0  # a broken-off batch resumed: the rows it had committed before
     # This chunk's entries, written to the report (and counted) by ``_flush_report``.
     pending: list[Rejection] = field(default_factory=list)
     pending_repeats: list[Repeat] = field(default_factory=list)
@@ -214,17 +226,20 @@ async def ingest(
     person_salt: str = "xinbao-person",
     today: date | None = None,
     backfill: bool = False,
+    fingerprint: str | None = None,
 ) -> IngestResult:
     """Validate and store one batch of a source; see the module docstring for guarantees.
     ``backfill``: the batch is the department's archive (its records are known from their
-    event date, for training on past dates; see ``scoring.records.known_at``)."""
+    event date, for training on past dates; see ``scoring.records.known_at``).
+    ``fingerprint``: the file's SHA-256; a batch of the same source and fingerprint that broke
+    off (its writer died) is resumed after its last committed chunk instead of starting anew."""
     source = get_source(source_code)
-    fast = fmt == "csv" and source.target == "record" and supports_fast_path(source.fields, source.code)
+    fast = fmt == "csv" and supports_fast_path(source.fields, source.code)
     try:
         if fast:
-            header, blocks = read_csv_blocks(chunks, CHUNK_ROWS)
+            header, blocks = read_csv_blocks(chunks, chunk_rows())
         else:
-            header, batches = read_batches(chunks, fmt, CHUNK_ROWS)
+            header, batches = read_batches(chunks, fmt, chunk_rows())
     except FeedFormatError as exc:
         raise IngestError(exc.field, exc.message, 400) from exc
     validator = RowValidator(source, today or date.today())
@@ -234,30 +249,157 @@ async def ingest(
             raise IngestError(missing[0], t("required column(s) missing from the header: {columns}",
                                             columns=", ".join(missing)))
 
-    received_at = utcnow()
-    result = IngestResult(batch_id=None, source=source.code)
-    try:
-        async with open_writer(engine) as w:
-            await w.lock_source(source.code)
-            department_id = await _department_id(w, source.department)
-            batch_id = await w.insert_returning_id("ingest_batch", {
-                "department": department_id, "source": source.code, "filename": clean_text(filename, 200),
-                "received_at": received_at, "rows": 0, "accepted": 0, "duplicates": 0,
-                "rejected": 0, "submitted_by": user_id, "backfill": backfill,
-            })
-            result.batch_id = batch_id
+    async with claim_file(engine, source.code, fingerprint) as claimed:
+        if not claimed:
+            raise IngestError("file", t("this file is being stored right now by another upload; "
+                                        "wait for it to finish"), 409)
+        result, received_at, skip = await _begin_batch(engine, source, filename, user_id, backfill, fingerprint)
+        try:
             if fast:
-                await _ingest_arrow(w, blocks, ArrowRecordValidator(validator, header), header, result,
-                                    batch_id, received_at)
+                await _ingest_arrow(engine, blocks, ArrowRecordValidator(validator, header), header, result,
+                                    received_at, person_salt, skip)
             else:
-                await _ingest_python(w, batches, validator, header, result, batch_id, received_at, person_salt)
-            await w.execute(
-                "UPDATE ingest_batch SET rows = ?, accepted = ?, duplicates = ?, rejected = ? WHERE id = ?",
-                (result.rows, result.accepted, result.duplicates, result.rejected_rows, batch_id),
-            )
-    except FeedFormatError as exc:  # the file broke off mid-way (e.g. bad UTF-8): nothing stored
-        raise IngestError(exc.field, exc.message, 400) from exc
+                await _ingest_python(engine, batches, validator, header, result, received_at, person_salt, skip)
+        except FeedFormatError as exc:  # the file broke off mid-way (e.g. bad UTF-8)
+            await _end_batch(engine, result, "failed")
+            raise IngestError(exc.field, exc.message, 400) from exc
+        await _end_batch(engine, result, "done")
     return result
+
+
+def file_sha256(path: str) -> str:
+    """A file's fingerprint: a resend of a broken-off batch's file resumes it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def chunk_rows() -> int:
+    """Rows per chunk: each is validated, written and committed with the batch's progress, so
+    a file of millions of rows never holds one transaction for long and a resend resumes."""
+    return max(int(os.environ.get("XINBAO_INGEST_CHUNK_ROWS", CHUNK_ROWS)), 1)
+
+
+async def _begin_batch(engine: Engine, source: Source, filename: str, user_id: int | None, backfill: bool,
+                       fingerprint: str | None) -> tuple[IngestResult, datetime, int]:
+    """The batch to store into, committed: the broken-off batch of this file (its counts so far
+    and its first report rows restored, and the rows it committed, to skip) or a new one."""
+    async with open_writer(engine) as w:
+        department_id = await _department_id(w, source.department)
+        if fingerprint is not None:
+            found = await w.fetch(
+                "SELECT id, received_at, rows, accepted, duplicates, rejected FROM ingest_batch "
+                "WHERE source = ? AND fingerprint = ? AND state = 'running' AND department = ? AND backfill = ? "
+                "ORDER BY id DESC LIMIT 1", (source.code, fingerprint, department_id, backfill))
+            if found:
+                batch_id, received_at, rows, accepted, duplicates, rejected = found[0]
+                result = IngestResult(batch_id=int(batch_id), source=source.code, rows=rows, accepted=accepted,
+                                      duplicates=duplicates, rejected_rows=rejected, resumed_after=rows)
+                await _restore_report(w, result)
+                return result, _as_datetime(received_at), int(rows)
+        received_at = utcnow()
+        batch_id = await w.insert_returning_id("ingest_batch", {
+            "department": department_id, "source": source.code, "filename": clean_text(filename, 200),
+            "received_at": received_at, "rows": 0, "accepted": 0, "duplicates": 0,
+            "rejected": 0, "submitted_by": user_id, "backfill": backfill, "state": "running",
+            "fingerprint": fingerprint,
+        })
+    return IngestResult(batch_id=batch_id, source=source.code), received_at, 0
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).astimezone(UTC)
+
+
+async def _restore_report(w: BatchWriter, result: IngestResult) -> None:
+    """A resumed batch's report so far: counts, the next entry's number, and the first
+    ``REPORT_LIMIT`` rejected and repeated rows for the answer."""
+    counts = await w.fetch("SELECT kind, COUNT(*), COALESCE(MAX(seq), -1) FROM ingest_rejection "
+                           "WHERE batch_id = ? GROUP BY kind", (result.batch_id,))
+    for kind, n, last in counts:
+        if kind == "rejected":
+            result.rejected_count = int(n)
+        else:
+            result.repeated_count = int(n)
+        result._seq = max(result._seq, int(last) + 1)
+    for kind in ("rejected", "duplicate"):
+        rows = await w.fetch("SELECT row_no, field, message, first_row FROM ingest_rejection "
+                             "WHERE batch_id = ? AND kind = ? ORDER BY seq LIMIT ?",
+                             (result.batch_id, kind, REPORT_LIMIT))
+        for row_no, name, message, first in rows:
+            text = revive(message) or message
+            if kind == "rejected":
+                result.rejected.append(Rejection(int(row_no), name, text))
+            else:
+                result.repeated.append(Repeat(int(row_no), name, text, first))
+
+
+async def _end_batch(engine: Engine, result: IngestResult, state: str) -> None:
+    async with open_writer(engine) as w:
+        await w.execute("UPDATE ingest_batch SET state = ? WHERE id = ?", (state, result.batch_id))
+
+
+class claim_file:  # noqa: N801 - used as ``async with claim_file(engine, source, sha) as claimed``
+    """One writer per file at a time: the same file sent twice at once would otherwise resume
+    the same broken-off batch twice. PostgreSQL: a session advisory lock on a connection held
+    for the batch; SQLite: an exclusive ``flock`` beside the database file. Both go with the
+    process, so a writer that dies leaves its batch free to resume. No fingerprint: no claim."""
+
+    def __init__(self, engine: Engine, source: str, fingerprint: str | None) -> None:
+        self.engine, self.fingerprint = engine, fingerprint
+        self.key = None if fingerprint is None else f"{source}:{fingerprint}"
+        self._conn: Any = None
+        self._fd: int | None = None
+
+    async def __aenter__(self) -> bool:
+        if self.key is None:
+            return True
+        lock_id = int.from_bytes(hashlib.sha256(self.key.encode()).digest()[:8], "big", signed=True)
+        if isinstance(self.engine, PostgresEngine):
+            self._conn = await self.engine.get_new_connection()
+            got = await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_id)
+            if not got:
+                await self._conn.close()
+                self._conn = None
+            return bool(got)
+        path = f"{sqlite_path_of(self.engine)}.ingest-{lock_id & 0xFFFFFFFF:08x}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            try:
+                await self._conn.close()  # the session lock goes with the session
+            except Exception:  # noqa: BLE001 - the server went away: so did the lock
+                self._conn.terminate()
+        if self._fd is not None:
+            os.close(self._fd)
+
+
+async def _commit_chunk(engine: Engine, result: IngestResult, last_row: int, store: Any) -> None:
+    """One chunk in its own transaction: its rows, its report entries and the batch's progress
+    (rows through ``last_row`` and the counts), so what is committed and what the batch says
+    was committed never differ."""
+    t0 = time.perf_counter()
+    async with open_writer(engine) as w:
+        await w.lock_source(result.source)
+        await store(w)
+        result.rows = last_row
+        await _flush_report(w, result)
+        await w.execute(
+            "UPDATE ingest_batch SET rows = ?, accepted = ?, duplicates = ?, rejected = ? WHERE id = ?",
+            (result.rows, result.accepted, result.duplicates, result.rejected_rows, result.batch_id))
+    result.store_seconds += time.perf_counter() - t0
 
 
 async def _flush_report(w: BatchWriter, result: IngestResult) -> None:
@@ -307,23 +449,24 @@ def _drop_repeats(good: Good, key: tuple[str, ...], result: IngestResult, *, kee
     return good.where(keep)
 
 
-async def _ingest_python(w: BatchWriter, batches: Iterator[list[RawRow]], validator: RowValidator,
-                         header: list[str], result: IngestResult, batch_id: int, received_at: datetime,
-                         person_salt: str) -> None:
-    """Row-wise path: JSON Lines, registry sources, financial statements."""
+async def _ingest_python(engine: Engine, batches: Iterator[list[RawRow]], validator: RowValidator,
+                         header: list[str], result: IngestResult, received_at: datetime,
+                         person_salt: str, skip: int) -> None:
+    """Row-wise path: JSON Lines, financial statements, CSV that Arrow cannot read exactly."""
     source = validator.source
     store = _STORES[source.target]
     names = [f.name for f in source.fields]
     for chunk in batches:
-        result.rows = chunk[-1][0]
+        if skip:
+            chunk = [r for r in chunk if r[0] > skip]  # committed before the batch broke off
+            if not chunk:
+                continue
         numbers, cols, present = _columns(chunk, header, names, result)
         keep, clean, rejections = validator.validate_columns(numbers, cols, present)
         result.pending.extend(rejections)
         good = Good([numbers[i] for i in keep], clean)
-        t = time.perf_counter()
-        await store(w, good, result, batch_id, received_at, person_salt)
-        await _flush_report(w, result)
-        result.store_seconds += time.perf_counter() - t
+        await _commit_chunk(engine, result, chunk[-1][0],
+                            lambda w, good=good: store(w, good, result, result.batch_id, received_at, person_salt))
 
 
 # A prepared chunk: (last row number, rejections, good rows ready to write) from the fast
@@ -331,26 +474,50 @@ async def _ingest_python(w: BatchWriter, batches: Iterator[list[RawRow]], valida
 _Prepared = tuple[int, list[Rejection], "PreparedRecords | Good"]
 
 
-async def _ingest_arrow(w: BatchWriter, blocks: Iterator[ArrowBlock | list[RawRow]],
+async def _ingest_arrow(engine: Engine, blocks: Iterator[ArrowBlock | list[RawRow]],
                         checker: ArrowRecordValidator, header: list[str], result: IngestResult,
-                        batch_id: int, received_at: datetime) -> None:
-    """Record sources from CSV: chunk k+1 is read and validated in a worker thread while
-    chunk k is written, so parsing and the database's work overlap on two cores."""
+                        received_at: datetime, person_salt: str, skip: int) -> None:
+    """CSV of record and registry sources: chunk k+1 is read and validated in a worker thread
+    while chunk k is written, so parsing and the database's work overlap on two cores."""
     validator = checker.validator
-    names = [f.name for f in validator.source.fields]
+    source = validator.source
+    names = [f.name for f in source.fields]
+    encoder = writer_for(engine)
+    batch_id = result.batch_id
+    assert batch_id is not None
 
     def prepare() -> _Prepared | None:
-        block = next(blocks, None)
-        if block is None:
-            return None
-        if isinstance(block, ArrowBlock):
-            checked = checker.check(block)
-            prepared = prepare_records(w, checked.table, result.source, batch_id, received_at)
-            return checked.last_row, checked.rejections, prepared
-        shape = IngestResult(batch_id=None, source=validator.source.code)
-        numbers, cols, present = _columns(block, header, names, shape)
-        keep, clean, rejections = validator.validate_columns(numbers, cols, present)
-        return block[-1][0], shape.pending + rejections, Good([numbers[i] for i in keep], clean)
+        while (block := next(blocks, None)) is not None:
+            if isinstance(block, ArrowBlock):
+                if block.start + block.table.num_rows <= skip:
+                    continue  # committed before the batch broke off
+                if block.start < skip:
+                    block = ArrowBlock(skip, block.table.slice(skip - block.start))
+                checked = checker.check(block)
+                if source.target != "record":
+                    table = checked.table
+                    good = Good(table["_row"].to_pylist(), {name: table[name].to_pylist() for name in names})
+                    return checked.last_row, checked.rejections, good
+                prepared = prepare_records(encoder, checked.table, result.source, batch_id, received_at)
+                return checked.last_row, checked.rejections, prepared
+            block = [r for r in block if r[0] > skip]
+            if not block:
+                continue
+            shape = IngestResult(batch_id=None, source=source.code)
+            numbers, cols, present = _columns(block, header, names, shape)
+            keep, clean, rejections = validator.validate_columns(numbers, cols, present)
+            return block[-1][0], shape.pending + rejections, Good([numbers[i] for i in keep], clean)
+        return None
+
+    store_good = _STORES[source.target]
+
+    async def store_prepared(w: BatchWriter, good: PreparedRecords) -> None:
+        accepted, duplicates, touched = await store_records(
+            w, good, received_at, result.pending, result.pending_repeats,
+            batch_id=batch_id, earlier=result.accepted > 0)
+        result.accepted += accepted
+        result.duplicates += duplicates
+        result.touched_usccs |= touched
 
     loop = asyncio.get_running_loop()
     pending = loop.run_in_executor(None, prepare)
@@ -358,20 +525,12 @@ async def _ingest_arrow(w: BatchWriter, blocks: Iterator[ArrowBlock | list[RawRo
         while (item := await pending) is not None:
             pending = loop.run_in_executor(None, prepare)
             last_row, rejections, good = item
-            result.rows = last_row
             result.pending.extend(rejections)
-            t = time.perf_counter()
             if isinstance(good, Good):
-                await _store_records(w, good, result, batch_id, received_at, "")
+                await _commit_chunk(engine, result, last_row, lambda w, good=good: store_good(
+                    w, good, result, batch_id, received_at, person_salt))
             else:
-                accepted, duplicates, touched = await store_records(
-                    w, good, received_at, result.pending, result.pending_repeats,
-                    batch_id=batch_id, earlier=result.accepted > 0)
-                result.accepted += accepted
-                result.duplicates += duplicates
-                result.touched_usccs |= touched
-            await _flush_report(w, result)
-            result.store_seconds += time.perf_counter() - t
+                await _commit_chunk(engine, result, last_row, lambda w, good=good: store_prepared(w, good))
     finally:
         if not pending.done():  # an error while writing: let the reader thread finish first
             await asyncio.wait([pending])
@@ -489,42 +648,16 @@ async def _store_firms(w: BatchWriter, good: Good, result: IngestResult, batch_i
         return
     good = _drop_repeats(good, ("uscc",), result, keep_last=True)  # the latest registration wins
     c = good.cols
-    latest: dict[str, tuple] = {}
-    for uscc, name, division, town, capital, founded, size, status in zip(
-        c["uscc"], c["name"], c["industry_division"], c["town"], c["registered_capital_yuan"],
-        c["founded_on"], c["size_class"], c["status"], strict=True,
-    ):
-        latest[uscc] = (name, section_of(division), division, town, capital, founded, size, status)
-    cols = ", ".join(_FIRM_FIELDS)
-    stored: dict[str, tuple] = {}
-    keys = sorted(latest)
-    for i in range(0, len(keys), 5000):
-        part = keys[i : i + 5000]
-        if w.is_postgres:
-            rows = await w.fetch(f"SELECT uscc, {cols} FROM firm WHERE uscc = ANY(?)", [part])
-        else:
-            rows = await w.fetch(f"SELECT uscc, {cols} FROM firm WHERE uscc IN ({', '.join('?' * len(part))})", part)
-        for r in rows:
-            stored[r[0]] = tuple(_normalise(x) for x in r[1:])
-    new, changed = [], []
-    for uscc, values in latest.items():
-        if uscc not in stored:
-            new.append((uscc, *values, received_at, received_at))
-        elif stored[uscc] != tuple(_normalise(x) for x in values):
-            changed.append((*values, received_at, uscc))
-    await w.copy_rows("firm", ("uscc", *_FIRM_FIELDS, "created_at", "updated_at"), new)
-    if changed:
-        sets = ", ".join(f"{col} = ?" for col in _FIRM_FIELDS)
-        await w.executemany(f"UPDATE firm SET {sets}, updated_at = ? WHERE uscc = ?", changed)
-    result.accepted += len(new) + len(changed)
-    result.duplicates += len(good) - len(new) - len(changed)
-    result.touched_usccs.update(latest)
-
-
-def _normalise(x: Any) -> Any:
-    if isinstance(x, date | datetime):
-        return x.isoformat()[:10]
-    return x
+    rows = [(uscc, name, section_of(division), division, town, capital, founded, size, status,
+             received_at, received_at)
+            for uscc, name, division, town, capital, founded, size, status in zip(
+                c["uscc"], c["name"], c["industry_division"], c["town"], c["registered_capital_yuan"],
+                c["founded_on"], c["size_class"], c["status"], strict=True)]
+    inserted, updated = await w.upsert("firm", "uscc", _FIRM_FIELDS, rows, stamped=("updated_at",),
+                                       insert_only=("created_at",))
+    result.accepted += inserted + updated
+    result.duplicates += len(good) - inserted - updated
+    result.touched_usccs.update(c["uscc"])
 
 
 def person_hash(person_id: str, salt: str) -> str:
@@ -541,11 +674,9 @@ async def _store_relations(w: BatchWriter, good: Good, result: IngestResult, bat
     c = good.cols
     hashes = [person_hash(p, salt) for p in c["person_id"]]
     names = dict(zip(hashes, c["person_name"], strict=True))
+    # new people first (a person already stored keeps the name stored), then every id at once
+    await w.insert_ignore("person", ("id_hash", "name"), sorted(names.items()), "id_hash")
     people = await w.existing("person", "id_hash", sorted(names), value_column="id")
-    new_people = [(h, name) for h, name in names.items() if h not in people]
-    await w.copy_rows("person", ("id_hash", "name"), new_people)
-    if new_people:
-        people.update(await w.existing("person", "id_hash", [h for h, _ in new_people], value_column="id"))
     rows = [
         (key, firms[u], people[h], role, None if share is None else Decimal(str(share)), start, end)
         for key, u, h, role, share, start, end in zip(

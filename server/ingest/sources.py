@@ -8,12 +8,13 @@ canonical value tuple or a list of ``Rejection`` naming the field and what is wr
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
 from scoring.records import RECORD_KINDS, STATEMENT_ITEMS, section_of
 from server.texts import Text, t
-from server.uscc import uscc_error
+from server.uscc import uscc_error, valid_usccs
 
 __all__ = ["EARLIER_IN_BATCH", "SOURCES", "Field", "Rejection", "Repeat", "RowValidator", "Source", "clean_text"]
 
@@ -224,7 +225,10 @@ class RowValidator:
                 cells[i] = None
         kind = f.type
         if kind in ("uscc", "date", "enum", "division"):
-            lookup = {c: self._distinct(f, c) for c in set(cells) if c is not None}
+            distinct = {c for c in cells if c is not None}
+            if kind == "uscc":
+                self.prime_usccs(distinct)
+            lookup = {c: self._distinct(f, c) for c in distinct}
             values: list[object] = []
             for i, c in enumerate(cells):
                 if c is None:
@@ -273,6 +277,14 @@ class RowValidator:
             if problem:
                 problems.append((i, problem))
         return cells, problems
+
+    def prime_usccs(self, cells: Iterable[object]) -> None:
+        """Check many codes at once (vectorised) and remember the valid ones, so ``_distinct``
+        finds them; invalid ones are left for it to word the problem."""
+        fresh = list({str(c).upper() for c in cells} - self._uscc.keys())
+        if fresh:
+            self._uscc.update((code, (code, None)) for code, ok in zip(fresh, valid_usccs(fresh), strict=True)
+                              if ok)
 
     def _distinct(self, f: Field, cell: object) -> tuple[object, str | None]:
         """Check one distinct value of a repetitive column."""

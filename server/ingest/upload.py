@@ -9,6 +9,7 @@ a slow sender holds no lock.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import AsyncIterable, Iterator
 from pathlib import Path
@@ -26,17 +27,21 @@ class UploadTooLarge(ValueError):
 
 async def spool(body: AsyncIterable[bytes], limit: int, directory: Path) -> IO[bytes]:
     """The whole body in a temporary file (positioned at its start); the caller closes it,
-    which deletes it. Raises ``UploadTooLarge`` as soon as more than ``limit`` bytes came."""
+    which deletes it. Raises ``UploadTooLarge`` as soon as more than ``limit`` bytes came.
+    The file's ``sha256`` attribute is the body's SHA-256 (hex): a batch's fingerprint."""
     directory.mkdir(parents=True, exist_ok=True)
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY, dir=directory, prefix="upload-")
     size = 0
+    digest = hashlib.sha256()
     try:
         async for chunk in body:
             size += len(chunk)
             if size > limit:
                 raise UploadTooLarge(f"the upload is larger than {limit:,} bytes")
             out.write(chunk)
+            digest.update(chunk)
         out.seek(0)
+        out.sha256 = digest.hexdigest()  # type: ignore[attr-defined]
     except BaseException:
         out.close()
         raise

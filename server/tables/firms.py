@@ -17,7 +17,7 @@ from piccolo.table import Table
 class Firm(Table, tablename="firm"):
     """A registered enterprise, keyed by its unified social credit code."""
 
-    uscc = Varchar(length=18, unique=True, index=True)
+    uscc = Varchar(length=18, unique=True)  # the unique index answers lookups (no second index)
     name = Varchar(length=200, index=True)
     industry_section = Varchar(length=1)
     industry_division = Varchar(length=2)

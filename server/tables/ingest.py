@@ -42,6 +42,11 @@ class IngestBatch(Table, tablename="ingest_batch"):
     # A department's archive: its records count as known from their event date (for training
     # on past dates); a live batch's records are known from ``received_at``.
     backfill = Boolean(default=False)
+    # 'running' while the file's chunks are being committed (``rows`` and the counts are those
+    # committed so far), 'done' once it is all stored. A batch left running by a writer that
+    # died is resumed when the same file (``fingerprint``, its SHA-256) is sent again.
+    state = Varchar(length=10, default="done")
+    fingerprint = Varchar(length=64, null=True, default=None)
 
 
 class DeptRecord(Table, tablename="dept_record"):

@@ -74,6 +74,8 @@ ZH: dict[str, str] = {
         "与本批次第 {row} 行（保存的是该行）的 {key} 相同；计为重复",
     "no registered firm has this code: {code}": "没有已登记的企业使用此代码：{code}",
     # -- department feeds: the routes (server/ingest/controllers.py)
+    "this file is being stored right now by another upload; wait for it to finish":
+        "同一文件正在由另一次上传入库，请等它完成后再试",
     "the upload is larger than {limit:,} bytes; send it as several batches":
         "上传的文件超过 {limit:,} 字节；请分成几批发送",
     "source {source!r} belongs to the {department!r} department; you operate for {yours!r}":

@@ -121,24 +121,36 @@ async def test_who_may_send_what(client, operators, who, source, status):
     assert r.status_code == status, r.text
 
 
-async def test_a_batch_that_dies_half_way_stores_nothing(engine, operators, monkeypatch):
+async def test_a_batch_that_dies_half_way_keeps_whole_chunks_and_a_new_batch_stores_the_rest_once(
+        engine, operators, monkeypatch):
+    """Without a fingerprint (a stream, not a file) a broken batch is not resumed: what its
+    committed chunks stored stays, counted by the batch, and the file sent again as a new batch
+    stores each remaining row once and counts the others as duplicates."""
     from server.ingest import services
     from server.tables.ingest import DeptRecord, IngestBatch
 
     monkeypatch.setattr(services, "CHUNK_ROWS", 3)  # several chunks written before the failure
-    before, batches = await DeptRecord.count(), await IngestBatch.count()
+    before = await DeptRecord.count()
     header = b"record_key,uscc,event_date,category,amount_yuan\n"
+    rows = [f"D-{i},{A},2024-0{1 + i % 9}-01,vat,{i}\n".encode() for i in range(10)]
 
     def feed():
         yield header
-        for i in range(10):
-            yield f"D-{i},{A},2024-0{1 + i % 9}-01,vat,{i}\n".encode()
+        yield from rows
         raise ConnectionError("upload connection lost")
 
     with pytest.raises(ConnectionError):
         await services.ingest(engine, "tax_monthly", feed(), "csv")
-    assert await DeptRecord.count() == before
-    assert await IngestBatch.count() == batches
+    broken = await IngestBatch.select().where(IngestBatch.source == "tax_monthly").order_by(
+        IngestBatch.id, ascending=False).first()
+    stored = await DeptRecord.count() - before
+    assert broken["state"] == "running" and broken["accepted"] == stored and broken["rows"] == stored
+    assert stored % 3 == 0 and stored < 10
+
+    whole = await services.ingest(engine, "tax_monthly", [header, *rows], "csv")
+    assert whole.batch_id != broken["id"]
+    assert (whole.accepted, whole.duplicates) == (10 - stored, stored)
+    assert await DeptRecord.count() == before + 10
 
 
 async def test_the_operator_reads_its_feeds_and_its_batches_only(client, operators):

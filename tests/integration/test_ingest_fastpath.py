@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from server.uscc import make_uscc
@@ -129,7 +131,11 @@ async def test_optimistic_copy_falls_back_when_a_key_is_stored(engine, firms, mo
     assert (again.accepted, again.duplicates) == (0, 12)
 
 
-async def test_a_batch_failing_in_its_second_write_stores_nothing(engine, firms, monkeypatch) -> None:
+async def test_a_batch_failing_in_its_second_write_keeps_its_first_chunk_and_the_resend_resumes(
+        engine, firms, monkeypatch) -> None:
+    """Chunks commit one by one with the batch's progress: a failure loses only the chunk being
+    written, the batch stays 'running' with what it stored, and the same file sent again
+    (same fingerprint) continues after the committed rows: every row stored and counted once."""
     from server.ingest import services
     from server.tables.ingest import DeptRecord, IngestBatch
 
@@ -144,13 +150,28 @@ async def test_a_batch_failing_in_its_second_write_stores_nothing(engine, firms,
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(services, "store_records", failing)
-    before, batches = await DeptRecord.count(), await IngestBatch.count()
+    before = await DeptRecord.count()
     data = (HEADER + "".join(f"H-{i},{A},2025-01-31,vat,{i},0\n" for i in range(9))).encode()
+    sha = hashlib.sha256(data).hexdigest()
     with pytest.raises(RuntimeError):
-        await services.ingest(engine, "tax_monthly", [data], "csv")
+        await services.ingest(engine, "tax_monthly", [data], "csv", fingerprint=sha)
     assert len(calls) == 2
-    assert await DeptRecord.count() == before
-    assert await IngestBatch.count() == batches
+    stored = await DeptRecord.count() - before  # the first chunk: about CHUNK_ROWS rows
+    assert 0 < stored < 9
+    broken = await IngestBatch.select().where(IngestBatch.fingerprint == sha).first()
+    assert (broken["state"], broken["rows"], broken["accepted"]) == ("running", stored, stored)
+
+    monkeypatch.setattr(services, "store_records", real)
+    done = await services.ingest(engine, "tax_monthly", [data], "csv", fingerprint=sha)
+    assert (done.batch_id, done.resumed_after, done.rows, done.accepted, done.duplicates) == (
+        broken["id"], stored, 9, 9, 0)
+    assert await DeptRecord.count() == before + 9
+    assert await DeptRecord.count().where(DeptRecord.batch_id == broken["id"]) == 9
+    batch = await IngestBatch.select().where(IngestBatch.id == broken["id"]).first()
+    assert (batch["state"], batch["rows"], batch["accepted"]) == ("done", 9, 9)
+    # sent once more: a finished batch is not resumed; a new batch finds every row stored
+    again = await services.ingest(engine, "tax_monthly", [data], "csv", fingerprint=sha)
+    assert again.batch_id != broken["id"] and (again.accepted, again.duplicates) == (0, 9)
 
 
 _GOOD_CELL = {"key": "G-{i}", "uscc": A, "date": "2024-0{m}-15", "money": "{i}.5", "int": "{i}", "number": "{q}"}
@@ -190,3 +211,27 @@ async def test_every_column_type_is_stored_alike(engine, firms, monkeypatch, cod
     assert fast.rejected == slow.rejected == []
     assert fast.accepted == slow.accepted == 7
     assert await _stored(engine, fast.batch_id) == slow_rows
+
+
+async def test_one_writer_per_file_a_second_upload_of_it_is_refused_while_the_first_runs(engine, firms) -> None:
+    """While a writer holds a file (PostgreSQL: a session advisory lock; SQLite: a flock), the
+    same file sent again is refused with 409 and nothing is written; once it is released the
+    file is stored. A different file is never held up."""
+    from server.ingest import services
+    from server.tables.ingest import IngestBatch
+
+    data = (HEADER + f"CLAIM-1,{A},2025-02-28,vat,5,0\n").encode()
+    sha = hashlib.sha256(data).hexdigest()
+    batches = await IngestBatch.count()
+    async with services.claim_file(engine, "tax_monthly", sha) as held:
+        assert held
+        with pytest.raises(services.IngestError) as refused:
+            await services.ingest(engine, "tax_monthly", [data], "csv", fingerprint=sha)
+        assert refused.value.status_code == 409 and refused.value.field == "file"
+        assert await IngestBatch.count() == batches
+        other = (HEADER + f"CLAIM-2,{A},2025-02-28,vat,5,0\n").encode()
+        done = await services.ingest(engine, "tax_monthly", [other], "csv",
+                                     fingerprint=hashlib.sha256(other).hexdigest())
+        assert done.accepted == 1
+    stored = await services.ingest(engine, "tax_monthly", [data], "csv", fingerprint=sha)
+    assert stored.accepted == 1

@@ -1,0 +1,146 @@
+"""The query plans of ingestion's lookups at the size of a region (issue 17, docs/scale.md).
+
+Loads a generated region's registries (``--firms`` firms, their people and guarantees) and a
+slice of one record feed into a fresh PostgreSQL database through the ingestion path, with
+every lookup the writer sends recorded (SQL and arguments). Then, after ``ANALYZE`` as
+autovacuum would have run it (and once more without statistics, as right after a bulk load),
+each distinct lookup, and each registry upsert against a staged chunk, is run under
+``EXPLAIN (ANALYZE, BUFFERS)`` in a transaction that is rolled back. Prints the plans and one
+JSON line: ``{"name": "ingest_plans", "firms", "statements", "seq_scans_on_firm_or_person"}``
+(target: 0).
+
+    python benchmarks/ingest_plans.py [--firms 120000] [--records 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from server import db  # noqa: E402
+from server.db import dollar_params  # noqa: E402
+from server.demo.synth import generate_region, write_feeds  # noqa: E402
+from server.ingest import store  # noqa: E402
+from server.ingest.parse import iter_file  # noqa: E402
+from server.ingest.services import ingest  # noqa: E402
+
+PG_ADMIN = os.environ.get("XINBAO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SEQ = re.compile(r"Seq Scan on (firm|person)\b")
+
+UPSERTS = {
+    "firm upsert (firms feed)": (
+        "CREATE TEMP TABLE stage_firm AS SELECT uscc, name, industry_section, industry_division, town, "
+        "registered_capital_fen, founded_on, size_class, status, created_at, updated_at "
+        "FROM firm ORDER BY id DESC LIMIT 5000",
+        "INSERT INTO firm (uscc, name, industry_section, industry_division, town, registered_capital_fen, "
+        "founded_on, size_class, status, updated_at, created_at) SELECT uscc, name, industry_section, "
+        "industry_division, town, registered_capital_fen, founded_on, size_class, status, updated_at, created_at "
+        "FROM stage_firm ON CONFLICT (uscc) DO UPDATE SET name = EXCLUDED.name, updated_at = EXCLUDED.updated_at "
+        "WHERE (firm.name) IS DISTINCT FROM (EXCLUDED.name)"),
+    "person insert (relations feed)": (
+        "CREATE TEMP TABLE stage_person AS SELECT id_hash, name FROM person ORDER BY id DESC LIMIT 5000",
+        "INSERT INTO person (id_hash, name) SELECT id_hash, name FROM stage_person ON CONFLICT (id_hash) DO NOTHING"),
+}
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--firms", type=int, default=120_000)
+    ap.add_argument("--records", type=int, default=200_000, help="rows of the tax feed loaded")
+    args = ap.parse_args()
+    import asyncpg
+
+    work = Path(tempfile.mkdtemp(prefix="xinbao-plans-"))
+    name = f"xinbao_plans_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG_ADMIN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    recorded: dict[str, list] = {}
+    real_fetch = store.PostgresWriter.fetch
+
+    async def recording_fetch(self, sql, args=()):  # type: ignore[no-untyped-def]
+        if re.search(r"\b(firm|person|dept_record|ingest_batch)\b", sql):
+            recorded.setdefault(sql, list(args))
+        return await real_fetch(self, sql, args)
+
+    try:
+        files = write_feeds(generate_region(args.firms, 42), work)
+        tax = work / "tax_slice.csv"
+        with files["tax_monthly"].open() as src, tax.open("w") as out:
+            for i, line in enumerate(src):
+                if i > args.records:
+                    break
+                out.write(line)
+        engine = await db.open_engine(url)
+        try:
+            await db.migrate(engine)
+            store.PostgresWriter.fetch = recording_fetch  # type: ignore[method-assign]
+            for source, path in (("firms", files["firms"]), ("relations", files["relations"]),
+                                 ("guarantees", files["guarantees"]), ("tax_monthly", tax),
+                                 ("tax_monthly", tax)):  # twice: the resend's lookups too
+                await ingest(engine, source, iter_file(str(path)), "csv", fingerprint=None)
+        finally:
+            store.PostgresWriter.fetch = real_fetch  # type: ignore[method-assign]
+            await db.close(engine)
+
+        conn = await asyncpg.connect(url)
+        seq = 0
+        count = 0
+        try:
+            for stats in ("without statistics (right after the bulk load)", "after ANALYZE"):
+                if stats == "after ANALYZE":
+                    await conn.execute("ANALYZE")
+                else:
+                    await conn.execute("SELECT pg_stat_reset()")
+                print(f"\n## {stats}\n")
+                for sql, params in recorded.items():
+                    shown = [p[:3] + ["..."] if isinstance(p, list) and len(p) > 3 else p for p in params]
+                    plan = await _explain(conn, dollar_params(sql), params)
+                    count += 1
+                    seq += len(SEQ.findall(plan))
+                    print(f"### {sql}\n\narguments: {shown}" + (f" ({len(params[0])} keys)" if params and
+                          isinstance(params[0], list) else "") + f"\n\n```\n{plan}\n```\n")
+                for title, (stage, sql) in UPSERTS.items():
+                    tx = conn.transaction()
+                    await tx.start()
+                    try:
+                        await conn.execute(stage)
+                        rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+                    finally:
+                        await tx.rollback()
+                    plan = "\n".join(r[0] for r in rows)
+                    count += 1
+                    seq += len(SEQ.findall(plan))
+                    print(f"### {title}\n\n```\n{sql}\n\n{plan}\n```\n")
+        finally:
+            await conn.close()
+        print(json.dumps({"name": "ingest_plans", "firms": args.firms, "statements": count,
+                          "seq_scans_on_firm_or_person": seq}), flush=True)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def _explain(conn, sql: str, params: list) -> str:  # type: ignore[no-untyped-def]
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *params)
+    finally:
+        await tx.rollback()
+    return "\n".join(r[0] for r in rows)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
