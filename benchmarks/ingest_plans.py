@@ -5,9 +5,10 @@ slice of one record feed into a fresh PostgreSQL database through the ingestion 
 every lookup the writer sends recorded (SQL and arguments). Then, after ``ANALYZE`` as
 autovacuum would have run it (and once more without statistics, as right after a bulk load),
 each distinct lookup, and each registry upsert against a staged chunk, is run under
-``EXPLAIN (ANALYZE, BUFFERS)`` in a transaction that is rolled back. Prints the plans and one
-JSON line: ``{"name": "ingest_plans", "firms", "statements", "seq_scans_on_firm_or_person"}``
-(target: 0).
+``EXPLAIN (ANALYZE, BUFFERS)`` in a transaction that is rolled back; so are the reads issue 17
+names (``/api/health``, the firm search by name and by code prefix), shown but not counted.
+Prints the plans and one JSON line: ``{"name": "ingest_plans", "firms", "statements",
+"seq_scans_on_firm_or_person"}`` over ingestion's statements (target: 0).
 
     python benchmarks/ingest_plans.py [--firms 120000] [--records 200000]
 """
@@ -32,7 +33,7 @@ from server.db import dollar_params  # noqa: E402
 from server.demo.synth import generate_region, write_feeds  # noqa: E402
 from server.ingest import store  # noqa: E402
 from server.ingest.parse import iter_file  # noqa: E402
-from server.ingest.services import ingest  # noqa: E402
+from server.ingest.services import file_sha256, ingest  # noqa: E402
 
 PG_ADMIN = os.environ.get("XINBAO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SEQ = re.compile(r"Seq Scan on (firm|person)\b")
@@ -81,25 +82,44 @@ async def main() -> None:
                 if i > args.records:
                     break
                 out.write(line)
+        # a file sending its first 20,000 rows twice (new keys): its second chunk meets keys its
+        # first stored, so the writer asks which of them this batch stored before
+        repeat = work / "tax_repeat.csv"
+        with tax.open() as src:
+            lines = src.read().splitlines(keepends=True)
+        again = ["R-" + line for line in lines[1:20_001]]
+        repeat.write_text(lines[0] + "".join(again + again))
         engine = await db.open_engine(url)
         try:
             await db.migrate(engine)
             store.PostgresWriter.fetch = recording_fetch  # type: ignore[method-assign]
             for source, path in (("firms", files["firms"]), ("relations", files["relations"]),
                                  ("guarantees", files["guarantees"]), ("tax_monthly", tax),
-                                 ("tax_monthly", tax)):  # twice: the resend's lookups too
-                await ingest(engine, source, iter_file(str(path)), "csv", fingerprint=None)
+                                 ("tax_monthly", tax),  # twice: the resend's lookups too
+                                 ("tax_monthly", repeat)):
+                os.environ["XINBAO_INGEST_CHUNK_ROWS"] = "20000" if path == repeat else "100000"
+                await ingest(engine, source, iter_file(str(path)), "csv", fingerprint=file_sha256(str(path)))
         finally:
             store.PostgresWriter.fetch = real_fetch  # type: ignore[method-assign]
             await db.close(engine)
 
+        sample = await _one(url, "SELECT name, uscc FROM firm ORDER BY id LIMIT 1 OFFSET 777")
+        reads = {
+            "/api/health": ("SELECT EXISTS(SELECT * FROM firm)", []),
+            "firm search, a name's three characters": (
+                "SELECT id, uscc, name FROM firm WHERE name LIKE $1 ORDER BY name, id LIMIT 20",
+                [f"%{sample[0][2:5]}%"]),
+            "firm search, a code's prefix": (
+                "SELECT id, uscc, name FROM firm WHERE uscc LIKE $1 ORDER BY name, id LIMIT 20", [sample[1][:10] + "%"]),
+        }
         conn = await asyncpg.connect(url)
         seq = 0
         count = 0
         try:
-            for stats in ("without statistics (right after the bulk load)", "after ANALYZE"):
-                if stats == "after ANALYZE":
-                    await conn.execute("ANALYZE")
+            for stats in ("without statistics (right after the bulk load)",
+                          "after VACUUM ANALYZE (as autovacuum runs after a bulk load)"):
+                if stats.startswith("after"):
+                    await conn.execute("VACUUM ANALYZE")  # also merges the trigram index's pending list
                 else:
                     await conn.execute("SELECT pg_stat_reset()")
                 print(f"\n## {stats}\n")
@@ -110,6 +130,9 @@ async def main() -> None:
                     seq += len(SEQ.findall(plan))
                     print(f"### {sql}\n\narguments: {shown}" + (f" ({len(params[0])} keys)" if params and
                           isinstance(params[0], list) else "") + f"\n\n```\n{plan}\n```\n")
+                for title, (sql, params) in reads.items():  # reads, not ingestion: shown, not counted
+                    plan = await _explain(conn, sql, params)
+                    print(f"### {title}\n\n```\n{sql}   -- {params}\n\n{plan}\n```\n")
                 for title, (stage, sql) in UPSERTS.items():
                     tx = conn.transaction()
                     await tx.start()
@@ -130,6 +153,16 @@ async def main() -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+async def _one(url: str, sql: str) -> tuple:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return tuple(await conn.fetchrow(sql))
+    finally:
+        await conn.close()
 
 
 async def _explain(conn, sql: str, params: list) -> str:  # type: ignore[no-untyped-def]

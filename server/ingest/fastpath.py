@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from scoring.records import STATEMENT_ITEMS
 from server.ingest.parse import ArrowBlock
 from server.ingest.sources import EARLIER_IN_BATCH, Field, Rejection, Repeat, RowValidator
 from server.ingest.store import RECORD_COLUMNS, BatchWriter
@@ -55,10 +56,10 @@ RECORD_FIELD_COLUMNS = {"amount_yuan": "amount_fen", "arrears_yuan": "arrears_fe
 
 
 def supports_fast_path(fields: tuple[Field, ...], code: str) -> bool:
-    """Sources whose fields all have a vectorised check: record sources (not the financial
-    statements, whose items become a JSON ``attrs`` object) and the registries (firms,
-    relations, guarantees), which are checked here and stored row-wise."""
-    return code != "financial_statement" and all(f.type in _ARROW_TYPES for f in fields)
+    """Sources whose fields all have a vectorised check: the record sources (the financial
+    statements' items become a JSON ``attrs`` object, built column-wise too) and the
+    registries (firms, relations, guarantees), which are checked here and stored row-wise."""
+    return all(f.type in _ARROW_TYPES for f in fields)
 
 
 @dataclass(slots=True)
@@ -207,7 +208,19 @@ def _sorted_first_occurrences(table: pa.Table) -> tuple[pa.Table, pa.Table | Non
 _DB_TYPES = {"source": pa.string(), "record_key": pa.string(), "uscc": pa.string(), "event_date": pa.date32(),
              "end_date": pa.date32(), "category": pa.string(), "amount_fen": pa.int64(),
              "arrears_fen": pa.int64(), "quantity": pa.float64(), "days": pa.int64(), "status": pa.string(),
-             "batch_id": pa.int64()}
+             "attrs": pa.string(), "batch_id": pa.int64()}
+
+
+def _statement_attrs(table: pa.Table) -> pa.Array:
+    """Each statement's items as the JSON object the row-wise path writes
+    (``json.dumps(..., separators=(",", ":"))`` of integers and nulls, in ``STATEMENT_ITEMS``
+    order), built column-wise."""
+    pieces: list[pa.Array | pa.Scalar] = []
+    for i, item in enumerate(STATEMENT_ITEMS):
+        values = pc.fill_null(pc.cast(table[item], pa.string()), "null")
+        pieces += [pa.scalar(("{" if i == 0 else ",") + f'"{item}":', pa.string()), values]
+    pieces.append(pa.scalar("}", pa.string()))
+    return pc.binary_join_element_wise(*pieces, pa.scalar("", pa.string()))
 
 
 def _record_table(table: pa.Table, source: str, batch_id: int) -> pa.Table:
@@ -216,6 +229,10 @@ def _record_table(table: pa.Table, source: str, batch_id: int) -> pa.Table:
     in its engine's own form."""
     n = table.num_rows
     fields = {RECORD_FIELD_COLUMNS.get(name, name): name for name in table.column_names}
+    if source == "financial_statement":  # the revenue is the amount; every item goes to attrs
+        fields["amount_fen"] = "revenue"
+        table = table.append_column("attrs", _statement_attrs(table))
+        fields["attrs"] = "attrs"
     cols: dict[str, Any] = {}
     for column in RECORD_COLUMNS:
         if column == "source":

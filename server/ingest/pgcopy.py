@@ -43,7 +43,7 @@ def _fixed(values: np.ndarray, fmt: str, valid: pa.Array | None) -> pa.Array:
 def _field(col: pa.Array, pg_type: str) -> pa.Array:
     """One column as length-prefixed binary COPY fields."""
     valid = None if col.null_count == 0 else pc.is_valid(col)
-    if pg_type == "text":
+    if pg_type in ("text", "json"):  # json's binary form is its text
         data = pc.fill_null(col.cast(pa.binary()), b"")
         lengths = pc.binary_length(data).to_numpy().astype(">i4")
         prefix = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), len(col), [None, pa.py_buffer(lengths.tobytes())])
@@ -61,7 +61,7 @@ def _field(col: pa.Array, pg_type: str) -> pa.Array:
 def binary_copy_payload(table: pa.Table, pg_types: Sequence[str], constant_timestamptz: datetime) -> bytes:
     """``table``'s rows, then one timestamptz column equal to ``constant_timestamptz``, as a
     complete binary COPY stream. ``pg_types`` names each column's PostgreSQL type:
-    text (varchar), date, int4, int8 or float8."""
+    text (varchar), json, date, int4, int8 or float8."""
     n = table.num_rows
     parts = [pa.repeat(pa.scalar(struct.pack(">h", table.num_columns + 1), pa.binary()), n)]
     parts += [_field(col.combine_chunks(), t) for col, t in zip(table.columns, pg_types, strict=True)]

@@ -46,7 +46,7 @@ RECORD_CONFLICT = "uscc, source, record_key"
 _RECORD_PG_TYPES = {
     "source": "text", "record_key": "text", "uscc": "text", "event_date": "date", "end_date": "date",
     "category": "text", "amount_fen": "int8", "arrears_fen": "int8", "quantity": "float8", "days": "int4",
-    "status": "text", "batch_id": "int8",
+    "status": "text", "attrs": "json", "batch_id": "int8",
 }  # fmt: skip
 
 _LOOKUP_CHUNK = 5000
@@ -112,8 +112,9 @@ class BatchWriter:
             chunk = list(keys[i : i + _LOOKUP_CHUNK])
             if self.is_postgres:
                 rows = await self.fetch(
-                    "SELECT d.uscc, d.record_key FROM unnest(?::text[], ?::text[]) AS k(uscc, record_key) "
-                    "JOIN dept_record d ON d.uscc = k.uscc AND d.source = ? AND d.record_key = k.record_key "
+                    "SELECT k.uscc, k.record_key FROM unnest(?::text[], ?::text[]) AS k(uscc, record_key) "
+                    "CROSS JOIN LATERAL (SELECT d.batch_id, d.id FROM dept_record d WHERE d.uscc = k.uscc "
+                    "AND d.source = ? AND d.record_key = k.record_key LIMIT 1) AS d "
                     "WHERE d.batch_id = ? AND d.id <= ?",
                     [[u for u, _ in chunk], [k for _, k in chunk], source, batch_id, up_to_id])
             else:
@@ -137,8 +138,10 @@ class BatchWriter:
         for i in range(0, len(keys), _LOOKUP_CHUNK):
             chunk = list(keys[i : i + _LOOKUP_CHUNK])
             if self.is_postgres:
-                sql = (f"SELECT k.key, t.{out_col} FROM unnest(?::text[]) AS k(key) "
-                       f"CROSS JOIN LATERAL (SELECT {out_col} FROM {table} WHERE {key_column} = k.key) AS t")
+                # LIMIT 1 (the key is unique) keeps the subquery a per-key index probe: without
+                # it the planner flattens it into a hash join over a sequential scan.
+                sql = (f"SELECT k.key, t.{out_col} FROM unnest(?::text[]) AS k(key) CROSS JOIN LATERAL "
+                       f"(SELECT {out_col} FROM {table} WHERE {key_column} = k.key LIMIT 1) AS t")
                 rows = await self.fetch(sql, [chunk])
             else:
                 marks = ", ".join("?" * len(chunk))
