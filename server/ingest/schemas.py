@@ -71,3 +71,6 @@ class BatchOut(msgspec.Struct):
     rejected: int
     backfill: bool
     report_url: str | None  # CSV of the batch's rejected and in-batch repeated rows, when any
+    # 'done'; 'running' while being stored, or broken off (sending the same file resumes it);
+    # 'failed' when the file could not be read to its end (its counts say what was stored)
+    state: str = "done"

@@ -190,6 +190,7 @@ async def department_batches(department: str | None, limit: int, before_id: int 
     query = IngestBatch.select(
         IngestBatch.id, IngestBatch.source, IngestBatch.filename, IngestBatch.received_at, IngestBatch.rows,
         IngestBatch.accepted, IngestBatch.duplicates, IngestBatch.rejected, IngestBatch.backfill,
+        IngestBatch.state,
     ).where(IngestBatch.department.code == department)
     if before_id is not None:
         query = query.where(IngestBatch.id < before_id)
@@ -201,7 +202,7 @@ async def department_batches(department: str | None, limit: int, before_id: int 
         reported = {int(r["batch_id"]) for r in found}
     return [BatchOut(id=r["id"], source=r["source"], filename=r["filename"], received_at=r["received_at"],
                      rows=r["rows"], accepted=r["accepted"], duplicates=r["duplicates"], rejected=r["rejected"],
-                     backfill=bool(r["backfill"]),
+                     backfill=bool(r["backfill"]), state=r["state"],
                      report_url=f"/api/ingest/batches/{r['id']}/rejected" if r["id"] in reported else None)
             for r in rows]
 

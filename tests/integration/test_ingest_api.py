@@ -147,10 +147,14 @@ async def test_a_batch_that_dies_half_way_keeps_whole_chunks_and_a_new_batch_sto
     assert broken["state"] == "running" and broken["accepted"] == stored and broken["rows"] == stored
     assert stored % 3 == 0 and stored < 10
 
+    listed = {b.id: b for b in await services.department_batches("tax", 50, None)}
+    assert listed[broken["id"]].state == "running" and listed[broken["id"]].accepted == stored
+
     whole = await services.ingest(engine, "tax_monthly", [header, *rows], "csv")
     assert whole.batch_id != broken["id"]
     assert (whole.accepted, whole.duplicates) == (10 - stored, stored)
     assert await DeptRecord.count() == before + 10
+    assert (await services.department_batches("tax", 1, None))[0].state == "done"
 
 
 async def test_the_operator_reads_its_feeds_and_its_batches_only(client, operators):
