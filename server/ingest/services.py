@@ -351,7 +351,7 @@ class claim_file:  # noqa: N801 - used as ``async with claim_file(engine, source
     process, so a writer that dies leaves its batch free to resume. No fingerprint: no claim."""
 
     def __init__(self, engine: Engine, source: str, fingerprint: str | None) -> None:
-        self.engine, self.fingerprint = engine, fingerprint
+        self.engine = engine
         self.key = None if fingerprint is None else f"{source}:{fingerprint}"
         self._conn: Any = None
         self._fd: int | None = None
