@@ -361,6 +361,14 @@ def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
     # exports (0, not unknown).
     out["export_growth"] = _growth(np.nan_to_num(exports_12m),
                                    np.nan_to_num(_window_sum(exports, 12, 24)))
+    # ...except when customs falls silent while tax and power go on: the firm most likely
+    # exports through an agent, which customs does not attribute to it. Its export figures
+    # are then unknown (NaN, never a reward), not a collapse (scoring.authenticity).
+    from .authenticity import agent_reading  # authenticity reads the risk package's context
+
+    via_agent, _ = agent_reading(exports, vat, kwh)
+    out["exports_12m"] = np.where(via_agent, np.nan, out["exports_12m"])
+    out["export_growth"] = np.where(via_agent, np.nan, out["export_growth"])
     honours = f.kind("patent_honour").active()
     for code, cats in (("invention_patents", ["invention"]),
                        ("other_patents", ["utility_model", "design"]),

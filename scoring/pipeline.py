@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .authenticity import Assessment, assess
 from .explain import industry_comparison
 from .features import compute_features, confidence_groups, credit_exposed, default_labels
 from .indicators import INDICATORS
@@ -21,6 +22,7 @@ from .monitoring import metrics
 from .overrides import OverrideRuleSet, apply_overrides, evaluate_overrides
 from .records import current_versions, known_at
 from .registry import ModelRegistry, data_hash
+from .risk.context import Context
 from .scorecard import ScoreBatch, Scorecard
 from .weights import WeightProfile
 
@@ -144,6 +146,8 @@ class RegionScores:
     features: pd.DataFrame
     #: :func:`scoring.overrides.evaluate_overrides` of the firms (None: no rule set given)
     overrides: pd.DataFrame | None = None
+    #: :func:`scoring.authenticity.assess` of the firms: can their data be believed
+    authenticity: Assessment | None = None
 
 
 def score_region(model: Scorecard, firms: pd.DataFrame, records: pd.DataFrame,
@@ -183,4 +187,5 @@ def score_region(model: Scorecard, firms: pd.DataFrame, records: pd.DataFrame,
     table["industry_percentile"] = pct
     table["model_version"] = model_version
     table["profile_version"] = np.nan if profile is None else profile.version
-    return RegionScores(ts, batch, table, avg, X, hits)
+    checked = assess(Context(records, ts, pd.Index(X.index, name="uscc")), records)
+    return RegionScores(ts, batch, table, avg, X, hits, checked)

@@ -480,6 +480,29 @@ def tax_power_diverge(ctx: Context, p: Mapping[str, Any]) -> Hits:
                                  limit=1)))
 
 
+def tax_under_declared(ctx: Context, p: Mapping[str, Any]) -> Hits:
+    """VAT down on a year earlier while power and headcount hold (``scoring.authenticity``)."""
+    from ..authenticity import under_declaration  # authenticity reads this package's context
+
+    r = under_declaration(ctx, p)
+    figs = r.figures
+    since, latest = figs["since_lag"], figs["month_lag"]
+    return ctx.hits(r.flagged, {
+        "tax_change": figs["tax_change"], "power_change": figs["power_change"],
+        "headcount_change": figs["headcount_change"], "gap": figs["gap"],
+        "gap_months": figs["gap_months"], "plausibility": r.plausibility,
+        "month": ctx.month_end(np.maximum(latest, 0)),
+        "since_month": ctx.month_end(np.maximum(since, 0)),
+    }, refs=lambda pos: join_refs(
+        ctx.refs("tax_monthly", ctx.rows("tax_monthly").of("vat"), pos, lag=latest[pos], limit=1),
+        ctx.refs("tax_monthly", ctx.rows("tax_monthly").of("vat"), pos, lag=latest[pos] + 12,
+                 limit=1),
+        ctx.refs("utility", ctx.rows("utility").of("electricity"), pos, lag=latest[pos], limit=1),
+        ctx.refs("utility", ctx.rows("utility").of("electricity"), pos, lag=latest[pos] + 12,
+                 limit=1)),
+        since=ctx.month_end(np.maximum(since, 0)))
+
+
 # ---------------------------------------------------------------------------------------------
 # judicial
 

@@ -319,6 +319,18 @@ _CATALOGUE: tuple[Rule, ...] = (
        ("税电走势恢复一致", "Tax and power use move together again"),
        c.tax_power_diverge, months=3, vat_rise=0.3, power_fall=0.3, min_vat_fen=1_000_000,
        min_kwh=3000),
+    _r("R64_TAX_UNDER_DECLARED", "yellow", "tax", "integrity", f"{_TAX} utility {_SI}",
+       ("纳税与用电、用工不一致（疑似少报）", "Tax out of line with power and staff "
+        "(under-declared?)"),
+       ("自{since_month}起，增值税同比{tax_change:+.0%}，而用电量同比{power_change:+.0%}、"
+        "参保人数同比{headcount_change:+.0%}，纳税比用电用工所示低{gap:.0%}（{gap_months}个月）",
+        "Since {since_month}, VAT is {tax_change:+.0%} on a year earlier while electricity use "
+        "is {power_change:+.0%} and insured headcount {headcount_change:+.0%}: tax is {gap:.0%} "
+        "below what power and staff show ({gap_months} months)"),
+       ("纳税与用电用工的同比差距收窄至{min_gap:.0%}以内", "The gap between tax and power or "
+        "staff narrows to within {min_gap:.0%}"),
+       c.tax_under_declared, window_months=6, min_pairs=4, min_vat_fen=300_000, min_kwh=600.0,
+       min_gap=0.3, hold=0.6, min_months=3),
     # --- foreign trade -------------------------------------------------------------------------
     _r("R24_EXPORT_COLLAPSE", "yellow", "trade", "operation", "customs_export",
        ("出口额骤降", "Exports collapse"),

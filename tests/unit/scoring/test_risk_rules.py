@@ -346,6 +346,22 @@ def _r23(v: str) -> Scenario:
     return Scenario(rows)
 
 
+@case("R64_TAX_UNDER_DECLARED")
+def _r64(v: str) -> Scenario:
+    # VAT falls by half (quiet: by a quarter) while power and insured headcount hold
+    recent = 7.5e5 if v == "quiet" else 5e5
+    rows = (mon("tax_monthly", category="vat", amount_fen=[1e6] * 12 + [recent] * 6)
+            + mon("utility", category="electricity", quantity=[10_000] * 18)
+            + mon("social_insurance", category="pension", quantity=[20] * 18))
+    if v == "clear":  # declarations back in line for six months
+        end = "2024-12-31"
+        rows += (mon("tax_monthly", end=end, category="vat", amount_fen=[1e6] * 6)
+                 + mon("utility", end=end, category="electricity", quantity=[10_000] * 6)
+                 + mon("social_insurance", end=end, category="pension", quantity=[20] * 6))
+        return Scenario(rows, end)
+    return Scenario(rows)
+
+
 @case("R24_EXPORT_COLLAPSE")
 def _r24(v: str) -> Scenario:
     return _yoy_case("customs_export", None, "amount_fen", 1e7, 0.31 if v == "quiet" else 0.29,

@@ -1,0 +1,518 @@
+"""Can the department data be believed? Cross-source checks, per firm, with their evidence.
+
+Departments see one side of a firm each, and each side has its own distortions: what a firm
+declares to the tax office may be far below its real sales, a meter shared by several firms
+is billed to one of them (so the others look as if production stopped), seasonal firms keep
+using power when they do not sell, and customs sees only direct exports, not those sent
+through an agent. These checks read several sources against each other:
+
+* :func:`split_shared_meters` recognises an electricity meter that several firms report in
+  the same month (same ``meter_id``) and splits the pooled reading among them, weighted by
+  each firm's insured headcount times its own electricity per head in months on a meter of
+  its own. Every scoring and warning path reads the split readings, so a shared meter is
+  never read as a collapse of one firm and a surge of another.
+* ``under_declaration``: VAT falling against the same months a year earlier while the firm's
+  (split) electricity use and insured headcount hold. Comparing like calendar months cancels
+  seasonality per firm, which is what a firm's own industry pattern would do and more
+  (seasonal firms that keep power on when idle cancel out too). Months with tax arrears are
+  compared only with months in arrears: a firm that declares and does not pay is late,
+  not under-declaring.
+* ``shared_meter``: the firm's electricity comes from a meter shared with other firms.
+* ``agent_exports``: customs shows the firm's exports stopping while tax and electricity hold;
+  the likely reading is exports through an agent, not a collapse of trade.
+* ``property_assets``: the real estate the firm owns is assessed above the total assets it
+  declares in its latest statement.
+
+Each check gives a plausibility in [0, 1] (1 = the sources agree) and the figures behind it;
+:func:`assess` sums them up per firm as a data-confidence level (``high``, ``medium``,
+``low``) with the departments the evaluation rests on. Pure: frames in, arrays out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .records import RECORD_KINDS
+from .risk.context import MONTHS, Context
+
+__all__ = [
+    "CHECKS",
+    "DEFAULTS",
+    "SUMMARY",
+    "TEXTS",
+    "Assessment",
+    "CheckResult",
+    "agent_reading",
+    "assess",
+    "finding_texts",
+    "meter_ids",
+    "month_text",
+    "split_shared_meters",
+    "under_declaration",
+]
+
+#: The checks, in the order they are reported.
+CHECKS: tuple[str, ...] = ("under_declaration", "shared_meter", "agent_exports", "property_assets")
+
+#: Thresholds of the checks.
+DEFAULTS: dict[str, Any] = {
+    "window_months": 6,  # months compared with the same months a year earlier
+    "min_pairs": 4,  # comparable month pairs needed
+    "min_vat_fen": 300_000,  # VAT in the base months, below which a fall says little
+    "min_kwh": 600.0,  # electricity in the base months
+    "min_gap": 0.3,  # tax this share below what power and headcount say (per month and over all)
+    "hold": 0.6,  # power and headcount "hold": at least this share of a year earlier
+    "min_months": 3,  # months of the window that must each show the gap
+    "export_quiet_months": 6,  # months without customs exports
+    "export_before_months": 6,  # months with exports in the year before
+    "export_hold": 0.5,  # tax and power hold at this share for the agent reading
+    "property_ratio": 2.0,  # owned property above this multiple of declared total assets
+}
+
+_ELECTRICITY = "electricity"
+
+
+# ---------------------------------------------------------------------------------------------
+# shared meters
+
+
+def meter_ids(records: pd.DataFrame) -> np.ndarray:
+    """The ``meter_id`` of each row's ``attrs`` (None where there is none)."""
+    out = np.full(len(records), None, dtype=object)
+    attrs = records["attrs"].to_numpy()
+    util = np.flatnonzero((records["kind"].to_numpy() == "utility") & (attrs != None))  # noqa: E711
+    for i in util.tolist():
+        a = attrs[i]
+        if isinstance(a, dict):
+            out[i] = a.get("meter_id") or None
+    return out
+
+
+def split_shared_meters(records: pd.DataFrame) -> pd.DataFrame:
+    """``records`` with each shared electricity meter's pooled reading split among its firms.
+
+    A meter is shared in a month when two or more firms report electricity rows with its
+    ``meter_id`` for that month. The pooled reading (the sum of what they report) is split in
+    proportion to each firm's insured headcount that month times its own electricity per
+    head, measured in months on a meter of its own (the median; the median of the firms on
+    the meter where a firm never had one; headcount alone where none did; equal shares
+    where no firm has headcount). The split rows keep the reading as reported in ``attrs``
+    (``meter_reported``), with ``meter_total`` and ``meter_firms``. Rows already split are
+    left as they are, so splitting twice changes nothing. In a history frame only the
+    versions valid now are split. The frame is returned unchanged (the same object) when no
+    meter is shared.
+    """
+    if records.empty or "attrs" not in records.columns:
+        return records
+    meters = meter_ids(records)
+    current = (records["superseded_at"].isna().to_numpy() if "superseded_at" in records.columns
+               else True)  # a history frame: the versions valid now
+    elec = np.flatnonzero((meters != None) & (records["category"].to_numpy() == _ELECTRICITY)  # noqa: E711
+                          & current)
+    if not len(elec):
+        return records
+    attrs = records["attrs"].to_numpy()
+    fresh = np.array([(not isinstance(attrs[i], dict)) or "meter_reported" not in attrs[i]
+                      for i in elec.tolist()], dtype=bool)
+    rows = pd.DataFrame({
+        "row": elec,
+        "uscc": records["uscc"].to_numpy()[elec],
+        "meter": meters[elec],
+        "month": records["event_date"].to_numpy()[elec].astype("datetime64[M]"),
+        "kwh": records["quantity"].to_numpy()[elec],
+    })
+    firms_on = rows.groupby(["meter", "month"])["uscc"].transform("nunique")
+    shared = (firms_on >= 2).to_numpy()
+    if not (shared & fresh).any():
+        return records
+    rows["shared"] = shared
+
+    # headcount per firm and month (pension insured)
+    si = records[(records["kind"] == "social_insurance") & (records["category"] == "pension")]
+    head = (pd.DataFrame({"uscc": si["uscc"].to_numpy(),
+                          "month": si["event_date"].to_numpy().astype("datetime64[M]"),
+                          "head": si["quantity"].to_numpy()})
+            .groupby(["uscc", "month"])["head"].max())
+    rows = rows.join(head, on=["uscc", "month"])
+    own = rows[~rows["shared"] & (rows["head"] > 0) & (rows["kwh"] > 0)]
+    per_head = (own["kwh"] / own["head"]).groupby(own["uscc"]).median()
+    rows["per_head"] = rows["uscc"].map(per_head)
+
+    pool = rows[rows["shared"] & fresh].copy()
+    meter_median = pool.groupby("meter")["per_head"].transform("median")
+    intensity = pool["per_head"].fillna(meter_median).fillna(1.0)
+    weight = pool["head"].fillna(0.0).clip(lower=0.0) * intensity
+    key = [pool["meter"], pool["month"]]
+    total_w = weight.groupby(key).transform("sum")
+    n_on = pool.groupby(["meter", "month"])["uscc"].transform("nunique")
+    share = np.where(total_w > 0, weight / total_w.where(total_w > 0, 1.0), 1.0 / n_on)
+    total = pool["kwh"].fillna(0.0).groupby(key).transform("sum")
+    split = np.round(total.to_numpy() * share, 1)
+
+    out = records.copy(deep=False)
+    quantity = out["quantity"].to_numpy(dtype=float, copy=True)
+    new_attrs = out["attrs"].to_numpy(dtype=object, copy=True)
+    for i, q, t, k, rep in zip(pool["row"].tolist(), split.tolist(), total.tolist(),
+                               n_on.tolist(), pool["kwh"].tolist(), strict=True):
+        base = new_attrs[i] if isinstance(new_attrs[i], dict) else {}
+        new_attrs[i] = {**base, "meter_reported": rep, "meter_total": t, "meter_firms": int(k)}
+        quantity[i] = q
+    out["quantity"] = quantity
+    out["attrs"] = new_attrs
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the checks
+
+
+@dataclass(slots=True)
+class CheckResult:
+    """One check for every firm: whether it flags, how plausible the data is (1 = the
+    sources agree, NaN = not enough data to say) and the figures behind it."""
+
+    flagged: np.ndarray
+    plausibility: np.ndarray
+    figures: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _pairs(now: np.ndarray, before: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.where(ok, now, 0.0).sum(axis=1), np.where(ok, before, 0.0).sum(axis=1)
+
+
+def _log_ratio(now: np.ndarray, before: np.ndarray) -> np.ndarray:
+    out = np.full(np.broadcast(now, before).shape, np.nan)
+    ok = (now > 0) & (before > 0)
+    np.log(now, out=out, where=ok)
+    out = np.where(ok, out - np.log(np.where(ok, before, 1.0)), np.nan)
+    return out
+
+
+def under_declaration(ctx: Context, p: Mapping[str, Any] | None = None) -> CheckResult:
+    """VAT down on the same months a year earlier while electricity and headcount hold.
+
+    Figures: ``tax_change``, ``power_change``, ``headcount_change`` (ratios now / a year
+    earlier - 1 over the comparable months), ``gap`` (how far tax fell below what power and
+    headcount say, as a share), ``gap_months`` (months each showing the gap), ``since_lag``
+    (the earliest month of the run of gap months, as a lag) and ``month_lag`` (the latest).
+    """
+    p = {**DEFAULTS, **(p or {})}
+    w = int(p["window_months"])
+    vat = ctx.monthly("tax_monthly", "amount_fen", "vat")
+    owed = ctx.monthly("tax_monthly", "arrears_fen", "vat")
+    kwh = ctx.monthly("utility", "quantity", _ELECTRICITY)
+    head = ctx.monthly("social_insurance", "quantity", "pension", how="max")
+    lag = ctx.latest_lag(vat, 3)
+    has = lag >= 0
+    start = np.where(has, lag, 0)
+    idx = start[:, None] + np.arange(w)[None, :]
+    base = idx + 12
+    inside = has[:, None] & (base < MONTHS)
+    idx_c, base_c = np.minimum(idx, MONTHS - 1), np.minimum(base, MONTHS - 1)
+
+    def at(grid: np.ndarray, where: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(grid, where, axis=1)
+
+    v_now, v_before = at(vat, idx_c), at(vat, base_c)
+    o_now, o_before = at(owed, idx_c), at(owed, base_c)
+    k_now, k_before = at(kwh, idx_c), at(kwh, base_c)
+    h_now, h_before = at(head, idx_c), at(head, base_c)
+    # a month in arrears pays part of what was declared: compare it only with a month in
+    # arrears a year earlier, and a clean month with a clean one
+    same_state = (np.nan_to_num(o_now) > 0) == (np.nan_to_num(o_before) > 0)
+    ok = (inside & same_state & (v_now >= 0) & (v_before > 0) & (k_now >= 0) & (k_before > 0))
+    pairs = ok.sum(axis=1)
+    vn, vb = _pairs(v_now, v_before, ok)
+    kn, kb = _pairs(k_now, k_before, ok)
+    h_ok = ok & (h_now > 0) & (h_before > 0)
+    hn, hb = _pairs(h_now, h_before, h_ok)
+    tax_lr = _log_ratio(vn, vb)
+    power_lr = _log_ratio(kn, kb)
+    head_lr = np.where(h_ok.any(axis=1), _log_ratio(hn, hb), 0.0)
+    # what the other sources say the tax should have done: the weaker of power and headcount
+    expected = np.minimum(power_lr, head_lr)
+    gap_lr = tax_lr - expected
+    cut = -np.log1p(-p["min_gap"])  # the share as a log gap
+    monthly_gap = (_log_ratio(np.where(ok, v_now, np.nan), np.where(ok, v_before, np.nan))
+                   - _log_ratio(np.where(ok, k_now, np.nan), np.where(ok, k_before, np.nan)))
+    gap_month = ok & (np.nan_to_num(monthly_gap, nan=0.0) < -cut)
+    gap_months = gap_month.sum(axis=1)
+    # the run of gap months back from the latest, over every month with a year before it in
+    # the grid, gives the start of the disagreement
+    span = MONTHS - 12
+    same_all = (np.nan_to_num(owed[:, :span]) > 0) == (np.nan_to_num(owed[:, 12:]) > 0)
+    all_gap = (_log_ratio(vat[:, :span], vat[:, 12:]) - _log_ratio(kwh[:, :span], kwh[:, 12:]))
+    gap_all = same_all & (np.nan_to_num(all_gap, nan=0.0) < -cut)
+    back = np.arange(span)[None, :] >= start[:, None]
+    run = np.cumprod(np.where(back, gap_all, True), axis=1).sum(axis=1) - start
+    since_lag = np.where(gap_months > 0, start + np.maximum(run - 1, 0), -1)
+    enough = (pairs >= p["min_pairs"]) & (vb >= p["min_vat_fen"]) & (kb >= p["min_kwh"])
+    holds = (power_lr >= np.log(p["hold"])) & (head_lr >= np.log(p["hold"]))
+    flagged = enough & holds & (gap_lr < -cut) & (gap_months >= p["min_months"])
+    # plausibility: 1 while the gap is within the threshold, falling to 0 at twice it
+    plaus = np.where(enough, np.clip(1.0 - (-np.minimum(gap_lr, 0.0) - cut / 2) / (1.5 * cut),
+                                     0.0, 1.0), np.nan)
+    plaus = np.where(enough & ~holds, np.nan, plaus)
+    with np.errstate(invalid="ignore"):
+        figures = {
+            "tax_change": np.expm1(tax_lr),
+            "power_change": np.expm1(power_lr),
+            "headcount_change": np.expm1(head_lr),
+            "gap": -np.expm1(gap_lr),
+            "gap_months": gap_months.astype(np.int64),
+            "pairs": pairs.astype(np.int64),
+            "since_lag": since_lag.astype(np.int64),
+            "month_lag": np.where(has, lag, -1).astype(np.int64),
+        }
+    return CheckResult(flagged, plaus, figures)
+
+
+def shared_meter(ctx: Context, records: pd.DataFrame) -> CheckResult:
+    """The firm's electricity, in the last 12 months, came from a meter shared with others
+    (as :func:`split_shared_meters` marked the rows). Figures: ``meter_firms`` (most firms on
+    one of its meters) and ``shared_months``."""
+    rows = ctx.rows("utility").of(_ELECTRICITY)
+    rows = rows.where(ctx.ref_month - ctx.month_of(rows.event) < 12)
+    absolute = ctx.absolute(rows)
+    attrs = records["attrs"].to_numpy()[absolute] if len(absolute) else np.array([], object)
+    firms_on = np.array([a.get("meter_firms", 1) if isinstance(a, dict) else 1 for a in attrs],
+                        dtype=np.int64)
+    most = np.zeros(ctx.n, np.int64)
+    np.maximum.at(most, rows.pos, firms_on)
+    months = np.bincount(rows.pos[firms_on >= 2], minlength=ctx.n).astype(np.int64)
+    flagged = most >= 2
+    has = np.bincount(rows.pos, minlength=ctx.n) > 0
+    # a shared meter is recognised and split: the readings are still believable, a little less
+    plaus = np.where(flagged, 0.8, np.where(has, 1.0, np.nan))
+    return CheckResult(flagged, plaus, {"meter_firms": np.where(flagged, most, 1),
+                                        "shared_months": months})
+
+
+def agent_reading(exports: np.ndarray, vat: np.ndarray, kwh: np.ndarray,
+                  p: Mapping[str, Any] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The agent reading on (firms x months) grids, lag 0 = latest, NaN = no record: customs
+    silent for ``export_quiet_months`` or more after ``export_before_months`` or more with
+    exports in the year before the silence, while VAT (where the firm pays any) and
+    electricity over the silent months' last ``export_quiet_months`` hold at
+    ``export_hold`` of a year earlier. Shared by the check and by the indicators, which
+    treat such a firm's export figures as unknown rather than as a collapse."""
+    p = {**DEFAULTS, **(p or {})}
+    q, b = int(p["export_quiet_months"]), int(p["export_before_months"])
+    has = ~np.isnan(exports)
+    months = has.shape[1]
+    streak = np.cumprod(~has, axis=1).sum(axis=1)  # months without exports, newest first
+    lags = np.arange(months)[None, :]
+    before = (has & (lags >= streak[:, None]) & (lags < streak[:, None] + 12)).sum(axis=1)
+    vat_lr = _log_ratio(np.nansum(vat[:, :q], axis=1), np.nansum(vat[:, 12:12 + q], axis=1))
+    kwh_lr = _log_ratio(np.nansum(kwh[:, :q], axis=1), np.nansum(kwh[:, 12:12 + q], axis=1))
+    # tax may be nil for a small exempt firm: then power alone says whether trade went on
+    holds = ((np.isnan(vat_lr) | (vat_lr >= np.log(p["export_hold"])))
+             & (kwh_lr >= np.log(p["export_hold"])))
+    flagged = (streak >= q) & (before >= b) & holds
+    with np.errstate(invalid="ignore"):
+        return flagged, {"export_months_before": before.astype(np.int64),
+                         "quiet_months": streak.astype(np.int64),
+                         "tax_change": np.expm1(vat_lr), "power_change": np.expm1(kwh_lr)}
+
+
+def agent_exports(ctx: Context, p: Mapping[str, Any] | None = None) -> CheckResult:
+    """Customs shows no exports lately after months of them, while tax and power hold: most
+    likely exports through an agent, which customs does not attribute to the firm."""
+    exports = ctx.monthly("customs_export", "amount_fen")
+    flagged, figures = agent_reading(exports, ctx.monthly("tax_monthly", "amount_fen", "vat"),
+                                     ctx.monthly("utility", "quantity", _ELECTRICITY), p)
+    exported = (~np.isnan(exports)).any(axis=1)
+    plaus = np.where(flagged, 0.6, np.where(exported, 1.0, np.nan))
+    return CheckResult(flagged, plaus, figures)
+
+
+def property_assets(ctx: Context, p: Mapping[str, Any] | None = None) -> CheckResult:
+    """Real estate owned (assessed value, active titles) above the declared total assets."""
+    p = {**DEFAULTS, **(p or {})}
+    rows = ctx.rows("real_estate")
+    end = ctx.ends(rows)
+    active = rows.where((end == np.iinfo(np.int64).min) | (end > ctx.as_of_ns))
+    owned = ctx.total(active, "amount_fen").astype(float)
+    st = ctx.statements()
+    assets = np.asarray(st.latest["total_assets"], dtype=float)
+    known = (assets > 0) & ~np.isnan(assets)
+    ratio = np.full(ctx.n, np.nan)
+    np.divide(owned, assets, out=ratio, where=known)
+    flagged = known & (ratio > p["property_ratio"])
+    plaus = np.where(known, np.clip(1.0 - (ratio - 1.0) / p["property_ratio"], 0.0, 1.0), np.nan)
+    plaus = np.where(known & (ratio <= 1.0), 1.0, plaus)
+    return CheckResult(flagged, plaus, {"property_fen": owned, "total_assets_fen": assets,
+                                        "ratio": ratio})
+
+
+# ---------------------------------------------------------------------------------------------
+# per firm
+
+
+_MONTHLY_DEPARTMENTS = ("tax", "hrss", "utilities", "customs", "bank")
+
+
+@dataclass(slots=True)
+class Assessment:
+    """Every check for every firm of ``index``, the departments the data rests on and the
+    resulting data-confidence level."""
+
+    index: pd.Index
+    checks: dict[str, CheckResult]
+    departments: np.ndarray  # object array of tuples of department codes
+    confidence: np.ndarray  # "high" / "medium" / "low"
+    plausibility: np.ndarray  # the lowest plausibility over the checks (NaN: no check applies)
+    month_ends: dict[str, np.ndarray]  # since / month of under-declaration, datetime64[D]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per firm: confidence, departments, and per check flag and plausibility."""
+        out = pd.DataFrame({"confidence": self.confidence,
+                            "departments": [len(d) for d in self.departments],
+                            "plausibility": self.plausibility}, index=self.index)
+        for name, r in self.checks.items():
+            out[name] = r.flagged
+            out[f"{name}_plausibility"] = r.plausibility
+        return out
+
+    def of(self, uscc: str) -> dict[str, Any]:
+        """One firm's assessment as plain values: confidence, departments and the findings of
+        the checks that flag it, each with its figures."""
+        i = int(self.index.get_loc(uscc))
+        findings = []
+        for name, r in self.checks.items():
+            if not r.flagged[i]:
+                continue
+            figs = {k: _plain(v[i]) for k, v in r.figures.items()}
+            if name == "under_declaration":
+                figs["since"] = _plain(self.month_ends["since"][i])
+                figs["month"] = _plain(self.month_ends["month"][i])
+                figs.pop("since_lag", None)
+                figs.pop("month_lag", None)
+            zh, en = finding_texts(name, figs)
+            findings.append({"check": name, "plausibility": _plain(r.plausibility[i]),
+                             "figures": figs, "text_zh": zh, "text_en": en})
+        departments = list(self.departments[i])
+        return {"confidence": str(self.confidence[i]),
+                "departments": departments,
+                "plausibility": _plain(self.plausibility[i]),
+                "summary_zh": SUMMARY[0].format(departments=len(departments)),
+                "summary_en": SUMMARY[1].format(departments=len(departments)),
+                "findings": findings}
+
+
+#: What each check's finding says, in Chinese and English (``str.format`` over its figures;
+#: ``since`` is a month).
+TEXTS: dict[str, tuple[str, str]] = {
+    "under_declaration": (
+        "自{since}起纳税与用电、用工不一致：增值税同比{tax_change:+.0%}，用电量同比"
+        "{power_change:+.0%}，参保人数同比{headcount_change:+.0%}，相差{gap:.0%}",
+        "Tax and electricity disagree by {gap:.0%} since {since}: VAT {tax_change:+.0%} on a "
+        "year earlier, electricity {power_change:+.0%}, insured headcount "
+        "{headcount_change:+.0%}"),
+    "shared_meter": (
+        "电表与其他{others}家企业共用，用电量已按各自用工和用电强度分摊",
+        "The electricity meter is shared with {others} other firm(s); its readings are split "
+        "by each firm's staff and power per head"),
+    "agent_exports": (
+        "海关近{quiet_months}个月无直接出口记录，而纳税和用电仍在继续，出口或经代理进行",
+        "No direct exports at customs for {quiet_months} months while tax and power go on: "
+        "exports probably go through an agent"),
+    "property_assets": (
+        "名下不动产评估值为申报总资产的{ratio:.1f}倍，申报资产偏低",
+        "Real estate owned is assessed at {ratio:.1f} times the total assets declared"),
+}
+
+#: The line the evaluation opens its data confidence with.
+SUMMARY: tuple[str, str] = ("基于{departments}个部门的数据", "Based on {departments} departments")
+
+_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
+              "September", "October", "November", "December")
+
+
+def month_text(day: str | None, lang: str) -> str:
+    """A month as people write it: ``2026年3月`` / ``March 2026``."""
+    if not day:
+        return "—"
+    y, m = int(day[:4]), int(day[5:7])
+    return f"{y}年{m}月" if lang == "zh" else f"{_MONTHS_EN[m - 1]} {y}"
+
+
+def finding_texts(check: str, figures: Mapping[str, Any]) -> tuple[str, str]:
+    """A finding in Chinese and English."""
+    zh, en = TEXTS[check]
+    values = {k: (np.nan if v is None else v) for k, v in figures.items()}
+    values["others"] = max(int(figures.get("meter_firms") or 2) - 1, 1)
+    out = []
+    for lang, template in (("zh", zh), ("en", en)):
+        values["since"] = month_text(figures.get("since"), lang)
+        out.append(template.format(**values))
+    return out[0], out[1]
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.datetime64):
+        return None if np.isnat(v) else str(v.astype("datetime64[D]"))
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and np.isnan(v):
+        return None
+    return v
+
+
+def _departments(ctx: Context) -> np.ndarray:
+    """Departments reporting on the firm: a monthly feed with a record in the last 12
+    months, any other with a record known at all."""
+    names: list[np.ndarray] = []
+    for kind in RECORD_KINDS.values():
+        rows = ctx.rows(kind.code)
+        if kind.monthly:
+            rows = rows.where(ctx.ref_month - ctx.month_of(rows.event) < 12)
+        seen = np.bincount(rows.pos, minlength=ctx.n) > 0
+        names.append(np.where(seen, kind.department, None))
+    grid = np.stack(names, axis=1)
+    return np.array([tuple(sorted({d for d in row if d is not None})) for row in grid.tolist()]
+                    + [()], dtype=object)[:-1]
+
+
+def assess(ctx: Context, records: pd.DataFrame, params: Mapping[str, Any] | None = None,
+           ) -> Assessment:
+    """Run every check over the context (built on records already passed through
+    :func:`split_shared_meters`) and sum each firm up as a data-confidence level:
+    ``low`` when the tax under-declaration check flags or the data rests on fewer than two
+    monthly departments, ``medium`` when another check flags (a shared meter, exports through
+    an agent, property above declared assets) or fewer than three monthly departments
+    report, ``high`` otherwise."""
+    p = {**DEFAULTS, **(params or {})}
+    checks = {
+        "under_declaration": under_declaration(ctx, p),
+        "shared_meter": shared_meter(ctx, records),
+        "agent_exports": agent_exports(ctx, p),
+        "property_assets": property_assets(ctx, p),
+    }
+    departments = _departments(ctx)
+    monthly = np.array([sum(d in _MONTHLY_DEPARTMENTS for d in ds) for ds in departments],
+                       dtype=np.int64)
+    other = np.zeros(ctx.n, dtype=bool)
+    for name, r in checks.items():
+        if name != "under_declaration":
+            other |= r.flagged
+    low = checks["under_declaration"].flagged | (monthly < 2)
+    confidence = np.where(low, "low", np.where(other | (monthly < 3), "medium", "high"))
+    stack = np.stack([r.plausibility for r in checks.values()], axis=1)
+    with np.errstate(all="ignore"):
+        lowest = np.where(np.isnan(stack).all(axis=1), np.nan, np.nanmin(
+            np.where(np.isnan(stack), np.inf, stack), axis=1))
+    ud = checks["under_declaration"].figures
+    month_ends = {
+        "since": np.where(ud["since_lag"] >= 0, ctx.month_end(np.maximum(ud["since_lag"], 0)),
+                          np.datetime64("NaT", "D")),
+        "month": np.where(ud["month_lag"] >= 0, ctx.month_end(np.maximum(ud["month_lag"], 0)),
+                          np.datetime64("NaT", "D")),
+    }
+    return Assessment(ctx.index, checks, departments, confidence.astype(object), lowest,
+                      month_ends)

@@ -1,0 +1,211 @@
+"""Authenticity checks (issue 15): shared meters split, seasons and shared meters raise
+nothing, under-declared tax is found with its figures, and on a generated region with
+planted distortions the checks find what was planted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.authenticity import (
+    assess,
+    finding_texts,
+    meter_ids,
+    split_shared_meters,
+    under_declaration,
+)
+from scoring.pipeline import score_region
+from scoring.risk import evaluate
+from scoring.risk.context import Context
+
+from .conftest import FIRM_A, FIRM_B, make_records
+
+AS_OF = "2024-06-30"
+FIRM_C = "91371000MA3C000003"
+
+
+def mon(uscc: str, kind: str, category: str, n: int = 24, end: str = AS_OF, meter=None,
+        **columns: list[float]) -> list[dict[str, object]]:
+    months = pd.date_range(end=pd.Timestamp(end), periods=n, freq="ME")
+    rows = []
+    for i, m in enumerate(months):
+        row = {"uscc": uscc, "kind": kind, "event_date": m, "category": category,
+               **{c: v[i] for c, v in columns.items()}}
+        if meter is not None:
+            row["attrs"] = {"meter_id": meter(i)}
+        rows.append(row)
+    return rows
+
+
+def firm_rows(uscc: str, vat: list[float], kwh: list[float], head: list[float],
+              meter=None) -> list[dict[str, object]]:
+    n = len(vat)
+    return (mon(uscc, "tax_monthly", "vat", n, amount_fen=vat, arrears_fen=[0] * n)
+            + mon(uscc, "social_insurance", "pension", n, quantity=head)
+            + mon(uscc, "utility", "electricity", n, quantity=kwh, meter=meter))
+
+
+def context(records: pd.DataFrame, *usccs: str) -> Context:
+    return Context(records, AS_OF, pd.Index(list(usccs), name="uscc"))
+
+
+def shared_pair(months_shared: int = 10) -> pd.DataFrame:
+    """A (holder) and B (moved onto A's meter ``months_shared`` months ago), 24 months."""
+    n, cut = 24, 24 - months_shared
+    kwh_a = [12_000.0] * cut + [20_000.0] * months_shared
+    kwh_b = [8_000.0] * cut + [0.0] * months_shared
+    return make_records(
+        firm_rows(FIRM_A, [3e6] * n, kwh_a, [30] * n, meter=lambda i: "M-A")
+        + firm_rows(FIRM_B, [2e6] * n, kwh_b, [20] * n,
+                    meter=lambda i: "M-A" if i >= cut else "M-B"))
+
+
+# ---------------------------------------------------------------------------------------------
+# shared meters
+
+
+def test_a_shared_meter_is_split_by_staff_and_power_per_head() -> None:
+    raw = shared_pair()
+    split = split_shared_meters(raw)
+    elec = split[split["category"] == "electricity"].groupby("uscc")["quantity"].apply(list)
+    # per head 400 kWh each on their own meters: 30 and 20 staff share 20,000 as 12,000 / 8,000
+    assert elec[FIRM_A][-10:] == [12_000.0] * 10 and elec[FIRM_B][-10:] == [8_000.0] * 10
+    assert elec[FIRM_A][:14] == [12_000.0] * 14 and elec[FIRM_B][:14] == [8_000.0] * 14
+    last_b = split[(split["uscc"] == FIRM_B) & (split["category"] == "electricity")]["attrs"].iloc[-1]
+    assert last_b == {"meter_id": "M-A", "meter_reported": 0.0, "meter_total": 20_000.0, "meter_firms": 2}
+    # the raw frame is untouched, and splitting again changes nothing
+    assert raw[raw["category"] == "electricity"]["quantity"].iloc[-1] == 0.0
+    again = split_shared_meters(split)
+    assert again is split or again["quantity"].equals(split["quantity"])
+
+
+def test_no_shared_meter_leaves_the_frame_as_it_is() -> None:
+    n = 24
+    records = make_records(firm_rows(FIRM_A, [3e6] * n, [12_000.0] * n, [30] * n, meter=lambda i: "M-A")
+                           + firm_rows(FIRM_B, [2e6] * n, [8_000.0] * n, [20] * n, meter=lambda i: "M-B"))
+    assert split_shared_meters(records) is records
+    assert meter_ids(records).tolist().count("M-A") == n
+
+
+def test_a_meter_number_reused_after_its_firm_closed_is_not_shared() -> None:
+    early = firm_rows(FIRM_A, [3e6] * 12, [12_000.0] * 12, [30] * 12, meter=lambda i: "M-1")
+    for r in early:  # A traded until a year ago
+        r["event_date"] = r["event_date"] - pd.DateOffset(months=12) + pd.offsets.MonthEnd(0)
+    later = firm_rows(FIRM_B, [2e6] * 12, [8_000.0] * 12, [20] * 12, meter=lambda i: "M-1")
+    records = make_records(early + later)
+    assert split_shared_meters(records) is records
+
+
+def test_without_the_split_the_member_looks_stopped_and_with_it_nothing_fires() -> None:
+    raw, split = shared_pair(), split_shared_meters(shared_pair())
+    firms = pd.DataFrame({"uscc": [FIRM_A, FIRM_B]})
+    power = ["R18_POWER_DROP_YOY", "R21_POWER_NEAR_ZERO", "R64_TAX_UNDER_DECLARED",
+             "R23_TAX_POWER_DIVERGE"]
+    assert {f.rule_code for f in evaluate(raw, firms, AS_OF, rules=power) if f.uscc == FIRM_B} >= {
+        "R21_POWER_NEAR_ZERO"}
+    assert evaluate(split, firms, AS_OF, rules=power) == []
+    checked = assess(context(split, FIRM_A, FIRM_B), split)
+    assert checked.checks["shared_meter"].flagged.tolist() == [True, True]
+    assert checked.confidence.tolist() == ["medium", "medium"]
+    b = checked.of(FIRM_B)
+    assert [f["check"] for f in b["findings"]] == ["shared_meter"]
+    assert "shared with 1 other firm" in b["findings"][0]["text_en"]
+
+
+# ---------------------------------------------------------------------------------------------
+# under-declared tax
+
+
+def test_tax_falling_while_power_and_staff_hold_is_found_with_its_figures() -> None:
+    vat = [2e6] * 16 + [1e6] * 8
+    records = make_records(firm_rows(FIRM_A, vat, [10_000.0] * 24, [25] * 24))
+    r = under_declaration(context(records, FIRM_A))
+    assert r.flagged.tolist() == [True]
+    f = {k: v[0] for k, v in r.figures.items()}
+    assert f["tax_change"] == pytest.approx(-0.5) and f["power_change"] == pytest.approx(0.0)
+    assert f["headcount_change"] == pytest.approx(0.0) and f["gap"] == pytest.approx(0.5)
+    assert f["gap_months"] == 6 and f["since_lag"] == 7 and f["month_lag"] == 0
+    assert r.plausibility[0] < 0.5
+    checked = assess(context(records, FIRM_A), records)
+    one = checked.of(FIRM_A)
+    assert one["confidence"] == "low" and one["findings"][0]["figures"]["since"] == "2023-11-30"
+    assert one["findings"][0]["text_en"].startswith("Tax and electricity disagree by 50% since "
+                                                   "November 2023")
+    assert "2023年11月" in one["findings"][0]["text_zh"]
+
+
+def test_a_business_that_shrinks_or_a_tax_that_falls_a_little_is_not_under_declaring() -> None:
+    shrink = firm_rows(FIRM_A, [2e6] * 16 + [1e6] * 8, [10_000.0] * 16 + [5_000.0] * 8, [25] * 24)
+    little = firm_rows(FIRM_B, [2e6] * 16 + [1.5e6] * 8, [10_000.0] * 24, [25] * 24)
+    late = firm_rows(FIRM_C, [2e6] * 24, [10_000.0] * 24, [25] * 24)
+    for r in late[-8:]:  # declared in full, paid in part: in arrears, not under-declaring
+        r["amount_fen"], r["arrears_fen"] = 6e5, 4e6
+    records = make_records(shrink + little + late)
+    assert under_declaration(context(records, FIRM_A, FIRM_B, FIRM_C)).flagged.tolist() == [
+        False, False, False]
+
+
+def test_a_seasonal_firm_whose_power_stays_on_is_not_under_declaring() -> None:
+    months = pd.date_range(end=pd.Timestamp(AS_OF), periods=24, freq="ME")
+    off = [m.month in (3, 4, 5, 6) for m in months]  # hardly sells in spring, power stays on
+    vat = [6e5 if o else 2e6 for o in off]
+    records = make_records(firm_rows(FIRM_A, vat, [10_000.0] * 24, [25] * 24))
+    r = under_declaration(context(records, FIRM_A))
+    assert r.flagged.tolist() == [False] and r.figures["tax_change"][0] == pytest.approx(0.0)
+    # what a naive month-on-month comparison would have read: tax down 70 %, power flat
+    assert vat[-1] / vat[-5] == pytest.approx(0.3)
+
+
+# ---------------------------------------------------------------------------------------------
+# through scoring, and on a generated region
+
+
+def test_scoring_states_the_data_confidence_of_each_firm(fitted) -> None:
+    vat = [2e6] * 16 + [1e6] * 8
+    records = make_records(firm_rows(FIRM_A, vat, [10_000.0] * 24, [25] * 24)
+                           + firm_rows(FIRM_B, [2e6] * 24, [10_000.0] * 24, [25] * 24))
+    firms = pd.DataFrame({
+        "uscc": [FIRM_A, FIRM_B], "name": ["甲", "乙"], "industry_section": ["C", "C"],
+        "industry_division": ["34", "34"], "town": ["城关镇", "城关镇"],
+        "registered_capital_fen": [500_000_000, 500_000_000],
+        "founded_on": pd.to_datetime(["2010-01-01", "2012-01-01"]),
+        "size_class": ["small", "small"], "status": ["active", "active"]})
+    result = score_region(fitted, firms, records, AS_OF)
+    assert result.authenticity is not None
+    frame = result.authenticity.frame()
+    assert list(frame.index) == list(result.table.index) == [FIRM_A, FIRM_B]
+    assert frame["under_declaration"].tolist() == [True, False]
+    assert frame["confidence"].tolist()[0] == "low"
+
+
+def test_finding_texts_fill_in_the_figures() -> None:
+    zh, en = finding_texts("agent_exports", {"quiet_months": 7})
+    assert "7" in zh and "7 months" in en
+
+
+def test_on_a_generated_region_the_checks_find_what_was_planted() -> None:
+    from server.demo.synth import generate_region
+
+    region = generate_region(4000, seed=23)
+    index = pd.Index(region.firms["uscc"], name="uscc")
+    records = split_shared_meters(region.records)
+    checked = assess(Context(records, region.end, index), records)
+    truth = region.truth.reindex(index)
+
+    def pr(check: str, column: str) -> tuple[float, float]:
+        flagged, planted = checked.checks[check].flagged, truth[column].to_numpy()
+        assert planted.sum() >= 20, f"the region plants {column}"
+        tp = (flagged & planted).sum()
+        return tp / max(flagged.sum(), 1), tp / planted.sum()
+
+    p, r = pr("under_declaration", "under_declaring")
+    assert p >= 0.8 and r >= 0.8, (p, r)
+    p, r = pr("shared_meter", "shared_meter")
+    assert p >= 0.95 and r >= 0.95, (p, r)
+    p, r = pr("agent_exports", "agent_exports")
+    assert p >= 0.8 and r >= 0.7, (p, r)
+    # reused meter numbers were planted, and none of them reads as shared
+    reused = truth["meter_reused"].to_numpy() & ~truth["shared_meter"].to_numpy()
+    assert reused.sum() > 0 and not checked.checks["shared_meter"].flagged[reused].any()
+    assert np.isin(checked.confidence, ["high", "medium", "low"]).all()
