@@ -65,7 +65,9 @@ class Region:
     date, 12 months before ``end``); ``records`` has exactly ``RECORD_COLUMNS``;
     ``relations`` and ``guarantees`` have the columns of their feeds (guarantee money in fen);
     ``defaults`` maps uscc to the month end of its first 90+-days-overdue loan record (NaT if
-    none). ``health`` is the (firm x month) latent health behind it all, for checks.
+    none). ``health`` is the (firm x month) latent health behind it all, for checks;
+    ``truth`` the planted distortions per firm (under-declared tax, shared and reused meters,
+    seasonal power use, exports through an agent), by uscc, for the authenticity checks.
     """
 
     firms: pd.DataFrame
@@ -76,6 +78,7 @@ class Region:
     end: dt.date
     months: pd.DatetimeIndex
     health: np.ndarray
+    truth: pd.DataFrame | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,6 +460,116 @@ def _simulate_defaults(f: _Firms, h: np.ndarray, alive: np.ndarray, loans: _Loan
 
 
 # ---------------------------------------------------------------------------------------------
+# distortions: what makes department data hard to believe, planted with a known truth
+
+
+@dataclass(slots=True)
+class _Distortions:
+    """Planted distortions of a region, per firm (index = firm position).
+
+    * ``under_from``/``under_factor``: from that month the firm declares only ``factor`` of
+      its VAT and income tax, while it sells, uses power and employs as before
+      (``HISTORY_MONTHS``: never).
+    * ``meter``: each firm's own electricity meter number; ``shared_with``/``shared_from``:
+      from that month the firm sits on the meter of firm ``shared_with`` (the account
+      holder, itself for the holder), which is billed the whole reading while the others
+      report the meter with nothing on it (-1 / ``HISTORY_MONTHS``: never).
+    * ``reused``: the firm got the meter number of a firm that had stopped trading before
+      it was founded (never the same month: not a shared meter).
+    * ``off_season``: first calendar month (1..12) of four months in which a seasonal firm
+      hardly sells while its power stays on (0: not seasonal).
+    * ``agent_from``: from that month the firm exports through an agent, so customs shows
+      no exports of its own (``HISTORY_MONTHS``: never).
+    """
+
+    under_from: np.ndarray
+    under_factor: np.ndarray
+    meter: np.ndarray
+    shared_with: np.ndarray
+    shared_from: np.ndarray
+    reused: np.ndarray
+    off_season: np.ndarray
+    agent_from: np.ndarray
+    rng: np.random.Generator
+
+    def truth(self, f: _Firms) -> pd.DataFrame:
+        """The planted truth, one row per firm (for checks and benchmarks)."""
+        m = HISTORY_MONTHS
+        return pd.DataFrame({
+            "under_declaring": self.under_from < m,
+            "under_from": self.under_from,
+            "under_factor": np.where(self.under_from < m, self.under_factor, np.nan),
+            "shared_meter": self.shared_with >= 0,
+            "shared_recent": (self.shared_with >= 0) & (self.shared_from < m),
+            "meter_holder": self.shared_with == np.arange(f.n),
+            "shared_from": self.shared_from,
+            "meter_reused": self.reused,
+            "seasonal_use": self.off_season > 0,
+            "agent_exports": self.agent_from < m,
+            "agent_from": self.agent_from,
+        }, index=pd.Index(f.uscc, name="uscc"))
+
+
+_UNDER_SHARE = 0.04  # of firms paying VAT worth checking
+_SHARED_SHARE = 0.03  # of trading firms on a shared meter
+_SEASONAL_SHARE = 0.04  # of production firms
+_AGENT_SHARE = 0.25  # of exporters still exporting at the end
+
+
+def _distortions(f: _Firms, alive: np.ndarray, cal: _Calendar,
+                 rng: np.random.Generator) -> _Distortions:
+    n, m = f.n, HISTORY_MONTHS
+    idx = np.arange(n)
+    trading = (f.status == 0) & alive[:, 12]
+    trading[0] = False  # the demo firm stays clean
+
+    under_from = np.full(n, m, np.int64)
+    pays = trading & alive[:, 0] & (f.revenue / 12 >= 150_000)
+    pick = idx[pays][rng.random(int(pays.sum())) < _UNDER_SHARE]
+    under_from[pick] = rng.integers(m - 12, m - 4, len(pick))
+    under_factor = rng.uniform(0.35, 0.65, n)
+
+    meter = np.array([f"{COUNTY_CODE}E{i:07d}" for i in range(n)], dtype=object)
+    shared_with = np.full(n, -1, np.int64)
+    shared_from = np.full(n, m, np.int64)
+    cand = idx[trading & (rng.random(n) < _SHARED_SHARE)]
+    for town in np.unique(f.town[cand]):
+        members = rng.permutation(cand[f.town[cand] == town])
+        pos = 0
+        while len(members) - pos >= 2:
+            k = int(min(rng.integers(2, 5), len(members) - pos))
+            group = members[pos:pos + k]
+            pos += k
+            shared_with[group] = group[0]
+            shared_from[group] = rng.integers(12, m - 2)
+
+    # a meter number passes to a firm founded after the last month anyone used it
+    reused = np.zeros(n, dtype=bool)
+    ever = alive.any(axis=1)
+    first_month = np.where(ever, alive.argmax(axis=1), m)
+    last_month = np.where(ever, m - 1 - alive[:, ::-1].argmax(axis=1), -1)
+    last_use = dict(zip(meter.tolist(), last_month.tolist(), strict=True))
+    free = ever & (last_month == m - 1)
+    free[0] = False
+    free[shared_with >= 0] = False
+    for i in rng.permutation(idx[ever & (last_month < m - 1)]):
+        later = np.flatnonzero(free & (first_month > last_use[meter[i]]))
+        if not len(later):
+            continue
+        j = int(rng.choice(later))
+        last_use[meter[j]] = -1
+        meter[j], reused[j], free[j] = meter[i], True, False
+        last_use[meter[j]] = int(last_month[j])
+
+    off_season = np.zeros(n, np.int64)
+    seasonal = trading & f.production & (rng.random(n) < _SEASONAL_SHARE)
+    off_season[seasonal] = rng.integers(1, 13, int(seasonal.sum()))
+
+    return _Distortions(under_from, under_factor, meter, shared_with, shared_from, reused,
+                        off_season, np.full(n, m, np.int64), rng)
+
+
+# ---------------------------------------------------------------------------------------------
 # record blocks
 
 
@@ -484,8 +597,9 @@ class _Builder:
     """Makes the record blocks of one region; all inputs are (firm x month) matrices."""
 
     def __init__(self, f: _Firms, h: np.ndarray, alive: np.ndarray, loans: _Loans,
-                 cal: _Calendar, rng: np.random.Generator) -> None:
+                 cal: _Calendar, rng: np.random.Generator, d: _Distortions) -> None:
         self.f, self.h, self.alive, self.loans, self.cal, self.rng = f, h, alive, loans, cal, rng
+        self.d = d
         self.n, self.m = f.n, HISTORY_MONTHS
         moy = cal.month_of_year - 1
         group = (~f.production).astype(np.int64)
@@ -494,6 +608,9 @@ class _Builder:
         growth = rng.normal(0.03, 0.05, self.n)[:, None] * (np.arange(self.m) - self.m)[None, :] / 12
         self.revenue = (f.revenue[:, None] / 12 * _SEASON_REVENUE[group][:, moy]
                         * np.exp(0.35 * dev + growth + rng.normal(0.0, 0.10, (self.n, self.m))))
+        # seasonal firms hardly sell for four months a year (their power stays on)
+        off = (cal.month_of_year[None, :] - d.off_season[:, None]) % 12 < 4
+        self.revenue = np.where((d.off_season[:, None] > 0) & off, self.revenue * 0.3, self.revenue)
         # one shared "cash squeeze" signal so tax, premium and bill arrears move together
         squeeze = h + rng.normal(0.0, 0.35, (self.n, 1)) + rng.normal(0.0, 0.35, (self.n, self.m))
         self.squeeze = squeeze
@@ -538,8 +655,12 @@ class _Builder:
         small_scale = (f.size == 0) | (f.revenue < 5_000_000)
         vat_rate = np.where(small_scale, 0.01,
                             np.where(f.section == "F", 0.012, np.where(f.production, 0.03, 0.025)))
+        # an under-declaring firm declares only part of its sales from ``under_from`` on
+        declared = np.where(np.arange(self.m)[None, :] >= self.d.under_from[:, None],
+                            self.d.under_factor[:, None], 1.0)
         vat = self.revenue * vat_rate[:, None]
         vat = np.where(small_scale[:, None] & (self.revenue < 100_000), 0.0, vat)  # exemption
+        vat = vat * declared
         late = self.squeeze < -2.0
         fi, ti = self.month_rows(self.alive)
         due = vat[fi, ti]
@@ -554,7 +675,7 @@ class _Builder:
         rev_q = self.revenue[fi, ti] * 3
         margin = 0.03 + 0.035 * self.h[fi, ti] + rng.normal(0.0, 0.02, len(fi))
         rate = np.where(f.size[fi] >= 2, 0.25, 0.05)
-        due = np.maximum(rev_q * margin, 0.0) * rate
+        due = np.maximum(rev_q * margin, 0.0) * rate * declared[fi, ti]
         owed = late[fi, ti]
         self.add(_Block("tax_monthly", fi, self.cal.ends[ti], cat=np.ones(len(fi), np.int64),
                         amount=np.round(np.where(owed, 0.0, due) * 100),
@@ -602,13 +723,38 @@ class _Builder:
             fi, ti = self.month_rows(mask)
             qty = use[fi, ti] * self.activity[fi, ti] * np.exp(rng.normal(0.0, 0.08, len(fi)))
             qty = np.round(np.maximum(qty, 1.0), digits)
+            attrs = None
+            if cat == 0:
+                qty, attrs = self._meters(fi, ti, qty)
             bill = qty * price[fi]
-            owed = late[fi, ti]
+            owed = late[fi, ti] & (qty > 0)
             self.add(_Block("utility", fi, cal.ends[ti], cat=np.full(len(fi), cat, np.int64),
                             amount=np.round(np.where(owed, 0.0, bill) * 100),
                             arrears=np.round(np.where(owed, bill * rng.uniform(1, 3, len(fi)), 0.0)
                                              * 100),
-                            quantity=qty))
+                            quantity=qty, attrs=attrs))
+
+    def _meters(self, fi: np.ndarray, ti: np.ndarray,
+                qty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Electricity as the utility reports it: each row names its meter; on a shared
+        meter the holder is billed the whole reading and the others show the meter with
+        nothing on it."""
+        d = self.d
+        on_shared = (d.shared_with[fi] >= 0) & (ti >= d.shared_from[fi])
+        holder = np.where(on_shared, d.shared_with[fi], fi)
+        meter = d.meter[holder]
+        qty = qty.copy()
+        if on_shared.any():
+            cell = holder[on_shared] * self.m + ti[on_shared]
+            pooled = pd.Series(qty[on_shared]).groupby(cell).sum()
+            is_holder = on_shared & (holder == fi)
+            qty[on_shared] = 0.0
+            qty[is_holder] = np.round(pooled.reindex(fi[is_holder] * self.m + ti[is_holder])
+                                      .to_numpy(), 0)
+        by_meter = {mid: {"meter_id": mid} for mid in np.unique(meter).tolist()}
+        attrs = np.empty(len(fi), dtype=object)
+        attrs[:] = [by_meter[mid] for mid in meter.tolist()]
+        return qty, attrs
 
     def customs(self) -> None:
         f, rng, cal = self.f, self.rng, self.cal
@@ -618,7 +764,14 @@ class _Builder:
         exporter[0] = True
         share = rng.uniform(0.2, 0.8, self.n)
         ship = rng.random((self.n, self.m)) < 0.85
-        fi, ti = self.month_rows(self.alive & exporter[:, None] & ship)
+        # some exporters turned to an agent in the last year: customs then sees no exports of
+        # their own
+        still = exporter & self.alive[:, -1] & (f.status == 0)
+        still[0] = False
+        agent = still & (self.d.rng.random(self.n) < _AGENT_SHARE)
+        self.d.agent_from[agent] = self.d.rng.integers(self.m - 12, self.m - 6, int(agent.sum()))
+        direct = np.arange(self.m)[None, :] < self.d.agent_from[:, None]
+        fi, ti = self.month_rows(self.alive & exporter[:, None] & ship & direct)
         value = (self.revenue[fi, ti] * share[fi] * _SEASON_EXPORT[cal.month_of_year[ti] - 1]
                  * np.exp(rng.normal(0.0, 0.25, len(fi))))
         self.add(_Block("customs_export", fi, cal.ends[ti], amount=np.maximum(np.round(value, -2), 100) * 100))
@@ -1087,8 +1240,8 @@ def generate_region(n_firms: int, seed: int, end: dt.date | None = None) -> Regi
         raise ValueError("n_firms must be at least 1")
     end_day = _last_month_end(end)
     cal = _Calendar.build(end_day, HISTORY_MONTHS)
-    rng_firms, rng_health, rng_loans, rng_guar, rng_def, rng_rec, rng_people = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7))
+    rng_firms, rng_health, rng_loans, rng_guar, rng_def, rng_rec, rng_people, rng_distort = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8))
 
     f = _make_firms(n_firms, cal, rng_firms)
     h = _health(f, rng_health)
@@ -1097,8 +1250,9 @@ def generate_region(n_firms: int, seed: int, end: dt.date | None = None) -> Regi
     guar = _guarantees(f, loans, cal, rng_guar)
     _simulate_defaults(f, h, alive, loans, guar, cal, rng_def)
 
+    distortions = _distortions(f, alive, cal, rng_distort)
     blocks = [b if RECORD_KINDS[b.kind].monthly else _sort_block(b)
-              for b in _Builder(f, h, alive, loans, cal, rng_rec).build()]
+              for b in _Builder(f, h, alive, loans, cal, rng_rec, distortions).build()]
     records = _stack(blocks, f.uscc)
     relations = _relations(f, blocks, rng_people)
 
@@ -1132,4 +1286,5 @@ def generate_region(n_firms: int, seed: int, end: dt.date | None = None) -> Regi
         end=end_day,
         months=pd.DatetimeIndex(cal.ends.astype("datetime64[ns]")),
         health=h,
+        truth=distortions.truth(f),
     )

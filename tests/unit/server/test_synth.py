@@ -182,7 +182,9 @@ def test_categories_statuses_and_attrs_fit_their_kind(region: Region) -> None:
     statements = rec[rec["kind"] == "financial_statement"]
     assert statements["attrs"].map(lambda a: set(a) == set(STATEMENT_ITEMS)).all()
     assert (statements["amount_fen"] == statements["attrs"].map(lambda a: a["revenue"])).all()
-    assert rec.loc[rec["kind"] != "financial_statement", "attrs"].isna().all()
+    power = (rec["kind"] == "utility") & (rec["category"] == "electricity")
+    assert rec.loc[power, "attrs"].map(lambda a: set(a) == {"meter_id"} and bool(a["meter_id"])).all()
+    assert rec.loc[(rec["kind"] != "financial_statement") & ~power, "attrs"].isna().all()
     credit = rec.loc[rec["kind"] == "personal_credit", "quantity"]
     assert credit.between(350, 950).all()
     open_cases = rec[(rec["kind"] == "court_case") & (rec["status"] == "open")]
