@@ -59,6 +59,7 @@ def feed_columns(source: str) -> tuple[str, ...]:
     cols += ["status"] if kind.statuses else []
     if source == "financial_statement":
         cols += list(STATEMENT_ITEMS)
+    cols += list(kind.attr_fields)  # optional text fields kept in attrs (utility: meter_id)
     return tuple(cols)
 
 
@@ -137,6 +138,17 @@ def record_keys(kind: str, rows: pd.DataFrame) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "-")
 
 
+def _attr_strings(attrs: pd.Series, name: str) -> pa.Array:
+    """One text field of each row's ``attrs`` (null where absent). Rows of a kind share few
+    distinct dicts (one per meter), so each distinct object is read once."""
+    values = attrs.to_numpy()
+    ids = np.fromiter((id(a) for a in values), dtype=np.int64, count=len(values))
+    uniq, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    read = np.array([a.get(name) if isinstance(a, dict) else None for a in values[first]],
+                    dtype=object)
+    return _strings(read[inverse])
+
+
 def _record_table(kind: str, rows: pd.DataFrame) -> pa.Table:
     cols: dict[str, pa.Array] = {}
     for name in feed_columns(kind):
@@ -154,6 +166,8 @@ def _record_table(kind: str, rows: pd.DataFrame) -> pa.Table:
             cols[name] = _floats(rows["quantity"])
         elif name == "days":
             cols[name] = _ints(rows["days"])
+        elif name in RECORD_KINDS[kind].attr_fields:
+            cols[name] = _attr_strings(rows["attrs"], name)
     if kind == "financial_statement":
         items = pd.DataFrame.from_records(
             [a if isinstance(a, dict) else {} for a in rows["attrs"]],

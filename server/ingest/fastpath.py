@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from scoring.records import STATEMENT_ITEMS
+from scoring.records import RECORD_KINDS, STATEMENT_ITEMS
 from server.ingest.parse import ArrowBlock
 from server.ingest.sources import EARLIER_IN_BATCH, Field, Rejection, Repeat, RowValidator
 from server.ingest.store import RECORD_COLUMNS, BatchWriter
@@ -134,6 +134,8 @@ class ArrowRecordValidator:
         if t in ("key", "text"):
             fine = pc.and_(pc.less_equal(pc.utf8_length(col), f.max_len),
                            pc.invert(pc.match_substring_regex(col, _PADDED)))
+            if f.pattern is not None:
+                fine = pc.and_(fine, pc.match_substring_regex(col, f.pattern))
             good = pc.and_(fine, pc.invert(empty))
             values = col
         else:
@@ -223,6 +225,22 @@ def _statement_attrs(table: pa.Table) -> pa.Array:
     return pc.binary_join_element_wise(*pieces, pa.scalar("", pa.string()))
 
 
+def _text_attrs(table: pa.Table, names: tuple[str, ...]) -> pa.Array:
+    """The present text fields of each row as the JSON object the row-wise path writes
+    (``json.dumps`` of the non-empty ones, in field order), null when none is present. The
+    fields hold codes (``CODE_PATTERN``), which JSON takes without escaping."""
+    pieces: list[pa.Array] = []
+    for name in names:
+        col = table[name] if name in table.column_names else pa.nulls(table.num_rows, pa.string())
+        pair = pc.binary_join_element_wise(pa.scalar(f',"{name}":"'), col, pa.scalar('"'),
+                                           pa.scalar(""))
+        pieces.append(pc.fill_null(pair, ""))
+    joined = pc.binary_join_element_wise(*pieces, pa.scalar("")) if len(pieces) > 1 else pieces[0]
+    body = pc.binary_join_element_wise(pa.scalar("{"), pc.utf8_slice_codeunits(joined, 1),
+                                       pa.scalar("}"), pa.scalar(""))
+    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), body)
+
+
 def _record_table(table: pa.Table, source: str, batch_id: int) -> pa.Table:
     """The rows as ``dept_record`` columns, in ``RECORD_COLUMNS`` order, only those the source
     has (the others stay NULL) and without the batch's ``received_at``, which the writer adds
@@ -232,6 +250,9 @@ def _record_table(table: pa.Table, source: str, batch_id: int) -> pa.Table:
     if source == "financial_statement":  # the revenue is the amount; every item goes to attrs
         fields["amount_fen"] = "revenue"
         table = table.append_column("attrs", _statement_attrs(table))
+        fields["attrs"] = "attrs"
+    elif RECORD_KINDS[source].attr_fields:
+        table = table.append_column("attrs", _text_attrs(table, RECORD_KINDS[source].attr_fields))
         fields["attrs"] = "attrs"
     cols: dict[str, Any] = {}
     for column in RECORD_COLUMNS:

@@ -615,6 +615,11 @@ async def _store_records(w: BatchWriter, good: Good, result: IngestResult, batch
         attrs = [json.dumps(dict(zip(STATEMENT_ITEMS, vals, strict=True)), separators=(",", ":"))
                  for vals in zip(*items, strict=True)]
         amount = c["revenue"]
+    elif RECORD_KINDS[result.source].attr_fields:  # codes kept in attrs (the meter number)
+        names = RECORD_KINDS[result.source].attr_fields
+        present = [[(k, c[k][i]) for k in names if k in c and c[k][i]] for i in range(n)]
+        attrs = [json.dumps(dict(p), separators=(",", ":")) if p else None for p in present]
+        amount = c.get("amount_yuan", none)
     else:
         attrs, amount = none, c.get("amount_yuan", none)
     quantity = [None if q is None else float(q) for q in c["quantity"]] if "quantity" in c else none

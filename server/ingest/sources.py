@@ -8,6 +8,7 @@ canonical value tuple or a list of ``Rejection`` naming the field and what is wr
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -66,6 +67,12 @@ class Field:
     signed: bool = False  # money that may be negative (profit, cash flow)
     future_ok: bool = False
     max_len: int = 100
+    pattern: str | None = None  # text: the characters it may hold (a regular expression)
+
+
+#: A code that departments give things (a meter number): letters, digits and ``- _ . /``, so
+#: it is stored in JSON as it is, without escaping.
+CODE_PATTERN = r"^[A-Za-z0-9_./-]+$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +122,8 @@ def _record_source(code: str) -> Source:
                     Field(item, "money", required=item not in optional,
                           signed=item in ("net_profit", "operating_cash_flow", "equity"))
                 )
+    for name in kind.attr_fields:  # kept in attrs: a code such as the utility's meter number
+        fields.append(Field(name, "text", required=False, max_len=40, pattern=CODE_PATTERN))
     return Source(code, kind.department, "record", tuple(fields))
 
 
@@ -274,6 +283,8 @@ class RowValidator:
             if c is None:
                 continue
             problem = _text_problem(c, f.max_len)  # type: ignore[arg-type]
+            if problem is None and f.pattern is not None and not re.fullmatch(f.pattern, c):  # type: ignore[arg-type]
+                problem = t("may hold only letters, digits and - _ . /")
             if problem:
                 problems.append((i, problem))
         return cells, problems

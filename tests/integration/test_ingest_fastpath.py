@@ -218,7 +218,8 @@ async def test_a_batch_failing_in_its_second_write_keeps_its_first_chunk_and_the
     assert again.batch_id != broken["id"] and (again.accepted, again.duplicates) == (0, 9)
 
 
-_GOOD_CELL = {"key": "G-{i}", "uscc": A, "date": "2024-0{m}-15", "money": "{i}.5", "int": "{i}", "number": "{q}"}
+_GOOD_CELL = {"key": "G-{i}", "uscc": A, "date": "2024-0{m}-15", "money": "{i}.5", "int": "{i}", "number": "{q}",
+              "text": "330-M/{i}.a_b"}
 
 
 @pytest.mark.parametrize("code", ["bank_loan", "personal_credit", "court_case", "social_insurance", "utility"])
@@ -326,3 +327,35 @@ async def test_registries_judged_alike_by_the_arrow_validator_and_the_row_wise_p
     assert (fast.rows, fast.rejected_rows, fast.repeated_count) == (slow.rows, slow.rejected_rows, slow.repeated_count)
     if source != "firms":  # firms upsert: the second run finds them stored
         assert (fast.accepted, fast.duplicates) == (slow.accepted, slow.duplicates)
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+async def test_the_meter_number_is_kept_in_attrs_and_a_bad_one_is_refused_by_name(engine, firms, monkeypatch,
+                                                                                  fast_path) -> None:
+    """Issue 15: the utility feed's optional ``meter_id`` lands in ``attrs`` on either path; a
+    meter number with other characters is refused naming the field, the good rows are stored;
+    a file without the column still loads."""
+    from server.ingest import services
+    from server.tables.ingest import DeptRecord
+
+    monkeypatch.setattr(services, "supports_fast_path",
+                        services.supports_fast_path if fast_path else (lambda *a: False))
+    tag = "F" if fast_path else "S"
+    head = "record_key,uscc,event_date,category,amount_yuan,arrears_yuan,quantity,meter_id\n"
+    data = (head + f"MT{tag}-1,{A},2024-01-31,electricity,10,0,100,M-1\n"
+            f"MT{tag}-2,{A},2024-01-31,water,10,0,5,\n"
+            f"MT{tag}-3,{B},2024-01-31,electricity,10,0,100,M 1\n"
+            f"MT{tag}-4,{B},2024-01-31,electricity,10,0,100,\"M-1\"\"}}\"\n").encode()
+    result = await services.ingest(engine, "utility", [data], "csv")
+    assert result.accepted == 2
+    assert [(r.row, r.field) for r in result.rejected] == [(3, "meter_id"), (4, "meter_id")]
+    assert "letters, digits" in result.rejected[0].message
+    rows = await DeptRecord.select(DeptRecord.record_key, DeptRecord.attrs).where(
+        DeptRecord.batch_id == result.batch_id).output(load_json=True)
+    assert sorted((r["record_key"], r["attrs"]) for r in rows) == [
+        (f"MT{tag}-1", {"meter_id": "M-1"}), (f"MT{tag}-2", None)]
+
+    plain = ("record_key,uscc,event_date,category,amount_yuan,arrears_yuan,quantity\n"
+             f"MT{tag}-5,{A},2024-02-29,electricity,10,0,100\n").encode()
+    again = await services.ingest(engine, "utility", [plain], "csv")
+    assert again.accepted == 1 and again.rejected == []
