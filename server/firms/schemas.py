@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
 from server.objections.schemas import DisputedRecord
 
-__all__ = ["DataConfidence", "Evaluation", "Feed", "FirmProfile", "GradeBand", "IndustryComparison", "Reason",
+__all__ = ["DataConfidence", "DataFinding", "Evaluation", "Feed", "FirmProfile", "GradeBand", "IndustryComparison", "Reason",
            "ScorePoint"]
 
 
@@ -68,16 +68,34 @@ class Feed(msgspec.Struct):
     department_en: str
 
 
+class DataFinding(msgspec.Struct):
+    """One authenticity check that doubts the firm's data (``scoring.authenticity``), with
+    the figures behind it."""
+
+    check: str  # under_declaration / shared_meter / agent_exports / property_assets
+    text_zh: str
+    text_en: str
+    plausibility: float | None  # 1 = the sources agree, 0 = they contradict each other
+    figures: dict[str, Any]
+
+
 class DataConfidence(msgspec.Struct):
-    """How much of the firm the platform sees: the share of the coverage feeds (tax, social
-    insurance, utilities, financial statements, the legal representative's credit) reporting
-    on it. It never enters the score: a thin file is stated, not rewarded."""
+    """How much of the firm the platform sees and how far it can be believed: the share of
+    the coverage feeds (tax, social insurance, utilities, financial statements, the legal
+    representative's credit) reporting on it, the departments the data rests on, and the
+    cross-source checks that doubt it. ``level`` is the lower of coverage and authenticity.
+    A thin file is stated, not rewarded."""
 
     share: float
     level: Literal["high", "medium", "low"]
     sources: int  # coverage feeds counted
     reporting: int  # of which report on the firm
     missing: list[Feed]
+    coverage_level: Literal["high", "medium", "low"] | None = None
+    departments: list[str] = msgspec.field(default_factory=list)  # department codes
+    summary_zh: str = ""
+    summary_en: str = ""
+    findings: list[DataFinding] = msgspec.field(default_factory=list)
 
 
 class GradeBand(msgspec.Struct):

@@ -16,6 +16,7 @@ from server import db
 from server.consent.services import consented_pairs
 from server.firms.schemas import (
     DataConfidence,
+    DataFinding,
     Evaluation,
     Feed,
     FirmProfile,
@@ -115,9 +116,14 @@ def _data_confidence(stored: dict | None) -> DataConfidence | None:
     if not stored:
         return None
     missing = describe_feeds(list(stored.get("missing", [])))
+    checked = stored.get("authenticity") or {}
     return DataConfidence(share=float(stored["share"]), level=stored["level"], sources=int(stored["sources"]),
                           reporting=int(stored["sources"]) - len(missing),
-                          missing=[Feed(**f) for f in missing])
+                          missing=[Feed(**f) for f in missing],
+                          coverage_level=stored.get("coverage_level", stored["level"]),
+                          departments=list(checked.get("departments", [])),
+                          summary_zh=checked.get("summary_zh", ""), summary_en=checked.get("summary_en", ""),
+                          findings=msgspec.convert(checked.get("findings", []), list[DataFinding]))
 
 
 #: A model version's scale and bands never change once stored: read once per process.

@@ -11,6 +11,7 @@ import pandas as pd
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
+from scoring.authenticity import meter_ids, split_shared_meters
 from scoring.records import FIRM_COLUMNS, RECORD_COLUMNS
 from server.db import dollar_params
 from server.engines import sqlite_path_of
@@ -54,8 +55,11 @@ async def _query(engine: Engine, sql: str, args: tuple = ()) -> pd.DataFrame:
 
 async def load_records(engine: Engine, as_of: date | None = None,
                        usccs: list[str] | None = None, *, with_keys: bool = False) -> pd.DataFrame:
-    """Department records known by ``as_of`` (all if None), in ``RECORD_COLUMNS`` form;
-    ``with_keys`` adds ``record_id`` (the row's id) and ``record_key`` (the department's key)."""
+    """Department records known by ``as_of`` (all if None), in ``RECORD_COLUMNS`` form, with
+    the readings of electricity meters shared by several firms split among them
+    (``scoring.authenticity.split_shared_meters``; for a subset of firms, with the other
+    firms on their meters); ``with_keys`` adds ``record_id`` (the row's id) and
+    ``record_key`` (the department's key)."""
     sql = _RECORD_SELECT.format(keys=", id AS record_id, record_key") if with_keys else _RECORD_SQL
     args: list = []
     if as_of is not None:
@@ -71,8 +75,33 @@ async def load_records(engine: Engine, as_of: date | None = None,
         else:
             sql += f" AND uscc IN ({', '.join('?' * len(usccs))})"
             args.extend(usccs)
-    df = await _query(engine, sql, tuple(args))
-    return normalise_records(df)
+    df = normalise_records(await _query(engine, sql, tuple(args)))
+    if usccs is None:
+        return split_shared_meters(df)
+    # a meter shared with firms outside the subset is split with their readings too
+    meters = sorted({m for m in meter_ids(df).tolist() if m})
+    if not meters:
+        return df
+    others = await _meter_rows(engine, meters, as_of)
+    others = others[~others["uscc"].isin(set(usccs))]
+    if others.empty:
+        return split_shared_meters(df)
+    both = split_shared_meters(pd.concat([df, others], ignore_index=True))
+    return both.iloc[:len(df)].reset_index(drop=True)
+
+
+async def _meter_rows(engine: Engine, meters: list[str], as_of: date | None) -> pd.DataFrame:
+    """Current electricity rows read on any of ``meters`` (the meter index answers it)."""
+    pg = isinstance(engine, PostgresEngine)
+    sql = _RECORD_SELECT.format(keys="") + " AND source = 'utility' AND " + (
+        "(attrs->>'meter_id') = ANY(?)" if pg
+        else f"json_extract(attrs, '$.meter_id') IN ({', '.join('?' * len(meters))})")
+    args: list = [meters] if pg else list(meters)
+    if as_of is not None:
+        sql += " AND event_date <= ?"
+        args.append(as_of if pg else as_of.isoformat())
+    df = normalise_records(await _query(engine, sql, tuple(args)))
+    return df[df["category"] == "electricity"]
 
 
 _HISTORY_SQL = (
@@ -94,7 +123,7 @@ async def load_record_history(engine: Engine) -> pd.DataFrame:
     out = normalise_records(df.drop(columns=["received_at", "superseded_at", "backfill"]))
     out["known_from"] = received.where(~backfill, out["event_date"])
     out["superseded_at"] = superseded
-    return out
+    return split_shared_meters(out)
 
 
 def _utc_naive(values: pd.Series) -> pd.Series:

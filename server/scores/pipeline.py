@@ -361,8 +361,17 @@ def data_confidence_dict(result: RegionScores, row: int) -> dict[str, Any]:
     if batch.data_confidence is None:
         return {}
     share = float(batch.data_confidence[row])
-    return {"share": round(share, 3), "level": str(confidence_level(np.array([share]))[0]),
-            "sources": len(batch.source_names), "missing": batch.missing_sources(row)}
+    coverage = str(confidence_level(np.array([share]))[0])
+    out: dict[str, Any] = {"share": round(share, 3), "level": coverage, "coverage_level": coverage,
+                           "sources": len(batch.source_names), "missing": batch.missing_sources(row)}
+    if result.authenticity is not None:  # can the data be believed: the lower level counts
+        checked = result.authenticity.of(str(result.table.index[row]))
+        out["level"] = min(coverage, checked["confidence"], key=_LEVELS.index)
+        out["authenticity"] = checked
+    return out
+
+
+_LEVELS = ("low", "medium", "high")
 
 
 def industry_stats(table: pd.DataFrame, firms: pd.DataFrame,

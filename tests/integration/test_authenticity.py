@@ -1,0 +1,121 @@
+"""Data that can be believed (issue 15 must-show 2), end to end through the ingest API.
+
+Three firms arrive through their departments' feeds:
+
+* H holds an electricity meter; S moved onto it ten months ago, so the utility bills H for
+  the whole reading and shows S's meter with nothing on it. S is also seasonal: from
+  September to December it hardly sells (VAT at 30 %) while its power stays on.
+* U's VAT falls by half for the last eight months while its electricity and insured
+  headcount hold.
+
+After the batches are stored and the after-ingest process has re-scored and scanned the
+firms, S and H carry no warning at all (no "power near zero", no "power down", no tax
+warning), while U carries the under-declaration warning with its figures, and U's evaluation
+shows the lowered data confidence naming the disagreement.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.integration.conftest import login, make_user
+
+pytestmark = pytest.mark.anyio
+
+MONTHS = 24
+SHARED_FOR = 10  # months S has been on H's meter
+UNDER_FOR = 8  # months U has declared half its VAT
+
+
+def _csv(header: str, rows: list[tuple]) -> bytes:
+    return (header + "\n" + "\n".join(",".join("" if v is None else str(v) for v in r) for r in rows)
+            + "\n").encode()
+
+
+async def test_shared_meter_and_seasons_raise_nothing_while_under_declared_tax_warns(client, tokens, demo):
+    from server.tables.firms import Firm
+    from server.tables.risk import Warning
+    from server.tables.scores import ScoringRun
+    from server.uscc import make_uscc
+
+    run = await ScoringRun.select(ScoringRun.as_of).where(ScoringRun.reason == "full").order_by(
+        ScoringRun.as_of, ascending=False).first()
+    ends = pd.date_range(end=pd.Timestamp(run["as_of"]), periods=MONTHS, freq="ME")
+    S, H, U = (make_uscc(29_000_000 + i) for i in range(3))
+
+    ops = {}
+    for i, dept in enumerate(("market", "tax", "hrss", "utilities")):
+        await make_user(f"1390008000{i}", "dept_operator", department=dept)
+        ops[dept] = {**await login(client, f"1390008000{i}"), "content-type": "text/csv"}
+
+    async def send(source: str, dept: str, body: bytes) -> None:
+        r = await client.post(f"/api/ingest/{source}", content=body, headers=ops[dept])
+        assert r.status_code == 200, r.text
+        assert r.json()["rejected"] == [], r.json()
+
+    await send("firms", "market", _csv(
+        "uscc,name,industry_division,town,registered_capital_yuan,founded_on,size_class,status",
+        [(S, "甲季节食品厂", "14", "城关镇", 1_000_000, "2015-03-01", "small", "active"),
+         (H, "乙机械厂", "34", "城关镇", 2_000_000, "2012-05-01", "small", "active"),
+         (U, "丙贸易公司", "34", "城关镇", 1_500_000, "2014-07-01", "small", "active")]))
+
+    tax, staff, power = [], [], []
+    for k, end in enumerate(ends):
+        day, ym = end.date().isoformat(), end.strftime("%Y%m")
+        off_season = end.month in (9, 10, 11, 12)
+        recent_u = k >= MONTHS - UNDER_FOR
+        shared = k >= MONTHS - SHARED_FOR
+        for firm, vat in ((S, 6_000 if off_season else 20_000), (H, 30_000),
+                          (U, 12_500 if recent_u else 25_000)):
+            tax.append((f"{firm}-vat-{ym}", firm, day, "vat", vat, 0))
+        for firm, head in ((S, 20), (H, 30), (U, 25)):
+            staff.append((f"{firm}-pension-{ym}", firm, day, "pension", head * 1_104, 0, head))
+        # S's own meter until it moved onto H's; H is then billed for both
+        power.append((f"{S}-electricity-{ym}", S, day, "electricity", 0 if shared else 6_000, 0,
+                      0 if shared else 8_000, "M-H" if shared else "M-S"))
+        power.append((f"{H}-electricity-{ym}", H, day, "electricity", 15_000 if shared else 9_000, 0,
+                      20_000 if shared else 12_000, "M-H"))
+        power.append((f"{U}-electricity-{ym}", U, day, "electricity", 7_500, 0, 10_000, "M-U"))
+
+    await send("tax_monthly", "tax", _csv("record_key,uscc,event_date,category,amount_yuan,arrears_yuan", tax))
+    await send("social_insurance", "hrss", _csv(
+        "record_key,uscc,event_date,category,amount_yuan,arrears_yuan,quantity", staff))
+    await send("utility", "utilities", _csv(
+        "record_key,uscc,event_date,category,amount_yuan,arrears_yuan,quantity,meter_id", power))
+
+    ids = {r["uscc"]: r["id"] for r in await Firm.select(Firm.id, Firm.uscc).where(Firm.uscc.is_in([S, H, U]))}
+    open_ = await Warning.select(Warning.firm, Warning.rule_code, Warning.evidence, Warning.message_en).where(
+        Warning.firm.is_in(list(ids.values())) & Warning.closed_at.is_null()).output(load_json=True)
+    by_firm: dict[int, dict[str, dict]] = {}
+    for w in open_:
+        by_firm.setdefault(w["firm"], {})[w["rule_code"]] = w
+
+    assert by_firm.get(ids[S], {}) == {}, "a shared meter and a season are no warning"
+    assert by_firm.get(ids[H], {}) == {}, "holding a shared meter is no warning"
+    warned = by_firm.get(ids[U], {})
+    assert set(warned) == {"R64_TAX_UNDER_DECLARED"}, warned
+    figures = warned["R64_TAX_UNDER_DECLARED"]["evidence"]["figures"]
+    assert figures["tax_change"] == pytest.approx(-0.5, abs=0.01)
+    assert figures["power_change"] == pytest.approx(0.0, abs=0.01)
+    assert figures["headcount_change"] == pytest.approx(0.0, abs=0.01)
+    assert figures["gap"] == pytest.approx(0.5, abs=0.01) and figures["gap_months"] == 6
+    assert "-50%" in warned["R64_TAX_UNDER_DECLARED"]["message_en"]
+
+    def confidence(uscc: str) -> dict:
+        return client.get(f"/api/firms/{uscc}/evaluation", headers=tokens["admin"])
+
+    u = (await confidence(U)).json()["data_confidence"]
+    assert u["level"] == "low" and u["coverage_level"] != "low"
+    assert set(u["departments"]) >= {"tax", "hrss", "utilities"}
+    assert u["summary_en"].startswith("Based on ") and u["summary_zh"].startswith("基于")
+    (finding,) = u["findings"]
+    assert finding["check"] == "under_declaration"
+    assert finding["figures"]["tax_change"] == pytest.approx(-0.5, abs=0.01)
+    since = ends[MONTHS - UNDER_FOR]
+    assert "disagree by 50%" in finding["text_en"] and since.strftime("%B %Y") in finding["text_en"]
+    assert f"{since.year}年{since.month}月" in finding["text_zh"]
+
+    s = (await confidence(S)).json()["data_confidence"]
+    assert [f["check"] for f in s["findings"]] == ["shared_meter"] and s["level"] != "low"
+    assert s["findings"][0]["figures"]["meter_firms"] == 2
