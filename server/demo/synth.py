@@ -542,6 +542,11 @@ def _distortions(f: _Firms, alive: np.ndarray, cal: _Calendar,
             pos += k
             shared_with[group] = group[0]
             shared_from[group] = rng.integers(12, m - 2)
+    if not (shared_with >= 0).any():  # a small region still has one shared meter to show
+        towns, counts = np.unique(f.town[trading], return_counts=True)
+        if len(counts) and counts.max() >= 2:
+            pair = idx[trading & (f.town == towns[counts.argmax()])][:2]
+            shared_with[pair], shared_from[pair] = pair[0], m - 10
 
     # a meter number passes to a firm founded after the last month anyone used it
     reused = np.zeros(n, dtype=bool)
