@@ -42,6 +42,7 @@ from .risk.context import MONTHS, Context
 
 __all__ = [
     "CHECKS",
+    "CHECK_DEPARTMENTS",
     "DEFAULTS",
     "SUMMARY",
     "TEXTS",
@@ -49,6 +50,7 @@ __all__ = [
     "CheckResult",
     "agent_reading",
     "assess",
+    "feed_health",
     "finding_texts",
     "meter_ids",
     "month_text",
@@ -516,3 +518,68 @@ def assess(ctx: Context, records: pd.DataFrame, params: Mapping[str, Any] | None
     }
     return Assessment(ctx.index, checks, departments, confidence.astype(object), lowest,
                       month_ends)
+
+
+# ---------------------------------------------------------------------------------------------
+# per department
+
+
+#: Which departments each check reads: a finding is a disagreement between them.
+CHECK_DEPARTMENTS: dict[str, tuple[str, ...]] = {
+    "under_declaration": ("tax", "utilities", "hrss"),
+    "shared_meter": ("utilities",),
+    "agent_exports": ("customs", "tax", "utilities"),
+    "property_assets": ("natural_resources", "tax"),
+}
+
+_LATE_DAYS = 15  # a month's record arriving later than this after the month end is late
+
+
+def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
+                checked: Assessment | None = None) -> list[dict[str, Any]]:
+    """How each department's monthly feeds serve the platform, as of ``as_of``: per
+    department, ``coverage`` (share of the trading firms with a record in the latest month
+    any of its monthly feeds reports), ``continuity`` (share of the firms it reported in the
+    twelve months before that are reported in the latest month), ``lateness`` (median and
+    90th-percentile days from the month end to the record's arrival, and the share later
+    than 15 days, over the last three reported months; only a history frame, with
+    ``known_from``, tells) and ``disagreement`` (per check reading the department, the share
+    of the firms it covers that the check flags). Aggregates over all firms only."""
+    ts = pd.Timestamp(as_of)
+    live = firms
+    if "status" in firms.columns:
+        live = live[live["status"].fillna("active") == "active"]
+    if "founded_on" in firms.columns:
+        live = live[pd.to_datetime(live["founded_on"]).isna() | (pd.to_datetime(live["founded_on"]) <= ts)]
+    trading = set(live["uscc"])
+    flagged_by = ({} if checked is None else
+                  {name: set(checked.index[r.flagged]) for name, r in checked.checks.items()})
+    out = []
+    for dept in sorted({k.department for k in RECORD_KINDS.values() if k.monthly}):
+        kinds = [k.code for k in RECORD_KINDS.values() if k.monthly and k.department == dept]
+        rows = records[records["kind"].isin(kinds) & (records["event_date"] <= ts)]
+        if rows.empty:
+            continue
+        month = rows["event_date"].dt.to_period("M")
+        latest = month.max()
+        now = set(rows.loc[month == latest, "uscc"])
+        before = set(rows.loc[(month < latest) & (month >= latest - 12), "uscc"])
+        entry: dict[str, Any] = {
+            "department": dept, "kinds": kinds, "month": str(latest.end_time.date()),
+            "firms_reported": len(now & trading), "firms_trading": len(trading),
+            "coverage": round(len(now & trading) / len(trading), 4) if trading else None,
+            "continuity": round(len(now & before) / len(before), 4) if before else None,
+        }
+        if "known_from" in rows.columns:
+            recent = rows[month >= latest - 2]
+            late = ((recent["known_from"] - recent["event_date"]).dt.total_seconds() / 86_400).clip(lower=0)
+            entry["lateness_days_median"] = round(float(late.median()), 1) if len(late) else None
+            entry["lateness_days_p90"] = round(float(late.quantile(0.9)), 1) if len(late) else None
+            entry["late_share"] = round(float((late > _LATE_DAYS).mean()), 4) if len(late) else None
+        covered = now | before
+        entry["disagreement"] = {
+            name: round(len(flagged_by[name] & covered) / len(covered), 4)
+            for name, depts in CHECK_DEPARTMENTS.items()
+            if dept in depts and name in flagged_by and covered}
+        out.append(entry)
+    return out

@@ -42,7 +42,7 @@ from server.financing.controllers import (
 )
 from server.firms.controllers import FirmController
 from server.fund.controllers import FundController, LoanLifecycleController
-from server.ingest.controllers import IngestController
+from server.ingest.controllers import FeedHealthController, IngestController
 from server.ingest.services import IngestError
 from server.notifications import push
 from server.notifications.controllers import (
@@ -244,6 +244,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app = Litestar(
         route_handlers=[health, AuthController, MeController, UserController, FirmController, IngestController,
+                        FeedHealthController,
                         ConsentController, AccessLogController, WeightProfileController,
                         OverrideRuleController, ModelVersionController,
                         FundController, LoanLifecycleController,

@@ -38,6 +38,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/ingest/batches/{id}/rejected"): frozenset({"dept_operator"}),
     ("GET", "/api/ingest/sources"): frozenset({"dept_operator"}),
     ("GET", "/api/ingest/batches"): frozenset({"dept_operator"}),
+    ("GET", "/api/ingest/feed-health"): frozenset({"dept_operator", "analyst", "admin"}),
     ("GET", "/api/weight-profiles"): frozenset({"admin"}),
     ("POST", "/api/weight-profiles"): frozenset({"admin"}),
     ("POST", "/api/weight-profiles/preview"): frozenset({"admin"}),

@@ -16,12 +16,20 @@ from litestar.response import Stream
 from server.after_ingest import after_ingest
 from server.deps import AppSettings, DbEngine
 from server.ingest.parse import detect_format
-from server.ingest.schemas import BatchOut, FeedSource, IngestReport, RejectedRow, RepeatedRow
+from server.ingest.schemas import (
+    BatchOut,
+    FeedHealth,
+    FeedSource,
+    IngestReport,
+    RejectedRow,
+    RepeatedRow,
+)
 from server.ingest.services import (
     IngestError,
     batch_department,
     department_batches,
     department_sources,
+    feed_health,
     get_source,
     ingest,
     rejection_report,
@@ -141,3 +149,18 @@ class IngestController(Controller):
                 batch_id=batch_id, department=department, yours=request.user.department_code))
         return Stream(rejection_report(batch_id, reader_lang()), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="batch-{batch_id}-rejected.csv"'})
+
+
+class FeedHealthController(Controller):
+    """The feed-health screen: operators see their own department, analysts and admins all."""
+
+    path = "/api/ingest/feed-health"
+    tags = ["ingest"]
+    guards = [requires("dept_operator", "analyst", "admin")]
+
+    @get("/", summary="How each department's feeds serve the platform: coverage, lateness, rejected rows, "
+                      "disagreement with other departments")
+    async def feed_health(self, request: Request[AuthUser, Any, Any]) -> FeedHealth:
+        user = request.user
+        return await feed_health(user.department_code if user.role == "dept_operator" else None)
+

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import msgspec
 
-__all__ = ["BatchOut", "FeedField", "FeedSource", "IngestReport", "RejectedRow", "RepeatedRow"]
+__all__ = ["BatchOut", "DepartmentHealth", "FeedField", "FeedHealth", "FeedSource", "IngestReport", "RejectedRow",
+           "RepeatedRow"]
 
 
 class RejectedRow(msgspec.Struct):
@@ -74,3 +75,38 @@ class BatchOut(msgspec.Struct):
     # 'done'; 'running' while being stored, or broken off (sending the same file resumes it);
     # 'failed' when the file could not be read to its end (its counts say what was stored)
     state: str = "done"
+
+
+class DepartmentHealth(msgspec.Struct):
+    """How one department's feeds serve the platform: coverage, continuity and lateness of its
+    monthly feeds and their disagreement with other departments' data (as of the last full
+    scoring run), and its rejected-row rate over the last 90 days (live). Aggregates over
+    every firm the department reports on; nothing names a firm."""
+
+    department: str
+    name_zh: str
+    name_en: str
+    kinds: list[str]
+    month: str | None = None  # the latest month its monthly feeds report
+    firms_reported: int | None = None  # trading firms with a record that month
+    firms_trading: int | None = None
+    coverage: float | None = None  # firms_reported / firms_trading
+    continuity: float | None = None  # share of the firms reported in the year before still reported
+    lateness_days_median: float | None = None  # month end -> arrival, last three months
+    lateness_days_p90: float | None = None
+    late_share: float | None = None  # arriving more than 15 days after the month end
+    # per authenticity check reading this department: share of its firms the check flags
+    disagreement: dict[str, float] = msgspec.field(default_factory=dict)
+    batches_90d: int = 0
+    rows_90d: int = 0
+    rejected_90d: int = 0
+    rejected_rate: float | None = None  # rejected_90d / rows_90d
+
+
+class FeedHealth(msgspec.Struct):
+    """The feed-health screen: per department, as of the last full scoring run (``as_of``;
+    None before the first)."""
+
+    as_of: date | None
+    departments: list[DepartmentHealth]
+

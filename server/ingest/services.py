@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -38,7 +38,7 @@ from server.ingest.fastpath import (
     supports_fast_path,
 )
 from server.ingest.parse import ArrowBlock, FeedFormatError, RawRow, read_batches, read_csv_blocks
-from server.ingest.schemas import BatchOut, FeedField, FeedSource
+from server.ingest.schemas import BatchOut, DepartmentHealth, FeedField, FeedHealth, FeedSource
 from server.ingest.sources import (
     EARLIER_IN_BATCH,
     SOURCES,
@@ -59,7 +59,7 @@ from server.ingest.store import (
 from server.texts import Lang, Text, t
 from server.texts.stored import revive, store
 
-__all__ = ["REPORT_LIMIT", "IngestError", "IngestResult", "Repeat", "batch_department", "ingest",
+__all__ = ["REPORT_LIMIT", "IngestError", "IngestResult", "Repeat", "batch_department", "feed_health", "ingest",
            "pack_message", "rejection_report", "unpack_message"]
 
 CHUNK_ROWS = 100_000
@@ -205,6 +205,40 @@ async def department_batches(department: str | None, limit: int, before_id: int 
                      backfill=bool(r["backfill"]), state=r["state"],
                      report_url=f"/api/ingest/batches/{r['id']}/rejected" if r["id"] in reported else None)
             for r in rows]
+
+
+async def feed_health(department: str | None, *, days: int = 90) -> FeedHealth:
+    """The feed-health screen for one department (an operator's own) or all (None): the
+    figures of the last full scoring run and the rejected-row rate of the last ``days`` days."""
+    from server.tables.ingest import Department, IngestBatch
+    from server.tables.risk import FEED_HEALTH, RiskSnapshot
+
+    snap = await RiskSnapshot.select(RiskSnapshot.as_of, RiskSnapshot.data).where(
+        RiskSnapshot.kind == FEED_HEALTH).order_by(RiskSnapshot.id, ascending=False).output(load_json=True).first()
+    stored = {d["department"]: d for d in ((snap or {}).get("data") or {}).get("departments", [])}
+    since = datetime.now(UTC) - timedelta(days=days)
+    batches = await IngestBatch.select(IngestBatch.department.code, IngestBatch.rows, IngestBatch.rejected).where(
+        IngestBatch.received_at >= since)
+    sent: dict[str, list[int]] = {}
+    for b in batches:
+        totals = sent.setdefault(b["department.code"], [0, 0, 0])
+        totals[0] += 1
+        totals[1] += int(b["rows"] or 0)
+        totals[2] += int(b["rejected"] or 0)
+    query = Department.select(Department.code, Department.name_zh, Department.name_en).order_by(Department.code)
+    if department is not None:
+        query = query.where(Department.code == department)
+    out = []
+    for d in await query:
+        code = d["code"]
+        kinds = [k for k, s in SOURCES.items() if s.department == code]
+        figures = {k: v for k, v in stored.get(code, {}).items() if k not in ("department", "kinds")}
+        n, rows, rejected = sent.get(code, [0, 0, 0])
+        out.append(DepartmentHealth(
+            department=code, name_zh=d["name_zh"], name_en=d["name_en"], kinds=kinds, **figures,
+            batches_90d=n, rows_90d=rows, rejected_90d=rejected,
+            rejected_rate=round(rejected / rows, 4) if rows else None))
+    return FeedHealth(as_of=(snap or {}).get("as_of"), departments=out)
 
 
 def get_source(code: str) -> Source:

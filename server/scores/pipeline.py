@@ -27,6 +27,7 @@ from scoring import (
     region_dataset,
     score_region,
 )
+from scoring.authenticity import Assessment, feed_health
 from scoring.features import compute_features, credit_exposed, default_labels
 from scoring.monitoring import grade_migration
 from scoring.monitoring import metrics as model_metrics
@@ -267,10 +268,14 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
 
         rules = await active_override_rules()
         written = 0
+        latest = None
         for d in [*dates, end]:
             # The registry status in the firms table is today's: back-scores must not read it.
-            written += await _score_one_date(engine, model, version, firms, records, d, reason,
-                                             settings.min_group_size, rules, end.date())
+            count, latest = await _score_one_date(engine, model, version, firms, records, d, reason,
+                                                  settings.min_group_size, rules, end.date())
+            written += count
+        if latest is not None and latest.authenticity is not None:
+            await _store_feed_health(history, firms, end, latest.authenticity)
         await _rescore_event_rows(engine, settings, version, end.date(), reason)
         return {"model_version": version, "as_of": str(end.date()), "firms": int(len(firms)),
                 "scores_written": written, "override_version": rules.label}
@@ -297,10 +302,10 @@ async def _rescore_event_rows(engine: Engine, settings: Settings, version: str, 
 async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.DataFrame,
                           records: pd.DataFrame, as_of: pd.Timestamp, reason: str,
                           min_group_size: int | None = None, rules: OverrideRuleSet | None = None,
-                          status_known_on: date | None = None) -> int:
+                          status_known_on: date | None = None) -> tuple[int, RegionScores | None]:
     live = firms[pd.to_datetime(firms["founded_on"]) <= as_of].reset_index(drop=True)
     if live.empty:
-        return 0
+        return 0, None
     from server.scores.services import active_profile_on, profile_version
 
     profile = await active_profile_on(as_of.date())
@@ -335,7 +340,19 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
         await w.copy_rows("score_history", (
             "firm", "run", "as_of", "score", "grade", "pd", "dimensions", "reasons", "model_version",
             "weight_profile_version", "override_version", "data_confidence", "created_at"), rows)
-    return len(rows)
+    return len(rows), result
+
+
+async def _store_feed_health(history: pd.DataFrame, firms: pd.DataFrame, end: pd.Timestamp,
+                             checked: Assessment) -> None:
+    """Each department's coverage, lateness and disagreement with the other sources as of the
+    scoring date (``scoring.authenticity.feed_health``), kept for the feed-health screen."""
+    from server.tables.risk import FEED_HEALTH, RiskSnapshot
+
+    data = await asyncio.to_thread(feed_health, history, firms, end, checked)
+    await RiskSnapshot.insert(RiskSnapshot(kind=FEED_HEALTH, as_of=end.date(),
+                                           data=json.dumps({"departments": data}),
+                                           created_at=datetime.now(UTC)))
 
 
 def reason_dicts(result: RegionScores, row: int) -> list[dict[str, Any]]:

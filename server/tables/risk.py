@@ -31,10 +31,16 @@ class Warning(Table, tablename="risk_warning"):
     message_en = Text(default="")
 
 
+#: The kind of the ``risk_snapshot`` rows holding the departments' feed health of a scoring run.
+FEED_HEALTH = "feed_health"
+
+
 class RiskSnapshot(Table, tablename="risk_snapshot"):
     """What a risk job produced, as JSON: ``scan`` (a warning scan's counts, contagion and the
-    expected draw on the guarantee fund), ``macro`` (the month's macro risk index rows) and
-    ``drift`` (a scoring run's population stability against the model's training sample)."""
+    expected draw on the guarantee fund), ``macro`` (the month's macro risk index rows),
+    ``drift`` (a scoring run's population stability against the model's training sample) and
+    ``feed_health`` (each department's coverage, lateness and disagreement at a full scoring
+    run, ``scoring.authenticity.feed_health``)."""
 
     kind = Varchar(length=20)
     as_of = Date()

@@ -209,3 +209,34 @@ def test_on_a_generated_region_the_checks_find_what_was_planted() -> None:
     reused = truth["meter_reused"].to_numpy() & ~truth["shared_meter"].to_numpy()
     assert reused.sum() > 0 and not checked.checks["shared_meter"].flagged[reused].any()
     assert np.isin(checked.confidence, ["high", "medium", "low"]).all()
+
+
+def test_feed_health_counts_coverage_lateness_and_disagreement_per_department() -> None:
+    from scoring.authenticity import feed_health
+
+    vat = [2e6] * 16 + [1e6] * 8
+    rows = (firm_rows(FIRM_A, vat, [10_000.0] * 24, [25] * 24)
+            + firm_rows(FIRM_B, [2e6] * 24, [10_000.0] * 24, [25] * 24)
+            + firm_rows(FIRM_C, [2e6] * 23, [10_000.0] * 23, [25] * 23))  # C: a month behind
+    for r in rows:
+        r["event_date"] = pd.Timestamp(r["event_date"])
+    for r in rows:
+        if r["uscc"] == FIRM_C:
+            r["event_date"] = r["event_date"] - pd.offsets.MonthEnd(1)
+    history = make_records(rows)
+    late = {"tax_monthly": 10, "social_insurance": 20, "utility": 40}
+    history["known_from"] = history["event_date"] + pd.to_timedelta(history["kind"].map(late), unit="D")
+    history["superseded_at"] = pd.NaT
+    firms = pd.DataFrame({"uscc": [FIRM_A, FIRM_B, FIRM_C], "status": ["active"] * 3,
+                          "founded_on": pd.to_datetime(["2010-01-01"] * 3)})
+    checked = assess(context(history, FIRM_A, FIRM_B, FIRM_C), history)
+    health = {d["department"]: d for d in feed_health(history, firms, AS_OF, checked)}
+    assert set(health) == {"tax", "hrss", "utilities"}
+    tax = health["tax"]
+    assert tax["month"] == "2024-06-30" and tax["firms_reported"] == 2 and tax["firms_trading"] == 3
+    assert tax["coverage"] == pytest.approx(2 / 3, abs=1e-4) and tax["continuity"] == pytest.approx(2 / 3, abs=1e-4)
+    assert tax["lateness_days_median"] == 10 and tax["late_share"] == 0
+    assert health["utilities"]["lateness_days_median"] == 40 and health["utilities"]["late_share"] == 1
+    # A is under-declaring: a third of the firms the tax office reports on disagree with power
+    assert tax["disagreement"]["under_declaration"] == pytest.approx(1 / 3, abs=1e-4)
+    assert "under_declaration" in health["utilities"]["disagreement"]
