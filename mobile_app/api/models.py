@@ -97,12 +97,28 @@ class Feed:
 
 
 @dataclass
+class DataFinding:
+    """A cross-source check that doubts the firm's data, with its figures."""
+
+    check: str  # under_declaration / shared_meter / agent_exports / property_assets
+    text_zh: str = ""
+    text_en: str = ""
+    plausibility: float | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class DataConfidence:
     share: float
-    level: str  # high / medium / low
+    level: str  # high / medium / low: the lower of coverage and authenticity
     sources: int
     reporting: int
     missing: list[Feed] = field(default_factory=list)
+    coverage_level: str | None = None
+    departments: list[str] = field(default_factory=list)
+    summary_zh: str = ""
+    summary_en: str = ""
+    findings: list[DataFinding] = field(default_factory=list)
 
 
 @dataclass

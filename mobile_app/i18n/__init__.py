@@ -110,7 +110,7 @@ class Translator:
 
     def data_confidence(self, dc: DataConfidence) -> tuple[str, str | None]:
         """The coverage line, and the missing feeds with their departments (None: none)."""
-        line = self("credit.data_confidence", level=self(f"credit.confidence.{dc.level}"),
+        line = self("credit.data_confidence", level=self(f"credit.confidence.{dc.coverage_level or dc.level}"),
                     n=dc.reporting, of=dc.sources)
         if not dc.missing:
             return line, None
@@ -118,6 +118,15 @@ class Translator:
         feeds = sep.join(self("credit.data_feed", name=self.pick(f.name_zh, f.name_en),
                               department=self.pick(f.department_zh, f.department_en)) for f in dc.missing)
         return line, self("credit.data_missing", feeds=feeds)
+
+    def data_trust(self, dc: DataConfidence) -> tuple[str | None, list[str]]:
+        """How far the data can be believed: the level with the departments it rests on, and
+        each cross-source finding (None and none before the server stated it)."""
+        if not dc.summary_zh and not dc.findings:
+            return None, []
+        line = self("credit.data_trust", level=self(f"credit.confidence.{dc.level}"),
+                    summary=self.pick(dc.summary_zh, dc.summary_en))
+        return line, [self.pick(f.text_zh, f.text_en) for f in dc.findings]
 
     def status(self, status: str) -> str:
         key = f"status.{status}"

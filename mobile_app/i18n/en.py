@@ -73,6 +73,7 @@ MESSAGES: dict[str, str] = {
     "credit.pd_range": "{lo} to {hi} in 1,000",
     "credit.pd_range_below": "under {hi} in 1,000",
     "credit.pd_range_above": "{lo} in 1,000 or more",
+    "credit.data_trust": "Data confidence: {level} ({summary})",
     "credit.data_confidence": "Data coverage: {level} ({n} of {of} main feeds reporting)",
     "credit.data_missing": "Missing: {feeds}. Missing data never adds points: authorise or check the feed with the department",
     "credit.data_feed": "{name} from {department}",

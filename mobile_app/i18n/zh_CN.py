@@ -73,6 +73,7 @@ MESSAGES: dict[str, str] = {
     "credit.pd_range": "千分之{lo}至{hi}",
     "credit.pd_range_below": "不到千分之{hi}",
     "credit.pd_range_above": "千分之{lo}以上",
+    "credit.data_trust": "数据可信度：{level}（{summary}）",
     "credit.data_confidence": "数据完整度：{level}（{of}类主要数据中{n}类已报送）",
     "credit.data_missing": "缺少：{feeds}。数据不全不会加分，请向相关部门授权或核对报送",
     "credit.data_feed": "{department}的{name}",

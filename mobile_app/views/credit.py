@@ -71,6 +71,12 @@ def _coverage(t: Translator, ev: Evaluation) -> list[ft.Control]:
     out: list[ft.Control] = [ft.Text(line, key="credit.data_confidence", size=12, color="#E3ECFA")]
     if missing:
         out.append(ft.Text(missing, key="credit.data_missing", size=12, color="#FFE8A3"))
+    trust, findings = t.data_trust(ev.data_confidence)
+    if trust:
+        out.append(ft.Text(trust, key="credit.data_trust", size=12, color="#E3ECFA"))
+    for finding, text in zip(ev.data_confidence.findings, findings, strict=True):
+        out.append(ft.Text(text, key=f"credit.data_finding.{finding.check}", size=12,
+                           color="#FFE8A3" if finding.check == "under_declaration" else "#E3ECFA"))
     return out
 
 

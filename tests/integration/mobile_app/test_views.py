@@ -151,6 +151,31 @@ def test_the_grade_card_names_missing_feeds() -> None:
     assert "credit.data_confidence" not in keys(credit.grade_card(ZH, replace(ev, data_confidence=None)))
 
 
+def test_the_grade_card_says_how_far_the_data_can_be_believed() -> None:
+    """Issue 15: the lowered data confidence and the disagreement, with its figures, on the card;
+    coverage keeps its own level."""
+    from mobile_app.api.models import DataConfidence, DataFinding, Evaluation
+
+    finding = DataFinding(check="under_declaration",
+                          text_zh="自2026年4月起纳税与用电、用工不一致：增值税同比-50%，用电量同比+0%，参保人数同比+0%，相差50%",
+                          text_en="Tax and electricity disagree by 50% since April 2026: VAT -50% on a year earlier, "
+                                  "electricity +0%, insured headcount +0%", plausibility=0.2,
+                          figures={"tax_change": -0.5})
+    ev = Evaluation(uscc="x", name="某公司", as_of="2026-11-30", score=600, grade="C", pd=0.01, model_version="m",
+                    dimensions={}, reasons=[], history=[],
+                    data_confidence=DataConfidence(share=1.0, level="low", coverage_level="high", sources=5,
+                                                   reporting=5, departments=["hrss", "tax", "utilities"],
+                                                   summary_zh="基于3个部门的数据", summary_en="Based on 3 departments",
+                                                   findings=[finding]))
+    card = credit.grade_card(ZH, ev)
+    assert find(card, "credit.data_confidence").value == "数据完整度：高（5类主要数据中5类已报送）"
+    assert find(card, "credit.data_trust").value == "数据可信度：低（基于3个部门的数据）"
+    assert find(card, "credit.data_finding.under_declaration").value == finding.text_zh
+    english = credit.grade_card(EN, ev)
+    assert find(english, "credit.data_trust").value == "Data confidence: low (Based on 3 departments)"
+    assert "disagree by 50% since April 2026" in find(english, "credit.data_finding.under_declaration").value
+
+
 def test_an_owners_warning_names_its_records_and_each_can_be_disputed() -> None:
     from mobile_app.api.models import Warning
 
