@@ -443,11 +443,14 @@ def test_owner_and_bank_manager_in_chromium(demo: Demo, browser: Browser) -> Non
     browser.text(f"信用分 {evaluation['score']}")
     browser.text("六维评价")
     browser.text("行业平均")  # the radar's legend: the industry average is overlaid
+    trust = evaluation["data_confidence"]
+    browser.text(f"基于{len(trust['departments'])}个部门的数据")  # how far the data can be believed
     browser.shot("02_owner_credit_zh")
 
     # 3. English
     browser.switch_language("English", f"Credit grade {grade}")
     browser.text("Six dimensions")
+    browser.text(f"Based on {len(trust['departments'])} departments")
     browser.shot("03_owner_credit_en")
 
     # 4. financing: ¥1,000,000 over 12 months → matched products
