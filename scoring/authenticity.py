@@ -111,34 +111,53 @@ def split_shared_meters(records: pd.DataFrame) -> pd.DataFrame:
     """
     if records.empty or "attrs" not in records.columns:
         return records
-    meters = meter_ids(records)
+    kind, cat = records["kind"].to_numpy(), records["category"].to_numpy()
     current = (records["superseded_at"].isna().to_numpy() if "superseded_at" in records.columns
                else True)  # a history frame: the versions valid now
-    elec = np.flatnonzero((meters != None) & (records["category"].to_numpy() == _ELECTRICITY)  # noqa: E711
-                          & current)
-    if not len(elec):
-        return records
+    elec = np.flatnonzero((cat == _ELECTRICITY) & (kind == "utility") & current)
     attrs = records["attrs"].to_numpy()
-    fresh = np.array([(not isinstance(attrs[i], dict)) or "meter_reported" not in attrs[i]
-                      for i in elec.tolist()], dtype=bool)
-    rows = pd.DataFrame({
-        "row": elec,
-        "uscc": records["uscc"].to_numpy()[elec],
-        "meter": meters[elec],
-        "month": records["event_date"].to_numpy()[elec].astype("datetime64[M]"),
-        "kwh": records["quantity"].to_numpy()[elec],
-    })
-    firms_on = rows.groupby(["meter", "month"])["uscc"].transform("nunique")
-    shared = (firms_on >= 2).to_numpy()
-    if not (shared & fresh).any():
+    meters = np.array([a.get("meter_id") if isinstance(a, dict) else None for a in attrs[elec]],
+                      dtype=object)
+    has = np.flatnonzero(meters != None)  # noqa: E711
+    if not len(has):
         return records
-    rows["shared"] = shared
+    elec, meters = elec[has], meters[has]
+    # a (meter, month) is shared when two or more firms report it: counted on integer codes,
+    # since tens of millions of rows pass here
+    meter_code = pd.factorize(meters)[0].astype(np.int64)
+    month = records["event_date"].to_numpy()[elec].astype("datetime64[M]").astype(np.int64)
+    month -= month.min()
+    uscc_code, usccs = pd.factorize(records["uscc"].to_numpy()[elec])
+    cell = meter_code * (int(month.max()) + 1) + month
+    pairs = pd.unique(cell * len(usccs) + uscc_code)
+    firms_per_cell = np.bincount(pairs // len(usccs), minlength=int(cell.max()) + 1)
+    shared = firms_per_cell[cell] >= 2
+    if not shared.any():
+        return records
+    fresh = np.array([not (isinstance(attrs[i], dict) and "meter_reported" in attrs[i])
+                      for i in elec[shared].tolist()], dtype=bool)
+    if not fresh.any():
+        return records
+    # from here on only the firms ever on a shared meter: their own months give their intensity
+    involved = np.isin(uscc_code, np.unique(uscc_code[shared]))
+    rows = pd.DataFrame({
+        "row": elec[involved],
+        "uscc": usccs[uscc_code[involved]],
+        "meter": meters[involved],
+        "month": records["event_date"].to_numpy()[elec[involved]].astype("datetime64[M]"),
+        "kwh": records["quantity"].to_numpy()[elec[involved]],
+        "shared": shared[involved],
+    })
+    fresh_rows = np.zeros(len(elec), dtype=bool)
+    fresh_rows[np.flatnonzero(shared)[fresh]] = True
+    fresh = fresh_rows[involved]
 
     # headcount per firm and month (pension insured)
-    si = records[(records["kind"] == "social_insurance") & (records["category"] == "pension")]
-    head = (pd.DataFrame({"uscc": si["uscc"].to_numpy(),
-                          "month": si["event_date"].to_numpy().astype("datetime64[M]"),
-                          "head": si["quantity"].to_numpy()})
+    si = np.flatnonzero((kind == "social_insurance") & (cat == "pension"))
+    si = si[pd.Series(records["uscc"].to_numpy()[si]).isin(set(rows["uscc"])).to_numpy()]
+    head = (pd.DataFrame({"uscc": records["uscc"].to_numpy()[si],
+                          "month": records["event_date"].to_numpy()[si].astype("datetime64[M]"),
+                          "head": records["quantity"].to_numpy()[si]})
             .groupby(["uscc", "month"])["head"].max())
     rows = rows.join(head, on=["uscc", "month"])
     own = rows[~rows["shared"] & (rows["head"] > 0) & (rows["kwh"] > 0)]
@@ -165,7 +184,7 @@ def split_shared_meters(records: pd.DataFrame) -> pd.DataFrame:
         new_attrs[i] = {**base, "meter_reported": rep, "meter_total": t, "meter_firms": int(k)}
         quantity[i] = q
     out["quantity"] = quantity
-    out["attrs"] = new_attrs
+    out["attrs"] = pd.Series(new_attrs, index=out.index, dtype=object, copy=False)
     return out
 
 
