@@ -23,6 +23,7 @@ from mobile_app.api.models import (
     Batch,
     Consent,
     Evaluation,
+    FeedHealth,
     FeedSource,
     FirmProfile,
     FirmTies,
@@ -451,6 +452,11 @@ class ApiClient:
         if response.status_code >= 400:
             raise ApiError(response.status_code, _detail(response))
         return self._decode(IngestReport, response.json())
+
+    async def feed_health(self) -> FeedHealth:
+        """Coverage, lateness, rejected rows and disagreement of the department's feeds (an
+        operator's own; analysts and admins get every department)."""
+        return await self._get(FeedHealth, "/api/ingest/feed-health")
 
     async def batches(self, limit: int = 50, before_id: int | None = None) -> list[Batch]:
         params: dict[str, Any] = {"limit": limit}

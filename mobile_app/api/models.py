@@ -605,6 +605,35 @@ class Batch:
 
 
 @dataclass
+class DepartmentHealth:
+    """How a department's feeds serve the platform (``GET /api/ingest/feed-health``)."""
+
+    department: str
+    name_zh: str = ""
+    name_en: str = ""
+    kinds: list[str] = field(default_factory=list)
+    month: str | None = None
+    firms_reported: int | None = None
+    firms_trading: int | None = None
+    coverage: float | None = None
+    continuity: float | None = None
+    lateness_days_median: float | None = None
+    lateness_days_p90: float | None = None
+    late_share: float | None = None
+    disagreement: dict[str, float] = field(default_factory=dict)
+    batches_90d: int = 0
+    rows_90d: int = 0
+    rejected_90d: int = 0
+    rejected_rate: float | None = None
+
+
+@dataclass
+class FeedHealth:
+    as_of: str | None = None
+    departments: list[DepartmentHealth] = field(default_factory=list)
+
+
+@dataclass
 class ModelVersionInfo:
     version: str
     created_at: str

@@ -11,6 +11,7 @@ from pathlib import Path
 from mobile_app.api import ApiClient
 from mobile_app.api.models import (
     Batch,
+    DepartmentHealth,
     FeedSource,
     IngestReport,
     Objection,
@@ -119,15 +120,19 @@ class UploadState(Loadable):
 
 @dataclass(kw_only=True)
 class BatchesState(Loadable):
-    """The department's batches, newest first."""
+    """The department's batches, newest first, and how its feeds serve the platform."""
 
     client: ApiClient
     items: list[Batch] = field(default_factory=list)
+    health: DepartmentHealth | None = None
 
     async def load(self) -> None:
         items = await self._run(self.client.batches)
         if items is not None:
             self.items = items
+            health = await self._run(self.client.feed_health)
+            if health is not None:
+                self.health = health.departments[0] if health.departments else None
             self.notify()
 
     async def rejected_csv(self, report_url: str) -> bytes | None:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import flet as ft
 
-from mobile_app.api.models import IngestReport, Objection
+from mobile_app.api.models import DepartmentHealth, IngestReport, Objection
 from mobile_app.i18n import Translator
 from mobile_app.state.office import BatchesState, ObjectionQueueState, PolicyQueueState, UploadState
 from mobile_app.views.common import (
@@ -132,6 +132,7 @@ def _batches_parts(state: BatchesState, t: Translator, run: Run, *, save: Save) 
                                       section(t("office.batches"), trailing=icon_button(
                                           ft.Icons.REFRESH, t("common.refresh"), key="batches.refresh",
                                           on_click=lambda _: run(state.load())))]
+    parts.append(_health_card(state.health, t))
     if not state.items:
         parts.append(card(empty(t("office.no_batches"), key="batches.empty",
                                 hint=t("office.no_batches_hint"))))
@@ -157,6 +158,34 @@ def _batches_parts(state: BatchesState, t: Translator, run: Run, *, save: Save) 
             ft.Text(line, size=13, color="#B3261E" if b.rejected else None),
             *actions, key=f"batches.item.{i}", spacing=4))
     return parts
+
+
+def _share(x: float | None, digits: int = 0) -> str:
+    return "—" if x is None else f"{x:.{digits}%}"
+
+
+def _health_card(h: DepartmentHealth | None, t: Translator) -> ft.Control | None:
+    """How the department's feeds serve the platform: coverage, lateness, rejected rows and
+    where its data disagrees with other departments' (aggregates only)."""
+    if h is None:
+        return None
+    lines: list[ft.Control] = [ft.Text(t("office.health", month=h.month or "—"), weight=ft.FontWeight.W_600,
+                                       key="health.title")]
+    if h.coverage is not None:
+        lines.append(ft.Text(t("office.health_coverage", share=_share(h.coverage), reported=h.firms_reported,
+                               trading=h.firms_trading, continuity=_share(h.continuity)),
+                             size=13, key="health.coverage"))
+    if h.lateness_days_median is not None:
+        lines.append(ft.Text(t("office.health_lateness", median=f"{h.lateness_days_median:g}",
+                               p90=f"{h.lateness_days_p90:g}", late=_share(h.late_share)),
+                             size=13, key="health.lateness"))
+    lines.append(ft.Text(t("office.health_rejected", share=_share(h.rejected_rate, 1), rejected=h.rejected_90d,
+                           rows=h.rows_90d), size=13, key="health.rejected",
+                         color="#B3261E" if (h.rejected_rate or 0) > 0.01 else None))
+    for check, share in h.disagreement.items():
+        lines.append(ft.Text(t("office.health_disagree", check=t(f"office.check.{check}"), share=_share(share, 1)),
+                             size=13, key=f"health.disagree.{check}", color="#8A5300" if share > 0.02 else MUTED))
+    return card(*lines, key="health", spacing=4)
 
 
 def _objection_row(t: Translator, o: Objection, i: int, state: ObjectionQueueState, run: Run) -> ft.Control:

@@ -810,6 +810,8 @@ def test_back_office_and_every_role_at_phone_and_desktop_widths(demo: Demo, chro
         b.shot("13_operator_report_en_360")
         b.scroll_to(f"Batch {newest['id']}")  # the department's batches, below the report
         b.to_top("Your department's batches")
+        b.text(re.compile(r"^Feed health \("))  # coverage, timeliness, rejected rows (issue 15)
+        b.text(re.compile(r"^Rejected rows, last 90 days: "))
         b.shot("13_operator_batches_en_360")
         b.click_until("tab", re.compile("^Objections"), re.compile("Objections to your department|No objections"))
         b.shot("13_operator_objections_en_360")

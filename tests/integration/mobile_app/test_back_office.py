@@ -107,6 +107,16 @@ async def test_operator_sends_a_feed_and_reads_the_report_and_batches(api: Api, 
     view = office.build_feeds(up, batches, EN, run, pick=lambda: None, save=_saved)
     assert {"screen.upload", "batches.item.0", "batches.item.1", "batches.item.1.download"} <= keys(view)
     assert f"Batch {report.batch_id}" in texts(view)
+    # issue 15: how the department's feeds serve the platform, above its batches
+    health = batches.health
+    assert health is not None and health.department == "tax" and health.coverage >= 0.9
+    assert health.rejected_90d >= 2 and health.rows_90d >= 10
+    assert {"health", "health.coverage", "health.lateness", "health.rejected",
+            "health.disagree.under_declaration"} <= keys(view)
+    assert find(view, "health.title").value.startswith("Feed health (")
+    assert find(view, "health.rejected").value.startswith("Rejected rows, last 90 days: ")
+    zh = office.build_feeds(up, batches, ZH, run, pick=lambda: None, save=_saved)
+    assert find(zh, "health.disagree.under_declaration").value.startswith("与其他部门数据不一致：纳税与用电、用工不符 ")
 
     assert feed_format("a.JSONL") == "jsonl" and feed_format("b.csv") == "csv" and feed_format("c") is None
 
