@@ -9,7 +9,10 @@ A batch commits in :func:`server.ingest.services.ingest`; then, for the firms it
 3. :func:`server.risk.scan.scan` evaluates every warning rule for them (grade changes from step 2
    included), spreads red firms' distress through the guarantee network (DebtRank contagion,
    with the firms tied to them), and in the same transaction writes the warnings and the
-   notifications of the changes that matter, which the outbox then pushes.
+   notifications of the changes that matter, which the outbox then pushes;
+4. :func:`server.projects.tracking.track_projects` tracks their open supported projects on the
+   new data (promises against the month's figures, the warnings of step 3 included) and pushes
+   the deviations to the owners and the granting department.
 
 The ingest route runs it after its answer is sent, ``xinbao ingest`` after the file is stored,
 and the scheduler's ``incremental_rescore`` for firms whose records arrived by another way (a
@@ -26,6 +29,7 @@ from datetime import datetime
 
 from piccolo.engine.base import Engine
 
+from server.projects.tracking import TrackResult, track_projects
 from server.risk.scan import INCREMENTAL_LIMIT, ScanResult, scan
 from server.scores.rescore import RescoreResult, rescore_firms
 from server.settings import Settings
@@ -39,11 +43,12 @@ log = logging.getLogger("xinbao.after_ingest")
 @dataclass(slots=True)
 class AfterIngest:
     """What the process did: the firms, their re-scoring (None before the first model or
-    scoring run) and the warning scan."""
+    scoring run), the warning scan and the tracking of their supported projects."""
 
     firm_ids: list[int]
     rescore: RescoreResult | None
     scan: ScanResult
+    projects: TrackResult | None = None
 
 
 async def touched_firms(usccs: Collection[str]) -> list[int]:
@@ -54,11 +59,12 @@ async def touched_firms(usccs: Collection[str]) -> list[int]:
 
 async def follow_firms(engine: Engine, settings: Settings, firm_ids: list[int], reason: str,
                        as_of: datetime | None = None) -> AfterIngest:
-    """Steps 2 and 3 for these firms: re-score, then scan as of ``as_of`` (default now) for
-    the rules, contagion and notifications."""
+    """Steps 2 to 4 for these firms: re-score, scan as of ``as_of`` (default now) for the rules,
+    contagion and notifications, then track their projects."""
     rescored = await rescore_firms(engine, settings, firm_ids, reason)
     scanned = await scan(engine, settings, as_of, firm_ids)
-    return AfterIngest(firm_ids=firm_ids, rescore=rescored, scan=scanned)
+    tracked = await track_projects(engine, firm_ids)
+    return AfterIngest(firm_ids=firm_ids, rescore=rescored, scan=scanned, projects=tracked)
 
 
 async def after_ingest(engine: Engine, settings: Settings, usccs: Collection[str]) -> AfterIngest | None:

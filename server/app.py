@@ -52,6 +52,7 @@ from server.notifications.controllers import (
 )
 from server.objections.controllers import ObjectionController
 from server.policies.controllers import PolicyController
+from server.projects.controllers import ProjectController
 from server.redis_client import ping, redis_client
 from server.reports.controllers import (
     AnnualReportController,
@@ -250,6 +251,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         FundController, LoanLifecycleController,
                         ProductController, MatchController, ApplicationController,
                         DecisionTimesController, CreditIndexController, ThematicController, AnnualReportController, FlowsController, PolicyController,
+                        ProjectController,
                         ObjectionController,
                         RiskController,
                         SubscriptionController, NotificationController, BankWebhookController,

@@ -102,6 +102,13 @@ def platform_jobs(settings: Settings, engine: Engine, redis: Any = None) -> list
 
         await notify_policy_matches(engine)
 
+    async def project_tracking(as_of: datetime) -> None:
+        """Track every open supported project on the month's data; push deviations and
+        milestone reminders (once per project and month, once per milestone)."""
+        from server.projects.tracking import track_projects
+
+        await track_projects(engine)
+
     async def annual_report(as_of: datetime) -> None:
         """Each January: the year just ended's credit-index report, in Chinese and English, kept
         with the data version it was made from."""
@@ -128,6 +135,7 @@ def platform_jobs(settings: Settings, engine: Engine, redis: Any = None) -> list
         Job("psi_drift", psi_drift, cron="0 6 * * 1"),
         Job("model_health", model_health, cron="30 6 * * 1"),
         Job("policy_matches", policy_matches, cron="0 9 * * *"),
+        Job("project_tracking", project_tracking, cron="30 9 * * *"),
         Job("annual_report", annual_report, cron="0 6 2 1 *"),
     ]
     test_period = os.environ.get("XINBAO_TEST_JOB_PERIOD_SECONDS")

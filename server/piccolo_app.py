@@ -17,6 +17,7 @@ from server.tables.notifications import Notification, Outbox, Subscription
 from server.tables.objections import Objection
 from server.tables.policies import Policy, PolicyApplication
 from server.tables.reports import AnnualReport
+from server.tables.projects import Project, ProjectCheck, ProjectMilestone, ProjectReport
 from server.tables.risk import RiskSnapshot, Warning
 from server.tables.scores import (
     ModelVersion,
@@ -34,6 +35,7 @@ TABLES = [
     User, RevokedToken,
     Consent, AccessLog,
     Policy, PolicyApplication,
+    Project, ProjectMilestone, ProjectReport, ProjectCheck,
     Objection,
     Subscription, Notification, Outbox,
     Warning, RiskSnapshot,

@@ -9,6 +9,8 @@ import msgspec
 from msgspec import UNSET
 from msgspec import UnsetType as Unset
 
+from server.projects.schemas import ProjectTerms
+
 __all__ = [
     "CatalogueEntry",
     "CatalogueIndicator",
@@ -176,14 +178,19 @@ class PolicyApplicationOut(msgspec.Struct):
     reason: str
     created_at: datetime
     decided_at: datetime | None
+    project_id: int | None = None  # the supported project an approval opened
     evaluation: EvaluationSummary | None = None  # attached in the department's queue
     criteria: list[Criterion] = msgspec.field(default_factory=list)  # on apply: why it qualified
 
 
 class PolicyDecision(msgspec.Struct, forbid_unknown_fields=True):
+    """An approval opens the supported project with ``project``'s terms (money, period, promised
+    outcomes, milestones; defaults: 12 months from this month, milestones at mid-term and end)."""
+
     decision: Annotated[Literal["approve", "reject"], msgspec.Meta(examples=["reject"])]
     reason: Annotated[str, msgspec.Meta(max_length=1000, examples=["近12个月存在欠缴社保，不予支持"],
                                         description="required when rejecting")] = ""
+    project: ProjectTerms | None = None
 
 
 class CatalogueEntry(msgspec.Struct):

@@ -45,10 +45,12 @@ from server.policies.schemas import (
     PolicyOut,
     PolicyUpdate,
 )
+from server.projects.services import open_project
 from server.scores.frames import load_records
 from server.tables.consent import AccessLog
 from server.tables.firms import Firm
 from server.tables.policies import Policy, PolicyApplication
+from server.tables.projects import Project
 from server.tables.scores import ScoreHistory
 from server.texts import Text, Written, t
 from server.users.security import AuthUser
@@ -344,11 +346,13 @@ async def _applications(where: Any, limit: int = 500) -> list[PolicyApplicationO
     rows = await (PolicyApplication.select(*_APPLICATION_COLUMNS).where(where)
                   .order_by(PolicyApplication.created_at, ascending=False)
                   .order_by(PolicyApplication.id, ascending=False).limit(limit))
+    projects = {p["application"]: p["id"] for p in await Project.select(Project.id, Project.application).where(
+        Project.application.is_in([r["id"] for r in rows]))} if rows else {}
     return [PolicyApplicationOut(
         id=r["id"], policy_id=r["policy.id"], policy_title=r["policy.title"],
         department_code=r["policy.department.code"], firm_uscc=r["firm.uscc"],
         firm_name=r["firm.name"], status=r["status"], reason=r["reason"],
-        created_at=r["created_at"], decided_at=r["decided_at"],
+        created_at=r["created_at"], decided_at=r["decided_at"], project_id=projects.get(r["id"]),
     ) for r in rows]
 
 
@@ -415,12 +419,21 @@ async def decide(user: AuthUser, application_id: int, data: PolicyDecision) -> P
         raise PermissionDeniedException(
             t("application {id} is for another department's policy", id=application_id))
     new_status = "approved" if data.decision == "approve" else "rejected"
-    # Conditional on still pending: of two concurrent decisions only one changes the row.
-    changed = await PolicyApplication.update({
-        PolicyApplication.status: new_status, PolicyApplication.reason: reason,
-        PolicyApplication.decided_at: datetime.now(UTC), PolicyApplication.decided_by: user.id,
-    }).where((PolicyApplication.id == application_id) & (PolicyApplication.status == "pending")
-             ).returning(PolicyApplication.id)
+    if data.decision == "reject" and data.project is not None:
+        raise ValidationException(t("project: only an approval opens a project"))
+    async with db.write_transaction():
+        # Conditional on still pending: of two concurrent decisions only one changes the row;
+        # an approval opens its project in the same transaction (terms checked there: a 400
+        # leaves the application pending).
+        changed = await PolicyApplication.update({
+            PolicyApplication.status: new_status, PolicyApplication.reason: reason,
+            PolicyApplication.decided_at: datetime.now(UTC), PolicyApplication.decided_by: user.id,
+        }).where((PolicyApplication.id == application_id) & (PolicyApplication.status == "pending")
+                 ).returning(PolicyApplication.id)
+        if changed and new_status == "approved":
+            app_row = await PolicyApplication.select(*_APPLICATION_COLUMNS, PolicyApplication.policy.department.id).where(
+                PolicyApplication.id == application_id).first()
+            await open_project(app_row, data.project)
     if not changed:
         current = await PolicyApplication.select(PolicyApplication.status).where(
             PolicyApplication.id == application_id).first()

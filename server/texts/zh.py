@@ -4,7 +4,7 @@ template. Fields in braces are the same in both; a test checks that every templa
 
 from __future__ import annotations
 
-from server.texts import zh_accounts, zh_admin, zh_data, zh_lending, zh_reports
+from server.texts import zh_accounts, zh_admin, zh_data, zh_lending, zh_projects, zh_reports
 
 ZH: dict[str, str] = {
     # -- USCC (server/uscc.py)
@@ -24,3 +24,4 @@ ZH.update(zh_lending.ZH)
 ZH.update(zh_data.ZH)
 ZH.update(zh_admin.ZH)
 ZH.update(zh_reports.ZH)
+ZH.update(zh_projects.ZH)

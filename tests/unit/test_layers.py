@@ -32,6 +32,7 @@ SERVER_LAYERS: list[tuple[str, ...]] = [
     ("server.fund",),
     ("server.scores",),
     ("server.risk",),
+    ("server.projects",),
     ("server.after_ingest",),
     ("server.policies",),
     ("server.objections",),
