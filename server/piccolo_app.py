@@ -16,8 +16,8 @@ from server.tables.jobs import JobRun
 from server.tables.notifications import Notification, Outbox, Subscription
 from server.tables.objections import Objection
 from server.tables.policies import Policy, PolicyApplication
-from server.tables.reports import AnnualReport
 from server.tables.projects import Project, ProjectCheck, ProjectMilestone, ProjectReport
+from server.tables.reports import AnnualReport
 from server.tables.risk import RiskSnapshot, Warning
 from server.tables.scores import (
     ModelVersion,
