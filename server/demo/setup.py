@@ -227,6 +227,9 @@ async def prepare_demo(settings: Settings, n_firms: int = 2000, seed: int = 42,
         await seed_demo_watchlist(SUBSCRIBER_PHONE, firm.id)
 
         await scan(engine, settings)  # warnings and contagion on day one (safe to repeat)
+        from server.demo.projects import seed_demo_projects
+
+        await seed_demo_projects(engine, firm.id)  # supported projects, tracked on the region's data
         await compute_macro_index(engine)
         from server.scores.health import check_model_health
 

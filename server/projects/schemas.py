@@ -54,7 +54,7 @@ class ProjectTerms(msgspec.Struct, forbid_unknown_fields=True):
     granted_yuan: _Yuan = 0
     starts_on: Annotated[date, msgspec.Meta(
         examples=["2026-07-01"],
-        description="default: the first day of this month; at most 12 months back or ahead")] | None = None
+        description="default: the first day of this month; at most 24 months back or 12 ahead")] | None = None
     months: Annotated[int, msgspec.Meta(ge=1, le=60, examples=[12])] = 12
     outcomes: Annotated[list[OutcomeIn], msgspec.Meta(max_length=4)] = msgspec.field(default_factory=list)
     milestones: Annotated[list[MilestoneIn], msgspec.Meta(max_length=12)] = msgspec.field(default_factory=list)

@@ -55,8 +55,8 @@ __all__ = ["assess", "close", "get_project", "list_projects", "open_project", "p
            "summary"]
 
 STATUSES = ("on_track", "behind", "failed", "completed")
-#: How far back or ahead a project's start may be set when it is granted.
-_START_WINDOW_MONTHS = 12
+#: How far back (a grant recorded late) or ahead a project's start may be set, in months.
+_START_BACK_MONTHS, _START_AHEAD_MONTHS = 24, 12
 
 
 # --- opening -------------------------------------------------------------------------------------
@@ -67,7 +67,7 @@ def _months_later(day: date, months: int) -> date:
 
 def _check_terms(terms: ProjectTerms, today: date) -> tuple[date, date, list[tuple[str, date]]]:
     starts_on = terms.starts_on or today.replace(day=1)
-    earliest, latest = _months_later(today, -_START_WINDOW_MONTHS), _months_later(today, _START_WINDOW_MONTHS)
+    earliest, latest = _months_later(today, -_START_BACK_MONTHS), _months_later(today, _START_AHEAD_MONTHS)
     if not earliest <= starts_on <= latest:
         raise ValidationException(t("project.starts_on: must lie between {earliest:date} and {latest:date}",
                                     earliest=earliest, latest=latest))
