@@ -35,6 +35,8 @@ from mobile_app.state import (
     PoliciesState,
     PolicyQueueState,
     PortfolioState,
+    ProjectPortfolioState,
+    ProjectsState,
     ProspectsState,
     QueueState,
     SearchState,
@@ -57,6 +59,7 @@ from mobile_app.views import (
     office,
     policies,
     portfolio,
+    projects,
     prospects,
     queue,
     region,
@@ -216,6 +219,7 @@ class XinbaoApp:
             cs = CreditState(client=c, uscc=uscc)
             fs = FinancingState(client=c)
             ps = PoliciesState(client=c)
+            prs = ProjectsState(client=c)
             ms = MeState(client=c, uscc=uscc)
             def dispute(record_id: int) -> None:  # a record behind a warning: to "Me", its form
                 self.select(next(i for i, tb in enumerate(self.tabs) if tb.state is ms))
@@ -227,7 +231,7 @@ class XinbaoApp:
                 Tab("nav.financing", ft.Icons.ACCOUNT_BALANCE_OUTLINED, ft.Icons.ACCOUNT_BALANCE, fs,
                     lambda t: financing.build(fs, t, run)),
                 Tab("nav.policies", ft.Icons.ASSIGNMENT_OUTLINED, ft.Icons.ASSIGNMENT, ps,
-                    lambda t: policies.build(ps, t, run)),
+                    lambda t: policies.build(ps, t, run, projects=prs), also=(prs,)),
                 Tab("nav.messages", ft.Icons.NOTIFICATIONS_OUTLINED, ft.Icons.NOTIFICATIONS, inbox,
                     lambda t: messages.build(inbox, t, run), badge=lambda: inbox.unread),
                 Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, ms,
@@ -273,11 +277,19 @@ class XinbaoApp:
 
     def _operator_tabs(self) -> list[Tab]:
         """The department operator's back office: send feeds (with the batches), objections,
-        policy applications."""
+        policy applications, and the supported projects they opened."""
         c, s, run, inbox, files = self.client, self.session, self.run, self.inbox, self.files
         assert inbox is not None and files is not None
         up, bs = UploadState(client=c), BatchesState(client=c)
         oq, pq = ObjectionQueueState(client=c), PolicyQueueState(client=c)
+        pp = ProjectPortfolioState(client=c)
+
+        def policy_tab(t: Translator) -> ft.Control:
+            """The applications to decide, or (switched) the supported projects they opened."""
+            head = projects.switch(pp, t, pq.pending)
+            if pp.shown:
+                return projects.build_portfolio(pp, t, run, head=head)
+            return office.build_policy_queue(pq, t, run, head=head)
 
         async def send() -> None:
             await files.send_feed(up)
@@ -290,8 +302,8 @@ class XinbaoApp:
                 also=(bs,)),
             Tab("nav.objections", ft.Icons.GAVEL_OUTLINED, ft.Icons.GAVEL, oq,
                 lambda t: office.build_objections(oq, t, run), badge=lambda: oq.open_count),
-            Tab("nav.policy_queue", ft.Icons.ASSIGNMENT_OUTLINED, ft.Icons.ASSIGNMENT, pq,
-                lambda t: office.build_policy_queue(pq, t, run), badge=lambda: pq.pending),
+            Tab("nav.policy_queue", ft.Icons.ASSIGNMENT_OUTLINED, ft.Icons.ASSIGNMENT, pq, policy_tab,
+                badge=lambda: pq.pending, also=(pp,)),
             Tab("nav.messages", ft.Icons.NOTIFICATIONS_OUTLINED, ft.Icons.NOTIFICATIONS, inbox,
                 lambda t: messages.build(inbox, t, run), badge=lambda: inbox.unread),
             Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, inbox,

@@ -79,10 +79,10 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {m.code: m for m in (
-    Metric("jobs", "新增就业", "new jobs", "人", "people", "hrss"),
-    Metric("tax", "新增税收", "added tax", "元/年", "yuan a year", "tax"),
-    Metric("output", "新增产值", "added output", "元/年", "yuan a year", "tax"),
-    Metric("investment", "完成投资", "investment made", "元", "yuan", "reported"),
+    Metric("jobs", "新增就业", "New jobs", "人", "people", "hrss"),
+    Metric("tax", "新增税收", "Added tax", "元/年", "yuan a year", "tax"),
+    Metric("output", "新增产值", "Added output", "元/年", "yuan a year", "tax"),
+    Metric("investment", "完成投资", "Investment made", "元", "yuan", "reported"),
 )}
 
 #: Metrics read from department data (the others are reported by the firm).
@@ -113,9 +113,9 @@ def planned_share(starts_on: date, ends_on: date, month: date) -> float:
 # --- what the departments show -----------------------------------------------------------
 
 def monthly_measures(records: pd.DataFrame, uscc: str, months: Sequence[date]) -> pd.DataFrame:
-    """One row per month (month ends, as given), one column per data metric; NaN where the
-    department shows nothing for the month."""
-    index = pd.DatetimeIndex([pd.Timestamp(month_end(m)) for m in months])
+    """One row per month (month ends, in the order given, each once), one column per data
+    metric; NaN where the department shows nothing for the month."""
+    index = pd.DatetimeIndex(list(dict.fromkeys(pd.Timestamp(month_end(m)) for m in months)))  # each month once
     out = pd.DataFrame(index=index, columns=list(DATA_METRICS), dtype=float)
     if index.empty:
         return out

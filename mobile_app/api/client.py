@@ -42,6 +42,8 @@ from mobile_app.api.models import (
     Product,
     ProductAdmin,
     ProfilePreview,
+    Project,
+    ProjectPortfolio,
     RecordPage,
     Subscription,
     TokenPair,
@@ -370,10 +372,47 @@ class ApiClient:
         params = {"status": status} if status else None
         return await self._list(PolicyApplication, "/api/policies/applications", params=params)
 
-    async def decide_policy(self, application_id: int, decision: str, reason: str = "") -> PolicyApplication:
-        data = await self.request("POST", f"/api/policies/applications/{application_id}/decision",
-                                  json={"decision": decision, "reason": reason})
+    async def decide_policy(self, application_id: int, decision: str, reason: str = "",
+                            project: dict[str, Any] | None = None) -> PolicyApplication:
+        """Approve (opening the supported project on ``project``'s terms) or reject."""
+        body: dict[str, Any] = {"decision": decision, "reason": reason}
+        if project is not None:
+            body["project"] = project
+        data = await self.request("POST", f"/api/policies/applications/{application_id}/decision", json=body)
         return self._decode(PolicyApplication, data)
+
+    # -- supported projects ---------------------------------------------------------------------
+
+    async def projects(self, status: str | None = None) -> list[Project]:
+        """The owner's firm's projects, or (an operator) the department's."""
+        params = {"status": status} if status else None
+        return await self._list(Project, "/api/projects", params=params)
+
+    async def project(self, project_id: int) -> Project:
+        return await self._get(Project, f"/api/projects/{project_id}")
+
+    async def project_portfolio(self) -> ProjectPortfolio:
+        return await self._get(ProjectPortfolio, "/api/projects/portfolio")
+
+    async def self_evaluate(self, project_id: int, milestone: int, text: str, score: int,
+                            investment_yuan: int | None = None) -> Project:
+        body: dict[str, Any] = {"milestone": milestone, "text": text, "score": score}
+        if investment_yuan is not None:
+            body["investment_yuan"] = investment_yuan
+        data = await self.request("POST", f"/api/projects/{project_id}/self-evaluations", json=body)
+        return self._decode(Project, data)
+
+    async def assess_project(self, project_id: int, milestone: int, text: str, score: int,
+                             assessor: str = "", investment_yuan: int | None = None) -> Project:
+        body: dict[str, Any] = {"milestone": milestone, "text": text, "score": score, "assessor": assessor}
+        if investment_yuan is not None:
+            body["investment_yuan"] = investment_yuan
+        data = await self.request("POST", f"/api/projects/{project_id}/assessments", json=body)
+        return self._decode(Project, data)
+
+    async def close_project(self, project_id: int, text: str = "") -> Project:
+        data = await self.request("POST", f"/api/projects/{project_id}/close", json={"text": text})
+        return self._decode(Project, data)
 
     # -- objections -------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "OutcomeTotal", "Project", "ProjectDeviation", "ProjectMilestone", "ProjectOutcome", "ProjectPortfolio",
+    "ProjectReport", "ProjectTracking",
     "AccessEntry", "Application", "ApplicationEvent", "ApplicationHistoryItem", "ApplicationsCreated", "Consent",
     "ConsentGranted", "Criterion", "DataConfidence", "DisputedRecord", "Evaluation", "Exposure", "Feed", "GradeBand", "FirmProfile", "FirmWarnings",
     "IndustryComparison", "MatchReason", "MatchResult", "Me", "Notification", "Objection",
@@ -389,6 +391,7 @@ class PolicyApplication:
     created_at: str
     decided_at: str | None = None
     evaluation: EvaluationSummary | None = None
+    project_id: int | None = None  # the supported project an approval opened
 
 
 @dataclass
@@ -862,3 +865,101 @@ class FirmTies:
     edges: list[TieEdge] = field(default_factory=list)
     path: ContagionPath | None = None
     hidden: int = 0
+
+
+# -- supported projects (a granted policy application followed to its result) ------------------
+
+@dataclass
+class ProjectReport:
+    kind: str  # self / assessment / result
+    milestone: int
+    author_role: str
+    assessor: str
+    score: int | None
+    text: str
+    created_at: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProjectMilestone:
+    seq: int
+    title: str
+    due_on: str
+    self_evaluation: ProjectReport | None = None
+    assessment: ProjectReport | None = None
+
+
+@dataclass
+class ProjectOutcome:
+    metric: str
+    name_zh: str
+    name_en: str
+    unit_zh: str
+    unit_en: str
+    source: str
+    change: float
+    baseline: float | None = None
+    target: float | None = None
+    actual: float | None = None
+    achieved: float | None = None  # share of the promised change reached (None: unknown)
+    planned: float | None = None  # share planned by the tracked month
+    status: str | None = None  # on_track / behind_plan / off_target / no_data
+
+
+@dataclass
+class ProjectDeviation:
+    kind: str
+    metric: str | None
+    text_zh: str
+    text_en: str
+
+
+@dataclass
+class ProjectTracking:
+    month: str
+    planned: float
+    status: str
+    deviations: list[ProjectDeviation] = field(default_factory=list)
+
+
+@dataclass
+class Project:
+    id: int
+    title: str
+    department_code: str
+    department_name_zh: str
+    department_name_en: str
+    firm_uscc: str
+    firm_name: str
+    granted_yuan: int
+    starts_on: str
+    ends_on: str
+    status: str  # on_track / behind / failed, then completed / failed
+    outcomes: list[ProjectOutcome] = field(default_factory=list)
+    milestones: list[ProjectMilestone] = field(default_factory=list)
+    tracking: ProjectTracking | None = None
+    closed_at: str | None = None
+    score: int | None = None
+    result: ProjectReport | None = None
+
+
+@dataclass
+class OutcomeTotal:
+    metric: str
+    name_zh: str
+    name_en: str
+    unit_zh: str
+    unit_en: str
+    promised: float
+    achieved: float
+
+
+@dataclass
+class ProjectPortfolio:
+    department_code: str
+    projects: int
+    by_status: dict[str, int]
+    granted_yuan: int
+    outcomes: list[OutcomeTotal] = field(default_factory=list)
+    items: list[Project] = field(default_factory=list)

@@ -11,12 +11,13 @@ from mobile_app.state.manage import AuditState, BanksState, ManageState
 from mobile_app.state.me import MeState
 from mobile_app.state.office import BatchesState, ObjectionQueueState, PolicyQueueState, UploadState
 from mobile_app.state.policies import PoliciesState
+from mobile_app.state.projects import ProjectPortfolioState, ProjectsState
 from mobile_app.state.session import APP_ROLES, MemoryStore, SessionState, Store
 from mobile_app.state.watch import SearchState, WatchlistState
 
 __all__ = [
     "APP_ROLES", "AccountsState", "AuditState", "BanksState", "ManageState", "BatchesState", "FundState", "ModelsState", "ObjectionQueueState",
     "PolicyQueueState", "UploadState", "WeightsState", "Borrower", "CreditState", "FinancingState", "FirmOverviewState", "InboxState", "Loadable",
-    "MeState", "MemoryStore", "Observable", "PoliciesState", "PortfolioState", "ProspectsState",
+    "MeState", "MemoryStore", "Observable", "PoliciesState", "ProjectPortfolioState", "ProjectsState", "PortfolioState", "ProspectsState",
     "QueueState", "SearchState", "SessionState", "Store", "WatchlistState",
 ]

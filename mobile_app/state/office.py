@@ -18,7 +18,7 @@ from mobile_app.api.models import (
     ObjectionDetail,
     PolicyApplication,
 )
-from mobile_app.state.base import Loadable
+from mobile_app.state.base import Loadable, whole_number
 
 __all__ = ["BatchesState", "ObjectionQueueState", "PolicyQueueState", "UploadState", "feed_format"]
 
@@ -229,6 +229,9 @@ class PolicyQueueState(Loadable):
     reasons: dict[int, str] = field(default_factory=dict)  # a rejection's reason as typed, per application
     invalid: dict[int, str] = field(default_factory=dict)  # catalogue key of what is missing, per application
     deciding: int | None = None
+    #: an approval's project terms as typed, per application: granted yuan, months, new jobs,
+    #: added tax a year, investment (blank: not promised)
+    terms: dict[int, dict[str, str]] = field(default_factory=dict)
 
     @property
     def pending(self) -> int:
@@ -240,17 +243,35 @@ class PolicyQueueState(Loadable):
     async def load(self) -> None:
         await self._run(self.client.policy_applications, lambda items: setattr(self, "items", self._sorted(items)))
 
+    def _project(self, application_id: int) -> dict | None:
+        """The project terms typed for an approval (whole numbers), or None when one is not."""
+        typed = {k: v.strip() for k, v in self.terms.get(application_id, {}).items() if v.strip()}
+        numbers = {k: whole_number(v) for k, v in typed.items()}
+        if any(v is None for v in numbers.values()):
+            return None
+        project: dict = {"granted_yuan": numbers.get("granted", 0), "outcomes": [
+            {"metric": metric, "change": numbers[metric]} for metric in ("jobs", "tax", "investment")
+            if numbers.get(metric)]}
+        if numbers.get("months"):
+            project["months"] = numbers["months"]
+        return project
+
     async def decide(self, application_id: int, decision: str) -> bool:
         reason = self.reasons.get(application_id, "").strip()
         if decision == "reject" and len(reason) < 2:
             self.invalid[application_id] = "office.need_reason"
             self.notify()
             return False
+        project = self._project(application_id) if decision == "approve" else None
+        if decision == "approve" and project is None:
+            self.invalid[application_id] = "office.bad_terms"
+            self.notify()
+            return False
         self.invalid.pop(application_id, None)
         self.deciding = application_id
         self.notify()
         try:
-            done = await self._act(lambda: self.client.decide_policy(application_id, decision, reason))
+            done = await self._act(lambda: self.client.decide_policy(application_id, decision, reason, project))
         finally:
             self.deciding = None
         if done is not None:

@@ -284,13 +284,35 @@ def _objection_detail(state: ObjectionQueueState, t: Translator, run: Run) -> ft
     return screen(*parts, key="screen.objection")
 
 
-def build_policy_queue(state: PolicyQueueState, t: Translator, run: Run) -> ft.Control:
-    """政策申请: applications for the department's policies, each with the applicant's score."""
+_TERMS = (("granted", "office.terms_granted"), ("months", "office.terms_months"), ("jobs", "office.terms_jobs"),
+          ("tax", "office.terms_tax"), ("investment", "office.terms_investment"))
+
+
+def _terms_fields(state: PolicyQueueState, t: Translator, application_id: int, key: str) -> list[ft.Control]:
+    """The project an approval opens: the grant, the period and the promised outcomes."""
+    typed = state.terms.setdefault(application_id, {})
+
+    def field(name: str, label: str) -> ft.TextField:
+        def changed(e: ft.Event[ft.TextField]) -> None:
+            typed[name] = e.control.value or ""
+
+        return ft.TextField(key=f"{key}.terms.{name}", label=t(label), value=typed.get(name, ""), expand=True,
+                            keyboard_type=ft.KeyboardType.NUMBER, on_change=changed, border_radius=10, dense=True)
+
+    fields = [field(name, label) for name, label in _TERMS]
+    return [ft.Text(t("office.terms"), size=12, color=MUTED),
+            ft.Row(fields[:2], spacing=8), ft.Row(fields[2:4], spacing=8), ft.Row(fields[4:], spacing=8)]
+
+
+def build_policy_queue(state: PolicyQueueState, t: Translator, run: Run, *,
+                       head: ft.Control | None = None) -> ft.Control:
+    """政策申请: applications for the department's policies, each with the applicant's score
+    (``head``: the switch to the projects they opened)."""
     gate = state_gate(t, state, lambda: run(state.load()))
     if gate is not None:
-        return screen(gate, key="screen.policy_queue")
-    parts = _queue_head(state, t, run, "policy_queue", t("office.policy_queue", n=state.pending),
-                        t("office.no_policy_applications"), ft.Icons.ASSIGNMENT_TURNED_IN_OUTLINED)
+        return screen(head, gate, key="screen.policy_queue")
+    parts = [head, *_queue_head(state, t, run, "policy_queue", t("office.policy_queue", n=state.pending),
+                                t("office.no_policy_applications"), ft.Icons.ASSIGNMENT_TURNED_IN_OUTLINED)]
     for i, a in enumerate(state.items):
         ev = a.evaluation
         items: list[ft.Control] = [
@@ -308,6 +330,7 @@ def build_policy_queue(state: PolicyQueueState, t: Translator, run: Run) -> ft.C
             if a.id in state.invalid:
                 items.append(ft.Text(t(state.invalid[a.id]), color="#B3261E", size=12, key=f"policy_queue.{i}.invalid"))
             busy = state.deciding == a.id
+            items += _terms_fields(state, t, a.id, f"policy_queue.{i}")
             items += [
                 ft.TextField(key=f"policy_queue.{i}.reason", label=t("office.reject_reason"),
                              value=state.reasons.get(a.id, ""), on_change=reason, border_radius=10, dense=True),
@@ -322,5 +345,7 @@ def build_policy_queue(state: PolicyQueueState, t: Translator, run: Run) -> ft.C
             ]
         elif a.reason:
             items.append(ft.Text(a.reason, size=12, color=MUTED))
+        if a.project_id is not None:
+            items.append(ft.Text(t("office.project_opened"), size=12, color="#1B9E5A", key=f"policy_queue.{i}.project"))
         parts.append(card(*items, key=f"policy_queue.{i}", spacing=6))
     return screen(*parts, key="screen.policy_queue", on_refresh=lambda: run(state.load()))

@@ -7,6 +7,7 @@ import flet as ft
 from mobile_app.api.models import PolicyMatch
 from mobile_app.i18n import Translator
 from mobile_app.state.policies import PoliciesState
+from mobile_app.state.projects import ProjectsState
 from mobile_app.views.common import (
     MUTED,
     PRIMARY,
@@ -19,6 +20,7 @@ from mobile_app.views.common import (
     state_gate,
     status_chip,
 )
+from mobile_app.views.projects import owner_projects
 
 __all__ = ["build", "policy_card"]
 
@@ -59,12 +61,15 @@ def policy_card(state: PoliciesState, t: Translator, run: Run, m: PolicyMatch, *
     return card(*items, key=key, spacing=6)
 
 
-def build(state: PoliciesState, t: Translator, run: Run) -> ft.Control:
+def build(state: PoliciesState, t: Translator, run: Run, projects: ProjectsState | None = None) -> ft.Control:
     gate = state_gate(t, state, lambda: run(state.load()))
     if gate is not None:
         return gate
     matches = state.matches
-    parts: list[ft.Control | None] = [error_banner(t, state), section(t("pol.eligible"))]
+    parts: list[ft.Control | None] = [error_banner(t, state)]
+    if projects is not None:  # my projects first: what the firm was granted and owes a report on
+        parts += [error_banner(t, projects), *owner_projects(projects, t, run)]
+    parts.append(section(t("pol.eligible")))
     if matches is None or not matches.eligible:
         parts.append(card(empty(t("pol.none"), key="pol.none")))
     else:
@@ -82,4 +87,9 @@ def build(state: PoliciesState, t: Translator, run: Run) -> ft.Control:
         parts.append(section(t("pol.not_eligible")))
         parts += [policy_card(state, t, run, m, key=f"pol.not_eligible.{i}")
                   for i, m in enumerate(matches.not_eligible)]
-    return screen(*parts, key="screen.policies", on_refresh=lambda: run(state.load()))
+    def refresh() -> None:
+        run(state.load())
+        if projects is not None:
+            run(projects.load())
+
+    return screen(*parts, key="screen.policies", on_refresh=refresh)

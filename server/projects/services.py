@@ -22,7 +22,7 @@ from litestar.exceptions import (
 )
 from piccolo.engine.base import Engine
 
-from scoring.projects import METRICS, Promise, result_score
+from scoring.projects import METRICS, result_score
 from server import db
 from server.notifications.fanout import notify_users
 from server.notifications.owners import owner_ids
@@ -314,15 +314,11 @@ async def close(engine: Engine, user: AuthUser, project_id: int, data: CloseIn) 
     (score >= 60) or failed, and its owners are told."""
     row = await _row(user, project_id)
     _still_open(row)
-    found = (await evaluate(engine, [row], region_day(None)))[row["id"]]
-    promises: list[Promise] = found[0]
-    finding = found[1]
+    promises, finding, _ = (await evaluate(engine, [row], region_day(None)))[row["id"]]
     assessments = await (ProjectReport.select(ProjectReport.score).where(
         (ProjectReport.project == row["id"]) & (ProjectReport.kind == "assessment"))
         .order_by(ProjectReport.milestone).order_by(ProjectReport.id))
     assessment = assessments[-1]["score"] if assessments else None
-    if finding is None:
-        raise ClientException(t("project {id} has not started: nothing to judge yet", id=row["id"]), status_code=409)
     result = result_score(finding.outcomes, assessment)
     status = "completed" if result.passed else "failed"
     now = datetime.now(UTC)

@@ -170,13 +170,16 @@ def _tracking_json(finding: Tracking) -> dict[str, Any]:
     return finding.as_dict()
 
 
-async def _store(project: dict[str, Any], promises: list[Promise], finding: Tracking, now: datetime) -> None:
+async def _store(project: dict[str, Any], promises: list[Promise], finding: Tracking, now: datetime, *,
+                 check: bool) -> None:
+    """The project's latest finding and, once it has started (``check``), the month's row."""
     data = _tracking_json(finding)
     async with db.write_transaction():
-        await ProjectCheck.insert(ProjectCheck(
-            project=project["id"], month=finding.month, status=finding.status, finding=data, created_at=now,
-        )).on_conflict(target=(ProjectCheck.project, ProjectCheck.month), action="DO UPDATE",
-                       values=[ProjectCheck.status, ProjectCheck.finding, ProjectCheck.created_at])
+        if check:
+            await ProjectCheck.insert(ProjectCheck(
+                project=project["id"], month=finding.month, status=finding.status, finding=data, created_at=now,
+            )).on_conflict(target=(ProjectCheck.project, ProjectCheck.month), action="DO UPDATE",
+                           values=[ProjectCheck.status, ProjectCheck.finding, ProjectCheck.created_at])
         await Project.update({
             Project.status: finding.status, Project.tracking: data, Project.tracked_month: finding.month,
             Project.outcomes: _outcomes_json(promises),
@@ -223,10 +226,12 @@ async def _remind(project: dict[str, Any], milestones: list[dict[str, Any]], tod
     return sent
 
 
-async def evaluate(engine: Engine, projects: list[dict[str, Any]], today: date) -> dict[int, tuple[list[Promise], Tracking | None]]:
-    """The tracking finding of each project today (None before its first month), with its
-    promises' baselines filled from the data where it now shows them."""
-    out: dict[int, tuple[list[Promise], Tracking | None]] = {}
+async def evaluate(engine: Engine, projects: list[dict[str, Any]],
+                   today: date) -> dict[int, tuple[list[Promise], Tracking, bool]]:
+    """The tracking finding of each project today, with its promises' baselines filled from the
+    data where it now shows them, and whether it has started (before its first month it is
+    judged at the baseline: nothing planned, no deviation)."""
+    out: dict[int, tuple[list[Promise], Tracking, bool]] = {}
     if not projects:
         return out
     ids = [p["id"] for p in projects]
@@ -247,9 +252,9 @@ async def evaluate(engine: Engine, projects: list[dict[str, Any]], today: date) 
             promises = [q if q.baseline is not None or METRICS[q.metric].source == "reported"
                         or pd.isna(row.get(q.metric)) else Promise(q.metric, q.change, float(row[q.metric]))
                         for q in promises]
-            if month < month_end(p["starts_on"]):
-                out[p["id"]] = (promises, None)
-                continue
+            started = month >= month_end(p["starts_on"])
+            if not started:  # judged at the baseline: nothing planned yet, nothing to push
+                month = base
             overdue = [(m["title"], m["due_on"]) for m in milestones.get(p["id"], [])
                        if not m["reported"] and m["due_on"] < today]
             finding = track(promises, p["starts_on"], p["ends_on"], month, measures,
@@ -258,7 +263,9 @@ async def evaluate(engine: Engine, projects: list[dict[str, Any]], today: date) 
                                 [("suspended", "企业处于停业状态", "The firm is suspended")]
                                 if p["firm.status"] == "suspended" else []),
                             firm_closed=p["firm.status"] in ("revoked", "cancelled"))
-            out[p["id"]] = (promises, finding)
+            if not started:
+                finding.deviations, finding.status = [], "on_track"
+            out[p["id"]] = (promises, finding, started)
     return out
 
 
@@ -272,13 +279,11 @@ async def track_projects(engine: Engine, firm_ids: Sequence[int] | None = None,
     found = await evaluate(engine, projects, today)
     milestones = await _milestones([p["id"] for p in projects]) if projects else {}
     for p in projects:
-        promises, finding = found[p["id"]]
-        if finding is not None:
-            await _store(p, promises, finding, now)
+        promises, finding, started = found[p["id"]]
+        await _store(p, promises, finding, now, check=started)
+        if started:
             result.checks += 1
             result.notified += await _push(p, finding)
-        elif promises != promises_of(p["outcomes"]):
-            await Project.update({Project.outcomes: _outcomes_json(promises)}).where(Project.id == p["id"])
         result.reminded += await _remind(p, milestones.get(p["id"], []), today, now)
     if projects:
         log.info("tracked %d project(s): %d finding(s), %d notification(s), %d reminder(s)",

@@ -18,5 +18,4 @@ ZH: dict[str, str] = {
     "project {id} is closed": "项目 {id} 已结项",
     "milestone: a report of this kind for milestone {seq} exists already":
         "milestone：第 {seq} 个节点已提交过此类报告",
-    "project {id} has not started: nothing to judge yet": "项目 {id} 尚未开始，暂无可评价的数据",
 }

@@ -686,8 +686,11 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
     b.text(re.compile("^End date: "))
     b.shot("18_10_objection_trail_en")
     b.visit_tabs([r"\bCredit\b", r"\bFinancing\b", r"\bPolicies\b", r"\bMessages\b", r"\bMe\b"],
-                 ["Six dimensions", "Find products", "Policies you qualify for", re.compile(r"\d+ unread"),
+                 ["Six dimensions", "Find products", "My projects", re.compile(r"\d+ unread"),
                   "Settings"])
+    b.click_until("tab", re.compile(r"\bPolicies\b"), "My projects")  # the demo firm's supported project
+    b.text(re.compile(r"^As of \d{4}-\d{2}: \d+% of the plan due"))
+    b.shot("15_owner_projects_en")
 
     # 4. a subscriber opens a watched firm: its facts and its warnings, the cleared one dated
     _sign_out(b, zh=False)
@@ -817,6 +820,11 @@ def test_back_office_and_every_role_at_phone_and_desktop_widths(demo: Demo, chro
         b.shot("13_operator_objections_en_360")
         b.click_until("tab", re.compile("^Policy apps"), re.compile("Applications for your department|No applications"))
         b.shot("13_operator_policy_queue_en_360")
+        # the supported projects those approvals opened (issue 15): the portfolio, then each project
+        b.click_until("checkbox", re.compile(r"^Projects \(\d+\)"), re.compile(r"^The department's projects \(\d+\)"))
+        b.text(re.compile(r"^Granted in all: ¥"))
+        b.text(re.compile(r"^As of \d{4}-\d{2}: \d+% of the plan due"))
+        b.shot("15_operator_projects_en_360")
         _sign_out(b, zh=False)
         # the admin's banks and audit log fit a phone too
         _sign_in(b, ADMIN, zh=False)

@@ -51,6 +51,8 @@ def test_measures_read_headcount_and_a_year_of_tax_and_never_carry_a_month_over(
     assert m["tax"].iloc[1] == pytest.approx((7 * 10_000 + 5 * 13_000) / 12 * 12)
     assert m["output"].iloc[0] == pytest.approx(120_000 / 0.13)
     assert np.isnan(m["tax"].iloc[2])  # no VAT record that month: unknown, not last month's figure
+    once = monthly_measures(_records(months, [10] * 18, [10_000.0] * 18), U, [months[17].date(), months[17].date()])
+    assert len(once) == 1  # a month asked for twice is read once (a project judged at its baseline)
     few = monthly_measures(_records(months[:4], [10] * 4, [10_000.0] * 4), U, [months[3].date()])
     assert np.isnan(few["tax"].iloc[0])  # fewer than 6 months in the window
 
