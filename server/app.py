@@ -37,6 +37,7 @@ from server.financing.controllers import (
     ApplicationController,
     BankController,
     DecisionTimesController,
+    LoanBookController,
     MatchController,
     ProductController,
 )
@@ -248,7 +249,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         FeedHealthController,
                         ConsentController, AccessLogController, WeightProfileController,
                         OverrideRuleController, ModelVersionController,
-                        FundController, LoanLifecycleController,
+                        FundController, LoanLifecycleController, LoanBookController,
                         ProductController, MatchController, ApplicationController,
                         DecisionTimesController, CreditIndexController, ThematicController, AnnualReportController, FlowsController, PolicyController,
                         ProjectController,

@@ -79,6 +79,7 @@ POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/policies/{id}/applications"): frozenset({"owner"}),
     ("GET", "/api/policies/applications"): frozenset({"owner", "dept_operator"}),
     ("POST", "/api/policies/applications/{id}/decision"): frozenset({"dept_operator"}),
+    ("GET", "/api/loans/book"): frozenset({"bank_manager"}),
     ("GET", "/api/projects"): frozenset({"owner", "dept_operator", "admin"}),
     ("GET", "/api/projects/portfolio"): frozenset({"dept_operator"}),
     ("GET", "/api/projects/summary"): frozenset({"analyst", "admin"}),

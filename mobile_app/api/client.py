@@ -31,6 +31,7 @@ from mobile_app.api.models import (
     FundOverview,
     IngestReport,
     LedgerPage,
+    LoanBook,
     MatchResult,
     Me,
     ModelVersionInfo,
@@ -380,6 +381,10 @@ class ApiClient:
             body["project"] = project
         data = await self.request("POST", f"/api/policies/applications/{application_id}/decision", json=body)
         return self._decode(PolicyApplication, data)
+
+    async def loan_book(self) -> LoanBook:
+        """The bank's live loans followed since each was granted (a bank manager)."""
+        return await self._get(LoanBook, "/api/loans/book")
 
     # -- supported projects ---------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "BookEvent", "BookLoan", "BookWarning", "GradePoint", "LoanBook",
     "OutcomeTotal", "Project", "ProjectDeviation", "ProjectMilestone", "ProjectOutcome", "ProjectPortfolio",
     "ProjectReport", "ProjectTracking",
     "AccessEntry", "Application", "ApplicationEvent", "ApplicationHistoryItem", "ApplicationsCreated", "Consent",
@@ -963,3 +964,66 @@ class ProjectPortfolio:
     granted_yuan: int
     outcomes: list[OutcomeTotal] = field(default_factory=list)
     items: list[Project] = field(default_factory=list)
+
+
+# -- the bank's post-loan book ---------------------------------------------------------------------
+
+@dataclass
+class GradePoint:
+    as_of: str
+    grade: str
+    score: int
+
+
+@dataclass
+class BookWarning:
+    rule_code: str
+    level: str
+    title_zh: str
+    title_en: str
+    opened_at: str
+    closed_at: str | None = None
+    message_zh: str | None = None  # with the firm's consent only
+    message_en: str | None = None
+
+
+@dataclass
+class BookEvent:
+    status: str
+    at: str
+    note: str = ""
+
+
+@dataclass
+class BookLoan:
+    application_id: int
+    firm_uscc: str
+    firm_name: str
+    product: str
+    amount_yuan: int
+    status: str
+    granted_on: str
+    months_on_book: int
+    fund_share_pct: int
+    cover: str  # none / open / claimed / released
+    detail: bool  # the firm's consent is active: grades and messages shown
+    grade_at_grant: str
+    rate_bp: int | None = None
+    term_months: int | None = None
+    grade_now: str | None = None
+    grade_steps: int | None = None
+    grade_path: list[GradePoint] = field(default_factory=list)
+    data_confidence: str | None = None
+    warnings: list[BookWarning] = field(default_factory=list)
+    events: list[BookEvent] = field(default_factory=list)
+    act: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoanBook:
+    loans: int
+    principal_yuan: int
+    covered_yuan: int
+    to_act: int
+    movement: dict[str, int]
+    items: list[BookLoan] = field(default_factory=list)

@@ -1,7 +1,7 @@
 """Screen states: plain dataclasses with intent methods; they call the API and hold no controls."""
 
 from mobile_app.state.admin import AccountsState, FundState, ModelsState, WeightsState
-from mobile_app.state.bank import Borrower, PortfolioState, ProspectsState, QueueState
+from mobile_app.state.bank import PortfolioState, ProspectsState, QueueState
 from mobile_app.state.base import Loadable, Observable
 from mobile_app.state.credit import CreditState
 from mobile_app.state.financing import FinancingState
@@ -17,7 +17,7 @@ from mobile_app.state.watch import SearchState, WatchlistState
 
 __all__ = [
     "APP_ROLES", "AccountsState", "AuditState", "BanksState", "ManageState", "BatchesState", "FundState", "ModelsState", "ObjectionQueueState",
-    "PolicyQueueState", "UploadState", "WeightsState", "Borrower", "CreditState", "FinancingState", "FirmOverviewState", "InboxState", "Loadable",
+    "PolicyQueueState", "UploadState", "WeightsState", "CreditState", "FinancingState", "FirmOverviewState", "InboxState", "Loadable",
     "MeState", "MemoryStore", "Observable", "PoliciesState", "ProjectPortfolioState", "ProjectsState", "PortfolioState", "ProspectsState",
     "QueueState", "SearchState", "SessionState", "Store", "WatchlistState",
 ]

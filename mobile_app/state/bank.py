@@ -6,10 +6,17 @@ import asyncio
 from dataclasses import dataclass, field
 
 from mobile_app.api import ApiClient, ApiError, ConnectionLost
-from mobile_app.api.models import Application, FirmProfile, FirmTies, FirmWarnings, Warning
+from mobile_app.api.models import (
+    Application,
+    BookLoan,
+    FirmProfile,
+    FirmTies,
+    FirmWarnings,
+    LoanBook,
+)
 from mobile_app.state.base import Loadable
 
-__all__ = ["PortfolioState", "ProspectsState", "QueueState", "Borrower"]
+__all__ = ["PortfolioState", "ProspectsState", "QueueState"]
 
 GRADES = ("A", "B", "C", "D")
 PROSPECTS_PAGE = 20  # firms per page of the prospects list
@@ -115,44 +122,19 @@ class QueueState(Loadable):
         return True
 
 
-@dataclass
-class Borrower:
-    uscc: str
-    name: str
-    grade: str | None
-    loans: list[Application]
-    warnings: list[Warning] = field(default_factory=list)
-
-    @property
-    def outstanding_yuan(self) -> int:
-        return sum(a.approved_amount_yuan or 0 for a in self.loans)
-
-
 @dataclass(kw_only=True)
 class PortfolioState(Loadable):
+    """The bank's post-loan book: its live loans since each was granted, those to act on first."""
+
     client: ApiClient
-    borrowers: list[Borrower] = field(default_factory=list)
+    book: LoanBook | None = None
+
+    @property
+    def items(self) -> list[BookLoan]:
+        return self.book.items if self.book is not None else []
 
     async def load(self) -> None:
-        loans = await self._run(lambda: self.client.applications(status="approved"))
-        if loans is None:
-            return
-        by_firm: dict[str, list[Application]] = {}
-        for loan in loans:
-            by_firm.setdefault(loan.firm_uscc, []).append(loan)
-
-        async def enrich(uscc: str, items: list[Application]) -> Borrower:
-            grade: str | None = items[0].grade_at_apply
-            warnings: list[Warning] = []
-            try:
-                grade = (await self.client.firm(uscc)).grade or grade
-                warnings = [w for w in (await self.client.firm_warnings(uscc)).warnings if w.status == "open"]
-            except (ApiError, ConnectionLost):
-                pass  # the grade at application time and no warnings are still worth showing
-            return Borrower(uscc, items[0].firm_name, grade, items, warnings)
-
-        self.borrowers = list(await asyncio.gather(*(enrich(u, ls) for u, ls in by_firm.items())))
-        self.notify()
+        await self._run(self.client.loan_book, lambda book: setattr(self, "book", book))
 
 
 @dataclass(kw_only=True)

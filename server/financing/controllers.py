@@ -10,6 +10,8 @@ from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
 from server.deps import AppSettings, Rules
 from server.financing import catalogue, services
+from server.financing.book import loan_book
+from server.financing.book_schemas import BookOut
 from server.financing.schemas import (
     ApplicationCreate,
     ApplicationDetail,
@@ -27,6 +29,7 @@ from server.financing.schemas import (
     ProductOut,
     ProductUpdate,
 )
+from server.risk.frames import region_day
 from server.tables.users import ROLES
 from server.users.security import AuthUser, requires
 
@@ -143,3 +146,18 @@ class DecisionTimesController(Controller):
     async def decision_times(self, request: Request[AuthUser, Any, Any],
                              matching_rules: Rules) -> list[BankDecisionTimes]:
         return await services.decision_times(request.user, matching_rules)
+
+
+class LoanBookController(Controller):
+    """The bank's post-loan book (issue 15): its live loans followed since they were granted."""
+
+    path = "/api/loans"
+    tags = ["loans"]
+
+    @get("/book", guards=[requires("bank_manager")],
+         summary="The bank's live loans since each was granted: grade path, warnings, cover, what to act on",
+         description="The grade path, the current grade, the data confidence and the warnings' messages need "
+                     "the firm's active consent (each firm shown is logged in its access log); without it the "
+                     "bank still sees its loan, the loan's events, the fund cover and the warnings' public signals.")
+    async def book(self, request: Request[AuthUser, Any, Any]) -> BookOut:
+        return await loan_book(request.user, region_day(None))

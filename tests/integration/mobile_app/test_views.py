@@ -340,8 +340,13 @@ async def test_bank_views(api: Api, run: Runner) -> None:
 
     p = PortfolioState(client=bank)
     await p.load()
-    view = portfolio.build(p, ZH, run)
-    assert "screen.portfolio" in keys(view) and ("portfolio.0" in keys(view) or "portfolio.empty" in keys(view))
+    view = portfolio.build(p, ZH, run)  # the demo bank's post-loan book
+    assert {"screen.portfolio", "book.head", "book.summary", "book.to_act", "portfolio.0", "portfolio.0.cover",
+            "portfolio.0.grade"} <= keys(view)
+    first = p.items[0]
+    assert ("portfolio.0.path" in keys(view)) == first.detail and ("portfolio.0.no_consent" in keys(view)) != first.detail
+    assert any(s.startswith("贷后跟踪：") for s in texts(view))
+    assert any(s.startswith("Post-loan book: ") for s in texts(portfolio.build(p, EN, run)))
 
     pr = ProspectsState(client=bank)
     await pr.load()
