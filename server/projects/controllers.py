@@ -9,6 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.openapi.spec import Example
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
+from server.audit.services import record
 from server.deps import AppSettings, DbEngine
 from server.projects import services
 from server.projects.schemas import (
@@ -51,8 +52,10 @@ class ProjectController(Controller):
 
     @post("/track", guards=[requires("admin")], status_code=200,
           summary="Run the monthly tracking of every open project now (the scheduler runs it daily)")
-    async def track(self, engine: DbEngine) -> TrackRun:
+    async def track(self, request: Request[AuthUser, Any, Any], engine: DbEngine) -> TrackRun:
         done = await track_projects(engine)
+        await record(request.user, "projects.track", "region", {
+            "projects": done.projects, "checks": done.checks, "notified": done.notified, "reminded": done.reminded})
         return TrackRun(projects=done.projects, checks=done.checks, notified=done.notified, reminded=done.reminded)
 
     @get("/{project_id:int}", guards=[requires("owner", "dept_operator", "admin")],

@@ -84,6 +84,10 @@ async def _fund_update(client, admin, demo) -> Any:
     return await client.patch("/api/fund", headers=admin, json={"npl_limit_bp": 350, "reason": "理事会决议"})
 
 
+async def _track_projects(client, admin, demo) -> Any:
+    return await client.post("/api/projects/track", headers=admin)
+
+
 Call = Callable[[Any, dict[str, str], Any], Awaitable[Any]]
 #: (method, route as in POLICY) -> (the action logged, the call that exercises it), in call order.
 AUDITED: dict[tuple[str, str], tuple[str, Call]] = {
@@ -94,6 +98,7 @@ AUDITED: dict[tuple[str, str], tuple[str, Call]] = {
     ("POST", "/api/models/{id}/promote"): ("model.promote", _promote),
     ("POST", "/api/models/health"): ("model.health", _health),
     ("POST", "/api/risk/scan"): ("risk.scan", _scan),
+    ("POST", "/api/projects/track"): ("projects.track", _track_projects),
     ("POST", "/api/banks"): ("bank.create", _bank_create),
     ("PATCH", "/api/banks/{id}"): ("bank.update", _bank_update),
     ("POST", "/api/products"): ("product.create", _product_create),

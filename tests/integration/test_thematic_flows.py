@@ -17,7 +17,8 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(scope="module")
 async def supported(demo) -> dict[int, dict]:
     """Fund covers on disbursed loans of 24 firms and approved policy applications of 10 more,
-    written as the platform writes them (the demo region has none yet)."""
+    written as the platform writes them, besides the demo's own supported projects (approved
+    policy applications; the demo has no fund cover yet)."""
     from server.tables.financing import LoanApplication, LoanProduct
     from server.tables.firms import Firm
     from server.tables.fund import FundLedger, GuaranteeFund
@@ -28,12 +29,19 @@ async def supported(demo) -> dict[int, dict]:
     fund = await GuaranteeFund.select(GuaranteeFund.id).first()
     product = await LoanProduct.select(LoanProduct.id, LoanProduct.bank).first()
     policy = await Policy.select(Policy.id).first()
-    firms = await Firm.select(Firm.id, Firm.town, Firm.industry_section).order_by(Firm.id).offset(10).limit(34)
     latest: dict[int, str] = {}
     for r in await ScoreHistory.select(ScoreHistory.firm, ScoreHistory.grade).order_by(ScoreHistory.as_of).order_by(
             ScoreHistory.run):
         latest[r["firm"]] = r["grade"]
     out: dict[int, dict] = {}
+    for r in await PolicyApplication.select(PolicyApplication.firm, PolicyApplication.firm.town,
+                                            PolicyApplication.firm.industry_section).where(
+            PolicyApplication.status == "approved"):  # the demo's supported projects
+        out[r["firm"]] = {"grade": None, "cover_fen": 0, "town": r["firm.town"],
+                          "section": r["firm.industry_section"], "policy": True}
+    assert not await FundLedger.exists().where(FundLedger.kind == "cover")
+    firms = [f for f in await Firm.select(Firm.id, Firm.town, Firm.industry_section).order_by(Firm.id)
+             if f["id"] not in out][10:44]  # none of them supported yet
     for i, f in enumerate(firms[:24]):
         amount = 100_000_00 * (1 + i % 5)
         app = (await LoanApplication.insert(LoanApplication(
@@ -50,7 +58,8 @@ async def supported(demo) -> dict[int, dict]:
         await PolicyApplication.insert(PolicyApplication(policy=policy["id"], firm=f["id"], status="approved",
                                                          created_at=now - timedelta(days=30),
                                                          decided_at=now - timedelta(days=29)))
-        out[f["id"]] = {"grade": None, "cover_fen": 0, "town": f["town"], "section": f["industry_section"]}
+        out[f["id"]] = {"grade": None, "cover_fen": 0, "town": f["town"], "section": f["industry_section"],
+                        "policy": True}
     return out
 
 
@@ -58,7 +67,8 @@ async def test_fund_flows_by_grade_recomputed(client, tokens, settings, supporte
     need = min_firms(settings.min_group_size)
     body = (await client.get("/api/reports/fund-flows", params={"by": "grade"}, headers=tokens["analyst"])).json()
     assert body["region"] is not None and body["recipients"] == len(supported)
-    assert body["region"]["covered_loans"] == 24 and body["region"]["policy_firms"] == 10
+    assert body["region"]["covered_loans"] == 24
+    assert body["region"]["policy_firms"] == sum(1 for s in supported.values() if s.get("policy"))
     assert body["region"]["cover_yuan"] == pytest.approx(sum(s["cover_fen"] for s in supported.values()) / 100)
     assert body["region"]["defaulted"] >= 1  # the loan written as defaulted
     covered_by_grade: dict[str, float] = defaultdict(float)
