@@ -44,6 +44,8 @@ __all__ = [
     "CHECKS",
     "CHECK_DEPARTMENTS",
     "DEFAULTS",
+    "SUSPECT",
+    "SUSPECT_CHECKS",
     "SUMMARY",
     "TEXTS",
     "Assessment",
@@ -378,6 +380,21 @@ def property_assets(ctx: Context, p: Mapping[str, Any] | None = None) -> CheckRe
 _MONTHLY_DEPARTMENTS = ("tax", "hrss", "utilities", "customs", "bank")
 
 
+#: The indicators each finding puts in doubt: under-declared VAT makes the declared-tax
+#: indicators suspect (not the arrears, which are owed money either way); property far above the
+#: declared assets makes the balance-sheet indicators suspect. A suspect indicator counts at
+#: most as an unknown one (``Scorecard.rate(..., suspect=...)``: never a reward) and is named
+#: among the firm's reasons (``scoring.explain``).
+SUSPECT: dict[str, tuple[str, ...]] = {
+    "under_declaration": ("vat_12m", "income_tax_12m", "tax_burden", "vat_trend_12m", "vat_decline_streak",
+                          "vat_yoy", "tax_electricity_consistency"),
+    "property_assets": ("total_assets", "equity", "equity_ratio", "asset_turnover", "roa", "roe", "debt_ratio",
+                        "loan_to_assets", "asset_growth"),
+}
+#: The checks of ``SUSPECT`` in code order: a suspect code ``k`` (1-based) names ``SUSPECT_CHECKS[k - 1]``.
+SUSPECT_CHECKS: tuple[str, ...] = tuple(SUSPECT)
+
+
 @dataclass(slots=True)
 class Assessment:
     """Every check for every firm of ``index``, the departments the data rests on and the
@@ -398,6 +415,23 @@ class Assessment:
         for name, r in self.checks.items():
             out[name] = r.flagged
             out[f"{name}_plausibility"] = r.plausibility
+        return out
+
+    def suspect(self, features: list[str] | tuple[str, ...]) -> np.ndarray:
+        """(firms x features) int8: 0 where the indicator can be believed, else 1 + the index
+        in ``SUSPECT_CHECKS`` of the finding that puts it in doubt (the first, if several)."""
+        out = np.zeros((len(self.index), len(features)), dtype=np.int8)
+        position = {f: j for j, f in enumerate(features)}
+        for k in range(len(SUSPECT_CHECKS) - 1, -1, -1):  # the first check written last: it wins
+            name = SUSPECT_CHECKS[k]
+            if name not in self.checks:
+                continue
+            rows = np.asarray(self.checks[name].flagged, dtype=bool)
+            if not rows.any():
+                continue
+            for code in SUSPECT[name]:
+                if code in position:
+                    out[rows, position[code]] = k + 1
         return out
 
     def of(self, uscc: str) -> dict[str, Any]:

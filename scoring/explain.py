@@ -151,8 +151,45 @@ def _reason(code: str, points: int, value: object, dimension: str | None,
                   f"Bringing {code} to a typical level adds about {-points} points", dimension)
 
 
+#: Why a suspect indicator is in doubt, per finding (``scoring.authenticity.SUSPECT``).
+_DOUBT: dict[str, tuple[str, str]] = {
+    "under_declaration": ("纳税申报与用电、社保数据不一致", "declared tax disagrees with electricity and headcount"),
+    "property_assets": ("名下不动产评估值高于申报的总资产", "the property owned is assessed above the declared total assets"),
+}
+
+
+def _suspect_reasons(batch: ScoreBatch, row: int, listed: set[str]) -> list[Reason]:
+    """The indicators of a row that another source put in doubt: each named, with why and the
+    points it kept (at most those of an unknown value)."""
+    from .authenticity import SUSPECT_CHECKS  # authenticity reads the risk package's context
+
+    if batch.suspect is None or not batch.suspect[row].any():
+        return []
+    out = []
+    for j in np.flatnonzero(batch.suspect[row]):
+        code = batch.features[j]
+        check = SUSPECT_CHECKS[int(batch.suspect[row, j]) - 1]
+        why_zh, why_en = _DOUBT.get(check, ("数据来源之间不一致", "the sources disagree"))
+        ind = INDICATORS.get(code)
+        name_zh, name_en = (ind.name_zh, ind.name_en) if ind is not None else (code, code)
+        value = None if batch.values is None else batch.values.iloc[row][code]
+        if isinstance(value, np.generic):
+            value = value.item()
+        points = int(batch.contributions[row, j])
+        out.append(Reason(
+            code, points, value,
+            f"{name_zh}存疑：{why_zh}，该指标按未知处理，不计加分",
+            f"{name_en} in doubt: {why_en}; it counts as unknown and earns no points",
+            "核实并更正申报数据；记录有误可提出异议",
+            "Check and correct the declared figures; dispute any record that is wrong",
+            ind.dimension if ind is not None else None))
+        listed.add(code)
+    return out
+
+
 def reasons_for(batch: ScoreBatch, row: int) -> list[Reason]:
-    """The adverse reasons of one row (by position), worst first."""
+    """The adverse reasons of one row (by position), worst first, then the indicators another
+    source put in doubt (never used silently)."""
     out = []
     for k in range(batch.reasons.shape[1]):
         j = int(batch.reasons[row, k])
@@ -167,7 +204,9 @@ def reasons_for(batch: ScoreBatch, row: int) -> list[Reason]:
         if code in INDICATORS:
             dim = INDICATORS[code].dimension
         out.append(_reason(code, int(batch.reason_points[row, k]), value, dim, values))
-    return out
+    doubted = _suspect_reasons(batch, row, set())
+    named = {r.code for r in doubted}
+    return [r for r in out if r.code not in named] + doubted
 
 
 def reason_table(batch: ScoreBatch, lang: str = "zh") -> pd.DataFrame:

@@ -167,7 +167,10 @@ def score_region(model: Scorecard, firms: pd.DataFrame, records: pd.DataFrame,
     """
     ts = pd.Timestamp(as_of)
     X = compute_features(records, ts, firms=firms) if features is None else features
-    batch = model.rate(X, profile=profile)
+    # can the data be believed: an indicator another source puts in doubt counts at most as
+    # unknown and is named among the reasons
+    checked = assess(Context(records, ts, pd.Index(X.index, name="uscc")), records)
+    batch = model.rate(X, profile=profile, suspect=checked.suspect(list(model.feature_names_in_)))
     batch.model_version = model_version
     table = batch.frame()
     hits = None
@@ -187,5 +190,4 @@ def score_region(model: Scorecard, firms: pd.DataFrame, records: pd.DataFrame,
     table["industry_percentile"] = pct
     table["model_version"] = model_version
     table["profile_version"] = np.nan if profile is None else profile.version
-    checked = assess(Context(records, ts, pd.Index(X.index, name="uscc")), records)
     return RegionScores(ts, batch, table, avg, X, hits, checked)

@@ -150,6 +150,9 @@ class ScoreBatch:
     profile_version: int | None = None
     model_version: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: (rows x features) int8: nonzero where the value was in doubt and counted at most as
+    #: unknown (1 + the index of the finding in ``scoring.authenticity.SUSPECT_CHECKS``)
+    suspect: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -565,6 +568,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         profile: Any | None = None,
         top_n: int | None = None,
         keep_values: bool = True,
+        suspect: np.ndarray | None = None,
     ) -> ScoreBatch:
         """Score, grade, explain: PD, 0..1000 score, grade, integer points per feature,
         dimension scores (0..100) and the top adverse reasons, for every row.
@@ -572,6 +576,11 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         ``profile`` (a :class:`scoring.weights.WeightProfile`) scales each feature's
         contribution around the neutral point by its factor; PD and grade follow the
         adjusted score.
+
+        ``suspect`` (rows x features, nonzero where another source puts the value in doubt,
+        ``scoring.authenticity.Assessment.suspect``): such a value counts at most as an unknown
+        one (the lower of its own points and the missing bin's), so doubtful data never earns
+        points; the batch keeps the codes for the reasons.
         """
         check_is_fitted(self, "point_tables_")
         X = self._as_frame(X)
@@ -587,6 +596,16 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         )
         base_int, ints, total = _round_bins(self.base_points_, self.point_tables_, weights,
                                             codes_t)
+        doubt = None
+        if suspect is not None:
+            doubt = np.asarray(suspect, dtype=np.int8)
+            if doubt.shape != (n, p):
+                raise ValueError(f"suspect: expected shape {(n, p)}, got {doubt.shape}")
+            for j in np.flatnonzero(doubt.any(axis=0)):
+                unknown = np.int32(np.rint(weights[j] * self.point_tables_[j][self.bins_[j].n_codes]))
+                rows = doubt[:, j] != 0
+                ints[j, rows] = np.minimum(ints[j, rows], unknown)
+            total = base_int + ints.sum(axis=0, dtype=np.int64)
         score = np.clip(total, SCORE_MIN, SCORE_MAX)
         clip_points = (score - total).astype(np.int32)
         # PD and grade are read off the integer score (the scale's inverse), so equal scores
@@ -626,6 +645,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             source_names=tuple(sources),
             sources_seen=seen,
             profile_version=None if profile is None else profile.version,
+            suspect=doubt,
         )
 
     def data_confidence(self, X: pd.DataFrame, codes_t: np.ndarray | None = None) -> np.ndarray:

@@ -342,7 +342,44 @@ async def _notify(changes: list[_Change], names: dict[int, str], now: datetime) 
             rule_code=c.rule_code, level=c.level, kind=c.kind, title_zh=title_zh,
             title_en=title_en, message_zh=c.message_zh, message_en=c.message_en,
             evidence=c.evidence, event=c.event, warning_id=c.warning_id, at=now))
-    return int(await notify_risk_events(events))
+    return int(await notify_risk_events(events)) + await _note_departments(events)
+
+
+#: Warnings that say a department's own data is in doubt: the department whose operators are
+#: asked to check it (issue 15: persistent inconsistency is a note to the department).
+DEPARTMENT_CHECKS: dict[str, str] = {"R64_TAX_UNDER_DECLARED": "tax"}
+
+
+async def _note_departments(events: list[Any]) -> int:
+    """A note to the operators of the department whose data a newly raised warning doubts: the
+    firm and what its own feed shows (not the other departments' figures), once per warning."""
+    from server.notifications.fanout import notify_users
+    from server.tables.ingest import Department
+    from server.tables.users import User
+
+    written = 0
+    for e in events:
+        department = DEPARTMENT_CHECKS.get(e.rule_code)
+        if department is None or e.event != "raised":
+            continue
+        operators = [r["id"] for r in await User.select(User.id).where(
+            (User.role == "dept_operator") & (User.is_active == True)  # noqa: E712
+            & User.department.is_in(Department.select(Department.id).where(Department.code == department)))]
+        if not operators:
+            continue
+        figures = (e.evidence or {}).get("figures", {})
+        change = figures.get("tax_change")
+        shown_zh = f"，增值税较上年同期{change:+.0%}" if isinstance(change, int | float) else ""
+        shown_en = f" (VAT {change:+.0%} on a year earlier)" if isinstance(change, int | float) else ""
+        written += await notify_users(
+            operators, kind="data_check", level="yellow",
+            title_zh=f"请核实申报数据：{e.firm_name}的纳税申报与其他部门数据持续不一致{shown_zh}",
+            title_en=f"Please check the declarations of {e.firm_name}: its tax persistently disagrees with "
+                     f"other departments' data{shown_en}",
+            body={"uscc": e.uscc, "rule_code": e.rule_code, "warning_id": e.warning_id,
+                  "tax_change": change, "since_month": figures.get("since_month")},
+            dedup_key=f"data_check:{e.warning_id}", firm_id=e.firm_id)
+    return written
 
 
 async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None = None,

@@ -105,7 +105,24 @@ async def test_shared_meter_and_seasons_raise_nothing_while_under_declared_tax_w
     def confidence(uscc: str) -> dict:
         return client.get(f"/api/firms/{uscc}/evaluation", headers=tokens["admin"])
 
-    u = (await confidence(U)).json()["data_confidence"]
+    # the tax bureau's operators are asked to check U's declarations (its own figure only)
+    r = await client.get("/api/notifications", params={"limit": 100}, headers=ops["tax"])
+    notes = [n for n in r.json() if n["kind"] == "data_check" and n["firm_uscc"] == U]
+    assert len(notes) == 1 and "-50%" in notes[0]["title_en"] and notes[0]["body"]["rule_code"] == "R64_TAX_UNDER_DECLARED"
+    assert "power_change" not in notes[0]["body"] and "headcount_change" not in notes[0]["body"]
+    for other in ("hrss", "utilities"):
+        r = await client.get("/api/notifications", params={"limit": 100}, headers=ops[other])
+        assert not [n for n in r.json() if n["kind"] == "data_check"]
+
+    evaluation = (await confidence(U)).json()
+    doubted = [r for r in evaluation["reasons"] if "in doubt" in r["text_en"]]
+    # the declared-tax indicators are named among the reasons, counted at most as unknown
+    assert doubted and {r["code"] for r in doubted} <= {"vat_12m", "income_tax_12m", "tax_burden", "vat_trend_12m",
+                                                        "vat_decline_streak", "vat_yoy", "tax_electricity_consistency"}
+    assert all("纳税申报与用电、社保数据不一致" in r["text_zh"] for r in doubted)
+    s_reasons = (await confidence(S)).json()["reasons"]
+    assert not any("in doubt" in r["text_en"] for r in s_reasons)
+    u = evaluation["data_confidence"]
     assert u["level"] == "low" and u["coverage_level"] != "low"
     assert set(u["departments"]) >= {"tax", "hrss", "utilities"}
     assert u["summary_en"].startswith("Based on ") and u["summary_zh"].startswith("基于")

@@ -212,3 +212,33 @@ def test_the_committee_barely_moves_when_only_the_seed_changes() -> None:
     assert folds < 0.5 * bootstrap
     with pytest.raises(ValueError, match="bagging"):
         Scorecard(bagging="jackknife").fit(X, y)
+
+
+def test_a_suspect_indicator_never_earns_more_than_an_unknown_one_and_is_named(fitted: Scorecard) -> None:
+    """Issue 15: an indicator another source puts in doubt counts at most as unknown, and the
+    reasons name it with why."""
+    from scoring.authenticity import SUSPECT_CHECKS
+    from scoring.explain import reasons_for
+
+    X, _ = synthetic_indicators(400, seed=5)
+    features = list(fitted.feature_names_in_)
+    plain = fitted.rate(X)
+    j = int(np.argmax(plain.contributions.std(axis=0)))  # the indicator that moves points most
+    code = features[j]
+    unknown = fitted.rate(X.assign(**{code: np.nan}))
+    suspect = np.zeros((len(X), len(features)), dtype=np.int8)
+    suspect[:, j] = SUSPECT_CHECKS.index("under_declaration") + 1
+    doubted = fitted.rate(X, suspect=suspect)
+    own, capped, missing = plain.contributions[:, j], doubted.contributions[:, j], unknown.contributions[:, j]
+    assert (capped == np.minimum(own, missing)).all()  # never more than unknown, never better than its own
+    assert (capped < own).any() and (capped == own).any()  # good readings lose their reward, bad ones stay
+    assert (doubted.score <= plain.score).all()
+    others = [k for k in range(len(features)) if k != j]
+    assert (doubted.contributions[:, others] == plain.contributions[:, others]).all()
+    row = int(np.flatnonzero(capped < own)[0])
+    named = [r for r in reasons_for(doubted, row) if r.code == code]
+    assert len(named) == 1 and "in doubt" in named[0].text_en and "纳税申报" in named[0].text_zh
+    assert named[0].points == int(capped[row])
+    assert not any("in doubt" in r.text_en for r in reasons_for(plain, row))
+    with pytest.raises(ValueError, match="suspect"):
+        fitted.rate(X, suspect=suspect[:, :3])
