@@ -46,6 +46,7 @@ from mobile_app.state import (
     WatchlistState,
     WeightsState,
 )
+from mobile_app.state.manage import FeedHealthState
 from mobile_app.state.region import IndexState, ReportsState, ThematicState
 from mobile_app.views import (
     admin,
@@ -316,12 +317,13 @@ class XinbaoApp:
         c, s, run = self.client, self.session, self.run
         ws, ms, fs, ac = WeightsState(client=c), ModelsState(client=c), FundState(client=c), AccountsState(client=c)
         mg, bs, au = ManageState(), BanksState(client=c), AuditState(client=c)
+        fh = FeedHealthState(client=c)
         return [
             Tab("nav.weights", ft.Icons.TUNE_OUTLINED, ft.Icons.TUNE, ws, lambda t: admin.build_weights(ws, t, run)),
             Tab("nav.models", ft.Icons.INSIGHTS_OUTLINED, ft.Icons.INSIGHTS, ms, lambda t: admin.build_models(ms, t, run)),
             Tab("nav.fund", ft.Icons.SAVINGS_OUTLINED, ft.Icons.SAVINGS, fs, lambda t: admin.build_fund(fs, t, run)),
             Tab("nav.manage", ft.Icons.ADMIN_PANEL_SETTINGS_OUTLINED, ft.Icons.ADMIN_PANEL_SETTINGS, mg,
-                lambda t: manage.build_manage(mg, ac, bs, au, t, run), also=(ac, bs, au)),
+                lambda t: manage.build_manage(mg, ac, bs, au, t, run, health=fh), also=(ac, bs, au, fh)),
             Tab("nav.me", ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON, self.inbox,  # type: ignore[arg-type]
                 lambda t: me.build_settings(s, t, run)),
         ]

@@ -856,4 +856,7 @@ MESSAGES: dict[str, str] = {
     "book.cover.released": "Fund covers {share}% · released",
     "book.cleared": ", cleared {date}",
     "book.event": "Latest: {status} ({date})",
+    "manage.section.data": "Data quality",
+    "manage.health": "Feed health of every department ({n})",
+    "manage.no_health": "No feed health yet: it is computed at a full scoring run",
 }

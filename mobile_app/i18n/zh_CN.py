@@ -856,4 +856,7 @@ MESSAGES: dict[str, str] = {
     "book.cover.released": "基金分担{share}% · 已解保",
     "book.cleared": "，{date}解除",
     "book.event": "最近：{status}（{date}）",
+    "manage.section.data": "数据质量",
+    "manage.health": "各部门数据质量（{n}个部门）",
+    "manage.no_health": "尚无数据质量统计：完成一次全量评分后生成",
 }

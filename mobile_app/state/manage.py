@@ -7,13 +7,13 @@ import re
 from dataclasses import dataclass, field
 
 from mobile_app.api import ApiClient
-from mobile_app.api.models import AuditEntry, BankAdmin, ProductAdmin
+from mobile_app.api.models import AuditEntry, BankAdmin, DepartmentHealth, ProductAdmin
 from mobile_app.state.base import Loadable, whole_number
 
-__all__ = ["AUDIT_PAGE", "GRADES", "MANAGE_SECTIONS", "AuditState", "BanksState", "ManageState"]
+__all__ = ["AUDIT_PAGE", "GRADES", "MANAGE_SECTIONS", "AuditState", "BanksState", "FeedHealthState", "ManageState"]
 
 GRADES = ("A", "B", "C", "D")
-MANAGE_SECTIONS = ("accounts", "banks", "audit")
+MANAGE_SECTIONS = ("accounts", "banks", "audit", "data")
 AUDIT_PAGE = 30
 _BANK_CODE = re.compile(r"^[A-Z0-9_-]{2,20}$")
 _SECTION_LETTERS = re.compile(r"^[A-T]$")
@@ -38,6 +38,18 @@ class ManageState(Loadable):
         if section in MANAGE_SECTIONS and section != self.section:
             self.section = section
             self.notify()
+
+
+@dataclass(kw_only=True)
+class FeedHealthState(Loadable):
+    """Every department's feed health (coverage, lateness, rejected rows, disagreement with the
+    other departments), for the admin."""
+
+    client: ApiClient
+    departments: list[DepartmentHealth] = field(default_factory=list)
+
+    async def load(self) -> None:
+        await self._run(self.client.feed_health, lambda h: setattr(self, "departments", h.departments))
 
 
 def _rate_bp(text: str) -> int | None:

@@ -3,12 +3,14 @@ log of every admin change and every view of a firm's evaluation."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import flet as ft
 
 from mobile_app.api.models import AuditEntry, BankAdmin, ProductAdmin
 from mobile_app.i18n import Translator
 from mobile_app.state.admin import AccountsState
-from mobile_app.state.manage import GRADES, AuditState, BanksState, ManageState
+from mobile_app.state.manage import GRADES, AuditState, BanksState, FeedHealthState, ManageState
 from mobile_app.views.admin import accounts_parts
 from mobile_app.views.common import (
     MUTED,
@@ -25,6 +27,7 @@ from mobile_app.views.common import (
     section,
     state_gate,
 )
+from mobile_app.views.office import health_card
 
 __all__ = ["build_manage"]
 
@@ -33,8 +36,10 @@ ERROR_RED = "#B3261E"
 
 
 def build_manage(manage: ManageState, accounts: AccountsState, banks: BanksState, audit: AuditState,
-                 t: Translator, run: Run) -> ft.Control:
-    parts_of = {"accounts": accounts, "banks": banks, "audit": audit}
+                 t: Translator, run: Run, health: FeedHealthState | None = None) -> ft.Control:
+    parts_of: dict[str, Any] = {"accounts": accounts, "banks": banks, "audit": audit}
+    if health is not None:
+        parts_of["data"] = health
 
     def pick(section: str | None) -> None:
         """Show a part, fresh: the audit log must hold the change just made on another part."""
@@ -45,7 +50,7 @@ def build_manage(manage: ManageState, accounts: AccountsState, banks: BanksState
     switch = ft.SegmentedButton(
         key="manage.section", selected=[manage.section], show_selected_icon=False,
         segments=[ft.Segment(value=s, label=ft.Text(t(f"manage.section.{s}")))
-                  for s in ("accounts", "banks", "audit")],
+                  for s in parts_of],
         on_change=lambda e: pick(next(iter(e.control.selected), None)),
     )
     head = ft.Row([switch], alignment=ft.MainAxisAlignment.CENTER, wrap=True)
@@ -55,10 +60,27 @@ def build_manage(manage: ManageState, accounts: AccountsState, banks: BanksState
     elif manage.section == "audit":
         parts = _audit_parts(audit, t, run)
         refresh = audit.load
+    elif manage.section == "data" and health is not None:
+        parts = _health_parts(health, t, run)
+        refresh = health.load
     else:
         parts = accounts_parts(accounts, t, run)
         refresh = accounts.load
     return screen(head, *parts, key=f"screen.manage.{manage.section}", on_refresh=lambda: run(refresh()))
+
+
+# -- the departments' feed health ------------------------------------------------------------------
+
+def _health_parts(state: FeedHealthState, t: Translator, run: Run) -> list[ft.Control | None]:
+    """Every department's coverage, timeliness, rejected rows and disagreement (issue 15)."""
+    gate = state_gate(t, state, lambda: run(state.load()))
+    if gate is not None:
+        return [gate]
+    parts: list[ft.Control | None] = [section(t("manage.health", n=len(state.departments)))]
+    if not state.departments:
+        parts.append(card(empty(t("manage.no_health"), key="manage.health.empty")))
+    parts += [health_card(h, t, key=f"manage.health.{h.department}", named=True) for h in state.departments]
+    return parts
 
 
 # -- banks and products -------------------------------------------------------------------------

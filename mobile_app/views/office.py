@@ -27,7 +27,7 @@ from mobile_app.views.common import (
 )
 from mobile_app.views.me import record_line
 
-__all__ = ["build_feeds", "build_objections", "build_policy_queue"]
+__all__ = ["build_feeds", "build_objections", "build_policy_queue", "health_card"]
 
 Save = Callable[[str, bytes], Awaitable[None]]  # hands a file to the person (a download)
 SHOWN_ROWS = 30  # rejected rows listed on the screen; all of them are in the CSV
@@ -132,7 +132,7 @@ def _batches_parts(state: BatchesState, t: Translator, run: Run, *, save: Save) 
                                       section(t("office.batches"), trailing=icon_button(
                                           ft.Icons.REFRESH, t("common.refresh"), key="batches.refresh",
                                           on_click=lambda _: run(state.load())))]
-    parts.append(_health_card(state.health, t))
+    parts.append(health_card(state.health, t))
     if not state.items:
         parts.append(card(empty(t("office.no_batches"), key="batches.empty",
                                 hint=t("office.no_batches_hint"))))
@@ -164,28 +164,32 @@ def _share(x: float | None, digits: int = 0) -> str:
     return "—" if x is None else f"{x:.{digits}%}"
 
 
-def _health_card(h: DepartmentHealth | None, t: Translator) -> ft.Control | None:
-    """How the department's feeds serve the platform: coverage, lateness, rejected rows and
-    where its data disagrees with other departments' (aggregates only)."""
+def health_card(h: DepartmentHealth | None, t: Translator, *, key: str = "health",
+                named: bool = False) -> ft.Control | None:
+    """How a department's feeds serve the platform: coverage, lateness, rejected rows and
+    where its data disagrees with other departments' (aggregates only). ``named``: the title
+    names the department (the admin's list of every department)."""
     if h is None:
         return None
-    lines: list[ft.Control] = [ft.Text(t("office.health", month=h.month or "—"), weight=ft.FontWeight.W_600,
-                                       key="health.title")]
+    title = t("office.health", month=h.month or "—")
+    if named:
+        title = f"{t.pick(h.name_zh, h.name_en) or h.department} · {title}"
+    lines: list[ft.Control] = [ft.Text(title, weight=ft.FontWeight.W_600, key=f"{key}.title")]
     if h.coverage is not None:
         lines.append(ft.Text(t("office.health_coverage", share=_share(h.coverage), reported=h.firms_reported,
                                trading=h.firms_trading, continuity=_share(h.continuity)),
-                             size=13, key="health.coverage"))
+                             size=13, key=f"{key}.coverage"))
     if h.lateness_days_median is not None:
         lines.append(ft.Text(t("office.health_lateness", median=f"{h.lateness_days_median:g}",
                                p90=f"{h.lateness_days_p90:g}", late=_share(h.late_share)),
-                             size=13, key="health.lateness"))
+                             size=13, key=f"{key}.lateness"))
     lines.append(ft.Text(t("office.health_rejected", share=_share(h.rejected_rate, 1), rejected=h.rejected_90d,
-                           rows=h.rows_90d), size=13, key="health.rejected",
+                           rows=h.rows_90d), size=13, key=f"{key}.rejected",
                          color="#B3261E" if (h.rejected_rate or 0) > 0.01 else None))
     for check, share in h.disagreement.items():
         lines.append(ft.Text(t("office.health_disagree", check=t(f"office.check.{check}"), share=_share(share, 1)),
-                             size=13, key=f"health.disagree.{check}", color="#8A5300" if share > 0.02 else MUTED))
-    return card(*lines, key="health", spacing=4)
+                             size=13, key=f"{key}.disagree.{check}", color="#8A5300" if share > 0.02 else MUTED))
+    return card(*lines, key=key, spacing=4)
 
 
 def _objection_row(t: Translator, o: Objection, i: int, state: ObjectionQueueState, run: Run) -> ft.Control:

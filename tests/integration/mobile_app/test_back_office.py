@@ -414,3 +414,25 @@ async def test_admin_changes_the_funds_limits_and_the_change_is_audited(api: Api
     assert entry.detail.get("reason") == "区财政追加担保额度"
     assert entry.detail.get("limit_total_yuan") == {"before": old_total, "after": old_total + 1_000_000}, entry.detail
     await client.update_fund({**was, "reason": "单元测试结束，恢复原参数"})  # the package's other tests share the fund
+
+
+async def test_admin_reads_every_departments_feed_health(api: Api, run: Runner) -> None:
+    """The 管理 tab's 数据质量 (issue 15): every department's coverage, timeliness, rejected rows."""
+    from mobile_app.state import AuditState, BanksState, ManageState
+    from mobile_app.state.manage import FeedHealthState
+    from mobile_app.views import manage
+
+    client = await api.signed_in("admin")
+    health, mg = FeedHealthState(client=client), ManageState()
+    await health.load()
+    assert len(health.departments) >= 5 and {"tax", "hrss", "utilities"} <= {h.department for h in health.departments}
+    mg.pick("data")
+    view = manage.build_manage(mg, AccountsState(client=client), BanksState(client=client), AuditState(client=client),
+                               ZH, run, health=health)
+    tax = next(h for h in health.departments if h.department == "tax")
+    assert {"screen.manage.data", "manage.health.tax", "manage.health.tax.coverage",
+            "manage.health.tax.rejected"} <= keys(view)
+    assert any(s.startswith(f"{tax.name_zh} · 数据质量") for s in texts(view))
+    en = manage.build_manage(mg, AccountsState(client=client), BanksState(client=client), AuditState(client=client),
+                             EN, run, health=health)
+    assert any(s.startswith("Feed health of every department") for s in texts(en))
