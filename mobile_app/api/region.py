@@ -153,6 +153,8 @@ class FlowGroup:
     same: int = 0
     down: int = 0
     defaulted: int = 0
+    grant_yuan: float | None = 0.0  # the supported projects' money (None: withheld)
+    projects: dict[str, int] = field(default_factory=dict)  # on_track / behind / failed / completed
 
 
 @dataclass

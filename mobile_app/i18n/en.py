@@ -859,4 +859,6 @@ MESSAGES: dict[str, str] = {
     "manage.section.data": "Data quality",
     "manage.health": "Feed health of every department ({n})",
     "manage.no_health": "No feed health yet: it is computed at a full scoring run",
+    "thematic.flows_projects": "Supported projects",
+    "thematic.flows_projects_value": "{amount} granted · {on_track} on track · {behind} behind · {failed} failed · {completed} done",
 }

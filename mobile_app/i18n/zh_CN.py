@@ -859,4 +859,6 @@ MESSAGES: dict[str, str] = {
     "manage.section.data": "数据质量",
     "manage.health": "各部门数据质量（{n}个部门）",
     "manage.no_health": "尚无数据质量统计：完成一次全量评分后生成",
+    "thematic.flows_projects": "资助项目",
+    "thematic.flows_projects_value": "资助{amount} · 正常{on_track} · 落后{behind} · 未达标{failed} · 完成{completed}",
 }

@@ -357,6 +357,10 @@ def _flows(state: ThematicState, t: Translator, run: Run) -> list[ft.Control | N
               "thematic.flows.claims"),
         _line(t("thematic.flows_policies"), t("thematic.flows_policy_value", n=r.policy_grants, firms=r.policy_firms),
               "thematic.flows.policies"),
+        _line(t("thematic.flows_projects"), t("thematic.flows_projects_value", amount=_wan(t, r.grant_yuan),
+                                              **{s: r.projects.get(s, 0) for s in
+                                                 ("on_track", "behind", "failed", "completed")}),
+              "thematic.flows.projects"),
         _line(t("thematic.flows_after"), t("thematic.flows_after_value", up=r.up, same=r.same, down=r.down,
                                            defaulted=r.defaulted), "thematic.flows.after"),
         _bar_chart(t, [(_group_name(t, data.by, g.group), (g.cover_yuan or 0) / 10_000, PRIMARY) for g in data.groups],

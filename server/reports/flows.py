@@ -1,5 +1,6 @@
 """Two more thematic lenses for the region's analysts (issue 14): where the special funds went
-(guarantee-fund cover and support policies) and what became of the firms that got them, and
+(guarantee-fund cover and support policies, with the supported projects' money and state) and
+what became of the firms that got them, and
 guarantee-chain risk by town or industry. Aggregates of at least ``min_firms(k)`` firms, lists
 through :func:`server.privacy.publishable`; see docs/thematic-analysis.md."""
 
@@ -21,12 +22,17 @@ from server.tables.financing import LoanApplication
 from server.tables.firms import Firm
 from server.tables.fund import FundLedger
 from server.tables.policies import PolicyApplication
+from server.tables.projects import Project
 from server.tables.risk import Warning
 from server.tables.scores import ScoreHistory
 
 __all__ = ["chains_report", "fund_flows_report"]
 
 _REGION = "*region*"
+_PROJECT_STATUSES = ("on_track", "behind", "failed", "completed")
+#: Per supported firm: what it received and what became of its projects.
+_AMOUNTS = ("covers", "cover_yuan", "claims", "claim_yuan", "policies", "grant_yuan",
+            *(f"project_{s}" for s in _PROJECT_STATUSES))
 _RANK = {g: i for i, g in enumerate(GRADES)}
 
 
@@ -100,6 +106,9 @@ async def fund_flows_report(by: str, k: int) -> FundFlowsOut:
         day = p["decided_at"].astimezone(LOCAL).date() if p["decided_at"] else region_day(None)
         supported(p["firm"], day, None)
         per_firm[p["firm"]]["policies"] += 1
+    for p in await Project.select(Project.firm, Project.granted_fen, Project.status):
+        per_firm[p["firm"]]["grant_yuan"] += (p["granted_fen"] or 0) / 100
+        per_firm[p["firm"]][f"project_{p['status']}"] += 1
 
     rows = []
     for firm, (day, grade) in support.items():
@@ -112,10 +121,8 @@ async def fund_flows_report(by: str, k: int) -> FundFlowsOut:
         rows.append({"firm": firm, "grade": grade or "—", "section": firms.at[firm, "section"],
                      "town": firms.at[firm, "town"], "move": move,
                      "defaulted": bool((d is not None and d >= day) or firm in defaulted_loans),
-                     **{key: per_firm[firm].get(key, 0.0) for key in
-                        ("covers", "cover_yuan", "claims", "claim_yuan", "policies")}})
-    frame = pd.DataFrame(rows, columns=["firm", "grade", "section", "town", "move", "defaulted", "covers",
-                                        "cover_yuan", "claims", "claim_yuan", "policies"])
+                     **{key: per_firm[firm].get(key, 0.0) for key in _AMOUNTS}})
+    frame = pd.DataFrame(rows, columns=["firm", "grade", "section", "town", "move", "defaulted", *_AMOUNTS])
     col = {"grade": "grade", "section": "section", "town": "town"}[by]
     sizes = frame.groupby(col).size() if len(frame) else pd.Series(dtype=int)
     tree = [Group("region", _REGION, len(frame))] + [Group(by, str(g), int(n), _REGION) for g, n in sizes.items()]
@@ -129,7 +136,8 @@ async def fund_flows_report(by: str, k: int) -> FundFlowsOut:
             claim_yuan=_enough(part["claim_yuan"], need),
             policy_grants=int(part["policies"].sum()), policy_firms=int((part["policies"] > 0).sum()),
             up=int(moves.get("up", 0)), same=int(moves.get("same", 0)), down=int(moves.get("down", 0)),
-            defaulted=int(part["defaulted"].sum()))
+            defaulted=int(part["defaulted"].sum()), grant_yuan=_enough(part["grant_yuan"], need),
+            projects={s: int(part[f"project_{s}"].sum()) for s in _PROJECT_STATUSES})
 
     region = figures("*", frame) if _REGION in allowed else None
     groups = [figures(str(g), part) for g, part in frame.groupby(col) if str(g) in allowed] if region else []

@@ -159,6 +159,11 @@ class FlowGroup(msgspec.Struct):
     same: int
     down: int
     defaulted: int
+    #: the supported projects the policy grants opened: the money granted (None: fewer than
+    #: min_firms firms granted money in the group) and how many are on track, behind, failed
+    #: or completed (issue 15)
+    grant_yuan: float | None = None
+    projects: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class FundFlowsOut(msgspec.Struct):

@@ -71,6 +71,17 @@ async def test_fund_flows_by_grade_recomputed(client, tokens, settings, supporte
     assert body["region"]["policy_firms"] == sum(1 for s in supported.values() if s.get("policy"))
     assert body["region"]["cover_yuan"] == pytest.approx(sum(s["cover_fen"] for s in supported.values()) / 100)
     assert body["region"]["defaulted"] >= 1  # the loan written as defaulted
+    # the supported projects' money and state (issue 15): the demo's projects
+    from server.tables.projects import Project
+
+    projects = await Project.select(Project.firm, Project.granted_fen, Project.status)
+    granted = {p["firm"] for p in projects if p["granted_fen"]}
+    if len(granted) >= need:
+        assert body["region"]["grant_yuan"] == pytest.approx(sum(p["granted_fen"] for p in projects) / 100)
+    else:
+        assert body["region"]["grant_yuan"] is None
+    assert sum(body["region"]["projects"].values()) == len(projects) > 0
+    assert body["region"]["projects"]["behind"] == sum(p["status"] == "behind" for p in projects)
     covered_by_grade: dict[str, float] = defaultdict(float)
     covered_firms: Counter[str] = Counter()
     for s in supported.values():

@@ -129,7 +129,9 @@ async def test_the_fund_flow_and_guarantee_chain_lenses(api: Api, run: Runner) -
     assert state.flows is not None and state.flows.by == "grade"
     view = thematic.build_thematic(state, EN, run)
     assert "thematic.flows" in keys(view)
-    if state.flows.region is None:  # the small demo has no supported firms yet
-        assert "thematic.flows.empty" in keys(view)
+    # the demo's supported projects make the region's flows (issue 15): their money and state
+    assert state.flows.region is not None and sum(state.flows.region.projects.values()) >= 6
+    assert {"thematic.flows.projects", "thematic.flows.policies"} <= keys(view)
+    assert any("on track" in s and "behind" in s for s in texts(view))
     await state.pick_dimension("town")
     assert state.flows is not None and state.flows.by == "town"
