@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .records import RECORD_KINDS
+from .records import RECORD_KINDS, is_history
 from .risk.context import MONTHS, Context
 
 __all__ = [
@@ -57,11 +57,14 @@ __all__ = [
     "meter_ids",
     "month_text",
     "split_shared_meters",
+    "redeclaration",
     "under_declaration",
+    "wage_bill",
 ]
 
 #: The checks, in the order they are reported.
-CHECKS: tuple[str, ...] = ("under_declaration", "shared_meter", "agent_exports", "property_assets")
+CHECKS: tuple[str, ...] = ("under_declaration", "wage_bill", "redeclaration", "shared_meter", "agent_exports",
+                           "property_assets")
 
 #: Thresholds of the checks.
 DEFAULTS: dict[str, Any] = {
@@ -76,6 +79,10 @@ DEFAULTS: dict[str, Any] = {
     "export_before_months": 6,  # months with exports in the year before
     "export_hold": 0.5,  # tax and power hold at this share for the agent reading
     "property_ratio": 2.0,  # owned property above this multiple of declared total assets
+    "min_premium_fen": 100_000,  # pension premiums in the base months, below which a fall says little
+    "redeclared_within_months": 6,  # a re-declaration this recent counts as sudden
+    "redeclared_min_change": 0.3,  # a re-declared month moves by at least this share
+    "redeclared_min_months": 2,  # months re-declared at once
 }
 
 _ELECTRICITY = "electricity"
@@ -295,6 +302,115 @@ def under_declaration(ctx: Context, p: Mapping[str, Any] | None = None) -> Check
     return CheckResult(flagged, plaus, figures)
 
 
+def wage_bill(ctx: Context, p: Mapping[str, Any] | None = None) -> CheckResult:
+    """Pension premiums per insured employee down on the same months a year earlier while the
+    insured headcount holds: the wage base declared to the social-insurance fund fell, not the
+    staff (premiums follow headcount times the declared wage base).
+
+    Like :func:`under_declaration`: the latest ``window_months`` against the same months a year
+    earlier (seasons cancel), months in arrears only against months in arrears, a fall of at
+    least ``min_gap`` over the window and in ``min_months`` of its months, headcount at least
+    ``hold`` of a year earlier. Figures: ``wage_change`` (premiums per head, now / a year
+    earlier - 1), ``headcount_change``, ``gap_months``, ``month_lag``."""
+    p = {**DEFAULTS, **(p or {})}
+    w = int(p["window_months"])
+    paid = ctx.monthly("social_insurance", "amount_fen", "pension")
+    owed = ctx.monthly("social_insurance", "arrears_fen", "pension")
+    head = ctx.monthly("social_insurance", "quantity", "pension", how="max")
+    lag = ctx.latest_lag(head, 3)
+    has = lag >= 0
+    start = np.where(has, lag, 0)
+    idx = start[:, None] + np.arange(w)[None, :]
+    base = idx + 12
+    inside = has[:, None] & (base < MONTHS)
+    idx_c, base_c = np.minimum(idx, MONTHS - 1), np.minimum(base, MONTHS - 1)
+
+    def at(grid: np.ndarray, where: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(grid, where, axis=1)
+
+    pay_now, pay_before = at(paid, idx_c), at(paid, base_c)
+    h_now, h_before = at(head, idx_c), at(head, base_c)
+    o_now, o_before = at(owed, idx_c), at(owed, base_c)
+    same_state = (np.nan_to_num(o_now) > 0) == (np.nan_to_num(o_before) > 0)
+    ok = inside & same_state & (pay_now >= 0) & (pay_before > 0) & (h_now > 0) & (h_before > 0)
+    pairs = ok.sum(axis=1)
+    pn, pb = _pairs(pay_now, pay_before, ok)
+    hn, hb = _pairs(h_now, h_before, ok)
+    head_lr = _log_ratio(hn, hb)
+    rate_lr = _log_ratio(pn, pb) - head_lr  # premiums per head
+    cut = -np.log1p(-p["min_gap"])
+    monthly = (_log_ratio(np.where(ok, pay_now, np.nan), np.where(ok, pay_before, np.nan))
+               - _log_ratio(np.where(ok, h_now, np.nan), np.where(ok, h_before, np.nan)))
+    gap_months = (ok & (np.nan_to_num(monthly, nan=0.0) < -cut)).sum(axis=1)
+    enough = (pairs >= p["min_pairs"]) & (pb >= p["min_premium_fen"])
+    holds = head_lr >= np.log(p["hold"])
+    flagged = enough & holds & (rate_lr < -cut) & (gap_months >= p["min_months"])
+    plaus = np.where(enough & holds, np.clip(1.0 - (-np.minimum(np.nan_to_num(rate_lr), 0.0) - cut / 2)
+                                             / (1.5 * cut), 0.0, 1.0), np.nan)
+    with np.errstate(invalid="ignore"):
+        figures = {
+            "wage_change": np.expm1(rate_lr),
+            "headcount_change": np.expm1(head_lr),
+            "gap_months": gap_months.astype(np.int64),
+            "pairs": pairs.astype(np.int64),
+            "month_lag": np.where(has, lag, -1).astype(np.int64),
+        }
+    return CheckResult(flagged, plaus, figures)
+
+
+def redeclaration(history: pd.DataFrame | None, index: pd.Index, as_of: Any,
+                  p: Mapping[str, Any] | None = None) -> CheckResult:
+    """Past months of VAT re-declared recently and by much: corrections made since
+    ``redeclared_within_months`` before ``as_of`` (up to now: the scores read the current
+    versions) that move at least ``redeclared_min_months`` declared months by
+    ``redeclared_min_change`` or more, the current version against the first one replaced. Needs a history frame (every version
+    of the records); without one the check says nothing (NaN). Figures: ``months`` re-declared,
+    ``change`` (the re-declared months' VAT now over as first declared, - 1) and ``when`` (the
+    day of the latest re-declaration)."""
+    p = {**DEFAULTS, **(p or {})}
+    n = len(index)
+    months = np.zeros(n, dtype=np.int64)
+    change = np.full(n, np.nan)
+    when = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    if history is None or not is_history(history) or history.empty:
+        return CheckResult(np.zeros(n, dtype=bool), np.full(n, np.nan),
+                           {"months": months, "change": change, "when": when})
+    day = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    vat = history[(history["kind"] == "tax_monthly") & (history["category"] == "vat")
+                  & history["uscc"].isin(index)]
+    since = day - pd.DateOffset(months=int(p["redeclared_within_months"]))
+    # what is known now: the scores read the current versions of the records (a correction that
+    # came after the scoring date counts, as its corrected figure does)
+    replaced = vat[vat["superseded_at"].notna() & (vat["superseded_at"] >= since)]
+    valid = vat[vat["superseded_at"].isna()]
+    first = (replaced.sort_values("superseded_at", kind="stable")
+             .drop_duplicates(["uscc", "event_date"], keep="first"))  # as declared before the re-declarations
+    pairs = first.merge(valid[["uscc", "event_date", "amount_fen"]], on=["uscc", "event_date"],
+                        suffixes=("_old", "_new"))
+    plaus = np.full(n, np.nan)
+    if len(pairs):
+        old = pd.to_numeric(pairs["amount_fen_old"], errors="coerce").astype(float)
+        new = pd.to_numeric(pairs["amount_fen_new"], errors="coerce").astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            moved = np.abs(new / old - 1.0) >= p["redeclared_min_change"]
+        moved = moved | ((old <= 0) & (new > 0))
+        big = pairs[moved.to_numpy()].assign(old=old[moved], new=new[moved])
+        if len(big):
+            g = big.groupby("uscc")
+            per = pd.DataFrame({"months": g["event_date"].nunique(), "old": g["old"].sum(), "new": g["new"].sum(),
+                                "when": g["superseded_at"].max()})
+            pos = index.get_indexer(per.index)
+            months[pos] = per["months"].to_numpy()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                change[pos] = np.where(per["old"] > 0, per["new"] / per["old"] - 1.0, np.nan)
+            when[pos] = per["when"].to_numpy().astype("datetime64[D]")
+        plaus[index.get_indexer(pairs["uscc"].unique())] = 1.0
+        has = months > 0
+        plaus[has] = np.clip(1.0 - np.abs(np.nan_to_num(change[has], nan=1.0)), 0.0, 1.0)
+    flagged = months >= int(p["redeclared_min_months"])
+    return CheckResult(flagged, plaus, {"months": months, "change": change, "when": when})
+
+
 def shared_meter(ctx: Context, records: pd.DataFrame) -> CheckResult:
     """The firm's electricity, in the last 12 months, came from a meter shared with others
     (as :func:`split_shared_meters` marked the rows). Figures: ``meter_firms`` (most firms on
@@ -382,7 +498,9 @@ _MONTHLY_DEPARTMENTS = ("tax", "hrss", "utilities", "customs", "bank")
 
 #: The indicators each finding puts in doubt: under-declared VAT makes the declared-tax
 #: indicators suspect (not the arrears, which are owed money either way); property far above the
-#: declared assets makes the balance-sheet indicators suspect. A suspect indicator counts at
+#: declared assets makes the balance-sheet indicators suspect (a re-declaration is stated, not
+#: held against the indicators: it is also how a firm's disputed data gets corrected). A
+#: suspect indicator counts at
 #: most as an unknown one (``Scorecard.rate(..., suspect=...)``: never a reward) and is named
 #: among the firm's reasons (``scoring.explain``).
 SUSPECT: dict[str, tuple[str, ...]] = {
@@ -469,6 +587,13 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Tax and electricity disagree by {gap:.0%} since {since}: VAT {tax_change:+.0%} on a "
         "year earlier, electricity {power_change:+.0%}, insured headcount "
         "{headcount_change:+.0%}"),
+    "wage_bill": (
+        "人均社保缴费同比{wage_change:+.0%}，而参保人数同比{headcount_change:+.0%}：申报的缴费工资基数下降，人员未减",
+        "Pension premiums per insured employee {wage_change:+.0%} on a year earlier while the insured "
+        "headcount is {headcount_change:+.0%}: the declared wage base fell, not the staff"),
+    "redeclaration": (
+        "{months}个月的增值税于{when}被集中重新申报，较首次申报{change:+.0%}",
+        "{months} months of VAT were re-declared at once on {when}, {change:+.0%} on the first declarations"),
     "shared_meter": (
         "电表与其他{others}家企业共用，用电量已按各自用工和用电强度分摊",
         "The electricity meter is shared with {others} other firm(s); its readings are split "
@@ -535,16 +660,21 @@ def _departments(ctx: Context) -> np.ndarray:
 
 
 def assess(ctx: Context, records: pd.DataFrame, params: Mapping[str, Any] | None = None,
-           ) -> Assessment:
+           history: pd.DataFrame | None = None) -> Assessment:
     """Run every check over the context (built on records already passed through
     :func:`split_shared_meters`) and sum each firm up as a data-confidence level:
     ``low`` when the tax under-declaration check flags or the data rests on fewer than two
-    monthly departments, ``medium`` when another check flags (a shared meter, exports through
-    an agent, property above declared assets) or fewer than three monthly departments
-    report, ``high`` otherwise."""
+    monthly departments, ``medium`` when another check flags (a wage base declared lower, a
+    shared meter, exports through an agent, property above declared assets) or fewer than three
+    monthly departments
+    report, ``high`` otherwise. ``history`` (every version of the records, as
+    ``scoring.records`` documents it) lets :func:`redeclaration` see corrections; without it
+    that check says nothing."""
     p = {**DEFAULTS, **(params or {})}
     checks = {
         "under_declaration": under_declaration(ctx, p),
+        "wage_bill": wage_bill(ctx, p),
+        "redeclaration": redeclaration(history, ctx.index, ctx.as_of, p),
         "shared_meter": shared_meter(ctx, records),
         "agent_exports": agent_exports(ctx, p),
         "property_assets": property_assets(ctx, p),
@@ -580,6 +710,8 @@ def assess(ctx: Context, records: pd.DataFrame, params: Mapping[str, Any] | None
 #: Which departments each check reads: a finding is a disagreement between them.
 CHECK_DEPARTMENTS: dict[str, tuple[str, ...]] = {
     "under_declaration": ("tax", "utilities", "hrss"),
+    "wage_bill": ("hrss",),
+    "redeclaration": ("tax",),
     "shared_meter": ("utilities",),
     "agent_exports": ("customs", "tax", "utilities"),
     "property_assets": ("natural_resources", "tax"),

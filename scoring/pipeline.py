@@ -156,10 +156,12 @@ def score_region(model: Scorecard, firms: pd.DataFrame, records: pd.DataFrame,
                  industry_column: str = "industry_division",
                  overrides: OverrideRuleSet | None = None,
                  status_known_on: date | None = None,
-                 features: pd.DataFrame | None = None) -> RegionScores:
+                 features: pd.DataFrame | None = None,
+                 history: pd.DataFrame | None = None) -> RegionScores:
     """Score all firms (in the order of ``firms``) as of ``as_of`` with an optional weight
     profile; the result names the model and profile versions. ``features``: the firms'
     indicators as of ``as_of`` when already computed (one region scored by several models).
+    ``history`` (every version of the records) lets the authenticity checks see re-declarations.
 
     With an ``overrides`` rule set, firms a hard rule hits (in default, dishonest debtor,
     revoked) get grade D in ``table`` (score capped, PD raised, ``override_points`` the change;
@@ -169,7 +171,7 @@ def score_region(model: Scorecard, firms: pd.DataFrame, records: pd.DataFrame,
     X = compute_features(records, ts, firms=firms) if features is None else features
     # can the data be believed: an indicator another source puts in doubt counts at most as
     # unknown and is named among the reasons
-    checked = assess(Context(records, ts, pd.Index(X.index, name="uscc")), records)
+    checked = assess(Context(records, ts, pd.Index(X.index, name="uscc")), records, history=history)
     batch = model.rate(X, profile=profile, suspect=checked.suspect(list(model.feature_names_in_)))
     batch.model_version = model_version
     table = batch.frame()

@@ -391,6 +391,8 @@ MESSAGES: dict[str, str] = {
     "office.health_rejected": "Rejected rows, last 90 days: {share} ({rejected} of {rows})",
     "office.health_disagree": "Disagrees with other departments: {check} {share}",
     "office.check.under_declaration": "tax out of line with power and staff",
+    "office.check.wage_bill": "wage base declared low",
+    "office.check.redeclaration": "months re-declared at once",
     "office.check.shared_meter": "shared meters (split)",
     "office.check.agent_exports": "exports probably through an agent",
     "office.check.property_assets": "property above declared assets",

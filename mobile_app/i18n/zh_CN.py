@@ -391,6 +391,8 @@ MESSAGES: dict[str, str] = {
     "office.health_rejected": "近90天被拒行 {share}（{rejected}/{rows}）",
     "office.health_disagree": "与其他部门数据不一致：{check} {share}",
     "office.check.under_declaration": "纳税与用电、用工不符",
+    "office.check.wage_bill": "社保缴费基数偏低",
+    "office.check.redeclaration": "集中重新申报",
     "office.check.shared_meter": "共用电表（已分摊）",
     "office.check.agent_exports": "疑经代理出口",
     "office.check.property_assets": "不动产高于申报资产",

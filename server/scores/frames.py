@@ -111,12 +111,25 @@ _HISTORY_SQL = (
 )
 
 
-async def load_record_history(engine: Engine) -> pd.DataFrame:
+async def load_record_history(engine: Engine, usccs: list[str] | None = None,
+                              kinds: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Every version of every department record with ``HISTORY_COLUMNS``: a row is known from
     the moment it arrived, or, from a back-filled archive, from its event date; it stops being
     the valid version when a correction supersedes it. For training on past dates
-    (``scoring.records.known_at``); times are UTC, without zone."""
-    df = await _query(engine, _HISTORY_SQL)
+    (``scoring.records.known_at``) and the re-declaration check; times are UTC, without zone.
+    ``usccs`` / ``kinds``: only these firms' / feeds' rows."""
+    sql, args = _HISTORY_SQL, []
+    pg = isinstance(engine, PostgresEngine)
+    clauses = []
+    if usccs is not None:
+        clauses.append("r.uscc = ANY(?)" if pg else f"r.uscc IN ({', '.join('?' * len(usccs))})")
+        args += [list(usccs)] if pg else list(usccs)
+    if kinds is not None:
+        clauses.append("r.source = ANY(?)" if pg else f"r.source IN ({', '.join('?' * len(kinds))})")
+        args += [list(kinds)] if pg else list(kinds)
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    df = await _query(engine, sql, tuple(args))
     received = _utc_naive(df["received_at"])
     superseded = _utc_naive(df["superseded_at"])
     backfill = df["backfill"].astype(bool).to_numpy()

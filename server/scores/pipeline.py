@@ -272,7 +272,7 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
         for d in [*dates, end]:
             # The registry status in the firms table is today's: back-scores must not read it.
             count, latest = await _score_one_date(engine, model, version, firms, records, d, reason,
-                                                  settings.min_group_size, rules, end.date())
+                                                  settings.min_group_size, rules, end.date(), history=history)
             written += count
         if latest is not None and latest.authenticity is not None:
             await _store_feed_health(history, firms, end, latest.authenticity)
@@ -302,7 +302,8 @@ async def _rescore_event_rows(engine: Engine, settings: Settings, version: str, 
 async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.DataFrame,
                           records: pd.DataFrame, as_of: pd.Timestamp, reason: str,
                           min_group_size: int | None = None, rules: OverrideRuleSet | None = None,
-                          status_known_on: date | None = None) -> tuple[int, RegionScores | None]:
+                          status_known_on: date | None = None,
+                          history: pd.DataFrame | None = None) -> tuple[int, RegionScores | None]:
     live = firms[pd.to_datetime(firms["founded_on"]) <= as_of].reset_index(drop=True)
     if live.empty:
         return 0, None
@@ -312,7 +313,7 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
     profile_v = profile_version(profile) if profile else None
     result = score_region(model, live, records[records["event_date"] <= as_of], as_of.date(),
                           profile=profile, model_version=version, overrides=rules,
-                          status_known_on=status_known_on)
+                          status_known_on=status_known_on, history=history)
     table = result.table
     override_v = None if rules is None else rules.label
     dims = [c for c in table.columns if c.startswith("dim_")]

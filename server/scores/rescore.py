@@ -30,7 +30,7 @@ from scoring import ModelRegistry, score_region
 from scoring.overrides import new_override_dates
 from scoring.records import FIRM_COLUMNS
 from server import db
-from server.scores.frames import load_records
+from server.scores.frames import load_record_history, load_records
 from server.scores.pipeline import data_confidence_dict, reason_dicts
 from server.scores.services import active_override_rules, active_profile_on, profile_version
 from server.settings import Settings
@@ -100,12 +100,14 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
     today = max(local_date(started), started.date(), as_of)
     # Everything known today: the indicators read up to ``as_of`` only, the hard rules up to the day.
     records = await load_records(engine, as_of=today, usccs=firms["uscc"].tolist())
+    # every version of their tax declarations: the authenticity checks see re-declarations
+    history = await load_record_history(engine, usccs=firms["uscc"].tolist(), kinds=("tax_monthly",))
     profile = await active_profile_on(as_of)
     profile_v = profile_version(profile) if profile else None
     rules = await active_override_rules()
     # as_of is the latest scoring date, so today's registry status applies (status_known_on).
     result = score_region(model, firms, records, as_of, profile=profile, model_version=version,
-                          overrides=rules, status_known_on=as_of)
+                          overrides=rules, status_known_on=as_of, history=history)
     day_of = await _event_days(firms, records, rules, as_of, today, result.overrides)
     parts: dict[date, tuple[pd.DataFrame, object]] = {}  # day -> (its firms, their RegionScores)
     plain = [i for i, u in enumerate(firms["uscc"]) if u not in day_of]
@@ -117,7 +119,7 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
         if scored is None:  # indicators as of the scoring date, the hard rules as of the day
             scored = score_region(model, group.reset_index(drop=True), records, day, profile=profile,
                                   model_version=version, overrides=rules, status_known_on=as_of,
-                                  features=result.features.loc[group["uscc"].tolist()])
+                                  features=result.features.loc[group["uscc"].tolist()], history=history)
             parts[day] = (group, scored)
 
     now = datetime.now(UTC)

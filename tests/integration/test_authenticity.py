@@ -136,3 +136,62 @@ async def test_shared_meter_and_seasons_raise_nothing_while_under_declared_tax_w
     s = (await confidence(S)).json()["data_confidence"]
     assert [f["check"] for f in s["findings"]] == ["shared_meter"] and s["level"] != "low"
     assert s["findings"][0]["figures"]["meter_firms"] == 2
+
+
+async def test_a_sudden_re_declaration_lowers_the_data_confidence(client, tokens, demo):
+    """Three past months of a firm's VAT are re-declared at half: the owner disputes the
+    records and the tax bureau corrects them (the way a correction reaches the platform). After
+    the re-score its evaluation names the re-declaration with its figures and the data confidence
+    falls; the indicators are not held in doubt (a correction is also how wrong data is fixed)."""
+    from server.tables.ingest import DeptRecord
+    from server.tables.scores import ScoringRun
+    from server.uscc import make_uscc
+
+    R = make_uscc(29_000_010)
+    ops = {}
+    for i, dept in enumerate(("market", "tax", "hrss")):
+        await make_user(f"1390008010{i}", "dept_operator", department=dept)
+        ops[dept] = {**await login(client, f"1390008010{i}"), "content-type": "text/csv"}
+
+    async def send(source: str, dept: str, body: bytes) -> None:
+        r = await client.post(f"/api/ingest/{source}", content=body, headers=ops[dept])
+        assert r.status_code == 200, r.text
+        assert r.json()["rejected"] == [], r.json()
+
+    await send("firms", "market", _csv(
+        "uscc,name,industry_division,town,registered_capital_yuan,founded_on,size_class,status",
+        [(R, "丁重报公司", "34", "城关镇", 1_500_000, "2014-07-01", "small", "active")]))
+    run = await ScoringRun.select(ScoringRun.as_of).where(ScoringRun.reason == "full").order_by(
+        ScoringRun.as_of, ascending=False).first()
+    ends = pd.date_range(end=pd.Timestamp(run["as_of"]), periods=MONTHS, freq="ME")
+    tax = [(f"{R}-vat-{e:%Y%m}", R, e.date().isoformat(), "vat", 25_000, 0) for e in ends]
+    staff = [(f"{R}-pension-{e:%Y%m}", R, e.date().isoformat(), "pension", 25 * 1_104, 0, 25) for e in ends]
+    await send("tax_monthly", "tax", _csv("record_key,uscc,event_date,category,amount_yuan,arrears_yuan", tax))
+    await send("social_insurance", "hrss", _csv(
+        "record_key,uscc,event_date,category,amount_yuan,arrears_yuan,quantity", staff))
+    before = (await client.get(f"/api/firms/{R}/evaluation", headers=tokens["admin"])).json()
+    assert "redeclaration" not in [f["check"] for f in before["data_confidence"]["findings"]]
+
+    await make_user("13900081009", "owner", firm_uscc=R)
+    owner = await login(client, "13900081009")
+    keys = [row[0] for row in tax[-5:-2]]
+    records = await DeptRecord.select(DeptRecord.id).where(
+        DeptRecord.record_key.is_in(keys) & DeptRecord.superseded_at.is_null())
+    assert len(records) == 3
+    for rec in records:
+        r = await client.post("/api/objections", headers=owner, json={
+            "record_id": rec["id"], "reason": "更正申报：该月增值税应为12,500元", "proposed": {"amount_yuan": 12_500}})
+        assert r.status_code == 201, r.text
+        r = await client.post(f"/api/objections/{r.json()['objection']['id']}/resolution", headers=ops["tax"],
+                              json={"decision": "correct", "reason": "纳税人更正申报"})
+        assert r.status_code == 200, r.text
+    after = (await client.get(f"/api/firms/{R}/evaluation", headers=tokens["admin"])).json()
+    found = {f["check"]: f for f in after["data_confidence"]["findings"]}
+    assert "redeclaration" in found, after["data_confidence"]
+    assert found["redeclaration"]["figures"]["months"] == 3
+    assert found["redeclaration"]["figures"]["change"] == pytest.approx(-0.5)
+    assert "3 months of VAT were re-declared" in found["redeclaration"]["text_en"]
+    assert "重新申报" in found["redeclaration"]["text_zh"]
+    assert after["data_confidence"]["level"] != "high"
+    # stated, not held against the indicators: a correction is also how disputed data is fixed
+    assert not any("in doubt" in r["text_en"] for r in after["reasons"])

@@ -240,3 +240,63 @@ def test_feed_health_counts_coverage_lateness_and_disagreement_per_department() 
     # A is under-declaring: a third of the firms the tax office reports on disagree with power
     assert tax["disagreement"]["under_declaration"] == pytest.approx(1 / 3, abs=1e-4)
     assert "under_declaration" in health["utilities"]["disagreement"]
+
+
+def test_a_wage_base_declared_lower_is_found_and_a_shrinking_staff_is_not():
+    """Pension premiums per head down by half while the staff holds: the declared wage base
+    fell. The same fall in premiums with the staff halved is a smaller firm, not a finding;
+    premiums that merely follow a season a year apart cancel."""
+    from scoring.authenticity import wage_bill
+
+    n = 24
+    steady = [40.0] * n
+    low_base = [40 * 1_000_000.0] * 16 + [40 * 500_000.0] * 8  # fen: premiums per head halve
+    smaller = [40.0] * 16 + [20.0] * 8
+    season = [40 * (1_000_000.0 if m % 12 < 6 else 700_000.0) for m in range(n)]
+    rows = []
+    for uscc, paid, head in ((FIRM_A, low_base, steady), (FIRM_B, low_base, smaller), (FIRM_C, season, steady)):
+        rows += mon(uscc, "social_insurance", "pension", n, quantity=head, amount_fen=paid, arrears_fen=[0] * n)
+    records = make_records(rows)
+    r = wage_bill(context(records, FIRM_A, FIRM_B, FIRM_C))
+    assert r.flagged.tolist() == [True, False, False]
+    assert r.figures["wage_change"][0] == pytest.approx(-0.5, abs=0.01)
+    assert r.figures["headcount_change"][0] == pytest.approx(0.0, abs=0.01)
+    assert r.figures["headcount_change"][1] == pytest.approx(-0.5, abs=0.01)
+    zh, en = finding_texts("wage_bill", {k: v[0] for k, v in r.figures.items()})
+    assert "-50%" in en and "wage base" in en and "缴费工资基数" in zh
+
+
+def test_a_sudden_re_declaration_of_several_months_is_found_with_its_figures():
+    """Corrections known in the last six months that move two or more declared months of VAT by
+    30 % or more: A re-declared three months down by half a month ago; B corrected one month;
+    C re-declared three months a year ago; D's corrections move its VAT by 10 %."""
+    from scoring.authenticity import redeclaration
+
+    months = pd.date_range(end=pd.Timestamp(AS_OF), periods=12, freq="ME")
+    rows, versions = [], []
+    plan = {FIRM_A: (3, 0.5, "2024-06-01"), FIRM_B: (1, 0.5, "2024-06-01"), FIRM_C: (3, 0.5, "2023-06-01"),
+            "91371000MA3C000004": (3, 0.9, "2024-06-01")}
+    for uscc, (k, factor, day) in plan.items():
+        for i, m in enumerate(months):
+            first = {"uscc": uscc, "kind": "tax_monthly", "event_date": m, "category": "vat", "amount_fen": 100_000}
+            if i < k:
+                rows.append(first)
+                versions.append((m + pd.Timedelta(days=10), pd.Timestamp(day)))
+                rows.append({**first, "amount_fen": int(100_000 * factor)})
+                versions.append((pd.Timestamp(day), pd.NaT))
+            else:
+                rows.append(first)
+                versions.append((m + pd.Timedelta(days=10), pd.NaT))
+    history = make_records(rows)
+    history["known_from"] = [v[0] for v in versions]
+    history["superseded_at"] = pd.to_datetime([v[1] for v in versions])
+    index = pd.Index(list(plan), name="uscc")
+    r = redeclaration(history, index, AS_OF)
+    assert r.flagged.tolist() == [True, False, False, False]
+    assert r.figures["months"].tolist() == [3, 1, 0, 0]
+    assert r.figures["change"][0] == pytest.approx(-0.5)
+    assert str(r.figures["when"][0]) == "2024-06-01"
+    zh, en = finding_texts("redeclaration", {"months": 3, "change": -0.5, "when": "2024-06-01"})
+    assert "3 months of VAT were re-declared" in en and "-50%" in en and "重新申报" in zh
+    plain = redeclaration(None, index, AS_OF)  # no history: the check says nothing
+    assert not plain.flagged.any() and np.isnan(plain.plausibility).all()
