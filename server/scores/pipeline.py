@@ -269,10 +269,12 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
         rules = await active_override_rules()
         written = 0
         latest = None
+        # every version of the VAT declarations, sliced once: the re-declaration check reads them
+        declared = history[(history["kind"] == "tax_monthly") & (history["category"] == "vat")]
         for d in [*dates, end]:
             # The registry status in the firms table is today's: back-scores must not read it.
             count, latest = await _score_one_date(engine, model, version, firms, records, d, reason,
-                                                  settings.min_group_size, rules, end.date(), history=history)
+                                                  settings.min_group_size, rules, end.date(), history=declared)
             written += count
         if latest is not None and latest.authenticity is not None:
             await _store_feed_health(history, firms, end, latest.authenticity)
