@@ -53,6 +53,7 @@ __all__ = [
     "agent_reading",
     "assess",
     "feed_health",
+    "exports_revenue",
     "finding_texts",
     "meter_ids",
     "month_text",
@@ -64,7 +65,7 @@ __all__ = [
 
 #: The checks, in the order they are reported.
 CHECKS: tuple[str, ...] = ("under_declaration", "wage_bill", "redeclaration", "shared_meter", "agent_exports",
-                           "property_assets")
+                           "exports_revenue", "property_assets")
 
 #: Thresholds of the checks.
 DEFAULTS: dict[str, Any] = {
@@ -79,6 +80,7 @@ DEFAULTS: dict[str, Any] = {
     "export_before_months": 6,  # months with exports in the year before
     "export_hold": 0.5,  # tax and power hold at this share for the agent reading
     "property_ratio": 2.0,  # owned property above this multiple of declared total assets
+    "exports_over_revenue": 1.1,  # a year's customs exports above this multiple of its declared revenue
     "min_premium_fen": 100_000,  # pension premiums in the base months, below which a fall says little
     "redeclared_within_months": 6,  # a re-declaration this recent counts as sudden
     "redeclared_min_change": 0.3,  # a re-declared month moves by at least this share
@@ -489,6 +491,34 @@ def property_assets(ctx: Context, p: Mapping[str, Any] | None = None) -> CheckRe
                                         "ratio": ratio})
 
 
+def exports_revenue(ctx: Context, p: Mapping[str, Any] | None = None) -> CheckResult:
+    """Customs exports of the latest statement's fiscal year above the revenue the statement
+    declares (by ``exports_over_revenue``): exported goods are sales, so the declared revenue is
+    too low. Figures: ``exports_fen``, ``revenue_fen``, ``ratio``, ``year``."""
+    p = {**DEFAULTS, **(p or {})}
+    st = ctx.statements()
+    revenue = np.asarray(st.latest["revenue"], dtype=float)
+    year = np.asarray(st.latest["year"], dtype=float)
+    exports = ctx.monthly("customs_export", "amount_fen")
+    ok = ~np.isnan(year) & (revenue > 0)
+    # lag of the fiscal year's December: month_end(lag) is the last day of that month
+    ref = int(ctx.ref_month)
+    dec_lag = np.where(ok, ref - ((np.nan_to_num(year).astype(np.int64) - 1970 + 1) * 12) + 1, -1)
+    idx = dec_lag[:, None] + np.arange(12)[None, :]
+    inside = ok[:, None] & (idx >= 0) & (idx < MONTHS)
+    months = np.take_along_axis(exports, np.clip(idx, 0, MONTHS - 1), axis=1)
+    seen = inside & ~np.isnan(months)
+    total = np.where(seen, months, 0.0).sum(axis=1)
+    whole = inside.all(axis=1) & seen.any(axis=1)
+    ratio = np.full(ctx.n, np.nan)
+    np.divide(total, revenue, out=ratio, where=whole)
+    flagged = whole & (ratio > p["exports_over_revenue"])
+    plaus = np.where(whole, np.clip(1.0 - (ratio - 1.0), 0.0, 1.0), np.nan)
+    plaus = np.where(whole & (ratio <= 1.0), 1.0, plaus)
+    return CheckResult(flagged, plaus, {"exports_fen": total, "revenue_fen": revenue, "ratio": ratio,
+                                        "year": year})
+
+
 # ---------------------------------------------------------------------------------------------
 # per firm
 
@@ -506,6 +536,8 @@ _MONTHLY_DEPARTMENTS = ("tax", "hrss", "utilities", "customs", "bank")
 SUSPECT: dict[str, tuple[str, ...]] = {
     "under_declaration": ("vat_12m", "income_tax_12m", "tax_burden", "vat_trend_12m", "vat_decline_streak",
                           "vat_yoy", "tax_electricity_consistency"),
+    "exports_revenue": ("revenue_per_employee", "asset_turnover", "receivable_turnover", "net_margin",
+                        "gross_margin", "cash_flow_margin", "revenue_growth", "tax_burden"),
     "property_assets": ("total_assets", "equity", "equity_ratio", "asset_turnover", "roa", "roe", "debt_ratio",
                         "loan_to_assets", "asset_growth"),
 }
@@ -602,6 +634,9 @@ TEXTS: dict[str, tuple[str, str]] = {
         "海关近{quiet_months}个月无直接出口记录，而纳税和用电仍在继续，出口或经代理进行",
         "No direct exports at customs for {quiet_months} months while tax and power go on: "
         "exports probably go through an agent"),
+    "exports_revenue": (
+        "{year:.0f}年海关出口额为申报营业收入的{ratio:.1f}倍，申报收入偏低",
+        "Customs exports in {year:.0f} were {ratio:.1f} times the revenue declared for the year"),
     "property_assets": (
         "名下不动产评估值为申报总资产的{ratio:.1f}倍，申报资产偏低",
         "Real estate owned is assessed at {ratio:.1f} times the total assets declared"),
@@ -677,6 +712,7 @@ def assess(ctx: Context, records: pd.DataFrame, params: Mapping[str, Any] | None
         "redeclaration": redeclaration(history, ctx.index, ctx.as_of, p),
         "shared_meter": shared_meter(ctx, records),
         "agent_exports": agent_exports(ctx, p),
+        "exports_revenue": exports_revenue(ctx, p),
         "property_assets": property_assets(ctx, p),
     }
     departments = _departments(ctx)
@@ -714,6 +750,7 @@ CHECK_DEPARTMENTS: dict[str, tuple[str, ...]] = {
     "redeclaration": ("tax",),
     "shared_meter": ("utilities",),
     "agent_exports": ("customs", "tax", "utilities"),
+    "exports_revenue": ("customs", "tax"),
     "property_assets": ("natural_resources", "tax"),
 }
 

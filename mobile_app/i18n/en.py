@@ -393,6 +393,7 @@ MESSAGES: dict[str, str] = {
     "office.check.under_declaration": "tax out of line with power and staff",
     "office.check.wage_bill": "wage base declared low",
     "office.check.redeclaration": "months re-declared at once",
+    "office.check.exports_revenue": "exports above declared revenue",
     "office.check.shared_meter": "shared meters (split)",
     "office.check.agent_exports": "exports probably through an agent",
     "office.check.property_assets": "property above declared assets",

@@ -393,6 +393,7 @@ MESSAGES: dict[str, str] = {
     "office.check.under_declaration": "纳税与用电、用工不符",
     "office.check.wage_bill": "社保缴费基数偏低",
     "office.check.redeclaration": "集中重新申报",
+    "office.check.exports_revenue": "出口额高于申报收入",
     "office.check.shared_meter": "共用电表（已分摊）",
     "office.check.agent_exports": "疑经代理出口",
     "office.check.property_assets": "不动产高于申报资产",

@@ -30,7 +30,8 @@ async def test_each_department_sees_how_its_feeds_serve_the_platform(client, tok
     # the demo region plants shared meters and under-declared tax: the checks see both
     assert 0 < by["utilities"]["disagreement"]["shared_meter"] < 0.2
     assert 0 <= by["tax"]["disagreement"]["under_declaration"] < 0.2
-    assert set(by["tax"]["disagreement"]) == {"under_declaration", "redeclaration", "agent_exports", "property_assets"}
+    assert set(by["tax"]["disagreement"]) == {"under_declaration", "redeclaration", "agent_exports", "exports_revenue",
+                                              "property_assets"}
     assert set(by["hrss"]["disagreement"]) == {"under_declaration", "wage_bill"}
     assert by["hrss"]["disagreement"]["wage_bill"] == 0  # the generated region plants no lowered wage base
     assert by["court"]["coverage"] is None and by["court"]["disagreement"] == {}  # events, not monthly

@@ -300,3 +300,21 @@ def test_a_sudden_re_declaration_of_several_months_is_found_with_its_figures():
     assert "3 months of VAT were re-declared" in en and "-50%" in en and "重新申报" in zh
     plain = redeclaration(None, index, AS_OF)  # no history: the check says nothing
     assert not plain.flagged.any() and np.isnan(plain.plausibility).all()
+
+
+def test_exports_above_the_declared_revenue_are_found():
+    """A firm whose customs exports in 2023 were 1.5 times the revenue its 2023 statement
+    declares is found; one exporting half its revenue is not."""
+    from scoring.authenticity import exports_revenue
+
+    rows = []
+    for uscc, exported in ((FIRM_A, 150_000_000), (FIRM_B, 50_000_004)):
+        rows.append({"uscc": uscc, "kind": "financial_statement", "event_date": "2024-05-31",
+                     "amount_fen": 100_000_000, "attrs": {"year": 2023, "revenue": 100_000_000,
+                                                          "total_assets": 300_000_000}})
+        rows += mon(uscc, "customs_export", None, 24, amount_fen=[exported // 12] * 24)
+    r = exports_revenue(context(make_records(rows), FIRM_A, FIRM_B))
+    assert r.flagged.tolist() == [True, False]
+    assert r.figures["ratio"][0] == pytest.approx(1.5) and r.figures["year"][0] == 2023
+    zh, en = finding_texts("exports_revenue", {k: v[0] for k, v in r.figures.items()})
+    assert "Customs exports in 2023 were 1.5 times" in en and "申报收入偏低" in zh
