@@ -17,7 +17,11 @@ to an agent. Then, as of the region's last month:
   broken down by what misled it;
 * ``checked_electricity_rule``: the same count for the checks as built;
 * ``power_warnings_on_shared_meters``: the catalogue's power warnings (R18 power down on a
-  year earlier, R21 power near zero) on firms sharing a meter, on raw and on split readings.
+  year earlier, R21 power near zero) on firms sharing a meter, on raw and on split readings;
+* ``unplanted_check``: the firms each check the generator plants nothing for (a lower wage base,
+  re-declarations, exports above the declared revenue, property above declared assets) flags
+  on this region (the generator does not model book against market value of property, so
+  ``property_assets`` flags some firms: it is stated, never held against the indicators).
 
 Prints one JSON object per line.
 """
@@ -127,6 +131,12 @@ def run(firms: int, seed: int) -> list[dict[str, object]]:
 
     out.append({"name": "power_warnings_on_shared_meters", "raw": warned(raw),
                 "split": warned(records), "firms_sharing": int(shared.sum()), "rules": rules})
+    # checks the generator plants nothing for: what they flag on a region without such distortions
+    planted = set(TRUTH)
+    for check, r in checked.checks.items():
+        if check not in planted:
+            out.append({"name": "unplanted_check", "check": check, "flagged": int(r.flagged.sum()),
+                        "firms": firms, "what": "the generator plants nothing for this check"})
     out.append({"name": "authenticity_timing", "generate_s": round(generate_s, 2),
                 "split_s": round(split_s, 2), "assess_s": round(assess_s, 2), "firms": firms,
                 "records": len(raw)})

@@ -527,19 +527,17 @@ _MONTHLY_DEPARTMENTS = ("tax", "hrss", "utilities", "customs", "bank")
 
 
 #: The indicators each finding puts in doubt: under-declared VAT makes the declared-tax
-#: indicators suspect (not the arrears, which are owed money either way); property far above the
-#: declared assets makes the balance-sheet indicators suspect (a re-declaration is stated, not
-#: held against the indicators: it is also how a firm's disputed data gets corrected). A
-#: suspect indicator counts at
-#: most as an unknown one (``Scorecard.rate(..., suspect=...)``: never a reward) and is named
-#: among the firm's reasons (``scoring.explain``).
+#: indicators suspect (not the arrears, which are owed money either way); exports above the
+#: declared revenue the revenue-based ones. A suspect indicator counts at most as an unknown one
+#: (``Scorecard.rate(..., suspect=...)``: never a reward) and is named among the firm's reasons
+#: (``scoring.explain``). Findings on weaker evidence are stated, not held against the
+#: indicators: property above the declared assets (books keep property at cost, so market value
+#: above book value is common) and a re-declaration (also how a firm's disputed data is fixed).
 SUSPECT: dict[str, tuple[str, ...]] = {
     "under_declaration": ("vat_12m", "income_tax_12m", "tax_burden", "vat_trend_12m", "vat_decline_streak",
                           "vat_yoy", "tax_electricity_consistency"),
     "exports_revenue": ("revenue_per_employee", "asset_turnover", "receivable_turnover", "net_margin",
                         "gross_margin", "cash_flow_margin", "revenue_growth", "tax_burden"),
-    "property_assets": ("total_assets", "equity", "equity_ratio", "asset_turnover", "roa", "roe", "debt_ratio",
-                        "loan_to_assets", "asset_growth"),
 }
 #: The checks of ``SUSPECT`` in code order: a suspect code ``k`` (1-based) names ``SUSPECT_CHECKS[k - 1]``.
 SUSPECT_CHECKS: tuple[str, ...] = tuple(SUSPECT)
