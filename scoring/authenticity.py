@@ -225,6 +225,33 @@ def _log_ratio(now: np.ndarray, before: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _YearApart:
+    """The latest ``window`` months of a firm (from its latest month with a value in the last
+    three) and the same months a year earlier, as positions in the (firms x MONTHS) grids."""
+
+    lag: np.ndarray  # the latest month's lag, -1 when none
+    has: np.ndarray
+    start: np.ndarray
+    inside: np.ndarray  # (firms x window): the month and its year-earlier month are in the grid
+    now: np.ndarray
+    before: np.ndarray
+
+    @classmethod
+    def of(cls, anchor: np.ndarray, window: int) -> _YearApart:
+        lag = Context.latest_lag(anchor, 3)
+        has = lag >= 0
+        start = np.where(has, lag, 0)
+        idx = start[:, None] + np.arange(window)[None, :]
+        base = idx + 12
+        return cls(lag, has, start, has[:, None] & (base < MONTHS), np.minimum(idx, MONTHS - 1),
+                   np.minimum(base, MONTHS - 1))
+
+    def pair(self, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A grid's values in the window and a year earlier."""
+        return np.take_along_axis(grid, self.now, axis=1), np.take_along_axis(grid, self.before, axis=1)
+
+
 def under_declaration(ctx: Context, p: Mapping[str, Any] | None = None) -> CheckResult:
     """VAT down on the same months a year earlier while electricity and headcount hold.
 
@@ -239,21 +266,12 @@ def under_declaration(ctx: Context, p: Mapping[str, Any] | None = None) -> Check
     owed = ctx.monthly("tax_monthly", "arrears_fen", "vat")
     kwh = ctx.monthly("utility", "quantity", _ELECTRICITY)
     head = ctx.monthly("social_insurance", "quantity", "pension", how="max")
-    lag = ctx.latest_lag(vat, 3)
-    has = lag >= 0
-    start = np.where(has, lag, 0)
-    idx = start[:, None] + np.arange(w)[None, :]
-    base = idx + 12
-    inside = has[:, None] & (base < MONTHS)
-    idx_c, base_c = np.minimum(idx, MONTHS - 1), np.minimum(base, MONTHS - 1)
-
-    def at(grid: np.ndarray, where: np.ndarray) -> np.ndarray:
-        return np.take_along_axis(grid, where, axis=1)
-
-    v_now, v_before = at(vat, idx_c), at(vat, base_c)
-    o_now, o_before = at(owed, idx_c), at(owed, base_c)
-    k_now, k_before = at(kwh, idx_c), at(kwh, base_c)
-    h_now, h_before = at(head, idx_c), at(head, base_c)
+    yr = _YearApart.of(vat, w)
+    lag, has, start, inside = yr.lag, yr.has, yr.start, yr.inside
+    v_now, v_before = yr.pair(vat)
+    o_now, o_before = yr.pair(owed)
+    k_now, k_before = yr.pair(kwh)
+    h_now, h_before = yr.pair(head)
     # a month in arrears pays part of what was declared: compare it only with a month in
     # arrears a year earlier, and a clean month with a clean one
     same_state = (np.nan_to_num(o_now) > 0) == (np.nan_to_num(o_before) > 0)
@@ -319,20 +337,11 @@ def wage_bill(ctx: Context, p: Mapping[str, Any] | None = None) -> CheckResult:
     paid = ctx.monthly("social_insurance", "amount_fen", "pension")
     owed = ctx.monthly("social_insurance", "arrears_fen", "pension")
     head = ctx.monthly("social_insurance", "quantity", "pension", how="max")
-    lag = ctx.latest_lag(head, 3)
-    has = lag >= 0
-    start = np.where(has, lag, 0)
-    idx = start[:, None] + np.arange(w)[None, :]
-    base = idx + 12
-    inside = has[:, None] & (base < MONTHS)
-    idx_c, base_c = np.minimum(idx, MONTHS - 1), np.minimum(base, MONTHS - 1)
-
-    def at(grid: np.ndarray, where: np.ndarray) -> np.ndarray:
-        return np.take_along_axis(grid, where, axis=1)
-
-    pay_now, pay_before = at(paid, idx_c), at(paid, base_c)
-    h_now, h_before = at(head, idx_c), at(head, base_c)
-    o_now, o_before = at(owed, idx_c), at(owed, base_c)
+    yr = _YearApart.of(head, w)
+    lag, has, inside = yr.lag, yr.has, yr.inside
+    pay_now, pay_before = yr.pair(paid)
+    h_now, h_before = yr.pair(head)
+    o_now, o_before = yr.pair(owed)
     same_state = (np.nan_to_num(o_now) > 0) == (np.nan_to_num(o_before) > 0)
     ok = inside & same_state & (pay_now >= 0) & (pay_before > 0) & (h_now > 0) & (h_before > 0)
     pairs = ok.sum(axis=1)

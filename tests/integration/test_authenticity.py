@@ -33,6 +33,22 @@ def _csv(header: str, rows: list[tuple]) -> bytes:
             + "\n").encode()
 
 
+async def _feeds(client, phones: str, departments: tuple[str, ...]):
+    """An operator of each department (phones ``{phones}0``, ``{phones}1`` ...) and a function
+    sending a CSV feed as one of them (every row must be accepted)."""
+    ops = {}
+    for i, dept in enumerate(departments):
+        await make_user(f"{phones}{i}", "dept_operator", department=dept)
+        ops[dept] = {**await login(client, f"{phones}{i}"), "content-type": "text/csv"}
+
+    async def send(source: str, dept: str, body: bytes) -> None:
+        r = await client.post(f"/api/ingest/{source}", content=body, headers=ops[dept])
+        assert r.status_code == 200, r.text
+        assert r.json()["rejected"] == [], r.json()
+
+    return ops, send
+
+
 async def test_shared_meter_and_seasons_raise_nothing_while_under_declared_tax_warns(client, tokens, demo):
     from server.tables.firms import Firm
     from server.tables.risk import Warning
@@ -44,15 +60,7 @@ async def test_shared_meter_and_seasons_raise_nothing_while_under_declared_tax_w
     ends = pd.date_range(end=pd.Timestamp(run["as_of"]), periods=MONTHS, freq="ME")
     S, H, U = (make_uscc(29_000_000 + i) for i in range(3))
 
-    ops = {}
-    for i, dept in enumerate(("market", "tax", "hrss", "utilities")):
-        await make_user(f"1390008000{i}", "dept_operator", department=dept)
-        ops[dept] = {**await login(client, f"1390008000{i}"), "content-type": "text/csv"}
-
-    async def send(source: str, dept: str, body: bytes) -> None:
-        r = await client.post(f"/api/ingest/{source}", content=body, headers=ops[dept])
-        assert r.status_code == 200, r.text
-        assert r.json()["rejected"] == [], r.json()
+    ops, send = await _feeds(client, "1390008000", ("market", "tax", "hrss", "utilities"))
 
     await send("firms", "market", _csv(
         "uscc,name,industry_division,town,registered_capital_yuan,founded_on,size_class,status",
@@ -148,15 +156,7 @@ async def test_a_sudden_re_declaration_lowers_the_data_confidence(client, tokens
     from server.uscc import make_uscc
 
     R = make_uscc(29_000_010)
-    ops = {}
-    for i, dept in enumerate(("market", "tax", "hrss")):
-        await make_user(f"1390008010{i}", "dept_operator", department=dept)
-        ops[dept] = {**await login(client, f"1390008010{i}"), "content-type": "text/csv"}
-
-    async def send(source: str, dept: str, body: bytes) -> None:
-        r = await client.post(f"/api/ingest/{source}", content=body, headers=ops[dept])
-        assert r.status_code == 200, r.text
-        assert r.json()["rejected"] == [], r.json()
+    ops, send = await _feeds(client, "1390008010", ("market", "tax", "hrss"))
 
     await send("firms", "market", _csv(
         "uscc,name,industry_division,town,registered_capital_yuan,founded_on,size_class,status",
