@@ -30,6 +30,7 @@ Each check gives a plausibility in [0, 1] (1 = the sources agree) and the figure
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,7 @@ __all__ = [
     "exports_revenue",
     "finding_texts",
     "meter_ids",
+    "meter_key",
     "month_text",
     "split_shared_meters",
     "redeclaration",
@@ -94,15 +96,31 @@ _ELECTRICITY = "electricity"
 # shared meters
 
 
+def _address_key(address: str) -> str:
+    """A supply address as a meter key: width-folded (NFKC) and without spaces, so "人民路88号"
+    and "人民路 ８８号" are one place."""
+    return "@" + "".join(unicodedata.normalize("NFKC", address).split())
+
+
+def meter_key(attrs: Any) -> str | None:
+    """What tells a utility row's meter: its ``meter_id``, else its ``supply_address`` (a
+    utility that reports by address; the key starts with ``@``), else None."""
+    if not isinstance(attrs, dict):
+        return None
+    meter = attrs.get("meter_id")
+    if meter:
+        return str(meter)
+    address = attrs.get("supply_address")
+    return _address_key(str(address)) if address else None
+
+
 def meter_ids(records: pd.DataFrame) -> np.ndarray:
-    """The ``meter_id`` of each row's ``attrs`` (None where there is none)."""
+    """The meter key (:func:`meter_key`) of each row (None where there is none)."""
     out = np.full(len(records), None, dtype=object)
     attrs = records["attrs"].to_numpy()
     util = np.flatnonzero((records["kind"].to_numpy() == "utility") & (attrs != None))  # noqa: E711
     for i in util.tolist():
-        a = attrs[i]
-        if isinstance(a, dict):
-            out[i] = a.get("meter_id") or None
+        out[i] = meter_key(attrs[i])
     return out
 
 
@@ -110,7 +128,8 @@ def split_shared_meters(records: pd.DataFrame) -> pd.DataFrame:
     """``records`` with each shared electricity meter's pooled reading split among its firms.
 
     A meter is shared in a month when two or more firms report electricity rows with its
-    ``meter_id`` for that month. The pooled reading (the sum of what they report) is split in
+    ``meter_id`` for that month (or, for a utility that reports by place, the same
+    ``supply_address``, compared width-folded and without spaces). The pooled reading (the sum of what they report) is split in
     proportion to each firm's insured headcount that month times its own electricity per
     head, measured in months on a meter of its own (the median; the median of the firms on
     the meter where a firm never had one; headcount alone where none did; equal shares
@@ -127,8 +146,8 @@ def split_shared_meters(records: pd.DataFrame) -> pd.DataFrame:
                else True)  # a history frame: the versions valid now
     elec = np.flatnonzero((cat == _ELECTRICITY) & (kind == "utility") & current)
     attrs = records["attrs"].to_numpy()
-    meters = np.array([a.get("meter_id") if isinstance(a, dict) else None for a in attrs[elec]],
-                      dtype=object)
+    meters = np.array([(a.get("meter_id") or (_address_key(a["supply_address"]) if a.get("supply_address") else None))
+                       if isinstance(a, dict) else None for a in attrs[elec]], dtype=object)  # meter_key, inlined
     has = np.flatnonzero(meters != None)  # noqa: E711
     if not len(has):
         return records

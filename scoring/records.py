@@ -125,8 +125,8 @@ class RecordKind:
     statuses: tuple[str, ...] = ()
     has_end: bool = False  # whether end_date is meaningful
     monthly: bool = False  # one record per firm (and category) per month, event_date = month end
-    #: optional text fields of the feed kept in ``attrs`` (e.g. the utility's meter number,
-    #: which tells readings of a meter shared by several firms apart)
+    #: optional text fields of the feed kept in ``attrs`` (the utility's meter number and supply
+    #: address, which tell readings of a meter shared by several firms apart)
     attr_fields: tuple[str, ...] = ()
 
 
@@ -141,7 +141,7 @@ _KINDS = (
     RecordKind("utility", "utilities", "水电气用量", "Utility use", ("electricity", "water", "gas"),
                amount="bill for the month", arrears="bills overdue at month end",
                quantity="use in the month (kWh / m³ / m³)", monthly=True,
-               attr_fields=("meter_id",)),
+               attr_fields=("meter_id", "supply_address")),
     RecordKind("court_case", "court", "涉诉案件", "Court case", ("plaintiff", "defendant"),
                amount="amount in dispute", statuses=("open", "closed"), has_end=True),
     RecordKind("dishonest_debtor", "court", "失信被执行人", "Dishonest-debtor listing",

@@ -228,7 +228,8 @@ def _statement_attrs(table: pa.Table) -> pa.Array:
 def _text_attrs(table: pa.Table, names: tuple[str, ...]) -> pa.Array:
     """The present text fields of each row as the JSON object the row-wise path writes
     (``json.dumps`` of the non-empty ones, in field order), null when none is present. The
-    fields hold codes (``CODE_PATTERN``), which JSON takes without escaping."""
+    fields hold codes or text without the characters JSON escapes (``CODE_PATTERN``,
+    ``JSON_TEXT_PATTERN``), so they are written as they are."""
     pieces: list[pa.Array] = []
     for name in names:
         col = table[name] if name in table.column_names else pa.nulls(table.num_rows, pa.string())
@@ -239,6 +240,13 @@ def _text_attrs(table: pa.Table, names: tuple[str, ...]) -> pa.Array:
     body = pc.binary_join_element_wise(pa.scalar("{"), pc.utf8_slice_codeunits(joined, 1),
                                        pa.scalar("}"), pa.scalar(""))
     return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), body)
+
+
+def _canonical_addresses(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """``sources.canonical_address`` of every value: NFKC, no whitespace, no quotes or
+    backslashes; null where nothing is left (the row-wise path leaves such a field out)."""
+    folded = pc.replace_substring_regex(pc.utf8_normalize(col, "NFKC"), r'[\s"\\]+', "")
+    return pc.if_else(pc.equal(folded, ""), pa.scalar(None, pa.string()), folded)  # nothing left: absent
 
 
 def _record_table(table: pa.Table, source: str, batch_id: int) -> pa.Table:
@@ -252,6 +260,9 @@ def _record_table(table: pa.Table, source: str, batch_id: int) -> pa.Table:
         table = table.append_column("attrs", _statement_attrs(table))
         fields["attrs"] = "attrs"
     elif RECORD_KINDS[source].attr_fields:
+        if "supply_address" in table.column_names:  # stored canonical (sources.canonical_address)
+            at = table.column_names.index("supply_address")
+            table = table.set_column(at, "supply_address", _canonical_addresses(table["supply_address"]))
         table = table.append_column("attrs", _text_attrs(table, RECORD_KINDS[source].attr_fields))
         fields["attrs"] = "attrs"
     cols: dict[str, Any] = {}

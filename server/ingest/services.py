@@ -46,6 +46,7 @@ from server.ingest.sources import (
     Repeat,
     RowValidator,
     Source,
+    canonical_address,
     clean_text,
 )
 from server.ingest.store import (
@@ -649,10 +650,13 @@ async def _store_records(w: BatchWriter, good: Good, result: IngestResult, batch
         attrs = [json.dumps(dict(zip(STATEMENT_ITEMS, vals, strict=True)), separators=(",", ":"))
                  for vals in zip(*items, strict=True)]
         amount = c["revenue"]
-    elif RECORD_KINDS[result.source].attr_fields:  # codes kept in attrs (the meter number)
+    elif RECORD_KINDS[result.source].attr_fields:  # text kept in attrs (meter number, supply address)
         names = RECORD_KINDS[result.source].attr_fields
+        if "supply_address" in c:  # stored canonical: one place is one text
+            c["supply_address"] = [canonical_address(v) if v else v for v in c["supply_address"]]
         present = [[(k, c[k][i]) for k in names if k in c and c[k][i]] for i in range(n)]
-        attrs = [json.dumps(dict(p), separators=(",", ":")) if p else None for p in present]
+        # as the fast path writes them: the text as it is (the fields hold nothing JSON escapes)
+        attrs = [json.dumps(dict(p), separators=(",", ":"), ensure_ascii=False) if p else None for p in present]
         amount = c.get("amount_yuan", none)
     else:
         attrs, amount = none, c.get("amount_yuan", none)

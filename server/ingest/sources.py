@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -73,6 +74,27 @@ class Field:
 #: A code that departments give things (a meter number): letters, digits and ``- _ . /``, so
 #: it is stored in JSON as it is, without escaping.
 CODE_PATTERN = r"^[A-Za-z0-9_./-]+$"
+#: Free text kept in ``attrs`` (a supply address): anything but the characters JSON would have
+#: to escape (quotes, backslashes, control characters), so it too is stored as it is.
+JSON_TEXT_PATTERN = r'^[^"\\\x00-\x1f]+$'
+#: What a value that breaks a field's pattern is told.
+PATTERN_PROBLEMS = {
+    CODE_PATTERN: t("may hold only letters, digits and - _ . /"),
+    JSON_TEXT_PATTERN: t("may not hold quotes, backslashes or control characters"),
+}
+def canonical_address(value: str) -> str:
+    """A supply address as it is stored: width-folded (NFKC), without spaces, and without the
+    quotes and backslashes that folding can make of full-width ones, so one place is one text
+    however it was typed (the meter key of ``scoring.authenticity.meter_key``)."""
+    folded = "".join(unicodedata.normalize("NFKC", value).split())
+    return folded.replace('"', "").replace("\\", "")
+
+
+#: The optional text fields a record feed keeps in ``attrs``: (longest, characters allowed).
+ATTR_FIELDS: dict[str, tuple[int, str]] = {
+    "meter_id": (40, CODE_PATTERN),
+    "supply_address": (100, JSON_TEXT_PATTERN),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +144,9 @@ def _record_source(code: str) -> Source:
                     Field(item, "money", required=item not in optional,
                           signed=item in ("net_profit", "operating_cash_flow", "equity"))
                 )
-    for name in kind.attr_fields:  # kept in attrs: a code such as the utility's meter number
-        fields.append(Field(name, "text", required=False, max_len=40, pattern=CODE_PATTERN))
+    for name in kind.attr_fields:  # kept in attrs: the utility's meter number and supply address
+        longest, allowed = ATTR_FIELDS[name]
+        fields.append(Field(name, "text", required=False, max_len=longest, pattern=allowed))
     return Source(code, kind.department, "record", tuple(fields))
 
 
@@ -284,7 +307,7 @@ class RowValidator:
                 continue
             problem = _text_problem(c, f.max_len)  # type: ignore[arg-type]
             if problem is None and f.pattern is not None and not re.fullmatch(f.pattern, c):  # type: ignore[arg-type]
-                problem = t("may hold only letters, digits and - _ . /")
+                problem = PATTERN_PROBLEMS[f.pattern]
             if problem:
                 problems.append((i, problem))
         return cells, problems

@@ -79,10 +79,12 @@ async def load_records(engine: Engine, as_of: date | None = None,
     if usccs is None:
         return split_shared_meters(df)
     # a meter shared with firms outside the subset is split with their readings too
-    meters = sorted({m for m in meter_ids(df).tolist() if m})
-    if not meters:
+    keys = sorted({m for m in meter_ids(df).tolist() if m})
+    if not keys:
         return df
-    others = await _meter_rows(engine, meters, as_of)
+    # a meter key is a meter number, or "@" and the supply address as stored (canonical)
+    others = await _meter_rows(engine, [k for k in keys if not k.startswith("@")],
+                               [k[1:] for k in keys if k.startswith("@")], as_of)
     others = others[~others["uscc"].isin(set(usccs))]
     if others.empty:
         return split_shared_meters(df)
@@ -90,13 +92,22 @@ async def load_records(engine: Engine, as_of: date | None = None,
     return both.iloc[:len(df)].reset_index(drop=True)
 
 
-async def _meter_rows(engine: Engine, meters: list[str], as_of: date | None) -> pd.DataFrame:
-    """Current electricity rows read on any of ``meters`` (the meter index answers it)."""
+async def _meter_rows(engine: Engine, meters: list[str], addresses: list[str],
+                      as_of: date | None) -> pd.DataFrame:
+    """Current electricity rows read on any of ``meters`` or at any of the supply ``addresses``
+    (the partial indexes on both answer it)."""
     pg = isinstance(engine, PostgresEngine)
-    sql = _RECORD_SELECT.format(keys="") + " AND source = 'utility' AND " + (
-        "(attrs->>'meter_id') = ANY(?)" if pg
-        else f"json_extract(attrs, '$.meter_id') IN ({', '.join('?' * len(meters))})")
-    args: list = [meters] if pg else list(meters)
+    clauses, args = [], []
+    for attr, values in (("meter_id", meters), ("supply_address", addresses)):
+        if not values:
+            continue
+        if pg:
+            clauses.append(f"(attrs->>'{attr}') = ANY(?)")
+            args.append(list(values))
+        else:
+            clauses.append(f"json_extract(attrs, '$.{attr}') IN ({', '.join('?' * len(values))})")
+            args.extend(values)
+    sql = _RECORD_SELECT.format(keys="") + " AND source = 'utility' AND (" + " OR ".join(clauses) + ")"
     if as_of is not None:
         sql += " AND event_date <= ?"
         args.append(as_of if pg else as_of.isoformat())

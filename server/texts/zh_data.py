@@ -55,6 +55,7 @@ ZH: dict[str, str] = {
     "must be {want}, got {kind}": "应为{want}，实为 {kind}",
     "is longer than {max_len} characters": "超过 {max_len} 个字符",
     "may hold only letters, digits and - _ . /": "只能包含字母、数字和 - _ . /",
+    "may not hold quotes, backslashes or control characters": "不能包含引号、反斜杠或控制字符",
     "contains a NUL character": "含有 NUL 字符",
     "is not valid Unicode text (it has a lone surrogate)": "不是有效的 Unicode 文本（含有孤立的代理码位）",
     "must be an amount in yuan, got {value!r}": "应为以元为单位的金额，实为 {value!r}",

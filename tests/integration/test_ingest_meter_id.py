@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from server.uscc import make_uscc
@@ -81,7 +82,7 @@ async def _both(engine, monkeypatch, data: bytes):
 async def test_meter_numbers_are_stored_alike_and_bad_ones_refused_by_name(engine, firms, monkeypatch) -> None:
     from server.ingest.sources import SOURCES
 
-    assert [f.name for f in SOURCES["utility"].fields][-1] == "meter_id"
+    assert [f.name for f in SOURCES["utility"].fields][-2:] == ["meter_id", "supply_address"]
     meter = next(f for f in SOURCES["utility"].fields if f.name == "meter_id")
     assert (meter.type, meter.required, meter.max_len) == ("text", False, 40)
 
@@ -171,3 +172,45 @@ async def test_json_lines_keep_the_meter_number_like_csv(engine, firms) -> None:
     assert CHARSET in result.rejected[1].message
     assert _attrs(await _stored(result.batch_id)) == {
         "MJ-1": _json("M-1"), "MJ-2": _json("12345"), "MJ-3": None, "MJ-4": None, "MJ-5": None}
+
+
+async def test_supply_addresses_are_stored_canonical_alike_and_quotes_refused(engine, firms, monkeypatch) -> None:
+    """A utility that reports by place: ``supply_address`` is stored width-folded and without
+    spaces on both paths (one place is one text), beside the meter number when both are sent;
+    a quote, a backslash or a control character is refused for its row, naming the field."""
+    from server.ingest.sources import SOURCES
+
+    address = next(f for f in SOURCES["utility"].fields if f.name == "supply_address")
+    assert (address.type, address.required, address.max_len) == ("text", False, 100)
+    head = HEAD + ",meter_id,supply_address\n"
+    rows = [
+        f"SA-1,{A},2025-01-31,electricity,10,0,100,,上虞区人民路８８号",
+        f"SA-2,{B},2025-01-31,electricity,10,0,100,,上虞区 人民路88号",   # the same place, typed otherwise
+        f"SA-3,{A},2025-02-28,electricity,10,0,100,M-9,上虞区人民路88号",  # both: meter first
+        f"SA-4,{B},2025-02-28,electricity,10,0,100,,人民路\\88号",           # a backslash
+        f"SA-5,{B},2025-02-28,water,10,0,5,,人民路＂88＂号",               # full-width quotes fold away
+        f"SA-6,{A},2025-03-31,water,10,0,5,,{'路' * 101}",                 # too long
+    ]
+    data = (head + "\n".join(rows) + "\n").encode()
+    slow, slow_rows, fast, fast_rows = await _both(engine, monkeypatch, data)
+    for result in (slow, fast):
+        assert (result.rows, result.accepted) == (6, 4)
+        assert [(r.row, r.field) for r in result.rejected] == [(4, "supply_address"), (6, "supply_address")]
+        backslash = next(r.message for r in result.rejected if r.row == 4)
+        assert "quotes, backslashes or control characters" in backslash
+        assert backslash.render("zh") == "不能包含引号、反斜杠或控制字符"
+    assert fast.rejected == slow.rejected
+    assert fast_rows == slow_rows
+    place = "上虞区人民路88号"
+    assert {k: json.loads(v) for k, v in _attrs(fast_rows).items()} == {
+        "SA-1": {"supply_address": place}, "SA-2": {"supply_address": place},
+        "SA-3": {"meter_id": "M-9", "supply_address": place}, "SA-5": {"supply_address": "人民路88号"}}
+    # scoring A alone reads B's reading at the same place too, and splits the two (the index
+    # on the supply address answers the lookup)
+    from server.scores.frames import load_records
+
+    mine = await load_records(engine, usccs=[A])
+    jan = mine[(mine["kind"] == "utility") & (mine["category"] == "electricity")
+                & (mine["event_date"] == pd.Timestamp("2025-01-31"))]
+    assert jan["uscc"].tolist() == [A]
+    assert jan["attrs"].iloc[0]["meter_firms"] == 2 and jan["attrs"].iloc[0]["meter_total"] == 200

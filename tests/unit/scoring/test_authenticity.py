@@ -80,6 +80,32 @@ def test_a_shared_meter_is_split_by_staff_and_power_per_head() -> None:
     assert again is split or again["quantity"].equals(split["quantity"])
 
 
+def test_a_meter_told_by_its_supply_address_is_split_the_same_way() -> None:
+    """A utility that reports by place: the same supply address, however it was typed
+    (full-width digits, spaces), is one meter; a meter number, where there is one, wins."""
+    by_meter = split_shared_meters(shared_pair())
+    raw = shared_pair()
+    places = {"M-A": "上虞区人民路88号", "M-B": "上虞区 人民路９０号"}
+    spelled = {"M-A": ["上虞区人民路88号", "上虞区 人民路８８号"], "M-B": ["上虞区人民路90号"]}
+    attrs = []
+    for k, a in enumerate(raw["attrs"].tolist()):
+        if isinstance(a, dict) and "meter_id" in a:
+            options = spelled[a["meter_id"]]
+            attrs.append({"supply_address": options[k % len(options)]})
+        else:
+            attrs.append(a)
+    raw["attrs"] = pd.Series(attrs, index=raw.index, dtype=object)
+    split = split_shared_meters(raw)
+    assert split["quantity"].fillna(-1).tolist() == by_meter["quantity"].fillna(-1).tolist()
+    elec = raw["category"] == "electricity"
+    assert (split.loc[elec, "quantity"] != raw.loc[elec, "quantity"]).sum() == 20  # 10 shared months, 2 firms
+    assert set(meter_ids(raw).tolist()) - {None} == {"@上虞区人民路88号", "@上虞区人民路90号"}
+    both = make_records(firm_rows(FIRM_A, [3e6] * 3, [1.0] * 3, [3] * 3, meter=lambda i: "M-Z"))
+    both["attrs"] = pd.Series([{**a, "supply_address": places["M-A"]} if isinstance(a, dict) else a
+                               for a in both["attrs"]], index=both.index, dtype=object)
+    assert set(meter_ids(both).tolist()) - {None} == {"M-Z"}
+
+
 def test_no_shared_meter_leaves_the_frame_as_it_is() -> None:
     n = 24
     records = make_records(firm_rows(FIRM_A, [3e6] * n, [12_000.0] * n, [30] * n, meter=lambda i: "M-A")

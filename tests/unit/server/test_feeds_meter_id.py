@@ -33,8 +33,8 @@ def _meters(region: Region) -> dict[str, str | None]:
                     strict=True))
 
 
-def test_the_utility_header_ends_with_the_meter_number() -> None:
-    assert feed_columns("utility")[-1] == "meter_id"
+def test_the_utility_header_ends_with_the_meter_number_and_the_supply_address() -> None:
+    assert feed_columns("utility")[-2:] == ("meter_id", "supply_address")
     assert feed_columns("utility") == tuple(f.name for f in SOURCES["utility"].fields)
     for code, kind in RECORD_KINDS.items():
         cols = feed_columns(code)
@@ -79,5 +79,6 @@ def test_meter_numbers_are_read_from_each_rows_own_attrs() -> None:
         "attrs": pd.Series(attrs, dtype=object),
     })
     table = _record_table("utility", rows)
-    assert table.column_names[-1] == "meter_id"
+    assert table.column_names[-2:] == ["meter_id", "supply_address"]
+    assert table["supply_address"].to_pylist() == [None] * n  # the generator reports by meter number
     assert table["meter_id"].to_pylist() == ["E-1", "E-2", None, "E-1", None, None, "E-2", None]
