@@ -12,7 +12,6 @@ whose content is shown gets an access-log row (``what = "post_loan"``) the firm 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
@@ -38,12 +37,6 @@ def _months(since: date, today: date) -> int:
     return max(0, (today.year - since.year) * 12 + today.month - since.month)
 
 
-def _json(value: Any) -> dict[str, Any]:
-    if isinstance(value, str | bytes):
-        return json.loads(value or "{}")
-    return value or {}
-
-
 async def _covers(ids: list[int]) -> dict[int, str]:
     rows = await FundLedger.select(FundLedger.application, FundLedger.kind).where(
         FundLedger.application.is_in(ids) & FundLedger.kind.is_in(["cover", "release", "claim"]))
@@ -57,7 +50,8 @@ async def _paths(firm_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """Each firm's scores, oldest first, one per date (the last run of the day)."""
     rows = await (ScoreHistory.select(ScoreHistory.firm, ScoreHistory.as_of, ScoreHistory.grade, ScoreHistory.score,
                                       ScoreHistory.data_confidence)
-                  .where(ScoreHistory.firm.is_in(firm_ids)).order_by(ScoreHistory.as_of).order_by(ScoreHistory.id))
+                  .where(ScoreHistory.firm.is_in(firm_ids)).order_by(ScoreHistory.as_of).order_by(ScoreHistory.id)
+                  .output(load_json=True))
     out: dict[int, dict[date, dict[str, Any]]] = {}
     for r in rows:
         out.setdefault(r["firm"], {})[r["as_of"]] = r
@@ -117,7 +111,7 @@ async def loan_book(user: AuthUser, today: date) -> BookOut:
         start = r["grade_at_apply"] or None
         steps = (_GRADES.index(grade_now) - _GRADES.index(start)
                  if grade_now in _GRADES and start in _GRADES else None) if detail else None
-        confidence = _json(latest["data_confidence"]).get("level") if latest else None
+        confidence = (latest["data_confidence"] or {}).get("level") if latest else None
         since = datetime.combine(granted, datetime.min.time(), tzinfo=UTC)
         warnings = []
         for w in warn_rows:

@@ -166,14 +166,10 @@ async def _milestones(project_ids: list[int]) -> dict[int, list[dict[str, Any]]]
     return out
 
 
-def _tracking_json(finding: Tracking) -> dict[str, Any]:
-    return finding.as_dict()
-
-
 async def _store(project: dict[str, Any], promises: list[Promise], finding: Tracking, now: datetime, *,
                  check: bool) -> None:
     """The project's latest finding and, once it has started (``check``), the month's row."""
-    data = _tracking_json(finding)
+    data = finding.as_dict()
     async with db.write_transaction():
         if check:
             await ProjectCheck.insert(ProjectCheck(
@@ -226,17 +222,20 @@ async def _remind(project: dict[str, Any], milestones: list[dict[str, Any]], tod
     return sent
 
 
-async def evaluate(engine: Engine, projects: list[dict[str, Any]],
-                   today: date) -> dict[int, tuple[list[Promise], Tracking, bool]]:
+async def evaluate(engine: Engine, projects: list[dict[str, Any]], today: date,
+                   milestones: dict[int, list[dict[str, Any]]] | None = None,
+                   ) -> dict[int, tuple[list[Promise], Tracking, bool]]:
     """The tracking finding of each project today, with its promises' baselines filled from the
     data where it now shows them, and whether it has started (before its first month it is
-    judged at the baseline: nothing planned, no deviation)."""
+    judged at the baseline: nothing planned, no deviation). ``milestones``: the projects'
+    milestones when the caller has read them (else read here)."""
     out: dict[int, tuple[list[Promise], Tracking, bool]] = {}
     if not projects:
         return out
     ids = [p["id"] for p in projects]
     reported = await reported_figures(ids)
-    milestones = await _milestones(ids)
+    if milestones is None:
+        milestones = await _milestones(ids)
     troubles = await _troubles(sorted({p["firm"] for p in projects}))
     last = _last_month_end(today)
     for i in range(0, len(projects), _CHUNK):
@@ -276,8 +275,8 @@ async def track_projects(engine: Engine, firm_ids: Sequence[int] | None = None,
     now = datetime.now(UTC)
     projects = await _open_projects(firm_ids)
     result = TrackResult(projects=len(projects))
-    found = await evaluate(engine, projects, today)
     milestones = await _milestones([p["id"] for p in projects]) if projects else {}
+    found = await evaluate(engine, projects, today, milestones)
     for p in projects:
         promises, finding, started = found[p["id"]]
         await _store(p, promises, finding, now, check=started)
