@@ -11,7 +11,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
-from server.engines import engine_from_url, sqlite_path_of
+from server.engines import PooledSQLiteEngine, engine_from_url, sqlite_path_of
 
 __all__ = ["bind", "close", "dollar_params", "migrate", "on_postgres", "open_engine",
            "write_transaction"]
@@ -83,5 +83,7 @@ async def open_engine(url: str) -> Engine:
 
 
 async def close(engine: Engine) -> None:
+    if isinstance(engine, PooledSQLiteEngine):
+        await engine.close_idle()
     if isinstance(engine, PostgresEngine):
         await engine.close_connection_pool()
