@@ -261,7 +261,8 @@ async def engine(db_url: str, anyio_backend: str) -> AsyncIterator[object]:
 # The longest modules, first: ``make test`` hands modules to its workers in collection order
 # (``--dist loadscope --no-loadscope-reorder``), so these start at once on separate workers
 # while the short ones fill in around them, instead of one of them running alone at the end.
-LONGEST_FIRST = ("tests/e2e/test_app_browser.py", "tests/e2e/test_api_fuzz.py")
+LONGEST_FIRST = ("tests/e2e/test_app_browser.py", "tests/e2e/test_app_back_office_browser.py",
+                 "tests/e2e/test_api_fuzz.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
