@@ -35,7 +35,7 @@ class ObjectionController(Controller):
             min_length=1, max_length=30, examples=[Example(value="tax_monthly")],
             description="only records of this source (record kind)")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=2**31 - 1)] = 0,
         record_id: Annotated[int | None, QueryParameter(
             ge=1, le=2**63 - 1, examples=[Example(value=4041)],
             description="only this record (e.g. one a warning's evidence names); none when it has "
@@ -57,7 +57,7 @@ class ObjectionController(Controller):
         request: Request[AuthUser, Any, Any],
         status: Annotated[Status | None, QueryParameter(examples=[Example(value="open")])] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=2**31 - 1)] = 0,
     ) -> list[ObjectionOut]:
         return await services.list_objections(request.user, status, limit, offset)
 

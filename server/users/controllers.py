@@ -204,6 +204,6 @@ class UserController(Controller):
         self,
         role: Annotated[Role | None, QueryParameter()] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=2**31 - 1)] = 0,
     ) -> list[UserOut]:
         return await services.list_users(role=role, limit=limit, offset=offset)

@@ -61,6 +61,22 @@ async def test_deeply_nested_json_on_an_authenticated_route_is_a_400(client, ope
     assert r.json()["detail"].startswith("body:"), r.text
 
 
+@pytest.mark.parametrize(("path", "who"), [
+    ("/api/users", "admin"), ("/api/objections", "owner"), ("/api/objections/records", "owner"),
+    ("/api/audit", "admin"), ("/api/fund/ledger", "admin"),
+])
+async def test_an_offset_beyond_any_table_is_a_400_naming_it(client, operators, path, who):
+    """Found by the fuzzer: ``?offset=`` with 31 digits overflowed SQLite's integer (a 500)."""
+    await make_user("13913000004", "admin")
+    await make_user("13913000005", "owner", firm_uscc=A)
+    headers = await login(client, "13913000004" if who == "admin" else "13913000005")
+    for offset in (7669784206895472372604496510976, 2**31):
+        r = await client.get(path, params={"offset": offset}, headers=headers)
+        assert r.status_code == 400, (offset, r.text)
+        assert "offset" in r.json()["detail"] + json.dumps(r.json().get("extra")), r.text
+    assert (await client.get(path, params={"offset": 2**31 - 1}, headers=headers)).status_code == 200
+
+
 async def _records(prefix: str) -> list[dict]:
     from server.tables.ingest import DeptRecord
 
