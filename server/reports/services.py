@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from litestar.exceptions import ValidationException
 from scoring.credit_index import PANEL_COLUMNS, CreditIndexWeights, credit_index
 from server.privacy import min_firms
 from server.reports.schemas import CreditIndexOut, CreditIndexPoint, CreditIndexSeries
+from server.reports.thematic import data_key
 from server.risk.frames import LOCAL, load_first_defaults
 from server.tables.firms import Firm
 from server.tables.risk import Warning
@@ -87,6 +89,26 @@ async def load_panel() -> tuple[pd.DataFrame, pd.DataFrame]:
     return panel, firms
 
 
+# The index of each grouping, kept while the data it was computed from is unchanged (the analyst's
+# screens ask for it again and again; it reads every month-end score): {(by, min firms, weights)}.
+_index_cache: tuple[tuple[Any, ...], dict[tuple[Any, ...], Any]] = ((), {})
+
+
+async def _credit_index(by: str, need: int, weights: CreditIndexWeights) -> Any:
+    """``credit_index`` of the platform's panel, computed once per state of the data. Callers
+    must not modify what it returns."""
+    global _index_cache
+    key = await data_key()
+    if _index_cache[0] != key:
+        _index_cache = (key, {})
+    found = _index_cache[1]
+    what = (by, need, tuple(asdict(weights).items()))
+    if what not in found:
+        panel, firms = await load_panel()
+        found[what] = credit_index(panel, firms, by=by, min_firms=need, weights=weights)
+    return found[what]
+
+
 def parse_month(field: str, value: str | None) -> date | None:
     """A ``YYYY-MM`` query value as that month's last day (400 naming ``field`` otherwise)."""
     if value is None:
@@ -110,8 +132,7 @@ async def credit_index_report(by: str, group: str | None, start: str | None, end
         raise ValidationException(t("to: must not be before from ({start})", start=start))
     need = min_firms(k)
     weights = CreditIndexWeights()
-    panel, firms = await load_panel()
-    base, series = credit_index(panel, firms, by=by, min_firms=need, weights=weights)
+    base, series = await _credit_index(by, need, weights)
     out: list[CreditIndexSeries] = []
     for code, points in series.items():
         if group is not None and code != group:

@@ -65,13 +65,15 @@ def _months_back(month_end: date, n: int) -> date:
     return _month_end(date(y, m + 1, 1))
 
 
-async def _data_key() -> tuple[Any, ...]:
-    """What the firm table is read from, cheaply: the newest row of every table it reads (a
-    correction, a closed warning, a loan's new status or a fund entry each changes one)."""
+async def data_key() -> tuple[Any, ...]:
+    """What the firm table and the credit index's panel are read from, cheaply: the newest row
+    of every table they read (a correction, a new or closed warning, a loan's new status or a
+    fund entry each changes one), and which database."""
     engine = Firm._meta.db  # one process may serve several databases (the tests do)
-    out: list[Any] = [id(engine), repr(getattr(engine, "config", None))]
-    for column in (Firm.updated_at, DeptRecord.id, ScoreHistory.id, Warning.updated_at, ApplicationEvent.id,
-                   LoanApplication.id, FundLedger.id):
+    out: list[Any] = [id(engine), repr(getattr(engine, "config", None)),
+                      getattr(engine, "connection_kwargs", {}).get("database")]
+    for column in (Firm.updated_at, DeptRecord.id, ScoreHistory.id, Warning.id, Warning.updated_at,
+                   ApplicationEvent.id, LoanApplication.id, FundLedger.id):
         row = await column._meta.table.select(Max(column).as_alias("m")).first()
         out.append(None if row is None else row["m"])
     out.append(await Firm.count())
@@ -85,7 +87,7 @@ async def load_firm_frame() -> tuple[pd.DataFrame, pd.DataFrame, date | None]:
     """:func:`read_firm_frame`, kept while the data it was read from is unchanged (the three
     thematic screens ask for it one after another). Callers must not modify the frames."""
     global _cached
-    key = await _data_key()
+    key = await data_key()
     if _cached is not None and _cached[0] == key:
         return _cached[1]
     frames = await read_firm_frame()

@@ -125,6 +125,31 @@ async def test_regional_index_recomputed_from_raw_rows(client, tokens, settings,
     assert one["series"][0]["firms_last"] == got["firms"]
 
 
+async def test_the_index_is_recomputed_as_soon_as_the_data_changes(client, tokens, demo):
+    """The index is kept between reads (it reads every month-end score), but a new warning, even
+    one dated in the past, shows in the next read."""
+    from server.tables.risk import Warning
+
+    months = sorted(await _raw_panel())
+    first = (await client.get(URL, headers=tokens["admin"])).json()
+    assert (await client.get(URL, headers=tokens["admin"])).json() == first
+    warned = {r["firm"] for r in await Warning.select(Warning.firm).where(Warning.level.is_in(["red", "yellow"]))}
+    panel = await _raw_panel()
+    calm = sorted(set(panel[months[-1]]) & set(panel[months[-2]]) - warned)[:5]
+    opened = datetime.combine(months[-2], time(12), ZoneInfo("Asia/Shanghai"))
+    for firm in calm:
+        await Warning.insert(Warning(firm=firm, rule_code="TEST", level="red", evidence={},
+                                     opened_at=opened, updated_at=opened, closed_at=None))
+    second = (await client.get(URL, headers=tokens["admin"])).json()
+
+    def no_warning(body: dict, month: date) -> float:
+        return next(p for p in body["series"][0]["points"]
+                    if p["month"] == month.strftime("%Y-%m"))["components"]["no_warning"]
+
+    assert len(calm) == 5
+    assert no_warning(second, months[-1]) == pytest.approx(no_warning(first, months[-1]) - 5 / len(panel[months[-1]]))
+
+
 @pytest.mark.parametrize("by", ["section", "division", "town", "size"])
 async def test_no_group_under_k_is_published(client, tokens, settings, demo, by):
     from server.tables.firms import Firm
