@@ -18,6 +18,7 @@ from tests.e2e.browser import (
     OWNER,
     PASSWORD,
     SCREENS,
+    SIGNED_IN_MS,
     Browser,
     Demo,
     _call,
@@ -80,7 +81,7 @@ def test_owner_and_bank_manager_in_chromium(demo: Demo, browser: Browser) -> Non
     browser.fill("Mobile number", BANK)
     browser.fill("Password", PASSWORD)
     browser.click("button", "Sign in")
-    browser.text("Live updates on")  # the push stream is connected
+    browser.text("Live updates on", timeout=SIGNED_IN_MS)  # the push stream is connected
     browser.shot("05_bank_alerts_en")
 
     # 6. a red warning arrives live
@@ -174,7 +175,7 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
     b.open(demo.app)
     b.page.get_by_role("textbox", name="手机号").first.wait_for(timeout=30_000)
     _sign_in(b, BANK, zh=True)
-    b.text("实时推送已连接")
+    b.text("实时推送已连接", timeout=SIGNED_IN_MS)
     b.click_until("tab", re.compile("^申请"), "待审批申请")
     b.click_nth("button", "详情", index)
     b.text(f"用途：{app['purpose']}")
