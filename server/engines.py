@@ -3,6 +3,7 @@ Nothing here opens or creates anything; :mod:`server.db` opens, binds and migrat
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -54,10 +55,9 @@ class PooledSQLiteEngine(SQLiteEngine):
             await self.discard(connection)
 
     async def discard(self, connection: aiosqlite.Connection) -> None:
-        try:
+        """Close ``connection`` (one that failed, or one more than the pool keeps)."""
+        with contextlib.suppress(Exception):  # it is being thrown away
             await connection.close()
-        except Exception:  # noqa: BLE001 - it is being thrown away
-            pass
 
     async def close_idle(self) -> None:
         idle, self._idle = self._idle, []
@@ -69,10 +69,10 @@ class PooledSQLiteEngine(SQLiteEngine):
         connection = await self.get_connection()
         try:
             async with connection.execute(query, args or []) as cursor:
-                if query_type == "insert" and self.get_version_sync() < 3.35:
+                if query_type == "insert" and self.get_version_sync() < 3.35:  # no RETURNING
                     assert table is not None
-                    rows = await self._get_inserted_pk(cursor, table)
-                    rows = [{table._meta.primary_key._meta.db_column_name: rows}]
+                    pk = await self._get_inserted_pk(cursor, table)
+                    rows = [{table._meta.primary_key._meta.db_column_name: pk}]
                 else:
                     rows = await cursor.fetchall()
         except BaseException:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -76,6 +77,16 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: floa
             if time.monotonic() > deadline:
                 pytest.fail(f"{url} did not answer in {seconds:.0f} s: {log.read_text(errors='replace')[-2000:]}")
             time.sleep(0.5)
+
+
+def stop_server(proc: subprocess.Popen[bytes], log: Any) -> None:
+    """Stop a server the tests started (Ctrl-C, then kill after 30 s) and close its log."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
 
 
 # Every interactive node of Flutter's semantics tree (what screen readers read) and its name:

@@ -4,7 +4,6 @@ app) and its own Chromium, so the modules run on separate xdist workers side by 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +12,16 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, Browser, Demo, _free_port, _page, _wait_http
+from tests.e2e.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Browser,
+    Demo,
+    _free_port,
+    _page,
+    _wait_http,
+    stop_server,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +48,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         _wait_http(found.app, proc, log_path, 60)
         yield found
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_server(proc, log)
 
 
 @pytest.fixture(scope="module")

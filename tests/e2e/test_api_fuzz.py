@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from tests.access_policy import PUBLIC, roles_of
+from tests.e2e.browser import stop_server
 
 ROLES = {"owner": "13800000001", "bank_manager": "13800000002", "subscriber": "13800000003",
          "dept_operator": "13800000004", "admin": "13800000005",
@@ -119,12 +119,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 time.sleep(1)
         yield base
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_server(proc, log)
 
 
 @pytest.fixture(scope="module")
