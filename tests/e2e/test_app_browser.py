@@ -215,14 +215,16 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
     cleared = next(n for n in notes if n["level"] == "blue")
     b.click_until("tab", re.compile(r"\bAlerts\b"), cleared["title_en"])
     # A tall page for these two shots: the listing's warnings on the firms tied to the owner's
-    # (raised and cleared with it) sit between the two entries.
-    b.page.set_viewport_size({"width": 390, "height": 3000})
+    # (raised and cleared with it) sit between the two entries, more of them when the scans'
+    # pushes interleave (3,000 px was once too short under load).
+    b.page.set_viewport_size({"width": 390, "height": 4800})
     for lang, title in (("en", "title_en"), ("zh", "title_zh")):
         if lang == "zh":
             b.switch_language("简体中文", cleared[title])
         b.to_top(cleared[title])  # newest first: the cleared entry above, the raised one below
         b.text(raised[title])
-        assert b.on_screen(cleared[title]) and b.on_screen(raised[title])
+        _wait_for("both entries on screen",
+                  lambda t=title: b.on_screen(cleared[t]) and b.on_screen(raised[t]), 10)
         b.shot(f"18_0{5 if lang == 'en' else 6}_alerts_raised_then_cleared_{lang}")
     b.page.set_viewport_size({"width": 390, "height": 844})
 
