@@ -13,7 +13,7 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from server.engines import PooledSQLiteEngine, engine_from_url, sqlite_path_of
 
-__all__ = ["bind", "close", "dollar_params", "migrate", "on_postgres", "open_engine",
+__all__ = ["bind", "close", "dollar_params", "engine_key", "migrate", "on_postgres", "open_engine",
            "write_transaction"]
 
 os.environ.setdefault("PICCOLO_CONF", "server.piccolo_conf")
@@ -54,6 +54,14 @@ def write_transaction() -> Any:
     if isinstance(engine, SQLiteEngine):
         return engine.transaction(transaction_type=TransactionType.immediate)
     return engine.transaction()
+
+
+def engine_key(engine: Engine) -> str:
+    """Which engine and database, for a per-process cache of data that never changes once
+    stored (one process may serve several databases: the tests do). A new engine on the same
+    database gets a new key: a miss, never a stale hit."""
+    where = getattr(engine, "connection_kwargs", {}).get("database") or repr(getattr(engine, "config", None))
+    return f"{id(engine)}:{where}"
 
 
 async def migrate(engine: Engine) -> None:

@@ -20,11 +20,12 @@ from litestar.security.jwt import JWTAuth
 from piccolo.engine.base import Engine
 
 from server.financing.rules import WEIHAI_RULES, MatchingRules
+from server.health import HealthProbe
 from server.settings import Settings
 from server.users.throttle import LoginThrottle
 
 __all__ = [
-    "DEPENDENCIES", "AppSettings", "DbEngine", "HashLimiter", "JwtAuth", "RedisClient", "Rules", "Throttle",
+    "DEPENDENCIES", "AppSettings", "DbEngine", "HashLimiter", "HealthCheck", "JwtAuth", "RedisClient", "Rules", "Throttle",
     "TrainingRuns",
 ]
 
@@ -38,6 +39,7 @@ JwtAuth = NamedDependency[SkipValidation[JWTAuth]]  # jwt_auth
 HashLimiter = NamedDependency[SkipValidation[anyio.CapacityLimiter]]  # hash_limiter
 TrainingRuns = NamedDependency[SkipValidation[set]]  # training_runs
 Rules = NamedDependency[SkipValidation[MatchingRules]]  # matching_rules
+HealthCheck = NamedDependency[SkipValidation[HealthProbe]]  # health_probe
 
 
 def _settings(state: State) -> Settings:
@@ -69,6 +71,10 @@ def _training_runs(state: State) -> set:
     return state.training_runs
 
 
+def _health_probe(state: State) -> HealthProbe:
+    return state.health_probe
+
+
 def _rules(state: State) -> MatchingRules:
     """The region's matching rules: ``app.state.financing_rules`` when set, else Weihai's."""
     return state.get("financing_rules") or WEIHAI_RULES
@@ -86,4 +92,5 @@ DEPENDENCIES: dict[str, Provide] = {
     "hash_limiter": Provide(_hash_limiter, sync_to_thread=False),
     "training_runs": Provide(_training_runs, sync_to_thread=False),
     "matching_rules": Provide(_rules, sync_to_thread=False),
+    "health_probe": Provide(_health_probe, sync_to_thread=False),
 }

@@ -42,6 +42,9 @@ class Settings:
     hash_concurrency: int = 2
     # Open SSE/WebSocket streams re-check their sign-in this often (logout also closes them at once).
     stream_recheck_s: float = 15.0
+    # /api/health: requests arriving while a check runs share it; a finished check's answer is
+    # reused this long besides (server.health). 0: every check is fresh.
+    health_ttl_s: float = 0.0
 
     @property
     def model_dir(self) -> Path:
@@ -81,6 +84,7 @@ class Settings:
             webhook_allow=_list(env.get("XINBAO_WEBHOOK_ALLOW", "")),
             hash_concurrency=max(1, int(env.get("XINBAO_HASH_CONCURRENCY", "2"))),
             stream_recheck_s=max(0.2, float(env.get("XINBAO_STREAM_RECHECK_S", "15"))),
+            health_ttl_s=max(0.0, float(env.get("XINBAO_HEALTH_TTL_S", "0"))),
         )
 
 

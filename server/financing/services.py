@@ -258,12 +258,11 @@ async def _assess_all(products: list[ProductOut], amount_fen: int, term_months: 
                       standing: FirmStanding, rules: MatchingRules) -> list[ProductMatch]:
     """Every product assessed, fitting first, then cheapest expected rate, then fund share."""
     share = await fund.share_pct(standing.grade) if standing.grade else 0
-    matches = []
-    for product in products:
-        refusal = None
-        if product.fund_covered and share > 0 and standing.grade in rules.fund_grades:
-            refusal = await fund.cover_refusal(product.bank_id, standing.firm_id, amount_fen)
-        matches.append(assess(product, amount_fen, term_months, standing, rules, share, refusal))
+    covered = share > 0 and standing.grade in rules.fund_grades
+    refusals = await fund.cover_refusals([p.bank_id for p in products if p.fund_covered and covered],
+                                         standing.firm_id, amount_fen)
+    matches = [assess(product, amount_fen, term_months, standing, rules, share, refusals.get(product.bank_id)
+                      if product.fund_covered and covered else None) for product in products]
     matches.sort(key=lambda m: (not m.fits, m.expected_min_rate_bp, -m.fund_share_pct, m.product.id))
     return matches
 

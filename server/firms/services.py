@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -70,7 +71,10 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
     elif viewer.role != "admin":
         raise PermissionDeniedException(t("only the firm's owner, consented banks and admins see evaluations"))
 
-    rows = await (
+    # The latest score in full; the history as (date, score, grade) only: reading every row's
+    # dimensions, reasons and data confidence cost most of an evaluation's time.
+    newest = (ScoreHistory.as_of, ScoreHistory.id)
+    latest = await (
         ScoreHistory.select(
             ScoreHistory.as_of, ScoreHistory.score, ScoreHistory.grade, ScoreHistory.pd,
             ScoreHistory.dimensions, ScoreHistory.reasons, ScoreHistory.model_version,
@@ -78,13 +82,18 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
             ScoreHistory.data_confidence,
         )
         .where(ScoreHistory.firm == firm["id"])
-        .order_by(ScoreHistory.as_of, ascending=False)
-        .order_by(ScoreHistory.id, ascending=False)
-        .limit(200)
+        .order_by(*newest, ascending=False)
         .output(load_json=True)
+        .first()
     )
-    if not rows:
+    if latest is None:
         raise NotFoundException(t("firm {uscc} has not been scored yet", uscc=uscc))
+    rows = await (
+        ScoreHistory.select(ScoreHistory.as_of, ScoreHistory.score, ScoreHistory.grade)
+        .where(ScoreHistory.firm == firm["id"])
+        .order_by(*newest, ascending=False)
+        .limit(200)
+    )
     if viewer.role != "owner":
         now = datetime.now(UTC)
         async with db.write_transaction():  # the view logged and the owners told, together
@@ -93,7 +102,6 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
                 what="evaluation", at=now,
             )).run()
             await owners.evaluation_viewed(firm["id"], viewer.role, viewer.bank_id, now.astimezone(_LOCAL).date())
-    latest = rows[0]
     history: dict = {}
     for r in rows:  # newest first: keep the latest run of each as_of
         history.setdefault(r["as_of"], ScorePoint(as_of=r["as_of"], score=r["score"], grade=r["grade"]))
@@ -150,6 +158,32 @@ async def _grade_band(model_version: str, grade: str) -> GradeBand | None:
                      score_to=lows[grades[k - 1]] - 1 if k > 0 else None)
 
 
+#: A scoring run's industry statistics never change once stored (``scores.pipeline`` writes them
+#: with the run): kept per process, by database and run, for the latest runs.
+_RUN_STATS: OrderedDict[tuple[str, int], dict] = OrderedDict()
+_RUN_STATS_KEPT = 16
+
+
+async def _run_stats(run_id: int | None) -> dict:
+    """The industry statistics stored with a scoring run ({} for none or an older run's)."""
+    if run_id is None:
+        return {}
+    key = (db.engine_key(ScoringRun._meta.db), int(run_id))
+    stats = _RUN_STATS.get(key)
+    if stats is None:
+        row = await ScoringRun.select(ScoringRun.industry_stats).where(
+            ScoringRun.id == run_id).output(load_json=True).first()
+        stats = (row or {}).get("industry_stats") or {}
+        if not row:
+            return stats  # not stored (yet, in this database): ask again next time
+        _RUN_STATS[key] = stats
+        while len(_RUN_STATS) > _RUN_STATS_KEPT:
+            _RUN_STATS.popitem(last=False)
+    else:
+        _RUN_STATS.move_to_end(key)
+    return stats
+
+
 #: A division is compared with its own firms only when it has at least this many (a
 #: statistical floor; the privacy floor, K firms besides the viewer, applies on top).
 MIN_DIVISION_FIRMS = 20
@@ -174,9 +208,7 @@ async def _industry(firm: dict, latest: dict, min_group_size: int | None = None)
     by that date): its division, else its section, else the whole region, whichever is the
     narrowest with K firms besides this one that the small-group rule lets the platform
     publish (``server.privacy``); None when not even the region qualifies."""
-    run = await ScoringRun.select(ScoringRun.industry_stats).where(
-        ScoringRun.id == latest["run"]).output(load_json=True).first()
-    stats = (run or {}).get("industry_stats") or {}
+    stats = await _run_stats(latest["run"])
     if not stats:  # a firm re-scored alone: the latest run by that date that scored everyone
         # (for a firm scored as of a serious event, the month end's run before the event)
         runs = await ScoringRun.select(ScoringRun.industry_stats).where(

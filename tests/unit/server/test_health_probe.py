@@ -1,0 +1,92 @@
+"""``server.health.HealthProbe``: the requests that ask while a check runs share it; a request
+that comes after a check ended gets a fresh one (unless a TTL is set); a caller that goes away
+does not cancel the others' check; a failed check is not kept."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server.health import HealthProbe
+
+pytestmark = pytest.mark.anyio
+
+
+class Backends:
+    """A check that takes ``seconds`` and answers with its own number."""
+
+    def __init__(self, seconds: float = 0.05, fail: bool = False) -> None:
+        self.seconds = seconds
+        self.fail = fail
+        self.started = 0
+
+    async def check(self) -> dict[str, str]:
+        self.started += 1
+        n = self.started
+        await asyncio.sleep(self.seconds)
+        if self.fail:
+            raise RuntimeError("check failed")
+        return {"database": "sqlite", "check": str(n)}
+
+
+async def test_requests_arriving_during_a_check_share_it():
+    backends = Backends()
+    probe = HealthProbe(backends.check, ttl_s=0)
+    answers = await asyncio.gather(*(probe.answer() for _ in range(50)))
+    assert backends.started == 1 and probe.checks == 1
+    assert all(a == {"database": "sqlite", "check": "1"} for a in answers)
+
+
+async def test_a_request_after_a_check_ended_gets_a_fresh_one_without_ttl():
+    backends = Backends(seconds=0.001)
+    probe = HealthProbe(backends.check, ttl_s=0)
+    first = await probe.answer()
+    second = await probe.answer()
+    assert (first["check"], second["check"]) == ("1", "2")
+
+
+async def test_with_a_ttl_an_answer_is_reused_until_it_expires():
+    backends = Backends(seconds=0.001)
+    probe = HealthProbe(backends.check, ttl_s=0.3)
+    assert (await probe.answer())["check"] == "1"
+    assert (await probe.answer())["check"] == "1"
+    await asyncio.sleep(0.35)
+    assert (await probe.answer())["check"] == "2"
+
+
+async def test_a_caller_that_goes_away_does_not_cancel_the_shared_check():
+    backends = Backends(seconds=0.1)
+    probe = HealthProbe(backends.check, ttl_s=0)
+    leaving = asyncio.create_task(probe.answer())
+    staying = asyncio.create_task(probe.answer())
+    await asyncio.sleep(0.02)
+    leaving.cancel()
+    assert (await staying)["check"] == "1"
+    assert backends.started == 1
+
+
+async def test_a_failed_check_reaches_every_waiter_and_is_not_kept():
+    backends = Backends(fail=True)
+    probe = HealthProbe(backends.check, ttl_s=10)
+    results = await asyncio.gather(probe.answer(), probe.answer(), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in results) and backends.started == 1
+    backends.fail = False
+    assert (await probe.answer())["check"] == "2"  # checked again, though the TTL is long
+
+
+@pytest.mark.parametrize("ttl", [0.0, 0.5])
+async def test_many_at_once_on_the_real_check(ttl, tmp_path):
+    """The real check on a real (SQLite) database: 40 requests at once, one or two checks."""
+    from server import db
+    from server.health import check_backends
+
+    engine = await db.open_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    try:
+        await db.migrate(engine)
+        probe = HealthProbe(lambda: check_backends(engine, None), ttl_s=ttl)
+        answers = await asyncio.gather(*(probe.answer() for _ in range(40)))
+        assert all(a == {"database": "sqlite"} for a in answers)
+        assert probe.checks <= 2, probe.checks
+    finally:
+        await db.close(engine)
