@@ -67,7 +67,7 @@ def known_at(records: pd.DataFrame, as_of: object) -> pd.DataFrame:
     day = pd.Timestamp(as_of).normalize()
     known = records["known_from"] < day + pd.Timedelta(days=1)
     valid = records["superseded_at"].isna() | (records["superseded_at"] >= day + pd.Timedelta(days=1))
-    return records.loc[known & valid, list(RECORD_COLUMNS)]
+    return _plain(records, known & valid)
 
 
 def current_versions(records: pd.DataFrame) -> pd.DataFrame:
@@ -75,7 +75,16 @@ def current_versions(records: pd.DataFrame) -> pd.DataFrame:
     frame; a frame without history columns is returned as it is."""
     if not is_history(records):
         return records
-    return records.loc[records["superseded_at"].isna(), list(RECORD_COLUMNS)]
+    return _plain(records, records["superseded_at"].isna())
+
+
+def _plain(records: pd.DataFrame, keep: pd.Series) -> pd.DataFrame:
+    """The kept rows' record columns. When every row is kept (a region without corrections)
+    the columns are shared with ``records``, not copied: a region's records are gigabytes, and
+    records frames are only read (functions that change a column make a new frame)."""
+    if bool(keep.all()):
+        return pd.DataFrame({c: records[c] for c in RECORD_COLUMNS}, copy=False)
+    return records.loc[keep, list(RECORD_COLUMNS)]
 
 
 #: Columns of the firms frame handed to ``scoring``.

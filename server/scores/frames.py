@@ -56,10 +56,11 @@ _PG_ARROW = {"text": pa.string(), "varchar": pa.string(), "bpchar": pa.string(),
 
 async def _pg_frame(engine: PostgresEngine, sql: str, args: tuple) -> pd.DataFrame:
     """A query's rows as a frame, read with ``COPY (query) TO STDOUT`` into a temporary file
-    and parsed by Arrow: no Python object per row or per value. A region's 24 million records
-    fetched as asyncpg records took about 15 GB (issue 16: ``xinbao train`` died at 14.5 GB);
-    here the frame's own arrays are most of it, and repeated texts (codes, a meter's attrs
-    every month) share one Python string."""
+    and converted by Arrow block by block into arrays made once at their full length: no
+    Python object per row or per value, and no second copy of the frame. A region's 24 million
+    records fetched as asyncpg records took about 15 GB (issue 16: ``xinbao train`` died at
+    14.5 GB); here the frame's own arrays are most of it, and repeated texts (codes, a meter's
+    attrs every month) share one Python string."""
     conn = await (engine.pool.acquire() if engine.pool else engine.get_new_connection())
     try:
         stmt = await conn.prepare(sql)
@@ -67,67 +68,102 @@ async def _pg_frame(engine: PostgresEngine, sql: str, args: tuple) -> pd.DataFra
         with tempfile.TemporaryFile(prefix="xinbao-frame-") as fh:
             async with conn.transaction(readonly=True):
                 await conn.execute("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'")
-                await conn.copy_from_query(sql, *args, output=fh, format="csv", header=True)
+                status = await conn.copy_from_query(sql, *args, output=fh, format="csv", header=True)
             fh.seek(0)
-            table = await asyncio.to_thread(_read_copy_csv, fh, columns)
+            rows = int(status.split()[-1])  # "COPY <rows>"
+            return await asyncio.to_thread(_frame_from_copy, fh, columns, rows)
     finally:
         if engine.pool:
             await engine.pool.release(conn)
         else:
             await conn.close()
-    return await asyncio.to_thread(_arrow_frame, table)
 
 
-def _read_copy_csv(fh: Any, columns: list[tuple[str, str]]) -> pa.Table:
+def _frame_from_copy(fh: Any, columns: list[tuple[str, str]], rows: int) -> pd.DataFrame:
+    """Columns as the asyncpg path gave them, in memory-lean form: texts as Python strings
+    (None for NULL; one object per distinct value of a repetitive column), integers as
+    ``int64`` (``Int64`` where NULL occurs), dates as ``datetime64[ns]`` (NaT for NULL and for
+    dates pandas cannot hold, as ``pd.to_datetime(errors="coerce")`` gives), times as
+    ``datetime64[ns, UTC]``, booleans as ``bool``."""
     types = {name: _PG_ARROW.get(kind, pa.string()) for name, kind in columns}
-    return pacsv.read_csv(
-        fh, parse_options=pacsv.ParseOptions(newlines_in_values=True),
+    reader = pacsv.open_csv(
+        fh, read_options=pacsv.ReadOptions(block_size=1 << 24),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types=types, null_values=[""], strings_can_be_null=True,
             quoted_strings_can_be_null=False, true_values=["t"], false_values=["f"]))
+    sinks = {name: _Sink(types[name], rows) for name, _ in columns}
+    at = 0
+    for batch in reader:
+        n = batch.num_rows
+        for name, sink in sinks.items():
+            sink.put(batch.column(name), at, n)
+        at += n
+    assert at == rows, (at, rows)
+    return pd.DataFrame({name: sink.result() for name, sink in sinks.items()}, copy=False)
 
 
-def _arrow_frame(table: pa.Table) -> pd.DataFrame:
-    """Columns as the asyncpg path gave them, in memory-lean form: texts as Python strings
-    (None for NULL; one object per distinct value of a repetitive column), integers as
-    ``int64`` (``Int64`` where NULL occurs), dates and times as ``datetime64[ns]`` (NaT for NULL
-    and for dates pandas cannot hold, as ``pd.to_datetime(errors="coerce")`` gives)."""
-    out: dict[str, Any] = {}
-    for name in table.column_names:
-        col = table[name].combine_chunks()
-        kind = col.type
-        if pa.types.is_string(kind):
-            out[name] = _texts(col)
-        elif pa.types.is_date32(kind):
-            days = col.cast(pa.int32()).fill_null(_NO_DAY).to_numpy().astype("int64")
-            bad = (days == _NO_DAY) | (days < _MIN_DAY) | (days > _MAX_DAY)
-            values = days.astype("datetime64[D]").astype("datetime64[ns]")
-            values[bad] = np.datetime64("NaT")
-            out[name] = values
-        elif pa.types.is_timestamp(kind):
-            out[name] = col.to_pandas(coerce_temporal_nanoseconds=True)
-        elif pa.types.is_integer(kind) and col.null_count:
-            out[name] = pd.array(col.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get))
-        else:
-            out[name] = col.to_numpy(zero_copy_only=False)
-    return pd.DataFrame(out, columns=table.column_names)
-
-
-_NO_DAY = -(2**31)
-_MIN_DAY = int(pd.Timestamp.min.ceil("D").value // 86_400_000_000_000) + 1
+# The days (since 1970-01-01) pandas' nanosecond timestamps can hold.
+_MIN_DAY = int(pd.Timestamp.min.ceil("D").value // 86_400_000_000_000)
 _MAX_DAY = int(pd.Timestamp.max.floor("D").value // 86_400_000_000_000)
 
 
-def _texts(col: pa.Array) -> np.ndarray:
-    """A text column as an object array: one Python string per distinct value when values
-    repeat (a USCC on every record of its firm), None for NULL."""
-    if len(col) == 0:
-        return np.empty(0, dtype=object)
-    encoded = col.dictionary_encode()
-    if len(encoded.dictionary) > len(col) // 2:  # mostly distinct (keys): one string per row
-        return np.array(col.to_pylist(), dtype=object)
-    values = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
-    return values[encoded.indices.fill_null(len(values) - 1).to_numpy()]
+class _Sink:
+    """One column's values, written block by block into arrays of the full length."""
+
+    def __init__(self, kind: pa.DataType, rows: int) -> None:
+        self.kind = kind
+        self.nulls = np.zeros(rows, dtype=bool)
+        if pa.types.is_string(kind):
+            self.values = np.empty(rows, dtype=object)
+            self.strings: dict[str, str] = {}  # one object per distinct text, across blocks
+        elif pa.types.is_date32(kind) or pa.types.is_timestamp(kind):
+            self.values = np.empty(rows, dtype="datetime64[ns]")
+        elif pa.types.is_boolean(kind):
+            self.values = np.zeros(rows, dtype=bool)
+        elif pa.types.is_integer(kind):
+            self.values = np.zeros(rows, dtype="int64")
+        else:
+            self.values = np.full(rows, np.nan)
+
+    def put(self, col: pa.Array, at: int, n: int) -> None:
+        kind, out = self.kind, self.values[at:at + n]
+        if col.null_count:
+            self.nulls[at:at + n] = col.is_null().to_numpy(zero_copy_only=False)
+        if pa.types.is_string(kind):
+            encoded = col.dictionary_encode()
+            if len(encoded.dictionary) > n // 2:  # mostly distinct (keys): one string per row
+                out[:] = col.to_pylist()
+                return
+            keep = self.strings.setdefault
+            values = np.array([*(keep(v, v) for v in encoded.dictionary.to_pylist()), None], dtype=object)
+            out[:] = values[encoded.indices.fill_null(len(values) - 1).to_numpy()]
+        elif pa.types.is_date32(kind):
+            days = col.fill_null(0).cast(pa.int32()).to_numpy().astype("int64")
+            bad = (days < _MIN_DAY) | (days > _MAX_DAY)
+            out[:] = days.astype("datetime64[D]")
+            out[bad] = np.datetime64("NaT")
+        elif pa.types.is_timestamp(kind):
+            out[:] = col.cast(pa.timestamp("us")).fill_null(0).to_numpy().astype("datetime64[ns]")
+        elif pa.types.is_boolean(kind):
+            out[:] = col.fill_null(False).to_numpy(zero_copy_only=False)
+        elif pa.types.is_integer(kind):
+            out[:] = col.fill_null(0).to_numpy()
+        else:
+            out[:] = col.to_numpy(zero_copy_only=False)  # floats: NaN for NULL
+
+    def result(self) -> Any:
+        kind, values, nulls = self.kind, self.values, self.nulls
+        if pa.types.is_date32(kind) or pa.types.is_timestamp(kind):
+            values[nulls] = np.datetime64("NaT")
+            return pd.Series(values).dt.tz_localize("UTC") if pa.types.is_timestamp(kind) else values
+        if pa.types.is_boolean(kind) and nulls.any():
+            out = values.astype(object)
+            out[nulls] = None
+            return out
+        if pa.types.is_integer(kind) and nulls.any():
+            return pd.arrays.IntegerArray(values, nulls)
+        return values
 
 
 async def load_records(engine: Engine, as_of: date | None = None,
@@ -221,7 +257,8 @@ async def load_record_history(engine: Engine, usccs: list[str] | None = None,
     received = _utc_naive(df["received_at"])
     superseded = _utc_naive(df["superseded_at"])
     backfill = df["backfill"].astype(bool).to_numpy()
-    out = normalise_records(df.drop(columns=["received_at", "superseded_at", "backfill"]))
+    out = normalise_records(df)  # takes the record columns only
+    del df
     out["known_from"] = received.where(~backfill, out["event_date"])
     out["superseded_at"] = superseded
     return split_shared_meters(out)
@@ -237,17 +274,18 @@ def normalise_records(df: pd.DataFrame) -> pd.DataFrame:
     keys = [c for c in _RECORD_KEYS if c in df.columns]
     if df.empty:
         df = pd.DataFrame(columns=[*RECORD_COLUMNS, *keys])
+    # column by column into a new frame that shares what needs no conversion: a region's
+    # records are gigabytes, and a frame-wide selection or assignment would copy them
+    cols: dict[str, Any] = {c: df[c] for c in (*RECORD_COLUMNS, *keys)}
     for col in ("event_date", "end_date"):
-        df[col] = pd.to_datetime(df[col], errors="coerce")
-    for col in ("amount_fen", "arrears_fen", "days"):
-        df[col] = pd.array(df[col], dtype="Int64")
-    df["quantity"] = pd.to_numeric(df["quantity"], errors="coerce").astype(float)
-    df["attrs"] = _parsed_attrs(df["attrs"])
-    if "record_id" in keys:
-        df["record_id"] = pd.array(df["record_id"], dtype="Int64")
+        cols[col] = pd.to_datetime(cols[col], errors="coerce")
+    for col in ("amount_fen", "arrears_fen", "days", *(["record_id"] if "record_id" in keys else [])):
+        cols[col] = pd.array(cols[col], dtype="Int64", copy=False)
+    cols["quantity"] = pd.to_numeric(cols["quantity"], errors="coerce").astype(float, copy=False)
+    cols["attrs"] = pd.Series(_parsed_attrs(cols["attrs"]), index=df.index, dtype=object)
     if "record_key" in keys:
-        df["record_key"] = df["record_key"].astype(object)
-    return df[[*RECORD_COLUMNS, *keys]]
+        cols["record_key"] = cols["record_key"].astype(object, copy=False)
+    return pd.DataFrame(cols, index=df.index, copy=False)
 
 
 def _parsed_attrs(values: pd.Series) -> list[Any]:
