@@ -433,7 +433,7 @@ def defaulted_by(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
     """Whether each firm had already defaulted (90+ days overdue) on or before ``as_of``."""
     as_of = _ts(as_of)
     index = _universe(records, firms)
-    first = first_default_dates(records[records["event_date"] <= as_of])
+    first = first_default_dates(records[(records["kind"] == "bank_loan") & (records["event_date"] <= as_of)])
     return pd.Series(index.isin(first.index), index=index, name="defaulted")
 
 
@@ -448,7 +448,9 @@ def default_labels(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
     as_of = _ts(as_of)
     index = _universe(records, firms)
     horizon_end = as_of + pd.DateOffset(months=horizon_months)
-    first = first_default_dates(records[records["event_date"] <= horizon_end]).reindex(index)
+    # bank_loan rows only (all first_default_dates reads): a copy of every record was gigabytes
+    first = first_default_dates(records[(records["kind"] == "bank_loan")
+                                        & (records["event_date"] <= horizon_end)]).reindex(index)
     prior = (first <= as_of).to_numpy()
     y = ((first > as_of) & (first <= horizon_end)).astype(int)
     if exclude_defaulted:

@@ -19,8 +19,10 @@ version valid then; ``current_versions(history)`` is what it knows now (labels r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "current_versions",
     "is_history",
     "known_at",
+    "rows_where",
 ]
 
 #: Columns of the long records frame handed to ``scoring`` (dtype in brackets).
@@ -79,12 +82,24 @@ def current_versions(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def _plain(records: pd.DataFrame, keep: pd.Series) -> pd.DataFrame:
-    """The kept rows' record columns. When every row is kept (a region without corrections)
-    the columns are shared with ``records``, not copied: a region's records are gigabytes, and
-    records frames are only read (functions that change a column make a new frame)."""
-    if bool(keep.all()):
-        return pd.DataFrame({c: records[c] for c in RECORD_COLUMNS}, copy=False)
-    return records.loc[keep, list(RECORD_COLUMNS)]
+    """The kept rows' record columns (see :func:`rows_where`)."""
+    return rows_where(records, keep, RECORD_COLUMNS)
+
+
+def rows_where(records: pd.DataFrame, keep: pd.Series | np.ndarray,
+               columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows of ``records`` where ``keep`` is true, with every column or ``columns``, for
+    frames of millions of rows. When every row is kept the columns are shared, not copied (a
+    region's records are gigabytes, and records frames are only read: functions that change a
+    column make a new frame); otherwise each column is taken once (a boolean ``.loc`` or ``[]``
+    held a second full copy on the way)."""
+    names = list(records.columns if columns is None else columns)
+    keep = np.asarray(keep, dtype=bool)
+    if keep.all():
+        return pd.DataFrame({c: records[c] for c in names}, copy=False)
+    rows = np.flatnonzero(keep)
+    return pd.DataFrame({c: records[c].array.take(rows) for c in names},
+                        index=records.index[rows], copy=False)
 
 
 #: Columns of the firms frame handed to ``scoring``.

@@ -100,7 +100,10 @@ def _frame_from_copy(fh: Any, columns: list[tuple[str, str]], rows: int) -> pd.D
             sink.put(batch.column(name), at, n)
         at += n
     assert at == rows, (at, rows)
-    return pd.DataFrame({name: sink.result() for name, sink in sinks.items()}, copy=False)
+    frame = pd.DataFrame({name: sink.result() for name, sink in sinks.items()}, copy=False)
+    del reader
+    pa.default_memory_pool().release_unused()  # Arrow's blocks: back to the system now
+    return frame
 
 
 # The days (since 1970-01-01) pandas' nanosecond timestamps can hold.

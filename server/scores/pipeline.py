@@ -10,6 +10,7 @@ stored as grade D with the override as their first reason.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 from datetime import UTC, date, datetime
@@ -33,7 +34,7 @@ from scoring.monitoring import grade_migration
 from scoring.monitoring import metrics as model_metrics
 from scoring.overrides import OverrideRuleSet, override_reasons
 from scoring.pipeline import RegionScores
-from scoring.records import current_versions
+from scoring.records import current_versions, rows_where
 from scoring.scorecard import confidence_level
 from server import db
 from server.ingest.store import open_writer
@@ -67,10 +68,19 @@ HISTORY_MONTHS = 12  # months of back-scores written when a region is first scor
 _ACTIVATE_LOCK = 0x7B1A0C71  # advisory lock key: one model activation at a time on PostgreSQL
 
 
+def release_frames() -> None:
+    """Free the frames a step left in reference cycles now, not when the cyclic collector next
+    runs: ``scoring``'s known-records view and its row sets refer to each other, and each holds
+    a copy of the records known on a date (gigabytes at a county's size). Measured at 120,000
+    firms: ``xinbao train`` grew by about 2.3 GB per training date without this."""
+    gc.collect()
+
+
 def data_end(records: pd.DataFrame) -> pd.Timestamp:
     """The last month-end the monthly feeds cover: the platform's 'now' for scoring."""
-    monthly = records[records["kind"].isin(["tax_monthly", "social_insurance", "utility", "bank_loan"])]
-    last = (monthly if len(monthly) else records)["event_date"].max()
+    monthly = records["kind"].isin(["tax_monthly", "social_insurance", "utility", "bank_loan"]).to_numpy()
+    dates = records["event_date"]  # the one column read: no copy of every record
+    last = (dates[monthly] if monthly.any() else dates).max()
     if pd.isna(last):
         raise RuntimeError("no department records yet: ingest data before training or scoring")
     return pd.Timestamp(last) + pd.offsets.MonthEnd(0)
@@ -103,8 +113,10 @@ async def train_platform_model(settings: Settings, as_of: date | None = None,
         end = pd.Timestamp(as_of) if as_of else data_end(records)
         dates = [end - pd.DateOffset(months=m) + pd.offsets.MonthEnd(0) for m in TRAIN_OFFSETS_MONTHS]
         train_dates = [d for d in dates if d > records["event_date"].min()]
-        parts = [await asyncio.to_thread(region_dataset, firms, history, [d], HORIZON_MONTHS)
-                 for d in train_dates]
+        parts = []
+        for d in train_dates:
+            parts.append(await asyncio.to_thread(region_dataset, firms, history, [d], HORIZON_MONTHS))
+            release_frames()
         del history
         X = pd.concat([p[0] for p in parts])
         y = pd.concat([p[1] for p in parts])
@@ -215,10 +227,13 @@ def _migration(current: Any, model: Any, firms: pd.DataFrame, records: pd.DataFr
                rules: Any) -> dict[str, Any]:
     """The grade migration from ``current`` to ``model`` over the firms that exist at ``end``."""
     live = firms[pd.to_datetime(firms["founded_on"]) <= end].reset_index(drop=True)
-    seen = records[records["event_date"] <= end]
+    seen = rows_where(records, records["event_date"] <= end)
     X = compute_features(seen, end, firms=live)  # once, for both models
-    grades = [score_region(m, live, seen, end.date(), overrides=rules, status_known_on=end.date(),
-                           features=X).table["grade"] for m in (current, model)]
+    grades = []
+    for m in (current, model):
+        grades.append(score_region(m, live, seen, end.date(), overrides=rules, status_known_on=end.date(),
+                                   features=X).table["grade"])
+        release_frames()
     return grade_migration(*grades)
 
 
@@ -276,6 +291,7 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
             count, latest = await _score_one_date(engine, model, version, firms, records, d, reason,
                                                   settings.min_group_size, rules, end.date(), history=declared)
             written += count
+            release_frames()
         if latest is not None and latest.authenticity is not None:
             await _store_feed_health(history, firms, end, latest.authenticity)
         await _rescore_event_rows(engine, settings, version, end.date(), reason)
@@ -313,7 +329,7 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
 
     profile = await active_profile_on(as_of.date())
     profile_v = profile_version(profile) if profile else None
-    result = score_region(model, live, records[records["event_date"] <= as_of], as_of.date(),
+    result = score_region(model, live, rows_where(records, records["event_date"] <= as_of), as_of.date(),
                           profile=profile, model_version=version, overrides=rules,
                           status_known_on=status_known_on, history=history)
     table = result.table

@@ -55,3 +55,31 @@ def test_features_on_a_past_day_ignore_a_record_that_arrived_later() -> None:
 def test_a_plain_frame_is_its_own_history() -> None:
     recs = make_records([{"uscc": FIRM, "kind": "dishonest_debtor", "event_date": "2025-01-10"}])
     assert known_at(recs, "2024-01-01") is recs and current_versions(recs) is recs
+
+
+def test_rows_where_equals_a_boolean_selection_and_shares_columns_when_all_are_kept():
+    """``rows_where`` (issue 16: no second copy of a region's records) gives exactly what
+    ``frame.loc[keep]`` gives, index and dtypes included; with every row kept it copies
+    nothing."""
+    import numpy as np
+    import pandas as pd
+
+    from scoring.records import rows_where
+
+    rng = np.random.default_rng(3)
+    n = 1_000
+    frame = pd.DataFrame({
+        "uscc": np.array([f"U{i % 37}" for i in range(n)], dtype=object),
+        "event_date": pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D"),
+        "amount_fen": pd.array(np.where(rng.random(n) < 0.2, None, rng.integers(0, 10**15, n)), dtype="Int64"),
+        "quantity": np.where(rng.random(n) < 0.1, np.nan, rng.random(n)),
+        "attrs": np.array([{"k": i} if i % 3 else None for i in range(n)], dtype=object),
+    }, index=pd.RangeIndex(100, 100 + n))
+    keep = pd.Series(rng.random(n) < 0.6, index=frame.index)
+    pd.testing.assert_frame_equal(rows_where(frame, keep), frame.loc[keep], check_exact=True)
+    pd.testing.assert_frame_equal(rows_where(frame, keep, ["attrs", "uscc"]), frame.loc[keep, ["attrs", "uscc"]],
+                                  check_exact=True)
+    everything = rows_where(frame, np.ones(n, dtype=bool))
+    pd.testing.assert_frame_equal(everything, frame, check_exact=True)
+    for column in ("uscc", "event_date", "quantity", "attrs"):
+        assert np.shares_memory(everything[column].to_numpy(), frame[column].to_numpy()), column
