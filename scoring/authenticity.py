@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .records import RECORD_KINDS, is_history
+from .records import RECORD_KINDS, is_history, rows_where
 from .risk.context import MONTHS, Context
 
 __all__ = [
@@ -805,7 +805,9 @@ def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
     out = []
     for dept in sorted({k.department for k in RECORD_KINDS.values() if k.monthly}):
         kinds = [k.code for k in RECORD_KINDS.values() if k.monthly and k.department == dept]
-        rows = records[records["kind"].isin(kinds) & (records["event_date"] <= ts)]
+        # only the columns read here: a department's monthly rows are millions
+        rows = rows_where(records, records["kind"].isin(kinds) & (records["event_date"] <= ts),
+                          [c for c in ("uscc", "event_date", "known_from") if c in records.columns])
         if rows.empty:
             continue
         month = rows["event_date"].dt.to_period("M")

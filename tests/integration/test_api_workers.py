@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from server.cli import main
 from tests.conftest import REDIS_URL, fresh_database_url, require_service
+from tests.e2e.browser import stop_server
 
 SECRET = "test-secret-not-for-production-0123456789"
 
@@ -109,10 +110,4 @@ def test_two_workers_serve_and_a_killed_one_is_replaced(tmp_path):
             replaced = _serving(proc, base, tmp_path / "serve.log", 2)
             assert victim not in replaced and len(replaced - workers) == 1, (workers, replaced)
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            log.close()
+            stop_server(proc, log)
