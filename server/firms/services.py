@@ -71,9 +71,17 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
     elif viewer.role != "admin":
         raise PermissionDeniedException(t("only the firm's owner, consented banks and admins see evaluations"))
 
-    # The latest score in full; the history as (date, score, grade) only: reading every row's
-    # dimensions, reasons and data confidence cost most of an evaluation's time.
-    newest = (ScoreHistory.as_of, ScoreHistory.id)
+    # The history as (date, score, grade), then its newest row in full: reading every row's
+    # dimensions, reasons and data confidence cost most of an evaluation's time. Rows are
+    # never changed once written, so the two reads agree whatever is scored meanwhile.
+    rows = await (
+        ScoreHistory.select(ScoreHistory.id, ScoreHistory.as_of, ScoreHistory.score, ScoreHistory.grade)
+        .where(ScoreHistory.firm == firm["id"])
+        .order_by(ScoreHistory.as_of, ScoreHistory.id, ascending=False)
+        .limit(200)
+    )
+    if not rows:
+        raise NotFoundException(t("firm {uscc} has not been scored yet", uscc=uscc))
     latest = await (
         ScoreHistory.select(
             ScoreHistory.as_of, ScoreHistory.score, ScoreHistory.grade, ScoreHistory.pd,
@@ -81,19 +89,12 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
             ScoreHistory.weight_profile_version, ScoreHistory.created_at, ScoreHistory.run,
             ScoreHistory.data_confidence,
         )
-        .where(ScoreHistory.firm == firm["id"])
-        .order_by(*newest, ascending=False)
+        .where(ScoreHistory.id == rows[0]["id"])
         .output(load_json=True)
         .first()
     )
-    if latest is None:
+    if latest is None:  # removed meanwhile (a firm deleted with its scores)
         raise NotFoundException(t("firm {uscc} has not been scored yet", uscc=uscc))
-    rows = await (
-        ScoreHistory.select(ScoreHistory.as_of, ScoreHistory.score, ScoreHistory.grade)
-        .where(ScoreHistory.firm == firm["id"])
-        .order_by(*newest, ascending=False)
-        .limit(200)
-    )
     if viewer.role != "owner":
         now = datetime.now(UTC)
         async with db.write_transaction():  # the view logged and the owners told, together
