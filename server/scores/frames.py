@@ -109,6 +109,7 @@ def _frame_from_copy(fh: Any, columns: list[tuple[str, str]], rows: int) -> pd.D
 # The days (since 1970-01-01) pandas' nanosecond timestamps can hold.
 _MIN_DAY = int(pd.Timestamp.min.ceil("D").value // 86_400_000_000_000)
 _MAX_DAY = int(pd.Timestamp.max.floor("D").value // 86_400_000_000_000)
+_DAY_US = 86_400_000_000
 
 
 class _Sink:
@@ -147,7 +148,10 @@ class _Sink:
             out[:] = days.astype("datetime64[D]")
             out[bad] = np.datetime64("NaT")
         elif pa.types.is_timestamp(kind):
-            out[:] = col.cast(pa.timestamp("us")).fill_null(0).to_numpy().astype("datetime64[ns]")
+            micros = col.cast(pa.int64()).fill_null(0).to_numpy()
+            bad = (micros < _MIN_DAY * _DAY_US) | (micros >= (_MAX_DAY + 1) * _DAY_US)
+            out[:] = micros.astype("datetime64[us]")
+            out[bad] = np.datetime64("NaT")
         elif pa.types.is_boolean(kind):
             out[:] = col.fill_null(False).to_numpy(zero_copy_only=False)
         elif pa.types.is_integer(kind):
@@ -159,7 +163,9 @@ class _Sink:
         kind, values, nulls = self.kind, self.values, self.nulls
         if pa.types.is_date32(kind) or pa.types.is_timestamp(kind):
             values[nulls] = np.datetime64("NaT")
-            return pd.Series(values).dt.tz_localize("UTC") if pa.types.is_timestamp(kind) else values
+            if pa.types.is_timestamp(kind) and kind.tz is not None:  # timestamptz: aware, in UTC
+                return pd.Series(values).dt.tz_localize("UTC")
+            return values
         if pa.types.is_boolean(kind) and nulls.any():
             out = values.astype(object)
             out[nulls] = None
