@@ -34,8 +34,17 @@ _RECORD_KEYS = ("record_id", "record_key")
 _FIRM_SQL = f"SELECT id, {', '.join(FIRM_COLUMNS)} FROM firm"
 
 
-async def _query(engine: Engine, sql: str, args: tuple = ()) -> pd.DataFrame:
+#: Reads of at most this many firms' rows are fetched row by row: a COPY through a temporary
+#: file costs about 5 ms more per read (one firm's 287 records: 11.7 ms against 6.5 ms), and
+#: saves only when the rows are many (2,000 firms' 405,529: 0.9 s against 1.7 s).
+FETCH_UP_TO_FIRMS = 50
+
+
+async def _query(engine: Engine, sql: str, args: tuple = (), *, firms: int | None = None) -> pd.DataFrame:
+    """The rows of ``sql`` as a frame; ``firms``: how many firms' rows it reads (None: all)."""
     if isinstance(engine, PostgresEngine):
+        if firms is not None and firms <= FETCH_UP_TO_FIRMS:
+            return await _pg_rows(engine, dollar_params(sql), args)
         return await _pg_frame(engine, dollar_params(sql), args)
 
     path = sqlite_path_of(engine)
@@ -52,6 +61,21 @@ _PG_ARROW = {"text": pa.string(), "varchar": pa.string(), "bpchar": pa.string(),
              "jsonb": pa.string(), "date": pa.date32(), "int2": pa.int64(), "int4": pa.int64(),
              "int8": pa.int64(), "float4": pa.float64(), "float8": pa.float64(), "bool": pa.bool_(),
              "timestamptz": pa.timestamp("us", tz="UTC"), "timestamp": pa.timestamp("us")}
+
+
+async def _pg_rows(engine: PostgresEngine, sql: str, args: tuple) -> pd.DataFrame:
+    """A few rows, fetched as records: the same frame as :func:`_pg_frame` gives."""
+    conn = await (engine.pool.acquire() if engine.pool else engine.get_new_connection())
+    try:
+        stmt = await conn.prepare(sql)
+        rows = await stmt.fetch(*args)
+        cols = [a.name for a in stmt.get_attributes()]
+    finally:
+        if engine.pool:
+            await engine.pool.release(conn)
+        else:
+            await conn.close()
+    return pd.DataFrame.from_records([tuple(r) for r in rows], columns=cols)
 
 
 async def _pg_frame(engine: PostgresEngine, sql: str, args: tuple) -> pd.DataFrame:
@@ -197,7 +221,7 @@ async def load_records(engine: Engine, as_of: date | None = None,
         else:
             sql += f" AND uscc IN ({', '.join('?' * len(usccs))})"
             args.extend(usccs)
-    df = normalise_records(await _query(engine, sql, tuple(args)))
+    df = normalise_records(await _query(engine, sql, tuple(args), firms=None if usccs is None else len(usccs)))
     if usccs is None:
         return split_shared_meters(df)
     # a meter shared with firms outside the subset is split with their readings too
@@ -233,7 +257,8 @@ async def _meter_rows(engine: Engine, meters: list[str], addresses: list[str],
     if as_of is not None:
         sql += " AND event_date <= ?"
         args.append(as_of if pg else as_of.isoformat())
-    df = normalise_records(await _query(engine, sql, tuple(args)))
+    # a few meters' readings: the firms on them
+    df = normalise_records(await _query(engine, sql, tuple(args), firms=len(meters) + len(addresses)))
     return df[df["category"] == "electricity"]
 
 
@@ -262,7 +287,7 @@ async def load_record_history(engine: Engine, usccs: list[str] | None = None,
         args += [list(kinds)] if pg else list(kinds)
     if clauses:
         sql += " WHERE " + " AND ".join(clauses)
-    df = await _query(engine, sql, tuple(args))
+    df = await _query(engine, sql, tuple(args), firms=None if usccs is None else len(usccs))
     received = _utc_naive(df["received_at"])
     superseded = _utc_naive(df["superseded_at"])
     backfill = df["backfill"].astype(bool).to_numpy()

@@ -2,7 +2,8 @@
 (no Python object per row). They must equal, value for value and dtype for dtype, what the
 row-wise read gave (asyncpg records into ``DataFrame.from_records``, the reference kept
 here), on the demo region: every record, a subset of firms on a past day, the keys, every
-version of every record, the firms; and a record with NULLs, odd text and a far date."""
+version of every record, the firms; and a record with NULLs, odd text and a far date. Reads
+of a few firms (``FETCH_UP_TO_FIRMS``) are fetched row by row, and give the same again."""
 
 from __future__ import annotations
 
@@ -60,9 +61,16 @@ async def test_copy_frames_equal_the_row_wise_read(client, demo, engine, monkeyp
         lambda: frames.load_record_history(engine, usccs=firms[:5], kinds=("tax_monthly",)),
         lambda: frames.load_firms(engine),
     ]
+    monkeypatch.setattr(frames, "FETCH_UP_TO_FIRMS", -1)  # every read by COPY
     copied = [await call() for call in calls]
     monkeypatch.setattr(frames, "_pg_frame", _rows_frame)
     reference = [await call() for call in calls]
+    # and the few-firms path (row-wise, in the module) gives the same as well
+    monkeypatch.setattr(frames, "FETCH_UP_TO_FIRMS", 10**9)
+    monkeypatch.setattr(frames, "_pg_frame", None)  # must not be used
+    few = [await call() for call in calls[1:3]] + [await calls[4]()]
+    for got, want in zip(few, [reference[1], reference[2], reference[4]], strict=True):
+        _same(got, want)
     for got, want in zip(copied, reference, strict=True):
         assert len(want) > 0
         _same(got, want)
