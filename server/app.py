@@ -271,8 +271,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # A 500 is always a bug of ours: log its traceback in production too (not the 4xx/503s).
         # APScheduler's "Running job" lines come every 5 s with the in-process scheduler: the
         # platform logs its own job lines (alerts.scheduler), so keep only its warnings.
+        # Exceptions answered as 4xx by a handler above are named too: Litestar reads a status
+        # code from the exception's class only (an IngestError has its own per instance).
         logging_config=LoggingConfig(log_exceptions="always", disable_stack_trace={
-            400, 401, 403, 404, 405, 409, 410, 413, 415, 422, 429, 503},
+            400, 401, 403, 404, 405, 409, 410, 413, 415, 422, 429, 503,
+            IngestError, OverflowError, DataError},
             loggers={"apscheduler": {"level": "WARNING", "propagate": True}}),
         response_cache_config=ResponseCacheConfig(default_expiration=30),
         openapi_config=OpenAPIConfig(

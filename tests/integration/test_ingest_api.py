@@ -110,6 +110,28 @@ async def test_missing_required_column_refuses_the_file_naming_it(client, operat
     assert await _count("tax_monthly") == before
 
 
+async def test_a_refused_file_is_not_logged_as_a_server_fault(client, operators, caplog):
+    """A 422 for the sender's file is their mistake: no traceback in the server's log (that
+    is for 500s, which are always a bug of ours)."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    for logger in ("litestar", "xinbao"):
+        logging.getLogger(logger).addHandler(caplog.handler)  # whether or not it propagates
+    try:
+        csv = f"record_key,uscc,category,amount_yuan\nX-2,{A},vat,1\n".encode()
+        r = await client.post("/api/ingest/tax_monthly", content=csv,
+                              headers={**operators["tax"], "content-type": "text/csv"})
+        assert r.status_code == 422
+        r = await client.get("/api/firms?offset=1", headers=operators["tax"])  # answered: the log flowed
+        assert r.status_code == 200
+    finally:
+        for logger in ("litestar", "xinbao"):
+            logging.getLogger(logger).removeHandler(caplog.handler)
+    assert not [rec for rec in caplog.records if rec.exc_info or "Traceback" in rec.getMessage()], \
+        [rec.getMessage()[:300] for rec in caplog.records]
+
+
 @pytest.mark.parametrize(
     ("who", "source", "status"),
     [(None, "tax_monthly", 401), ("market", "tax_monthly", 403), ("admin", "tax_monthly", 403),
