@@ -82,7 +82,7 @@ async def _pg_frame(engine: PostgresEngine, sql: str, args: tuple) -> pd.DataFra
     """A query's rows as a frame, read with ``COPY (query) TO STDOUT`` into a temporary file
     and converted by Arrow block by block into arrays made once at their full length: no
     Python object per row or per value, and no second copy of the frame. A region's 24 million
-    records fetched as asyncpg records took about 15 GB (issue 16: ``xinbao train`` died at
+    records fetched as asyncpg records took more than 14 GiB (issue 16: ``xinbao train`` died at
     14.5 GB); here the frame's own arrays are most of it, and repeated texts (codes, a meter's
     attrs every month) share one Python string."""
     conn = await (engine.pool.acquire() if engine.pool else engine.get_new_connection())

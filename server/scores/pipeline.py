@@ -72,7 +72,7 @@ def release_frames() -> None:
     """Free the frames a step left in reference cycles now, not when the cyclic collector next
     runs: ``scoring``'s known-records view and its row sets refer to each other, and each holds
     a copy of the records known on a date (gigabytes at a county's size). Measured at 120,000
-    firms: ``xinbao train`` grew by about 2.3 GB per training date without this."""
+    firms: ``xinbao train`` grew by about 2.3 GiB per training date without this."""
     gc.collect()
 
 
