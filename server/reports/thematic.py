@@ -28,6 +28,7 @@ from scoring.thematic import (
     robust_outliers,
     suppress_table,
 )
+from server import db
 from server.fund.services import closed_covers
 from server.privacy import Group, min_firms, publishable
 from server.reports.schemas import (
@@ -70,8 +71,7 @@ async def data_key() -> tuple[Any, ...]:
     of every table they read (a correction, a new or closed warning, a loan's new status or a
     fund entry each changes one), and which database."""
     engine = Firm._meta.db  # one process may serve several databases (the tests do)
-    out: list[Any] = [id(engine), repr(getattr(engine, "config", None)),
-                      getattr(engine, "connection_kwargs", {}).get("database")]
+    out: list[Any] = [db.engine_key(engine)]
     for column in (Firm.updated_at, DeptRecord.id, ScoreHistory.id, Warning.id, Warning.updated_at,
                    ApplicationEvent.id, LoanApplication.id, FundLedger.id):
         row = await column._meta.table.select(Max(column).as_alias("m")).first()

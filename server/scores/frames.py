@@ -6,6 +6,8 @@ import asyncio
 import json
 import sqlite3
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
@@ -63,18 +65,25 @@ _PG_ARROW = {"text": pa.string(), "varchar": pa.string(), "bpchar": pa.string(),
              "timestamptz": pa.timestamp("us", tz="UTC"), "timestamp": pa.timestamp("us")}
 
 
-async def _pg_rows(engine: PostgresEngine, sql: str, args: tuple) -> pd.DataFrame:
-    """A few rows, fetched as records: the same frame as :func:`_pg_frame` gives."""
+@asynccontextmanager
+async def _connection(engine: PostgresEngine) -> AsyncIterator[Any]:
+    """A connection of the engine's pool (or a new one without a pool), given back after."""
     conn = await (engine.pool.acquire() if engine.pool else engine.get_new_connection())
     try:
-        stmt = await conn.prepare(sql)
-        rows = await stmt.fetch(*args)
-        cols = [a.name for a in stmt.get_attributes()]
+        yield conn
     finally:
         if engine.pool:
             await engine.pool.release(conn)
         else:
             await conn.close()
+
+
+async def _pg_rows(engine: PostgresEngine, sql: str, args: tuple) -> pd.DataFrame:
+    """A few rows, fetched as records: the same frame as :func:`_pg_frame` gives."""
+    async with _connection(engine) as conn:
+        stmt = await conn.prepare(sql)
+        rows = await stmt.fetch(*args)
+        cols = [a.name for a in stmt.get_attributes()]
     return pd.DataFrame.from_records([tuple(r) for r in rows], columns=cols)
 
 
@@ -85,8 +94,7 @@ async def _pg_frame(engine: PostgresEngine, sql: str, args: tuple) -> pd.DataFra
     records fetched as asyncpg records took more than 14 GiB (issue 16: ``xinbao train`` died at
     14.5 GB); here the frame's own arrays are most of it, and repeated texts (codes, a meter's
     attrs every month) share one Python string."""
-    conn = await (engine.pool.acquire() if engine.pool else engine.get_new_connection())
-    try:
+    async with _connection(engine) as conn:
         stmt = await conn.prepare(sql)
         columns = [(a.name, a.type.name) for a in stmt.get_attributes()]
         with tempfile.TemporaryFile(prefix="xinbao-frame-") as fh:
@@ -96,11 +104,6 @@ async def _pg_frame(engine: PostgresEngine, sql: str, args: tuple) -> pd.DataFra
             fh.seek(0)
             rows = int(status.split()[-1])  # "COPY <rows>"
             return await asyncio.to_thread(_frame_from_copy, fh, columns, rows)
-    finally:
-        if engine.pool:
-            await engine.pool.release(conn)
-        else:
-            await conn.close()
 
 
 def _frame_from_copy(fh: Any, columns: list[tuple[str, str]], rows: int) -> pd.DataFrame:

@@ -165,6 +165,11 @@ class Browser:
         self.page.wait_for_selector("flt-semantics-placeholder", state="attached", timeout=30_000)
         self.page.locator("flt-semantics-placeholder").dispatch_event("click")  # turn semantics on
 
+    def open_at_sign_in(self, url: str) -> None:
+        """Open the app and wait for its sign-in form (Chinese, the app's first language)."""
+        self.open(url)
+        self.page.get_by_role("textbox", name="手机号").first.wait_for(timeout=30_000)
+
     def text(self, pattern: str | re.Pattern[str], timeout: float = 15_000) -> Any:
         found = self.page.get_by_text(pattern).first
         try:

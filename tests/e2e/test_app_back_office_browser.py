@@ -45,8 +45,7 @@ def test_back_office_and_every_role_at_phone_and_desktop_widths(demo: Demo, chro
     # -- the department operator, on a phone -------------------------------------------------
     b = _page(chromium, 360, 780)  # the narrowest common phone
     try:
-        b.open(demo.app)
-        b.page.get_by_role("textbox", name="手机号").first.wait_for(timeout=30_000)
+        b.open_at_sign_in(demo.app)
         _sign_in(b, OPERATOR, zh=True)
         b.text("上报部门数据")
         b.text(re.compile(rf"\({source}\)"))
@@ -94,8 +93,7 @@ def test_back_office_and_every_role_at_phone_and_desktop_widths(demo: Demo, chro
     # -- the admin, on a desktop -------------------------------------------------------------
     d = _desktop(chromium)
     try:
-        d.open(demo.app)
-        d.page.get_by_role("textbox", name="手机号").first.wait_for(timeout=30_000)
+        d.open_at_sign_in(demo.app)
         d.switch_language("English", "Sign in")
         _sign_in(d, ADMIN, zh=False)
         d.text("Weight profiles")
@@ -213,8 +211,7 @@ def test_the_analyst_drills_the_index_and_downloads_the_annual_report(demo: Demo
 
     b = _page(chromium, 390, 844)
     try:
-        b.open(demo.app)
-        b.page.get_by_role("textbox", name="手机号").first.wait_for(timeout=30_000)
+        b.open_at_sign_in(demo.app)
         _sign_in(b, ANALYST, zh=True)
         b.text("区域信用指数")
         b.text(re.compile(r"以 \d\d/\d\d 为基期"))

@@ -40,8 +40,7 @@ def test_owner_and_bank_manager_in_chromium(demo: Demo, browser: Browser) -> Non
     grade = evaluation["grade"]
 
     # 1. sign in as the demo owner (Chinese by default)
-    browser.open(demo.app)
-    browser.page.get_by_role("textbox", name="手机号").first.wait_for(timeout=30_000)
+    browser.open_at_sign_in(demo.app)
     browser.shot("01_login_zh")
     browser.fill("手机号", OWNER)
     browser.fill("密码", PASSWORD)
@@ -172,8 +171,7 @@ def issue_18_screens(demo: Demo, b: Browser, listing_key: str = "E2E-DISHONEST-1
     top = warnings["warnings"][0]  # open first, red first
 
     # 1. the bank's decision screen: purpose, warnings, exposure, in Chinese then English
-    b.open(demo.app)
-    b.page.get_by_role("textbox", name="手机号").first.wait_for(timeout=30_000)
+    b.open_at_sign_in(demo.app)
     _sign_in(b, BANK, zh=True)
     b.text("实时推送已连接", timeout=SIGNED_IN_MS)
     b.click_until("tab", re.compile("^申请"), "待审批申请")

@@ -1,7 +1,7 @@
 """Issue 16: on PostgreSQL the scoring frames are read with ``COPY ... TO STDOUT`` into Arrow
 (no Python object per row). They must equal, value for value and dtype for dtype, what the
-row-wise read gave (asyncpg records into ``DataFrame.from_records``, the reference kept
-here), on the demo region: every record, a subset of firms on a past day, the keys, every
+row-wise read gives (asyncpg records into ``DataFrame.from_records``: ``frames._pg_rows``, the
+reference), on the demo region: every record, a subset of firms on a past day, the keys, every
 version of every record, the firms; and a record with NULLs, odd text and a far date. Reads
 of a few firms (``FETCH_UP_TO_FIRMS``) are fetched row by row, and give the same again."""
 
@@ -21,17 +21,6 @@ pytestmark = pytest.mark.anyio
 def db_url(request, tmp_path_factory):
     """PostgreSQL only: the COPY path is PostgreSQL's (SQLite reads through sqlite3 as before)."""
     yield from module_database_url("postgres", request, tmp_path_factory)
-
-
-async def _rows_frame(engine, sql: str, args: tuple = ()) -> pd.DataFrame:
-    """The reference: the row-wise read the COPY path replaced."""
-    from server.db import dollar_params
-
-    async with engine.pool.acquire() as conn:
-        stmt = await conn.prepare(dollar_params(sql))
-        rows = await stmt.fetch(*args)
-        cols = [a.name for a in stmt.get_attributes()]
-    return pd.DataFrame.from_records([tuple(r) for r in rows], columns=cols)
 
 
 def _same(got: pd.DataFrame, want: pd.DataFrame) -> None:
@@ -63,9 +52,9 @@ async def test_copy_frames_equal_the_row_wise_read(client, demo, engine, monkeyp
     ]
     monkeypatch.setattr(frames, "FETCH_UP_TO_FIRMS", -1)  # every read by COPY
     copied = [await call() for call in calls]
-    monkeypatch.setattr(frames, "_pg_frame", _rows_frame)
+    monkeypatch.setattr(frames, "_pg_frame", frames._pg_rows)  # the reference: row by row
     reference = [await call() for call in calls]
-    # and the few-firms path (row-wise, in the module) gives the same as well
+    # reads of a few firms take the row-wise path on their own (COPY is not even reachable)
     monkeypatch.setattr(frames, "FETCH_UP_TO_FIRMS", 10**9)
     monkeypatch.setattr(frames, "_pg_frame", None)  # must not be used
     few = [await call() for call in calls[1:3]] + [await calls[4]()]
