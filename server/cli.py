@@ -95,18 +95,31 @@ def worker() -> None:
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--out", "out_dir", default="data/region", show_default=True, type=click.Path())
 @click.option("--format", "fmt", default="csv", type=click.Choice(["csv", "jsonl"]), show_default=True)
-def generate(n_firms: int, seed: int, out_dir: str, fmt: str) -> None:
+@click.option("--density", "density", default=None, type=click.IntRange(min=1),
+              metavar="RECORDS_PER_FIRM",
+              help="Write the monthly tax, utility and customs rows in parts (invoice lines, meter "
+                   "reads, declarations) until the region has about this many records per firm; "
+                   "written in chunks, so memory stays that of the base region.")
+def generate(n_firms: int, seed: int, out_dir: str, fmt: str, density: int | None) -> None:
     import time
 
-    from server.demo.synth import generate_region, write_feeds
+    from server.demo.synth import generate_region, plan_density, write_feeds
 
     t0 = time.perf_counter()
     region = generate_region(n_firms, seed)
+    plan = None
+    if density is not None:
+        try:
+            plan = plan_density(region, density, seed=seed)
+        except ValueError as exc:
+            raise click.UsageError(f"--density: {exc}") from exc
     t1 = time.perf_counter()
-    files = write_feeds(region, Path(out_dir), fmt=fmt)
+    files = write_feeds(region, Path(out_dir), fmt=fmt, density=plan)
     t2 = time.perf_counter()
+    records = plan.records if plan is not None else len(region.records)
     click.echo(json.dumps({
-        "firms": n_firms, "records": len(region.records), "seed": seed, "out": out_dir,
+        "firms": n_firms, "records": records, "records_per_firm": round(records / n_firms, 1),
+        "seed": seed, "out": out_dir,
         "generate_s": round(t1 - t0, 2), "write_s": round(t2 - t1, 2), "files": len(files),
     }))
 

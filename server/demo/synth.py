@@ -24,15 +24,25 @@ import pandas as pd
 
 from scoring.records import RECORD_COLUMNS, RECORD_KINDS, STATEMENT_ITEMS
 from server.demo import _vocab as V
-from server.demo._feeds import FEED_SOURCES, feed_columns, write_feeds
+from server.demo._feeds import (
+    FEED_SOURCES,
+    PART_WEIGHTS,
+    DensityPlan,
+    feed_columns,
+    plan_density,
+    write_feeds,
+)
 from server.uscc import make_uscc
 
 __all__ = [
     "FEED_SOURCES",
     "HISTORY_MONTHS",
+    "PART_WEIGHTS",
+    "DensityPlan",
     "Region",
     "feed_columns",
     "generate_region",
+    "plan_density",
     "write_feeds",
 ]
 
