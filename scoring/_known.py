@@ -117,10 +117,13 @@ class Rows:
 
 class KnownRecords:
     """The rows of ``records`` with ``event_date <= as_of`` whose uscc is in ``index`` (by
-    default every uscc in ``records``, sorted)."""
+    default every uscc in ``records``, sorted). With ``cells`` (the feature store's, see
+    :mod:`scoring.feature_store`), the monthly kinds' grids are read from them instead."""
 
     def __init__(self, records: pd.DataFrame, as_of: pd.Timestamp,
-                 index: pd.Index | None = None) -> None:
+                 index: pd.Index | None = None, cells: pd.DataFrame | None = None) -> None:
+        if cells is not None and index is None:
+            raise ValueError("reading cells needs the universe of firms (index)")
         self.records = records
         self.as_of = as_of
         self.as_of_ns = as_of.value
@@ -168,6 +171,12 @@ class KnownRecords:
         for k, name in enumerate(kinds):
             sel = (run_kind == k) & (run_pos >= 0)
             self._runs[str(name)] = (starts[sel], lengths[sel], run_pos[sel], run_cat[sel])
+        # The monthly kinds from the feature store's cells, when given (their rows are not read).
+        self.cells = None
+        if cells is not None:
+            from .feature_store import MonthlyCells
+
+            self.cells = MonthlyCells(cells, self.index, as_of)
 
     def category_code(self, category: str) -> int:
         return self._cat_vocab.get(category, -2)  # -2 matches no row, not even missing ones
@@ -199,6 +208,12 @@ class KnownRecords:
             self._rows[kind] = rows
         return rows
 
+    def any_rows(self, kind: str) -> np.ndarray:
+        """Whether each firm has a known row of ``kind``."""
+        if self.cells is not None and kind in self.cells.kinds:
+            return self.cells.any_rows(kind)
+        return self.count(self.kind(kind)) > 0
+
     def count(self, rows: Rows) -> np.ndarray:
         """Rows per firm."""
         return np.bincount(rows.pos, minlength=self.n).astype(float)
@@ -213,6 +228,8 @@ class KnownRecords:
                 months: int = 27) -> np.ndarray:
         """(firms x months) matrix of a monthly kind, lag 0 = the latest month end known at
         as_of; the sum (or max) of the month's values, NaN when it has none."""
+        if self.cells is not None and kind in self.cells.kinds:
+            return self.cells.monthly(kind, column, category, how, months)
         rows = self.kind(kind)
         at, key, counts = self._window(kind, category, months)
         vals = rows.values(column, at)

@@ -225,15 +225,20 @@ def _statements(f: KnownRecords) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray
 
 
 def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
-                     firms: pd.DataFrame | pd.Index | None = None) -> pd.DataFrame:
+                     firms: pd.DataFrame | pd.Index | None = None,
+                     cells: pd.DataFrame | None = None) -> pd.DataFrame:
     """The 66 indicators of every firm as of ``as_of``: a frame indexed by uscc, one column
     per indicator code (catalogue order), NaN where the data is missing.
 
     ``firms`` fixes the universe and order of rows (a FIRM_COLUMNS frame also supplies
     registered capital and founding date); by default every uscc seen in ``records``.
+    ``cells`` (the feature store's, shared meters split: :func:`scoring.feature_store.split_cells`)
+    supply the monthly kinds instead of their rows in ``records``; ``firms`` is then required.
     """
     as_of = _ts(as_of)
-    f = KnownRecords(records, as_of, None if firms is None else _universe(records, firms))
+    if cells is not None and firms is None:
+        raise ValueError("compute_features from cells needs the firms (the universe)")
+    f = KnownRecords(records, as_of, None if firms is None else _universe(records, firms), cells=cells)
     index = f.index
     n = f.n
     out: dict[str, np.ndarray] = {}
@@ -306,7 +311,7 @@ def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
     out["revenue_per_employee"] = _log(_div(revenue / yuan, hc_now))
     out["tax_electricity_consistency"] = _correlation(vat, kwh)
     exports_12m = _window_sum(exports, 0, 12)
-    out["exports_12m"] = np.where(f.count(f.kind("customs_export")) > 0, _log(exports_12m / yuan), 0.0)
+    out["exports_12m"] = np.where(f.any_rows("customs_export"), _log(exports_12m / yuan), 0.0)
     out["social_arrears_months_12m"] = _months_positive(social_arrears)
     out["utility_arrears_months_12m"] = _months_positive(utility_arrears)
 

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from scoring.records import RECORD_KINDS, STATEMENT_ITEMS
+from server.ingest.cells import CellsPayload, add_cells, add_new_rows, chunk_cells, is_store_kind
 from server.ingest.parse import ArrowBlock
 from server.ingest.sources import EARLIER_IN_BATCH, Field, Rejection, Repeat, RowValidator
 from server.ingest.store import RECORD_COLUMNS, BatchWriter
@@ -242,7 +243,7 @@ def _text_attrs(table: pa.Table, names: tuple[str, ...]) -> pa.Array:
     return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), body)
 
 
-def _canonical_addresses(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+def canonical_addresses(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     """``sources.canonical_address`` of every value: NFKC, no whitespace, no quotes or
     backslashes; null where nothing is left (the row-wise path leaves such a field out)."""
     folded = pc.replace_substring_regex(pc.utf8_normalize(col, "NFKC"), r'[\s"\\]+', "")
@@ -262,7 +263,7 @@ def _record_table(table: pa.Table, source: str, batch_id: int) -> pa.Table:
     elif RECORD_KINDS[source].attr_fields:
         if "supply_address" in table.column_names:  # stored canonical (sources.canonical_address)
             at = table.column_names.index("supply_address")
-            table = table.set_column(at, "supply_address", _canonical_addresses(table["supply_address"]))
+            table = table.set_column(at, "supply_address", canonical_addresses(table["supply_address"]))
         table = table.append_column("attrs", _text_attrs(table, RECORD_KINDS[source].attr_fields))
         fields["attrs"] = "attrs"
     cols: dict[str, Any] = {}
@@ -288,6 +289,8 @@ class PreparedRecords:
     rows: pa.Table
     payload: bytes | None
     repeats: pa.Table | None = None
+    #: the rows' feature-store cells and their COPY payload (PostgreSQL, monthly kinds)
+    cells: CellsPayload | None = None
 
 
 def prepare_records(w: BatchWriter, good: pa.Table, source: str, batch_id: int,
@@ -295,7 +298,8 @@ def prepare_records(w: BatchWriter, good: pa.Table, source: str, batch_id: int,
     """Sort, drop repeated keys and encode a block's good rows (pure; runs in a worker thread)."""
     firsts, repeats = _sorted_first_occurrences(good)
     rows = _record_table(firsts, source, batch_id)
-    return PreparedRecords(good, firsts, rows, w.record_payload(rows, received_at), repeats)
+    cells = chunk_cells(rows, firsts) if w.is_postgres else None
+    return PreparedRecords(good, firsts, rows, w.record_payload(rows, received_at), repeats, cells)
 
 
 async def store_records(w: BatchWriter, prep: PreparedRecords, received_at: datetime,
@@ -309,6 +313,7 @@ async def store_records(w: BatchWriter, prep: PreparedRecords, received_at: date
     earlier block of this batch stored rows, so the database is asked about those too).
     """
     good, firsts, rows, payload, repeats = prep.good, prep.firsts, prep.rows, prep.payload, prep.repeats
+    cells = prep.cells
     if not good.num_rows:
         return 0, 0, set()
     usccs = pc.unique(rows["uscc"])
@@ -325,6 +330,7 @@ async def store_records(w: BatchWriter, prep: PreparedRecords, received_at: date
         if repeats is not None:
             repeats = repeats.filter(pc.is_in(repeats["uscc"], value_set=known_set))
         payload = w.record_payload(rows, received_at)
+        cells = None  # made for every row: the store adds the rows stored instead
         if not good.num_rows:
             return 0, 0, set()
     if repeats is not None:
@@ -333,10 +339,16 @@ async def store_records(w: BatchWriter, prep: PreparedRecords, received_at: date
             "repeats the {key} of row {row} of this batch, which is the one stored; counted as a duplicate",
             key=key, row=first), first) for row, first in zip(
             repeats["_row"].to_pylist(), repeats["first_row"].to_pylist(), strict=True))
-    mark = await w.max_id("dept_record") if earlier else None
+    source = rows["source"][0].as_py()
+    store = is_store_kind(source)
+    mark = await w.max_id("dept_record") if earlier or store else None
     inserted = await w.insert_records(rows, received_at, payload)
-    if mark is not None and inserted < rows.num_rows:  # some key was stored before: by this batch?
-        source = rows["source"][0].as_py()
+    # the feature store, in the same transaction: the chunk's own cells when every row was new
+    if cells is not None and inserted == rows.num_rows:
+        await add_cells(w, cells)
+    elif store and inserted:
+        await add_new_rows(w, source, batch_id, mark)
+    if earlier and inserted < rows.num_rows:  # some key was stored before: by this batch?
         uscc, key = firsts["uscc"].to_pylist(), firsts["record_key"].to_pylist()
         found = await w.record_keys_in_batch(batch_id, source, list(zip(uscc, key, strict=True)), mark)
         repeated.extend(Repeat(row, "record_key", EARLIER_IN_BATCH) for row, u, k in zip(

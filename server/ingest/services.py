@@ -30,6 +30,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from scoring.records import RECORD_KINDS, STATEMENT_ITEMS, section_of
 from server.engines import sqlite_path_of
+from server.ingest.cells import add_new_rows, is_store_kind
 from server.ingest.fastpath import (
     ArrowRecordValidator,
     PreparedRecords,
@@ -667,9 +668,12 @@ async def _store_records(w: BatchWriter, good: Good, result: IngestResult, batch
         c.get("status", none), attrs, [batch_id] * n, [received_at] * n, strict=True,
     ))
     # Only when an earlier chunk of this batch stored rows can a key repeat one of them.
-    mark = await w.max_id("dept_record") if result.accepted else None
+    cells = is_store_kind(result.source)
+    mark = await w.max_id("dept_record") if result.accepted or cells else None
     inserted = await w.insert_ignore("dept_record", RECORD_COLUMNS, rows, RECORD_CONFLICT)
-    if mark is not None and inserted < n:
+    if cells and inserted:  # the feature store, in the same transaction
+        await add_new_rows(w, result.source, batch_id, mark)
+    if result.accepted and inserted < n:
         earlier = await w.record_keys_in_batch(batch_id, result.source, list(zip(c["uscc"], c["record_key"],
                                                                                  strict=True)), mark)
         result.pending_repeats.extend(

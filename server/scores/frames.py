@@ -19,11 +19,12 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
 from scoring.authenticity import meter_ids, split_shared_meters
+from scoring.feature_store import CELL_COLUMNS, split_cells
 from scoring.records import FIRM_COLUMNS, RECORD_COLUMNS
 from server.db import dollar_params
 from server.engines import sqlite_path_of
 
-__all__ = ["load_firms", "load_record_history", "load_records"]
+__all__ = ["load_cells", "load_firms", "load_record_history", "load_records"]
 
 _RECORD_SELECT = (
     "SELECT uscc, source AS kind, event_date, end_date, category, amount_fen, arrears_fen, "
@@ -349,3 +350,23 @@ async def load_firms(engine: Engine) -> pd.DataFrame:
     df["founded_on"] = pd.to_datetime(df["founded_on"], errors="coerce")
     df["registered_capital_fen"] = pd.array(df["registered_capital_fen"], dtype="Int64")
     return df
+
+
+_CELLS_SQL = f"SELECT {', '.join(CELL_COLUMNS)} FROM firm_month"
+
+
+async def load_cells(engine: Engine, *, split: bool = True) -> pd.DataFrame:
+    """The feature store's cells (``scoring.feature_store``), every month of every firm, with
+    the readings of electricity meters shared by several firms split among them
+    (``split_cells``: a firm's reading per head is measured over all its months, so none is
+    left out); ``split=False``: as stored."""
+    df = await _query(engine, _CELLS_SQL)
+    out = pd.DataFrame({c: df[c] for c in CELL_COLUMNS})
+    for c in ("uscc", "kind", "category", "meter"):
+        out[c] = out[c].astype(object)
+    out["first_event"] = pd.to_datetime(out["first_event"]).astype("datetime64[ns]")
+    for c in CELL_COLUMNS[7:]:
+        out[c] = pd.to_numeric(out[c]).astype(np.int64 if c.endswith("_n") else float)
+    out["month"] = out["month"].astype(np.int64)
+    out["rows"] = out["rows"].astype(np.int64)
+    return split_cells(out) if split else out

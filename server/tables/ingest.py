@@ -73,3 +73,34 @@ class DeptRecord(Table, tablename="dept_record"):
     received_at = Timestamptz()
     # Set when an upheld objection replaced this record by a corrected one.
     superseded_at = Timestamptz(null=True, default=None)
+
+
+class FirmMonth(Table, tablename="firm_month"):
+    """The firm-month feature store (``scoring.feature_store``): per firm, monthly kind,
+    category, electricity meter and month, the rows' count, first event day, and per numeric
+    column the sum, the count of values and the maximum. Ingestion adds each chunk's new rows
+    in the chunk's own transaction; a correction rebuilds the cells of the firm and kind.
+
+    Unique on (uscc, kind, category, meter, month) by a raw-SQL migration step; ``category``
+    and ``meter`` are "" where the rows have none. ``month`` counts months since 1970-01.
+    """
+
+    uscc = Varchar(length=18)
+    kind = Varchar(length=30)
+    category = Varchar(length=20, default="")
+    meter = Varchar(length=110, default="")
+    month = Integer()
+    rows = BigInt(default=0)
+    first_event = Date()
+    amount_fen_sum = BigInt(default=0)
+    amount_fen_n = BigInt(default=0)
+    amount_fen_max = BigInt(null=True, default=None)
+    arrears_fen_sum = BigInt(default=0)
+    arrears_fen_n = BigInt(default=0)
+    arrears_fen_max = BigInt(null=True, default=None)
+    quantity_sum = DoublePrecision(default=0.0)
+    quantity_n = BigInt(default=0)
+    quantity_max = DoublePrecision(null=True, default=None)
+    days_sum = BigInt(default=0)
+    days_n = BigInt(default=0)
+    days_max = BigInt(null=True, default=None)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from tests.integration.conftest import login, make_user
+from tests.integration.test_feature_store import assert_store_matches
 
 pytestmark = pytest.mark.anyio
 
@@ -122,6 +123,7 @@ async def test_correction_supersedes_the_record_and_rescores_the_firm(client, to
     new_id = obj["corrected_record_id"]
     assert new_id is not None and new_id != vat["id"]
     assert [e["event"] for e in detail["trail"]] == ["filed", "corrected", "rescored"]
+    await assert_store_matches(engine)  # the feature store was rebuilt with the correction
     corrected_event = detail["trail"][1]
     assert corrected_event["by_role"] == "dept_operator"
     assert corrected_event["old_values"] == {"amount_fen": vat["amount_fen"]}

@@ -1,0 +1,218 @@
+"""The firm-month feature store: what the indicators read of the monthly feeds, per firm and month.
+
+The monthly feeds (``RecordKind.monthly``: tax, social insurance, utilities, customs, bank loans)
+are most of a region's records, and at a real region's density (thousands of declarations,
+meter reads and invoices per firm) almost all of them. The indicators never read those rows one
+by one: :meth:`scoring._known.KnownRecords.monthly` sums (or takes the maximum of) each column
+per firm, kind, category and month. A *cell* holds exactly those figures for one
+(firm, kind, category, meter, month): its rows, and per numeric column the sum, the maximum and
+how many rows had a value, plus the first event day. Cells combine by addition (sums, counts),
+maximum and minimum, so a store is maintained incrementally: the cells of a new batch of rows
+are added to the stored ones (:func:`combine_cells`); a correction recomputes the cells it
+touches from the rows then current.
+
+Reading cells instead of rows gives the same grids (:class:`MonthlyCells`), for any ``as_of``:
+a monthly grid ends at the last month end on or before ``as_of``, so every row of its months is
+known at ``as_of``; whether a firm has *any* row of a kind by ``as_of`` is read from the first
+event day of the current month's cell. Sums of integer columns (money in fen) are exact; a sum
+of several non-integer quantities in one cell may differ from the row-by-row sum in the last
+bit (a different order of additions).
+
+Electricity is kept per meter (``meter`` = :func:`scoring.authenticity.meter_key` of the row's
+``attrs``), because a meter several firms report in a month is split among them
+(:func:`split_cells`, the same rule as :func:`scoring.authenticity.split_shared_meters`, applied to
+each firm's monthly reading of the meter rather than to each reading row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .records import RECORD_KINDS
+
+__all__ = ["CELL_COLUMNS", "CELL_KEY", "STORE_KINDS", "VALUE_COLUMNS", "MonthlyCells",
+           "cells_of", "combine_cells", "split_cells"]
+
+#: The kinds kept as cells: one record per firm (and category) per month, read as monthly grids.
+STORE_KINDS: tuple[str, ...] = tuple(k for k, kind in RECORD_KINDS.items() if kind.monthly)
+
+#: The record columns a cell sums, counts and takes the maximum of.
+VALUE_COLUMNS: tuple[str, ...] = ("amount_fen", "arrears_fen", "quantity", "days")
+
+#: A cell's key: ``category`` and ``meter`` are "" where the rows have none; ``month`` counts
+#: months since 1970-01 (``datetime64[M]``).
+CELL_KEY: tuple[str, ...] = ("uscc", "kind", "category", "meter", "month")
+
+#: Every column of a cells frame, in order.
+CELL_COLUMNS: tuple[str, ...] = (
+    *CELL_KEY, "rows", "first_event",
+    *(f"{c}_{agg}" for c in VALUE_COLUMNS for agg in ("sum", "n", "max")),
+)
+
+_ELECTRICITY = "electricity"
+
+
+def _month(values: pd.Series | np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype="datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+
+
+def _floats(col: pd.Series) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(col.dtype):
+        return col.to_numpy(dtype=float, na_value=np.nan)
+    return pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def cells_of(records: pd.DataFrame) -> pd.DataFrame:
+    """The cells of the store kinds' rows in ``records`` (a ``RECORD_COLUMNS`` frame; rows of
+    other kinds and rows without an event date are left out)."""
+    from .authenticity import meter_ids
+
+    kind = records["kind"].to_numpy(dtype=object)
+    keep = np.isin(kind, STORE_KINDS) & records["event_date"].notna().to_numpy()
+    rows = records[keep]
+    meter = np.full(len(rows), "", dtype=object)
+    elec = ((rows["kind"].to_numpy(dtype=object) == "utility")
+            & (rows["category"].to_numpy(dtype=object) == _ELECTRICITY))
+    if elec.any():
+        keys = meter_ids(rows[elec])
+        meter[np.flatnonzero(elec)] = np.where(keys == None, "", keys)  # noqa: E711
+    frame = pd.DataFrame({
+        "uscc": rows["uscc"].to_numpy(dtype=object),
+        "kind": rows["kind"].to_numpy(dtype=object),
+        "category": rows["category"].fillna("").to_numpy(dtype=object),
+        "meter": meter,
+        "month": _month(rows["event_date"]),
+        "event": rows["event_date"].to_numpy(dtype="datetime64[ns]"),
+    })
+    for c in VALUE_COLUMNS:
+        v = _floats(rows[c])
+        frame[f"{c}_sum"] = np.where(np.isnan(v), 0.0, v)
+        frame[f"{c}_n"] = (~np.isnan(v)).astype(np.int64)
+        frame[f"{c}_max"] = v
+    frame["rows"] = 1
+    return _reduce(frame.rename(columns={"event": "first_event"}))
+
+
+def _reduce(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cells with the same key folded into one (sums and counts added, maxima and first
+    events kept)."""
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in CELL_COLUMNS})
+    how: dict[str, str] = {"rows": "sum", "first_event": "min"}
+    for c in VALUE_COLUMNS:
+        how.update({f"{c}_sum": "sum", f"{c}_n": "sum", f"{c}_max": "max"})
+    out = frame.groupby(list(CELL_KEY), sort=True, observed=True).agg(how).reset_index()
+    return out[list(CELL_COLUMNS)]
+
+
+def _dtype(column: str) -> str:
+    if column in ("uscc", "kind", "category", "meter"):
+        return "object"
+    if column == "first_event":
+        return "datetime64[ns]"
+    if column.endswith("_n") or column in ("month", "rows"):
+        return "int64"
+    return "float64"
+
+
+def combine_cells(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Cells of several batches of rows as the cells of all of them."""
+    frames = [p for p in parts if len(p)]
+    if not frames:
+        return _reduce(pd.DataFrame(columns=list(CELL_COLUMNS)))
+    return _reduce(pd.concat(frames, ignore_index=True))
+
+
+def split_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    """``cells`` with each shared electricity meter's monthly reading split among the firms on
+    it, by :func:`scoring.authenticity.split_shared_meters`: one electricity row per firm, meter
+    and month (its summed reading) and one pension row per firm and month (its highest insured
+    headcount, what the split weighs by) go through the same rule."""
+    from .authenticity import split_shared_meters
+
+    elec = np.flatnonzero((cells["kind"].to_numpy(dtype=object) == "utility")
+                          & (cells["category"].to_numpy(dtype=object) == _ELECTRICITY)
+                          & (cells["meter"].to_numpy(dtype=object) != "")
+                          & (cells["quantity_n"].to_numpy() > 0))
+    if not len(elec):
+        return cells
+    pension = np.flatnonzero((cells["kind"].to_numpy(dtype=object) == "social_insurance")
+                             & (cells["category"].to_numpy(dtype=object) == "pension")
+                             & (cells["quantity_n"].to_numpy() > 0))
+    both = np.r_[elec, pension]
+    month = cells["month"].to_numpy()[both].astype("datetime64[M]").astype("datetime64[ns]")
+    attrs = np.empty(len(both), dtype=object)
+    attrs[: len(elec)] = [{"meter_id": m} for m in cells["meter"].to_numpy()[elec].tolist()]
+    pseudo = pd.DataFrame({
+        "uscc": cells["uscc"].to_numpy()[both],
+        "kind": cells["kind"].to_numpy()[both],
+        "category": cells["category"].to_numpy()[both],
+        "event_date": month,
+        "quantity": np.r_[cells["quantity_sum"].to_numpy()[elec],
+                          cells["quantity_max"].to_numpy()[pension]],
+        "attrs": attrs,
+    })
+    split = split_shared_meters(pseudo)
+    if split is pseudo:
+        return cells
+    out = cells.copy()
+    q = split["quantity"].to_numpy()[: len(elec)]
+    changed = q != pseudo["quantity"].to_numpy()[: len(elec)]
+    rows = elec[changed]
+    out.loc[out.index[rows], "quantity_sum"] = q[changed]
+    out.loc[out.index[rows], "quantity_max"] = q[changed]
+    return out
+
+
+class MonthlyCells:
+    """The grids of the store kinds for a firm universe, read from cells, as
+    :meth:`scoring._known.KnownRecords.monthly` reads them from rows."""
+
+    def __init__(self, cells: pd.DataFrame, index: pd.Index, as_of: pd.Timestamp) -> None:
+        pos = index.get_indexer(cells["uscc"].to_numpy(dtype=object))
+        mine = pos >= 0
+        self.n = len(index)
+        self.as_of = as_of
+        self._pos = pos[mine]
+        self._cells = cells[mine] if not mine.all() else cells
+        self._kind = self._cells["kind"].to_numpy(dtype=object)
+        self._cat = self._cells["category"].to_numpy(dtype=object)
+        self._month = self._cells["month"].to_numpy(dtype=np.int64)
+        last = as_of if as_of.is_month_end else as_of - pd.offsets.MonthEnd(1)
+        self._ref = int(np.datetime64(last, "M").astype(np.int64))
+        self.kinds = frozenset(STORE_KINDS)
+
+    def _select(self, kind: str, category: str | None, months: int) -> np.ndarray:
+        lag = self._ref - self._month
+        sel = (self._kind == kind) & (lag >= 0) & (lag < months)
+        if category is not None:
+            sel &= self._cat == category
+        return np.flatnonzero(sel)
+
+    def monthly(self, kind: str, column: str, category: str | None = None, how: str = "sum",
+                months: int = 27) -> np.ndarray:
+        """(firms x months) matrix, lag 0 = the latest month end on or before as_of: the sum
+        (or max) of the month's values, NaN when no row of the month has one."""
+        at = self._select(kind, category, months)
+        key = self._pos[at].astype(np.intp) * months + (self._ref - self._month[at])
+        size = self.n * months
+        has = np.bincount(key, weights=self._cells[f"{column}_n"].to_numpy()[at], minlength=size) > 0
+        if how == "max":
+            out = np.full(size, -np.inf)
+            vals = self._cells[f"{column}_max"].to_numpy(dtype=float)[at]
+            ok = ~np.isnan(vals)
+            np.maximum.at(out, key[ok], vals[ok])
+        else:
+            out = np.bincount(key, weights=self._cells[f"{column}_sum"].to_numpy(dtype=float)[at],
+                              minlength=size).astype(float, copy=False)
+        out[~has] = np.nan
+        return out.reshape(self.n, months)
+
+    def any_rows(self, kind: str) -> np.ndarray:
+        """Whether each firm has a row of ``kind`` with an event on or before as_of."""
+        first = self._cells["first_event"].to_numpy(dtype="datetime64[ns]")
+        sel = (self._kind == kind) & (first <= np.datetime64(self.as_of.value, "ns"))
+        return np.bincount(self._pos[sel], minlength=self.n) > 0

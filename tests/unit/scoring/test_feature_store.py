@@ -1,0 +1,99 @@
+"""The feature store's cells (``scoring.feature_store``) give the grids the rows give.
+
+Each monthly kind, column, category and aggregate (sum, max) read from the cells equals what
+``KnownRecords.monthly`` reads from the rows, exactly, with cells of several rows (a month
+reported in parts), values missing, and as_of at and between month ends; cells of two batches
+combined equal the cells of both; whether a firm has a row by as_of is read to the day."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring._known import KnownRecords
+from scoring.feature_store import (
+    CELL_COLUMNS,
+    CELL_KEY,
+    STORE_KINDS,
+    MonthlyCells,
+    cells_of,
+    combine_cells,
+)
+from scoring.features import compute_features
+from scoring.records import RECORD_KINDS
+
+
+@pytest.fixture(scope="module")
+def records() -> pd.DataFrame:
+    """A small region's records, a third of the monthly rows reported again in a second part
+    (integer values, so sums are exact in any order) and some values missing."""
+    from server.demo.synth import generate_region
+
+    recs = generate_region(150, seed=3).records
+    rng = np.random.default_rng(1)
+    monthly = recs[recs["kind"].isin(STORE_KINDS)]
+    parts = monthly[rng.random(len(monthly)) < 0.33].copy()
+    parts["event_date"] = parts["event_date"] - pd.to_timedelta(rng.integers(0, 25, len(parts)), unit="D")
+    parts["amount_fen"] = pd.array(rng.integers(0, 10**6, len(parts)), dtype="Int64")
+    parts["quantity"] = np.where(rng.random(len(parts)) < 0.2, np.nan, rng.integers(0, 500, len(parts)))
+    parts["days"] = pd.array(np.where(rng.random(len(parts)) < 0.5, None, rng.integers(0, 120, len(parts))),
+                             dtype="Int64")
+    out = pd.concat([recs, parts], ignore_index=True)
+    out["quantity"] = np.round(out["quantity"])  # whole numbers: sums exact in any order
+    return out
+
+
+def _series() -> list[tuple[str, str, str | None]]:
+    out = []
+    for kind in STORE_KINDS:
+        for column in ("amount_fen", "arrears_fen", "quantity", "days"):
+            for category in (None, *RECORD_KINDS[kind].categories):
+                out.append((kind, column, category))
+    return out
+
+
+@pytest.mark.parametrize("shift", ["end", "mid", "year"])
+def test_grids_from_cells_equal_grids_from_rows(records: pd.DataFrame, shift: str) -> None:
+    end = records["event_date"].max() + pd.offsets.MonthEnd(0)
+    as_of = {"end": end, "mid": end - pd.DateOffset(days=40), "year": end - pd.offsets.MonthEnd(12)}[shift]
+    index = pd.Index(np.sort(records["uscc"].unique()), name="uscc")
+    cells = cells_of(records)
+    assert (cells["rows"] > 1).any() and (cells["quantity_n"] < cells["rows"]).any()
+    rows, from_cells = KnownRecords(records, as_of, index), MonthlyCells(cells, index, as_of)
+    compared = 0
+    for kind, column, category in _series():
+        for how in ("sum", "max"):
+            want = rows.monthly(kind, column, category, how)
+            got = from_cells.monthly(kind, column, category, how)
+            np.testing.assert_array_equal(got, want, err_msg=f"{kind} {column} {category} {how}")
+            compared += int((~np.isnan(want)).sum())
+        np.testing.assert_array_equal(from_cells.any_rows(kind), rows.count(rows.kind(kind)) > 0)
+    assert compared > 10_000
+
+
+def test_cells_of_two_batches_combine_to_the_cells_of_both(records: pd.DataFrame) -> None:
+    half = np.random.default_rng(2).random(len(records)) < 0.5
+    both = combine_cells([cells_of(records[half]), cells_of(records[~half])])
+    pd.testing.assert_frame_equal(both, cells_of(records), check_exact=True)
+    assert list(both.columns) == list(CELL_COLUMNS)
+    assert not both.duplicated(list(CELL_KEY)).any()
+
+
+def test_a_row_is_known_from_its_day() -> None:
+    """Whether a firm exported by as_of reads the day of its first row in the month."""
+    recs = pd.DataFrame({
+        "uscc": ["A", "B"], "kind": ["customs_export"] * 2,
+        "event_date": pd.to_datetime(["2025-03-10", "2025-03-20"]), "end_date": pd.NaT,
+        "category": None, "amount_fen": pd.array([100, 200], dtype="Int64"),
+        "arrears_fen": pd.array([None, None], dtype="Int64"), "quantity": np.nan,
+        "days": pd.array([None, None], dtype="Int64"), "status": None, "attrs": None,
+    })
+    index = pd.Index(["A", "B", "C"], name="uscc")
+    got = MonthlyCells(cells_of(recs), index, pd.Timestamp("2025-03-15")).any_rows("customs_export")
+    assert got.tolist() == [True, False, False]
+
+
+def test_features_from_cells_need_the_firms(records: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="firms"):
+        compute_features(records, "2025-06-30", cells=cells_of(records))
