@@ -204,17 +204,21 @@ class _Sink:
 
 
 async def load_records(engine: Engine, as_of: date | None = None,
-                       usccs: list[str] | None = None, *, with_keys: bool = False) -> pd.DataFrame:
+                       usccs: list[str] | None = None, *, with_keys: bool = False,
+                       kinds: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Department records known by ``as_of`` (all if None), in ``RECORD_COLUMNS`` form, with
     the readings of electricity meters shared by several firms split among them
     (``scoring.authenticity.split_shared_meters``; for a subset of firms, with the other
     firms on their meters); ``with_keys`` adds ``record_id`` (the row's id) and
-    ``record_key`` (the department's key)."""
+    ``record_key`` (the department's key); ``kinds``: only those kinds (all if None)."""
     sql = _RECORD_SELECT.format(keys=", id AS record_id, record_key") if with_keys else _RECORD_SQL
     args: list = []
     if as_of is not None:
         sql += " AND event_date <= ?"
         args.append(as_of if isinstance(engine, PostgresEngine) else as_of.isoformat())
+    if kinds is not None:
+        sql += f" AND source IN ({', '.join('?' * len(kinds))})"
+        args.extend(kinds)
     if usccs is not None:
         if not usccs:
             return normalise_records(pd.DataFrame(
