@@ -133,7 +133,9 @@ def split_shared_meters(records: pd.DataFrame) -> pd.DataFrame:
     proportion to each firm's insured headcount that month times its own electricity per
     head, measured in months on a meter of its own (the median; the median of the firms on
     the meter where a firm never had one; headcount alone where none did; equal shares
-    where no firm has headcount). The split rows keep the reading as reported in ``attrs``
+    where no firm has headcount). A firm's reading of the meter in a month is the sum of its rows
+    (a utility may send several reads a month); its share goes on its last row of the month and
+    0 on its other rows. The split rows keep the reading as reported in ``attrs``
     (``meter_reported``), with ``meter_total`` and ``meter_firms``. Rows already split are
     left as they are, so splitting twice changes nothing. In a history frame only the
     versions valid now are split. The frame is returned unchanged (the same object) when no
@@ -189,12 +191,19 @@ def split_shared_meters(records: pd.DataFrame) -> pd.DataFrame:
                           "month": records["event_date"].to_numpy()[si].astype("datetime64[M]"),
                           "head": records["quantity"].to_numpy()[si]})
             .groupby(["uscc", "month"])["head"].max())
-    rows = rows.join(head, on=["uscc", "month"])
-    own = rows[~rows["shared"] & (rows["head"] > 0) & (rows["kwh"] > 0)]
-    per_head = (own["kwh"] / own["head"]).groupby(own["uscc"]).median()
-    rows["per_head"] = rows["uscc"].map(per_head)
+    rows["fresh"] = fresh
+    # A firm's reading of a meter in a month may come in several rows (meter reads): the rule
+    # weighs each firm's monthly reading, so the rows are summed per firm, meter and month first.
+    # (One row per firm, meter and month, the usual case, is its own sum.)
+    rows["kwh_sum"] = rows.groupby(["uscc", "meter", "month"])["kwh"].transform("sum", min_count=1)
+    rows["fresh"] = rows.groupby(["uscc", "meter", "month"])["fresh"].transform("all")
+    monthly = rows.drop_duplicates(["uscc", "meter", "month"], keep="last")
+    monthly = monthly.join(head, on=["uscc", "month"])
+    own = monthly[~monthly["shared"] & (monthly["head"] > 0) & (monthly["kwh_sum"] > 0)]
+    per_head = (own["kwh_sum"] / own["head"]).groupby(own["uscc"]).median()
 
-    pool = rows[rows["shared"] & fresh].copy()
+    pool = monthly[monthly["shared"] & monthly["fresh"]].copy()
+    pool["per_head"] = pool["uscc"].map(per_head)
     meter_median = pool.groupby("meter")["per_head"].transform("median")
     intensity = pool["per_head"].fillna(meter_median).fillna(1.0)
     weight = pool["head"].fillna(0.0).clip(lower=0.0) * intensity
@@ -202,17 +211,25 @@ def split_shared_meters(records: pd.DataFrame) -> pd.DataFrame:
     total_w = weight.groupby(key).transform("sum")
     n_on = pool.groupby(["meter", "month"])["uscc"].transform("nunique")
     share = np.where(total_w > 0, weight / total_w.where(total_w > 0, 1.0), 1.0 / n_on)
-    total = pool["kwh"].fillna(0.0).groupby(key).transform("sum")
+    total = pool["kwh_sum"].fillna(0.0).groupby(key).transform("sum")
     split = np.round(total.to_numpy() * share, 1)
+    # the firm's share goes on its last row of the meter and month, 0 on its other rows (so
+    # the month's sum is the share exactly); every row keeps what it reported
+    group = pd.MultiIndex.from_frame(pool[["uscc", "meter", "month"]])
+    figures = pd.DataFrame({"split": split, "total": total.to_numpy(), "firms": n_on.to_numpy(),
+                            "last": pool["row"].to_numpy()}, index=group)
+    members = rows[rows["shared"] & rows["fresh"]]
+    at = figures.reindex(pd.MultiIndex.from_frame(members[["uscc", "meter", "month"]]))
 
     out = records.copy(deep=False)
     quantity = out["quantity"].to_numpy(dtype=float, copy=True)
     new_attrs = out["attrs"].to_numpy(dtype=object, copy=True)
-    for i, q, t, k, rep in zip(pool["row"].tolist(), split.tolist(), total.tolist(),
-                               n_on.tolist(), pool["kwh"].tolist(), strict=True):
+    for i, q, t, k, last, rep in zip(members["row"].tolist(), at["split"].tolist(), at["total"].tolist(),
+                                     at["firms"].tolist(), at["last"].tolist(), members["kwh"].tolist(),
+                                     strict=True):
         base = new_attrs[i] if isinstance(new_attrs[i], dict) else {}
         new_attrs[i] = {**base, "meter_reported": rep, "meter_total": t, "meter_firms": int(k)}
-        quantity[i] = q
+        quantity[i] = q if i == last else 0.0
     out["quantity"] = quantity
     out["attrs"] = pd.Series(new_attrs, index=out.index, dtype=object, copy=False)
     return out

@@ -80,6 +80,29 @@ def test_a_shared_meter_is_split_by_staff_and_power_per_head() -> None:
     assert again is split or again["quantity"].equals(split["quantity"])
 
 
+def test_a_reading_in_parts_is_split_as_the_monthly_reading() -> None:
+    """A utility that sends several reads per month: each firm's monthly reading of the meter
+    is split, as when it sends one row (and as the feature store splits its cells); the share
+    goes on the firm's last row of the month, every row keeps what it reported."""
+    whole = split_shared_meters(shared_pair())
+    raw = shared_pair()
+    elec = raw[raw["category"] == "electricity"]
+    parts = elec.loc[elec.index.repeat(3)].copy()  # each reading in 3 reads: 1/2, 1/4, 1/4
+    parts["quantity"] = parts["quantity"].to_numpy() * np.tile([0.5, 0.25, 0.25], len(elec))
+    parts["event_date"] = parts["event_date"] - pd.to_timedelta(np.tile([20, 10, 0], len(elec)), unit="D")
+    in_parts = pd.concat([raw[raw["category"] != "electricity"], parts], ignore_index=True)
+    split = split_shared_meters(in_parts)
+
+    def monthly(frame: pd.DataFrame) -> pd.Series:
+        e = frame[frame["category"] == "electricity"]
+        return e.groupby([e["uscc"], e["event_date"].dt.to_period("M")])["quantity"].sum()
+
+    pd.testing.assert_series_equal(monthly(split), monthly(whole), check_exact=True)
+    assert monthly(split).loc[FIRM_B].iloc[-1] == 8_000.0  # not weighed by its number of reads
+    reported = split[(split["uscc"] == FIRM_A) & (split["category"] == "electricity")]["attrs"].tolist()[-3:]
+    assert [a["meter_reported"] for a in reported] == [10_000.0, 5_000.0, 5_000.0]
+
+
 def test_a_meter_told_by_its_supply_address_is_split_the_same_way() -> None:
     """A utility that reports by place: the same supply address, however it was typed
     (full-width digits, spaces), is one meter; a meter number, where there is one, wins."""
