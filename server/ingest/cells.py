@@ -45,6 +45,7 @@ for _c in VALUE_COLUMNS:
                       f"{_c}_max": "float8" if _c == "quantity" else "int8"})
 _CONFLICT = "uscc, kind, category, meter, month"
 
+
 def is_store_kind(source: str) -> bool:
     return source in STORE_KINDS
 
