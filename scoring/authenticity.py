@@ -462,17 +462,21 @@ def shared_meter(ctx: Context, records: pd.DataFrame) -> CheckResult:
     """The firm's electricity, in the last 12 months, came from a meter shared with others
     (as :func:`split_shared_meters` marked the rows). Figures: ``meter_firms`` (most firms on
     one of its meters) and ``shared_months``."""
-    rows = ctx.rows("utility").of(_ELECTRICITY)
-    rows = rows.where(ctx.ref_month - ctx.month_of(rows.event) < 12)
-    absolute = ctx.absolute(rows)
-    attrs = records["attrs"].to_numpy()[absolute] if len(absolute) else np.array([], object)
-    firms_on = np.array([a.get("meter_firms", 1) if isinstance(a, dict) else 1 for a in attrs],
-                        dtype=np.int64)
+    if ctx.cells is not None:  # the feature store's cells: one per firm, meter and month
+        pos, firms_on = ctx.cells.meters(12)
+    else:
+        rows = ctx.rows("utility").of(_ELECTRICITY)
+        rows = rows.where(ctx.ref_month - ctx.month_of(rows.event) < 12)
+        absolute = ctx.absolute(rows)
+        attrs = records["attrs"].to_numpy()[absolute] if len(absolute) else np.array([], object)
+        firms_on = np.array([a.get("meter_firms", 1) if isinstance(a, dict) else 1 for a in attrs],
+                            dtype=np.int64)
+        pos = rows.pos
     most = np.zeros(ctx.n, np.int64)
-    np.maximum.at(most, rows.pos, firms_on)
-    months = np.bincount(rows.pos[firms_on >= 2], minlength=ctx.n).astype(np.int64)
+    np.maximum.at(most, pos, firms_on)
+    months = np.bincount(pos[firms_on >= 2], minlength=ctx.n).astype(np.int64)
     flagged = most >= 2
-    has = np.bincount(rows.pos, minlength=ctx.n) > 0
+    has = np.bincount(pos, minlength=ctx.n) > 0
     # a shared meter is recognised and split: the readings are still believable, a little less
     plaus = np.where(flagged, 0.8, np.where(has, 1.0, np.nan))
     return CheckResult(flagged, plaus, {"meter_firms": np.where(flagged, most, 1),
@@ -727,6 +731,10 @@ def _departments(ctx: Context) -> np.ndarray:
     months, any other with a record known at all."""
     names: list[np.ndarray] = []
     for kind in RECORD_KINDS.values():
+        if ctx.cells is not None and kind.code in ctx.cells.kinds:  # the feature store's cells
+            seen = ctx.cells.any_rows(kind.code, 12 if kind.monthly else None)
+            names.append(np.where(seen, kind.department, None))
+            continue
         rows = ctx.rows(kind.code)
         if kind.monthly:
             rows = rows.where(ctx.ref_month - ctx.month_of(rows.event) < 12)

@@ -33,11 +33,15 @@ import pandas as pd
 
 from .records import RECORD_KINDS
 
-__all__ = ["CELL_COLUMNS", "CELL_KEY", "STORE_KINDS", "VALUE_COLUMNS", "MonthlyCells",
+__all__ = ["CELL_COLUMNS", "CELL_KEY", "CELL_ONLY_KINDS", "STORE_KINDS", "VALUE_COLUMNS", "MonthlyCells",
            "cells_of", "combine_cells", "split_cells"]
 
 #: The kinds kept as cells: one record per firm (and category) per month, read as monthly grids.
 STORE_KINDS: tuple[str, ...] = tuple(k for k, kind in RECORD_KINDS.items() if kind.monthly)
+
+#: The kinds whose rows scoring never reads when it has the cells (the hard rules read each
+#: firm's latest bank-loan report, so bank loans stay rows too).
+CELL_ONLY_KINDS: tuple[str, ...] = tuple(k for k in STORE_KINDS if k != "bank_loan")
 
 #: The record columns a cell sums, counts and takes the maximum of.
 VALUE_COLUMNS: tuple[str, ...] = ("amount_fen", "arrears_fen", "quantity", "days")
@@ -130,7 +134,8 @@ def split_cells(cells: pd.DataFrame) -> pd.DataFrame:
     """``cells`` with each shared electricity meter's monthly reading split among the firms on
     it, by :func:`scoring.authenticity.split_shared_meters`: one electricity row per firm, meter
     and month (its summed reading) and one pension row per firm and month (its highest insured
-    headcount, what the split weighs by) go through the same rule."""
+    headcount, what the split weighs by) go through the same rule. Adds ``meter_firms``: the
+    firms on the cell's meter that month (1 where it is not shared)."""
     from .authenticity import split_shared_meters
 
     elec = np.flatnonzero((cells["kind"].to_numpy(dtype=object) == "utility")
@@ -156,14 +161,17 @@ def split_cells(cells: pd.DataFrame) -> pd.DataFrame:
         "attrs": attrs,
     })
     split = split_shared_meters(pseudo)
-    if split is pseudo:
-        return cells
     out = cells.copy()
-    q = split["quantity"].to_numpy()[: len(elec)]
-    changed = q != pseudo["quantity"].to_numpy()[: len(elec)]
-    rows = elec[changed]
-    out.loc[out.index[rows], "quantity_sum"] = q[changed]
-    out.loc[out.index[rows], "quantity_max"] = q[changed]
+    firms_on = np.ones(len(out), dtype=np.int64)
+    if split is not pseudo:
+        q = split["quantity"].to_numpy()[: len(elec)]
+        changed = q != pseudo["quantity"].to_numpy()[: len(elec)]
+        rows = elec[changed]
+        out.loc[out.index[rows], "quantity_sum"] = q[changed]
+        out.loc[out.index[rows], "quantity_max"] = q[changed]
+        firms_on[elec] = [a.get("meter_firms", 1) if isinstance(a, dict) else 1
+                          for a in split["attrs"].to_numpy()[: len(elec)]]
+    out["meter_firms"] = firms_on
     return out
 
 
@@ -211,8 +219,25 @@ class MonthlyCells:
         out[~has] = np.nan
         return out.reshape(self.n, months)
 
-    def any_rows(self, kind: str) -> np.ndarray:
-        """Whether each firm has a row of ``kind`` with an event on or before as_of."""
+    def _known(self, kind: str, months: int | None) -> np.ndarray:
+        """Cells of ``kind`` with a row on or before as_of (of the last ``months`` months)."""
         first = self._cells["first_event"].to_numpy(dtype="datetime64[ns]")
         sel = (self._kind == kind) & (first <= np.datetime64(self.as_of.value, "ns"))
-        return np.bincount(self._pos[sel], minlength=self.n) > 0
+        if months is not None:
+            sel &= self._ref - self._month < months
+        return np.flatnonzero(sel)
+
+    def any_rows(self, kind: str, months: int | None = None) -> np.ndarray:
+        """Whether each firm has a row of ``kind`` with an event on or before as_of (in the
+        last ``months`` months: the current one, if as_of is not a month end, and the
+        ``months`` before)."""
+        return np.bincount(self._pos[self._known(kind, months)], minlength=self.n) > 0
+
+    def meters(self, months: int) -> tuple[np.ndarray, np.ndarray]:
+        """The electricity cells of the last ``months`` months: their firm positions and the
+        firms on their meter that month (``split_cells``'s ``meter_firms``)."""
+        at = self._known("utility", months)
+        at = at[self._cat[at] == _ELECTRICITY]
+        firms = (self._cells["meter_firms"].to_numpy(dtype=np.int64)[at]
+                 if "meter_firms" in self._cells.columns else np.ones(len(at), np.int64))
+        return self._pos[at], firms

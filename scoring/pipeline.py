@@ -157,21 +157,26 @@ def score_region(model: Scorecard, firms: pd.DataFrame, records: pd.DataFrame,
                  overrides: OverrideRuleSet | None = None,
                  status_known_on: date | None = None,
                  features: pd.DataFrame | None = None,
-                 history: pd.DataFrame | None = None) -> RegionScores:
+                 history: pd.DataFrame | None = None,
+                 cells: pd.DataFrame | None = None) -> RegionScores:
     """Score all firms (in the order of ``firms``) as of ``as_of`` with an optional weight
     profile; the result names the model and profile versions. ``features``: the firms'
     indicators as of ``as_of`` when already computed (one region scored by several models).
     ``history`` (every version of the records) lets the authenticity checks see re-declarations.
+    ``cells`` (the feature store's, shared meters split: ``scoring.feature_store.split_cells``)
+    supply the monthly grids, so ``records`` may leave out the rows of the kinds read only
+    through them (``scoring.feature_store.CELL_ONLY_KINDS``).
 
     With an ``overrides`` rule set, firms a hard rule hits (in default, dishonest debtor,
     revoked) get grade D in ``table`` (score capped, PD raised, ``override_points`` the change;
     ``batch`` keeps the scorecard's own figures) and ``table`` names the rule-set version.
     """
     ts = pd.Timestamp(as_of)
-    X = compute_features(records, ts, firms=firms) if features is None else features
+    X = compute_features(records, ts, firms=firms, cells=cells) if features is None else features
     # can the data be believed: an indicator another source puts in doubt counts at most as
     # unknown and is named among the reasons
-    checked = assess(Context(records, ts, pd.Index(X.index, name="uscc")), records, history=history)
+    checked = assess(Context(records, ts, pd.Index(X.index, name="uscc"), cells=cells), records,
+                     history=history)
     batch = model.rate(X, profile=profile, suspect=checked.suspect(list(model.feature_names_in_)))
     batch.model_version = model_version
     table = batch.frame()

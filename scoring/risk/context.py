@@ -108,13 +108,15 @@ class Context:
 
     def __init__(self, records: pd.DataFrame, as_of: date | str | pd.Timestamp, index: pd.Index,
                  firms: pd.DataFrame | None = None, scores: pd.DataFrame | None = None,
-                 partners: RedPartners | None = None) -> None:
+                 partners: RedPartners | None = None, cells: pd.DataFrame | None = None) -> None:
         self.as_of = timestamp(as_of)
         self.as_of_ns = int(self.as_of.value)
         self.index = index
         self.n = len(index)
         self.records = records
-        self.known = KnownRecords(records, self.as_of, index)
+        # with the feature store's cells, the monthly kinds are read from them
+        self.known = KnownRecords(records, self.as_of, index, cells=cells)
+        self.cells = self.known.cells
         last = self.as_of if self.as_of.is_month_end else self.as_of - pd.offsets.MonthEnd(1)
         self.ref_month = int(np.datetime64(last, "M").astype(np.int64))
         self.firms = None if firms is None else (

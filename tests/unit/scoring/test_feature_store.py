@@ -97,3 +97,34 @@ def test_a_row_is_known_from_its_day() -> None:
 def test_features_from_cells_need_the_firms(records: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="firms"):
         compute_features(records, "2025-06-30", cells=cells_of(records))
+
+
+def test_the_whole_score_from_cells_equals_the_score_from_records(fitted) -> None:
+    """score_region with the cells and without the rows of the kinds read only through them
+    gives the records' scores, grades, reasons' inputs, hard rules and data confidence."""
+    from scoring.authenticity import split_shared_meters
+    from scoring.feature_store import CELL_ONLY_KINDS, split_cells
+    from scoring.overrides import OverrideRuleSet
+    from scoring.pipeline import score_region
+    from server.demo.synth import generate_region
+
+    rules = OverrideRuleSet.default(now=pd.Timestamp("2024-01-01", tz="UTC").to_pydatetime())
+    region = generate_region(300, seed=4)
+    records, firms = region.records, region.firms
+    cells = split_cells(cells_of(records))
+    assert (cells["meter_firms"] >= 2).any()  # shared meters are part of what is compared
+    rest = records[~records["kind"].isin(CELL_ONLY_KINDS)]
+    end = records["event_date"].max() + pd.offsets.MonthEnd(0)
+    for as_of in (end, end - pd.DateOffset(days=9)):
+        want = score_region(fitted, firms, split_shared_meters(records), as_of.date(),
+                            overrides=rules)
+        got = score_region(fitted, firms, rest, as_of.date(), overrides=rules, cells=cells)
+        pd.testing.assert_frame_equal(got.features, want.features, check_exact=True)
+        pd.testing.assert_frame_equal(got.table, want.table, check_exact=True)
+        pd.testing.assert_frame_equal(got.overrides, want.overrides, check_exact=True)
+        assert got.authenticity.confidence.tolist() == want.authenticity.confidence.tolist()
+        for name, check in want.authenticity.checks.items():
+            np.testing.assert_array_equal(got.authenticity.checks[name].flagged, check.flagged)
+            for figure, values in check.figures.items():
+                np.testing.assert_array_equal(got.authenticity.checks[name].figures[figure], values,
+                                              err_msg=f"{name} {figure}")
