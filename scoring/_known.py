@@ -21,6 +21,8 @@ import ctypes
 import numpy as np
 import pandas as pd
 
+from .feature_store import MonthlyCells
+
 __all__ = ["KnownRecords", "Rows"]
 
 _NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
@@ -172,11 +174,7 @@ class KnownRecords:
             sel = (run_kind == k) & (run_pos >= 0)
             self._runs[str(name)] = (starts[sel], lengths[sel], run_pos[sel], run_cat[sel])
         # The monthly kinds from the feature store's cells, when given (their rows are not read).
-        self.cells = None
-        if cells is not None:
-            from .feature_store import MonthlyCells
-
-            self.cells = MonthlyCells(cells, self.index, as_of)
+        self.cells = None if cells is None else MonthlyCells(cells, self.index, as_of)
 
     def category_code(self, category: str) -> int:
         return self._cat_vocab.get(category, -2)  # -2 matches no row, not even missing ones

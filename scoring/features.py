@@ -236,8 +236,6 @@ def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
     supply the monthly kinds instead of their rows in ``records``; ``firms`` is then required.
     """
     as_of = _ts(as_of)
-    if cells is not None and firms is None:
-        raise ValueError("compute_features from cells needs the firms (the universe)")
     f = KnownRecords(records, as_of, None if firms is None else _universe(records, firms), cells=cells)
     index = f.index
     n = f.n

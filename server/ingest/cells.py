@@ -34,6 +34,7 @@ from piccolo.engine.postgres import PostgresEngine
 from scoring.feature_store import CELL_COLUMNS, STORE_KINDS, VALUE_COLUMNS
 from server.ingest.pgcopy import binary_copy_payload
 from server.ingest.store import BatchWriter
+from server.tables.ingest import FirmMonth
 
 __all__ = ["CellsPayload", "add_cells", "add_new_rows", "chunk_cells", "is_store_kind", "rebuild"]
 
@@ -188,8 +189,6 @@ async def rebuild(uscc: str, source: str) -> None:
     Piccolo transaction)."""
     if not is_store_kind(source):
         return
-    from server.tables.ingest import FirmMonth
-
     postgres = isinstance(FirmMonth._meta.db, PostgresEngine)
     await FirmMonth.delete().where((FirmMonth.uscc == uscc) & (FirmMonth.kind == source))
     await FirmMonth.raw(_upsert(postgres, "WHERE uscc = {} AND source = {} AND superseded_at IS NULL"),
