@@ -809,7 +809,8 @@ _LATE_DAYS = 15  # a month's record arriving later than this after the month end
 
 
 def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
-                checked: Assessment | None = None) -> list[dict[str, Any]]:
+                checked: Assessment | None = None,
+                arrivals: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """How each department's monthly feeds serve the platform, as of ``as_of``: per
     department, ``coverage`` (share of the trading firms with a record in the latest month
     any of its monthly feeds reports), ``continuity`` (share of the firms it reported in the
@@ -817,7 +818,13 @@ def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
     90th-percentile days from the month end to the record's arrival, and the share later
     than 15 days, over the last three reported months; only a history frame, with
     ``known_from``, tells) and ``disagreement`` (per check reading the department, the share
-    of the firms it covers that the check flags). Aggregates over all firms only."""
+    of the firms it covers that the check flags). Aggregates over all firms only.
+
+    ``records`` needs ``uscc``, ``kind`` and ``event_date`` only (the feature store's cells, with
+    ``first_event`` as the event date, serve: a firm is reported in a month when it has a row
+    of the month by ``as_of``). ``arrivals`` (``kind``, ``event_date``, ``known_from``, ``rows``:
+    how many rows of the kind dated that day arrived then) gives the lateness instead of the
+    records' ``known_from``, with the same figures as the rows it counts."""
     ts = pd.Timestamp(as_of)
     live = firms
     if "status" in firms.columns:
@@ -845,12 +852,13 @@ def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
             "coverage": round(len(now & trading) / len(trading), 4) if trading else None,
             "continuity": round(len(now & before) / len(before), 4) if before else None,
         }
-        if "known_from" in rows.columns:
+        if arrivals is not None:
+            came = arrivals[arrivals["kind"].isin(kinds) & (arrivals["event_date"] <= ts)]
+            recent = came[came["event_date"].dt.to_period("M") >= latest - 2]
+            entry.update(_lateness(recent["event_date"], recent["known_from"], recent["rows"].to_numpy()))
+        elif "known_from" in rows.columns:
             recent = rows[month >= latest - 2]
-            late = ((recent["known_from"] - recent["event_date"]).dt.total_seconds() / 86_400).clip(lower=0)
-            entry["lateness_days_median"] = round(float(late.median()), 1) if len(late) else None
-            entry["lateness_days_p90"] = round(float(late.quantile(0.9)), 1) if len(late) else None
-            entry["late_share"] = round(float((late > _LATE_DAYS).mean()), 4) if len(late) else None
+            entry.update(_lateness(recent["event_date"], recent["known_from"], None))
         covered = now | before
         entry["disagreement"] = {
             name: round(len(flagged_by[name] & covered) / len(covered), 4)
@@ -858,3 +866,29 @@ def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
             if dept in depts and name in flagged_by and covered}
         out.append(entry)
     return out
+
+
+def _lateness(event: pd.Series, known: pd.Series, rows: np.ndarray | None) -> dict[str, Any]:
+    """Median and 90th percentile of the days from the event to the arrival, and the share
+    later than ``_LATE_DAYS``; ``rows``: how many rows each (event, arrival) pair stands for
+    (the quantiles interpolate as ``numpy.quantile`` does over the rows one by one)."""
+    late = ((known - event).dt.total_seconds().to_numpy(dtype=float) / 86_400).clip(min=0)
+    weight = np.ones(len(late), dtype=np.int64) if rows is None else rows.astype(np.int64)
+    keep = (weight > 0) & ~np.isnan(late)
+    late, weight = late[keep], weight[keep]
+    total = int(weight.sum())
+    if total == 0:
+        return {"lateness_days_median": None, "lateness_days_p90": None, "late_share": None}
+    order = np.argsort(late, kind="stable")
+    late, weight = late[order], weight[order]
+    upto = np.cumsum(weight)
+
+    def quantile(q: float) -> float:
+        h = (total - 1) * q  # the position among the rows sorted one by one
+        lo, hi = int(np.floor(h)), int(np.ceil(h))
+        pair = late[np.searchsorted(upto, [lo, hi], side="right")]
+        return float(np.quantile(pair, h - lo))
+
+    return {"lateness_days_median": round(quantile(0.5), 1),
+            "lateness_days_p90": round(quantile(0.9), 1),
+            "late_share": round(float(weight[late > _LATE_DAYS].sum() / total), 4)}

@@ -19,12 +19,13 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
 from scoring.authenticity import meter_ids, split_shared_meters
-from scoring.feature_store import CELL_COLUMNS, split_cells
+from scoring.feature_store import CELL_COLUMNS, CELL_ONLY_KINDS, split_cells
 from scoring.records import FIRM_COLUMNS, RECORD_COLUMNS
 from server.db import dollar_params
 from server.engines import sqlite_path_of
 
-__all__ = ["load_cells", "load_firms", "load_record_history", "load_records"]
+__all__ = ["ROW_KINDS_PREDICATE", "load_arrivals", "load_cells", "load_firms", "load_record_history",
+           "load_records", "load_redeclared_history", "load_row_kinds"]
 
 _RECORD_SELECT = (
     "SELECT uscc, source AS kind, event_date, end_date, category, amount_fen, arrears_fen, "
@@ -374,3 +375,50 @@ async def load_cells(engine: Engine, *, split: bool = True) -> pd.DataFrame:
     out["month"] = out["month"].astype(np.int64)
     out["rows"] = out["rows"].astype(np.int64)
     return split_cells(out) if split else out
+
+
+#: The current rows scoring reads one by one when it has the feature store's cells: every kind
+#: but ``CELL_ONLY_KINDS``. Written out exactly as the partial index ``dept_record_row_kinds``
+#: (migration 2026-12-06) states it, so that the planner sees the query implies the index.
+ROW_KINDS_PREDICATE = ("superseded_at IS NULL AND source NOT IN ("
+                       + ", ".join(f"'{k}'" for k in sorted(CELL_ONLY_KINDS)) + ")")
+
+
+async def load_row_kinds(engine: Engine) -> pd.DataFrame:
+    """The current records of the kinds the cells do not replace (``ROW_KINDS_PREDICATE``),
+    in ``RECORD_COLUMNS`` form: with :func:`load_cells`, everything a re-score reads. At a real
+    region's density they are a small share of the records, found by the partial index."""
+    sql = _RECORD_SELECT.format(keys="").replace("WHERE superseded_at IS NULL", f"WHERE {ROW_KINDS_PREDICATE}")
+    return normalise_records(await _query(engine, sql))
+
+
+async def load_redeclared_history(engine: Engine) -> pd.DataFrame:
+    """Every version of the tax declarations of the firms that have a replaced one (the partial
+    index ``dept_record_replaced`` finds them): all the re-declaration check reads of a history
+    (``scoring.authenticity.redeclaration`` compares a replaced declaration with its month's
+    current one, and a firm with none has no figure)."""
+    found = await _query(engine, "SELECT DISTINCT uscc FROM dept_record "
+                                 "WHERE superseded_at IS NOT NULL AND source = 'tax_monthly'")
+    usccs = sorted(found["uscc"].astype(str))
+    return await load_record_history(engine, usccs=usccs, kinds=("tax_monthly",))
+
+
+async def load_arrivals(engine: Engine, kinds: tuple[str, ...], since: date, until: date) -> pd.DataFrame:
+    """How many rows of each of ``kinds`` dated each day from ``since`` to ``until`` arrived
+    when, every version counted (``kind``, ``event_date``, ``known_from``, ``rows``): the
+    lateness figures of ``scoring.authenticity.feed_health`` without the rows themselves. A
+    back-filled archive's rows are known from their event day, as in a history frame."""
+    pg = isinstance(engine, PostgresEngine)
+    sql = ("SELECT r.source AS kind, r.event_date, r.received_at, b.backfill, count(*) AS rows "
+           "FROM dept_record r JOIN ingest_batch b ON b.id = r.batch_id "
+           + ("WHERE r.source = ANY(?) " if pg else f"WHERE r.source IN ({', '.join('?' * len(kinds))}) ")
+           + "AND r.event_date >= ? AND r.event_date <= ? "
+           "GROUP BY r.source, r.event_date, r.received_at, b.backfill")
+    args = ([list(kinds)] if pg else list(kinds)) + ([since, until] if pg else [since.isoformat(), until.isoformat()])
+    df = await _query(engine, sql, tuple(args))
+    event = pd.to_datetime(df["event_date"], errors="coerce")
+    received = _utc_naive(df["received_at"])
+    backfill = df["backfill"].astype(bool).to_numpy()
+    return pd.DataFrame({"kind": df["kind"].astype(object), "event_date": event,
+                         "known_from": received.where(~backfill, event),
+                         "rows": pd.to_numeric(df["rows"]).astype(np.int64)})

@@ -38,7 +38,14 @@ from scoring.records import current_versions, rows_where
 from scoring.scorecard import confidence_level
 from server import db
 from server.ingest.store import open_writer
-from server.scores.frames import load_firms, load_record_history
+from server.scores.frames import (
+    load_arrivals,
+    load_cells,
+    load_firms,
+    load_record_history,
+    load_redeclared_history,
+    load_row_kinds,
+)
 from server.settings import Settings
 from server.tables.scores import (
     STATS_META_KEY,
@@ -262,8 +269,13 @@ def _jsonable(x: Any) -> Any:
 
 async def score_platform(settings: Settings, as_of: date | None = None, version: str | None = None,
                          engine: Engine | None = None, history_months: int = 0,
-                         reason: str = "full") -> dict[str, Any]:
-    """Score every firm as of a date (default: the data's last month) with the active model."""
+                         reason: str = "full", from_store: bool | None = None) -> dict[str, Any]:
+    """Score every firm as of a date (default: the data's last month) with the active model.
+
+    ``from_store`` (default: when only that one date is scored, ``history_months`` 0): read the
+    monthly feeds from the feature store's cells instead of their rows (``_store_inputs``), the
+    same scores with a small share of the reading. Back-scores read every version of every
+    record, because each past date must see only what the platform knew that day."""
     engine, owned = await _with_engine(settings, engine)
     try:
         if version is None:
@@ -273,11 +285,18 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
             version = active["version"]
         model = _registry(settings).load(version).model
         firms = await load_firms(engine)
-        # Every version of every record: the indicators at each training date read what the
-        # platform knew that day (time-correct), the labels and today's checks the current rows.
-        history = await load_record_history(engine)
-        records = current_versions(history)
-        end = pd.Timestamp(as_of) if as_of else data_end(records)
+        store = history_months == 0 if from_store is None else from_store
+        cells = arrivals = None
+        if store:
+            cells, records, history = await _store_inputs(engine)
+            end = pd.Timestamp(as_of) if as_of else data_end(_event_dates(cells, records))
+            arrivals = await _recent_arrivals(engine, cells, end)
+        else:
+            # Every version of every record: the indicators at each back-score date read what the
+            # platform knew that day (time-correct), the labels and today's checks the current rows.
+            history = await load_record_history(engine)
+            records = current_versions(history)
+            end = pd.Timestamp(as_of) if as_of else data_end(records)
         dates = [end - pd.DateOffset(months=m) + pd.offsets.MonthEnd(0) for m in range(history_months, 0, -1)]
         from server.scores.services import active_override_rules
 
@@ -289,17 +308,50 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
         for d in [*dates, end]:
             # The registry status in the firms table is today's: back-scores must not read it.
             count, latest = await _score_one_date(engine, model, version, firms, records, d, reason,
-                                                  settings.min_group_size, rules, end.date(), history=declared)
+                                                  settings.min_group_size, rules, end.date(), history=declared,
+                                                  cells=cells)
             written += count
             release_frames()
         if latest is not None and latest.authenticity is not None:
-            await _store_feed_health(history, firms, end, latest.authenticity)
+            seen = history if cells is None else _event_dates(cells)  # who reported each month
+            await _store_feed_health(seen, firms, end, latest.authenticity, arrivals)
         await _rescore_event_rows(engine, settings, version, end.date(), reason)
         return {"model_version": version, "as_of": str(end.date()), "firms": int(len(firms)),
                 "scores_written": written, "override_version": rules.label}
     finally:
         if owned:
             await db.close(engine)
+
+
+async def _store_inputs(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What a re-score reads with the feature store: the cells (shared meters split), the
+    current rows of the other kinds, and the tax history of the firms with a re-declaration."""
+    cells = await load_cells(engine)
+    records = await load_row_kinds(engine)
+    history = await load_redeclared_history(engine)
+    return cells, records, history
+
+
+def _event_dates(cells: pd.DataFrame, records: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``uscc``, ``kind`` and ``event_date`` of the cells (their first event: a month and
+    whether it has a row by a date are all these readers ask) and of ``records``."""
+    frame = pd.DataFrame({"uscc": cells["uscc"], "kind": cells["kind"], "event_date": cells["first_event"]})
+    if records is None:
+        return frame
+    return pd.concat([frame, records[["uscc", "kind", "event_date"]]], ignore_index=True)
+
+
+async def _recent_arrivals(engine: Engine, cells: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+    """The arrivals of the monthly feeds' rows over the months the feed-health lateness reads
+    (the last three each kind reported by ``end``), counted per day and arrival time."""
+    known = cells[cells["first_event"] <= end]
+    if known.empty:
+        return pd.DataFrame({"kind": [], "event_date": pd.to_datetime([]), "known_from": pd.to_datetime([]),
+                             "rows": np.array([], dtype=np.int64)})
+    earliest = int(known.groupby("kind")["month"].max().min()) - 2  # months since 1970-01
+    since = pd.Timestamp(np.datetime64(earliest, "M")).date()
+    kinds = tuple(sorted(set(known["kind"])))
+    return await load_arrivals(engine, kinds, since, end.date())
 
 
 async def _rescore_event_rows(engine: Engine, settings: Settings, version: str, end: date, reason: str) -> None:
@@ -321,7 +373,8 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
                           records: pd.DataFrame, as_of: pd.Timestamp, reason: str,
                           min_group_size: int | None = None, rules: OverrideRuleSet | None = None,
                           status_known_on: date | None = None,
-                          history: pd.DataFrame | None = None) -> tuple[int, RegionScores | None]:
+                          history: pd.DataFrame | None = None,
+                          cells: pd.DataFrame | None = None) -> tuple[int, RegionScores | None]:
     live = firms[pd.to_datetime(firms["founded_on"]) <= as_of].reset_index(drop=True)
     if live.empty:
         return 0, None
@@ -331,7 +384,7 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
     profile_v = profile_version(profile) if profile else None
     result = score_region(model, live, rows_where(records, records["event_date"] <= as_of), as_of.date(),
                           profile=profile, model_version=version, overrides=rules,
-                          status_known_on=status_known_on, history=history)
+                          status_known_on=status_known_on, history=history, cells=cells)
     table = result.table
     override_v = None if rules is None else rules.label
     dims = [c for c in table.columns if c.startswith("dim_")]
@@ -363,12 +416,13 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
 
 
 async def _store_feed_health(history: pd.DataFrame, firms: pd.DataFrame, end: pd.Timestamp,
-                             checked: Assessment) -> None:
+                             checked: Assessment, arrivals: pd.DataFrame | None = None) -> None:
     """Each department's coverage, lateness and disagreement with the other sources as of the
-    scoring date (``scoring.authenticity.feed_health``), kept for the feed-health screen."""
+    scoring date (``scoring.authenticity.feed_health``), kept for the feed-health screen;
+    ``arrivals``: the lateness from rows counted per arrival instead of ``history``'s."""
     from server.tables.risk import FEED_HEALTH, RiskSnapshot
 
-    data = await asyncio.to_thread(feed_health, history, firms, end, checked)
+    data = await asyncio.to_thread(feed_health, history, firms, end, checked, arrivals)
     await RiskSnapshot.insert(RiskSnapshot(kind=FEED_HEALTH, as_of=end.date(),
                                            data=json.dumps({"departments": data}),
                                            created_at=datetime.now(UTC)))

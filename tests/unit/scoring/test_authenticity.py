@@ -291,6 +291,35 @@ def test_feed_health_counts_coverage_lateness_and_disagreement_per_department() 
     assert "under_declaration" in health["utilities"]["disagreement"]
 
 
+def test_feed_health_from_cells_and_counted_arrivals_equals_feed_health_from_the_rows() -> None:
+    """The feature store's path: coverage from the cells (first event as the date) and lateness
+    from arrivals counted per (kind, event day, arrival) give every figure the rows give, with
+    several rows per day arriving at different times and some arriving late."""
+    from scoring.authenticity import feed_health
+    from scoring.feature_store import cells_of
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for uscc in (FIRM_A, FIRM_B, FIRM_C):
+        rows += firm_rows(uscc, [2e6] * 24, [10_000.0] * 24, [25] * 24)
+    rows += rows[: len(rows) // 2]  # a second row of the same day for half of them
+    history = make_records(rows)
+    history["event_date"] = pd.to_datetime(history["event_date"])
+    days = rng.choice([0.5, 3, 3, 12, 15, 16.25, 40], size=len(history))
+    history["known_from"] = history["event_date"] + pd.to_timedelta(days, unit="D")
+    history["superseded_at"] = pd.NaT
+    firms = pd.DataFrame({"uscc": [FIRM_A, FIRM_B, FIRM_C], "status": ["active"] * 3,
+                          "founded_on": pd.to_datetime(["2010-01-01"] * 3)})
+    for as_of in (AS_OF, pd.Timestamp(AS_OF) - pd.Timedelta(days=45)):
+        expected = feed_health(history, firms, as_of)
+        cells = cells_of(history).rename(columns={"first_event": "event_date"})
+        arrivals = (history.groupby(["kind", "event_date", "known_from"]).size()
+                    .rename("rows").reset_index())
+        got = feed_health(cells, firms, as_of, arrivals=arrivals)
+        assert got == expected
+        assert {d["lateness_days_p90"] for d in got} != {None}
+
+
 def test_a_wage_base_declared_lower_is_found_and_a_shrinking_staff_is_not():
     """Pension premiums per head down by half while the staff holds: the declared wage base
     fell. The same fall in premiums with the staff halved is a smaller firm, not a finding;
