@@ -11,7 +11,7 @@ from server.tables.consent import AccessLog, Consent
 from server.tables.financing import ApplicationEvent, Bank, LoanApplication, LoanProduct
 from server.tables.firms import Firm, FirmPerson, Guarantee, Person
 from server.tables.fund import FundLedger, GuaranteeFund
-from server.tables.ingest import Department, DeptRecord, FirmMonth, IngestBatch
+from server.tables.ingest import Department, DeptRecord, FeedArrival, FirmMonth, IngestBatch
 from server.tables.jobs import JobRun
 from server.tables.notifications import Notification, Outbox, Subscription
 from server.tables.objections import Objection
@@ -30,7 +30,7 @@ from server.tables.users import RevokedToken, User
 
 TABLES = [
     Firm, Person, FirmPerson, Guarantee,
-    Department, IngestBatch, DeptRecord, FirmMonth,
+    Department, IngestBatch, DeptRecord, FirmMonth, FeedArrival,
     Bank, LoanProduct, LoanApplication, ApplicationEvent,
     User, RevokedToken,
     Consent, AccessLog,

@@ -16,6 +16,11 @@ with ``dept_record``, inside the transaction that changes the records.
 
 In every case sums and counts are added, maxima and first event days kept.
 
+With the cells, ``feed_arrival`` counts the same new rows per (kind, event day, batch, arrival
+time), added the same way (the Arrow path's counts travel with its cells; the SQL path adds a
+second aggregate); a correction's new version is counted by :func:`count_batch`. A superseded
+version stays counted: lateness is about every row a department sent.
+
 The meter of an electricity row is :func:`scoring.authenticity.meter_key` of its ``attrs``: the
 meter number, else "@" and the supply address (stored canonical by ingestion, so the text is
 the key), else "".
@@ -24,19 +29,23 @@ the key), else "".
 from __future__ import annotations
 
 import io
+from datetime import datetime
 
 import asyncpg
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
+from piccolo.querystring import QueryString
 
 from scoring.feature_store import CELL_COLUMNS, STORE_KINDS, VALUE_COLUMNS
 from server.ingest.pgcopy import binary_copy_payload
 from server.ingest.store import BatchWriter
-from server.tables.ingest import FirmMonth
+from server.tables.ingest import FeedArrival, FirmMonth
 
-__all__ = ["CellsPayload", "add_cells", "add_new_rows", "chunk_cells", "is_store_kind", "rebuild"]
+__all__ = ["CellsPayload", "add_cells", "add_new_rows", "chunk_cells", "count_batch", "fill_from_records",
+           "is_store_kind", "rebuild"]
 
 #: firm_month's column types, for binary COPY.
 _PG_TYPES = {"uscc": "text", "kind": "text", "category": "text", "meter": "text", "month": "int4",
@@ -89,7 +98,14 @@ def _sets(postgres: bool) -> str:
     return ", ".join(sets)
 
 
-CellsPayload = tuple[pa.Table, bytes]
+#: A chunk's cells, their binary COPY payload and the chunk's arrivals (``feed_arrival`` rows).
+CellsPayload = tuple[pa.Table, bytes, pa.Table]
+
+_ARRIVAL_COLUMNS = ("kind", "event_date", "batch_id", "received_at", "rows")
+_ARRIVAL_KEY = "kind, event_date, batch_id, received_at"
+_ARRIVALS_UPSERT = (f"INSERT INTO feed_arrival AS a ({', '.join(_ARRIVAL_COLUMNS)}) "
+                    "SELECT source, event_date, batch_id, received_at, COUNT(*) FROM dept_record {where} "
+                    f"GROUP BY 1, 2, 3, 4 ON CONFLICT ({_ARRIVAL_KEY}) DO UPDATE SET rows = a.rows + EXCLUDED.rows")
 
 
 def _meters(firsts: pa.Table) -> pa.Array:
@@ -113,10 +129,10 @@ def _meters(firsts: pa.Table) -> pa.Array:
     return pc.if_else(electricity, key, empty)
 
 
-def chunk_cells(rows: pa.Table, firsts: pa.Table) -> CellsPayload | None:
-    """The cells of a chunk's rows (``dept_record`` columns) and their binary COPY payload, or
-    None for a kind the store does not keep. ``firsts`` are the same rows as validated (their
-    meter fields)."""
+def chunk_cells(rows: pa.Table, firsts: pa.Table, received_at: datetime) -> CellsPayload | None:
+    """The cells of a chunk's rows (``dept_record`` columns), their binary COPY payload and the
+    rows' arrivals (all ``received_at``), or None for a kind the store does not keep.
+    ``firsts`` are the same rows as validated (their meter fields)."""
     source = rows["source"][0].as_py() if rows.num_rows else None
     if source is None or not is_store_kind(source):
         return None
@@ -150,7 +166,14 @@ def chunk_cells(rows: pa.Table, firsts: pa.Table) -> CellsPayload | None:
             out[f"{c}_n"] = pa.repeat(pa.scalar(0, pa.int64()), n)
             out[f"{c}_max"] = pa.nulls(n, kind)
     table = pa.table({c: out[c] for c in CELL_COLUMNS})
-    return table, binary_copy_payload(table, [_PG_TYPES[c] for c in CELL_COLUMNS])
+    days = pa.table({"event_date": rows["event_date"], "batch_id": rows["batch_id"]}).group_by(
+        ["event_date", "batch_id"]).aggregate([([], "count_all")])
+    arrivals = pa.table({"kind": pa.repeat(pa.scalar(source), days.num_rows), "event_date": days["event_date"],
+                         "batch_id": days["batch_id"],
+                         "received_at": pa.repeat(pa.scalar(received_at, pa.timestamp("us", tz="UTC")),
+                                                  days.num_rows),
+                         "rows": days["count_all"].cast(pa.int64())})
+    return table, binary_copy_payload(table, [_PG_TYPES[c] for c in CELL_COLUMNS]), arrivals
 
 
 async def add_cells(w: BatchWriter, cells: CellsPayload) -> None:
@@ -158,8 +181,14 @@ async def add_cells(w: BatchWriter, cells: CellsPayload) -> None:
     transaction): copied in a savepoint, or added through a staging table when a cell of the
     same key is stored already."""
     conn = w.conn  # type: ignore[attr-defined]
-    table, payload = cells
+    table, payload, arrivals = cells
     columns = list(CELL_COLUMNS)
+    # a few rows per chunk (its event days), added in one statement
+    await conn.execute(
+        f"INSERT INTO feed_arrival AS a ({', '.join(_ARRIVAL_COLUMNS)}) "
+        "SELECT * FROM unnest($1::text[], $2::date[], $3::int8[], $4::timestamptz[], $5::int8[]) "
+        f"ON CONFLICT ({_ARRIVAL_KEY}) DO UPDATE SET rows = a.rows + EXCLUDED.rows",
+        *(arrivals[c].to_pylist() for c in _ARRIVAL_COLUMNS))
     try:
         async with conn.transaction():  # a savepoint inside the chunk's transaction
             await conn.copy_to_table("firm_month", source=io.BytesIO(payload), columns=columns, format="binary")
@@ -182,6 +211,26 @@ async def add_new_rows(w: BatchWriter, source: str, batch_id: int, after_id: int
         return
     await w.execute(_upsert(w.is_postgres, "WHERE id > ? AND batch_id = ? AND superseded_at IS NULL"),
                     [after_id, batch_id])
+    await w.execute(_ARRIVALS_UPSERT.format(where="WHERE id > ? AND batch_id = ?"), [after_id, batch_id])
+
+
+async def count_batch(batch_id: int, source: str) -> None:
+    """Count the arrivals of a batch written row by row (a correction's new version), inside
+    the caller's Piccolo transaction; nothing for a kind the store does not keep."""
+    if is_store_kind(source):
+        await FeedArrival.raw(_ARRIVALS_UPSERT.format(where="WHERE batch_id = {}"), batch_id)
+
+
+async def fill_from_records(engine: Engine) -> None:
+    """Build the store and the arrivals from the records, where they are empty (a database
+    whose records were stored before the store existed)."""
+    postgres = isinstance(engine, PostgresEngine)
+    kinds = ", ".join(f"'{k}'" for k in STORE_KINDS)
+    for table, sql in (
+            ("firm_month", _upsert(postgres, f"WHERE superseded_at IS NULL AND source IN ({kinds})")),
+            ("feed_arrival", _ARRIVALS_UPSERT.format(where=f"WHERE source IN ({kinds})"))):
+        if not await engine.run_querystring(QueryString(f"SELECT 1 FROM {table} LIMIT 1"), in_pool=False):
+            await engine.run_querystring(QueryString(sql), in_pool=False)
 
 
 async def rebuild(uscc: str, source: str) -> None:

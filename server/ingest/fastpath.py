@@ -298,7 +298,7 @@ def prepare_records(w: BatchWriter, good: pa.Table, source: str, batch_id: int,
     """Sort, drop repeated keys and encode a block's good rows (pure; runs in a worker thread)."""
     firsts, repeats = _sorted_first_occurrences(good)
     rows = _record_table(firsts, source, batch_id)
-    cells = chunk_cells(rows, firsts) if w.is_postgres else None
+    cells = chunk_cells(rows, firsts, received_at) if w.is_postgres else None
     return PreparedRecords(good, firsts, rows, w.record_payload(rows, received_at), repeats, cells)
 
 

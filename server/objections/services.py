@@ -27,6 +27,7 @@ from piccolo.query.methods.select import Select
 
 from scoring.records import RECORD_KINDS, STATEMENT_ITEMS
 from server import db
+from server.ingest.cells import count_batch
 from server.ingest.cells import rebuild as rebuild_cells
 from server.ingest.sources import SOURCES, RowValidator, Source
 from server.notifications import owners
@@ -505,6 +506,7 @@ async def _correct(obj: dict[str, Any], user: AuthUser, values: dict[str, Any], 
     await corrected.save()
     await DeptRecord.update({DeptRecord.superseded_at: now}).where(DeptRecord.id == rec["id"])
     await rebuild_cells(rec["uscc"], rec["source"])  # the feature store, in the same transaction
+    await count_batch(batch.id, rec["source"])  # and the new version's arrival
     await Objection.update({
         Objection.status: "corrected", Objection.resolution: reason,
         Objection.corrected_record_id: corrected.id, Objection.resolved_at: now,

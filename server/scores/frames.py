@@ -404,16 +404,17 @@ async def load_redeclared_history(engine: Engine) -> pd.DataFrame:
 
 
 async def load_arrivals(engine: Engine, kinds: tuple[str, ...], since: date, until: date) -> pd.DataFrame:
-    """How many rows of each of ``kinds`` dated each day from ``since`` to ``until`` arrived
-    when, every version counted (``kind``, ``event_date``, ``known_from``, ``rows``): the
-    lateness figures of ``scoring.authenticity.feed_health`` without the rows themselves. A
-    back-filled archive's rows are known from their event day, as in a history frame."""
+    """How many rows of each of ``kinds`` (monthly kinds: ``feed_arrival`` counts those) dated
+    each day from ``since`` to ``until`` arrived when, every version counted (``kind``,
+    ``event_date``, ``known_from``, ``rows``): the lateness figures of
+    ``scoring.authenticity.feed_health`` without the rows themselves. A back-filled archive's
+    rows are known from their event day, as in a history frame."""
     pg = isinstance(engine, PostgresEngine)
-    sql = ("SELECT r.source AS kind, r.event_date, r.received_at, b.backfill, count(*) AS rows "
-           "FROM dept_record r JOIN ingest_batch b ON b.id = r.batch_id "
-           + ("WHERE r.source = ANY(?) " if pg else f"WHERE r.source IN ({', '.join('?' * len(kinds))}) ")
-           + "AND r.event_date >= ? AND r.event_date <= ? "
-           "GROUP BY r.source, r.event_date, r.received_at, b.backfill")
+    sql = ("SELECT a.kind, a.event_date, a.received_at, b.backfill, SUM(a.rows) AS rows "
+           "FROM feed_arrival a JOIN ingest_batch b ON b.id = a.batch_id "
+           + ("WHERE a.kind = ANY(?) " if pg else f"WHERE a.kind IN ({', '.join('?' * len(kinds))}) ")
+           + "AND a.event_date >= ? AND a.event_date <= ? "
+           "GROUP BY a.kind, a.event_date, a.received_at, b.backfill")
     args = ([list(kinds)] if pg else list(kinds)) + ([since, until] if pg else [since.isoformat(), until.isoformat()])
     df = await _query(engine, sql, tuple(args))
     event = pd.to_datetime(df["event_date"], errors="coerce")

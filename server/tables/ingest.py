@@ -104,3 +104,17 @@ class FirmMonth(Table, tablename="firm_month"):
     days_sum = BigInt(default=0)
     days_n = BigInt(default=0)
     days_max = BigInt(null=True, default=None)
+
+
+class FeedArrival(Table, tablename="feed_arrival"):
+    """How many rows of a monthly kind dated ``event_date`` arrived in batch ``batch_id`` at
+    ``received_at``, every version counted (a correction's new version too): the lateness of
+    the departments' feeds (``scoring.authenticity.feed_health``) without reading the rows. Kept
+    with the feature store, in the same transactions. Unique on (kind, event_date, batch_id,
+    received_at) by a raw-SQL migration step."""
+
+    kind = Varchar(length=30)
+    event_date = Date()
+    batch_id = BigInt()
+    received_at = Timestamptz()
+    rows = BigInt(default=0)

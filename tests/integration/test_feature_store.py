@@ -38,7 +38,32 @@ async def assert_store_matches(engine) -> pd.DataFrame:
     want = _sorted(cells_of(await raw_records(engine)))
     assert len(want) > 0
     pd.testing.assert_frame_equal(stored, want, check_exact=True, check_dtype=True)
+    await assert_arrivals_match(engine)
     return stored
+
+
+async def assert_arrivals_match(engine) -> None:
+    """``feed_arrival`` counts every version of the monthly kinds' rows per day, batch and
+    arrival time, as the records do."""
+    from scoring.feature_store import STORE_KINDS
+    from server.scores import frames
+
+    kinds = ", ".join(f"'{k}'" for k in STORE_KINDS)
+    by_rows = await frames._query(engine, "SELECT source AS kind, event_date, batch_id, received_at, "
+                                          f"COUNT(*) AS rows FROM dept_record WHERE source IN ({kinds}) "
+                                          "GROUP BY 1, 2, 3, 4")
+    kept = await frames._query(engine, "SELECT kind, event_date, batch_id, received_at, rows FROM feed_arrival")
+
+    def norm(df: pd.DataFrame) -> pd.DataFrame:
+        out = pd.DataFrame({"kind": df["kind"].astype(str), "event_date": pd.to_datetime(df["event_date"]),
+                            "batch_id": df["batch_id"].astype("int64"),
+                            "received_at": frames._utc_naive(df["received_at"]),
+                            "rows": df["rows"].astype("int64")})
+        return out.sort_values(["kind", "event_date", "batch_id", "received_at"]).reset_index(drop=True)
+
+    want = norm(by_rows)
+    assert len(want) > 0
+    pd.testing.assert_frame_equal(norm(kept), want, check_exact=True)
 
 
 async def test_stored_cells_equal_the_records_and_give_the_same_indicators(client, demo, engine):
@@ -70,9 +95,9 @@ async def test_the_store_follows_chunks_duplicates_resends_and_corrections(clien
 
     from server import db
     from server.ingest import services
-    from server.ingest.cells import rebuild
+    from server.ingest.cells import count_batch, rebuild
     from server.scores.frames import load_firms
-    from server.tables.ingest import DeptRecord
+    from server.tables.ingest import DeptRecord, IngestBatch
 
     usccs = (await load_firms(engine))["uscc"].tolist()[:3]
     rows = []
@@ -99,15 +124,37 @@ async def test_the_store_follows_chunks_duplicates_resends_and_corrections(clien
     assert again.accepted == 0
     pd.testing.assert_frame_equal(await assert_store_matches(engine), before)
 
-    # a correction supersedes a record and stores its replacement: the firm's cells are rebuilt
+    # a correction supersedes a record and stores its replacement in a batch of its own (as
+    # server.objections does): the firm's cells are rebuilt, the new version's arrival counted
     old = await DeptRecord.select(DeptRecord.id, DeptRecord.batch_id).where(
         (DeptRecord.uscc == usccs[1]) & (DeptRecord.record_key == f"FS{fmt}-1-b")).first()
+    department = (await IngestBatch.select(IngestBatch.department).where(
+        IngestBatch.id == old["batch_id"]).first())["department"]
     async with db.write_transaction():
         now = datetime.now(UTC)
+        batch = IngestBatch(department=department, source="tax_monthly", filename="correction",
+                            received_at=now, rows=1, accepted=1, duplicates=0, rejected=0)
+        await batch.save()
         await DeptRecord(source="tax_monthly", record_key=f"FS{fmt}-1-b#c1", uscc=usccs[1],
                          event_date=pd.Timestamp(early).date(), category="vat", amount_fen=1,
-                         batch_id=old["batch_id"], received_at=now).save()
+                         batch_id=batch.id, received_at=now).save()
         await DeptRecord.update({DeptRecord.superseded_at: now}).where(DeptRecord.id == old["id"])
         await rebuild(usccs[1], "tax_monthly")
+        await count_batch(batch.id, "tax_monthly")
     after = await assert_store_matches(engine)
     assert not after.equals(before)
+
+
+async def test_a_database_from_before_the_store_gets_it_filled_from_its_records(client, demo, engine):
+    """The migration that brings re-scoring from the store fills an empty store (and its
+    arrivals) from the records a database already holds, and leaves a kept one alone."""
+    from server.ingest.cells import fill_from_records
+    from server.tables.ingest import FeedArrival, FirmMonth
+
+    kept = await assert_store_matches(engine)
+    await fill_from_records(engine)  # kept: nothing added twice
+    pd.testing.assert_frame_equal(await assert_store_matches(engine), kept)
+    await FirmMonth.delete(force=True)
+    await FeedArrival.delete(force=True)
+    await fill_from_records(engine)
+    pd.testing.assert_frame_equal(await assert_store_matches(engine), kept)

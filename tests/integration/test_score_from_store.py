@@ -20,10 +20,11 @@ _COMPARED = ("score", "grade", "pd", "dimensions", "reasons", "data_confidence",
 
 async def _redeclare(engine, months: int = 3) -> str:
     """A firm's last ``months`` VAT declarations replaced by ones twice as high (re-declared a
-    day ago), the cells rebuilt as a correction rebuilds them: the re-declaration check's case."""
+    day ago, in a batch of their own), the cells rebuilt and the arrivals counted as a
+    correction does: the re-declaration check's case."""
     from server import db
-    from server.ingest.cells import rebuild
-    from server.tables.ingest import DeptRecord
+    from server.ingest.cells import count_batch, rebuild
+    from server.tables.ingest import DeptRecord, IngestBatch
 
     vat = await DeptRecord.select(DeptRecord.id, DeptRecord.uscc, DeptRecord.event_date,
                                   DeptRecord.amount_fen, DeptRecord.batch_id, DeptRecord.record_key).where(
@@ -32,13 +33,19 @@ async def _redeclare(engine, months: int = 3) -> str:
     uscc = vat[len(vat) // 2]["uscc"]
     mine = sorted((r for r in vat if r["uscc"] == uscc), key=lambda r: r["event_date"])[-months:]
     when = datetime.now(UTC) - timedelta(days=1)
+    department = (await IngestBatch.select(IngestBatch.department).where(
+        IngestBatch.id == mine[0]["batch_id"]).first())["department"]
     async with db.write_transaction():
+        batch = IngestBatch(department=department, source="tax_monthly", filename="re-declaration",
+                            received_at=when, rows=len(mine), accepted=len(mine), duplicates=0, rejected=0)
+        await batch.save()
         for r in mine:
             await DeptRecord(source="tax_monthly", record_key=f"{r['record_key']}#re", uscc=uscc,
                              event_date=r["event_date"], category="vat", amount_fen=r["amount_fen"] * 2,
-                             batch_id=r["batch_id"], received_at=when).save()
+                             batch_id=batch.id, received_at=when).save()
             await DeptRecord.update({DeptRecord.superseded_at: when}).where(DeptRecord.id == r["id"])
         await rebuild(uscc, "tax_monthly")
+        await count_batch(batch.id, "tax_monthly")
     return uscc
 
 
