@@ -14,19 +14,28 @@ computed twice:
 
 Both give the same indicators (``tests/integration/test_feature_store.py`` proves it exactly on
 the demo region; here the two results are compared and the largest relative difference printed:
-a cell of many parts sums non-integer quantities in another order than the rows do). This is not yet the full re-score
-(the authenticity checks and hard rules still read records): the figures say what reading
-cells instead of rows saves as density grows.
+a cell of many parts sums non-integer quantities in another order than the rows do).
+
+Then the full re-score, ``xinbao score``'s own path (``server.scores.pipeline.score_platform``:
+indicators, scorecard, hard rules, authenticity checks, feed health, the scores written), each
+in a child process: ``rescore_from_store`` reads the cells, the other kinds' rows and the
+arrivals (the default); ``rescore_from_records`` reads every version of every record (the path
+before the store), for sizes up to ``--records-up-to`` firms. The model is trained once, by
+``train_platform_model`` on the first size's database (``train_s`` / ``train_peak_rss_bytes``),
+and registered in every other.
 
 Prints one JSON object per line, ``{"name", "value", "unit", "firms", "density", ...}``:
 ``ingest_rows_per_s`` (per feed and ``total``), ``store_update_ms_per_chunk`` (per feed: the time
 ingestion spent adding a chunk's cells, mean), ``store_update_share`` (of the ingest time),
 ``records``, ``cells``, ``db_size_bytes``, ``firm_month_bytes``, ``dept_record_bytes``,
 ``features_from_store_s`` / ``_peak_rss_bytes``, ``features_from_records_s`` / ``_peak_rss_bytes``,
-and, with two sizes or more, ``fit_<figure>`` (time or memory ~ a * records^b, least squares in
-log-log) with its extrapolation to 120,000 firms and 2.18 billion records.
+``rescore_from_store_s`` / ``_peak_rss_bytes`` (with ``read_s``: its reads), ``rescore_from_records_s``
+/ ``_peak_rss_bytes``, ``rescore_store_vs_records_equal_share`` (firms whose stored score, grade
+and PD are equal), and, with two sizes or more, ``fit_<figure>`` (time or memory ~ a * records^b,
+least squares in log-log) with its extrapolation to 120,000 firms and 2.18 billion records; the
+extrapolated re-score from the store is ``rescore_120k_feature_store_s``.
 
-    python benchmarks/scale.py [--firms 200,500,1000] [--density 18000] [--seed 42]
+    python benchmarks/scale.py [--firms 200,500,1000] [--density 18000] [--seed 42] [--records-up-to 1000]
 """
 
 from __future__ import annotations
@@ -169,6 +178,89 @@ async def features(url: str, how: str, out: str) -> dict:
             "peak_rss_bytes": _peak_rss(), "firms": len(X)}
 
 
+def _settings(url: str, data_dir: str):
+    from server.settings import Settings
+
+    # 2 bags, the regularisation of a few hundred firms: the model is what is scored with here
+    return Settings(database_url=url, data_dir=Path(data_dir), model_bags=2, model_regularization=0.1)
+
+
+async def train(url: str, data_dir: str) -> dict:
+    """(child process) ``xinbao train``'s path on this database: time, peak RSS, the version."""
+    from server import db
+    from server.scores.pipeline import train_platform_model
+
+    engine = await db.open_engine(url)
+    try:
+        t = time.perf_counter()
+        with contextlib.redirect_stdout(sys.stderr):
+            version = await train_platform_model(_settings(url, data_dir), engine=engine)
+        seconds = time.perf_counter() - t
+    finally:
+        await db.close(engine)
+    return {"seconds": round(seconds, 2), "peak_rss_bytes": _peak_rss(), "version": version}
+
+
+async def rescore(url: str, data_dir: str, how: str) -> dict:
+    """(child process) ``xinbao score``'s path, from the store or from every record: time,
+    the time of its reads, peak RSS and the run it wrote."""
+    from server import db
+    from server.scores import pipeline
+    from server.tables.scores import ScoringRun
+
+    read = {"s": 0.0}
+
+    def timed(fn):
+        async def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                read["s"] += time.perf_counter() - t
+        return wrapper
+
+    for name in ("_store_inputs", "_recent_arrivals", "load_record_history", "load_firms"):
+        setattr(pipeline, name, timed(getattr(pipeline, name)))
+    engine = await db.open_engine(url)
+    try:
+        t = time.perf_counter()
+        with contextlib.redirect_stdout(sys.stderr):
+            result = await pipeline.score_platform(_settings(url, data_dir), engine=engine,
+                                                   from_store=how == "store", reason=f"bench {how}")
+        seconds = time.perf_counter() - t
+        run = await ScoringRun.select(ScoringRun.id).order_by(ScoringRun.id, ascending=False).first()
+    finally:
+        await db.close(engine)
+    return {"seconds": round(seconds, 2), "read_s": round(read["s"], 2), "peak_rss_bytes": _peak_rss(),
+            "run": run["id"], "firms": result["firms"], "as_of": result["as_of"]}
+
+
+async def register(url: str, version: str) -> None:
+    """The trained model, active in another size's database (its files are shared)."""
+    from datetime import UTC, datetime
+
+    from server import db
+    from server.tables.scores import ModelVersion
+
+    engine = await db.open_engine(url)
+    try:
+        await ModelVersion(version=version, created_at=datetime.now(UTC), active=True).save()
+    finally:
+        await db.close(engine)
+
+
+async def runs_equal_share(url: str, a: int, b: int) -> float:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return float(await conn.fetchval(
+            "SELECT avg(CASE WHEN x.score = y.score AND x.grade = y.grade AND x.pd = y.pd THEN 1.0 ELSE 0.0 END) "
+            "FROM score_history x JOIN score_history y ON y.firm = x.firm AND y.run = $2 WHERE x.run = $1", a, b))
+    finally:
+        await conn.close()
+
+
 def _peak_rss() -> int:
     """This process's peak resident set (VmHWM; ``ru_maxrss`` would carry the parent's over
     the exec)."""
@@ -180,7 +272,10 @@ def _peak_rss() -> int:
 
 def child(url: str, how: str, out: Path) -> dict:
     done = subprocess.run([sys.executable, __file__, "--child", how, "--url", url, "--out", str(out)],
-                          check=True, capture_output=True, text=True)
+                          capture_output=True, text=True)
+    if done.returncode:
+        sys.stderr.write(done.stderr[-4000:])
+        done.check_returncode()
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -193,12 +288,21 @@ def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
     return float(np.exp(log_a)), float(b)
 
 
+def linear(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """y = per * x + fixed by least squares."""
+    import numpy as np
+
+    per, fixed = np.polyfit([p[0] for p in points], [p[1] for p in points], 1)
+    return float(per), float(fixed)
+
+
 async def run(args: argparse.Namespace) -> None:
     import asyncpg
     import numpy as np
 
     work = Path(tempfile.mkdtemp(prefix="xinbao-scale-"))
     measured: dict[str, list[tuple[float, float]]] = {}
+    version: str | None = None  # the model, trained once on the first size
     try:
         for n in [int(x) for x in args.firms.split(",")]:
             tags = {"firms": n, "density": args.density}
@@ -235,6 +339,27 @@ async def run(args: argparse.Namespace) -> None:
                           if not same[:, j].all()}
                 emit("features_store_vs_records_max_rel_diff", float(rel), "relative", exactly_equal_share=round(
                     float(same.mean()), 6), firms_differing_by_indicator=differ, **tags)
+                data_dir = work / "data"
+                if version is None:
+                    r = child(url, "train", data_dir)
+                    version = r["version"]
+                    emit("train_s", r["seconds"], "s", **tags)
+                    emit("train_peak_rss_bytes", r["peak_rss_bytes"], "bytes", **tags)
+                else:
+                    await register(url, version)
+                runs = {}
+                for how in ("records", "store") if n <= args.records_up_to else ("store",):
+                    r = child(url, f"rescore_{how}", data_dir)
+                    runs[how] = r["run"]
+                    emit(f"rescore_from_{how}_s", r["seconds"], "s", read_s=r["read_s"], scored=r["firms"],
+                         as_of=r["as_of"], **tags)
+                    emit(f"rescore_from_{how}_peak_rss_bytes", r["peak_rss_bytes"], "bytes", **tags)
+                    measured.setdefault(f"rescore_from_{how}_s", []).append((records, r["seconds"]))
+                    measured.setdefault(f"rescore_from_{how}_peak_rss_bytes", []).append(
+                        (records, r["peak_rss_bytes"]))
+                if len(runs) == 2:
+                    emit("rescore_store_vs_records_equal_share",
+                         await runs_equal_share(url, runs["records"], runs["store"]), "of firms", **tags)
             finally:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 await admin.close()
@@ -242,9 +367,20 @@ async def run(args: argparse.Namespace) -> None:
             if len({p[0] for p in points}) < 2:
                 continue
             a, b = fit(points)
+            at_weihai = round(a * WEIHAI_RECORDS**b, 1)
             emit(f"fit_{figure}", round(b, 3), "exponent b of a*records^b", a=a, points=points,
-                 at_weihai=round(a * WEIHAI_RECORDS**b, 1), weihai_records=WEIHAI_RECORDS,
-                 weihai_firms=WEIHAI_FIRMS)
+                 at_weihai=at_weihai, weihai_records=WEIHAI_RECORDS, weihai_firms=WEIHAI_FIRMS)
+            if figure == "rescore_from_store_s":
+                # a power law through sizes where fixed costs still weigh bends too low: the
+                # straight line (fixed cost + cost per record) is the other reading; the larger
+                # of the two is the figure
+                per, fixed = linear(points)
+                straight = round(fixed + per * WEIHAI_RECORDS, 1)
+                emit("rescore_120k_feature_store_s", max(at_weihai, straight), "s", extrapolated=True,
+                     power_law=at_weihai, exponent=round(b, 3), straight_line=straight,
+                     s_per_million_records=round(per * 1e6, 4), fixed_s=round(fixed, 2),
+                     from_firms=[int(x) for x in args.firms.split(",")],
+                     weihai_records=WEIHAI_RECORDS, weihai_firms=WEIHAI_FIRMS)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -254,12 +390,20 @@ def main() -> None:
     ap.add_argument("--firms", default="200,500,1000")
     ap.add_argument("--density", type=int, default=18_000, help="records per firm (0: the demo's own)")
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--child", choices=["store", "records"], help=argparse.SUPPRESS)
+    ap.add_argument("--records-up-to", type=int, default=1000,
+                    help="re-score from every record too up to this many firms")
+    ap.add_argument("--child", choices=["store", "records", "train", "rescore_store", "rescore_records"],
+                    help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child:
+    if args.child == "train":
+        print(json.dumps(asyncio.run(train(args.url, args.out))))
+    elif args.child in ("rescore_store", "rescore_records"):
+        print(json.dumps(asyncio.run(rescore(args.url, args.out, args.child.removeprefix("rescore_")))))
+    elif args.child:
         print(json.dumps(asyncio.run(features(args.url, args.child, args.out))))
+    if args.child:
         return
     asyncio.run(run(args))
 
