@@ -30,15 +30,14 @@ def platform_jobs(settings: Settings, engine: Engine, redis: Any = None) -> list
 
     async def nightly_rescore(as_of: datetime) -> None:
         """Score every firm on the data known tonight (skipped if this data was scored)."""
-        from server.scores.frames import load_records
-        from server.scores.pipeline import data_end, score_platform
+        from server.scores.pipeline import score_platform, stored_data_end
 
         active = await ModelVersion.select(ModelVersion.version).where(ModelVersion.active == True).first()  # noqa: E712
         if active is None:
             log.warning("nightly_rescore: no active model")
             return
 
-        end = data_end(await load_records(engine))
+        end = await stored_data_end(engine)  # the store's months: no record is read
         if await ScoringRun.exists().where(
             (ScoringRun.model_version == active["version"]) & (ScoringRun.as_of == end.date())
             & (ScoringRun.reason == "nightly")

@@ -25,7 +25,7 @@ from server.db import dollar_params
 from server.engines import sqlite_path_of
 
 __all__ = ["ROW_KINDS_PREDICATE", "load_arrivals", "load_cells", "load_firms", "load_record_history",
-           "load_records", "load_redeclared_history", "load_row_kinds"]
+           "load_records", "load_redeclared_history", "load_row_kinds", "load_scalar"]
 
 _RECORD_SELECT = (
     "SELECT uscc, source AS kind, event_date, end_date, category, amount_fen, arrears_fen, "
@@ -423,3 +423,12 @@ async def load_arrivals(engine: Engine, kinds: tuple[str, ...], since: date, unt
     return pd.DataFrame({"kind": df["kind"].astype(object), "event_date": event,
                          "known_from": received.where(~backfill, event),
                          "rows": pd.to_numeric(df["rows"]).astype(np.int64)})
+
+
+async def load_scalar(engine: Engine, sql: str) -> Any:
+    """The one value of ``sql`` (None when NULL), as Python: a date as a ``date``."""
+    df = await _query(engine, sql)
+    value = df.iat[0, 0] if len(df) else None
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value

@@ -45,6 +45,7 @@ from server.scores.frames import (
     load_record_history,
     load_redeclared_history,
     load_row_kinds,
+    load_scalar,
 )
 from server.settings import Settings
 from server.tables.scores import (
@@ -63,6 +64,7 @@ __all__ = [
     "industry_stats",
     "reason_dicts",
     "score_platform",
+    "stored_data_end",
     "train_platform_model",
 ]
 
@@ -83,12 +85,30 @@ def release_frames() -> None:
     gc.collect()
 
 
+#: The monthly feeds whose latest month is the platform's 'now'.
+_DATA_END_KINDS = ("tax_monthly", "social_insurance", "utility", "bank_loan")
+
+
 def data_end(records: pd.DataFrame) -> pd.Timestamp:
     """The last month-end the monthly feeds cover: the platform's 'now' for scoring."""
-    monthly = records["kind"].isin(["tax_monthly", "social_insurance", "utility", "bank_loan"]).to_numpy()
+    monthly = records["kind"].isin(_DATA_END_KINDS).to_numpy()
     dates = records["event_date"]  # the one column read: no copy of every record
     last = (dates[monthly] if monthly.any() else dates).max()
     if pd.isna(last):
+        raise RuntimeError("no department records yet: ingest data before training or scoring")
+    return pd.Timestamp(last) + pd.offsets.MonthEnd(0)
+
+
+async def stored_data_end(engine: Engine) -> pd.Timestamp:
+    """:func:`data_end` of the stored records, read from the feature store's months (the store
+    keeps every monthly kind) instead of the records; from the other kinds' latest day when no
+    monthly feed has reported."""
+    kinds = ", ".join(f"'{k}'" for k in _DATA_END_KINDS)
+    month = (await load_scalar(engine, f"SELECT MAX(month) FROM firm_month WHERE kind IN ({kinds})"))
+    if month is not None:
+        return pd.Timestamp(np.datetime64(int(month), "M")) + pd.offsets.MonthEnd(0)
+    last = await load_scalar(engine, "SELECT MAX(event_date) FROM dept_record WHERE superseded_at IS NULL")
+    if last is None:
         raise RuntimeError("no department records yet: ingest data before training or scoring")
     return pd.Timestamp(last) + pd.offsets.MonthEnd(0)
 

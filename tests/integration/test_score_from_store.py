@@ -128,3 +128,21 @@ async def test_the_other_kinds_read_finds_its_partial_index(client, demo, engine
     finally:
         await conn.close()
     assert "dept_record_row_kinds" in plan, plan
+
+
+async def test_the_data_end_read_from_the_store_is_the_records_own(client, demo, engine):
+    """The nightly job's "which month is now" reads the store's months, not every record."""
+    from server.scores.frames import load_records
+    from server.scores.pipeline import data_end, stored_data_end
+
+    records = await load_records(engine)
+    assert await stored_data_end(engine) == data_end(records)
+    # with the monthly feeds' latest month taken away, the next month back is the end
+    from server.tables.ingest import FirmMonth
+
+    latest = (await FirmMonth.select(FirmMonth.month).order_by(FirmMonth.month, ascending=False).first())["month"]
+    await FirmMonth.delete().where(FirmMonth.month == latest)
+    monthly = records["kind"].isin(["tax_monthly", "social_insurance", "utility", "bank_loan"])
+    month = records["event_date"].dt.to_period("M")
+    kept = records[~monthly | (month < month[monthly].max())]
+    assert await stored_data_end(engine) == data_end(kept)
