@@ -31,11 +31,15 @@ ingestion spent adding a chunk's cells, mean), ``store_update_share`` (of the in
 ``features_from_store_s`` / ``_peak_rss_bytes``, ``features_from_records_s`` / ``_peak_rss_bytes``,
 ``rescore_from_store_s`` / ``_peak_rss_bytes`` (with ``read_s``: its reads), ``rescore_from_records_s``
 / ``_peak_rss_bytes``, ``rescore_store_vs_records_equal_share`` (firms whose stored score, grade
-and PD are equal), and, with two sizes or more, ``fit_<figure>`` (time or memory ~ a * records^b,
+and PD are equal), ``rescore_from_store_dask_s`` (the same re-score with ``XINBAO_DASK_SCHEDULER``
+naming a local cluster the benchmark starts: a scheduler and ``--dask-workers`` single-threaded
+workers, separate processes over TCP on 127.0.0.1) with ``rescore_from_store_dask_peak_rss_bytes``
+per process (submitter, scheduler, each worker) and ``rescore_dask_vs_in_process_equal_share``, and, with two sizes or more, ``fit_<figure>`` (time or memory ~ a * records^b,
 least squares in log-log) with its extrapolation to 120,000 firms and 2.18 billion records; the
 extrapolated re-score from the store is ``rescore_120k_feature_store_s``.
 
     python benchmarks/scale.py [--firms 200,500,1000] [--density 18000] [--seed 42] [--records-up-to 1000]
+                               [--dask-workers 2]
 """
 
 from __future__ import annotations
@@ -178,11 +182,12 @@ async def features(url: str, how: str, out: str) -> dict:
             "peak_rss_bytes": _peak_rss(), "firms": len(X)}
 
 
-def _settings(url: str, data_dir: str):
+def _settings(url: str, data_dir: str, dask: str | None = None):
     from server.settings import Settings
 
     # 2 bags, the regularisation of a few hundred firms: the model is what is scored with here
-    return Settings(database_url=url, data_dir=Path(data_dir), model_bags=2, model_regularization=0.1)
+    return Settings(database_url=url, data_dir=Path(data_dir), model_bags=2, model_regularization=0.1,
+                    dask_scheduler=dask)
 
 
 async def train(url: str, data_dir: str) -> dict:
@@ -201,7 +206,7 @@ async def train(url: str, data_dir: str) -> dict:
     return {"seconds": round(seconds, 2), "peak_rss_bytes": _peak_rss(), "version": version}
 
 
-async def rescore(url: str, data_dir: str, how: str) -> dict:
+async def rescore(url: str, data_dir: str, how: str, dask: str | None = None) -> dict:
     """(child process) ``xinbao score``'s path, from the store or from every record: time,
     the time of its reads, peak RSS and the run it wrote."""
     from server import db
@@ -225,7 +230,7 @@ async def rescore(url: str, data_dir: str, how: str) -> dict:
     try:
         t = time.perf_counter()
         with contextlib.redirect_stdout(sys.stderr):
-            result = await pipeline.score_platform(_settings(url, data_dir), engine=engine,
+            result = await pipeline.score_platform(_settings(url, data_dir, dask), engine=engine,
                                                    from_store=how == "store", reason=f"bench {how}")
         seconds = time.perf_counter() - t
         run = await ScoringRun.select(ScoringRun.id).order_by(ScoringRun.id, ascending=False).first()
@@ -261,18 +266,18 @@ async def runs_equal_share(url: str, a: int, b: int) -> float:
         await conn.close()
 
 
-def _peak_rss() -> int:
-    """This process's peak resident set (VmHWM; ``ru_maxrss`` would carry the parent's over
+def _peak_rss(pid: int | str = "self") -> int:
+    """A process's peak resident set (VmHWM; ``ru_maxrss`` would carry the parent's over
     the exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def child(url: str, how: str, out: Path) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--child", how, "--url", url, "--out", str(out)],
-                          capture_output=True, text=True)
+def child(url: str, how: str, out: Path, dask: str | None = None) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", how, "--url", url, "--out", str(out),
+                           *(["--dask", dask] if dask else [])], capture_output=True, text=True)
     if done.returncode:
         sys.stderr.write(done.stderr[-4000:])
         done.check_returncode()
@@ -286,6 +291,41 @@ def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
     x, y = np.log([p[0] for p in points]), np.log([p[1] for p in points])
     b, log_a = np.polyfit(x, y, 1)
     return float(np.exp(log_a)), float(b)
+
+
+class LocalCluster:
+    """A Dask scheduler and ``workers`` single-threaded workers, each a process of its own
+    (``dask scheduler`` / ``dask worker --no-nanny``) over TCP on 127.0.0.1."""
+
+    def __init__(self, workers: int = 2) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.address = f"tcp://127.0.0.1:{port}"
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        cmd = [sys.executable, "-m", "dask"]
+        self.scheduler = subprocess.Popen([*cmd, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                           "--no-dashboard"], **quiet)
+        self.workers = [subprocess.Popen([*cmd, "worker", self.address, "--no-nanny", "--nthreads", "1",
+                                          "--no-dashboard", "--memory-limit", "0", "--host", "127.0.0.1"], **quiet)
+                        for _ in range(workers)]
+        from distributed import Client
+
+        with Client(self.address, timeout="60s", set_as_default=False) as client:
+            client.wait_for_workers(workers, timeout=120)
+
+    def peak_rss(self) -> dict[str, int]:
+        out = {"scheduler": _peak_rss(self.scheduler.pid)}
+        for k, w in enumerate(self.workers):
+            out[f"worker_{k}"] = _peak_rss(w.pid)
+        return out
+
+    def close(self) -> None:
+        for p in (*self.workers, self.scheduler):
+            p.kill()
+            p.wait(timeout=30)
 
 
 def compare_features(work: Path, tags: dict) -> None:
@@ -365,6 +405,22 @@ async def run(args: argparse.Namespace) -> None:
                 if len(runs) == 2:
                     emit("rescore_store_vs_records_equal_share",
                          await runs_equal_share(url, runs["records"], runs["store"]), "of firms", **tags)
+                if args.dask_workers:
+                    cluster = LocalCluster(args.dask_workers)
+                    try:
+                        r = child(url, "rescore_store", data_dir, dask=cluster.address)
+                        peaks = cluster.peak_rss()
+                    finally:
+                        cluster.close()
+                    emit("rescore_from_store_dask_s", r["seconds"], "s", read_s=r["read_s"], scored=r["firms"],
+                         workers=args.dask_workers, **tags)
+                    emit("rescore_from_store_dask_peak_rss_bytes", r["peak_rss_bytes"], "bytes",
+                         process="submitter", **tags)
+                    for process, peak in peaks.items():
+                        emit("rescore_from_store_dask_peak_rss_bytes", peak, "bytes", process=process, **tags)
+                    emit("rescore_dask_vs_in_process_equal_share",
+                         await runs_equal_share(url, runs["store"], r["run"]), "of firms", **tags)
+                    measured.setdefault("rescore_from_store_dask_s", []).append((records, r["seconds"]))
             finally:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 await admin.close()
@@ -398,15 +454,18 @@ def main() -> None:
     ap.add_argument("--records-up-to", type=int, default=1000,
                     help="read every record too (indicators, re-score) up to this many firms; the model "
                          "is trained on the first size, so it should be within this")
+    ap.add_argument("--dask-workers", type=int, default=2,
+                    help="re-score from the store on a local Dask cluster of this many workers too (0: not)")
     ap.add_argument("--child", choices=["store", "records", "train", "rescore_store", "rescore_records"],
                     help=argparse.SUPPRESS)
+    ap.add_argument("--dask", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child == "train":
         print(json.dumps(asyncio.run(train(args.url, args.out))))
     elif args.child in ("rescore_store", "rescore_records"):
-        print(json.dumps(asyncio.run(rescore(args.url, args.out, args.child.removeprefix("rescore_")))))
+        print(json.dumps(asyncio.run(rescore(args.url, args.out, args.child.removeprefix("rescore_"), args.dask))))
     elif args.child:
         print(json.dumps(asyncio.run(features(args.url, args.child, args.out))))
     if args.child:

@@ -45,6 +45,9 @@ class Settings:
     # /api/health: requests arriving while a check runs share it; a finished check's answer is
     # reused this long besides (server.health). 0: every check is fresh.
     health_ttl_s: float = 0.0
+    # A Dask scheduler (``tcp://host:8786``): the full re-score runs as parts (by USCC hash) on
+    # its workers (issue 16, ``server.scores.distributed``); None: in this process.
+    dask_scheduler: str | None = None
 
     @property
     def model_dir(self) -> Path:
@@ -85,6 +88,7 @@ class Settings:
             hash_concurrency=max(1, int(env.get("XINBAO_HASH_CONCURRENCY", "2"))),
             stream_recheck_s=max(0.2, float(env.get("XINBAO_STREAM_RECHECK_S", "15"))),
             health_ttl_s=max(0.0, float(env.get("XINBAO_HEALTH_TTL_S", "0"))),
+            dask_scheduler=env.get("XINBAO_DASK_SCHEDULER") or None,
         )
 
 

@@ -329,7 +329,7 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
             # The registry status in the firms table is today's: back-scores must not read it.
             count, latest = await _score_one_date(engine, model, version, firms, records, d, reason,
                                                   settings.min_group_size, rules, end.date(), history=declared,
-                                                  cells=cells)
+                                                  cells=cells, dask=settings.dask_scheduler)
             written += count
             release_frames()
         if latest is not None and latest.authenticity is not None:
@@ -394,7 +394,10 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
                           min_group_size: int | None = None, rules: OverrideRuleSet | None = None,
                           status_known_on: date | None = None,
                           history: pd.DataFrame | None = None,
-                          cells: pd.DataFrame | None = None) -> tuple[int, RegionScores | None]:
+                          cells: pd.DataFrame | None = None,
+                          dask: str | None = None) -> tuple[int, RegionScores | None]:
+    """Score the firms founded by ``as_of`` and write the run; ``dask``: a Dask scheduler's
+    address, whose workers compute the scores (``server.scores.distributed``)."""
     live = firms[pd.to_datetime(firms["founded_on"]) <= as_of].reset_index(drop=True)
     if live.empty:
         return 0, None
@@ -402,9 +405,15 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
 
     profile = await active_profile_on(as_of.date())
     profile_v = profile_version(profile) if profile else None
-    result = score_region(model, live, rows_where(records, records["event_date"] <= as_of), as_of.date(),
-                          profile=profile, model_version=version, overrides=rules,
-                          status_known_on=status_known_on, history=history, cells=cells)
+    known = rows_where(records, records["event_date"] <= as_of)
+    how = dict(profile=profile, model_version=version, overrides=rules, status_known_on=status_known_on,
+               history=history, cells=cells)
+    if dask:
+        from server.scores.distributed import score_on_dask
+
+        result = await asyncio.to_thread(score_on_dask, dask, model, live, known, as_of.date(), **how)
+    else:
+        result = score_region(model, live, known, as_of.date(), **how)
     table = result.table
     override_v = None if rules is None else rules.label
     dims = [c for c in table.columns if c.startswith("dim_")]
