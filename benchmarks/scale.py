@@ -83,6 +83,19 @@ def write_region(n_firms: int, density: int, seed: int, out: Path) -> dict[str, 
     return write_feeds(region, out, density=plan)
 
 
+def timed(fn, spent: dict):
+    """``fn`` (a coroutine function) adding its time to ``spent["s"]`` and its calls to
+    ``spent["chunks"]``."""
+    async def wrapper(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            spent["s"] += time.perf_counter() - t
+            spent["chunks"] += 1
+    return wrapper
+
+
 async def ingest_region(url: str, files: dict[str, Path], tags: dict) -> None:
     """Ingest every feed; time the feature store's share (each chunk's cells added)."""
     from server import db
@@ -91,20 +104,9 @@ async def ingest_region(url: str, files: dict[str, Path], tags: dict) -> None:
     from server.ingest.parse import iter_file
 
     spent = {"s": 0.0, "chunks": 0}
-
-    def timed(fn):
-        async def wrapper(*args, **kwargs):
-            t = time.perf_counter()
-            try:
-                return await fn(*args, **kwargs)
-            finally:
-                spent["s"] += time.perf_counter() - t
-                spent["chunks"] += 1
-        return wrapper
-
-    fastpath.add_cells = timed(cells.add_cells)
-    fastpath.add_new_rows = timed(cells.add_new_rows)
-    services.add_new_rows = timed(cells.add_new_rows)
+    fastpath.add_cells = timed(cells.add_cells, spent)
+    fastpath.add_new_rows = timed(cells.add_new_rows, spent)
+    services.add_new_rows = timed(cells.add_new_rows, spent)
     engine = await db.open_engine(url)
     try:
         with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON lines only
@@ -213,19 +215,9 @@ async def rescore(url: str, data_dir: str, how: str, dask: str | None = None) ->
     from server.scores import pipeline
     from server.tables.scores import ScoringRun
 
-    read = {"s": 0.0}
-
-    def timed(fn):
-        async def wrapper(*args, **kwargs):
-            t = time.perf_counter()
-            try:
-                return await fn(*args, **kwargs)
-            finally:
-                read["s"] += time.perf_counter() - t
-        return wrapper
-
+    read = {"s": 0.0, "chunks": 0}
     for name in ("_store_inputs", "_recent_arrivals", "load_record_history", "load_firms"):
-        setattr(pipeline, name, timed(getattr(pipeline, name)))
+        setattr(pipeline, name, timed(getattr(pipeline, name), read))
     engine = await db.open_engine(url)
     try:
         t = time.perf_counter()

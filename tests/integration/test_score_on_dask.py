@@ -44,6 +44,16 @@ def _workers(address: str) -> int:
         return len(client.scheduler_info()["workers"])
 
 
+def _kill(worker: subprocess.Popen, address: str, *, left: int) -> None:
+    """SIGKILL a worker process and wait until the scheduler counts ``left`` workers."""
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while _workers(address) != left:
+        assert time.monotonic() < deadline, "the scheduler still counts a dead worker"
+        time.sleep(0.5)
+
+
 @pytest.fixture
 def cluster():
     """(address, [worker processes]) of a scheduler and two single-threaded workers, new for
@@ -94,23 +104,13 @@ async def test_the_re_score_on_dask_equals_the_re_score_in_process(client, demo,
     assert there_health == here_health
 
     # a worker dies (killed, as an out-of-memory kill would): the other scores every part
-    workers[0].send_signal(signal.SIGKILL)
-    workers[0].wait(timeout=30)
-    deadline = time.monotonic() + 60
-    while _workers(address) != 1:
-        assert time.monotonic() < deadline, "the scheduler still counts the dead worker"
-        time.sleep(0.5)
+    _kill(workers[0], address, left=1)
     await score_platform(on_dask, engine=engine, reason="one worker")
     one_run, _ = await _last_run_and_health()
     assert await _run_rows(one_run) == want
 
     # no worker left: the re-score says so and writes no run
-    workers[1].send_signal(signal.SIGKILL)
-    workers[1].wait(timeout=30)
-    deadline = time.monotonic() + 60
-    while _workers(address) != 0:
-        assert time.monotonic() < deadline, "the scheduler still counts a dead worker"
-        time.sleep(0.5)
+    _kill(workers[1], address, left=0)
     runs = await ScoringRun.count()
     with pytest.raises(RuntimeError, match="no worker"):
         await score_platform(on_dask, engine=engine, reason="no worker")
