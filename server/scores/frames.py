@@ -25,7 +25,7 @@ from server.db import dollar_params
 from server.engines import sqlite_path_of
 
 __all__ = ["ROW_KINDS_PREDICATE", "load_arrivals", "load_cells", "load_firms", "load_record_history",
-           "load_records", "load_redeclared_history", "load_row_kinds", "load_scalar"]
+           "load_records", "load_redeclared_history", "load_row_kinds", "load_scalar", "load_scoring_inputs"]
 
 _RECORD_SELECT = (
     "SELECT uscc, source AS kind, event_date, end_date, category, amount_fen, arrears_fen, "
@@ -384,12 +384,25 @@ ROW_KINDS_PREDICATE = ("superseded_at IS NULL AND source NOT IN ("
                        + ", ".join(f"'{k}'" for k in sorted(CELL_ONLY_KINDS)) + ")")
 
 
-async def load_row_kinds(engine: Engine) -> pd.DataFrame:
+async def load_row_kinds(engine: Engine, as_of: date | None = None) -> pd.DataFrame:
     """The current records of the kinds the cells do not replace (``ROW_KINDS_PREDICATE``),
-    in ``RECORD_COLUMNS`` form: with :func:`load_cells`, everything a re-score reads. At a real
-    region's density they are a small share of the records, found by the partial index."""
+    known by ``as_of`` (all if None), in ``RECORD_COLUMNS`` form: with :func:`load_cells`,
+    everything a re-score reads. At a real region's density they are a small share of the
+    records, found by the partial index."""
     sql = _RECORD_SELECT.format(keys="").replace("WHERE superseded_at IS NULL", f"WHERE {ROW_KINDS_PREDICATE}")
-    return normalise_records(await _query(engine, sql))
+    args: tuple = ()
+    if as_of is not None:
+        sql += " AND event_date <= ?"
+        args = (as_of if isinstance(engine, PostgresEngine) else as_of.isoformat(),)
+    return normalise_records(await _query(engine, sql, args))
+
+
+async def load_scoring_inputs(engine: Engine, as_of: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(cells, rows)``: what scoring reads of the whole region, as of ``as_of`` (all if None),
+    without the monthly feeds' rows: the feature store's cells (``compute_features(rows, ...,
+    cells=cells)``, ``score_region(..., cells=cells)`` read their grids as of any date) and the
+    current rows of the other kinds."""
+    return await load_cells(engine), await load_row_kinds(engine, as_of)
 
 
 async def load_redeclared_history(engine: Engine) -> pd.DataFrame:

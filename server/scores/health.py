@@ -30,8 +30,8 @@ from scoring.monitoring import HEALTH_BANDS, period_health, stability_report
 from scoring.records import FIRM_COLUMNS
 from server import db
 from server.audit.services import Actor, record
-from server.scores.frames import load_firms, load_records
-from server.scores.pipeline import HORIZON_MONTHS, data_end
+from server.scores.frames import load_firms, load_row_kinds, load_scoring_inputs
+from server.scores.pipeline import HORIZON_MONTHS, stored_data_end
 from server.settings import Settings
 from server.tables.risk import RiskSnapshot
 from server.tables.scores import ModelVersion, ScoreHistory, ScoringRun
@@ -58,10 +58,12 @@ async def check_model_health(engine: Engine, settings: Settings,
                              actor: Actor | None = None) -> dict[str, Any] | None:
     """Check, store and return the model's health; None before any department data. Asked by an
     admin (``actor``), the stored check is audited as ``model.health``; the nightly job's is not."""
-    records = await load_records(engine)
-    if records.empty:
+    try:
+        end = await stored_data_end(engine)
+    except RuntimeError:  # no department data yet
         return None
-    end = data_end(records)
+    # the labels read the bank-loan reports, which the feature store leaves as rows
+    records = await load_row_kinds(engine)
     frames = []
     for run in await _matured_runs(end):
         rows = await ScoreHistory.select(ScoreHistory.firm.uscc.as_alias("uscc"), ScoreHistory.pd,
@@ -142,8 +144,8 @@ async def check_drift(engine: Engine, settings: Settings) -> dict[str, Any] | No
         return None
     firms = await load_firms(engine)
     firms = firms[firms["uscc"].isin({s["uscc"] for s in scores})].reset_index(drop=True)
-    records = await load_records(engine, run["as_of"])
-    X = compute_features(records, pd.Timestamp(run["as_of"]), firms[list(FIRM_COLUMNS)])
+    cells, records = await load_scoring_inputs(engine, run["as_of"])  # the feature store
+    X = compute_features(records, pd.Timestamp(run["as_of"]), firms[list(FIRM_COLUMNS)], cells=cells)
     report = stability_report(model, X, np.array([s["score"] for s in scores], dtype=float))
     head = report.iloc[0]
     data = {"model_version": active["version"], "run_id": run["id"],

@@ -40,12 +40,11 @@ from server import db
 from server.ingest.store import open_writer
 from server.scores.frames import (
     load_arrivals,
-    load_cells,
     load_firms,
     load_record_history,
     load_redeclared_history,
-    load_row_kinds,
     load_scalar,
+    load_scoring_inputs,
 )
 from server.settings import Settings
 from server.tables.scores import (
@@ -346,8 +345,7 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
 async def _store_inputs(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """What a re-score reads with the feature store: the cells (shared meters split), the
     current rows of the other kinds, and the tax history of the firms with a re-declaration."""
-    cells = await load_cells(engine)
-    records = await load_row_kinds(engine)
+    cells, records = await load_scoring_inputs(engine)
     history = await load_redeclared_history(engine)
     return cells, records, history
 

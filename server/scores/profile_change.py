@@ -27,7 +27,7 @@ from scoring import ModelRegistry, active_profile, score_region
 from scoring.features import compute_features
 from scoring.grades import GRADES
 from scoring.monitoring import grade_migration
-from server.scores.frames import load_firms, load_records
+from server.scores.frames import load_firms, load_scoring_inputs
 from server.scores.health import WHOLE_REGION
 from server.scores.schemas import MovedFirm, ProfilePreview, WeightProfileCreate
 from server.scores.services import (
@@ -64,8 +64,8 @@ async def preview_profile(engine: Engine, settings: Settings, user: AuthUser,
     model = ModelRegistry(settings.model_dir).load(active["version"]).model
     firms = await load_firms(engine)
     live = firms[pd.to_datetime(firms["founded_on"]) <= pd.Timestamp(day)].reset_index(drop=True)
-    records = await load_records(engine, as_of=day)
-    features = compute_features(records, pd.Timestamp(day), firms=live)  # once, for both scorings
+    cells, records = await load_scoring_inputs(engine, as_of=day)  # the feature store
+    features = compute_features(records, pd.Timestamp(day), firms=live, cells=cells)  # once, for both
     rules = await active_override_rules()
     current = await active_profile_on(day)
     # What would be in force once stored, from the day it starts (or the scoring date): one
@@ -74,7 +74,7 @@ async def preview_profile(engine: Engine, settings: Settings, user: AuthUser,
     stored[proposed.name] = proposed
     in_force = active_profile(stored.values(), max(day, proposed.valid_from))
     tables = [score_region(model, live, records, day, profile=p, overrides=rules, status_known_on=day,
-                           features=features).table for p in (current, in_force)]
+                           features=features, cells=cells).table for p in (current, in_force)]
     before, after = (t["grade"].to_numpy(dtype=object) for t in tables)
     s_before, s_after = (t["score"].to_numpy(dtype=int) for t in tables)
     moves = grade_migration(before, after)
