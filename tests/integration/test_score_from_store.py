@@ -185,3 +185,12 @@ async def test_the_preview_drift_and_model_health_read_the_store_and_say_what_th
     monkeypatch.setattr(health, "load_scoring_inputs", every_record)
     monkeypatch.setattr(health, "load_row_kinds", every_row)
     assert await answers() == from_store
+
+
+async def test_one_null_value_reads_as_none(client, demo, engine):
+    """``load_scalar`` of a NULL (no cell of a kind yet): None on both engines, not an error
+    (through COPY a lone NULL is an empty line, which the CSV reader skips)."""
+    from server.scores.frames import load_scalar
+
+    assert await load_scalar(engine, "SELECT MAX(month) FROM firm_month WHERE kind = 'no such kind'") is None
+    assert await load_scalar(engine, "SELECT MAX(month) FROM firm_month") > 0
