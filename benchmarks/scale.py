@@ -25,7 +25,8 @@ before the store), for sizes up to ``--records-up-to`` firms. The model is train
 and registered in every other.
 
 Prints one JSON object per line, ``{"name", "value", "unit", "firms", "density", ...}``:
-``ingest_rows_per_s`` (per feed and ``total``), ``store_update_ms_per_chunk`` (per feed: the time
+``ingest_rows_per_s`` (per feed and ``total``; ingestion runs in a child process whose peak RSS
+is ``ingest_peak_rss_bytes``), ``store_update_ms_per_chunk`` (per feed: the time
 ingestion spent adding a chunk's cells, mean), ``store_update_share`` (of the ingest time),
 ``records``, ``cells``, ``db_size_bytes``, ``firm_month_bytes``, ``dept_record_bytes``,
 ``features_from_store_s`` / ``_peak_rss_bytes``, ``features_from_records_s`` / ``_peak_rss_bytes``,
@@ -81,6 +82,28 @@ def write_region(n_firms: int, density: int, seed: int, out: Path) -> dict[str, 
     region = generate_region(n_firms, seed)
     plan = plan_density(region, density, seed) if density else None
     return write_feeds(region, out, density=plan)
+
+
+def ingest_child(url: str, files: dict[str, Path], tags: dict, spec: Path) -> None:
+    """:func:`ingest_region` in a child process of its own: its JSON lines are passed on, and
+    its peak RSS printed as ``ingest_peak_rss_bytes``."""
+    spec.write_text(json.dumps({"files": {k: str(v) for k, v in files.items()}, "tags": tags}))
+    done = subprocess.run([sys.executable, __file__, "--child", "ingest", "--url", url, "--out", str(spec)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        sys.stderr.write(done.stderr[-4000:])
+        done.check_returncode()
+    *lines, last = done.stdout.strip().splitlines()
+    for line in lines:
+        print(line, flush=True)
+    emit("ingest_peak_rss_bytes", json.loads(last)["peak_rss_bytes"], "bytes", **tags)
+
+
+async def ingest_spec(url: str, spec: str) -> dict:
+    """(child process) Ingest the files a spec names; then its peak RSS."""
+    data = json.loads(Path(spec).read_text())
+    await ingest_region(url, {k: Path(v) for k, v in data["files"].items()}, data["tags"])
+    return {"peak_rss_bytes": _peak_rss()}
 
 
 def timed(fn, spent: dict):
@@ -360,7 +383,7 @@ async def run(args: argparse.Namespace) -> None:
             await admin.execute(f'CREATE DATABASE "{name}"')
             url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
             try:
-                await ingest_region(url, files, tags)
+                ingest_child(url, files, tags, work / "ingest.json")
                 shutil.rmtree(work / str(n), ignore_errors=True)
                 conn = await asyncpg.connect(url)
                 records = int(await conn.fetchval("SELECT count(*) FROM dept_record"))
@@ -448,13 +471,15 @@ def main() -> None:
                          "is trained on the first size, so it should be within this")
     ap.add_argument("--dask-workers", type=int, default=2,
                     help="re-score from the store on a local Dask cluster of this many workers too (0: not)")
-    ap.add_argument("--child", choices=["store", "records", "train", "rescore_store", "rescore_records"],
+    ap.add_argument("--child", choices=["ingest", "store", "records", "train", "rescore_store", "rescore_records"],
                     help=argparse.SUPPRESS)
     ap.add_argument("--dask", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child == "train":
+    if args.child == "ingest":
+        print(json.dumps(asyncio.run(ingest_spec(args.url, args.out))))
+    elif args.child == "train":
         print(json.dumps(asyncio.run(train(args.url, args.out))))
     elif args.child in ("rescore_store", "rescore_records"):
         print(json.dumps(asyncio.run(rescore(args.url, args.out, args.child.removeprefix("rescore_"), args.dask))))
