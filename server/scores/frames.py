@@ -439,8 +439,9 @@ async def load_arrivals(engine: Engine, kinds: tuple[str, ...], since: date, unt
 
 
 async def load_scalar(engine: Engine, sql: str) -> Any:
-    """The one value of ``sql`` (None when NULL), as Python: a date as a ``date``. Fetched as a
-    record: through COPY, one NULL in one column is an empty line, which the CSV reader skips."""
+    """The one value of ``sql`` (None when NULL), as the engine's driver gives it (a date is a
+    ``date`` on PostgreSQL, its ISO text on SQLite). Fetched as a record: through COPY, one NULL
+    in one column is an empty line, which the CSV reader skips."""
     df = await _query(engine, sql, firms=1)
     value = df.iat[0, 0] if len(df) else None
     if value is None or (not isinstance(value, str) and pd.isna(value)):
