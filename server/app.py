@@ -28,9 +28,11 @@ from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
+from piccolo.engine.postgres import PostgresEngine
 
 from server import db
 from server.audit.controllers import AuditController
+from server.changes import ChangeFeed
 from server.consent.controllers import AccessLogController, ConsentController
 from server.deps import DEPENDENCIES, HealthCheck
 from server.financing.controllers import (
@@ -204,6 +206,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if redis is not None:
             await ping(redis, settings.redis_url or "")
         app.state.redis = redis
+        # On PostgreSQL each process keeps copies of the hottest reads, dropped when the
+        # database's change log says so (server.changes); SQLite has no log: no copies.
+        changes = (ChangeFeed(engine) if settings.request_cache and isinstance(engine, PostgresEngine)
+                   else None)
+        app.state.changes = changes
+        app.state.auth_cache = changes.cache(("user", "token", "firm", "department")) if changes else None
+        app.state.evaluation_cache = changes.cache(("firm", "score", "objection")) if changes else None
         app.state.health_probe = HealthProbe(lambda: check_backends(engine, redis), settings.health_ttl_s)
         # Counters per database: deployments (and test runs) sharing a Redis never mix.
         app.state.login_throttle = LoginThrottle(

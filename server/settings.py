@@ -48,6 +48,9 @@ class Settings:
     # A Dask scheduler (``tcp://host:8786``): the full re-score runs as parts (by USCC hash) on
     # its workers (issue 16, ``server.scores.distributed``); None: in this process.
     dask_scheduler: str | None = None
+    # Copies of the signed-in user and of evaluations kept by each API process on PostgreSQL,
+    # dropped when the database's change log says their rows changed (server.changes).
+    request_cache: bool = True
 
     @property
     def model_dir(self) -> Path:
@@ -89,6 +92,7 @@ class Settings:
             stream_recheck_s=max(0.2, float(env.get("XINBAO_STREAM_RECHECK_S", "15"))),
             health_ttl_s=max(0.0, float(env.get("XINBAO_HEALTH_TTL_S", "0"))),
             dask_scheduler=env.get("XINBAO_DASK_SCHEDULER") or None,
+            request_cache=env.get("XINBAO_REQUEST_CACHE", "1") not in ("0", "false", "no"),
         )
 
 

@@ -9,7 +9,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, QueryParameter
 
-from server.deps import AppSettings
+from server.deps import AppSettings, EvaluationCache
 from server.firms import services
 from server.firms.schemas import Evaluation, FirmProfile
 from server.users.security import AuthUser, requires
@@ -51,5 +51,6 @@ class FirmController(Controller):
         cache_control=CacheControlHeader(no_store=True, private=True),
     )
     async def evaluation(self, request: Request[AuthUser, Any, Any], uscc: FromPath[str],
-                         settings: AppSettings) -> Evaluation:
-        return await services.get_evaluation(uscc.upper(), request.user, min_group_size=settings.min_group_size)
+                         settings: AppSettings, evaluation_cache: EvaluationCache) -> Evaluation:
+        return await services.get_evaluation(uscc.upper(), request.user, min_group_size=settings.min_group_size,
+                                             cache=evaluation_cache, scope=request.scope)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import MutableMapping
+from typing import Any
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -14,6 +16,7 @@ from scoring.explain import describe_feeds
 from scoring.grades import GradeBands, ScoreScale
 from scoring.records import INDUSTRY_SECTIONS
 from server import db
+from server.changes import ChangeCache
 from server.consent.services import consented_pairs
 from server.firms.schemas import (
     DataConfidence,
@@ -54,14 +57,29 @@ async def has_active_consent(firm_id: int, bank_id: int, now: datetime | None = 
 
 
 async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, *,
-                         min_group_size: int | None = None) -> Evaluation:
+                         min_group_size: int | None = None, cache: ChangeCache | None = None,
+                         scope: MutableMapping[str, Any] | None = None) -> Evaluation:
     """The firm's latest evaluation, if the viewer may see it; views by others are logged.
-    ``min_group_size`` is the K of the industry block (default: the run's, at least 5)."""
-    firm = await Firm.select(
-        Firm.id, Firm.uscc, Firm.name, Firm.industry_section, Firm.industry_division,
-    ).where(Firm.uscc == uscc).first()
-    if firm is None:
-        raise NotFoundException(t("no firm with uscc {uscc}", uscc=uscc))
+    ``min_group_size`` is the K of the industry block (default: the run's, at least 5).
+
+    With ``cache`` (PostgreSQL, ``server.changes``) the firm and its evaluation are kept and
+    dropped when the database reports a change of the firm, its scores or its objections. Who
+    may see it is decided on every request all the same: a bank's consent is read each time
+    and its view logged."""
+    key = (uscc, history_months, min_group_size)
+    cached, ticket = None, 0
+    if cache is not None:
+        await cache.sync(scope)
+        cached = cache.get(key)
+        ticket = cache.ticket()
+    if cached is None:
+        firm = await Firm.select(
+            Firm.id, Firm.uscc, Firm.name, Firm.industry_section, Firm.industry_division,
+        ).where(Firm.uscc == uscc).first()
+        if firm is None:
+            raise NotFoundException(t("no firm with uscc {uscc}", uscc=uscc))
+    else:
+        firm, evaluation = cached
     if viewer.role == "owner":
         if viewer.firm_id != firm["id"]:
             raise PermissionDeniedException(t("owners see only their own firm's evaluation"))
@@ -70,7 +88,24 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
             raise PermissionDeniedException(t("no active consent: the firm has not granted your bank access"))
     elif viewer.role != "admin":
         raise PermissionDeniedException(t("only the firm's owner, consented banks and admins see evaluations"))
+    if cached is None:
+        evaluation = await _evaluation(firm, history_months, min_group_size)
+        if cache is not None:
+            tag = str(firm["id"])
+            cache.put(key, (firm, evaluation), [("firm", tag), ("score", tag), ("objection", tag)], ticket)
+    if viewer.role != "owner":
+        now = datetime.now(UTC)
+        async with db.write_transaction():  # the view logged and the owners told, together
+            await AccessLog.insert(AccessLog(
+                firm=firm["id"], viewer=viewer.id, viewer_role=viewer.role, bank=viewer.bank_id,
+                what="evaluation", at=now,
+            )).run()
+            await owners.evaluation_viewed(firm["id"], viewer.role, viewer.bank_id, now.astimezone(_LOCAL).date())
+    return evaluation
 
+
+async def _evaluation(firm: dict, history_months: int, min_group_size: int | None) -> Evaluation:
+    """What the firm's evaluation says (404 when it has not been scored)."""
     # The history as (date, score, grade), then its newest row in full: reading every row's
     # dimensions, reasons and data confidence cost most of an evaluation's time. Rows are
     # never changed once written, so the two reads agree whatever is scored meanwhile.
@@ -81,7 +116,7 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
         .limit(200)
     )
     if not rows:
-        raise NotFoundException(t("firm {uscc} has not been scored yet", uscc=uscc))
+        raise NotFoundException(t("firm {uscc} has not been scored yet", uscc=firm["uscc"]))
     latest = await (
         ScoreHistory.select(
             ScoreHistory.as_of, ScoreHistory.score, ScoreHistory.grade, ScoreHistory.pd,
@@ -94,15 +129,7 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
         .first()
     )
     if latest is None:  # removed meanwhile (a firm deleted with its scores)
-        raise NotFoundException(t("firm {uscc} has not been scored yet", uscc=uscc))
-    if viewer.role != "owner":
-        now = datetime.now(UTC)
-        async with db.write_transaction():  # the view logged and the owners told, together
-            await AccessLog.insert(AccessLog(
-                firm=firm["id"], viewer=viewer.id, viewer_role=viewer.role, bank=viewer.bank_id,
-                what="evaluation", at=now,
-            )).run()
-            await owners.evaluation_viewed(firm["id"], viewer.role, viewer.bank_id, now.astimezone(_LOCAL).date())
+        raise NotFoundException(t("firm {uscc} has not been scored yet", uscc=firm["uscc"]))
     history: dict = {}
     for r in rows:  # newest first: keep the latest run of each as_of
         history.setdefault(r["as_of"], ScorePoint(as_of=r["as_of"], score=r["score"], grade=r["grade"]))
