@@ -213,6 +213,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.changes = changes
         app.state.auth_cache = changes.cache(("user", "token", "firm", "department")) if changes else None
         app.state.evaluation_cache = changes.cache(("firm", "score", "objection")) if changes else None
+        app.state.match_cache = changes.cache(("firm", "score", "listing", "financing")) if changes else None
         app.state.health_probe = HealthProbe(lambda: check_backends(engine, redis), settings.health_ttl_s)
         # Counters per database: deployments (and test runs) sharing a Redis never mix.
         app.state.login_throttle = LoginThrottle(

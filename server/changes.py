@@ -5,9 +5,10 @@ evaluation) cost a request far more than the answer: a round trip and Piccolo's 
 building for every request. Each API process keeps copies of them, and the database says
 when a copy must go:
 
-- Triggers (migration ``2026-12-06T03:30``, PostgreSQL) write a row to ``change_log`` for
+- Triggers (migrations ``2026-12-06T03:30`` and ``T04:00``, PostgreSQL) write a row to ``change_log`` for
   every statement that changes a table the caches copy: a *topic* (``user``, ``token``,
-  ``firm``, ``department``, ``score``, ``objection``) and a *key* (the user's or firm's id,
+  ``firm``, ``department``, ``score``, ``objection``, ``listing``, ``financing``: see
+  :data:`TOPICS`) and a *key* (the user's or firm's id,
   the token's ``jti``), or no key for "all of the topic" (a statement changing many rows, a
   TRUNCATE). Every writer is covered, the CLI and a psql session included, because the rule
   lives in the table, not in the code that writes it.
@@ -52,6 +53,8 @@ TOPICS = {
     "department": "none: any change drops every copy of the topic",
     "score": "score_history.firm (none: a scoring run, or many firms at once)",
     "objection": "objection.firm",
+    "listing": "dept_record.uscc of a dishonest-debtor record",
+    "financing": "none: a product, a bank, the guarantee fund or its ledger",
 }
 
 _READ = (

@@ -25,7 +25,7 @@ from server.settings import Settings
 from server.users.throttle import LoginThrottle
 
 __all__ = [
-    "DEPENDENCIES", "AppSettings", "DbEngine", "EvaluationCache", "HashLimiter", "HealthCheck", "JwtAuth", "RedisClient", "Rules", "Throttle",
+    "DEPENDENCIES", "AppSettings", "DbEngine", "EvaluationCache", "MatchCache", "HashLimiter", "HealthCheck", "JwtAuth", "RedisClient", "Rules", "Throttle",
     "TrainingRuns",
 ]
 
@@ -42,6 +42,7 @@ Rules = NamedDependency[SkipValidation[MatchingRules]]  # matching_rules
 HealthCheck = NamedDependency[SkipValidation[HealthProbe]]  # health_probe
 # evaluation_cache: a server.changes.ChangeCache, None without a change feed (SQLite)
 EvaluationCache = NamedDependency[SkipValidation[Any]]
+MatchCache = NamedDependency[SkipValidation[Any]]  # match_cache: likewise
 
 
 def _settings(state: State) -> Settings:
@@ -85,6 +86,13 @@ def _evaluation_cache(state: State, settings: AppSettings) -> Any:
     return state.get("evaluation_cache")
 
 
+def _match_cache(state: State, matching_rules: Rules) -> Any:
+    # ``matching_rules`` is not used: named so that this resolves after it, not beside it in a
+    # task group (see _evaluation_cache).
+    del matching_rules
+    return state.get("match_cache")
+
+
 def _rules(state: State) -> MatchingRules:
     """The region's matching rules: ``app.state.financing_rules`` when set, else Weihai's."""
     return state.get("financing_rules") or WEIHAI_RULES
@@ -104,4 +112,5 @@ DEPENDENCIES: dict[str, Provide] = {
     "matching_rules": Provide(_rules, sync_to_thread=False),
     "health_probe": Provide(_health_probe, sync_to_thread=False),
     "evaluation_cache": Provide(_evaluation_cache, sync_to_thread=False),
+    "match_cache": Provide(_match_cache, sync_to_thread=False),
 }

@@ -49,6 +49,11 @@ class HealthProbe:
             self._running = None
 
 
+async def _one_row(pool: Any) -> None:
+    async with pool.acquire() as conn:
+        await conn.fetchval("SELECT 1 FROM firm LIMIT 1")
+
+
 async def check_backends(engine: Any, redis: Any) -> dict[str, str]:
     """``database``: ``down`` unless one row read answers within 5 s; ``redis``: ``up`` or
     ``down`` (1 s to answer a ping), absent without Redis."""
@@ -56,7 +61,10 @@ async def check_backends(engine: Any, redis: Any) -> dict[str, str]:
 
     out = {"database": engine.engine_type}
     try:
-        await asyncio.wait_for(Firm.exists(), 5)  # constant time: one row read, if any (COUNT read them all)
+        # constant time: one row read, if any (COUNT read them all); on PostgreSQL straight on
+        # the pool, since building Piccolo's query cost more than the database's answer
+        pool = getattr(engine, "pool", None)
+        await asyncio.wait_for(_one_row(pool) if pool is not None else Firm.exists(), 5)
     except Exception:  # noqa: BLE001 - any failure here means "the database does not answer"
         out["database"] = "down"
     if redis is not None:

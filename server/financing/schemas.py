@@ -144,7 +144,7 @@ class MatchRequest(msgspec.Struct):
     purpose: Purpose
 
 
-class MatchReason(msgspec.Struct):
+class MatchReason(msgspec.Struct, frozen=True):
     code: str
     text_zh: str
     text_en: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import reduce
@@ -26,6 +27,7 @@ from litestar.exceptions import (
 )
 
 from server import db
+from server.changes import ChangeCache
 from server.consent import services as consent_services
 from server.consent.schemas import ConsentCreate
 from server.financing.rules import (
@@ -184,9 +186,26 @@ async def firm_standing(firm_id: int, today: date | None = None) -> FirmStanding
     )
 
 
+#: Reasons already rendered, by code and values: a match renders the same few texts, in two
+#: languages, for every product of every request (rendering was a quarter of a match's time).
+_REASONS: dict[tuple, MatchReason] = {}
+_REASONS_KEPT = 4096
+
+
 def _reason(code: str, **values: object) -> MatchReason:
-    text = reason_text(code, **values)
-    return MatchReason(code=code, text_zh=text.render("zh"), text_en=text.render("en"))
+    key = (code, *sorted(values.items()))
+    try:
+        found = _REASONS.get(key)
+    except TypeError:  # a value that cannot be a key: rendered each time
+        key, found = None, None
+    if found is None:
+        text = reason_text(code, **values)
+        found = MatchReason(code=code, text_zh=text.render("zh"), text_en=text.render("en"))
+        if key is not None:
+            if len(_REASONS) >= _REASONS_KEPT:
+                _REASONS.clear()
+            _REASONS[key] = found
+    return found
 
 
 def _fund_refusal_reason(refusal: str) -> MatchReason:
@@ -257,21 +276,52 @@ def assess(product: ProductOut, amount_fen: int, term_months: int, standing: Fir
 async def _assess_all(products: list[ProductOut], amount_fen: int, term_months: int,
                       standing: FirmStanding, rules: MatchingRules) -> list[ProductMatch]:
     """Every product assessed, fitting first, then cheapest expected rate, then fund share."""
-    share = await fund.share_pct(standing.grade) if standing.grade else 0
+    return _ranked(products, amount_fen, term_months, standing, rules, await fund.cover_state(standing.firm_id))
+
+
+def _ranked(products: list[ProductOut], amount_fen: int, term_months: int, standing: FirmStanding,
+            rules: MatchingRules, cover: fund.CoverState) -> list[ProductMatch]:
+    share = cover.share_pct(standing.grade) if standing.grade else 0
     covered = share > 0 and standing.grade in rules.fund_grades
-    refusals = await fund.cover_refusals([p.bank_id for p in products if p.fund_covered and covered],
-                                         standing.firm_id, amount_fen)
+    refusals = cover.refusals([p.bank_id for p in products if p.fund_covered and covered], amount_fen)
     matches = [assess(product, amount_fen, term_months, standing, rules, share, refusals.get(product.bank_id)
                       if product.fund_covered and covered else None) for product in products]
     matches.sort(key=lambda m: (not m.fits, m.expected_min_rate_bp, -m.fund_share_pct, m.product.id))
     return matches
 
 
-async def match(user: AuthUser, need: MatchRequest, rules: MatchingRules = WEIHAI_RULES) -> MatchResult:
+#: What a match of one firm reads: its standing, the active products, the fund's state for it.
+MatchInputs = tuple[FirmStanding, list[ProductOut], fund.CoverState]
+
+
+async def _match_inputs(firm_id: int, cache: ChangeCache | None,
+                        scope: MutableMapping[str, Any] | None) -> MatchInputs:
+    """Read, or with ``cache`` (PostgreSQL, ``server.changes``) kept per firm and day until the
+    database reports a change of the firm, its scores, its dishonest-debtor listing, or any
+    product, bank, the fund or its ledger. Applying still reads and decides everything again."""
+    today = datetime.now(UTC).date()
+    key = ("match", firm_id, today)
+    ticket = 0
+    if cache is not None:
+        await cache.sync(scope)
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        ticket = cache.ticket()
+    standing = await firm_standing(firm_id, today)
+    inputs = (standing, await _active_products(), await fund.cover_state(firm_id))
+    if cache is not None:
+        tag = str(firm_id)
+        cache.put(key, inputs, [("firm", tag), ("score", tag), ("listing", standing.uscc), ("financing", "")],
+                  ticket)
+    return inputs
+
+
+async def match(user: AuthUser, need: MatchRequest, rules: MatchingRules = WEIHAI_RULES, *,
+                cache: ChangeCache | None = None, scope: MutableMapping[str, Any] | None = None) -> MatchResult:
     """Every active product ranked for the owner's firm and need, each saying why it fits or not."""
-    standing = await firm_standing(user.linked_firm())
-    matches = await _assess_all(await _active_products(), need.amount_yuan * 100, need.term_months,
-                                standing, rules)
+    standing, products, cover = await _match_inputs(user.linked_firm(), cache, scope)
+    matches = _ranked(products, need.amount_yuan * 100, need.term_months, standing, rules, cover)
     return MatchResult(
         firm_uscc=standing.uscc, grade=standing.grade, grade_as_of=standing.grade_as_of,
         dishonest_listed=standing.dishonest_listed,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,7 +61,7 @@ from server.users.security import AuthUser
 
 __all__ = [
     "closed_covers",
-    "REFUSALS", "bank_npl", "cover", "cover_refusal", "cover_refusals", "exposure_fen", "file_claim", "ledger",
+    "REFUSALS", "CoverState", "bank_npl", "cover", "cover_refusal", "cover_refusals", "cover_state", "exposure_fen", "file_claim", "ledger",
     "overview", "recompute_npl", "report_default", "report_repaid", "share_pct", "update_limits",
 ]
 
@@ -160,22 +161,49 @@ async def cover_refusal(bank_id: int, firm_id: int, amount_fen: int) -> str | No
 async def cover_refusals(bank_ids: Iterable[int], firm_id: int, amount_fen: int) -> dict[int, str | None]:
     """For each bank: None if the fund can cover a new loan of this size for the bank and firm,
     else the reason code ("bank_suspended" | "fund_capacity_total" | "fund_capacity_firm"), as
-    ``_refusal`` decides at the cover itself. Four reads however many banks (a match weighs
-    every product at once: per product this was four reads each)."""
+    ``_refusal`` decides at the cover itself (:meth:`CoverState.refusals`)."""
     banks = sorted(set(bank_ids))
     if not banks:
         return {}
+    return (await cover_state(firm_id)).refusals(banks, amount_fen)
+
+
+@dataclass(frozen=True, slots=True)
+class CoverState:
+    """What the fund's answer to a new cover for one firm depends on, read at once: four reads
+    however many products a match weighs (per product this was four reads each). A match may
+    keep it until the database reports a change of the fund, its ledger or a bank
+    (``server.changes``); the cover itself decides again under the fund's row lock."""
+
+    fund: GuaranteeFund | None
+    total_exposure_fen: int
+    firm_exposure_fen: int
+    suspended_banks: frozenset[int]
+
+    def share_pct(self, grade: str) -> int:
+        """As :func:`share_pct` (409 when no fund is configured)."""
+        if self.fund is None:
+            raise _conflict(t("fund: no guarantee fund is configured"))
+        return _share_of(self.fund, grade.strip().upper())
+
+    def refusals(self, bank_ids: Iterable[int], amount_fen: int) -> dict[int, str | None]:
+        banks = sorted(set(bank_ids))
+        if self.fund is None:
+            return dict.fromkeys(banks, "fund_capacity_total")  # no fund, no capacity
+        capacity = None
+        if self.total_exposure_fen + amount_fen > self.fund.limit_total_fen:
+            capacity = "fund_capacity_total"
+        elif self.firm_exposure_fen + amount_fen > self.fund.limit_per_firm_fen:
+            capacity = "fund_capacity_firm"
+        return {b: "bank_suspended" if b in self.suspended_banks else capacity for b in banks}
+
+
+async def cover_state(firm_id: int) -> CoverState:
     fund = await GuaranteeFund.objects().order_by(GuaranteeFund.id).first()
+    suspended = frozenset(r["id"] for r in await Bank.select(Bank.id).where(Bank.suspended_at.is_not_null()))
     if fund is None:
-        return dict.fromkeys(banks, "fund_capacity_total")  # no fund, no capacity
-    suspended = {r["id"] for r in await Bank.select(Bank.id).where(
-        Bank.id.is_in(banks) & Bank.suspended_at.is_not_null())}
-    capacity = None
-    if await exposure_fen(fund.id) + amount_fen > fund.limit_total_fen:
-        capacity = "fund_capacity_total"
-    elif await exposure_fen(fund.id, firm_id) + amount_fen > fund.limit_per_firm_fen:
-        capacity = "fund_capacity_firm"
-    return {b: "bank_suspended" if b in suspended else capacity for b in banks}
+        return CoverState(None, 0, 0, suspended)
+    return CoverState(fund, await exposure_fen(fund.id), await exposure_fen(fund.id, firm_id), suspended)
 
 
 async def _application(application_id: int) -> dict[str, Any] | None:

@@ -218,7 +218,8 @@ class VerifiedToken(Token):
                 _VERIFIED[key] = token
         elif token.exp.timestamp() <= time.time():  # PyJWT's rule: expired once exp is not ahead
             _VERIFIED.pop(key, None)
-            raise NotAuthorizedException("Invalid token")  # what Token.decode says of an expired one
+            # decoded again, it is refused the way Litestar refuses an expired token
+            return super().decode(encoded_token, secret, algorithm)  # type: ignore[return-value]
         return token  # type: ignore[return-value]
 
 

@@ -155,6 +155,45 @@ async def test_a_copy_read_before_a_change_lands_is_not_kept(engine, db_url, dem
         await conn.close()
 
 
+async def test_a_match_sees_a_listing_a_suspension_and_a_new_score_written_behind_its_back(client, tokens, db_url):
+    """The match keeps its inputs per firm and day; each write below goes around the API."""
+    owner = tokens["owner"]
+    need = {"amount_yuan": 300_000, "term_months": 12, "purpose": "采购原材料"}
+    first = (await client.post("/api/financing/match", json=need, headers=owner)).json()
+    assert first["dishonest_listed"] is False
+    conn = await asyncpg.connect(_plain(db_url))
+    try:
+        await conn.execute(
+            "INSERT INTO dept_record (source, record_key, uscc, event_date, batch_id, received_at) "
+            "VALUES ('dishonest_debtor', 'cache-test-1', $1, CURRENT_DATE - 1, 0, now())", first["firm_uscc"])
+        listed = (await client.post("/api/financing/match", json=need, headers=owner)).json()
+        assert listed["dishonest_listed"] is True
+        await conn.execute("DELETE FROM dept_record WHERE record_key = 'cache-test-1'")
+        assert (await client.post("/api/financing/match", json=need, headers=owner)).json()["dishonest_listed"] is False
+
+        covered = next(m for m in first["matches"] if m["product"]["fund_covered"])
+        bank = covered["product"]["bank_id"]
+        await conn.execute("UPDATE bank SET suspended_at = now() WHERE id = $1", bank)
+        suspended = (await client.post("/api/financing/match", json=need, headers=owner)).json()
+        mine = next(m for m in suspended["matches"] if m["product"]["id"] == covered["product"]["id"])
+        assert first["grade"] in ("A", "B", "C") and covered["fund_share_pct"] > 0  # the demo owner's firm
+        assert "bank_suspended" not in [r["code"] for r in covered["reasons"]]
+        assert "bank_suspended" in [r["code"] for r in mine["reasons"]]
+        await conn.execute("UPDATE bank SET suspended_at = NULL WHERE id = $1", bank)
+
+        firm = await conn.fetchval("SELECT id FROM firm WHERE uscc = $1", first["firm_uscc"])
+        await conn.execute(
+            "INSERT INTO score_history (firm, as_of, score, grade, pd, dimensions, reasons, model_version, "
+            "weight_profile_version, created_at, run, data_confidence) "
+            "SELECT firm, as_of + 1, score, 'D', pd, dimensions, reasons, model_version, weight_profile_version, "
+            "now(), run, data_confidence FROM score_history WHERE firm = $1 ORDER BY as_of DESC, id DESC LIMIT 1",
+            firm)
+        regraded = (await client.post("/api/financing/match", json=need, headers=owner)).json()
+        assert regraded["grade"] == "D" and regraded["grade_as_of"] > first["grade_as_of"]
+    finally:
+        await conn.close()
+
+
 # -- two API processes ---------------------------------------------------------------------------
 
 def _free_port() -> int:
