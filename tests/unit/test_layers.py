@@ -19,7 +19,7 @@ SERVER_LAYERS: list[tuple[str, ...]] = [
     ("server.settings", "server.engines", "server.uscc", "server.redis_client", "server.tables"),
     ("server.privacy", "server.lookup"),
     # infrastructure: Redis-backed stores, Piccolo's configuration, binding and migrating
-    ("server.stores", "server.piccolo_app", "server.health"),
+    ("server.stores", "server.piccolo_app", "server.health", "server.changes"),
     ("server.piccolo_conf",),
     ("server.db",),
     # domains, each on the services of those below it only; every domain records its admins'
