@@ -14,7 +14,8 @@ Prints one JSON line per endpoint:
 - ``trivial``: the trivial app's route (the ceiling, ratio 1);
 - ``health``: ``GET /api/health`` (database and Redis status);
 - ``me``: ``GET /api/me`` as the owner: what every signed-in request costs at least (the token
-  checked, the account and the token's revocation read from the database);
+  checked, the account and the token's revocation: kept by the process on PostgreSQL and
+  dropped when the database's change log says so, ``server/changes.py``);
 - ``evaluation``: ``GET /api/firms/{uscc}/evaluation`` as the firm's owner (its scores, reasons,
   place among its peers, data confidence);
 - ``search``: ``GET /api/firms?q=...`` (name search);
@@ -233,8 +234,8 @@ def main() -> None:
         endpoints = {
             "trivial": (f"{trivial}/api/health", "GET", {}, None),
             "health": (f"{api}/api/health", "GET", {}, None),
-            # the floor of every signed-in request: the token, then the account and the token's
-            # revocation read in one statement (never cached: a logout refuses the next request)
+            # the floor of every signed-in request: the token, the account and its revocation
+            # (kept per process until change_log reports a change: a logout refuses the next request)
             "me": (f"{api}/api/me", "GET", auth, None),
             "evaluation": (f"{api}/api/firms/{uscc}/evaluation", "GET", auth, None),
             "search": (f"{api}/api/firms?q={query}", "GET", auth, None),

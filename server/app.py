@@ -44,6 +44,7 @@ from server.financing.controllers import (
     ProductController,
 )
 from server.firms.controllers import FirmController
+from server.firms.services import Evaluations
 from server.fund.controllers import FundController, LoanLifecycleController
 from server.health import HealthProbe, check_backends
 from server.ingest.controllers import FeedHealthController, IngestController
@@ -212,7 +213,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                    else None)
         app.state.changes = changes
         app.state.auth_cache = changes.cache(("user", "token", "firm", "department")) if changes else None
-        app.state.evaluation_cache = changes.cache(("firm", "score", "objection")) if changes else None
+        app.state.evaluations = Evaluations(
+            changes.cache(("firm", "score", "objection")) if changes else None, settings.min_group_size)
         app.state.match_cache = changes.cache(("firm", "score", "listing", "financing")) if changes else None
         app.state.health_probe = HealthProbe(lambda: check_backends(engine, redis), settings.health_ttl_s)
         # Counters per database: deployments (and test runs) sharing a Redis never mix.

@@ -20,12 +20,13 @@ from litestar.security.jwt import JWTAuth
 from piccolo.engine.base import Engine
 
 from server.financing.rules import WEIHAI_RULES, MatchingRules
+from server.firms.services import Evaluations
 from server.health import HealthProbe
 from server.settings import Settings
 from server.users.throttle import LoginThrottle
 
 __all__ = [
-    "DEPENDENCIES", "AppSettings", "DbEngine", "EvaluationCache", "MatchCache", "HashLimiter", "HealthCheck", "JwtAuth", "RedisClient", "Rules", "Throttle",
+    "DEPENDENCIES", "AppSettings", "DbEngine", "EvaluationReader", "MatchCache", "HashLimiter", "HealthCheck", "JwtAuth", "RedisClient", "Rules", "Throttle",
     "TrainingRuns",
 ]
 
@@ -40,9 +41,9 @@ HashLimiter = NamedDependency[SkipValidation[anyio.CapacityLimiter]]  # hash_lim
 TrainingRuns = NamedDependency[SkipValidation[set]]  # training_runs
 Rules = NamedDependency[SkipValidation[MatchingRules]]  # matching_rules
 HealthCheck = NamedDependency[SkipValidation[HealthProbe]]  # health_probe
-# evaluation_cache: a server.changes.ChangeCache, None without a change feed (SQLite)
-EvaluationCache = NamedDependency[SkipValidation[Any]]
-MatchCache = NamedDependency[SkipValidation[Any]]  # match_cache: likewise
+EvaluationReader = NamedDependency[SkipValidation[Evaluations]]  # evaluations
+# match_cache: a server.changes.ChangeCache, None without a change feed (SQLite)
+MatchCache = NamedDependency[SkipValidation[Any]]
 
 
 def _settings(state: State) -> Settings:
@@ -78,17 +79,13 @@ def _health_probe(state: State) -> HealthProbe:
     return state.health_probe
 
 
-def _evaluation_cache(state: State, settings: AppSettings) -> Any:
-    # ``settings`` is not used: naming it makes this resolve after ``settings`` instead of beside
-    # it. Litestar resolves side-by-side dependencies in a task group per request, which cost a
-    # cached evaluation (it takes both) about a fifth of its time.
-    del settings
-    return state.get("evaluation_cache")
+def _evaluations(state: State) -> Evaluations:
+    return state.evaluations
 
 
 def _match_cache(state: State, matching_rules: Rules) -> Any:
     # ``matching_rules`` is not used: named so that this resolves after it, not beside it in a
-    # task group (see _evaluation_cache).
+    # task group per request, which cost a cached match about a fifth of its time.
     del matching_rules
     return state.get("match_cache")
 
@@ -111,6 +108,6 @@ DEPENDENCIES: dict[str, Provide] = {
     "training_runs": Provide(_training_runs, sync_to_thread=False),
     "matching_rules": Provide(_rules, sync_to_thread=False),
     "health_probe": Provide(_health_probe, sync_to_thread=False),
-    "evaluation_cache": Provide(_evaluation_cache, sync_to_thread=False),
+    "evaluations": Provide(_evaluations, sync_to_thread=False),
     "match_cache": Provide(_match_cache, sync_to_thread=False),
 }

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from litestar import Controller, Request, get
+from litestar import Controller, MediaType, Request, Response, get
 from litestar.datastructures import CacheControlHeader
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, QueryParameter
 
-from server.deps import AppSettings, EvaluationCache
+from server.deps import EvaluationReader
 from server.firms import services
 from server.firms.schemas import Evaluation, FirmProfile
 from server.users.security import AuthUser, requires
@@ -51,6 +51,7 @@ class FirmController(Controller):
         cache_control=CacheControlHeader(no_store=True, private=True),
     )
     async def evaluation(self, request: Request[AuthUser, Any, Any], uscc: FromPath[str],
-                         settings: AppSettings, evaluation_cache: EvaluationCache) -> Evaluation:
-        return await services.get_evaluation(uscc.upper(), request.user, min_group_size=settings.min_group_size,
-                                             cache=evaluation_cache, scope=request.scope)
+                         evaluations: EvaluationReader) -> Response[Evaluation]:
+        # the JSON as the struct encodes, kept with the evaluation (see services.evaluation_json)
+        return Response(await evaluations.json(uscc.upper(), request.user, request.scope),
+                        media_type=MediaType.JSON)

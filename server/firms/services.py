@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import numpy as np
 from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.serialization import encode_json
 
 from scoring.explain import describe_feeds
 from scoring.grades import GradeBands, ScoreScale
@@ -45,7 +47,7 @@ from server.tables.scores import (
 from server.texts import t
 from server.users.security import AuthUser
 
-__all__ = ["get_evaluation", "has_active_consent", "profile", "search"]
+__all__ = ["Evaluations", "evaluation_json", "get_evaluation", "has_active_consent", "profile", "search"]
 
 _LOCAL = ZoneInfo("Asia/Shanghai")  # a day of views, as the owner counts it
 
@@ -56,16 +58,53 @@ async def has_active_consent(firm_id: int, bank_id: int, now: datetime | None = 
     return bool(await consented_pairs([(firm_id, bank_id)], now=now))
 
 
-async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, *,
-                         min_group_size: int | None = None, cache: ChangeCache | None = None,
-                         scope: MutableMapping[str, Any] | None = None) -> Evaluation:
-    """The firm's latest evaluation, if the viewer may see it; views by others are logged.
-    ``min_group_size`` is the K of the industry block (default: the run's, at least 5).
+class _Kept:
+    """A firm and its evaluation, with the evaluation's JSON once it was asked for."""
 
-    With ``cache`` (PostgreSQL, ``server.changes``) the firm and its evaluation are kept and
-    dropped when the database reports a change of the firm, its scores or its objections. Who
-    may see it is decided on every request all the same: a bank's consent is read each time
-    and its view logged."""
+    __slots__ = ("evaluation", "firm", "json")
+
+    def __init__(self, firm: dict, evaluation: Evaluation) -> None:
+        self.firm, self.evaluation, self.json = firm, evaluation, b""
+
+
+async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, *,
+                         min_group_size: int | None = None) -> Evaluation:
+    """The firm's latest evaluation, if the viewer may see it; views by others are logged.
+    ``min_group_size`` is the K of the industry block (default: the run's, at least 5)."""
+    return (await _viewed(uscc, viewer, history_months, min_group_size, None, None)).evaluation
+
+
+async def evaluation_json(uscc: str, viewer: AuthUser, history_months: int = 24, *,
+                          min_group_size: int | None = None, cache: ChangeCache | None = None,
+                          scope: MutableMapping[str, Any] | None = None) -> bytes:
+    """:func:`get_evaluation` as the API sends it (JSON, as Litestar encodes the struct).
+
+    With ``cache`` (PostgreSQL, ``server.changes``) the firm, its evaluation and the JSON are
+    kept and dropped when the database reports a change of the firm, its scores or its
+    objections. Who may see it is decided on every request all the same: a bank's consent is
+    read each time and its view logged."""
+    kept = await _viewed(uscc, viewer, history_months, min_group_size, cache, scope)
+    if not kept.json:
+        kept.json = encode_json(kept.evaluation)
+    return kept.json
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluations:
+    """What the evaluation route is handed (one dependency: Litestar resolves several side by
+    side in a task group per request): the process's cache, None without a change feed, and
+    the K of the industry block."""
+
+    cache: ChangeCache | None
+    min_group_size: int
+
+    async def json(self, uscc: str, viewer: AuthUser, scope: MutableMapping[str, Any] | None = None) -> bytes:
+        return await evaluation_json(uscc, viewer, min_group_size=self.min_group_size, cache=self.cache,
+                                     scope=scope)
+
+
+async def _viewed(uscc: str, viewer: AuthUser, history_months: int, min_group_size: int | None,
+                  cache: ChangeCache | None, scope: MutableMapping[str, Any] | None) -> _Kept:
     key = (uscc, history_months, min_group_size)
     cached, ticket = None, 0
     if cache is not None:
@@ -79,7 +118,7 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
         if firm is None:
             raise NotFoundException(t("no firm with uscc {uscc}", uscc=uscc))
     else:
-        firm, evaluation = cached
+        firm = cached.firm
     if viewer.role == "owner":
         if viewer.firm_id != firm["id"]:
             raise PermissionDeniedException(t("owners see only their own firm's evaluation"))
@@ -89,10 +128,10 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
     elif viewer.role != "admin":
         raise PermissionDeniedException(t("only the firm's owner, consented banks and admins see evaluations"))
     if cached is None:
-        evaluation = await _evaluation(firm, history_months, min_group_size)
+        cached = _Kept(firm, await _evaluation(firm, history_months, min_group_size))
         if cache is not None:
             tag = str(firm["id"])
-            cache.put(key, (firm, evaluation), [("firm", tag), ("score", tag), ("objection", tag)], ticket)
+            cache.put(key, cached, [("firm", tag), ("score", tag), ("objection", tag)], ticket)
     if viewer.role != "owner":
         now = datetime.now(UTC)
         async with db.write_transaction():  # the view logged and the owners told, together
@@ -101,7 +140,7 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, 
                 what="evaluation", at=now,
             )).run()
             await owners.evaluation_viewed(firm["id"], viewer.role, viewer.bank_id, now.astimezone(_LOCAL).date())
-    return evaluation
+    return cached
 
 
 async def _evaluation(firm: dict, history_months: int, min_group_size: int | None) -> Evaluation:
