@@ -241,6 +241,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await stop_training(app.state.training_runs)  # recorded as failed while the pool is open
             if redis is not None:
                 await redis.aclose()
+            if changes is not None:
+                await changes.close()
             await db.close(engine)
 
     jwt_auth = build_jwt_auth(

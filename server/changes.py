@@ -135,7 +135,7 @@ class ChangeFeed:
     """Reads ``change_log`` for one process and drops what its caches hold of changed rows."""
 
     def __init__(self, engine: Any, *, idle_clear_s: float = 600.0, retention_s: float = 3600.0) -> None:
-        self.engine = engine  # a PostgresEngine with its pool started
+        self.engine = engine  # a PostgresEngine
         self.idle_clear_s = idle_clear_s
         self.retention_s = retention_s
         self.caches: list[ChangeCache] = []
@@ -148,6 +148,22 @@ class ChangeFeed:
         self._started = 0  # reads started
         self._finished = 0  # index of the last read that finished
         self._task: asyncio.Future[None] | None = None
+        self._conn: Any = None  # asyncpg connection of its own (see _connection)
+
+    async def _connection(self) -> Any:
+        """The feed's own connection, outside the engine's pool: a pooled one is reset on every
+        release (a round trip), and the feed reads once per batch of requests."""
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await self.engine.get_new_connection()
+        return self._conn
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await conn.close(timeout=2)
+            except Exception:  # noqa: BLE001 - already broken: nothing left to close politely
+                conn.terminate()
 
     def cache(self, topics: Iterable[str], max_entries: int = 50_000) -> ChangeCache:
         """A cache this feed keeps up to date."""
@@ -182,8 +198,8 @@ class ChangeFeed:
             if self._synced_at and time.monotonic() - self._synced_at > self.idle_clear_s:
                 for cache in self.caches:  # rows may have been purged unread meanwhile
                     cache.clear()
-            pool = self.engine.pool
-            async with pool.acquire() as conn:
+            conn = await self._connection()
+            try:
                 rows = await conn.fetch(_READ, self._watermark)
                 now = time.monotonic()
                 if now - self._purged_at > 60:
@@ -193,6 +209,9 @@ class ChangeFeed:
                         horizon = self._xmins.popleft()[1]
                     if horizon is not None:
                         await conn.execute(_PURGE, horizon)
+            except BaseException:
+                await self.close()  # a broken connection is not used again: the next read opens one
+                raise
             xmin = rows[0]["xmin"]
             for row in rows:
                 if row["id"] is None or row["id"] in self._applied:

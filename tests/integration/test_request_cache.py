@@ -108,6 +108,7 @@ async def test_a_transaction_that_took_its_id_first_but_commits_last_is_not_miss
     finally:
         await early.close()
         await late.close()
+        await feed.close()
 
 
 async def test_every_sync_waits_for_a_read_that_started_after_it_and_callers_share_reads(engine, demo):
@@ -135,6 +136,7 @@ async def test_every_sync_waits_for_a_read_that_started_after_it_and_callers_sha
         # some read that had finished when the call returned started after the call
         assert any(s > called for s in started[:reads_then]), (called, started[:reads_then])
     assert feed.reads < 40, feed.reads  # 200 callers, a few shared reads
+    await feed.close()
 
 
 async def test_a_copy_read_before_a_change_lands_is_not_kept(engine, db_url, demo):
@@ -153,6 +155,29 @@ async def test_a_copy_read_before_a_change_lands_is_not_kept(engine, db_url, dem
         await conn.execute("UPDATE firm SET name = left(name, -1) WHERE id = $1", firm)
     finally:
         await conn.close()
+        await feed.close()
+
+
+async def test_a_feed_whose_database_connection_is_killed_reconnects_and_misses_nothing(engine, db_url, demo):
+    feed = ChangeFeed(engine)
+    cache = feed.cache(("user",))
+    await feed.sync()
+    conn = await asyncpg.connect(_plain(db_url))
+    try:
+        user = await conn.fetchval("SELECT id FROM app_user ORDER BY id LIMIT 1")
+        assert cache.put("u", "copy", [("user", str(user))], cache.ticket())
+        victim = feed._conn.get_server_pid()
+        assert await conn.fetchval("SELECT pg_terminate_backend($1)", victim)  # the server process ends
+        await conn.execute("UPDATE app_user SET language = language WHERE id = $1", user)
+        try:
+            await feed.sync()  # may fail (a request would answer 503) ...
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            assert cache.get("u") == "copy" and feed._conn is None  # ... and then nothing was applied
+            await feed.sync()  # ... the next one opens a new connection
+        assert cache.get("u") is None and feed._conn.get_server_pid() != victim
+    finally:
+        await conn.close()
+        await feed.close()
 
 
 async def test_a_match_sees_a_listing_a_suspension_and_a_new_score_written_behind_its_back(client, tokens, db_url):
