@@ -20,13 +20,14 @@ from litestar.security.jwt import JWTAuth
 from piccolo.engine.base import Engine
 
 from server.financing.rules import WEIHAI_RULES, MatchingRules
+from server.financing.services import Matching
 from server.firms.services import Evaluations
 from server.health import HealthProbe
 from server.settings import Settings
 from server.users.throttle import LoginThrottle
 
 __all__ = [
-    "DEPENDENCIES", "AppSettings", "DbEngine", "EvaluationReader", "MatchCache", "HashLimiter", "HealthCheck", "JwtAuth", "RedisClient", "Rules", "Throttle",
+    "DEPENDENCIES", "AppSettings", "DbEngine", "EvaluationReader", "Matcher", "HashLimiter", "HealthCheck", "JwtAuth", "RedisClient", "Rules", "Throttle",
     "TrainingRuns",
 ]
 
@@ -42,8 +43,7 @@ TrainingRuns = NamedDependency[SkipValidation[set]]  # training_runs
 Rules = NamedDependency[SkipValidation[MatchingRules]]  # matching_rules
 HealthCheck = NamedDependency[SkipValidation[HealthProbe]]  # health_probe
 EvaluationReader = NamedDependency[SkipValidation[Evaluations]]  # evaluations
-# match_cache: a server.changes.ChangeCache, None without a change feed (SQLite)
-MatchCache = NamedDependency[SkipValidation[Any]]
+Matcher = NamedDependency[SkipValidation[Matching]]  # matching: the rules and the match cache
 
 
 def _settings(state: State) -> Settings:
@@ -83,11 +83,8 @@ def _evaluations(state: State) -> Evaluations:
     return state.evaluations
 
 
-def _match_cache(state: State, matching_rules: Rules) -> Any:
-    # ``matching_rules`` is not used: named so that this resolves after it, not beside it in a
-    # task group per request, which cost a cached match about a fifth of its time.
-    del matching_rules
-    return state.get("match_cache")
+def _matching(state: State) -> Matching:
+    return Matching(_rules(state), state.get("match_cache"))
 
 
 def _rules(state: State) -> MatchingRules:
@@ -109,5 +106,5 @@ DEPENDENCIES: dict[str, Provide] = {
     "matching_rules": Provide(_rules, sync_to_thread=False),
     "health_probe": Provide(_health_probe, sync_to_thread=False),
     "evaluations": Provide(_evaluations, sync_to_thread=False),
-    "match_cache": Provide(_match_cache, sync_to_thread=False),
+    "matching": Provide(_matching, sync_to_thread=False),
 }

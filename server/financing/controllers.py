@@ -8,7 +8,7 @@ from litestar import Controller, Request, get, patch, post
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
-from server.deps import AppSettings, MatchCache, Rules
+from server.deps import AppSettings, Matcher, Rules
 from server.financing import catalogue, services
 from server.financing.book import loan_book
 from server.financing.book_schemas import BookOut
@@ -94,8 +94,8 @@ class MatchController(Controller):
           description="Fitting products first, then by the rate expected for the firm's grade. "
                       "`fund_share_pct` is the guarantee fund's share of a loss on a covered product.")
     async def match(self, request: Request[AuthUser, Any, Any], data: JSONBody[MatchRequest],
-                    matching_rules: Rules, match_cache: MatchCache) -> MatchResult:
-        return await services.match(request.user, data, matching_rules, cache=match_cache, scope=request.scope)
+                    matching: Matcher) -> MatchResult:
+        return await services.match(request.user, data, matching.rules, cache=matching.cache, scope=request.scope)
 
 
 class ApplicationController(Controller):

@@ -68,6 +68,7 @@ from server.users.security import AuthUser
 
 __all__ = [
     "FirmStanding",
+    "Matching",
     "apply",
     "assess",
     "decide",
@@ -288,6 +289,16 @@ def _ranked(products: list[ProductOut], amount_fen: int, term_months: int, stand
                       if product.fund_covered and covered else None) for product in products]
     matches.sort(key=lambda m: (not m.fits, m.expected_min_rate_bp, -m.fund_share_pct, m.product.id))
     return matches
+
+
+@dataclass(frozen=True, slots=True)
+class Matching:
+    """What the match route is handed, as one dependency (Litestar resolves several side by
+    side in a task group per request): the region's rules and the process's cache of match
+    inputs (None without a change feed)."""
+
+    rules: MatchingRules
+    cache: ChangeCache | None
 
 
 #: What a match of one firm reads: its standing, the active products, the fund's state for it.
