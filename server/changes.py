@@ -180,7 +180,7 @@ class ChangeFeed:
 
         With the request's ASGI ``scope``, a second call in the same request needs no new read:
         the first one's already started after the request arrived."""
-        mark = (_SCOPE_KEY, id(self))
+        mark = f"{_SCOPE_KEY}.{id(self)}"  # a string key, as ASGI scope keys are
         if scope is not None and scope.get(mark, 0) and scope[mark] <= self._finished:
             return
         need = self._started + 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import subprocess
@@ -139,12 +140,22 @@ async def test_every_sync_waits_for_a_read_that_started_after_it_and_callers_sha
     await feed.close()
 
 
-async def test_a_copy_read_before_a_change_lands_is_not_kept(engine, db_url, demo):
+@contextlib.asynccontextmanager
+async def _feed(engine, db_url: str, topics: tuple[str, ...]):
+    """A synced feed with one cache of ``topics``, and a connection of the test's own."""
     feed = ChangeFeed(engine)
-    cache = feed.cache(("firm",))
+    cache = feed.cache(topics)
     await feed.sync()
     conn = await asyncpg.connect(_plain(db_url))
     try:
+        yield feed, cache, conn
+    finally:
+        await conn.close()
+        await feed.close()
+
+
+async def test_a_copy_read_before_a_change_lands_is_not_kept(engine, db_url, demo):
+    async with _feed(engine, db_url, ("firm",)) as (feed, cache, conn):
         firm = await conn.fetchval("SELECT id FROM firm ORDER BY id LIMIT 1")
         ticket = cache.ticket()  # a request takes its ticket, then reads the firm ...
         name = await conn.fetchval("SELECT name FROM firm WHERE id = $1", firm)
@@ -153,17 +164,10 @@ async def test_a_copy_read_before_a_change_lands_is_not_kept(engine, db_url, dem
         assert not cache.put(("firm", firm), name, [("firm", str(firm))], ticket)
         assert cache.get(("firm", firm)) is None
         await conn.execute("UPDATE firm SET name = left(name, -1) WHERE id = $1", firm)
-    finally:
-        await conn.close()
-        await feed.close()
 
 
 async def test_a_feed_whose_database_connection_is_killed_reconnects_and_misses_nothing(engine, db_url, demo):
-    feed = ChangeFeed(engine)
-    cache = feed.cache(("user",))
-    await feed.sync()
-    conn = await asyncpg.connect(_plain(db_url))
-    try:
+    async with _feed(engine, db_url, ("user",)) as (feed, cache, conn):
         user = await conn.fetchval("SELECT id FROM app_user ORDER BY id LIMIT 1")
         assert cache.put("u", "copy", [("user", str(user))], cache.ticket())
         victim = feed._conn.get_server_pid()
@@ -175,9 +179,6 @@ async def test_a_feed_whose_database_connection_is_killed_reconnects_and_misses_
             assert cache.get("u") == "copy" and feed._conn is None  # ... and then nothing was applied
             await feed.sync()  # ... the next one opens a new connection
         assert cache.get("u") is None and feed._conn.get_server_pid() != victim
-    finally:
-        await conn.close()
-        await feed.close()
 
 
 async def test_a_match_sees_a_listing_a_suspension_and_a_new_score_written_behind_its_back(client, tokens, db_url):
