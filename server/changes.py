@@ -77,7 +77,6 @@ class ChangeCache:
         self._values: dict[Hashable, Any] = {}
         self._tagged: dict[tuple[str, str], set[Hashable]] = {}
         self._changes = 0  # how many changes were applied: a copy read before one is not kept
-        self.hits = self.misses = 0
 
     def __len__(self) -> int:
         return len(self._values)
@@ -91,12 +90,7 @@ class ChangeCache:
         return self._changes
 
     def get(self, key: Hashable) -> Any:
-        value = self._values.get(key)
-        if value is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-        return value
+        return self._values.get(key)
 
     def put(self, key: Hashable, value: Any, tags: Iterable[tuple[str, str]], ticket: int) -> bool:
         """Keep ``value`` unless a change was applied since ``ticket`` was taken (the value may

@@ -100,6 +100,10 @@ def _conflict(text: Text, **extra: Any) -> ClientException:
     return ClientException(detail=text, status_code=409, extra=extra or None)
 
 
+def _no_fund() -> ClientException:
+    return _conflict(t("fund: no guarantee fund is configured"))
+
+
 async def _fund(lock: bool = False) -> GuaranteeFund:
     """The fund; ``lock`` takes its row lock on PostgreSQL, which serialises every fund step
     (capacity checks, claims against the balance, NPL recomputes) across connections."""
@@ -108,7 +112,7 @@ async def _fund(lock: bool = False) -> GuaranteeFund:
         query = query.lock_rows()
     fund = await query.first()
     if fund is None:
-        raise _conflict(t("fund: no guarantee fund is configured"))
+        raise _no_fund()
     return fund
 
 
@@ -141,17 +145,6 @@ async def exposure_fen(fund_id: int, firm_id: int | None = None) -> int:
     return _int(row["s"] if row else 0)
 
 
-async def _refusal(fund: GuaranteeFund, bank_id: int, firm_id: int, amount_fen: int) -> str | None:
-    bank = await Bank.select(Bank.suspended_at).where(Bank.id == bank_id).first()
-    if bank is not None and bank["suspended_at"] is not None:
-        return "bank_suspended"
-    if await exposure_fen(fund.id) + amount_fen > fund.limit_total_fen:
-        return "fund_capacity_total"
-    if await exposure_fen(fund.id, firm_id) + amount_fen > fund.limit_per_firm_fen:
-        return "fund_capacity_firm"
-    return None
-
-
 async def cover_refusal(bank_id: int, firm_id: int, amount_fen: int) -> str | None:
     """None if the fund can cover a new loan of this size for this bank and firm; else the
     reason code (see :func:`cover_refusals`)."""
@@ -161,7 +154,7 @@ async def cover_refusal(bank_id: int, firm_id: int, amount_fen: int) -> str | No
 async def cover_refusals(bank_ids: Iterable[int], firm_id: int, amount_fen: int) -> dict[int, str | None]:
     """For each bank: None if the fund can cover a new loan of this size for the bank and firm,
     else the reason code ("bank_suspended" | "fund_capacity_total" | "fund_capacity_firm"), as
-    ``_refusal`` decides at the cover itself (:meth:`CoverState.refusals`)."""
+    the cover itself decides (:meth:`CoverState.refusals`)."""
     banks = sorted(set(bank_ids))
     if not banks:
         return {}
@@ -183,7 +176,7 @@ class CoverState:
     def share_pct(self, grade: str) -> int:
         """As :func:`share_pct` (409 when no fund is configured)."""
         if self.fund is None:
-            raise _conflict(t("fund: no guarantee fund is configured"))
+            raise _no_fund()
         return _share_of(self.fund, grade.strip().upper())
 
     def refusals(self, bank_ids: Iterable[int], amount_fen: int) -> dict[int, str | None]:
@@ -198,8 +191,10 @@ class CoverState:
         return {b: "bank_suspended" if b in self.suspended_banks else capacity for b in banks}
 
 
-async def cover_state(firm_id: int) -> CoverState:
-    fund = await GuaranteeFund.objects().order_by(GuaranteeFund.id).first()
+async def cover_state(firm_id: int, fund: GuaranteeFund | None = None) -> CoverState:
+    """The fund's state for a cover to ``firm_id``; ``fund`` when the caller holds its row lock."""
+    if fund is None:
+        fund = await GuaranteeFund.objects().order_by(GuaranteeFund.id).first()
     suspended = frozenset(r["id"] for r in await Bank.select(Bank.id).where(Bank.suspended_at.is_not_null()))
     if fund is None:
         return CoverState(None, 0, 0, suspended)
@@ -253,7 +248,7 @@ async def cover(application_id: int, by_user: int | None = None) -> None:
                               id=application_id, grade=app["grade_at_apply"] or "-"),
                             reason="no_fund_share")
         amount = app["approved_amount_fen"]
-        reason = await _refusal(fund, app["bank"], app["firm"], amount)
+        reason = (await cover_state(app["firm"], fund)).refusals([app["bank"]], amount)[app["bank"]]
         if reason is not None:
             why = REFUSALS[reason]
             raise _conflict(t("{reason}: {why}", reason=reason, why=why), reason=reason,
