@@ -171,9 +171,17 @@ def test_back_office_and_every_role_at_phone_and_desktop_widths(demo: Demo, chro
         watched = {s["uscc"] for s in _call("GET", f"{demo.api}/api/subscriptions",
                                                   token=demo.token(SUBSCRIBER))}
         firm = next(f for f in target if f["uscc"] not in watched)
-        d.fill("查询企业", firm["uscc"])
-        d.click("button", "搜索")
-        d.click("button", re.compile("^关注$"))  # on the firm's row (the tab of that name is a tab)
+        follow = d.page.get_by_role("button", name=re.compile("^关注$")).first  # on the firm's row
+        for attempt in range(3):  # typing lost to a redraw (a pushed badge) leaves the box empty
+            d.fill("查询企业", firm["uscc"])
+            d.click("button", "搜索")
+            try:
+                follow.wait_for(timeout=12_000)
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
+        follow.dispatch_event("click")
         _wait_for("the subscription", lambda: firm["uscc"] in {
             s["uscc"] for s in _call("GET", f"{demo.api}/api/subscriptions", token=demo.token(SUBSCRIBER))})
         d.page.get_by_role("button", name=re.compile("^取消关注$")).first.wait_for(timeout=15_000)  # the row says so
