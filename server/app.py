@@ -23,6 +23,7 @@ from asyncpg.exceptions import (
 )
 from litestar import Litestar, Request, Response, get
 from litestar.config.response_cache import ResponseCacheConfig
+from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
@@ -34,7 +35,7 @@ from server import db
 from server.audit.controllers import AuditController
 from server.changes import ChangeFeed
 from server.consent.controllers import AccessLogController, ConsentController
-from server.deps import DEPENDENCIES, HealthCheck
+from server.deps import HealthCheck, dependencies
 from server.financing.controllers import (
     ApplicationController,
     BankController,
@@ -109,7 +110,9 @@ async def health(request: Request[Any, Any, Any], health_probe: HealthCheck) -> 
 def reader_of(request: Request[Any, Any, Any]) -> Lang:
     """The language the request's reader reads: ``Accept-Language``, else the account's."""
     user = request.scope.get("user")
-    return negotiate(request.headers.get("accept-language"), getattr(user, "language", None))
+    # from the raw ASGI headers: every request asks, and Request.headers builds a mapping of all
+    accept = next((v for k, v in request.scope.get("headers", ()) if k == b"accept-language"), None)
+    return negotiate(accept.decode("latin-1") if accept is not None else None, getattr(user, "language", None))
 
 
 async def _set_reader(request: Request[Any, Any, Any]) -> None:
@@ -250,6 +253,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exclude=["^/schema", "^/api/health", "^/api/auth/login", "^/api/auth/refresh",
                  "^/api/auth/register"],
     )
+    # The app's own state (the lifespan fills it, the dependencies read it). Not empty: Litestar
+    # takes an empty State for none and makes another.
+    state = State({"settings": settings, "jwt_auth": jwt_auth})
     app = Litestar(
         route_handlers=[health, AuthController, MeController, UserController, FirmController, IngestController,
                         FeedHealthController,
@@ -281,7 +287,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                             # request ("connection is closed", "released back to the pool")
                             InterfaceError: _database_unavailable},
         stores=build_stores(settings, lambda: app.state.get("redis")),
-        dependencies=DEPENDENCIES,
+        state=state,
+        dependencies=dependencies(state),
         # A 500 is always a bug of ours: log its traceback in production too (not the 4xx/503s).
         # APScheduler's "Running job" lines come every 5 s with the in-process scheduler: the
         # platform logs its own job lines (alerts.scheduler), so keep only its warnings.
@@ -307,6 +314,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
-    app.state.settings = settings
-    app.state.jwt_auth = jwt_auth
+    assert app.state is state
     return app

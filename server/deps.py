@@ -27,8 +27,8 @@ from server.settings import Settings
 from server.users.throttle import LoginThrottle
 
 __all__ = [
-    "DEPENDENCIES", "AppSettings", "DbEngine", "EvaluationReader", "Matcher", "HashLimiter", "HealthCheck", "JwtAuth", "RedisClient", "Rules", "Throttle",
-    "TrainingRuns",
+    "DEPENDENCY_NAMES", "AppSettings", "DbEngine", "EvaluationReader", "Matcher", "HashLimiter", "HealthCheck", "JwtAuth", "RedisClient", "Rules", "Throttle",
+    "TrainingRuns", "dependencies",
 ]
 
 # A handler's parameter of one of these types is handed the dependency of the same name; the
@@ -46,65 +46,38 @@ EvaluationReader = NamedDependency[SkipValidation[Evaluations]]  # evaluations
 Matcher = NamedDependency[SkipValidation[Matching]]  # matching: the rules and the match cache
 
 
-def _settings(state: State) -> Settings:
-    return state.settings
-
-
-def _engine(state: State) -> Engine:
-    return state.engine
-
-
-def _redis(state: State) -> Any:
-    """The app's Redis client; None without Redis (the embedded defaults)."""
-    return state.get("redis")
-
-
-def _throttle(state: State) -> LoginThrottle:
-    return state.login_throttle
-
-
-def _jwt_auth(state: State) -> JWTAuth:
-    return state.jwt_auth
-
-
-def _hash_limiter(state: State) -> anyio.CapacityLimiter:
-    return state.hash_limiter
-
-
-def _training_runs(state: State) -> set:
-    return state.training_runs
-
-
-def _health_probe(state: State) -> HealthProbe:
-    return state.health_probe
-
-
-def _evaluations(state: State) -> Evaluations:
-    return state.evaluations
-
-
-def _matching(state: State) -> Matching:
-    return Matching(_rules(state), state.get("match_cache"))
-
-
 def _rules(state: State) -> MatchingRules:
     """The region's matching rules: ``app.state.financing_rules`` when set, else Weihai's."""
     return state.get("financing_rules") or WEIHAI_RULES
 
 
-#: The app's dependencies, by the parameter name a handler gives them. No name may be a request
-#: field's (a body property, a query, path or header parameter): Litestar reads a bad value of
-#: a field named like a dependency as a server error, a 500 (tests/integration/test_openapi.py).
-DEPENDENCIES: dict[str, Provide] = {
-    "settings": Provide(_settings, sync_to_thread=False),
-    "engine": Provide(_engine, sync_to_thread=False),
-    "redis": Provide(_redis, sync_to_thread=False),
-    "throttle": Provide(_throttle, sync_to_thread=False),
-    "jwt_auth": Provide(_jwt_auth, sync_to_thread=False),
-    "hash_limiter": Provide(_hash_limiter, sync_to_thread=False),
-    "training_runs": Provide(_training_runs, sync_to_thread=False),
-    "matching_rules": Provide(_rules, sync_to_thread=False),
-    "health_probe": Provide(_health_probe, sync_to_thread=False),
-    "evaluations": Provide(_evaluations, sync_to_thread=False),
-    "matching": Provide(_matching, sync_to_thread=False),
+#: The app's dependencies, by the parameter name a handler gives them, each read from the
+#: state: a (value of app.state) function. No name may be a request field's (a body property,
+#: a query, path or header parameter): Litestar reads a bad value of a field named like a
+#: dependency as a server error, a 500 (tests/integration/test_openapi.py).
+_FROM_STATE: dict[str, Any] = {
+    "settings": lambda state: state.settings,
+    "engine": lambda state: state.engine,
+    "redis": lambda state: state.get("redis"),  # None without Redis (the embedded defaults)
+    "throttle": lambda state: state.login_throttle,
+    "jwt_auth": lambda state: state.jwt_auth,
+    "hash_limiter": lambda state: state.hash_limiter,
+    "training_runs": lambda state: state.training_runs,
+    "matching_rules": _rules,
+    "health_probe": lambda state: state.health_probe,
+    "evaluations": lambda state: state.evaluations,
+    "matching": lambda state: Matching(_rules(state), state.get("match_cache")),
 }
+DEPENDENCY_NAMES = frozenset(_FROM_STATE)
+
+
+def dependencies(state: State) -> dict[str, Provide]:
+    """The providers of one app, reading the ``State`` it is built with (and its lifespan
+    fills). Each takes no parameter: Litestar parses a provider's own parameters on every
+    request (a ``state: State`` parameter was built anew each time), so these read the app's
+    state object directly."""
+
+    def provider(read: Any) -> Provide:
+        return Provide(lambda: read(state), sync_to_thread=False)
+
+    return {name: provider(read) for name, read in _FROM_STATE.items()}

@@ -20,7 +20,7 @@ _MAX_ID = 2**31 - 1
 class AuditController(Controller):
     path = "/api/audit"
     tags = ["admin"]
-    guards = [requires("admin")]
+    opt = {"roles": requires("admin")}
 
     @get("/", summary="The audit log: admins' changes and evaluation views, newest first",
          description="`kind` change (an admin's change, with what changed and why) or view (someone "

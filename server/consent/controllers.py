@@ -15,7 +15,7 @@ from server.users.security import AuthUser, requires
 class ConsentController(Controller):
     path = "/api/consents"
     tags = ["consent"]
-    guards = [requires("owner")]
+    opt = {"roles": requires("owner")}
 
     @post("/", summary="Grant a bank access to the firm's evaluation for some days")
     async def grant(self, request: Request[AuthUser, Any, Any], data: JSONBody[ConsentCreate]) -> ConsentCreated:
@@ -34,7 +34,7 @@ class AccessLogController(Controller):
     path = "/api/firms"
     tags = ["consent"]
 
-    @get("/{uscc:str}/access-log", guards=[requires("owner", "admin")],
+    @get("/{uscc:str}/access-log", roles=requires("owner", "admin"),
          summary="Who viewed the firm's evaluation, newest first")
     async def access_log(self, request: Request[AuthUser, Any, Any], uscc: FromPath[str]) -> list[AccessEntry]:
         return await services.access_log(request.user, uscc.upper())

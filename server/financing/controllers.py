@@ -43,7 +43,7 @@ ProductId = Annotated[int, PathParameter(ge=1, le=2**31 - 1, examples=[Example(v
 class BankController(Controller):
     path = "/api/banks"
     tags = ["admin"]
-    guards = [requires("admin")]
+    opt = {"roles": requires("admin")}
 
     @get("/", summary="Every bank by code: suspension, active managers and every product (admin)")
     async def list_all(self) -> list[BankAdminOut]:
@@ -64,18 +64,18 @@ class BankController(Controller):
 class ProductController(Controller):
     path = "/api/products"
     tags = ["financing"]
-    guards = [requires(*ROLES)]
+    opt = {"roles": requires(*ROLES)}
 
     @get("/", summary="Active loan products with their bank, limits and who is eligible")
     async def list_all(self) -> list[ProductOut]:
         return await services.list_products()
 
-    @post("/", guards=[requires("admin")], summary="Add a loan product to a bank (admin)",
+    @post("/", roles=requires("admin"), summary="Add a loan product to a bank (admin)",
           description="Amounts in yuan; each minimum at most its maximum; `industries` empty = every industry.")
     async def create(self, request: Request[AuthUser, Any, Any], data: JSONBody[ProductCreate]) -> ProductAdminOut:
         return await catalogue.create_product(request.user, data)
 
-    @patch("/{product_id:int}", guards=[requires("admin")],
+    @patch("/{product_id:int}", roles=requires("admin"),
            summary="Revise a product's terms, or withdraw it (active: false) (admin)",
            description="Only the fields sent change; the merged terms are checked as a whole. A withdrawn "
                        "product leaves the product list and matching.")
@@ -87,7 +87,7 @@ class ProductController(Controller):
 class MatchController(Controller):
     path = "/api/financing"
     tags = ["financing"]
-    guards = [requires("owner")]
+    opt = {"roles": requires("owner")}
 
     @post("/match", status_code=200,
           summary="Rank every product for the firm's need, saying why each fits or not",
@@ -102,7 +102,7 @@ class ApplicationController(Controller):
     path = "/api/applications"
     tags = ["financing"]
 
-    @post("/", guards=[requires("owner")],
+    @post("/", roles=requires("owner"),
           summary="Apply to one or more fitting products (grants each bank consent to the evaluation)",
           description="`confirm_consent` must be true. A product that does not fit is refused with "
                       "422 and its reasons; nothing is stored then.")
@@ -110,7 +110,7 @@ class ApplicationController(Controller):
                      matching_rules: Rules) -> ApplicationsCreated:
         return await services.apply(request.user, data, matching_rules)
 
-    @get("/", guards=[requires("owner", "bank_manager", "admin")],
+    @get("/", roles=requires("owner", "bank_manager", "admin"),
          summary="Applications: the owner's firm's, the bank's queue (oldest first), or all (admin)")
     async def list_all(
         self,
@@ -122,13 +122,13 @@ class ApplicationController(Controller):
     ) -> list[ApplicationOut]:
         return await services.list_applications(request.user, status, limit)
 
-    @get("/{application_id:int}", guards=[requires("owner", "bank_manager", "admin")],
+    @get("/{application_id:int}", roles=requires("owner", "bank_manager", "admin"),
          summary="One application with its timeline; the bank also gets the firm's evaluation")
     async def detail(self, request: Request[AuthUser, Any, Any],
                      application_id: FromPath[int], settings: AppSettings) -> ApplicationDetail:
         return await services.get_application(request.user, application_id, min_group_size=settings.min_group_size)
 
-    @post("/{application_id:int}/decision", status_code=200, guards=[requires("bank_manager")],
+    @post("/{application_id:int}/decision", status_code=200, roles=requires("bank_manager"),
           summary="Approve (amount, rate, term) or decline (reason) a pending application",
           description="Only the product's bank; only pending applications (409 otherwise). Approving "
                       "a fund-covered product books the fund's cover; a refused cover is 409.")
@@ -141,7 +141,7 @@ class DecisionTimesController(Controller):
     path = "/api/reports"
     tags = ["financing"]
 
-    @get("/decision-times", guards=[requires("admin", "bank_manager")],
+    @get("/decision-times", roles=requires("admin", "bank_manager"),
          summary="Per bank: minutes from application to decision (median, p90, share within the hour)")
     async def decision_times(self, request: Request[AuthUser, Any, Any],
                              matching_rules: Rules) -> list[BankDecisionTimes]:
@@ -154,7 +154,7 @@ class LoanBookController(Controller):
     path = "/api/loans"
     tags = ["loans"]
 
-    @get("/book", guards=[requires("bank_manager")],
+    @get("/book", roles=requires("bank_manager"),
          summary="The bank's live loans since each was granted: grade path, warnings, cover, what to act on",
          description="The grade path, the current grade, the data confidence and the warnings' messages need "
                      "the firm's active consent (each firm shown is logged in its access log); without it the "

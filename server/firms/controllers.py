@@ -42,7 +42,7 @@ class FirmController(Controller):
 
     @get(
         "/{uscc:str}/evaluation",
-        guards=[requires("owner", "bank_manager", "admin")],
+        roles=requires("owner", "bank_manager", "admin"),
         summary="A firm's credit evaluation (owner; bank with active consent; admin)",
         description="403 with the reason when the caller may not see it; views by anyone but the owner are logged.",
         # Consent is checked on every request: no server-side response cache (cache=False), and

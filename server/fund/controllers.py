@@ -28,13 +28,13 @@ class FundController(Controller):
     path = "/api/fund"
     tags = ["fund"]
 
-    @get("/", guards=[requires("admin", "bank_manager")],
+    @get("/", roles=requires("admin", "bank_manager"),
          summary="The guarantee fund: capital, exposure, capacity, claims, banks' NPL ratios",
          description="A bank manager sees the fund's totals and their own bank's line only.")
     async def overview(self, request: Request[AuthUser, Any, Any]) -> FundOverview:
         return await services.overview(request.user)
 
-    @patch("/", guards=[requires("admin")],
+    @patch("/", roles=requires("admin"),
            summary="Change the fund's limits: total, per firm, NPL limit, shares by grade (admin)",
            description="Fields absent stay as they are. The per-firm limit at most the total; shares "
                        "A >= B >= C. A total below today's exposure only stops new covers. Answers as "
@@ -42,7 +42,7 @@ class FundController(Controller):
     async def update(self, request: Request[AuthUser, Any, Any], data: JSONBody[FundUpdate]) -> FundOverview:
         return await services.update_limits(request.user, data)
 
-    @get("/ledger", guards=[requires("admin")], summary="Every fund ledger entry, newest first")
+    @get("/ledger", roles=requires("admin"), summary="Every fund ledger entry, newest first")
     async def ledger(
         self,
         limit: Annotated[int, QueryParameter(ge=1, le=200, examples=[Example(value=50)])] = 50,
@@ -50,7 +50,7 @@ class FundController(Controller):
     ) -> LedgerPage:
         return await services.ledger(limit, offset)
 
-    @post("/claims", guards=[requires("bank_manager")],
+    @post("/claims", roles=requires("bank_manager"),
           summary="Claim the fund's share of the loss on a defaulted covered loan of your bank",
           description="Pays loss × the fund share recorded on the application (rounded half up "
                       "to the fen), once per loan; loss_yuan at most the principal outstanding "
@@ -62,7 +62,7 @@ class FundController(Controller):
 class LoanLifecycleController(Controller):
     path = "/api/loans"
     tags = ["fund"]
-    guards = [requires("bank_manager")]
+    opt = {"roles": requires("bank_manager")}
 
     @post("/{application_id:int}/repaid", status_code=200,
           summary="Report a loan of your bank repaid in full (releases its fund cover)")

@@ -49,7 +49,7 @@ def _too_large(limit: int) -> IngestError:
 class IngestController(Controller):
     path = "/api/ingest"
     tags = ["ingest"]
-    guards = [requires("dept_operator")]
+    opt = {"roles": requires("dept_operator")}
 
     @post(
         "/{source:str}",
@@ -156,7 +156,7 @@ class FeedHealthController(Controller):
 
     path = "/api/ingest/feed-health"
     tags = ["ingest"]
-    guards = [requires("dept_operator", "analyst", "admin")]
+    opt = {"roles": requires("dept_operator", "analyst", "admin")}
 
     @get("/", summary="How each department's feeds serve the platform: coverage, lateness, rejected rows, "
                       "disagreement with other departments")

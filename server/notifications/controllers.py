@@ -41,7 +41,7 @@ AfterId = Annotated[int | None, QueryParameter(
 class SubscriptionController(Controller):
     path = "/api/subscriptions"
     tags = ["notifications"]
-    guards = [requires(*ROLES)]
+    opt = {"roles": requires(*ROLES)}
 
     @post("/", summary="Watch a firm (again: change the filters); public signals unless your bank has consent")
     async def create(self, request: Request[AuthUser, Any, Any], data: JSONBody[SubscriptionCreate]) -> SubscriptionOut:
@@ -60,7 +60,7 @@ class NotificationController(Controller):
     path = "/api/notifications"
     tags = ["notifications"]
 
-    @get("/", guards=[requires(*ROLES)], summary="Your notifications, newest first (or after an id)")
+    @get("/", roles=requires(*ROLES), summary="Your notifications, newest first (or after an id)")
     async def list_all(
         self, request: Request[AuthUser, Any, Any],
         unread: Annotated[bool | None, QueryParameter(examples=[Example(value=True)])] = None,
@@ -69,20 +69,20 @@ class NotificationController(Controller):
     ) -> list[NotificationOut]:
         return await inbox.list_notifications(request.user, unread, after_id, limit)
 
-    @get("/unread-count", guards=[requires(*ROLES)], summary="How many of your notifications are unread")
+    @get("/unread-count", roles=requires(*ROLES), summary="How many of your notifications are unread")
     async def unread(self, request: Request[AuthUser, Any, Any]) -> UnreadCount:
         return await inbox.unread_count(request.user)
 
-    @post("/{notification_id:int}/read", guards=[requires(*ROLES)], status_code=200,
+    @post("/{notification_id:int}/read", roles=requires(*ROLES), status_code=200,
           summary="Mark one notification read")
     async def read(self, request: Request[AuthUser, Any, Any], notification_id: Id) -> NotificationOut:
         return await inbox.mark_read(request.user, notification_id)
 
-    @post("/read-all", guards=[requires(*ROLES)], status_code=200, summary="Mark all your notifications read")
+    @post("/read-all", roles=requires(*ROLES), status_code=200, summary="Mark all your notifications read")
     async def read_all(self, request: Request[AuthUser, Any, Any]) -> MarkedRead:
         return await inbox.mark_all_read(request.user)
 
-    @post("/stream-ticket", guards=[requires(*ROLES)], status_code=201,
+    @post("/stream-ticket", roles=requires(*ROLES), status_code=201,
           summary="A one-time ticket to open a stream from a client that cannot set headers",
           description=(
               f"Valid once, for {push.TICKET_TTL_S} s: `GET /api/notifications/stream?ticket=...` "
@@ -93,7 +93,7 @@ class NotificationController(Controller):
         return StreamTicket(ticket=await push.issue_stream_ticket(request.app, encoded),
                             expires_in=push.TICKET_TTL_S)
 
-    @get("/stream", exclude_from_auth=True, guards=[push.stream_guard, requires(*ROLES)],
+    @get("/stream", exclude_from_auth=True, guards=[push.stream_guard], roles=requires(*ROLES),
          summary="Live notifications (Server-Sent Events); reconnect with Last-Event-ID to catch up",
          description=(
              "`event: notification`, `id:` = notification id, `data:` = the notification JSON. "
@@ -132,7 +132,7 @@ class NotificationController(Controller):
 class BankWebhookController(Controller):
     path = "/api/banks/me/webhook"
     tags = ["notifications"]
-    guards = [requires("bank_manager")]
+    opt = {"roles": requires("bank_manager")}
 
     @put("/", summary="Set your bank's webhook URL (and HMAC secret) for warnings about its applicants")
     async def set_webhook(self, request: Request[AuthUser, Any, Any], data: JSONBody[WebhookUpdate],

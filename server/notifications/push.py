@@ -62,7 +62,14 @@ from server.settings import Settings
 from server.tables.notifications import Outbox
 from server.texts import negotiate, render, t
 from server.texts.framework import Said
-from server.users.security import AuthUser, decode_access, is_revoked, load_user, session_id
+from server.users.security import (
+    AuthUser,
+    decode_access,
+    enforce_roles,
+    is_revoked,
+    load_user,
+    session_id,
+)
 
 __all__ = [
     "ChannelsPublisher",
@@ -684,6 +691,7 @@ async def stream_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
     signed = await _sign_in(connection.app, encoded)
     if signed is None:
         raise NotAuthorizedException(t("token: invalid, expired or revoked access token"))
+    enforce_roles(connection, signed.user)  # the route's roles: it is not signed in by the middleware
     connection.scope["user"] = signed.user
     connection.scope["stream_sign_in"] = signed  # type: ignore[typeddict-unknown-key]
 

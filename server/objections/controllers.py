@@ -26,7 +26,7 @@ class ObjectionController(Controller):
     path = "/api/objections"
     tags = ["objections"]
 
-    @get("/records", guards=[requires("owner")],
+    @get("/records", roles=requires("owner"),
          summary="Your firm's current department records, to file an objection from any of them")
     async def records(
         self,
@@ -43,14 +43,14 @@ class ObjectionController(Controller):
     ) -> RecordPage:
         return await services.list_records(request.user, source, limit, offset, record_id=record_id)
 
-    @post("/", guards=[requires("owner")],
+    @post("/", roles=requires("owner"),
           summary="Dispute a record of your firm; it goes to the department that feeds it",
           description="404 when the record is not your firm's; 409 when it already has an open objection.")
     async def file(self, request: Request[AuthUser, Any, Any],
                    data: JSONBody[ObjectionCreate]) -> ObjectionDetail:
         return await services.file_objection(request.user, data)
 
-    @get("/", guards=[requires("owner", "dept_operator", "admin")],
+    @get("/", roles=requires("owner", "dept_operator", "admin"),
          summary="Objections: the owner's firm's, the operator's department queue, or all (admin); open first")
     async def list_all(
         self,
@@ -61,13 +61,13 @@ class ObjectionController(Controller):
     ) -> list[ObjectionOut]:
         return await services.list_objections(request.user, status, limit, offset)
 
-    @get("/{objection_id:int}", guards=[requires("owner", "dept_operator", "admin")],
+    @get("/{objection_id:int}", roles=requires("owner", "dept_operator", "admin"),
          summary="One objection with the record, the corrected record and the trail")
     async def detail(self, request: Request[AuthUser, Any, Any],
                      objection_id: FromPath[int]) -> ObjectionDetail:
         return await services.get_objection(request.user, objection_id)
 
-    @post("/{objection_id:int}/resolution", guards=[requires("dept_operator")], status_code=200,
+    @post("/{objection_id:int}/resolution", roles=requires("dept_operator"), status_code=200,
           summary="Correct (re-scores the firm at once) or reject (with a reason) an open objection",
           description="Only the operators of the department that owns the record's source; 409 once resolved.")
     async def resolve(self, request: Request[AuthUser, Any, Any], objection_id: FromPath[int],

@@ -30,7 +30,7 @@ class PolicyController(Controller):
     path = "/api/policies"
     tags = ["policies"]
 
-    @post("/", guards=[requires("dept_operator")],
+    @post("/", roles=requires("dept_operator"),
           summary="Publish a support policy of the operator's department",
           description="Eligibility codes are checked against GET /api/policies/criteria; "
                       "an unknown one is a 400 naming the field.")
@@ -38,33 +38,33 @@ class PolicyController(Controller):
                       data: JSONBody[PolicyCreate]) -> PolicyOut:
         return await services.publish(request.user, data)
 
-    @get("/", guards=[requires(*ROLES)],
+    @get("/", roles=requires(*ROLES),
          summary="Open policies, newest first (an operator also sees all of their department's)")
     async def list_all(self, request: Request[AuthUser, Any, Any]) -> list[PolicyOut]:
         return await services.list_policies(request.user)
 
-    @get("/criteria", guards=[requires(*ROLES)],
+    @get("/criteria", roles=requires(*ROLES),
          summary="What eligibility rules may name: sections, sizes, grades, towns, indicators")
     async def criteria(self) -> CriteriaCatalogue:
         return await services.criteria_catalogue()
 
-    @get("/matches", guards=[requires("owner")],
+    @get("/matches", roles=requires("owner"),
          summary="Open policies the firm qualifies for, with why; the others, with what is missing")
     async def matches(self, request: Request[AuthUser, Any, Any], engine: DbEngine) -> PolicyMatches:
         return await services.matches(request.user, engine)
 
-    @get("/{policy_id:int}", guards=[requires(*ROLES)], summary="One policy")
+    @get("/{policy_id:int}", roles=requires(*ROLES), summary="One policy")
     async def one(self, request: Request[AuthUser, Any, Any],
                   policy_id: RowId) -> PolicyOut:
         return await services.get_policy(request.user, policy_id)
 
-    @patch("/{policy_id:int}", guards=[requires("dept_operator")],
+    @patch("/{policy_id:int}", roles=requires("dept_operator"),
            summary="Update or close one of the department's own policies")
     async def update(self, request: Request[AuthUser, Any, Any], policy_id: RowId,
                      data: JSONBody[PolicyUpdate]) -> PolicyOut:
         return await services.update(request.user, policy_id, data)
 
-    @post("/{policy_id:int}/applications", guards=[requires("owner")],
+    @post("/{policy_id:int}/applications", roles=requires("owner"),
           summary="Apply for a policy the firm qualifies for",
           description="422 with the criteria not met when the firm does not qualify; 409 when "
                       "the policy is not open or the firm already has a pending or approved "
@@ -73,7 +73,7 @@ class PolicyController(Controller):
                     engine: DbEngine) -> PolicyApplicationOut:
         return await services.apply(request.user, engine, policy_id)
 
-    @get("/applications", guards=[requires("owner", "dept_operator")],
+    @get("/applications", roles=requires("owner", "dept_operator"),
          summary="Owner: the firm's applications; operator: the department's queue, evaluated")
     async def applications(
         self, request: Request[AuthUser, Any, Any],
@@ -82,7 +82,7 @@ class PolicyController(Controller):
     ) -> list[PolicyApplicationOut]:
         return await services.list_applications(request.user, status)
 
-    @post("/applications/{application_id:int}/decision", guards=[requires("dept_operator")],
+    @post("/applications/{application_id:int}/decision", roles=requires("dept_operator"),
           status_code=200, summary="Approve or reject (reason required) a pending application")
     async def decide(self, request: Request[AuthUser, Any, Any], application_id: RowId,
                      data: JSONBody[PolicyDecision]) -> PolicyApplicationOut:

@@ -32,7 +32,7 @@ class CreditIndexController(Controller):
     path = "/api/reports"
     tags = ["reports"]
 
-    @get("/credit-index", guards=[requires("analyst", "admin")],
+    @get("/credit-index", roles=requires("analyst", "admin"),
          summary="The monthly credit index (base 100) of the region or of each group of a dimension",
          description=(
              "Chain-linked month on month over the firms present in both months, from scores, "
@@ -59,7 +59,7 @@ class ThematicController(Controller):
 
     path = "/api/reports"
     tags = ["reports"]
-    guards = [requires("analyst", "admin")]
+    opt = {"roles": requires("analyst", "admin")}
 
     @get("/groups", summary="Industries, towns or size classes with their figures and trend",
          description=(
@@ -105,7 +105,7 @@ class AnnualReportController(Controller):
 
     path = "/api/reports/annual"
     tags = ["reports"]
-    guards = [requires("analyst", "admin")]
+    opt = {"roles": requires("analyst", "admin")}
 
     @get("/", summary="The annual reports kept, with the data version each was made from")
     async def list_reports(self) -> list[AnnualReportInfo]:
@@ -135,7 +135,7 @@ class FlowsController(Controller):
 
     path = "/api/reports"
     tags = ["reports"]
-    guards = [requires("analyst", "admin")]
+    opt = {"roles": requires("analyst", "admin")}
 
     @get("/fund-flows", summary="Where the guarantee fund's cover and support policies went, and what followed",
          description=(

@@ -35,13 +35,13 @@ class RiskController(Controller):
     path = "/api"
     tags = ["risk"]
 
-    @get("/risk/rules", guards=[requires(*SIGNED_IN)],
+    @get("/risk/rules", roles=requires(*SIGNED_IN),
          summary="The warning rules: level, kind, texts and thresholds")
     async def rules(self) -> list[RuleOut]:
         return warnings.rule_catalogue()
 
     @get(
-        "/firms/{uscc:str}/warnings", guards=[requires(*SIGNED_IN)],
+        "/firms/{uscc:str}/warnings", roles=requires(*SIGNED_IN),
         summary="A firm's warnings: public signals; detail for owner, admin, banks with consent",
         description=(
             "Everyone signed in sees level, rule, titles and dates. The firm's owner, admins and "
@@ -57,7 +57,7 @@ class RiskController(Controller):
         return await warnings.firm_warnings(request.user, uscc.upper(), status, limit)
 
     @get(
-        "/warnings", guards=[requires("bank_manager", "admin")],
+        "/warnings", roles=requires("bank_manager", "admin"),
         summary="Warnings of the bank's applicants, borrowers and consenting firms (admin: all)",
         description="Detail (message, evidence) only where the firm's consent allows "
                     "(admins: always).",
@@ -72,7 +72,7 @@ class RiskController(Controller):
     ) -> list[WarningOut]:
         return await warnings.list_warnings(request.user, level, status, kind, limit)
 
-    @get("/risk/circles", guards=[requires("bank_manager", "admin")],
+    @get("/risk/circles", roles=requires("bank_manager", "admin"),
          summary="Guarantee circles with their members and amounts; systemically important firms",
          description=(
              "Admins see every member. A bank manager sees members, and systemic firms, only "
@@ -88,7 +88,7 @@ class RiskController(Controller):
         return await circles.circles(request.user, min_size, limit, settings.min_group_size)
 
     @get(
-        "/firms/{uscc:str}/ties", guards=[requires("owner", "bank_manager", "admin")],
+        "/firms/{uscc:str}/ties", roles=requires("owner", "bank_manager", "admin"),
         summary="A firm's guarantee circle picture: tied firms and people, guarantees in force, "
                 "contagion path (owner; bank with active consent; admin)",
         description=(
@@ -105,7 +105,7 @@ class RiskController(Controller):
     async def firm_ties(self, request: Request[AuthUser, Any, Any], uscc: FromPath[str]) -> FirmTies:
         return await ties.firm_ties(uscc.upper(), request.user)
 
-    @get("/risk/macro", guards=[requires(*SIGNED_IN)],
+    @get("/risk/macro", roles=requires(*SIGNED_IN),
          summary="The latest monthly macro risk index by industry or town; expected fund draw",
          description=(
              "Only groups of at least K firms besides one reader are shown; smaller ones are "
@@ -118,7 +118,7 @@ class RiskController(Controller):
     ) -> MacroOut:
         return await macro.latest_macro(by, settings.min_group_size)
 
-    @post("/risk/scan", guards=[requires("admin")], status_code=200,
+    @post("/risk/scan", roles=requires("admin"), status_code=200,
           summary="Run a warning scan now (whole region, or the firms named)")
     async def scan(
         self, request: Request[AuthUser, Any, Any], engine: DbEngine, settings: AppSettings,

@@ -32,7 +32,7 @@ from server.users.security import AuthUser, requires
 class WeightProfileController(Controller):
     path = "/api/weight-profiles"
     tags = ["model"]
-    guards = [requires("admin")]
+    opt = {"roles": requires("admin")}
 
     @post("/", summary="Create a weight profile, or a new version of one with the same name")
     async def create(self, request: Request[AuthUser, Any, Any], data: JSONBody[WeightProfileCreate],
@@ -61,7 +61,7 @@ class WeightProfileController(Controller):
 class OverrideRuleController(Controller):
     path = "/api/override-rules"
     tags = ["model"]
-    guards = [requires("admin")]
+    opt = {"roles": requires("admin")}
 
     @post("/", summary="Revise the hard-override rules (enable, disable, thresholds) with a reason")
     async def revise(self, request: Request[AuthUser, Any, Any],
@@ -79,7 +79,7 @@ ModelVersionName = Annotated[str, PathParameter(min_length=1, max_length=64, des
 class ModelVersionController(Controller):
     path = "/api/models"
     tags = ["model"]
-    guards = [requires("admin")]
+    opt = {"roles": requires("admin")}
 
     @get("/", summary="Every model version, newest first: active, waiting, grade changes, the scale")
     async def list_all(self) -> list[ModelVersionOut]:

@@ -130,6 +130,16 @@ def money(fen: int | float | None, lang: Lang) -> str:
 def negotiate(accept_language: str | None, account: str | None = None) -> Lang:
     """The reader's language: the first of ``Accept-Language`` (by quality) that is Chinese or
     English, else the account's setting, else Chinese."""
+    found = _accepted(accept_language[:200] if accept_language else None)
+    if found is not None:
+        return found
+    if account in LANGS:
+        return account  # type: ignore[return-value]
+    return DEFAULT_LANG
+
+
+@lru_cache(maxsize=256)  # every request negotiates; clients send a handful of distinct headers
+def _accepted(accept_language: str | None) -> Lang | None:
     best: tuple[float, int, Lang] | None = None
     for i, part in enumerate((accept_language or "").split(",")):
         tag, _, params = part.strip().partition(";")
@@ -146,11 +156,7 @@ def negotiate(accept_language: str | None, account: str | None = None) -> Lang:
                     q = 0.0
         if q > 0 and (best is None or (q, -i) > (best[0], best[1])):
             best = (q, -i, lang)  # type: ignore[assignment]
-    if best is not None:
-        return best[2]
-    if account in LANGS:
-        return account  # type: ignore[return-value]
-    return DEFAULT_LANG
+    return best[2] if best is not None else None
 
 
 @lru_cache(maxsize=1)

@@ -167,7 +167,7 @@ class MeController(Controller):
             raise NotAuthorizedException(t("the account no longer exists or is disabled"))
         return _me(u)
 
-    @post("/firm-claim", guards=[requires("owner")], status_code=202,
+    @post("/firm-claim", roles=requires("owner"), status_code=202,
           summary="Start proving that you act for a firm: a one-time code goes to its registered contact",
           description="In the demo the code is printed to the server log. Valid 10 minutes, five tries.")
     async def start_claim(self, request: Request[AuthUser, Token, Any], data: JSONBody[FirmClaim],
@@ -176,7 +176,7 @@ class MeController(Controller):
             request.user, data.uscc.upper(), request.app.stores.get(CLAIMS_STORE),
             throttle=throttle, secret=settings.jwt_secret, demo=settings.demo)
 
-    @post("/firm-claim/verify", guards=[requires("owner")], status_code=200,
+    @post("/firm-claim/verify", roles=requires("owner"), status_code=200,
           summary="Link your account to the firm with the code you received")
     async def verify_claim(self, request: Request[AuthUser, Token, Any], data: JSONBody[FirmClaimVerify],
                            settings: AppSettings, throttle: Throttle) -> Me:
@@ -192,7 +192,7 @@ class MeController(Controller):
 class UserController(Controller):
     path = "/api/users"
     tags = ["auth"]
-    guards = [requires("admin")]
+    opt = {"roles": requires("admin")}
 
     @post("/", summary="Open an account for a bank manager, department operator, admin or subscriber")
     async def create(self, request: Request[AuthUser, Token, Any], data: JSONBody[StaffCreate],

@@ -57,7 +57,7 @@ def test_no_dependency_is_named_like_a_request_field(spec):
     """Litestar reports a bad value of a field whose name is a dependency's as a 500 (it takes
     the error for the server's): found by the fuzz when the matching rules were ``rules``, the
     name of the override rule set's body field (tests/integration/test_overrides.py)."""
-    from server.deps import DEPENDENCIES
+    from server.deps import DEPENDENCY_NAMES
 
     components = spec["components"]["schemas"]
     clashes = []
@@ -65,7 +65,7 @@ def test_no_dependency_is_named_like_a_request_field(spec):
         fields = {p["name"] for p in op.get("parameters", [])}
         for content in op.get("requestBody", {}).get("content", {}).values():
             fields |= _request_fields(content["schema"], components)
-        clashes += [f"{method} {path}: {name}" for name in fields & DEPENDENCIES.keys()]
+        clashes += [f"{method} {path}: {name}" for name in fields & DEPENDENCY_NAMES]
     assert clashes == []
 
 

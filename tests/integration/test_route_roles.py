@@ -105,3 +105,21 @@ async def test_each_role_is_allowed_or_refused(client, app, people, method, path
     else:
         assert no_token.status_code == 401, no_token.text
         assert expired.status_code == 401, expired.text
+
+
+def test_roles_are_declared_on_routes_not_as_guards(app):
+    """A route's roles are its ``opt["roles"]`` (``roles=requires(...)``), enforced by the
+    authentication middleware; the only guard left is the streams' own sign-in, which enforces
+    the same roles. A ``requires(...)`` put among ``guards`` would not be callable: caught here,
+    not as a 500 on every request."""
+    from server.notifications.push import stream_guard
+    from server.users.security import Roles
+
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", None) or [route.route_handler]:
+            where = f"{route.path} {sorted(getattr(handler, 'http_methods', ['WS']))}"
+            assert set(handler.resolve_guards()) <= {stream_guard}, where
+            roles = handler.opt.get("roles")
+            assert roles is None or isinstance(roles, Roles), where
+            if handler.resolve_guards() and roles is not None:
+                assert handler.opt.get("exclude_from_auth"), where  # signed in by the guard
