@@ -371,7 +371,13 @@ class _SignInAndRoles(JWTAuthenticationMiddleware):
     """Litestar's JWT middleware, then the route's roles (``requires``)."""
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
-        result = await super().authenticate_request(connection)
+        # Litestar's own, reading the header from the raw ASGI list (``connection.headers``
+        # builds a mapping of every header, on every request); ASGI names are lower case
+        name = self.auth_header.lower().encode("latin-1")
+        raw = next((value for key, value in connection.scope["headers"] if key == name), None)
+        if not raw:
+            raise NotAuthorizedException("No JWT token found in request header")
+        result = await self.authenticate_token(raw.decode("latin-1").partition(" ")[-1], connection)
         enforce_roles(connection, result.user)
         return result
 
