@@ -1,4 +1,4 @@
-"""The access policy of the API, written by hand: which roles pass each route's guard.
+"""The access policy of the API, written by hand: which roles each route admits.
 
 ``tests/integration/test_route_roles.py`` checks that it names every route the app serves and
 calls every route as every role; the API fuzz (``tests/e2e/test_api_fuzz.py``) fuzzes each
@@ -13,7 +13,7 @@ ROLES = ("owner", "bank_manager", "subscriber", "dept_operator", "analyst", "adm
 ANY = frozenset(ROLES)  # any signed-in user
 PUBLIC = None  # no token needed
 
-# (method, path) -> the roles that pass the route's guard
+# (method, path) -> the roles the route admits
 POLICY: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/health"): PUBLIC,
     ("POST", "/api/auth/login"): PUBLIC,
