@@ -314,5 +314,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
-    assert app.state is state
+    if app.state is not state:  # the providers read ``state``: it must be the app's
+        raise RuntimeError("Litestar did not keep the app's State")
     return app

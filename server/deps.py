@@ -51,10 +51,10 @@ def _rules(state: State) -> MatchingRules:
     return state.get("financing_rules") or WEIHAI_RULES
 
 
-#: The app's dependencies, by the parameter name a handler gives them, each read from the
-#: state: a (value of app.state) function. No name may be a request field's (a body property,
-#: a query, path or header parameter): Litestar reads a bad value of a field named like a
-#: dependency as a server error, a 500 (tests/integration/test_openapi.py).
+#: The app's dependencies, by the parameter name a handler gives them: how each is read from the
+#: app's state. No name may be a request field's (a body property, a query, path or header
+#: parameter): Litestar reads a bad value of a field named like a dependency as a server error,
+#: a 500 (tests/integration/test_openapi.py).
 _FROM_STATE: dict[str, Any] = {
     "settings": lambda state: state.settings,
     "engine": lambda state: state.engine,

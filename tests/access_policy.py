@@ -132,6 +132,6 @@ def template(path: str) -> str:
 
 
 def roles_of(method: str, path: str) -> frozenset[str] | None:
-    """The roles that pass the guard of ``method path`` (a served path or an OpenAPI one);
+    """The roles admitted by ``method path`` (a served path or an OpenAPI one);
     None for a public route. KeyError for a route the policy does not name."""
     return POLICY[(method.upper(), template(path))]

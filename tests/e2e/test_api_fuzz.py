@@ -7,7 +7,7 @@ A real ``xinbao demo`` process (uvicorn, SQLite, a small synthetic region) is st
 port; schemathesis reads ``/schema/openapi.json`` and fuzzes, as each demo role, every operation
 that role may call by the access policy (``tests/access_policy.py``), in the examples, coverage
 and fuzzing phases; the public operations (sign-in, registration ...) once, in the first role's
-run. An operation a role may not call answers 403 whatever the input (the guard runs before the
+run. An operation a role may not call answers 403 whatever the input (the role check runs before the
 input is read), which ``tests/integration/test_route_roles.py`` checks for every pair. Tokens are taken before fuzzing starts, because the
 fuzzer's wrong passwords soon throttle sign-ins from this address, and logout is left out so the
 fuzzer cannot revoke the token it is using (and the endless SSE stream, tested on its own).
