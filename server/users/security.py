@@ -376,7 +376,7 @@ class _SignInAndRoles(JWTAuthenticationMiddleware):
         name = self.auth_header.lower().encode("latin-1")
         raw = next((value for key, value in connection.scope["headers"] if key == name), None)
         if not raw:
-            raise NotAuthorizedException("No JWT token found in request header")
+            return await super().authenticate_request(connection)  # Litestar's own 401
         result = await self.authenticate_token(raw.decode("latin-1").partition(" ")[-1], connection)
         enforce_roles(connection, result.user)
         return result
