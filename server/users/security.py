@@ -250,6 +250,9 @@ def build_jwt_auth(secret: str, access_minutes: int, exclude: list[str]) -> JWTA
         token_secret=secret,
         token_cls=VerifiedToken,
         authentication_middleware_class=_SignInAndRoles,
+        # Litestar skips HEAD too by default; the roles are checked here, so only the preflight
+        # (which carries no token and reads nothing) goes unchecked
+        exclude_http_methods=["OPTIONS"],
         retrieve_user_handler=_retrieve_user,  # refuses revoked tokens too (one query)
         default_token_expiration=timedelta(minutes=access_minutes),
         exclude=exclude,
