@@ -165,10 +165,23 @@ class Browser:
         self.page.wait_for_selector("flt-semantics-placeholder", state="attached", timeout=30_000)
         self.page.locator("flt-semantics-placeholder").dispatch_event("click")  # turn semantics on
 
-    def open_at_sign_in(self, url: str) -> None:
-        """Open the app and wait for its sign-in form (Chinese, the app's first language)."""
-        self.open(url)
-        self.page.get_by_role("textbox", name="手机号").first.wait_for(timeout=30_000)
+    def open_at_sign_in(self, url: str, *, tries: int = 3) -> None:
+        """Open the app and wait for its sign-in form (Chinese, the app's first language).
+
+        On a loaded CI machine the first load of a fresh browser context sometimes never shows
+        the form (the semantics switch is clicked before Flutter listens for it, or the app's
+        session opens late): the page is loaded again, up to ``tries`` times, and a picture of
+        each failed load is kept."""
+        for attempt in range(1, tries + 1):
+            self.open(url)
+            try:
+                self.page.get_by_role("textbox", name="手机号").first.wait_for(timeout=25_000)
+                return
+            except Exception:
+                SCREENS.mkdir(exist_ok=True)
+                self.page.screenshot(path=str(SCREENS / f"failed_open_{attempt}.png"))
+                if attempt == tries:
+                    raise
 
     def text(self, pattern: str | re.Pattern[str], timeout: float = 15_000) -> Any:
         found = self.page.get_by_text(pattern).first
