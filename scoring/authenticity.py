@@ -124,6 +124,21 @@ def meter_ids(records: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def shared_meter_months(meters: np.ndarray, month: np.ndarray,
+                        uscc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For electricity readings (each a meter, a month as an integer and a firm): whether the
+    reading's meter is shared that month (two or more firms report it), and the firms as codes
+    and their USCCs (``pd.factorize``). Counted on integer codes: tens of millions of rows pass
+    here."""
+    meter_code = pd.factorize(meters)[0].astype(np.int64)
+    month = month.astype(np.int64) - int(month.min())
+    uscc_code, usccs = pd.factorize(uscc)
+    cell = meter_code * (int(month.max()) + 1) + month
+    pairs = pd.unique(cell * len(usccs) + uscc_code)
+    firms_per_cell = np.bincount(pairs // len(usccs), minlength=int(cell.max()) + 1)
+    return firms_per_cell[cell] >= 2, uscc_code, np.asarray(usccs, dtype=object)
+
+
 def split_shared_meters(records: pd.DataFrame) -> pd.DataFrame:
     """``records`` with each shared electricity meter's pooled reading split among its firms.
 
@@ -154,16 +169,8 @@ def split_shared_meters(records: pd.DataFrame) -> pd.DataFrame:
     if not len(has):
         return records
     elec, meters = elec[has], meters[has]
-    # a (meter, month) is shared when two or more firms report it: counted on integer codes,
-    # since tens of millions of rows pass here
-    meter_code = pd.factorize(meters)[0].astype(np.int64)
     month = records["event_date"].to_numpy()[elec].astype("datetime64[M]").astype(np.int64)
-    month -= month.min()
-    uscc_code, usccs = pd.factorize(records["uscc"].to_numpy()[elec])
-    cell = meter_code * (int(month.max()) + 1) + month
-    pairs = pd.unique(cell * len(usccs) + uscc_code)
-    firms_per_cell = np.bincount(pairs // len(usccs), minlength=int(cell.max()) + 1)
-    shared = firms_per_cell[cell] >= 2
+    shared, uscc_code, usccs = shared_meter_months(meters, month, records["uscc"].to_numpy()[elec])
     if not shared.any():
         return records
     fresh = np.array([not (isinstance(attrs[i], dict) and "meter_reported" in attrs[i])

@@ -8,6 +8,7 @@ features of a generic tabular model).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,15 @@ DEPARTMENTS: dict[str, tuple[str, str]] = {
 }
 
 
-def _missing_feeds(code: str, values: pd.Series | None) -> list[str]:
+#: Per feed, the indicators read from it alone (in ``INDICATORS`` order): a feed whose own
+#: indicators all lack a value reports nothing on the firm.
+_OWN_INDICATORS: dict[str, tuple[str, ...]] = {}
+for _code, _ind in INDICATORS.items():
+    if len(_ind.kinds) == 1:
+        _OWN_INDICATORS[_ind.kinds[0]] = (*_OWN_INDICATORS.get(_ind.kinds[0], ()), _code)
+
+
+def _missing_feeds(code: str, values: Mapping[str, object] | None) -> list[str]:
     """The coverage feeds an indicator reads that report nothing on the firm (judged from
     its other indicators; all of them without values); empty when the feeds report but too
     briefly for the indicator (a year-on-year change needs two years)."""
@@ -63,14 +72,14 @@ def _missing_feeds(code: str, values: pd.Series | None) -> list[str]:
         return kinds
     absent = []
     for k in kinds:
-        own = [c for c, i in INDICATORS.items() if i.kinds == (k,) and c in values.index]
+        own = [c for c in _OWN_INDICATORS.get(k, ()) if c in values]
         if not own or all(_is_missing(values[c]) for c in own):
             absent.append(k)
     return absent
 
 
 def _is_missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)  # NaN
 
 
 def _no_data_texts(code: str, feeds: list[str]) -> tuple[str, str, str, str]:
@@ -126,7 +135,7 @@ def _states_a_fall(template: str) -> bool:
 
 
 def _reason(code: str, points: int, value: object, dimension: str | None,
-            values: pd.Series | None = None) -> Reason:
+            values: Mapping[str, object] | None = None) -> Reason:
     ind = INDICATORS.get(code)
     missing = _is_missing(value)
     if ind is not None:
@@ -172,7 +181,8 @@ def _suspect_reasons(batch: ScoreBatch, row: int, listed: set[str]) -> list[Reas
         why_zh, why_en = _DOUBT.get(check, ("数据来源之间不一致", "the sources disagree"))
         ind = INDICATORS.get(code)
         name_zh, name_en = (ind.name_zh, ind.name_en) if ind is not None else (code, code)
-        value = None if batch.values is None else batch.values.iloc[row][code]
+        values = batch.value_row(row)
+        value = None if values is None else values[code]
         if isinstance(value, np.generic):
             value = value.item()
         points = int(batch.contributions[row, j])
@@ -191,12 +201,12 @@ def reasons_for(batch: ScoreBatch, row: int) -> list[Reason]:
     """The adverse reasons of one row (by position), worst first, then the indicators another
     source put in doubt (never used silently)."""
     out = []
+    values = batch.value_row(row)
     for k in range(batch.reasons.shape[1]):
         j = int(batch.reasons[row, k])
         if j < 0:
             continue
         code = batch.features[j]
-        values = None if batch.values is None else batch.values.iloc[row]
         value = None if values is None else values[code]
         if isinstance(value, np.generic):
             value = value.item()

@@ -136,7 +136,7 @@ def split_cells(cells: pd.DataFrame) -> pd.DataFrame:
     and month (its summed reading) and one pension row per firm and month (its highest insured
     headcount, what the split weighs by) go through the same rule. Adds ``meter_firms``: the
     firms on the cell's meter that month (1 where it is not shared)."""
-    from .authenticity import split_shared_meters
+    from .authenticity import shared_meter_months, split_shared_meters
 
     elec = np.flatnonzero((cells["kind"].to_numpy(dtype=object) == "utility")
                           & (cells["category"].to_numpy(dtype=object) == _ELECTRICITY)
@@ -147,6 +147,15 @@ def split_cells(cells: pd.DataFrame) -> pd.DataFrame:
     pension = np.flatnonzero((cells["kind"].to_numpy(dtype=object) == "social_insurance")
                              & (cells["category"].to_numpy(dtype=object) == "pension")
                              & (cells["quantity_n"].to_numpy() > 0))
+    # Only the firms ever on a shared meter take part in the split (their own meters' months
+    # give their electricity per head, their pension cells their headcount): the rule reads
+    # those alone, so the others' cells are left out before any attrs are built for them.
+    usccs = cells["uscc"].to_numpy(dtype=object)
+    shared, firm_code, firm_usccs = shared_meter_months(cells["meter"].to_numpy(dtype=object)[elec],
+                                                        cells["month"].to_numpy()[elec], usccs[elec])
+    involved = np.unique(firm_code[shared])
+    elec = elec[np.isin(firm_code, involved)]
+    pension = pension[pd.Index(firm_usccs[involved]).get_indexer(usccs[pension]) >= 0]
     both = np.r_[elec, pension]
     month = cells["month"].to_numpy()[both].astype("datetime64[M]").astype("datetime64[ns]")
     attrs = np.empty(len(both), dtype=object)
@@ -186,8 +195,12 @@ class MonthlyCells:
         self.as_of = as_of
         self._pos = pos[mine]
         self._cells = cells[mine] if not mine.all() else cells
-        self._kind = self._cells["kind"].to_numpy(dtype=object)
-        self._cat = self._cells["category"].to_numpy(dtype=object)
+        # kinds and categories as integer codes: each grid selects its cells by comparing
+        # integers, not millions of strings
+        self._kind, kinds = pd.factorize(self._cells["kind"].to_numpy(dtype=object))
+        self._cat, cats = pd.factorize(self._cells["category"].to_numpy(dtype=object))
+        self._kind_code = {k: i for i, k in enumerate(kinds)}
+        self._cat_code = {c: i for i, c in enumerate(cats)}
         self._month = self._cells["month"].to_numpy(dtype=np.int64)
         last = as_of if as_of.is_month_end else as_of - pd.offsets.MonthEnd(1)
         self._ref = int(np.datetime64(last, "M").astype(np.int64))
@@ -195,9 +208,9 @@ class MonthlyCells:
 
     def _select(self, kind: str, category: str | None, months: int) -> np.ndarray:
         lag = self._ref - self._month
-        sel = (self._kind == kind) & (lag >= 0) & (lag < months)
+        sel = (self._kind == self._kind_code.get(kind, -2)) & (lag >= 0) & (lag < months)
         if category is not None:
-            sel &= self._cat == category
+            sel &= self._cat == self._cat_code.get(category, -2)
         return np.flatnonzero(sel)
 
     def monthly(self, kind: str, column: str, category: str | None = None, how: str = "sum",
@@ -222,7 +235,7 @@ class MonthlyCells:
     def _known(self, kind: str, months: int | None) -> np.ndarray:
         """Cells of ``kind`` with a row on or before as_of (of the last ``months`` months)."""
         first = self._cells["first_event"].to_numpy(dtype="datetime64[ns]")
-        sel = (self._kind == kind) & (first <= np.datetime64(self.as_of.value, "ns"))
+        sel = (self._kind == self._kind_code.get(kind, -2)) & (first <= np.datetime64(self.as_of.value, "ns"))
         if months is not None:
             sel &= self._ref - self._month < months
         return np.flatnonzero(sel)
@@ -237,7 +250,7 @@ class MonthlyCells:
         """The electricity cells of the last ``months`` months: their firm positions and the
         firms on their meter that month (``split_cells``'s ``meter_firms``)."""
         at = self._known("utility", months)
-        at = at[self._cat[at] == _ELECTRICITY]
+        at = at[self._cat[at] == self._cat_code.get(_ELECTRICITY, -2)]
         firms = (self._cells["meter_firms"].to_numpy(dtype=np.int64)[at]
                  if "meter_firms" in self._cells.columns else np.ones(len(at), np.int64))
         return self._pos[at], firms

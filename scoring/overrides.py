@@ -342,11 +342,17 @@ def _day(v: object) -> str:
     return str(pd.Timestamp(v).date())
 
 
+#: What :func:`override_reasons` reads of a row of :func:`evaluate_overrides`.
+_REASON_COLUMNS = ("bank_default", "bank_default_date", "bank_default_days", "bank_default_written_off",
+                   "dishonest_debtor", "dishonest_debtor_date", "dishonest_debtor_amount_fen",
+                   "registry_status", "registry_status_status")
+
+
 def override_reasons(hits: pd.DataFrame, row: int, points: int = 0) -> list[Reason]:
     """The override reasons of one row (by position) of :func:`evaluate_overrides`, most severe
     first, in Chinese and English, each citing its record; ``points`` (the score change) is put
     on the first one. Empty when no rule hit."""
-    h = hits.iloc[row]
+    h = {c: hits[c].iat[row] for c in _REASON_COLUMNS if c in hits.columns}  # not a pandas row: cheap
     out: list[Reason] = []
     if h["bank_default"]:
         d, days = _day(h["bank_default_date"]), int(h["bank_default_days"])

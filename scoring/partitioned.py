@@ -126,6 +126,8 @@ def _merge_batches(batches: Sequence[ScoreBatch], order: np.ndarray) -> ScoreBat
     first = batches[0]
     values: dict[str, Any] = {}
     for f in fields(ScoreBatch):
+        if not f.init:  # a cache the merged batch builds again
+            continue
         name = f.name
         items = [getattr(b, name) for b in batches]
         if name == "index":

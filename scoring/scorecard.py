@@ -15,7 +15,7 @@ points-to-double-odds scale give integer points per feature that add up to the s
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,8 @@ from threadpoolctl import threadpool_limits
 
 from .grades import SCORE_MAX, SCORE_MIN, STANDARD_BANDS, STANDARD_SCALE, GradeBands, ScoreScale
 
-__all__ = ["MISSING_POINTS", "FeatureBins", "ScoreBatch", "Scorecard", "bag_rows", "confidence_level"]
+__all__ = ["MISSING_POINTS", "FeatureBins", "ScoreBatch", "Scorecard", "ValueRow", "bag_rows", "confidence_level",
+           "confidence_level_of"]
 
 _MAX_CATEGORIES = 250  # HistGradientBoosting accepts at most 255 categories per feature
 
@@ -49,6 +50,12 @@ def confidence_level(share: np.ndarray) -> np.ndarray:
     share = np.asarray(share, dtype=float)
     hi, mid = CONFIDENCE_CUTS
     return np.where(share >= hi, "high", np.where(share >= mid, "medium", "low")).astype(object)
+
+
+def confidence_level_of(share: float) -> str:
+    """:func:`confidence_level` of one share (no array per firm)."""
+    hi, mid = CONFIDENCE_CUTS
+    return "high" if share >= hi else "medium" if share >= mid else "low"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,27 @@ def _fit_bins(name: str, s: pd.Series, n_bins: int, categorical: bool) -> Featur
     return FeatureBins(name, False, edges.astype(float))
 
 
+class ValueRow(Mapping[str, Any]):
+    """One row of a batch's scored input, by indicator code (``ScoreBatch.value_row``)."""
+
+    __slots__ = ("_at", "_row")
+
+    def __init__(self, row: np.ndarray, at: dict[str, int]) -> None:
+        self._row, self._at = row, at
+
+    def __getitem__(self, code: str) -> Any:
+        return self._row[self._at[code]]
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._at
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._at)
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+
 @dataclass(slots=True)
 class ScoreBatch:
     """Scores of a batch of rows, with the additive explanation of each.
@@ -153,9 +181,25 @@ class ScoreBatch:
     #: (rows x features) int8: nonzero where the value was in doubt and counted at most as
     #: unknown (1 + the index of the finding in ``scoring.authenticity.SUSPECT_CHECKS``)
     suspect: np.ndarray | None = None
+    #: ``values`` as one array (the common dtype, as a row of the frame has) and each column's
+    #: position: built on the first ``value_row``, so rendering a region's reasons reads rows
+    #: off an array instead of building a pandas row per reason
+    _value_grid: tuple[np.ndarray, dict[str, int]] | None = field(default=None, init=False, repr=False,
+                                                                   compare=False)
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def value_row(self, row: int) -> ValueRow | None:
+        """The scored input of one row (by position), looked up by indicator code: the values
+        ``values.iloc[row]`` gives (in a frame of mixed kinds a numpy scalar may come as the
+        Python one; the reasons read both alike)."""
+        if self.values is None:
+            return None
+        if self._value_grid is None:
+            self._value_grid = (self.values.to_numpy(), {c: j for j, c in enumerate(self.values.columns)})
+        grid, at = self._value_grid
+        return ValueRow(grid[row], at)
 
     def missing_sources(self, row: int) -> list[str]:
         """The data sources (``confidence_groups`` names) that report nothing on a row."""

@@ -35,7 +35,7 @@ from scoring.monitoring import metrics as model_metrics
 from scoring.overrides import OverrideRuleSet, override_reasons
 from scoring.pipeline import RegionScores
 from scoring.records import current_versions, rows_where
-from scoring.scorecard import confidence_level
+from scoring.scorecard import confidence_level_of
 from server import db
 from server.ingest.store import open_writer
 from server.scores.frames import (
@@ -478,7 +478,7 @@ def data_confidence_dict(result: RegionScores, row: int) -> dict[str, Any]:
     if batch.data_confidence is None:
         return {}
     share = float(batch.data_confidence[row])
-    coverage = str(confidence_level(np.array([share]))[0])
+    coverage = confidence_level_of(share)
     out: dict[str, Any] = {"share": round(share, 3), "level": coverage, "coverage_level": coverage,
                            "sources": len(batch.source_names), "missing": batch.missing_sources(row)}
     if result.authenticity is not None:  # can the data be believed: the lower level counts

@@ -242,3 +242,32 @@ def test_a_suspect_indicator_never_earns_more_than_an_unknown_one_and_is_named(f
     assert not any("in doubt" in r.text_en for r in reasons_for(plain, row))
     with pytest.raises(ValueError, match="suspect"):
         fitted.rate(X, suspect=suspect[:, :3])
+
+
+def test_a_rows_values_read_off_the_array_are_the_frames_row(fitted: Scorecard) -> None:
+    """``ScoreBatch.value_row`` (what the reasons read) gives what ``values.iloc[row]`` gives,
+    as the reasons read it (numpy scalars as Python ones), on a frame of floats alone and on
+    one of mixed kinds: floats, integers, booleans, texts and missing values."""
+    from scoring.scorecard import confidence_level, confidence_level_of
+
+    X, _ = synthetic_indicators(40, seed=5)
+    batch = fitted.rate(X)
+    mixed = X.copy()
+    mixed["n"] = np.arange(len(X), dtype=np.int64)
+    mixed["flag"] = np.arange(len(X)) % 2 == 0
+    mixed["text"] = [None if i % 3 else f"t{i}" for i in range(len(X))]
+    mixed["count"] = pd.array([None if i % 4 == 0 else i for i in range(len(X))], dtype="Int64")
+    for values in (X, mixed):
+        batch.values = values
+        batch._value_grid = None
+        for row in (0, 1, 7, len(X) - 1):
+            got, want = batch.value_row(row), values.iloc[row]
+            assert list(got) == list(want.index) and len(got) == len(want)
+            for code in want.index:
+                a, b = (v.item() if isinstance(v, np.generic) else v for v in (got[code], want[code]))
+                assert type(a) is type(b), (code, a, b)
+                assert (a is b) or (a == b) or (pd.isna(a) and pd.isna(b)), (code, a, b)
+    batch.values = None
+    assert batch.value_row(0) is None
+    shares = np.array([0.0, 0.49, 0.5, 0.79, 0.8, 1.0, np.nan])
+    assert [confidence_level_of(s) for s in shares] == confidence_level(shares).tolist()
