@@ -144,6 +144,7 @@ async def ingest_region(url: str, files: dict[str, Path], tags: dict) -> None:
             seconds = time.perf_counter() - t
             assert result.rows == rows and not result.rejected_rows, (source, result.rejected[:3])
             total_rows, total_s, store_s = total_rows + rows, total_s + seconds, store_s + spent["s"]
+            path.unlink()  # ingested: at 10,000 firms the files and the database do not both fit on disk
             emit("ingest_rows_per_s", round(rows / seconds), "rows/s", feed=source, rows=rows,
                  seconds=round(seconds, 2), **tags)
             if spent["chunks"]:
