@@ -4,7 +4,10 @@ firm-month feature store, on PostgreSQL.
 For each ``--firms`` size a region is generated at ``--density`` records per firm
 (``xinbao generate --density``: the monthly tax, utility and customs rows in parts), written as
 the departments' CSV files and ingested feed by feed into a fresh PostgreSQL database through
-``server.ingest.services.ingest`` (the path of ``xinbao ingest``). Then, each in a child process
+``server.ingest.services.ingest`` (the path of ``xinbao ingest``); a file over ``PART_BYTES``
+(2 GB) is sent as several files of about that size, and each file is deleted once ingested (at
+10,000 firms the 16 GB of files and the 67 GB database do not both fit on this machine's disk).
+Then, each in a child process
 of its own (its peak RSS is its own), the 66 indicators of every firm at the last month end are
 computed twice:
 
