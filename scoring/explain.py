@@ -175,13 +175,13 @@ def _suspect_reasons(batch: ScoreBatch, row: int, listed: set[str]) -> list[Reas
     if batch.suspect is None or not batch.suspect[row].any():
         return []
     out = []
+    values = batch.value_row(row)
     for j in np.flatnonzero(batch.suspect[row]):
         code = batch.features[j]
         check = SUSPECT_CHECKS[int(batch.suspect[row, j]) - 1]
         why_zh, why_en = _DOUBT.get(check, ("数据来源之间不一致", "the sources disagree"))
         ind = INDICATORS.get(code)
         name_zh, name_en = (ind.name_zh, ind.name_en) if ind is not None else (code, code)
-        values = batch.value_row(row)
         value = None if values is None else values[code]
         if isinstance(value, np.generic):
             value = value.item()

@@ -161,7 +161,7 @@ def split_cells(cells: pd.DataFrame) -> pd.DataFrame:
     attrs = np.empty(len(both), dtype=object)
     attrs[: len(elec)] = [{"meter_id": m} for m in cells["meter"].to_numpy()[elec].tolist()]
     pseudo = pd.DataFrame({
-        "uscc": cells["uscc"].to_numpy()[both],
+        "uscc": usccs[both],
         "kind": cells["kind"].to_numpy()[both],
         "category": cells["category"].to_numpy()[both],
         "event_date": month,
@@ -182,6 +182,11 @@ def split_cells(cells: pd.DataFrame) -> pd.DataFrame:
                           for a in split["attrs"].to_numpy()[: len(elec)]]
     out["meter_firms"] = firms_on
     return out
+
+
+#: The code of a kind or category no cell has: it matches none (``pd.factorize`` gives -1 to
+#: missing values, so -2).
+_NO_CODE = -2
 
 
 class MonthlyCells:
@@ -208,9 +213,9 @@ class MonthlyCells:
 
     def _select(self, kind: str, category: str | None, months: int) -> np.ndarray:
         lag = self._ref - self._month
-        sel = (self._kind == self._kind_code.get(kind, -2)) & (lag >= 0) & (lag < months)
+        sel = (self._kind == self._kind_code.get(kind, _NO_CODE)) & (lag >= 0) & (lag < months)
         if category is not None:
-            sel &= self._cat == self._cat_code.get(category, -2)
+            sel &= self._cat == self._cat_code.get(category, _NO_CODE)
         return np.flatnonzero(sel)
 
     def monthly(self, kind: str, column: str, category: str | None = None, how: str = "sum",
@@ -235,7 +240,7 @@ class MonthlyCells:
     def _known(self, kind: str, months: int | None) -> np.ndarray:
         """Cells of ``kind`` with a row on or before as_of (of the last ``months`` months)."""
         first = self._cells["first_event"].to_numpy(dtype="datetime64[ns]")
-        sel = (self._kind == self._kind_code.get(kind, -2)) & (first <= np.datetime64(self.as_of.value, "ns"))
+        sel = (self._kind == self._kind_code.get(kind, _NO_CODE)) & (first <= np.datetime64(self.as_of.value, "ns"))
         if months is not None:
             sel &= self._ref - self._month < months
         return np.flatnonzero(sel)
@@ -250,7 +255,7 @@ class MonthlyCells:
         """The electricity cells of the last ``months`` months: their firm positions and the
         firms on their meter that month (``split_cells``'s ``meter_firms``)."""
         at = self._known("utility", months)
-        at = at[self._cat[at] == self._cat_code.get(_ELECTRICITY, -2)]
+        at = at[self._cat[at] == self._cat_code.get(_ELECTRICITY, _NO_CODE)]
         firms = (self._cells["meter_firms"].to_numpy(dtype=np.int64)[at]
                  if "meter_firms" in self._cells.columns else np.ones(len(at), np.int64))
         return self._pos[at], firms
