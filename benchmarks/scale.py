@@ -85,23 +85,33 @@ def count_rows(path: Path) -> int:
 PART_BYTES = 2 << 30
 
 
-def split_csv(path: Path, max_bytes: int = PART_BYTES) -> list[Path]:
+#: How much of a file the split holds in memory at a time.
+COPY_PIECE = 16 << 20
+
+
+def split_csv(path: Path, max_bytes: int = PART_BYTES, piece: int = COPY_PIECE) -> list[Path]:
     """``path`` itself when it is at most ``max_bytes``; otherwise files of about ``max_bytes``
-    each, cut at line ends and each with the header, and ``path`` deleted."""
+    each, cut at line ends and each with the header, and ``path`` deleted.
+
+    Copied ``piece`` bytes at a time: the split runs in the ingesting process, whose peak RSS
+    the benchmark prints. (Reading a whole part and appending the cut line to it held two
+    copies of a 2 GB part at once: 4 GB of that peak at 10,000 firms.)"""
     if path.stat().st_size <= max_bytes:
         return [path]
     parts: list[Path] = []
     with path.open("rb") as src:
         header = src.readline()
-        while True:
-            block = src.read(max_bytes)
-            if not block:
-                break
-            block += src.readline()  # to the end of the line the block cut
+        while first := src.read(min(piece, max_bytes)):
             part = path.with_name(f"{path.stem}.part{len(parts) + 1:02d}{path.suffix}")
             with part.open("wb") as out:
                 out.write(header)
-                out.write(block)
+                out.write(first)
+                left = max_bytes - len(first)
+                del first
+                while left > 0 and (data := src.read(min(piece, left))):
+                    out.write(data)
+                    left -= len(data)
+                out.write(src.readline())  # to the end of the line the part cut
             parts.append(part)
     path.unlink()
     return parts
