@@ -14,7 +14,10 @@ A batch commits in :func:`server.ingest.services.ingest`; then, for the firms it
    new data (promises against the month's figures, the warnings of step 3 included) and pushes
    the deviations to the owners and the granting department.
 
-The ingest route runs it after its answer is sent, ``xinbao ingest`` after the file is stored,
+The ingest route runs it after its answer is sent, through the process's :class:`Followers`:
+one run at a time, the firms of the batches committed meanwhile gathered into the next run. (A
+run per batch, side by side, held each run's frames at once: an API process sent 16 batches of
+480,000 rows ten seconds apart grew from 0.3 to 8.7 GB.) ``xinbao ingest`` runs it after the file is stored,
 and the scheduler's ``incremental_rescore`` for firms whose records arrived by another way (a
 safety net if the process above died). Running it twice for the same batch changes nothing a
 user sees: the re-score gives the same scores on the same data and the scan raises nothing new.
@@ -23,7 +26,7 @@ user sees: the re-score gives the same scores on the same data and the scan rais
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,11 +34,12 @@ from piccolo.engine.base import Engine
 
 from server.projects.tracking import TrackResult, track_projects
 from server.risk.scan import INCREMENTAL_LIMIT, ScanResult, scan
+from server.scores.pipeline import release_frames
 from server.scores.rescore import RescoreResult, rescore_firms
 from server.settings import Settings
 from server.tables.firms import Firm
 
-__all__ = ["AfterIngest", "after_ingest", "follow_firms", "touched_firms"]
+__all__ = ["AfterIngest", "Followers", "after_ingest", "follow_firms", "followers", "touched_firms"]
 
 log = logging.getLogger("xinbao.after_ingest")
 
@@ -83,3 +87,46 @@ async def after_ingest(engine: Engine, settings: Settings, usccs: Collection[str
     except Exception:  # noqa: BLE001 - the batch is committed; the scheduled jobs catch up
         log.exception("re-scoring and warning scan after ingest failed")
         return None
+
+
+class Followers:
+    """What follows the batches of one process, one run at a time.
+
+    :meth:`submit` adds a committed batch's USCCs. If no run is going, it runs ``run`` for
+    them, then again for whatever arrived during that run, until nothing is left. If a run is
+    going, the USCCs wait for the next run, and the call returns at once. So a process never
+    holds more than one run's frames, and a burst of batches costs one run more, not one run
+    each. Firms left waiting when the process stops are caught up by the scheduler's
+    ``incremental_rescore``, like a run that failed."""
+
+    def __init__(self, run: Callable[[set[str]], Awaitable[object]]) -> None:
+        self._run = run
+        self._waiting: set[str] = set()
+        self._busy = False
+        self.runs = 0
+
+    @property
+    def waiting(self) -> int:
+        """How many USCCs wait for the next run."""
+        return len(self._waiting)
+
+    async def submit(self, usccs: Collection[str]) -> None:
+        self._waiting.update(usccs)
+        if self._busy:  # the run going takes them next (one event loop: no await since the check)
+            return
+        self._busy = True
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, set()
+                self.runs += 1
+                await self._run(batch)
+                # the re-score and the scan leave their frames in reference cycles: free them now,
+                # not at the cyclic collector's next full pass (rare in a server)
+                release_frames()
+        finally:
+            self._busy = False
+
+
+def followers(engine: Engine, settings: Settings) -> Followers:
+    """The :class:`Followers` of a process that writes batches into ``engine``."""
+    return Followers(lambda usccs: after_ingest(engine, settings, usccs))

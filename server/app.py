@@ -32,6 +32,7 @@ from litestar.static_files import create_static_files_router
 from piccolo.engine.postgres import PostgresEngine
 
 from server import db
+from server.after_ingest import followers
 from server.audit.controllers import AuditController
 from server.changes import ChangeFeed
 from server.consent.controllers import AccessLogController, ConsentController
@@ -229,6 +230,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             logging.getLogger("xinbao.app").warning(
                 "XINBAO_PASSWORD_PROFILE=cheapest-for-tests: password hashes are cheap to break")
         app.state.training_runs = set()  # model training started from the API (server.scores.training)
+        app.state.followers = followers(engine, settings)  # what follows each stored batch, one run at a time
         scheduler = None
         if settings.scheduler_enabled:
             from alerts.scheduler import build_scheduler, stop_scheduler

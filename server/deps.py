@@ -19,6 +19,7 @@ from litestar.params import SkipValidation
 from litestar.security.jwt import JWTAuth
 from piccolo.engine.base import Engine
 
+from server.after_ingest import Followers
 from server.financing.rules import WEIHAI_RULES, MatchingRules
 from server.financing.services import Matching
 from server.firms.services import Evaluations
@@ -27,7 +28,7 @@ from server.settings import Settings
 from server.users.throttle import LoginThrottle
 
 __all__ = [
-    "DEPENDENCY_NAMES", "AppSettings", "DbEngine", "EvaluationReader", "Matcher", "HashLimiter", "HealthCheck", "JwtAuth", "RedisClient", "Rules", "Throttle",
+    "DEPENDENCY_NAMES", "AfterIngestFollowers", "AppSettings", "DbEngine", "EvaluationReader", "Matcher", "HashLimiter", "HealthCheck", "JwtAuth", "RedisClient", "Rules", "Throttle",
     "TrainingRuns", "dependencies",
 ]
 
@@ -44,6 +45,7 @@ Rules = NamedDependency[SkipValidation[MatchingRules]]  # matching_rules
 HealthCheck = NamedDependency[SkipValidation[HealthProbe]]  # health_probe
 EvaluationReader = NamedDependency[SkipValidation[Evaluations]]  # evaluations
 Matcher = NamedDependency[SkipValidation[Matching]]  # matching: the rules and the match cache
+AfterIngestFollowers = NamedDependency[SkipValidation[Followers]]  # followers: what follows a batch
 
 
 def _rules(state: State) -> MatchingRules:
@@ -67,6 +69,7 @@ _FROM_STATE: dict[str, Any] = {
     "health_probe": lambda state: state.health_probe,
     "evaluations": lambda state: state.evaluations,
     "matching": lambda state: Matching(_rules(state), state.get("match_cache")),
+    "followers": lambda state: state.followers,
 }
 DEPENDENCY_NAMES = frozenset(_FROM_STATE)
 

@@ -13,8 +13,7 @@ from litestar.openapi.spec import Example
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
-from server.after_ingest import after_ingest
-from server.deps import AppSettings, DbEngine
+from server.deps import AfterIngestFollowers, AppSettings, DbEngine
 from server.ingest.parse import detect_format
 from server.ingest.schemas import (
     BatchOut,
@@ -74,6 +73,7 @@ class IngestController(Controller):
         source: FromPath[str],
         engine: DbEngine,
         settings: AppSettings,
+        followers: AfterIngestFollowers,
         fmt: Annotated[Literal["csv", "jsonl"] | None, QueryParameter(name="format", required=False,
                                                   examples=[Example(value="csv")])] = None,
         backfill: Annotated[bool, QueryParameter(required=False)] = False,
@@ -114,9 +114,10 @@ class IngestController(Controller):
             report_url=f"/api/ingest/batches/{result.batch_id}/rejected" if listed else None,
         )
         # The batch is committed: what follows it (re-score, warning scan, notifications) runs
-        # once the answer is sent; a failure there is logged and never undoes the batch.
+        # once the answer is sent, one run at a time per process (batches committed meanwhile
+        # join the next run); a failure there is logged and never undoes the batch.
         return Response(report, status_code=200, background=BackgroundTask(
-            after_ingest, engine, settings, sorted(result.touched_usccs)))
+            followers.submit, sorted(result.touched_usccs)))
 
     @get("/sources", summary="The feeds your department sends, with their columns")
     async def sources(self, request: Request[AuthUser, Any, Any]) -> list[FeedSource]:
