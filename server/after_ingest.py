@@ -16,8 +16,9 @@ A batch commits in :func:`server.ingest.services.ingest`; then, for the firms it
 
 The ingest route runs it after its answer is sent, through the process's :class:`Followers`:
 one run at a time, the firms of the batches committed meanwhile gathered into the next run. (A
-run per batch, side by side, held each run's frames at once: an API process sent 16 batches of
-480,000 rows ten seconds apart grew from 0.3 to 8.7 GB.) ``xinbao ingest`` runs it after the file is stored,
+run per batch, side by side, held every run's frames at once: an API process sent 16 batches of
+480,000 rows one after another peaked at 12.2 GB, against 6.2 GB one run at a time; see
+``docs/architecture.md``.) ``xinbao ingest`` runs it after the file is stored,
 and the scheduler's ``incremental_rescore`` for firms whose records arrived by another way (a
 safety net if the process above died). Running it twice for the same batch changes nothing a
 user sees: the re-score gives the same scores on the same data and the scan raises nothing new.
