@@ -42,8 +42,14 @@ per process (submitter, scheduler, each worker) and ``rescore_dask_vs_in_process
 least squares in log-log) with its extrapolation to 120,000 firms and 2.18 billion records; the
 extrapolated re-score from the store is ``rescore_120k_feature_store_s``.
 
+Then the full warning scan (``server.risk.scan.scan``, the nightly job's), in a child process:
+``warning_scan_s`` / ``warning_scan_peak_rss_bytes`` with its number of parts (the firms' own
+rules read about ``PART_RECORDS`` records at a time), and for sizes up to ``--scan-one-part-up-to``
+firms the same scan in one part, every record at once (``warning_scan_one_part_*``, the scan
+before the parts), with ``warning_scan_parts_equal`` (both wrote the same warnings).
+
     python benchmarks/scale.py [--firms 200,500,1000] [--density 18000] [--seed 42] [--records-up-to 1000]
-                               [--dask-workers 2]
+                               [--dask-workers 2] [--scan-one-part-up-to 300]
 """
 
 from __future__ import annotations
@@ -301,6 +307,32 @@ async def rescore(url: str, data_dir: str, how: str, dask: str | None = None) ->
             "run": run["id"], "firms": result["firms"], "as_of": result["as_of"]}
 
 
+async def warning_scan(url: str, data_dir: str, part_records: int | None) -> dict:
+    """(child process) the full warning scan from no open warning (all it finds is raised):
+    time, peak RSS, parts and a digest of the warnings it wrote."""
+    import hashlib
+
+    from server import db
+    from server.risk import scan as scanning
+    from server.tables.risk import Warning
+
+    engine = await db.open_engine(url)
+    try:
+        await Warning.delete(force=True)
+        t = time.perf_counter()
+        result = await scanning.scan(engine, _settings(url, data_dir), None,
+                                     part_records=part_records or scanning.PART_RECORDS)
+        seconds = time.perf_counter() - t
+        rows = await Warning.select(Warning.firm, Warning.rule_code, Warning.level, Warning.evidence,
+                                    Warning.message_en).where(Warning.closed_at.is_null())
+    finally:
+        await db.close(engine)
+    digest = hashlib.sha256(json.dumps(sorted(json.dumps(r, sort_keys=True, default=str) for r in rows))
+                            .encode()).hexdigest()
+    return {"seconds": round(seconds, 2), "peak_rss_bytes": _peak_rss(), "parts": result.details["parts"],
+            "warnings": len(rows), "digest": digest}
+
+
 async def register(url: str, version: str) -> None:
     """The trained model, active in another size's database (its files are shared)."""
     from datetime import UTC, datetime
@@ -336,9 +368,11 @@ def _peak_rss(pid: int | str = "self") -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def child(url: str, how: str, out: Path, dask: str | None = None) -> dict:
+def child(url: str, how: str, out: Path, dask: str | None = None, part_records: int | None = None) -> dict:
     done = subprocess.run([sys.executable, __file__, "--child", how, "--url", url, "--out", str(out),
-                           *(["--dask", dask] if dask else [])], capture_output=True, text=True)
+                           *(["--dask", dask] if dask else []),
+                           *(["--part-records", str(part_records)] if part_records else [])],
+                          capture_output=True, text=True)
     if done.returncode:
         sys.stderr.write(done.stderr[-4000:])
         done.check_returncode()
@@ -482,6 +516,16 @@ async def run(args: argparse.Namespace) -> None:
                     emit("rescore_dask_vs_in_process_equal_share",
                          await runs_equal_share(url, runs["store"], r["run"]), "of firms", **tags)
                     measured.setdefault("rescore_from_store_dask_s", []).append((records, r["seconds"]))
+                scans = {}
+                for how in ("parts", "one_part") if n <= args.scan_one_part_up_to else ("parts",):
+                    r = scans[how] = child(url, "scan", data_dir, part_records=10**15 if how == "one_part" else None)
+                    figure = "warning_scan" if how == "parts" else "warning_scan_one_part"
+                    emit(f"{figure}_s", r["seconds"], "s", parts=r["parts"], warnings=r["warnings"], **tags)
+                    emit(f"{figure}_peak_rss_bytes", r["peak_rss_bytes"], "bytes", parts=r["parts"], **tags)
+                    measured.setdefault(f"{figure}_peak_rss_bytes", []).append((records, r["peak_rss_bytes"]))
+                if len(scans) == 2:
+                    emit("warning_scan_parts_equal", int(scans["parts"]["digest"] == scans["one_part"]["digest"]),
+                         "1 if the same warnings", **tags)
             finally:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 await admin.close()
@@ -517,8 +561,11 @@ def main() -> None:
                          "is trained on the first size, so it should be within this")
     ap.add_argument("--dask-workers", type=int, default=2,
                     help="re-score from the store on a local Dask cluster of this many workers too (0: not)")
-    ap.add_argument("--child", choices=["ingest", "store", "records", "train", "rescore_store", "rescore_records"],
-                    help=argparse.SUPPRESS)
+    ap.add_argument("--scan-one-part-up-to", type=int, default=300,
+                    help="run the warning scan in one part too (every record at once) up to this many firms")
+    ap.add_argument("--child", choices=["ingest", "store", "records", "train", "rescore_store", "rescore_records",
+                                        "scan"], help=argparse.SUPPRESS)
+    ap.add_argument("--part-records", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--dask", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -527,6 +574,8 @@ def main() -> None:
         print(json.dumps(asyncio.run(ingest_spec(args.url, args.out))))
     elif args.child == "train":
         print(json.dumps(asyncio.run(train(args.url, args.out))))
+    elif args.child == "scan":
+        print(json.dumps(asyncio.run(warning_scan(args.url, args.out, args.part_records))))
     elif args.child in ("rescore_store", "rescore_records"):
         print(json.dumps(asyncio.run(rescore(args.url, args.out, args.child.removeprefix("rescore_"), args.dask))))
     elif args.child:

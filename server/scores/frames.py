@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import tempfile
 from collections.abc import AsyncIterator
@@ -115,23 +116,77 @@ def _frame_from_copy(fh: Any, columns: list[tuple[str, str]], rows: int) -> pd.D
     dates pandas cannot hold, as ``pd.to_datetime(errors="coerce")`` gives), times as
     ``datetime64[ns, UTC]``, booleans as ``bool``."""
     types = {name: _PG_ARROW.get(kind, pa.string()) for name, kind in columns}
-    reader = pacsv.open_csv(
+    reader = _csv_reader(fh, types)
+    frame = _frame_from_batches(reader, columns, types, rows)
+    del reader
+    pa.default_memory_pool().release_unused()  # Arrow's blocks: back to the system now
+    return frame
+
+
+def _csv_reader(fh: Any, types: dict[str, pa.DataType]) -> Any:
+    """Arrow's block-by-block reader of a ``COPY ... (FORMAT csv, HEADER)`` file."""
+    return pacsv.open_csv(
         fh, read_options=pacsv.ReadOptions(block_size=1 << 24),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types=types, null_values=[""], strings_can_be_null=True,
             quoted_strings_can_be_null=False, true_values=["t"], false_values=["f"]))
+
+
+def _frame_from_batches(batches: Any, columns: list[tuple[str, str]], types: dict[str, pa.DataType],
+                        rows: int) -> pd.DataFrame:
+    """Arrow record batches of ``rows`` rows in all, as :func:`_frame_from_copy` frames them."""
     sinks = {name: _Sink(types[name], rows) for name, _ in columns}
     at = 0
-    for batch in reader:
+    for batch in batches:
         n = batch.num_rows
         for name, sink in sinks.items():
             sink.put(batch.column(name), at, n)
         at += n
     assert at == rows, (at, rows)
-    frame = pd.DataFrame({name: sink.result() for name, sink in sinks.items()}, copy=False)
-    del reader
-    pa.default_memory_pool().release_unused()  # Arrow's blocks: back to the system now
+    return pd.DataFrame({name: sink.result() for name, sink in sinks.items()}, copy=False)
+
+
+def _split_copy(fh: Any, types: dict[str, pa.DataType], part_of: dict[str, int], folder: str,
+                parts: int) -> list[int]:
+    """The rows of a COPY file, by their ``uscc``'s part, into one Arrow stream file per part
+    (``folder/<part>.arrow``), each part's rows in the file's order; the rows per part. One
+    pass, a block in memory at a time."""
+    writers: dict[int, Any] = {}
+    counts = [0] * parts
+    try:
+        for batch in _csv_reader(fh, types):
+            encoded = batch.column("uscc").dictionary_encode()
+            of_code = np.array([part_of.get(u, -1) for u in encoded.dictionary.to_pylist()], dtype=np.int64)
+            row_part = of_code[encoded.indices.to_numpy(zero_copy_only=False)]
+            order = np.argsort(row_part, kind="stable")
+            ordered = batch.take(pa.array(order))
+            sizes = np.bincount(row_part[row_part >= 0], minlength=parts)
+            start = int((row_part < 0).sum())  # rows of no part (none when the query asks for the parts' firms)
+            for k in np.flatnonzero(sizes).tolist():
+                n = int(sizes[k])
+                if k not in writers:
+                    writers[k] = pa.ipc.new_stream(f"{folder}/{k}.arrow", batch.schema)
+                writers[k].write_batch(ordered.slice(start, n))
+                counts[k] += n
+                start += n
+    finally:
+        for writer in writers.values():
+            writer.close()
+    pa.default_memory_pool().release_unused()
+    return counts
+
+
+def _part_frame(folder: str, k: int, columns: list[tuple[str, str]], types: dict[str, pa.DataType],
+                rows: int) -> pd.DataFrame:
+    """One part's rows written by :func:`_split_copy`, framed (and its file removed)."""
+    path = f"{folder}/{k}.arrow"
+    if not rows:
+        return _frame_from_batches([], columns, types, 0)
+    with pa.OSFile(path, "rb") as source:
+        frame = _frame_from_batches(pa.ipc.open_stream(source), columns, types, rows)
+    os.unlink(path)
+    pa.default_memory_pool().release_unused()
     return frame
 
 
@@ -206,12 +261,25 @@ class _Sink:
 
 async def load_records(engine: Engine, as_of: date | None = None,
                        usccs: list[str] | None = None, *, with_keys: bool = False,
-                       kinds: tuple[str, ...] | None = None) -> pd.DataFrame:
+                       kinds: tuple[str, ...] | None = None, bulk: bool = False) -> pd.DataFrame:
     """Department records known by ``as_of`` (all if None), in ``RECORD_COLUMNS`` form, with
     the readings of electricity meters shared by several firms split among them
     (``scoring.authenticity.split_shared_meters``; for a subset of firms, with the other
     firms on their meters); ``with_keys`` adds ``record_id`` (the row's id) and
-    ``record_key`` (the department's key); ``kinds``: only those kinds (all if None)."""
+    ``record_key`` (the department's key); ``kinds``: only those kinds (all if None); ``bulk``:
+    many rows for few firms (a dense region's part), read as a whole region's are."""
+    if usccs is not None and not usccs:
+        return normalise_records(pd.DataFrame(
+            columns=[*RECORD_COLUMNS, *(_RECORD_KEYS if with_keys else ())]))
+    sql, args = _records_query(engine, as_of, usccs, with_keys, kinds)
+    df = normalise_records(await _query(engine, sql, args,
+                                        firms=None if usccs is None or bulk else len(usccs)))
+    return await _split_meters(engine, df, usccs, as_of)
+
+
+def _records_query(engine: Engine, as_of: date | None, usccs: list[str] | None, with_keys: bool,
+                   kinds: tuple[str, ...] | None) -> tuple[str, tuple]:
+    """The SQL and arguments of :func:`load_records`."""
     sql = _RECORD_SELECT.format(keys=", id AS record_id, record_key") if with_keys else _RECORD_SQL
     args: list = []
     if as_of is not None:
@@ -221,16 +289,58 @@ async def load_records(engine: Engine, as_of: date | None = None,
         sql += f" AND source IN ({', '.join('?' * len(kinds))})"
         args.extend(kinds)
     if usccs is not None:
-        if not usccs:
-            return normalise_records(pd.DataFrame(
-                columns=[*RECORD_COLUMNS, *(_RECORD_KEYS if with_keys else ())]))
         if isinstance(engine, PostgresEngine):
             sql += " AND uscc = ANY(?)"
             args.append(list(usccs))
         else:
             sql += f" AND uscc IN ({', '.join('?' * len(usccs))})"
             args.extend(usccs)
-    df = normalise_records(await _query(engine, sql, tuple(args), firms=None if usccs is None else len(usccs)))
+    return sql, tuple(args)
+
+
+async def records_in_parts(engine: Engine, as_of: date | None, parts: list[list[str]], *,
+                           with_keys: bool = False, every_firm: bool = False
+                           ) -> AsyncIterator[tuple[list[str], pd.DataFrame]]:
+    """Each part of firms with its records, as ``load_records(engine, as_of, part, ...)`` gives
+    them, one part in memory at a time. ``every_firm``: the parts hold every firm of the region
+    (no list of firms is sent).
+
+    On PostgreSQL the records are read in one pass, whatever the parts: one query's COPY into a
+    temporary file, its rows written by part into Arrow files, then each part framed in turn.
+    A query per part would read each heap page again for every part, since a month's rows of
+    every firm share the pages (measured at 1,000 firms of 18,000 records: 124 s in 38 parts
+    against about 48 s in one). SQLite (the embedded default, small regions) queries by part."""
+    if len(parts) == 1 or not isinstance(engine, PostgresEngine):
+        for part in parts:
+            whole = every_firm and len(parts) == 1
+            yield part, await load_records(engine, as_of, None if whole else part, with_keys=with_keys,
+                                           bulk=len(parts) > 1)
+        return
+    sql, args = _records_query(engine, as_of, None if every_firm else [u for p in parts for u in p],
+                               with_keys, None)
+    sql = dollar_params(sql)
+    part_of = {u: k for k, part in enumerate(parts) for u in part}
+    with tempfile.TemporaryDirectory(prefix="xinbao-parts-") as folder:
+        async with _connection(engine) as conn:
+            stmt = await conn.prepare(sql)
+            columns = [(a.name, a.type.name) for a in stmt.get_attributes()]
+            types = {name: _PG_ARROW.get(kind, pa.string()) for name, kind in columns}
+            with tempfile.TemporaryFile(prefix="xinbao-frame-", dir=folder) as fh:
+                async with conn.transaction(readonly=True):
+                    await conn.execute("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'")
+                    await conn.copy_from_query(sql, *args, output=fh, format="csv", header=True)
+                fh.seek(0)
+                counts = await asyncio.to_thread(_split_copy, fh, types, part_of, folder, len(parts))
+        for k, part in enumerate(parts):
+            df = normalise_records(await asyncio.to_thread(_part_frame, folder, k, columns, types, counts[k]))
+            yield part, await _split_meters(engine, df, part, as_of)
+            del df
+
+
+async def _split_meters(engine: Engine, df: pd.DataFrame, usccs: list[str] | None,
+                        as_of: date | None) -> pd.DataFrame:
+    """The readings of electricity meters shared by several firms split among them; for a
+    subset of firms (``usccs``), with the other firms on their meters."""
     if usccs is None:
         return split_shared_meters(df)
     # a meter shared with firms outside the subset is split with their readings too
@@ -239,8 +349,7 @@ async def load_records(engine: Engine, as_of: date | None = None,
         return df
     # a meter key is a meter number, or "@" and the supply address as stored (canonical)
     others = await _meter_rows(engine, [k for k in keys if not k.startswith("@")],
-                               [k[1:] for k in keys if k.startswith("@")], as_of)
-    others = others[~others["uscc"].isin(set(usccs))]
+                               [k[1:] for k in keys if k.startswith("@")], as_of, besides=list(usccs))
     if others.empty:
         return split_shared_meters(df)
     both = split_shared_meters(pd.concat([df, others], ignore_index=True))
@@ -248,9 +357,9 @@ async def load_records(engine: Engine, as_of: date | None = None,
 
 
 async def _meter_rows(engine: Engine, meters: list[str], addresses: list[str],
-                      as_of: date | None) -> pd.DataFrame:
+                      as_of: date | None, besides: list[str] | None = None) -> pd.DataFrame:
     """Current electricity rows read on any of ``meters`` or at any of the supply ``addresses``
-    (the partial indexes on both answer it)."""
+    (the partial indexes on both answer it), of firms other than ``besides``."""
     pg = isinstance(engine, PostgresEngine)
     clauses, args = [], []
     for attr, values in (("meter_id", meters), ("supply_address", addresses)):
@@ -266,6 +375,13 @@ async def _meter_rows(engine: Engine, meters: list[str], addresses: list[str],
     if as_of is not None:
         sql += " AND event_date <= ?"
         args.append(as_of if pg else as_of.isoformat())
+    if besides:  # the subset's own readings are read already: only the other firms' on its meters
+        if pg:
+            sql += " AND uscc <> ALL(?)"
+            args.append(list(besides))
+        else:
+            sql += f" AND uscc NOT IN ({', '.join('?' * len(besides))})"
+            args.extend(besides)
     # a few meters' readings: the firms on them
     df = normalise_records(await _query(engine, sql, tuple(args), firms=len(meters) + len(addresses)))
     return df[df["category"] == "electricity"]

@@ -1,0 +1,148 @@
+"""The warning scan in parts (``server.risk.scan.PART_RECORDS``): it holds one part's records at a
+time, and writes exactly what the rules give over every record at once.
+
+The reference is the rule library itself run the way the scan used to run it: every record of the
+region in one frame, the firms' own rules, then the contagion rules with the red firms found.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+
+def _key(uscc: str, code: str, level: str, evidence: dict, zh: str, en: str) -> tuple:
+    return uscc, code, level, json.dumps(evidence, sort_keys=True, default=str), zh, en
+
+
+async def _written() -> set[tuple]:
+    """The open warnings as (firm, rule, level, evidence, messages), DebtRank's left out."""
+    from server.tables.risk import Warning
+
+    rows = await Warning.select(
+        Warning.firm.uscc.as_alias("uscc"), Warning.rule_code, Warning.level, Warning.evidence,
+        Warning.message_zh, Warning.message_en,
+    ).where(Warning.closed_at.is_null() & (Warning.rule_code != "C01_CONTAGION")).output(load_json=True)
+    out = {_key(r["uscc"], r["rule_code"], r["level"], r["evidence"], r["message_zh"],
+                r["message_en"]) for r in rows}
+    assert len(out) == len(rows)
+    return out
+
+
+async def _from_nothing(engine, settings, firm_ids=None, **kw):
+    """A scan with every warning gone first, so it raises all it finds."""
+    from server.risk.scan import scan
+    from server.tables.risk import Warning
+
+    await Warning.delete(force=True)
+    return await scan(engine, settings, None, firm_ids, **kw)
+
+
+async def _reference(engine, day, subset: set[str] | None) -> set[tuple]:
+    """What the rules find over every record of the region at once (as the scan did before it
+    ran in parts), for ``subset``'s own rules and the contagion rules of its tied firms."""
+    from scoring.records import FIRM_COLUMNS
+    from scoring.risk import RULES, RedPartners, evaluate, red_firms, runnable
+    from server.risk.frames import load_guarantees, load_relations, load_scores, to_json
+    from server.risk.scan import SCORE_DAYS, _neighbours
+    from server.scores.frames import load_firms, load_records
+
+    firms = await load_firms(engine)
+    frame = firms[list(FIRM_COLUMNS)]
+    records = await load_records(engine, day, with_keys=True)
+    scores = await load_scores(day - timedelta(days=SCORE_DAYS), None)
+    guarantees, relations = await load_guarantees(), await load_relations()
+    base = evaluate(records, frame, day, firms_subset=None if subset is None else sorted(subset),
+                    scores=scores, rules=runnable(scores=True, red_partners=False))
+    everyone = evaluate(records, frame, day, scores=scores, rules=runnable(scores=True, red_partners=False))
+    partners = RedPartners(red=red_firms(everyone, day), guarantees=guarantees, relations=relations)
+    tied = None if subset is None else sorted(subset | _neighbours(subset, guarantees, relations, day))
+    contagion = evaluate(records, frame, day, firms_subset=tied, red_partners=partners,
+                         rules=[r.code for r in RULES.values() if r.kind == "contagion"])
+    return {_key(f.uscc, f.rule_code, f.level, json.loads(to_json(f.evidence)), f.message_zh,
+                 f.message_en) for f in base + contagion}
+
+
+async def _records_per_firm() -> float:
+    from server.tables.firms import Firm
+    from server.tables.ingest import DeptRecord
+
+    return await DeptRecord.count() / await Firm.count()
+
+
+async def test_a_full_scan_in_parts_writes_what_one_pass_over_every_record_finds(engine, settings, demo):
+    from server.risk.frames import region_day
+
+    one = await _from_nothing(engine, settings, part_records=10**12)
+    assert one.details["parts"] == 1
+    in_one = await _written()
+    assert len(in_one) > 100 and one.red_firms > 0 and one.contagion_firms > 0
+
+    # about 7 firms a part: dozens of parts, the last one short
+    many = await _from_nothing(engine, settings, part_records=int(7 * await _records_per_firm()))
+    assert many.details["parts"] >= 20
+    assert await _written() == in_one
+    assert in_one == await _reference(engine, region_day(None), None)
+    for figure in ("raised", "red_firms", "contagion_firms", "lost_cover", "debtrank",
+                   "fund_draw_fen"):
+        assert getattr(many, figure) == getattr(one, figure), figure
+    assert many.details["systemic"] == one.details["systemic"] and one.details["systemic"]
+
+
+async def test_an_incremental_scan_in_parts_writes_what_one_pass_finds(engine, settings, demo):
+    from server.risk.frames import region_day
+    from server.tables.firms import Firm
+    from server.tables.risk import Warning
+
+    # the firms of a batch: some red ones and their guarantee partners among them
+    full = await _from_nothing(engine, settings)
+    red = await Warning.select(Warning.firm).where(
+        (Warning.level == "red") & (Warning.kind != "contagion")).limit(15)
+    others = await Firm.select(Firm.id).order_by(Firm.id).limit(45)
+    ids = sorted({r["firm"] for r in red} | {r["id"] for r in others})
+    usccs = {r["uscc"] for r in await Firm.select(Firm.uscc).where(Firm.id.is_in(ids))}
+    assert full.red_firms > 0 and len(ids) > 45
+
+    one = await _from_nothing(engine, settings, ids, part_records=10**12)
+    in_one = await _written()
+    many = await _from_nothing(engine, settings, ids, part_records=int(3 * await _records_per_firm()))
+    assert one.scope == many.scope == "incremental" and many.details["parts"] >= 10
+    assert await _written() == in_one
+    # contagion on a tied firm reads the red status of firms outside the batch: from the open
+    # warnings the scan just deleted, so compare the batch's own rules with the reference
+    own = {k for k in in_one if k[0] in usccs and not _contagion(k[1])}
+    reference = await _reference(engine, region_day(None), usccs)
+    assert own == {k for k in reference if k[0] in usccs and not _contagion(k[1])}
+    assert (many.raised, many.red_firms) == (one.raised, one.red_firms)
+
+
+def _contagion(code: str) -> bool:
+    from scoring.risk import RULES
+
+    return code == "C01_CONTAGION" or RULES[code].kind == "contagion"
+
+
+async def test_records_read_in_parts_are_each_parts_own_records(engine, demo):
+    """``records_in_parts`` (one pass on PostgreSQL, split into Arrow files by part) gives each
+    part what ``load_records`` gives for it alone: its rows, keys and split shared meters."""
+    from server.risk.frames import region_day
+    from server.scores.frames import load_records, records_in_parts
+    from server.tables.firms import Firm
+
+    usccs = [r["uscc"] for r in await Firm.select(Firm.uscc).order_by(Firm.id)]
+    parts = [usccs[i:i + 23] for i in range(0, 120, 23)]  # 6 parts, some firms in none
+    day = region_day(None)
+    seen = []
+    async for part, frame in records_in_parts(engine, day, parts, with_keys=True):
+        alone = await load_records(engine, day, part, with_keys=True)
+        assert len(frame) == len(alone) > 0
+        for df in (frame, alone):
+            df.sort_values("record_id", inplace=True, ignore_index=True)
+        assert frame.equals(alone), part
+        assert set(frame["uscc"]) <= set(part)
+        seen.append(part)
+    assert seen == parts
