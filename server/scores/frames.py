@@ -274,7 +274,17 @@ async def load_records(engine: Engine, as_of: date | None = None,
     sql, args = _records_query(engine, as_of, usccs, with_keys, kinds)
     df = normalise_records(await _query(engine, sql, args,
                                         firms=None if usccs is None or bulk else len(usccs)))
-    return await _split_meters(engine, df, usccs, as_of)
+    return await _split_meters(engine, _stored_order(df), usccs, as_of)
+
+
+def _stored_order(df: pd.DataFrame) -> pd.DataFrame:
+    """Records with their keys in the order they were stored (by id). A warning cites the
+    first rows of a month, and the order a query returns rows in is the table's physical
+    order, which PostgreSQL does not keep from one scan to the next (synchronised scans of a
+    large table start where another scan is): the same data must cite the same rows."""
+    if "record_id" not in df.columns or df["record_id"].is_monotonic_increasing:
+        return df
+    return df.sort_values("record_id", kind="stable", ignore_index=True)
 
 
 def _records_query(engine: Engine, as_of: date | None, usccs: list[str] | None, with_keys: bool,
@@ -333,7 +343,7 @@ async def records_in_parts(engine: Engine, as_of: date | None, parts: list[list[
                 counts = await asyncio.to_thread(_split_copy, fh, types, part_of, folder, len(parts))
         for k, part in enumerate(parts):
             df = normalise_records(await asyncio.to_thread(_part_frame, folder, k, columns, types, counts[k]))
-            yield part, await _split_meters(engine, df, part, as_of)
+            yield part, await _split_meters(engine, _stored_order(df), part, as_of)
             del df
 
 
