@@ -327,8 +327,10 @@ async def warning_scan(url: str, data_dir: str, part_records: int | None) -> dic
                                     Warning.message_en).where(Warning.closed_at.is_null())
     finally:
         await db.close(engine)
-    digest = hashlib.sha256(json.dumps(sorted(json.dumps(r, sort_keys=True, default=str) for r in rows))
-                            .encode()).hexdigest()
+    lines = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
+    digest = hashlib.sha256(json.dumps(lines).encode()).hexdigest()
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    (Path(data_dir) / f"scan-{result.details['parts']}.jsonl").write_text("\n".join(lines))
     return {"seconds": round(seconds, 2), "peak_rss_bytes": _peak_rss(), "parts": result.details["parts"],
             "warnings": len(rows), "digest": digest}
 
@@ -524,8 +526,13 @@ async def run(args: argparse.Namespace) -> None:
                     emit(f"{figure}_peak_rss_bytes", r["peak_rss_bytes"], "bytes", parts=r["parts"], **tags)
                     measured.setdefault(f"{figure}_peak_rss_bytes", []).append((records, r["peak_rss_bytes"]))
                 if len(scans) == 2:
-                    emit("warning_scan_parts_equal", int(scans["parts"]["digest"] == scans["one_part"]["digest"]),
-                         "1 if the same warnings", **tags)
+                    same = scans["parts"]["digest"] == scans["one_part"]["digest"]
+                    emit("warning_scan_parts_equal", int(same), "1 if the same warnings", **tags)
+                    if not same:  # what differs, for the record
+                        a, b = ((data_dir / f"scan-{scans[h]['parts']}.jsonl").read_text().splitlines()
+                                for h in ("one_part", "parts"))
+                        for line in sorted(set(a) ^ set(b))[:6]:
+                            sys.stderr.write(("one part: " if line in a else "parts:    ") + line[:1500] + "\n")
             finally:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 await admin.close()
