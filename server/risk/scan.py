@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from litestar.exceptions import ValidationException
 from piccolo.engine.base import Engine
-from piccolo.query.functions.aggregate import Max
 
 from scoring.graph import (
     GuaranteeNetwork,
@@ -66,11 +65,17 @@ from server.risk.schemas import (
     ScanOut,
     ScanRequest,
 )
-from server.scores.frames import load_firms, load_records, records_in_parts
+from server.scores.frames import (
+    PART_RECORDS,
+    firms_per_part,
+    in_parts,
+    load_firms,
+    load_records,
+    records_in_parts,
+)
 from server.settings import Settings
 from server.tables.firms import Firm
 from server.tables.fund import FundLedger
-from server.tables.ingest import DeptRecord
 from server.tables.risk import RiskSnapshot, Warning
 from server.tables.scores import ScoreHistory
 from server.texts import t
@@ -84,14 +89,6 @@ INCREMENTAL_LIMIT = 5_000
 SCORE_DAYS = 90 + 186
 #: Keyed advisory lock serialising scans on PostgreSQL (SQLite's IMMEDIATE does it there).
 _SCAN_LOCK = 5_141_705
-#: The scan holds about this many records at once: it evaluates the firms in parts whose
-#: records, at the region's average per firm, come to this many. Every rule reads only its own
-#: firm's records, so the parts find exactly what one pass finds, and the scan's memory follows
-#: the part, not the records per firm. Measured on 300 firms at Weihai's 18,000 records per
-#: firm (a full scan, 5.4 M records of about 440 bytes each in memory): one part peaked at
-#: 2.0 GB; parts of 1 M records at 1.3 GB, of 500,000 at 0.86 GB. The parts are read in one
-#: pass (``records_in_parts``). At the demo's density a scan is one part.
-PART_RECORDS = 500_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,20 +155,6 @@ def _record_kinds(rules: Iterable[str]) -> tuple[str, ...]:
     """The department record kinds the rules name among their sources (the others, such as
     ``guarantee`` and ``relation``, are registries the scan hands over itself)."""
     return tuple(sorted({s for code in rules for s in RULES[code].sources if s in RECORD_KINDS}))
-
-
-async def part_firms(firms: int, part_records: int) -> int:
-    """Firms per part of the scan: ``part_records`` at the region's average records per firm
-    (every stored version counted, so never fewer than there are)."""
-    top = await DeptRecord.select(Max(DeptRecord.id).as_alias("top")).first()
-    per_firm = max(1.0, float((top or {}).get("top") or 0) / max(firms, 1))
-    return max(1, int(part_records // per_firm))
-
-
-def _parts(usccs: list[str], size: int) -> list[list[str]]:
-    """``usccs`` in consecutive parts of ``size`` (their order kept: the findings come out in
-    the order one pass gives)."""
-    return [usccs[i:i + size] for i in range(0, len(usccs), size)] or [[]]
 
 
 def _network(guarantees: pd.DataFrame, firms: pd.DataFrame, red: dict[str, date],
@@ -425,7 +408,9 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
     An incremental scan also re-evaluates the contagion rules of the firms tied to the given
     ones (their red partners may have changed) and reads the red status of every other firm
     from its open warnings; DebtRank always runs over the whole network. The firms' own rules
-    run in parts of about ``part_records`` records (:data:`PART_RECORDS`).
+    run in parts of about ``part_records`` records (``server.scores.frames.PART_RECORDS``):
+    every rule reads only its own firm's records, so the parts find what one pass finds, and
+    the scan's memory follows the part, not the records per firm.
     """
     started = time.perf_counter()
     day = region_day(as_of)
@@ -458,7 +443,7 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
     # a scan runs after an ingested batch.
     universe = (sorted(subset) if subset is not None
                 else list(pd.unique(frame["uscc"].astype(str))))
-    parts = _parts(universe, await part_firms(len(ids), part_records))
+    parts = in_parts(universe, await firms_per_part(engine, part_records))
     result.details["parts"] = len(parts)
     found: list[Finding] = []
     async for part, records in records_in_parts(engine, day, parts, with_keys=True,

@@ -4,7 +4,9 @@ A firm's indicators depend on its own records only, so scoring it alone with the
 gives the score the next full run would give. The new scores are written as a scoring run of
 their own (``reason`` says why) at the latest scoring date, so the evaluation, which shows a
 firm's newest row of its latest date, shows them at once. Superseded records are excluded by
-``load_records``, as in every scoring path.
+the loaders, as in every scoring path; the records are read a part of the firms at a time
+(``records_in_parts``: a batch may touch thousands of firms of a dense region) and the parts'
+scores merged as one scoring (``scoring.partitioned.merge_scores``).
 
 A serious event after that date (a hard rule's record: a 90+-days overdue report, a
 dishonest-debtor listing) does not wait for the next month end: the firm is scored as of the
@@ -26,11 +28,18 @@ import pandas as pd
 from piccolo.engine.base import Engine
 
 from alerts.digest import local_date
-from scoring import ModelRegistry, score_region
+from scoring import ModelRegistry, RegionScores, score_region
 from scoring.overrides import new_override_dates
+from scoring.partitioned import merge_scores
 from scoring.records import FIRM_COLUMNS
 from server import db
-from server.scores.frames import load_record_history, load_records
+from server.scores.frames import (
+    PART_RECORDS,
+    firms_per_part,
+    in_parts,
+    load_redeclared_history,
+    records_in_parts,
+)
 from server.scores.pipeline import data_confidence_dict, reason_dicts
 from server.scores.services import active_override_rules, active_profile_on, profile_version
 from server.settings import Settings
@@ -73,8 +82,9 @@ async def _firms_frame(firm_ids: list[int]) -> pd.DataFrame:
 
 
 async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
-                        reason: str) -> RescoreResult | None:
-    """Score just these firms with the active model as of the latest scoring date.
+                        reason: str, *, part_records: int = PART_RECORDS) -> RescoreResult | None:
+    """Score just these firms with the active model as of the latest scoring date, reading
+    their records in parts of about ``part_records`` (``server.scores.frames.PART_RECORDS``).
 
     Returns None when there is nothing to re-score yet (no active model, no scoring run, or
     none of the firms existed by then): the first full run will include the change.
@@ -98,35 +108,54 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
     firms = firms.reset_index(drop=True)
     # The region's today (departments date their records in China time, ahead of UTC).
     today = max(local_date(started), started.date(), as_of)
-    # Everything known today: the indicators read up to ``as_of`` only, the hard rules up to the day.
-    records = await load_records(engine, as_of=today, usccs=firms["uscc"].tolist())
-    # every version of their tax declarations: the authenticity checks see re-declarations
-    history = await load_record_history(engine, usccs=firms["uscc"].tolist(), kinds=("tax_monthly",))
+    # every version of the tax declarations of those with a replaced one: the authenticity
+    # checks see re-declarations (a firm with none has no figure)
+    history = await load_redeclared_history(engine, firm_usccs := firms["uscc"].tolist())
     profile = await active_profile_on(as_of)
     profile_v = profile_version(profile) if profile else None
     rules = await active_override_rules()
-    # as_of is the latest scoring date, so today's registry status applies (status_known_on).
-    result = score_region(model, firms, records, as_of, profile=profile, model_version=version,
-                          overrides=rules, status_known_on=as_of, history=history)
-    day_of = await _event_days(firms, records, rules, as_of, today, result.overrides)
-    parts: dict[date, tuple[pd.DataFrame, object]] = {}  # day -> (its firms, their RegionScores)
-    plain = [i for i, u in enumerate(firms["uscc"]) if u not in day_of]
-    if plain:
-        parts[as_of] = (firms.iloc[plain], result if len(plain) == len(firms) else None)
+    # Everything known today, a part of the firms at a time (their records are let go after
+    # each; the parts' scores merged as one scoring of them all, industry figures included):
+    # the indicators read up to ``as_of`` only, the hard rules up to the day. as_of is the
+    # latest scoring date, so today's registry status applies (status_known_on).
+    size = await firms_per_part(engine, part_records)
+    common = {"profile": profile, "model_version": version, "overrides": rules, "status_known_on": as_of}
+    pieces: list[RegionScores] = []
+    day_of: dict[str, date] = {}
+    kept: list[pd.DataFrame] = []  # the records of the firms scored as of a later event
+    async for part, rows in records_in_parts(engine, today, in_parts(firm_usccs, size)):
+        group = _of(firms, part)
+        scored = score_region(model, group, rows, as_of, history=_of(history, part), **common)
+        days = await _event_days(group, rows, rules, as_of, today, scored.overrides)
+        if days:
+            kept.append(rows[rows["uscc"].isin(days)])
+        day_of.update(days)
+        pieces.append(scored)
+        del rows
+    result = _merged(firms, pieces)
+    by_day: dict[date, tuple[pd.DataFrame, RegionScores]] = {}  # day -> (its firms, their scores)
+    plain = firms[~firms["uscc"].isin(day_of)].reset_index(drop=True)
+    if len(plain) == len(firms):
+        by_day[as_of] = (firms, result)
+    elif len(plain):  # the firms of no later event, scored as a group of their own, in parts again
+        pieces = []
+        async for part, rows in records_in_parts(engine, today, in_parts(plain["uscc"].tolist(), size)):
+            pieces.append(score_region(model, _of(plain, part), rows, as_of, history=_of(history, part),
+                                       features=result.features.loc[part], **common))
+            del rows
+        by_day[as_of] = (plain, _merged(plain, pieces))
+    events = pd.concat(kept, ignore_index=True) if kept else None
     for day in sorted(set(day_of.values())):
-        parts[day] = (firms[firms["uscc"].map(day_of).eq(day)], None)
-    for day, (group, scored) in list(parts.items()):
-        if scored is None:  # indicators as of the scoring date, the hard rules as of the day
-            scored = score_region(model, group.reset_index(drop=True), records, day, profile=profile,
-                                  model_version=version, overrides=rules, status_known_on=as_of,
-                                  features=result.features.loc[group["uscc"].tolist()], history=history)
-            parts[day] = (group, scored)
+        # indicators as of the scoring date, the hard rules as of the day
+        group = firms[firms["uscc"].map(day_of).eq(day)].reset_index(drop=True)
+        by_day[day] = (group, score_region(model, group, events, day, history=history,
+                                           features=result.features.loc[group["uscc"].tolist()], **common))
 
     now = datetime.now(UTC)
     out = RescoreResult(run_id=0, model_version=version, weight_profile_version=profile_v,
                         as_of=as_of, override_version=rules.label)
     async with db.write_transaction():  # the runs and their scores land together or not at all
-        for day, (group, scored) in parts.items():
+        for day, (group, scored) in by_day.items():
             event = day != as_of
             run = ScoringRun(model_version=version, weight_profile_version=profile_v,
                              override_version=rules.label, as_of=day, started_at=started,
@@ -156,6 +185,16 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
     log.info("re-scored %d firm(s) as of %s (%s): %s%s", len(out.scores), as_of, reason, out.scores,
              f"; as of a serious event: {out.event_days}" if out.event_days else "")
     return out
+
+
+def _of(frame: pd.DataFrame, usccs: list[str]) -> pd.DataFrame:
+    """The rows of ``frame`` of these firms, in its own order."""
+    return frame[frame["uscc"].isin(usccs)].reset_index(drop=True)
+
+
+def _merged(firms: pd.DataFrame, pieces: list[RegionScores]) -> RegionScores:
+    """The parts' scores as one scoring of ``firms`` (one part: itself)."""
+    return pieces[0] if len(pieces) == 1 else merge_scores(firms, pieces)
 
 
 async def _event_days(firms: pd.DataFrame, records: pd.DataFrame, rules: object, as_of: date,

@@ -93,3 +93,41 @@ async def test_a_listing_dated_after_the_month_end_grades_the_firm_as_of_its_day
     newest = await ScoreHistory.select(ScoreHistory.run.reason, ScoreHistory.as_of, ScoreHistory.grade).where(
         ScoreHistory.firm == firm["id"]).order_by(ScoreHistory.id, ascending=False).first()
     assert newest == {"run.reason": "event:nightly", "as_of": today, "grade": "D"}
+
+
+async def test_firms_rescored_in_parts_get_what_one_part_gives(settings, engine, demo):
+    """``rescore_firms`` reads the firms' records a part at a time and merges the parts' scores
+    as one scoring: the rows it writes equal those of one part, for firms scored as of a later
+    event (the listings above), firms on shared meters and the rest."""
+    import json
+
+    from server.scores.frames import load_records
+    from server.scores.rescore import rescore_firms
+    from server.tables.firms import Firm
+    from server.tables.scores import ScoreHistory
+
+    events = {r["firm"] for r in await ScoreHistory.select(ScoreHistory.firm).where(
+        ScoreHistory.run.reason.like("event:%"))}
+    assert events, "the listings above left firms scored as of their day"
+    records = await load_records(engine, None)
+    on_meters = set(records.loc[records["attrs"].map(lambda a: isinstance(a, dict) and "meter_reported" in a),
+                                "uscc"])
+    ids = {r["id"]: r["uscc"] for r in await Firm.select(Firm.id, Firm.uscc).order_by(Firm.id)}
+    shared = {i for i, u in ids.items() if u in on_meters}
+    assert shared
+    chosen = sorted(events | shared | set(list(ids)[:40]))
+
+    async def rows(result) -> dict:
+        got = await ScoreHistory.select(
+            ScoreHistory.firm, ScoreHistory.as_of, ScoreHistory.score, ScoreHistory.grade, ScoreHistory.pd,
+            ScoreHistory.dimensions, ScoreHistory.reasons, ScoreHistory.data_confidence,
+        ).where(ScoreHistory.run.is_in(result.run_ids))
+        return {(r["firm"], r["as_of"]): {k: json.loads(v) if k in ("dimensions", "reasons", "data_confidence")
+                                          else v for k, v in r.items()} for r in got}
+
+    one = await rescore_firms(engine, settings, chosen, "parts check", part_records=10**12)
+    per_firm = len(records) / len(ids)
+    many = await rescore_firms(engine, settings, chosen, "parts check", part_records=int(4 * per_firm))
+    assert one.event_days == many.event_days and set(one.event_days) & events
+    assert one.scores == many.scores and len(one.scores) == len(chosen)
+    assert await rows(one) == await rows(many)

@@ -153,3 +153,23 @@ async def test_records_read_in_parts_are_each_parts_own_records(engine, demo):
     assert seen == parts
     whole = await load_records(engine, day, with_keys=True)
     assert whole["record_id"].is_monotonic_increasing
+
+
+async def test_a_subsets_shared_meters_are_split_as_the_whole_regions(engine, demo):
+    """A firm read alone, or in a part, gets the shared meters' readings the whole region's read
+    gives it: the split weighs the other firms on the meter by their headcount and their own
+    meters' electricity per head, so those are read too. (Read alone it once got the pooled
+    reading split with partners whose headcount was unknown.)"""
+    from server.risk.frames import region_day
+    from server.scores.frames import load_records
+
+    day = region_day(None)
+    whole = await load_records(engine, day, with_keys=True)
+    split = whole["attrs"].map(lambda a: isinstance(a, dict) and "meter_reported" in a)
+    shared = sorted(set(whole.loc[split, "uscc"]))
+    assert len(shared) >= 2, "the demo region has firms on shared meters"
+    others = sorted(set(whole["uscc"]) - set(shared))[:5]
+    for subset in ([[u] for u in shared] + [shared[::2] + others]):
+        alone = await load_records(engine, day, subset, with_keys=True)
+        mine = whole[whole["uscc"].isin(subset)].reset_index(drop=True)
+        assert alone.equals(mine), subset
