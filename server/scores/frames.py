@@ -25,9 +25,9 @@ from scoring.records import FIRM_COLUMNS, RECORD_COLUMNS
 from server.db import dollar_params
 from server.engines import sqlite_path_of
 
-__all__ = ["PART_RECORDS", "ROW_KINDS_PREDICATE", "firms_per_part", "in_parts", "load_arrivals", "load_cells", "load_firms", "load_record_history",
-           "load_records", "load_redeclared_history", "load_row_kinds", "load_scalar", "load_scoring_inputs",
-           "records_in_parts"]
+__all__ = ["PART_RECORDS", "ROW_KINDS_PREDICATE", "firms_per_part", "in_parts", "load_arrivals", "load_cells",
+           "load_firms", "load_record_history", "load_records", "load_redeclared_history", "load_row_kinds",
+           "load_scalar", "load_scoring_inputs", "records_in_parts"]
 
 _RECORD_SELECT = (
     "SELECT uscc, source AS kind, event_date, end_date, category, amount_fen, arrears_fen, "
@@ -98,16 +98,22 @@ async def _pg_frame(engine: PostgresEngine, sql: str, args: tuple) -> pd.DataFra
     records fetched as asyncpg records took more than 14 GiB (issue 16: ``xinbao train`` died at
     14.5 GB); here the frame's own arrays are most of it, and repeated texts (codes, a meter's
     attrs every month) share one Python string."""
+    with tempfile.TemporaryFile(prefix="xinbao-frame-") as fh:
+        columns, rows = await _copy_out(engine, sql, args, fh)
+        return await asyncio.to_thread(_frame_from_copy, fh, columns, rows)
+
+
+async def _copy_out(engine: PostgresEngine, sql: str, args: tuple, fh: Any) -> tuple[list[tuple[str, str]], int]:
+    """``COPY (sql) TO STDOUT`` as CSV with a header into ``fh`` (rewound after): the query's
+    columns (name, PostgreSQL type) and its row count."""
     async with _connection(engine) as conn:
         stmt = await conn.prepare(sql)
         columns = [(a.name, a.type.name) for a in stmt.get_attributes()]
-        with tempfile.TemporaryFile(prefix="xinbao-frame-") as fh:
-            async with conn.transaction(readonly=True):
-                await conn.execute("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'")
-                status = await conn.copy_from_query(sql, *args, output=fh, format="csv", header=True)
-            fh.seek(0)
-            rows = int(status.split()[-1])  # "COPY <rows>"
-            return await asyncio.to_thread(_frame_from_copy, fh, columns, rows)
+        async with conn.transaction(readonly=True):
+            await conn.execute("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'")
+            status = await conn.copy_from_query(sql, *args, output=fh, format="csv", header=True)
+    fh.seek(0)
+    return columns, int(status.split()[-1])  # "COPY <rows>"
 
 
 def _frame_from_copy(fh: Any, columns: list[tuple[str, str]], rows: int) -> pd.DataFrame:
@@ -262,19 +268,17 @@ class _Sink:
 
 async def load_records(engine: Engine, as_of: date | None = None,
                        usccs: list[str] | None = None, *, with_keys: bool = False,
-                       kinds: tuple[str, ...] | None = None, bulk: bool = False) -> pd.DataFrame:
+                       kinds: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Department records known by ``as_of`` (all if None), in ``RECORD_COLUMNS`` form, with
     the readings of electricity meters shared by several firms split among them
     (``scoring.authenticity.split_shared_meters``; for a subset of firms, with the other
     firms on their meters); ``with_keys`` adds ``record_id`` (the row's id) and
-    ``record_key`` (the department's key); ``kinds``: only those kinds (all if None); ``bulk``:
-    many rows for few firms (a dense region's part), read as a whole region's are."""
+    ``record_key`` (the department's key); ``kinds``: only those kinds (all if None)."""
     if usccs is not None and not usccs:
         return normalise_records(pd.DataFrame(
             columns=[*RECORD_COLUMNS, *(_RECORD_KEYS if with_keys else ())]))
     sql, args = _records_query(engine, as_of, usccs, with_keys, kinds)
-    df = normalise_records(await _query(engine, sql, args,
-                                        firms=None if usccs is None or bulk else len(usccs)))
+    df = normalise_records(await _query(engine, sql, args, firms=None if usccs is None else len(usccs)))
     return await _split_meters(engine, _stored_order(df), usccs, as_of)
 
 
@@ -345,24 +349,17 @@ async def records_in_parts(engine: Engine, as_of: date | None, parts: list[list[
     if len(parts) == 1 or not isinstance(engine, PostgresEngine):
         for part in parts:
             whole = every_firm and len(parts) == 1
-            yield part, await load_records(engine, as_of, None if whole else part, with_keys=with_keys,
-                                           bulk=len(parts) > 1)
+            yield part, await load_records(engine, as_of, None if whole else part, with_keys=with_keys)
         return
     sql, args = _records_query(engine, as_of, None if every_firm else [u for p in parts for u in p],
                                with_keys, None)
     sql = dollar_params(sql)
     part_of = {u: k for k, part in enumerate(parts) for u in part}
     with tempfile.TemporaryDirectory(prefix="xinbao-parts-") as folder:
-        async with _connection(engine) as conn:
-            stmt = await conn.prepare(sql)
-            columns = [(a.name, a.type.name) for a in stmt.get_attributes()]
+        with tempfile.TemporaryFile(prefix="xinbao-frame-", dir=folder) as fh:
+            columns, _ = await _copy_out(engine, sql, args, fh)
             types = {name: _PG_ARROW.get(kind, pa.string()) for name, kind in columns}
-            with tempfile.TemporaryFile(prefix="xinbao-frame-", dir=folder) as fh:
-                async with conn.transaction(readonly=True):
-                    await conn.execute("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'")
-                    await conn.copy_from_query(sql, *args, output=fh, format="csv", header=True)
-                fh.seek(0)
-                counts = await asyncio.to_thread(_split_copy, fh, types, part_of, folder, len(parts))
+            counts = await asyncio.to_thread(_split_copy, fh, types, part_of, folder, len(parts))
         for k, part in enumerate(parts):
             df = normalise_records(await asyncio.to_thread(_part_frame, folder, k, columns, types, counts[k]))
             yield part, await _split_meters(engine, _stored_order(df), part, as_of)
