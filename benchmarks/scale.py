@@ -46,7 +46,10 @@ Then the full warning scan (``server.risk.scan.scan``, the nightly job's), in a 
 ``warning_scan_s`` / ``warning_scan_peak_rss_bytes`` with its number of parts (the firms' own
 rules read about ``PART_RECORDS`` records at a time), and for sizes up to ``--scan-one-part-up-to``
 firms the same scan in one part, every record at once (``warning_scan_one_part_*``, the scan
-before the parts), with ``warning_scan_parts_equal`` (both wrote the same warnings).
+before the parts), with ``warning_scan_parts_equal`` (both wrote the same warnings); with
+``--dask-workers``, the scan with its parts evaluated on a local cluster the benchmark starts
+(``warning_scan_dask_s``, ``warning_scan_dask_peak_rss_bytes`` per process and
+``warning_scan_dask_equal``: the same warnings as in process).
 
     python benchmarks/scale.py [--firms 200,500,1000] [--density 18000] [--seed 42] [--records-up-to 1000]
                                [--dask-workers 2] [--scan-one-part-up-to 300]
@@ -307,9 +310,10 @@ async def rescore(url: str, data_dir: str, how: str, dask: str | None = None) ->
             "run": run["id"], "firms": result["firms"], "as_of": result["as_of"]}
 
 
-async def warning_scan(url: str, data_dir: str, part_records: int | None) -> dict:
+async def warning_scan(url: str, data_dir: str, part_records: int | None, dask: str | None = None) -> dict:
     """(child process) the full warning scan from no open warning (all it finds is raised):
-    time, peak RSS, parts and a digest of the warnings it wrote."""
+    time, peak RSS, parts and a digest of the warnings it wrote; ``dask``: its parts evaluated
+    on that cluster."""
     import hashlib
 
     from server import db
@@ -320,7 +324,7 @@ async def warning_scan(url: str, data_dir: str, part_records: int | None) -> dic
     try:
         await Warning.delete(force=True)
         t = time.perf_counter()
-        result = await scanning.scan(engine, _settings(url, data_dir), None,
+        result = await scanning.scan(engine, _settings(url, data_dir, dask), None,
                                      part_records=part_records or scanning.PART_RECORDS)
         seconds = time.perf_counter() - t
         rows = await Warning.select(Warning.firm, Warning.rule_code, Warning.level, Warning.evidence,
@@ -330,7 +334,7 @@ async def warning_scan(url: str, data_dir: str, part_records: int | None) -> dic
     lines = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
     digest = hashlib.sha256(json.dumps(lines).encode()).hexdigest()
     Path(data_dir).mkdir(parents=True, exist_ok=True)
-    (Path(data_dir) / f"scan-{result.details['parts']}.jsonl").write_text("\n".join(lines))
+    (Path(data_dir) / f"scan-{result.details['parts']}{'-dask' if dask else ''}.jsonl").write_text("\n".join(lines))
     return {"seconds": round(seconds, 2), "peak_rss_bytes": _peak_rss(), "parts": result.details["parts"],
             "warnings": len(rows), "digest": digest}
 
@@ -524,6 +528,7 @@ async def run(args: argparse.Namespace) -> None:
                     figure = "warning_scan" if how == "parts" else "warning_scan_one_part"
                     emit(f"{figure}_s", r["seconds"], "s", parts=r["parts"], warnings=r["warnings"], **tags)
                     emit(f"{figure}_peak_rss_bytes", r["peak_rss_bytes"], "bytes", parts=r["parts"], **tags)
+                    measured.setdefault(f"{figure}_s", []).append((records, r["seconds"]))
                     measured.setdefault(f"{figure}_peak_rss_bytes", []).append((records, r["peak_rss_bytes"]))
                 if len(scans) == 2:
                     same = scans["parts"]["digest"] == scans["one_part"]["digest"]
@@ -533,6 +538,21 @@ async def run(args: argparse.Namespace) -> None:
                                 for h in ("one_part", "parts"))
                         for line in sorted(set(a) ^ set(b))[:6]:
                             sys.stderr.write(("one part: " if line in a else "parts:    ") + line[:1500] + "\n")
+                if args.dask_workers:
+                    cluster = LocalCluster(args.dask_workers)
+                    try:
+                        r = child(url, "scan", data_dir, dask=cluster.address)
+                        peaks = cluster.peak_rss()
+                    finally:
+                        cluster.close()
+                    emit("warning_scan_dask_s", r["seconds"], "s", parts=r["parts"], warnings=r["warnings"],
+                         workers=args.dask_workers, **tags)
+                    emit("warning_scan_dask_peak_rss_bytes", r["peak_rss_bytes"], "bytes", process="submitter", **tags)
+                    for process, peak in peaks.items():
+                        emit("warning_scan_dask_peak_rss_bytes", peak, "bytes", process=process, **tags)
+                    emit("warning_scan_dask_equal", int(r["digest"] == scans["parts"]["digest"]),
+                         "1 if the same warnings as in process", **tags)
+                    measured.setdefault("warning_scan_dask_s", []).append((records, r["seconds"]))
             finally:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 await admin.close()
@@ -582,7 +602,7 @@ def main() -> None:
     elif args.child == "train":
         print(json.dumps(asyncio.run(train(args.url, args.out))))
     elif args.child == "scan":
-        print(json.dumps(asyncio.run(warning_scan(args.url, args.out, args.part_records))))
+        print(json.dumps(asyncio.run(warning_scan(args.url, args.out, args.part_records, args.dask))))
     elif args.child in ("rescore_store", "rescore_records"):
         print(json.dumps(asyncio.run(rescore(args.url, args.out, args.child.removeprefix("rescore_"), args.dask))))
     elif args.child:

@@ -42,6 +42,7 @@ from scoring.risk import (
 from scoring.risk.rules import render
 from server import db
 from server.audit.services import Actor, record
+from server.cluster import stream_parts
 from server.risk.catalogue import (
     CONTAGION_CLEAR,
     CONTAGION_CODE,
@@ -410,7 +411,10 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
     from its open warnings; DebtRank always runs over the whole network. The firms' own rules
     run in parts of about ``part_records`` records (``server.scores.frames.PART_RECORDS``):
     every rule reads only its own firm's records, so the parts find what one pass finds, and
-    the scan's memory follows the part, not the records per firm.
+    the scan's memory follows the part, not the records per firm. With
+    ``settings.dask_scheduler`` set, a full scan's parts are evaluated by the cluster's workers
+    as they are read (``server.cluster.stream_parts``); the contagion rules and DebtRank, one
+    graph computation over the statements, stay here.
     """
     started = time.perf_counter()
     day = region_day(as_of)
@@ -446,11 +450,24 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
     parts = in_parts(universe, await firms_per_part(engine, part_records))
     result.details["parts"] = len(parts)
     found: list[Finding] = []
-    async for part, records in records_in_parts(engine, day, parts, with_keys=True,
-                                                every_firm=subset is None):
-        found += await asyncio.to_thread(evaluate, records, frame, day, firms_subset=part,
-                                         scores=scores, rules=base_rules)
-        del records
+    reading = records_in_parts(engine, day, parts, with_keys=True, every_firm=subset is None)
+    if subset is None and settings.dask_scheduler:
+        # A full scan on the cluster: this process reads the parts and hands each to a worker
+        # as it comes; the workers evaluate, so the reading and the rules overlap.
+        async with stream_parts(settings.dask_scheduler, evaluate,
+                                {"firms": frame, "scores": scores}, as_of=day,
+                                rules=base_rules) as stream:
+            async for part, records in reading:
+                await stream.put(records, firms_subset=part)
+                del records
+            for part_found in await stream.results():
+                found += part_found
+        result.details["dask"] = True
+    else:
+        async for part, records in reading:
+            found += await asyncio.to_thread(evaluate, records, frame, day, firms_subset=part,
+                                             scores=scores, rules=base_rules)
+            del records
     red = red_firms(found, day)
     if subset is not None:  # everyone else's red status: their open red warnings
         for w in await load_open_warnings(level="red"):

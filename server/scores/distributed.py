@@ -18,12 +18,12 @@ import pandas as pd
 
 from scoring.partitioned import Part, score_in_parts, score_part
 from scoring.pipeline import RegionScores
+from server.cluster import connect, worker_threads
 
 __all__ = ["PARTS_PER_WORKER", "score_on_dask"]
 
 #: Parts per worker thread: a few each, so a slow or lost worker's share is spread.
 PARTS_PER_WORKER = 2
-_CONNECT_TIMEOUT = "20s"
 
 
 def score_on_dask(address: str, model: Any, firms: pd.DataFrame, records: pd.DataFrame, as_of: date,
@@ -31,13 +31,8 @@ def score_on_dask(address: str, model: Any, firms: pd.DataFrame, records: pd.Dat
                   **kwargs: Any) -> RegionScores:
     """:func:`scoring.pipeline.score_region` of the region, computed by the cluster's workers
     (blocking: call it in a worker thread)."""
-    from distributed import Client
-
-    with Client(address, timeout=_CONNECT_TIMEOUT, set_as_default=False) as client:
-        threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
-        if not threads:
-            raise RuntimeError(f"the Dask cluster at {address} has no worker")
-        parts = max(1, threads * PARTS_PER_WORKER)
+    with connect(address) as client:
+        parts = max(1, worker_threads(client) * PARTS_PER_WORKER)
         [shared] = client.scatter([model], broadcast=True)
 
         def map_parts(pieces: list[Part]) -> list[RegionScores]:

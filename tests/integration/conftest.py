@@ -11,6 +11,7 @@ import pytest
 
 from server.settings import Settings
 from tests.conftest import DEMO_FIRMS, DEMO_SEED, DemoTemplates
+from tests.integration.dask_cluster import dask_cluster  # noqa: F401  (a fixture)
 
 
 async def _no_server_errors(response: httpx.Response) -> None:

@@ -173,3 +173,67 @@ async def test_a_subsets_shared_meters_are_split_as_the_whole_regions(engine, de
         alone = await load_records(engine, day, subset, with_keys=True)
         mine = whole[whole["uscc"].isin(subset)].reset_index(drop=True)
         assert alone.equals(mine), subset
+
+
+def _processing(address: str, pid: int) -> int:
+    """Tasks the scheduler has running on the worker whose process is ``pid``."""
+    from distributed import Client
+
+    def count(dask_scheduler, pid=pid) -> int:
+        return sum(len(ws.processing) for ws in dask_scheduler.workers.values() if ws.pid == pid)
+
+    with Client(address, timeout="30s", set_as_default=False) as client:
+        return client.run_on_scheduler(count)
+
+
+async def test_a_full_scan_on_dask_writes_what_the_scan_in_process_writes(engine, settings, demo,
+                                                                        dask_cluster):
+    """With ``dask_scheduler`` set, a full scan's parts are evaluated by the cluster's workers
+    as they are read: the same warnings, evidence and messages as in process. A worker killed
+    while it evaluates a part, the scheduler gives the part to the other and the scan writes the
+    same; with no worker left the scan fails with the reason and writes nothing."""
+    import dataclasses
+
+    import anyio
+
+    from server.tables.risk import RiskSnapshot, Warning
+    from tests.integration.dask_cluster import kill_worker
+
+    address, workers = dask_cluster
+    on_dask = dataclasses.replace(settings, dask_scheduler=address)
+    size = int(3 * await _records_per_firm())  # about 3 firms a part: some 100 parts
+    here = await _from_nothing(engine, settings, part_records=size)
+    want = await _written()
+    assert len(want) > 100 and "dask" not in here.details
+
+    there = await _from_nothing(engine, on_dask, part_records=size)
+    assert there.details["dask"] and there.details["parts"] == here.details["parts"] >= 50
+    assert await _written() == want
+    for figure in ("raised", "red_firms", "contagion_firms", "lost_cover", "debtrank", "fund_draw_fen"):
+        assert getattr(there, figure) == getattr(here, figure), figure
+    assert there.details["systemic"] == here.details["systemic"]
+
+    # a worker killed (as an out-of-memory kill would) while it evaluates a part
+    victim = workers[0]
+    async with anyio.create_task_group() as tg:
+        done: list = []
+
+        async def run() -> None:
+            done.append(await _from_nothing(engine, on_dask, part_records=size))
+
+        tg.start_soon(run)
+        with anyio.fail_after(120):
+            while not await anyio.to_thread.run_sync(_processing, address, victim.pid):
+                assert not done, "the scan ended before the worker got a part"
+                await anyio.sleep(0.02)
+        await anyio.to_thread.run_sync(lambda: kill_worker(victim, address, left=1))
+    assert done[0].details["dask"] and await _written() == want
+
+    # no worker left: the scan says so and writes nothing
+    kill_worker(workers[1], address, left=0)
+    open_before, snapshots = await Warning.count(), await RiskSnapshot.count()
+    from server.risk.scan import scan
+
+    with pytest.raises(RuntimeError, match="no worker"):
+        await scan(engine, on_dask, None, part_records=size)
+    assert (await Warning.count(), await RiskSnapshot.count()) == (open_before, snapshots)

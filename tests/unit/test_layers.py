@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVER_LAYERS: list[tuple[str, ...]] = [
     # ground floor: settings, pure helpers and every domain's tables
     ("server.texts",),
-    ("server.settings", "server.engines", "server.uscc", "server.redis_client", "server.tables"),
+    ("server.settings", "server.engines", "server.uscc", "server.redis_client", "server.tables",
+     "server.cluster"),
     ("server.privacy", "server.lookup"),
     # infrastructure: Redis-backed stores, Piccolo's configuration, binding and migrating
     ("server.stores", "server.piccolo_app", "server.health", "server.changes"),
