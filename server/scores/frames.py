@@ -530,14 +530,21 @@ async def load_firms(engine: Engine) -> pd.DataFrame:
 
 
 _CELLS_SQL = f"SELECT {', '.join(CELL_COLUMNS)} FROM firm_month"
+#: The cells a shared meter's split reads of the other firms on it: their electricity by meter
+#: and their pension (headcount).
+_SPLIT_CELLS = ("((kind = 'utility' AND category = 'electricity') "
+                "OR (kind = 'social_insurance' AND category = 'pension'))")
 
 
-async def load_cells(engine: Engine, *, split: bool = True) -> pd.DataFrame:
-    """The feature store's cells (``scoring.feature_store``), every month of every firm, with
-    the readings of electricity meters shared by several firms split among them
-    (``split_cells``: a firm's reading per head is measured over all its months, so none is
-    left out); ``split=False``: as stored."""
-    df = await _query(engine, _CELLS_SQL)
+def _any(engine: Engine, column: str, values: Collection[str], *, negate: bool = False) -> tuple[str, list]:
+    """``column`` among ``values`` (or not), as a clause and its arguments on either engine."""
+    if isinstance(engine, PostgresEngine):
+        return f"{column} {'<> ALL' if negate else '= ANY'}(?)", [list(values)]
+    return f"{column} {'NOT IN' if negate else 'IN'} ({', '.join('?' * len(values))})", list(values)
+
+
+async def _cells(engine: Engine, where: str = "", args: tuple = (), firms: int | None = None) -> pd.DataFrame:
+    df = await _query(engine, _CELLS_SQL + where, args, firms=firms)
     out = pd.DataFrame({c: df[c] for c in CELL_COLUMNS})
     for c in ("uscc", "kind", "category", "meter"):
         out[c] = out[c].astype(object)
@@ -546,7 +553,55 @@ async def load_cells(engine: Engine, *, split: bool = True) -> pd.DataFrame:
         out[c] = pd.to_numeric(out[c]).astype(np.int64 if c.endswith("_n") else float)
     out["month"] = out["month"].astype(np.int64)
     out["rows"] = out["rows"].astype(np.int64)
-    return split_cells(out) if split else out
+    return out
+
+
+async def load_cells(engine: Engine, *, split: bool = True, usccs: Collection[str] | None = None) -> pd.DataFrame:
+    """The feature store's cells (``scoring.feature_store``), every month of every firm (of
+    ``usccs``: of those firms), with the readings of electricity meters shared by several firms
+    split among them (``split_cells``: a firm's reading per head is measured over all its
+    months, so none is left out); ``split=False``: as stored. A subset's split is the whole
+    region's, as :func:`_split_meters` gives the records'."""
+    if usccs is None:
+        cells = await _cells(engine)
+        return split_cells(cells) if split else cells
+    mine = sorted(set(usccs))
+    where, args = _any(engine, "uscc", mine)
+    cells = await _cells(engine, f" WHERE {where}", tuple(args), firms=len(mine))
+    return await _split_subset(engine, cells, mine) if split else cells
+
+
+async def _split_subset(engine: Engine, cells: pd.DataFrame, usccs: list[str]) -> pd.DataFrame:
+    """``cells`` (of ``usccs``) split as the whole region's split gives them: besides their own
+    cells, the split reads the other firms on their meters (their electricity and pension: their
+    headcount and their own meters' months) and, on those firms' other meters, who else reads
+    them (whether a month is a meter of their own)."""
+    keys = _cell_meters(cells)
+    partners = await _cells_on_meters(engine, keys, besides=usccs) if keys else cells.iloc[:0]
+    if partners.empty:
+        return split_cells(cells)
+    tied = sorted(set(partners["uscc"].astype(str)))
+    where, args = _any(engine, "uscc", tied)
+    theirs = await _cells(engine, f" WHERE {where} AND {_SPLIT_CELLS}", tuple(args), firms=len(tied))
+    more = sorted(_cell_meters(theirs) - keys)
+    others = await _cells_on_meters(engine, more, besides=[*usccs, *tied]) if more else theirs.iloc[:0]
+    both = split_cells(pd.concat([cells, theirs, others], ignore_index=True))
+    return both.iloc[:len(cells)].reset_index(drop=True)
+
+
+def _cell_meters(cells: pd.DataFrame) -> set[str]:
+    """The meter keys of the electricity cells of ``cells``."""
+    elec = (cells["kind"] == "utility") & (cells["category"] == "electricity") & (cells["meter"] != "")
+    return set(cells.loc[elec, "meter"].astype(str))
+
+
+async def _cells_on_meters(engine: Engine, keys: Collection[str], besides: list[str]) -> pd.DataFrame:
+    """The electricity cells on any of the meters ``keys`` of firms other than ``besides``
+    (the partial index ``firm_month_meter`` finds them)."""
+    on, args = _any(engine, "meter", sorted(keys))
+    other, more = _any(engine, "uscc", besides, negate=True)
+    return await _cells(engine, f" WHERE meter <> '' AND {on} AND kind = 'utility' "
+                                f"AND category = 'electricity' AND {other}", (*args, *more), firms=len(keys))
 
 
 #: The current rows scoring reads one by one when it has the feature store's cells: every kind
@@ -556,17 +611,23 @@ ROW_KINDS_PREDICATE = ("superseded_at IS NULL AND source NOT IN ("
                        + ", ".join(f"'{k}'" for k in sorted(CELL_ONLY_KINDS)) + ")")
 
 
-async def load_row_kinds(engine: Engine, as_of: date | None = None) -> pd.DataFrame:
+async def load_row_kinds(engine: Engine, as_of: date | None = None,
+                         usccs: Collection[str] | None = None) -> pd.DataFrame:
     """The current records of the kinds the cells do not replace (``ROW_KINDS_PREDICATE``),
-    known by ``as_of`` (all if None), in ``RECORD_COLUMNS`` form: with :func:`load_cells`,
-    everything a re-score reads. At a real region's density they are a small share of the
-    records, found by the partial index."""
+    known by ``as_of`` (all if None), of ``usccs`` (all if None), in ``RECORD_COLUMNS`` form:
+    with :func:`load_cells`, everything a re-score reads. At a real region's density they are a
+    small share of the records, found by the partial index."""
     sql = _RECORD_SELECT.format(keys="").replace("WHERE superseded_at IS NULL", f"WHERE {ROW_KINDS_PREDICATE}")
-    args: tuple = ()
+    args: list = []
     if as_of is not None:
         sql += " AND event_date <= ?"
-        args = (as_of if isinstance(engine, PostgresEngine) else as_of.isoformat(),)
-    return normalise_records(await _query(engine, sql, args))
+        args.append(as_of if isinstance(engine, PostgresEngine) else as_of.isoformat())
+    if usccs is not None:
+        clause, values = _any(engine, "uscc", sorted(set(usccs)))
+        sql += f" AND {clause}"
+        args += values
+    return normalise_records(await _query(engine, sql, tuple(args),
+                                          firms=None if usccs is None else len(set(usccs))))
 
 
 async def load_scoring_inputs(engine: Engine, as_of: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -37,7 +38,9 @@ from server.scores.frames import (
     PART_RECORDS,
     firms_per_part,
     in_parts,
+    load_cells,
     load_redeclared_history,
+    load_row_kinds,
     records_in_parts,
 )
 from server.scores.pipeline import data_confidence_dict, reason_dicts
@@ -82,9 +85,16 @@ async def _firms_frame(firm_ids: list[int]) -> pd.DataFrame:
 
 
 async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
-                        reason: str, *, part_records: int = PART_RECORDS) -> RescoreResult | None:
-    """Score just these firms with the active model as of the latest scoring date, reading
-    their records in parts of about ``part_records`` (``server.scores.frames.PART_RECORDS``).
+                        reason: str, *, from_store: bool = True,
+                        part_records: int = PART_RECORDS) -> RescoreResult | None:
+    """Score just these firms with the active model as of the latest scoring date.
+
+    ``from_store`` (the default, as the full re-score): the monthly feeds come from the feature
+    store's cells of these firms (``load_cells(usccs=...)``, shared meters split as the whole
+    region's) and the other kinds' current rows, all at once (a few hundred cells per firm).
+    Else every current record of theirs, in parts of about ``part_records``
+    (``server.scores.frames.PART_RECORDS``): the same scores, at a real region's density with a
+    hundred times the reading.
 
     Returns None when there is nothing to re-score yet (no active model, no scoring run, or
     none of the firms existed by then): the first full run will include the change.
@@ -118,14 +128,30 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
     # each; the parts' scores merged as one scoring of them all, industry figures included):
     # the indicators read up to ``as_of`` only, the hard rules up to the day. as_of is the
     # latest scoring date, so today's registry status applies (status_known_on).
-    size = await firms_per_part(engine, part_records)
     common = {"profile": profile, "model_version": version, "overrides": rules, "status_known_on": as_of}
+    cells: pd.DataFrame | None = None
+    if from_store:
+        cells = await load_cells(engine, usccs=firm_usccs)
+        stored = await load_row_kinds(engine, today, usccs=firm_usccs)
+
+        async def inputs(usccs: list[str]) -> AsyncIterator[tuple[list[str], pd.DataFrame]]:
+            yield usccs, _of(stored, usccs)
+    else:
+        size = await firms_per_part(engine, part_records)
+
+        def inputs(usccs: list[str]) -> AsyncIterator[tuple[list[str], pd.DataFrame]]:
+            return records_in_parts(engine, today, in_parts(usccs, size))
+
+    def cells_of(usccs: list[str]) -> pd.DataFrame | None:
+        return None if cells is None else _of(cells, usccs)
+
     pieces: list[RegionScores] = []
     day_of: dict[str, date] = {}
     kept: list[pd.DataFrame] = []  # the records of the firms scored as of a later event
-    async for part, rows in records_in_parts(engine, today, in_parts(firm_usccs, size)):
+    async for part, rows in inputs(firm_usccs):
         group = _of(firms, part)
-        scored = score_region(model, group, rows, as_of, history=_of(history, part), **common)
+        scored = score_region(model, group, rows, as_of, history=_of(history, part), cells=cells_of(part),
+                              **common)
         days = await _event_days(group, rows, rules, as_of, today, scored.overrides)
         if days:
             kept.append(rows[rows["uscc"].isin(days)])
@@ -139,9 +165,9 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
         by_day[as_of] = (firms, result)
     elif len(plain):  # the firms of no later event, scored as a group of their own, in parts again
         pieces = []
-        async for part, rows in records_in_parts(engine, today, in_parts(plain["uscc"].tolist(), size)):
+        async for part, rows in inputs(plain["uscc"].tolist()):
             pieces.append(score_region(model, _of(plain, part), rows, as_of, history=_of(history, part),
-                                       features=result.features.loc[part], **common))
+                                       features=result.features.loc[part], cells=cells_of(part), **common))
             del rows
         by_day[as_of] = (plain, _merged(plain, pieces))
     events = pd.concat(kept, ignore_index=True) if kept else None
@@ -149,7 +175,8 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
         # indicators as of the scoring date, the hard rules as of the day
         group = firms[firms["uscc"].map(day_of).eq(day)].reset_index(drop=True)
         by_day[day] = (group, score_region(model, group, events, day, history=history,
-                                           features=result.features.loc[group["uscc"].tolist()], **common))
+                                           features=result.features.loc[group["uscc"].tolist()],
+                                           cells=cells_of(group["uscc"].tolist()), **common))
 
     now = datetime.now(UTC)
     out = RescoreResult(run_id=0, model_version=version, weight_profile_version=profile_v,

@@ -95,10 +95,11 @@ async def test_a_listing_dated_after_the_month_end_grades_the_firm_as_of_its_day
     assert newest == {"run.reason": "event:nightly", "as_of": today, "grade": "D"}
 
 
-async def test_firms_rescored_in_parts_get_what_one_part_gives(settings, engine, demo):
-    """``rescore_firms`` reads the firms' records a part at a time and merges the parts' scores
-    as one scoring: the rows it writes equal those of one part, for firms scored as of a later
-    event (the listings above), firms on shared meters and the rest."""
+async def test_firms_rescored_in_parts_or_from_the_store_get_what_one_part_gives(settings, engine, demo):
+    """``rescore_firms`` from the records reads them a part at a time and merges the parts'
+    scores as one scoring: the rows it writes equal those of one part, for firms scored as of a
+    later event (the listings above), firms on shared meters and the rest. From the feature
+    store (its default) it writes the same rows."""
     import json
 
     from server.scores.frames import load_records
@@ -125,9 +126,20 @@ async def test_firms_rescored_in_parts_get_what_one_part_gives(settings, engine,
         return {(r["firm"], r["as_of"]): {k: json.loads(v) if k in ("dimensions", "reasons", "data_confidence")
                                           else v for k, v in r.items()} for r in got}
 
-    one = await rescore_firms(engine, settings, chosen, "parts check", part_records=10**12)
+    one = await rescore_firms(engine, settings, chosen, "parts check", from_store=False, part_records=10**12)
     per_firm = len(records) / len(ids)
-    many = await rescore_firms(engine, settings, chosen, "parts check", part_records=int(4 * per_firm))
+    many = await rescore_firms(engine, settings, chosen, "parts check", from_store=False,
+                               part_records=int(4 * per_firm))
     assert one.event_days == many.event_days and set(one.event_days) & events
     assert one.scores == many.scores and len(one.scores) == len(chosen)
     assert await rows(one) == await rows(many)
+
+    # From the feature store (the default): the firms' cells, their shared meters split as the
+    # whole region's, and the other kinds' rows give the rows every record gives.
+    store = await rescore_firms(engine, settings, chosen, "store check")
+    assert store.event_days == one.event_days and store.scores == one.scores
+    assert await rows(store) == await rows(one)
+    # each shared-meter firm alone, and one with an event day alone
+    for firm in sorted(shared)[:4] + sorted(events)[:1]:
+        alone = await rescore_firms(engine, settings, [firm], "store check")
+        assert await rows(alone) == {k: v for k, v in (await rows(one)).items() if k[0] == firm}, firm

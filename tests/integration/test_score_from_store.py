@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.anyio
@@ -194,3 +195,65 @@ async def test_one_null_value_reads_as_none(client, demo, engine):
 
     assert await load_scalar(engine, "SELECT MAX(month) FROM firm_month WHERE kind = 'no such kind'") is None
     assert await load_scalar(engine, "SELECT MAX(month) FROM firm_month") > 0
+
+
+async def test_a_subsets_cells_are_split_as_the_whole_regions(demo, engine):
+    """``load_cells(usccs=...)`` (the re-score of the firms a batch touched) gives each firm the
+    cells the whole region's read gives it: a shared meter's reading split with the other firms
+    on it weighed by their headcount and their own meters' electricity per head, which the
+    subset's read fetches by meter (``firm_month_meter``)."""
+    from server.scores.frames import load_cells
+
+    key = ["uscc", "kind", "category", "meter", "month"]
+    whole = (await load_cells(engine)).sort_values(key).reset_index(drop=True)
+    shared = sorted(set(whole.loc[whole["meter_firms"] > 1, "uscc"]))
+    assert len(shared) >= 2, "the demo region has firms on shared meters"
+    raw = await load_cells(engine, split=False)
+    assert not raw.sort_values(key).reset_index(drop=True)["quantity_sum"].equals(whole["quantity_sum"])
+    others = sorted(set(whole["uscc"]) - set(shared))[:5]
+    for subset in [[u] for u in shared] + [shared[::2] + others]:
+        alone = (await load_cells(engine, usccs=subset)).sort_values(key).reset_index(drop=True)
+        mine = whole[whole["uscc"].isin(subset)].reset_index(drop=True)
+        assert len(alone) == len(mine) > 0
+        pd.testing.assert_frame_equal(alone, mine, obj=f"cells of {subset}")
+
+
+async def test_a_partners_other_shared_meter_is_not_taken_for_its_own(demo, engine):
+    """Firm A shares meter M1 with P; P also shares M2 with Q. P's electricity per head is
+    measured on meters of its own only, so A's read alone must learn that M2 is shared too (Q's
+    cells on it): without them P's M2 months count as its own and A's share of M1 moves."""
+    from datetime import date
+
+    from server.scores.frames import load_cells
+    from server.tables.ingest import FirmMonth
+
+    a, p, q = (f"9XSPLIT{n}0000000000"[:18] for n in "APQ")
+    months = [648, 649, 650]  # 2024-01 .. 2024-03
+
+    def cell(uscc: str, kind: str, category: str, meter: str, month: int, quantity: float) -> FirmMonth:
+        return FirmMonth(uscc=uscc, kind=kind, category=category, meter=meter, month=month, rows=1,
+                         first_event=date(1970 + month // 12, month % 12 + 1, 1), quantity_sum=quantity,
+                         quantity_n=1, quantity_max=quantity)
+
+    cells = []
+    for m in months:
+        cells += [cell(a, "utility", "electricity", "M1-TEST", m, 300.0),
+                  cell(a, "utility", "electricity", "MA-TEST", m, 200.0),
+                  cell(a, "social_insurance", "pension", "", m, 10),
+                  cell(p, "utility", "electricity", "M1-TEST", m, 300.0),
+                  cell(p, "utility", "electricity", "MP-TEST", m, 50.0),
+                  cell(p, "utility", "electricity", "M2-TEST", m, 500.0),
+                  cell(p, "social_insurance", "pension", "", m, 5),
+                  cell(q, "utility", "electricity", "M2-TEST", m, 400.0),
+                  cell(q, "social_insurance", "pension", "", m, 8)]
+    await FirmMonth.insert(*cells)
+    try:
+        key = ["uscc", "kind", "category", "meter", "month"]
+        whole = await load_cells(engine)
+        whole = whole[whole["uscc"] == a].sort_values(key).reset_index(drop=True)
+        m1 = whole[whole["meter"] == "M1-TEST"]
+        assert (m1["meter_firms"] == 2).all() and not (m1["quantity_sum"] == 300.0).any()
+        alone = (await load_cells(engine, usccs=[a])).sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(alone, whole)
+    finally:
+        await FirmMonth.delete().where(FirmMonth.uscc.is_in([a, p, q]))
