@@ -478,7 +478,11 @@ def shared_meter(ctx: Context, records: pd.DataFrame) -> CheckResult:
         attrs = records["attrs"].to_numpy()[absolute] if len(absolute) else np.array([], object)
         firms_on = np.array([a.get("meter_firms", 1) if isinstance(a, dict) else 1 for a in attrs],
                             dtype=np.int64)
-        pos = rows.pos
+        # one per firm, meter and month, as the cells count them: a meter read in several parts
+        # a month has a row per part (at a real region's density, a hundred)
+        once = pd.DataFrame({"pos": rows.pos, "month": ctx.month_of(rows.event),
+                             "meter": [meter_key(a) or "" for a in attrs]}).duplicated().to_numpy()
+        pos, firms_on = rows.pos[~once], firms_on[~once]
     most = np.zeros(ctx.n, np.int64)
     np.maximum.at(most, pos, firms_on)
     months = np.bincount(pos[firms_on >= 2], minlength=ctx.n).astype(np.int64)

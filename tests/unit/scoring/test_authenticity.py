@@ -101,6 +101,10 @@ def test_a_reading_in_parts_is_split_as_the_monthly_reading() -> None:
     assert monthly(split).loc[FIRM_B].iloc[-1] == 8_000.0  # not weighed by its number of reads
     reported = split[(split["uscc"] == FIRM_A) & (split["category"] == "electricity")]["attrs"].tolist()[-3:]
     assert [a["meter_reported"] for a in reported] == [10_000.0, 5_000.0, 5_000.0]
+    # the shared-meter check counts months on a shared meter, not reads (as the cells count)
+    for frame in (whole, split):
+        figures = assess(context(frame, FIRM_A, FIRM_B), frame).checks["shared_meter"].figures
+        assert figures["shared_months"].tolist() == [10, 10] and figures["meter_firms"].tolist() == [2, 2]
 
 
 def test_a_meter_told_by_its_supply_address_is_split_the_same_way() -> None:
