@@ -6,10 +6,11 @@ submits and merges and does not compute:
 - :func:`connect`: a client on the cluster, refused when the cluster has no worker (a batch
   job then fails with the reason; it does not quietly compute here instead).
 - :class:`PartStream`: parts handed to the workers *as they are read*, at most a few in flight,
-  so the reading process holds a few parts, never the region. A part travels inside its task
-  (not scattered to one worker), so the scheduler can hand the task to another worker when
-  its worker dies; what every part shares (the firms, the scores) is scattered to every
-  worker once. Results come back in the order the parts were put.
+  so the reading process holds a few parts, never the region. A part travels inside its task,
+  and what every part shares (the firms, the scores) inside a task of its own, sent once; the
+  scheduler keeps a task's inputs until its result is taken, so when a worker dies it runs
+  the task again on another (scattered data would die with the worker). Results come back in
+  the order the parts were put.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-__all__ = ["CONNECT_TIMEOUT", "PartStream", "connect", "stream_parts", "worker_threads"]
+__all__ = ["CONNECT_TIMEOUT", "PartStream", "connect", "held", "large_tasks", "stream_parts", "submit_held",
+           "worker_threads"]
 
 CONNECT_TIMEOUT = "20s"
 #: Parts in flight per worker thread: one running and one waiting, so no worker idles while
@@ -63,13 +65,35 @@ async def stream_parts(address: str, fn: Callable[..., Any], shared: dict[str, A
         await asyncio.to_thread(client.close)
 
 
+def held(value: Any) -> Any:
+    """A value as a task's result (see :class:`PartStream`)."""
+    return value
+
+
+@contextlib.contextmanager
+def large_tasks() -> Iterator[None]:
+    """Values meant to travel inside their tasks (see the module docstring): Dask's warning
+    about large graphs, which suggests scattering them, does not apply."""
+    import dask
+
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "64GiB"}):
+        yield
+
+
+def submit_held(client: Any, value: Any) -> Any:
+    """``value`` on the cluster as a task that returns it: made again on another worker when
+    the worker holding it dies (scattered data would be lost)."""
+    with large_tasks():
+        return client.submit(held, value, pure=False)
+
+
 class PartStream:
     """``fn(*args, **shared, **kwargs, **kw)`` for each part :meth:`put` as ``(*args, **kw)``,
     on the cluster's workers.
 
-    ``shared`` (name → value) is scattered to every worker once (broadcast: a worker that dies
-    takes no copy with it); ``kwargs`` are small and go with every task. Open it in a worker
-    thread (it scatters), then use it from async code: its blocking calls run in worker threads.
+    ``shared`` (name → value) goes to the cluster once, each value as a task that returns it, and
+    every part's task reads it there; ``kwargs`` are small and go with every task. Open it in a
+    worker thread, then use it from async code: its blocking calls run in worker threads.
     """
 
     def __init__(self, client: Any, fn: Callable[..., Any], shared: dict[str, Any] | None = None,
@@ -78,18 +102,16 @@ class PartStream:
         self.fn = fn
         self.kwargs = kwargs
         self.depth = max(1, worker_threads(client) * IN_FLIGHT_PER_THREAD)
-        names = [k for k, v in (shared or {}).items() if v is not None]
-        values = client.scatter([shared[k] for k in names], broadcast=True) if names else []  # type: ignore[index]
-        self.shared = {**dict.fromkeys(shared or {}), **dict(zip(names, values, strict=True))}
+        # Each shared value is a task of its own that returns it, not scattered data: the
+        # scheduler keeps a task's inputs, so when the worker holding the value dies, it is
+        # made again on another; scattered data would be lost with it (Dask's memory manager
+        # drops a broadcast's extra copies), and so every part's task that needs it.
+        self.shared = {k: None if v is None else submit_held(client, v) for k, v in (shared or {}).items()}
         self._futures: list[Any] = []
         self._results: list[Any] = []
 
     def _submit(self, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
-        import dask
-
-        # A part is meant to travel in its task (see the module docstring), so the warning
-        # about large graphs, which suggests scattering it, does not apply.
-        with dask.config.set({"distributed.admin.large-graph-warning-threshold": "64GiB"}):
+        with large_tasks():
             return self.client.submit(self.fn, *args, pure=False, **self.shared, **self.kwargs, **kw)
 
     async def put(self, *args: Any, **kw: Any) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from scoring.partitioned import Part, score_in_parts, score_part
 from scoring.pipeline import RegionScores
-from server.cluster import connect, worker_threads
+from server.cluster import connect, large_tasks, submit_held, worker_threads
 
 __all__ = ["PARTS_PER_WORKER", "score_on_dask"]
 
@@ -33,11 +33,14 @@ def score_on_dask(address: str, model: Any, firms: pd.DataFrame, records: pd.Dat
     (blocking: call it in a worker thread)."""
     with connect(address) as client:
         parts = max(1, worker_threads(client) * PARTS_PER_WORKER)
-        [shared] = client.scatter([model], broadcast=True)
+        shared = submit_held(client, model)
 
         def map_parts(pieces: list[Part]) -> list[RegionScores]:
-            data = client.scatter(pieces)
-            futures = client.map(score_part, [shared] * len(data), data, as_of=as_of, pure=False, **kwargs)
+            # each part inside its task, the model in a task of its own: the scheduler runs
+            # them again on another worker when theirs dies (``server.cluster``)
+            with large_tasks():
+                futures = client.map(score_part, [shared] * len(pieces), pieces, as_of=as_of, pure=False,
+                                     **kwargs)
             return client.gather(futures)
 
         return score_in_parts(model, firms, records, as_of, parts, cells=cells, history=history,
