@@ -429,6 +429,21 @@ class LocalCluster:
             p.wait(timeout=30)
 
 
+def on_local_cluster(workers: int, figure: str, tags: dict, url: str, how: str, out: Path) -> dict:
+    """``child(url, how, out)`` submitting to a local cluster of ``workers``, and its result;
+    prints ``<figure>_peak_rss_bytes`` of every process (the submitting child, the scheduler,
+    each worker)."""
+    cluster = LocalCluster(workers)
+    try:
+        r = child(url, how, out, dask=cluster.address)
+        peaks = cluster.peak_rss()
+    finally:
+        cluster.close()
+    for process, peak in {"submitter": r["peak_rss_bytes"], **peaks}.items():
+        emit(f"{figure}_peak_rss_bytes", peak, "bytes", process=process, **tags)
+    return r
+
+
 def compare_features(work: Path, tags: dict) -> None:
     import numpy as np
 
@@ -507,18 +522,10 @@ async def run(args: argparse.Namespace) -> None:
                     emit("rescore_store_vs_records_equal_share",
                          await runs_equal_share(url, runs["records"], runs["store"]), "of firms", **tags)
                 if args.dask_workers:
-                    cluster = LocalCluster(args.dask_workers)
-                    try:
-                        r = child(url, "rescore_store", data_dir, dask=cluster.address)
-                        peaks = cluster.peak_rss()
-                    finally:
-                        cluster.close()
+                    r = on_local_cluster(args.dask_workers, "rescore_from_store_dask", tags, url, "rescore_store",
+                                         data_dir)
                     emit("rescore_from_store_dask_s", r["seconds"], "s", read_s=r["read_s"], scored=r["firms"],
                          workers=args.dask_workers, **tags)
-                    emit("rescore_from_store_dask_peak_rss_bytes", r["peak_rss_bytes"], "bytes",
-                         process="submitter", **tags)
-                    for process, peak in peaks.items():
-                        emit("rescore_from_store_dask_peak_rss_bytes", peak, "bytes", process=process, **tags)
                     emit("rescore_dask_vs_in_process_equal_share",
                          await runs_equal_share(url, runs["store"], r["run"]), "of firms", **tags)
                     measured.setdefault("rescore_from_store_dask_s", []).append((records, r["seconds"]))
@@ -539,17 +546,9 @@ async def run(args: argparse.Namespace) -> None:
                         for line in sorted(set(a) ^ set(b))[:6]:
                             sys.stderr.write(("one part: " if line in a else "parts:    ") + line[:1500] + "\n")
                 if args.dask_workers:
-                    cluster = LocalCluster(args.dask_workers)
-                    try:
-                        r = child(url, "scan", data_dir, dask=cluster.address)
-                        peaks = cluster.peak_rss()
-                    finally:
-                        cluster.close()
+                    r = on_local_cluster(args.dask_workers, "warning_scan_dask", tags, url, "scan", data_dir)
                     emit("warning_scan_dask_s", r["seconds"], "s", parts=r["parts"], warnings=r["warnings"],
                          workers=args.dask_workers, **tags)
-                    emit("warning_scan_dask_peak_rss_bytes", r["peak_rss_bytes"], "bytes", process="submitter", **tags)
-                    for process, peak in peaks.items():
-                        emit("warning_scan_dask_peak_rss_bytes", peak, "bytes", process=process, **tags)
                     emit("warning_scan_dask_equal", int(r["digest"] == scans["parts"]["digest"]),
                          "1 if the same warnings as in process", **tags)
                     measured.setdefault("warning_scan_dask_s", []).append((records, r["seconds"]))
