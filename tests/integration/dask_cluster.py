@@ -10,10 +10,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import anyio
 import pytest
 
-__all__ = ["dask_cluster", "kill_worker", "worker_count"]
+__all__ = ["dask_cluster", "kill_while_running", "kill_worker", "worker_count"]
 
 
 def _free_port() -> int:
@@ -77,3 +80,29 @@ def dask_cluster():
             if p.poll() is None:
                 p.kill()
             p.wait(timeout=30)
+
+
+async def kill_while_running(address: str, worker: subprocess.Popen, job: Callable[[], Awaitable[Any]]) -> Any:
+    """Run ``job`` and SIGKILL ``worker`` once the scheduler shows a task of it running on that
+    worker (the job must still be going then); the job's result."""
+    from distributed import Client
+
+    def running(client: Any) -> int:
+        def count(dask_scheduler: Any, pid: int = worker.pid) -> int:
+            return sum(len(ws.processing) for ws in dask_scheduler.workers.values() if ws.pid == pid)
+
+        return client.run_on_scheduler(count)
+
+    done: list[Any] = []
+    with Client(address, timeout="30s", set_as_default=False) as client:
+        async with anyio.create_task_group() as tg:
+            async def run() -> None:
+                done.append(await job())
+
+            tg.start_soon(run)
+            with anyio.fail_after(120):
+                while not await anyio.to_thread.run_sync(running, client):
+                    assert not done, "the job ended before the worker got a task"
+                    await anyio.sleep(0.01)
+            await anyio.to_thread.run_sync(lambda: kill_worker(worker, address, left=1))
+    return done[0]

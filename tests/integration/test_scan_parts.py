@@ -175,17 +175,6 @@ async def test_a_subsets_shared_meters_are_split_as_the_whole_regions(engine, de
         assert alone.equals(mine), subset
 
 
-def _processing(address: str, pid: int) -> int:
-    """Tasks the scheduler has running on the worker whose process is ``pid``."""
-    from distributed import Client
-
-    def count(dask_scheduler, pid=pid) -> int:
-        return sum(len(ws.processing) for ws in dask_scheduler.workers.values() if ws.pid == pid)
-
-    with Client(address, timeout="30s", set_as_default=False) as client:
-        return client.run_on_scheduler(count)
-
-
 async def test_a_full_scan_on_dask_writes_what_the_scan_in_process_writes(engine, settings, demo,
                                                                         dask_cluster):
     """With ``dask_scheduler`` set, a full scan's parts are evaluated by the cluster's workers
@@ -194,10 +183,8 @@ async def test_a_full_scan_on_dask_writes_what_the_scan_in_process_writes(engine
     same; with no worker left the scan fails with the reason and writes nothing."""
     import dataclasses
 
-    import anyio
-
     from server.tables.risk import RiskSnapshot, Warning
-    from tests.integration.dask_cluster import kill_worker
+    from tests.integration.dask_cluster import kill_while_running, kill_worker
 
     address, workers = dask_cluster
     on_dask = dataclasses.replace(settings, dask_scheduler=address)
@@ -214,20 +201,9 @@ async def test_a_full_scan_on_dask_writes_what_the_scan_in_process_writes(engine
     assert there.details["systemic"] == here.details["systemic"]
 
     # a worker killed (as an out-of-memory kill would) while it evaluates a part
-    victim = workers[0]
-    async with anyio.create_task_group() as tg:
-        done: list = []
-
-        async def run() -> None:
-            done.append(await _from_nothing(engine, on_dask, part_records=size))
-
-        tg.start_soon(run)
-        with anyio.fail_after(120):
-            while not await anyio.to_thread.run_sync(_processing, address, victim.pid):
-                assert not done, "the scan ended before the worker got a part"
-                await anyio.sleep(0.02)
-        await anyio.to_thread.run_sync(lambda: kill_worker(victim, address, left=1))
-    assert done[0].details["dask"] and await _written() == want
+    again = await kill_while_running(address, workers[0],
+                                     lambda: _from_nothing(engine, on_dask, part_records=size))
+    assert again.details["dask"] and await _written() == want
 
     # no worker left: the scan says so and writes nothing
     kill_worker(workers[1], address, left=0)

@@ -4,8 +4,9 @@ The test starts a real cluster of its own, as separate processes over TCP on 127
 scheduler and two workers without nannies, so that each worker is the process the test can
 kill). With ``dask_scheduler`` set, ``score_platform`` reads the region, cuts it by USCC hash
 and has the workers score the parts: every firm's stored score, grade, PD, dimensions, reasons
-and data confidence equal the in-process run's. A worker killed, the other scores every part
-to the same result; with no worker left the re-score fails with the reason and writes nothing."""
+and data confidence equal the in-process run's. A worker killed while it scores a part, the other
+scores every part to the same result; with no worker left the re-score fails with the reason and
+writes nothing."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ import dataclasses
 
 import pytest
 
-from tests.integration.dask_cluster import kill_worker
+from tests.integration.dask_cluster import kill_while_running, kill_worker
 from tests.integration.test_score_from_store import _last_run_and_health, _run_rows
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_the_re_score_on_dask_equals_the_re_score_in_process(client, demo, engine, settings, dask_cluster):
+async def test_the_re_score_on_dask_equals_the_re_score_in_process(client, demo, engine, settings, dask_cluster,
+                                                                  monkeypatch):
+    from server.scores import distributed
     from server.scores.pipeline import score_platform
     from server.tables.scores import ScoringRun
 
@@ -35,9 +38,11 @@ async def test_the_re_score_on_dask_equals_the_re_score_in_process(client, demo,
     assert await _run_rows(there_run) == want
     assert there_health == here_health
 
-    # a worker dies (killed, as an out-of-memory kill would): the other scores every part
-    kill_worker(workers[0], address, left=1)
-    await score_platform(on_dask, engine=engine, reason="one worker")
+    # a worker dies (killed, as an out-of-memory kill would) while it scores a part: the
+    # scheduler runs its tasks (the part, the model) again on the other, which scores every part
+    monkeypatch.setattr(distributed, "PARTS_PER_WORKER", 40)  # many short parts: time to see one run
+    await kill_while_running(address, workers[0],
+                             lambda: score_platform(on_dask, engine=engine, reason="one worker"))
     one_run, _ = await _last_run_and_health()
     assert await _run_rows(one_run) == want
 
