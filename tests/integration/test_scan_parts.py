@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.anyio
@@ -213,3 +214,48 @@ async def test_a_full_scan_on_dask_writes_what_the_scan_in_process_writes(engine
     with pytest.raises(RuntimeError, match="no worker"):
         await scan(engine, on_dask, None, part_records=size)
     assert (await Warning.count(), await RiskSnapshot.count()) == (open_before, snapshots)
+
+
+async def test_a_partners_other_shared_meter_is_not_taken_for_its_own(engine):
+    """Firm A shares meter M1 with P; P also shares M2 with Q. P's electricity per head is
+    measured on meters of its own only, so A's records read alone must learn that M2 is shared
+    too (Q's rows on it): without them P's M2 months count as its own and A's share of M1 moves.
+    (The same case for the feature store's cells: ``test_score_from_store.py``.)"""
+    import json
+    from datetime import UTC, date, datetime
+
+    from server.risk.frames import region_day
+    from server.scores.frames import load_records
+    from server.tables.ingest import DeptRecord
+
+    a, p, q = (f"9XSPLITR{n}000000000"[:18] for n in "APQ")
+    now = datetime.now(UTC)
+
+    def row(uscc: str, source: str, category: str, month: int, quantity: float, meter: str | None) -> DeptRecord:
+        day = date(2024, month, 28)
+        return DeptRecord(source=source, record_key=f"{uscc}-{category}-{meter}-{month}", uscc=uscc,
+                          event_date=day, category=category, quantity=quantity, batch_id=0, received_at=now,
+                          attrs=json.dumps({"meter_id": meter}) if meter else None)
+
+    rows = []
+    for m in (1, 2, 3):
+        rows += [row(a, "utility", "electricity", m, 300.0, "M1-RTEST"),
+                 row(a, "utility", "electricity", m, 200.0, "MA-RTEST"),
+                 row(a, "social_insurance", "pension", m, 10, None),
+                 row(p, "utility", "electricity", m, 300.0, "M1-RTEST"),
+                 row(p, "utility", "electricity", m, 50.0, "MP-RTEST"),
+                 row(p, "utility", "electricity", m, 500.0, "M2-RTEST"),
+                 row(p, "social_insurance", "pension", m, 5, None),
+                 row(q, "utility", "electricity", m, 400.0, "M2-RTEST"),
+                 row(q, "social_insurance", "pension", m, 8, None)]
+    await DeptRecord.insert(*rows)
+    try:
+        day = region_day(None)
+        whole = await load_records(engine, day, with_keys=True)
+        mine = whole[whole["uscc"] == a].reset_index(drop=True)
+        m1 = mine["attrs"].map(lambda x: isinstance(x, dict) and x.get("meter_id") == "M1-RTEST")
+        assert m1.sum() == 3 and (mine.loc[m1, "quantity"] != 300.0).all()
+        alone = await load_records(engine, day, [a], with_keys=True)
+        pd.testing.assert_frame_equal(alone, mine)
+    finally:
+        await DeptRecord.delete().where(DeptRecord.uscc.is_in([a, p, q]))
