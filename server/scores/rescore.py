@@ -4,9 +4,11 @@ A firm's indicators depend on its own records only, so scoring it alone with the
 gives the score the next full run would give. The new scores are written as a scoring run of
 their own (``reason`` says why) at the latest scoring date, so the evaluation, which shows a
 firm's newest row of its latest date, shows them at once. Superseded records are excluded by
-the loaders, as in every scoring path; the records are read a part of the firms at a time
-(``records_in_parts``: a batch may touch thousands of firms of a dense region) and the parts'
-scores merged as one scoring (``scoring.partitioned.merge_scores``).
+the loaders, as in every scoring path. The firms' monthly feeds come from the feature store's
+cells, as in the full re-score (a firm's few hundred cells, where a dense region holds some
+18,000 records per firm); the path that reads their records instead, a part of the firms at a
+time (``records_in_parts``) with the parts' scores merged as one scoring
+(``scoring.partitioned.merge_scores``), gives the same rows and stays as the tests' reference.
 
 A serious event after that date (a hard rule's record: a 90+-days overdue report, a
 dishonest-debtor listing) does not wait for the next month end: the firm is scored as of the
@@ -124,10 +126,11 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
     profile = await active_profile_on(as_of)
     profile_v = profile_version(profile) if profile else None
     rules = await active_override_rules()
-    # Everything known today, a part of the firms at a time (their records are let go after
-    # each; the parts' scores merged as one scoring of them all, industry figures included):
-    # the indicators read up to ``as_of`` only, the hard rules up to the day. as_of is the
-    # latest scoring date, so today's registry status applies (status_known_on).
+    # Everything known today (from the store: all the firms at once; from the records: a part
+    # of the firms at a time, each part's records let go after it, the parts' scores merged as
+    # one scoring of them all, industry figures included): the indicators read up to ``as_of``
+    # only, the hard rules up to the day. as_of is the latest scoring date, so today's registry
+    # status applies (status_known_on).
     common = {"profile": profile, "model_version": version, "overrides": rules, "status_known_on": as_of}
     cells: pd.DataFrame | None = None
     if from_store:
