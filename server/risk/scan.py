@@ -412,9 +412,10 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
     run in parts of about ``part_records`` records (``server.scores.frames.PART_RECORDS``):
     every rule reads only its own firm's records, so the parts find what one pass finds, and
     the scan's memory follows the part, not the records per firm. With
-    ``settings.dask_scheduler`` set, a full scan's parts are evaluated by the cluster's workers
-    as they are read (``server.cluster.stream_parts``); the contagion rules and DebtRank, one
-    graph computation over the statements, stay here.
+    ``settings.dask_scheduler`` set, the parts of a full scan, or of a scan of more than one
+    part, are evaluated by the cluster's workers as they are read
+    (``server.cluster.stream_parts``); the contagion rules and DebtRank, one graph computation
+    over the statements, stay here.
     """
     started = time.perf_counter()
     day = region_day(as_of)
@@ -451,9 +452,10 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
     result.details["parts"] = len(parts)
     found: list[Finding] = []
     reading = records_in_parts(engine, day, parts, with_keys=True, every_firm=subset is None)
-    if subset is None and settings.dask_scheduler:
-        # A full scan on the cluster: this process reads the parts and hands each to a worker
-        # as it comes; the workers evaluate, so the reading and the rules overlap.
+    if settings.dask_scheduler and (subset is None or len(parts) > 1):
+        # On the cluster (a full scan, or a batch's firms of more than one part): this process
+        # reads the parts and hands each to a worker as it comes; the workers evaluate, so the
+        # reading and the rules overlap.
         async with stream_parts(settings.dask_scheduler, evaluate,
                                 {"firms": frame, "scores": scores}, as_of=day,
                                 rules=base_rules) as stream:

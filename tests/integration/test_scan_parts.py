@@ -178,8 +178,9 @@ async def test_a_subsets_shared_meters_are_split_as_the_whole_regions(engine, de
 
 async def test_a_full_scan_on_dask_writes_what_the_scan_in_process_writes(engine, settings, demo,
                                                                         dask_cluster):
-    """With ``dask_scheduler`` set, a full scan's parts are evaluated by the cluster's workers
-    as they are read: the same warnings, evidence and messages as in process. A worker killed
+    """With ``dask_scheduler`` set, a full scan's parts (and a batch's, when there are several)
+    are evaluated by the cluster's workers as they are read: the same warnings, evidence and
+    messages as in process. A worker killed
     while it evaluates a part, the scheduler gives the part to the other and the scan writes the
     same; with no worker left the scan fails with the reason and writes nothing."""
     import dataclasses
@@ -200,6 +201,16 @@ async def test_a_full_scan_on_dask_writes_what_the_scan_in_process_writes(engine
     for figure in ("raised", "red_firms", "contagion_firms", "lost_cover", "debtrank", "fund_draw_fen"):
         assert getattr(there, figure) == getattr(here, figure), figure
     assert there.details["systemic"] == here.details["systemic"]
+
+    # the firms of a batch, in many parts: on the cluster too, the same as in process
+    from server.tables.firms import Firm
+
+    ids = [r["id"] for r in await Firm.select(Firm.id).order_by(Firm.id).limit(60)]
+    one = await _from_nothing(engine, settings, ids, part_records=size)
+    batch = await _written()
+    many = await _from_nothing(engine, on_dask, ids, part_records=size)
+    assert one.scope == many.scope == "incremental" and many.details["parts"] >= 10 and many.details["dask"]
+    assert await _written() == batch and batch
 
     # a worker killed (as an out-of-memory kill would) while it evaluates a part
     again = await kill_while_running(address, workers[0],
