@@ -360,10 +360,43 @@ async def records_in_parts(engine: Engine, as_of: date | None, parts: list[list[
             columns, _ = await _copy_out(engine, sql, args, fh)
             types = {name: _PG_ARROW.get(kind, pa.string()) for name, kind in columns}
             counts = await asyncio.to_thread(_split_copy, fh, types, part_of, folder, len(parts))
+        on_shared = await _firms_on_shared_meters(engine)
         for k, part in enumerate(parts):
             df = normalise_records(await asyncio.to_thread(_part_frame, folder, k, columns, types, counts[k]))
-            yield part, await _split_meters(engine, _stored_order(df), part, as_of)
+            yield part, await _split_those(engine, _stored_order(df), [u for u in part if u in on_shared], as_of)
             del df
+
+
+async def _firms_on_shared_meters(engine: Engine) -> set[str]:
+    """The firms that ever read an electricity meter another firm reads too (the feature store's
+    cells, kept with the records, say who reads which meter each month): the only firms whose
+    rows a shared meter's split can change."""
+    df = await _query(engine, "SELECT DISTINCT uscc FROM firm_month WHERE meter IN ("
+                              "SELECT meter FROM firm_month WHERE meter <> '' AND kind = 'utility' "
+                              "AND category = 'electricity' GROUP BY meter HAVING COUNT(DISTINCT uscc) > 1)")
+    return set(df["uscc"].astype(str))
+
+
+async def _split_those(engine: Engine, df: pd.DataFrame, usccs: list[str], as_of: date | None) -> pd.DataFrame:
+    """``df`` with the shared meters of ``usccs`` split as the whole region's split gives them
+    (:func:`_split_meters` of their rows alone); the other firms' rows, on meters nobody else
+    reads, are as read. The split reads meter keys row by row, so a part's hundreds of
+    thousands of electricity rows are left out of it."""
+    if not usccs:
+        return df
+    mine = df["uscc"].isin(usccs).to_numpy()
+    rows = df[mine].reset_index(drop=True)
+    split = await _split_meters(engine, rows, usccs, as_of)
+    if split is rows:
+        return df
+    quantity = df["quantity"].to_numpy(dtype=float, copy=True)
+    quantity[mine] = split["quantity"].to_numpy(dtype=float)
+    attrs = df["attrs"].to_numpy(dtype=object, copy=True)
+    attrs[mine] = split["attrs"].to_numpy(dtype=object)
+    out = df.copy(deep=False)
+    out["quantity"] = quantity
+    out["attrs"] = pd.Series(attrs, index=out.index, dtype=object, copy=False)
+    return out
 
 
 async def _split_meters(engine: Engine, df: pd.DataFrame, usccs: list[str] | None,
