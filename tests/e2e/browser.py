@@ -259,6 +259,8 @@ class Browser:
                 chooser.value.set_files(str(path))
                 return
             except Exception:
+                SCREENS.mkdir(exist_ok=True)  # what the screen showed after each tap in vain
+                self.page.screenshot(path=str(SCREENS / f"failed_choose_file_{attempt}.png"))
                 if attempt == 2:
                     raise
 
