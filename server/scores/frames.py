@@ -292,6 +292,13 @@ def _stored_order(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values("record_id", kind="stable", ignore_index=True)
 
 
+def _any(engine: Engine, column: str, values: Collection[str], *, negate: bool = False) -> tuple[str, list]:
+    """``column`` among ``values`` (or not), as a clause and its arguments on either engine."""
+    if isinstance(engine, PostgresEngine):
+        return f"{column} {'<> ALL' if negate else '= ANY'}(?)", [list(values)]
+    return f"{column} {'NOT IN' if negate else 'IN'} ({', '.join('?' * len(values))})", list(values)
+
+
 def _records_query(engine: Engine, as_of: date | None, usccs: list[str] | None, with_keys: bool,
                    kinds: tuple[str, ...] | None) -> tuple[str, tuple]:
     """The SQL and arguments of :func:`load_records`."""
@@ -304,12 +311,9 @@ def _records_query(engine: Engine, as_of: date | None, usccs: list[str] | None, 
         sql += f" AND source IN ({', '.join('?' * len(kinds))})"
         args.extend(kinds)
     if usccs is not None:
-        if isinstance(engine, PostgresEngine):
-            sql += " AND uscc = ANY(?)"
-            args.append(list(usccs))
-        else:
-            sql += f" AND uscc IN ({', '.join('?' * len(usccs))})"
-            args.extend(usccs)
+        clause, values = _any(engine, "uscc", usccs)
+        sql += f" AND {clause}"
+        args += values
     return sql, tuple(args)
 
 
@@ -454,23 +458,17 @@ async def _meter_rows(engine: Engine, keys: Collection[str], as_of: date | None,
     for attr, values in (("meter_id", meters), ("supply_address", addresses)):
         if not values:
             continue
-        if pg:
-            clauses.append(f"(attrs->>'{attr}') = ANY(?)")
-            args.append(list(values))
-        else:
-            clauses.append(f"json_extract(attrs, '$.{attr}') IN ({', '.join('?' * len(values))})")
-            args.extend(values)
+        clause, given = _any(engine, f"(attrs->>'{attr}')" if pg else f"json_extract(attrs, '$.{attr}')", values)
+        clauses.append(clause)
+        args += given
     sql = _RECORD_SELECT.format(keys="") + " AND source = 'utility' AND (" + " OR ".join(clauses) + ")"
     if as_of is not None:
         sql += " AND event_date <= ?"
         args.append(as_of if pg else as_of.isoformat())
     if besides:  # the subset's own readings are read already: only the other firms' on its meters
-        if pg:
-            sql += " AND uscc <> ALL(?)"
-            args.append(list(besides))
-        else:
-            sql += f" AND uscc NOT IN ({', '.join('?' * len(besides))})"
-            args.extend(besides)
+        clause, given = _any(engine, "uscc", besides, negate=True)
+        sql += f" AND {clause}"
+        args += given
     # a few meters' readings: the firms on them
     df = normalise_records(await _query(engine, sql, tuple(args), firms=len(meters) + len(addresses)))
     return df[df["category"] == "electricity"]
@@ -491,14 +489,12 @@ async def load_record_history(engine: Engine, usccs: list[str] | None = None,
     (``scoring.records.known_at``) and the re-declaration check; times are UTC, without zone.
     ``usccs`` / ``kinds``: only these firms' / feeds' rows."""
     sql, args = _HISTORY_SQL, []
-    pg = isinstance(engine, PostgresEngine)
     clauses = []
-    if usccs is not None:
-        clauses.append("r.uscc = ANY(?)" if pg else f"r.uscc IN ({', '.join('?' * len(usccs))})")
-        args += [list(usccs)] if pg else list(usccs)
-    if kinds is not None:
-        clauses.append("r.source = ANY(?)" if pg else f"r.source IN ({', '.join('?' * len(kinds))})")
-        args += [list(kinds)] if pg else list(kinds)
+    for column, values in (("r.uscc", usccs), ("r.source", kinds)):
+        if values is not None:
+            clause, given = _any(engine, column, values)
+            clauses.append(clause)
+            args += given
     if clauses:
         sql += " WHERE " + " AND ".join(clauses)
     df = await _query(engine, sql, tuple(args), firms=None if usccs is None else len(usccs))
@@ -583,13 +579,6 @@ _CELLS_SQL = f"SELECT {', '.join(CELL_COLUMNS)} FROM firm_month"
 #: and their pension (headcount).
 _SPLIT_CELLS = ("((kind = 'utility' AND category = 'electricity') "
                 "OR (kind = 'social_insurance' AND category = 'pension'))")
-
-
-def _any(engine: Engine, column: str, values: Collection[str], *, negate: bool = False) -> tuple[str, list]:
-    """``column`` among ``values`` (or not), as a clause and its arguments on either engine."""
-    if isinstance(engine, PostgresEngine):
-        return f"{column} {'<> ALL' if negate else '= ANY'}(?)", [list(values)]
-    return f"{column} {'NOT IN' if negate else 'IN'} ({', '.join('?' * len(values))})", list(values)
 
 
 async def _cells(engine: Engine, where: str = "", args: tuple = (), firms: int | None = None) -> pd.DataFrame:
@@ -695,9 +684,9 @@ async def load_redeclared_history(engine: Engine, usccs: list[str] | None = None
     sql, args = ("SELECT DISTINCT uscc FROM dept_record "
                  "WHERE superseded_at IS NOT NULL AND source = 'tax_monthly'"), ()
     if usccs is not None:
-        pg = isinstance(engine, PostgresEngine)
-        sql += " AND uscc = ANY(?)" if pg else f" AND uscc IN ({', '.join('?' * len(usccs))})"
-        args = (list(usccs),) if pg else tuple(usccs)
+        clause, given = _any(engine, "uscc", usccs)
+        sql += f" AND {clause}"
+        args = tuple(given)
     found = await _query(engine, sql, args)
     return await load_record_history(engine, usccs=sorted(found["uscc"].astype(str)), kinds=("tax_monthly",))
 
@@ -709,12 +698,12 @@ async def load_arrivals(engine: Engine, kinds: tuple[str, ...], since: date, unt
     ``scoring.authenticity.feed_health`` without the rows themselves. A back-filled archive's
     rows are known from their event day, as in a history frame."""
     pg = isinstance(engine, PostgresEngine)
+    clause, given = _any(engine, "a.kind", kinds)
     sql = ("SELECT a.kind, a.event_date, a.received_at, b.backfill, SUM(a.rows) AS rows "
-           "FROM feed_arrival a JOIN ingest_batch b ON b.id = a.batch_id "
-           + ("WHERE a.kind = ANY(?) " if pg else f"WHERE a.kind IN ({', '.join('?' * len(kinds))}) ")
-           + "AND a.event_date >= ? AND a.event_date <= ? "
+           f"FROM feed_arrival a JOIN ingest_batch b ON b.id = a.batch_id WHERE {clause} "
+           "AND a.event_date >= ? AND a.event_date <= ? "
            "GROUP BY a.kind, a.event_date, a.received_at, b.backfill")
-    args = ([list(kinds)] if pg else list(kinds)) + ([since, until] if pg else [since.isoformat(), until.isoformat()])
+    args = given + ([since, until] if pg else [since.isoformat(), until.isoformat()])
     df = await _query(engine, sql, tuple(args))
     event = pd.to_datetime(df["event_date"], errors="coerce")
     received = _utc_naive(df["received_at"])
