@@ -54,6 +54,7 @@ __all__ = [
     "agent_reading",
     "assess",
     "feed_health",
+    "feed_health_rows",
     "exports_revenue",
     "finding_texts",
     "meter_ids",
@@ -877,6 +878,36 @@ def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
             if dept in depts and name in flagged_by and covered}
         out.append(entry)
     return out
+
+
+#: Months before a department's latest that :func:`feed_health` reads (continuity's twelve
+#: and lateness's two lie within them).
+_HEALTH_MONTHS = 12
+
+
+def feed_health_rows(records: pd.DataFrame, as_of: Any) -> pd.DataFrame:
+    """The rows of ``records`` (``uscc``, ``kind``, ``event_date`` and, where given,
+    ``known_from``) that :func:`feed_health` as of ``as_of`` reads: its departments' monthly
+    rows dated by then, over their last thirteen months; without ``known_from``, one row per
+    firm, kind and month (the earliest). ``feed_health`` of them, or of the rows of several
+    parts of a region put together, equals ``feed_health`` of all the rows: a part's latest month
+    is never after the region's, so a part keeps at least the months the region needs."""
+    ts = pd.Timestamp(as_of)
+    monthly = [k.code for k in RECORD_KINDS.values() if k.monthly]
+    columns = [c for c in ("uscc", "kind", "event_date", "known_from") if c in records.columns]
+    rows = rows_where(records, records["kind"].isin(monthly).to_numpy() & (records["event_date"] <= ts).to_numpy(),
+                      columns)
+    if rows.empty:
+        return rows.reset_index(drop=True)
+    month = rows["event_date"].dt.to_period("M")
+    dept = rows["kind"].map({k.code: k.department for k in RECORD_KINDS.values() if k.monthly})
+    latest = month.groupby(dept).transform("max")
+    keep = (month >= latest - _HEALTH_MONTHS).to_numpy()
+    rows = rows_where(rows, keep)
+    if "known_from" not in rows.columns:
+        rows = (rows.assign(_month=month[keep].to_numpy()).sort_values("event_date", kind="stable")
+                .drop_duplicates(["uscc", "kind", "_month"]).drop(columns="_month"))
+    return rows.reset_index(drop=True)
 
 
 def _lateness(event: pd.Series, known: pd.Series, rows: np.ndarray | None) -> dict[str, Any]:

@@ -1,26 +1,51 @@
 """The full re-score on a Dask cluster (issue 16): ``XINBAO_DASK_SCHEDULER`` names its scheduler.
 
-The process that runs the re-score (the CLI, the nightly job) reads the region once, as it
-does in-process, cuts it into parts by a hash of the USCC (``scoring.partitioned``), hands the
-parts and the model to the cluster's workers and puts their scores together; the workers
-compute, this process only submits and merges. The result equals the in-process score exactly
-(``tests/integration/test_score_on_dask.py``). Dask reschedules a part whose worker died on
-another worker; with no worker left, or no scheduler, the re-score fails with the reason (it
-does not quietly compute here instead).
+The process that runs the re-score (the CLI, the nightly job) cuts the region's firms into
+parts by a hash of the USCC (``scoring.partitioned``) and hands each part, with the model, to
+the cluster's workers; it submits and merges, it does not compute.
+
+- From the feature store (:func:`score_stored_on_dask`, the one-date re-score): each worker
+  reads its own part's cells, rows and tax history from the database (``database_url``), so
+  the submitting process never holds the region and the reading spreads over the workers.
+  Besides its scores, a part hands back what the feed health reads of it.
+- From the records (:func:`score_on_dask`, back-scores): this process reads the region and
+  ships each part.
+
+The result equals the in-process score exactly (``tests/integration/test_score_on_dask.py``).
+Dask reschedules a part whose worker died on another worker; with no worker left, or no
+scheduler, the re-score fails with the reason (it does not quietly compute here instead).
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Any
 
 import pandas as pd
+from piccolo.engine.postgres import PostgresEngine
 
-from scoring.partitioned import Part, score_in_parts, score_part
-from scoring.pipeline import RegionScores
+from scoring.authenticity import feed_health_rows
+from scoring.partitioned import Part, merge_scores, score_in_parts, score_part, split_region
+from scoring.pipeline import RegionScores, score_region
+from scoring.records import rows_where
+from server import db
 from server.cluster import connect, large_tasks, submit_held, worker_threads
+from server.engines import engine_from_url
+from server.scores.frames import (
+    event_dates,
+    latest_months,
+    load_cells,
+    load_redeclared_history,
+    load_row_kinds,
+)
 
-__all__ = ["PARTS_PER_WORKER", "score_on_dask"]
+__all__ = ["PARTS_PER_WORKER", "StoredPart", "live_firms", "score_on_dask", "score_stored_on_dask", "score_stored_part"]
+
+#: What a part scored from the store hands back: its scores (None when none of its firms was
+#: founded by the date), the rows the feed health reads of it (``feed_health_rows``) and each
+#: kind's latest month (``latest_months``).
+StoredPart = tuple[RegionScores | None, pd.DataFrame, dict[str, int]]
 
 #: Parts per worker thread: a few each, so a slow or lost worker's share is spread.
 PARTS_PER_WORKER = 2
@@ -45,3 +70,60 @@ def score_on_dask(address: str, model: Any, firms: pd.DataFrame, records: pd.Dat
 
         return score_in_parts(model, firms, records, as_of, parts, cells=cells, history=history,
                               map_parts=map_parts, **kwargs)
+
+
+def live_firms(firms: pd.DataFrame, as_of: date | pd.Timestamp) -> pd.DataFrame:
+    """The firms founded by ``as_of``: those a run as of that date scores."""
+    return firms[pd.to_datetime(firms["founded_on"]) <= pd.Timestamp(as_of)].reset_index(drop=True)
+
+
+async def _read_part(database_url: str, usccs: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """One part's cells (shared meters split as the region's), current rows of the other kinds
+    and re-declared tax history, read by the worker from the database."""
+    engine = engine_from_url(database_url)
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=1, max_size=1)
+    try:
+        cells = await load_cells(engine, usccs=usccs)
+        records = await load_row_kinds(engine, usccs=usccs)
+        history = await load_redeclared_history(engine, usccs)
+    finally:
+        await db.close(engine)
+    return cells, records, history
+
+
+def score_stored_part(model: Any, database_url: str, firms: pd.DataFrame, as_of: date,
+                      **kwargs: Any) -> StoredPart:
+    """Read one part of the region from the feature store and score its firms founded by
+    ``as_of``, as the in-process re-score scores them (runs on a worker)."""
+    cells, records, history = asyncio.run(_read_part(database_url, firms["uscc"].astype(str).tolist()))
+    end = pd.Timestamp(as_of)
+    seen = feed_health_rows(event_dates(cells), end)
+    latest = latest_months(cells, end)
+    live = live_firms(firms, end)
+    if live.empty:
+        return None, seen, latest
+    known = rows_where(records, (records["event_date"] <= end).to_numpy())
+    declared = history[(history["kind"] == "tax_monthly") & (history["category"] == "vat")]
+    return score_region(model, live, known, as_of, cells=cells, history=declared, **kwargs), seen, latest
+
+
+def score_stored_on_dask(address: str, database_url: str, model: Any, firms: pd.DataFrame, as_of: date,
+                         **kwargs: Any) -> tuple[RegionScores, pd.DataFrame, dict[str, int]]:
+    """:func:`scoring.pipeline.score_region` of the firms founded by ``as_of``, each part read
+    from the store and scored by a worker (blocking: call it in a worker thread); with the
+    rows the feed health reads and each kind's latest month, over all of ``firms``."""
+    with connect(address) as client:
+        parts = max(1, worker_threads(client) * PARTS_PER_WORKER)
+        shared = submit_held(client, model)
+        pieces = split_region(firms, parts)
+        futures = [client.submit(score_stored_part, shared, database_url, p["firms"], as_of, pure=False, **kwargs)
+                   for p in pieces]
+        done: list[StoredPart] = client.gather(futures)
+    latest: dict[str, int] = {}
+    for _, _, mine in done:
+        for kind, month in mine.items():
+            latest[kind] = max(month, latest.get(kind, month))
+    seen = pd.concat([s for _, s, _ in done], ignore_index=True)
+    scored = [r for r, _, _ in done if r is not None]
+    return merge_scores(live_firms(firms, as_of), scored), seen, latest

@@ -25,7 +25,8 @@ from scoring.records import FIRM_COLUMNS, RECORD_COLUMNS
 from server.db import dollar_params
 from server.engines import sqlite_path_of
 
-__all__ = ["PART_RECORDS", "ROW_KINDS_PREDICATE", "firms_per_part", "in_parts", "load_arrivals", "load_cells",
+__all__ = ["PART_RECORDS", "ROW_KINDS_PREDICATE", "event_dates", "firms_per_part", "in_parts", "latest_months",
+           "load_arrivals", "load_cells",
            "load_firms", "load_record_history", "load_records", "load_redeclared_history", "load_row_kinds",
            "load_scalar", "load_scoring_inputs", "records_in_parts"]
 
@@ -647,6 +648,23 @@ async def _cells_on_meters(engine: Engine, keys: Collection[str], besides: list[
 #: (migration 2026-12-06) states it, so that the planner sees the query implies the index.
 ROW_KINDS_PREDICATE = ("superseded_at IS NULL AND source NOT IN ("
                        + ", ".join(f"'{k}'" for k in sorted(CELL_ONLY_KINDS)) + ")")
+
+
+def event_dates(cells: pd.DataFrame, records: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``uscc``, ``kind`` and ``event_date`` of the cells (their first event: a month and
+    whether it has a row by a date are all these readers ask) and of ``records``."""
+    frame = pd.DataFrame({"uscc": cells["uscc"], "kind": cells["kind"], "event_date": cells["first_event"]})
+    if records is None:
+        return frame
+    return pd.concat([frame, records[["uscc", "kind", "event_date"]]], ignore_index=True)
+
+
+def latest_months(cells: pd.DataFrame, end: pd.Timestamp) -> dict[str, int]:
+    """Per kind, the latest month (months since 1970-01) of the cells with a row by ``end``:
+    where the feed-health lateness starts reading arrivals (``load_arrivals``). The parts of a
+    region give the region's by taking each kind's maximum."""
+    known = cells[cells["first_event"] <= end]
+    return {str(k): int(m) for k, m in known.groupby("kind")["month"].max().items()}
 
 
 async def load_row_kinds(engine: Engine, as_of: date | None = None,

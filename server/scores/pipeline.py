@@ -39,6 +39,8 @@ from scoring.scorecard import confidence_level_of
 from server import db
 from server.ingest.store import open_writer
 from server.scores.frames import (
+    event_dates,
+    latest_months,
     load_arrivals,
     load_firms,
     load_record_history,
@@ -306,10 +308,15 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
         firms = await load_firms(engine)
         store = history_months == 0 if from_store is None else from_store
         cells = arrivals = None
-        if store:
+        records: pd.DataFrame | None = None
+        declared: pd.DataFrame | None = None
+        if store and settings.dask_scheduler:
+            # the workers read their parts of the store (``server.scores.distributed``)
+            end = pd.Timestamp(as_of) if as_of else await stored_data_end(engine)
+        elif store:
             cells, records, history = await _store_inputs(engine)
-            end = pd.Timestamp(as_of) if as_of else data_end(_event_dates(cells, records))
-            arrivals = await _recent_arrivals(engine, cells, end)
+            end = pd.Timestamp(as_of) if as_of else data_end(event_dates(cells, records))
+            arrivals = await _recent_arrivals(engine, latest_months(cells, end), end)
         else:
             # Every version of every record: the indicators at each back-score date read what the
             # platform knew that day (time-correct), the labels and today's checks the current rows.
@@ -322,17 +329,23 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
         rules = await active_override_rules()
         written = 0
         latest = None
-        # every version of the VAT declarations, sliced once: the re-declaration check reads them
-        declared = history[(history["kind"] == "tax_monthly") & (history["category"] == "vat")]
+        if records is not None:
+            # every version of the VAT declarations, sliced once: the re-declaration check reads them
+            declared = history[(history["kind"] == "tax_monthly") & (history["category"] == "vat")]
+        seen = None
         for d in [*dates, end]:
             # The registry status in the firms table is today's: back-scores must not read it.
-            count, latest = await _score_one_date(engine, model, version, firms, records, d, reason,
-                                                  settings.min_group_size, rules, end.date(), history=declared,
-                                                  cells=cells, dask=settings.dask_scheduler)
+            count, latest, read = await _score_one_date(
+                engine, model, version, firms, records, d, reason, settings.min_group_size, rules, end.date(),
+                history=declared, cells=cells, dask=settings.dask_scheduler, database_url=settings.database_url)
             written += count
             release_frames()
+        if read is not None:  # read by the workers: who reported each month, and the arrivals
+            seen, months = read
+            arrivals = await _recent_arrivals(engine, months, end)
+        elif records is not None:
+            seen = history if cells is None else event_dates(cells)  # who reported each month
         if latest is not None and latest.authenticity is not None:
-            seen = history if cells is None else _event_dates(cells)  # who reported each month
             await _store_feed_health(seen, firms, end, latest.authenticity, arrivals)
         await _rescore_event_rows(engine, settings, version, end.date(), reason)
         return {"model_version": version, "as_of": str(end.date()), "firms": int(len(firms)),
@@ -350,26 +363,16 @@ async def _store_inputs(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame, pd.
     return cells, records, history
 
 
-def _event_dates(cells: pd.DataFrame, records: pd.DataFrame | None = None) -> pd.DataFrame:
-    """``uscc``, ``kind`` and ``event_date`` of the cells (their first event: a month and
-    whether it has a row by a date are all these readers ask) and of ``records``."""
-    frame = pd.DataFrame({"uscc": cells["uscc"], "kind": cells["kind"], "event_date": cells["first_event"]})
-    if records is None:
-        return frame
-    return pd.concat([frame, records[["uscc", "kind", "event_date"]]], ignore_index=True)
-
-
-async def _recent_arrivals(engine: Engine, cells: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+async def _recent_arrivals(engine: Engine, latest: dict[str, int], end: pd.Timestamp) -> pd.DataFrame:
     """The arrivals of the monthly feeds' rows over the months the feed-health lateness reads
-    (the last three each kind reported by ``end``), counted per day and arrival time."""
-    known = cells[cells["first_event"] <= end]
-    if known.empty:
+    (the last three each kind reported by ``end``; ``latest``: each kind's latest month, from
+    ``latest_months``), counted per day and arrival time."""
+    if not latest:
         return pd.DataFrame({"kind": [], "event_date": pd.to_datetime([]), "known_from": pd.to_datetime([]),
                              "rows": np.array([], dtype=np.int64)})
-    earliest = int(known.groupby("kind")["month"].max().min()) - 2  # months since 1970-01
+    earliest = min(latest.values()) - 2  # months since 1970-01
     since = pd.Timestamp(np.datetime64(earliest, "M")).date()
-    kinds = tuple(sorted(set(known["kind"])))
-    return await load_arrivals(engine, kinds, since, end.date())
+    return await load_arrivals(engine, tuple(sorted(latest)), since, end.date())
 
 
 async def _rescore_event_rows(engine: Engine, settings: Settings, version: str, end: date, reason: str) -> None:
@@ -388,30 +391,46 @@ async def _rescore_event_rows(engine: Engine, settings: Settings, version: str, 
 
 
 async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.DataFrame,
-                          records: pd.DataFrame, as_of: pd.Timestamp, reason: str,
+                          records: pd.DataFrame | None, as_of: pd.Timestamp, reason: str,
                           min_group_size: int | None = None, rules: OverrideRuleSet | None = None,
                           status_known_on: date | None = None,
                           history: pd.DataFrame | None = None,
                           cells: pd.DataFrame | None = None,
-                          dask: str | None = None) -> tuple[int, RegionScores | None]:
+                          dask: str | None = None, database_url: str | None = None,
+                          ) -> tuple[int, RegionScores | None, tuple[pd.DataFrame, dict[str, int]] | None]:
     """Score the firms founded by ``as_of`` and write the run; ``dask``: a Dask scheduler's
-    address, whose workers compute the scores (``server.scores.distributed``)."""
-    live = firms[pd.to_datetime(firms["founded_on"]) <= as_of].reset_index(drop=True)
+    address, whose workers compute the scores (``server.scores.distributed``). ``records``
+    None: the workers read their parts of the feature store from ``database_url``, and
+    the third value is what they read for the feed health (its rows and each kind's latest
+    month)."""
+    from server.scores.distributed import live_firms
+
+    live = live_firms(firms, as_of)
     if live.empty:
-        return 0, None
+        return 0, None, None
     from server.scores.services import active_profile_on, profile_version
 
     profile = await active_profile_on(as_of.date())
     profile_v = profile_version(profile) if profile else None
-    known = rows_where(records, records["event_date"] <= as_of)
-    how = dict(profile=profile, model_version=version, overrides=rules, status_known_on=status_known_on,
-               history=history, cells=cells)
-    if dask:
+    how = dict(profile=profile, model_version=version, overrides=rules, status_known_on=status_known_on)
+    read = None
+    if records is None:
+        from server.scores.distributed import score_stored_on_dask
+
+        if not (dask and database_url):
+            raise ValueError("records None: the re-score reads on a Dask cluster's workers")
+        result, *health = await asyncio.to_thread(score_stored_on_dask, dask, database_url, model, firms,
+                                                   as_of.date(), **how)
+        read = (health[0], health[1])
+    elif dask:
         from server.scores.distributed import score_on_dask
 
-        result = await asyncio.to_thread(score_on_dask, dask, model, live, known, as_of.date(), **how)
+        known = rows_where(records, records["event_date"] <= as_of)
+        result = await asyncio.to_thread(score_on_dask, dask, model, live, known, as_of.date(), history=history,
+                                         cells=cells, **how)
     else:
-        result = score_region(model, live, known, as_of.date(), **how)
+        known = rows_where(records, records["event_date"] <= as_of)
+        result = score_region(model, live, known, as_of.date(), history=history, cells=cells, **how)
     table = result.table
     override_v = None if rules is None else rules.label
     dims = [c for c in table.columns if c.startswith("dim_")]
@@ -439,7 +458,7 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
         await w.copy_rows("score_history", (
             "firm", "run", "as_of", "score", "grade", "pd", "dimensions", "reasons", "model_version",
             "weight_profile_version", "override_version", "data_confidence", "created_at"), rows)
-    return len(rows), result
+    return len(rows), result, read
 
 
 async def _store_feed_health(history: pd.DataFrame, firms: pd.DataFrame, end: pd.Timestamp,

@@ -2,9 +2,10 @@
 
 The test starts a real cluster of its own, as separate processes over TCP on 127.0.0.1 (a
 scheduler and two workers without nannies, so that each worker is the process the test can
-kill). With ``dask_scheduler`` set, ``score_platform`` reads the region, cuts it by USCC hash
-and has the workers score the parts: every firm's stored score, grade, PD, dimensions, reasons
-and data confidence equal the in-process run's. A worker killed while it scores a part, the other
+kill). With ``dask_scheduler`` set, ``score_platform`` cuts the firms by USCC hash and each
+worker reads its part of the feature store and scores it (the submitting process reads none of
+the region): every firm's stored score, grade, PD, dimensions, reasons and data confidence, and
+the feed health, equal the in-process run's. A worker killed while it scores a part, the other
 scores every part to the same result; with no worker left the re-score fails with the reason and
 writes nothing."""
 
@@ -30,7 +31,17 @@ async def test_the_re_score_on_dask_equals_the_re_score_in_process(client, demo,
     here = await score_platform(settings, engine=engine, reason="here")
     here_run, here_health = await _last_run_and_health()
     on_dask = dataclasses.replace(settings, dask_scheduler=address)
-    there = await score_platform(on_dask, engine=engine, reason="dask")
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("the submitting process read the region's store")
+
+    # each worker reads its own part of the store: this process never reads the region
+    from server.scores import pipeline
+
+    with monkeypatch.context() as m:
+        for name in ("_store_inputs", "load_scoring_inputs", "load_record_history"):
+            m.setattr(pipeline, name, not_here)
+        there = await score_platform(on_dask, engine=engine, reason="dask")
     there_run, there_health = await _last_run_and_health()
     assert there_run != here_run and there == here
     want = await _run_rows(here_run)

@@ -324,6 +324,46 @@ def test_feed_health_from_cells_and_counted_arrivals_equals_feed_health_from_the
         assert {d["lateness_days_p90"] for d in got} != {None}
 
 
+def test_feed_health_of_the_parts_rows_equals_feed_health_of_the_regions_rows() -> None:
+    """What a Dask worker hands back for the feed health (``feed_health_rows`` of its part):
+    the parts' rows put together give every figure all the rows give, from the rows (with
+    arrival times) and from the cells, though one part's latest month is three months behind
+    the region's and a firm stopped reporting long before."""
+    from scoring.authenticity import feed_health, feed_health_rows
+    from scoring.feature_store import cells_of
+
+    firm_c, firm_d = "91330100MA2CCCCC3C", "91330100MA2DDDDD4D"
+    rows = []
+    for uscc, months in ((FIRM_A, 24), (FIRM_B, 24), (firm_c, 21), (firm_d, 30)):
+        rows += firm_rows(uscc, [2e6] * months, [10_000.0] * months, [25] * months)
+    history = make_records(rows)
+    history["event_date"] = pd.to_datetime(history["event_date"])
+    behind = history["uscc"].isin([firm_c, firm_d]).to_numpy()
+    shift = np.where(history["uscc"] == firm_c, 3, 16)  # C three months behind, D sixteen
+    history.loc[behind, "event_date"] = [d - pd.offsets.MonthEnd(int(k)) for d, k in
+                                         zip(history.loc[behind, "event_date"], shift[behind], strict=True)]
+    water = history[history["kind"] == "utility"].assign(category="water")  # a second cell a month
+    history = pd.concat([history, water], ignore_index=True)
+    history["known_from"] = history["event_date"] + pd.Timedelta(days=9)
+    history["superseded_at"] = pd.NaT
+    firms = pd.DataFrame({"uscc": [FIRM_A, FIRM_B, firm_c, firm_d], "status": ["active"] * 4,
+                          "founded_on": pd.to_datetime(["2010-01-01"] * 4)})
+    parts = [[FIRM_A, firm_d], [FIRM_B], [firm_c]]
+    cells = cells_of(history).rename(columns={"first_event": "event_date"})
+    for as_of in (AS_OF, pd.Timestamp(AS_OF) - pd.Timedelta(days=70)):
+        for frame in (history, cells):
+            expected = feed_health(frame, firms, as_of)
+            pieces = [feed_health_rows(frame[frame["uscc"].isin(p)], as_of) for p in parts]
+            got = feed_health(pd.concat(pieces, ignore_index=True), firms, as_of)
+            assert got == expected
+            assert sum(map(len, pieces)) < len(frame)
+            assert {d["continuity"] for d in got} != {None}
+        # one row per firm, kind and month from the cells: a month's other categories add nothing
+        kept = feed_health_rows(cells, as_of)
+        assert not kept.assign(m=kept["event_date"].dt.to_period("M")).duplicated(["uscc", "kind", "m"]).any()
+        assert cells.assign(m=cells["event_date"].dt.to_period("M")).duplicated(["uscc", "kind", "m"]).any()
+
+
 def test_a_wage_base_declared_lower_is_found_and_a_shrinking_staff_is_not():
     """Pension premiums per head down by half while the staff holds: the declared wage base
     fell. The same fall in premiums with the staff halved is a smaller firm, not a finding;
