@@ -4,15 +4,16 @@ Nothing here opens or creates anything; :mod:`server.db` opens, binds and migrat
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 import aiosqlite
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
 
-__all__ = ["PooledSQLiteEngine", "engine_from_url", "sqlite_path", "sqlite_path_of"]
+__all__ = ["PooledSQLiteEngine", "engine_from_url", "sqlite_path", "sqlite_path_of", "url_of"]
 
 
 class PooledSQLiteEngine(SQLiteEngine):
@@ -154,3 +155,16 @@ def engine_from_url(url: str) -> Engine:
 def sqlite_path_of(engine: Engine) -> str:
     """The database file of an SQLite engine."""
     return str(engine.connection_kwargs["database"])  # type: ignore[attr-defined]
+
+
+def url_of(engine: Engine) -> str:
+    """The URL of the database ``engine`` reads, for another process to open it
+    (:func:`engine_from_url` gives an engine on the same database): an SQLite file by its
+    absolute path, since the other process may run in another folder."""
+    if isinstance(engine, PostgresEngine):
+        c = engine.config
+        user = quote(str(c.get("user") or "postgres"), safe="")
+        password = f":{quote(str(c['password']), safe='')}" if c.get("password") else ""
+        return (f"postgresql://{user}{password}@{c.get('host') or '127.0.0.1'}:{c.get('port') or 5432}/"
+                f"{c.get('database') or 'xinbao'}")  # as engine_from_url reads it: not unquoted
+    return "sqlite:///" + quote(os.path.abspath(sqlite_path_of(engine)), safe="/")

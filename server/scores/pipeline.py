@@ -37,6 +37,7 @@ from scoring.pipeline import RegionScores
 from scoring.records import current_versions, rows_where
 from scoring.scorecard import confidence_level_of
 from server import db
+from server.engines import url_of
 from server.ingest.store import open_writer
 from server.scores.frames import (
     event_dates,
@@ -337,7 +338,7 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
             # The registry status in the firms table is today's: back-scores must not read it.
             count, latest, read = await _score_one_date(
                 engine, model, version, firms, records, d, reason, settings.min_group_size, rules, end.date(),
-                history=declared, cells=cells, dask=settings.dask_scheduler, database_url=settings.database_url)
+                history=declared, cells=cells, dask=settings.dask_scheduler, database_url=url_of(engine))
             written += count
             release_frames()
         if read is not None:  # read by the workers: who reported each month, and the arrivals
