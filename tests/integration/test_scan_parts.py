@@ -156,6 +156,67 @@ async def test_records_read_in_parts_are_each_parts_own_records(engine, demo):
     assert whole["record_id"].is_monotonic_increasing
 
 
+async def test_a_split_or_a_copy_that_fails_half_way_fails_the_read_and_leaves_nothing_open(engine, demo,
+                                                                                       monkeypatch):
+    """On PostgreSQL the COPY streams through a pipe into the split, which runs in a thread
+    (``_copy_split``). Either side failing half-way fails the read with its own error, in
+    time, with no pipe or part file left: the split's failure (not the broken pipe it leaves
+    the COPY), and a query that fails after rows went out (the split ends at the pipe's end
+    of file and must not pass a partial read on)."""
+    import asyncio
+    import glob
+    import os
+    import tempfile
+
+    import asyncpg
+    from piccolo.engine.postgres import PostgresEngine
+
+    from server.risk.frames import region_day
+    from server.scores import frames
+    from server.tables.firms import Firm
+
+    if not isinstance(engine, PostgresEngine):
+        pytest.skip("the streamed COPY is PostgreSQL's; SQLite reads part by part")
+    usccs = [r["uscc"] for r in await Firm.select(Firm.uscc).order_by(Firm.id)]
+    parts = [usccs[i:i + 40] for i in range(0, len(usccs), 40)]
+    day = region_day(None)
+    open_fds = len(os.listdir("/proc/self/fd"))
+    left = set(glob.glob(f"{tempfile.gettempdir()}/xinbao-parts-*"))
+
+    async def read_all() -> int:
+        n = 0
+        async for _, frame in frames.records_in_parts(engine, day, parts, with_keys=True):
+            n += len(frame)
+        return n
+
+    whole = await asyncio.wait_for(read_all(), 60)
+    assert whole > 10_000
+
+    def breaks_after_a_few_rows(fh, types):
+        fh.read(4096)  # the COPY goes on writing into a pipe nobody reads to the end
+        raise ValueError("the split broke")
+
+    with monkeypatch.context() as m:
+        m.setattr(frames, "_csv_reader", breaks_after_a_few_rows)
+        with pytest.raises(ValueError, match="the split broke"):
+            await asyncio.wait_for(read_all(), 60)
+
+    query = frames._records_query
+
+    def fails_half_way(*args, **kwargs):
+        sql, values = query(*args, **kwargs)
+        return sql + " AND 1 / (CASE WHEN id > (SELECT MAX(id) / 2 FROM dept_record) THEN 0 ELSE 1 END) = 1", values
+
+    with monkeypatch.context() as m:
+        m.setattr(frames, "_records_query", fails_half_way)
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            await asyncio.wait_for(read_all(), 60)
+
+    assert await asyncio.wait_for(read_all(), 60) == whole  # and the next read is whole again
+    assert len(os.listdir("/proc/self/fd")) <= open_fds
+    assert set(glob.glob(f"{tempfile.gettempdir()}/xinbao-parts-*")) <= left
+
+
 async def test_a_subsets_shared_meters_are_split_as_the_whole_regions(engine, demo):
     """A firm read alone, or in a part, gets the shared meters' readings the whole region's read
     gives it: the split weighs the other firms on the meter by their headcount and their own
