@@ -135,3 +135,32 @@ def test_the_cli_writes_the_report(tmp_path, settings, demo, monkeypatch):
     assert len(PdfReader(out).pages) >= 12 and "pages" in result.output
     result = CliRunner().invoke(main, ["report", "annual", "--year", str(YEAR + 1), "--out", str(out)])
     assert result.exit_code != 0 and "year" in result.output
+
+
+async def test_the_coverage_counted_from_the_store_equals_counting_every_record(demo, engine):
+    """The report's data coverage (per kind: firms, records and months of the year's current
+    records) reads the monthly feeds from the feature store's cells and the other kinds from
+    their rows: the same figures as counting every current record, for every year the data
+    spans, with fourteen months of a firm's VAT re-declared (replaced rows across two years)."""
+    from collections import Counter
+
+    from server.reports.annual.figures import coverage_counts
+    from server.tables.ingest import DeptRecord
+    from tests.integration.test_score_from_store import _redeclare
+
+    await _redeclare(engine, months=14)
+    rows = await DeptRecord.select(DeptRecord.source, DeptRecord.uscc, DeptRecord.event_date).where(
+        DeptRecord.superseded_at.is_null() & DeptRecord.event_date.is_not_null())
+    days = [(r["source"], r["uscc"], r["event_date"] if not isinstance(r["event_date"], str)
+             else datetime.fromisoformat(r["event_date"]).date()) for r in rows]
+    years = sorted({d.year for _, _, d in days})
+    assert len(years) >= 3
+    for year in years:
+        mine = [(s, u, d) for s, u, d in days if d.year == year]
+        firms = Counter(s for s, _ in {(s, u) for s, u, _ in mine})
+        records = Counter(s for s, _, _ in mine)
+        months: dict[str, set[int]] = {}
+        for s, _, d in mine:
+            months.setdefault(s, set()).add(d.month)
+        assert await coverage_counts(year) == (firms, records, months), year
+    assert {"tax_monthly", "utility", "court_case"} <= set(records)

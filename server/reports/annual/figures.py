@@ -15,24 +15,25 @@ from typing import Any
 
 import pandas as pd
 from litestar.exceptions import ValidationException
-from piccolo.query.functions.aggregate import Count
 
 from scoring.credit_index import CreditIndexWeights, credit_index
+from scoring.feature_store import STORE_KINDS
 from scoring.records import INDUSTRY_SECTIONS, RECORD_KINDS
 from scoring.risk.rules import RULES
 from scoring.thematic import GRADES, suppress_table
 from server.privacy import Group, min_firms, publishable
 from server.reports.services import load_panel
 from server.risk.frames import LOCAL
+from server.scores.frames import ROW_KINDS_PREDICATE
 from server.tables.financing import LoanApplication
 from server.tables.firms import Firm
 from server.tables.fund import FundLedger
-from server.tables.ingest import DeptRecord
+from server.tables.ingest import DeptRecord, FirmMonth
 from server.tables.policies import PolicyApplication
 from server.tables.risk import Warning
 from server.texts import t
 
-__all__ = ["AnnualFigures", "GroupRow", "gather", "check_year"]
+__all__ = ["AnnualFigures", "GroupRow", "check_year", "coverage_counts", "gather"]
 
 _LENT = ("disbursed", "repaid", "defaulted")
 _REGION = "*region*"
@@ -141,6 +142,39 @@ def _index_at(series: dict[str, list[dict[str, Any]]], start: pd.Timestamp, end:
         out[code] = (float(inside[-1]["index"]),
                      float(inside[-1]["index"] - inside[0]["index"]) if unbroken and len(inside) > 1 else None)
     return out
+
+
+async def coverage_counts(year: int) -> tuple[Counter[str], Counter[str], dict[str, set[int]]]:
+    """Per kind of record, of the current records dated in ``year``: the firms with one, the
+    records, and the months (1-12) with one. The monthly feeds (all but a sliver of a region's
+    records: at Weihai's density some 700 million a year) are counted from the feature store's
+    cells, which count each firm's current records per kind and month; the other kinds from
+    their records, found by the partial index ``dept_record_row_kinds``. The same figures as
+    counting every record (``tests/integration/test_annual_report.py``)."""
+    first_month = (year - 1970) * 12  # months since 1970-01, as the cells count them
+    in_cells = ", ".join(f"'{k}'" for k in STORE_KINDS)
+    cells_where = (f"WHERE kind IN ({in_cells}) AND rows > 0 AND month >= {first_month} "
+                   f"AND month < {first_month + 12}")
+    rows_where = (f"WHERE {ROW_KINDS_PREDICATE} AND source NOT IN ({in_cells}) "
+                  "AND event_date >= {} AND event_date <= {}")
+    span = (date(year, 1, 1), _end_of(year))
+    totals = [*await FirmMonth.raw("SELECT kind, COUNT(DISTINCT uscc) AS firms, SUM(rows) AS n "
+                                   f"FROM firm_month {cells_where} GROUP BY kind"),
+              *await DeptRecord.raw("SELECT source AS kind, COUNT(DISTINCT uscc) AS firms, COUNT(*) AS n "
+                                    f"FROM dept_record {rows_where} GROUP BY source", *span)]
+    months: dict[str, set[int]] = {}
+    for r in await FirmMonth.raw(f"SELECT DISTINCT kind, month FROM firm_month {cells_where}"):
+        months.setdefault(r["kind"], set()).add(int(r["month"]) - first_month + 1)
+    for r in await DeptRecord.raw(f"SELECT DISTINCT source AS kind, event_date FROM dept_record {rows_where}",
+                                  *span):
+        months.setdefault(r["kind"], set()).add(_as_date(r["event_date"]).month)
+    return (Counter({r["kind"]: int(r["firms"]) for r in totals}), Counter({r["kind"]: int(r["n"]) for r in totals}),
+            months)
+
+
+def _as_date(value: Any) -> date:
+    """A date as the engine's driver gives it (a ``date`` on PostgreSQL, ISO text on SQLite)."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 async def gather(year: int, k: int) -> AnnualFigures:
@@ -279,20 +313,7 @@ async def gather(year: int, k: int) -> AnnualFigures:
             down=int(sum(rank[b] > rank[a] for a, b in zip(moved["grade_from"], moved["grade_to"], strict=True))))
 
     registered = await Firm.count()
-    covered = await DeptRecord.select(
-        DeptRecord.source, DeptRecord.uscc, Count(DeptRecord.id).as_alias("n"),
-    ).where(DeptRecord.superseded_at.is_null() & (DeptRecord.event_date >= date(year, 1, 1))
-            & (DeptRecord.event_date <= _end_of(year))).group_by(DeptRecord.source, DeptRecord.uscc)
-    month_rows = await DeptRecord.select(DeptRecord.source, DeptRecord.event_date).where(
-        DeptRecord.superseded_at.is_null() & (DeptRecord.event_date >= date(year, 1, 1))
-        & (DeptRecord.event_date <= _end_of(year))).distinct()
-    months_of: dict[str, set[int]] = {}
-    for r in month_rows:
-        months_of.setdefault(r["source"], set()).add(r["event_date"].month)
-    firms_of: Counter[str] = Counter(r["source"] for r in covered)
-    rows_of: Counter[str] = Counter()
-    for r in covered:
-        rows_of[r["source"]] += r["n"]
+    firms_of, rows_of, months_of = await coverage_counts(year)
     coverage = []
     for source in sorted(firms_of, key=lambda s: -firms_of[s]):
         kind = RECORD_KINDS.get(source)
