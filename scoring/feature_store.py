@@ -27,6 +27,7 @@ each firm's monthly reading of the meter rather than to each reading row).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -170,18 +171,22 @@ def split_cells(cells: pd.DataFrame) -> pd.DataFrame:
         "attrs": attrs,
     })
     split = split_shared_meters(pseudo)
-    out = cells.copy()
-    firms_on = np.ones(len(out), dtype=np.int64)
+    # A new frame of the same columns, with new arrays for the ones the split changes: a copy
+    # of every cell (``cells.copy()``) cost about 1 s at 1.9 M cells and changed nothing else.
+    columns: dict[str, Any] = {c: cells[c] for c in cells.columns}
+    firms_on = np.ones(len(cells), dtype=np.int64)
     if split is not pseudo:
         q = split["quantity"].to_numpy()[: len(elec)]
         changed = q != pseudo["quantity"].to_numpy()[: len(elec)]
         rows = elec[changed]
-        out.loc[out.index[rows], "quantity_sum"] = q[changed]
-        out.loc[out.index[rows], "quantity_max"] = q[changed]
+        for c in ("quantity_sum", "quantity_max"):
+            values = cells[c].to_numpy(dtype=float, copy=True)
+            values[rows] = q[changed]
+            columns[c] = values
         firms_on[elec] = [a.get("meter_firms", 1) if isinstance(a, dict) else 1
                           for a in split["attrs"].to_numpy()[: len(elec)]]
-    out["meter_firms"] = firms_on
-    return out
+    columns["meter_firms"] = firms_on
+    return pd.DataFrame(columns, index=cells.index, copy=False)
 
 
 #: The code of a kind or category no cell has: it matches none (``pd.factorize`` gives -1 to
