@@ -50,14 +50,16 @@ FETCH_UP_TO_FIRMS = 50
 
 
 async def _query(engine: Engine, sql: str, args: tuple = (), *, firms: int | None = None,
-                 streamed: bool = False) -> pd.DataFrame:
+                 streamed: bool = False, expect: int = 1 << 16) -> pd.DataFrame:
     """The rows of ``sql`` as a frame; ``firms``: how many firms' rows it reads (None: all);
-    ``streamed``: framed while the COPY arrives (:func:`_pg_frame_streamed`)."""
+    ``streamed``: framed while the COPY arrives (:func:`_pg_frame_streamed`), in arrays made
+    for ``expect`` rows at first."""
     if isinstance(engine, PostgresEngine):
         if firms is not None and firms <= FETCH_UP_TO_FIRMS:
             return await _pg_rows(engine, dollar_params(sql), args)
-        read = _pg_frame_streamed if streamed else _pg_frame
-        return await read(engine, dollar_params(sql), args)
+        if streamed:
+            return await _pg_frame_streamed(engine, dollar_params(sql), args, expect)
+        return await _pg_frame(engine, dollar_params(sql), args)
 
     path = sqlite_path_of(engine)
 
@@ -255,13 +257,14 @@ async def _copy_split(engine: PostgresEngine, sql: str, args: tuple, part_of: di
                                 lambda fh, types: _split_copy(fh, types, part_of, folder, parts))
 
 
-async def _pg_frame_streamed(engine: PostgresEngine, sql: str, args: tuple) -> pd.DataFrame:
+async def _pg_frame_streamed(engine: PostgresEngine, sql: str, args: tuple, expect: int = 1 << 16) -> pd.DataFrame:
     """:func:`_pg_frame`'s frame, framed while the COPY arrives (:func:`_copy_streamed`). Its
     arrays grow as the rows come (by a quarter at a time, so at most a quarter more than the
     rows is held) instead of being made once at the COPY's count: for the feature store's
     cells (at 10,000 firms 1.9 M, framed in 1.5 s), not for the records, whose frame is the
     largest thing training holds."""
-    _columns, _types, frame = await _copy_streamed(engine, sql, args, _frame_from_stream)
+    _columns, _types, frame = await _copy_streamed(
+        engine, sql, args, lambda fh, types: _frame_from_stream(fh, types, start=max(1, expect)))
     return frame
 
 
@@ -701,7 +704,12 @@ _SPLIT_CELLS = ("((kind = 'utility' AND category = 'electricity') "
 
 
 async def _cells(engine: Engine, where: str = "", args: tuple = (), firms: int | None = None) -> pd.DataFrame:
-    df = await _query(engine, _CELLS_SQL + where, args, firms=firms, streamed=True)
+    expect = 1 << 16
+    if not where and isinstance(engine, PostgresEngine):  # every cell: as many as the planner counts
+        counted = await load_scalar(engine, "SELECT reltuples::bigint FROM pg_class "
+                                            "WHERE oid = 'firm_month'::regclass")
+        expect = max(expect, int((counted or 0) * 1.02))
+    df = await _query(engine, _CELLS_SQL + where, args, firms=firms, streamed=True, expect=expect)
     # the columns as they are, not consolidated into 2-D blocks: a copy of every cell (about
     # 1 s for 1.9 M cells) that nothing reading the cells column by column needs
     out = pd.DataFrame({c: df[c] for c in CELL_COLUMNS}, copy=False)
