@@ -820,6 +820,11 @@ CHECK_DEPARTMENTS: dict[str, tuple[str, ...]] = {
 _LATE_DAYS = 15  # a month's record arriving later than this after the month end is late
 
 
+#: Months before a department's latest that :func:`feed_health` reads (continuity's twelve
+#: and lateness's two lie within them).
+_HEALTH_MONTHS = 12
+
+
 def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
                 checked: Assessment | None = None,
                 arrivals: pd.DataFrame | None = None) -> list[dict[str, Any]]:
@@ -857,7 +862,7 @@ def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
         month = rows["event_date"].dt.to_period("M")
         latest = month.max()
         now = set(rows.loc[month == latest, "uscc"])
-        before = set(rows.loc[(month < latest) & (month >= latest - 12), "uscc"])
+        before = set(rows.loc[(month < latest) & (month >= latest - _HEALTH_MONTHS), "uscc"])
         entry: dict[str, Any] = {
             "department": dept, "kinds": kinds, "month": str(latest.end_time.date()),
             "firms_reported": len(now & trading), "firms_trading": len(trading),
@@ -878,11 +883,6 @@ def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
             if dept in depts and name in flagged_by and covered}
         out.append(entry)
     return out
-
-
-#: Months before a department's latest that :func:`feed_health` reads (continuity's twelve
-#: and lateness's two lie within them).
-_HEALTH_MONTHS = 12
 
 
 def feed_health_rows(records: pd.DataFrame, as_of: Any) -> pd.DataFrame:
