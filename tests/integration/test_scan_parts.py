@@ -156,6 +156,7 @@ async def test_records_read_in_parts_are_each_parts_own_records(engine, demo):
     assert whole["record_id"].is_monotonic_increasing
 
 
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # SQLite reads part by part, no COPY
 async def test_a_split_or_a_copy_that_fails_half_way_fails_the_read_and_leaves_nothing_open(engine, demo,
                                                                                        monkeypatch):
     """On PostgreSQL the COPY streams through a pipe into the split, which runs in a thread
@@ -175,8 +176,7 @@ async def test_a_split_or_a_copy_that_fails_half_way_fails_the_read_and_leaves_n
     from server.scores import frames
     from server.tables.firms import Firm
 
-    if not isinstance(engine, PostgresEngine):
-        pytest.skip("the streamed COPY is PostgreSQL's; SQLite reads part by part")
+    assert isinstance(engine, PostgresEngine)
     usccs = [r["uscc"] for r in await Firm.select(Firm.uscc).order_by(Firm.id)]
     parts = [usccs[i:i + 40] for i in range(0, len(usccs), 40)]
     day = region_day(None)
