@@ -115,13 +115,25 @@ async def _copy_out(engine: PostgresEngine, sql: str, args: tuple, fh: Any) -> t
     """``COPY (sql) TO STDOUT`` as CSV with a header into ``fh`` (rewound after): the query's
     columns (name, PostgreSQL type) and its row count."""
     async with _connection(engine) as conn:
-        stmt = await conn.prepare(sql)
-        columns = [(a.name, a.type.name) for a in stmt.get_attributes()]
-        async with conn.transaction(readonly=True):
-            await conn.execute("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'")
-            status = await conn.copy_from_query(sql, *args, output=fh, format="csv", header=True)
+        columns = await _columns(conn, sql)
+        rows = await _copy(conn, sql, args, fh)
     fh.seek(0)
-    return columns, int(status.split()[-1])  # "COPY <rows>"
+    return columns, rows
+
+
+async def _columns(conn: Any, sql: str) -> list[tuple[str, str]]:
+    """The columns (name, PostgreSQL type) of a query."""
+    stmt = await conn.prepare(sql)
+    return [(a.name, a.type.name) for a in stmt.get_attributes()]
+
+
+async def _copy(conn: Any, sql: str, args: tuple, output: Any) -> int:
+    """``COPY (sql) TO STDOUT`` as CSV with a header into ``output`` (a file or a coroutine
+    function), dates and times in ISO form and UTC; its row count."""
+    async with conn.transaction(readonly=True):
+        await conn.execute("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'")
+        status = await conn.copy_from_query(sql, *args, output=output, format="csv", header=True)
+    return int(status.split()[-1])  # "COPY <rows>"
 
 
 def _frame_from_copy(fh: Any, columns: list[tuple[str, str]], rows: int) -> pd.DataFrame:
@@ -152,14 +164,23 @@ def _frame_from_batches(batches: Any, columns: list[tuple[str, str]], types: dic
                         rows: int) -> pd.DataFrame:
     """Arrow record batches of ``rows`` rows in all, as :func:`_frame_from_copy` frames them."""
     sinks = {name: _Sink(types[name], rows) for name, _ in columns}
+    at = _fill(sinks, batches, grow=False)
+    assert at == rows, (at, rows)
+    return pd.DataFrame({name: sink.result() for name, sink in sinks.items()}, copy=False)
+
+
+def _fill(sinks: dict[str, _Sink], batches: Any, *, grow: bool) -> int:
+    """Each batch's columns into the sinks, in order; ``grow``: the sinks make room as the
+    rows come. The rows written."""
     at = 0
     for batch in batches:
         n = batch.num_rows
         for name, sink in sinks.items():
+            if grow:
+                sink.reserve(at + n)
             sink.put(batch.column(name), at, n)
         at += n
-    assert at == rows, (at, rows)
-    return pd.DataFrame({name: sink.result() for name, sink in sinks.items()}, copy=False)
+    return at
 
 
 def _split_copy(fh: Any, types: dict[str, pa.DataType], part_of: dict[str, int], folder: str,
@@ -207,8 +228,7 @@ async def _copy_streamed(engine: PostgresEngine, sql: str, args: tuple,
     checked against the COPY's own count."""
     loop = asyncio.get_running_loop()
     async with _connection(engine) as conn:
-        stmt = await conn.prepare(sql)
-        columns = [(a.name, a.type.name) for a in stmt.get_attributes()]
+        columns = await _columns(conn, sql)
         types = {name: _PG_ARROW.get(kind, pa.string()) for name, kind in columns}
         read_fd, write_fd = os.pipe()
 
@@ -231,9 +251,7 @@ async def _copy_streamed(engine: PostgresEngine, sql: str, args: tuple,
             await writer.drain()
 
         try:
-            async with conn.transaction(readonly=True):
-                await conn.execute("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'")
-                status = await conn.copy_from_query(sql, *args, output=sink, format="csv", header=True)
+            rows = await _copy(conn, sql, args, sink)
         except BaseException:
             writer.close()
             failed = (await asyncio.gather(reading, return_exceptions=True))[0]
@@ -242,7 +260,6 @@ async def _copy_streamed(engine: PostgresEngine, sql: str, args: tuple,
             raise
         writer.close()  # flushes what is left, then the end of the pipe: the reader's end of file
         result, read_rows = await reading
-    rows = int(status.split()[-1])  # "COPY <rows>"
     if read_rows != rows:  # the pipe lost or added rows: never pass a partial read on
         raise RuntimeError(f"the COPY's reader read {read_rows} rows of its {rows}")
     return columns, types, result
@@ -273,13 +290,7 @@ def _frame_from_stream(fh: Any, types: dict[str, pa.DataType], block_size: int =
     """The rows of a COPY (CSV with a header) as :func:`_frame_from_copy` frames them, with
     arrays made for ``start`` rows that grow as the blocks come; and the rows read."""
     sinks = {name: _Sink(kind, start) for name, kind in types.items()}
-    at = 0
-    for batch in _csv_reader(fh, types, block_size):
-        n = batch.num_rows
-        for name, sink in sinks.items():
-            sink.reserve(at + n)
-            sink.put(batch.column(name), at, n)
-        at += n
+    at = _fill(sinks, _csv_reader(fh, types, block_size), grow=True)
     for sink in sinks.values():
         sink.trim(at)
     frame = pd.DataFrame({name: sink.result() for name, sink in sinks.items()}, copy=False)
