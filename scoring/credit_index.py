@@ -33,7 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["COMPONENTS", "DIMENSIONS", "PANEL_COLUMNS", "CreditIndexWeights", "credit_index"]
+__all__ = ["COMPONENTS", "DIMENSIONS", "PANEL_COLUMNS", "SUM_COLUMNS", "CreditIndexWeights", "add_sums",
+           "credit_index", "index_from_sums", "index_sums"]
 
 #: The firm-month panel: one row per firm and month end.
 PANEL_COLUMNS = ("firm", "month", "score", "grade", "warned", "defaulted")
@@ -93,40 +94,121 @@ def _link(prev: np.ndarray, cur: np.ndarray, w: np.ndarray) -> float:
     return float(np.sum(w[ok] * cur[ok] / prev[ok]) / w[ok].sum())
 
 
-def _group_series(values: pd.DataFrame, firms: np.ndarray, months: np.ndarray,
-                  months_all: list[pd.Timestamp], base: pd.Timestamp, min_firms: int,
-                  w: np.ndarray) -> list[dict[str, object]]:
-    """The published points of one group (``values`` holds its firm-months)."""
-    by_month: dict[pd.Timestamp, pd.DataFrame] = {}
-    for m in months_all:
-        sel = months == np.datetime64(m, "ns")
-        by_month[m] = pd.DataFrame(values.to_numpy()[sel], index=firms[sel], columns=list(COMPONENTS))
+#: :func:`index_sums`' columns besides ``group``, ``month`` and ``prev``: the firm-months
+#: counted, and their components' sums in the month (``s_``) and in the firm's previous month
+#: (``p_``).
+SUM_COLUMNS = ("n", *(f"s_{c}" for c in COMPONENTS), *(f"p_{c}" for c in COMPONENTS))
+
+
+def _checked(panel: pd.DataFrame, base_month: object | None) -> pd.DataFrame:
+    missing = [c for c in PANEL_COLUMNS if c not in panel]
+    if missing:
+        raise ValueError(f"panel: missing columns {missing}")
+    data = panel.loc[:, list(PANEL_COLUMNS)].copy()
+    data["month"] = pd.to_datetime(data["month"]).dt.normalize()
+    if data.duplicated(["firm", "month"]).any():
+        raise ValueError("panel: one row per firm and month")
+    if base_month is not None:
+        data = data[data["month"] >= pd.Timestamp(base_month).normalize()]
+    return data
+
+
+def index_sums(panel: pd.DataFrame, firms: pd.DataFrame, *, by: str = "region",
+               base_month: object | None = None) -> pd.DataFrame:
+    """What :func:`credit_index` reads of a panel, as sums that add up across panels of disjoint
+    firms (the parts of a region): per ``group`` (None for firms without the attribute),
+    ``month`` and ``prev`` (each firm's previous month in its panel, NaT for its first), the
+    :data:`SUM_COLUMNS`. A firm is matched in month ``m`` exactly when its previous month is
+    the region's month before ``m``, so the parts need not know the region's months."""
+    if by not in DIMENSIONS:
+        raise ValueError(f"by: one of {sorted(DIMENSIONS)}, not {by!r}")
+    data = _checked(panel, base_month).sort_values(["firm", "month"], kind="stable")
+    column = DIMENSIONS[by]
+    if column is None:
+        codes = pd.Series(REGION, index=data.index, dtype=object)
+    else:
+        attrs: Mapping[object, object] = firms.set_index("firm")[column].to_dict()
+        codes = data["firm"].map(attrs)
+        codes = codes.where(codes.isna(), codes.astype(str)).astype(object)
+    values = _values(data)
+    first = (data["firm"] != data["firm"].shift()).to_numpy()
+    prev_month = data["month"].shift().where(~first)
+    previous = values.shift()
+    previous.loc[first] = 0.0
+    frame = pd.DataFrame({"group": codes.to_numpy(), "month": data["month"].to_numpy(),
+                          "prev": prev_month.to_numpy(), "n": np.ones(len(data), dtype=np.int64)})
+    for c in COMPONENTS:
+        frame[f"s_{c}"] = values[c].to_numpy()
+    for c in COMPONENTS:
+        frame[f"p_{c}"] = previous[c].to_numpy()
+    return add_sums([frame])
+
+
+def add_sums(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The :func:`index_sums` of the parts' firms together."""
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["group", "month", "prev", *SUM_COLUMNS])
+    frame["month"] = pd.to_datetime(frame["month"])
+    frame["prev"] = pd.to_datetime(frame["prev"])
+    return (frame.groupby(["group", "month", "prev"], dropna=False, sort=True)[list(SUM_COLUMNS)].sum()
+            .reset_index())
+
+
+def _group_series(sums: pd.DataFrame, months_all: list[pd.Timestamp], before: dict[pd.Timestamp, pd.Timestamp],
+                  base: pd.Timestamp, min_firms: int, w: np.ndarray) -> list[dict[str, object]]:
+    """The published points of one group (``sums``: its rows of :func:`index_sums`)."""
+    s_cols = [f"s_{c}" for c in COMPONENTS]
+    p_cols = [f"p_{c}" for c in COMPONENTS]
+    expected = pd.to_datetime(sums["month"].map(before))
+    matched_row = (sums["prev"].to_numpy(dtype="datetime64[ns]") == expected.to_numpy(dtype="datetime64[ns]"))
+    all_of = sums.groupby("month")[["n", *s_cols]].sum()
+    matched_of = sums[matched_row].groupby("month")[["n", *s_cols, *p_cols]].sum()
     points: list[dict[str, object]] = []
     level: float | None = None  # the index of the previous month, None when the chain is broken
-    prev: pd.DataFrame | None = None
     for m in months_all:
-        cur = by_month[m]
-        if len(cur) < min_firms:
-            level, prev = None, None
+        n = int(all_of.at[m, "n"]) if m in all_of.index else 0
+        if n < min_firms:
+            level = None
             continue
-        means = cur.mean().to_numpy()
+        means = all_of.loc[m, s_cols].to_numpy(dtype=float) / n
         restart = level is None
         matched = 0
-        if not restart and prev is not None:
-            common = cur.index.intersection(prev.index)
-            matched = len(common)
+        if not restart:
+            matched = int(matched_of.at[m, "n"]) if m in matched_of.index else 0
             if matched < min_firms:
                 restart = True
             else:
-                level = level * _link(prev.loc[common].mean().to_numpy(),
-                                      cur.loc[common].mean().to_numpy(), w)
+                row = matched_of.loc[m]
+                level = level * _link(row[p_cols].to_numpy(dtype=float) / matched,
+                                      row[s_cols].to_numpy(dtype=float) / matched, w)
         if restart:
             level, matched = 100.0, 0
-        points.append({"month": m, "index": float(level), "firms": int(len(cur)),
+        points.append({"month": m, "index": float(level), "firms": n,
                        "matched": int(matched), "restart": bool(restart and m != base),
                        "components": {c: float(v) for c, v in zip(COMPONENTS, means, strict=True)}})
-        prev = cur
     return points
+
+
+def index_from_sums(sums: pd.DataFrame, *, min_firms: int = 1, base_month: object | None = None,
+                    weights: CreditIndexWeights | None = None) -> tuple[pd.Timestamp | None,
+                                                                         dict[str, list[dict[str, object]]]]:
+    """:func:`credit_index` from the panel's :func:`index_sums` (of one part or of all parts
+    added by :func:`add_sums`)."""
+    if min_firms < 1:
+        raise ValueError("min_firms: must be at least 1")
+    w = (weights or CreditIndexWeights()).as_array()
+    if sums.empty:
+        return (None if base_month is None else pd.Timestamp(base_month).normalize()), {}
+    months_all = [pd.Timestamp(m) for m in sorted(sums["month"].unique())]
+    base = months_all[0] if base_month is None else pd.Timestamp(base_month).normalize()
+    before = dict(zip(months_all[1:], months_all[:-1], strict=True))
+    coded = sums[sums["group"].notna()]
+    out: dict[str, list[dict[str, object]]] = {}
+    for code, rows in coded.groupby("group", sort=True):
+        points = _group_series(rows, months_all, before, base, min_firms, w)
+        if points:
+            out[str(code)] = points
+    return base, out
 
 
 def credit_index(panel: pd.DataFrame, firms: pd.DataFrame, *, by: str = "region",
@@ -144,42 +226,7 @@ def credit_index(panel: pd.DataFrame, firms: pd.DataFrame, *, by: str = "region"
     chain started after the base month) and the group's ``components`` (means over all its
     firms that month).
     """
-    if by not in DIMENSIONS:
-        raise ValueError(f"by: one of {sorted(DIMENSIONS)}, not {by!r}")
     if min_firms < 1:
         raise ValueError("min_firms: must be at least 1")
-    w = (weights or CreditIndexWeights()).as_array()
-    missing = [c for c in PANEL_COLUMNS if c not in panel]
-    if missing:
-        raise ValueError(f"panel: missing columns {missing}")
-    data = panel.loc[:, list(PANEL_COLUMNS)].copy()
-    data["month"] = pd.to_datetime(data["month"]).dt.normalize()
-    if data.duplicated(["firm", "month"]).any():
-        raise ValueError("panel: one row per firm and month")
-    if base_month is not None:
-        base = pd.Timestamp(base_month).normalize()
-        data = data[data["month"] >= base]
-    if data.empty:
-        return (None if base_month is None else pd.Timestamp(base_month).normalize()), {}
-    base = data["month"].min() if base_month is None else pd.Timestamp(base_month).normalize()
-    months_all = sorted(data["month"].unique())
-    months_all = [pd.Timestamp(m) for m in months_all]
-    column = DIMENSIONS[by]
-    if column is None:
-        codes = pd.Series(REGION, index=data.index)
-    else:
-        attrs: Mapping[object, object] = firms.set_index("firm")[column].to_dict()
-        codes = data["firm"].map(attrs)
-        data, codes = data[codes.notna()], codes[codes.notna()].astype(str)
-    data = data.sort_values(["month", "firm"], kind="stable")
-    codes = codes.loc[data.index]
-    values = _values(data)
-    out: dict[str, list[dict[str, object]]] = {}
-    for code in sorted(codes.unique()):
-        sel = (codes == code).to_numpy()
-        points = _group_series(values[sel], data["firm"].to_numpy()[sel],
-                               data["month"].to_numpy()[sel].astype("datetime64[ns]"),
-                               months_all, base, min_firms, w)
-        if points:
-            out[str(code)] = points
-    return base, out
+    return index_from_sums(index_sums(panel, firms, by=by, base_month=base_month), min_firms=min_firms,
+                           base_month=base_month, weights=weights)

@@ -259,7 +259,8 @@ def report_annual(year: int, out_path: str, lang: str) -> None:
 
     async def run(_engine):  # type: ignore[no-untyped-def]
         try:
-            return await annual_pdf(year, lang, settings.min_group_size)  # type: ignore[arg-type]
+            return await annual_pdf(year, lang, settings.min_group_size,  # type: ignore[arg-type]
+                                    dask=settings.dask_scheduler)
         except HTTPException as exc:
             raise click.ClickException(render(exc.detail, lang)) from exc  # type: ignore[arg-type]
 

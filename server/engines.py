@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
 
@@ -13,7 +14,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
 
-__all__ = ["PooledSQLiteEngine", "engine_from_url", "sqlite_path", "sqlite_path_of", "url_of"]
+__all__ = ["PooledSQLiteEngine", "engine_from_url", "reading", "sqlite_path", "sqlite_path_of", "url_of"]
 
 
 class PooledSQLiteEngine(SQLiteEngine):
@@ -168,3 +169,23 @@ def url_of(engine: Engine) -> str:
         return (f"postgresql://{user}{password}@{c.get('host') or '127.0.0.1'}:{c.get('port') or 5432}/"
                 f"{c.get('database') or 'xinbao'}")  # as engine_from_url reads it: not unquoted
     return "sqlite:///" + quote(os.path.abspath(sqlite_path_of(engine)), safe="/")
+
+
+@contextlib.asynccontextmanager
+async def reading(url: str) -> AsyncIterator[Engine]:
+    """An engine on the existing database at ``url`` (from :func:`url_of`), for a process that
+    reads what another wrote, such as a Dask worker; its connections are closed after. A missing
+    SQLite file is refused (``FileNotFoundError``), not created: its reader would find the
+    region empty."""
+    engine = engine_from_url(url)
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=1, max_size=1)
+    elif not os.path.exists(sqlite_path_of(engine)):
+        raise FileNotFoundError(f"the worker cannot see the database file {sqlite_path_of(engine)}")
+    try:
+        yield engine
+    finally:
+        if isinstance(engine, PostgresEngine):
+            await engine.close_connection_pool()
+        elif isinstance(engine, PooledSQLiteEngine):
+            await engine.close_idle()

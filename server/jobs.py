@@ -114,7 +114,8 @@ def platform_jobs(settings: Settings, engine: Engine, redis: Any = None) -> list
         from server.reports.annual.store import annual_pdf
 
         for lang in ("zh", "en"):
-            made = await annual_pdf(as_of.year - 1, lang, settings.min_group_size, force=True)
+            made = await annual_pdf(as_of.year - 1, lang, settings.min_group_size, force=True,
+                                    dask=settings.dask_scheduler)
             log.info("annual_report: %d (%s), %d pages, data %s", made.year, lang, made.pages, made.data_version)
 
     async def purge_revocations(as_of: datetime) -> None:

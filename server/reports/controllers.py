@@ -124,7 +124,7 @@ class AnnualReportController(Controller):
         self, settings: AppSettings, year: FromPath[int],
         lang: Annotated[Literal["zh", "en"], QueryParameter(examples=[Example(value="zh")])] = "zh",
     ) -> Response[bytes]:
-        report = await store.annual_pdf(year, lang, settings.min_group_size)
+        report = await store.annual_pdf(year, lang, settings.min_group_size, dask=settings.dask_scheduler)
         return Response(report.pdf, media_type="application/pdf", headers={
             "content-disposition": f'attachment; filename="xinbao-credit-index-{year}-{lang}.pdf"',
             "x-data-version": report.data_version, "x-pages": str(report.pages)})

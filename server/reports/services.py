@@ -5,88 +5,28 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from litestar.exceptions import ValidationException
 
-from scoring.credit_index import PANEL_COLUMNS, CreditIndexWeights, credit_index
+from scoring.credit_index import CreditIndexWeights, credit_index
 from server.privacy import min_firms
+from server.reports.panel import FIRM_COLUMNS, read_panel
 from server.reports.schemas import CreditIndexOut, CreditIndexPoint, CreditIndexSeries
 from server.reports.thematic import data_key
-from server.risk.frames import LOCAL, load_first_defaults
-from server.tables.firms import Firm
-from server.tables.risk import Warning
 from server.tables.scores import ScoreHistory
 from server.texts import t
 
 __all__ = ["FIRM_COLUMNS", "credit_index_report", "load_panel", "parse_month"]
 
-FIRM_COLUMNS = ("firm", "industry_section", "industry_division", "town", "size_class")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 
 
-def _is_month_end(d: date) -> bool:
-    return (d + timedelta(days=1)).day == 1
-
-
-def _end_instant(month_end: date) -> datetime:
-    """The moment a month ends: midnight after its last day, in the region's calendar."""
-    return datetime.combine(month_end + timedelta(days=1), time.min, LOCAL)
-
-
 async def load_panel() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The firm-month panel (``PANEL_COLUMNS``) and the firms' attributes (``FIRM_COLUMNS``).
-
-    A firm is in a month when it was scored as of that month's last day; of several runs for
-    that day, the latest run's row counts. ``warned``: a red or yellow warning open at the
-    month's end; ``defaulted``: its first default (see ``load_first_defaults``) in the month.
-    """
-    rows = await ScoreHistory.select(
-        ScoreHistory.firm, ScoreHistory.firm.uscc.as_alias("uscc"), ScoreHistory.run,
-        ScoreHistory.as_of, ScoreHistory.score, ScoreHistory.grade,
-    ).order_by(ScoreHistory.id)
-    scores = pd.DataFrame(rows, columns=["firm", "uscc", "run", "as_of", "score", "grade"])
-    scores = scores[[_is_month_end(d) for d in scores["as_of"]]] if len(scores) else scores
-    scores = (scores.sort_values(["firm", "as_of", "run"], kind="stable")
-              .drop_duplicates(["firm", "as_of"], keep="last").reset_index(drop=True))
-    firms = pd.DataFrame(await Firm.select(
-        Firm.id.as_alias("firm"), Firm.industry_section, Firm.industry_division, Firm.town,
-        Firm.size_class,
-    ).order_by(Firm.id), columns=list(FIRM_COLUMNS))
-
-    warned = np.zeros(len(scores), dtype=bool)
-    if len(scores):
-        ends = [_end_instant(d) for d in scores["as_of"]]
-        first_end = _end_instant(min(scores["as_of"]))
-        wrows = await Warning.select(
-            Warning.firm, Warning.opened_at, Warning.closed_at,
-        ).where(Warning.level.is_in(["red", "yellow"])
-                & (Warning.closed_at.is_null() | (Warning.closed_at >= first_end)))
-        if wrows:
-            w = pd.DataFrame(wrows, columns=["firm", "opened_at", "closed_at"])
-            w["opened_at"] = pd.to_datetime(w["opened_at"], utc=True)
-            w["closed_at"] = pd.to_datetime(w["closed_at"], utc=True)
-            joined = scores[["firm"]].assign(end=pd.to_datetime(ends, utc=True).to_numpy(),
-                                             pos=np.arange(len(scores))).merge(w, on="firm")
-            open_ = (joined["opened_at"] < joined["end"]) & (
-                joined["closed_at"].isna() | (joined["closed_at"] >= joined["end"]))
-            warned[joined.loc[open_, "pos"].to_numpy()] = True
-
-    defaults = await load_first_defaults()
-    first = dict(zip(defaults["uscc"], defaults["default_date"], strict=True))
-    default_day = pd.to_datetime(scores["uscc"].map(first))
-    month_end = pd.to_datetime(scores["as_of"])
-    month_start = month_end - pd.offsets.MonthBegin(1)
-    defaulted = (default_day >= month_start) & (default_day <= month_end)
-
-    panel = pd.DataFrame({"firm": scores["firm"].astype("int64"), "month": month_end,
-                          "score": scores["score"].astype(float), "grade": scores["grade"],
-                          "warned": warned, "defaulted": defaulted.to_numpy(dtype=bool)},
-                         columns=list(PANEL_COLUMNS))
-    return panel, firms
+    """The region's firm-month panel and firms' attributes (:func:`server.reports.panel.read_panel`)."""
+    return await read_panel(ScoreHistory._meta.db)
 
 
 # The index of each grouping, kept while the data it was computed from is unchanged (the analyst's

@@ -19,20 +19,17 @@ scheduler, the re-score fails with the reason (it does not quietly compute here 
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import date
 from typing import Any
 
 import pandas as pd
-from piccolo.engine.postgres import PostgresEngine
 
 from scoring.authenticity import feed_health_rows
 from scoring.partitioned import Part, merge_scores, score_in_parts, score_part, split_region
 from scoring.pipeline import RegionScores, score_region
 from scoring.records import rows_where
-from server import db
 from server.cluster import connect, large_tasks, submit_held, worker_threads
-from server.engines import engine_from_url, sqlite_path_of
+from server.engines import reading
 from server.scores.frames import (
     event_dates,
     latest_months,
@@ -81,18 +78,10 @@ def live_firms(firms: pd.DataFrame, as_of: date | pd.Timestamp) -> pd.DataFrame:
 async def _read_part(database_url: str, usccs: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """One part's cells (shared meters split as the region's), current rows of the other kinds
     and re-declared tax history, read by the worker from the database."""
-    engine = engine_from_url(database_url)
-    if not isinstance(engine, PostgresEngine) and not os.path.exists(sqlite_path_of(engine)):
-        # opening a missing SQLite file would create an empty one: every firm scored on nothing
-        raise FileNotFoundError(f"the worker cannot see the database file {sqlite_path_of(engine)}")
-    if isinstance(engine, PostgresEngine):
-        await engine.start_connection_pool(min_size=1, max_size=1)
-    try:
+    async with reading(database_url) as engine:
         cells = await load_cells(engine, usccs=usccs)
         records = await load_row_kinds(engine, usccs=usccs)
         history = await load_redeclared_history(engine, usccs)
-    finally:
-        await db.close(engine)
     return cells, records, history
 
 

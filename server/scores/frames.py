@@ -25,10 +25,10 @@ from scoring.records import FIRM_COLUMNS, RECORD_COLUMNS
 from server.db import dollar_params
 from server.engines import sqlite_path_of
 
-__all__ = ["PART_RECORDS", "ROW_KINDS_PREDICATE", "event_dates", "firms_per_part", "in_parts", "latest_months",
+__all__ = ["PART_RECORDS", "ROW_KINDS_PREDICATE", "among", "event_dates", "firms_per_part", "in_parts", "latest_months",
            "load_arrivals", "load_cells",
            "load_firms", "load_record_history", "load_records", "load_redeclared_history", "load_row_kinds",
-           "load_scalar", "load_scoring_inputs", "records_in_parts"]
+           "load_scalar", "load_scoring_inputs", "read_frame", "records_in_parts"]
 
 T = TypeVar("T")
 
@@ -68,6 +68,14 @@ async def _query(engine: Engine, sql: str, args: tuple = (), *, firms: int | Non
             return pd.read_sql_query(sql, conn, params=args)
 
     return await asyncio.to_thread(read)
+
+
+async def read_frame(engine: Engine, sql: str, args: tuple = (), *, firms: int | None = None) -> pd.DataFrame:
+    """The rows of ``sql`` (``?`` placeholders) as a frame, on either engine: through COPY on
+    PostgreSQL (fetched as records for a read of at most ``FETCH_UP_TO_FIRMS`` firms), through
+    ``pandas.read_sql_query`` on SQLite. Dates come as ``datetime64`` from PostgreSQL and as ISO
+    text from SQLite: the caller converts."""
+    return await _query(engine, sql, args, firms=firms)
 
 
 # PostgreSQL types of the frames' columns, as Arrow reads their COPY text.
@@ -427,7 +435,7 @@ def _stored_order(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values("record_id", kind="stable", ignore_index=True)
 
 
-def _any(engine: Engine, column: str, values: Collection[str], *, negate: bool = False) -> tuple[str, list]:
+def among(engine: Engine, column: str, values: Collection[str], *, negate: bool = False) -> tuple[str, list]:
     """``column`` among ``values`` (or not), as a clause and its arguments on either engine."""
     if isinstance(engine, PostgresEngine):
         return f"{column} {'<> ALL' if negate else '= ANY'}(?)", [list(values)]
@@ -446,7 +454,7 @@ def _records_query(engine: Engine, as_of: date | None, usccs: list[str] | None, 
         sql += f" AND source IN ({', '.join('?' * len(kinds))})"
         args.extend(kinds)
     if usccs is not None:
-        clause, values = _any(engine, "uscc", usccs)
+        clause, values = among(engine, "uscc", usccs)
         sql += f" AND {clause}"
         args += values
     return sql, tuple(args)
@@ -591,7 +599,7 @@ async def _meter_rows(engine: Engine, keys: Collection[str], as_of: date | None,
     for attr, values in (("meter_id", meters), ("supply_address", addresses)):
         if not values:
             continue
-        clause, given = _any(engine, f"(attrs->>'{attr}')" if pg else f"json_extract(attrs, '$.{attr}')", values)
+        clause, given = among(engine, f"(attrs->>'{attr}')" if pg else f"json_extract(attrs, '$.{attr}')", values)
         clauses.append(clause)
         args += given
     sql = _RECORD_SELECT.format(keys="") + " AND source = 'utility' AND (" + " OR ".join(clauses) + ")"
@@ -599,7 +607,7 @@ async def _meter_rows(engine: Engine, keys: Collection[str], as_of: date | None,
         sql += " AND event_date <= ?"
         args.append(as_of if pg else as_of.isoformat())
     if besides:  # the subset's own readings are read already: only the other firms' on its meters
-        clause, given = _any(engine, "uscc", besides, negate=True)
+        clause, given = among(engine, "uscc", besides, negate=True)
         sql += f" AND {clause}"
         args += given
     # a few meters' readings: the firms on them
@@ -625,7 +633,7 @@ async def load_record_history(engine: Engine, usccs: list[str] | None = None,
     clauses = []
     for column, values in (("r.uscc", usccs), ("r.source", kinds)):
         if values is not None:
-            clause, given = _any(engine, column, values)
+            clause, given = among(engine, column, values)
             clauses.append(clause)
             args += given
     if clauses:
@@ -744,7 +752,7 @@ async def load_cells(engine: Engine, *, split: bool = True, usccs: Collection[st
         cells = await _cells(engine)
         return split_cells(cells) if split else cells
     mine = sorted(set(usccs))
-    where, args = _any(engine, "uscc", mine)
+    where, args = among(engine, "uscc", mine)
     cells = await _cells(engine, f" WHERE {where}", tuple(args), firms=len(mine))
     return await _split_subset(engine, cells, mine) if split else cells
 
@@ -759,7 +767,7 @@ async def _split_subset(engine: Engine, cells: pd.DataFrame, usccs: list[str]) -
     if partners.empty:
         return split_cells(cells)
     tied = sorted(set(partners["uscc"].astype(str)))
-    where, args = _any(engine, "uscc", tied)
+    where, args = among(engine, "uscc", tied)
     theirs = await _cells(engine, f" WHERE {where} AND {_SPLIT_CELLS}", tuple(args), firms=len(tied))
     more = sorted(_cell_meters(theirs) - keys)
     others = await _cells_on_meters(engine, more, besides=[*usccs, *tied]) if more else theirs.iloc[:0]
@@ -776,8 +784,8 @@ def _cell_meters(cells: pd.DataFrame) -> set[str]:
 async def _cells_on_meters(engine: Engine, keys: Collection[str], besides: list[str]) -> pd.DataFrame:
     """The electricity cells on any of the meters ``keys`` of firms other than ``besides``
     (the partial index ``firm_month_meter`` finds them)."""
-    on, args = _any(engine, "meter", sorted(keys))
-    other, more = _any(engine, "uscc", besides, negate=True)
+    on, args = among(engine, "meter", sorted(keys))
+    other, more = among(engine, "uscc", besides, negate=True)
     return await _cells(engine, f" WHERE meter <> '' AND {on} AND kind = 'utility' "
                                 f"AND category = 'electricity' AND {other}", (*args, *more), firms=len(keys))
 
@@ -820,7 +828,7 @@ async def load_row_kinds(engine: Engine, as_of: date | None = None,
         sql += " AND event_date <= ?"
         args.append(as_of if isinstance(engine, PostgresEngine) else as_of.isoformat())
     if usccs is not None:
-        clause, values = _any(engine, "uscc", sorted(set(usccs)))
+        clause, values = among(engine, "uscc", sorted(set(usccs)))
         sql += f" AND {clause}"
         args += values
     return normalise_records(await _query(engine, sql, tuple(args),
@@ -843,7 +851,7 @@ async def load_redeclared_history(engine: Engine, usccs: list[str] | None = None
     sql, args = ("SELECT DISTINCT uscc FROM dept_record "
                  "WHERE superseded_at IS NOT NULL AND source = 'tax_monthly'"), ()
     if usccs is not None:
-        clause, given = _any(engine, "uscc", usccs)
+        clause, given = among(engine, "uscc", usccs)
         sql += f" AND {clause}"
         args = tuple(given)
     found = await _query(engine, sql, args)
@@ -857,7 +865,7 @@ async def load_arrivals(engine: Engine, kinds: tuple[str, ...], since: date, unt
     ``scoring.authenticity.feed_health`` without the rows themselves. A back-filled archive's
     rows are known from their event day, as in a history frame."""
     pg = isinstance(engine, PostgresEngine)
-    clause, given = _any(engine, "a.kind", kinds)
+    clause, given = among(engine, "a.kind", kinds)
     sql = ("SELECT a.kind, a.event_date, a.received_at, b.backfill, SUM(a.rows) AS rows "
            f"FROM feed_arrival a JOIN ingest_batch b ON b.id = a.batch_id WHERE {clause} "
            "AND a.event_date >= ? AND a.event_date <= ? "

@@ -8,6 +8,7 @@ tables (the grade migration matrix, the industry × town heatmap) through
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time
@@ -15,22 +16,26 @@ from typing import Any
 
 import pandas as pd
 from litestar.exceptions import ValidationException
+from piccolo.engine.base import Engine
 
-from scoring.credit_index import CreditIndexWeights, credit_index
+from scoring.credit_index import CreditIndexWeights, index_from_sums
 from scoring.feature_store import STORE_KINDS
 from scoring.records import INDUSTRY_SECTIONS, RECORD_KINDS
 from scoring.risk.rules import RULES
 from scoring.thematic import GRADES, suppress_table
+from server.engines import url_of
 from server.privacy import Group, min_firms, publishable
-from server.reports.services import load_panel
+from server.reports.annual.parts import GROUP_SUMS, YearSums, region_sums, year_sums_on_dask
+from server.reports.panel import scored_month_ends
 from server.risk.frames import LOCAL
-from server.scores.frames import ROW_KINDS_PREDICATE
+from server.scores.frames import ROW_KINDS_PREDICATE, read_frame
 from server.tables.financing import LoanApplication
 from server.tables.firms import Firm
 from server.tables.fund import FundLedger
 from server.tables.ingest import DeptRecord, FirmMonth
 from server.tables.policies import PolicyApplication
 from server.tables.risk import Warning
+from server.tables.scores import ScoreHistory
 from server.texts import t
 
 __all__ = ["AnnualFigures", "GroupRow", "check_year", "coverage_counts", "gather"]
@@ -105,28 +110,29 @@ def check_year(year: int, today: date | None = None) -> None:
         raise ValidationException(t("year: a full year before {this}, not {got}", this=today.year, got=year))
 
 
-def _grades(frame: pd.DataFrame) -> dict[str, int]:
-    counts = Counter(frame["grade"])
+def _grades(counts: Counter[str]) -> dict[str, int]:
     return {g: int(counts.get(g, 0)) for g in GRADES}
 
 
-def _group_rows(end: pd.DataFrame, col: str, k: int, index_at: dict[str, tuple[float | None, float | None]]
+def _group_rows(groups: pd.DataFrame, scored: int, k: int, index_at: dict[str, tuple[float | None, float | None]]
                 ) -> tuple[list[GroupRow], int]:
+    """The published rows of one grouping at year end from its sums (``parts.GROUP_SUMS`` per
+    code; ``scored``: the firms scored at year end) and how many groups were withheld."""
     need = min_firms(k)
-    sizes = end.groupby(col).size()
-    tree = [Group("region", _REGION, len(end))] + [Group(col, str(c), int(n), _REGION) for c, n in sizes.items()]
-    allowed = publishable(tree, k) if len(end) else frozenset()
+    col = str(groups.index.name)
+    tree = [Group("region", _REGION, scored)] + [Group(col, str(c), int(n), _REGION)
+                                                  for c, n in groups["firms"].items()]
+    allowed = publishable(tree, k) if scored else frozenset()
     rows: list[GroupRow] = []
-    for code, g in end.groupby(col):
-        if str(code) not in allowed or len(g) < need:
+    for code, firms, score, ab, cd, warned in groups[list(GROUP_SUMS)].itertuples(name=None):
+        if str(code) not in allowed or firms < need:
             continue
         i_end, i_change = index_at.get(str(code), (None, None))
-        rows.append(GroupRow(code=str(code), firms=len(g), mean_score=float(g["score"].mean()),
-                             share_ab=float(g["grade"].isin(["A", "B"]).mean()),
-                             share_cd=float(g["grade"].isin(["C", "D"]).mean()),
-                             warned=int(g["warned"].sum()), index_end=i_end, index_change=i_change))
+        rows.append(GroupRow(code=str(code), firms=int(firms), mean_score=float(score) / int(firms),
+                             share_ab=int(ab) / int(firms), share_cd=int(cd) / int(firms),
+                             warned=int(warned), index_end=i_end, index_change=i_change))
     rows.sort(key=lambda r: (-r.firms, r.code))
-    return rows, len(sizes) - len(rows)
+    return rows, len(groups) - len(rows)
 
 
 def _index_at(series: dict[str, list[dict[str, Any]]], start: pd.Timestamp, end: pd.Timestamp
@@ -177,24 +183,39 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-async def gather(year: int, k: int) -> AnnualFigures:
-    """Every number of the report on ``year`` with the minimum group size ``k``."""
+async def _sums(engine: Engine, year: int, first: pd.Timestamp, last: pd.Timestamp, recipients: set[int],
+                dask: str | None) -> YearSums:
+    """The region's :class:`YearSums`: read and summed here, or by the workers of the Dask
+    cluster at ``dask`` (each its own part of the firms; this process only adds)."""
+    if not dask:
+        return await region_sums(engine, year, first, last, recipients)
+    usccs = (await read_frame(engine, "SELECT uscc FROM firm ORDER BY id"))["uscc"].astype(str).tolist()
+    return await asyncio.to_thread(year_sums_on_dask, dask, url_of(engine), usccs, year, first, last, recipients)
+
+
+async def gather(year: int, k: int, *, dask: str | None = None) -> AnnualFigures:
+    """Every number of the report on ``year`` with the minimum group size ``k``; the figures
+    of the firm-month panel summed on the Dask cluster at ``dask`` when given (the same
+    figures: see :mod:`server.reports.annual.parts`)."""
     check_year(year)
     need = min_firms(k)
-    panel, firms = await load_panel()
-    in_year = panel[(panel["month"].dt.year == year)] if len(panel) else panel
-    if in_year.empty:
+    engine: Engine = ScoreHistory._meta.db
+    months = await scored_month_ends(engine, date(year, 1, 1), _end_of(year))
+    if not months:
         raise ValidationException(t("year: no scores are stored for {year}", year=year))
-    months = sorted(in_year["month"].unique())
-    first, last = pd.Timestamp(months[0]), pd.Timestamp(months[-1])
-    attrs = firms.set_index("firm")
-    start = in_year[in_year["month"] == first].join(attrs, on="firm")
-    end = in_year[in_year["month"] == last].join(attrs, on="firm")
+    first, last = months[0], months[-1]
+    year_start = datetime.combine(date(year, 1, 1), time.min, LOCAL)
+    year_end = datetime.combine(date(year + 1, 1, 1), time.min, LOCAL)
+    apps = await PolicyApplication.select(PolicyApplication.firm, PolicyApplication.status,
+                                          PolicyApplication.created_at)
+    in_year_apps = [a for a in apps if year_start <= a["created_at"] < year_end]
+    recipients = {a["firm"] for a in in_year_apps if a["status"] == "approved"}
+    sums = await _sums(engine, year, first, last, recipients, dask)
 
     weights = CreditIndexWeights()
-    _base, region = credit_index(panel, firms, by="region", min_firms=need, weights=weights)
-    _base, by_section = credit_index(panel, firms, by="section", min_firms=need, weights=weights)
-    _base, by_town = credit_index(panel, firms, by="town", min_firms=need, weights=weights)
+    _base, region = index_from_sums(sums.index["region"], min_firms=need, weights=weights)
+    _base, by_section = index_from_sums(sums.index["section"], min_firms=need, weights=weights)
+    _base, by_town = index_from_sums(sums.index["town"], min_firms=need, weights=weights)
     region_points = [p for p in region.get("all", []) if p["month"] <= last]
     index_series = [(p["month"].strftime("%Y-%m"), float(p["index"])) for p in region_points]
     in_year_points = [p for p in region_points if p["month"] >= first]
@@ -202,9 +223,7 @@ async def gather(year: int, k: int) -> AnnualFigures:
                       for code, pts in by_section.items()}
 
     # grade migration: firms scored at both ends of the year
-    both = start[["firm", "grade"]].merge(end[["firm", "grade"]], on="firm", suffixes=("_from", "_to"))
-    moves = Counter(zip(both["grade_from"], both["grade_to"], strict=True))
-    cells = {(a, b): int(moves.get((a, b), 0)) for a in GRADES for b in GRADES}
+    cells = {(a, b): int(sums.migration.get((a, b), 0)) for a in GRADES for b in GRADES}
     shown = suppress_table(cells, need)
     migration = {c: (n if c in shown else None) for c, n in cells.items()}
     rank = {g: i for i, g in enumerate(GRADES)}
@@ -213,12 +232,13 @@ async def gather(year: int, k: int) -> AnnualFigures:
     if min(upgrades or 0, downgrades or 0) < need:  # both, or neither (else one follows from the other)
         upgrades = downgrades = None
 
-    sections, sections_withheld = _group_rows(end, "industry_section", k, _index_at(by_section, first, last))
-    towns, towns_withheld = _group_rows(end, "town", k, _index_at(by_town, first, last))
-    pair = end.groupby(["industry_section", "town"])
-    counts = {key: len(g) for key, g in pair}
+    sections, sections_withheld = _group_rows(sums.groups["industry_section"], sums.end_firms, k,
+                                              _index_at(by_section, first, last))
+    towns, towns_withheld = _group_rows(sums.groups["town"], sums.end_firms, k, _index_at(by_town, first, last))
+    counts = {key: int(n) for key, n in sums.heat["firms"].items()}
     heat_shown = suppress_table(counts, need)
-    heatmap = {key: (float(g["score"].mean()) if key in heat_shown else None) for key, g in pair}
+    heatmap = {key: (float(score) / int(n) if key in heat_shown else None)
+               for key, n, score in sums.heat[["firms", "score"]].itertuples(name=None)}
     heat_sections = [r.code for r in sections]
     heat_towns = [r.code for r in towns]
 
@@ -297,20 +317,13 @@ async def gather(year: int, k: int) -> AnnualFigures:
         if 0 < fund[n_key] < need:  # a few entries' sum is those firms' own figure
             fund.update({k: None for k in amount_keys})
 
-    apps = await PolicyApplication.select(PolicyApplication.firm, PolicyApplication.status,
-                                          PolicyApplication.created_at)
-    in_year_apps = [a for a in apps if year_start <= a["created_at"] < year_end]
     statuses = Counter(a["status"] for a in in_year_apps)
-    recipients = {a["firm"] for a in in_year_apps if a["status"] == "approved"}
-    moved = both[both["firm"].isin(recipients)]
+    moved = sums.recipients
     policy: dict[str, Any] = {"applications": len(in_year_apps), "approved": statuses.get("approved", 0),
                               "rejected": statuses.get("rejected", 0), "pending": statuses.get("pending", 0),
                               "recipients": len(recipients), "up": None, "same": None, "down": None}
-    if len(moved) >= need:  # what became of the recipients, only for enough of them
-        policy.update(
-            up=int(sum(rank[b] < rank[a] for a, b in zip(moved["grade_from"], moved["grade_to"], strict=True))),
-            same=int(sum(a == b for a, b in zip(moved["grade_from"], moved["grade_to"], strict=True))),
-            down=int(sum(rank[b] > rank[a] for a, b in zip(moved["grade_from"], moved["grade_to"], strict=True))))
+    if moved["moved"] >= need:  # what became of the recipients, only for enough of them
+        policy.update(up=int(moved["up"]), same=int(moved["same"]), down=int(moved["down"]))
 
     registered = await Firm.count()
     firms_of, rows_of, months_of = await coverage_counts(year)
@@ -321,16 +334,15 @@ async def gather(year: int, k: int) -> AnnualFigures:
         coverage.append((source, zh, en, firms_of[source] / registered if registered else 0.0,
                          len(months_of.get(source, ())), int(rows_of[source])))
 
-    defaults = int(in_year["defaulted"].sum())
     return AnnualFigures(
         year=year, k=k, min_firms=need, registered=registered,
         start_month=first.strftime("%Y-%m"), end_month=last.strftime("%Y-%m"),
-        scored_end=len(end), mean_score_end=float(end["score"].mean()) if len(end) else None,
+        scored_end=sums.end_firms, mean_score_end=sums.end_score / sums.end_firms if sums.end_firms else None,
         index_series=index_series,
         index_start=float(in_year_points[0]["index"]) if in_year_points else None,
         index_end=float(in_year_points[-1]["index"]) if in_year_points else None,
-        section_series=section_series, grades_start=_grades(start), grades_end=_grades(end),
-        migration=migration, migrated_firms=len(both), upgrades=upgrades, downgrades=downgrades,
+        section_series=section_series, grades_start=_grades(sums.grades_start), grades_end=_grades(sums.grades_end),
+        migration=migration, migrated_firms=sum(cells.values()), upgrades=upgrades, downgrades=downgrades,
         sections=sections, towns=towns, sections_withheld=sections_withheld, towns_withheld=towns_withheld,
         heatmap=heatmap, heat_sections=heat_sections, heat_towns=heat_towns,
         warnings_by_level={lv: int(by_level.get(lv, 0)) for lv in ("red", "yellow", "blue")},
@@ -338,7 +350,7 @@ async def gather(year: int, k: int) -> AnnualFigures:
         top_rules=top_rules, open_end={lv: int(open_end.get(lv, 0)) for lv in ("red", "yellow", "blue")},
         loans=loan_figures, loans_by_month=loans_by_month, fund=fund, policies=policy, coverage=coverage,
         weights=asdict(weights),
-        defaults_in_year=defaults,
+        defaults_in_year=sums.defaults,
     )
 
 

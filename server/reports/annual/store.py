@@ -41,9 +41,10 @@ async def data_version() -> str:
     return f"b{batch}-s{score}-m{(model or {}).get('version', 'none')[:40]}"
 
 
-async def annual_pdf(year: int, lang: Lang, k: int, *, force: bool = False) -> AnnualPdf:
+async def annual_pdf(year: int, lang: Lang, k: int, *, force: bool = False, dask: str | None = None) -> AnnualPdf:
     """The report on ``year``: the stored one while its data version is current, else made now
-    (the figures read here, the charts and the PDF built in a worker thread) and stored."""
+    (the figures read here, or summed on the Dask cluster at ``dask``; the charts and the PDF
+    built in a worker thread) and stored."""
     check_year(year)
     version = await data_version()
     key = f"{year}-{lang}"
@@ -51,7 +52,7 @@ async def annual_pdf(year: int, lang: Lang, k: int, *, force: bool = False) -> A
         row = await AnnualReport.select().where(AnnualReport.key == key).first()
         if row is not None and row["data_version"] == version:
             return AnnualPdf(year, lang, version, row["generated_at"], row["pages"], bytes(row["pdf"]), False)
-    figures = await gather(year, k)
+    figures = await gather(year, k, dask=dask)
     # matplotlib and fpdf2 take half a second to import: only a process that writes a report pays it.
     from server.reports.annual.document import build_pdf
 

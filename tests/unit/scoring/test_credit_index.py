@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.credit_index import CreditIndexWeights, credit_index
+from scoring.credit_index import (
+    CreditIndexWeights,
+    add_sums,
+    credit_index,
+    index_from_sums,
+    index_sums,
+)
 
 MONTHS = ["2024-01-31", "2024-02-29", "2024-03-31"]
 
@@ -126,3 +133,52 @@ def test_bad_input():
         credit_index(_panel(_steady(2) * 2), _firms(2))
     with pytest.raises(ValueError, match="weights"):
         CreditIndexWeights(score=0.9)
+
+
+def _region(firms: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Firms entering and leaving over 20 months, some months skipped by some firms, one month
+    (2023-06) scored for nobody, integer scores (as stored), a few firms without a town."""
+    rng = np.random.default_rng(seed)
+    months = [m for m in pd.date_range("2022-01-31", periods=20, freq="ME") if m != pd.Timestamp("2023-06-30")]
+    rows = []
+    for f in range(firms):
+        a = int(rng.integers(0, len(months)))
+        b = int(rng.integers(a, len(months) + 1))
+        for m in months[a:b]:
+            if rng.random() < 0.1:
+                continue
+            rows.append((f, m, int(rng.integers(300, 900)), str(rng.choice(list("ABCD"))), bool(rng.random() < 0.1),
+                         bool(rng.random() < 0.02)))
+    attrs = pd.DataFrame({"firm": range(firms), "industry_section": [("C", "F", "G")[f % 3] for f in range(firms)],
+                          "industry_division": "13", "size_class": "small",
+                          "town": [None if f % 11 == 0 else f"t{f % 4}" for f in range(firms)]})
+    return _panel(rows), attrs
+
+
+@pytest.mark.parametrize("by", ["region", "section", "town"])
+@pytest.mark.parametrize("base_month", [None, "2022-05-31"])
+def test_the_parts_sums_added_give_the_regions_index_exactly(by, base_month):
+    # the annual figures on Dask: each part of the firms hands back its sums, the sums are added
+    panel, firms = _region(300, seed=7)
+    whole = credit_index(panel, firms, by=by, min_firms=5, base_month=base_month)
+    # four parts by firm, each with its own months
+    cut = panel["firm"] % 4
+    parts = [index_sums(panel[cut == k], firms, by=by, base_month=base_month) for k in range(4)]
+    assert parts[0]["month"].nunique() > 1
+    added = add_sums(parts)
+    pd.testing.assert_frame_equal(added, index_sums(panel, firms, by=by, base_month=base_month))
+    assert index_from_sums(added, min_firms=5, base_month=base_month) == whole
+    assert whole[1] and any(p["matched"] for pts in whole[1].values() for p in pts)
+    # a firm matched only against the region's previous month: one scored in 2023-05 and 2023-07
+    # (no one was scored in 2023-06) is matched in July
+    july = [p for p in whole[1].get("all", []) if p["month"] == pd.Timestamp("2023-07-31")]
+    if by == "region":
+        assert july and july[0]["matched"] > 0
+
+
+def test_a_part_without_firms_adds_nothing():
+    panel, firms = _region(50, seed=3)
+    empty = index_sums(panel.iloc[:0], firms)
+    assert empty.empty
+    assert index_from_sums(add_sums([empty, index_sums(panel, firms)])) == credit_index(panel, firms)
+    assert index_from_sums(add_sums([empty])) == (None, {})

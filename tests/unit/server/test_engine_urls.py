@@ -45,3 +45,15 @@ def test_a_worker_refuses_an_sqlite_file_it_cannot_see(tmp_path: Path) -> None:
         score_stored_part(None, f"sqlite:///{missing}", pd.DataFrame({"uscc": ["91371000MA3C000001"]}),
                           pd.Timestamp("2024-06-30").date())
     assert not missing.exists()
+
+
+def test_an_annual_report_worker_refuses_an_sqlite_file_it_cannot_see(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from server.reports.annual.parts import part_sums
+
+    missing = tmp_path / "nowhere.db"
+    with pytest.raises(FileNotFoundError, match="nowhere.db"):
+        part_sums(f"sqlite:///{missing}", ["91371000MA3C000001"], 2025, pd.Timestamp("2025-01-31"),
+                  pd.Timestamp("2025-12-31"), [])
+    assert not missing.exists()
