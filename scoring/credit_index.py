@@ -106,10 +106,15 @@ def _checked(panel: pd.DataFrame, base_month: object | None) -> pd.DataFrame:
         raise ValueError(f"panel: missing columns {missing}")
     data = panel.loc[:, list(PANEL_COLUMNS)].copy()
     data["month"] = pd.to_datetime(data["month"]).dt.normalize()
-    if data.duplicated(["firm", "month"]).any():
-        raise ValueError("panel: one row per firm and month")
     if base_month is not None:
         data = data[data["month"] >= pd.Timestamp(base_month).normalize()]
+    firm, month = data["firm"].to_numpy(), data["month"].to_numpy()
+    later = (firm[1:] > firm[:-1]) | ((firm[1:] == firm[:-1]) & (month[1:] > month[:-1]))
+    if not later.all():  # not yet in firm and month order (a panel read from the store is)
+        data = data.sort_values(["firm", "month"], kind="stable")
+        firm, month = data["firm"].to_numpy(), data["month"].to_numpy()
+    if ((firm[1:] == firm[:-1]) & (month[1:] == month[:-1])).any():
+        raise ValueError("panel: one row per firm and month")
     return data
 
 
@@ -122,7 +127,7 @@ def index_sums(panel: pd.DataFrame, firms: pd.DataFrame, *, by: str = "region",
     the region's month before ``m``, so the parts need not know the region's months."""
     if by not in DIMENSIONS:
         raise ValueError(f"by: one of {sorted(DIMENSIONS)}, not {by!r}")
-    data = _checked(panel, base_month).sort_values(["firm", "month"], kind="stable")
+    data = _checked(panel, base_month)  # in firm and month order
     column = DIMENSIONS[by]
     if column is None:
         codes = pd.Series(REGION, index=data.index, dtype=object)

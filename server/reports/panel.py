@@ -76,7 +76,10 @@ async def _warned(engine: Engine, usccs: Collection[str] | None, scores: pd.Data
     opened = pd.to_datetime(w["opened_at"], utc=True, format="ISO8601").dt.tz_localize(None)
     closed = pd.to_datetime(w["closed_at"], utc=True, format="ISO8601").dt.tz_localize(None)
     # the moment a month ends: midnight after its last day, in the region's calendar
-    ends = (scores["as_of"] + timedelta(days=1)).dt.tz_localize(LOCAL).dt.tz_convert("UTC").dt.tz_localize(None)
+    month_ends = pd.DatetimeIndex(scores["as_of"].unique())
+    end_of = pd.Series((month_ends + timedelta(days=1)).tz_localize(LOCAL).tz_convert("UTC").tz_localize(None),
+                       index=month_ends)
+    ends = scores["as_of"].map(end_of)
     live = closed.isna() | (closed >= ends.min())
     w = pd.DataFrame({"firm": w["firm"], "opened": opened, "closed": closed})[live.to_numpy()]
     joined = pd.DataFrame({"firm": scores["firm"].to_numpy(), "end": ends.to_numpy(),
