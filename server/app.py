@@ -35,6 +35,7 @@ from server import db
 from server.after_ingest import followers
 from server.audit.controllers import AuditController
 from server.changes import ChangeFeed
+from server.cluster import ClusterUnavailable
 from server.consent.controllers import AccessLogController, ConsentController
 from server.deps import HealthCheck, dependencies
 from server.financing.controllers import (
@@ -185,6 +186,14 @@ def _database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Re
     return Response({"status_code": 503, "detail": detail}, status_code=503, headers={"Retry-After": "5"})
 
 
+def _cluster_unavailable(request: Request[Any, Any, Any], exc: ClusterUnavailable) -> Response[dict[str, Any]]:
+    """The Dask cluster that batch work runs on (``XINBAO_DASK_SCHEDULER``) cannot take it now:
+    a 503 the client may retry, not a 500. The work wrote nothing."""
+    logging.getLogger("xinbao.app").warning("batch cluster unavailable: %s", exc)
+    detail = t("cluster: the batch cluster is temporarily unavailable, retry later").render(reader_of(request))
+    return Response({"status_code": 503, "detail": detail}, status_code=503, headers={"Retry-After": "30"})
+
+
 def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
     """JSON (or MessagePack) nested deeper than the decoder's recursion limit: the client's fault,
     on every route, since Litestar only turns ``msgspec.DecodeError`` into a 400. Any other
@@ -280,7 +289,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers={HTTPException: _http_error, IngestError: _ingest_error,
                             ValidationException: _validation_error,
                             OverflowError: _out_of_range, DataError: _out_of_range,
-                            RecursionError: _too_deep,
+                            RecursionError: _too_deep, ClusterUnavailable: _cluster_unavailable,
                             OSError: _database_unavailable, PostgresConnectionError: _database_unavailable,
                             CannotConnectNowError: _database_unavailable,
                             AdminShutdownError: _database_unavailable,

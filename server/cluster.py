@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-__all__ = ["CONNECT_TIMEOUT", "PartStream", "connect", "held", "large_tasks", "stream_parts", "submit_held",
+__all__ = ["CONNECT_TIMEOUT", "ClusterUnavailable", "PartStream", "connect", "held", "large_tasks", "stream_parts", "submit_held",
            "worker_threads"]
 
 CONNECT_TIMEOUT = "20s"
@@ -33,13 +33,22 @@ def worker_threads(client: Any) -> int:
     return sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
 
 
+class ClusterUnavailable(RuntimeError):
+    """The Dask cluster cannot take the work now: its scheduler does not answer, or it has no
+    worker. A route answers 503 with ``Retry-After`` (``server.app``); a batch job fails with
+    the reason."""
+
+
 def _client(address: str) -> Any:
     from distributed import Client
 
-    client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError) as exc:  # distributed: "Timed out trying to connect to ..."
+        raise ClusterUnavailable(f"the Dask scheduler at {address} does not answer: {exc}") from exc
     if not worker_threads(client):
         client.close()
-        raise RuntimeError(f"the Dask cluster at {address} has no worker")
+        raise ClusterUnavailable(f"the Dask cluster at {address} has no worker")
     return client
 
 

@@ -15,6 +15,7 @@ ZH: dict[str, str] = {
         "text：请求中的文本字段含有 NUL 字符或无效的 Unicode",
     "number: a number in the request is out of range": "number：请求中的数字超出范围",
     "database: temporarily unavailable, retry shortly": "database：数据库暂时不可用，请稍后重试",
+    "cluster: the batch cluster is temporarily unavailable, retry later": "cluster：批量计算集群暂时不可用，请稍后重试",
     "Internal Server Error": "服务器内部错误",
     "body: JSON is nested too deeply": "body：JSON 嵌套层级过深",
     # -- stores (server/stores.py)

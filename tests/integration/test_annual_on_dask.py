@@ -90,3 +90,27 @@ async def test_the_annual_figures_on_dask_equal_the_figures_made_in_process(demo
     monkeypatch.setattr(parts, "PARTS_PER_WORKER", 30)  # many short parts: time to see one run
     again = await kill_while_running(address, workers[0], lambda: figures.gather(YEAR, k, dask=address))
     assert repr(again) == repr(here)
+
+
+async def test_the_report_route_answers_503_while_the_cluster_has_no_worker(demo, settings, tokens, dask_cluster):
+    # the annual report reaches the cluster from a route; a cluster that cannot take the work
+    # is a 503 the analyst may retry, not a 500, and no report is kept
+    from dataclasses import replace
+
+    import httpx
+
+    from server.app import create_app
+    from server.tables.reports import AnnualReport
+    from tests.integration.dask_cluster import kill_worker
+
+    address, workers = dask_cluster
+    kill_worker(workers[0], address, left=1)
+    kill_worker(workers[1], address, left=0)
+    app = create_app(replace(settings, dask_scheduler=address))
+    async with app.lifespan():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                     headers={"accept-language": "en"}) as c:
+            r = await c.get(f"/api/reports/annual/{YEAR}", headers=tokens["analyst"])
+    assert r.status_code == 503, r.text
+    assert r.headers["retry-after"] == "30" and "cluster" in r.json()["detail"]
+    assert not await AnnualReport.count()
