@@ -3,6 +3,7 @@ history, the warnings and the default records, handed to :func:`scoring.credit_i
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import asdict
 from datetime import date, timedelta
@@ -45,7 +46,7 @@ async def _credit_index(by: str, need: int, weights: CreditIndexWeights) -> Any:
     what = (by, need, tuple(asdict(weights).items()))
     if what not in found:
         panel, firms = await load_panel()
-        found[what] = credit_index(panel, firms, by=by, min_firms=need, weights=weights)
+        found[what] = await asyncio.to_thread(credit_index, panel, firms, by=by, min_firms=need, weights=weights)
     return found[what]
 
 

@@ -245,7 +245,7 @@ async def gather(year: int, k: int, *, dask: str | None = None) -> AnnualFigures
     year_start = datetime.combine(date(year, 1, 1), time.min, LOCAL)
     year_end = datetime.combine(date(year + 1, 1, 1), time.min, LOCAL)
     wrows = await Warning.select(Warning.rule_code, Warning.level, Warning.first_seen, Warning.opened_at,
-                                 Warning.closed_at, Warning.message_zh, Warning.kind)
+                                 Warning.closed_at, Warning.message_zh, Warning.kind).order_by(Warning.id)
     by_level: Counter[str] = Counter()
     by_month: dict[str, Counter[str]] = {f"{year}-{m:02d}": Counter() for m in range(1, 13)}
     rules: Counter[tuple[str, str]] = Counter()

@@ -135,7 +135,8 @@ async def region_sums(engine: Engine, year: int, first: pd.Timestamp, last: pd.T
                       recipients: Collection[int], usccs: Collection[str] | None = None) -> YearSums:
     """:func:`year_sums` of the firms ``usccs`` (all when None), read through ``engine``."""
     panel, firms = await read_panel(engine, usccs)
-    return year_sums(panel, firms, year, first, last, recipients)
+    # seconds at a region's size: off an API process's event loop
+    return await asyncio.to_thread(year_sums, panel, firms, year, first, last, recipients)
 
 
 def part_sums(database_url: str, usccs: list[str], year: int, first: pd.Timestamp, last: pd.Timestamp,
