@@ -16,32 +16,16 @@ different objects starts a new run and is looked up by value like any other.
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import pandas as pd
 
+from ._codes import identity as _identity
 from .feature_store import MonthlyCells
 
 __all__ = ["KnownRecords", "Rows"]
 
 _NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
 _DAY = 86_400 * 10**9  # nanoseconds
-
-
-def _identity(values: pd.Series) -> tuple[np.ndarray, object]:
-    """Integers equal on consecutive rows only if the rows hold the same value, plus whatever
-    must stay alive while they are read. Object columns give their objects' addresses (the
-    same object is the same value; reading them costs nothing), categoricals their codes, and
-    anything else codes from hashing."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy(dtype=np.int64), None
-    a = values.to_numpy()
-    if a.dtype == object and len(a) and a.ndim == 1:
-        a = np.ascontiguousarray(a)
-        buf = (ctypes.c_ssize_t * len(a)).from_address(a.ctypes.data)
-        return np.frombuffer(buf, dtype=np.intp), (a, buf)
-    return pd.factorize(a, use_na_sentinel=False)[0], None
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> slice | np.ndarray:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._codes import factorize_objects
 from .records import RECORD_KINDS
 
 __all__ = ["CELL_COLUMNS", "CELL_KEY", "CELL_ONLY_KINDS", "STORE_KINDS", "VALUE_COLUMNS", "MonthlyCells",
@@ -199,7 +200,9 @@ class MonthlyCells:
     :meth:`scoring._known.KnownRecords.monthly` reads them from rows."""
 
     def __init__(self, cells: pd.DataFrame, index: pd.Index, as_of: pd.Timestamp) -> None:
-        pos = index.get_indexer(cells["uscc"].to_numpy(dtype=object))
+        # codes by the objects' identities: a read gives one object per distinct text
+        firm_codes, usccs = factorize_objects(cells["uscc"])
+        pos = index.get_indexer(usccs)[firm_codes] if len(cells) else np.empty(0, np.intp)
         mine = pos >= 0
         self.n = len(index)
         self.as_of = as_of
@@ -207,8 +210,8 @@ class MonthlyCells:
         self._cells = cells[mine] if not mine.all() else cells
         # kinds and categories as integer codes: each grid selects its cells by comparing
         # integers, not millions of strings
-        self._kind, kinds = pd.factorize(self._cells["kind"].to_numpy(dtype=object))
-        self._cat, cats = pd.factorize(self._cells["category"].to_numpy(dtype=object))
+        self._kind, kinds = factorize_objects(self._cells["kind"])
+        self._cat, cats = factorize_objects(self._cells["category"])
         self._kind_code = {k: i for i, k in enumerate(kinds)}
         self._cat_code = {c: i for i, c in enumerate(cats)}
         self._month = self._cells["month"].to_numpy(dtype=np.int64)

@@ -1,0 +1,43 @@
+"""Integer codes of columns whose values repeat: read from the objects' identities first.
+
+A frame read from the database holds one Python object per distinct text (a USCC, a kind, a
+category), so its object columns can be coded by address, an integer hash with no text
+hashed, and only the few distinct objects' values compared. Used where millions of rows are
+coded per read (``scoring._known``, ``scoring.feature_store``)."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["factorize_objects", "identity"]
+
+
+def identity(values: pd.Series) -> tuple[np.ndarray, object]:
+    """Integers equal on consecutive rows only if the rows hold the same value, plus whatever
+    must stay alive while they are read. Object columns give their objects' addresses (the
+    same object is the same value; reading them costs nothing), categoricals their codes, and
+    anything else codes from hashing."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(dtype=np.int64), None
+    a = values.to_numpy()
+    if a.dtype == object and len(a) and a.ndim == 1:
+        a = np.ascontiguousarray(a)
+        buf = (ctypes.c_ssize_t * len(a)).from_address(a.ctypes.data)
+        return np.frombuffer(buf, dtype=np.intp), (a, buf)
+    return pd.factorize(a, use_na_sentinel=False)[0], None
+
+
+def factorize_objects(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(values)`` (the same codes and uniques, missing values coded -1), computed
+    on the objects' identities and then on the distinct objects' values: equal texts held by
+    distinct objects are merged there."""
+    ids, alive = identity(values)
+    id_codes, id_uniques = pd.factorize(ids)
+    one_row = np.empty(len(id_uniques), dtype=np.intp)
+    one_row[id_codes[::-1]] = np.arange(len(ids) - 1, -1, -1)  # each identity's first row
+    del alive
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object)[one_row])
+    return codes[id_codes] if len(ids) else id_codes, uniques
