@@ -106,8 +106,6 @@ def _checked(panel: pd.DataFrame, base_month: object | None) -> pd.DataFrame:
         raise ValueError(f"panel: missing columns {missing}")
     data = panel.loc[:, list(PANEL_COLUMNS)].copy()
     data["month"] = pd.to_datetime(data["month"]).dt.normalize()
-    if base_month is not None:
-        data = data[data["month"] >= pd.Timestamp(base_month).normalize()]
     firm, month = data["firm"].to_numpy(), data["month"].to_numpy()
     later = (firm[1:] > firm[:-1]) | ((firm[1:] == firm[:-1]) & (month[1:] > month[:-1]))
     if not later.all():  # not yet in firm and month order (a panel read from the store is)
@@ -115,6 +113,8 @@ def _checked(panel: pd.DataFrame, base_month: object | None) -> pd.DataFrame:
         firm, month = data["firm"].to_numpy(), data["month"].to_numpy()
     if ((firm[1:] == firm[:-1]) & (month[1:] == month[:-1])).any():
         raise ValueError("panel: one row per firm and month")
+    if base_month is not None:
+        data = data[data["month"] >= pd.Timestamp(base_month).normalize()]
     return data
 
 

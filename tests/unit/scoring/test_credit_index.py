@@ -131,6 +131,10 @@ def test_bad_input():
         credit_index(_panel(_steady(2)), _firms(2), by="planet")
     with pytest.raises(ValueError, match="one row per firm"):
         credit_index(_panel(_steady(2) * 2), _firms(2))
+    # a panel out of order, its one duplicate before the base month: still refused
+    rows = _steady(3)[::-1] + [(0, MONTHS[0], 400, "C", False, False)]
+    with pytest.raises(ValueError, match="one row per firm"):
+        credit_index(_panel(rows), _firms(3), base_month=MONTHS[1])
     with pytest.raises(ValueError, match="weights"):
         CreditIndexWeights(score=0.9)
 
