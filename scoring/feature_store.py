@@ -245,6 +245,14 @@ class MonthlyCells:
         out[~has] = np.nan
         return out.reshape(self.n, months)
 
+    def has_month(self, kind: str, category: str | None = None, months: int = 27) -> np.ndarray:
+        """(firms x months) whether the month has a row of the kind (of the category), lag 0 =
+        the latest month end on or before as_of: every row of those months is known by then."""
+        at = self._select(kind, category, months)
+        grid = np.zeros(self.n * months, dtype=bool)
+        grid[self._pos[at].astype(np.intp) * months + (self._ref - self._month[at])] = True
+        return grid.reshape(self.n, months)
+
     def _known(self, kind: str, months: int | None) -> np.ndarray:
         """Cells of ``kind`` with a row on or before as_of (of the last ``months`` months)."""
         first = self._cells["first_event"].to_numpy(dtype="datetime64[ns]")

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .._known import KnownRecords, Rows
+from ..feature_store import CELL_ONLY_KINDS
 
 __all__ = ["MONTHS", "Context", "Hits", "RedPartners", "Statements"]
 
@@ -117,6 +118,11 @@ class Context:
         # with the feature store's cells, the monthly kinds are read from them
         self.known = KnownRecords(records, self.as_of, index, cells=cells)
         self.cells = self.known.cells
+        # With cells, the kinds whose rows the caller may have left out (the store replaces
+        # them) and those of them a rule read rows of since ``touched`` was last cleared: a
+        # scan in two passes runs such a rule's firms again with their rows (``scan_passes``).
+        self._cell_only = frozenset(CELL_ONLY_KINDS) if cells is not None else frozenset()
+        self.touched: set[str] = set()
         last = self.as_of if self.as_of.is_month_end else self.as_of - pd.offsets.MonthEnd(1)
         self.ref_month = int(np.datetime64(last, "M").astype(np.int64))
         self.firms = None if firms is None else (
@@ -145,6 +151,9 @@ class Context:
     def has_month(self, kind: str, category: str | None = None) -> np.ndarray:
         """(firms x MONTHS) whether the month has any record of the kind (any value)."""
         key = ("has", kind, category)
+        if key not in self._cache and self.cells is not None and kind in self.cells.kinds:
+            # from the cells: a month has a cell exactly when it has a row
+            self._cache[key] = self.cells.has_month(kind, category, MONTHS)
         if key not in self._cache:
             rows = self.rows(kind)
             if category is not None:
@@ -183,6 +192,8 @@ class Context:
 
     def rows(self, kind: str) -> Rows:
         """Rows of ``kind`` known at as_of (event_date <= as_of)."""
+        if kind in self._cell_only:
+            self.touched.add(kind)
         return self.known.kind(kind)
 
     def within_days(self, rows: Rows, days: float) -> Rows:

@@ -30,9 +30,11 @@ __all__ = [
     "catalogue",
     "evaluate",
     "findings_frame",
+    "merge_passes",
     "reconcile",
     "red_firms",
     "runnable",
+    "scan_passes",
 ]
 
 # Figures whose names end like this are whole numbers (fen, days, counts, months, years).
@@ -92,7 +94,8 @@ def _universe(records: pd.DataFrame, firms: pd.DataFrame | None,
 def evaluate(records: pd.DataFrame, firms: pd.DataFrame | None,
              as_of: date | str | pd.Timestamp, *, firms_subset: Iterable[str] | None = None,
              scores: pd.DataFrame | None = None, red_partners: RedPartners | None = None,
-             rules: Iterable[str | Rule] | None = None) -> list[Finding]:
+             rules: Iterable[str | Rule] | None = None, cells: pd.DataFrame | None = None,
+             read_rows: set[str] | None = None) -> list[Finding]:
     """Every rule's findings as of ``as_of``, ordered by firm then catalogue order.
 
     ``records`` is a ``RECORD_COLUMNS`` frame (an optional ``record_id`` or ``record_key``
@@ -101,17 +104,51 @@ def evaluate(records: pd.DataFrame, firms: pd.DataFrame | None,
     ``scores`` (uscc, as_of, score, grade) feeds the rating rules and ``red_partners`` the
     contagion rules; without them those rules find nothing. Nothing dated after ``as_of`` is
     read.
+
+    ``cells`` (the feature store's, ``scoring.feature_store``): the monthly grids and which
+    months have records are read from them, so ``records`` may leave out the store-only kinds
+    (the first pass of :func:`scan_passes`); the codes of the rules that read rows of those
+    kinds all the same (for their evidence, their start dates) are added to ``read_rows``.
     """
     index = _universe(records, firms, firms_subset)
-    ctx = Context(records, as_of, index, firms, scores, red_partners)
+    ctx = Context(records, as_of, index, firms, scores, red_partners, cells=cells)
     selected = _select(rules)
-    order = {u: i for i, u in enumerate(index)}
     found: list[Finding] = []
     for rule in selected:
+        ctx.touched.clear()
         found.extend(_findings(rule, rule.evaluate(ctx), ctx))
+        if ctx.touched and read_rows is not None:
+            read_rows.add(rule.code)
+    return _ordered(found, list(index), selected)
+
+
+def _ordered(found: list[Finding], universe: list[str], selected: list[Rule]) -> list[Finding]:
+    order = {u: i for i, u in enumerate(universe)}
     rank = {r.code: i for i, r in enumerate(selected)}
-    found.sort(key=lambda f: (order[f.uscc], rank[f.rule_code]))
-    return found
+    return sorted(found, key=lambda f: (order[f.uscc], rank[f.rule_code]))
+
+
+def scan_passes(first: list[Finding], read_rows: set[str]) -> list[str]:
+    """The firms a scan's second pass must evaluate again with all their records: those that a
+    rule reading the store-only kinds' rows found in the first pass (``evaluate`` with
+    ``cells``), in first-found order.
+
+    Exact because every rule's mask reads the monthly feeds only through their grids and which
+    months have records, both of which the cells give as the rows do; only the evidence and the
+    start dates read the rows. So the first pass finds every firm such a rule finds, and the
+    second pass, with the rows, gives those firms exactly the findings one pass over every
+    record gives (a rule's answer for a firm depends on that firm's rows only). Checked rule by
+    rule in ``tests/unit/scoring/test_risk_passes.py``."""
+    return list(dict.fromkeys(f.uscc for f in first if f.rule_code in read_rows))
+
+
+def merge_passes(first: list[Finding], second: list[Finding], again: Iterable[str], universe: Iterable[str],
+                 rules: Iterable[str | Rule] | None = None) -> list[Finding]:
+    """The findings of a scan in two passes: the first pass's, except for the firms ``again``,
+    whose findings are the second pass's; in ``evaluate``'s order over ``universe``."""
+    redone = set(again)
+    return _ordered([f for f in first if f.uscc not in redone] + second, [str(u) for u in universe],
+                    _select(rules))
 
 
 def _jsonable(name: str, values: np.ndarray) -> list[Any]:
