@@ -39,6 +39,7 @@ from scoring.risk import (
     red_firms,
     runnable,
 )
+from scoring.risk.engine import merge_passes, scan_passes
 from scoring.risk.rules import render
 from server import db
 from server.audit.services import Actor, record
@@ -70,8 +71,10 @@ from server.scores.frames import (
     PART_RECORDS,
     firms_per_part,
     in_parts,
+    load_cells,
     load_firms,
     load_records,
+    load_row_kinds,
     records_in_parts,
 )
 from server.settings import Settings
@@ -399,12 +402,38 @@ async def _note_departments(events: list[Any]) -> int:
     return written
 
 
+async def _in_two_passes(engine: Engine, part: list[str], frame: pd.DataFrame, day: date,
+                         scores: pd.DataFrame | None, rules: list[str]) -> list[Finding]:
+    """One part's findings of the firms' own rules, read in two passes
+    (``scoring.risk.engine.scan_passes``): the monthly feeds from the feature store's cells with
+    the other kinds' rows, then every record of the firms that a rule reading the monthly
+    feeds' rows found. The same findings as one pass over every record of the part."""
+    cells = await load_cells(engine, usccs=part)
+    rows = await load_row_kinds(engine, day, usccs=part, with_keys=True)
+    read_rows: set[str] = set()
+    first = await asyncio.to_thread(evaluate, rows, frame, day, firms_subset=part, scores=scores, rules=rules,
+                                    cells=cells, read_rows=read_rows)
+    del rows, cells
+    again = scan_passes(first, read_rows)
+    if not again:
+        return first
+    records = await load_records(engine, day, usccs=again, with_keys=True, dense=True)
+    second = await asyncio.to_thread(evaluate, records, frame, day, firms_subset=again, scores=scores,
+                                     rules=rules)
+    return merge_passes(first, second, again, part, rules)
+
+
 async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None = None,
                firm_ids: Collection[int] | None = None, *,
-               part_records: int = PART_RECORDS) -> ScanResult:
+               part_records: int = PART_RECORDS, from_store: bool = True) -> ScanResult:
     """Evaluate the warning rules as of ``as_of`` for every firm (``firm_ids`` None) or some,
     spread red firms' distress through guarantees, and write the outcome (see the module
     docstring). Safe to run twice: a second run finds nothing new to raise.
+
+    In process (``from_store``), each part is read in two passes (:func:`_in_two_passes`): the
+    monthly feeds from the feature store, then every record of only the firms that the rules
+    reading those feeds' rows found. ``from_store=False`` reads every record of each part (as
+    the parts sent to a Dask cluster are read); the findings are the same.
 
     An incremental scan also re-evaluates the contagion rules of the firms tied to the given
     ones (their red partners may have changed) and reads the red status of every other firm
@@ -451,11 +480,11 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
     parts = in_parts(universe, await firms_per_part(engine, part_records))
     result.details["parts"] = len(parts)
     found: list[Finding] = []
-    reading = records_in_parts(engine, day, parts, with_keys=True, every_firm=subset is None)
     if settings.dask_scheduler and (subset is None or len(parts) > 1):
         # On the cluster (a full scan, or a batch's firms of more than one part): this process
         # reads the parts and hands each to a worker as it comes; the workers evaluate, so the
         # reading and the rules overlap.
+        reading = records_in_parts(engine, day, parts, with_keys=True, every_firm=subset is None)
         async with stream_parts(settings.dask_scheduler, evaluate,
                                 {"firms": frame, "scores": scores}, as_of=day,
                                 rules=base_rules) as stream:
@@ -465,8 +494,13 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
             for part_found in await stream.results():
                 found += part_found
         result.details["dask"] = True
+    elif from_store:
+        for part in parts:
+            found += await _in_two_passes(engine, part, frame, day, scores, base_rules)
+        result.details["passes"] = 2
     else:
-        async for part, records in reading:
+        async for part, records in records_in_parts(engine, day, parts, with_keys=True,
+                                                    every_firm=subset is None):
             found += await asyncio.to_thread(evaluate, records, frame, day, firms_subset=part,
                                              scores=scores, rules=base_rules)
             del records

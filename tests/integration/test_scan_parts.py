@@ -121,6 +121,38 @@ async def test_an_incremental_scan_in_parts_writes_what_one_pass_finds(engine, s
     assert (many.raised, many.red_firms) == (one.raised, one.red_firms)
 
 
+async def test_a_scan_in_two_passes_writes_what_a_scan_of_every_record_writes(engine, settings, demo, monkeypatch):
+    """In process a scan reads the monthly feeds from the feature store, then every record of
+    only the firms that a rule reading those feeds' rows found (``scan._in_two_passes``): it
+    writes exactly what reading every record writes, evidence rows included."""
+    from server.risk import scan as scanning
+
+    every = await _from_nothing(engine, settings, from_store=False)
+    written = await _written()
+    monthly = ("tax_monthly", "social_insurance", "utility", "customs_export")
+    cites_monthly = {k for k in written if any(f'"kind": "{kind}"' in k[3] for kind in monthly)}
+    assert len(cites_monthly) >= 5
+
+    again: set[str] = set()
+    load_records = scanning.load_records
+
+    async def second_pass(engine, day, usccs=None, **kw):
+        if kw.get("dense"):
+            again.update(usccs)
+        return await load_records(engine, day, usccs, **kw)
+
+    monkeypatch.setattr(scanning, "load_records", second_pass)
+    for part_records in (10**12, int(7 * await _records_per_firm())):  # one part, and many
+        again.clear()
+        two = await _from_nothing(engine, settings, part_records=part_records)
+        assert two.details["passes"] == 2
+        assert await _written() == written
+        assert (two.raised, two.red_firms, two.contagion_firms) == (every.raised, every.red_firms,
+                                                                   every.contagion_firms)
+        # every firm whose warning cites a monthly row was read again, and only some firms were
+        assert {k[0] for k in cites_monthly} <= again and len(again) < two.firms
+
+
 def _contagion(code: str) -> bool:
     from scoring.risk import RULES
 
