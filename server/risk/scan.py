@@ -44,6 +44,7 @@ from scoring.risk.rules import render
 from server import db
 from server.audit.services import Actor, record
 from server.cluster import stream_parts
+from server.engines import url_of
 from server.risk.catalogue import (
     CONTAGION_CLEAR,
     CONTAGION_CODE,
@@ -430,10 +431,11 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
     spread red firms' distress through guarantees, and write the outcome (see the module
     docstring). Safe to run twice: a second run finds nothing new to raise.
 
-    In process (``from_store``), each part is read in two passes (:func:`_in_two_passes`): the
-    monthly feeds from the feature store, then every record of only the firms that the rules
-    reading those feeds' rows found. ``from_store=False`` reads every record of each part (as
-    the parts sent to a Dask cluster are read); the findings are the same.
+    Each part is read in two passes (:func:`_in_two_passes`, ``from_store``): the monthly
+    feeds from the feature store, then every record of only the firms that the rules reading
+    those feeds' rows found; on a Dask cluster each worker reads its own parts so
+    (``server.risk.distributed``). ``from_store=False`` reads every record of each part, and
+    on a cluster hands the parts to the workers as they are read; the findings are the same.
 
     An incremental scan also re-evaluates the contagion rules of the firms tied to the given
     ones (their red partners may have changed) and reads the red status of every other firm
@@ -480,10 +482,17 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
     parts = in_parts(universe, await firms_per_part(engine, part_records))
     result.details["parts"] = len(parts)
     found: list[Finding] = []
-    if settings.dask_scheduler and (subset is None or len(parts) > 1):
-        # On the cluster (a full scan, or a batch's firms of more than one part): this process
-        # reads the parts and hands each to a worker as it comes; the workers evaluate, so the
-        # reading and the rules overlap.
+    if settings.dask_scheduler and (subset is None or len(parts) > 1) and from_store:
+        # On the cluster (a full scan, or a batch's firms of more than one part): each worker
+        # reads its own parts, in the two passes, and evaluates them; this process reads none.
+        from server.risk.distributed import scan_on_dask
+
+        found += await asyncio.to_thread(scan_on_dask, settings.dask_scheduler, url_of(engine), parts, frame,
+                                         day, scores, base_rules)
+        result.details.update(dask=True, passes=2)
+    elif settings.dask_scheduler and (subset is None or len(parts) > 1):
+        # Every record: this process reads the parts and hands each to a worker as it comes;
+        # the workers evaluate, so the reading and the rules overlap.
         reading = records_in_parts(engine, day, parts, with_keys=True, every_firm=subset is None)
         async with stream_parts(settings.dask_scheduler, evaluate,
                                 {"firms": frame, "scores": scores}, as_of=day,

@@ -272,8 +272,8 @@ async def test_a_subsets_shared_meters_are_split_as_the_whole_regions(engine, de
 async def test_a_full_scan_on_dask_writes_what_the_scan_in_process_writes(engine, settings, demo,
                                                                         dask_cluster):
     """With ``dask_scheduler`` set, a full scan's parts (and a batch's, when there are several)
-    are evaluated by the cluster's workers as they are read: the same warnings, evidence and
-    messages as in process. A worker killed
+    are read and evaluated by the cluster's workers: the same warnings, evidence and messages
+    as in process. A worker killed
     while it evaluates a part, the scheduler gives the part to the other and the scan writes the
     same; with no worker left the scan fails with the reason and writes nothing."""
     import dataclasses
@@ -288,9 +288,22 @@ async def test_a_full_scan_on_dask_writes_what_the_scan_in_process_writes(engine
     want = await _written()
     assert len(want) > 100 and "dask" not in here.details
 
-    there = await _from_nothing(engine, on_dask, part_records=size)
-    assert there.details["dask"] and there.details["parts"] == here.details["parts"] >= 50
+    # the workers read their own parts, in the two passes: this process reads no record
+    from server.risk import scan as scanning
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("the submitting process read the region's records")
+
+    with pytest.MonkeyPatch.context() as m:
+        for name in ("records_in_parts", "load_cells", "load_row_kinds"):
+            m.setattr(scanning, name, not_here)
+        there = await _from_nothing(engine, on_dask, part_records=size)
+    assert there.details["dask"] and there.details["passes"] == 2
+    assert there.details["parts"] == here.details["parts"] >= 50
     assert await _written() == want
+    # every record read in this process and the parts handed to the workers: the same
+    streamed = await _from_nothing(engine, on_dask, part_records=size, from_store=False)
+    assert streamed.details["dask"] and "passes" not in streamed.details and await _written() == want
     for figure in ("raised", "red_firms", "contagion_firms", "lost_cover", "debtrank", "fund_draw_fen"):
         assert getattr(there, figure) == getattr(here, figure), figure
     assert there.details["systemic"] == here.details["systemic"]
