@@ -30,7 +30,7 @@ def scan_part(database_url: str, part: list[str], firms: pd.DataFrame, day: date
 
     async def run() -> list[Finding]:
         async with reading(database_url) as engine:
-            return await _in_two_passes(engine, part, firms, day, scores, rules)
+            return await _in_two_passes(engine, part, firms, day, scores, rules, len(part))
 
     return asyncio.run(run())
 
