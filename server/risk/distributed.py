@@ -1,7 +1,7 @@
 """The warning scan's parts on a Dask cluster (issue 16): ``XINBAO_DASK_SCHEDULER`` names it.
 
 Each worker reads its own part of the region from the database (``database_url``) in the
-scan's two passes (``server.risk.scan._in_two_passes``: the monthly feeds from the feature
+scan's two passes (``server.risk.passes.in_two_passes``: the monthly feeds from the feature
 store, then every record of the firms a rule reading those feeds' rows found) and evaluates
 the firms' own rules; the submitting process reads no record and only gathers the findings.
 The findings equal the scan's in process (``tests/integration/test_scan_parts.py``). Dask runs
@@ -19,6 +19,7 @@ import pandas as pd
 from scoring.risk import Finding
 from server.cluster import connect, large_tasks, submit_held
 from server.engines import reading
+from server.risk.passes import in_two_passes
 
 __all__ = ["scan_on_dask", "scan_part"]
 
@@ -26,11 +27,9 @@ __all__ = ["scan_on_dask", "scan_part"]
 def scan_part(database_url: str, part: list[str], firms: pd.DataFrame, day: date,
               scores: pd.DataFrame | None, rules: list[str]) -> list[Finding]:
     """One part's findings of the firms' own rules, read by the worker (runs on a worker)."""
-    from server.risk.scan import _in_two_passes
-
     async def run() -> list[Finding]:
         async with reading(database_url) as engine:
-            return await _in_two_passes(engine, part, firms, day, scores, rules, len(part))
+            return await in_two_passes(engine, part, firms, day, scores, rules, len(part))
 
     return asyncio.run(run())
 

@@ -39,7 +39,6 @@ from scoring.risk import (
     red_firms,
     runnable,
 )
-from scoring.risk.engine import merge_passes, scan_passes
 from scoring.risk.rules import render
 from server import db
 from server.audit.services import Actor, record
@@ -64,6 +63,7 @@ from server.risk.frames import (
     region_day,
     to_json,
 )
+from server.risk.passes import STORE_PART_FIRMS, in_two_passes
 from server.risk.schemas import (
     ScanOut,
     ScanRequest,
@@ -72,10 +72,8 @@ from server.scores.frames import (
     PART_RECORDS,
     firms_per_part,
     in_parts,
-    load_cells,
     load_firms,
     load_records,
-    load_row_kinds,
     records_in_parts,
 )
 from server.settings import Settings
@@ -403,35 +401,6 @@ async def _note_departments(events: list[Any]) -> int:
     return written
 
 
-#: Firms whose cells and other kinds' rows a scan's first pass reads at once: about 1 M cells at
-#: Weihai's density (a read per part of a few dense firms cost 0.11 s each: 4.2 s in 38 parts
-#: of 1,000 firms against 0.8 s in one).
-STORE_PART_FIRMS = 5_000
-
-
-async def _in_two_passes(engine: Engine, part: list[str], frame: pd.DataFrame, day: date,
-                         scores: pd.DataFrame | None, rules: list[str], chunk_firms: int) -> list[Finding]:
-    """One part's findings of the firms' own rules, read in two passes
-    (``scoring.risk.engine.scan_passes``): the monthly feeds from the feature store's cells with
-    the other kinds' rows, then every record of the firms that a rule reading the monthly
-    feeds' rows found, ``chunk_firms`` firms at a time (a records part: the memory follows
-    it). The same findings as one pass over every record of the part."""
-    cells = await load_cells(engine, usccs=part)
-    rows = await load_row_kinds(engine, day, usccs=part, with_keys=True)
-    read_rows: set[str] = set()
-    first = await asyncio.to_thread(evaluate, rows, frame, day, firms_subset=part, scores=scores, rules=rules,
-                                    cells=cells, read_rows=read_rows)
-    del rows, cells
-    again = scan_passes(first, read_rows)
-    second: list[Finding] = []
-    for chunk in in_parts(again, max(1, chunk_firms)) if again else []:
-        records = await load_records(engine, day, usccs=chunk, with_keys=True, dense=True)
-        second += await asyncio.to_thread(evaluate, records, frame, day, firms_subset=chunk, scores=scores,
-                                          rules=rules)
-        del records
-    return merge_passes(first, second, again, part, rules) if again else first
-
-
 async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None = None,
                firm_ids: Collection[int] | None = None, *,
                part_records: int = PART_RECORDS, from_store: bool = True) -> ScanResult:
@@ -439,7 +408,7 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
     spread red firms' distress through guarantees, and write the outcome (see the module
     docstring). Safe to run twice: a second run finds nothing new to raise.
 
-    Each part is read in two passes (:func:`_in_two_passes`, ``from_store``): the monthly
+    Each part is read in two passes (:func:`in_two_passes`, ``from_store``): the monthly
     feeds from the feature store, then every record of only the firms that the rules reading
     those feeds' rows found; on a Dask cluster each worker reads its own parts so
     (``server.risk.distributed``). ``from_store=False`` reads every record of each part, and
@@ -515,7 +484,7 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
         chunk = len(parts[0]) if parts else 1  # the records part's firms
         store_parts = in_parts(universe, STORE_PART_FIRMS)
         for part in store_parts:
-            found += await _in_two_passes(engine, part, frame, day, scores, base_rules, chunk)
+            found += await in_two_passes(engine, part, frame, day, scores, base_rules, chunk)
         result.details.update(passes=2, store_parts=len(store_parts))
     else:
         async for part, records in records_in_parts(engine, day, parts, with_keys=True,

@@ -123,9 +123,9 @@ async def test_an_incremental_scan_in_parts_writes_what_one_pass_finds(engine, s
 
 async def test_a_scan_in_two_passes_writes_what_a_scan_of_every_record_writes(engine, settings, demo, monkeypatch):
     """In process a scan reads the monthly feeds from the feature store, then every record of
-    only the firms that a rule reading those feeds' rows found (``scan._in_two_passes``): it
+    only the firms that a rule reading those feeds' rows found (``server.risk.passes``): it
     writes exactly what reading every record writes, evidence rows included."""
-    from server.risk import scan as scanning
+    from server.risk import passes
 
     every = await _from_nothing(engine, settings, from_store=False)
     written = await _written()
@@ -134,14 +134,14 @@ async def test_a_scan_in_two_passes_writes_what_a_scan_of_every_record_writes(en
     assert len(cites_monthly) >= 5
 
     again: set[str] = set()
-    load_records = scanning.load_records
+    load_records = passes.load_records
 
     async def second_pass(engine, day, usccs=None, **kw):
         if kw.get("dense"):
             again.update(usccs)
         return await load_records(engine, day, usccs, **kw)
 
-    monkeypatch.setattr(scanning, "load_records", second_pass)
+    monkeypatch.setattr(passes, "load_records", second_pass)
     for part_records in (10**12, int(7 * await _records_per_firm())):  # one part, and many
         again.clear()
         two = await _from_nothing(engine, settings, part_records=part_records)
@@ -289,14 +289,16 @@ async def test_a_full_scan_on_dask_writes_what_the_scan_in_process_writes(engine
     assert len(want) > 100 and "dask" not in here.details
 
     # the workers read their own parts, in the two passes: this process reads no record
+    from server.risk import passes
     from server.risk import scan as scanning
 
     def not_here(*args, **kwargs):
         raise AssertionError("the submitting process read the region's records")
 
     with pytest.MonkeyPatch.context() as m:
-        for name in ("records_in_parts", "load_cells", "load_row_kinds"):
-            m.setattr(scanning, name, not_here)
+        m.setattr(scanning, "records_in_parts", not_here)
+        for name in ("load_cells", "load_row_kinds", "load_records"):
+            m.setattr(passes, name, not_here)
         there = await _from_nothing(engine, on_dask, part_records=size)
     assert there.details["dask"] and there.details["passes"] == 2
     assert there.details["parts"] == here.details["parts"] >= 50
