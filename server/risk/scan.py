@@ -63,7 +63,7 @@ from server.risk.frames import (
     region_day,
     to_json,
 )
-from server.risk.passes import STORE_PART_FIRMS, in_two_passes
+from server.risk.passes import STORE_PART_FIRMS, region_in_two_passes
 from server.risk.schemas import (
     ScanOut,
     ScanRequest,
@@ -408,7 +408,7 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
     spread red firms' distress through guarantees, and write the outcome (see the module
     docstring). Safe to run twice: a second run finds nothing new to raise.
 
-    Each part is read in two passes (:func:`in_two_passes`, ``from_store``): the monthly
+    Each part is read in two passes (``server.risk.passes``, ``from_store``): the monthly
     feeds from the feature store, then every record of only the firms that the rules reading
     those feeds' rows found; on a Dask cluster each worker reads its own parts so
     (``server.risk.distributed``). ``from_store=False`` reads every record of each part, and
@@ -482,10 +482,8 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
         result.details["dask"] = True
     elif from_store:
         chunk = len(parts[0]) if parts else 1  # the records part's firms
-        store_parts = in_parts(universe, STORE_PART_FIRMS)
-        for part in store_parts:
-            found += await in_two_passes(engine, part, frame, day, scores, base_rules, chunk)
-        result.details.update(passes=2, store_parts=len(store_parts))
+        found += await region_in_two_passes(engine, universe, frame, day, scores, base_rules, chunk)
+        result.details.update(passes=2, store_parts=len(in_parts(universe, STORE_PART_FIRMS)))
     else:
         async for part, records in records_in_parts(engine, day, parts, with_keys=True,
                                                     every_firm=subset is None):

@@ -134,14 +134,13 @@ async def test_a_scan_in_two_passes_writes_what_a_scan_of_every_record_writes(en
     assert len(cites_monthly) >= 5
 
     again: set[str] = set()
-    load_records = passes.load_records
+    records_in_parts = passes.records_in_parts
 
-    async def second_pass(engine, day, usccs=None, **kw):
-        if kw.get("dense"):
-            again.update(usccs)
-        return await load_records(engine, day, usccs, **kw)
+    def second_pass(engine, day, parts, **kw):
+        again.update(u for part in parts for u in part)
+        return records_in_parts(engine, day, parts, **kw)
 
-    monkeypatch.setattr(passes, "load_records", second_pass)
+    monkeypatch.setattr(passes, "records_in_parts", second_pass)
     for part_records in (10**12, int(7 * await _records_per_firm())):  # one part, and many
         again.clear()
         two = await _from_nothing(engine, settings, part_records=part_records)
@@ -297,7 +296,7 @@ async def test_a_full_scan_on_dask_writes_what_the_scan_in_process_writes(engine
 
     with pytest.MonkeyPatch.context() as m:
         m.setattr(scanning, "records_in_parts", not_here)
-        for name in ("load_cells", "load_row_kinds", "load_records"):
+        for name in ("load_cells", "load_row_kinds", "load_records", "records_in_parts"):
             m.setattr(passes, name, not_here)
         there = await _from_nothing(engine, on_dask, part_records=size)
     assert there.details["dask"] and there.details["passes"] == 2
