@@ -16,12 +16,11 @@ from scoring.risk.engine import merge_passes, scan_passes
 from server.scores.frames import (
     in_parts,
     load_cells,
-    load_records,
     load_row_kinds,
     records_in_parts,
 )
 
-__all__ = ["STORE_PART_FIRMS", "in_two_passes", "region_in_two_passes"]
+__all__ = ["STORE_PART_FIRMS", "in_two_passes"]
 
 
 #: Firms whose cells and other kinds' rows a scan's first pass reads at once: about 1 M cells at
@@ -30,35 +29,15 @@ __all__ = ["STORE_PART_FIRMS", "in_two_passes", "region_in_two_passes"]
 STORE_PART_FIRMS = 5_000
 
 
-async def in_two_passes(engine: Engine, part: list[str], frame: pd.DataFrame, day: date,
+async def in_two_passes(engine: Engine, universe: list[str], frame: pd.DataFrame, day: date,
                         scores: pd.DataFrame | None, rules: list[str], chunk_firms: int) -> list[Finding]:
-    """One part's findings of the firms' own rules, read in two passes
-    (``scoring.risk.engine.scan_passes``): the monthly feeds from the feature store's cells with
-    the other kinds' rows, then every record of the firms that a rule reading the monthly
-    feeds' rows found, ``chunk_firms`` firms at a time (a records part: the memory follows
-    it). The same findings as one pass over every record of the part."""
-    cells = await load_cells(engine, usccs=part)
-    rows = await load_row_kinds(engine, day, usccs=part, with_keys=True)
-    read_rows: set[str] = set()
-    first = await asyncio.to_thread(evaluate, rows, frame, day, firms_subset=part, scores=scores, rules=rules,
-                                    cells=cells, read_rows=read_rows)
-    del rows, cells
-    again = scan_passes(first, read_rows)
-    second: list[Finding] = []
-    for chunk in in_parts(again, max(1, chunk_firms)) if again else []:
-        records = await load_records(engine, day, usccs=chunk, with_keys=True, dense=True)
-        second += await asyncio.to_thread(evaluate, records, frame, day, firms_subset=chunk, scores=scores,
-                                          rules=rules)
-        del records
-    return merge_passes(first, second, again, part, rules) if again else first
-
-
-async def region_in_two_passes(engine: Engine, universe: list[str], frame: pd.DataFrame, day: date,
-                               scores: pd.DataFrame | None, rules: list[str], chunk_firms: int) -> list[Finding]:
-    """:func:`in_two_passes` of every firm of ``universe`` in one process: the first pass by
-    ``STORE_PART_FIRMS`` firms at a time, then the second pass's firms of all of them read in
-    one go and cut into chunks of ``chunk_firms`` (``records_in_parts``: one COPY on
-    PostgreSQL). A month's rows of every firm share the heap's pages, so a read per chunk
+    """The findings of the own rules of the firms of ``universe`` (the region's, or a Dask
+    worker's part), read in two passes (``scoring.risk.engine.scan_passes``): the monthly feeds
+    from the feature store's cells with the other kinds' rows, ``STORE_PART_FIRMS`` firms at a
+    time; then every record of the firms that a rule reading the monthly feeds' rows found, all
+    of them read in one go and cut into chunks of ``chunk_firms`` (``records_in_parts``: one
+    COPY on PostgreSQL; the memory follows the chunk). The same findings as one pass over every
+    record. A month's rows of every firm share the heap's pages, so a read per chunk
     would read each page again for every chunk: on 3,000 firms at Weihai's density the two
     passes read that way took 140-143 s, more than reading every record (123 s)."""
     first: list[Finding] = []
@@ -73,7 +52,8 @@ async def region_in_two_passes(engine: Engine, universe: list[str], frame: pd.Da
     if not again:
         return first
     second: list[Finding] = []
-    async for chunk, records in records_in_parts(engine, day, in_parts(again, max(1, chunk_firms)), with_keys=True):
+    chunks = in_parts(again, max(1, chunk_firms))
+    async for chunk, records in records_in_parts(engine, day, chunks, with_keys=True, dense=True):
         second += await asyncio.to_thread(evaluate, records, frame, day, firms_subset=chunk, scores=scores,
                                           rules=rules)
         del records

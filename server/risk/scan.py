@@ -63,7 +63,7 @@ from server.risk.frames import (
     region_day,
     to_json,
 )
-from server.risk.passes import STORE_PART_FIRMS, region_in_two_passes
+from server.risk.passes import STORE_PART_FIRMS, in_two_passes
 from server.risk.schemas import (
     ScanOut,
     ScanRequest,
@@ -482,7 +482,7 @@ async def scan(engine: Engine, settings: Settings, as_of: date | datetime | None
         result.details["dask"] = True
     elif from_store:
         chunk = len(parts[0]) if parts else 1  # the records part's firms
-        found += await region_in_two_passes(engine, universe, frame, day, scores, base_rules, chunk)
+        found += await in_two_passes(engine, universe, frame, day, scores, base_rules, chunk)
         result.details.update(passes=2, store_parts=len(in_parts(universe, STORE_PART_FIRMS)))
     else:
         async for part, records in records_in_parts(engine, day, parts, with_keys=True,

@@ -484,11 +484,11 @@ def in_parts(usccs: list[str], size: int) -> list[list[str]]:
 
 
 async def records_in_parts(engine: Engine, as_of: date | None, parts: list[list[str]], *,
-                           with_keys: bool = False, every_firm: bool = False
+                           with_keys: bool = False, every_firm: bool = False, dense: bool = False
                            ) -> AsyncIterator[tuple[list[str], pd.DataFrame]]:
     """Each part of firms with its records, as ``load_records(engine, as_of, part, ...)`` gives
     them, one part in memory at a time. ``every_firm``: the parts hold every firm of the region
-    (no list of firms is sent).
+    (no list of firms is sent); ``dense``: as :func:`load_records`'s, for a read part by part.
 
     On PostgreSQL the records are read in one pass, whatever the parts: one query's COPY, its
     rows written by part into Arrow files as they arrive (:func:`_copy_split`), then each part
@@ -499,7 +499,8 @@ async def records_in_parts(engine: Engine, as_of: date | None, parts: list[list[
     if len(parts) == 1 or not isinstance(engine, PostgresEngine):
         for part in parts:
             whole = every_firm and len(parts) == 1
-            yield part, await load_records(engine, as_of, None if whole else part, with_keys=with_keys)
+            yield part, await load_records(engine, as_of, None if whole else part, with_keys=with_keys,
+                                           dense=dense)
         return
     sql, args = _records_query(engine, as_of, None if every_firm else [u for p in parts for u in p],
                                with_keys, None)

@@ -296,7 +296,7 @@ async def test_a_full_scan_on_dask_writes_what_the_scan_in_process_writes(engine
 
     with pytest.MonkeyPatch.context() as m:
         m.setattr(scanning, "records_in_parts", not_here)
-        for name in ("load_cells", "load_row_kinds", "load_records", "records_in_parts"):
+        for name in ("load_cells", "load_row_kinds", "records_in_parts"):
             m.setattr(passes, name, not_here)
         there = await _from_nothing(engine, on_dask, part_records=size)
     assert there.details["dask"] and there.details["passes"] == 2
