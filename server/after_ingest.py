@@ -2,6 +2,9 @@
 
 A batch commits in :func:`server.ingest.services.ingest`; then, for the firms it touched:
 
+0. :func:`server.scores.packing.pack_dirty` packs the feature store's cells of the firms
+   changed (one row per firm, read by the next whole-region re-score; a region-sized batch's
+   firms are packed by the next full re-score, which packs first);
 1. :func:`touched_firms` turns the batch's USCCs into firm ids, once;
 2. :func:`server.scores.rescore.rescore_firms` re-scores them with the active model (indicators
    from their records, the override rules, the weight profile), as of the latest scoring date
@@ -35,6 +38,7 @@ from piccolo.engine.base import Engine
 
 from server.projects.tracking import TrackResult, track_projects
 from server.risk.scan import INCREMENTAL_LIMIT, ScanResult, scan
+from server.scores.packing import pack_dirty
 from server.scores.pipeline import release_frames
 from server.scores.rescore import RescoreResult, rescore_firms
 from server.settings import Settings
@@ -82,6 +86,10 @@ async def after_ingest(engine: Engine, settings: Settings, usccs: Collection[str
     if len(usccs) > INCREMENTAL_LIMIT:
         log.info("ingest touched %d firms: left to the scheduled re-scoring and warning scan", len(usccs))
         return None
+    try:  # the batch's firms' cells, packed (the next whole-region read reads them so)
+        await pack_dirty(engine)
+    except Exception:  # noqa: BLE001 - a reader reads the rows of a firm not packed: exact, slower
+        log.exception("packing the changed firms' cells failed")
     try:
         firm_ids = await touched_firms(usccs)
         return await follow_firms(engine, settings, firm_ids, "ingest") if firm_ids else None

@@ -24,6 +24,7 @@ from scoring.feature_store import CELL_COLUMNS, CELL_ONLY_KINDS, split_cells
 from scoring.records import FIRM_COLUMNS, RECORD_COLUMNS
 from server.db import dollar_params
 from server.engines import sqlite_path_of
+from server.scores.cell_packs import PACK_COLUMNS, PackedCells
 
 __all__ = ["PART_RECORDS", "ROW_KINDS_PREDICATE", "among", "event_dates", "firms_per_part", "in_parts", "latest_months",
            "load_arrivals", "load_cells",
@@ -96,6 +97,12 @@ async def _connection(engine: PostgresEngine) -> AsyncIterator[Any]:
             await engine.pool.release(conn)
         else:
             await conn.close()
+
+
+@asynccontextmanager
+async def _given(conn: Any) -> AsyncIterator[Any]:
+    """A connection the caller holds, as :func:`_connection` gives one."""
+    yield conn
 
 
 async def _pg_rows(engine: PostgresEngine, sql: str, args: tuple) -> pd.DataFrame:
@@ -225,7 +232,7 @@ def _split_copy(fh: Any, types: dict[str, pa.DataType], part_of: dict[str, int],
 
 async def _copy_streamed(engine: PostgresEngine, sql: str, args: tuple,
                          consume: Callable[[Any, dict[str, pa.DataType]], tuple[T, int]],
-                         ) -> tuple[list[tuple[str, str]], dict[str, pa.DataType], T]:
+                         conn: Any = None) -> tuple[list[tuple[str, str]], dict[str, pa.DataType], T]:
     """``COPY (sql) TO STDOUT`` as CSV with a header, handed *while it arrives* to
     ``consume(file, arrow types)``, which returns its result and the rows it read: the rows go
     through a pipe to ``consume`` in a thread of its own, so Arrow's parse overlaps the server's
@@ -233,9 +240,10 @@ async def _copy_streamed(engine: PostgresEngine, sql: str, args: tuple,
     control holds the COPY back when ``consume`` falls behind, so no more than a pipe's worth
     waits in memory. Either side failing fails the call with its own error. The query's columns
     (name, PostgreSQL type), their Arrow types and ``consume``'s result; the rows it read are
-    checked against the COPY's own count."""
+    checked against the COPY's own count. ``conn``: on this connection (in its transaction),
+    not one of the pool's."""
     loop = asyncio.get_running_loop()
-    async with _connection(engine) as conn:
+    async with (_given(conn) if conn is not None else _connection(engine)) as conn:
         columns = await _columns(conn, sql)
         types = {name: _PG_ARROW.get(kind, pa.string()) for name, kind in columns}
         read_fd, write_fd = os.pipe()
@@ -282,14 +290,15 @@ async def _copy_split(engine: PostgresEngine, sql: str, args: tuple, part_of: di
                                 lambda fh, types: _split_copy(fh, types, part_of, folder, parts))
 
 
-async def _pg_frame_streamed(engine: PostgresEngine, sql: str, args: tuple, expect: int = 1 << 16) -> pd.DataFrame:
+async def _pg_frame_streamed(engine: PostgresEngine, sql: str, args: tuple, expect: int = 1 << 16,
+                             conn: Any = None) -> pd.DataFrame:
     """:func:`_pg_frame`'s frame, framed while the COPY arrives (:func:`_copy_streamed`). Its
     arrays grow as the rows come (by a quarter at a time, so at most a quarter more than the
     rows is held) instead of being made once at the COPY's count: for the feature store's
     cells (at 10,000 firms 1.9 M, framed in 1.5 s), not for the records, whose frame is the
     largest thing training holds."""
     _columns, _types, frame = await _copy_streamed(
-        engine, sql, args, lambda fh, types: _frame_from_stream(fh, types, start=max(1, expect)))
+        engine, sql, args, lambda fh, types: _frame_from_stream(fh, types, start=max(1, expect)), conn)
     return frame
 
 
@@ -725,13 +734,17 @@ _SPLIT_CELLS = ("((kind = 'utility' AND category = 'electricity') "
                 "OR (kind = 'social_insurance' AND category = 'pension'))")
 
 
-async def _cells(engine: Engine, where: str = "", args: tuple = (), firms: int | None = None) -> pd.DataFrame:
-    expect = 1 << 16
+async def _cells(engine: Engine, where: str = "", args: tuple = (), firms: int | None = None,
+                 *, expect: int = 1 << 16, conn: Any = None) -> pd.DataFrame:
+    """The cells' rows ``where`` (SQL with ``?`` placeholders), as stored; ``expect``: about how
+    many (the arrays are made for that many and grow); ``conn``: read on this PostgreSQL
+    connection, in its transaction."""
     if not where and isinstance(engine, PostgresEngine):  # every cell: as many as the planner counts
-        counted = await load_scalar(engine, "SELECT reltuples::bigint FROM pg_class "
-                                            "WHERE oid = 'firm_month'::regclass")
-        expect = max(expect, int((counted or 0) * 1.02))
-    df = await _query(engine, _CELLS_SQL + where, args, firms=firms, streamed=True, expect=expect)
+        expect = max(expect, int((await _cells_counted(engine)) * 1.02))
+    if conn is not None:
+        df = await _pg_frame_streamed(engine, dollar_params(_CELLS_SQL + where), args, expect, conn)
+    else:
+        df = await _query(engine, _CELLS_SQL + where, args, firms=firms, streamed=True, expect=expect)
     # the columns as they are, not consolidated into 2-D blocks: a copy of every cell (about
     # 1 s for 1.9 M cells) that nothing reading the cells column by column needs
     out = pd.DataFrame({c: df[c] for c in CELL_COLUMNS}, copy=False)
@@ -745,19 +758,69 @@ async def _cells(engine: Engine, where: str = "", args: tuple = (), firms: int |
     return out
 
 
+async def _cells_counted(engine: PostgresEngine) -> int:
+    """The planner's count of the cells' rows (``pg_class.reltuples``; 0 before the first
+    ANALYZE)."""
+    counted = await load_scalar(engine, "SELECT reltuples::bigint FROM pg_class WHERE oid = 'firm_month'::regclass")
+    return max(0, int(counted or 0))
+
+
 async def load_cells(engine: Engine, *, split: bool = True, usccs: Collection[str] | None = None) -> pd.DataFrame:
     """The feature store's cells (``scoring.feature_store``), every month of every firm (of
     ``usccs``: of those firms), with the readings of electricity meters shared by several firms
     split among them (``split_cells``: a firm's reading per head is measured over all its
     months, so none is left out); ``split=False``: as stored. A subset's split is the whole
-    region's, as :func:`_split_meters` gives the records'."""
+    region's, as :func:`_split_meters` gives the records'. On PostgreSQL the cells of more than
+    ``FETCH_UP_TO_FIRMS`` firms are read from their packs (:func:`_packed_and_marked`)."""
+    postgres = isinstance(engine, PostgresEngine)
     if usccs is None:
-        cells = await _cells(engine)
+        cells = await (_packed_and_marked(engine) if postgres else _cells(engine))
         return split_cells(cells) if split else cells
     mine = sorted(set(usccs))
-    where, args = among(engine, "uscc", mine)
-    cells = await _cells(engine, f" WHERE {where}", tuple(args), firms=len(mine))
+    if postgres and len(mine) > FETCH_UP_TO_FIRMS:
+        cells = await _packed_and_marked(engine, mine)
+    else:
+        where, args = among(engine, "uscc", mine)
+        cells = await _cells(engine, f" WHERE {where}", tuple(args), firms=len(mine))
     return await _split_subset(engine, cells, mine) if split else cells
+
+
+#: Packs fetched per round trip while they are decoded (about 2,000 firms' cells at Weihai's
+#: density: 0.4 M cells, 45 MB).
+PACKS_PER_FETCH = 2_000
+_NOT_MARKED = "NOT EXISTS (SELECT 1 FROM firm_pack_dirty d WHERE d.uscc = p.uscc)"
+
+
+async def _packed_and_marked(engine: PostgresEngine, usccs: list[str] | None = None) -> pd.DataFrame:
+    """The cells (of ``usccs``; all if None) as stored, read in one snapshot: from their packs
+    (``server.scores.cell_packs``) for the firms whose pack is current, as rows for the firms
+    marked changed since (``firm_pack_dirty``)."""
+    mine = "" if usccs is None else " AND p.uscc = ANY($1)"
+    args: tuple = () if usccs is None else (usccs,)
+    counted = await _cells_counted(engine)
+    async with _connection(engine) as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        packs, cells, marked = await conn.fetchrow(
+            f"SELECT COUNT(*), COALESCE(SUM(n), 0), (SELECT COUNT(*) FROM firm_pack_dirty) "
+            f"FROM firm_pack p WHERE {_NOT_MARKED}{mine}", *args)
+        packed = PackedCells(int(cells))
+        if packs:
+            cursor = await conn.cursor(f"SELECT {', '.join(PACK_COLUMNS)} FROM firm_pack p "
+                                       f"WHERE {_NOT_MARKED}{mine}", *args)
+            while rows := await cursor.fetch(PACKS_PER_FETCH):
+                await asyncio.to_thread(packed.add, rows)
+        rows_of = None
+        if marked:
+            # about the marked firms' share of the cells' rows, for the arrays' first size
+            share = marked / max(1, marked + (packs if usccs is None else 0))
+            where = " WHERE uscc IN (SELECT uscc FROM firm_pack_dirty)"
+            where += "" if usccs is None else " AND uscc = ANY(?)"
+            rows_of = await _cells(engine, where, args, expect=max(1 << 16, int(counted * share * 1.02)), conn=conn)
+    frame = await asyncio.to_thread(packed.frame)
+    if rows_of is None or rows_of.empty:
+        return frame
+    if frame.empty:
+        return rows_of
+    return pd.concat([frame, rows_of], ignore_index=True)
 
 
 async def _split_subset(engine: Engine, cells: pd.DataFrame, usccs: list[str]) -> pd.DataFrame:

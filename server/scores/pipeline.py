@@ -49,6 +49,7 @@ from server.scores.frames import (
     load_scalar,
     load_scoring_inputs,
 )
+from server.scores.packing import pack_dirty
 from server.settings import Settings
 from server.tables.scores import (
     STATS_META_KEY,
@@ -308,6 +309,8 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
         model = _registry(settings).load(version).model
         firms = await load_firms(engine)
         store = history_months == 0 if from_store is None else from_store
+        if store:
+            await pack_dirty(engine)  # the firms changed since their last pack: read as packs now
         cells = arrivals = None
         records: pd.DataFrame | None = None
         declared: pd.DataFrame | None = None
