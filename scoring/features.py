@@ -226,7 +226,7 @@ def _statements(f: KnownRecords) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray
 
 def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
                      firms: pd.DataFrame | pd.Index | None = None,
-                     cells: pd.DataFrame | None = None) -> pd.DataFrame:
+                     cells: pd.DataFrame | None = None, known: KnownRecords | None = None) -> pd.DataFrame:
     """The 66 indicators of every firm as of ``as_of``: a frame indexed by uscc, one column
     per indicator code (catalogue order), NaN where the data is missing.
 
@@ -234,9 +234,12 @@ def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
     registered capital and founding date); by default every uscc seen in ``records``.
     ``cells`` (the feature store's, shared meters split: :func:`scoring.feature_store.split_cells`)
     supply the monthly kinds instead of their rows in ``records``; ``firms`` is then required.
+    ``known``: ``KnownRecords(records, as_of, universe, cells=cells)`` built already (the caller
+    reads it again, as :func:`scoring.pipeline.score_region` does for the authenticity checks).
     """
     as_of = _ts(as_of)
-    f = KnownRecords(records, as_of, None if firms is None else _universe(records, firms), cells=cells)
+    f = known if known is not None else KnownRecords(
+        records, as_of, None if firms is None else _universe(records, firms), cells=cells)
     index = f.index
     n = f.n
     out: dict[str, np.ndarray] = {}

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._known import KnownRecords
 from .authenticity import Assessment, assess
 from .explain import industry_comparison
-from .features import compute_features, confidence_groups, credit_exposed, default_labels
+from .features import _universe, compute_features, confidence_groups, credit_exposed, default_labels
 from .indicators import INDICATORS
 from .monitoring import metrics
 from .overrides import OverrideRuleSet, apply_overrides, evaluate_overrides
@@ -172,11 +173,14 @@ def score_region(model: Scorecard, firms: pd.DataFrame, records: pd.DataFrame,
     ``batch`` keeps the scorecard's own figures) and ``table`` names the rule-set version.
     """
     ts = pd.Timestamp(as_of)
-    X = compute_features(records, ts, firms=firms, cells=cells) if features is None else features
+    # the firms' known records and grids, built once for the indicators and the checks
+    known = KnownRecords(records, ts, _universe(records, firms), cells=cells)
+    X = compute_features(records, ts, firms=firms, cells=cells, known=known) if features is None else features
+    index = pd.Index(X.index, name="uscc")
     # can the data be believed: an indicator another source puts in doubt counts at most as
     # unknown and is named among the reasons
-    checked = assess(Context(records, ts, pd.Index(X.index, name="uscc"), cells=cells), records,
-                     history=history)
+    checked = assess(Context(records, ts, index, cells=cells, known=known if known.index.equals(index) else None),
+                     records, history=history)
     batch = model.rate(X, profile=profile, suspect=checked.suspect(list(model.feature_names_in_)))
     batch.model_version = model_version
     table = batch.frame()

@@ -109,14 +109,16 @@ class Context:
 
     def __init__(self, records: pd.DataFrame, as_of: date | str | pd.Timestamp, index: pd.Index,
                  firms: pd.DataFrame | None = None, scores: pd.DataFrame | None = None,
-                 partners: RedPartners | None = None, cells: pd.DataFrame | None = None) -> None:
+                 partners: RedPartners | None = None, cells: pd.DataFrame | None = None,
+                 known: KnownRecords | None = None) -> None:
         self.as_of = timestamp(as_of)
         self.as_of_ns = int(self.as_of.value)
         self.index = index
         self.n = len(index)
         self.records = records
         # with the feature store's cells, the monthly kinds are read from them
-        self.known = KnownRecords(records, self.as_of, index, cells=cells)
+        # ``known``: the same, built already for these records, date, firms and cells
+        self.known = known if known is not None else KnownRecords(records, self.as_of, index, cells=cells)
         self.cells = self.known.cells
         # With cells, the kinds whose rows the caller may have left out (the store replaces
         # them) and those of them a rule read rows of since ``touched`` was last cleared: a
