@@ -31,7 +31,9 @@ Prints one JSON object per line, ``{"name", "value", "unit", "firms", "density",
 ``ingest_rows_per_s`` (per feed and ``total``; ingestion runs in a child process whose peak RSS
 is ``ingest_peak_rss_bytes``), ``store_update_ms_per_chunk`` (per feed: the time
 ingestion spent adding a chunk's cells, mean), ``store_update_share`` (of the ingest time),
-``records``, ``cells``, ``db_size_bytes``, ``firm_month_bytes``, ``dept_record_bytes``,
+``store_pack_s`` (every firm's cells packed one row per firm after the region's files, as the
+first full re-score does before it reads: ``server.scores.packing``),
+``records``, ``cells``, ``db_size_bytes``, ``firm_month_bytes``, ``firm_pack_bytes``, ``dept_record_bytes``,
 ``features_from_store_s`` / ``_peak_rss_bytes``, ``features_from_records_s`` / ``_peak_rss_bytes``,
 ``rescore_from_store_s`` / ``_peak_rss_bytes`` (with ``read_s``: its reads), ``rescore_from_records_s``
 / ``_peak_rss_bytes``, ``rescore_store_vs_records_equal_share`` (firms whose stored score, grade
@@ -207,13 +209,20 @@ async def ingest_region(url: str, files: dict[str, Path], tags: dict) -> None:
         emit("ingest_rows_per_s", round(total_rows / total_s), "rows/s", feed="total", rows=total_rows,
              seconds=round(total_s, 1), **tags)
         emit("store_update_share", round(store_s / total_s, 3), "of ingest time", store_s=round(store_s, 1), **tags)
+        # every firm's cells packed one row per firm, as the first full re-score after these
+        # region-sized batches does before it reads (``server.scores.packing``)
+        from server.scores.packing import pack_dirty
+
+        t = time.perf_counter()
+        packed = await pack_dirty(engine)
+        emit("store_pack_s", round(time.perf_counter() - t, 2), "s", packed_firms=packed.firms, **tags)
         emit("records", total_rows, "rows", **tags)
         conn = await engine.get_new_connection()
         try:
             emit("cells", int(await conn.fetchval("SELECT count(*) FROM firm_month")), "rows", **tags)
             emit("db_size_bytes", int(await conn.fetchval("SELECT pg_database_size(current_database())")),
                  "bytes", **tags)
-            for table in ("firm_month", "dept_record"):
+            for table in ("firm_month", "firm_pack", "dept_record"):
                 size = await conn.fetchval(f"SELECT pg_total_relation_size('{table}')")
                 emit(f"{table}_bytes", int(size), "bytes", **tags)
         finally:
@@ -410,7 +419,8 @@ class LocalCluster:
         self.scheduler = subprocess.Popen([*cmd, "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                            "--no-dashboard"], **quiet)
         self.workers = [subprocess.Popen([*cmd, "worker", self.address, "--no-nanny", "--nthreads", "1",
-                                          "--no-dashboard", "--memory-limit", "0", "--host", "127.0.0.1"], **quiet)
+                                          "--no-dashboard", "--memory-limit", "0", "--host", "127.0.0.1",
+                                          "--preload", "server.runtime"], **quiet)
                         for _ in range(workers)]
         from distributed import Client
 
@@ -596,6 +606,10 @@ def main() -> None:
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:  # a child process of its own, tuned as the ``xinbao`` command tunes its own
+        from server.runtime import tune_memory
+
+        tune_memory()
     if args.child == "ingest":
         print(json.dumps(asyncio.run(ingest_spec(args.url, args.out))))
     elif args.child == "train":

@@ -22,7 +22,9 @@ def _settings(demo: bool = False) -> Settings:
 
 @click.group(help="Xinbao (信宝) enterprise credit platform.")
 def main() -> None:
-    pass
+    from server.runtime import tune_memory
+
+    tune_memory()
 
 
 @main.command(help="Apply database migrations (SQLite or PostgreSQL from XINBAO_DATABASE_URL).")

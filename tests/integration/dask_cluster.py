@@ -60,7 +60,7 @@ def dask_cluster():
     procs = [subprocess.Popen([*cmd, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     workers = [subprocess.Popen([*cmd, "worker", address, "--no-nanny", "--nthreads", "1", "--no-dashboard",
-                                 "--memory-limit", "0", "--host", "127.0.0.1"],
+                                 "--memory-limit", "0", "--host", "127.0.0.1", "--preload", "server.runtime"],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
     procs += workers
     try:

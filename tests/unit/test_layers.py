@@ -17,7 +17,7 @@ SERVER_LAYERS: list[tuple[str, ...]] = [
     # ground floor: settings, pure helpers and every domain's tables
     ("server.texts",),
     ("server.settings", "server.engines", "server.uscc", "server.redis_client", "server.tables",
-     "server.cluster"),
+     "server.cluster", "server.runtime"),
     ("server.privacy", "server.lookup"),
     # infrastructure: Redis-backed stores, Piccolo's configuration, binding and migrating
     ("server.stores", "server.piccolo_app", "server.health", "server.changes"),

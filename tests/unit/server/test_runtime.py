@@ -1,0 +1,55 @@
+"""``server.runtime``: numpy's huge pages turned off only where the kernel stalls on them, and
+never against an operator's explicit ``NUMPY_MADVISE_HUGEPAGE``."""
+
+from __future__ import annotations
+
+import pytest
+
+try:
+    from numpy._core.multiarray import _set_madvise_hugepage
+except ImportError:  # numpy < 2
+    from numpy.core.multiarray import _set_madvise_hugepage
+
+
+@pytest.fixture
+def hugepages():
+    """numpy's setting, put back after the test; reads it by setting it (the call returns the
+    setting before)."""
+    before = _set_madvise_hugepage(True)
+
+    def current() -> bool:
+        now = _set_madvise_hugepage(True)
+        _set_madvise_hugepage(now)
+        return bool(now)
+
+    yield current
+    _set_madvise_hugepage(before)
+
+
+@pytest.mark.parametrize(("selected", "stalls"), [
+    ("always defer defer+madvise [madvise] never", True),
+    ("[always] defer defer+madvise madvise never", True),
+    ("always defer [defer+madvise] madvise never", False),
+    ("always [defer] defer+madvise madvise never", False),
+    ("always defer defer+madvise madvise [never]", False),
+])
+def test_huge_pages_are_turned_off_only_where_they_stall(tmp_path, monkeypatch, hugepages, selected, stalls):
+    from server.runtime import hugepages_stall, tune_memory
+
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    defrag = tmp_path / "defrag"
+    defrag.write_text(selected + "\n")
+    assert hugepages_stall(defrag) is stalls
+    assert tune_memory(defrag) is stalls
+    assert hugepages() is not stalls
+
+
+def test_an_operators_choice_and_a_kernel_without_the_setting_are_left_alone(tmp_path, monkeypatch, hugepages):
+    from server.runtime import tune_memory
+
+    defrag = tmp_path / "defrag"
+    defrag.write_text("always defer defer+madvise [madvise] never\n")
+    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
+    assert tune_memory(defrag) is False and hugepages() is True
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE")
+    assert tune_memory(tmp_path / "missing") is False and hugepages() is True
