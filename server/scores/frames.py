@@ -799,8 +799,12 @@ async def _packed_and_marked(engine: PostgresEngine, usccs: list[str] | None = N
     args: tuple = () if usccs is None else (usccs,)
     counted = await _cells_counted(engine)
     async with _connection(engine) as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        packs, cells, marked = await conn.fetchrow(
-            f"SELECT COUNT(*), COALESCE(SUM(n), 0), (SELECT COUNT(*) FROM firm_pack_dirty) "
+        # the packs to read and their cells; the marked firms (of ``usccs``); about how many
+        # firms the region holds (a marked firm with an old pack counts twice: close enough)
+        packs, cells, marked, region = await conn.fetchrow(
+            f"SELECT COUNT(*), COALESCE(SUM(n), 0), (SELECT COUNT(*) FROM firm_pack_dirty d"
+            f"{'' if usccs is None else ' WHERE d.uscc = ANY($1)'}), "
+            f"(SELECT COUNT(*) FROM firm_pack) + (SELECT COUNT(*) FROM firm_pack_dirty) "
             f"FROM firm_pack p WHERE {_NOT_MARKED}{mine}", *args)
         packed = PackedCells(int(cells))
         if packs:
@@ -811,7 +815,7 @@ async def _packed_and_marked(engine: PostgresEngine, usccs: list[str] | None = N
         rows_of = None
         if marked:
             # about the marked firms' share of the cells' rows, for the arrays' first size
-            share = marked / max(1, marked + (packs if usccs is None else 0))
+            share = min(1.0, marked / max(1, region))
             where = " WHERE uscc IN (SELECT uscc FROM firm_pack_dirty)"
             where += "" if usccs is None else " AND uscc = ANY(?)"
             rows_of = await _cells(engine, where, args, expect=max(1 << 16, int(counted * share * 1.02)), conn=conn)
