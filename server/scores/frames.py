@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
+from scoring._codes import factorize_objects
 from scoring.authenticity import meter_ids, split_shared_meters
 from scoring.feature_store import CELL_COLUMNS, CELL_ONLY_KINDS, split_cells
 from scoring.records import FIRM_COLUMNS, RECORD_COLUMNS
@@ -882,8 +883,9 @@ def latest_months(cells: pd.DataFrame, end: pd.Timestamp) -> dict[str, int]:
     where the feed-health lateness starts reading arrivals (``load_arrivals``). The parts of a
     region give the region's by taking each kind's maximum."""
     known = (cells["first_event"] <= end).to_numpy()  # two columns read, not the frame copied
-    months = pd.Series(cells["month"].to_numpy()[known]).groupby(cells["kind"].to_numpy()[known]).max()
-    return {str(k): int(m) for k, m in months.items()}
+    codes, kinds = factorize_objects(cells["kind"])  # by the texts' identities: no text hashed per cell
+    months = pd.Series(cells["month"].to_numpy()[known]).groupby(codes[known]).max()
+    return {str(kinds[k]): int(m) for k, m in months.items()}
 
 
 async def load_row_kinds(engine: Engine, as_of: date | None = None,

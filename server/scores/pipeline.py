@@ -102,6 +102,25 @@ def data_end(records: pd.DataFrame) -> pd.Timestamp:
     return pd.Timestamp(last) + pd.offsets.MonthEnd(0)
 
 
+def store_data_end(cells: pd.DataFrame, records: pd.DataFrame) -> pd.Timestamp:
+    """``data_end(event_dates(cells, records))`` without joining the cells' and the records'
+    columns into one frame (1.9 M cells at 10,000 firms): each one's latest monthly date and
+    latest date, then the same choice."""
+    latest: list[tuple[bool, Any, Any]] = []
+    for frame, column in ((cells, "first_event"), (records, "event_date")):
+        monthly = frame["kind"].isin(_DATA_END_KINDS).to_numpy()
+        dates = frame[column]
+        latest.append((bool(monthly.any()), dates[monthly].max() if monthly.any() else pd.NaT, dates.max()))
+    if any(m for m, _, _ in latest):
+        last = max(v for m, v, _ in latest if m)
+    else:
+        known = [v for _, _, v in latest if not pd.isna(v)]
+        last = max(known) if known else pd.NaT
+    if pd.isna(last):
+        raise RuntimeError("no department records yet: ingest data before training or scoring")
+    return pd.Timestamp(last) + pd.offsets.MonthEnd(0)
+
+
 async def stored_data_end(engine: Engine) -> pd.Timestamp:
     """:func:`data_end` of the stored records, read from the feature store's months (the store
     keeps every monthly kind) instead of the records; from the other kinds' latest day when no
@@ -319,7 +338,7 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
             end = pd.Timestamp(as_of) if as_of else await stored_data_end(engine)
         elif store:
             cells, records, history = await _store_inputs(engine)
-            end = pd.Timestamp(as_of) if as_of else data_end(event_dates(cells, records))
+            end = pd.Timestamp(as_of) if as_of else store_data_end(cells, records)
             arrivals = await _recent_arrivals(engine, latest_months(cells, end), end)
         else:
             # Every version of every record: the indicators at each back-score date read what the
