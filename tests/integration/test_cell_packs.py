@@ -185,3 +185,37 @@ async def test_a_writer_committing_while_its_firm_is_packed_leaves_it_marked(cli
     finally:
         await writer.close()
         await conn.close()
+
+
+async def test_a_packing_run_cancelled_while_it_waits_leaves_the_next_one_free(client, demo, engine):
+    """A run cancelled while it waits on a writer (a request timed out, a process stopping)
+    takes its lock with it: the next run packs, and the firm the writer changed is read right."""
+    from server.scores.frames import load_cells
+    from server.scores.packing import pack_dirty
+
+    firm = sorted(set((await rows(engine))["uscc"]))[2]
+    conn = await engine.get_new_connection()
+    writer = await engine.get_new_connection()
+    try:
+        await conn.execute("UPDATE firm_month SET rows = rows WHERE uscc = $1", firm)  # marked, committed
+        tx = writer.transaction()
+        await tx.start()
+        await writer.execute("UPDATE firm_month SET days_n = days_n + 7 WHERE uscc = $1", firm)
+        pid = writer.get_server_pid()
+        run = asyncio.ensure_future(pack_dirty(engine))
+        for _ in range(200):
+            if await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                   "AND $1 = ANY(pg_blocking_pids(pid))", pid):
+                break
+            await asyncio.sleep(0.05)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        await tx.commit()
+        done = await asyncio.wait_for(pack_dirty(engine), timeout=30)
+        assert done.firms >= 1 and await marked(engine) == set()
+        pd.testing.assert_frame_equal(_sorted(await load_cells(engine, split=False)), _sorted(await rows(engine)),
+                                      check_exact=True)
+    finally:
+        await writer.close()
+        await conn.close()
