@@ -18,6 +18,7 @@ from asyncpg.exceptions import (
     CrashShutdownError,
     DataError,
     InterfaceError,
+    InternalClientError,
     PostgresConnectionError,
     UntranslatableCharacterError,
 )
@@ -295,8 +296,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
                             AdminShutdownError: _database_unavailable,
                             CrashShutdownError: _database_unavailable,
                             # asyncpg's client-side errors of a connection that died under the
-                            # request ("connection is closed", "released back to the pool")
-                            InterfaceError: _database_unavailable},
+                            # request ("connection is closed", "released back to the pool"; a
+                            # protocol left mid-operation by the server ending the connection:
+                            # "cannot switch to state ...; another operation is in progress")
+                            InterfaceError: _database_unavailable,
+                            InternalClientError: _database_unavailable},
         stores=build_stores(settings, lambda: app.state.get("redis")),
         state=state,
         dependencies=dependencies(state),

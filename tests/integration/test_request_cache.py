@@ -175,7 +175,7 @@ async def test_a_feed_whose_database_connection_is_killed_reconnects_and_misses_
         await conn.execute("UPDATE app_user SET language = language WHERE id = $1", user)
         try:
             await feed.sync()  # may fail (a request would answer 503) ...
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError):
             assert cache.get("u") == "copy" and feed._conn is None  # ... and then nothing was applied
             await feed.sync()  # ... the next one opens a new connection
         assert cache.get("u") is None and feed._conn.get_server_pid() != victim
@@ -371,3 +371,25 @@ def test_a_revocation_in_one_place_refuses_the_next_request_in_every_process(db_
         for client in clients.values():
             client.close()
         stop_server(proc, log)
+
+
+async def test_a_connection_left_mid_operation_answers_503_not_500(app, client, tokens, demo, monkeypatch):
+    """asyncpg's ``InternalClientError`` ("cannot switch to state ...; another operation is in
+    progress": a protocol left mid-operation when the server ended the connection, as the feed
+    test above can meet) is the database being unavailable: a 503 to retry, not a 500."""
+    from server.firms.services import Evaluations
+
+    async def broken(self, *args, **kwargs):
+        raise asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in progress")
+
+    owner = tokens["owner"]
+    uscc = (await client.get("/api/me", headers=owner)).json()["firm_uscc"]
+    assert (await client.get(f"/api/firms/{uscc}/evaluation", headers=owner)).status_code == 200
+    monkeypatch.setattr(Evaluations, "json", broken)
+    import httpx  # a client that lets a 5xx through (the suite's own fails any)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"accept-language": "en"}) as plain:
+        r = await plain.get(f"/api/firms/{uscc}/evaluation", headers=owner)
+    assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
+    assert "temporarily unavailable" in r.json()["detail"]
