@@ -5,7 +5,8 @@
 - ``firm_pack_dirty (uscc, change)``: the firms whose cells changed since their pack was
   written, each with a number of the sequence ``firm_pack_change``;
 - statement triggers on ``firm_month`` (insert, update, delete; COPY fires them too) mark the
-  firms of the rows a statement changed, in the writer's own transaction;
+  firms of the rows a statement changed, in the writer's own transaction; a TRUNCATE of the
+  cells empties the packs and the marks in the same transaction;
 - every firm with cells starts marked, so a reader reads its rows until it is packed
   (``server.scores.packing.pack_dirty``).
 
@@ -47,6 +48,17 @@ $$""",
     "DROP TRIGGER IF EXISTS firm_pack_delete ON firm_month",
     "CREATE TRIGGER firm_pack_delete AFTER DELETE ON firm_month REFERENCING OLD TABLE AS changed "
     "FOR EACH STATEMENT EXECUTE FUNCTION firm_pack_mark()",
+    # a TRUNCATE fires no delete trigger: every pack goes with the cells
+    """CREATE OR REPLACE FUNCTION firm_pack_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM firm_pack;
+    DELETE FROM firm_pack_dirty;
+    RETURN NULL;
+END
+$$""",
+    "DROP TRIGGER IF EXISTS firm_pack_truncate ON firm_month",
+    "CREATE TRIGGER firm_pack_truncate AFTER TRUNCATE ON firm_month "
+    "FOR EACH STATEMENT EXECUTE FUNCTION firm_pack_truncated()",
     "INSERT INTO firm_pack_dirty (uscc, change) SELECT u, nextval('firm_pack_change') "
     "FROM (SELECT DISTINCT uscc AS u FROM firm_month) s ON CONFLICT (uscc) DO NOTHING",
 ]
@@ -54,7 +66,9 @@ DROP = [
     "DROP TRIGGER IF EXISTS firm_pack_insert ON firm_month",
     "DROP TRIGGER IF EXISTS firm_pack_update ON firm_month",
     "DROP TRIGGER IF EXISTS firm_pack_delete ON firm_month",
+    "DROP TRIGGER IF EXISTS firm_pack_truncate ON firm_month",
     "DROP FUNCTION IF EXISTS firm_pack_mark()",
+    "DROP FUNCTION IF EXISTS firm_pack_truncated()",
     "DROP TABLE IF EXISTS firm_pack_dirty",
     "DROP TABLE IF EXISTS firm_pack",
     "DROP SEQUENCE IF EXISTS firm_pack_change",

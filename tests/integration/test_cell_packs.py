@@ -135,6 +135,24 @@ async def test_packs_read_as_the_cells_rows_through_batches_and_removals(client,
     want = await assert_reads_equal(engine, subset)
     assert gone not in set(want["uscc"])
 
+    # the cells truncated (no delete trigger fires) and filled again from the records: no
+    # stale pack is read in between, and the refill marks every firm
+    from server.ingest.cells import fill_from_records
+    from server.scores.frames import load_cells
+
+    conn = await engine.get_new_connection()
+    try:
+        await conn.execute("TRUNCATE firm_month")
+        assert await conn.fetchval("SELECT count(*) FROM firm_pack") == 0
+    finally:
+        await conn.close()
+    assert (await load_cells(engine, split=False)).empty and await marked(engine) == set()
+    await fill_from_records(engine)
+    assert await marked(engine) == set((await rows(engine))["uscc"])
+    await assert_reads_equal(engine, subset)
+    await pack_dirty(engine)
+    await assert_reads_equal(engine, subset)
+
 
 async def test_a_writer_committing_while_its_firm_is_packed_leaves_it_marked(client, demo, engine):
     """A real concurrent writer on PostgreSQL: it changes a marked firm's cells and holds its
