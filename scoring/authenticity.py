@@ -741,20 +741,25 @@ def _plain(v: Any) -> Any:
 def _departments(ctx: Context) -> np.ndarray:
     """Departments reporting on the firm: a monthly feed with a record in the last 12
     months, any other with a record known at all."""
-    names: list[np.ndarray] = []
+    # each firm's departments as bits, in the departments' sorted order; then one tuple per
+    # distinct set (a few dozen), not a set built per firm
+    departments = sorted({kind.department for kind in RECORD_KINDS.values()})
+    bit = {d: np.int64(1) << i for i, d in enumerate(departments)}
+    mask = np.zeros(ctx.n, dtype=np.int64)
     for kind in RECORD_KINDS.values():
         if ctx.cells is not None and kind.code in ctx.cells.kinds:  # the feature store's cells
             seen = ctx.cells.any_rows(kind.code, 12 if kind.monthly else None)
-            names.append(np.where(seen, kind.department, None))
-            continue
-        rows = ctx.rows(kind.code)
-        if kind.monthly:
-            rows = rows.where(ctx.ref_month - ctx.month_of(rows.event) < 12)
-        seen = np.bincount(rows.pos, minlength=ctx.n) > 0
-        names.append(np.where(seen, kind.department, None))
-    grid = np.stack(names, axis=1)
-    return np.array([tuple(sorted({d for d in row if d is not None})) for row in grid.tolist()]
-                    + [()], dtype=object)[:-1]
+        else:
+            rows = ctx.rows(kind.code)
+            if kind.monthly:
+                rows = rows.where(ctx.ref_month - ctx.month_of(rows.event) < 12)
+            seen = np.bincount(rows.pos, minlength=ctx.n) > 0
+        mask[np.asarray(seen, dtype=bool)] |= bit[kind.department]
+    sets, which = np.unique(mask, return_inverse=True)
+    named = np.empty(len(sets), dtype=object)
+    for k, m in enumerate(sets.tolist()):
+        named[k] = tuple(d for i, d in enumerate(departments) if m >> i & 1)
+    return named[which.reshape(-1)]
 
 
 def assess(ctx: Context, records: pd.DataFrame, params: Mapping[str, Any] | None = None,
