@@ -3,8 +3,8 @@
 A batch commits in :func:`server.ingest.services.ingest`; then, for the firms it touched:
 
 0. :func:`server.scores.packing.pack_dirty` packs the feature store's cells of the firms
-   changed (one row per firm, read by the next whole-region re-score; a region-sized batch's
-   firms are packed by the next full re-score, which packs first);
+   changed (one row per firm, read by the next whole-region re-score), a region-sized batch's
+   too (at 10,000 firms about 4.7 s, which the nightly re-score then need not pay);
 1. :func:`touched_firms` turns the batch's USCCs into firm ids, once;
 2. :func:`server.scores.rescore.rescore_firms` re-scores them with the active model (indicators
    from their records, the override rules, the weight profile), as of the latest scoring date
@@ -83,13 +83,14 @@ async def after_ingest(engine: Engine, settings: Settings, usccs: Collection[str
     stored whatever follows, and the scheduler's ``incremental_rescore`` catches up."""
     if not usccs:
         return None
-    if len(usccs) > INCREMENTAL_LIMIT:
-        log.info("ingest touched %d firms: left to the scheduled re-scoring and warning scan", len(usccs))
-        return None
-    try:  # the batch's firms' cells, packed (the next whole-region read reads them so)
+    try:  # the batch's firms' cells packed, a region-sized batch's too: the next whole-region
+        # read (the nightly re-score, the scan's parts) then reads packs, not rows
         await pack_dirty(engine)
     except Exception:  # noqa: BLE001 - a reader reads the rows of a firm not packed: exact, slower
         log.exception("packing the changed firms' cells failed")
+    if len(usccs) > INCREMENTAL_LIMIT:
+        log.info("ingest touched %d firms: left to the scheduled re-scoring and warning scan", len(usccs))
+        return None
     try:
         firm_ids = await touched_firms(usccs)
         return await follow_firms(engine, settings, firm_ids, "ingest") if firm_ids else None

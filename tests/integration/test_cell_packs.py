@@ -124,6 +124,16 @@ async def test_packs_read_as_the_cells_rows_through_batches_and_removals(client,
         pd.testing.assert_frame_equal(_sorted(await packed(engine, touched)), _sorted(await rows(engine, touched)),
                                       check_exact=True)
 
+    # a region-sized batch is left to the nightly re-score and scan, but its firms are packed
+    from server import after_ingest as following
+
+    monkeypatch.setattr(following, "INCREMENTAL_LIMIT", 1)
+    await FirmMonth.update({FirmMonth.rows: FirmMonth.rows}).where(FirmMonth.uscc.is_in(touched))
+    assert await marked(engine) == set(touched)
+    assert await after_ingest(engine, settings, touched) is None
+    assert await marked(engine) == set()
+    await assert_reads_equal(engine, subset)
+
     # a firm left with no cell: its pack goes
     gone = sorted(with_cells)[0]
     await FirmMonth.delete().where(FirmMonth.uscc == gone)
