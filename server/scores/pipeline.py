@@ -92,25 +92,17 @@ def release_frames() -> None:
 _DATA_END_KINDS = ("tax_monthly", "social_insurance", "utility", "bank_loan")
 
 
-def data_end(records: pd.DataFrame) -> pd.Timestamp:
-    """The last month-end the monthly feeds cover: the platform's 'now' for scoring."""
-    monthly = records["kind"].isin(_DATA_END_KINDS).to_numpy()
-    dates = records["event_date"]  # the one column read: no copy of every record
-    last = (dates[monthly] if monthly.any() else dates).max()
-    if pd.isna(last):
-        raise RuntimeError("no department records yet: ingest data before training or scoring")
-    return pd.Timestamp(last) + pd.offsets.MonthEnd(0)
+def _latest(frame: pd.DataFrame, column: str) -> tuple[bool, Any, Any]:
+    """Whether ``frame`` holds a row of the monthly feeds, their latest ``column`` (NaT if
+    none) and the latest ``column`` of all its rows (one column read: no copy of the frame)."""
+    monthly = frame["kind"].isin(_DATA_END_KINDS).to_numpy()
+    dates = frame[column]
+    return bool(monthly.any()), dates[monthly].max() if monthly.any() else pd.NaT, dates.max()
 
 
-def store_data_end(cells: pd.DataFrame, records: pd.DataFrame) -> pd.Timestamp:
-    """``data_end(event_dates(cells, records))`` without joining the cells' and the records'
-    columns into one frame (1.9 M cells at 10,000 firms): each one's latest monthly date and
-    latest date, then the same choice."""
-    latest: list[tuple[bool, Any, Any]] = []
-    for frame, column in ((cells, "first_event"), (records, "event_date")):
-        monthly = frame["kind"].isin(_DATA_END_KINDS).to_numpy()
-        dates = frame[column]
-        latest.append((bool(monthly.any()), dates[monthly].max() if monthly.any() else pd.NaT, dates.max()))
+def _month_end_of(latest: list[tuple[bool, Any, Any]]) -> pd.Timestamp:
+    """The month-end of the latest monthly feed's date over the parts (of every date when no
+    part holds a monthly row)."""
     if any(m for m, _, _ in latest):
         last = max(v for m, v, _ in latest if m)
     else:
@@ -119,6 +111,17 @@ def store_data_end(cells: pd.DataFrame, records: pd.DataFrame) -> pd.Timestamp:
     if pd.isna(last):
         raise RuntimeError("no department records yet: ingest data before training or scoring")
     return pd.Timestamp(last) + pd.offsets.MonthEnd(0)
+
+
+def data_end(records: pd.DataFrame) -> pd.Timestamp:
+    """The last month-end the monthly feeds cover: the platform's 'now' for scoring."""
+    return _month_end_of([_latest(records, "event_date")])
+
+
+def store_data_end(cells: pd.DataFrame, records: pd.DataFrame) -> pd.Timestamp:
+    """``data_end(event_dates(cells, records))`` without joining the cells' and the records'
+    columns into one frame (1.9 M cells at 10,000 firms)."""
+    return _month_end_of([_latest(cells, "first_event"), _latest(records, "event_date")])
 
 
 async def stored_data_end(engine: Engine) -> pd.Timestamp:
