@@ -647,6 +647,19 @@ class Assessment:
         """One firm's assessment as plain values: confidence, departments and the findings of
         the checks that flag it, each with its figures."""
         i = int(self.index.get_loc(uscc))
+        return self._plain_row(i, self._findings(i), _plain(self.plausibility[i]))
+
+    def plain_rows(self) -> list[dict[str, Any]]:
+        """:meth:`of` of every firm, in ``index`` order: the arrays read as Python lists once,
+        and the checks' figures read only for the firms a check flags."""
+        flagged = np.zeros(len(self.index), dtype=bool)
+        for r in self.checks.values():
+            flagged |= np.asarray(r.flagged, dtype=bool)
+        plausibility = [_plain(v) for v in self.plausibility.tolist()]
+        return [self._plain_row(i, self._findings(i) if hit else [], plausibility[i])
+                for i, hit in enumerate(flagged.tolist())]
+
+    def _findings(self, i: int) -> list[dict[str, Any]]:
         findings = []
         for name, r in self.checks.items():
             if not r.flagged[i]:
@@ -660,10 +673,13 @@ class Assessment:
             zh, en = finding_texts(name, figs)
             findings.append({"check": name, "plausibility": _plain(r.plausibility[i]),
                              "figures": figs, "text_zh": zh, "text_en": en})
+        return findings
+
+    def _plain_row(self, i: int, findings: list[dict[str, Any]], plausibility: Any) -> dict[str, Any]:
         departments = list(self.departments[i])
         return {"confidence": str(self.confidence[i]),
                 "departments": departments,
-                "plausibility": _plain(self.plausibility[i]),
+                "plausibility": plausibility,
                 "summary_zh": SUMMARY[0].format(departments=len(departments)),
                 "summary_en": SUMMARY[1].format(departments=len(departments)),
                 "findings": findings}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from .records import RECORD_KINDS
 from .scorecard import ScoreBatch
 
 __all__ = ["Reason", "describe_feeds", "dimension_label", "industry_comparison", "reason_table",
-           "reasons_for"]
+           "reasons_for", "reasons_of_rows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,23 +201,39 @@ def _suspect_reasons(batch: ScoreBatch, row: int, listed: set[str]) -> list[Reas
 def reasons_for(batch: ScoreBatch, row: int) -> list[Reason]:
     """The adverse reasons of one row (by position), worst first, then the indicators another
     source put in doubt (never used silently)."""
+    return _row_reasons(batch, row, batch.reasons[row].tolist(), batch.reason_points[row].tolist(),
+                        batch.suspect is not None and bool(batch.suspect[row].any()))
+
+
+def reasons_of_rows(batch: ScoreBatch) -> list[list[Reason]]:
+    """:func:`reasons_for` of every row, in order: the batch's arrays are read as Python
+    lists once, not one row at a time (a region's run stores every firm's reasons)."""
+    codes, points = batch.reasons.tolist(), batch.reason_points.tolist()
+    doubted = [False] * len(batch) if batch.suspect is None else batch.suspect.any(axis=1).tolist()
+    return [_row_reasons(batch, i, codes[i], points[i], doubted[i]) for i in range(len(batch))]
+
+
+def _row_reasons(batch: ScoreBatch, row: int, codes: list[int], points: list[Any],
+                 doubted: bool) -> list[Reason]:
+    """The reasons of one row: ``codes`` and ``points`` are its row of ``batch.reasons`` and
+    ``batch.reason_points``; ``doubted``: whether another source put any of its values in
+    doubt."""
     out = []
     values = batch.value_row(row)
-    for k in range(batch.reasons.shape[1]):
-        j = int(batch.reasons[row, k])
+    for j, p in zip(codes, points, strict=True):
         if j < 0:
             continue
         code = batch.features[j]
         value = None if values is None else values[code]
         if isinstance(value, np.generic):
             value = value.item()
-        dim = None
-        if code in INDICATORS:
-            dim = INDICATORS[code].dimension
-        out.append(_reason(code, int(batch.reason_points[row, k]), value, dim, values))
-    doubted = _suspect_reasons(batch, row, set())
-    named = {r.code for r in doubted}
-    return [r for r in out if r.code not in named] + doubted
+        ind = INDICATORS.get(code)
+        out.append(_reason(code, int(p), value, None if ind is None else ind.dimension, values))
+    if not doubted:
+        return out
+    doubts = _suspect_reasons(batch, row, set())
+    named = {r.code for r in doubts}
+    return [r for r in out if r.code not in named] + doubts
 
 
 def reason_table(batch: ScoreBatch, lang: str = "zh") -> pd.DataFrame:
@@ -224,8 +241,7 @@ def reason_table(batch: ScoreBatch, lang: str = "zh") -> pd.DataFrame:
     cols: dict[str, list[str]] = {}
     for k in range(batch.reasons.shape[1]):
         cols[f"reason_{k + 1}_text"] = []
-    for i in range(len(batch)):
-        rs = reasons_for(batch, i)
+    for rs in reasons_of_rows(batch):
         for k in range(batch.reasons.shape[1]):
             cols[f"reason_{k + 1}_text"].append(
                 "" if k >= len(rs) else (rs[k].text_zh if lang == "zh" else rs[k].text_en))

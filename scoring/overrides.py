@@ -23,9 +23,10 @@ disabled, a threshold changed) is a new version with an audit entry naming who a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,7 +46,9 @@ __all__ = [
     "apply_overrides",
     "evaluate_overrides",
     "new_override_dates",
+    "override_columns",
     "override_reasons",
+    "override_reasons_of",
 ]
 
 #: The grade every override forces (the worst grade of the bands).
@@ -352,7 +355,17 @@ def override_reasons(hits: pd.DataFrame, row: int, points: int = 0) -> list[Reas
     """The override reasons of one row (by position) of :func:`evaluate_overrides`, most severe
     first, in Chinese and English, each citing its record; ``points`` (the score change) is put
     on the first one. Empty when no rule hit."""
-    h = {c: hits[c].iat[row] for c in _REASON_COLUMNS if c in hits.columns}  # not a pandas row: cheap
+    return override_reasons_of({c: hits[c].iat[row] for c in _REASON_COLUMNS if c in hits.columns}, points)
+
+
+def override_columns(hits: pd.DataFrame) -> dict[str, list[Any]]:
+    """What :func:`override_reasons_of` reads of every row of :func:`evaluate_overrides`, as
+    Python lists (the values ``Series.iat`` gives, read once for a region's rows)."""
+    return {c: list(hits[c]) for c in _REASON_COLUMNS if c in hits.columns}
+
+
+def override_reasons_of(h: Mapping[str, Any], points: int = 0) -> list[Reason]:
+    """:func:`override_reasons` of one row given as its ``_REASON_COLUMNS`` values."""
     out: list[Reason] = []
     if h["bank_default"]:
         d, days = _day(h["bank_default_date"]), int(h["bank_default_days"])

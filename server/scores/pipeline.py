@@ -24,7 +24,6 @@ from scoring import (
     ModelRegistry,
     data_hash,
     indicator_scorecard,
-    reasons_for,
     region_dataset,
     score_region,
 )
@@ -32,10 +31,9 @@ from scoring.authenticity import Assessment, feed_health
 from scoring.features import compute_features, credit_exposed, default_labels
 from scoring.monitoring import grade_migration
 from scoring.monitoring import metrics as model_metrics
-from scoring.overrides import OverrideRuleSet, override_reasons
+from scoring.overrides import OverrideRuleSet
 from scoring.pipeline import RegionScores
 from scoring.records import current_versions, rows_where
-from scoring.scorecard import confidence_level_of
 from server import db
 from server.engines import url_of
 from server.ingest.store import open_writer
@@ -50,6 +48,7 @@ from server.scores.frames import (
     load_scoring_inputs,
 )
 from server.scores.packing import pack_dirty
+from server.scores.run_rows import run_texts
 from server.settings import Settings
 from server.tables.scores import (
     STATS_META_KEY,
@@ -61,11 +60,9 @@ from server.tables.scores import (
 
 __all__ = [
     "activate_model",
-    "data_confidence_dict",
     "data_end",
     "ensure_model_and_scores",
     "industry_stats",
-    "reason_dicts",
     "score_platform",
     "stored_data_end",
     "train_platform_model",
@@ -304,14 +301,6 @@ async def activate_model(version: str, promoted_by: int | None = None) -> None:
             ModelVersion.version == version)
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    return x
-
-
 async def score_platform(settings: Settings, as_of: date | None = None, version: str | None = None,
                          engine: Engine | None = None, history_months: int = 0,
                          reason: str = "full", from_store: bool | None = None) -> dict[str, Any]:
@@ -459,19 +448,15 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
         result = score_region(model, live, known, as_of.date(), history=history, cells=cells, **how)
     table = result.table
     override_v = None if rules is None else rules.label
-    dims = [c for c in table.columns if c.startswith("dim_")]
     now = datetime.now(UTC)
-    firm_ids = live["id"].to_numpy()
-    scores, grades, pds = table["score"].to_numpy(), table["grade"].to_numpy(), table["pd"].to_numpy()
-    dim_values = table[dims].to_numpy()
-    payload = []
-    for i in range(len(live)):
-        payload.append((
-            int(firm_ids[i]), as_of.date(), int(scores[i]), str(grades[i]), float(pds[i]),
-            json.dumps({d[4:]: round(float(v), 1) for d, v in zip(dims, dim_values[i], strict=True)}),
-            json.dumps(reason_dicts(result, i), ensure_ascii=False), version, profile_v,
-            override_v, json.dumps(data_confidence_dict(result, i)), now,
-        ))
+    dimensions, reasons, confidence = run_texts(result)
+    day = as_of.date()
+    payload = [
+        (firm, day, score, str(grade), pd_, dims, why, version, profile_v, override_v, sure, now)
+        for firm, score, grade, pd_, dims, why, sure in zip(
+            live["id"].astype(int).tolist(), table["score"].astype(int).tolist(), table["grade"].tolist(),
+            table["pd"].astype(float).tolist(), dimensions, reasons, confidence, strict=True)
+    ]
     stats = industry_stats(table, live, min_group_size)
     async with open_writer(engine) as w:  # the run and its scores land together or not at all
         run_id = await w.insert_returning_id("scoring_run", {
@@ -500,40 +485,6 @@ async def _store_feed_health(history: pd.DataFrame, firms: pd.DataFrame, end: pd
                                            created_at=datetime.now(UTC)))
 
 
-def reason_dicts(result: RegionScores, row: int) -> list[dict[str, Any]]:
-    """The stored reasons of one firm (by position): the overrides that hit it first (the
-    first carries the points the override took off), then the scorecard's adverse reasons."""
-    hits = result.overrides
-    found = []
-    if hits is not None and bool(hits["overridden"].iat[row]):
-        points = int(result.table["override_points"].iat[row])
-        found = override_reasons(hits, row, points)
-    return [
-        {"code": r.code, "text_zh": r.text_zh, "text_en": r.text_en, "tip_zh": r.improve_zh,
-         "tip_en": r.improve_en, "points": float(r.points), "dimension": r.dimension,
-         "value": _jsonable(r.value)}
-        for r in [*found, *reasons_for(result.batch, row)]
-    ]
-
-
-def data_confidence_dict(result: RegionScores, row: int) -> dict[str, Any]:
-    """The stored data confidence of one firm (by position): the share of the coverage feeds
-    reporting on it, its level, how many feeds are counted and which report nothing."""
-    batch = result.batch
-    if batch.data_confidence is None:
-        return {}
-    share = float(batch.data_confidence[row])
-    coverage = confidence_level_of(share)
-    out: dict[str, Any] = {"share": round(share, 3), "level": coverage, "coverage_level": coverage,
-                           "sources": len(batch.source_names), "missing": batch.missing_sources(row)}
-    if result.authenticity is not None:  # can the data be believed: the lower level counts
-        checked = result.authenticity.of(str(result.table.index[row]))
-        out["level"] = min(coverage, checked["confidence"], key=_LEVELS.index)
-        out["authenticity"] = checked
-    return out
-
-
-_LEVELS = ("low", "medium", "high")
 
 
 def industry_stats(table: pd.DataFrame, firms: pd.DataFrame,

@@ -21,7 +21,6 @@ until a whole-region run at a later month end supersedes it.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from server.scores.frames import (
     load_row_kinds,
     records_in_parts,
 )
-from server.scores.pipeline import data_confidence_dict, reason_dicts
+from server.scores.run_rows import run_texts
 from server.scores.services import active_override_rules, active_profile_on, profile_version
 from server.settings import Settings
 from server.tables.firms import Firm
@@ -194,17 +193,15 @@ async def rescore_firms(engine: Engine, settings: Settings, firm_ids: list[int],
             await run.save()
             out.run_ids.append(int(run.id))
             table = scored.table
-            dims = [c for c in table.columns if c.startswith("dim_")]
+            dimensions, reasons, confidence = run_texts(scored)
             rows: list[ScoreHistory] = []
             for i, firm_id in enumerate(group["id"].tolist()):
                 score, grade = int(table["score"].iloc[i]), str(table["grade"].iloc[i])
                 rows.append(ScoreHistory(
                     firm=int(firm_id), run=run.id, as_of=day, score=score, grade=grade,
-                    pd=float(table["pd"].iloc[i]),
-                    dimensions=json.dumps({d[4:]: round(float(table[d].iloc[i]), 1) for d in dims}),
-                    reasons=json.dumps(reason_dicts(scored, i), ensure_ascii=False), model_version=version,
-                    weight_profile_version=profile_v, override_version=rules.label,
-                    data_confidence=json.dumps(data_confidence_dict(scored, i)), created_at=now,
+                    pd=float(table["pd"].iloc[i]), dimensions=dimensions[i], reasons=reasons[i],
+                    model_version=version, weight_profile_version=profile_v, override_version=rules.label,
+                    data_confidence=confidence[i], created_at=now,
                 ))
                 out.scores[int(firm_id)] = (score, grade)
                 if event:
