@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._codes import factorize_objects
 from .records import RECORD_KINDS, is_history, rows_where
 from .risk.context import MONTHS, Context
 
@@ -870,38 +871,52 @@ def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
     if "founded_on" in firms.columns:
         live = live[pd.to_datetime(live["founded_on"]).isna() | (pd.to_datetime(live["founded_on"]) <= ts)]
     trading = set(live["uscc"])
+    # Every row's kind, firm and month as integers, once: a region's cells are tens of
+    # millions, and each department's sets are read from codes, not from its rows' texts. A
+    # firm's code indexes the per-firm flags; the code -1 (no uscc) takes the spare last slot.
+    kind_code, kind_texts = factorize_objects(records["kind"])
+    firm_code, usccs = factorize_objects(records["uscc"])
+    firm_code = np.where(firm_code < 0, len(usccs), firm_code)
+    firm_index = pd.Index(usccs)
+    is_trading = np.append(firm_index.isin(list(trading)), False)
+    event = records["event_date"].to_numpy(dtype="datetime64[ns]")
+    dated = event <= np.datetime64(ts.as_unit("ns").asm8)  # NaT: never
+    month = event.astype("datetime64[M]").astype(np.int64)
     flagged_by = ({} if checked is None else
-                  {name: set(checked.index[r.flagged]) for name, r in checked.checks.items()})
+                  {name: np.append(firm_index.isin(checked.index[np.asarray(r.flagged, dtype=bool)]), False)
+                   for name, r in checked.checks.items()})
     out = []
     for dept in sorted({k.department for k in RECORD_KINDS.values() if k.monthly}):
         kinds = [k.code for k in RECORD_KINDS.values() if k.monthly and k.department == dept]
-        # only the columns read here: a department's monthly rows are millions
-        rows = rows_where(records, records["kind"].isin(kinds) & (records["event_date"] <= ts),
-                          [c for c in ("uscc", "event_date", "known_from") if c in records.columns])
-        if rows.empty:
+        mine = np.isin(kind_code, [c for c, k in enumerate(kind_texts) if k in kinds]) & dated
+        if not mine.any():
             continue
-        month = rows["event_date"].dt.to_period("M")
-        latest = month.max()
-        now = set(rows.loc[month == latest, "uscc"])
-        before = set(rows.loc[(month < latest) & (month >= latest - _HEALTH_MONTHS), "uscc"])
+        m, firm = month[mine], firm_code[mine]
+        latest = int(m.max())
+        now = np.unique(firm[m == latest])
+        before = np.unique(firm[(m < latest) & (m >= latest - _HEALTH_MONTHS)])
+        reported = int(is_trading[now].sum())
         entry: dict[str, Any] = {
-            "department": dept, "kinds": kinds, "month": str(latest.end_time.date()),
-            "firms_reported": len(now & trading), "firms_trading": len(trading),
-            "coverage": round(len(now & trading) / len(trading), 4) if trading else None,
-            "continuity": round(len(now & before) / len(before), 4) if before else None,
+            "department": dept, "kinds": kinds,
+            "month": str(np.datetime64(latest + 1, "M").astype("datetime64[D]") - 1),
+            "firms_reported": reported, "firms_trading": len(trading),
+            "coverage": round(reported / len(trading), 4) if trading else None,
+            "continuity": (round(len(np.intersect1d(now, before, assume_unique=True)) / len(before), 4)
+                           if len(before) else None),
         }
         if arrivals is not None:
             came = arrivals[arrivals["kind"].isin(kinds) & (arrivals["event_date"] <= ts)]
-            recent = came[came["event_date"].dt.to_period("M") >= latest - 2]
+            came_month = came["event_date"].to_numpy(dtype="datetime64[M]").astype(np.int64)
+            recent = came[came_month >= latest - 2]
             entry.update(_lateness(recent["event_date"], recent["known_from"], recent["rows"].to_numpy()))
-        elif "known_from" in rows.columns:
-            recent = rows[month >= latest - 2]
-            entry.update(_lateness(recent["event_date"], recent["known_from"], None))
-        covered = now | before
+        elif "known_from" in records.columns:
+            at = np.flatnonzero(mine)[m >= latest - 2]
+            entry.update(_lateness(records["event_date"].iloc[at], records["known_from"].iloc[at], None))
+        covered = np.union1d(now, before)
         entry["disagreement"] = {
-            name: round(len(flagged_by[name] & covered) / len(covered), 4)
+            name: round(int(flagged_by[name][covered].sum()) / len(covered), 4)
             for name, depts in CHECK_DEPARTMENTS.items()
-            if dept in depts and name in flagged_by and covered}
+            if dept in depts and name in flagged_by and len(covered)}
         out.append(entry)
     return out
 
