@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any, TypeVar
 
+import msgspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -676,7 +677,8 @@ def normalise_records(df: pd.DataFrame) -> pd.DataFrame:
     # records are gigabytes, and a frame-wide selection or assignment would copy them
     cols: dict[str, Any] = {c: df[c] for c in (*RECORD_COLUMNS, *keys)}
     for col in ("event_date", "end_date"):
-        cols[col] = pd.to_datetime(cols[col], errors="coerce")
+        if cols[col].dtype != _NS:  # datetimes already: to_datetime would hash and map them all
+            cols[col] = pd.to_datetime(cols[col], errors="coerce")
     for col in ("amount_fen", "arrears_fen", "days", *(["record_id"] if "record_id" in keys else [])):
         cols[col] = pd.array(cols[col], dtype="Int64", copy=False)
     cols["quantity"] = pd.to_numeric(cols["quantity"], errors="coerce").astype(float, copy=False)
@@ -698,12 +700,26 @@ def _parsed_attrs(values: pd.Series) -> Any:
     except TypeError:  # values parsed already (unhashable dicts): one by one
         return _parsed_one_by_one(raw)
     parsed = np.empty(len(texts) + 1, dtype=object)
-    parsed[:-1] = [json.loads(t) if isinstance(t, str) else t for t in texts]
+    parsed[:-1] = [_json_object(t) if isinstance(t, str) else t for t in texts]
     out = parsed[codes]  # a missing value (code -1) takes the spare last slot: put it back
     missing = codes < 0
     if missing.any():
         out[missing] = raw[missing]
     return out
+
+
+_decode = msgspec.json.Decoder().decode
+_NS = np.dtype("datetime64[ns]")
+
+
+def _json_object(text: str) -> Any:
+    """``json.loads(text)``, by ``msgspec`` (a third of the time: a region's financial
+    statements are hundreds of thousands of texts); what only ``json`` reads (``NaN``, an
+    integer beyond 64 bits) is read by ``json``."""
+    try:
+        return _decode(text)
+    except (msgspec.DecodeError, ValueError):
+        return json.loads(text)
 
 
 def _parsed_one_by_one(values: Any) -> list[Any]:
@@ -713,7 +729,7 @@ def _parsed_one_by_one(values: Any) -> list[Any]:
         if isinstance(a, str):
             d = parsed.get(a)
             if d is None:
-                d = parsed[a] = json.loads(a)
+                d = parsed[a] = _json_object(a)
             out.append(d)
         else:
             out.append(a)

@@ -28,3 +28,19 @@ def test_values_parsed_already_are_kept() -> None:
 
 def test_no_rows() -> None:
     assert len(_parsed_attrs(pd.Series([], dtype=object))) == 0
+
+
+def test_every_text_reads_as_json_reads_it() -> None:
+    """The texts are parsed by msgspec where it can, by ``json`` where only it can: the
+    values are ``json.loads``' on every text, types included."""
+    import json
+
+    texts = ['{"year": 2023, "revenue": 3734976836, "margin": 0.125, "note": "季度"}',
+             '{"big": 123456789012345678901234567890, "neg": -0.0, "tiny": 1e-7}',
+             '{"a": NaN, "b": Infinity}', '{"huge": 1e400}', '{"a": 1, "a": 2}',
+             '[1, {"x": [true, false, null]}]', '"text"', '{"u": "\\u00e9\\ud83d\\ude00"}']
+    out = list(_parsed_attrs(pd.Series(texts, dtype=object)))
+    for text, got in zip(texts, out, strict=True):
+        want = json.loads(text)
+        assert repr(got) == repr(want), text  # nan and inf compare by their text
+        assert json.dumps(got, sort_keys=True) == json.dumps(want, sort_keys=True)
