@@ -7,8 +7,6 @@ coded per read (``scoring._known``, ``scoring.feature_store``)."""
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import pandas as pd
 
@@ -24,10 +22,22 @@ def identity(values: pd.Series) -> tuple[np.ndarray, object]:
         return values.cat.codes.to_numpy(dtype=np.int64), None
     a = values.to_numpy()
     if a.dtype == object and len(a) and a.ndim == 1:
-        a = np.ascontiguousarray(a)
-        buf = (ctypes.c_ssize_t * len(a)).from_address(a.ctypes.data)
-        return np.frombuffer(buf, dtype=np.intp), (a, buf)
+        addresses = np.asarray(_Addresses(np.ascontiguousarray(a)))  # refers to the objects' array
+        return addresses, None
     return pd.factorize(a, use_na_sentinel=False)[0], None
+
+
+class _Addresses:
+    """An object array's pointers, seen as integers by ``np.asarray``: the view keeps this
+    (and so the array) alive. (A ctypes array type made per length was a reference cycle
+    per read, left to the cyclic collector.)"""
+
+    __slots__ = ("__array_interface__", "objects")
+
+    def __init__(self, objects: np.ndarray) -> None:
+        self.objects = objects
+        self.__array_interface__ = {"data": (objects.ctypes.data, True), "shape": objects.shape,
+                                    "typestr": np.dtype(np.intp).str, "version": 3}
 
 
 def factorize_objects(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:

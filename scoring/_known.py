@@ -114,7 +114,7 @@ class KnownRecords:
         self.as_of = as_of
         self.as_of_ns = as_of.value
         self._event = records["event_date"].to_numpy(dtype="datetime64[ns]").view(np.int64)
-        self._rows: dict[str, Rows] = {}
+        self._rows: dict[str, tuple[slice | np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         self._windows: dict[tuple[str, str | None, int], tuple[np.ndarray, ...]] = {}
 
         # Runs of rows holding the same uscc, kind and category objects.
@@ -179,16 +179,19 @@ class KnownRecords:
 
     def kind(self, kind: str) -> Rows:
         """Known rows of ``kind`` (cached)."""
-        rows = self._rows.get(kind)
-        if rows is None:
+        cached = self._rows.get(kind)
+        if cached is None:
             none = np.empty(0, np.intp)
             starts, lengths, pos, cat = self._runs.get(kind, (none, none, none, none))
             idx = _ranges(starts, lengths)
             event = self._event[idx]
             rows = Rows(self, idx, np.repeat(pos, lengths), np.repeat(cat, lengths), event)
             rows = rows.where((event <= self.as_of_ns) & (event != _NAT))
-            self._rows[kind] = rows
-        return rows
+            # the arrays are cached, not the Rows: a Rows refers to this view, and a view
+            # holding its Rows would be a reference cycle, freed only by the cyclic collector
+            # (the known records of a county's region: gigabytes kept until it runs)
+            self._rows[kind] = cached = (rows.idx, rows.pos, rows.cat, rows.event)
+        return Rows(self, *cached)
 
     def any_rows(self, kind: str) -> np.ndarray:
         """Whether each firm has a known row of ``kind``."""

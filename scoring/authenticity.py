@@ -950,7 +950,7 @@ def _lateness(event: pd.Series, known: pd.Series, rows: np.ndarray | None) -> di
     """Median and 90th percentile of the days from the event to the arrival, and the share
     later than ``_LATE_DAYS``; ``rows``: how many rows each (event, arrival) pair stands for
     (the quantiles interpolate as ``numpy.quantile`` does over the rows one by one)."""
-    late = ((known - event).dt.total_seconds().to_numpy(dtype=float) / 86_400).clip(min=0)
+    late = (np.asarray((known - event).array.total_seconds(), dtype=float) / 86_400).clip(min=0)
     weight = np.ones(len(late), dtype=np.int64) if rows is None else rows.astype(np.int64)
     keep = (weight > 0) & ~np.isnan(late)
     late, weight = late[keep], weight[keep]

@@ -250,7 +250,9 @@ def compute_features(records: pd.DataFrame, as_of: date | str | pd.Timestamp,
         cap = pd.to_numeric(firms.get("registered_capital_fen"), errors="coerce")
         out["registered_capital"] = _log(np.asarray(cap, dtype=float) / yuan)
         founded = pd.to_datetime(firms.get("founded_on"))
-        age = ((as_of - founded).dt.days / 365.25).to_numpy(dtype=float, na_value=np.nan)
+        # the array's days, not ``Series.dt``: the accessor is cached on the series and refers
+        # back to it, a cycle only the cyclic collector frees
+        age = np.asarray((as_of - founded).array.days, dtype=float) / 365.25
         out["firm_age"] = np.where(age >= 0, age, np.nan)
     else:
         out["registered_capital"] = np.full(n, np.nan)

@@ -130,8 +130,8 @@ class Followers:
                 batch, self._waiting = self._waiting, set()
                 self.runs += 1
                 await self._run(batch)
-                # the re-score and the scan leave their frames in reference cycles: free them now,
-                # not at the cyclic collector's next full pass (rare in a server)
+                # whatever the re-score and the scan left in reference cycles (scoring leaves none;
+                # the rest is not checked): freed now, not at the collector's next full pass
                 release_frames()
         finally:
             self._busy = False
