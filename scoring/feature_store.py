@@ -195,6 +195,20 @@ def split_cells(cells: pd.DataFrame) -> pd.DataFrame:
 _NO_CODE = -2
 
 
+class _Groups:
+    """The places of an integer key's rows grouped by key, each group in the rows' order."""
+
+    def __init__(self, key: np.ndarray) -> None:
+        if len(key) and -(1 << 15) <= key.min() and key.max() < (1 << 15):
+            key = key.astype(np.int16)  # a stable sort of 16-bit keys is a radix sort: linear
+        self.order = np.argsort(key, kind="stable")
+        self.keys = key[self.order].astype(np.int64)
+
+    def of(self, k: int) -> np.ndarray:
+        lo, hi = np.searchsorted(self.keys, [k, k + 1])
+        return self.order[lo:hi]
+
+
 class MonthlyCells:
     """The grids of the store kinds for a firm universe, read from cells, as
     :meth:`scoring._known.KnownRecords.monthly` reads them from rows."""
@@ -218,13 +232,27 @@ class MonthlyCells:
         last = as_of if as_of.is_month_end else as_of - pd.offsets.MonthEnd(1)
         self._ref = int(np.datetime64(last, "M").astype(np.int64))
         self.kinds = frozenset(STORE_KINDS)
+        # The cells' places grouped by kind, and by kind and category, each group in the cells'
+        # order (stable sorts): a grid reads its own group's cells, not every cell of the region,
+        # and in the order the cells come, so its sums add in the same order.
+        self._n_cats = len(cats) + 1  # the category code -1 (none) takes group 0
+        self._by_kind = _Groups(self._kind.astype(np.int64))
+        self._by_kind_cat = _Groups(self._kind.astype(np.int64) * self._n_cats + self._cat + 1)
+
+    def _of(self, kind: str, category: str | None) -> np.ndarray:
+        """The places of the cells of ``kind`` (of ``category``), in the cells' order."""
+        k = self._kind_code.get(kind)
+        if k is None:
+            return np.empty(0, dtype=np.intp)
+        if category is None:
+            return self._by_kind.of(k)
+        c = self._cat_code.get(category)
+        return np.empty(0, dtype=np.intp) if c is None else self._by_kind_cat.of(k * self._n_cats + c + 1)
 
     def _select(self, kind: str, category: str | None, months: int) -> np.ndarray:
-        lag = self._ref - self._month
-        sel = (self._kind == self._kind_code.get(kind, _NO_CODE)) & (lag >= 0) & (lag < months)
-        if category is not None:
-            sel &= self._cat == self._cat_code.get(category, _NO_CODE)
-        return np.flatnonzero(sel)
+        at = self._of(kind, category)
+        lag = self._ref - self._month[at]
+        return at[(lag >= 0) & (lag < months)]
 
     def monthly(self, kind: str, column: str, category: str | None = None, how: str = "sum",
                 months: int = 27) -> np.ndarray:
@@ -255,11 +283,11 @@ class MonthlyCells:
 
     def _known(self, kind: str, months: int | None) -> np.ndarray:
         """Cells of ``kind`` with a row on or before as_of (of the last ``months`` months)."""
-        first = self._cells["first_event"].to_numpy(dtype="datetime64[ns]")
-        sel = (self._kind == self._kind_code.get(kind, _NO_CODE)) & (first <= np.datetime64(self.as_of.value, "ns"))
+        at = self._of(kind, None)
+        sel = self._cells["first_event"].to_numpy(dtype="datetime64[ns]")[at] <= np.datetime64(self.as_of.value, "ns")
         if months is not None:
-            sel &= self._ref - self._month < months
-        return np.flatnonzero(sel)
+            sel &= self._ref - self._month[at] < months
+        return at[sel]
 
     def any_rows(self, kind: str, months: int | None = None) -> np.ndarray:
         """Whether each firm has a row of ``kind`` with an event on or before as_of (in the
