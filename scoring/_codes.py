@@ -13,18 +13,17 @@ import pandas as pd
 __all__ = ["factorize_objects", "identity"]
 
 
-def identity(values: pd.Series) -> tuple[np.ndarray, object]:
-    """Integers equal on consecutive rows only if the rows hold the same value, plus whatever
-    must stay alive while they are read. Object columns give their objects' addresses (the
-    same object is the same value; reading them costs nothing), categoricals their codes, and
-    anything else codes from hashing."""
+def identity(values: pd.Series) -> np.ndarray:
+    """Integers equal on consecutive rows only if the rows hold the same value. Object columns
+    give their objects' addresses (the same object is the same value; reading them costs
+    nothing; the array keeps the objects alive while it is read), categoricals their codes,
+    and anything else codes from hashing."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy(dtype=np.int64), None
+        return values.cat.codes.to_numpy(dtype=np.int64)
     a = values.to_numpy()
     if a.dtype == object and len(a) and a.ndim == 1:
-        addresses = np.asarray(_Addresses(np.ascontiguousarray(a)))  # refers to the objects' array
-        return addresses, None
-    return pd.factorize(a, use_na_sentinel=False)[0], None
+        return np.asarray(_Addresses(np.ascontiguousarray(a)))
+    return pd.factorize(a, use_na_sentinel=False)[0]
 
 
 class _Addresses:
@@ -44,10 +43,9 @@ def factorize_objects(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """``pd.factorize(values)`` (the same codes and uniques, missing values coded -1), computed
     on the objects' identities and then on the distinct objects' values: equal texts held by
     distinct objects are merged there."""
-    ids, alive = identity(values)
+    ids = identity(values)
     id_codes, id_uniques = pd.factorize(ids)
     one_row = np.empty(len(id_uniques), dtype=np.intp)
     one_row[id_codes[::-1]] = np.arange(len(ids) - 1, -1, -1)  # each identity's first row
-    del alive
     codes, uniques = pd.factorize(values.to_numpy(dtype=object)[one_row])
     return codes[id_codes] if len(ids) else id_codes, uniques

@@ -123,7 +123,7 @@ class KnownRecords:
         identities = [_identity(records[c]) for c in columns]
         change = np.zeros(n_rows, dtype=bool)
         change[:1] = True
-        for ids, _alive in identities:
+        for ids in identities:
             change[1:] |= ids[1:] != ids[:-1]
         starts = np.flatnonzero(change)
         lengths = np.diff(np.r_[starts, n_rows]).astype(np.intp)
@@ -131,7 +131,7 @@ class KnownRecords:
         def distinct(j: int) -> tuple[np.ndarray, np.ndarray]:
             """Each run's code into the column's distinct objects, and those objects (as
             found at some row of theirs); equal values in distinct objects stay apart here."""
-            codes, uniq = pd.factorize(identities[j][0][starts])
+            codes, uniq = pd.factorize(identities[j][starts])
             where = np.empty(len(uniq), dtype=np.intp)
             where[codes] = starts  # any row of the object will do
             return codes, records[columns[j]].to_numpy()[where]

@@ -873,10 +873,9 @@ def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
     trading = set(live["uscc"])
     # Every row's kind, firm and month as integers, once: a region's cells are tens of
     # millions, and each department's sets are read from codes, not from its rows' texts. A
-    # firm's code indexes the per-firm flags; the code -1 (no uscc) takes the spare last slot.
+    # firm's code indexes the per-firm flags; the code -1 (no uscc) reads their spare last slot.
     kind_code, kind_texts = factorize_objects(records["kind"])
     firm_code, usccs = factorize_objects(records["uscc"])
-    firm_code = np.where(firm_code < 0, len(usccs), firm_code)
     firm_index = pd.Index(usccs)
     is_trading = np.append(firm_index.isin(list(trading)), False)
     event = records["event_date"].to_numpy(dtype="datetime64[ns]")
