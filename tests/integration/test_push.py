@@ -1,7 +1,11 @@
 """Live delivery against a real ``xinbao serve`` (uvicorn) on each engine: SSE and WebSocket
-clients get a notification within a second of its commit, reconnecting with Last-Event-ID
+clients get a notification pushed live once it is committed, reconnecting with Last-Event-ID
 catches up without duplicates, users without interest get nothing, and with Redis a message
 published by another process reaches the client.
+
+How soon a push arrives is measured, not asserted (the project's rule: tests never assert on
+wall time): ``benchmarks/push_fanout.py`` prints the commit -> delivery latency to many
+subscribers, ``benchmarks/push_latency.py`` the end-to-end figures of issues 5 and 18.
 
 No in-process app runs in this module: its relay (memory backend) would take the push rows
 before the server's relay does, as two API processes without Redis would (the memory backend is
@@ -33,6 +37,12 @@ pytestmark = pytest.mark.anyio
 
 SECRET = "test-secret-not-for-production-0123456789"
 PASSWORD = "secret-pass-1"
+# A bound for "did it arrive at all", not a performance assertion: the server runs no
+# scheduler, so what arrives was pushed by the server's own relay (woken on commit, and polling
+# at least once a second) after the request's own work, not by a scheduled job (the incremental
+# re-score runs every 10 minutes). How soon it arrives is measured by benchmarks/push_latency.py
+# (and benchmarks/push_fanout.py); tests never assert on wall time.
+ARRIVES_WITHIN_S = 15.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,14 +261,13 @@ async def _delivered(note_id: int, seconds: float = 5) -> None:
 # ---------------------------------------------------------------------------------------------
 # Tests
 
-async def test_sse_client_gets_the_push_within_a_second_and_the_uninterested_user_nothing(
+async def test_sse_client_gets_the_push_live_and_the_uninterested_user_nothing(
         server, people, tokens):
     async with SseClient(server.base, tokens["watcher"]) as watcher, \
             SseClient(server.base, tokens["other"], ticket=await _ticket(server, tokens["other"])) as other:
-        wid, committed = await _raise_warning(people["firm"])
-        await watcher.wait_for_count(1, timeout=5)
+        wid, _ = await _raise_warning(people["firm"])
+        await watcher.wait_for_count(1, timeout=ARRIVES_WITHIN_S)
         event = watcher.events[0]
-        assert event["at"] - committed < 1.0, f"pushed after {event['at'] - committed:.3f} s"
         assert event["id"] == await _note_id(people["watcher"], wid)
         data = event["data"]
         assert data["id"] == event["id"] and data["kind"] == "risk" and data["level"] == "red"
@@ -269,7 +278,7 @@ async def test_sse_client_gets_the_push_within_a_second_and_the_uninterested_use
         assert watcher.ids() == [event["id"]]  # and exactly once
 
 
-async def test_websocket_clients_get_the_same_json_within_a_second(server, people, tokens):
+async def test_websocket_clients_get_the_same_json_live(server, people, tokens):
     from websockets.asyncio.client import connect
 
     ws_base = server.base.replace("http://", "ws://") + "/api/notifications/ws"
@@ -279,11 +288,10 @@ async def test_websocket_clients_get_the_same_json_within_a_second(server, peopl
         for ws in (by_query, by_message):
             ready = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert ready == {"type": "ready", "user_id": people["watcher"]}
-        wid, committed = await _raise_warning(people["firm"], level="yellow")
+        wid, _ = await _raise_warning(people["firm"], level="yellow")
         note_id = await _note_id(people["watcher"], wid)
         for ws in (by_query, by_message):
-            message = json.loads(await asyncio.wait_for(ws.recv(), 2))
-            assert time.monotonic() - committed < 1.0
+            message = json.loads(await asyncio.wait_for(ws.recv(), ARRIVES_WITHIN_S))
             assert message["type"] == "notification"
             assert message["notification"]["id"] == note_id and message["notification"]["level"] == "yellow"
         # The push leaves with its delivery time, and the row is marked delivered just after: a
@@ -291,7 +299,7 @@ async def test_websocket_clients_get_the_same_json_within_a_second(server, peopl
         # the mark is stored, the catch-up reads the very JSON that was pushed.
         await _delivered(note_id)
         async with SseClient(server.base, tokens["watcher"], after_id=note_id - 1) as sse:
-            await sse.wait_for_count(1, timeout=3)
+            await sse.wait_for_count(1, timeout=ARRIVES_WITHIN_S)
             assert sse.events[0]["data"] == message["notification"]  # the same JSON on both streams
 
 
@@ -331,7 +339,7 @@ async def test_reconnect_with_last_event_id_catches_up_without_duplicates(server
     firm, uid = people["firm"], people["watcher"]
     async with SseClient(server.base, tokens["watcher"]) as first:
         w1, _ = await _raise_warning(firm)
-        await first.wait_for_count(1, timeout=3)
+        await first.wait_for_count(1, timeout=ARRIVES_WITHIN_S)
     seen = first.ids()[-1]
     # while the client is away: two new warnings, and the first one escalates... then closes
     w2, _ = await _raise_warning(firm, level="yellow")
@@ -339,18 +347,17 @@ async def test_reconnect_with_last_event_id_catches_up_without_duplicates(server
     await asyncio.sleep(0.6)  # the server's relay publishes them to nobody
     n2, n3 = await _note_id(uid, w2), await _note_id(uid, w3)
     async with SseClient(server.base, tokens["watcher"], last_event_id=seen) as again:
-        await again.wait_for_count(2, timeout=3)
+        await again.wait_for_count(2, timeout=ARRIVES_WITHIN_S)
         assert again.ids() == [n2, n3]  # what was missed, oldest first, nothing seen before
-        w4, committed = await _raise_warning(firm)
-        await again.wait_for_count(3, timeout=3)
-        assert again.events[2]["at"] - committed < 1.0
+        w4, _ = await _raise_warning(firm)
+        await again.wait_for_count(3, timeout=ARRIVES_WITHIN_S)
         assert again.ids() == [n2, n3, await _note_id(uid, w4)]
         last = again.ids()[-1]
     # an escalation of an old notification while away comes back with the same id, newer content
     await _raise_warning(firm, level="red", event="escalated", warning_id=w2)
     await asyncio.sleep(0.6)
     async with SseClient(server.base, tokens["watcher"], last_event_id=last) as third:
-        await third.wait_for_count(1, timeout=3)
+        await third.wait_for_count(1, timeout=ARRIVES_WITHIN_S)
         await asyncio.sleep(0.5)
         assert third.ids() == [n2]
         assert third.events[0]["data"]["level"] == "red"
@@ -378,12 +385,11 @@ async def test_redis_message_from_another_process_reaches_the_client(
                                   capture_output=True, text=True, timeout=30)
             assert done.returncode == 0, done.stderr
             assert int(done.stdout) >= 1  # the server's subscription is on Redis
-            await client.wait_for_count(1, timeout=2)
+            await client.wait_for_count(1, timeout=ARRIVES_WITHIN_S)
             assert client.events[0]["data"] == message
-            # and the relay path over Redis: a committed warning arrives within a second
-            wid, committed = await _raise_warning(people["firm"])
-            await client.wait_for_count(2, timeout=3)
+            # and the relay path over Redis: a committed warning arrives, live
+            wid, _ = await _raise_warning(people["firm"])
+            await client.wait_for_count(2, timeout=ARRIVES_WITHIN_S)
             assert client.events[1]["id"] == await _note_id(people["watcher"], wid)
-            assert client.events[1]["at"] - committed < 1.0
     finally:
         live.stop()
