@@ -3,14 +3,15 @@
 A frame read from the database holds one Python object per distinct text (a USCC, a kind, a
 category), so its object columns can be coded by address, an integer hash with no text
 hashed, and only the few distinct objects' values compared. Used where millions of rows are
-coded per read (``scoring._known``, ``scoring.feature_store``)."""
+coded per read (``scoring._known``, ``scoring.feature_store``). Months of dates likewise: from
+the few distinct days, not a calendar computed per row (:func:`month_numbers`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["factorize_objects", "identity"]
+__all__ = ["factorize_objects", "identity", "month_numbers"]
 
 
 def identity(values: pd.Series) -> np.ndarray:
@@ -49,3 +50,34 @@ def factorize_objects(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     one_row[id_codes[::-1]] = np.arange(len(ids) - 1, -1, -1)  # each identity's first row
     codes, uniques = pd.factorize(values.to_numpy(dtype=object)[one_row])
     return codes[id_codes] if len(ids) else id_codes, uniques
+
+
+_NS_PER_DAY = 86_400_000_000_000
+_NAT = np.iinfo(np.int64).min
+#: Below this many dates, or over a span of more days than this, numpy's own cast is used.
+_FEW_DATES, _WIDEST_SPAN_DAYS = 2_048, 1 << 17
+
+
+def month_numbers(dates: np.ndarray | pd.Series | pd.Index) -> np.ndarray:
+    """Months since 1970-01 of dates, as int64: what ``astype("datetime64[M]").astype(np.int64)``
+    gives (NaT: the int64 minimum), bit for bit. numpy computes a calendar per row for that
+    cast (about 30 ns a date); here each distinct day is cast once and the rows read a table
+    of the days they span (about 6 ns a date)."""
+    ns = np.asarray(dates, dtype="datetime64[ns]").view(np.int64)
+    if ns.size < _FEW_DATES:
+        return ns.view("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+    day = ns // _NS_PER_DAY  # floor division: a date before 1970 falls on its own day
+    nat = ns == _NAT
+    has_nat = bool(nat.any())
+    valid = day[~nat] if has_nat else day
+    if not valid.size:
+        return np.full(ns.shape, _NAT, dtype=np.int64)
+    lo, hi = int(valid.min()), int(valid.max())
+    if hi - lo > _WIDEST_SPAN_DAYS:
+        return ns.view("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+    table = np.arange(lo, hi + 1, dtype=np.int64).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    if not has_nat:
+        return table[day - lo]
+    out = table[np.where(nat, 0, day - lo)]
+    out[nat] = _NAT
+    return out

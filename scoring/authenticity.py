@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._codes import factorize_objects
+from ._codes import factorize_objects, month_numbers
 from .records import RECORD_KINDS, is_history, rows_where
 from .risk.context import MONTHS, Context
 
@@ -171,7 +171,7 @@ def split_shared_meters(records: pd.DataFrame) -> pd.DataFrame:
     if not len(has):
         return records
     elec, meters = elec[has], meters[has]
-    month = records["event_date"].to_numpy()[elec].astype("datetime64[M]").astype(np.int64)
+    month = month_numbers(records["event_date"].to_numpy()[elec])
     shared, uscc_code, usccs = shared_meter_months(meters, month, records["uscc"].to_numpy()[elec])
     if not shared.any():
         return records
@@ -880,7 +880,7 @@ def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
     is_trading = np.append(firm_index.isin(list(trading)), False)
     event = records["event_date"].to_numpy(dtype="datetime64[ns]")
     dated = event <= np.datetime64(ts.as_unit("ns").asm8)  # NaT: never
-    month = event.astype("datetime64[M]").astype(np.int64)
+    month = month_numbers(event)
     flagged_by = ({} if checked is None else
                   {name: np.append(firm_index.isin(checked.index[np.asarray(r.flagged, dtype=bool)]), False)
                    for name, r in checked.checks.items()})

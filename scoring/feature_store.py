@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._codes import factorize_objects
+from ._codes import factorize_objects, month_numbers
 from .records import RECORD_KINDS
 
 __all__ = ["CELL_COLUMNS", "CELL_KEY", "CELL_ONLY_KINDS", "STORE_KINDS", "VALUE_COLUMNS", "MonthlyCells",
@@ -62,7 +62,7 @@ _ELECTRICITY = "electricity"
 
 
 def _month(values: pd.Series | np.ndarray) -> np.ndarray:
-    return np.asarray(values, dtype="datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+    return month_numbers(values)
 
 
 def _floats(col: pd.Series) -> np.ndarray:

@@ -24,6 +24,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from ._codes import month_numbers
 from ._known import KnownRecords
 from .indicators import INDICATORS
 
@@ -64,7 +65,7 @@ def _month_number(s: pd.Series | pd.Timestamp) -> np.ndarray | int:
     """Months since 1970-01 (numpy month casts; much faster than the .dt accessors)."""
     if isinstance(s, pd.Timestamp):
         return int(np.datetime64(s, "M").astype(np.int64))
-    return s.to_numpy(dtype="datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+    return month_numbers(s.to_numpy(dtype="datetime64[ns]"))
 
 
 def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:

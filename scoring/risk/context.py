@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._codes import month_numbers
 from .._known import KnownRecords, Rows
 from ..feature_store import CELL_ONLY_KINDS
 
@@ -169,7 +170,7 @@ class Context:
 
     def month_of(self, ns: np.ndarray) -> np.ndarray:
         """Months since 1970-01 of int64-nanosecond dates."""
-        return ns.view("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+        return month_numbers(ns.view("datetime64[ns]"))
 
     def month_end(self, lag: np.ndarray | int) -> np.ndarray:
         """Month-end dates (datetime64[D]) of lags."""

@@ -34,3 +34,41 @@ def test_the_codes_and_uniques_are_pandas_factorize(values):
 def test_equal_texts_in_distinct_objects_get_one_code():
     codes, uniques = factorize_objects(_texts())
     assert codes[1] == codes[3] == codes[7] and list(uniques).count("91370001") == 1
+
+
+# -- months of dates ---------------------------------------------------------------------------
+
+def _numpy_months(values) -> np.ndarray:
+    return np.asarray(values, dtype="datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_months_equal_numpys_cast(seed):
+    from scoring._codes import month_numbers as months
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.choice([0, 1, 5, 2_047, 2_048, 5_000, 60_000]))
+    span = int(rng.choice([1, 40, 1_100, 40_000, (1 << 17) + 1, 100_000_000 // 86_400]))
+    first = int(rng.integers(-100_000, 100_000))  # days from 1970-01-01: before and after it
+    ns = (first + rng.integers(0, span, size=n)) * 86_400_000_000_000 + rng.integers(0, 86_400_000_000_000, size=n)
+    ns = np.clip(ns, np.iinfo(np.int64).min + 1, None)  # the minimum itself is NaT
+    dates = ns.view("datetime64[ns]").copy()
+    if n and seed % 3 == 0:
+        dates[rng.integers(0, n, size=max(1, n // 7))] = np.datetime64("NaT")
+    if n and seed % 10 == 1:
+        dates[:] = np.datetime64("NaT")
+    got = months(dates)
+    assert got.dtype == np.int64
+    assert got.tolist() == _numpy_months(dates).tolist()
+    # a Series of timestamps and a day-precision array read the same
+    assert months(pd.Series(dates)).tolist() == got.tolist()
+
+
+def test_months_at_the_edges_of_a_month_and_of_the_range():
+    from scoring._codes import month_numbers as months
+
+    edges = np.array(["1969-12-31T23:59:59.999999999", "1970-01-01", "2024-02-29T23:59:59", "2024-03-01",
+                      "1677-09-22", "2262-04-11", "NaT"], dtype="datetime64[ns]")
+    dates = np.tile(edges, 400)  # above the size where the table is used
+    assert months(dates).tolist() == _numpy_months(dates).tolist()
+    assert months(edges).tolist() == _numpy_months(edges).tolist()
