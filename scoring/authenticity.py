@@ -652,13 +652,28 @@ class Assessment:
 
     def plain_rows(self) -> list[dict[str, Any]]:
         """:meth:`of` of every firm, in ``index`` order: the arrays read as Python lists once,
-        and the checks' figures read only for the firms a check flags."""
+        and the checks' figures read only for the firms a check flags. The firms no check
+        flags share one row per distinct (confidence, departments, plausibility): most firms
+        of a region, and a few dozen distinct rows. Read the rows; do not change them."""
         flagged = np.zeros(len(self.index), dtype=bool)
         for r in self.checks.values():
             flagged |= np.asarray(r.flagged, dtype=bool)
-        plausibility = [_plain(v) for v in self.plausibility.tolist()]
-        return [self._plain_row(i, self._findings(i) if hit else [], plausibility[i])
-                for i, hit in enumerate(flagged.tolist())]
+        raw = np.asarray(self.plausibility, dtype=np.float64)
+        plausibility = [_plain(v) for v in raw.tolist()]
+        bits = raw.view(np.int64).tolist()  # the key: equal bits, equal text (0.0 and -0.0 apart)
+        confidence, departments = self.confidence.tolist(), self.departments.tolist()
+        shared: dict[tuple[Any, ...], dict[str, Any]] = {}
+        out = []
+        for i, hit in enumerate(flagged.tolist()):
+            if hit:
+                out.append(self._plain_row(i, self._findings(i), plausibility[i]))
+                continue
+            key = (confidence[i], departments[i], bits[i])
+            row = shared.get(key)
+            if row is None:
+                row = shared[key] = self._plain_row(i, [], plausibility[i])
+            out.append(row)
+        return out
 
     def _findings(self, i: int) -> list[dict[str, Any]]:
         findings = []
@@ -884,10 +899,16 @@ def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
     flagged_by = ({} if checked is None else
                   {name: np.append(firm_index.isin(checked.index[np.asarray(r.flagged, dtype=bool)]), False)
                    for name, r in checked.checks.items()})
+    # each row's monthly department (its place in ``departments``; -1: none, or not dated by
+    # then), read from a table of the few kinds: one pass, not a pass per department
+    departments = sorted({k.department for k in RECORD_KINDS.values() if k.monthly})
+    place = {k.code: departments.index(k.department) for k in RECORD_KINDS.values() if k.monthly}
+    table = np.array([place.get(k, -1) for k in kind_texts] + [-1], dtype=np.int64)  # -1 (no kind): last
+    dept_code = np.where(dated, table[kind_code], -1)
     out = []
-    for dept in sorted({k.department for k in RECORD_KINDS.values() if k.monthly}):
+    for d, dept in enumerate(departments):
         kinds = [k.code for k in RECORD_KINDS.values() if k.monthly and k.department == dept]
-        mine = np.isin(kind_code, [c for c, k in enumerate(kind_texts) if k in kinds]) & dated
+        mine = dept_code == d
         if not mine.any():
             continue
         m, firm = month[mine], firm_code[mine]

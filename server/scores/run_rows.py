@@ -78,8 +78,17 @@ def run_texts(result: RegionScores) -> tuple[list[str], list[str], list[str]]:
     n = len(table)
     dims = [c for c in table.columns if c.startswith("dim_")]
     names = [d[4:] for d in dims]
-    dimensions = [_encode({k: round(v, 1) for k, v in zip(names, row, strict=True)})
-                  for row in table[dims].to_numpy(dtype=float).tolist()]
+    # one text per distinct row of dimension scores (a region has a few dozen): keyed by the
+    # row's bytes, so equal keys are equal values, bit for bit
+    grid = np.ascontiguousarray(table[dims].to_numpy(dtype=np.float64))
+    keys = grid.view(np.dtype((np.void, grid.itemsize * len(dims)))).ravel().tolist() if dims else [b""] * n
+    texts: dict[bytes, bytes] = {}
+    dimensions = []
+    for key, row in zip(keys, grid.tolist(), strict=True):
+        text = texts.get(key)
+        if text is None:
+            text = texts[key] = _encode({k: round(v, 1) for k, v in zip(names, row, strict=True)})
+        dimensions.append(text)
 
     hits = result.overrides
     scored = reasons_of_rows(batch)
@@ -104,5 +113,16 @@ def run_texts(result: RegionScores) -> tuple[list[str], list[str], list[str]]:
             if (at < 0).any():
                 raise KeyError("firms scored without an authenticity assessment")
             checked = [plain[i] for i in at.tolist()]
-        confidence = [_encode(_confidence(shares[i], missing[i], sources, checked[i])) for i in range(n)]
+        # one text per distinct (share, silent sources, assessment): the sources' lists are
+        # shared per distinct set and so are the rows of the firms no check flags, so their
+        # identities key them (all alive while this runs); the share by its bits
+        bits = np.asarray(batch.data_confidence, dtype=np.float64).view(np.int64).tolist()
+        made: dict[tuple[int, int, int], bytes] = {}
+        confidence = []
+        for i in range(n):
+            key = (bits[i], id(missing[i]), id(checked[i]))
+            text = made.get(key)
+            if text is None:
+                text = made[key] = _encode(_confidence(shares[i], missing[i], sources, checked[i]))
+            confidence.append(text)
     return ([t.decode() for t in dimensions], [t.decode() for t in reasons], [t.decode() for t in confidence])

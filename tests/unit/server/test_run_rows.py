@@ -93,3 +93,28 @@ def test_doubted_indicators_are_named_as_alone(region: RegionScores) -> None:
     for row in range(0, len(batch), 7):
         assert json.loads(reasons[row]) == one_firm(doubted, row)[1], row
     assert any("存疑" in r["text_zh"] for r in json.loads(reasons[0]))
+
+
+def test_each_firm_keeps_its_own_share_and_silent_sources(region: RegionScores) -> None:
+    """The coverage share and the silent sources varied apart from each other and from the
+    assessment (firms alike in all but one of them): each firm's data confidence is still its
+    own, built alone."""
+    from server.scores.run_rows import run_texts
+
+    batch = region.batch
+    rng = np.random.default_rng(5)
+    n = len(batch)
+    shares = rng.choice([0.25, 0.5, 0.75, 1.0], size=n)
+    seen = rng.random(np.asarray(batch.sources_seen).shape) < 0.6
+    varied = replace(region, batch=replace(batch, data_confidence=shares, sources_seen=seen))
+    _, _, confidence = run_texts(varied)
+    stored = [json.loads(t) for t in confidence]
+    for row in range(n):
+        assert stored[row] == one_firm(varied, row)[2], row
+    # firms alike in their assessment and silent sources but not in share, and alike in share
+    # and assessment but not in silent sources: so neither is compared vacuously
+    alike: dict[str, set[tuple[float, tuple[str, ...]]]] = {}
+    for c in stored:
+        alike.setdefault(json.dumps(c["authenticity"], sort_keys=True), set()).add((c["share"], tuple(c["missing"])))
+    pairs = [v for v in alike.values() if len(v) > 1]
+    assert any(len({s for s, _ in v}) > 1 and len({m for _, m in v}) > 1 for v in pairs)
