@@ -238,6 +238,9 @@ class MonthlyCells:
         self._n_cats = len(cats) + 1  # the category code -1 (none) takes group 0
         self._by_kind = _Groups(self._kind.astype(np.int64))
         self._by_kind_cat = _Groups(self._kind.astype(np.int64) * self._n_cats + self._cat + 1)
+        # each selection's cells and their places in a grid, made once: the grids of one kind
+        # (and category) share them (a kind's amounts, arrears and counts)
+        self._keyed: dict[tuple[str, str | None, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def _of(self, kind: str, category: str | None) -> np.ndarray:
         """The places of the cells of ``kind`` (of ``category``), in the cells' order."""
@@ -254,12 +257,21 @@ class MonthlyCells:
         lag = self._ref - self._month[at]
         return at[(lag >= 0) & (lag < months)]
 
+    def _grid_places(self, kind: str, category: str | None, months: int) -> tuple[np.ndarray, np.ndarray]:
+        """The cells of ``kind`` (of ``category``) in the last ``months`` months and each one's
+        place in a (firms x months) grid, flattened."""
+        found = self._keyed.get((kind, category, months))
+        if found is None:
+            at = self._select(kind, category, months)
+            key = self._pos[at].astype(np.intp) * months + (self._ref - self._month[at])
+            found = self._keyed[(kind, category, months)] = (at, key)
+        return found
+
     def monthly(self, kind: str, column: str, category: str | None = None, how: str = "sum",
                 months: int = 27) -> np.ndarray:
         """(firms x months) matrix, lag 0 = the latest month end on or before as_of: the sum
         (or max) of the month's values, NaN when no row of the month has one."""
-        at = self._select(kind, category, months)
-        key = self._pos[at].astype(np.intp) * months + (self._ref - self._month[at])
+        at, key = self._grid_places(kind, category, months)
         size = self.n * months
         has = np.bincount(key, weights=self._cells[f"{column}_n"].to_numpy()[at], minlength=size) > 0
         if how == "max":
@@ -276,9 +288,8 @@ class MonthlyCells:
     def has_month(self, kind: str, category: str | None = None, months: int = 27) -> np.ndarray:
         """(firms x months) whether the month has a row of the kind (of the category), lag 0 =
         the latest month end on or before as_of: every row of those months is known by then."""
-        at = self._select(kind, category, months)
         grid = np.zeros(self.n * months, dtype=bool)
-        grid[self._pos[at].astype(np.intp) * months + (self._ref - self._month[at])] = True
+        grid[self._grid_places(kind, category, months)[1]] = True
         return grid.reshape(self.n, months)
 
     def _known(self, kind: str, months: int | None) -> np.ndarray:
