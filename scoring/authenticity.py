@@ -132,9 +132,11 @@ def shared_meter_months(meters: np.ndarray, month: np.ndarray,
     reading's meter is shared that month (two or more firms report it), and the firms as codes
     and their USCCs (``pd.factorize``). Counted on integer codes: tens of millions of rows pass
     here."""
-    meter_code = pd.factorize(meters)[0].astype(np.int64)
+    # by the objects' identities (``factorize_objects``: ``pd.factorize``'s codes and uniques;
+    # a read holds one object per distinct meter and USCC, so no text is hashed per row)
+    meter_code = factorize_objects(pd.Series(meters, dtype=object, copy=False))[0].astype(np.int64)
     month = month.astype(np.int64) - int(month.min())
-    uscc_code, usccs = pd.factorize(uscc)
+    uscc_code, usccs = factorize_objects(pd.Series(uscc, dtype=object, copy=False))
     cell = meter_code * (int(month.max()) + 1) + month
     pairs = pd.unique(cell * len(usccs) + uscc_code)
     firms_per_cell = np.bincount(pairs // len(usccs), minlength=int(cell.max()) + 1)

@@ -27,6 +27,7 @@ from scoring import (
     region_dataset,
     score_region,
 )
+from scoring._codes import factorize_objects
 from scoring.authenticity import Assessment, feed_health
 from scoring.features import compute_features, credit_exposed, default_labels
 from scoring.monitoring import grade_migration
@@ -93,10 +94,21 @@ _DATA_END_KINDS = ("tax_monthly", "social_insurance", "utility", "bank_loan")
 
 def _latest(frame: pd.DataFrame, column: str) -> tuple[bool, Any, Any]:
     """Whether ``frame`` holds a row of the monthly feeds, their latest ``column`` (NaT if
-    none) and the latest ``column`` of all its rows (one column read: no copy of the frame)."""
-    monthly = frame["kind"].isin(_DATA_END_KINDS).to_numpy()
+    none) and the latest ``column`` of all its rows (one column read: no copy of the frame).
+    The kinds are told apart by their codes (``factorize_objects``: a few distinct texts), and
+    naive nanosecond dates are compared as integers."""
+    codes, kinds = factorize_objects(frame["kind"])
+    monthly = np.append(pd.Index(kinds).isin(_DATA_END_KINDS), False)[codes]  # -1 (no kind): the last
     dates = frame[column]
-    return bool(monthly.any()), dates[monthly].max() if monthly.any() else pd.NaT, dates.max()
+    if dates.dtype != np.dtype("datetime64[ns]"):
+        return bool(monthly.any()), dates[monthly].max() if monthly.any() else pd.NaT, dates.max()
+    ns = dates.to_numpy().view(np.int64)
+    dated = ns != np.iinfo(np.int64).min  # NaT: skipped, as pandas' max skips it
+
+    def latest(rows: np.ndarray) -> Any:
+        return pd.Timestamp(int(ns[rows].max())) if rows.any() else pd.NaT
+
+    return bool(monthly.any()), latest(monthly & dated) if monthly.any() else pd.NaT, latest(dated)
 
 
 def _month_end_of(latest: list[tuple[bool, Any, Any]]) -> pd.Timestamp:
