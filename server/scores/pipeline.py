@@ -38,6 +38,7 @@ from scoring.records import current_versions, rows_where
 from server import db
 from server.engines import url_of
 from server.ingest.store import open_writer
+from server.runtime import frozen_heap
 from server.scores.frames import (
     event_dates,
     latest_months,
@@ -324,64 +325,65 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
     monthly feeds from the feature store's cells instead of their rows (``_store_inputs``), the
     same scores with a small share of the reading. Back-scores read every version of every
     record, because each past date must see only what the platform knew that day."""
-    engine, owned = await _with_engine(settings, engine)
-    try:
-        if version is None:
-            active = await ModelVersion.select(ModelVersion.version).where(ModelVersion.active == True).first()  # noqa: E712
-            if active is None:
-                raise RuntimeError("no active model: run `xinbao train` first")
-            version = active["version"]
-        model = _registry(settings).load(version).model
-        firms = await load_firms(engine)
-        store = history_months == 0 if from_store is None else from_store
-        if store:
-            await pack_dirty(engine)  # the firms changed since their last pack: read as packs now
-        cells = arrivals = None
-        records: pd.DataFrame | None = None
-        declared: pd.DataFrame | None = None
-        if store and settings.dask_scheduler:
-            # the workers read their parts of the store (``server.scores.distributed``)
-            end = pd.Timestamp(as_of) if as_of else await stored_data_end(engine)
-        elif store:
-            cells, records, history = await _store_inputs(engine)
-            end = pd.Timestamp(as_of) if as_of else store_data_end(cells, records)
-            arrivals = await _recent_arrivals(engine, latest_months(cells, end), end)
-        else:
-            # Every version of every record: the indicators at each back-score date read what the
-            # platform knew that day (time-correct), the labels and today's checks the current rows.
-            history = await load_record_history(engine)
-            records = current_versions(history)
-            end = pd.Timestamp(as_of) if as_of else data_end(records)
-        dates = [end - pd.DateOffset(months=m) + pd.offsets.MonthEnd(0) for m in range(history_months, 0, -1)]
-        from server.scores.services import active_override_rules
+    with frozen_heap():  # the imports' objects out of the collector's full passes
+        engine, owned = await _with_engine(settings, engine)
+        try:
+            if version is None:
+                active = await ModelVersion.select(ModelVersion.version).where(ModelVersion.active == True).first()  # noqa: E712
+                if active is None:
+                    raise RuntimeError("no active model: run `xinbao train` first")
+                version = active["version"]
+            model = _registry(settings).load(version).model
+            firms = await load_firms(engine)
+            store = history_months == 0 if from_store is None else from_store
+            if store:
+                await pack_dirty(engine)  # the firms changed since their last pack: read as packs now
+            cells = arrivals = None
+            records: pd.DataFrame | None = None
+            declared: pd.DataFrame | None = None
+            if store and settings.dask_scheduler:
+                # the workers read their parts of the store (``server.scores.distributed``)
+                end = pd.Timestamp(as_of) if as_of else await stored_data_end(engine)
+            elif store:
+                cells, records, history = await _store_inputs(engine)
+                end = pd.Timestamp(as_of) if as_of else store_data_end(cells, records)
+                arrivals = await _recent_arrivals(engine, latest_months(cells, end), end)
+            else:
+                # Every version of every record: the indicators at each back-score date read what the
+                # platform knew that day (time-correct), the labels and today's checks the current rows.
+                history = await load_record_history(engine)
+                records = current_versions(history)
+                end = pd.Timestamp(as_of) if as_of else data_end(records)
+            dates = [end - pd.DateOffset(months=m) + pd.offsets.MonthEnd(0) for m in range(history_months, 0, -1)]
+            from server.scores.services import active_override_rules
 
-        rules = await active_override_rules()
-        written = 0
-        latest = None
-        if records is not None:
-            # every version of the VAT declarations, sliced once: the re-declaration check reads them
-            declared = history[(history["kind"] == "tax_monthly") & (history["category"] == "vat")]
-        seen = None
-        for d in [*dates, end]:
-            # The registry status in the firms table is today's: back-scores must not read it.
-            count, latest, read = await _score_one_date(
-                engine, model, version, firms, records, d, reason, settings.min_group_size, rules, end.date(),
-                history=declared, cells=cells, dask=settings.dask_scheduler, database_url=url_of(engine))
-            written += count  # (no collection here: a date's frames go when the next replaces them,
-            # as scoring leaves no reference cycle: tests/unit/scoring/test_no_cycles.py)
-        if read is not None:  # read by the workers: who reported each month, and the arrivals
-            seen, months = read
-            arrivals = await _recent_arrivals(engine, months, end)
-        elif records is not None:
-            seen = history if cells is None else event_dates(cells)  # who reported each month
-        if latest is not None and latest.authenticity is not None:
-            await _store_feed_health(seen, firms, end, latest.authenticity, arrivals)
-        await _rescore_event_rows(engine, settings, version, end.date(), reason)
-        return {"model_version": version, "as_of": str(end.date()), "firms": int(len(firms)),
-                "scores_written": written, "override_version": rules.label}
-    finally:
-        if owned:
-            await db.close(engine)
+            rules = await active_override_rules()
+            written = 0
+            latest = None
+            if records is not None:
+                # every version of the VAT declarations, sliced once: the re-declaration check reads them
+                declared = history[(history["kind"] == "tax_monthly") & (history["category"] == "vat")]
+            seen = None
+            for d in [*dates, end]:
+                # The registry status in the firms table is today's: back-scores must not read it.
+                count, latest, read = await _score_one_date(
+                    engine, model, version, firms, records, d, reason, settings.min_group_size, rules, end.date(),
+                    history=declared, cells=cells, dask=settings.dask_scheduler, database_url=url_of(engine))
+                written += count  # (no collection here: a date's frames go when the next replaces them,
+                # as scoring leaves no reference cycle: tests/unit/scoring/test_no_cycles.py)
+            if read is not None:  # read by the workers: who reported each month, and the arrivals
+                seen, months = read
+                arrivals = await _recent_arrivals(engine, months, end)
+            elif records is not None:
+                seen = history if cells is None else event_dates(cells)  # who reported each month
+            if latest is not None and latest.authenticity is not None:
+                await _store_feed_health(seen, firms, end, latest.authenticity, arrivals)
+            await _rescore_event_rows(engine, settings, version, end.date(), reason)
+            return {"model_version": version, "as_of": str(end.date()), "firms": int(len(firms)),
+                    "scores_written": written, "override_version": rules.label}
+        finally:
+            if owned:
+                await db.close(engine)
 
 
 async def _store_inputs(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

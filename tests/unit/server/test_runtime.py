@@ -53,3 +53,37 @@ def test_an_operators_choice_and_a_kernel_without_the_setting_are_left_alone(tmp
     assert tune_memory(defrag) is False and hugepages() is True
     monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE")
     assert tune_memory(tmp_path / "missing") is False and hugepages() is True
+
+
+def test_a_frozen_heap_is_given_back_even_when_the_batch_fails():
+    import gc
+
+    import pytest
+
+    from server.runtime import frozen_heap
+
+    assert gc.get_freeze_count() == 0
+    with frozen_heap():
+        assert gc.get_freeze_count() > 1000  # the imported modules' objects, at least
+        cycle: list = []
+        cycle.append(cycle)  # garbage made during the batch is still the collector's
+        del cycle
+        assert gc.collect() >= 1
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), frozen_heap():
+        raise RuntimeError("the batch failed")
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_full_rescore_runs_with_the_heap_frozen():
+    """``score_platform``'s body runs inside ``frozen_heap`` (what it costs is measured in
+    ``docs/scale.md``; here only that it is in place)."""
+    import ast
+    import inspect
+
+    from server.scores import pipeline
+
+    tree = ast.parse(inspect.getsource(pipeline.score_platform))
+    withs = [w for w in ast.walk(tree) if isinstance(w, ast.With)]
+    assert any(isinstance(i.context_expr, ast.Call) and getattr(i.context_expr.func, "id", "") == "frozen_heap"
+               for w in withs for i in w.items)
