@@ -174,26 +174,28 @@ def paired(target: tuple, ceiling: tuple, *, rounds: int, clients: int, procs: i
 
 # -- the servers -------------------------------------------------------------------------------
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _wait(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
+def wait_until_up(url: str, proc: subprocess.Popen, seconds: float = 120, log: Path | None = None) -> None:
+    """Until ``url`` answers; a server that exits first ends the benchmark (with its log's tail)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited ({proc.returncode}) before answering {url}")
+            tail = f":\n{log.read_text()[-3000:]}" if log is not None and log.exists() else ""
+            raise SystemExit(f"server exited ({proc.returncode}) before answering {url}{tail}")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
         except OSError:
-            time.sleep(0.3)
-    raise SystemExit(f"no answer from {url}")
+            time.sleep(0.2)
+    raise SystemExit(f"no answer from {url} within {seconds:.0f} s")
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
@@ -247,7 +249,7 @@ def main() -> None:
                            stdout=subprocess.DEVNULL, cwd=work)
             print(json.dumps({"name": "api_load_region", "firms": args.firms,
                               "seconds": round(time.perf_counter() - t, 1)}), flush=True)
-        api_port, trivial_port = _free_port(), _free_port()
+        api_port, trivial_port = free_port(), free_port()
         log = open(work / "serve.log", "wb")  # noqa: SIM115 - closed with the folder
         procs.append(subprocess.Popen([xinbao, "serve", "--port", str(api_port), "--workers", str(args.workers)],
                                       env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT))
@@ -259,8 +261,8 @@ def main() -> None:
                                        "--port", str(trivial_port), "--workers", str(args.workers), *flags],
                                       env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
         api, trivial = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{trivial_port}"
-        _wait(f"{api}/api/health", procs[0])
-        _wait(f"{trivial}/api/health", procs[1])
+        wait_until_up(f"{api}/api/health", procs[0])
+        wait_until_up(f"{trivial}/api/health", procs[1])
         token = _call("POST", f"{api}/api/auth/login", {"phone": OWNER, "password": PASSWORD})["access_token"]
         uscc = _call("GET", f"{api}/api/me", token=token)["firm_uscc"]
         name = _call("GET", f"{api}/api/firms/{uscc}", token=token)["name"]
@@ -305,7 +307,7 @@ def main() -> None:
                           "with_errors": [e for e, row in found.items() if row["errors"]]}), flush=True)
     finally:
         for proc in procs:
-            _stop(proc)
+            stop(proc)
         if database:
             import asyncpg
 

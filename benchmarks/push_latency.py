@@ -51,14 +51,11 @@ import json
 import logging
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -68,6 +65,8 @@ from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.api_load import free_port, stop, wait_until_up  # noqa: E402 (the servers, as api_load runs them)
 
 __all__ = ["measure"]
 
@@ -158,35 +157,6 @@ class Stream:
 
 
 # -- the server and the database ---------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, proc: subprocess.Popen, log: Path, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"no answer from {url} within {seconds:.0f} s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
 
 def _pg_admin(admin_url: str, sql: str) -> None:
     import asyncpg
@@ -492,19 +462,19 @@ def main() -> None:
                        stdout=subprocess.DEVNULL, cwd=work)
         print(json.dumps({"name": "push_latency_region_s", "value": round(time.perf_counter() - t, 1),
                           "unit": "s", "target": None, **context}), flush=True)
-        port = _free_port()
+        port = free_port()
         log = work / "serve.log"
         with open(log, "wb") as out:
             server = subprocess.Popen([xinbao, "serve", "--port", str(port)], env=env, cwd=work, stdout=out,
                                       stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
-        _wait(f"{base}/api/health", server, log)
+        wait_until_up(f"{base}/api/health", server, log=log)
         risk, owner = asyncio.run(measure(url, base, args.rounds))
         for row in _rows(risk, owner, context, args.rounds):
             print(json.dumps(row, ensure_ascii=False), flush=True)
     finally:
         if server is not None:
-            _stop(server)
+            stop(server)
         if database:
             _pg_admin(args.database_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         shutil.rmtree(work, ignore_errors=True)
