@@ -417,10 +417,10 @@ class LocalCluster:
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         cmd = [sys.executable, "-m", "dask"]
         self.scheduler = subprocess.Popen([*cmd, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                           "--no-dashboard"], **quiet)
+                                           "--no-dashboard", "--preload", "server.dask_preload"], **quiet)
         self.workers = [subprocess.Popen([*cmd, "worker", self.address, "--no-nanny", "--nthreads", "1",
                                           "--no-dashboard", "--memory-limit", "0", "--host", "127.0.0.1",
-                                          "--preload", "server.runtime"], **quiet)
+                                          "--preload", "server.dask_preload"], **quiet)
                         for _ in range(workers)]
         from distributed import Client
 

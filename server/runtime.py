@@ -1,6 +1,6 @@
 """Process-wide tuning of the platform's processes: the ``xinbao`` command (the API, the
-scheduler, ``xinbao score`` and ``train``) and its Dask workers (``dask worker --preload
-server.runtime``)."""
+scheduler, ``xinbao score`` and ``train``) and its Dask workers (``server.dask_preload``, their
+preload)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-__all__ = ["dask_setup", "frozen_heap", "hugepages_stall", "tune_memory"]
+__all__ = ["frozen_heap", "hugepages_stall", "tune_memory"]
 
 _DEFRAG = Path("/sys/kernel/mm/transparent_hugepage/defrag")
 
@@ -43,12 +42,6 @@ def tune_memory(defrag: Path = _DEFRAG) -> bool:
         from numpy.core.multiarray import _set_madvise_hugepage
     _set_madvise_hugepage(False)
     return True
-
-
-def dask_setup(worker: Any) -> None:
-    """Dask's preload hook (``dask worker --preload server.runtime``): the worker's process
-    tuned as the platform's own."""
-    tune_memory()
 
 
 @contextlib.contextmanager

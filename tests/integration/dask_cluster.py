@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import pytest
 
-__all__ = ["dask_cluster", "kill_while_running", "kill_worker", "worker_count"]
+__all__ = ["dask_cluster", "kill_while_running", "kill_worker", "worker_count", "cluster_modules"]
 
 
 def _free_port() -> int:
@@ -30,6 +30,21 @@ def _wait_for_workers(address: str, n: int, timeout: float = 90.0) -> None:
 
     with Client(address, timeout="30s", set_as_default=False) as client:
         client.wait_for_workers(n, timeout=timeout)
+
+
+def _imported(names: tuple[str, ...]) -> list[str]:
+    import sys
+
+    return [n for n in names if n in sys.modules]
+
+
+def cluster_modules(address: str, names: tuple[str, ...]) -> dict[str, list[str]]:
+    """Of ``names``, the modules the scheduler (key ``"scheduler"``) and each worker (key: its
+    address) have imported; nothing is run on them but this look."""
+    from distributed import Client
+
+    with Client(address, timeout="30s", set_as_default=False) as client:
+        return {"scheduler": client.run_on_scheduler(_imported, names), **client.run(_imported, names)}
 
 
 def worker_count(address: str) -> int:
@@ -57,10 +72,11 @@ def dask_cluster():
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
     cmd = [sys.executable, "-m", "dask"]
-    procs = [subprocess.Popen([*cmd, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+    procs = [subprocess.Popen([*cmd, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
+                               "--preload", "server.dask_preload"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     workers = [subprocess.Popen([*cmd, "worker", address, "--no-nanny", "--nthreads", "1", "--no-dashboard",
-                                 "--memory-limit", "0", "--host", "127.0.0.1", "--preload", "server.runtime"],
+                                 "--memory-limit", "0", "--host", "127.0.0.1", "--preload", "server.dask_preload"],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
     procs += workers
     try:

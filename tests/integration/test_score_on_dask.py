@@ -15,7 +15,7 @@ import dataclasses
 
 import pytest
 
-from tests.integration.dask_cluster import kill_while_running, kill_worker
+from tests.integration.dask_cluster import cluster_modules, kill_while_running, kill_worker
 from tests.integration.test_score_from_store import _last_run_and_health, _run_rows
 
 pytestmark = pytest.mark.anyio
@@ -23,11 +23,16 @@ pytestmark = pytest.mark.anyio
 
 async def test_the_re_score_on_dask_equals_the_re_score_in_process(client, demo, engine, settings, dask_cluster,
                                                                   monkeypatch):
+    from server.dask_preload import BATCH_MODULES
     from server.scores import distributed
     from server.scores.pipeline import score_platform
     from server.tables.scores import ScoringRun
 
     address, workers = dask_cluster
+    # the scheduler (which unpickles the tasks) and each worker imported the batch tasks' code
+    # when they started (``--preload server.dask_preload``): the first re-score does not wait for it
+    imported = cluster_modules(address, BATCH_MODULES)
+    assert len(imported) == 3 and all(found == list(BATCH_MODULES) for found in imported.values())
     here = await score_platform(settings, engine=engine, reason="here")
     here_run, here_health = await _last_run_and_health()
     on_dask = dataclasses.replace(settings, dask_scheduler=address)

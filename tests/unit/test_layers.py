@@ -46,6 +46,7 @@ SERVER_LAYERS: list[tuple[str, ...]] = [
     # HTTP: every domain's controllers (never imported by a domain)
     ("controllers",),
     # composition
+    ("server.dask_preload",),
     ("server.jobs",),
     ("server.demo",),
     ("server.app",),
