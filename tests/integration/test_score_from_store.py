@@ -255,5 +255,19 @@ async def test_a_partners_other_shared_meter_is_not_taken_for_its_own(demo, engi
         assert (m1["meter_firms"] == 2).all() and not (m1["quantity_sum"] == 300.0).any()
         alone = (await load_cells(engine, usccs=[a])).sort_values(key).reset_index(drop=True)
         pd.testing.assert_frame_equal(alone, whole)
+
+        # P's cells leave M1 (a correction): A reads M1 alone. On PostgreSQL ``firm_meter`` still
+        # names P on M1 (pairs are never taken away), so A's read fetches P's cells for nothing,
+        # and still gives what the whole region's read gives.
+        await FirmMonth.delete().where((FirmMonth.uscc == p) & (FirmMonth.meter == "M1-TEST"))
+        whole = await load_cells(engine)
+        whole = whole[whole["uscc"] == a].sort_values(key).reset_index(drop=True)
+        m1 = whole[whole["meter"] == "M1-TEST"]
+        assert (m1["meter_firms"] == 1).all() and (m1["quantity_sum"] == 300.0).all()
+        if engine.engine_type == "postgres":
+            pairs = await engine.run_ddl("SELECT uscc FROM firm_meter WHERE meter = 'M1-TEST'")
+            assert sorted(r["uscc"] for r in pairs) == sorted([a, p])
+        alone = (await load_cells(engine, usccs=[a])).sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(alone, whole)
     finally:
         await FirmMonth.delete().where(FirmMonth.uscc.is_in([a, p, q]))
