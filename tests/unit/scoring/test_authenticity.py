@@ -364,6 +364,59 @@ def test_feed_health_of_the_parts_rows_equals_feed_health_of_the_regions_rows() 
         assert cells.assign(m=cells["event_date"].dt.to_period("M")).duplicated(["uscc", "kind", "m"]).any()
 
 
+def _feed_health_rows_by_periods(records: pd.DataFrame, as_of) -> pd.DataFrame:
+    """``feed_health_rows`` as first written, on month periods and texts: the reference."""
+    from scoring.authenticity import _HEALTH_MONTHS
+    from scoring.records import RECORD_KINDS
+
+    ts = pd.Timestamp(as_of)
+    monthly = [k.code for k in RECORD_KINDS.values() if k.monthly]
+    columns = [c for c in ("uscc", "kind", "event_date", "known_from") if c in records.columns]
+    rows = records.loc[records["kind"].isin(monthly) & (records["event_date"] <= ts), columns]
+    if rows.empty:
+        return rows.reset_index(drop=True)
+    month = rows["event_date"].dt.to_period("M")
+    dept = rows["kind"].map({k.code: k.department for k in RECORD_KINDS.values() if k.monthly})
+    keep = (month >= month.groupby(dept).transform("max") - _HEALTH_MONTHS).to_numpy()
+    rows = rows[keep]
+    if "known_from" not in rows.columns:
+        rows = (rows.assign(_month=month[keep].to_numpy()).sort_values("event_date", kind="stable")
+                .drop_duplicates(["uscc", "kind", "_month"]).drop(columns="_month"))
+    return rows.reset_index(drop=True)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_feed_health_rows_on_codes_equal_them_on_periods(seed: int) -> None:
+    """``feed_health_rows`` on integer codes gives the rows, in the order, that the version on
+    month periods and texts gave: firms' kinds (monthly and not) over years, many rows on one
+    day, departments whose latest months differ, with and without arrival times."""
+    from scoring.authenticity import feed_health_rows
+    from scoring.records import RECORD_KINDS
+
+    rng = np.random.default_rng(seed)
+    n = 5_000
+    kinds = [k.code for k in RECORD_KINDS.values()]
+    kind = rng.choice(kinds, n)
+    # each kind's own span of days, so the departments' latest months differ
+    ends = {k: 19_000 - int(rng.integers(0, 400)) for k in kinds}
+    day = np.array([ends[k] - int(rng.integers(0, 900)) for k in kind])
+    day[rng.random(n) < 0.3] = 18_900  # many rows on one day: the first of equal days is kept
+    frame = pd.DataFrame({
+        "uscc": [f"9133{u:014d}" for u in rng.integers(0, 40, n)],
+        "kind": kind,
+        "event_date": pd.to_datetime(day, unit="D"),
+        "amount": rng.random(n),
+    })
+    frame["uscc"] = frame["uscc"].map(str)  # texts equal by value, not one object each
+    as_of = pd.Timestamp(day.max(), unit="D") - pd.Timedelta(days=int(rng.integers(0, 200)))
+    for records in (frame, frame.assign(known_from=frame["event_date"] + pd.Timedelta(days=9))):
+        want = _feed_health_rows_by_periods(records, as_of)
+        got = feed_health_rows(records, as_of)
+        assert len(want) > 100
+        pd.testing.assert_frame_equal(got, want)
+    assert feed_health_rows(frame.iloc[:0], as_of).empty
+
+
 def test_a_wage_base_declared_lower_is_found_and_a_shrinking_staff_is_not():
     """Pension premiums per head down by half while the staff holds: the declared wage base
     fell. The same fall in premiums with the staff halved is a smaller firm, not a finding;
