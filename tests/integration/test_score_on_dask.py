@@ -54,6 +54,15 @@ async def test_the_re_score_on_dask_equals_the_re_score_in_process(client, demo,
     assert await _run_rows(there_run) == want
     assert there_health == here_health
 
+    # from every record (the back-scores' path): this process reads the region and ships each
+    # part inside its task (``score_on_dask``); the same rows as in process
+    await score_platform(settings, engine=engine, from_store=False, reason="rows here")
+    rows_here, _ = await _last_run_and_health()
+    await score_platform(on_dask, engine=engine, from_store=False, reason="rows dask")
+    rows_there, _ = await _last_run_and_health()
+    assert rows_there != rows_here and len(await _run_rows(rows_there)) > 100
+    assert await _run_rows(rows_there) == await _run_rows(rows_here)
+
     # a worker dies (killed, as an out-of-memory kill would) while it scores a part: the
     # scheduler runs its tasks (the part, the model) again on the other, which scores every part
     monkeypatch.setattr(distributed, "PARTS_PER_WORKER", 40)  # many short parts: time to see one run
