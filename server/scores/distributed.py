@@ -28,7 +28,7 @@ from scoring.authenticity import feed_health_rows
 from scoring.partitioned import Part, merge_scores, score_in_parts, score_part, split_region
 from scoring.pipeline import RegionScores, score_region
 from scoring.records import rows_where
-from server.cluster import connect, large_tasks, submit_held, worker_threads
+from server.cluster import connect, large_tasks, worker_threads
 from server.engines import reading
 from server.scores.frames import (
     event_dates,
@@ -56,14 +56,14 @@ def score_on_dask(address: str, model: Any, firms: pd.DataFrame, records: pd.Dat
     (blocking: call it in a worker thread)."""
     with connect(address) as client:
         parts = max(1, worker_threads(client) * PARTS_PER_WORKER)
-        shared = submit_held(client, model)
 
         def map_parts(pieces: list[Part]) -> list[RegionScores]:
-            # each part inside its task, the model in a task of its own: the scheduler runs
-            # them again on another worker when theirs dies (``server.cluster``)
+            # each part and the model inside its task: the scheduler runs it again on another
+            # worker when its worker dies (``server.cluster``), and hands the parts out as the
+            # workers free (a model held by one worker drew the parts to it; see below)
             with large_tasks():
-                futures = client.map(score_part, [shared] * len(pieces), pieces, as_of=as_of, pure=False,
-                                     **kwargs)
+                futures = [client.submit(score_part, model, piece, as_of=as_of, pure=False, **kwargs)
+                           for piece in pieces]
             return client.gather(futures)
 
         return score_in_parts(model, firms, records, as_of, parts, cells=cells, history=history,
