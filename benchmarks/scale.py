@@ -399,6 +399,11 @@ def child(url: str, how: str, out: Path, dask: str | None = None, part_records: 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+#: The re-score figures extrapolated to 120,000 firms, and the name each extrapolation prints as.
+AT_120K = {"rescore_from_store_s": "rescore_120k_feature_store_s",
+           "rescore_from_store_dask_s": "rescore_120k_feature_store_dask_s"}
+
+
 def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
     """y = a * x^b by least squares on logs."""
     import numpy as np
@@ -590,15 +595,13 @@ async def run(args: argparse.Namespace) -> None:
             at_weihai = round(a * WEIHAI_RECORDS**b, 1)
             emit(f"fit_{figure}", round(b, 3), "exponent b of a*records^b", a=a, points=points,
                  at_weihai=at_weihai, weihai_records=WEIHAI_RECORDS, weihai_firms=WEIHAI_FIRMS)
-            if figure in ("rescore_from_store_s", "rescore_from_store_dask_s"):
+            if figure in AT_120K:
                 # a power law through sizes where fixed costs still weigh bends too low: the
                 # straight line (fixed cost + cost per record) is the other reading; the larger
                 # of the two is the figure
                 per, fixed = linear(points)
                 straight = round(fixed + per * WEIHAI_RECORDS, 1)
-                name = "rescore_120k_feature_store_s" if figure == "rescore_from_store_s" else \
-                    "rescore_120k_feature_store_dask_s"
-                emit(name, max(at_weihai, straight), "s", extrapolated=True,
+                emit(AT_120K[figure], max(at_weihai, straight), "s", extrapolated=True,
                      power_law=at_weihai, exponent=round(b, 3), straight_line=straight,
                      s_per_million_records=round(per * 1e6, 4), fixed_s=round(fixed, 2),
                      from_firms=[int(x) for x in args.firms.split(",")],

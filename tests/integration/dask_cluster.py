@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import pytest
 
-__all__ = ["dask_cluster", "kill_while_running", "kill_worker", "worker_count", "cluster_modules"]
+__all__ = ["cluster_modules", "dask_cluster", "kill_while_running", "kill_worker", "worker_count"]
 
 
 def _free_port() -> int:
