@@ -29,15 +29,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from scoring.records import RECORD_KINDS, STATEMENT_ITEMS
+from scoring.records import RECORD_KINDS, STATEMENT_ITEMS, section_of
 from server.ingest.cells import CellsPayload, add_cells, add_new_rows, chunk_cells, is_store_kind
 from server.ingest.parse import ArrowBlock
 from server.ingest.sources import EARLIER_IN_BATCH, Field, Rejection, Repeat, RowValidator
 from server.ingest.store import RECORD_COLUMNS, BatchWriter
 from server.texts import t
 
-__all__ = ["RECORD_FIELD_COLUMNS", "ArrowRecordValidator", "CheckedBlock", "PreparedRecords",
-           "prepare_records", "store_records", "supports_fast_path"]
+__all__ = ["FIRM_FIELDS", "RECORD_FIELD_COLUMNS", "ArrowRecordValidator", "CheckedBlock", "PreparedFirms",
+           "PreparedRecords", "prepare_firms", "prepare_records", "store_records", "supports_fast_path"]
 
 # Characters ``str.strip()`` removes (``str.isspace``); a unit test compares with Python's.
 PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
@@ -291,6 +291,40 @@ class PreparedRecords:
     repeats: pa.Table | None = None
     #: the rows' feature-store cells and their COPY payload (PostgreSQL, monthly kinds)
     cells: CellsPayload | None = None
+
+
+#: The firms registry's columns after its code, in the order ``prepare_firms`` gives them.
+FIRM_FIELDS = ("name", "industry_section", "industry_division", "town", "registered_capital_fen",
+               "founded_on", "size_class", "status")
+_DIVISIONS = [f"{d:02d}" for d in range(100) if section_of(f"{d:02d}") is not None]
+_SECTIONS = pa.array([section_of(d) for d in _DIVISIONS], pa.string())
+
+
+@dataclass(slots=True)
+class PreparedFirms:
+    """A checked block of the firms registry made ready to write, off the event loop:
+    ``rows`` are ``uscc`` then ``FIRM_FIELDS``, one row per code, in file order; ``payload``
+    their engine-specific bulk form with two time stamps (or None)."""
+
+    rows: pa.Table
+    payload: bytes | None
+
+
+def prepare_firms(w: BatchWriter, good: pa.Table, received_at: datetime) -> PreparedFirms | None:
+    """A firms block's rows as the registry stores them (pure; runs in a worker thread), or
+    None when a code repeats within the block: the row-wise path keeps the last registration
+    and lists each earlier one with the row stored."""
+    codes = good["uscc"]
+    if pc.count_distinct(codes).as_py() != good.num_rows:
+        return None
+    division = good["industry_division"]
+    # every division here passed the check, so each has its section
+    section = pc.take(_SECTIONS, pc.index_in(division, value_set=pa.array(_DIVISIONS, pa.string())))
+    rows = pa.table({"uscc": codes, "name": good["name"], "industry_section": section,
+                     "industry_division": division, "town": good["town"],
+                     "registered_capital_fen": good["registered_capital_yuan"], "founded_on": good["founded_on"],
+                     "size_class": good["size_class"], "status": good["status"]})
+    return PreparedFirms(rows, w.registry_payload(rows, received_at, 2))
 
 
 def prepare_records(w: BatchWriter, good: pa.Table, source: str, batch_id: int,

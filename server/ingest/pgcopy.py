@@ -59,17 +59,17 @@ def _field(col: pa.Array, pg_type: str) -> pa.Array:
 
 
 def binary_copy_payload(table: pa.Table, pg_types: Sequence[str],
-                        constant_timestamptz: datetime | None = None) -> bytes:
-    """``table``'s rows, then (if given) one timestamptz column equal to
+                        constant_timestamptz: datetime | None = None, constant_columns: int = 1) -> bytes:
+    """``table``'s rows, then (if given) ``constant_columns`` timestamptz columns equal to
     ``constant_timestamptz``, as a complete binary COPY stream. ``pg_types`` names each
     column's PostgreSQL type: text (varchar), json, date, int4, int8 or float8."""
     n = table.num_rows
-    extra = constant_timestamptz is not None
+    extra = constant_columns if constant_timestamptz is not None else 0
     parts = [pa.repeat(pa.scalar(struct.pack(">h", table.num_columns + extra), pa.binary()), n)]
     parts += [_field(col.combine_chunks(), t) for col, t in zip(table.columns, pg_types, strict=True)]
     if constant_timestamptz is not None:
         micros = (constant_timestamptz - _PG_EPOCH) // timedelta(microseconds=1)
-        parts.append(pa.repeat(pa.scalar(struct.pack(">iq", 8, micros), pa.binary()), n))
+        parts += [pa.repeat(pa.scalar(struct.pack(">iq", 8, micros), pa.binary()), n)] * extra
     rows = pc.binary_join_element_wise(*parts, b"")
     offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=n + 1, offset=rows.offset * 4)
     body = memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]]

@@ -49,6 +49,10 @@ _RECORD_PG_TYPES = {
     "status": "text", "attrs": "json", "batch_id": "int8",
 }  # fmt: skip
 
+# Arrow column type -> PostgreSQL type, for the binary COPY of a registry's columns.
+_PG_TYPE_OF = {pa.string(): "text", pa.int64(): "int8", pa.int32(): "int4", pa.date32(): "date",
+               pa.float64(): "float8"}
+
 _LOOKUP_CHUNK = 5000
 
 
@@ -86,6 +90,21 @@ class BatchWriter:
         """``rows`` encoded for ``insert_records`` ahead of time (None: nothing to encode).
         Pure, so it can run in a worker thread while the previous chunk is written."""
         return None
+
+    def registry_payload(self, rows: pa.Table, stamp: datetime, stamps: int) -> bytes | None:
+        """``rows``, each followed by ``stamps`` columns equal to ``stamp``, encoded for
+        ``upsert_table`` ahead of time (None: nothing to encode). Pure, like ``record_payload``."""
+        return None
+
+    async def upsert_table(self, table: str, key: str, columns: Sequence[str], rows: pa.Table,
+                           payload: bytes | None, stamp: datetime, *, stamped: Sequence[str] = (),
+                           insert_only: Sequence[str] = ()) -> tuple[int, int]:
+        """``upsert`` of an Arrow table whose columns are ``key`` then ``columns``, no key
+        twice; every ``stamped`` and ``insert_only`` column is ``stamp``. ``payload`` is
+        ``registry_payload(rows, stamp, len(stamped) + len(insert_only))``."""
+        stamps = [[stamp] * rows.num_rows] * (len(stamped) + len(insert_only))
+        tuples = list(zip(*[col.to_pylist() for col in rows.columns], *stamps, strict=True))
+        return await self.upsert(table, key, columns, tuples, stamped=stamped, insert_only=insert_only)
 
     async def insert_records(self, rows: pa.Table, received_at: datetime, payload: bytes | None) -> int:
         """Insert department records whose key is not stored yet; returns how many were new.
@@ -256,7 +275,28 @@ class PostgresWriter(BatchWriter):
         stage = await self._stage(table)
         every = (key, *columns, *stamped, *insert_only)
         await self.conn.copy_records_to_table(stage, records=rows, columns=list(every))
-        names = ", ".join(every)
+        return await self._upsert_from_stage(table, stage, key, columns, stamped, insert_only)
+
+    def registry_payload(self, rows: pa.Table, stamp: datetime, stamps: int) -> bytes | None:
+        types = [_PG_TYPE_OF[col.type] for col in rows.columns]
+        return binary_copy_payload(rows, types, stamp if stamps else None, constant_columns=stamps)
+
+    async def upsert_table(self, table: str, key: str, columns: Sequence[str], rows: pa.Table,
+                           payload: bytes | None, stamp: datetime, *, stamped: Sequence[str] = (),
+                           insert_only: Sequence[str] = ()) -> tuple[int, int]:
+        # As ``upsert``, staged by a binary COPY built from the columns (no Python row objects).
+        if not rows.num_rows:
+            return 0, 0
+        if payload is None:
+            payload = self.registry_payload(rows, stamp, len(stamped) + len(insert_only))
+        stage = await self._stage(table)
+        every = (key, *columns, *stamped, *insert_only)
+        await self.conn.copy_to_table(stage, source=io.BytesIO(payload), columns=list(every), format="binary")
+        return await self._upsert_from_stage(table, stage, key, columns, stamped, insert_only)
+
+    async def _upsert_from_stage(self, table: str, stage: str, key: str, columns: Sequence[str],
+                                 stamped: Sequence[str], insert_only: Sequence[str]) -> tuple[int, int]:
+        names = ", ".join((key, *columns, *stamped, *insert_only))
         sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*columns, *stamped))
         old = ", ".join(f"{table}.{c}" for c in columns)
         new = ", ".join(f"EXCLUDED.{c}" for c in columns)

@@ -359,3 +359,98 @@ async def test_the_meter_number_is_kept_in_attrs_and_a_bad_one_is_refused_by_nam
              f"MT{tag}-5,{A},2024-02-29,electricity,10,0,100\n").encode()
     again = await services.ingest(engine, "utility", [plain], "csv")
     assert again.accepted == 1 and again.rejected == []
+
+
+def _firms_file(codes: list[str], rows: list[tuple]) -> bytes:
+    """A firms registry file: one line per (code index, name, division, capital, size)."""
+    lines = ["uscc,name,industry_division,town,registered_capital_yuan,founded_on,size_class,status"]
+    lines += [f"{codes[i]},{name},{division},城关镇,{capital},2011-05-0{1 + i % 9},{size},active"
+              for i, name, division, capital, size in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def _firm_rows(codes: list[str]) -> list[tuple]:
+    """The stored firms of ``codes`` in that order, each with its code's index instead of the code."""
+    from server.tables.firms import Firm
+
+    found = {r["uscc"]: r for r in await Firm.select().where(Firm.uscc.is_in(codes))}
+    return [(i, *(v for k, v in found[c].items() if k not in ("id", "uscc"))) if c in found else None
+            for i, c in enumerate(codes)]
+
+
+async def test_firms_are_stored_and_updated_alike_by_the_arrow_path_and_the_row_wise_path(
+        engine, monkeypatch) -> None:
+    """The firms registry's blocks are written from their columns (one binary COPY, then the
+    upsert): new firms, changed ones (updated, stamped anew), unchanged ones (duplicates,
+    stamps kept), a code given twice (the last registration wins), a lower-case code, and
+    every column's value come out as the row-wise path writes them."""
+    from server.ingest import services
+
+    slow_codes = [make_uscc(61_000 + i) for i in range(6)]
+    fast_codes = [make_uscc(62_000 + i) for i in range(6)]
+    first = [(0, "甲有限公司", "34", "1000000.50", "small"), (1, "乙有限公司", "05", "20", "micro"),
+             (2, "丙有限公司", "97", "300", "medium"), (3, "丁有限公司", "1", "4", "LARGE")]
+    second = [(0, "甲有限公司", "34", "1000000.50", "small"),    # unchanged
+              (1, "乙有限责任公司", "05", "20", "micro"),        # renamed
+              (2, "丙有限公司", "97", "301", "medium"),          # new capital
+              (4, "戊有限公司", "52", "5", "small")]             # new, its code in lower case
+    third = [(5, "己有限公司", "13", "6", "small"), (5, "己有限公司", "14", "6", "small")]  # twice: the last wins
+
+    written: list[int] = []  # the blocks written from their columns, by rows
+    real = services._store_prepared_firms
+
+    async def spy(w, prepared, *args):
+        written.append(prepared.rows.num_rows)
+        return await real(w, prepared, *args)
+
+    async def run(codes: list[str], data: bytes, fast: bool):
+        with monkeypatch.context() as m:
+            m.setattr(services, "_store_prepared_firms", spy)
+            if not fast:
+                m.setattr(services, "supports_fast_path", lambda *a: False)
+            return await services.ingest(engine, "firms", [data], "csv")
+
+    results = {}
+    for fast, codes in ((False, slow_codes), (True, fast_codes)):
+        one = await run(codes, _firms_file(codes, first), fast)
+        stored_first = await _firm_rows(codes)
+        two = await run(codes, _firms_file([c.lower() if i == 4 else c for i, c in enumerate(codes)], second), fast)
+        three = await run(codes, _firms_file(codes, third), fast)
+        results[fast] = (one, two, three, stored_first, await _firm_rows(codes))
+    (s1, s2, s3, s_first, s_rows), (f1, f2, f3, f_first, f_rows) = results[False], results[True]
+    assert written == [4, 4]  # the third file repeats a code: its block goes row-wise, as before
+    assert (f1.accepted, f1.duplicates, f1.rejected) == (s1.accepted, s1.duplicates, s1.rejected) == (4, 0, [])
+    assert (f2.accepted, f2.duplicates, f2.rejected) == (s2.accepted, s2.duplicates, s2.rejected) == (3, 1, [])
+    assert (f3.accepted, f3.duplicates, f3.rejected) == (s3.accepted, s3.duplicates, s3.rejected) == (1, 1, [])
+    assert f3.repeated == s3.repeated and [(r.row, r.first_row) for r in f3.repeated] == [(1, 2)]
+    assert f1.touched_usccs == set(fast_codes[:4]) and f2.touched_usccs == {fast_codes[i] for i in (0, 1, 2, 4)}
+
+    def without_stamps(rows):
+        return [r[:-2] if r else r for r in rows]
+
+    assert without_stamps(f_first) == without_stamps(s_first) and without_stamps(f_rows) == without_stamps(s_rows)
+    columns = [k for k in (await _firm_rows_columns()) if k not in ("id", "uscc")]
+    by_name = [dict(zip(["index", *columns], r, strict=True)) for r in f_rows]
+    assert [(r["industry_section"], r["industry_division"], r["registered_capital_fen"], r["size_class"])
+            for r in by_name] == [("C", "34", 100000050, "small"), ("A", "05", 2000, "micro"),
+                                  ("T", "97", 30100, "medium"), ("A", "01", 400, "large"),
+                                  ("F", "52", 500, "small"), ("C", "14", 600, "small")]
+    assert by_name[1]["name"] == "乙有限责任公司"
+    # the unchanged firm keeps its stamps; the changed ones are stamped by the second batch
+    stamps = [(r["created_at"], r["updated_at"]) for r in by_name]
+    first_stamps = [(r[-2], r[-1]) for r in f_first[:4]]
+    from server.tables.ingest import IngestBatch
+
+    received = {r["id"]: r["received_at"] for r in await IngestBatch.select(IngestBatch.id, IngestBatch.received_at)
+                .where(IngestBatch.id.is_in([f1.batch_id, f2.batch_id]))}
+    assert first_stamps[0] == (received[f1.batch_id], received[f1.batch_id])  # the batch's own time
+    assert stamps[0] == first_stamps[0]
+    assert stamps[4] == (received[f2.batch_id], received[f2.batch_id])
+    assert stamps[1][0] == first_stamps[1][0] and stamps[1][1] > first_stamps[1][1]
+    assert stamps[2][1] == stamps[1][1] and stamps[4][0] == stamps[4][1] == stamps[1][1]
+
+
+async def _firm_rows_columns() -> list[str]:
+    from server.tables.firms import Firm
+
+    return [c._meta.db_column_name for c in Firm._meta.columns]
