@@ -68,6 +68,10 @@ __all__ = ["REPORT_LIMIT", "IngestError", "IngestResult", "Repeat", "batch_depar
            "pack_message", "rejection_report", "unpack_message"]
 
 CHUNK_ROWS = 100_000
+# The first chunk of a large CSV file holds at most this many rows, the next twice as many,
+# and so on up to a block: the database starts writing after a short read, and each chunk's
+# read and check (in a worker thread) fit inside the write of the one before.
+FIRST_CHUNK_ROWS = 10_000
 REPORT_LIMIT = 100  # rejected (and repeated) rows listed in the answer; all are in the report
 REPORT_COLUMNS = ("batch_id", "seq", "row_no", "kind", "field", "message", "first_row")
 
@@ -526,13 +530,23 @@ async def _ingest_arrow(engine: Engine, blocks: Iterator[ArrowBlock | list[RawRo
     batch_id = result.batch_id
     assert batch_id is not None
 
+    ramp = FIRST_CHUNK_ROWS  # the most rows of the next chunk cut from a block, doubling
+    rest: list[ArrowBlock] = []  # what is left of a block the ramp cut
+
     def prepare() -> _Prepared | None:
-        while (block := next(blocks, None)) is not None:
+        nonlocal ramp
+        while (block := rest.pop() if rest else next(blocks, None)) is not None:
             if isinstance(block, ArrowBlock):
                 if block.start + block.table.num_rows <= skip:
                     continue  # committed before the batch broke off
                 if block.start < skip:
                     block = ArrowBlock(skip, block.table.slice(skip - block.start))
+                if ramp and block.table.num_rows > 2 * ramp:
+                    rest.append(ArrowBlock(block.start + ramp, block.table.slice(ramp)))
+                    block = ArrowBlock(block.start, block.table.slice(0, ramp))
+                    ramp *= 2
+                else:
+                    ramp = 0  # filled: blocks go whole
                 checked = checker.check(block)
                 if source.target == "firm":
                     firms = prepare_firms(encoder, checked.table, received_at)

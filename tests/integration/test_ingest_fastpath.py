@@ -454,3 +454,48 @@ async def _firm_rows_columns() -> list[str]:
     from server.tables.firms import Firm
 
     return [c._meta.db_column_name for c in Firm._meta.columns]
+
+
+async def test_a_large_file_is_cut_into_growing_chunks_that_commit_and_resume_one_by_one(engine, firms,
+                                                                                       monkeypatch) -> None:
+    """The first chunks of a large file are short and double in size, so the database starts
+    writing early; each commits with the batch's progress, and a resend after a failure
+    continues after the last committed chunk, storing every row once."""
+    from server.ingest import services
+    from server.tables.ingest import DeptRecord, IngestBatch
+
+    monkeypatch.setattr(services, "CHUNK_ROWS", 100)
+    monkeypatch.setattr(services, "FIRST_CHUNK_ROWS", 2)
+    real = services.store_records
+    sizes: list[int] = []
+
+    async def counting(w, prep, *args, **kwargs):
+        sizes.append(prep.good.num_rows)
+        if fail and len(sizes) == 3:
+            raise RuntimeError("database connection lost")
+        return await real(w, prep, *args, **kwargs)
+
+    monkeypatch.setattr(services, "store_records", counting)
+    data = (HEADER + "".join(f"R-{i},{A if i % 3 else B},2025-01-31,vat,{i},0\n" for i in range(30))).encode()
+    sha = hashlib.sha256(data).hexdigest()
+    before = await DeptRecord.count()
+    fail = True
+    with pytest.raises(RuntimeError):
+        await services.ingest(engine, "tax_monthly", [data], "csv", fingerprint=sha)
+    assert sizes == [2, 4, 8]
+    assert await DeptRecord.count() == before + 6
+    broken = await IngestBatch.select().where(IngestBatch.fingerprint == sha).first()
+    assert (broken["state"], broken["rows"], broken["accepted"]) == ("running", 6, 6)
+
+    fail, sizes[:] = False, []
+    done = await services.ingest(engine, "tax_monthly", [data], "csv", fingerprint=sha)
+    assert sizes == [2, 4, 8, 10]  # the 24 rows left: cut again while the pipeline fills
+    assert (done.batch_id, done.resumed_after, done.rows, done.accepted, done.duplicates) == (
+        broken["id"], 6, 30, 30, 0)
+    assert await DeptRecord.count().where(DeptRecord.batch_id == broken["id"]) == 30
+    assert sorted(r["record_key"] for r in await DeptRecord.select(DeptRecord.record_key).where(
+        DeptRecord.batch_id == broken["id"])) == sorted(f"R-{i}" for i in range(30))
+
+    sizes[:] = []  # without the ramp's cut: one chunk
+    whole = (HEADER + "".join(f"W-{i},{A},2025-01-31,vat,{i},0\n" for i in range(4))).encode()
+    assert (await services.ingest(engine, "tax_monthly", [whole], "csv")).accepted == 4 and sizes == [4]
