@@ -45,6 +45,7 @@ PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u200
 _WS_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in PY_WHITESPACE) + "]"
 _PADDED = f"^{_WS_CLASS}|{_WS_CLASS}$"
 _MONEY = r"^[0-9]{1,14}(\.[0-9]{1,2})?$"  # < 10^14 yuan: below the implausibility limit
+_SIGNED_MONEY = r"^-?[0-9]{1,14}(\.[0-9]{1,2})?$"  # a loss (profit, cash flow, equity)
 _INT = r"^[0-9]{1,9}$"
 _NUMBER = r"^[0-9]{1,15}(\.[0-9]{1,15})?$"
 
@@ -140,7 +141,7 @@ class ArrowRecordValidator:
             good = pc.and_(fine, pc.invert(empty))
             values = col
         else:
-            pattern = {"money": _MONEY, "int": _INT, "number": _NUMBER}[t]
+            pattern = {"money": _SIGNED_MONEY if f.signed else _MONEY, "int": _INT, "number": _NUMBER}[t]
             good = pc.match_substring_regex(col, pattern)
             digits = pc.if_else(good, col, "0")
             if t == "money":

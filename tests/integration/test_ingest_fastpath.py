@@ -102,17 +102,36 @@ async def test_financial_statements_take_the_fast_path_with_the_same_rows_and_at
 
     rows = [
         row("FS-1", A),
-        row("FS-2", B, net_profit="-300.10", operating_cash_flow="-5"),  # a loss: the row-wise path judges it
+        row("FS-2", B, net_profit="-300.10", operating_cash_flow="-5"),  # a loss: signed items, checked column-wise
         row("FS-3", A, inventory="", receivables="", interest_expense=""),  # optional items missing
         row("FS-4", A, revenue=""),                                         # required item missing
         row("FS-5", A, year="1900"),                                        # out of range
         row("FS-6", UNKNOWN),                                               # no such firm
         row("FS-1", A, revenue="1"),                                        # repeated key
         row("FS-7", B, amount_yuan="77", revenue="123456789.99"),           # amount is the revenue
+        row("FS-8", B, net_profit="-0.5", equity="-12345678901234.99", operating_cash_flow="-0"),
+        row("FS-9", A, revenue="-5"),                                       # an unsigned item below zero
+        row("FS-10", A, net_profit="--5"),                                  # not an amount
+        row("FS-11", A, net_profit="-"),                                    # not an amount
+        row("FS-12", B, net_profit="+7.5", operating_cash_flow="-.5"),      # forms the row-wise check reads
+        row("FS-13", B, equity="-123456789012345"),                         # implausibly large
     ]
     data = (header + "\n".join(rows) + "\n").encode()
+    from server.ingest.sources import RowValidator
+
+    calls: list[list[int]] = []  # the row numbers each call of the row-wise check judged
+
+    def spy(self, numbers, *args, **kwargs):
+        calls.append(list(numbers))
+        return real(self, numbers, *args, **kwargs)
+
+    real = RowValidator.validate_columns
+    monkeypatch.setattr(RowValidator, "validate_columns", spy)
     slow, slow_rows, fast, fast_rows = await _run_both(engine, monkeypatch, data, source="financial_statement")
-    assert (fast.rows, fast.accepted, fast.duplicates) == (slow.rows, slow.accepted, slow.duplicates) == (8, 4, 1)
+    assert (fast.rows, fast.accepted, fast.duplicates) == (slow.rows, slow.accepted, slow.duplicates) == (14, 6, 1)
+    assert calls[0] == list(range(1, 15))  # the row-wise path: every row
+    # the fast path hands the row-wise check only rows it may refuse: not the losses
+    assert sorted(n for c in calls[1:] for n in c) == [4, 5, 10, 11, 12, 13, 14]
     assert fast.rejected == slow.rejected and fast.repeated == slow.repeated
     assert fast_rows == slow_rows
     attrs = {r["record_key"]: r["attrs"] for r in await DeptRecord.select(
