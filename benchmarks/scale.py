@@ -228,7 +228,8 @@ async def ingest_region(url: str, files: dict[str, Path], tags: dict) -> None:
             emit("db_size_bytes", int(await conn.fetchval("SELECT pg_database_size(current_database())")),
                  "bytes", **tags)
             for table in ("firm_month", "firm_pack", "dept_record"):
-                size = await conn.fetchval(f"SELECT pg_total_relation_size('{table}')")
+                size = await conn.fetchval(  # a partitioned table's size is its partitions'
+                    f"SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('{table}')")
                 emit(f"{table}_bytes", int(size), "bytes", **tags)
         finally:
             await conn.close()
