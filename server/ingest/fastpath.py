@@ -376,7 +376,7 @@ async def store_records(w: BatchWriter, prep: PreparedRecords, received_at: date
             repeats["_row"].to_pylist(), repeats["first_row"].to_pylist(), strict=True))
     source = rows["source"][0].as_py()
     store = is_store_kind(source)
-    mark = await w.max_id("dept_record") if earlier or store else None
+    mark = await w.max_id("dept_record", source) if earlier or store else None
     inserted = await w.insert_records(rows, received_at, payload)
     # the feature store, in the same transaction: the chunk's own cells when every row was new
     if cells is not None and inserted == rows.num_rows:

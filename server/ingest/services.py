@@ -693,7 +693,7 @@ async def _store_records(w: BatchWriter, good: Good, result: IngestResult, batch
     ))
     # Only when an earlier chunk of this batch stored rows can a key repeat one of them.
     cells = is_store_kind(result.source)
-    mark = await w.max_id("dept_record") if result.accepted or cells else None
+    mark = await w.max_id("dept_record", result.source) if result.accepted or cells else None
     inserted = await w.insert_ignore("dept_record", RECORD_COLUMNS, rows, RECORD_CONFLICT)
     if cells and inserted:  # the feature store, in the same transaction
         await add_new_rows(w, result.source, batch_id, mark)
