@@ -297,8 +297,8 @@ class PreparedRecords:
 #: The firms registry's columns after its code, in the order ``prepare_firms`` gives them.
 FIRM_FIELDS = ("name", "industry_section", "industry_division", "town", "registered_capital_fen",
                "founded_on", "size_class", "status")
-_DIVISIONS = [f"{d:02d}" for d in range(100) if section_of(f"{d:02d}") is not None]
-_SECTIONS = pa.array([section_of(d) for d in _DIVISIONS], pa.string())
+_DIVISIONS = pa.array([f"{d:02d}" for d in range(100) if section_of(f"{d:02d}") is not None], pa.string())
+_SECTIONS = pa.array([section_of(d) for d in _DIVISIONS.to_pylist()], pa.string())
 
 
 @dataclass(slots=True)
@@ -320,7 +320,7 @@ def prepare_firms(w: BatchWriter, good: pa.Table, received_at: datetime) -> Prep
         return None
     division = good["industry_division"]
     # every division here passed the check, so each has its section
-    section = pc.take(_SECTIONS, pc.index_in(division, value_set=pa.array(_DIVISIONS, pa.string())))
+    section = pc.take(_SECTIONS, pc.index_in(division, value_set=_DIVISIONS))
     rows = pa.table({"uscc": codes, "name": good["name"], "industry_section": section,
                      "industry_division": division, "town": good["town"],
                      "registered_capital_fen": good["registered_capital_yuan"], "founded_on": good["founded_on"],
