@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from litestar import Controller, MediaType, Request, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.datastructures import CacheControlHeader
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, QueryParameter
@@ -52,6 +52,6 @@ class FirmController(Controller):
     )
     async def evaluation(self, request: Request[AuthUser, Any, Any], uscc: FromPath[str],
                          evaluations: EvaluationReader) -> Response[Evaluation]:
-        # the JSON as the struct encodes, kept with the evaluation (see services.evaluation_json)
-        return Response(await evaluations.json(uscc.upper(), request.user, request.scope),
-                        media_type=MediaType.JSON)
+        # the JSON as the struct encodes, kept with the evaluation and sent as it was made
+        # (services.Evaluations.response; the cache-control above is merged in as for any Response)
+        return await evaluations.response(uscc.upper(), request.user, request.scope)

@@ -18,7 +18,7 @@ from scoring.explain import describe_feeds
 from scoring.grades import GradeBands, ScoreScale
 from scoring.records import INDUSTRY_SECTIONS
 from server import db
-from server.changes import ChangeCache
+from server.changes import ChangeCache, KeptResponse
 from server.consent.services import consented_pairs
 from server.firms.schemas import (
     DataConfidence,
@@ -58,23 +58,29 @@ async def has_active_consent(firm_id: int, bank_id: int, now: datetime | None = 
     return bool(await consented_pairs([(firm_id, bank_id)], now=now))
 
 
-class _Kept:
-    """A firm and its evaluation, with the evaluation's JSON once it was asked for."""
+#: The months of score history an evaluation shows.
+HISTORY_MONTHS = 24
 
-    __slots__ = ("evaluation", "firm", "json")
+
+class _Kept:
+    """A firm and its evaluation, with the evaluation's JSON and the route's answer made of it
+    once they were asked for."""
+
+    __slots__ = ("evaluation", "firm", "json", "response")
 
     def __init__(self, firm: dict, evaluation: Evaluation) -> None:
         self.firm, self.evaluation, self.json = firm, evaluation, b""
+        self.response: KeptResponse | None = None
 
 
-async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = 24, *,
+async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = HISTORY_MONTHS, *,
                          min_group_size: int | None = None) -> Evaluation:
     """The firm's latest evaluation, if the viewer may see it; views by others are logged.
     ``min_group_size`` is the K of the industry block (default: the run's, at least 5)."""
     return (await _viewed(uscc, viewer, history_months, min_group_size, None, None)).evaluation
 
 
-async def evaluation_json(uscc: str, viewer: AuthUser, history_months: int = 24, *,
+async def evaluation_json(uscc: str, viewer: AuthUser, history_months: int = HISTORY_MONTHS, *,
                           min_group_size: int | None = None, cache: ChangeCache | None = None,
                           scope: MutableMapping[str, Any] | None = None) -> bytes:
     """:func:`get_evaluation` as the API sends it (JSON, as Litestar encodes the struct).
@@ -98,9 +104,17 @@ class Evaluations:
     cache: ChangeCache | None
     min_group_size: int
 
-    async def json(self, uscc: str, viewer: AuthUser, scope: MutableMapping[str, Any] | None = None) -> bytes:
-        return await evaluation_json(uscc, viewer, min_group_size=self.min_group_size, cache=self.cache,
-                                     scope=scope)
+    async def response(self, uscc: str, viewer: AuthUser,
+                       scope: MutableMapping[str, Any] | None = None) -> KeptResponse:
+        """The route's answer: :func:`evaluation_json` as a response kept with the copy (its ASGI form made
+        once per copy, not per request; see ``server.changes.KeptResponse``). Who may see it is
+        decided, and a bank's view logged, on every request all the same."""
+        kept = await _viewed(uscc, viewer, HISTORY_MONTHS, self.min_group_size, self.cache, scope)
+        if kept.response is None:
+            if not kept.json:
+                kept.json = encode_json(kept.evaluation)
+            kept.response = KeptResponse(kept.json)
+        return kept.response
 
 
 async def _viewed(uscc: str, viewer: AuthUser, history_months: int, min_group_size: int | None,

@@ -385,7 +385,7 @@ async def test_a_connection_left_mid_operation_answers_503_not_500(app, client, 
     owner = tokens["owner"]
     uscc = (await client.get("/api/me", headers=owner)).json()["firm_uscc"]
     assert (await client.get(f"/api/firms/{uscc}/evaluation", headers=owner)).status_code == 200
-    monkeypatch.setattr(Evaluations, "json", broken)
+    monkeypatch.setattr(Evaluations, "response", broken)
     import httpx  # a client that lets a 5xx through (the suite's own fails any)
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
@@ -393,3 +393,46 @@ async def test_a_connection_left_mid_operation_answers_503_not_500(app, client, 
         r = await plain.get(f"/api/firms/{uscc}/evaluation", headers=owner)
     assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
     assert "temporarily unavailable" in r.json()["detail"]
+
+
+async def test_a_kept_evaluation_is_sent_again_as_made_and_every_view_is_still_logged(app, client, tokens, demo):
+    """The evaluation's answer is kept with its copy (``server.changes.KeptResponse``): the next
+    request sends the same answer, made once, with the route's headers. Who may see it is still
+    decided, and a view by anyone but the owner logged, on every request."""
+    from server.firms.services import HISTORY_MONTHS
+    from server.tables.consent import AccessLog
+
+    owner, admin = tokens["owner"], tokens["admin"]
+    uscc = (await client.get("/api/me", headers=owner)).json()["firm_uscc"]
+    path = f"/api/firms/{uscc}/evaluation"
+    first = await client.get(path, headers=owner)
+    evaluations = app.state.evaluations
+    kept = evaluations.cache.get((uscc, HISTORY_MONTHS, evaluations.min_group_size))
+    assert kept is not None and kept.response is not None
+    answer, made = kept.response, kept.response._asgi
+    second = await client.get(path, headers=owner)
+    assert (second.status_code, second.content) == (200, first.content)
+    assert second.headers["cache-control"] == "no-store, private" == first.headers["cache-control"]
+    assert second.headers["content-type"] == "application/json"
+    assert kept.response is answer and answer._asgi is made  # sent again, not made again
+
+    firm_id = kept.firm["id"]
+    before = await AccessLog.count().where(AccessLog.firm == firm_id)
+    for _ in range(2):
+        seen = await client.get(path, headers=admin)
+        assert seen.content == first.content
+    assert await AccessLog.count().where(AccessLog.firm == firm_id) == before + 2
+    # a bank sees the kept answer only while the firm's consent is active
+    bank = tokens["bank_manager"]
+    bank_id = (await client.get("/api/me", headers=bank)).json()["bank_id"]
+    for c in (await client.get("/api/consents", headers=owner)).json():
+        if c["bank_id"] == bank_id and c["active"]:
+            assert (await client.delete(f"/api/consents/{c['id']}", headers=owner)).status_code == 204
+    assert (await client.get(path, headers=bank)).status_code == 403
+    granted = (await client.post("/api/consents", json={"bank_id": bank_id, "days": 1}, headers=owner)).json()
+    seen = await client.get(path, headers=bank)
+    assert (seen.status_code, seen.content) == (200, first.content)
+    assert (await client.delete(f"/api/consents/{granted['id']}", headers=owner)).status_code == 204
+    assert evaluations.cache.get((uscc, HISTORY_MONTHS, evaluations.min_group_size)) is kept  # still kept
+    assert (await client.get(path, headers=bank)).status_code == 403  # and refused at once
+    assert await AccessLog.count().where(AccessLog.firm == firm_id) == before + 3
