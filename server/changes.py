@@ -43,10 +43,7 @@ from collections import deque
 from collections.abc import Hashable, Iterable, MutableMapping
 from typing import Any
 
-from litestar import MediaType, Response
-from litestar.response.base import ASGIResponse
-
-__all__ = ["ChangeCache", "ChangeFeed", "KeptResponse", "TOPICS"]
+__all__ = ["ChangeCache", "ChangeFeed", "TOPICS"]
 
 #: The topics the triggers write, and what each key is.
 TOPICS = {
@@ -59,35 +56,6 @@ TOPICS = {
     "listing": "dept_record.uscc of a dishonest-debtor record",
     "financing": "none: a product, a bank, the guarantee fund or its ledger",
 }
-
-
-class KeptResponse(Response[bytes]):
-    """A JSON body kept in a :class:`ChangeCache` with the answer made of it: the first request
-    that sends it has Litestar make its ASGI response (the route's headers, e.g. its
-    cache-control, merged as for any ``Response``), and the requests after it send that same
-    response. Making it cost about a tenth of a cached evaluation's time, and nothing in it
-    depends on the request: the route's headers, status and background are the handler's
-    own, and an ``ASGIResponse`` holds no state while it is sent.
-
-    Kept only with a copy of one route's answer; a route of other headers makes its own."""
-
-    __slots__ = ("_asgi", "_made_with")
-
-    def __init__(self, body: bytes) -> None:
-        super().__init__(body, media_type=MediaType.JSON)
-        self._asgi: ASGIResponse | None = None
-        self._made_with: dict[str, Any] = {}
-
-    def to_asgi_response(self, app: Any, request: Any, **options: Any) -> ASGIResponse:
-        # The route hands the same objects every time (its headers, cookies and encoders are
-        # made once per handler); any other option, or another route, makes the answer again,
-        # so a kept answer is never sent with headers it was not made with.
-        made = self._made_with
-        if self._asgi is None or made.keys() != options.keys() or any(
-                made[k] is not v for k, v in options.items()):
-            self._asgi = super().to_asgi_response(app, request, **options)
-            self._made_with = options
-        return self._asgi
 
 
 _READ = (

@@ -18,7 +18,7 @@ from scoring.explain import describe_feeds
 from scoring.grades import GradeBands, ScoreScale
 from scoring.records import INDUSTRY_SECTIONS
 from server import db
-from server.changes import ChangeCache, KeptResponse
+from server.changes import ChangeCache
 from server.consent.services import consented_pairs
 from server.firms.schemas import (
     DataConfidence,
@@ -34,6 +34,7 @@ from server.firms.schemas import (
 from server.notifications import owners
 from server.objections.services import open_objections
 from server.privacy import Group, narrowest, publishable
+from server.responses import KeptResponse
 from server.settings import Settings
 from server.tables.consent import AccessLog
 from server.tables.firms import Firm, FirmPerson
@@ -107,7 +108,7 @@ class Evaluations:
     async def response(self, uscc: str, viewer: AuthUser,
                        scope: MutableMapping[str, Any] | None = None) -> KeptResponse:
         """The route's answer: :func:`evaluation_json` as a response kept with the copy (its ASGI form made
-        once per copy, not per request; see ``server.changes.KeptResponse``). Who may see it is
+        once per copy, not per request; see ``server.responses.KeptResponse``). Who may see it is
         decided, and a bank's view logged, on every request all the same."""
         kept = await _viewed(uscc, viewer, HISTORY_MONTHS, self.min_group_size, self.cache, scope)
         if kept.response is None:

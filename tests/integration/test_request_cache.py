@@ -396,7 +396,7 @@ async def test_a_connection_left_mid_operation_answers_503_not_500(app, client, 
 
 
 async def test_a_kept_evaluation_is_sent_again_as_made_and_every_view_is_still_logged(app, client, tokens, demo):
-    """The evaluation's answer is kept with its copy (``server.changes.KeptResponse``): the next
+    """The evaluation's answer is kept with its copy (``server.responses.KeptResponse``): the next
     request sends the same answer, made once, with the route's headers. Who may see it is still
     decided, and a view by anyone but the owner logged, on every request."""
     from server.firms.services import HISTORY_MONTHS

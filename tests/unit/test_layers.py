@@ -18,7 +18,7 @@ SERVER_LAYERS: list[tuple[str, ...]] = [
     ("server.texts",),
     ("server.settings", "server.engines", "server.uscc", "server.redis_client", "server.tables",
      "server.cluster", "server.runtime"),
-    ("server.privacy", "server.lookup"),
+    ("server.privacy", "server.lookup", "server.responses"),
     # infrastructure: Redis-backed stores, Piccolo's configuration, binding and migrating
     ("server.stores", "server.piccolo_app", "server.health", "server.changes"),
     ("server.piccolo_conf",),
