@@ -29,6 +29,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.serialization import encode_json
 from litestar.static_files import create_static_files_router
 from piccolo.engine.postgres import PostgresEngine
 
@@ -69,6 +70,7 @@ from server.reports.controllers import (
     FlowsController,
     ThematicController,
 )
+from server.responses import KeptResponse
 from server.risk.controllers import RiskController
 from server.scores.controllers import (
     ModelVersionController,
@@ -101,13 +103,29 @@ _SWAGGER_FILES = Path(importlib.util.find_spec("swagger_ui").origin).parent / "s
 async def health(request: Request[Any, Any, Any], health_probe: HealthCheck) -> Response[dict[str, str]]:
     checked = await health_probe.answer()  # shared by the requests asking at once (server.health)
     if checked["database"] == "down":
-        return Response({"status": "down", **checked}, status_code=503)
+        return _health_answer(health_probe, {"status": "down", **checked}, 503)
     body = {"status": "ok", **checked}
     if "redis" in checked:
         body["push"] = push.push_status(request.app) or "live"
         if body["redis"] != "up" or body["push"] != "live":
             body["status"] = "degraded"
-    return Response(body, status_code=200)
+    return _health_answer(health_probe, body, 200)
+
+
+def _health_answer(probe: HealthProbe, body: dict[str, str], status_code: int) -> KeptResponse:
+    """The answer for this status and body, made once and sent again (its few variants are
+    kept on the probe): encoding it and making Litestar's response of it cost more than the
+    rest of a health request but the shared check."""
+    key = (status_code, *body.items())
+    kept = probe.answers.get(key)
+    if kept is None:
+        if len(probe.answers) >= _HEALTH_ANSWERS:  # never reached by the states there are
+            probe.answers.clear()
+        kept = probe.answers[key] = KeptResponse(encode_json(body), status_code=status_code)
+    return kept
+
+
+_HEALTH_ANSWERS = 64
 
 
 def reader_of(request: Request[Any, Any, Any]) -> Lang:

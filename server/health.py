@@ -26,6 +26,9 @@ class HealthProbe:
         self.check = check
         self.ttl_s = ttl_s
         self.checks = 0  # how many checks ran (for tests and curiosity)
+        #: the route's answers made of the checks, by status and body: few (ok, degraded, down
+        #: with each backend's state), kept for the process (``server.responses.KeptResponse``)
+        self.answers: dict[tuple, Any] = {}
         self._answer: dict[str, str] | None = None
         self._started = 0.0
         self._running: asyncio.Future[dict[str, str]] | None = None

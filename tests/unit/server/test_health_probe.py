@@ -90,3 +90,50 @@ async def test_many_at_once_on_the_real_check(ttl, tmp_path):
         assert probe.checks <= 2, probe.checks
     finally:
         await db.close(engine)
+
+
+def test_the_route_sends_each_state_s_answer_made_once_and_never_another_state_s():
+    """``/api/health`` keeps each distinct answer (status and body) on the probe and sends it
+    again; a change of state (the database down, Redis down, back) is answered with that
+    state's own status and body, exactly as a plain ``Response`` of it."""
+    import json
+
+    from litestar import Litestar
+    from litestar.di import Provide
+    from litestar.testing import TestClient
+
+    from server.app import health
+
+    state = {"checked": {"database": "postgres"}}
+
+    async def check() -> dict[str, str]:
+        return dict(state["checked"])
+
+    probe = HealthProbe(check, ttl_s=0.0)
+
+    class Listener:  # the live-push listener's readiness, as push.push_status reads it
+        ready = True
+
+    app = Litestar([health], dependencies={"health_probe": Provide(lambda: probe, sync_to_thread=False)})
+    app.state.push_backend = Listener()
+    expected = [
+        ({"database": "postgres"}, 200, {"status": "ok", "database": "postgres"}),
+        ({"database": "down"}, 503, {"status": "down", "database": "down"}),
+        ({"database": "postgres", "redis": "up"}, 200,
+         {"status": "ok", "database": "postgres", "redis": "up", "push": "live"}),
+        ({"database": "postgres", "redis": "down"}, 200,
+         {"status": "degraded", "database": "postgres", "redis": "down", "push": "live"}),
+        ({"database": "postgres"}, 200, {"status": "ok", "database": "postgres"}),
+    ]
+    with TestClient(app) as client:
+        for checked, status, body in expected:
+            state["checked"] = checked
+            for _ in range(3):
+                r = client.get("/api/health")
+                assert (r.status_code, r.json()) == (status, body)
+                assert r.content == json.dumps(body, separators=(",", ":")).encode()
+                assert r.headers["content-type"] == "application/json"
+        assert len(probe.answers) == 4  # one per distinct answer, each made once
+        made = {key: kept._asgi for key, kept in probe.answers.items()}
+        client.get("/api/health")
+        assert {key: kept._asgi for key, kept in probe.answers.items()} == made
