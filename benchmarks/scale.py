@@ -281,8 +281,10 @@ def _settings(url: str, data_dir: str, dask: str | None = None):
     from server.settings import Settings
 
     # 2 bags, the regularisation of a few hundred firms: the model is what is scored with here
+    # and the deployment's part size for a re-score in process (``XINBAO_SCORE_PART_FIRMS``)
+    parts = os.environ.get("XINBAO_SCORE_PART_FIRMS")
     return Settings(database_url=url, data_dir=Path(data_dir), model_bags=2, model_regularization=0.1,
-                    dask_scheduler=dask)
+                    dask_scheduler=dask, **({"score_part_firms": int(parts)} if parts else {}))
 
 
 async def train(url: str, data_dir: str) -> dict:

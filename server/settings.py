@@ -48,6 +48,12 @@ class Settings:
     # A Dask scheduler (``tcp://host:8786``): the full re-score runs as parts (by USCC hash) on
     # its workers (issue 16, ``server.scores.distributed``); None: in this process.
     dask_scheduler: str | None = None
+    # Without a cluster, a full re-score from the feature store of more firms than this reads
+    # and scores them part by part in this process (as the cluster's workers do), so that its
+    # memory follows a part, not the region (server.scores.distributed.score_stored_in_process).
+    # 0: the whole region at once, the fastest (at 120,000 firms: 7.7 GB; in parts of 20,000
+    # firms 3.9 GB, and 1.6 times the time: docs/scale.md).
+    score_part_firms: int = 0
     # Copies of the signed-in user and of evaluations kept by each API process on PostgreSQL,
     # dropped when the database's change log says their rows changed (server.changes).
     request_cache: bool = True
@@ -92,6 +98,7 @@ class Settings:
             stream_recheck_s=max(0.2, float(env.get("XINBAO_STREAM_RECHECK_S", "15"))),
             health_ttl_s=max(0.0, float(env.get("XINBAO_HEALTH_TTL_S", "0"))),
             dask_scheduler=env.get("XINBAO_DASK_SCHEDULER") or None,
+            score_part_firms=max(0, int(env.get("XINBAO_SCORE_PART_FIRMS", "0"))),
             request_cache=env.get("XINBAO_REQUEST_CACHE", "1") not in ("0", "false", "no"),
         )
 

@@ -341,8 +341,12 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
             cells = arrivals = None
             records: pd.DataFrame | None = None
             declared: pd.DataFrame | None = None
-            if store and settings.dask_scheduler:
-                # the workers read their parts of the store (``server.scores.distributed``)
+            # a large region without a cluster: read and scored part by part here, as the
+            # cluster's workers would (``server.scores.distributed.score_stored_in_process``)
+            parts = (0 if settings.dask_scheduler or not settings.score_part_firms
+                     else -(-len(firms) // settings.score_part_firms))
+            if store and (settings.dask_scheduler or parts > 1):
+                # the workers (or this process, part by part) read their parts of the store
                 end = pd.Timestamp(as_of) if as_of else await stored_data_end(engine)
             elif store:
                 cells, records, history = await _store_inputs(engine)
@@ -368,7 +372,8 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
                 # The registry status in the firms table is today's: back-scores must not read it.
                 count, latest, read = await _score_one_date(
                     engine, model, version, firms, records, d, reason, settings.min_group_size, rules, end.date(),
-                    history=declared, cells=cells, dask=settings.dask_scheduler, database_url=url_of(engine))
+                    history=declared, cells=cells, dask=settings.dask_scheduler, database_url=url_of(engine),
+                    parts=parts)
                 written += count  # (no collection here: a date's frames go when the next replaces them,
                 # as scoring leaves no reference cycle: tests/unit/scoring/test_no_cycles.py)
             if read is not None:  # read by the workers: who reported each month, and the arrivals
@@ -427,13 +432,13 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
                           status_known_on: date | None = None,
                           history: pd.DataFrame | None = None,
                           cells: pd.DataFrame | None = None,
-                          dask: str | None = None, database_url: str | None = None,
+                          dask: str | None = None, database_url: str | None = None, parts: int = 0,
                           ) -> tuple[int, RegionScores | None, tuple[pd.DataFrame, dict[str, int]] | None]:
     """Score the firms founded by ``as_of`` and write the run; ``dask``: a Dask scheduler's
     address, whose workers compute the scores (``server.scores.distributed``). ``records``
-    None: the workers read their parts of the feature store from ``database_url``, and
-    the third value is what they read for the feed health (its rows and each kind's latest
-    month)."""
+    None: the workers (without ``dask``, this process in ``parts`` parts) read their parts of
+    the feature store from ``database_url``, and the third value is what they read for the
+    feed health (its rows and each kind's latest month)."""
     from server.scores.distributed import live_firms
 
     live = live_firms(firms, as_of)
@@ -446,12 +451,16 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
     how = dict(profile=profile, model_version=version, overrides=rules, status_known_on=status_known_on)
     read = None
     if records is None:
-        from server.scores.distributed import score_stored_on_dask
+        from server.scores.distributed import score_stored_in_process, score_stored_on_dask
 
-        if not (dask and database_url):
-            raise ValueError("records None: the re-score reads on a Dask cluster's workers")
-        result, *health = await asyncio.to_thread(score_stored_on_dask, dask, database_url, model, firms,
-                                                   as_of.date(), **how)
+        if not database_url or not (dask or parts > 1):
+            raise ValueError("records None: the re-score reads the store in parts (a cluster's or this process's)")
+        if dask:
+            result, *health = await asyncio.to_thread(score_stored_on_dask, dask, database_url, model, firms,
+                                                       as_of.date(), **how)
+        else:
+            result, *health = await asyncio.to_thread(score_stored_in_process, database_url, model, firms,
+                                                       as_of.date(), parts, **how)
         read = (health[0], health[1])
     elif dask:
         from server.scores.distributed import score_on_dask

@@ -279,3 +279,43 @@ async def test_a_partners_other_shared_meter_is_not_taken_for_its_own(demo, engi
         pd.testing.assert_frame_equal(alone, whole)
     finally:
         await FirmMonth.delete().where(FirmMonth.uscc.is_in([a, p, q]))
+
+
+async def test_a_region_larger_than_a_part_is_re_scored_part_by_part_here_to_the_same_rows(
+        client, demo, engine, settings, monkeypatch):
+    """Without a cluster, a re-score of more firms than ``score_part_firms`` reads and scores the
+    store part by part in this process (``score_stored_in_process``), as the cluster's workers
+    do: the region's store is never read at once, and every firm's stored score, grade, PD,
+    dimensions, reasons and data confidence, and the feed health, equal the whole re-score's."""
+    import dataclasses
+
+    from server.scores import distributed, pipeline
+    from server.scores.pipeline import score_platform
+    from server.tables.firms import Firm
+
+    whole = await score_platform(settings, engine=engine, reason="whole")
+    whole_run, whole_health = await _last_run_and_health()
+    firms = await Firm.count()
+    in_parts = dataclasses.replace(settings, score_part_firms=max(1, firms // 3))
+    read: list[int] = []
+    real = distributed.score_stored_part
+
+    def one_part(model, url, part, as_of, **kwargs):
+        read.append(len(part))
+        return real(model, url, part, as_of, **kwargs)
+
+    def not_whole(*args, **kwargs):
+        raise AssertionError("the re-score in parts read the whole region's store")
+
+    with monkeypatch.context() as m:
+        m.setattr(distributed, "score_stored_part", one_part)
+        for name in ("_store_inputs", "load_scoring_inputs", "load_record_history"):
+            m.setattr(pipeline, name, not_whole)
+        parted = await score_platform(in_parts, engine=engine, reason="parts")
+    parted_run, parted_health = await _last_run_and_health()
+    assert len(read) >= 3 and sum(read) == firms and max(read) < firms  # every firm, in parts
+    assert parted_run != whole_run and parted == whole
+    want = await _run_rows(whole_run)
+    assert len(want) > 100
+    assert await _run_rows(parted_run) == want
+    assert parted_health == whole_health
