@@ -57,7 +57,6 @@ TOPICS = {
     "financing": "none: a product, a bank, the guarantee fund or its ledger",
 }
 
-
 _READ = (
     "WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin) "
     "SELECT s.xmin, c.id, c.txid::text AS txid, c.topic, c.key FROM s "

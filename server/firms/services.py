@@ -48,7 +48,7 @@ from server.tables.scores import (
 from server.texts import t
 from server.users.security import AuthUser
 
-__all__ = ["Evaluations", "evaluation_json", "get_evaluation", "has_active_consent", "profile", "search"]
+__all__ = ["Evaluations", "get_evaluation", "has_active_consent", "profile", "search"]
 
 _LOCAL = ZoneInfo("Asia/Shanghai")  # a day of views, as the owner counts it
 
@@ -81,21 +81,6 @@ async def get_evaluation(uscc: str, viewer: AuthUser, history_months: int = HIST
     return (await _viewed(uscc, viewer, history_months, min_group_size, None, None)).evaluation
 
 
-async def evaluation_json(uscc: str, viewer: AuthUser, history_months: int = HISTORY_MONTHS, *,
-                          min_group_size: int | None = None, cache: ChangeCache | None = None,
-                          scope: MutableMapping[str, Any] | None = None) -> bytes:
-    """:func:`get_evaluation` as the API sends it (JSON, as Litestar encodes the struct).
-
-    With ``cache`` (PostgreSQL, ``server.changes``) the firm, its evaluation and the JSON are
-    kept and dropped when the database reports a change of the firm, its scores or its
-    objections. Who may see it is decided on every request all the same: a bank's consent is
-    read each time and its view logged."""
-    kept = await _viewed(uscc, viewer, history_months, min_group_size, cache, scope)
-    if not kept.json:
-        kept.json = encode_json(kept.evaluation)
-    return kept.json
-
-
 @dataclass(frozen=True, slots=True)
 class Evaluations:
     """What the evaluation route is handed (one dependency: Litestar resolves several side by
@@ -107,9 +92,13 @@ class Evaluations:
 
     async def response(self, uscc: str, viewer: AuthUser,
                        scope: MutableMapping[str, Any] | None = None) -> KeptResponse:
-        """The route's answer: :func:`evaluation_json` as a response kept with the copy (its ASGI form made
-        once per copy, not per request; see ``server.responses.KeptResponse``). Who may see it is
-        decided, and a bank's view logged, on every request all the same."""
+        """:func:`get_evaluation` as the API sends it: the JSON as Litestar encodes the struct,
+        in a response whose ASGI form is made once per copy (``server.responses.KeptResponse``).
+
+        With ``cache`` (PostgreSQL, ``server.changes``) the firm, its evaluation, the JSON and
+        the response are kept and dropped when the database reports a change of the firm, its
+        scores or its objections. Who may see it is decided on every request all the same: a
+        bank's consent is read each time and its view logged."""
         kept = await _viewed(uscc, viewer, HISTORY_MONTHS, self.min_group_size, self.cache, scope)
         if kept.response is None:
             if not kept.json:

@@ -44,4 +44,3 @@ def test_tags_outside_the_cache_topics_and_unknown_topics_are_errors():
         cache.put("a", 1, [("score", "1")], cache.ticket())
     with pytest.raises(ValueError, match="unknown topics"):
         ChangeFeed(engine=None).cache(("nope",))
-
