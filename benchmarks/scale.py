@@ -229,7 +229,8 @@ async def ingest_region(url: str, files: dict[str, Path], tags: dict) -> None:
                  "bytes", **tags)
             for table in ("firm_month", "firm_pack", "dept_record"):
                 size = await conn.fetchval(  # a partitioned table's size is its partitions'
-                    f"SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('{table}')")
+                    f"SELECT COALESCE((SELECT sum(pg_total_relation_size(relid)) "
+                    f"FROM pg_partition_tree('{table}')), pg_total_relation_size('{table}'))")
                 emit(f"{table}_bytes", int(size), "bytes", **tags)
         finally:
             await conn.close()
