@@ -49,10 +49,15 @@ async def test_copy_frames_equal_the_row_wise_read(client, demo, engine, monkeyp
         lambda: frames.load_record_history(engine),
         lambda: frames.load_record_history(engine, usccs=firms[:5], kinds=("tax_monthly",)),
         lambda: frames.load_firms(engine),
+        # the kinds the store does not keep: framed while the COPY arrives (``streamed``)
+        lambda: frames.load_row_kinds(engine),
+        lambda: frames.load_row_kinds(engine, as_of=date(2025, 6, 30), with_keys=True),
     ]
     monkeypatch.setattr(frames, "FETCH_UP_TO_FIRMS", -1)  # every read by COPY
     copied = [await call() for call in calls]
     monkeypatch.setattr(frames, "_pg_frame", frames._pg_rows)  # the reference: row by row
+    monkeypatch.setattr(frames, "_pg_frame_streamed",
+                        lambda engine, sql, args, expect=0, conn=None: frames._pg_rows(engine, sql, args))
     reference = [await call() for call in calls]
     # reads of a few firms take the row-wise path on their own (COPY is not even reachable)
     monkeypatch.setattr(frames, "FETCH_UP_TO_FIRMS", 10**9)
