@@ -31,7 +31,7 @@ from server.scores.cell_packs import PACK_COLUMNS, PackedCells
 __all__ = ["PART_RECORDS", "ROW_KINDS_PREDICATE", "among", "event_dates", "firms_per_part", "in_parts", "latest_months",
            "load_arrivals", "load_cells",
            "load_firms", "load_record_history", "load_records", "load_redeclared_history", "load_row_kinds",
-           "load_scalar", "load_scoring_inputs", "read_frame", "records_in_parts"]
+           "load_scalar", "load_scoring_inputs", "packed_cells", "read_frame", "records_in_parts"]
 
 T = TypeVar("T")
 
@@ -780,6 +780,14 @@ async def _cells_counted(engine: PostgresEngine) -> int:
     ANALYZE)."""
     counted = await load_scalar(engine, "SELECT reltuples::bigint FROM pg_class WHERE oid = 'firm_month'::regclass")
     return max(0, int(counted or 0))
+
+
+async def packed_cells(engine: Engine) -> int:
+    """How many cells the packs hold (``firm_pack.n`` summed): once every firm is packed, what
+    a whole-region read of the store frames. 0 on SQLite, which keeps no packs."""
+    if not isinstance(engine, PostgresEngine):
+        return 0
+    return int(await load_scalar(engine, "SELECT COALESCE(SUM(n), 0) FROM firm_pack") or 0)
 
 
 async def load_cells(engine: Engine, *, split: bool = True, usccs: Collection[str] | None = None) -> pd.DataFrame:

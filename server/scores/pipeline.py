@@ -10,6 +10,7 @@ stored as grade D with the override as their first reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -38,7 +39,7 @@ from scoring.records import current_versions, rows_where
 from server import db
 from server.engines import url_of
 from server.ingest.store import open_writer
-from server.runtime import frozen_heap
+from server.runtime import frozen_heap, large_batch
 from server.scores.frames import (
     event_dates,
     latest_months,
@@ -48,6 +49,7 @@ from server.scores.frames import (
     load_redeclared_history,
     load_scalar,
     load_scoring_inputs,
+    packed_cells,
 )
 from server.scores.packing import pack_dirty
 from server.scores.run_rows import run_texts
@@ -325,7 +327,7 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
     monthly feeds from the feature store's cells instead of their rows (``_store_inputs``), the
     same scores with a small share of the reading. Back-scores read every version of every
     record, because each past date must see only what the platform knew that day."""
-    with frozen_heap():  # the imports' objects out of the collector's full passes
+    with frozen_heap(), contextlib.ExitStack() as held:  # the imports' objects out of the collector's full passes
         engine, owned = await _with_engine(settings, engine)
         try:
             if version is None:
@@ -349,6 +351,8 @@ async def score_platform(settings: Settings, as_of: date | None = None, version:
                 # the workers (or this process, part by part) read their parts of the store
                 end = pd.Timestamp(as_of) if as_of else await stored_data_end(engine)
             elif store:
+                # the whole region's cells in this process: on huge pages when they are many
+                held.enter_context(large_batch(await packed_cells(engine)))
                 cells, records, history = await _store_inputs(engine)
                 end = pd.Timestamp(as_of) if as_of else store_data_end(cells, records)
                 arrivals = await _recent_arrivals(engine, latest_months(cells, end), end)

@@ -319,3 +319,52 @@ async def test_a_region_larger_than_a_part_is_re_scored_part_by_part_here_to_the
     assert len(want) > 100
     assert await _run_rows(parted_run) == want
     assert parted_health == whole_health
+
+
+async def test_a_whole_region_of_many_cells_is_re_scored_on_huge_pages_to_the_same_rows(
+        client, demo, engine, settings, monkeypatch):
+    """A whole-region re-score in this process asks numpy for huge pages while it runs when the
+    packs hold at least ``LARGE_BATCH_CELLS`` cells (``server.runtime.large_batch``), and puts
+    the setting back after; a smaller one leaves it alone. The stored rows are the same either
+    way. SQLite keeps no packs: its re-score never asks."""
+    from piccolo.engine.postgres import PostgresEngine
+
+    from server import runtime
+    from server.scores import pipeline
+    from server.scores.frames import packed_cells
+    from server.scores.pipeline import score_platform
+    from server.tables.ingest import FirmMonth
+
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    switch = runtime._madvise_hugepage()
+    before = switch(False)  # as ``tune_memory`` leaves a process where huge pages stall
+    seen: list[bool] = []
+    real = pipeline._store_inputs
+
+    async def reading(*args, **kwargs):
+        now = switch(True)
+        switch(now)
+        seen.append(bool(now))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_store_inputs", reading)
+    try:
+        small = await score_platform(settings, engine=engine, reason="small")
+        small_run, small_health = await _last_run_and_health()
+        cells = await packed_cells(engine)
+        if isinstance(engine, PostgresEngine):  # every firm packed by the re-score: the packs hold every cell
+            assert cells == await FirmMonth.count() > 10_000
+        else:
+            assert cells == 0
+        monkeypatch.setattr(runtime, "LARGE_BATCH_CELLS", max(cells, 1))
+        large = await score_platform(settings, engine=engine, reason="large")
+        large_run, large_health = await _last_run_and_health()
+        after = switch(False)
+    finally:
+        switch(before)
+    assert seen == [False, isinstance(engine, PostgresEngine)]
+    assert after is False  # put back
+    assert large == small and large_run != small_run
+    want = await _run_rows(small_run)
+    assert len(want) > 100 and await _run_rows(large_run) == want
+    assert large_health == small_health

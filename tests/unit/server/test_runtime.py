@@ -3,6 +3,8 @@ never against an operator's explicit ``NUMPY_MADVISE_HUGEPAGE``."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 try:
@@ -87,3 +89,33 @@ def test_the_full_rescore_runs_with_the_heap_frozen():
     withs = [w for w in ast.walk(tree) if isinstance(w, ast.With)]
     assert any(isinstance(i.context_expr, ast.Call) and getattr(i.context_expr.func, "id", "") == "frozen_heap"
                for w in withs for i in w.items)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_large_batch_runs_on_huge_pages_and_puts_the_setting_back(monkeypatch, hugepages, fails):
+    from server.runtime import LARGE_BATCH_CELLS, large_batch
+
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    _set_madvise_hugepage(False)  # as tune_memory leaves a process where they stall
+    with large_batch(LARGE_BATCH_CELLS - 1) as asked:
+        assert asked is False and hugepages() is False
+    with pytest.raises(RuntimeError) if fails else contextlib.nullcontext():
+        with large_batch(LARGE_BATCH_CELLS) as asked:
+            assert asked is True and hugepages() is True
+            if fails:
+                raise RuntimeError("the batch failed")
+    assert hugepages() is False
+    _set_madvise_hugepage(True)  # a process that kept them: kept after a large batch too
+    with large_batch(LARGE_BATCH_CELLS):
+        assert hugepages() is True
+    assert hugepages() is True
+
+
+def test_an_operators_choice_holds_through_a_large_batch(monkeypatch, hugepages):
+    from server.runtime import LARGE_BATCH_CELLS, large_batch
+
+    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "0")
+    _set_madvise_hugepage(False)
+    with large_batch(LARGE_BATCH_CELLS * 10) as asked:
+        assert asked is False and hugepages() is False
+    assert hugepages() is False
