@@ -800,7 +800,7 @@ async def load_cells(engine: Engine, *, split: bool = True, usccs: Collection[st
     postgres = isinstance(engine, PostgresEngine)
     if usccs is None:
         cells = await (_packed_and_marked(engine) if postgres else _cells(engine))
-        return split_cells(cells) if split else cells
+        return split_cells(cells, in_place=True) if split else cells  # the frame is this read's own
     mine = sorted(set(usccs))
     if postgres and len(mine) > FETCH_UP_TO_FIRMS:
         cells = await _packed_and_marked(engine, mine)
@@ -860,12 +860,12 @@ async def _split_subset(engine: Engine, cells: pd.DataFrame, usccs: list[str]) -
     keys = _cell_meters(cells)
     tied = await _firms_on_meters(engine, keys, besides=usccs) if keys else []
     if not tied:
-        return split_cells(cells)
+        return split_cells(cells, in_place=True)  # the frame is the caller's read, its own
     where, args = among(engine, "uscc", tied)
     theirs = await _cells(engine, f" WHERE {where} AND {_SPLIT_CELLS}", tuple(args), firms=len(tied))
     more = sorted(_cell_meters(theirs) - keys)
     others = await _cells_on_meters(engine, more, besides=[*usccs, *tied]) if more else theirs.iloc[:0]
-    both = split_cells(pd.concat([cells, theirs, others], ignore_index=True))
+    both = split_cells(pd.concat([cells, theirs, others], ignore_index=True), in_place=True)
     return both.iloc[:len(cells)].reset_index(drop=True)
 
 

@@ -128,3 +128,28 @@ def test_the_whole_score_from_cells_equals_the_score_from_records(fitted) -> Non
             for figure, values in check.figures.items():
                 np.testing.assert_array_equal(got.authenticity.checks[name].figures[figure], values,
                                               err_msg=f"{name} {figure}")
+
+
+def test_a_split_in_place_writes_the_copying_splits_readings_into_the_frame_it_was_given() -> None:
+    """``split_cells(in_place=True)`` (a reader's own frame) gives the copying split's frame
+    exactly, with the split readings written into the given frame's own quantity arrays; the
+    default leaves the given frame as it was."""
+    from scoring.feature_store import split_cells
+    from server.demo.synth import generate_region
+
+    cells = cells_of(generate_region(300, seed=4).records)
+    before = cells.copy(deep=True)
+    want = split_cells(cells)
+    assert (want["meter_firms"] >= 2).any()  # shared meters: readings change
+    pd.testing.assert_frame_equal(cells, before, check_exact=True)  # the default copies
+    arrays = {c: cells[c].to_numpy() for c in ("quantity_sum", "quantity_max")}
+    got = split_cells(cells, in_place=True)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    for c, array in arrays.items():
+        assert np.shares_memory(got[c].to_numpy(), array)  # no copy of the column
+        assert not np.array_equal(array, before[c].to_numpy(), equal_nan=True)  # written where split
+    read_only = before.copy(deep=True)
+    for c in arrays:
+        read_only[c].to_numpy().flags.writeable = False
+    pd.testing.assert_frame_equal(split_cells(read_only, in_place=True), want, check_exact=True)
+    pd.testing.assert_frame_equal(read_only, before, check_exact=True)  # read-only arrays: copied
