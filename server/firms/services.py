@@ -64,13 +64,13 @@ HISTORY_MONTHS = 24
 
 
 class _Kept:
-    """A firm and its evaluation, with the evaluation's JSON and the route's answer made of it
-    once they were asked for."""
+    """A firm and its evaluation, with the route's answer made of it (its JSON) once it was
+    asked for."""
 
-    __slots__ = ("evaluation", "firm", "json", "response")
+    __slots__ = ("evaluation", "firm", "response")
 
     def __init__(self, firm: dict, evaluation: Evaluation) -> None:
-        self.firm, self.evaluation, self.json = firm, evaluation, b""
+        self.firm, self.evaluation = firm, evaluation
         self.response: KeptResponse | None = None
 
 
@@ -101,9 +101,7 @@ class Evaluations:
         bank's consent is read each time and its view logged."""
         kept = await _viewed(uscc, viewer, HISTORY_MONTHS, self.min_group_size, self.cache, scope)
         if kept.response is None:
-            if not kept.json:
-                kept.json = encode_json(kept.evaluation)
-            kept.response = KeptResponse(kept.json)
+            kept.response = KeptResponse(encode_json(kept.evaluation))
         return kept.response
 
 
