@@ -108,8 +108,8 @@ def _latest(frame: pd.DataFrame, column: str) -> tuple[bool, Any, Any]:
     ns = dates.to_numpy().view(np.int64)
     dated = ns != np.iinfo(np.int64).min  # NaT: skipped, as pandas' max skips it
 
-    def latest(rows: np.ndarray) -> Any:
-        return pd.Timestamp(int(ns[rows].max())) if rows.any() else pd.NaT
+    def latest(rows: np.ndarray) -> Any:  # a masked maximum: no copy of the dates chosen
+        return pd.Timestamp(int(ns.max(where=rows, initial=np.iinfo(np.int64).min))) if rows.any() else pd.NaT
 
     return bool(monthly.any()), latest(monthly & dated) if monthly.any() else pd.NaT, latest(dated)
 

@@ -153,3 +153,17 @@ def test_a_split_in_place_writes_the_copying_splits_readings_into_the_frame_it_w
         read_only[c].to_numpy().flags.writeable = False
     pd.testing.assert_frame_equal(split_cells(read_only, in_place=True), want, check_exact=True)
     pd.testing.assert_frame_equal(read_only, before, check_exact=True)  # read-only arrays: copied
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_groups_are_each_key_s_places_in_order(seed):
+    """``_Groups`` (16-bit keys kept as such, wider ones as given): each key's places in the
+    rows' order; nothing for a key absent or beyond the keys' width."""
+    from scoring.feature_store import _Groups
+
+    rng = np.random.default_rng(seed)
+    lo, hi = [(-3, 40), (0, 5), (-(1 << 15), 1 << 15), (0, 1 << 20), (-40, -1), (32760, 32768)][seed]
+    key = rng.integers(lo, hi, size=int(rng.integers(0, 3000)))
+    groups = _Groups(key)
+    for k in [*range(lo - 2, min(hi, lo + 60) + 2), hi - 1, hi, 1 << 40, -(1 << 40)]:
+        assert np.array_equal(groups.of(k), np.flatnonzero(key == k)), k
