@@ -4,14 +4,22 @@ A frame read from the database holds one Python object per distinct text (a USCC
 category), so its object columns can be coded by address, an integer hash with no text
 hashed, and only the few distinct objects' values compared. Used where millions of rows are
 coded per read (``scoring._known``, ``scoring.feature_store``). Months of dates likewise: from
-the few distinct days, not a calendar computed per row (:func:`month_numbers`)."""
+the few distinct days, not a calendar computed per row (:func:`month_numbers`).
+
+A reader that builds a column knowing its codes already (the feature store's packs: a firm's
+texts are stored once, with the places of its cells) hands them over with
+:func:`remember_codes`, and every :func:`factorize_objects` of that column after is a lookup:
+at 120,000 firms the re-score coded the cells' kinds four times and their USCCs twice, each
+about 0.6 s and 0.36 GB of fresh memory."""
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["factorize_objects", "identity", "month_numbers"]
+__all__ = ["factorize_objects", "identity", "month_numbers", "remember_codes"]
 
 
 def identity(values: pd.Series) -> np.ndarray:
@@ -40,10 +48,62 @@ class _Addresses:
                                     "typestr": np.dtype(np.intp).str, "version": 3}
 
 
+#: Codes handed over by :func:`remember_codes`, by the address of the column's first element:
+#: (the array owning the memory, weakly; length; stride; codes; uniques).
+_REMEMBERED: dict[int, tuple[weakref.ref, int, int, np.ndarray, np.ndarray]] = {}
+
+
+def _owner(a: np.ndarray) -> np.ndarray:
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def remember_codes(objects: np.ndarray, codes: np.ndarray, uniques: np.ndarray) -> None:
+    """Hand over what ``pd.factorize(objects)`` gives (``codes`` may be any integer type wide
+    enough): :func:`factorize_objects` of this very column (the same memory, length and stride,
+    as a frame built on it without a copy holds it) returns them without reading it. Each
+    array is made read-only, so that neither the column nor the codes can change after; the
+    codes are forgotten when the memory owning the column is freed."""
+    if objects.dtype != object or objects.ndim != 1 or len(codes) != len(objects) or not len(objects):
+        raise ValueError("remember_codes: a non-empty 1-D object array and one code per element")
+    owner = _owner(objects)
+    for a in (objects, owner, codes, uniques):
+        a.flags.writeable = False
+    address = objects.__array_interface__["data"][0]
+
+    def forget(_ref: weakref.ref, address: int = address) -> None:
+        entry = _REMEMBERED.get(address)
+        if entry is not None and entry[0] is _ref:
+            del _REMEMBERED[address]
+
+    _REMEMBERED[address] = (weakref.ref(owner, forget), len(objects), objects.strides[0], codes, uniques)
+
+
+def _remembered(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    if not _REMEMBERED or values.dtype != object:
+        return None
+    a = values.to_numpy()
+    if a.ndim != 1 or not len(a) or a.flags.writeable:  # a writable column: not the one handed over
+        return None
+    entry = _REMEMBERED.get(a.__array_interface__["data"][0])
+    if entry is None:
+        return None
+    ref, n, stride, codes, uniques = entry
+    # the owner alive: the memory at that address is still the remembered column's
+    if ref() is None or ref() is not _owner(a) or len(a) != n or a.strides[0] != stride:
+        return None
+    return codes, uniques
+
+
 def factorize_objects(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """``pd.factorize(values)`` (the same codes and uniques, missing values coded -1), computed
     on the objects' identities and then on the distinct objects' values: equal texts held by
-    distinct objects are merged there."""
+    distinct objects are merged there. For a column whose codes were handed over
+    (:func:`remember_codes`): those, read-only and perhaps narrower than ``intp``."""
+    known = _remembered(values)
+    if known is not None:
+        return known
     ids = identity(values)
     id_codes, id_uniques = pd.factorize(ids)
     one_row = np.empty(len(id_uniques), dtype=np.intp)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from scoring._codes import factorize_objects
+from scoring._codes import factorize_objects, remember_codes
 from scoring.feature_store import CELL_COLUMNS
 
 __all__ = ["CODEC", "FIELDS", "PACK_COLUMNS", "PackedCells", "encode"]
@@ -52,6 +52,11 @@ _FLOATS = frozenset(c for c in _VALUES if not c.endswith("_n"))
 #: columns) the packs arrive in 0.07-0.12 s, against 0.6 s and more for records compressed by
 #: the server; decompressing them takes about 0.1 s.
 CODEC = "lz4"
+
+#: The text columns whose codes a read hands over (``scoring._codes.remember_codes``), and the
+#: width of their codes: far more distinct texts than any region has (a read with more keeps
+#: none for that column).
+_CODED = {"uscc": np.int32, "kind": np.int8, "category": np.int16}
 
 #: ``firm_pack``'s columns, in the order :func:`encode` gives them.
 PACK_COLUMNS = ("uscc", "n", "kinds", "categories", "meters", "cells")
@@ -111,6 +116,12 @@ class PackedCells:
         self.usccs = np.empty(cells, dtype=object)
         self.texts = {c: np.empty(cells, dtype=object) for c in ("kind", "category", "meter")}
         self._one: dict[str, str] = {}  # one object per distinct text, across chunks
+        # The codes ``pd.factorize`` would give the USCCs, kinds and categories (by first
+        # appearance), made as they are decoded and handed to ``scoring._codes`` with the frame:
+        # the re-score's readers code these columns six times. The meters are coded by no reader
+        # of the whole column, so not here.
+        self.codes = {c: np.empty(cells, dtype=t) for c, t in _CODED.items()}
+        self._code_of: dict[str, dict[str, int]] = {c: {} for c in _CODED}
 
     def add(self, rows: list[Any]) -> None:
         """Decode fetched ``(uscc, n, kinds, categories, meters, cells)`` rows."""
@@ -125,7 +136,9 @@ class PackedCells:
         blocks = [np.frombuffer(pa.decompress(r[5], decompressed_size=r[1] * width, codec=CODEC, asbytes=True),
                                 dtype=np.int64).reshape(len(FIELDS), r[1]) for r in rows]
         np.concatenate(blocks, axis=1, out=self.block[:, at:end])
-        self.usccs[at:end] = np.repeat(np.array([r[0] for r in rows], dtype=object), counts)
+        firms = np.array([r[0] for r in rows], dtype=object)
+        self.usccs[at:end] = np.repeat(firms, counts)
+        self._code("uscc", firms[counts > 0], counts[counts > 0], at, end)
         key_counts = np.fromiter((len(r[2]) for r in rows), np.int64, len(rows))
         offsets = np.r_[0, np.cumsum(key_counts)[:-1]]
         key = np.repeat(offsets, counts) + self.block[0, at:end]
@@ -133,7 +146,29 @@ class PackedCells:
         for c, i in (("kind", 2), ("category", 3), ("meter", 4)):
             values = np.array([keep(v, v) for r in rows for v in r[i]], dtype=object)
             self.texts[c][at:end] = values[key]
+            if c in self.codes:
+                # each key holds at least one cell, in key order: the keys' texts appear in the
+                # order the cells' texts do
+                self._code(c, values, None, at, end, key)
         self.at = end
+
+    def _code(self, column: str, values: np.ndarray, counts: np.ndarray | None, at: int, end: int,
+              key: np.ndarray | None = None) -> None:
+        """The codes of the cells ``at:end`` of ``column``: ``values`` repeated ``counts``
+        times, or taken at ``key``. A text new to the read takes the next code, in the order
+        ``values`` first hold it (``pd.factorize``'s first appearance, chunk after chunk)."""
+        codes = self.codes.get(column)
+        if codes is None:
+            return
+        local, uniques = pd.factorize(values)
+        known = self._code_of[column]
+        to_global = np.fromiter((known.setdefault(u, len(known)) for u in uniques.tolist()), np.int64, len(uniques))
+        if len(known) > np.iinfo(codes.dtype).max:  # more distinct texts than the codes hold
+            del self.codes[column]
+            return
+        to_global = np.append(to_global, -1)  # a missing text (-1) stays -1
+        local = to_global[local]
+        codes[at:end] = np.repeat(local, counts) if key is None else local[key]
 
     def frame(self) -> pd.DataFrame:
         """The decoded cells, as ``load_cells(split=False)`` frames the cells' rows: each
@@ -145,4 +180,9 @@ class PackedCells:
                                    "rows": block[3]}
         for i, c in enumerate(_VALUES, start=4):
             columns[c] = block[i].view(np.float64) if c in _FLOATS else block[i]
+        if n:
+            for c, codes in self.codes.items():
+                uniques = np.empty(len(self._code_of[c]), dtype=object)
+                uniques[:] = list(self._code_of[c])  # in code order (dicts keep insertion order)
+                remember_codes(columns[c], codes[:n], uniques)
         return pd.DataFrame({c: columns[c] for c in CELL_COLUMNS}, copy=False)

@@ -72,3 +72,42 @@ def test_months_at_the_edges_of_a_month_and_of_the_range():
     dates = np.tile(edges, 400)  # above the size where the table is used
     assert months(dates).tolist() == _numpy_months(dates).tolist()
     assert months(edges).tolist() == _numpy_months(edges).tolist()
+
+
+# -- codes handed over -------------------------------------------------------------------------
+
+def test_codes_handed_over_are_read_for_that_column_only_while_it_lives():
+    """``remember_codes``: the column (and views of it in a frame built without a copy) is
+    coded by lookup; a copy of it, another length or a column that is written is coded by
+    reading it; the codes are forgotten with the column's memory."""
+    import gc
+
+    from scoring._codes import _REMEMBERED, _remembered, remember_codes
+
+    texts = np.array(["b", "a", "b", "c", "a"], dtype=object)
+    owner = np.empty(8, dtype=object)
+    owner[:5] = texts
+    column = owner[:5]
+    remember_codes(column, np.array([0, 1, 0, 2, 1], dtype=np.int8), np.array(["b", "a", "c"], dtype=object))
+    frame = pd.DataFrame({"t": column}, copy=False)
+    codes, uniques = factorize_objects(frame["t"])
+    assert codes.dtype == np.int8 and codes.tolist() == [0, 1, 0, 2, 1] and list(uniques) == ["b", "a", "c"]
+    with pytest.raises(ValueError):  # the column can no longer change under its codes
+        column[0] = "c"
+    with pytest.raises(ValueError):
+        codes[0] = 2
+    assert _remembered(pd.Series(column.copy())) is None  # the same texts elsewhere: read
+    assert _remembered(pd.Series(owner[:4])) is None  # the same memory, another length
+    assert _remembered(pd.Series(owner[1:6])) is None  # another start
+    del frame, column, codes, uniques, owner
+    gc.collect()
+    assert not _REMEMBERED  # the memory freed: its codes forgotten
+
+
+def test_codes_handed_over_must_fit_the_column():
+    from scoring._codes import remember_codes
+
+    with pytest.raises(ValueError):
+        remember_codes(np.array(["a", "b"], dtype=object), np.array([0]), np.array(["a"], dtype=object))
+    with pytest.raises(ValueError):
+        remember_codes(np.array([1, 2]), np.array([0, 1]), np.array([1, 2]))

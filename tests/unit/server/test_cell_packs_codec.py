@@ -72,3 +72,37 @@ def test_nothing_packed_decodes_to_an_empty_frame_of_the_same_columns():
     got = PackedCells(0).frame()
     assert list(got.columns) == list(CELL_COLUMNS) and got.empty
     assert dict(got.dtypes.astype(str)) == dict(cells.dtypes.astype(str))
+
+
+def test_the_codes_handed_over_are_pandas_own():
+    """The USCCs', kinds' and categories' codes the decoding hands to ``scoring._codes`` are what
+    ``pd.factorize`` gives the decoded columns, however the packs are cut into fetches and
+    with packs of no cells among them; the columns and codes are read-only after."""
+    from scoring._codes import _remembered, factorize_objects
+    from server.scores.cell_packs import PackedCells, encode
+
+    cells = _cells(11, 60)
+    packs = encode(cells)
+    import pyarrow as pa
+
+    from server.scores.cell_packs import CODEC
+
+    empty = ("91" + "9" * 16, 0, [], [], [], pa.compress(b"", codec=CODEC, asbytes=True))
+    packs = [*packs[:5], empty, *packs[5:]]
+    for cut in (1, 4, 7, len(packs)):
+        decoded = PackedCells(len(cells) + 10)  # the planned count may be larger than the cells
+        for i in range(0, len(packs), cut):
+            decoded.add(packs[i:i + cut])
+        got = decoded.frame()
+        for c in ("uscc", "kind", "category"):
+            remembered = _remembered(got[c])
+            assert remembered is not None, c
+            want_codes, want_uniques = pd.factorize(got[c].to_numpy(dtype=object))
+            codes, uniques = factorize_objects(got[c])
+            assert codes is remembered[0]
+            assert codes.tolist() == want_codes.tolist() and list(uniques) == list(want_uniques), c
+            assert not codes.flags.writeable and not got[c].to_numpy().flags.writeable
+        assert _remembered(got["meter"]) is None  # not coded by the decoding
+        assert _remembered(got["kind"].iloc[1:]) is None  # another length: computed, not looked up
+        assert factorize_objects(got["kind"].iloc[1:])[0].tolist() == pd.factorize(
+            got["kind"].to_numpy(dtype=object)[1:])[0].tolist()
