@@ -273,6 +273,7 @@ class MonthlyCells:
         # each selection's cells and their places in a grid, made once: the grids of one kind
         # (and category) share them (a kind's amounts, arrears and counts)
         self._keyed: dict[tuple[str, str | None, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._grids: dict[tuple[str, str, str | None, str, int], np.ndarray] = {}
 
     def _of(self, kind: str, category: str | None) -> np.ndarray:
         """The places of the cells of ``kind`` (of ``category``), in the cells' order."""
@@ -302,7 +303,17 @@ class MonthlyCells:
     def monthly(self, kind: str, column: str, category: str | None = None, how: str = "sum",
                 months: int = 27) -> np.ndarray:
         """(firms x months) matrix, lag 0 = the latest month end on or before as_of: the sum
-        (or max) of the month's values, NaN when no row of the month has one."""
+        (or max) of the month's values, NaN when no row of the month has one. Read-only and
+        made once per question: the indicators and the checks ask for several of the same
+        grids (at 120,000 firms each reads millions of cells)."""
+        asked = (kind, column, category, how, months)
+        grid = self._grids.get(asked)
+        if grid is None:
+            grid = self._grids[asked] = self._monthly(kind, column, category, how, months)
+            grid.flags.writeable = False
+        return grid
+
+    def _monthly(self, kind: str, column: str, category: str | None, how: str, months: int) -> np.ndarray:
         at, key = self._grid_places(kind, category, months)
         size = self.n * months
         has = np.bincount(key, weights=self._cells[f"{column}_n"].to_numpy()[at], minlength=size) > 0

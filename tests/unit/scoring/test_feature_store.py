@@ -167,3 +167,25 @@ def test_groups_are_each_key_s_places_in_order(seed):
     groups = _Groups(key)
     for k in [*range(lo - 2, min(hi, lo + 60) + 2), hi - 1, hi, 1 << 40, -(1 << 40)]:
         assert np.array_equal(groups.of(k), np.flatnonzero(key == k)), k
+
+
+def test_a_grid_asked_again_is_the_one_made_first_and_cannot_change(records: pd.DataFrame) -> None:
+    """``MonthlyCells.monthly`` makes each grid once per question (kind, column, category, how,
+    months): asked again, in another order, it is the same read-only array, equal to a fresh
+    read's; another window is another grid."""
+    end = records["event_date"].max() + pd.offsets.MonthEnd(0)
+    index = pd.Index(np.sort(records["uscc"].unique()), name="uscc")
+    cells = cells_of(records)
+    once = MonthlyCells(cells, index, end)
+    questions = [(kind, column, category, how) for kind, column, category in _series() for how in ("sum", "max")]
+    first = {q: once.monthly(*q) for q in questions}
+    for q in reversed(questions):
+        again = once.monthly(*q)
+        assert again is first[q]
+        np.testing.assert_array_equal(again, MonthlyCells(cells, index, end).monthly(*q))
+        with pytest.raises(ValueError):
+            again[0, 0] = 1.0
+    q = ("tax_monthly", "amount_fen", "vat", "sum")
+    short = once.monthly(*q, months=12)
+    assert short.shape == (len(index), 12)
+    np.testing.assert_array_equal(short, first[q][:, :12])
