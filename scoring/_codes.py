@@ -19,7 +19,7 @@ import weakref
 import numpy as np
 import pandas as pd
 
-__all__ = ["factorize_objects", "identity", "month_numbers", "remember_codes"]
+__all__ = ["factorize_objects", "identity", "is_text", "month_numbers", "remember_codes"]
 
 
 def identity(values: pd.Series) -> np.ndarray:
@@ -94,6 +94,17 @@ def _remembered(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     if ref() is None or ref() is not _owner(a) or len(a) != n or a.strides[0] != stride:
         return None
     return codes, uniques
+
+
+def is_text(values: pd.Series, text: str) -> np.ndarray:
+    """``values == text`` as a boolean array: from the codes when they were handed over (one
+    small integer compared per row), else by comparing the objects."""
+    known = _remembered(values)
+    if known is None:
+        return values.to_numpy(dtype=object) == text
+    codes, uniques = known
+    at = [i for i, u in enumerate(uniques.tolist()) if u == text]
+    return codes == at[0] if at else np.zeros(len(codes), dtype=bool)
 
 
 def factorize_objects(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._codes import factorize_objects, month_numbers
+from ._codes import factorize_objects, is_text, month_numbers
 from .records import RECORD_KINDS
 
 __all__ = ["CELL_COLUMNS", "CELL_KEY", "CELL_ONLY_KINDS", "STORE_KINDS", "VALUE_COLUMNS", "MonthlyCells",
@@ -145,15 +145,15 @@ def split_cells(cells: pd.DataFrame, *, in_place: bool = False) -> pd.DataFrame:
     362 MB of the re-score's peak."""
     from .authenticity import shared_meter_months, split_shared_meters
 
-    elec = np.flatnonzero((cells["kind"].to_numpy(dtype=object) == "utility")
-                          & (cells["category"].to_numpy(dtype=object) == _ELECTRICITY)
-                          & (cells["meter"].to_numpy(dtype=object) != "")
-                          & (cells["quantity_n"].to_numpy() > 0))
+    # the kinds and categories from their codes where a read handed them over (``is_text``),
+    # the meters compared on the electricity cells alone
+    counted = cells["quantity_n"].to_numpy() > 0
+    elec = np.flatnonzero(is_text(cells["kind"], "utility") & is_text(cells["category"], _ELECTRICITY) & counted)
+    elec = elec[cells["meter"].to_numpy(dtype=object)[elec] != ""]
     if not len(elec):
         return cells
-    pension = np.flatnonzero((cells["kind"].to_numpy(dtype=object) == "social_insurance")
-                             & (cells["category"].to_numpy(dtype=object) == "pension")
-                             & (cells["quantity_n"].to_numpy() > 0))
+    pension = np.flatnonzero(is_text(cells["kind"], "social_insurance") & is_text(cells["category"], "pension")
+                             & counted)
     # Only the firms ever on a shared meter take part in the split (their own meters' months
     # give their electricity per head, their pension cells their headcount): the rule reads
     # those alone, so the others' cells are left out before any attrs are built for them.
@@ -274,6 +274,7 @@ class MonthlyCells:
         # (and category) share them (a kind's amounts, arrears and counts)
         self._keyed: dict[tuple[str, str | None, int], tuple[np.ndarray, np.ndarray]] = {}
         self._grids: dict[tuple[str, str, str | None, str, int], np.ndarray] = {}
+        self._buffer = np.empty(0, dtype=np.float64)
 
     def _of(self, kind: str, category: str | None) -> np.ndarray:
         """The places of the cells of ``kind`` (of ``category``), in the cells' order."""
@@ -285,20 +286,38 @@ class MonthlyCells:
         c = self._cat_code.get(category)
         return np.empty(0, dtype=np.intp) if c is None else self._by_kind_cat.of(k * self._n_cats + c + 1)
 
-    def _select(self, kind: str, category: str | None, months: int) -> np.ndarray:
-        at = self._of(kind, category)
-        lag = self._ref - self._month[at]
-        return at[(lag >= 0) & (lag < months)]
-
     def _grid_places(self, kind: str, category: str | None, months: int) -> tuple[np.ndarray, np.ndarray]:
         """The cells of ``kind`` (of ``category``) in the last ``months`` months and each one's
         place in a (firms x months) grid, flattened."""
         found = self._keyed.get((kind, category, months))
         if found is None:
-            at = self._select(kind, category, months)
-            key = self._pos[at].astype(np.intp) * months + (self._ref - self._month[at])
+            # the cells whose month lies in the window, with one gather of the months and the lags
+            # computed in place (each temporary per selected cell is fresh memory the kernel
+            # faults in: at 120,000 firms the grids' selections are millions of cells each)
+            at = self._of(kind, category)
+            lag = self._month.take(at)
+            np.subtract(self._ref, lag, out=lag)
+            inside = lag.view(np.uint64) < months  # a lag below 0 wraps to a large unsigned
+            at, lag = at[inside], lag[inside]
+            key = self._pos.take(at).astype(np.intp)
+            key *= months
+            key += lag
             found = self._keyed[(kind, category, months)] = (at, key)
         return found
+
+    def _gathered(self, column: str, at: np.ndarray) -> np.ndarray:
+        """``column`` of the cells ``at``, as floats, in a buffer this object reuses (valid until
+        the next call): the grids' weights, read without a new array per grid."""
+        if len(self._buffer) < len(at):
+            self._buffer = np.empty(len(at), dtype=np.float64)
+        out = self._buffer[:len(at)]
+        values = self._cells[column].to_numpy()
+        if values.dtype != np.float64:  # counts: gathered as they are, then made floats in place
+            np.take(values.astype(np.int64, copy=False), at, out=out.view(np.int64), mode="clip")
+            out[:] = out.view(np.int64)
+        else:
+            np.take(values, at, out=out, mode="clip")  # (``raise`` would buffer the output)
+        return out
 
     def monthly(self, kind: str, column: str, category: str | None = None, how: str = "sum",
                 months: int = 27) -> np.ndarray:
@@ -316,14 +335,14 @@ class MonthlyCells:
     def _monthly(self, kind: str, column: str, category: str | None, how: str, months: int) -> np.ndarray:
         at, key = self._grid_places(kind, category, months)
         size = self.n * months
-        has = np.bincount(key, weights=self._cells[f"{column}_n"].to_numpy()[at], minlength=size) > 0
+        has = np.bincount(key, weights=self._gathered(f"{column}_n", at), minlength=size) > 0
         if how == "max":
             out = np.full(size, -np.inf)
-            vals = self._cells[f"{column}_max"].to_numpy(dtype=float)[at]
+            vals = self._gathered(f"{column}_max", at)
             ok = ~np.isnan(vals)
             np.maximum.at(out, key[ok], vals[ok])
         else:
-            out = np.bincount(key, weights=self._cells[f"{column}_sum"].to_numpy(dtype=float)[at],
+            out = np.bincount(key, weights=self._gathered(f"{column}_sum", at),
                               minlength=size).astype(float, copy=False)
         out[~has] = np.nan
         return out.reshape(self.n, months)

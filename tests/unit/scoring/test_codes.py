@@ -111,3 +111,17 @@ def test_codes_handed_over_must_fit_the_column():
         remember_codes(np.array(["a", "b"], dtype=object), np.array([0]), np.array(["a"], dtype=object))
     with pytest.raises(ValueError):
         remember_codes(np.array([1, 2]), np.array([0, 1]), np.array([1, 2]))
+
+
+def test_is_text_is_the_objects_comparison_with_codes_or_without():
+    from scoring._codes import _remembered, is_text, remember_codes
+
+    texts = np.array(["b", "a", None, "b", "c"], dtype=object)
+    plain = pd.Series(texts.copy())
+    coded = texts.copy()
+    remember_codes(coded, *pd.factorize(coded))
+    assert _remembered(pd.Series(coded, copy=False)) is not None and _remembered(plain) is None
+    for text in ("a", "b", "c", "z", ""):
+        want = texts == text
+        assert is_text(plain, text).tolist() == want.tolist()
+        assert is_text(pd.Series(coded, copy=False), text).tolist() == want.tolist()
