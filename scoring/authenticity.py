@@ -897,7 +897,9 @@ def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
     is_trading = np.append(firm_index.isin(list(trading)), False)
     event = records["event_date"].to_numpy(dtype="datetime64[ns]")
     dated = event <= np.datetime64(ts.as_unit("ns").asm8)  # NaT: never
-    month = month_numbers(event)
+    # the cells' months are their first events' (``server.scores.frames.event_dates`` passes
+    # them): not computed again for tens of millions of rows
+    month = records["month"].to_numpy(dtype=np.int64) if "month" in records.columns else month_numbers(event)
     flagged_by = ({} if checked is None else
                   {name: np.append(firm_index.isin(checked.index[np.asarray(r.flagged, dtype=bool)]), False)
                    for name, r in checked.checks.items()})
@@ -905,7 +907,8 @@ def feed_health(records: pd.DataFrame, firms: pd.DataFrame, as_of: Any,
     # then), read from a table of the few kinds: one pass, not a pass per department
     departments = sorted({k.department for k in RECORD_KINDS.values() if k.monthly})
     place = {k.code: departments.index(k.department) for k in RECORD_KINDS.values() if k.monthly}
-    table = np.array([place.get(k, -1) for k in kind_texts] + [-1], dtype=np.int64)  # -1 (no kind): last
+    # -1 (no kind): the last entry; 8 bits, as the kinds' codes may be: a code per row
+    table = np.array([place.get(k, -1) for k in kind_texts] + [-1], dtype=np.int8 if len(departments) < 127 else np.int64)
     dept_code = np.where(dated, table[kind_code], -1)
     out = []
     for d, dept in enumerate(departments):

@@ -909,10 +909,12 @@ ROW_KINDS_PREDICATE = ("superseded_at IS NULL AND source NOT IN ("
 
 def event_dates(cells: pd.DataFrame, records: pd.DataFrame | None = None) -> pd.DataFrame:
     """``uscc``, ``kind`` and ``event_date`` of the cells (their first event: a month and
-    whether it has a row by a date are all these readers ask) and of ``records``."""
+    whether it has a row by a date are all these readers ask) and of ``records``; of the cells
+    alone, their ``month`` too (their first event's, which ``feed_health`` then reads)."""
     frame = pd.DataFrame({"uscc": cells["uscc"], "kind": cells["kind"], "event_date": cells["first_event"]},
                          copy=False)
     if records is None:
+        frame["month"] = cells["month"].to_numpy()
         return frame
     return pd.concat([frame, records[["uscc", "kind", "event_date"]]], ignore_index=True)
 

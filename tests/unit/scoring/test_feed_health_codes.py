@@ -106,3 +106,35 @@ def test_the_codes_give_what_the_texts_give(seed: int) -> None:
     for as_of in ("2024-12-31", "2023-03-15", "2021-06-30"):
         for given in ({}, {"checked": checked}, {"checked": checked, "arrivals": arrivals}):
             assert feed_health(records, firms, as_of, **given) == reference(records, firms, as_of, **given)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_months_given_with_the_rows_are_read_as_theirs(seed: int) -> None:
+    """Rows that carry their ``month`` (the feature store's cells: their first event's, passed by
+    ``server.scores.frames.event_dates``) give the figures of the same rows without it; a month
+    that is not the rows' own would change them."""
+    from scoring._codes import month_numbers
+
+    records, firms, checked, arrivals = region(seed)
+    dated = records[records["event_date"].notna()].reset_index(drop=True)
+    with_months = dated.assign(month=month_numbers(dated["event_date"]))
+    for as_of in ("2024-12-31", "2023-03-15"):
+        given = {"checked": checked, "arrivals": arrivals}
+        assert feed_health(with_months, firms, as_of, **given) == feed_health(dated, firms, as_of, **given)
+    if len(dated):
+        shifted = with_months.assign(month=with_months["month"] + 1)
+        assert feed_health(shifted, firms, "2024-12-31") != feed_health(dated, firms, "2024-12-31")
+
+
+def test_the_cells_months_are_their_first_events():
+    """What ``event_dates`` relies on: a cell's month is the month of its first event."""
+    from scoring._codes import month_numbers
+    from scoring.feature_store import cells_of
+
+    records, *_ = region(5)
+    rng = np.random.default_rng(5)
+    records = records.assign(category=None, amount_fen=rng.integers(0, 10**6, len(records)), arrears_fen=None,
+                             quantity=None, days=None, attrs=None)
+    cells = cells_of(records)
+    assert len(cells) > 100
+    assert (cells["month"].to_numpy() == month_numbers(cells["first_event"])).all()
