@@ -112,7 +112,9 @@ class PackedCells:
 
     def __init__(self, cells: int) -> None:
         self.at = 0
-        self.block = np.empty((len(FIELDS), cells), dtype=np.int64)
+        # every field but the key (which only places the texts, chunk by chunk): the frame's
+        # columns, one row each
+        self.block = np.empty((len(FIELDS) - 1, cells), dtype=np.int64)
         self.usccs = np.empty(cells, dtype=object)
         self.texts = {c: np.empty(cells, dtype=object) for c in ("kind", "category", "meter")}
         self._one: dict[str, str] = {}  # one object per distinct text, across chunks
@@ -135,13 +137,14 @@ class PackedCells:
         width = len(FIELDS) * 8
         blocks = [np.frombuffer(pa.decompress(r[5], decompressed_size=r[1] * width, codec=CODEC, asbytes=True),
                                 dtype=np.int64).reshape(len(FIELDS), r[1]) for r in rows]
-        np.concatenate(blocks, axis=1, out=self.block[:, at:end])
+        np.concatenate([b[1:] for b in blocks], axis=1, out=self.block[:, at:end])
+        keys = np.concatenate([b[0] for b in blocks]) if blocks else np.empty(0, np.int64)
         firms = np.array([r[0] for r in rows], dtype=object)
         self.usccs[at:end] = np.repeat(firms, counts)
         self._code("uscc", firms[counts > 0], counts[counts > 0], at, end)
         key_counts = np.fromiter((len(r[2]) for r in rows), np.int64, len(rows))
         offsets = np.r_[0, np.cumsum(key_counts)[:-1]]
-        key = np.repeat(offsets, counts) + self.block[0, at:end]
+        key = np.repeat(offsets, counts) + keys
         keep = self._one.setdefault
         for c, i in (("kind", 2), ("category", 3), ("meter", 4)):
             values = np.array([keep(v, v) for r in rows for v in r[i]], dtype=object)
@@ -176,9 +179,9 @@ class PackedCells:
         n = self.at
         block = self.block[:, :n] if n < self.block.shape[1] else self.block
         columns: dict[str, Any] = {"uscc": self.usccs[:n], **{c: v[:n] for c, v in self.texts.items()},
-                                   "month": block[1], "first_event": block[2].view("datetime64[ns]"),
-                                   "rows": block[3]}
-        for i, c in enumerate(_VALUES, start=4):
+                                   "month": block[0], "first_event": block[1].view("datetime64[ns]"),
+                                   "rows": block[2]}
+        for i, c in enumerate(_VALUES, start=3):
             columns[c] = block[i].view(np.float64) if c in _FLOATS else block[i]
         if n:
             for c, codes in self.codes.items():
