@@ -90,8 +90,8 @@ def _remembered(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     if entry is None:
         return None
     ref, n, stride, codes, uniques = entry
-    # the owner alive: the memory at that address is still the remembered column's
-    if ref() is None or ref() is not _owner(a) or len(a) != n or a.strides[0] != stride:
+    # the owner alive (and this column's): the memory at that address is still the remembered column's
+    if ref() is not _owner(a) or len(a) != n or a.strides[0] != stride:
         return None
     return codes, uniques
 
