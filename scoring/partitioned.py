@@ -33,7 +33,7 @@ from .explain import industry_comparison
 from .pipeline import RegionScores, score_region
 from .scorecard import ScoreBatch
 
-__all__ = ["Part", "merge_scores", "part_of", "score_in_parts", "score_part", "split_region"]
+__all__ = ["Part", "linked_groups", "merge_scores", "part_of", "score_in_parts", "score_part", "split_region"]
 
 #: One part of a region: its firms and their rows of each frame given (None where not given).
 Part = dict[str, pd.DataFrame | None]
@@ -46,11 +46,55 @@ def part_of(usccs: Sequence[str] | pd.Series | np.ndarray, parts: int) -> np.nda
                        count=len(usccs))
 
 
-def split_region(firms: pd.DataFrame, parts: int, **frames: pd.DataFrame | None) -> list[Part]:
+def linked_groups(usccs: Sequence[str] | pd.Series | np.ndarray, pair_firms: Sequence[str] | pd.Series | np.ndarray,
+                  pair_keys: Sequence[str] | pd.Series | np.ndarray) -> np.ndarray:
+    """Each of ``usccs``' group: the smallest USCC among the firms tied to it, directly or
+    through other firms, by sharing a key (a pair ``(pair_firms[i], pair_keys[i])`` says the
+    firm reads that key: an electricity meter). A firm tied to none is its own group. Firms of
+    the pairs that are not in ``usccs`` still tie the others (a firm between two meters).
+
+    Parts cut by these groups (``split_region(..., groups=...)``) keep every shared meter's
+    firms together, so a part's split of its meters needs no firm of another part."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    mine = np.asarray(usccs, dtype=object)
+    if len(pair_firms) == 0:
+        return mine.copy()
+    # every firm once, in text order (so a group's smallest code is its smallest USCC), then
+    # the keys: one graph whose edges join each firm to the keys it reads
+    names, codes = np.unique(np.concatenate([mine, np.asarray(pair_firms, dtype=object)]).astype(str),
+                             return_inverse=True)
+    keys, key_codes = np.unique(np.asarray(pair_keys, dtype=object).astype(str), return_inverse=True)
+    nodes = len(names) + len(keys)
+    edges = coo_matrix((np.ones(len(key_codes), dtype=np.int8), (codes[len(mine):], len(names) + key_codes)),
+                       shape=(nodes, nodes))
+    _, label = connected_components(edges, directed=False)
+    smallest = np.full(label.max() + 1, len(names), dtype=np.int64)
+    np.minimum.at(smallest, label[:len(names)], np.arange(len(names)))
+    return names[smallest[label[codes[:len(mine)]]]].astype(object)
+
+
+def split_region(firms: pd.DataFrame, parts: int, groups: Sequence[str] | np.ndarray | None = None,
+                 **frames: pd.DataFrame | None) -> list[Part]:
     """``firms`` and every frame of ``frames`` (each with a ``uscc`` column, or None) cut into
-    the parts of :func:`part_of`; empty parts are left out."""
-    firm_part = part_of(firms["uscc"], parts)
-    keyed = {name: (f, part_of(f["uscc"], parts)) for name, f in frames.items() if f is not None}
+    the parts of :func:`part_of`; empty parts are left out. ``groups`` (one per firm: see
+    :func:`linked_groups`): firms of one group go to one part, the part of the group's key; a
+    frame's row goes with its firm (a row of a firm not in ``firms``: by its own USCC)."""
+    firm_part = part_of(firms["uscc"] if groups is None else groups, parts)
+    if groups is None:
+        keyed = {name: (f, part_of(f["uscc"], parts)) for name, f in frames.items() if f is not None}
+    else:
+        at = pd.Index(firms["uscc"])
+        keyed = {}
+        for name, f in frames.items():
+            if f is None:
+                continue
+            pos = at.get_indexer(f["uscc"])
+            key = firm_part[pos]
+            if (missing := pos < 0).any():
+                key[missing] = part_of(np.asarray(f["uscc"])[missing], parts)
+            keyed[name] = (f, key)
     out: list[Part] = []
     for k in range(parts):
         mine = firm_part == k

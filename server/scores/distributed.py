@@ -25,6 +25,7 @@ import asyncio
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from scoring.authenticity import feed_health_rows
@@ -106,13 +107,14 @@ def score_stored_part(model: Any, database_url: str, firms: pd.DataFrame, as_of:
 
 
 def score_stored_in_process(database_url: str, model: Any, firms: pd.DataFrame, as_of: date, parts: int,
+                            groups: np.ndarray | None = None,
                             **kwargs: Any) -> tuple[RegionScores, pd.DataFrame, dict[str, int]]:
     """:func:`score_stored_on_dask` without a cluster: the same parts, each read from the store
     and scored in turn in this process (blocking: call it in a worker thread). Only one part's
     inputs are held at a time: at 120,000 firms the whole region's cells held at once took
     7.6 GB of memory."""
     return _merge_stored([score_stored_part(model, database_url, p["firms"], as_of, **kwargs)
-                          for p in split_region(firms, parts)], firms, as_of)
+                          for p in split_region(firms, parts, groups)], firms, as_of)
 
 
 def _merge_stored(done: list[StoredPart], firms: pd.DataFrame,
@@ -128,13 +130,15 @@ def _merge_stored(done: list[StoredPart], firms: pd.DataFrame,
 
 
 def score_stored_on_dask(address: str, database_url: str, model: Any, firms: pd.DataFrame, as_of: date,
+                         groups: np.ndarray | None = None,
                          **kwargs: Any) -> tuple[RegionScores, pd.DataFrame, dict[str, int]]:
     """:func:`scoring.pipeline.score_region` of the firms founded by ``as_of``, each part read
     from the store and scored by a worker (blocking: call it in a worker thread); with the
-    rows the feed health reads and each kind's latest month, over all of ``firms``."""
+    rows the feed health reads and each kind's latest month, over all of ``firms``. ``groups``
+    (one per firm, ``meter_groups``): the firms of a group go to one part."""
     with connect(address) as client:
         parts = max(1, worker_threads(client) * PARTS_PER_WORKER)
-        pieces = split_region(firms, parts)
+        pieces = split_region(firms, parts, groups)
         # The model (tens of kB) inside each part's task, not a task of its own that each part
         # waits on: a part's task then depends on nothing, so the scheduler hands the parts out
         # to the workers as each one frees. Held by one worker, the model drew the parts to it

@@ -7,7 +7,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ from piccolo.engine.postgres import PostgresEngine
 from scoring._codes import factorize_objects
 from scoring.authenticity import meter_ids, split_shared_meters
 from scoring.feature_store import CELL_COLUMNS, CELL_ONLY_KINDS, split_cells
+from scoring.partitioned import linked_groups
 from scoring.records import FIRM_COLUMNS, RECORD_COLUMNS
 from server.db import dollar_params
 from server.engines import sqlite_path_of
@@ -31,7 +32,8 @@ from server.scores.cell_packs import PACK_COLUMNS, PackedCells
 __all__ = ["PART_RECORDS", "ROW_KINDS_PREDICATE", "among", "event_dates", "firms_per_part", "in_parts", "latest_months",
            "load_arrivals", "load_cells",
            "load_firms", "load_record_history", "load_records", "load_redeclared_history", "load_row_kinds",
-           "load_scalar", "load_scoring_inputs", "packed_cells", "read_frame", "records_in_parts"]
+           "load_scalar", "load_scoring_inputs", "meter_groups", "packed_cells", "read_frame",
+           "records_in_parts"]
 
 T = TypeVar("T")
 
@@ -889,6 +891,20 @@ async def _firms_on_meters(engine: Engine, keys: Collection[str], besides: list[
                           firms=len(keys))
     mine = set(besides)  # left out here, not in SQL: ``<> ALL`` compares each row with every one
     return sorted({u for u in on["uscc"].astype(str).tolist() if u not in mine})
+
+
+async def meter_groups(engine: Engine, usccs: Sequence[str]) -> np.ndarray:
+    """Each firm's group of firms tied by shared electricity meters, directly or through other
+    firms (``scoring.partitioned.linked_groups``): parts cut by them (a re-score's parts, in this
+    process or on Dask) split their meters' readings with no firm of another part to read. On
+    PostgreSQL from ``firm_meter`` (a pair whose firm left the meter ties the firms still: a
+    part only larger), on SQLite from the cells."""
+    if isinstance(engine, PostgresEngine):
+        pairs = await read_frame(engine, "SELECT uscc, meter FROM firm_meter")
+    else:
+        pairs = await read_frame(engine, "SELECT DISTINCT uscc, meter FROM firm_month WHERE meter <> '' "
+                                         "AND kind = 'utility' AND category = 'electricity'")
+    return linked_groups(usccs, pairs["uscc"].to_numpy(), pairs["meter"].to_numpy())
 
 
 async def _cells_on_meters(engine: Engine, keys: Collection[str], besides: list[str]) -> pd.DataFrame:

@@ -49,6 +49,7 @@ from server.scores.frames import (
     load_redeclared_history,
     load_scalar,
     load_scoring_inputs,
+    meter_groups,
     packed_cells,
 )
 from server.scores.packing import pack_dirty
@@ -459,12 +460,14 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
 
         if not database_url or not (dask or parts > 1):
             raise ValueError("records None: the re-score reads the store in parts (a cluster's or this process's)")
+        # firms tied by a shared meter in one part: no part reads another part's firms to split
+        groups = await meter_groups(engine, firms["uscc"].astype(str).to_numpy())
         if dask:
             result, *health = await asyncio.to_thread(score_stored_on_dask, dask, database_url, model, firms,
-                                                       as_of.date(), **how)
+                                                       as_of.date(), groups, **how)
         else:
             result, *health = await asyncio.to_thread(score_stored_in_process, database_url, model, firms,
-                                                       as_of.date(), parts, **how)
+                                                       as_of.date(), parts, groups, **how)
         read = (health[0], health[1])
     elif dask:
         from server.scores.distributed import score_on_dask

@@ -289,7 +289,8 @@ async def test_a_region_larger_than_a_part_is_re_scored_part_by_part_here_to_the
     dimensions, reasons and data confidence, and the feed health, equal the whole re-score's."""
     import dataclasses
 
-    from server.scores import distributed, pipeline
+    from scoring.partitioned import part_of
+    from server.scores import distributed, frames, pipeline
     from server.scores.pipeline import score_platform
     from server.tables.firms import Firm
 
@@ -299,21 +300,35 @@ async def test_a_region_larger_than_a_part_is_re_scored_part_by_part_here_to_the
     in_parts = dataclasses.replace(settings, score_part_firms=max(1, firms // 3))
     read: list[int] = []
     real = distributed.score_stored_part
+    tied: list[list[str]] = []  # per part: the firms of other parts on its meters
+    real_tied = frames._firms_on_meters
 
     def one_part(model, url, part, as_of, **kwargs):
         read.append(len(part))
         return real(model, url, part, as_of, **kwargs)
+
+    async def on_meters(engine, keys, besides):
+        tied.append(found := await real_tied(engine, keys, besides))
+        return found
 
     def not_whole(*args, **kwargs):
         raise AssertionError("the re-score in parts read the whole region's store")
 
     with monkeypatch.context() as m:
         m.setattr(distributed, "score_stored_part", one_part)
+        m.setattr(frames, "_firms_on_meters", on_meters)
         for name in ("_store_inputs", "load_scoring_inputs", "load_record_history"):
             m.setattr(pipeline, name, not_whole)
         parted = await score_platform(in_parts, engine=engine, reason="parts")
     parted_run, parted_health = await _last_run_and_health()
     assert len(read) >= 3 and sum(read) == firms and max(read) < firms  # every firm, in parts
+    # the firms on a shared meter went to one part (``meter_groups``): no part read another's
+    # firms to split its meters, where parts by the USCC alone would have
+    assert tied and not any(tied), tied
+    usccs = [r["uscc"] for r in await Firm.select(Firm.uscc)]
+    groups = await frames.meter_groups(engine, usccs)
+    by_uscc = pd.Series(part_of(usccs, len(read))).groupby(groups).nunique()
+    assert (by_uscc > 1).any(), "the demo region has a shared meter whose firms' USCCs fall in two parts"
     assert parted_run != whole_run and parted == whole
     want = await _run_rows(whole_run)
     assert len(want) > 100

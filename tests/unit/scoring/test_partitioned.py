@@ -88,3 +88,53 @@ def test_the_parts_are_the_same_everywhere_and_each_firm_is_in_one() -> None:
     for p in parts:
         assert set(p["records"]["uscc"]) == set(p["firms"]["uscc"]) and p["cells"] is None
     assert sum(len(p["records"]) for p in parts) == 1000
+
+
+def test_linked_groups_join_every_firm_tied_through_shared_keys() -> None:
+    """A firm's group is the smallest USCC of the firms it reaches through keys read by two
+    firms, however many steps away, firms outside the list included; checked against a plain
+    search over random pairs."""
+    from scoring.partitioned import linked_groups
+
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        usccs = [f"9133{i:014d}" for i in rng.permutation(60)]
+        outside = [f"9144{i:014d}" for i in range(5)]
+        n = int(rng.integers(0, 80))
+        pair_firms = rng.choice(usccs + outside, n)
+        pair_keys = rng.choice([f"M{k}" for k in range(40)], n)
+        reads: dict[str, set[str]] = {}
+        for f, k in zip(pair_firms, pair_keys, strict=True):
+            reads.setdefault(str(f), set()).add(str(k))
+        want = []
+        for u in usccs:  # every firm reachable from u
+            seen, todo = {u}, [u]
+            while todo:
+                f = todo.pop()
+                for g, keys in reads.items():
+                    if g not in seen and keys & reads.get(f, set()):
+                        seen.add(g)
+                        todo.append(g)
+            want.append(min(seen))
+        assert linked_groups(usccs, pair_firms, pair_keys).tolist() == want
+
+
+def test_firms_of_one_group_go_to_one_part_and_their_rows_with_them() -> None:
+    from scoring.partitioned import part_of, split_region
+
+    usccs = [f"91330000{i:010d}" for i in range(400)]
+    groups = [usccs[i - i % 4] for i in range(400)]  # fours, keyed by their first
+    firms = pd.DataFrame({"uscc": usccs})
+    stray = "9144000000000000XX"  # a row of a firm not in the list goes by its own USCC
+    rows = pd.DataFrame({"uscc": [*np.repeat(usccs, 2), stray], "v": np.arange(801)})
+    parts = split_region(firms, 5, groups, records=rows)
+    by_hash = pd.Series(part_of(usccs, 5)).groupby(groups).nunique()
+    assert (by_hash > 1).any()  # by the USCC alone, groups would be cut
+    where = {u: k for k, p in enumerate(parts) for u in p["firms"]["uscc"]}
+    assert sorted(where) == usccs
+    for i in range(0, 400, 4):
+        assert len({where[u] for u in usccs[i:i + 4]}) == 1
+    for p in parts:
+        assert set(p["records"]["uscc"]) - {stray} == set(p["firms"]["uscc"])
+    assert sum(len(p["records"]) for p in parts) == 801
+    assert [stray in set(p["records"]["uscc"]) for p in parts].count(True) == 1
