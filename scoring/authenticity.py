@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from ._codes import factorize_objects, month_numbers
-from .records import RECORD_KINDS, is_history, rows_where
+from .records import RECORD_KINDS, is_history
 from .risk.context import MONTHS, Context
 
 __all__ = [
@@ -954,33 +954,32 @@ def feed_health_rows(records: pd.DataFrame, as_of: Any) -> pd.DataFrame:
     parts of a region put together, equals ``feed_health`` of all the rows: a part's latest month
     is never after the region's, so a part keeps at least the months the region needs."""
     ts = pd.Timestamp(as_of)
-    monthly = [k.code for k in RECORD_KINDS.values() if k.monthly]
     columns = [c for c in ("uscc", "kind", "event_date", "known_from") if c in records.columns]
-    rows = rows_where(records, records["kind"].isin(monthly).to_numpy() & (records["event_date"] <= ts).to_numpy(),
-                      columns)
-    if rows.empty:
-        return rows.reset_index(drop=True)
-    # On integer codes: months since 1970-01, the kinds' and departments' codes. (As periods and
-    # texts, the months' objects and the duplicates' hashing were half of a Dask part's time.)
-    month = month_numbers(rows["event_date"])
-    kind, kinds = factorize_objects(rows["kind"])
+    # On integer codes of the whole frame's columns (a store's read hands them over: no text is
+    # compared or hashed per row), months since 1970-01 and the departments' codes, and the rows
+    # taken once at the end. (As periods and texts, the months' objects and the duplicates'
+    # hashing were half of a Dask part's time; the kinds compared as texts, a tenth after that.)
+    kind, kinds = factorize_objects(records["kind"])
     departments = {k.code: k.department for k in RECORD_KINDS.values() if k.monthly}
-    dept_of_kind, _ = pd.factorize(np.array([departments[k] for k in kinds], dtype=object))
-    dept = dept_of_kind[kind]
-    latest = np.full(int(dept.max()) + 1, np.iinfo(np.int64).min)
-    np.maximum.at(latest, dept, month)
-    keep = month >= latest[dept] - _HEALTH_MONTHS
-    rows = rows_where(rows, keep)
-    if "known_from" not in rows.columns:
+    dept_of_kind, _ = pd.factorize(np.array([departments.get(k) for k in kinds.tolist()], dtype=object))
+    dept_of_kind = np.append(dept_of_kind, -1)  # a missing kind (code -1): no department
+    at = np.flatnonzero((dept_of_kind[kind] >= 0) & (records["event_date"] <= ts).to_numpy())
+    if at.size:
+        month = month_numbers(records["event_date"].to_numpy()[at])
+        dept = dept_of_kind[kind[at]]
+        latest = np.full(int(dept.max()) + 1, np.iinfo(np.int64).min)
+        np.maximum.at(latest, dept, month)
+        keep = month >= latest[dept] - _HEALTH_MONTHS
+        at, month = at[keep], month[keep]
+    if at.size and "known_from" not in columns:
         # each firm, kind and month's earliest row (the first of equal days), in date order
-        month, kind = month[keep], kind[keep]
-        firm, _ = factorize_objects(rows["uscc"])
+        firm, _ = factorize_objects(records["uscc"])
         span = int(month.max() - month.min()) + 1
-        key = (firm.astype(np.int64) * len(kinds) + kind) * span + (month - month.min())
-        order = np.argsort(rows["event_date"].to_numpy(), kind="stable")
+        key = (firm[at].astype(np.int64) * len(kinds) + kind[at]) * span + (month - month.min())
+        order = np.argsort(records["event_date"].to_numpy()[at], kind="stable")
         _, first = np.unique(key[order], return_index=True)
-        rows = rows.take(order[np.sort(first)])
-    return rows.reset_index(drop=True)
+        at = at[order[np.sort(first)]]
+    return pd.DataFrame({c: records[c].array.take(at) for c in columns}, copy=False)
 
 
 def _lateness(event: pd.Series, known: pd.Series, rows: np.ndarray | None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import pyarrow.csv as pacsv
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
-from scoring._codes import factorize_objects
+from scoring._codes import factorize_objects, is_text
 from scoring.authenticity import meter_ids, split_shared_meters
 from scoring.feature_store import CELL_COLUMNS, CELL_ONLY_KINDS, split_cells
 from scoring.partitioned import linked_groups
@@ -873,8 +873,11 @@ async def _split_subset(engine: Engine, cells: pd.DataFrame, usccs: list[str]) -
 
 def _cell_meters(cells: pd.DataFrame) -> set[str]:
     """The meter keys of the electricity cells of ``cells``."""
-    elec = (cells["kind"] == "utility") & (cells["category"] == "electricity") & (cells["meter"] != "")
-    return set(cells.loc[elec, "meter"].astype(str))
+    # by the codes the packs' decoding handed over (``is_text``), the meters compared on the
+    # electricity cells alone: a part's cells are millions, its electricity cells a tenth
+    elec = np.flatnonzero(is_text(cells["kind"], "utility") & is_text(cells["category"], "electricity"))
+    meters = pd.unique(cells["meter"].to_numpy(dtype=object)[elec])
+    return {str(m) for m in meters.tolist() if m != ""}
 
 
 async def _firms_on_meters(engine: Engine, keys: Collection[str], besides: list[str]) -> list[str]:

@@ -415,6 +415,20 @@ def test_feed_health_rows_on_codes_equal_them_on_periods(seed: int) -> None:
         assert len(want) > 100
         pd.testing.assert_frame_equal(got, want)
     assert feed_health_rows(frame.iloc[:0], as_of).empty
+    # the same rows when the kinds' and firms' codes were handed over (as a store's read hands
+    # them over), not computed from the texts
+    from scoring._codes import _remembered, remember_codes
+
+    coded = {}
+    for column in ("uscc", "kind"):
+        objects = frame[column].to_numpy(dtype=object).copy()
+        codes, uniques = pd.factorize(objects)
+        remember_codes(objects, codes.astype(np.int16), uniques)
+        coded[column] = objects
+    coded = pd.DataFrame({**coded, "event_date": frame["event_date"]}, copy=False)
+    assert _remembered(coded["kind"]) is not None and _remembered(coded["uscc"]) is not None
+    pd.testing.assert_frame_equal(feed_health_rows(coded, as_of),
+                                  _feed_health_rows_by_periods(frame[["uscc", "kind", "event_date"]], as_of))
 
 
 def test_a_wage_base_declared_lower_is_found_and_a_shrinking_staff_is_not():
