@@ -41,14 +41,20 @@ from server.scores.frames import (
     load_redeclared_history,
     load_row_kinds,
 )
+from server.scores.run_rows import run_texts
 
-__all__ = ["PARTS_PER_WORKER", "StoredPart", "live_firms", "score_on_dask", "score_stored_in_process",
+__all__ = ["PARTS_PER_WORKER", "StoredPart", "Texts", "live_firms", "score_on_dask", "score_stored_in_process",
            "score_stored_on_dask", "score_stored_part"]
 
-#: What a part scored from the store hands back: its scores (None when none of its firms was
-#: founded by the date), the rows the feed health reads of it (``feed_health_rows``) and each
-#: kind's latest month (``latest_months``).
-StoredPart = tuple[RegionScores | None, pd.DataFrame, dict[str, int]]
+#: A run's stored texts of its firms (``server.scores.run_rows.run_texts``): the dimension
+#: scores, the reasons and the data confidence, as JSON, one per firm.
+Texts = tuple[list[str], list[str], list[str]]
+#: What a part scored from the store hands back: its scores and its firms' texts (None when none
+#: of its firms was founded by the date), the rows the feed health reads of it
+#: (``feed_health_rows``) and each kind's latest month (``latest_months``). A firm's texts
+#: read its own row only, so the workers make them and the submitter only puts them in order
+#: (on Dask they were a fifth of the submitter's work at 120,000 firms).
+StoredPart = tuple[RegionScores | None, Texts | None, pd.DataFrame, dict[str, int]]
 
 #: Parts per worker thread: a few each, so a slow or lost worker's share is spread.
 PARTS_PER_WORKER = 2
@@ -100,15 +106,16 @@ def score_stored_part(model: Any, database_url: str, firms: pd.DataFrame, as_of:
     latest = latest_months(cells, end)
     live = live_firms(firms, end)
     if live.empty:
-        return None, seen, latest
+        return None, None, seen, latest
     known = rows_where(records, (records["event_date"] <= end).to_numpy())
     declared = history[(history["kind"] == "tax_monthly") & (history["category"] == "vat")]
-    return score_region(model, live, known, as_of, cells=cells, history=declared, **kwargs), seen, latest
+    scored = score_region(model, live, known, as_of, cells=cells, history=declared, **kwargs)
+    return scored, run_texts(scored), seen, latest
 
 
 def score_stored_in_process(database_url: str, model: Any, firms: pd.DataFrame, as_of: date, parts: int,
                             groups: np.ndarray | None = None,
-                            **kwargs: Any) -> tuple[RegionScores, pd.DataFrame, dict[str, int]]:
+                            **kwargs: Any) -> tuple[RegionScores, Texts, pd.DataFrame, dict[str, int]]:
     """:func:`score_stored_on_dask` without a cluster: the same parts, each read from the store
     and scored in turn in this process (blocking: call it in a worker thread). Only one part's
     inputs are held at a time: at 120,000 firms the whole region's cells held at once took
@@ -118,20 +125,28 @@ def score_stored_in_process(database_url: str, model: Any, firms: pd.DataFrame, 
 
 
 def _merge_stored(done: list[StoredPart], firms: pd.DataFrame,
-                  as_of: date) -> tuple[RegionScores, pd.DataFrame, dict[str, int]]:
-    """The parts' scores as the region's, with what the feed health reads over all of them."""
+                  as_of: date) -> tuple[RegionScores, Texts, pd.DataFrame, dict[str, int]]:
+    """The parts' scores as the region's, their texts in the region's order, with what the feed
+    health reads over all of them."""
     latest: dict[str, int] = {}
-    for _, _, mine in done:
+    for _, _, _, mine in done:
         for kind, month in mine.items():
             latest[kind] = max(month, latest.get(kind, month))
-    seen = pd.concat([s for _, s, _ in done], ignore_index=True)
-    scored = [r for r, _, _ in done if r is not None]
-    return merge_scores(live_firms(firms, as_of), scored), seen, latest
+    seen = pd.concat([s for _, _, s, _ in done], ignore_index=True)
+    scored = [(r, t) for r, t, _, _ in done if r is not None]
+    live = live_firms(firms, as_of)
+    result = merge_scores(live, [r for r, _ in scored])
+    # the order ``merge_scores`` puts the parts' rows in: the live firms'
+    index = pd.Index(np.concatenate([np.asarray(r.table.index, dtype=object) for r, _ in scored]))
+    order = index.get_indexer(live["uscc"]).tolist()
+    texts = tuple([every[i] for i in order]
+                  for every in ([x for _, t in scored for x in t[k]] for k in range(3)))
+    return result, texts, seen, latest
 
 
 def score_stored_on_dask(address: str, database_url: str, model: Any, firms: pd.DataFrame, as_of: date,
                          groups: np.ndarray | None = None,
-                         **kwargs: Any) -> tuple[RegionScores, pd.DataFrame, dict[str, int]]:
+                         **kwargs: Any) -> tuple[RegionScores, Texts, pd.DataFrame, dict[str, int]]:
     """:func:`scoring.pipeline.score_region` of the firms founded by ``as_of``, each part read
     from the store and scored by a worker (blocking: call it in a worker thread); with the
     rows the feed health reads and each kind's latest month, over all of ``firms``. ``groups``

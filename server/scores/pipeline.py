@@ -455,6 +455,7 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
     profile_v = profile_version(profile) if profile else None
     how = dict(profile=profile, model_version=version, overrides=rules, status_known_on=status_known_on)
     read = None
+    texts = None  # the stored texts, when the parts made them
     if records is None:
         from server.scores.distributed import score_stored_in_process, score_stored_on_dask
 
@@ -463,11 +464,11 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
         # firms tied by a shared meter in one part: no part reads another part's firms to split
         groups = await meter_groups(engine, firms["uscc"].astype(str).to_numpy())
         if dask:
-            result, *health = await asyncio.to_thread(score_stored_on_dask, dask, database_url, model, firms,
-                                                       as_of.date(), groups, **how)
+            result, texts, *health = await asyncio.to_thread(score_stored_on_dask, dask, database_url, model,
+                                                              firms, as_of.date(), groups, **how)
         else:
-            result, *health = await asyncio.to_thread(score_stored_in_process, database_url, model, firms,
-                                                       as_of.date(), parts, groups, **how)
+            result, texts, *health = await asyncio.to_thread(score_stored_in_process, database_url, model,
+                                                              firms, as_of.date(), parts, groups, **how)
         read = (health[0], health[1])
     elif dask:
         from server.scores.distributed import score_on_dask
@@ -481,7 +482,7 @@ async def _score_one_date(engine: Engine, model: Any, version: str, firms: pd.Da
     table = result.table
     override_v = None if rules is None else rules.label
     now = datetime.now(UTC)
-    dimensions, reasons, confidence = run_texts(result)
+    dimensions, reasons, confidence = run_texts(result) if texts is None else texts
     day = as_of.date()
     payload = [
         (firm, day, score, str(grade), pd_, dims, why, version, profile_v, override_v, sure, now)
