@@ -2,7 +2,10 @@
 
 The process that runs the re-score (the CLI, the nightly job) cuts the region's firms into
 parts by a hash of the USCC (``scoring.partitioned``) and hands each part, with the model, to
-the cluster's workers; it submits and merges, it does not compute.
+the cluster's workers; it submits and merges, it does not compute. From the store, the hash is
+of each firm's meter group (``server.scores.frames.meter_groups``): the firms on a shared
+meter, and on those firms' other meters, land in one part, so a part splits its meters'
+readings without reading another part's firms, and makes its firms' stored texts itself.
 
 - From the feature store (:func:`score_stored_on_dask`, the one-date re-score): each worker
   reads its own part's cells, rows and tax history from the database (``database_url``), so
