@@ -32,6 +32,7 @@ from server import db  # noqa: E402
 from server.db import dollar_params  # noqa: E402
 from server.demo.synth import generate_region, write_feeds  # noqa: E402
 from server.ingest import store  # noqa: E402
+from server.ingest.fastpath import LINK_TABLES  # noqa: E402
 from server.ingest.parse import iter_file  # noqa: E402
 from server.ingest.services import file_sha256, ingest  # noqa: E402
 
@@ -49,9 +50,28 @@ UPSERTS = {
         "FROM stage_firm ON CONFLICT (uscc) DO UPDATE SET name = EXCLUDED.name, updated_at = EXCLUDED.updated_at "
         "WHERE (firm.name) IS DISTINCT FROM (EXCLUDED.name)"),
     "person insert (relations feed)": (
-        "CREATE TEMP TABLE stage_person AS SELECT id_hash, name FROM person ORDER BY id DESC LIMIT 5000",
-        "INSERT INTO person (id_hash, name) SELECT id_hash, name FROM stage_person ON CONFLICT (id_hash) DO NOTHING"),
+        "CREATE TEMP TABLE stage_new_people AS SELECT id_hash, name FROM person ORDER BY id DESC LIMIT 5000",
+        "INSERT INTO person (id_hash, name) SELECT id_hash, name FROM stage_new_people "
+        "ORDER BY id_hash ON CONFLICT (id_hash) DO NOTHING"),
+    # the links' stages hold codes; the insert turns them into ids (server.ingest.fastpath)
+    "relations insert (codes to ids)": (
+        "CREATE TEMP TABLE stage_relation_links AS SELECT (row_number() OVER ())::int4 AS ord, "
+        "'new-' || r.record_key AS record_key, f.uscc, p.id_hash, r.role, r.share_pct::float8 AS share_pct, "
+        "r.start_date, r.end_date FROM (SELECT * FROM firm_person ORDER BY id DESC LIMIT 5000) r "
+        "JOIN firm f ON f.id = r.firm JOIN person p ON p.id = r.person",
+        LINK_TABLES["relation"].insert),
+    "guarantees insert (codes to ids)": (
+        "CREATE TEMP TABLE stage_guarantee_links AS SELECT (row_number() OVER ())::int4 AS ord, "
+        "'new-' || g.record_key AS record_key, a.uscc AS guarantor_uscc, b.uscc AS guaranteed_uscc, g.amount_fen, "
+        "g.start_date, g.end_date FROM (SELECT * FROM guarantee ORDER BY id DESC LIMIT 5000) g "
+        "JOIN firm a ON a.id = g.guarantor JOIN firm b ON b.id = g.guaranteed",
+        LINK_TABLES["guarantee"].insert),
 }
+# the check a links block makes when fewer rows were new than it has (a resend, or a firm the
+# registry lacks): the stage as above, every code looked up
+UPSERTS["unknown firms of a guarantees block"] = (
+    UPSERTS["guarantees insert (codes to ids)"][0],
+    store.unknown_keys_sql("stage_guarantee_links", LINK_TABLES["guarantee"].firm_columns, "firm", "uscc"))
 
 
 async def main() -> None:
@@ -125,7 +145,10 @@ async def main() -> None:
                 print(f"\n## {stats}\n")
                 for sql, params in recorded.items():
                     shown = [p[:3] + ["..."] if isinstance(p, list) and len(p) > 3 else p for p in params]
-                    plan = await _explain(conn, dollar_params(sql), params)
+                    # a lookup over a chunk's stage (the links' firms): that stage made as below
+                    setup = next((stage for stage, _ in UPSERTS.values()
+                                  if (m := re.search(r"TEMP TABLE (\w+)", stage)) and m.group(1) in sql), None)
+                    plan = await _explain(conn, dollar_params(sql), params, setup)
                     count += 1
                     seq += len(SEQ.findall(plan))
                     print(f"### {sql}\n\narguments: {shown}" + (f" ({len(params[0])} keys)" if params and
@@ -165,10 +188,12 @@ async def _one(url: str, sql: str) -> tuple:
         await conn.close()
 
 
-async def _explain(conn, sql: str, params: list) -> str:  # type: ignore[no-untyped-def]
+async def _explain(conn, sql: str, params: list, setup: str | None = None) -> str:  # type: ignore[no-untyped-def]
     tx = conn.transaction()
     await tx.start()
     try:
+        if setup:
+            await conn.execute(setup)
         rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *params)
     finally:
         await tx.rollback()

@@ -21,6 +21,7 @@ with ``ON CONFLICT``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,12 +33,14 @@ import pyarrow.compute as pc
 from scoring.records import RECORD_KINDS, STATEMENT_ITEMS, section_of
 from server.ingest.cells import CellsPayload, add_cells, add_new_rows, chunk_cells, is_store_kind
 from server.ingest.parse import ArrowBlock
+from server.ingest.pgcopy import binary_copy_payload
 from server.ingest.sources import EARLIER_IN_BATCH, Field, Rejection, Repeat, RowValidator
 from server.ingest.store import RECORD_COLUMNS, BatchWriter
 from server.texts import t
 
-__all__ = ["FIRM_FIELDS", "RECORD_FIELD_COLUMNS", "ArrowRecordValidator", "CheckedBlock", "PreparedFirms",
-           "PreparedRecords", "prepare_firms", "prepare_records", "store_records", "supports_fast_path"]
+__all__ = ["FIRM_FIELDS", "LINK_TABLES", "RECORD_FIELD_COLUMNS", "ArrowRecordValidator", "CheckedBlock", "PreparedFirms",
+           "PreparedLinks", "PreparedRecords", "prepare_firms", "prepare_links", "prepare_records", "store_records",
+           "supports_fast_path"]
 
 # Characters ``str.strip()`` removes (``str.isspace``); a unit test compares with Python's.
 PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
@@ -326,6 +329,89 @@ def prepare_firms(w: BatchWriter, good: pa.Table, received_at: datetime) -> Prep
                      "registered_capital_fen": good["registered_capital_yuan"], "founded_on": good["founded_on"],
                      "size_class": good["size_class"], "status": good["status"]})
     return PreparedFirms(rows, w.registry_payload(rows, received_at, 2))
+
+
+@dataclass(frozen=True, slots=True)
+class LinkTable:
+    """How a registry of links between firms (and people) is written from its stage: the
+    stage's columns and PostgreSQL types, the columns naming a firm by its code, and the
+    INSERT that turns codes into ids (one index probe per code, in the stage's row order)."""
+
+    stage: str
+    columns: tuple[tuple[str, str], ...]
+    firm_columns: tuple[str, ...]
+    insert: str
+
+
+LINK_TABLES = {
+    "relation": LinkTable(
+        "stage_relation_links",
+        (("ord", "int4"), ("record_key", "text"), ("uscc", "text"), ("id_hash", "text"), ("role", "text"),
+         ("share_pct", "float8"), ("start_date", "date"), ("end_date", "date")),
+        ("uscc",),
+        # LIMIT 1 keeps each lookup an index probe (the code is unique); without it the planner
+        # may hash-join a sequential scan of the registry (tests/integration/test_ingest_plans.py)
+        "INSERT INTO firm_person (record_key, firm, person, role, share_pct, start_date, end_date) "
+        "SELECT s.record_key, f.id, p.id, s.role, s.share_pct, s.start_date, s.end_date "
+        "FROM stage_relation_links s "
+        "CROSS JOIN LATERAL (SELECT id FROM firm WHERE uscc = s.uscc LIMIT 1) f "
+        "CROSS JOIN LATERAL (SELECT id FROM person WHERE id_hash = s.id_hash LIMIT 1) p "
+        "ORDER BY s.ord ON CONFLICT (record_key) DO NOTHING"),
+    "guarantee": LinkTable(
+        "stage_guarantee_links",
+        (("ord", "int4"), ("record_key", "text"), ("guarantor_uscc", "text"), ("guaranteed_uscc", "text"),
+         ("amount_fen", "int8"), ("start_date", "date"), ("end_date", "date")),
+        ("guarantor_uscc", "guaranteed_uscc"),
+        "INSERT INTO guarantee (record_key, guarantor, guaranteed, amount_fen, start_date, end_date) "
+        "SELECT s.record_key, a.id, b.id, s.amount_fen, s.start_date, s.end_date "
+        "FROM stage_guarantee_links s "
+        "CROSS JOIN LATERAL (SELECT id FROM firm WHERE uscc = s.guarantor_uscc LIMIT 1) a "
+        "CROSS JOIN LATERAL (SELECT id FROM firm WHERE uscc = s.guaranteed_uscc LIMIT 1) b "
+        "ORDER BY s.ord ON CONFLICT (record_key) DO NOTHING"),
+}
+
+
+@dataclass(slots=True)
+class PreparedLinks:
+    """A checked block of the relations or guarantees registry made ready to write, off the
+    event loop (PostgreSQL): ``links`` is the binary COPY of its stage (``LINK_TABLES``), and
+    for relations ``people`` that of each person once, ``(id_hash, name)`` by hash, the name of
+    the person's last row. ``table`` is the checked block itself, for the row-wise path when a
+    row names a firm the registry does not have."""
+
+    target: str
+    table: pa.Table
+    links: bytes
+    people: bytes | None
+    touched: list[str]
+
+
+def prepare_links(w: BatchWriter, good: pa.Table, target: str,
+                  person_key: Callable[[str], str]) -> PreparedLinks | None:
+    """A relations or guarantees block as its stage's rows (pure; runs in a worker thread), or
+    None on SQLite or when a key repeats within the block: the row-wise path lists each later
+    row with the one stored. ``person_key`` turns an identity number into its stored hash."""
+    if not w.is_postgres or pc.count_distinct(good["record_key"]).as_py() != good.num_rows:
+        return None
+    spec = LINK_TABLES[target]
+    n = good.num_rows
+    columns: dict[str, Any] = {"ord": pa.array(np.arange(n, dtype=np.int32))}
+    people = None
+    if target == "relation":
+        hashes = [person_key(p) for p in good["person_id"].to_pylist()]
+        names = dict(zip(hashes, good["person_name"].to_pylist(), strict=True))  # the last row's name
+        ordered = sorted(names)
+        people = binary_copy_payload(pa.table({"id_hash": pa.array(ordered, pa.string()),
+                                               "name": pa.array([names[h] for h in ordered], pa.string())}),
+                                     ["text", "text"])
+        columns["id_hash"] = pa.array(hashes, pa.string())
+    for name, _ in spec.columns[1:]:
+        if name not in columns:
+            columns[name] = good["amount_yuan" if name == "amount_fen" else name]
+    stage = pa.table({name: columns[name] for name, _ in spec.columns})
+    links = binary_copy_payload(stage, [typ for _, typ in spec.columns])
+    touched = [u for f in spec.firm_columns for u in good[f].to_pylist()]
+    return PreparedLinks(target, good, links, people, touched)
 
 
 def prepare_records(w: BatchWriter, good: pa.Table, source: str, batch_id: int,

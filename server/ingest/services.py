@@ -33,10 +33,13 @@ from server.engines import sqlite_path_of
 from server.ingest.cells import add_new_rows, is_store_kind
 from server.ingest.fastpath import (
     FIRM_FIELDS,
+    LINK_TABLES,
     ArrowRecordValidator,
     PreparedFirms,
+    PreparedLinks,
     PreparedRecords,
     prepare_firms,
+    prepare_links,
     prepare_records,
     store_records,
     supports_fast_path,
@@ -515,7 +518,7 @@ async def _ingest_python(engine: Engine, batches: Iterator[list[RawRow]], valida
 
 # A prepared chunk: (last row number, rejections, good rows ready to write) from the fast
 # path, or (last row number, rejections, good rows as columns) from a block Python had to read.
-_Prepared = tuple[int, list[Rejection], "PreparedRecords | PreparedFirms | Good"]
+_Prepared = tuple[int, list[Rejection], "PreparedRecords | PreparedFirms | PreparedLinks | Good"]
 
 
 async def _ingest_arrow(engine: Engine, blocks: Iterator[ArrowBlock | list[RawRow]],
@@ -552,6 +555,11 @@ async def _ingest_arrow(engine: Engine, blocks: Iterator[ArrowBlock | list[RawRo
                     firms = prepare_firms(encoder, checked.table, received_at)
                     if firms is not None:
                         return checked.last_row, checked.rejections, firms
+                if source.target in LINK_TABLES:
+                    links = prepare_links(encoder, checked.table, source.target,
+                                          lambda person_id: person_hash(person_id, person_salt))
+                    if links is not None:
+                        return checked.last_row, checked.rejections, links
                 if source.target != "record":
                     table = checked.table
                     good = Good(table["_row"].to_pylist(), {name: table[name].to_pylist() for name in names})
@@ -587,6 +595,9 @@ async def _ingest_arrow(engine: Engine, blocks: Iterator[ArrowBlock | list[RawRo
             if isinstance(good, Good):
                 await _commit_chunk(engine, result, last_row, lambda w, good=good: store_good(
                     w, good, result, batch_id, received_at, person_salt))
+            elif isinstance(good, PreparedLinks):
+                await _commit_chunk(engine, result, last_row, lambda w, good=good: _store_prepared_links(
+                    w, good, result, batch_id, received_at, person_salt, names))
             elif isinstance(good, PreparedFirms):
                 await _commit_chunk(engine, result, last_row,
                                     lambda w, good=good: _store_prepared_firms(w, good, result, received_at))
@@ -787,6 +798,40 @@ async def _store_guarantees(w: BatchWriter, good: Good, result: IngestResult, ba
     result.accepted += inserted
     result.duplicates += len(rows) - inserted
     result.touched_usccs.update(c["guarantor_uscc"] + c["guaranteed_uscc"])
+
+
+class _UnknownFirm(Exception):
+    """A fast-path block names a firm the registry lacks: undo it and go row-wise."""
+
+
+async def _store_prepared_links(w: BatchWriter, links: PreparedLinks, result: IngestResult, batch_id: int,
+                                received_at: datetime, salt: str, names: list[str]) -> None:
+    """A relations or guarantees block the fast path made ready (PostgreSQL, no key twice in
+    it): staged by one binary COPY, then the new people and the links written by the server,
+    which turns codes into ids. When fewer links are new than the block has rows (a key
+    stored before, or a firm the registry lacks), the block's firms are looked up; if one is
+    missing, what the block wrote is undone and it goes row-wise, which rejects just the rows
+    naming it and stores the others, row for row what the fast path stores."""
+    spec = LINK_TABLES[links.target]
+    rows = links.table.num_rows
+    await w.stage_binary(spec.stage, spec.columns, links.links)
+    try:
+        async with w.savepoint():
+            if links.people is not None:  # new people first, by hash; a stored person keeps its name
+                await w.stage_binary("stage_new_people", (("id_hash", "text"), ("name", "text")), links.people)
+                await w.run("INSERT INTO person (id_hash, name) SELECT id_hash, name FROM stage_new_people "
+                            "ORDER BY id_hash ON CONFLICT (id_hash) DO NOTHING")
+            inserted = await w.run(spec.insert)
+            if inserted < rows and await w.unknown_keys(spec.stage, spec.firm_columns, "firm", "uscc"):
+                raise _UnknownFirm
+    except _UnknownFirm:
+        table = links.table
+        good = Good(table["_row"].to_pylist(), {name: table[name].to_pylist() for name in names})
+        await _STORES[links.target](w, good, result, batch_id, received_at, salt)
+        return
+    result.accepted += inserted
+    result.duplicates += rows - inserted
+    result.touched_usccs.update(links.touched)
 
 
 _STORES = {

@@ -33,7 +33,7 @@ from server.db import dollar_params
 from server.engines import sqlite_path_of
 from server.ingest.pgcopy import binary_copy_payload
 
-__all__ = ["RECORD_COLUMNS", "RECORD_CONFLICT", "BatchWriter", "open_writer", "writer_for"]
+__all__ = ["RECORD_COLUMNS", "RECORD_CONFLICT", "BatchWriter", "open_writer", "unknown_keys_sql", "writer_for"]
 
 RECORD_COLUMNS = (
     "source", "record_key", "uscc", "event_date", "end_date", "category", "amount_fen",
@@ -105,6 +105,24 @@ class BatchWriter:
         stamps = [[stamp] * rows.num_rows] * (len(stamped) + len(insert_only))
         tuples = list(zip(*[col.to_pylist() for col in rows.columns], *stamps, strict=True))
         return await self.upsert(table, key, columns, tuples, stamped=stamped, insert_only=insert_only)
+
+    async def stage_binary(self, stage: str, columns: Sequence[tuple[str, str]], payload: bytes) -> None:
+        """A transaction-local table ``stage`` of ``columns`` (name, PostgreSQL type) holding
+        the binary COPY ``payload`` (PostgreSQL only)."""
+        raise NotImplementedError
+
+    async def unknown_keys(self, stage: str, columns: Sequence[str], table: str, key: str) -> list[Any]:
+        """The values of ``stage``'s ``columns`` that no row of ``table`` has as ``key``."""
+        raise NotImplementedError
+
+    async def run(self, sql: str) -> int:
+        """Run one INSERT, UPDATE or DELETE; how many rows it wrote."""
+        raise NotImplementedError
+
+    def savepoint(self) -> Any:
+        """``async with w.savepoint():`` what the block writes is undone if it raises, the
+        batch's transaction going on (PostgreSQL only)."""
+        raise NotImplementedError
 
     async def insert_records(self, rows: pa.Table, received_at: datetime, payload: bytes | None) -> int:
         """Insert department records whose key is not stored yet; returns how many were new.
@@ -332,6 +350,23 @@ class PostgresWriter(BatchWriter):
             return await self._insert_from_stage("dept_record", stage, columns, RECORD_CONFLICT)
         return int(status.rsplit(" ", 1)[1])
 
+    async def stage_binary(self, stage: str, columns: Sequence[tuple[str, str]], payload: bytes) -> None:
+        names = ", ".join(f"{name} {typ}" for name, typ in columns)
+        await self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({names}) ON COMMIT DROP")
+        await self.conn.execute(f"TRUNCATE {stage}")
+        await self.conn.copy_to_table(stage, source=io.BytesIO(payload), columns=[c for c, _ in columns],
+                                      format="binary")
+
+    async def unknown_keys(self, stage: str, columns: Sequence[str], table: str, key: str) -> list[Any]:
+        return [r[0] for r in await self.fetch(unknown_keys_sql(stage, columns, table, key))]
+
+    async def run(self, sql: str) -> int:
+        status = await self.conn.execute(sql)
+        return int(status.rsplit(" ", 1)[1])
+
+    def savepoint(self) -> Any:
+        return self.conn.transaction()  # nested in the batch's transaction: a savepoint
+
     async def _stage(self, table: str) -> str:
         """An empty transaction-local table shaped like ``table``."""
         stage = f"stage_{table}"
@@ -355,6 +390,14 @@ class PostgresWriter(BatchWriter):
 
     async def lock_source(self, source: str) -> None:
         await self.conn.execute("SELECT pg_advisory_xact_lock($1)", zlib.crc32(source.encode()))
+
+
+def unknown_keys_sql(stage: str, columns: Sequence[str], table: str, key: str) -> str:
+    """PostgreSQL: the distinct values of ``stage``'s ``columns`` that no row of ``table`` has
+    as ``key``, each probing the key's unique index once (LIMIT 1: see ``existing``)."""
+    values = " UNION ".join(f"SELECT {c} AS k FROM {stage}" for c in columns)
+    return (f"SELECT v.k FROM ({values}) AS v LEFT JOIN LATERAL "
+            f"(SELECT 1 AS found FROM {table} WHERE {key} = v.k LIMIT 1) AS t ON true WHERE t.found IS NULL")
 
 
 def writer_for(engine: Engine) -> BatchWriter:

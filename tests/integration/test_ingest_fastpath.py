@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -518,3 +519,109 @@ async def test_a_large_file_is_cut_into_growing_chunks_that_commit_and_resume_on
     sizes[:] = []  # without the ramp's cut: one chunk
     whole = (HEADER + "".join(f"W-{i},{A},2025-01-31,vat,{i},0\n" for i in range(4))).encode()
     assert (await services.ingest(engine, "tax_monthly", [whole], "csv")).accepted == 4 and sizes == [4]
+
+
+def _links_file(source: str, key: str, person: str, rows: list[tuple]) -> bytes:
+    """A relations or guarantees file; ``key`` and ``person`` prefix the record keys and the
+    identity numbers, so that each path writes rows of its own."""
+    if source == "relations":
+        lines = ["record_key,uscc,person_id,person_name,role,share_pct,start_date,end_date"]
+        lines += [f"{key}{k},{firm},{person}{p:04d},{name},{role},{share},{start},{end}"
+                  for k, firm, p, name, role, share, start, end in rows]
+    else:
+        lines = ["record_key,guarantor_uscc,guaranteed_uscc,amount_yuan,start_date,end_date"]
+        lines += [f"{key}{k},{a},{b},{amount},{start},{end}" for k, a, b, amount, start, end in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def _links_stored(source: str, key: str, person: str) -> list[tuple]:
+    """The stored links of ``key``'s rows, in id order, with codes and hashes instead of ids,
+    the prefixes taken off; and for relations the people's names by identity number."""
+    import inspect
+
+    from server.ingest.services import ingest, person_hash
+    from server.tables.firms import Firm, FirmPerson, Guarantee, Person
+
+    salt = inspect.signature(ingest).parameters["person_salt"].default
+    codes = {r["id"]: r["uscc"] for r in await Firm.select(Firm.id, Firm.uscc)}
+    if source == "relations":
+        hashes = {person_hash(f"{person}{p:04d}", salt): p for p in range(20)}
+        people = {r["id"]: (hashes.get(r["id_hash"]), r["name"]) for r in await Person.select()}
+        rows = await FirmPerson.select().where(FirmPerson.record_key.like(f"{key}%")).order_by(FirmPerson.id)
+        return [(r["record_key"][len(key):], codes[r["firm"]], *people[r["person"]], r["role"],
+                 r["share_pct"], r["start_date"], r["end_date"]) for r in rows]
+    rows = await Guarantee.select().where(Guarantee.record_key.like(f"{key}%")).order_by(Guarantee.id)
+    return [(r["record_key"][len(key):], codes[r["guarantor"]], codes[r["guaranteed"]], r["amount_fen"],
+             r["start_date"], r["end_date"]) for r in rows]
+
+
+@pytest.mark.parametrize("source", ["relations", "guarantees"])
+async def test_relations_and_guarantees_are_stored_alike_by_the_arrow_path_and_the_row_wise_path(
+        engine, firms, monkeypatch, source) -> None:
+    """On PostgreSQL the relations' and guarantees' blocks are staged from their columns and
+    the server turns codes into ids (``_store_prepared_links``). Against the row-wise path:
+    the same links in the same order, the same people (a person named twice keeps the last
+    row's name, one stored before keeps the stored name), the same shares, counts and touched
+    firms; a re-sent file only duplicates; a block naming an unknown firm is undone and goes
+    row-wise (the same rejections, the other rows stored once); a block repeating a key goes
+    row-wise from the start."""
+    from server.ingest import services
+
+    if source == "relations":
+        before = [(0, A, 1, "旧名", "director", "", "2019-01-01", "")]
+        main = [(1, A, 1, "新名", "legal_rep", "", "2020-01-01", ""),             # a person stored before
+                (2, A, 2, "李四", "shareholder", "55.5", "2020-01-01", "2024-06-30"),
+                (3, B, 3, "王五", "shareholder", "33.33", "2021-03-01", ""),
+                (4, B, 2, "李四改", "Director", "12.345", "2021-03-01", ""),      # named again: this name
+                (5, B, 4, "赵六", "supervisor", "100", "2022-02-28", "")]
+        unknown = [(6, A, 5, "钱七", "director", "", "2020-01-01", ""),
+                   (7, UNKNOWN, 6, "孙八", "director", "", "2020-01-01", ""),
+                   (8, B, 7, "周九", "shareholder", "0.01", "2020-01-01", "")]
+        repeated = [(9, A, 8, "吴十", "director", "", "2020-01-01", ""),
+                    (9, B, 9, "郑十一", "director", "", "2020-01-01", "")]
+    else:
+        before = [(0, B, A, "1", "2019-01-01", "2027-01-01")]
+        main = [(1, A, B, "1000000.50", "2024-01-01", "2027-01-01"), (2, B, A, "0.01", "2024-02-29", "2024-03-01"),
+                (3, A, B, "5", "2025-01-01", "2030-12-31")]
+        unknown = [(6, A, B, "7", "2024-01-01", "2027-01-01"), (7, A, UNKNOWN, "8", "2024-01-01", "2027-01-01"),
+                   (8, B, A, "9", "2024-01-01", "2027-01-01")]
+        repeated = [(9, A, B, "10", "2024-01-01", "2027-01-01"), (9, B, A, "11", "2024-01-01", "2027-01-01")]
+
+    fast_blocks: list[int] = []
+    real = services._store_prepared_links
+
+    async def spy(w, links, *args):
+        fast_blocks.append(links.table.num_rows)
+        return await real(w, links, *args)
+
+    async def run(fast: bool, key: str, person: str) -> tuple[list, list]:
+        results = []
+        with monkeypatch.context() as m:
+            m.setattr(services, "_store_prepared_links", spy)
+            if not fast:
+                m.setattr(services, "supports_fast_path", lambda *a: False)
+            for rows in (before, main, main, unknown, repeated):  # main twice: a re-sent file
+                results.append(await services.ingest(engine, source, [_links_file(source, key, person, rows)], "csv"))
+        return results, await _links_stored(source, key, person)
+
+    slow, slow_rows = await run(False, "LS-", "3301")
+    assert fast_blocks == []
+    fast, fast_rows = await run(True, "LF-", "3302")
+    pg = engine.__class__.__name__.startswith("Postgres")
+    assert fast_blocks == ([1, len(main), len(main), len(unknown)] if pg else [])
+    assert fast_rows == slow_rows and len(fast_rows) == 1 + len(main) + 2 + 1
+    for f, s in zip(fast, slow, strict=True):
+        assert (f.rows, f.accepted, f.duplicates, f.rejected_rows, f.repeated_count) == (
+            s.rows, s.accepted, s.duplicates, s.rejected_rows, s.repeated_count)
+        assert [(r.row, r.field, str(r.message)) for r in f.rejected] == [
+            (r.row, r.field, str(r.message)) for r in s.rejected]
+        assert f.touched_usccs == s.touched_usccs
+    assert [(r.accepted, r.duplicates) for r in fast] == [(1, 0), (len(main), 0), (0, len(main)), (2, 0), (1, 1)]
+    assert [r.field for r in fast[3].rejected] == (["uscc"] if source == "relations" else ["guaranteed_uscc"])
+    if source == "relations":
+        people = {(p, name) for _, _, p, name, *_ in fast_rows}
+        assert people >= {(1, "旧名"), (2, "李四改")} and (1, "新名") not in people
+        shares = [None, None, Decimal("55.5"), Decimal("33.33"), Decimal("12.345"), Decimal("100")]
+        if pg:  # numeric(5, 2) rounds; SQLite keeps what it is given
+            shares[2:] = [Decimal("55.50"), Decimal("33.33"), Decimal("12.35"), Decimal("100.00")]
+        assert [r[5] for r in fast_rows[:6]] == shares
