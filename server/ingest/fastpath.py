@@ -13,6 +13,8 @@ work. Here a block of CSV rows, parsed by Arrow as strings, is validated column 
   values, rejection fields and messages as before.
 
 So results are identical to the Python path by construction; only the common case is faster.
+The registries take the same checks; on PostgreSQL their blocks are written from the columns too
+(``prepare_firms``, ``prepare_links``), staged by one binary ``COPY`` each.
 Writing is ``COPY`` of Arrow-written CSV straight into ``dept_record`` inside a savepoint;
 when a key is already stored (a re-sent batch) the savepoint is rolled back and that chunk
 takes the ``INSERT ... ON CONFLICT DO NOTHING`` path instead. SQLite keeps ``executemany``
@@ -350,7 +352,7 @@ LINK_TABLES = {
          ("share_pct", "float8"), ("start_date", "date"), ("end_date", "date")),
         ("uscc",),
         # LIMIT 1 keeps each lookup an index probe (the code is unique); without it the planner
-        # may hash-join a sequential scan of the registry (tests/integration/test_ingest_plans.py)
+        # may hash-join a sequential scan of the registry (benchmarks/ingest_plans.py shows the plans)
         "INSERT INTO firm_person (record_key, firm, person, role, share_pct, start_date, end_date) "
         "SELECT s.record_key, f.id, p.id, s.role, s.share_pct, s.start_date, s.end_date "
         "FROM stage_relation_links s "

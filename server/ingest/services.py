@@ -561,9 +561,7 @@ async def _ingest_arrow(engine: Engine, blocks: Iterator[ArrowBlock | list[RawRo
                     if links is not None:
                         return checked.last_row, checked.rejections, links
                 if source.target != "record":
-                    table = checked.table
-                    good = Good(table["_row"].to_pylist(), {name: table[name].to_pylist() for name in names})
-                    return checked.last_row, checked.rejections, good
+                    return checked.last_row, checked.rejections, Good.of(checked.table, names)
                 prepared = prepare_records(encoder, checked.table, result.source, batch_id, received_at)
                 return checked.last_row, checked.rejections, prepared
             block = [r for r in block if r[0] > skip]
@@ -619,6 +617,11 @@ class Good:
 
     def __len__(self) -> int:
         return len(self.numbers)
+
+    @classmethod
+    def of(cls, table: Any, names: list[str]) -> Good:
+        """The rows of a checked Arrow block (its ``_row`` numbers and the columns ``names``)."""
+        return cls(table["_row"].to_pylist(), {name: table[name].to_pylist() for name in names})
 
     def where(self, keep: list[bool]) -> Good:
         return Good([n for n, k in zip(self.numbers, keep, strict=True) if k],
@@ -825,9 +828,7 @@ async def _store_prepared_links(w: BatchWriter, links: PreparedLinks, result: In
             if inserted < rows and await w.unknown_keys(spec.stage, spec.firm_columns, "firm", "uscc"):
                 raise _UnknownFirm
     except _UnknownFirm:
-        table = links.table
-        good = Good(table["_row"].to_pylist(), {name: table[name].to_pylist() for name in names})
-        await _STORES[links.target](w, good, result, batch_id, received_at, salt)
+        await _STORES[links.target](w, Good.of(links.table, names), result, batch_id, received_at, salt)
         return
     result.accepted += inserted
     result.duplicates += rows - inserted
