@@ -60,6 +60,7 @@ _ARROW_TYPES = {"key": pa.string(), "text": pa.string(), "uscc": pa.string(), "e
 
 # Feed field -> dept_record column (the others keep their names).
 RECORD_FIELD_COLUMNS = {"amount_yuan": "amount_fen", "arrears_yuan": "arrears_fen"}
+_FIELD_OF_COLUMN = {column: field for field, column in RECORD_FIELD_COLUMNS.items()}
 
 
 def supports_fast_path(fields: tuple[Field, ...], code: str) -> bool:
@@ -409,7 +410,7 @@ def prepare_links(w: BatchWriter, good: pa.Table, target: str,
         columns["id_hash"] = pa.array(hashes, pa.string())
     for name, _ in spec.columns[1:]:
         if name not in columns:
-            columns[name] = good["amount_yuan" if name == "amount_fen" else name]
+            columns[name] = good[_FIELD_OF_COLUMN.get(name, name)]
     stage = pa.table({name: columns[name] for name, _ in spec.columns})
     links = binary_copy_payload(stage, [typ for _, typ in spec.columns])
     touched = [u for f in spec.firm_columns for u in good[f].to_pylist()]
