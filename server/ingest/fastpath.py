@@ -41,7 +41,7 @@ from server.ingest.store import RECORD_COLUMNS, BatchWriter
 from server.texts import t
 
 __all__ = ["FIRM_FIELDS", "LINK_TABLES", "RECORD_FIELD_COLUMNS", "ArrowRecordValidator", "CheckedBlock", "PreparedFirms",
-           "PreparedLinks", "PreparedRecords", "prepare_firms", "prepare_links", "prepare_records", "store_records",
+           "PreparedLinks", "PreparedRecords", "copy_new_records", "prepare_firms", "prepare_links", "prepare_records", "store_records",
            "supports_fast_path"]
 
 # Characters ``str.strip()`` removes (``str.isspace``); a unit test compares with Python's.
@@ -426,25 +426,47 @@ def prepare_records(w: BatchWriter, good: pa.Table, source: str, batch_id: int,
     return PreparedRecords(good, firsts, rows, w.record_payload(rows, received_at), repeats, cells)
 
 
+async def copy_new_records(w: BatchWriter, prep: PreparedRecords, received_at: datetime) -> bool:
+    """The part of :func:`store_records` that may run while the batch's previous chunk is still
+    being written (PostgreSQL; ``services._ingest_arrow``): when the registry has every firm
+    the block names, its rows are copied into ``dept_record`` if every key is new. True: they
+    are (pass ``copied=True`` to ``store_records`` for the rest). False: nothing was written,
+    and ``store_records`` does it all, after the previous chunk has committed.
+
+    It reads the registry and writes only ``dept_record``, so it never waits for the previous
+    chunk unless a key repeats one of that chunk's (then its ``COPY`` waits for that commit and
+    fails), and the previous chunk never waits for it."""
+    rows = prep.rows
+    if not w.is_postgres or not rows.num_rows:
+        return False
+    usccs = pc.unique(rows["uscc"]).to_pylist()
+    if len(await w.existing("firm", "uscc", sorted(usccs))) < len(usccs):
+        return False  # some row is rejected: store_records decides which
+    return await w.copy_records(rows, received_at, prep.payload)
+
+
 async def store_records(w: BatchWriter, prep: PreparedRecords, received_at: datetime,
                         rejected: list[Rejection], repeated: list[Repeat], *, batch_id: int,
-                        earlier: bool) -> tuple[int, int, set[str]]:
+                        earlier: bool, copied: bool = False) -> tuple[int, int, set[str]]:
     """Store prepared rows: (accepted, duplicates, usccs touched).
 
     Rows naming a firm the registry does not have are rejected (appended to ``rejected``),
     as in the Python path; every other row is stored unless its key is stored already. Rows
     whose key an earlier row of the batch had are listed in ``repeated`` (``earlier``: some
     earlier block of this batch stored rows, so the database is asked about those too).
+    ``copied``: :func:`copy_new_records` wrote every row already, in this transaction.
     """
     good, firsts, rows, payload, repeats = prep.good, prep.firsts, prep.rows, prep.payload, prep.repeats
     cells = prep.cells
     if not good.num_rows:
         return 0, 0, set()
-    usccs = pc.unique(rows["uscc"])
-    firms = await w.existing("firm", "uscc", sorted(usccs.to_pylist()))
-    known_set = pa.array(list(firms), pa.string())
-    known = pc.is_in(good["uscc"], value_set=known_set)
-    if not pc.all(known).as_py():
+    known = None
+    if not copied:  # (copied: every firm is known)
+        usccs = pc.unique(rows["uscc"])
+        firms = await w.existing("firm", "uscc", sorted(usccs.to_pylist()))
+        known_set = pa.array(list(firms), pa.string())
+        known = pc.is_in(good["uscc"], value_set=known_set)
+    if known is not None and not pc.all(known).as_py():
         unknown = good.filter(pc.invert(known))
         for n, u in zip(unknown["_row"].to_pylist(), unknown["uscc"].to_pylist(), strict=True):
             rejected.append(Rejection(n, "uscc", t("no registered firm has this code: {code}", code=u)))
@@ -465,8 +487,9 @@ async def store_records(w: BatchWriter, prep: PreparedRecords, received_at: date
             repeats["_row"].to_pylist(), repeats["first_row"].to_pylist(), strict=True))
     source = rows["source"][0].as_py()
     store = is_store_kind(source)
-    mark = await w.max_id("dept_record", source) if earlier or store else None
-    inserted = await w.insert_records(rows, received_at, payload)
+    # the mark is for the fallbacks below, which a copied block (every row new) never takes
+    mark = await w.max_id("dept_record", source) if (earlier or store) and not copied else None
+    inserted = rows.num_rows if copied else await w.insert_records(rows, received_at, payload)
     # the feature store, in the same transaction: the chunk's own cells when every row was new
     if cells is not None and inserted == rows.num_rows:
         await add_cells(w, cells)

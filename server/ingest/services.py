@@ -38,6 +38,7 @@ from server.ingest.fastpath import (
     PreparedFirms,
     PreparedLinks,
     PreparedRecords,
+    copy_new_records,
     prepare_firms,
     prepare_links,
     prepare_records,
@@ -60,6 +61,7 @@ from server.ingest.store import (
     RECORD_COLUMNS,
     RECORD_CONFLICT,
     BatchWriter,
+    hold_source,
     open_writer,
     utcnow,
     writer_for,
@@ -300,17 +302,19 @@ async def ingest(
         if not claimed:
             raise IngestError("file", t("this file is being stored right now by another upload; "
                                         "wait for it to finish"), 409)
-        result, received_at, skip = await _begin_batch(engine, source, filename, user_id, backfill, fingerprint)
-        try:
-            if fast:
-                await _ingest_arrow(engine, blocks, ArrowRecordValidator(validator, header), header, result,
-                                    received_at, person_salt, skip)
-            else:
-                await _ingest_python(engine, batches, validator, header, result, received_at, person_salt, skip)
-        except FeedFormatError as exc:  # the file broke off mid-way (e.g. bad UTF-8)
-            await _end_batch(engine, result, "failed")
-            raise IngestError(exc.field, exc.message, 400) from exc
-        await _end_batch(engine, result, "done")
+        async with hold_source(engine, source.code):  # one batch of a source at a time
+            result, received_at, skip = await _begin_batch(engine, source, filename, user_id, backfill, fingerprint)
+            try:
+                if fast:
+                    await _ingest_arrow(engine, blocks, ArrowRecordValidator(validator, header), header, result,
+                                        received_at, person_salt, skip)
+                else:
+                    await _ingest_python(engine, batches, validator, header, result, received_at, person_salt,
+                                         skip)
+            except FeedFormatError as exc:  # the file broke off mid-way (e.g. bad UTF-8)
+                await _end_batch(engine, result, "failed")
+                raise IngestError(exc.field, exc.message, 400) from exc
+            await _end_batch(engine, result, "done")
     return result
 
 
@@ -439,14 +443,63 @@ async def _commit_chunk(engine: Engine, result: IngestResult, last_row: int, sto
     was committed never differ."""
     t0 = time.perf_counter()
     async with open_writer(engine) as w:
-        await w.lock_source(result.source)
         await store(w)
-        result.rows = last_row
-        await _flush_report(w, result)
-        await w.execute(
-            "UPDATE ingest_batch SET rows = ?, accepted = ?, duplicates = ?, rejected = ? WHERE id = ?",
-            (result.rows, result.accepted, result.duplicates, result.rejected_rows, result.batch_id))
+        await _progress(w, result, last_row)
     result.store_seconds += time.perf_counter() - t0
+
+
+async def _progress(w: BatchWriter, result: IngestResult, last_row: int) -> None:
+    """A chunk's report entries and the batch's progress, in the chunk's transaction."""
+    result.rows = last_row
+    await _flush_report(w, result)
+    await w.execute(
+        "UPDATE ingest_batch SET rows = ?, accepted = ?, duplicates = ?, rejected = ? WHERE id = ?",
+        (result.rows, result.accepted, result.duplicates, result.rejected_rows, result.batch_id))
+
+
+class _TwoChunks:
+    """PostgreSQL: a batch's chunks of records written two at a time, each in its own
+    transaction on its own connection, committed in the file's order.
+
+    A chunk's rows go into ``dept_record`` (``fastpath.copy_new_records``) while the chunk
+    before it writes its cells and commits: the two halves of a monthly feed's work, each on a
+    server core. Everything else a chunk does (the fallbacks of ``store_records``, the cells,
+    the report, the batch's progress) waits until the chunk before has committed, and reads
+    what it committed. So the batch's progress always names a prefix of the file, a chunk whose
+    predecessor failed rolls back, and a resend resumes as after a one-at-a-time write.
+    At most two chunks are open: ``submit`` returns once its chunk's rows are copied (or it
+    fell back) and the chunk before it has ended."""
+
+    def __init__(self) -> None:
+        self.last: asyncio.Task[None] | None = None
+
+    async def submit(self, write: Any) -> None:
+        """Start ``write(previous, copied)``: a coroutine that sets the event ``copied`` after
+        its copy, awaits ``previous`` (the chunk before, or None) and then finishes."""
+        previous, copied = self.last, asyncio.Event()
+        self.last = asyncio.create_task(write(previous, copied))
+        waiter = asyncio.create_task(copied.wait())
+        await asyncio.wait([self.last, waiter], return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if previous is not None:
+            await asyncio.wait([previous])
+        if self.last.done() or (previous is not None and previous.exception() is not None):
+            await self.drain()  # a chunk failed: its error (the chunk after it rolled back)
+
+    async def drain(self) -> None:
+        """Wait for the chunks being written; raise the first one's error (each awaits the one
+        before it, so the last holds the first error)."""
+        last, self.last = self.last, None
+        if last is not None:
+            await last
+
+    async def settle(self) -> None:
+        """On an error elsewhere: let the chunks being written end, their errors retrieved."""
+        last, self.last = self.last, None
+        if last is not None:
+            await asyncio.wait([last])
+            if not last.cancelled():
+                last.exception()
 
 
 async def _flush_report(w: BatchWriter, result: IngestResult) -> None:
@@ -575,20 +628,39 @@ async def _ingest_arrow(engine: Engine, blocks: Iterator[ArrowBlock | list[RawRo
 
     store_good = _STORES[source.target]
 
-    async def store_prepared(w: BatchWriter, good: PreparedRecords) -> None:
+    async def store_prepared(w: BatchWriter, good: PreparedRecords, copied: bool = False) -> None:
         accepted, duplicates, touched = await store_records(
             w, good, received_at, result.pending, result.pending_repeats,
-            batch_id=batch_id, earlier=result.accepted > 0)
+            batch_id=batch_id, earlier=result.accepted > 0, copied=copied)
         result.accepted += accepted
         result.duplicates += duplicates
         result.touched_usccs |= touched
 
+    async def write_records(previous: asyncio.Task[None] | None, copied: asyncio.Event, last_row: int,
+                            rejections: list[Rejection], good: PreparedRecords) -> None:
+        t0 = time.perf_counter()
+        async with open_writer(engine) as w:
+            new = await copy_new_records(w, good, received_at)
+            copied.set()
+            if previous is not None:
+                await previous
+            result.pending.extend(rejections)
+            await store_prepared(w, good, new)
+            await _progress(w, result, last_row)
+        result.store_seconds += time.perf_counter() - t0
+
     loop = asyncio.get_running_loop()
     pending = loop.run_in_executor(None, prepare)
+    two = _TwoChunks()
     try:
         while (item := await pending) is not None:
             pending = loop.run_in_executor(None, prepare)
             last_row, rejections, good = item
+            if isinstance(good, PreparedRecords) and encoder.is_postgres:
+                await two.submit(lambda previous, copied, last_row=last_row, rejections=rejections, good=good:
+                                 write_records(previous, copied, last_row, rejections, good))
+                continue
+            await two.drain()
             result.pending.extend(rejections)
             if isinstance(good, Good):
                 await _commit_chunk(engine, result, last_row, lambda w, good=good: store_good(
@@ -601,7 +673,9 @@ async def _ingest_arrow(engine: Engine, blocks: Iterator[ArrowBlock | list[RawRo
                                     lambda w, good=good: _store_prepared_firms(w, good, result, received_at))
             else:
                 await _commit_chunk(engine, result, last_row, lambda w, good=good: store_prepared(w, good))
+        await two.drain()
     finally:
+        await two.settle()
         if not pending.done():  # an error while writing: let the reader thread finish first
             await asyncio.wait([pending])
         if not pending.cancelled():

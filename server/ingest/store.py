@@ -4,8 +4,9 @@ Piccolo is used for ordinary queries; a department batch can be millions of rows
 Piccolo's per-row inserts cannot carry (stack notes: ~25 s per 100k). Here a batch is written
 with SQLite ``executemany`` inside one ``BEGIN IMMEDIATE`` or PostgreSQL ``COPY``, and the
 unique key decides what is new (``ON CONFLICT DO NOTHING``), so every good row is stored
-exactly once. Writers of the same source are serialised (SQLite's write lock; a PostgreSQL
-advisory lock).
+exactly once. Writers of the same source are serialised: on SQLite by its write lock, on
+PostgreSQL by a session advisory lock that a batch holds from its start to its end
+(:class:`hold_source`), so that one batch's chunks can be written two at a time.
 
 Department records on PostgreSQL are written optimistically: ``COPY`` straight into
 ``dept_record`` inside a savepoint (no staging table, no conflict handling: the fastest bulk
@@ -33,7 +34,7 @@ from server.db import dollar_params
 from server.engines import sqlite_path_of
 from server.ingest.pgcopy import binary_copy_payload
 
-__all__ = ["RECORD_COLUMNS", "RECORD_CONFLICT", "BatchWriter", "open_writer", "unknown_keys_sql", "writer_for"]
+__all__ = ["RECORD_COLUMNS", "RECORD_CONFLICT", "BatchWriter", "hold_source", "open_writer", "unknown_keys_sql", "writer_for"]
 
 RECORD_COLUMNS = (
     "source", "record_key", "uscc", "event_date", "end_date", "category", "amount_fen",
@@ -83,8 +84,10 @@ class BatchWriter:
         """Insert rows whose ``conflict`` key is not stored yet; returns how many were new."""
         raise NotImplementedError
 
-    async def lock_source(self, source: str) -> None:
-        """Serialise writers of one source for the rest of the transaction."""
+    async def copy_records(self, rows: pa.Table, received_at: datetime, payload: bytes | None) -> bool:
+        """Write ``rows`` (keys unique among them) only if every key is new: True if they are
+        written, False (nothing written) if some key is stored already. PostgreSQL only."""
+        raise NotImplementedError
 
     def record_payload(self, rows: pa.Table, received_at: datetime) -> bytes | None:
         """``rows`` encoded for ``insert_records`` ahead of time (None: nothing to encode).
@@ -339,16 +342,25 @@ class PostgresWriter(BatchWriter):
             return 0
         if payload is None:
             payload = self.record_payload(rows, received_at)
+        if await self.copy_records(rows, received_at, payload):
+            return rows.num_rows
+        # some key is stored already: let the index decide
+        columns = [*rows.column_names, "received_at"]
+        stage = await self._stage("dept_record")
+        await self.conn.copy_to_table(stage, source=io.BytesIO(payload), columns=columns, format="binary")
+        return await self._insert_from_stage("dept_record", stage, columns, RECORD_CONFLICT)
+
+    async def copy_records(self, rows: pa.Table, received_at: datetime, payload: bytes | None) -> bool:
+        if payload is None:
+            payload = self.record_payload(rows, received_at)
         columns = [*rows.column_names, "received_at"]
         try:
-            async with self.conn.transaction():  # a savepoint inside the batch's transaction
-                status = await self.conn.copy_to_table(
-                    "dept_record", source=io.BytesIO(payload), columns=columns, format="binary")
-        except asyncpg.UniqueViolationError:  # some key is stored already: let the index decide
-            stage = await self._stage("dept_record")
-            await self.conn.copy_to_table(stage, source=io.BytesIO(payload), columns=columns, format="binary")
-            return await self._insert_from_stage("dept_record", stage, columns, RECORD_CONFLICT)
-        return int(status.rsplit(" ", 1)[1])
+            async with self.conn.transaction():  # a savepoint inside the chunk's transaction
+                await self.conn.copy_to_table("dept_record", source=io.BytesIO(payload), columns=columns,
+                                              format="binary")
+        except asyncpg.UniqueViolationError:
+            return False
+        return True
 
     async def stage_binary(self, stage: str, columns: Sequence[tuple[str, str]], payload: bytes) -> None:
         names = ", ".join(f"{name} {typ}" for name, typ in columns)
@@ -387,9 +399,6 @@ class PostgresWriter(BatchWriter):
         return int(await self.conn.fetchval(
             f"INSERT INTO {table} ({cols}) VALUES ({marks}) RETURNING id", *values.values()
         ))
-
-    async def lock_source(self, source: str) -> None:
-        await self.conn.execute("SELECT pg_advisory_xact_lock($1)", zlib.crc32(source.encode()))
 
 
 def unknown_keys_sql(stage: str, columns: Sequence[str], table: str, key: str) -> str:
@@ -445,6 +454,38 @@ class open_writer:  # noqa: N801 - used as ``async with open_writer(engine) as w
                 await self._release(self._conn)
             else:
                 await self._conn.close()
+
+
+class hold_source:  # noqa: N801 - used as ``async with hold_source(engine, source)``
+    """One batch of a source at a time, from its start to its end. PostgreSQL: a session
+    advisory lock on a connection of its own, waited for (another batch of the source finishes
+    first) and gone with the connection, so a writer that dies frees it. SQLite: nothing (its
+    write lock serialises every chunk, and its chunks are written one at a time).
+
+    A batch's chunks, each its own transaction, can then be written two at a time
+    (``services._ingest_arrow``) without meeting another batch's uncommitted rows of the same
+    keys, and a batch's progress is never interleaved with another's."""
+
+    def __init__(self, engine: Engine, source: str) -> None:
+        self.engine = engine
+        self.key = zlib.crc32(source.encode())
+        self._conn: Any = None
+
+    async def __aenter__(self) -> None:
+        if isinstance(self.engine, PostgresEngine):
+            self._conn = await self.engine.get_new_connection()
+            try:
+                await self._conn.execute("SELECT pg_advisory_lock($1)", self.key)
+            except BaseException:
+                self._conn.terminate()
+                raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            try:
+                await self._conn.close()  # the session lock goes with the session
+            except Exception:  # noqa: BLE001 - the server went away: so did the lock
+                self._conn.terminate()
 
 
 def utcnow() -> datetime:
