@@ -61,6 +61,7 @@ from server.ingest.store import (
     RECORD_COLUMNS,
     RECORD_CONFLICT,
     BatchWriter,
+    end_session,
     hold_source,
     open_writer,
     utcnow,
@@ -429,10 +430,7 @@ class claim_file:  # noqa: N801 - used as ``async with claim_file(engine, source
 
     async def __aexit__(self, *exc: object) -> None:
         if self._conn is not None:
-            try:
-                await self._conn.close()  # the session lock goes with the session
-            except Exception:  # noqa: BLE001 - the server went away: so did the lock
-                self._conn.terminate()
+            await end_session(self._conn)
         if self._fd is not None:
             os.close(self._fd)
 
@@ -467,23 +465,30 @@ class _TwoChunks:
     the report, the batch's progress) waits until the chunk before has committed, and reads
     what it committed. So the batch's progress always names a prefix of the file, a chunk whose
     predecessor failed rolls back, and a resend resumes as after a one-at-a-time write.
-    At most two chunks are open: ``submit`` returns once its chunk's rows are copied (or it
-    fell back) and the chunk before it has ended."""
+
+    A chunk copies before the chunk before it has committed only if that chunk copied its own
+    rows: that chunk then writes no more records, so it never waits for a key the later chunk
+    holds while the later chunk waits for its commit, a wait the server could not see. (If it
+    did not copy, it inserts its rows later, on conflict, and the later chunk copies after
+    its commit.) At most two chunks are open: ``submit`` returns once its chunk's copy is
+    made or given up, and the chunk before it has ended."""
 
     def __init__(self) -> None:
         self.last: asyncio.Task[None] | None = None
+        self.copied = False  # whether the last chunk's rows were copied
 
     async def submit(self, write: Any) -> None:
-        """Start ``write(previous, copied)``: a coroutine that sets the event ``copied`` after
-        its copy, awaits ``previous`` (the chunk before, or None) and then finishes."""
-        previous, copied = self.last, asyncio.Event()
-        self.last = asyncio.create_task(write(previous, copied))
-        waiter = asyncio.create_task(copied.wait())
-        await asyncio.wait([self.last, waiter], return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
+        """Start ``write(previous, early, copied)``: a coroutine that copies its rows (before
+        ``previous``, the chunk before or None, has ended only if ``early``), sets the future
+        ``copied`` to whether it did, awaits ``previous`` and then finishes."""
+        previous = self.last
+        copied: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.last = asyncio.create_task(write(previous, previous is None or self.copied, copied))
+        await asyncio.wait([self.last, copied], return_when=asyncio.FIRST_COMPLETED)
+        self.copied = copied.done() and copied.result()
         if previous is not None:
             await asyncio.wait([previous])
-        if self.last.done() or (previous is not None and previous.exception() is not None):
+        if self.last.done() or (previous is not None and (previous.cancelled() or previous.exception())):
             await self.drain()  # a chunk failed: its error (the chunk after it rolled back)
 
     async def drain(self) -> None:
@@ -636,12 +641,14 @@ async def _ingest_arrow(engine: Engine, blocks: Iterator[ArrowBlock | list[RawRo
         result.duplicates += duplicates
         result.touched_usccs |= touched
 
-    async def write_records(previous: asyncio.Task[None] | None, copied: asyncio.Event, last_row: int,
-                            rejections: list[Rejection], good: PreparedRecords) -> None:
+    async def write_records(previous: asyncio.Task[None] | None, early: bool, copied: asyncio.Future[bool],
+                            last_row: int, rejections: list[Rejection], good: PreparedRecords) -> None:
         t0 = time.perf_counter()
         async with open_writer(engine) as w:
+            if previous is not None and not early:
+                await previous
             new = await copy_new_records(w, good, received_at)
-            copied.set()
+            copied.set_result(new)
             if previous is not None:
                 await previous
             result.pending.extend(rejections)
@@ -657,8 +664,8 @@ async def _ingest_arrow(engine: Engine, blocks: Iterator[ArrowBlock | list[RawRo
             pending = loop.run_in_executor(None, prepare)
             last_row, rejections, good = item
             if isinstance(good, PreparedRecords) and encoder.is_postgres:
-                await two.submit(lambda previous, copied, last_row=last_row, rejections=rejections, good=good:
-                                 write_records(previous, copied, last_row, rejections, good))
+                await two.submit(lambda previous, early, copied, last_row=last_row, rejections=rejections, good=good:
+                                 write_records(previous, early, copied, last_row, rejections, good))
                 continue
             await two.drain()
             result.pending.extend(rejections)

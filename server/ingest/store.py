@@ -34,7 +34,7 @@ from server.db import dollar_params
 from server.engines import sqlite_path_of
 from server.ingest.pgcopy import binary_copy_payload
 
-__all__ = ["RECORD_COLUMNS", "RECORD_CONFLICT", "BatchWriter", "hold_source", "open_writer", "unknown_keys_sql", "writer_for"]
+__all__ = ["RECORD_COLUMNS", "RECORD_CONFLICT", "BatchWriter", "end_session", "hold_source", "open_writer", "unknown_keys_sql", "writer_for"]
 
 RECORD_COLUMNS = (
     "source", "record_key", "uscc", "event_date", "end_date", "category", "amount_fen",
@@ -482,10 +482,16 @@ class hold_source:  # noqa: N801 - used as ``async with hold_source(engine, sour
 
     async def __aexit__(self, *exc: object) -> None:
         if self._conn is not None:
-            try:
-                await self._conn.close()  # the session lock goes with the session
-            except Exception:  # noqa: BLE001 - the server went away: so did the lock
-                self._conn.terminate()
+            await end_session(self._conn)
+
+
+async def end_session(conn: Any) -> None:
+    """Close a connection that holds session locks: they go with the session (and went with
+    it already if the server went away)."""
+    try:
+        await conn.close()
+    except Exception:  # noqa: BLE001 - the server went away: so did the locks
+        conn.terminate()
 
 
 def utcnow() -> datetime:

@@ -234,3 +234,56 @@ async def test_a_second_batch_of_the_source_begins_after_the_first_ends(engine, 
             (u, m, len(f), sum(f), len(f), max(f)) for (u, m), f in expected.items())
     finally:
         await probe.close()
+
+
+async def test_a_chunk_that_falls_back_is_not_overtaken_by_the_next_chunks_copy(engine, db_url):
+    """Chunk 1 meets a key stored before, so it inserts its rows on conflict, and is held at its
+    sixth key by another transaction. Chunk 2 repeats chunk 1's later keys. Had chunk 2 copied
+    them meanwhile, chunk 1 would wait for chunk 2's uncommitted keys while chunk 2 waits for
+    chunk 1's commit: a wait no server sees, for ever. Chunk 2 copies after chunk 1 commits."""
+    from server.ingest.services import EARLIER_IN_BATCH, ingest
+
+    (uscc,) = _firms(64_000, 1)
+    await _register(engine, [uscc])
+
+    def row(key: str, n: int) -> str:
+        return f"{key},{uscc},{date(2015 + n // 12, 1 + n % 12, 28).isoformat()},vat,{100 + n}.00,0\n"
+
+    stored = await ingest(engine, "tax_monthly", [(TAX_HEADER + row("R-000", 0)).encode()], "csv")
+    assert stored.accepted == 1
+    chunk1 = [row(f"R-{n:03d}", n) for n in range(CHUNK)]  # R-000 is stored: chunk 1 falls back
+    chunk2 = [row(f"N-{n:03d}", n) for n in range(6)] + [row(f"R-{n:03d}", n) for n in range(6, CHUNK)]
+    probe = await asyncpg.connect(db_url)
+    holder = await asyncpg.connect(db_url)
+    await holder.execute("BEGIN")
+    await holder.execute("INSERT INTO dept_record (source, record_key, uscc, event_date, batch_id) "
+                         "VALUES ('tax_monthly', 'R-005', $1, '2015-06-28', $2)", uscc, stored.batch_id)
+    try:
+        task = asyncio.create_task(ingest(engine, "tax_monthly", [(TAX_HEADER + "".join(chunk1 + chunk2)).encode()],
+                                          "csv"))
+        # chunk 1's insert waits for the held key; give chunk 2 the time to overtake it
+        await _until(probe, lambda p: p.fetch("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                              "AND query LIKE 'INSERT INTO dept_record%'"),
+                     "chunk 1 waiting for the held key")
+        await asyncio.sleep(0.5)
+        await holder.execute("ROLLBACK")
+        done, _ = await asyncio.wait([task], timeout=30)
+        if not done:  # stuck: end the chunks' server processes so that the test fails, not hangs
+            await probe.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            await asyncio.wait([task])
+            task.exception()
+            pytest.fail("the two chunks waited for each other")
+        result = task.result()
+    finally:
+        await holder.close()
+    try:
+        assert (result.rows, result.accepted, result.duplicates) == (2 * CHUNK, CHUNK - 1 + 6, 1 + CHUNK - 6)
+        earlier = [r.row for r in result.repeated if r.message == EARLIER_IN_BATCH]
+        assert earlier == list(range(CHUNK + 7, 2 * CHUNK + 1))  # chunk 2's R-006 … (file rows)
+        keys = await probe.fetch("SELECT record_key FROM dept_record WHERE uscc = $1 ORDER BY 1", uscc)
+        assert [k[0] for k in keys] == sorted([f"N-{n:03d}" for n in range(6)] + [f"R-{n:03d}" for n in range(CHUNK)])
+        cells = await probe.fetchval("SELECT SUM(rows) FROM firm_month WHERE uscc = $1", uscc)
+        assert cells == CHUNK + 6  # each stored record in its cell once
+    finally:
+        await probe.close()
