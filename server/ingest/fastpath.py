@@ -41,8 +41,8 @@ from server.ingest.store import RECORD_COLUMNS, BatchWriter
 from server.texts import t
 
 __all__ = ["FIRM_FIELDS", "LINK_TABLES", "RECORD_FIELD_COLUMNS", "ArrowRecordValidator", "CheckedBlock", "PreparedFirms",
-           "PreparedLinks", "PreparedRecords", "copy_new_records", "prepare_firms", "prepare_links", "prepare_records", "store_records",
-           "supports_fast_path"]
+           "PreparedLinks", "PreparedRecords", "copy_new_records", "prepare_firms", "prepare_links", "prepare_records",
+           "store_records", "supports_fast_path"]
 
 # Characters ``str.strip()`` removes (``str.isspace``); a unit test compares with Python's.
 PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"

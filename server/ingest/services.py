@@ -1,12 +1,14 @@
 """Ingesting a department batch: read, validate per row, store every good row exactly once.
 
-The whole batch is one transaction: a batch that fails half-way (a crash, a lost connection)
-stores nothing, and its retry is then a clean first attempt. Rows are handled in chunks so a
-file of millions of rows streams instead of sitting in memory.
+A batch is written in chunks, each one transaction holding its rows, its report rows and the
+batch's progress (:func:`_commit_chunk`): a batch that fails half-way (a crash, a lost
+connection) keeps its committed chunks and stays ``running``, and the same file sent again
+resumes after them. A file of millions of rows streams instead of sitting in memory.
 
 CSV files of record sources (the 10⁸-row feeds) take the Arrow fast path (``fastpath``):
 same results, validated column-wise, and the next chunk is read and validated in a worker
-thread while the database writes the current one. Everything else takes the Python path.
+thread while the database writes the current one; on PostgreSQL two chunks of records are
+written at a time (:class:`_TwoChunks`). Everything else takes the Python path.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ from server.db import dollar_params
 from server.engines import sqlite_path_of
 from server.ingest.pgcopy import binary_copy_payload
 
-__all__ = ["RECORD_COLUMNS", "RECORD_CONFLICT", "BatchWriter", "end_session", "hold_source", "open_writer", "unknown_keys_sql", "writer_for"]
+__all__ = ["RECORD_COLUMNS", "RECORD_CONFLICT", "BatchWriter", "end_session", "hold_source", "open_writer",
+           "unknown_keys_sql", "writer_for"]
 
 RECORD_COLUMNS = (
     "source", "record_key", "uscc", "event_date", "end_date", "category", "amount_fen",
